@@ -1,0 +1,91 @@
+#include "bpfvm/base/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace bpfvm::os {
+
+namespace {
+Error errno_error(std::string_view verb, const std::string& path, int err) {
+  Errc code = Errc::kIo;
+  if (err == ENOENT) code = Errc::kNotFound;
+  if (err == EACCES) code = Errc::kAccess;
+  if (err == EPERM) code = Errc::kPermission;
+  if (err == EISDIR || err == EINVAL) code = Errc::kInvalid;
+  return Error(code, fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+}  // namespace
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path, errno);
+  if (S_ISDIR(st.st_mode)) return errno_error("read", path, EISDIR);
+  std::vector<std::uint8_t> data;
+  if (S_ISREG(st.st_mode)) data.reserve(static_cast<std::size_t>(st.st_size));
+  std::uint8_t buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", path, errno);
+    }
+    if (n == 0) break;
+    data.insert(data.end(), buf, buf + n);
+  }
+  return data;
+}
+
+Result<std::string> read_text_file(const std::string& path) {
+  auto bytes = BPFVM_TRY(read_file(path));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Result<void> write_file(const std::string& path, std::span<const std::uint8_t> data) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return errno_error("create", tmp, errno);
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return errno_error("write", tmp, err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return errno_error("write", tmp, err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return errno_error("rename to", path, err);
+  }
+  return ok();
+}
+
+}  // namespace bpfvm::os

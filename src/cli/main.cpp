@@ -1,0 +1,45 @@
+// bpfvm: the command line. Grammar follows bpftool where a bpftool command exists.
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "command.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: bpfvm asm FILE [--syntax kernel|conformance] -o OUT.bin\n"
+    "       bpfvm disasm FILE.bin|FILE.o|FILE.s [opcodes]\n"
+    "       bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F]\n"
+    "                       [--interpret | --jit] [--max-insns N]\n"
+    "       bpfvm help\n"
+    "\n"
+    "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
+    "kernel/bpftool syntax (\"r0 = 1\") or the conformance suite's (\"mov %r0, 1\"), detected unless --syntax\n"
+    "says which. exec runs the program checked (it is not verified) with r1 = a copy of the memory,\n"
+    "r2 = its length, and prints r0.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace bpfvm::cli;
+  if (argc < 2) {
+    fmt::print(stderr, "{}", kUsage);
+    return kExitUsage;
+  }
+  const std::string_view command = argv[1];
+  Args args(std::span<char*>(argv + 2, static_cast<std::size_t>(argc - 2)));
+  try {
+    if (command == "asm") return cmd_asm(args);
+    if (command == "disasm") return cmd_disasm(args);
+    if (command == "exec") return cmd_exec(args);
+    if (command == "help" || command == "--help" || command == "-h") {
+      fmt::print("{}", kUsage);
+      return kExitOk;
+    }
+    throw UsageError{fmt::format("unknown command '{}'", command)};
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "Error: {}\n{}", e.message, kUsage);
+    return kExitUsage;
+  }
+}
