@@ -113,7 +113,15 @@ Result<void> parse_call(LineCursor& cur, ProgramBuilder& b) {
   if (cur.eat("kernel-function")) {
     BPFVM_TRY(cur.expect("#"));
     std::int64_t id = BPFVM_TRY(cur.number());
-    b.add(Call{Call::Kind::kKfunc, BPFVM_TRY(to_imm32(cur, col, id)), 0});
+    std::int16_t module = 0;
+    if (cur.eat("(")) {
+      if (!cur.eat_word("module") || !cur.eat_word("btf")) return cur.error("expected '(module btf N)'");
+      cur.skip_ws();
+      const std::size_t mcol = cur.pos();
+      module = BPFVM_TRY(to_off16(cur, mcol, BPFVM_TRY(cur.number())));
+      BPFVM_TRY(cur.expect(")"));
+    }
+    b.add(Call{Call::Kind::kKfunc, BPFVM_TRY(to_imm32(cur, col, id)), module});
     return ok();
   }
   if (cur.peek_number()) {
@@ -250,7 +258,7 @@ Result<void> parse_assignment(LineCursor& cur, ProgramBuilder& b, std::optional<
     return ok();
   }
   // "rD = ..."
-  if (cur.eat("-")) {
+  if (cur.rest().starts_with("-" + rp) && cur.eat("-")) {
     std::uint8_t r = BPFVM_TRY(cur.reg(rp));
     if (r != dst) return cur.error_at(col, "negation is in place: write 'rN = -rN'");
     b.add(Alu{AluOp::kNeg, !is32, dst, Operand::Imm(0), 0});

@@ -104,7 +104,11 @@ std::string default_call(const Call& c) {
       return fmt::format("{}#{}", name ? *name : std::string_view("unknown"), c.imm);
     }
     case Call::Kind::kLocal: return fmt::format("pc{:+d}", c.imm);
-    case Call::Kind::kKfunc: return fmt::format("kernel-function#{}", c.imm);
+    case Call::Kind::kKfunc:
+      // The kernel prints no more; the module BTF index (off) is added when set, so that text
+      // assembles back to the same instruction.
+      if (c.off != 0) return fmt::format("kernel-function#{} (module btf {})", c.imm, c.off);
+      return fmt::format("kernel-function#{}", c.imm);
   }
   return "?";
 }

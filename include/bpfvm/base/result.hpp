@@ -78,20 +78,26 @@ inline Result<void> ok() { return {}; }
 
 }  // namespace bpfvm
 
+#define BPFVM_CONCAT_INNER(a, b) a##b
+#define BPFVM_CONCAT(a, b) BPFVM_CONCAT_INNER(a, b)
+
 // Unwraps a Result; on error returns it from the enclosing function (whose return type is any Result).
-#define BPFVM_TRY(expr)                                \
-  ({                                                   \
-    auto&& bpfvm_try_result_ = (expr);                 \
-    if (!bpfvm_try_result_.has_value())                \
-      return std::move(bpfvm_try_result_).error();     \
-    std::move(bpfvm_try_result_).value();              \
+// Each expansion names its temporary uniquely, so uses may nest.
+#define BPFVM_TRY(expr) BPFVM_TRY_IMPL(expr, BPFVM_CONCAT(bpfvm_try_, __COUNTER__))
+#define BPFVM_TRY_IMPL(expr, tmp)              \
+  ({                                           \
+    auto&& tmp = (expr);                       \
+    if (!tmp.has_value())                      \
+      return std::move(tmp).error();           \
+    std::move(tmp).value();                    \
   })
 
 // As BPFVM_TRY, adding an outer context to the error.
-#define BPFVM_TRY_CTX(expr, ...)                                                   \
-  ({                                                                               \
-    auto&& bpfvm_try_result_ = (expr);                                             \
-    if (!bpfvm_try_result_.has_value())                                            \
-      return std::move(bpfvm_try_result_).error().with_context(fmt::format(__VA_ARGS__)); \
-    std::move(bpfvm_try_result_).value();                                          \
+#define BPFVM_TRY_CTX(expr, ...) BPFVM_TRY_CTX_IMPL(expr, BPFVM_CONCAT(bpfvm_try_, __COUNTER__), __VA_ARGS__)
+#define BPFVM_TRY_CTX_IMPL(expr, tmp, ...)                                           \
+  ({                                                                                 \
+    auto&& tmp = (expr);                                                             \
+    if (!tmp.has_value())                                                            \
+      return std::move(tmp).error().with_context(fmt::format(__VA_ARGS__));          \
+    std::move(tmp).value();                                                          \
   })
