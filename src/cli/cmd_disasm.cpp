@@ -31,7 +31,7 @@ int cmd_disasm(Args& args) {
     fmt::print(stderr, "Error: {}\n", bytes.error().to_string());
     return kExitError;
   }
-  if (is_elf(*bytes)) {
+  if (is_elf(*bytes) || input.ends_with(".o")) {
     auto sections = obj::read_elf_code(*bytes);
     if (!sections) {
       fmt::print(stderr, "Error: read '{}': {}\n", input, sections.error().to_string());

@@ -38,7 +38,7 @@ class Args {
 };
 
 // Reads a program: FILE ending in ".bin" is raw little-endian instructions, anything else assembler text
-// in `syntax` (auto-detected when unset: "%r" registers mean the conformance syntax).
+// in `syntax` (when unset, whichever syntax assembles the text).
 Result<std::vector<isa::RawInsn>> read_program(const std::string& path, std::optional<isa::AsmSyntax> syntax);
 std::optional<isa::AsmSyntax> parse_syntax(std::string_view name);
 

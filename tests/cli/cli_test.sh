@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End-to-end checks of the bpfvm command: outputs and exit codes (0 ok, 1 failed, 2 usage).
+set -u
+BPFVM="$1"
+DIR="$2"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+
+expect() {  # expect NAME WANT_RC WANT_SUBSTRING -- CMD...
+  local name="$1" want_rc="$2" want="$3"
+  shift 4
+  local out rc
+  out="$("$@" 2>&1)"
+  rc=$?
+  if [ "$rc" -ne "$want_rc" ] || [[ "$out" != *"$want"* ]]; then
+    echo "FAIL $name: rc=$rc (want $want_rc), output:"
+    echo "$out" | head -20
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+expect "exec conformance syntax" 0 "0xa" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex "01 02 03 04"
+expect "exec prints r0 last" 0 "0x0" -- "$BPFVM" exec "$DIR/sum.s"
+expect "asm" 0 "" -- "$BPFVM" asm "$DIR/sum.s" -o "$TMP/sum.bin"
+expect "exec raw" 0 "0x6" -- "$BPFVM" exec "$TMP/sum.bin" --mem-hex 010203 --interpret
+expect "disasm raw" 0 "   6: (55) if r2 != 0x0 goto pc-5" -- "$BPFVM" disasm "$TMP/sum.bin"
+expect "disasm opcodes" 0 "       55 02 fb ff 00 00 00 00" -- "$BPFVM" disasm "$TMP/sum.bin" opcodes
+"$BPFVM" disasm "$TMP/sum.bin" > "$TMP/sum.k"
+expect "asm kernel syntax" 0 "" -- "$BPFVM" asm "$TMP/sum.k" --syntax kernel -o "$TMP/sum2.bin"
+expect "round trip" 0 "" -- cmp "$TMP/sum.bin" "$TMP/sum2.bin"
+printf '\x01\x02\x03' > "$TMP/mem"
+expect "mem file" 0 "0x6" -- "$BPFVM" exec "$DIR/sum.s" --mem-file "$TMP/mem"
+expect "fault is an error" 1 "instruction 0: out-of-bounds read of 4 bytes at offset 2 of 'mem' (4 bytes)" -- \
+  "$BPFVM" exec "$DIR/oob.s" --mem-hex "01 02 03 04"
+expect "infinite loop is stopped" 1 "instruction budget of 1000 exhausted" -- \
+  "$BPFVM" exec "$DIR/loop.s" --max-insns 1000
+expect "syntax error names line and column" 1 "bad.s:2:5: expected a register %r0-%r10" -- "$BPFVM" exec "$DIR/bad.s"
+expect "jit not yet" 1 "not available" -- "$BPFVM" exec "$DIR/sum.s" --jit
+expect "missing file" 1 "open '$TMP/none.s': No such file or directory" -- "$BPFVM" exec "$TMP/none.s"
+printf '\x01\x02\x03' > "$TMP/odd.bin"
+expect "truncated raw" 1 "program size 3 bytes is not a multiple of 8" -- "$BPFVM" exec "$TMP/odd.bin"
+expect "garbage ELF" 1 "not an ELF file" -- "$BPFVM" disasm "$DIR/../data/../cli/garbage.o"
+expect "no args" 2 "Usage: bpfvm" -- "$BPFVM"
+expect "unknown command" 2 "unknown command 'frob'" -- "$BPFVM" frob
+expect "asm without -o" 2 "asm needs -o OUT.bin" -- "$BPFVM" asm "$DIR/sum.s"
+expect "bad syntax name" 2 "unknown syntax 'intel'" -- "$BPFVM" asm "$DIR/sum.s" --syntax intel -o x
+expect "option without value" 2 "option '--mem-hex' needs a value" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex
+expect "both mems" 2 "not both" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex 00 --mem-file x
+expect "bad max-insns" 2 "--max-insns takes a count" -- "$BPFVM" exec "$DIR/sum.s" --max-insns -4
+expect "help" 0 "Usage: bpfvm" -- "$BPFVM" help
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
