@@ -101,7 +101,7 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
   const Op* const base = code.ops.data();
   const Op* op = base;
   const HelperTable& helpers = code.helpers;
-  void* const user = ctx.user;
+  CallContext call(ctx.user);  // reused by every helper call of this run (see interp_body.inc)
   const std::span<const std::uint8_t> packet = ctx.packet;
 
   // Checked mode state: the regions besides the stack that helpers opened, and the instruction count.
@@ -116,8 +116,8 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
     }
   } stats_writer{stats, count};
 
-  auto allow_extra = [&](const CallContext& call) {
-    extra.insert(extra.end(), call.extra_regions().begin(), call.extra_regions().end());
+  auto allow_extra = [&](const CallContext& done) {
+    extra.insert(extra.end(), done.extra_regions().begin(), done.extra_regions().end());
   };
   auto access_ok = [&](std::uint64_t addr, std::uint64_t size, bool write) {
     if (addr >= stack_lo && size <= sizeof stack && addr - stack_lo <= sizeof stack - size) return true;

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <regex>
 #include <sstream>
 
 #include "bpfvm/isa/assembler.hpp"
@@ -44,8 +43,6 @@ struct MapIds : SymbolResolver {
 };
 
 std::vector<std::string> normalized_lines(const std::string& text) {
-  static const std::regex call(R"(call [A-Za-z_0-9]+#-?[0-9]+)");
-  static const std::regex subprog(R"((call pc[-+][0-9]+)#bpf_prog_[0-9a-f]+_[A-Za-z_0-9]+)");
   std::vector<std::string> out;
   std::istringstream in(text);
   std::string line;
@@ -56,7 +53,20 @@ std::vector<std::string> normalized_lines(const std::string& text) {
     const bool bytes_line = line.rfind("       ", 0) == 0;
     if (bytes_line && after_local_call) continue;
     if (!bytes_line) after_local_call = line.find("call pc") != std::string::npos;
-    out.push_back(std::regex_replace(std::regex_replace(line, subprog, "$1"), call, "call HELPER"));
+    // "call NAME#N" -> "call HELPER"; "call pc+2#bpf_prog_<tag>_F" -> "call pc+2".
+    if (auto at = line.find("call "); at != std::string::npos) {
+      const std::size_t hash = line.find('#', at);
+      if (hash != std::string::npos) {
+        std::size_t end = line.find_first_of(" \n", hash);
+        if (end == std::string::npos) end = line.size();
+        if (line.compare(at + 5, 2, "pc") == 0) {
+          line.erase(hash, end - hash);
+        } else {
+          line.replace(at + 5, end - (at + 5), "HELPER");
+        }
+      }
+    }
+    out.push_back(line);
   }
   return out;
 }

@@ -30,6 +30,12 @@ class CallContext {
   void allow_region(MemoryRegion region) { extra_regions_.push_back(region); }
   const std::vector<MemoryRegion>& extra_regions() const { return extra_regions_; }
 
+  // The interpreter reuses one context for every call of a run.
+  void begin_call() {
+    exit_requested_ = false;
+    extra_regions_.clear();
+  }
+
  private:
   void* user_;
   bool exit_requested_ = false;
