@@ -229,35 +229,20 @@ Result<void> parse_line(LineCursor& cur, ProgramBuilder& b) {
 Result<std::vector<RawInsn>> assemble_conformance(std::string_view text, std::string_view file) {
   ProgramBuilder b;
   std::map<std::string, std::size_t> implicit;  // "exit" names the first exit instruction
-  std::uint32_t line_no = 0;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
-    ++line_no;
+  BPFVM_TRY(for_each_line(text, [&](std::string_view line, std::uint32_t line_no) -> Result<void> {
     if (auto c = line.find('#'); c != std::string_view::npos) line = line.substr(0, c);
     LineCursor cur(line, line_no, file);
-    if (cur.at_end()) continue;
-    {
-      const std::size_t col = cur.pos();
-      std::string_view id = cur.identifier();
-      if (!id.empty() && cur.eat(":") && cur.at_end()) {
-        BPFVM_TRY(b.define_label(std::string(id), cur, col));
-        continue;
-      }
-      cur.set_pos(0);
-    }
+    if (cur.at_end()) return ok();
+    const std::size_t col = cur.pos();
+    std::string_view id = cur.identifier();
+    if (!id.empty() && cur.eat(":") && cur.at_end()) return b.define_label(std::string(id), cur, col);
+    cur.set_pos(0);
     const std::size_t slot = b.next_slot();
     BPFVM_TRY(parse_line(cur, b));
     if (!cur.at_end()) return cur.error(fmt::format("unexpected '{}' after the instruction", cur.rest()));
-    if (!implicit.count("exit") && cur.rest().empty()) {
-      std::string_view trimmed = line;
-      while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) trimmed.remove_prefix(1);
-      if (trimmed.starts_with("exit")) implicit["exit"] = slot;
-    }
-  }
+    if (!implicit.count("exit") && std::holds_alternative<Exit>(*b.last())) implicit["exit"] = slot;
+    return ok();
+  }));
   return b.finish(implicit);
 }
 

@@ -84,7 +84,7 @@ Result<std::tuple<SizeName, std::uint8_t, std::int16_t>> parse_mem(LineCursor& c
 Result<void> parse_target(LineCursor& cur, ProgramBuilder& b, Insn insn, RefKind kind) {
   cur.skip_ws();
   const std::size_t col = cur.pos();
-  if (cur.eat_word("pc") || (cur.rest().starts_with("pc") && (cur.eat("pc"), true))) {
+  if (cur.eat_word("pc")) {
     std::int64_t v = BPFVM_TRY(cur.number());
     if (kind == RefKind::kJumpOff) {
       std::int16_t off = BPFVM_TRY(to_off16(cur, col, v));
@@ -439,18 +439,11 @@ Result<void> parse_statement(LineCursor& cur, ProgramBuilder& b, std::optional<s
 
 Result<std::vector<RawInsn>> assemble_kernel(std::string_view text, std::string_view file) {
   ProgramBuilder b;
-  std::uint32_t line_no = 0;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
-    ++line_no;
+  BPFVM_TRY(for_each_line(text, [&](std::string_view line, std::uint32_t line_no) -> Result<void> {
     if (auto c = line.find("//"); c != std::string_view::npos) line = line.substr(0, c);
     LineCursor cur(line, line_no, file);
-    if (cur.at_end() || cur.rest().starts_with(";") || cur.rest().starts_with("#")) continue;
-    if (is_opcode_bytes_line(line)) continue;
+    if (cur.at_end() || cur.rest().starts_with(";") || cur.rest().starts_with("#")) return ok();
+    if (is_opcode_bytes_line(line)) return ok();
     // "   4: " index prefix, as bpftool prints it.
     if (cur.peek_number()) {
       std::size_t save = cur.pos();
@@ -463,10 +456,7 @@ Result<std::vector<RawInsn>> assemble_kernel(std::string_view text, std::string_
       cur.skip_ws();
       const std::size_t col = cur.pos();
       std::string_view id = cur.identifier();
-      if (!id.empty() && cur.eat(":") && cur.at_end()) {
-        BPFVM_TRY(b.define_label(std::string(id), cur, col));
-        continue;
-      }
+      if (!id.empty() && cur.eat(":") && cur.at_end()) return b.define_label(std::string(id), cur, col);
       cur.set_pos(save);
     }
     // "(b7) " opcode hint.
@@ -483,7 +473,8 @@ Result<std::vector<RawInsn>> assemble_kernel(std::string_view text, std::string_
     BPFVM_TRY(parse_statement(cur, b, hint));
     // The opcode in parentheses must agree with the text, or the line is contradictory.
     if (hint) b.expect_opcode(slot, *hint, cur.error_at(hint_col, ""));
-  }
+    return ok();
+  }));
   return b.finish();
 }
 

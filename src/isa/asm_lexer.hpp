@@ -49,6 +49,19 @@ class LineCursor {
   std::string_view file_;
 };
 
+// Calls fn(line, line_no) for each line of text (1-based numbers); stops at and returns fn's first error.
+template <typename Fn>
+Result<void> for_each_line(std::string_view text, Fn&& fn) {
+  std::uint32_t line_no = 0;
+  for (std::size_t start = 0; start <= text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    BPFVM_TRY(fn(text.substr(start, end - start), ++line_no));
+    start = end + 1;
+  }
+  return ok();
+}
+
 // Range checks for immediates: a value that fits in a signed or unsigned 32-bit field, or 16 bits.
 Result<std::int32_t> to_imm32(LineCursor& cur, std::size_t column, std::int64_t v);
 Result<std::int16_t> to_off16(LineCursor& cur, std::size_t column, std::int64_t v);
@@ -63,6 +76,7 @@ class ProgramBuilder {
   Result<void> define_label(std::string name, const LineCursor& cur, std::size_t column);
   bool has_label(std::string_view name) const { return labels_.count(std::string(name)) != 0; }
   std::size_t next_slot() const { return slot_; }
+  const Insn* last() const { return insns_.empty() ? nullptr : &insns_.back(); }
   // finish() fails unless the instruction at `slot` has this opcode.
   void expect_opcode(std::size_t slot, std::uint8_t opcode, Error where) {
     expected_opcodes_.push_back({slot, opcode, std::move(where)});

@@ -81,7 +81,7 @@ TEST(KernelSyntax, MovOrLddwWithoutHint) {
 }
 
 TEST(KernelSyntax, LabelsAsAnExtension) {
-  auto r = assemble("r0 = 0\nloop:\nr0 += 1\nif r0 < 10 goto loop\ncall sub\nexit\nsub:\nexit", AsmSyntax::kKernel);
+  auto r = assemble("r0 = 0\npcount:\nr0 += 1\nif r0 < 10 goto pcount\ncall sub\nexit\nsub:\nexit", AsmSyntax::kKernel);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(disassemble(*r), "   0: (b7) r0 = 0\n   1: (07) r0 += 1\n   2: (a5) if r0 < 0xa goto pc-2\n"
                              "   3: (85) call pc+1\n   4: (95) exit\n   5: (95) exit\n");

@@ -99,13 +99,11 @@ class KernelOracle : public ::testing::Test {
     std::vector<char> log(1 << 20);
     union bpf_attr attr {};
     attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-    attr.insns = reinterpret_cast<std::uint64_t>(program->data());
     attr.insn_cnt = static_cast<std::uint32_t>(program->size());
     attr.license = reinterpret_cast<std::uint64_t>("GPL");
     attr.log_buf = reinterpret_cast<std::uint64_t>(log.data());
     attr.log_size = static_cast<std::uint32_t>(log.size());
     attr.log_level = 1;
-    static_assert(sizeof(RawInsn) == 8 || true);
     std::vector<struct bpf_insn> wire(program->size());
     for (std::size_t i = 0; i < program->size(); ++i) {
       const RawInsn& r = (*program)[i];
