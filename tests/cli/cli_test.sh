@@ -43,7 +43,8 @@ expect "jit not yet" 1 "not available" -- "$BPFVM" exec "$DIR/sum.s" --jit
 expect "missing file" 1 "open '$TMP/none.s': No such file or directory" -- "$BPFVM" exec "$TMP/none.s"
 printf '\x01\x02\x03' > "$TMP/odd.bin"
 expect "truncated raw" 1 "program size 3 bytes is not a multiple of 8" -- "$BPFVM" exec "$TMP/odd.bin"
-expect "garbage ELF" 1 "not an ELF file" -- "$BPFVM" disasm "$DIR/../data/../cli/garbage.o"
+printf 'this is not an ELF file\n' > "$TMP/garbage.o"
+expect "garbage ELF" 1 "not an ELF file" -- "$BPFVM" disasm "$TMP/garbage.o"
 expect "no args" 2 "Usage: bpfvm" -- "$BPFVM"
 expect "unknown command" 2 "unknown command 'frob'" -- "$BPFVM" frob
 expect "asm without -o" 2 "asm needs -o OUT.bin" -- "$BPFVM" asm "$DIR/sum.s"
