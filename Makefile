@@ -3,6 +3,7 @@
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
 #   make bench              the interpreter benchmark
+#   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
 #   CXX=clang++ make check  build with clang
 
 SHELL := /bin/bash
@@ -17,7 +18,9 @@ BUILD ?= build
 endif
 CONFORMANCE_DIR ?= ../shared/conformance/tests
 
-.PHONY: all deps configure build check demo conformance bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps configure build check demo conformance bench fuzz clean
 
 all: build
 
@@ -46,5 +49,13 @@ conformance: build
 bench: build
 	@$(BUILD)/bin/interpreter_bench --benchmark_counters_tabular=true
 
+# The object reader under libFuzzer (clang, ASan+UBSan), seeded with the test objects.
+fuzz: build
+	@CXX=clang++ CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPFVM_FUZZ=ON \
+	  -DBPFVM_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target object_reader_fuzz
+	@mkdir -p build-fuzz/corpus && cp build/tests/progs/*.bpf.o build-fuzz/corpus/
+	@build-fuzz/bin/object_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

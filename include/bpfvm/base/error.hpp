@@ -31,6 +31,10 @@ enum class Errc : int {
   kNotSupported = EOPNOTSUPP,
   kIo = EIO,
   kLimit = ERANGE,           // a run-time limit was hit (call depth, instruction budget)
+  kBadFd = EBADF,
+  kNoSpace = ENOSPC,         // an output buffer is too small
+  kBusy = EBUSY,
+  kNoDevice = ENODEV,
 };
 
 // Where in the input an error was found. Every field is optional; to_string() prints those that are set.

@@ -1,4 +1,4 @@
-// Whole-file reads and writes: the only place bpfvm touches the file system directly.
+// Whole-file reads and writes and a few path operations: the only place bpfvm touches the file system.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +16,13 @@ Result<std::string> read_text_file(const std::string& path);
 
 // Writes a whole file through a temporary and a rename, so a crash never leaves a half-written file.
 Result<void> write_file(const std::string& path, std::span<const std::uint8_t> data);
+
+// Creates a new file with these contents; EEXIST when the path exists. Never leaves a partial file.
+Result<void> create_file(const std::string& path, std::span<const std::uint8_t> data);
+// mkdir -p.
+Result<void> make_directories(const std::string& path);
+bool is_directory(const std::string& path);
+bool exists(const std::string& path);
+std::string current_directory();
 
 }  // namespace bpfvm::os

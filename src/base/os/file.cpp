@@ -14,7 +14,8 @@ Error errno_error(std::string_view verb, const std::string& path, int err) {
   if (err == ENOENT) code = Errc::kNotFound;
   if (err == EACCES) code = Errc::kAccess;
   if (err == EPERM) code = Errc::kPermission;
-  if (err == EISDIR || err == EINVAL) code = Errc::kInvalid;
+  if (err == EISDIR || err == EINVAL || err == ENOTDIR) code = Errc::kInvalid;
+  if (err == EEXIST) code = Errc::kExists;
   return Error(code, fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
 }
 
@@ -86,6 +87,50 @@ Result<void> write_file(const std::string& path, std::span<const std::uint8_t> d
     return errno_error("rename to", path, err);
   }
   return ok();
+}
+
+Result<void> create_file(const std::string& path, std::span<const std::uint8_t> data) {
+  // Written under a temporary name and linked into place: the name appears complete or not at all,
+  // and link() fails with EEXIST when the name is taken.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  BPFVM_TRY(write_file(tmp, data));
+  if (::link(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return errno_error("create", path, err);
+  }
+  ::unlink(tmp.c_str());
+  return ok();
+}
+
+Result<void> make_directories(const std::string& path) {
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("create directory", partial, errno);
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("stat", path, errno);
+  if (!S_ISDIR(st.st_mode)) return errno_error("use as a directory", path, ENOTDIR);
+  return ok();
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string current_directory() {
+  char buf[4096];
+  return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string("/");
 }
 
 }  // namespace bpfvm::os

@@ -1,0 +1,36 @@
+// BTF type information (the .BTF section, or a blob given to BPF_BTF_LOAD), parsed and checked by
+// libbpf's BTF reader. Immutable and cheap to share.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+
+struct btf;  // libbpf's
+
+namespace bpfvm::obj {
+
+class Btf {
+ public:
+  static Result<Btf> parse(std::span<const std::uint8_t> bytes);
+
+  // libbpf's view, for the btf__* and btf_* functions of <bpf/btf.h>.
+  const struct btf* get() const { return btf_.get(); }
+  std::span<const std::uint8_t> bytes() const { return *bytes_; }
+
+  // A string of the string section; "" for an offset out of range.
+  std::string_view string_at(std::uint32_t offset) const;
+  std::uint32_t type_count() const;  // including type 0 (void)
+  // The name of a type ("" when anonymous or out of range).
+  std::string_view type_name(std::uint32_t id) const;
+
+ private:
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes_;
+  std::shared_ptr<struct btf> btf_;
+};
+
+}  // namespace bpfvm::obj

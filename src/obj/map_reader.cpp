@@ -1,0 +1,306 @@
+#include "map_reader.hpp"
+
+#include <bpf/btf.h>
+#include <gelf.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+namespace bpfvm::obj::detail {
+
+namespace {
+
+constexpr std::uint32_t kPinByName = 1;  // LIBBPF_PIN_BY_NAME
+
+std::uint32_t u32_at(const std::vector<std::uint8_t>& b, std::size_t off) {
+  std::uint32_t v;
+  std::memcpy(&v, b.data() + off, 4);
+  return v;
+}
+
+const struct btf_type* skip_mods(const struct btf* btf, std::uint32_t id, std::uint32_t* out_id = nullptr) {
+  const struct btf_type* t = btf__type_by_id(btf, id);
+  for (int guard = 0; t && (btf_is_mod(t) || btf_is_typedef(t)) && guard < 32; ++guard) {
+    id = t->type;
+    t = btf__type_by_id(btf, id);
+  }
+  if (out_id) *out_id = id;
+  return t;
+}
+
+// __uint(name, N) is `int (*name)[N]`: a pointer to an array of N elements.
+Result<std::uint32_t> uint_member(const struct btf* btf, const struct btf_member& m, std::string_view field) {
+  const struct btf_type* ptr = skip_mods(btf, m.type);
+  if (!ptr || !btf_is_ptr(ptr)) return make_error(Errc::kInvalid, "field '{}' is not declared with __uint()", field);
+  const struct btf_type* arr = skip_mods(btf, ptr->type);
+  if (!arr || !btf_is_array(arr)) return make_error(Errc::kInvalid, "field '{}' is not declared with __uint()", field);
+  return btf_array(arr)->nelems;
+}
+
+// __type(name, T) is `T *name`.
+Result<std::uint32_t> type_member(const struct btf* btf, const struct btf_member& m, std::string_view field) {
+  const struct btf_type* ptr = skip_mods(btf, m.type);
+  if (!ptr || !btf_is_ptr(ptr)) return make_error(Errc::kInvalid, "field '{}' is not declared with __type()", field);
+  return ptr->type;
+}
+
+Result<std::uint32_t> type_size(const struct btf* btf, std::uint32_t id, std::string_view field) {
+  const long long size = btf__resolve_size(btf, id);
+  if (size <= 0 || size > (1ll << 31)) return make_error(Errc::kInvalid, "the type of '{}' has no usable size", field);
+  return static_cast<std::uint32_t>(size);
+}
+
+struct ParsedDef {
+  MapSpec spec;
+  std::uint32_t values_offset = 0;  // byte offset of the `values` member, when there is one
+  bool has_values = false;
+};
+
+// One BTF map definition struct (struct { __uint(type, ...); __type(key, ...); ... }).
+Result<ParsedDef> parse_map_def(const struct btf* btf, const struct btf_type* def, bool inner) {
+  ParsedDef out;
+  MapSpec& spec = out.spec;
+  const struct btf_member* members = btf_members(def);
+  for (unsigned i = 0; i < btf_vlen(def); ++i) {
+    const struct btf_member& m = members[i];
+    const char* raw_name = btf__name_by_offset(btf, m.name_off);
+    const std::string_view field = raw_name ? raw_name : "";
+    if (field == "type") {
+      spec.type = BPFVM_TRY(uint_member(btf, m, field));
+    } else if (field == "max_entries") {
+      spec.max_entries = BPFVM_TRY(uint_member(btf, m, field));
+    } else if (field == "map_flags") {
+      spec.map_flags = BPFVM_TRY(uint_member(btf, m, field));
+    } else if (field == "numa_node" || field == "map_extra") {
+      (void)BPFVM_TRY(uint_member(btf, m, field));
+    } else if (field == "key_size" || field == "value_size") {
+      const std::uint32_t size = BPFVM_TRY(uint_member(btf, m, field));
+      std::uint32_t& slot = field == "key_size" ? spec.key_size : spec.value_size;
+      if (slot != 0 && slot != size) return make_error(Errc::kInvalid, "'{}' conflicts with the size of its type", field);
+      slot = size;
+    } else if (field == "key" || field == "value") {
+      const std::uint32_t id = BPFVM_TRY(type_member(btf, m, field));
+      const std::uint32_t size = BPFVM_TRY(type_size(btf, id, field));
+      const bool key = field == "key";
+      std::uint32_t& slot = key ? spec.key_size : spec.value_size;
+      if (slot != 0 && slot != size) {
+        return make_error(Errc::kInvalid, "'{}' has size {} but the definition says {}", field, size, slot);
+      }
+      slot = size;
+      (key ? spec.btf_key_type_id : spec.btf_value_type_id) = id;
+    } else if (field == "pinning") {
+      const std::uint32_t pinning = BPFVM_TRY(uint_member(btf, m, field));
+      if (pinning > kPinByName) return make_error(Errc::kInvalid, "pinning {} is not 0 (none) or 1 (by name)", pinning);
+      spec.pin_by_name = pinning == kPinByName;
+    } else if (field == "values") {
+      if (inner) return make_error(Errc::kInvalid, "an inner map definition cannot have 'values'");
+      // __array(values, struct inner) is `typeof(struct inner) *values[]`.
+      const struct btf_type* arr = skip_mods(btf, m.type);
+      if (!arr || !btf_is_array(arr) || btf_array(arr)->nelems != 0) {
+        return make_error(Errc::kInvalid, "'values' must be declared with __array()");
+      }
+      const struct btf_type* ptr = skip_mods(btf, btf_array(arr)->type);
+      if (!ptr || !btf_is_ptr(ptr)) return make_error(Errc::kInvalid, "'values' must be an array of pointers");
+      const struct btf_type* target = skip_mods(btf, ptr->type);
+      if (btf_member_bitfield_size(def, i) != 0 || btf_member_bit_offset(def, i) % 8 != 0) {
+        return make_error(Errc::kInvalid, "'values' is not byte aligned");
+      }
+      out.has_values = true;
+      out.values_offset = btf_member_bit_offset(def, i) / 8;
+      if (target && btf_is_struct(target)) {
+        ParsedDef nested = BPFVM_TRY_CTX(parse_map_def(btf, target, true), "inner map");
+        nested.spec.name = "<inner>";
+        spec.inner = std::make_shared<MapSpec>(std::move(nested.spec));
+      } else if (!target || !btf_is_func_proto(target)) {
+        return make_error(Errc::kInvalid, "'values' must point to a map definition or a program type");
+      }
+    } else {
+      return make_error(Errc::kNotSupported, "unknown field '{}'", field);
+    }
+  }
+  if (spec.type == 0) return make_error(Errc::kInvalid, "the definition has no 'type'");
+  const bool map_in_map = spec.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || spec.type == BPF_MAP_TYPE_HASH_OF_MAPS;
+  if (map_in_map) {
+    if (!spec.inner) return make_error(Errc::kInvalid, "a map-in-map needs __array(values, <inner map definition>)");
+    if (spec.value_size == 0) spec.value_size = 4;  // user space writes inner map fds
+  } else if (spec.inner) {
+    return make_error(Errc::kInvalid, "only array_of_maps and hash_of_maps have an inner map");
+  }
+  if (spec.type == BPF_MAP_TYPE_PROG_ARRAY && spec.value_size == 0 && out.has_values) spec.value_size = 4;
+  return out;
+}
+
+std::string sanitized_map_name(std::string name) {
+  if (name.size() > BPF_OBJ_NAME_LEN - 1) name.resize(BPF_OBJ_NAME_LEN - 1);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.') c = '_';
+  }
+  return name;
+}
+
+}  // namespace
+
+bool is_data_section(const ElfSection& s) {
+  if (s.type != SHT_PROGBITS && s.type != SHT_NOBITS) return false;
+  if (!(s.flags & SHF_ALLOC) || (s.flags & SHF_EXECINSTR)) return false;
+  const auto family = [&](std::string_view base) {
+    return s.name == base || (s.name.size() > base.size() + 1 && s.name.starts_with(base) && s.name[base.size()] == '.');
+  };
+  return family(".data") || family(".rodata") || family(".bss");
+}
+
+Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
+  const ElfSection* sec = elf.find_section("maps");
+  if (!sec) return {};
+  std::vector<const ElfSymbol*> syms;
+  for (const ElfSymbol& s : elf.symbols()) {
+    if (s.section == sec->index && s.type != STT_SECTION && !s.name.empty()) syms.push_back(&s);
+  }
+  if (syms.empty()) return {};
+  std::sort(syms.begin(), syms.end(), [](auto* a, auto* b) { return a->value < b->value; });
+  // Every definition has the same size; a larger struct than the kernel's 5 fields is allowed when the
+  // extra bytes are zero (libbpf's rule).
+  const std::uint64_t def_size = sec->size / syms.size();
+  constexpr std::uint64_t kKnown = 5 * sizeof(std::uint32_t);
+  if (def_size < kKnown || sec->size % syms.size() != 0 || sec->bytes.size() != sec->size) {
+    return make_error(Errc::kInvalid, "section 'maps': {} bytes do not divide into {} map definitions", sec->size,
+                      syms.size());
+  }
+  for (const ElfSymbol* s : syms) {
+    if (s->value % def_size != 0 || s->value + def_size > sec->size) {
+      return make_error(Errc::kInvalid, "section 'maps': map '{}' at offset {} is not on a definition", s->name, s->value);
+    }
+    const auto off = static_cast<std::size_t>(s->value);
+    for (std::size_t i = kKnown; i < def_size; ++i) {
+      if (sec->bytes[off + i] != 0) {
+        return make_error(Errc::kNotSupported, "section 'maps': map '{}' uses definition fields bpfvm does not know",
+                          s->name);
+      }
+    }
+    MapSpec spec;
+    spec.name = sanitized_map_name(s->name);
+    spec.symbol = s->name;
+    spec.origin = MapOrigin::kLegacy;
+    spec.type = u32_at(sec->bytes, off);
+    spec.key_size = u32_at(sec->bytes, off + 4);
+    spec.value_size = u32_at(sec->bytes, off + 8);
+    spec.max_entries = u32_at(sec->bytes, off + 12);
+    spec.map_flags = u32_at(sec->bytes, off + 16);
+    table.by_symbol[{sec->index, s->value}] = table.maps.size();
+    table.maps.push_back(std::move(spec));
+  }
+  return {};
+}
+
+Result<void> read_btf_maps(const ElfFile& elf, const Btf* btf, MapTable& table) {
+  const ElfSection* sec = elf.find_section(".maps");
+  if (!sec) return {};
+  if (!btf) return make_error(Errc::kInvalid, "section '.maps' needs BTF, and the object has no .BTF section");
+  const struct btf* b = btf->get();
+  const int datasec_id = btf__find_by_name_kind(b, ".maps", BTF_KIND_DATASEC);
+  if (datasec_id <= 0) return make_error(Errc::kInvalid, "section '.maps': BTF has no DATASEC '.maps'");
+  const struct btf_type* datasec = btf__type_by_id(b, static_cast<std::uint32_t>(datasec_id));
+  const struct btf_var_secinfo* vars = btf_var_secinfos(datasec);
+
+  struct Pending {
+    std::size_t map;
+    std::uint64_t start, end, values_offset;
+  };
+  std::vector<Pending> with_values;
+  for (unsigned i = 0; i < btf_vlen(datasec); ++i) {
+    const struct btf_type* var = btf__type_by_id(b, vars[i].type);
+    if (!var || !btf_is_var(var)) return make_error(Errc::kInvalid, "section '.maps': entry {} is not a variable", i);
+    const std::string name(btf->string_at(var->name_off));
+    const ElfSymbol* sym = nullptr;
+    for (const ElfSymbol& s : elf.symbols()) {
+      if (s.section == sec->index && s.name == name && s.type != STT_SECTION) sym = &s;
+    }
+    if (!sym) return make_error(Errc::kInvalid, "section '.maps': map '{}' has no symbol", name);
+    const struct btf_type* def = skip_mods(b, var->type);
+    if (!def || !btf_is_struct(def)) return make_error(Errc::kInvalid, "section '.maps': map '{}' is not a struct", name);
+    ParsedDef parsed = BPFVM_TRY_CTX(parse_map_def(b, def, false), "section '.maps': map '{}'", name);
+    parsed.spec.name = sanitized_map_name(name);
+    parsed.spec.symbol = name;
+    parsed.spec.origin = MapOrigin::kBtf;
+    if (parsed.has_values) {
+      // The variable is larger than its struct type when `values` has initialisers: use the symbol size.
+      const std::uint64_t size = std::max<std::uint64_t>(def->size, sym->size);
+      with_values.push_back({table.maps.size(), sym->value, sym->value + size, parsed.values_offset});
+    }
+    table.by_symbol[{sec->index, sym->value}] = table.maps.size();
+    table.maps.push_back(std::move(parsed.spec));
+  }
+
+  // Initial slots of map-in-map (and program array) definitions: relocations inside `values`.
+  for (const ElfRelocation& rel : elf.relocations_for(sec->index)) {
+    const ElfSymbol& target = elf.symbols()[rel.symbol];
+    auto owner = std::find_if(with_values.begin(), with_values.end(),
+                              [&](const Pending& p) { return rel.offset >= p.start && rel.offset < p.end; });
+    if (owner == with_values.end()) {
+      return make_error(Errc::kInvalid, "section '.maps': relocation at offset {} (symbol '{}') is not in a 'values' array",
+                        rel.offset, target.name);
+    }
+    MapSpec& outer = table.maps[owner->map];
+    const std::uint64_t in_def = rel.offset - owner->start;
+    if (in_def < owner->values_offset || (in_def - owner->values_offset) % 8 != 0) {
+      return make_error(Errc::kInvalid, "section '.maps': map '{}': relocation at offset {} is not on a slot", outer.name,
+                        rel.offset);
+    }
+    const std::uint64_t slot = (in_def - owner->values_offset) / 8;
+    if (slot >= outer.max_entries) {
+      return make_error(Errc::kInvalid, "section '.maps': map '{}': slot {} is beyond max_entries {}", outer.name, slot,
+                        outer.max_entries);
+    }
+    if (outer.type == BPF_MAP_TYPE_PROG_ARRAY) {
+      return make_error(Errc::kNotSupported, "section '.maps': map '{}': initial program array slots are not supported yet",
+                        outer.name);
+    }
+    auto inner = table.by_symbol.find({target.section, target.value});
+    if (target.section != sec->index || inner == table.by_symbol.end()) {
+      return make_error(Errc::kInvalid, "section '.maps': map '{}': slot {} names '{}', which is not a map", outer.name,
+                        slot, target.name);
+    }
+    outer.initial_slots.emplace_back(static_cast<std::uint32_t>(slot), inner->second);
+  }
+  return {};
+}
+
+Result<void> read_data_maps(const ElfFile& elf, const Btf* btf, std::string_view object_name, MapTable& table) {
+  for (const ElfSection& s : elf.sections()) {
+    if (!is_data_section(s) || s.size == 0) continue;
+    if (s.size > (1u << 30)) return make_error(Errc::kTooBig, "section '{}' is {} bytes", s.name, s.size);
+    MapSpec spec;
+    // libbpf's internal map names: "<object name prefix><section>" for .data/.rodata/.bss, the section
+    // name alone for custom sections (".data.foo", ".rodata.str1.1"), 15 characters at most.
+    const bool custom = s.name.find('.', 1) != std::string::npos;
+    const std::size_t suffix = std::max<std::size_t>(7, s.name.size());
+    const std::size_t prefix = custom ? 0 : std::min<std::size_t>(BPF_OBJ_NAME_LEN - suffix - 1, object_name.size());
+    spec.name = sanitized_map_name(std::string(object_name.substr(0, prefix)) + s.name);
+    spec.symbol = s.name;
+    spec.type = BPF_MAP_TYPE_ARRAY;
+    spec.key_size = 4;
+    spec.value_size = static_cast<std::uint32_t>(s.size);
+    spec.max_entries = 1;
+    spec.map_flags = BPF_F_MMAPABLE;
+    if (s.name.starts_with(".rodata")) {
+      spec.origin = MapOrigin::kRodata;
+      spec.map_flags |= BPF_F_RDONLY_PROG;
+    } else if (s.name.starts_with(".bss")) {
+      spec.origin = MapOrigin::kBss;
+    } else {
+      spec.origin = MapOrigin::kData;
+    }
+    if (s.type != SHT_NOBITS) spec.initial_value = s.bytes;
+    if (btf) {
+      const int id = btf__find_by_name_kind(btf->get(), s.name.c_str(), BTF_KIND_DATASEC);
+      if (id > 0) spec.btf_value_type_id = static_cast<std::uint32_t>(id);
+    }
+    table.by_data_section[s.index] = table.maps.size();
+    table.maps.push_back(std::move(spec));
+  }
+  return {};
+}
+
+}  // namespace bpfvm::obj::detail

@@ -1,0 +1,338 @@
+// read_object: ELF -> ObjectSpec. Programs are the global functions of executable sections other
+// than .text; each is linked with the .text (and same-section static) functions it calls or takes the
+// address of, appended after it as libbpf does, and map / global data references become LDDW pseudo
+// instructions.
+#include <gelf.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "bpfvm/base/file.hpp"
+#include "bpfvm/isa/codec.hpp"
+#include "bpfvm/isa/opcode.hpp"
+#include "bpfvm/obj/object_spec.hpp"
+#include "elf_file.hpp"
+#include "map_reader.hpp"
+
+namespace bpfvm::obj {
+
+using detail::ElfFile;
+using detail::ElfRelocation;
+using detail::ElfSection;
+using detail::ElfSymbol;
+using detail::MapTable;
+
+namespace {
+
+constexpr std::uint8_t kCall = isa::kClassJmp | 0x80;  // BPF_JMP | BPF_CALL
+
+struct Function {
+  std::size_t section = 0;
+  std::size_t first = 0, count = 0;  // instruction slots in the section
+  std::string name;
+  bool global = false;
+};
+
+struct CodeSection {
+  const ElfSection* elf = nullptr;
+  std::vector<isa::RawInsn> insns;
+  std::vector<Function> functions;  // by position
+};
+
+class Linker {
+ public:
+  Linker(const ElfFile& elf, const MapTable& maps, const std::map<std::size_t, CodeSection>& code,
+         const BtfExt* ext)
+      : elf_(elf), maps_(maps), code_(code), ext_(ext) {}
+
+  Result<ProgramSpec> link(const Function& entry);
+
+ private:
+  struct Placed {
+    const Function* fn;
+    std::size_t at;  // first slot in the program
+  };
+  Result<std::size_t> place(const Function& fn);  // appends fn once, returns its position
+  Result<const Function*> function_at(std::size_t section, std::int64_t slot, std::string_view why) const;
+  Result<void> relocate(const Placed& p, std::size_t i, const ElfRelocation& rel);
+  Result<void> retarget_local(const Placed& p, std::size_t i);
+
+  const ElfFile& elf_;
+  const MapTable& maps_;
+  const std::map<std::size_t, CodeSection>& code_;
+  const BtfExt* ext_;
+  ProgramSpec prog_;
+  std::vector<Placed> placed_;
+};
+
+Result<const Function*> Linker::function_at(std::size_t section, std::int64_t slot, std::string_view why) const {
+  auto it = code_.find(section);
+  if (it != code_.end() && slot >= 0) {
+    for (const Function& f : it->second.functions) {
+      if (static_cast<std::size_t>(slot) >= f.first && static_cast<std::size_t>(slot) < f.first + f.count) {
+        if (static_cast<std::size_t>(slot) != f.first) {
+          return make_error(Errc::kInvalid, "{} enters function '{}' in its middle", why, f.name);
+        }
+        return &f;
+      }
+    }
+  }
+  const ElfSection* sec = elf_.section(section);
+  return make_error(Errc::kInvalid, "{} targets instruction {} of section '{}', which is not a function", why, slot,
+                    sec ? sec->name : "?");
+}
+
+Result<std::size_t> Linker::place(const Function& fn) {
+  for (const Placed& p : placed_) {
+    if (p.fn == &fn) return p.at;
+  }
+  const std::size_t at = prog_.insns.size();
+  const CodeSection& cs = code_.at(fn.section);
+  prog_.insns.insert(prog_.insns.end(), cs.insns.begin() + static_cast<std::ptrdiff_t>(fn.first),
+                     cs.insns.begin() + static_cast<std::ptrdiff_t>(fn.first + fn.count));
+  placed_.push_back({&fn, at});
+  if (ext_) {
+    const auto copy = [&](const auto& by_section, auto& out) {
+      auto it = by_section.find(cs.elf->name);
+      if (it == by_section.end()) return;
+      for (auto rec : it->second) {
+        if (rec.insn < fn.first || rec.insn >= fn.first + fn.count) continue;
+        rec.insn = static_cast<std::uint32_t>(rec.insn - fn.first + at);
+        out.push_back(rec);
+      }
+    };
+    copy(ext_->func_info, prog_.func_info);
+    copy(ext_->line_info, prog_.line_info);
+  }
+  return at;
+}
+
+// A call or function address without a relocation: pc-relative within the function's own section.
+Result<void> Linker::retarget_local(const Placed& p, std::size_t i) {
+  isa::RawInsn& insn = prog_.insns[p.at + i];
+  const std::int64_t target = static_cast<std::int64_t>(p.fn->first + i) + 1 + insn.imm;
+  if (target >= static_cast<std::int64_t>(p.fn->first) && target < static_cast<std::int64_t>(p.fn->first + p.fn->count)) {
+    return {};  // inside the same function: the layout is unchanged
+  }
+  const Function* callee = BPFVM_TRY(function_at(p.fn->section, target, "a bpf-to-bpf call"));
+  const std::size_t at = BPFVM_TRY(place(*callee));
+  prog_.insns[p.at + i].imm = static_cast<std::int32_t>(static_cast<std::int64_t>(at) - static_cast<std::int64_t>(p.at + i) - 1);
+  return {};
+}
+
+Result<void> Linker::relocate(const Placed& p, std::size_t i, const ElfRelocation& rel) {
+  const ElfSymbol& sym = elf_.symbols()[rel.symbol];
+  isa::RawInsn insn = prog_.insns[p.at + i];
+  const auto fail = [&](std::string_view why) {
+    return make_error(Errc::kInvalid, "relocation against '{}': {}", sym.name, why).at_insn(p.at + i);
+  };
+  if (sym.section == SHN_UNDEF) {
+    return make_error(Errc::kNotSupported, "extern '{}' (kconfig or ksym) is not supported", sym.name).at_insn(p.at + i);
+  }
+  if (insn.opcode == kCall) {
+    if (insn.src != BPF_PSEUDO_CALL) return fail("relocated call is not a bpf-to-bpf call");
+    if (!code_.count(sym.section)) return fail("call target is not in a code section");
+    // libbpf: target slot = symbol value / 8 + imm + 1.
+    const std::int64_t slot = static_cast<std::int64_t>(sym.value / 8) + insn.imm + 1;
+    const Function* callee = BPFVM_TRY(function_at(sym.section, slot, "a bpf-to-bpf call"));
+    const std::size_t at = BPFVM_TRY(place(*callee));
+    prog_.insns[p.at + i].imm = static_cast<std::int32_t>(static_cast<std::int64_t>(at) - static_cast<std::int64_t>(p.at + i) - 1);
+    return {};
+  }
+  if (!insn.is_lddw()) return fail("only 64-bit immediate loads and calls can be relocated");
+  if (i + 1 >= p.fn->count) return fail("the 64-bit immediate load is cut off");
+  if (code_.count(sym.section)) {
+    // The address of a function (a bpf_loop callback): BPF_PSEUDO_FUNC with a pc-relative imm.
+    const std::int64_t slot = static_cast<std::int64_t>((sym.value + static_cast<std::uint64_t>(static_cast<std::int64_t>(insn.imm))) / 8);
+    const Function* callee = BPFVM_TRY(function_at(sym.section, slot, "a function reference"));
+    const std::size_t at = BPFVM_TRY(place(*callee));  // may grow insns: take references after
+    isa::RawInsn& lo = prog_.insns[p.at + i];
+    isa::RawInsn& hi = prog_.insns[p.at + i + 1];
+    lo.src = BPF_PSEUDO_FUNC;
+    lo.imm = static_cast<std::int32_t>(static_cast<std::int64_t>(at) - static_cast<std::int64_t>(p.at + i) - 1);
+    hi.imm = 0;
+    return {};
+  }
+  isa::RawInsn& lo = prog_.insns[p.at + i];
+  isa::RawInsn& hi = prog_.insns[p.at + i + 1];
+  if (auto it = maps_.by_symbol.find({sym.section, sym.value}); it != maps_.by_symbol.end()) {
+    if (insn.imm != 0) return fail("a map reference with an offset");
+    lo.src = BPF_PSEUDO_MAP_FD;
+    lo.imm = static_cast<std::int32_t>(it->second);
+    hi.imm = 0;
+    prog_.maps_used.push_back(it->second);
+    return {};
+  }
+  if (auto it = maps_.by_data_section.find(sym.section); it != maps_.by_data_section.end()) {
+    // Global data: section symbols carry the offset in imm; variable symbols add their own value.
+    const std::int64_t off = static_cast<std::int64_t>(insn.imm) +
+                             (sym.type == STT_SECTION ? 0 : static_cast<std::int64_t>(sym.value));
+    const MapSpec& m = maps_.maps[it->second];
+    if (off < 0 || off >= m.value_size) return fail(fmt::format("offset {} is outside section '{}'", off, m.symbol));
+    lo.src = BPF_PSEUDO_MAP_VALUE;
+    lo.imm = static_cast<std::int32_t>(it->second);
+    hi.imm = static_cast<std::int32_t>(off);
+    prog_.maps_used.push_back(it->second);
+    return {};
+  }
+  const ElfSection* target = elf_.section(sym.section);
+  return fail(fmt::format("section '{}' is neither code, a map section nor global data", target ? target->name : "?"));
+}
+
+Result<ProgramSpec> Linker::link(const Function& entry) {
+  prog_ = {};
+  placed_.clear();
+  prog_.name = entry.name;
+  prog_.section = code_.at(entry.section).elf->name;
+  if (auto kind = classify_section(prog_.section)) prog_.kind = *kind;
+  BPFVM_TRY(place(entry));
+  // Placing a function may place more; walk until every placed function is relocated.
+  for (std::size_t k = 0; k < placed_.size(); ++k) {
+    const Placed p = placed_[k];
+    const auto& rels = elf_.relocations_for(p.fn->section);
+    const std::uint64_t lo_byte = p.fn->first * 8, hi_byte = (p.fn->first + p.fn->count) * 8;
+    auto rel = std::lower_bound(rels.begin(), rels.end(), lo_byte,
+                                [](const ElfRelocation& r, std::uint64_t off) { return r.offset < off; });
+    for (std::size_t i = 0; i < p.fn->count; ++i) {
+      const std::uint64_t byte = (p.fn->first + i) * 8;
+      while (rel != rels.end() && rel->offset < byte) {
+        return make_error(Errc::kInvalid, "relocation at offset {} is not on an instruction", rel->offset);
+      }
+      if (rel != rels.end() && rel->offset == byte && rel->offset < hi_byte) {
+        BPFVM_TRY_CTX(relocate(p, i, *rel), "function '{}'", p.fn->name);
+        ++rel;
+      } else {
+        const isa::RawInsn& insn = prog_.insns[p.at + i];
+        if (insn.opcode == kCall && insn.src == BPF_PSEUDO_CALL) {
+          BPFVM_TRY_CTX(retarget_local(p, i), "function '{}'", p.fn->name);
+        } else if (insn.opcode == kCall && insn.src == BPF_PSEUDO_KFUNC_CALL) {
+          return make_error(Errc::kNotSupported, "kfunc calls are not supported").at_insn(p.at + i);
+        }
+      }
+      if (prog_.insns[p.at + i].is_lddw()) ++i;  // skip the second slot
+    }
+  }
+  std::sort(prog_.maps_used.begin(), prog_.maps_used.end());
+  prog_.maps_used.erase(std::unique(prog_.maps_used.begin(), prog_.maps_used.end()), prog_.maps_used.end());
+  return std::move(prog_);
+}
+
+Result<std::map<std::size_t, CodeSection>> read_code(const ElfFile& elf) {
+  std::map<std::size_t, CodeSection> code;
+  for (const ElfSection& s : elf.sections()) {
+    if (!s.is_code()) continue;
+    auto insns = isa::from_wire(s.bytes);
+    if (!insns) return std::move(insns).error().with_context(fmt::format("section '{}'", s.name));
+    code[s.index] = CodeSection{&s, std::move(*insns), {}};
+  }
+  for (const ElfSymbol& sym : elf.symbols()) {
+    if (sym.type != STT_FUNC) continue;
+    auto it = code.find(sym.section);
+    if (it == code.end()) continue;
+    CodeSection& cs = it->second;
+    if (sym.value % 8 != 0 || sym.value / 8 >= cs.insns.size()) {
+      return make_error(Errc::kInvalid, "section '{}': function '{}' at offset {} is not on an instruction", cs.elf->name,
+                        sym.name, sym.value);
+    }
+    const std::size_t first = sym.value / 8;
+    std::size_t count = sym.size / 8;
+    if (sym.size % 8 != 0 || count == 0 || count > cs.insns.size() - first) {
+      return make_error(Errc::kInvalid, "section '{}': function '{}' has size {}", cs.elf->name, sym.name, sym.size);
+    }
+    cs.functions.push_back({sym.section, first, count, sym.name, sym.bind == STB_GLOBAL || sym.bind == STB_WEAK});
+  }
+  for (auto& [index, cs] : code) {
+    std::sort(cs.functions.begin(), cs.functions.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    for (std::size_t i = 1; i < cs.functions.size(); ++i) {
+      const Function& prev = cs.functions[i - 1];
+      if (prev.first + prev.count > cs.functions[i].first) {
+        return make_error(Errc::kInvalid, "section '{}': functions '{}' and '{}' overlap", cs.elf->name, prev.name,
+                          cs.functions[i].name);
+      }
+    }
+  }
+  return code;
+}
+
+std::string read_license(const ElfFile& elf) {
+  const ElfSection* s = elf.find_section("license");
+  if (!s) return {};
+  const auto* p = reinterpret_cast<const char*>(s->bytes.data());
+  return std::string(p, strnlen(p, s->bytes.size()));
+}
+
+Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view file_name) {
+  const ElfFile elf = BPFVM_TRY(ElfFile::parse(file));
+  ObjectSpec out;
+  out.name = object_name_for(file_name);
+  out.license = read_license(elf);
+  if (const ElfSection* v = elf.find_section("version")) {
+    if (v->bytes.size() != 4) return make_error(Errc::kInvalid, "section 'version' is {} bytes, not 4", v->bytes.size());
+    std::memcpy(&out.kern_version, v->bytes.data(), 4);
+  }
+  std::optional<BtfExt> ext;
+  if (const ElfSection* s = elf.find_section(".BTF")) {
+    out.btf = BPFVM_TRY_CTX(Btf::parse(s->bytes), "section '.BTF'");
+    if (const ElfSection* e = elf.find_section(".BTF.ext")) {
+      ext = BPFVM_TRY_CTX(BtfExt::parse(e->bytes, *out.btf), "section '.BTF.ext'");
+      out.has_core_relocations = ext->has_core_relocations;
+    }
+  }
+  const Btf* btf = out.btf ? &*out.btf : nullptr;
+  MapTable maps;
+  BPFVM_TRY(detail::read_legacy_maps(elf, maps));
+  BPFVM_TRY(detail::read_btf_maps(elf, btf, maps));
+  BPFVM_TRY(detail::read_data_maps(elf, btf, out.name, maps));
+
+  const auto code = BPFVM_TRY(read_code(elf));
+  Linker linker(elf, maps, code, ext ? &*ext : nullptr);
+  for (const auto& [index, cs] : code) {
+    if (cs.elf->name == ".text") continue;  // subprograms only
+    for (const Function& fn : cs.functions) {
+      if (!fn.global) {
+        return make_error(Errc::kNotSupported, "section '{}': program '{}' is static; programs must be global functions",
+                          cs.elf->name, fn.name);
+      }
+      out.programs.push_back(BPFVM_TRY_CTX(linker.link(fn), "section '{}': program '{}'", cs.elf->name, fn.name));
+    }
+  }
+  out.maps = std::move(maps.maps);
+  return out;
+}
+
+}  // namespace
+
+std::string object_name_for(std::string_view path) {
+  if (auto slash = path.rfind('/'); slash != std::string_view::npos) path = path.substr(slash + 1);
+  if (auto dot = path.find('.'); dot != std::string_view::npos) path = path.substr(0, dot);
+  return std::string(path);
+}
+
+Result<ObjectSpec> read_object(std::span<const std::uint8_t> file, std::string_view file_name) {
+  auto spec = read(file, file_name);
+  if (!spec) return std::move(spec).error().with_context(file_name);
+  return spec;
+}
+
+Result<ObjectSpec> open_object(const std::string& path) {
+  const auto bytes = BPFVM_TRY(os::read_file(path));
+  return read_object(bytes, path);
+}
+
+const ProgramSpec* ObjectSpec::find_program(std::string_view wanted) const {
+  for (const ProgramSpec& p : programs) {
+    if (p.name == wanted) return &p;
+  }
+  return nullptr;
+}
+
+const MapSpec* ObjectSpec::find_map(std::string_view wanted) const {
+  for (const MapSpec& m : maps) {
+    if (m.name == wanted || m.symbol == wanted) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace bpfvm::obj

@@ -1,0 +1,176 @@
+// The object reader on objects compiled from tests/progs, and on malformed ones.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+
+#include <random>
+
+#include "bpfvm/base/file.hpp"
+#include "bpfvm/obj/object_spec.hpp"
+
+namespace bpfvm::obj {
+namespace {
+
+#ifdef BPFVM_PROGS_DIR
+std::string path_of(std::string_view name) { return std::string(BPFVM_PROGS_DIR) + "/" + std::string(name); }
+
+ObjectSpec open(std::string_view name) {
+  auto spec = open_object(path_of(name));
+  EXPECT_TRUE(spec) << (spec ? "" : spec.error().to_string());
+  return spec ? std::move(*spec) : ObjectSpec{};
+}
+
+std::size_t count_lddw(const ProgramSpec& p, std::uint8_t src) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < p.insns.size(); ++i) {
+    if (p.insns[i].is_lddw() && p.insns[i].src == src) ++n;
+  }
+  return n;
+}
+
+TEST(ObjectSpec, BtfDefinedMaps) {
+  ObjectSpec o = open("maps.bpf.o");
+  EXPECT_EQ(o.name, "maps");
+  EXPECT_EQ(o.license, "GPL");
+  const MapSpec* counts = o.find_map("counts");
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->type, BPF_MAP_TYPE_ARRAY);
+  EXPECT_EQ(counts->key_size, 4u);
+  EXPECT_EQ(counts->value_size, 8u);
+  EXPECT_EQ(counts->max_entries, 4u);
+  const MapSpec* pairs = o.find_map("pairs");
+  ASSERT_TRUE(pairs);
+  EXPECT_EQ(pairs->value_size, 16u);  // struct pair, by type
+  EXPECT_EQ(pairs->map_flags, static_cast<std::uint32_t>(BPF_F_NO_PREALLOC));
+  EXPECT_NE(pairs->btf_value_type_id, 0u);
+  EXPECT_EQ(o.btf->type_name(pairs->btf_value_type_id), "pair");
+  EXPECT_TRUE(o.find_map("shared_total")->pin_by_name);
+  EXPECT_FALSE(counts->pin_by_name);
+  const MapSpec* outer = o.find_map("outer");
+  ASSERT_TRUE(outer);
+  EXPECT_EQ(outer->type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  ASSERT_TRUE(outer->inner);
+  EXPECT_EQ(outer->inner->type, BPF_MAP_TYPE_ARRAY);
+  EXPECT_EQ(outer->inner->max_entries, 2u);
+  ASSERT_EQ(outer->initial_slots.size(), 1u);
+  EXPECT_EQ(outer->initial_slots[0].first, 1u);
+  EXPECT_EQ(o.maps[outer->initial_slots[0].second].name, "inner_b");
+  const ProgramSpec* count_runs = o.find_program("count_runs");
+  ASSERT_TRUE(count_runs);
+  EXPECT_EQ(count_lddw(*count_runs, BPF_PSEUDO_MAP_FD), 2u);
+  EXPECT_EQ(count_runs->maps_used.size(), 2u);
+}
+
+TEST(ObjectSpec, LegacyMapsAndVersion) {
+  ObjectSpec o = open("legacy_maps.bpf.o");
+  EXPECT_EQ(o.kern_version, 0x060100u);
+  ASSERT_EQ(o.maps.size(), 2u);
+  EXPECT_EQ(o.maps[0].origin, MapOrigin::kLegacy);
+  EXPECT_EQ(o.find_map("seen")->type, BPF_MAP_TYPE_HASH);
+  EXPECT_EQ(o.find_map("seen")->max_entries, 8u);
+}
+
+TEST(ObjectSpec, GlobalDataSections) {
+  ObjectSpec o = open("globals.bpf.o");
+  const MapSpec* data = o.find_map("globals.data");
+  const MapSpec* rodata = o.find_map("globals.rodata");
+  const MapSpec* bss = o.find_map("globals.bss");
+  ASSERT_TRUE(data && rodata && bss);
+  EXPECT_EQ(rodata->origin, MapOrigin::kRodata);
+  EXPECT_EQ(rodata->map_flags, static_cast<std::uint32_t>(BPF_F_RDONLY_PROG | BPF_F_MMAPABLE));
+  EXPECT_EQ(bss->value_size, 16u);
+  EXPECT_TRUE(bss->initial_value.empty());
+  ASSERT_EQ(data->initial_value.size(), 4u);
+  EXPECT_EQ(data->initial_value[0], 40);
+  EXPECT_TRUE(o.find_map(".data.custom"));
+  EXPECT_TRUE(o.find_map(".rodata.custom"));
+  const ProgramSpec* use_rodata = o.find_program("use_rodata");
+  ASSERT_TRUE(use_rodata);
+  EXPECT_GE(count_lddw(*use_rodata, BPF_PSEUDO_MAP_VALUE), 1u);
+}
+
+TEST(ObjectSpec, SubprogramsAreAppendedAndCallsRetargeted) {
+  ObjectSpec o = open("subprogs.bpf.o");
+  for (const char* name : {"first", "second"}) {
+    const ProgramSpec* p = o.find_program(name);
+    ASSERT_TRUE(p) << name;
+    EXPECT_GE(p->func_info.size(), 2u) << name;  // the entry and at least one subprogram
+    EXPECT_EQ(p->func_info[0].insn, 0u);
+    for (std::size_t i = 0; i < p->insns.size(); ++i) {
+      const auto& in = p->insns[i];
+      if (in.opcode != 0x85 || in.src != BPF_PSEUDO_CALL) continue;
+      const std::int64_t target = static_cast<std::int64_t>(i) + 1 + in.imm;
+      ASSERT_GE(target, 0);
+      ASSERT_LT(target, static_cast<std::int64_t>(p->insns.size()));
+      bool starts_function = false;
+      for (const auto& f : p->func_info) starts_function |= f.insn == target;
+      EXPECT_TRUE(starts_function) << name << ": call at " << i << " lands at " << target;
+    }
+    EXPECT_FALSE(p->line_info.empty());
+  }
+  EXPECT_EQ(o.btf->string_at(o.find_program("first")->line_info[0].file_name_off).find("subprogs.bpf.c") != std::string::npos,
+            true);
+}
+
+TEST(ObjectSpec, FunctionReferencesBecomePseudoFunc) {
+  ObjectSpec o = open("callbacks.bpf.o");
+  const ProgramSpec* p = o.find_program("with_loop");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(count_lddw(*p, BPF_PSEUDO_FUNC), 1u);
+}
+
+TEST(ObjectSpec, SectionNamesGiveProgramTypes) {
+  ObjectSpec o = open("prog_types.bpf.o");
+  EXPECT_EQ(o.find_program("sock_len")->kind.prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+  EXPECT_EQ(o.find_program("xdp_ttl")->kind.prog_type, BPF_PROG_TYPE_XDP);
+  EXPECT_EQ(o.find_program("tc_mark")->kind.prog_type, BPF_PROG_TYPE_SCHED_CLS);
+  EXPECT_EQ(o.find_program("tp_sys_enter")->kind.prog_type, BPF_PROG_TYPE_TRACEPOINT);
+  EXPECT_EQ(o.find_program("tp_sys_enter")->kind.attach_target, "raw_syscalls/sys_enter");
+  EXPECT_EQ(o.find_program("raw_sys_enter")->kind.prog_type, BPF_PROG_TYPE_RAW_TRACEPOINT);
+  EXPECT_EQ(o.find_program("kprobe_regs")->kind.prog_type, BPF_PROG_TYPE_KPROBE);
+  EXPECT_EQ(o.find_program("uprobe_ret")->kind.attach_target, "bin:func");
+  EXPECT_EQ(o.find_program("perf_period")->kind.prog_type, BPF_PROG_TYPE_PERF_EVENT);
+  // Two programs in one section.
+  EXPECT_EQ(o.find_program("xdp_meta")->section, "xdp");
+  ObjectSpec f = open("fentry.bpf.o");
+  EXPECT_EQ(f.programs[0].kind.prog_type, BPF_PROG_TYPE_TRACING);
+  EXPECT_EQ(f.programs[0].kind.expected_attach_type, BPF_TRACE_FENTRY);
+  EXPECT_FALSE(f.programs[0].kind.supported);
+}
+
+// Every byte flipped, every truncation: an error or a spec, never a crash (the fuzz target goes further).
+TEST(ObjectSpec, MalformedObjectsAreRejectedNotCrashed) {
+  auto bytes = os::read_file(path_of("maps.bpf.o"));
+  ASSERT_TRUE(bytes);
+  for (std::size_t cut : {0ul, 4ul, 63ul, 64ul, bytes->size() / 2, bytes->size() - 1}) {
+    auto r = read_object({bytes->data(), cut}, "cut.o");
+    EXPECT_FALSE(r) << cut;
+    if (!r) {
+      EXPECT_NE(r.error().to_string().find("cut.o"), std::string::npos);
+    }
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    auto copy = *bytes;
+    for (int k = 0; k < 4; ++k) copy[rng() % copy.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+    (void)read_object(copy, "flipped.o");
+  }
+}
+#endif
+
+TEST(SectionNames, FollowLibbpf) {
+  EXPECT_EQ(classify_section("socket")->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+  EXPECT_FALSE(classify_section("socket/x"));  // exact names take no target
+  EXPECT_EQ(classify_section("kretprobe/do_exit")->retprobe, true);
+  EXPECT_EQ(classify_section("tp/syscalls/sys_enter_openat")->attach_target, "syscalls/sys_enter_openat");
+  EXPECT_EQ(classify_section("raw_tp/sys_exit")->prog_type, BPF_PROG_TYPE_RAW_TRACEPOINT);
+  EXPECT_EQ(classify_section("usdt/lib:prov:name")->prog_type, BPF_PROG_TYPE_KPROBE);
+  EXPECT_EQ(classify_section("classifier")->prog_type, BPF_PROG_TYPE_SCHED_CLS);
+  EXPECT_EQ(classify_section("tp_btf/sched_switch")->expected_attach_type, BPF_TRACE_RAW_TP);
+  EXPECT_FALSE(classify_section("tp_btf"));
+  EXPECT_FALSE(classify_section("nonsense"));
+  EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_SCHED_CLS), "sched_cls");
+  EXPECT_EQ(prog_type_from_name("xdp"), BPF_PROG_TYPE_XDP);
+}
+
+}  // namespace
+}  // namespace bpfvm::obj
