@@ -148,6 +148,13 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
     return make_error(Errc::kLimit, "instruction budget of {} exhausted (the program may loop forever)", budget)
         .at_insn(static_cast<std::size_t>(op - base));
   };
+  if constexpr (kChecked) {
+    call.set_access_check(
+        [](const void* self, std::uint64_t addr, std::uint64_t size, bool write) {
+          return (*static_cast<const decltype(access_ok)*>(self))(addr, size, write);
+        },
+        &access_ok);
+  }
   (void)allow_extra;
   (void)access_ok;
   (void)mem_fault;

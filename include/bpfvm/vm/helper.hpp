@@ -30,6 +30,18 @@ class CallContext {
   void allow_region(MemoryRegion region) { extra_regions_.push_back(region); }
   const std::vector<MemoryRegion>& extra_regions() const { return extra_regions_; }
 
+  // Whether the program may access [addr, addr + size): helpers that take pointers from a program no
+  // verifier vouched for ask before touching them. Always true in unchecked mode.
+  using AccessCheck = bool (*)(const void* self, std::uint64_t addr, std::uint64_t size, bool write);
+  void set_access_check(AccessCheck check, const void* self) {
+    check_ = check;
+    check_self_ = self;
+  }
+  bool checked() const { return check_ != nullptr; }
+  bool may_access(std::uint64_t addr, std::uint64_t size, bool write) const {
+    return !check_ || check_(check_self_, addr, size, write);
+  }
+
   // The interpreter reuses one context for every call of a run.
   void begin_call() {
     exit_requested_ = false;
@@ -40,6 +52,8 @@ class CallContext {
   void* user_;
   bool exit_requested_ = false;
   std::vector<MemoryRegion> extra_regions_;
+  AccessCheck check_ = nullptr;
+  const void* check_self_ = nullptr;
 };
 
 using HelperFn = std::uint64_t (*)(std::uint64_t r1, std::uint64_t r2, std::uint64_t r3, std::uint64_t r4,

@@ -1,0 +1,79 @@
+// A BPF map: the kernel's map semantics (types by the kernel's ids, update flags, errno values).
+//
+// Two faces: user space (the bpf() commands) copies keys and values in and out; programs get a pointer
+// to the value in place (lookup_in_place), as the kernel's helpers do. Map-in-map values are other maps.
+// This first version keeps storage in process memory; shared memory comes with the maps issue.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "bpfvm/base/result.hpp"
+
+namespace bpfvm::maps {
+
+struct MapDef {
+  std::uint32_t type = 0;  // enum bpf_map_type
+  std::uint32_t key_size = 0, value_size = 0, max_entries = 0, map_flags = 0;
+  std::string name;
+};
+
+class Map {
+ public:
+  virtual ~Map();
+  Map(const Map&) = delete;
+  Map& operator=(const Map&) = delete;
+
+  const MapDef& def() const { return def_; }
+  std::uint32_t id() const { return id_; }
+  void set_id(std::uint32_t id) { id_ = id; }
+
+  // User space (BPF_MAP_*_ELEM). Keys and values are def().key_size / value_size bytes. Errors carry the
+  // kernel's errno: ENOENT (no such key), EEXIST / ENOENT (BPF_NOEXIST / BPF_EXIST), E2BIG (full),
+  // EINVAL (bad flags, delete from an array), EPERM (frozen).
+  virtual Result<void> lookup(const void* key, void* value) const = 0;
+  virtual Result<void> update(const void* key, const void* value, std::uint64_t flags) = 0;
+  virtual Result<void> erase(const void* key) = 0;
+  // The key after `key` (the first key when key is null or not in the map); ENOENT at the end.
+  virtual Result<void> next_key(const void* key, void* next) const = 0;
+
+  // Programs (bpf_map_lookup_elem): the value in place, or null. For map-in-map, the inner Map*.
+  virtual void* lookup_in_place(const void* key) = 0;
+  // Programs (bpf_map_update_elem / bpf_map_delete_elem): as above but ignoring the user-side freeze.
+  virtual Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags);
+  virtual Result<void> erase_from_program(const void* key);
+
+  // BPF_MAP_FREEZE: user space may no longer write (programs still may, unless BPF_F_RDONLY_PROG).
+  void freeze() { frozen_ = true; }
+  bool frozen() const { return frozen_; }
+
+  // Map-in-map only: set / clear a slot with another map (what user space names by fd).
+  virtual Result<void> update_inner(const void* key, std::shared_ptr<Map> inner, std::uint64_t flags);
+  // The inner map template of a map-in-map (null otherwise).
+  virtual const MapDef* inner_def() const { return nullptr; }
+
+  // Whether `p` is a live map (for checked-mode helpers that receive a map pointer from a program
+  // that no verifier vouched for).
+  static bool is_live(const void* p);
+
+ protected:
+  explicit Map(MapDef def);
+  Result<void> check_user_write() const;
+
+ private:
+  MapDef def_;
+  std::uint32_t id_ = 0;
+  bool frozen_ = false;
+};
+
+// Creates a map, checking the definition as BPF_MAP_CREATE does (EINVAL for bad sizes or flags).
+// For array_of_maps and hash_of_maps, `inner` is the template inner map definition.
+Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner = nullptr);
+
+// The kernel's name of a map type ("hash", "array", ...), as bpftool prints it.
+std::string_view map_type_name(std::uint32_t type);
+
+}  // namespace bpfvm::maps

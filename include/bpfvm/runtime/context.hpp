@@ -1,0 +1,51 @@
+// Program contexts: what a program of each type receives in r1, with the kernel's user-visible layouts
+// (struct __sk_buff, struct xdp_md, struct pt_regs, ...), and the load-time rewrite of context accesses.
+//
+// bpfvm's own context object for a type starts with the user-visible struct, so plain fields are read
+// and written in place; the pointer fields (skb->data, xdp_md->data, ...) are u32 in the user-visible
+// struct and 64-bit pointers after it, and their loads are rewritten into 64-bit loads from there, as
+// the kernel's convert_ctx_access does. Accesses the kernel would refuse (a write to a read-only field,
+// a load that straddles fields, a narrow load of a pointer) are refused at load time with EACCES.
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/isa/insn.hpp"
+
+namespace bpfvm::runtime {
+
+// Behind struct __sk_buff (socket_filter, sched_cls, sched_act).
+struct SkbContext {
+  struct __sk_buff user;
+  std::uint64_t data = 0, data_end = 0, data_meta = 0;
+};
+
+// Behind struct xdp_md.
+struct XdpContext {
+  struct xdp_md user;
+  std::uint32_t pad = 0;
+  std::uint64_t data = 0, data_end = 0, data_meta = 0;
+};
+
+// The contexts of tracing types are the raw structs: a tracepoint's record, u64 args[] for
+// raw_tracepoint, struct pt_regs (x86-64) for kprobe/uprobe, struct bpf_perf_event_data for perf_event.
+// Their largest sizes:
+inline constexpr std::size_t kTracepointRecordMax = 8192;  // PERF_MAX_TRACE_SIZE
+inline constexpr std::size_t kRawTracepointArgsMax = 12 * 8;  // MAX_BPF_FUNC_ARGS u64s
+
+// The size of the context object bpfvm passes to a program of this type, and of the user-visible
+// struct (what ctx_in / ctx_out hold). 0 for types bpfvm does not run.
+std::size_t context_size(std::uint32_t prog_type);
+std::size_t user_context_size(std::uint32_t prog_type);
+
+// Checks every context access of `insns` against the type's rules and rewrites those of pointer fields.
+// Errors name the instruction, as the kernel's "invalid bpf_context access off=.. size=..".
+Result<void> rewrite_context_accesses(std::uint32_t prog_type, std::vector<isa::RawInsn>& insns);
+
+}  // namespace bpfvm::runtime

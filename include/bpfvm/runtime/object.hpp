@@ -1,0 +1,47 @@
+// A BPF object file loaded into a Runtime, as libbpf's bpf_object__open + load does: BTF loaded, maps
+// created (global data written, .rodata frozen, map-in-map slots filled, pinned-by-name maps reused or
+// pinned), then every program loaded with its map references resolved.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpfvm/obj/object_spec.hpp"
+#include "bpfvm/runtime/runtime.hpp"
+
+namespace bpfvm::runtime {
+
+struct ObjectOptions {
+  ExecMode mode = ExecMode::kInterpreter;
+  // Where maps with pinning = LIBBPF_PIN_BY_NAME live (libbpf's default is /sys/fs/bpf, which the
+  // runtime maps onto its pin root).
+  std::string pin_maps_dir = "/sys/fs/bpf";
+  // Load only programs of types bpfvm supports instead of failing on the first one it does not.
+  bool skip_unsupported = false;
+};
+
+class Object {
+ public:
+  static Result<Object> load(Runtime& runtime, const obj::ObjectSpec& spec, const ObjectOptions& options = {});
+  static Result<Object> open_file(Runtime& runtime, const std::string& path, const ObjectOptions& options = {});
+
+  struct NamedProgram {
+    std::string name;  // the full function name (the kernel keeps 15 characters)
+    std::string section;
+    std::shared_ptr<Program> program;
+  };
+  const std::vector<NamedProgram>& programs() const { return programs_; }
+  const std::vector<std::shared_ptr<Map>>& maps() const { return maps_; }
+  std::shared_ptr<Program> find_program(std::string_view name) const;
+  std::shared_ptr<Map> find_map(std::string_view name) const;
+  const std::shared_ptr<BtfObject>& btf() const { return btf_; }
+
+ private:
+  std::vector<NamedProgram> programs_;
+  std::vector<std::shared_ptr<Map>> maps_;
+  std::vector<std::string> map_symbols_;
+  std::shared_ptr<BtfObject> btf_;
+};
+
+}  // namespace bpfvm::runtime

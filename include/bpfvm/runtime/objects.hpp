@@ -1,0 +1,141 @@
+// The objects of the runtime (the "kernel"): maps, programs, BTF blobs and links, each with an id.
+// Programs and embedders hold them by shared_ptr; the Runtime's registry and fd table hold them too.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/isa/insn.hpp"
+#include "bpfvm/maps/map.hpp"
+#include "bpfvm/obj/btf.hpp"
+#include "bpfvm/obj/btf_ext.hpp"
+#include "bpfvm/vm/interpreter.hpp"
+#include "bpfvm/vm/memory.hpp"
+
+namespace bpfvm::runtime {
+
+class BtfObject {
+ public:
+  BtfObject(std::uint32_t id, obj::Btf btf) : id_(id), btf_(std::move(btf)) {}
+  std::uint32_t id() const { return id_; }
+  const obj::Btf& btf() const { return btf_; }
+
+ private:
+  std::uint32_t id_;
+  obj::Btf btf_;
+};
+
+class Map {
+ public:
+  Map(std::shared_ptr<maps::Map> impl, std::shared_ptr<const BtfObject> btf, std::uint32_t btf_key_type_id,
+      std::uint32_t btf_value_type_id);
+
+  std::uint32_t id() const { return impl_->id(); }
+  const maps::MapDef& def() const { return impl_->def(); }
+  const std::string& name() const { return impl_->def().name; }
+  maps::Map& impl() const { return *impl_; }
+  const std::shared_ptr<maps::Map>& shared_impl() const { return impl_; }
+  const BtfObject* btf() const { return btf_.get(); }
+  std::uint32_t btf_key_type_id() const { return btf_key_type_id_; }
+  std::uint32_t btf_value_type_id() const { return btf_value_type_id_; }
+
+  // The value at index 0 of an array (global data, direct value access); null for other types.
+  std::uint8_t* direct_value() const;
+
+ private:
+  std::shared_ptr<maps::Map> impl_;
+  std::shared_ptr<const BtfObject> btf_;
+  std::uint32_t btf_key_type_id_, btf_value_type_id_;
+};
+
+// How programs run. kJit arrives with the JIT issue; until then loading with it fails with EOPNOTSUPP.
+enum class ExecMode { kInterpreter, kJit };
+
+struct TestRunRequest {
+  std::span<const std::uint8_t> data_in;
+  std::span<const std::uint8_t> ctx_in;
+  std::uint32_t repeat = 1;  // 0 counts as 1
+};
+
+struct TestRunResult {
+  std::uint32_t retval = 0;
+  std::uint32_t duration_ns = 0;  // average per run
+  std::vector<std::uint8_t> data_out;
+  std::vector<std::uint8_t> ctx_out;  // the user-visible context after the run
+};
+
+class Program {
+ public:
+  struct Parts {  // what the runtime hands over when a load succeeds
+    std::uint32_t id = 0;
+    std::uint32_t prog_type = 0, expected_attach_type = 0;
+    std::string name, license;
+    std::vector<isa::RawInsn> original;  // as loaded, map references as BPF_PSEUDO_MAP_IDX(_VALUE) into maps
+    std::vector<isa::RawInsn> xlated;    // after rewriting, map references as map ids (what bpftool dumps)
+    std::vector<std::shared_ptr<Map>> maps;
+    std::shared_ptr<const BtfObject> btf;
+    std::vector<obj::FuncInfo> func_info;
+    std::vector<obj::LineInfo> line_info;
+    std::array<std::uint8_t, 8> tag{};
+    std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
+    std::optional<vm::Interpreter> interpreter;
+  };
+  explicit Program(Parts parts) : p_(std::move(parts)) { load_time_ = std::chrono::system_clock::now(); }
+
+  std::uint32_t id() const { return p_.id; }
+  std::uint32_t type() const { return p_.prog_type; }
+  std::uint32_t expected_attach_type() const { return p_.expected_attach_type; }
+  const std::string& name() const { return p_.name; }
+  const std::string& license() const { return p_.license; }
+  std::span<const isa::RawInsn> xlated() const { return p_.xlated; }
+  std::span<const isa::RawInsn> original() const { return p_.original; }
+  const std::vector<std::shared_ptr<Map>>& maps() const { return p_.maps; }
+  const BtfObject* btf() const { return p_.btf.get(); }
+  std::span<const obj::FuncInfo> func_info() const { return p_.func_info; }
+  std::span<const obj::LineInfo> line_info() const { return p_.line_info; }
+  const std::array<std::uint8_t, 8>& tag() const { return p_.tag; }
+  std::chrono::system_clock::time_point load_time() const { return load_time_; }
+  std::uint64_t run_count() const { return run_count_.load(std::memory_order_relaxed); }
+  std::uint64_t run_time_ns() const { return run_time_ns_.load(std::memory_order_relaxed); }
+
+  // Runs once with `ctx` (the type's context object) in r1; `ctx_region` bounds it in checked mode and
+  // `extra` adds regions (packet data). LD_ABS / LD_IND read `packet`.
+  Result<std::uint64_t> run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
+                            std::span<const std::uint8_t> packet) const;
+
+  // BPF_PROG_TEST_RUN with the kernel's semantics for the program's type (see test_run.cpp).
+  Result<TestRunResult> test_run(const TestRunRequest& request) const;
+
+ private:
+  Parts p_;
+  std::chrono::system_clock::time_point load_time_;
+  mutable std::atomic<std::uint64_t> run_count_{0}, run_time_ns_{0};
+};
+
+class Link {
+ public:
+  Link(std::uint32_t id, std::shared_ptr<Program> prog, std::uint32_t attach_type, std::uint32_t target)
+      : id_(id), prog_(std::move(prog)), attach_type_(attach_type), target_(target) {}
+  std::uint32_t id() const { return id_; }
+  const std::shared_ptr<Program>& program() const { return prog_; }
+  std::uint32_t attach_type() const { return attach_type_; }
+  std::uint32_t target() const { return target_; }
+  bool detached() const { return detached_; }
+  void detach() { detached_ = true; }
+
+ private:
+  std::uint32_t id_;
+  std::shared_ptr<Program> prog_;
+  std::uint32_t attach_type_, target_;
+  bool detached_ = false;
+};
+
+}  // namespace bpfvm::runtime

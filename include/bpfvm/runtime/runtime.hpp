@@ -1,0 +1,104 @@
+// The runtime: bpfvm's "kernel". It creates maps, loads programs (resolving map references, rewriting
+// context accesses), hands out ids, keeps an fd table, pins objects under a pin root, and answers the
+// kernel's bpf(cmd, attr, size) commands with the kernel's errno values.
+//
+// Pinning: the pin root (default /run/bpfvm, or $BPFVM_PIN_ROOT) plays /sys/fs/bpf. A path under it,
+// or under /sys/fs/bpf (mapped onto it), names a pin; each pin is a file holding what another process
+// needs to open the object again (definition, contents, code). Until maps move to shared memory (the
+// maps issue), a map opened from a pin in another process starts from the contents at pin time.
+#pragma once
+
+#include <linux/bpf.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/runtime/objects.hpp"
+
+namespace bpfvm::runtime {
+
+using AnyObject =
+    std::variant<std::shared_ptr<Map>, std::shared_ptr<Program>, std::shared_ptr<BtfObject>, std::shared_ptr<Link>>;
+
+struct MapCreateRequest {
+  maps::MapDef def;
+  std::optional<maps::MapDef> inner;  // map-in-map template
+  std::shared_ptr<const BtfObject> btf;
+  std::uint32_t btf_key_type_id = 0, btf_value_type_id = 0;
+};
+
+struct ProgramLoadRequest {
+  std::uint32_t prog_type = 0, expected_attach_type = 0;
+  std::string name, license;
+  // Map references as BPF_PSEUDO_MAP_IDX / BPF_PSEUDO_MAP_IDX_VALUE: indexes into `maps` (the kernel's
+  // fd_array). bpf() turns BPF_PSEUDO_MAP_FD references into these.
+  std::vector<isa::RawInsn> insns;
+  std::vector<std::shared_ptr<Map>> maps;
+  std::shared_ptr<const BtfObject> btf;
+  std::vector<obj::FuncInfo> func_info;
+  std::vector<obj::LineInfo> line_info;
+  ExecMode mode = ExecMode::kInterpreter;
+};
+
+struct RuntimeOptions {
+  std::string pin_root;  // empty: $BPFVM_PIN_ROOT, else /run/bpfvm
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Result<std::shared_ptr<Map>> create_map(const MapCreateRequest& request);
+  // On failure, `log` (when given) receives the reason, as the kernel's verifier log does.
+  Result<std::shared_ptr<Program>> load_program(ProgramLoadRequest request, std::string* log = nullptr);
+  Result<std::shared_ptr<BtfObject>> load_btf(std::span<const std::uint8_t> bytes);
+  Result<std::shared_ptr<Link>> create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,
+                                            std::uint32_t target);
+
+  // Registry: live objects by id.
+  std::shared_ptr<Map> map_by_id(std::uint32_t id) const;
+  std::shared_ptr<Program> program_by_id(std::uint32_t id) const;
+  std::shared_ptr<BtfObject> btf_by_id(std::uint32_t id) const;
+  std::shared_ptr<Link> link_by_id(std::uint32_t id) const;
+  // The smallest live id greater than `after` of that kind (0 when none).
+  std::uint32_t next_id(int kind, std::uint32_t after) const;  // kind: 0 prog, 1 map, 2 btf, 3 link
+
+  // Pinning.
+  const std::string& pin_root() const { return pin_root_; }
+  Result<std::string> pin_file_for(const std::string& path) const;  // the file a pin path names
+  Result<void> pin(const std::string& path, const AnyObject& object);
+  Result<AnyObject> open_pinned(const std::string& path);
+
+  // The fd table: small integers, as the kernel's.
+  int install_fd(AnyObject object);
+  Result<AnyObject> object_for_fd(int fd) const;
+  Result<void> close_fd(int fd);
+
+  // The kernel's bpf() system call: returns a value >= 0, or -1 with errno set to the kernel's code.
+  long bpf(int cmd, union bpf_attr* attr, unsigned int size);
+
+ private:
+  std::uint32_t new_id(int kind);
+  template <typename T>
+  std::shared_ptr<T> find(int kind, std::uint32_t id) const;
+  friend class PinCodec;
+
+  std::string pin_root_;
+  mutable std::mutex mutex_;
+  std::uint32_t next_ids_[4] = {1, 1, 1, 1};
+  std::map<std::uint32_t, std::weak_ptr<void>> registry_[4];
+  std::map<int, AnyObject> fds_;
+  int next_fd_ = 3;
+  std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
+};
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,28 @@
+// Argument checks shared by helper implementations. Private to src/helpers.
+#pragma once
+
+#include <cstdint>
+
+#include "bpfvm/maps/map.hpp"
+#include "bpfvm/vm/helper.hpp"
+
+namespace bpfvm::helpers {
+
+// The map a program passed, or null when it is not a live map (checked mode only; in unchecked mode
+// the verifier proved it is one).
+inline maps::Map* as_map(std::uint64_t arg, vm::CallContext* ctx) {
+  void* p = reinterpret_cast<void*>(arg);
+  if (ctx->checked() && !maps::Map::is_live(p)) return nullptr;
+  return static_cast<maps::Map*>(p);
+}
+
+inline bool readable(vm::CallContext* ctx, std::uint64_t addr, std::uint64_t size) {
+  return addr != 0 && ctx->may_access(addr, size, false);
+}
+
+inline std::uint64_t errno_result(int err) { return static_cast<std::uint64_t>(-static_cast<std::int64_t>(err)); }
+
+void install_map_helpers(vm::HelperTable& table);
+void install_basic_helpers(vm::HelperTable& table);
+
+}  // namespace bpfvm::helpers

@@ -1,0 +1,53 @@
+// bpf_map_lookup_elem (1), bpf_map_update_elem (2), bpf_map_delete_elem (3).
+#include <linux/bpf.h>
+
+#include <cerrno>
+
+#include "bpfvm/maps/map.hpp"
+#include "helper_args.hpp"
+
+namespace bpfvm::helpers {
+
+namespace {
+
+std::uint64_t map_lookup_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t, std::uint64_t,
+                              std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !readable(ctx, key_arg, map->def().key_size)) return 0;
+  void* value = map->lookup_in_place(reinterpret_cast<const void*>(key_arg));
+  if (value && ctx->checked() && !map->inner_def()) {
+    const bool writable = !(map->def().map_flags & BPF_F_RDONLY_PROG);
+    ctx->allow_region({reinterpret_cast<std::uint64_t>(value), map->def().value_size, writable, "map value"});
+  }
+  return reinterpret_cast<std::uint64_t>(value);
+}
+
+std::uint64_t map_update_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t value_arg,
+                              std::uint64_t flags, std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !readable(ctx, key_arg, map->def().key_size) || !readable(ctx, value_arg, map->def().value_size)) {
+    return errno_result(EFAULT);
+  }
+  if (map->inner_def()) return errno_result(EINVAL);  // programs cannot replace inner maps
+  auto r = map->update_from_program(reinterpret_cast<const void*>(key_arg), reinterpret_cast<const void*>(value_arg),
+                                    flags);
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
+std::uint64_t map_delete_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t, std::uint64_t,
+                              std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !readable(ctx, key_arg, map->def().key_size)) return errno_result(EFAULT);
+  auto r = map->erase_from_program(reinterpret_cast<const void*>(key_arg));
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
+}  // namespace
+
+void install_map_helpers(vm::HelperTable& table) {
+  table.set(BPF_FUNC_map_lookup_elem, map_lookup_elem);
+  table.set(BPF_FUNC_map_update_elem, map_update_elem);
+  table.set(BPF_FUNC_map_delete_elem, map_delete_elem);
+}
+
+}  // namespace bpfvm::helpers

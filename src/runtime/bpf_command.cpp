@@ -1,0 +1,468 @@
+// Runtime::bpf: the kernel's bpf(2) commands over `union bpf_attr`, with the kernel's errno values.
+// Pointers in attr (__aligned_u64) are addresses in this process.
+#include <linux/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bpfvm/isa/codec.hpp"
+#include "bpfvm/runtime/runtime.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+constexpr int kEnotsupp = 524;  // the kernel's internal ENOTSUPP, which bpf() returns for some commands
+
+template <typename T = std::uint8_t>
+T* user_ptr(std::uint64_t addr) {
+  return reinterpret_cast<T*>(static_cast<std::uintptr_t>(addr));
+}
+
+long fail(int err) {
+  errno = err;
+  return -1;
+}
+long fail(const Error& e) { return fail(e.errno_value()); }
+
+template <typename T>
+Result<std::shared_ptr<T>> fd_as(const Runtime& rt, int fd) {
+  auto obj = BPFVM_TRY(rt.object_for_fd(fd));
+  if (auto* p = std::get_if<std::shared_ptr<T>>(&obj)) return *p;
+  return make_error(Errc::kInvalid, "fd {} is not the right kind of object", fd);
+}
+
+// Copies an info struct out: at most the user's info_len bytes; bytes the user passes beyond what bpfvm
+// knows must be zero (E2BIG otherwise), as bpf_check_uarg_tail_zero.
+template <typename Info>
+long finish_info(union bpf_attr* attr, const Info& info) {
+  const std::uint32_t user_len = attr->info.info_len;
+  std::uint8_t* dst = user_ptr(attr->info.info);
+  for (std::uint32_t i = sizeof(Info); i < user_len; ++i) {
+    if (dst[i]) return fail(E2BIG);
+  }
+  const std::uint32_t n = std::min<std::uint32_t>(user_len, sizeof(Info));
+  std::memcpy(dst, &info, n);
+  attr->info.info_len = n;
+  return 0;
+}
+
+template <typename Info>
+Info info_in(const union bpf_attr* attr) {
+  Info info{};
+  std::memcpy(&info, user_ptr(attr->info.info), std::min<std::size_t>(attr->info.info_len, sizeof(Info)));
+  return info;
+}
+
+void write_log(std::uint64_t buf, std::uint32_t size, const std::string& text) {
+  if (!buf || size == 0) return;
+  const std::size_t n = std::min<std::size_t>(text.size(), size - 1);
+  std::memcpy(user_ptr(buf), text.data(), n);
+  user_ptr(buf)[n] = 0;
+}
+
+}  // namespace
+
+long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
+  if (!attr) return fail(EFAULT);
+  if (size > sizeof(union bpf_attr)) {
+    const auto* extra = reinterpret_cast<const std::uint8_t*>(attr);
+    for (unsigned i = sizeof(union bpf_attr); i < size; ++i) {
+      if (extra[i]) return fail(E2BIG);
+    }
+  }
+  // A shorter attr is zero-extended, as the kernel does.
+  union bpf_attr a {};
+  std::memcpy(&a, attr, std::min<std::size_t>(size, sizeof a));
+  auto write_back = [&] { std::memcpy(attr, &a, std::min<std::size_t>(size, sizeof a)); };
+
+  switch (cmd) {
+    case BPF_MAP_CREATE: {
+      MapCreateRequest req;
+      req.def = {a.map_type, a.key_size, a.value_size, a.max_entries, a.map_flags,
+                 std::string(a.map_name, strnlen(a.map_name, sizeof a.map_name))};
+      if (req.def.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || req.def.type == BPF_MAP_TYPE_HASH_OF_MAPS) {
+        auto inner = fd_as<Map>(*this, static_cast<int>(a.inner_map_fd));
+        if (!inner) return fail(EBADF);
+        req.inner = (*inner)->def();
+      }
+      if (a.btf_fd) {
+        auto btf = fd_as<BtfObject>(*this, static_cast<int>(a.btf_fd));
+        if (!btf) return fail(EINVAL);
+        req.btf = *btf;
+        req.btf_key_type_id = a.btf_key_type_id;
+        req.btf_value_type_id = a.btf_value_type_id;
+      }
+      auto map = create_map(req);
+      if (!map) return fail(map.error());
+      return install_fd(*map);
+    }
+    case BPF_MAP_LOOKUP_ELEM:
+    case BPF_MAP_UPDATE_ELEM:
+    case BPF_MAP_DELETE_ELEM:
+    case BPF_MAP_GET_NEXT_KEY:
+    case BPF_MAP_LOOKUP_AND_DELETE_ELEM: {
+      auto map = fd_as<Map>(*this, static_cast<int>(a.map_fd));
+      if (!map) return fail(EBADF);
+      maps::Map& m = (*map)->impl();
+      const void* key = user_ptr(a.key);
+      Result<void> r;
+      if (cmd == BPF_MAP_LOOKUP_ELEM) {
+        if (a.flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) return fail(EINVAL);
+        r = m.lookup(key, user_ptr(a.value));
+      } else if (cmd == BPF_MAP_UPDATE_ELEM) {
+        if (m.inner_def()) {
+          std::uint32_t fd;
+          std::memcpy(&fd, user_ptr(a.value), 4);
+          auto inner = fd_as<Map>(*this, static_cast<int>(fd));
+          if (!inner) return fail(EBADF);
+          r = m.update_inner(key, (*inner)->shared_impl(), a.flags);
+        } else {
+          r = m.update(key, user_ptr(a.value), a.flags);
+        }
+      } else if (cmd == BPF_MAP_DELETE_ELEM) {
+        r = m.erase(key);
+      } else if (cmd == BPF_MAP_GET_NEXT_KEY) {
+        r = m.next_key(a.key ? key : nullptr, user_ptr(a.next_key));
+      } else {
+        // Only hash types support lookup-and-delete (queue and stack come with the maps issue).
+        if (m.def().type != BPF_MAP_TYPE_HASH) return fail(kEnotsupp);
+        if (m.frozen()) return fail(EPERM);
+        r = m.lookup(key, user_ptr(a.value));
+        if (r) r = m.erase(key);
+      }
+      if (!r) return fail(r.error());
+      return 0;
+    }
+    case BPF_MAP_LOOKUP_BATCH:
+    case BPF_MAP_LOOKUP_AND_DELETE_BATCH:
+    case BPF_MAP_UPDATE_BATCH:
+    case BPF_MAP_DELETE_BATCH: {
+      auto map = fd_as<Map>(*this, static_cast<int>(a.batch.map_fd));
+      if (!map) return fail(EBADF);
+      maps::Map& m = (*map)->impl();
+      const std::uint32_t ks = m.def().key_size, vs = m.def().value_size;
+      if (a.batch.flags) return fail(EINVAL);
+      const std::uint32_t count = a.batch.count;
+      std::uint32_t done = 0;
+      auto* keys = user_ptr(a.batch.keys);
+      auto* values = user_ptr(a.batch.values);
+      if (cmd == BPF_MAP_UPDATE_BATCH || cmd == BPF_MAP_DELETE_BATCH) {
+        for (; done < count; ++done) {
+          auto r = cmd == BPF_MAP_UPDATE_BATCH ? m.update(keys + done * ks, values + done * vs, a.batch.elem_flags)
+                                               : m.erase(keys + done * ks);
+          if (!r) {
+            a.batch.count = done;
+            write_back();
+            return fail(r.error());
+          }
+        }
+        a.batch.count = done;
+        write_back();
+        return 0;
+      }
+      if (cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH && m.def().type != BPF_MAP_TYPE_HASH) return fail(EINVAL);
+      if (count == 0) return fail(EINVAL);
+      // The batch token is a u32 position in the map's key order (opaque to user space).
+      std::uint32_t position = 0;
+      if (a.batch.in_batch) std::memcpy(&position, user_ptr(a.batch.in_batch), 4);
+      std::vector<std::uint8_t> key(ks), next(ks);
+      bool have = false;
+      std::uint32_t skipped = 0;
+      const bool deleting = cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH;
+      while (skipped < (deleting ? 0u : position) && m.next_key(have ? key.data() : nullptr, next.data())) {
+        key = next;
+        have = true;
+        ++skipped;
+      }
+      std::vector<std::vector<std::uint8_t>> to_delete;
+      bool end = false;
+      while (done < count) {
+        if (!m.next_key(have ? key.data() : nullptr, next.data())) {
+          end = true;
+          break;
+        }
+        key = next;
+        have = true;
+        if (!m.lookup(key.data(), values + done * vs)) continue;  // gone meanwhile
+        std::memcpy(keys + done * ks, key.data(), ks);
+        if (deleting) to_delete.push_back(key);
+        ++done;
+      }
+      if (!end && done == count && !m.next_key(key.data(), next.data())) end = true;
+      for (const auto& k : to_delete) (void)m.erase(k.data());
+      const std::uint32_t out = deleting ? 0 : position + done;
+      if (a.batch.out_batch) std::memcpy(user_ptr(a.batch.out_batch), &out, 4);
+      a.batch.count = done;
+      write_back();
+      return end ? fail(ENOENT) : 0;
+    }
+    case BPF_MAP_FREEZE: {
+      auto map = fd_as<Map>(*this, static_cast<int>(a.map_fd));
+      if (!map) return fail(EBADF);
+      if ((*map)->impl().frozen()) return fail(EBUSY);
+      (*map)->impl().freeze();
+      return 0;
+    }
+    case BPF_PROG_LOAD: {
+      ProgramLoadRequest req;
+      req.prog_type = a.prog_type;
+      req.expected_attach_type = a.expected_attach_type;
+      req.name = std::string(a.prog_name, strnlen(a.prog_name, sizeof a.prog_name));
+      if (a.license) req.license = std::string(user_ptr<const char>(a.license), strnlen(user_ptr<const char>(a.license), 128));
+      if (a.log_level || a.log_buf || a.log_size) {
+        if (!a.log_buf || a.log_size < 128 || !a.log_level || a.log_level > 7) return fail(EINVAL);
+      }
+      if (a.insn_cnt == 0 || a.insn_cnt > 1'000'000 || !a.insns) return fail(a.insn_cnt ? E2BIG : EINVAL);
+      auto insns = isa::from_wire({user_ptr<const std::uint8_t>(a.insns), std::size_t{a.insn_cnt} * 8});
+      if (!insns) return fail(EINVAL);
+      req.insns = std::move(*insns);
+      // Map fds (and fd_array indexes) become indexes into the request's map list.
+      std::map<int, std::uint32_t> index_of_fd;
+      for (std::size_t i = 0; i + 1 < req.insns.size(); ++i) {
+        isa::RawInsn& in = req.insns[i];
+        if (!in.is_lddw()) continue;
+        int fd = -1;
+        if (in.src == BPF_PSEUDO_MAP_FD || in.src == BPF_PSEUDO_MAP_VALUE) {
+          fd = in.imm;
+        } else if (in.src == BPF_PSEUDO_MAP_IDX || in.src == BPF_PSEUDO_MAP_IDX_VALUE) {
+          if (!a.fd_array) return fail(EPROTO);
+          fd = user_ptr<const std::int32_t>(a.fd_array)[in.imm];
+        }
+        if (fd >= 0) {
+          auto map = fd_as<Map>(*this, fd);
+          if (!map) {
+            const std::string msg = fmt::format("fd {} is not pointing to valid bpf_map\n", fd);
+            write_log(a.log_buf, a.log_size, msg);
+            return fail(EBADF);
+          }
+          auto [it, added] = index_of_fd.emplace(fd, static_cast<std::uint32_t>(req.maps.size()));
+          if (added) req.maps.push_back(*map);
+          const bool value = in.src == BPF_PSEUDO_MAP_VALUE || in.src == BPF_PSEUDO_MAP_IDX_VALUE;
+          in.src = value ? BPF_PSEUDO_MAP_IDX_VALUE : BPF_PSEUDO_MAP_IDX;
+          in.imm = static_cast<std::int32_t>(it->second);
+        }
+        ++i;
+      }
+      if (a.prog_btf_fd) {
+        auto btf = fd_as<BtfObject>(*this, static_cast<int>(a.prog_btf_fd));
+        if (!btf) return fail(EBADF);
+        req.btf = *btf;
+      }
+      if (a.func_info_cnt) {
+        if (a.func_info_rec_size < 8 || a.func_info_rec_size % 4) return fail(EINVAL);
+        for (std::uint32_t i = 0; i < a.func_info_cnt; ++i) {
+          const auto* rec = user_ptr<const std::uint32_t>(a.func_info + std::uint64_t{i} * a.func_info_rec_size);
+          req.func_info.push_back({rec[0], rec[1]});
+        }
+      }
+      if (a.line_info_cnt) {
+        if (a.line_info_rec_size < 16 || a.line_info_rec_size % 4) return fail(EINVAL);
+        for (std::uint32_t i = 0; i < a.line_info_cnt; ++i) {
+          const auto* rec = user_ptr<const std::uint32_t>(a.line_info + std::uint64_t{i} * a.line_info_rec_size);
+          req.line_info.push_back({rec[0], rec[1], rec[2], rec[3]});
+        }
+      }
+      std::string log;
+      auto prog = load_program(std::move(req), &log);
+      if (!prog) {
+        write_log(a.log_buf, a.log_size, log + "\n");
+        return fail(prog.error());
+      }
+      write_log(a.log_buf, a.log_size, "");
+      return install_fd(*prog);
+    }
+    case BPF_OBJ_PIN: {
+      auto obj = object_for_fd(static_cast<int>(a.bpf_fd));
+      if (!obj) return fail(EBADF);
+      if (!a.pathname) return fail(EFAULT);
+      auto r = pin(user_ptr<const char>(a.pathname), *obj);
+      if (!r) return fail(r.error());
+      return 0;
+    }
+    case BPF_OBJ_GET: {
+      if (!a.pathname) return fail(EFAULT);
+      auto obj = open_pinned(user_ptr<const char>(a.pathname));
+      if (!obj) return fail(obj.error());
+      return install_fd(*obj);
+    }
+    case BPF_PROG_TEST_RUN: {
+      auto prog = fd_as<Program>(*this, static_cast<int>(a.test.prog_fd));
+      if (!prog) return fail(EBADF);
+      if (a.test.flags & ~static_cast<std::uint32_t>(BPF_F_TEST_RUN_ON_CPU)) return fail(EINVAL);
+      if ((a.test.data_size_in && !a.test.data_in) || (a.test.ctx_size_in && !a.test.ctx_in)) return fail(EINVAL);
+      TestRunRequest req;
+      req.data_in = {user_ptr<const std::uint8_t>(a.test.data_in), a.test.data_size_in};
+      req.ctx_in = {user_ptr<const std::uint8_t>(a.test.ctx_in), a.test.ctx_size_in};
+      req.repeat = a.test.repeat;
+      auto result = (*prog)->test_run(req);
+      if (!result) return fail(result.error());
+      int err = 0;
+      // bpf_test_finish: data_size_out 0 means "no limit" (the old interface).
+      const auto data_size = static_cast<std::uint32_t>(result->data_out.size());
+      std::uint32_t copy = data_size;
+      if (a.test.data_size_out && copy > a.test.data_size_out) {
+        copy = a.test.data_size_out;
+        err = ENOSPC;
+      }
+      if (a.test.data_out) std::memcpy(user_ptr(a.test.data_out), result->data_out.data(), copy);
+      a.test.data_size_out = data_size;
+      if (a.test.ctx_out && !result->ctx_out.empty()) {
+        std::uint32_t ccopy = static_cast<std::uint32_t>(result->ctx_out.size());
+        if (ccopy > a.test.ctx_size_out) {
+          ccopy = a.test.ctx_size_out;
+          err = ENOSPC;
+        }
+        std::memcpy(user_ptr(a.test.ctx_out), result->ctx_out.data(), ccopy);
+        a.test.ctx_size_out = static_cast<std::uint32_t>(result->ctx_out.size());
+      }
+      a.test.retval = result->retval;
+      a.test.duration = result->duration_ns;
+      write_back();
+      return err ? fail(err) : 0;
+    }
+    case BPF_PROG_GET_NEXT_ID:
+    case BPF_MAP_GET_NEXT_ID:
+    case BPF_BTF_GET_NEXT_ID:
+    case BPF_LINK_GET_NEXT_ID: {
+      const int kind = cmd == BPF_PROG_GET_NEXT_ID ? 0 : cmd == BPF_MAP_GET_NEXT_ID ? 1 : cmd == BPF_BTF_GET_NEXT_ID ? 2 : 3;
+      const std::uint32_t next = next_id(kind, a.start_id);
+      if (!next) return fail(ENOENT);
+      a.next_id = next;
+      write_back();
+      return 0;
+    }
+    case BPF_PROG_GET_FD_BY_ID: {
+      auto p = program_by_id(a.prog_id);
+      return p ? install_fd(p) : fail(ENOENT);
+    }
+    case BPF_MAP_GET_FD_BY_ID: {
+      auto m = map_by_id(a.map_id);
+      return m ? install_fd(m) : fail(ENOENT);
+    }
+    case BPF_BTF_GET_FD_BY_ID: {
+      auto b = btf_by_id(a.btf_id);
+      return b ? install_fd(b) : fail(ENOENT);
+    }
+    case BPF_LINK_GET_FD_BY_ID: {
+      auto l = link_by_id(a.link_id);
+      return l ? install_fd(l) : fail(ENOENT);
+    }
+    case BPF_OBJ_GET_INFO_BY_FD: {
+      auto obj = object_for_fd(static_cast<int>(a.info.bpf_fd));
+      if (!obj) return fail(EBADF);
+      if (!a.info.info) return fail(EFAULT);
+      long rc = 0;
+      if (auto* pp = std::get_if<std::shared_ptr<Program>>(&*obj)) {
+        const Program& p = **pp;
+        auto info = info_in<struct bpf_prog_info>(&a);
+        struct bpf_prog_info out {};
+        out.type = p.type();
+        out.id = p.id();
+        std::memcpy(out.tag, p.tag().data(), sizeof out.tag);
+        out.xlated_prog_len = static_cast<std::uint32_t>(p.xlated().size() * 8);
+        if (info.xlated_prog_insns && info.xlated_prog_len) {
+          const auto wire = isa::to_wire(p.xlated());
+          std::memcpy(user_ptr(info.xlated_prog_insns), wire.data(), std::min<std::size_t>(info.xlated_prog_len, wire.size()));
+          out.xlated_prog_insns = info.xlated_prog_insns;
+        }
+        out.load_time = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(p.load_time().time_since_epoch()).count());
+        out.nr_map_ids = static_cast<std::uint32_t>(p.maps().size());
+        if (info.map_ids && info.nr_map_ids) {
+          auto* ids = user_ptr<std::uint32_t>(info.map_ids);
+          for (std::size_t i = 0; i < p.maps().size() && i < info.nr_map_ids; ++i) ids[i] = p.maps()[i]->id();
+          out.map_ids = info.map_ids;
+        }
+        std::strncpy(out.name, p.name().c_str(), sizeof out.name - 1);
+        out.gpl_compatible = p.license() == "GPL" || p.license() == "GPL v2" || p.license() == "Dual BSD/GPL" ||
+                             p.license() == "Dual MIT/GPL" || p.license() == "Dual MPL/GPL" || p.license() == "GPL and additional rights";
+        out.btf_id = p.btf() ? p.btf()->id() : 0;
+        out.func_info_rec_size = 8;
+        out.nr_func_info = static_cast<std::uint32_t>(p.func_info().size());
+        if (info.func_info && info.nr_func_info) {
+          auto* dst = user_ptr<std::uint32_t>(info.func_info);
+          for (std::size_t i = 0; i < p.func_info().size() && i < info.nr_func_info; ++i) {
+            dst[2 * i] = p.func_info()[i].insn;
+            dst[2 * i + 1] = p.func_info()[i].type_id;
+          }
+          out.func_info = info.func_info;
+        }
+        out.line_info_rec_size = 16;
+        out.nr_line_info = static_cast<std::uint32_t>(p.line_info().size());
+        if (info.line_info && info.nr_line_info) {
+          auto* dst = user_ptr<std::uint32_t>(info.line_info);
+          for (std::size_t i = 0; i < p.line_info().size() && i < info.nr_line_info; ++i) {
+            const auto& l = p.line_info()[i];
+            dst[4 * i] = l.insn;
+            dst[4 * i + 1] = l.file_name_off;
+            dst[4 * i + 2] = l.line_off;
+            dst[4 * i + 3] = l.line_col;
+          }
+          out.line_info = info.line_info;
+        }
+        out.run_time_ns = p.run_time_ns();
+        out.run_cnt = p.run_count();
+        out.verified_insns = static_cast<std::uint32_t>(p.xlated().size());
+        rc = finish_info(&a, out);
+      } else if (auto* mp = std::get_if<std::shared_ptr<Map>>(&*obj)) {
+        const Map& m = **mp;
+        struct bpf_map_info out {};
+        out.type = m.def().type;
+        out.id = m.id();
+        out.key_size = m.def().key_size;
+        out.value_size = m.def().value_size;
+        out.max_entries = m.def().max_entries;
+        out.map_flags = m.def().map_flags;
+        std::strncpy(out.name, m.name().c_str(), sizeof out.name - 1);
+        out.btf_id = m.btf() ? m.btf()->id() : 0;
+        out.btf_key_type_id = m.btf_key_type_id();
+        out.btf_value_type_id = m.btf_value_type_id();
+        rc = finish_info(&a, out);
+      } else if (auto* bp = std::get_if<std::shared_ptr<BtfObject>>(&*obj)) {
+        const BtfObject& b = **bp;
+        auto info = info_in<struct bpf_btf_info>(&a);
+        struct bpf_btf_info out {};
+        out.id = b.id();
+        out.btf_size = static_cast<std::uint32_t>(b.btf().bytes().size());
+        if (info.btf && info.btf_size) {
+          std::memcpy(user_ptr(info.btf), b.btf().bytes().data(), std::min<std::size_t>(info.btf_size, out.btf_size));
+          out.btf = info.btf;
+        }
+        rc = finish_info(&a, out);
+      } else if (auto* lp = std::get_if<std::shared_ptr<Link>>(&*obj)) {
+        struct bpf_link_info out {};
+        out.id = (*lp)->id();
+        out.prog_id = (*lp)->program()->id();
+        rc = finish_info(&a, out);
+      }
+      if (rc == 0) write_back();
+      return rc;
+    }
+    case BPF_BTF_LOAD: {
+      if (!a.btf || a.btf_size == 0) return fail(EINVAL);
+      auto btf = load_btf({user_ptr<const std::uint8_t>(a.btf), a.btf_size});
+      if (!btf) {
+        if (a.btf_log_level) write_log(a.btf_log_buf, a.btf_log_size, btf.error().to_string() + "\n");
+        return fail(btf.error());
+      }
+      return install_fd(*btf);
+    }
+    case BPF_LINK_CREATE: {
+      auto prog = fd_as<Program>(*this, static_cast<int>(a.link_create.prog_fd));
+      if (!prog) return fail(EBADF);
+      auto link = create_link(*prog, a.link_create.attach_type, a.link_create.target_fd);
+      if (!link) return fail(link.error());
+      return install_fd(*link);
+    }
+    case BPF_LINK_DETACH: {
+      auto link = fd_as<Link>(*this, static_cast<int>(a.link_detach.link_fd));
+      if (!link) return fail(EBADF);
+      (*link)->detach();
+      return 0;
+    }
+    default: return fail(EINVAL);
+  }
+}
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,124 @@
+#include "bpfvm/runtime/object.hpp"
+
+#include <cstring>
+
+#include "bpfvm/base/file.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+maps::MapDef def_of(const obj::MapSpec& m) {
+  return {m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name};
+}
+
+Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, const std::shared_ptr<BtfObject>& btf) {
+  MapCreateRequest req;
+  req.def = def_of(m);
+  if (m.inner) req.inner = def_of(*m.inner);
+  if (btf && (m.btf_key_type_id || m.btf_value_type_id)) {
+    req.btf = btf;
+    req.btf_key_type_id = m.btf_key_type_id;
+    req.btf_value_type_id = m.btf_value_type_id;
+  }
+  auto map = BPFVM_TRY(rt.create_map(req));
+  if (!m.initial_value.empty()) {
+    const std::uint32_t zero = 0;
+    BPFVM_TRY(map->impl().update(&zero, m.initial_value.data(), BPF_ANY));
+  }
+  if (m.origin == obj::MapOrigin::kRodata) map->impl().freeze();
+  return map;
+}
+
+}  // namespace
+
+Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const ObjectOptions& options) {
+  Object out;
+  if (spec.btf) out.btf_ = BPFVM_TRY_CTX(rt.load_btf(spec.btf->bytes()), "{}: BTF", spec.name);
+  for (const obj::MapSpec& m : spec.maps) {
+    std::shared_ptr<Map> map;
+    const std::string pin_path = options.pin_maps_dir + "/" + m.name;
+    if (m.pin_by_name) {
+      // libbpf reuses a map already pinned under its name when its definition matches.
+      auto file = rt.pin_file_for(pin_path);
+      if (file && os::exists(*file)) {
+        auto opened = BPFVM_TRY_CTX(rt.open_pinned(pin_path), "{}: map '{}'", spec.name, m.name);
+        auto* existing = std::get_if<std::shared_ptr<Map>>(&opened);
+        if (!existing || (*existing)->def().type != m.type || (*existing)->def().key_size != m.key_size ||
+            (*existing)->def().value_size != m.value_size || (*existing)->def().max_entries != m.max_entries) {
+          return make_error(Errc::kInvalid, "{}: map '{}': the map pinned at {} does not match its definition", spec.name,
+                            m.name, pin_path);
+        }
+        map = *existing;
+      }
+    }
+    if (!map) {
+      map = BPFVM_TRY_CTX(create_one(rt, m, out.btf_), "{}: map '{}'", spec.name, m.name);
+      if (m.pin_by_name) BPFVM_TRY_CTX(rt.pin(pin_path, map), "{}: map '{}': pin", spec.name, m.name);
+    }
+    out.maps_.push_back(std::move(map));
+    out.map_symbols_.push_back(m.symbol);
+  }
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) {
+    for (const auto& [slot, target] : spec.maps[i].initial_slots) {
+      BPFVM_TRY_CTX(out.maps_[i]->impl().update_inner(&slot, out.maps_[target]->shared_impl(), BPF_ANY),
+                    "{}: map '{}': slot {}", spec.name, spec.maps[i].name, slot);
+    }
+  }
+  for (const obj::ProgramSpec& p : spec.programs) {
+    if (options.skip_unsupported && !p.kind.supported) continue;
+    if (p.kind.prog_type == 0) {
+      return make_error(Errc::kInvalid, "{}: program '{}': section '{}' does not say which program type it is",
+                        spec.name, p.name, p.section);
+    }
+    if (!p.kind.supported) {
+      return make_error(Errc::kNotSupported, "{}: program '{}': section '{}' programs are not supported by bpfvm",
+                        spec.name, p.name, p.section);
+    }
+    ProgramLoadRequest req;
+    req.prog_type = p.kind.prog_type;
+    req.expected_attach_type = p.kind.expected_attach_type;
+    req.name = p.name;
+    req.license = spec.license;
+    req.insns = p.insns;
+    for (std::size_t i = 0; i + 1 < req.insns.size(); ++i) {
+      isa::RawInsn& in = req.insns[i];
+      if (!in.is_lddw()) continue;
+      if (in.src == BPF_PSEUDO_MAP_FD) in.src = BPF_PSEUDO_MAP_IDX;
+      if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
+      ++i;
+    }
+    req.maps = out.maps_;
+    if (out.btf_ && !p.func_info.empty()) {
+      req.btf = out.btf_;
+      req.func_info = p.func_info;
+      req.line_info = p.line_info;
+    }
+    req.mode = options.mode;
+    auto prog = rt.load_program(std::move(req));
+    if (!prog) return std::move(prog).error().with_context(fmt::format("{}: program '{}'", spec.name, p.name));
+    out.programs_.push_back({p.name, p.section, std::move(*prog)});
+  }
+  return out;
+}
+
+Result<Object> Object::open_file(Runtime& rt, const std::string& path, const ObjectOptions& options) {
+  const auto spec = BPFVM_TRY(obj::open_object(path));
+  return load(rt, spec, options);
+}
+
+std::shared_ptr<Program> Object::find_program(std::string_view name) const {
+  for (const auto& p : programs_) {
+    if (p.name == name) return p.program;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Map> Object::find_map(std::string_view name) const {
+  for (std::size_t i = 0; i < maps_.size(); ++i) {
+    if (maps_[i]->name() == name || map_symbols_[i] == name) return maps_[i];
+  }
+  return nullptr;
+}
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,251 @@
+// Running a loaded program, and BPF_PROG_TEST_RUN for each program type with the kernel's semantics
+// (net/bpf/test_run.c): how data_in becomes a packet, which context fields ctx_in may set, what
+// data_out and ctx_out hold afterwards.
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "bpfvm/runtime/context.hpp"
+#include "bpfvm/runtime/objects.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+constexpr std::uint32_t kXdpHeadroom = 256;        // XDP_PACKET_HEADROOM
+constexpr std::uint32_t kXdpMaxLinear = 4096 - kXdpHeadroom - 320;  // a page minus headroom and skb_shared_info
+constexpr std::uint32_t kSkbMaxData = 65535;
+constexpr std::uint32_t kXdpMaxMeta = 32;
+
+bool all_zero(std::span<const std::uint8_t> bytes, std::size_t from, std::size_t to) {
+  for (std::size_t i = from; i < to && i < bytes.size(); ++i) {
+    if (bytes[i]) return false;
+  }
+  return true;
+}
+
+// A struct ctx_in may be shorter than the struct (the rest is zero) but not longer unless the extra
+// bytes are zero (bpf_ctx_init).
+template <typename T>
+Result<T> user_ctx(std::span<const std::uint8_t> ctx_in) {
+  T out{};
+  if (ctx_in.empty()) return out;
+  if (!all_zero(ctx_in, sizeof(T), ctx_in.size())) {
+    return make_error(Errc::kInvalid, "ctx_in is {} bytes; only the first {} may be non-zero", ctx_in.size(), sizeof(T));
+  }
+  std::memcpy(&out, ctx_in.data(), std::min(ctx_in.size(), sizeof(T)));
+  return out;
+}
+
+template <typename T>
+std::vector<std::uint8_t> bytes_of(const T& v) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+  return {p, p + sizeof(T)};
+}
+
+// convert___skb_to_skb: the fields ctx_in may set; everything else must be zero.
+Result<void> check_skb_ctx_in(const struct __sk_buff& s) {
+  const auto* b = reinterpret_cast<const std::uint8_t*>(&s);
+  const std::span<const std::uint8_t> bytes(b, sizeof s);
+  const auto zero_between = [&](std::size_t from, std::size_t to) { return all_zero(bytes, from, to); };
+#define END_OF(f) (offsetof(struct __sk_buff, f) + sizeof(s.f))
+#define START_OF(f) offsetof(struct __sk_buff, f)
+  if (!zero_between(0, START_OF(mark)) || !zero_between(END_OF(mark), START_OF(priority)) ||
+      !zero_between(END_OF(ifindex), START_OF(cb)) || !zero_between(END_OF(cb), START_OF(tstamp)) ||
+      !zero_between(END_OF(tstamp), START_OF(wire_len)) || !zero_between(END_OF(gso_segs), START_OF(gso_size)) ||
+      !zero_between(END_OF(gso_size), START_OF(hwtstamp))) {
+    return make_error(Errc::kInvalid, "ctx_in sets __sk_buff fields test_run does not accept (only mark, priority, "
+                                      "ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size, hwtstamp)");
+  }
+#undef END_OF
+#undef START_OF
+  if (s.ifindex > 1) return make_error(Errc::kNoDevice, "ifindex {}: bpfvm has only the loopback device (1)", s.ifindex);
+  return {};
+}
+
+// eth_type_trans on the loopback device (address 00:00:00:00:00:00): protocol and packet type.
+void classify_ethernet(std::span<const std::uint8_t> frame, struct __sk_buff& s) {
+  const std::uint8_t* dst = frame.data();
+  static constexpr std::uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  static constexpr std::uint8_t kZero[6] = {};
+  if (dst[0] & 1) {
+    s.pkt_type = std::memcmp(dst, kBroadcast, 6) == 0 ? PACKET_BROADCAST : PACKET_MULTICAST;
+  } else {
+    s.pkt_type = std::memcmp(dst, kZero, 6) == 0 ? PACKET_HOST : PACKET_OTHERHOST;
+  }
+  const std::uint16_t type = static_cast<std::uint16_t>(frame[12] << 8 | frame[13]);
+  // Below 0x600 the field is a length (802.3): the kernel reports ETH_P_802_3 (or 802.2).
+  const std::uint16_t proto = type >= 0x600 ? type : ETH_P_802_3;
+  s.protocol = static_cast<std::uint32_t>((proto >> 8) | ((proto & 0xff) << 8));  // __be16 in a u32
+}
+
+template <typename Fn>
+Result<std::uint32_t> timed_runs(std::uint32_t repeat, std::uint64_t& retval, Fn&& once) {
+  if (repeat == 0) repeat = 1;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint32_t i = 0; i < repeat; ++i) retval = BPFVM_TRY(once(i));
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  const std::uint64_t avg = static_cast<std::uint64_t>(ns) / repeat;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(avg, UINT32_MAX));
+}
+
+}  // namespace
+
+Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
+                                   std::span<const std::uint8_t> packet) const {
+  std::vector<vm::MemoryRegion> regions;
+  regions.reserve(2 + extra.size() + p_.data_regions.size());
+  regions.push_back(vm::MemoryRegion::of(static_cast<std::uint8_t*>(ctx), ctx_size, "ctx"));
+  regions.insert(regions.end(), extra.begin(), extra.end());
+  regions.insert(regions.end(), p_.data_regions.begin(), p_.data_regions.end());
+  vm::RunContext rc;
+  rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
+  rc.regions = regions;
+  rc.packet = packet;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = p_.interpreter->run(rc);
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  run_count_.fetch_add(1, std::memory_order_relaxed);
+  run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  if (!r) return std::move(r).error().with_context(fmt::format("program '{}'", p_.name));
+  return r;
+}
+
+Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
+  TestRunResult out;
+  std::uint64_t retval = 0;
+  switch (p_.prog_type) {
+    case BPF_PROG_TYPE_SOCKET_FILTER:
+    case BPF_PROG_TYPE_SCHED_CLS:
+    case BPF_PROG_TYPE_SCHED_ACT: {
+      // bpf_prog_test_run_skb: the frame must hold an Ethernet header; tc programs (L2) see it, socket
+      // filters see the packet from the network header on.
+      if (req.data_in.size() < ETH_HLEN) {
+        return make_error(Errc::kInvalid, "data_in is {} bytes, shorter than an Ethernet header", req.data_in.size());
+      }
+      if (req.data_in.size() > kSkbMaxData) return make_error(Errc::kInvalid, "data_in is larger than {}", kSkbMaxData);
+      const auto user = BPFVM_TRY(user_ctx<struct __sk_buff>(req.ctx_in));
+      BPFVM_TRY(check_skb_ctx_in(user));
+      const bool l2 = p_.prog_type != BPF_PROG_TYPE_SOCKET_FILTER;
+      const std::uint32_t hh = l2 ? 0 : ETH_HLEN;
+      const auto frame_len = static_cast<std::uint32_t>(req.data_in.size());
+      if (user.wire_len != 0 && (user.wire_len < frame_len - hh || user.wire_len > 65536)) {
+        return make_error(Errc::kInvalid, "wire_len {} is out of range", user.wire_len);
+      }
+      std::vector<std::uint8_t> packet;
+      SkbContext ctx{};
+      auto prepare = [&] {
+        packet.assign(req.data_in.begin(), req.data_in.end());
+        ctx = SkbContext{};
+        struct __sk_buff& s = ctx.user;
+        s.mark = user.mark;
+        s.priority = user.priority;
+        s.ingress_ifindex = user.ingress_ifindex;
+        s.ifindex = 1;  // the loopback device
+        std::memcpy(s.cb, user.cb, sizeof s.cb);
+        s.tstamp = user.tstamp;
+        s.gso_segs = user.gso_segs;
+        s.gso_size = user.gso_size;
+        s.hwtstamp = user.hwtstamp;
+        classify_ethernet(packet, s);
+        s.len = frame_len - hh;
+        s.wire_len = user.wire_len ? user.wire_len : s.len;
+        ctx.data = reinterpret_cast<std::uint64_t>(packet.data() + hh);
+        ctx.data_meta = ctx.data;
+        ctx.data_end = reinterpret_cast<std::uint64_t>(packet.data() + packet.size());
+      };
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
+        prepare();
+        const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, l2, "packet"};
+        return run(&ctx, sizeof ctx, {&region, 1}, {packet.data() + hh, packet.size() - hh});
+      }));
+      out.data_out = packet;
+      // convert_skb_to___skb: what ctx_out reports.
+      struct __sk_buff back {};
+      back.mark = ctx.user.mark;
+      back.priority = ctx.user.priority;
+      back.ingress_ifindex = ctx.user.ingress_ifindex;
+      back.ifindex = ctx.user.ifindex;
+      std::memcpy(back.cb, ctx.user.cb, sizeof back.cb);
+      back.tstamp = ctx.user.tstamp;
+      back.wire_len = ctx.user.wire_len;
+      back.gso_segs = ctx.user.gso_segs;
+      back.gso_size = ctx.user.gso_size;
+      back.hwtstamp = ctx.user.hwtstamp;
+      out.ctx_out = bytes_of(back);
+      break;
+    }
+    case BPF_PROG_TYPE_XDP: {
+      // bpf_prog_test_run_xdp: ctx_in's data is the length of metadata at the start of data_in.
+      if (req.data_in.size() < ETH_HLEN) {
+        return make_error(Errc::kInvalid, "data_in is {} bytes, shorter than an Ethernet header", req.data_in.size());
+      }
+      const auto user = BPFVM_TRY(user_ctx<struct xdp_md>(req.ctx_in));
+      const auto size = static_cast<std::uint32_t>(req.data_in.size());
+      std::uint32_t meta = 0;
+      if (!req.ctx_in.empty()) {
+        if (user.data_meta != 0 || user.data_end != size || user.data > user.data_end || user.data % 4 != 0 ||
+            user.data > kXdpMaxMeta) {
+          return make_error(Errc::kInvalid, "ctx_in: data_meta must be 0, data the metadata length (a multiple of 4, "
+                                            "at most {}) and data_end the size of data_in", kXdpMaxMeta);
+        }
+        if (user.egress_ifindex != 0) return make_error(Errc::kInvalid, "ctx_in: egress_ifindex must be 0");
+        if (user.ingress_ifindex > 1) return make_error(Errc::kNoDevice, "ingress_ifindex {}: no such device", user.ingress_ifindex);
+        if (user.rx_queue_index != 0) return make_error(Errc::kInvalid, "ctx_in: rx_queue_index {} is out of range", user.rx_queue_index);
+        meta = user.data;
+      }
+      if (size - meta > kXdpMaxLinear) return make_error(Errc::kInvalid, "data_in is larger than {} bytes", kXdpMaxLinear);
+      std::vector<std::uint8_t> buffer;
+      XdpContext ctx{};
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
+        buffer.assign(kXdpHeadroom - meta, 0);
+        buffer.insert(buffer.end(), req.data_in.begin(), req.data_in.end());
+        ctx = XdpContext{};
+        ctx.data_meta = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom - meta);
+        ctx.data = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom);
+        ctx.data_end = reinterpret_cast<std::uint64_t>(buffer.data() + buffer.size());
+        ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
+        ctx.user.rx_queue_index = 0;
+        const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, true, "packet"};
+        return run(&ctx, sizeof ctx, {&region, 1}, {});
+      }));
+      const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
+      out.data_out.assign(buffer.begin() + static_cast<std::ptrdiff_t>(from), buffer.end());
+      struct xdp_md back {};
+      back.data = static_cast<std::uint32_t>(ctx.data - ctx.data_meta);
+      back.data_meta = 0;
+      back.data_end = static_cast<std::uint32_t>(ctx.data_end - ctx.data_meta);
+      back.ingress_ifindex = ctx.user.ingress_ifindex;
+      back.rx_queue_index = ctx.user.rx_queue_index;
+      out.ctx_out = bytes_of(back);
+      break;
+    }
+    case BPF_PROG_TYPE_TRACEPOINT:
+    case BPF_PROG_TYPE_RAW_TRACEPOINT:
+    case BPF_PROG_TYPE_KPROBE:
+    case BPF_PROG_TYPE_PERF_EVENT: {
+      // Raw contexts: ctx_in is the context itself (zero-extended to the type's size). The kernel runs
+      // only raw_tracepoint this way; bpfvm runs every tracing type so they can be tested.
+      if (!req.data_in.empty()) return make_error(Errc::kInvalid, "{} programs take ctx_in, not data_in", "tracing");
+      const std::size_t size = user_context_size(p_.prog_type);
+      if (req.ctx_in.size() > size) {
+        return make_error(Errc::kInvalid, "ctx_in is {} bytes, larger than the context ({})", req.ctx_in.size(), size);
+      }
+      std::vector<std::uint8_t> ctx(size, 0);
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
+        std::fill(ctx.begin(), ctx.end(), 0);
+        std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
+        return run(ctx.data(), ctx.size(), {}, {});
+      }));
+      out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
+      break;
+    }
+    default: return make_error(Errc::kNotSupported, "test_run is not supported for program type {}", p_.prog_type);
+  }
+  out.retval = static_cast<std::uint32_t>(retval);
+  return out;
+}
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,269 @@
+#include "bpfvm/runtime/runtime.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include "bpfvm/base/sha1.hpp"
+#include "bpfvm/helpers/helpers.hpp"
+#include "bpfvm/isa/codec.hpp"
+#include "bpfvm/runtime/context.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+constexpr int kProg = 0, kMap = 1, kBtf = 2, kLink = 3;
+constexpr std::size_t kMaxInsns = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS
+// Until the verifier proves termination, a run stops after this many instructions.
+constexpr std::uint64_t kRunBudget = 1ull << 26;
+
+const vm::HelperTable& helper_table() {
+  static const vm::HelperTable table = [] {
+    vm::HelperTable t;
+    helpers::install(t);
+    return t;
+  }();
+  return table;
+}
+
+// bpf_prog_calc_tag: SHA-1 of the instructions with map references' immediates zeroed.
+std::array<std::uint8_t, 8> program_tag(std::span<const isa::RawInsn> insns) {
+  std::vector<isa::RawInsn> copy(insns.begin(), insns.end());
+  for (std::size_t i = 0; i + 1 < copy.size(); ++i) {
+    isa::RawInsn& in = copy[i];
+    if (!in.is_lddw()) continue;
+    if (in.src == BPF_PSEUDO_MAP_IDX) in.src = BPF_PSEUDO_MAP_FD;
+    if (in.src == BPF_PSEUDO_MAP_IDX_VALUE) in.src = BPF_PSEUDO_MAP_VALUE;
+    if (in.src == BPF_PSEUDO_MAP_FD || in.src == BPF_PSEUDO_MAP_VALUE) {
+      in.imm = 0;
+      copy[i + 1].imm = 0;
+    }
+    ++i;
+  }
+  const auto wire = isa::to_wire(copy);
+  const auto digest = sha1(wire);
+  std::array<std::uint8_t, 8> tag{};
+  std::memcpy(tag.data(), digest.data(), tag.size());
+  return tag;
+}
+
+Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
+  if ((!r.func_info.empty() || !r.line_info.empty()) && !r.btf) {
+    return make_error(Errc::kInvalid, "func_info and line_info need prog_btf");
+  }
+  for (std::size_t i = 0; i < r.func_info.size(); ++i) {
+    const auto& f = r.func_info[i];
+    if ((i == 0 && f.insn != 0) || (i > 0 && f.insn <= r.func_info[i - 1].insn) || f.insn >= len) {
+      return make_error(Errc::kInvalid, "func_info[{}] names instruction {}, out of order or range", i, f.insn);
+    }
+    if (f.type_id == 0 || f.type_id >= r.btf->btf().type_count()) {
+      return make_error(Errc::kInvalid, "func_info[{}] names BTF type {}, which does not exist", i, f.type_id);
+    }
+  }
+  for (std::size_t i = 0; i < r.line_info.size(); ++i) {
+    const auto& l = r.line_info[i];
+    if ((i > 0 && l.insn < r.line_info[i - 1].insn) || l.insn >= len) {
+      return make_error(Errc::kInvalid, "line_info[{}] names instruction {}, out of order or range", i, l.insn);
+    }
+  }
+  return {};
+}
+
+std::string default_pin_root() {
+  const char* env = std::getenv("BPFVM_PIN_ROOT");
+  return env && *env ? env : "/run/bpfvm";
+}
+
+}  // namespace
+
+Map::Map(std::shared_ptr<maps::Map> impl, std::shared_ptr<const BtfObject> btf, std::uint32_t btf_key_type_id,
+         std::uint32_t btf_value_type_id)
+    : impl_(std::move(impl)), btf_(std::move(btf)), btf_key_type_id_(btf_key_type_id), btf_value_type_id_(btf_value_type_id) {}
+
+std::uint8_t* Map::direct_value() const {
+  if (def().type != BPF_MAP_TYPE_ARRAY) return nullptr;
+  const std::uint32_t zero = 0;
+  return static_cast<std::uint8_t*>(impl_->lookup_in_place(&zero));
+}
+
+Runtime::Runtime(RuntimeOptions options)
+    : pin_root_(options.pin_root.empty() ? default_pin_root() : std::move(options.pin_root)) {
+  while (pin_root_.size() > 1 && pin_root_.back() == '/') pin_root_.pop_back();
+}
+
+Runtime::~Runtime() = default;
+
+std::uint32_t Runtime::new_id(int kind) {
+  std::lock_guard lock(mutex_);
+  return next_ids_[kind]++;
+}
+
+template <typename T>
+std::shared_ptr<T> Runtime::find(int kind, std::uint32_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = registry_[kind].find(id);
+  if (it == registry_[kind].end()) return nullptr;
+  return std::static_pointer_cast<T>(it->second.lock());
+}
+
+std::shared_ptr<Map> Runtime::map_by_id(std::uint32_t id) const { return find<Map>(kMap, id); }
+std::shared_ptr<Program> Runtime::program_by_id(std::uint32_t id) const { return find<Program>(kProg, id); }
+std::shared_ptr<BtfObject> Runtime::btf_by_id(std::uint32_t id) const { return find<BtfObject>(kBtf, id); }
+std::shared_ptr<Link> Runtime::link_by_id(std::uint32_t id) const { return find<Link>(kLink, id); }
+
+std::uint32_t Runtime::next_id(int kind, std::uint32_t after) const {
+  if (kind < 0 || kind > 3) return 0;
+  std::lock_guard lock(mutex_);
+  for (auto it = registry_[kind].upper_bound(after); it != registry_[kind].end(); ++it) {
+    if (!it->second.expired()) return it->first;
+  }
+  return 0;
+}
+
+Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request) {
+  if (request.def.name.size() >= BPF_OBJ_NAME_LEN) {
+    return make_error(Errc::kInvalid, "map name '{}' is longer than {} characters", request.def.name, BPF_OBJ_NAME_LEN - 1);
+  }
+  auto impl = BPFVM_TRY(maps::create_map(request.def, request.inner ? &*request.inner : nullptr));
+  if (request.btf) {
+    const auto n = request.btf->btf().type_count();
+    if (request.btf_key_type_id >= n || request.btf_value_type_id >= n) {
+      return make_error(Errc::kInvalid, "BTF key or value type id is out of range");
+    }
+  }
+  impl->set_id(new_id(kMap));
+  auto map = std::make_shared<Map>(std::move(impl), request.btf, request.btf_key_type_id, request.btf_value_type_id);
+  std::lock_guard lock(mutex_);
+  registry_[kMap][map->id()] = map;
+  return map;
+}
+
+Result<std::shared_ptr<BtfObject>> Runtime::load_btf(std::span<const std::uint8_t> bytes) {
+  auto btf = BPFVM_TRY(obj::Btf::parse(bytes));
+  auto object = std::make_shared<BtfObject>(new_id(kBtf), std::move(btf));
+  std::lock_guard lock(mutex_);
+  registry_[kBtf][object->id()] = object;
+  return object;
+}
+
+Result<std::shared_ptr<Link>> Runtime::create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,
+                                                   std::uint32_t target) {
+  if (!prog) return make_error(Errc::kInvalid, "no program to link");
+  auto link = std::make_shared<Link>(new_id(kLink), std::move(prog), attach_type, target);
+  std::lock_guard lock(mutex_);
+  registry_[kLink][link->id()] = link;
+  return link;
+}
+
+Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest request, std::string* log) {
+  auto fail = [&](Error e) -> Result<std::shared_ptr<Program>> {
+    if (log) *log = e.to_string();
+    return e;
+  };
+  if (context_size(request.prog_type) == 0) {
+    return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
+  }
+  if (request.mode == ExecMode::kJit) return fail(make_error(Errc::kNotSupported, "the JIT is not available yet"));
+  if (request.insns.empty()) return fail(make_error(Errc::kInvalid, "the program has no instructions"));
+  if (request.insns.size() > kMaxInsns) {
+    return fail(make_error(Errc::kTooBig, "the program has {} instructions, more than {}", request.insns.size(), kMaxInsns));
+  }
+  if (request.name.size() >= BPF_OBJ_NAME_LEN) request.name.resize(BPF_OBJ_NAME_LEN - 1);  // as libbpf truncates
+  if (auto r = check_btf_info(request, request.insns.size()); !r) return fail(std::move(r).error());
+
+  Program::Parts parts;
+  parts.prog_type = request.prog_type;
+  parts.expected_attach_type = request.expected_attach_type;
+  parts.name = request.name;
+  parts.license = request.license;
+  parts.original = request.insns;
+  parts.tag = program_tag(request.insns);
+
+  // Map references: which maps, and the rewritten program as bpftool sees it (map ids) and as it runs
+  // (addresses).
+  std::vector<isa::RawInsn> code = request.insns;
+  std::vector<std::size_t> lddw_slots;
+  std::vector<std::uint64_t> lddw_values;
+  std::set<const Map*> seen;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    isa::RawInsn& in = code[i];
+    if (!in.is_lddw()) continue;
+    if (i + 1 >= code.size()) return fail(make_error(Errc::kInvalid, "the last instruction is half a 64-bit load").at_insn(i));
+    if (in.src == BPF_PSEUDO_MAP_IDX || in.src == BPF_PSEUDO_MAP_IDX_VALUE) {
+      const auto index = static_cast<std::uint32_t>(in.imm);
+      if (index >= request.maps.size() || !request.maps[index]) {
+        return fail(make_error(Errc::kInvalid, "map index {} is out of range", index).at_insn(i));
+      }
+      const auto& map = request.maps[index];
+      if (seen.insert(map.get()).second) parts.maps.push_back(map);
+      std::uint64_t value = reinterpret_cast<std::uint64_t>(&map->impl());
+      if (in.src == BPF_PSEUDO_MAP_IDX_VALUE) {
+        const auto off = static_cast<std::uint32_t>(code[i + 1].imm);
+        std::uint8_t* direct = map->direct_value();
+        if (!direct) return fail(make_error(Errc::kInvalid, "map '{}' has no direct value access", map->name()).at_insn(i));
+        if (off >= map->def().value_size) {
+          return fail(make_error(Errc::kAccess, "invalid access to map value pointer, value_size={} off={}",
+                                 map->def().value_size, off).at_insn(i));
+        }
+        value = reinterpret_cast<std::uint64_t>(direct + off);
+        const bool writable = !(map->def().map_flags & BPF_F_RDONLY_PROG);
+        parts.data_regions.push_back({reinterpret_cast<std::uint64_t>(direct), map->def().value_size, writable, "map value"});
+      }
+      in.src = in.src == BPF_PSEUDO_MAP_IDX ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE;  // as bpftool shows it
+      in.imm = static_cast<std::int32_t>(map->id());
+      lddw_slots.push_back(i);
+      lddw_values.push_back(value);
+    } else if (in.src == BPF_PSEUDO_FUNC) {
+      return fail(make_error(Errc::kNotSupported, "function references (bpf_loop callbacks) are not supported yet").at_insn(i));
+    } else if (in.src != 0) {
+      return fail(make_error(Errc::kInvalid, "64-bit immediate load with pseudo source {} is not supported", in.src).at_insn(i));
+    }
+    ++i;
+  }
+  if (auto r = check_btf_info(request, code.size()); !r) return fail(std::move(r).error());
+  if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
+  parts.xlated = code;
+  for (std::size_t k = 0; k < lddw_slots.size(); ++k) {
+    const std::size_t i = lddw_slots[k];
+    code[i].src = 0;
+    code[i].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k]));
+    code[i + 1].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k] >> 32));
+  }
+  vm::InterpreterOptions options;
+  options.checked = true;  // until the verifier vouches for programs
+  options.max_instructions = kRunBudget;
+  auto interp = vm::Interpreter::load(code, helper_table(), options);
+  if (!interp) return fail(std::move(interp).error());
+  parts.interpreter = std::move(*interp);
+  parts.btf = std::move(request.btf);
+  parts.func_info = std::move(request.func_info);
+  parts.line_info = std::move(request.line_info);
+  parts.id = new_id(kProg);
+  auto prog = std::make_shared<Program>(std::move(parts));
+  std::lock_guard lock(mutex_);
+  registry_[kProg][prog->id()] = prog;
+  return prog;
+}
+
+int Runtime::install_fd(AnyObject object) {
+  std::lock_guard lock(mutex_);
+  const int fd = next_fd_++;
+  fds_[fd] = std::move(object);
+  return fd;
+}
+
+Result<AnyObject> Runtime::object_for_fd(int fd) const {
+  std::lock_guard lock(mutex_);
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  return it->second;
+}
+
+Result<void> Runtime::close_fd(int fd) {
+  std::lock_guard lock(mutex_);
+  if (fds_.erase(fd) == 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  return {};
+}
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,241 @@
+// Objects compiled from tests/progs/*.bpf.c, loaded into a Runtime and run with test_run: every
+// feature of the object reader and the runtime with asserted results.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "bpfvm/runtime/context.hpp"
+#include "bpfvm/runtime/object.hpp"
+
+namespace bpfvm::runtime {
+namespace {
+
+#ifdef BPFVM_PROGS_DIR
+std::string prog_path(std::string_view name) { return std::string(BPFVM_PROGS_DIR) + "/" + std::string(name); }
+
+class ObjectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("bpfvm-objtest-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root_);
+    rt_ = std::make_unique<Runtime>(RuntimeOptions{root_.string()});
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Object load(std::string_view file) {
+    auto obj = Object::open_file(*rt_, prog_path(file));
+    EXPECT_TRUE(obj) << (obj ? "" : obj.error().to_string());
+    return obj ? std::move(*obj) : Object{};
+  }
+
+  std::filesystem::path root_;
+  std::unique_ptr<Runtime> rt_;
+};
+
+// An IPv4/UDP frame: Ethernet (dst 0, src 0, type 0x0800), a 20-byte IP header with TTL 64, 8 bytes UDP.
+std::vector<std::uint8_t> ipv4_frame() {
+  std::vector<std::uint8_t> f(14 + 20 + 8, 0);
+  f[12] = 0x08;
+  f[13] = 0x00;
+  f[14] = 0x45;
+  f[14 + 8] = 64;  // TTL
+  f[14 + 9] = 17;  // UDP
+  return f;
+}
+
+TestRunResult run(const std::shared_ptr<Program>& p, std::vector<std::uint8_t> data, std::vector<std::uint8_t> ctx = {},
+                  std::uint32_t repeat = 1) {
+  EXPECT_TRUE(p);
+  if (!p) return {};
+  auto r = p->test_run({data, ctx, repeat});
+  EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
+  return r ? *r : TestRunResult{};
+}
+
+TEST_F(ObjectTest, GlobalDataOfEveryKind) {
+  Object o = load("globals.bpf.o");
+  ASSERT_EQ(o.programs().size(), 4u);
+  EXPECT_EQ(run(o.find_program("use_data"), ipv4_frame()).retval, 42u);
+  EXPECT_EQ(run(o.find_program("use_data"), ipv4_frame()).retval, 44u);  // .data keeps its state
+  EXPECT_EQ(run(o.find_program("use_rodata"), ipv4_frame()).retval, 230u);
+  EXPECT_EQ(run(o.find_program("use_bss"), ipv4_frame()).retval, 12u);
+  EXPECT_EQ(run(o.find_program("use_string"), ipv4_frame()).retval, 12u);
+  // The maps libbpf would make, with its names and flags.
+  auto rodata = o.find_map("globals.rodata");
+  ASSERT_TRUE(rodata);
+  EXPECT_EQ(rodata->def().map_flags, BPF_F_RDONLY_PROG | BPF_F_MMAPABLE);
+  EXPECT_TRUE(rodata->impl().frozen());
+  ASSERT_TRUE(o.find_map("globals.bss"));
+  ASSERT_TRUE(o.find_map(".data.custom"));
+  ASSERT_TRUE(o.find_map(".rodata.custom"));
+  // User space sees the program's writes to .bss.
+  std::uint32_t zero = 0;
+  std::vector<std::uint8_t> bss(16);
+  ASSERT_TRUE(o.find_map("globals.bss")->impl().lookup(&zero, bss.data()));
+  std::int32_t second;
+  std::memcpy(&second, bss.data() + 4, 4);
+  EXPECT_EQ(second, 5);
+}
+
+TEST_F(ObjectTest, BtfMapsAndMapInMap) {
+  Object o = load("maps.bpf.o");
+  EXPECT_EQ(run(o.find_program("count_runs"), ipv4_frame()).retval, 1u);
+  EXPECT_EQ(run(o.find_program("count_runs"), ipv4_frame()).retval, 2u);
+  // pairs[7] = {len, count}; len is what a socket filter sees: the frame minus its Ethernet header.
+  auto pairs = o.find_map("pairs");
+  ASSERT_TRUE(pairs);
+  EXPECT_EQ(pairs->def().type, BPF_MAP_TYPE_HASH);
+  EXPECT_EQ(pairs->def().value_size, 16u);
+  std::uint32_t k7 = 7;
+  std::uint8_t value[16];
+  ASSERT_TRUE(pairs->impl().lookup(&k7, value));
+  std::uint32_t len;
+  std::memcpy(&len, value, 4);
+  EXPECT_EQ(len, 28u);
+  EXPECT_EQ(run(o.find_program("through_outer"), ipv4_frame()).retval, 11u);
+  std::uint32_t k1 = 1, got = 0;
+  ASSERT_TRUE(o.find_map("inner_b")->impl().lookup(&k1, &got));
+  EXPECT_EQ(got, 99u);
+  EXPECT_EQ(run(o.find_program("delete_pair"), ipv4_frame()).retval, 0u);
+  EXPECT_EQ(static_cast<std::int32_t>(run(o.find_program("delete_pair"), ipv4_frame()).retval), -ENOENT);
+  // shared_total is pinned by name under the pin root (libbpf's /sys/fs/bpf/<name>).
+  EXPECT_TRUE(std::filesystem::exists(root_ / "shared_total"));
+  EXPECT_EQ(run(o.find_program("add_total"), ipv4_frame()).retval, 0u);
+}
+
+TEST_F(ObjectTest, PinnedByNameMapIsReusedByTheNextLoad) {
+  Object first = load("maps.bpf.o");
+  run(first.find_program("add_total"), ipv4_frame());
+  Object second = load("maps.bpf.o");
+  EXPECT_EQ(first.find_map("shared_total").get(), second.find_map("shared_total").get());
+}
+
+TEST_F(ObjectTest, LegacyMaps) {
+  Object o = load("legacy_maps.bpf.o");
+  EXPECT_EQ(run(o.find_program("legacy"), ipv4_frame()).retval, 1u);
+  EXPECT_EQ(run(o.find_program("legacy"), ipv4_frame()).retval, 2u);
+  auto seen = o.find_map("seen");
+  ASSERT_TRUE(seen);
+  std::uint32_t k = 1, v = 0;
+  ASSERT_TRUE(seen->impl().lookup(&k, &v));
+  EXPECT_EQ(v, 1u);
+}
+
+TEST_F(ObjectTest, Subprograms) {
+  Object o = load("subprogs.bpf.o");
+  EXPECT_EQ(run(o.find_program("first"), ipv4_frame()).retval, 25u);
+  EXPECT_EQ(run(o.find_program("second"), ipv4_frame()).retval, 27u);
+}
+
+TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {
+  Object o = load("prog_types.bpf.o");
+  EXPECT_EQ(run(o.find_program("sock_len"), ipv4_frame()).retval, 28u + 1000u);
+  EXPECT_EQ(run(o.find_program("sock_ldabs"), ipv4_frame()).retval, 4u);
+}
+
+TEST_F(ObjectTest, XdpRewritesThePacket) {
+  Object o = load("prog_types.bpf.o");
+  auto r = run(o.find_program("xdp_ttl"), ipv4_frame());
+  EXPECT_EQ(r.retval, static_cast<std::uint32_t>(XDP_PASS));
+  ASSERT_EQ(r.data_out.size(), ipv4_frame().size());
+  EXPECT_EQ(r.data_out[14 + 8], 63);
+  auto frame = ipv4_frame();
+  frame[12] = 0x86;
+  frame[13] = 0xdd;
+  EXPECT_EQ(run(o.find_program("xdp_ttl"), frame).retval, static_cast<std::uint32_t>(XDP_DROP));
+}
+
+TEST_F(ObjectTest, XdpMetadataFromCtxIn) {
+  Object o = load("prog_types.bpf.o");
+  EXPECT_EQ(run(o.find_program("xdp_meta"), ipv4_frame()).retval, 1u);
+  // 4 bytes of metadata (value 41) before the frame; ctx_in says data = 4, data_end = size.
+  std::vector<std::uint8_t> data = {41, 0, 0, 0};
+  auto frame = ipv4_frame();
+  data.insert(data.end(), frame.begin(), frame.end());
+  struct xdp_md md {};
+  md.data = 4;
+  md.data_end = static_cast<std::uint32_t>(data.size());
+  std::vector<std::uint8_t> ctx(reinterpret_cast<std::uint8_t*>(&md), reinterpret_cast<std::uint8_t*>(&md + 1));
+  auto r = run(o.find_program("xdp_meta"), data, ctx);
+  EXPECT_EQ(r.retval, 2u);
+  ASSERT_EQ(r.data_out.size(), data.size());
+  EXPECT_EQ(r.data_out[0], 42);
+  struct xdp_md out {};
+  ASSERT_EQ(r.ctx_out.size(), sizeof out);
+  std::memcpy(&out, r.ctx_out.data(), sizeof out);
+  EXPECT_EQ(out.data, 4u);
+  EXPECT_EQ(out.data_end, data.size());
+}
+
+TEST_F(ObjectTest, TcSeesTheEthernetHeaderAndCanWrite) {
+  Object o = load("prog_types.bpf.o");
+  struct __sk_buff skb {};
+  skb.mark = 5;
+  std::vector<std::uint8_t> ctx(reinterpret_cast<std::uint8_t*>(&skb), reinterpret_cast<std::uint8_t*>(&skb + 1));
+  auto r = run(o.find_program("tc_mark"), ipv4_frame(), ctx);
+  EXPECT_EQ(r.retval, 42u + 5u);
+  ASSERT_FALSE(r.data_out.empty());
+  EXPECT_EQ(r.data_out[0], 0xaa);
+}
+
+TEST_F(ObjectTest, TracingTypesTakeTheirContextRaw) {
+  Object o = load("prog_types.bpf.o");
+  std::uint64_t rec[8] = {0, 257, 3};  // common header, id 257 (openat), args[0] = 3
+  std::vector<std::uint8_t> tp(reinterpret_cast<std::uint8_t*>(rec), reinterpret_cast<std::uint8_t*>(rec + 8));
+  EXPECT_EQ(run(o.find_program("tp_sys_enter"), {}, tp).retval, 260u);
+  std::uint64_t args[2] = {0, 21};
+  std::vector<std::uint8_t> raw(reinterpret_cast<std::uint8_t*>(args), reinterpret_cast<std::uint8_t*>(args + 2));
+  EXPECT_EQ(run(o.find_program("raw_sys_enter"), {}, raw).retval, 42u);
+  struct pt_regs regs {};
+  regs.rdi = 40;
+  regs.rsi = 2;
+  regs.rax = 7;
+  std::vector<std::uint8_t> r(reinterpret_cast<std::uint8_t*>(&regs), reinterpret_cast<std::uint8_t*>(&regs + 1));
+  EXPECT_EQ(run(o.find_program("kprobe_regs"), {}, r).retval, 42u);
+  EXPECT_EQ(run(o.find_program("uprobe_ret"), {}, r).retval, 7u);
+  std::vector<std::uint8_t> perf(sizeof(struct pt_regs) + 16, 0);
+  perf[sizeof(struct pt_regs)] = 99;  // sample_period
+  EXPECT_EQ(run(o.find_program("perf_period"), {}, perf).retval, 99u);
+}
+
+TEST_F(ObjectTest, RepeatRunsEveryTime) {
+  Object o = load("maps.bpf.o");
+  EXPECT_EQ(run(o.find_program("count_runs"), ipv4_frame(), {}, 10).retval, 10u);
+}
+
+TEST_F(ObjectTest, UnsupportedProgramTypesAreRefusedByName) {
+  auto obj = Object::open_file(*rt_, prog_path("fentry.bpf.o"));
+  ASSERT_FALSE(obj);
+  EXPECT_EQ(obj.error().errno_value(), EOPNOTSUPP);
+  EXPECT_NE(obj.error().to_string().find("on_unlink"), std::string::npos) << obj.error().to_string();
+  EXPECT_NE(obj.error().to_string().find("fentry/do_unlinkat"), std::string::npos);
+}
+
+TEST_F(ObjectTest, EveryCpuVersionAndCompilerGivesTheSameResults) {
+  for (const auto& entry : std::filesystem::directory_iterator(BPFVM_PROGS_DIR)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".clang") == std::string::npos) continue;
+    SCOPED_TRACE(name);
+    auto obj = Object::open_file(*rt_, entry.path().string());
+    ASSERT_TRUE(obj) << obj.error().to_string();
+    if (name.starts_with("subprogs")) {
+      EXPECT_EQ(run(obj->find_program("first"), ipv4_frame()).retval, 25u);
+      EXPECT_EQ(run(obj->find_program("second"), ipv4_frame()).retval, 27u);
+    } else if (name.starts_with("globals")) {
+      EXPECT_EQ(run(obj->find_program("use_rodata"), ipv4_frame()).retval, 230u);
+      EXPECT_EQ(run(obj->find_program("use_bss"), ipv4_frame()).retval, 12u);
+    } else if (name.starts_with("maps")) {
+      EXPECT_EQ(run(obj->find_program("through_outer"), ipv4_frame()).retval, 11u);
+    } else if (name.starts_with("prog_types")) {
+      EXPECT_EQ(run(obj->find_program("xdp_ttl"), ipv4_frame()).data_out[14 + 8], 63);
+      EXPECT_EQ(run(obj->find_program("sock_len"), ipv4_frame()).retval, 1028u);
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace bpfvm::runtime
