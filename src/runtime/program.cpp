@@ -126,6 +126,13 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         return make_error(Errc::kInvalid, "data_in is {} bytes, shorter than an Ethernet header", req.data_in.size());
       }
       if (req.data_in.size() > kSkbMaxData) return make_error(Errc::kInvalid, "data_in is larger than {}", kSkbMaxData);
+      // An IPv4 or IPv6 frame must hold the whole network header (the kernel refuses shorter ones).
+      const std::uint16_t ethertype = static_cast<std::uint16_t>(req.data_in[12] << 8 | req.data_in[13]);
+      const std::size_t l3 = req.data_in.size() - ETH_HLEN;
+      if ((ethertype == ETH_P_IP && l3 < 20) || (ethertype == ETH_P_IPV6 && l3 < 40)) {
+        return make_error(Errc::kInvalid, "data_in: an {} frame shorter than its network header ({} bytes)",
+                          ethertype == ETH_P_IP ? "IPv4" : "IPv6", l3);
+      }
       const auto user = BPFVM_TRY(user_ctx<struct __sk_buff>(req.ctx_in));
       BPFVM_TRY(check_skb_ctx_in(user));
       const bool l2 = p_.prog_type != BPF_PROG_TYPE_SOCKET_FILTER;
@@ -162,6 +169,8 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         return run(&ctx, sizeof ctx, {&region, 1}, {packet.data() + hh, packet.size() - hh});
       }));
       out.data_out = packet;
+      // Programs below L2 never see the link header; the kernel hands it back zeroed.
+      if (!l2) std::fill(out.data_out.begin(), out.data_out.begin() + ETH_HLEN, 0);
       // convert_skb_to___skb: what ctx_out reports.
       struct __sk_buff back {};
       back.mark = ctx.user.mark;
@@ -213,12 +222,11 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       }));
       const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
       out.data_out.assign(buffer.begin() + static_cast<std::ptrdiff_t>(from), buffer.end());
-      struct xdp_md back {};
+      // xdp_convert_buff_to_md: the caller's xdp_md with the offsets updated; the rest as given.
+      struct xdp_md back = user;
       back.data = static_cast<std::uint32_t>(ctx.data - ctx.data_meta);
       back.data_meta = 0;
       back.data_end = static_cast<std::uint32_t>(ctx.data_end - ctx.data_meta);
-      back.ingress_ifindex = ctx.user.ingress_ifindex;
-      back.rx_queue_index = ctx.user.rx_queue_index;
       out.ctx_out = bytes_of(back);
       break;
     }

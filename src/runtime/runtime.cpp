@@ -4,7 +4,7 @@
 #include <cstring>
 #include <set>
 
-#include "bpfvm/base/sha1.hpp"
+#include "bpfvm/base/sha256.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -27,7 +27,8 @@ const vm::HelperTable& helper_table() {
   return table;
 }
 
-// bpf_prog_calc_tag: SHA-1 of the instructions with map references' immediates zeroed.
+// bpf_prog_calc_tag: the digest (SHA-256 since Linux 6.18) of the instructions as loaded, with map
+// references' immediates zeroed.
 std::array<std::uint8_t, 8> program_tag(std::span<const isa::RawInsn> insns) {
   std::vector<isa::RawInsn> copy(insns.begin(), insns.end());
   for (std::size_t i = 0; i + 1 < copy.size(); ++i) {
@@ -42,7 +43,7 @@ std::array<std::uint8_t, 8> program_tag(std::span<const isa::RawInsn> insns) {
     ++i;
   }
   const auto wire = isa::to_wire(copy);
-  const auto digest = sha1(wire);
+  const auto digest = sha256(wire);
   std::array<std::uint8_t, 8> tag{};
   std::memcpy(tag.data(), digest.data(), tag.size());
   return tag;

@@ -136,6 +136,25 @@ TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {
   EXPECT_EQ(run(o.find_program("sock_ldabs"), ipv4_frame()).retval, 4u);
 }
 
+TEST_F(ObjectTest, SkbTestRunRefusesTruncatedNetworkHeaders) {
+  Object o = load("prog_types.bpf.o");
+  auto p = o.find_program("sock_len");
+  ASSERT_TRUE(p);
+  std::vector<std::uint8_t> short_ipv6(14 + 39, 0);
+  short_ipv6[12] = 0x86;
+  short_ipv6[13] = 0xdd;
+  auto r = p->test_run({short_ipv6, {}, 1});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().errno_value(), EINVAL);
+  std::vector<std::uint8_t> tiny(10, 0);
+  EXPECT_FALSE(p->test_run({tiny, {}, 1}));
+  std::vector<std::uint8_t> bad_ctx(sizeof(struct __sk_buff), 0);
+  bad_ctx[0] = 1;  // len: not settable
+  r = p->test_run({ipv4_frame(), bad_ctx, 1});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().errno_value(), EINVAL);
+}
+
 TEST_F(ObjectTest, XdpRewritesThePacket) {
   Object o = load("prog_types.bpf.o");
   auto r = run(o.find_program("xdp_ttl"), ipv4_frame());
