@@ -45,5 +45,6 @@ std::optional<isa::AsmSyntax> parse_syntax(std::string_view name);
 int cmd_asm(Args& args);
 int cmd_disasm(Args& args);
 int cmd_exec(Args& args);
+int cmd_prog(Args& args, bool jit);
 
 }  // namespace bpfvm::cli

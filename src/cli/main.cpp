@@ -12,12 +12,20 @@ constexpr const char* kUsage =
     "       bpfvm disasm FILE.bin|FILE.o|FILE.s [opcodes]\n"
     "       bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F]\n"
     "                       [--interpret | --jit] [--max-insns N]\n"
+    "       bpfvm [--jit] prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
+    "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
+    "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
     "       bpfvm help\n"
     "\n"
     "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
     "kernel/bpftool syntax (\"r0 = 1\") or the conformance suite's (\"mov %r0, 1\"), detected unless --syntax\n"
     "says which. exec runs the program checked (it is not verified) with r1 = a copy of the memory,\n"
-    "r2 = its length, and prints r0.\n";
+    "r2 = its length, and prints r0.\n"
+    "\n"
+    "prog loadall loads every program of a clang-built BPF object and pins each as PATH/<name> (maps too,\n"
+    "under MAP_DIR, with pinmaps); prog run runs a pinned program as BPF_PROG_TEST_RUN does. Pins live\n"
+    "under $BPFVM_PIN_ROOT (default /run/bpfvm); /sys/fs/bpf/... paths name the same place. Programs run\n"
+    "in the interpreter; --jit asks for the JIT.\n";
 
 }  // namespace
 
@@ -27,12 +35,23 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "{}", kUsage);
     return kExitUsage;
   }
-  const std::string_view command = argv[1];
-  Args args(std::span<char*>(argv + 2, static_cast<std::size_t>(argc - 2)));
+  int first = 1;
+  bool jit = false;
+  if (std::strcmp(argv[1], "--jit") == 0) {
+    jit = true;
+    ++first;
+  }
+  if (first >= argc) {
+    fmt::print(stderr, "{}", kUsage);
+    return kExitUsage;
+  }
+  const std::string_view command = argv[first];
+  Args args(std::span<char*>(argv + first + 1, static_cast<std::size_t>(argc - first - 1)));
   try {
     if (command == "asm") return cmd_asm(args);
     if (command == "disasm") return cmd_disasm(args);
     if (command == "exec") return cmd_exec(args);
+    if (command == "prog") return cmd_prog(args, jit);
     if (command == "help" || command == "--help" || command == "-h") {
       fmt::print("{}", kUsage);
       return kExitOk;

@@ -54,5 +54,39 @@ expect "both mems" 2 "not both" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex 00 --mem
 expect "bad max-insns" 2 "--max-insns takes a count" -- "$BPFVM" exec "$DIR/sum.s" --max-insns -4
 expect "help" 0 "Usage: bpfvm" -- "$BPFVM" help
 
+# prog loadall / prog run on objects compiled from tests/progs (when clang was there to build them).
+PROGS="${3:-}"
+if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
+  export BPFVM_PIN_ROOT="$TMP/pins"
+  # An IPv4/UDP frame: Ethernet type 0x0800, IP header with TTL 64.
+  { head -c 12 /dev/zero; printf '\x08\0\x45'; head -c 7 /dev/zero; printf '\x40\x11'; head -c 18 /dev/zero; } > "$TMP/frame"
+  expect "prog loadall" 0 "" -- "$BPFVM" prog loadall "$PROGS/prog_types.bpf.o" /sys/fs/bpf/types pinmaps /sys/fs/bpf/types_maps
+  expect "pins are files" 0 "xdp_ttl" -- ls "$TMP/pins/types"
+  expect "prog run" 0 "Return value: 1028, duration: " -- "$BPFVM" prog run pinned /sys/fs/bpf/types/sock_len data_in "$TMP/frame"
+  expect "prog run by pin root path" 0 "Return value: 2, duration (average): " -- \
+    "$BPFVM" prog run pinned "$TMP/pins/types/xdp_ttl" data_in "$TMP/frame" data_out "$TMP/out" repeat 5
+  expect "data_out written" 0 "3f" -- od -An -tx1 -j22 -N1 "$TMP/out"
+  expect "data_out to stdout" 0 "00 00 00 00 00 00 3f 11" -- \
+    "$BPFVM" prog run pinned /sys/fs/bpf/types/xdp_ttl data_in "$TMP/frame" data_out -
+  expect "loadall pinmaps" 0 "globals_rodata" -- sh -c "'$BPFVM' prog loadall '$PROGS/globals.bpf.o' /sys/fs/bpf/g pinmaps /sys/fs/bpf/g_maps && ls '$TMP/pins/g_maps'"
+  expect "state persists in the program's process" 0 "Return value: 42," -- \
+    "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data data_in "$TMP/frame"
+  expect "missing pin" 1 "No such file or directory" -- "$BPFVM" prog run pinned /sys/fs/bpf/none data_in "$TMP/frame"
+  expect "map is not a program" 1 "is not a program" -- \
+    "$BPFVM" prog run pinned /sys/fs/bpf/g_maps/globals_data data_in "$TMP/frame"
+  expect "pin outside the root" 1 "is not under the pin root" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /tmp/elsewhere
+  expect "pin exists" 1 "File exists" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/g
+  expect "unsupported type" 1 "section 'fentry/do_unlinkat' programs are not supported" -- \
+    "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f
+  expect "type override" 0 "" -- "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f2 type raw_tracepoint
+  expect "jit flag" 1 "the JIT is not available yet" -- "$BPFVM" --jit prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/j
+  expect "bad object" 1 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
+  expect "short frame" 1 "shorter than an Ethernet header" -- \
+    "$BPFVM" prog run pinned /sys/fs/bpf/types/sock_len data_in "$TMP/odd.bin"
+  expect "prog run usage" 2 "prog run takes PROG as 'pinned PATH'" -- "$BPFVM" prog run id 3
+  expect "bad repeat" 2 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
+  expect "unknown prog command" 2 "unknown prog command 'frob'" -- "$BPFVM" prog frob
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
