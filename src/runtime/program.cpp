@@ -4,6 +4,8 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -93,22 +95,41 @@ Result<std::uint32_t> timed_runs(std::uint32_t repeat, std::uint64_t& retval, Fn
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_stats_enabled{false};
+}  // namespace
+
+void Program::enable_stats(bool on) { g_stats_enabled.store(on, std::memory_order_relaxed); }
+bool Program::stats_enabled() { return g_stats_enabled.load(std::memory_order_relaxed); }
+
 Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
                                    std::span<const std::uint8_t> packet) const {
-  std::vector<vm::MemoryRegion> regions;
-  regions.reserve(2 + extra.size() + p_.data_regions.size());
-  regions.push_back(vm::MemoryRegion::of(static_cast<std::uint8_t*>(ctx), ctx_size, "ctx"));
-  regions.insert(regions.end(), extra.begin(), extra.end());
-  regions.insert(regions.end(), p_.data_regions.begin(), p_.data_regions.end());
+  // The regions a checked run may touch: the context, the caller's (packet) and global data. Kept on the
+  // stack: this is on every run's path.
+  constexpr std::size_t kInline = 4;
+  std::array<vm::MemoryRegion, kInline> inline_regions;
+  std::vector<vm::MemoryRegion> many;
+  const std::size_t n = 1 + extra.size() + p_.data_regions.size();
+  vm::MemoryRegion* regions = inline_regions.data();
+  if (n > kInline) {
+    many.resize(n);
+    regions = many.data();
+  }
+  regions[0] = vm::MemoryRegion::of(static_cast<std::uint8_t*>(ctx), ctx_size, "ctx");
+  std::copy(extra.begin(), extra.end(), regions + 1);
+  std::copy(p_.data_regions.begin(), p_.data_regions.end(), regions + 1 + extra.size());
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
-  rc.regions = regions;
+  rc.regions = {regions, n};
   rc.packet = packet;
-  const auto start = std::chrono::steady_clock::now();
+  const bool stats = stats_enabled();
+  const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   auto r = p_.interpreter->run(rc);
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-  run_count_.fetch_add(1, std::memory_order_relaxed);
-  run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  if (stats) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    run_count_.fetch_add(1, std::memory_order_relaxed);
+    run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  }
   if (!r) return std::move(r).error().with_context(fmt::format("program '{}'", p_.name));
   return r;
 }
@@ -143,8 +164,9 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       }
       std::vector<std::uint8_t> packet;
       SkbContext ctx{};
+      packet.resize(req.data_in.size());
       auto prepare = [&] {
-        packet.assign(req.data_in.begin(), req.data_in.end());
+        std::memcpy(packet.data(), req.data_in.data(), req.data_in.size());
         ctx = SkbContext{};
         struct __sk_buff& s = ctx.user;
         s.mark = user.mark;
@@ -209,8 +231,9 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       std::vector<std::uint8_t> buffer;
       XdpContext ctx{};
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        buffer.assign(kXdpHeadroom - meta, 0);
-        buffer.insert(buffer.end(), req.data_in.begin(), req.data_in.end());
+        buffer.resize(kXdpHeadroom - meta + req.data_in.size());
+        std::memset(buffer.data(), 0, kXdpHeadroom - meta);
+        std::memcpy(buffer.data() + kXdpHeadroom - meta, req.data_in.data(), req.data_in.size());
         ctx = XdpContext{};
         ctx.data_meta = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom - meta);
         ctx.data = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom);

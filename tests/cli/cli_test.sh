@@ -69,7 +69,7 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "data_out to stdout" 0 "00 00 00 00 00 00 3f 11" -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/types/xdp_ttl data_in "$TMP/frame" data_out -
   expect "loadall pinmaps" 0 "globals_rodata" -- sh -c "'$BPFVM' prog loadall '$PROGS/globals.bpf.o' /sys/fs/bpf/g pinmaps /sys/fs/bpf/g_maps && ls '$TMP/pins/g_maps'"
-  expect "state persists in the program's process" 0 "Return value: 42," -- \
+  expect "a pinned program carries its global data" 0 "Return value: 42," -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data data_in "$TMP/frame"
   expect "missing pin" 1 "No such file or directory" -- "$BPFVM" prog run pinned /sys/fs/bpf/none data_in "$TMP/frame"
   expect "map is not a program" 1 "is not a program" -- \

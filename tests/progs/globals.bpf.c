@@ -36,4 +36,12 @@ int use_string(struct __sk_buff *skb) {
   return text_len(msg);              // 12
 }
 
+// String literals whose address escapes: clang 14 puts them in the mergeable .rodata.str1.1.
+static __attribute__((noinline)) int first_char(const char *s) { return s[0]; }
+
+SEC("socket")
+int use_str_table(struct __sk_buff *skb) {
+  return first_char((skb->len & 1) ? "beta" : "alpha");  // 'a' (97) for an even length, 'b' (98) for odd
+}
+
 char LICENSE[] SEC("license") = "GPL";

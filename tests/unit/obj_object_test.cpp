@@ -83,6 +83,13 @@ TEST(ObjectSpec, GlobalDataSections) {
   EXPECT_EQ(data->initial_value[0], 40);
   EXPECT_TRUE(o.find_map(".data.custom"));
   EXPECT_TRUE(o.find_map(".rodata.custom"));
+  const MapSpec* strings = o.find_map(".rodata.str1.1");  // clang 14 makes it for the string table
+  ASSERT_TRUE(strings);
+  EXPECT_EQ(strings->origin, MapOrigin::kRodata);
+  const std::string text(strings->initial_value.begin(), strings->initial_value.end());
+  EXPECT_EQ(text.size(), 11u);
+  EXPECT_NE(text.find(std::string("alpha\0", 6)), std::string::npos);
+  EXPECT_NE(text.find(std::string("beta\0", 5)), std::string::npos);
   const ProgramSpec* use_rodata = o.find_program("use_rodata");
   ASSERT_TRUE(use_rodata);
   EXPECT_GE(count_lddw(*use_rodata, BPF_PSEUDO_MAP_VALUE), 1u);

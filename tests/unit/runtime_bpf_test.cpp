@@ -190,6 +190,7 @@ TEST_F(BpfTest, ProgLoadTestRunAndInfo) {
   )", map);
   const int prog = load(src);
   ASSERT_GE(prog, 0) << errno;
+  Program::enable_stats(true);  // run_cnt is counted only while stats are on, as in the kernel
   std::vector<std::uint8_t> pkt(60, 0), out(10);
   union bpf_attr t {};
   t.test.prog_fd = static_cast<std::uint32_t>(prog);
@@ -218,6 +219,7 @@ TEST_F(BpfTest, ProgLoadTestRunAndInfo) {
   EXPECT_EQ(info.xlated_prog_len, 16u * 8);
   EXPECT_TRUE(info.gpl_compatible);
   EXPECT_EQ(info.run_cnt, 3u);
+  Program::enable_stats(false);
   struct bpf_map_info minfo {};
   i.info.bpf_fd = static_cast<std::uint32_t>(map);
   i.info.info = ptr(&minfo);

@@ -118,7 +118,8 @@ class KernelOracle : public ::testing::Test {
 
 TEST_F(KernelOracle, GlobalData) {
   compare("globals.bpf.o", {{"use_data", ipv4_frame(), {}}, {"use_data", ipv4_frame(), {}}, {"use_rodata", ipv4_frame(), {}},
-                            {"use_bss", ipv4_frame(), {}}, {"use_bss", ipv4_frame(), {}, 3}, {"use_string", ipv4_frame(), {}}});
+                            {"use_bss", ipv4_frame(), {}}, {"use_bss", ipv4_frame(), {}, 3}, {"use_string", ipv4_frame(), {}},
+                            {"use_str_table", ipv4_frame(), {}}});
 }
 
 TEST_F(KernelOracle, MapsAndMapInMap) {

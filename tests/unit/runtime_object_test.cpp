@@ -57,12 +57,16 @@ TestRunResult run(const std::shared_ptr<Program>& p, std::vector<std::uint8_t> d
 
 TEST_F(ObjectTest, GlobalDataOfEveryKind) {
   Object o = load("globals.bpf.o");
-  ASSERT_EQ(o.programs().size(), 4u);
+  ASSERT_EQ(o.programs().size(), 5u);
   EXPECT_EQ(run(o.find_program("use_data"), ipv4_frame()).retval, 42u);
   EXPECT_EQ(run(o.find_program("use_data"), ipv4_frame()).retval, 44u);  // .data keeps its state
   EXPECT_EQ(run(o.find_program("use_rodata"), ipv4_frame()).retval, 230u);
   EXPECT_EQ(run(o.find_program("use_bss"), ipv4_frame()).retval, 12u);
   EXPECT_EQ(run(o.find_program("use_string"), ipv4_frame()).retval, 12u);
+  EXPECT_EQ(run(o.find_program("use_str_table"), ipv4_frame()).retval, static_cast<std::uint32_t>('a'));
+  auto odd = ipv4_frame();
+  odd.push_back(0);
+  EXPECT_EQ(run(o.find_program("use_str_table"), odd).retval, static_cast<std::uint32_t>('b'));
   // The maps libbpf would make, with its names and flags.
   auto rodata = o.find_map("globals.rodata");
   ASSERT_TRUE(rodata);
@@ -218,6 +222,26 @@ TEST_F(ObjectTest, TracingTypesTakeTheirContextRaw) {
   std::vector<std::uint8_t> perf(sizeof(struct pt_regs) + 16, 0);
   perf[sizeof(struct pt_regs)] = 99;  // sample_period
   EXPECT_EQ(run(o.find_program("perf_period"), {}, perf).retval, 99u);
+}
+
+TEST_F(ObjectTest, ProgramsKeepTheirSourceLines) {
+  Object o = load("prog_types.bpf.o");
+  auto p = o.find_program("xdp_ttl");
+  ASSERT_TRUE(p);
+  ASSERT_TRUE(p->btf());
+  ASSERT_FALSE(p->line_info().empty());
+  ASSERT_EQ(p->func_info().size(), 1u);
+  EXPECT_EQ(p->btf()->btf().type_name(p->func_info()[0].type_id), "xdp_ttl");
+  bool saw_ttl = false;
+  for (const auto& l : p->line_info()) {
+    const auto text = p->btf()->btf().string_at(l.line_off);
+    if (text.find("ip->ttl -= 1;") != std::string_view::npos) {
+      saw_ttl = true;
+      EXPECT_NE(p->btf()->btf().string_at(l.file_name_off).find("prog_types.bpf.c"), std::string_view::npos);
+      EXPECT_GT(l.line(), 0u);
+    }
+  }
+  EXPECT_TRUE(saw_ttl);
 }
 
 TEST_F(ObjectTest, RepeatRunsEveryTime) {

@@ -103,6 +103,10 @@ class Program {
   std::span<const obj::LineInfo> line_info() const { return p_.line_info; }
   const std::array<std::uint8_t, 8>& tag() const { return p_.tag; }
   std::chrono::system_clock::time_point load_time() const { return load_time_; }
+  // Run statistics, kept only while enabled (the kernel's kernel.bpf_stats_enabled), as timing every
+  // run costs more than a short program.
+  static void enable_stats(bool on);
+  static bool stats_enabled();
   std::uint64_t run_count() const { return run_count_.load(std::memory_order_relaxed); }
   std::uint64_t run_time_ns() const { return run_time_ns_.load(std::memory_order_relaxed); }
 
