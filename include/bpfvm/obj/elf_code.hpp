@@ -1,5 +1,5 @@
 // The code of a BPF ELF object: its executable sections and the functions (symbols) in them.
-// A first slice of the object reader (src/obj); relocations, maps and BTF come with the object loader.
+// What the disassembler needs; the object reader proper is read_object (object_spec.hpp).
 // Pure: parses bytes, touches nothing else. Malformed input gets an error naming the section and
 // reason, never a crash.
 #pragma once
