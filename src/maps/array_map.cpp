@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "map_header.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
@@ -10,10 +11,10 @@ namespace {
 constexpr std::uint64_t kMaxValueSize = 1u << 30;
 }
 
-ArrayMap::ArrayMap(const MapDef& def)
-    : Map(def), stride_((def.value_size + 7) / 8 * 8), storage_(stride_ / 8 * def.max_entries) {}
+ArrayMap::ArrayMap(const MapDef& def, os::SharedMemory memory)
+    : Map(def, std::move(memory)), stride_((def.value_size + 7) / 8 * 8) {}
 
-Result<std::shared_ptr<Map>> ArrayMap::create(const MapDef& def) {
+Result<std::size_t> ArrayMap::payload_size(const MapDef& def) {
   if (def.key_size != 4) return make_error(Errc::kInvalid, "an array's key_size must be 4, not {}", def.key_size);
   if (def.value_size == 0) return make_error(Errc::kInvalid, "value_size must be at least 1");
   const std::uint64_t stride = (static_cast<std::uint64_t>(def.value_size) + 7) / 8 * 8;
@@ -23,7 +24,21 @@ Result<std::shared_ptr<Map>> ArrayMap::create(const MapDef& def) {
   constexpr std::uint32_t kAllowed = BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY |
                                      BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_INNER_MAP | BPF_F_PRESERVE_ELEMS;
   if (def.map_flags & ~kAllowed) return make_error(Errc::kInvalid, "map_flags 0x{:x} are invalid for an array", def.map_flags);
-  return std::shared_ptr<Map>(new ArrayMap(def));
+  return static_cast<std::size_t>(stride * def.max_entries);
+}
+
+Result<std::shared_ptr<Map>> ArrayMap::create(const MapDef& def, const std::string& storage_dir) {
+  const std::size_t payload = BPFVM_TRY(payload_size(def));
+  auto memory = BPFVM_TRY(allocate_map_memory(def, payload, storage_dir));
+  return std::shared_ptr<Map>(new ArrayMap(def, std::move(memory)));
+}
+
+Result<std::shared_ptr<Map>> ArrayMap::attach(const MapDef& def, os::SharedMemory memory) {
+  const std::size_t payload = BPFVM_TRY(payload_size(def));
+  if (memory.size() != sizeof(MapHeader) + payload) {
+    return make_error(Errc::kInvalid, "'{}' has the wrong size for its array", memory.path());
+  }
+  return std::shared_ptr<Map>(new ArrayMap(def, std::move(memory)));
 }
 
 Result<std::uint32_t> ArrayMap::index_of(const void* key) const {
@@ -35,7 +50,7 @@ Result<std::uint32_t> ArrayMap::index_of(const void* key) const {
 
 Result<void> ArrayMap::lookup(const void* key, void* value) const {
   const std::uint32_t i = BPFVM_TRY(index_of(key));
-  std::memcpy(value, const_cast<ArrayMap*>(this)->slot(i), def().value_size);
+  std::memcpy(value, slot(i), def().value_size);
   return {};
 }
 

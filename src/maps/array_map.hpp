@@ -1,7 +1,6 @@
 // BPF_MAP_TYPE_ARRAY: max_entries preallocated values indexed by a u32 key; elements always exist.
+// Values are laid out every round_up(value_size, 8) bytes, as the kernel's.
 #pragma once
-
-#include <vector>
 
 #include "bpfvm/maps/map.hpp"
 
@@ -9,7 +8,8 @@ namespace bpfvm::maps {
 
 class ArrayMap final : public Map {
  public:
-  static Result<std::shared_ptr<Map>> create(const MapDef& def);
+  static Result<std::shared_ptr<Map>> create(const MapDef& def, const std::string& storage_dir);
+  static Result<std::shared_ptr<Map>> attach(const MapDef& def, os::SharedMemory memory);
 
   Result<void> lookup(const void* key, void* value) const override;
   Result<void> update(const void* key, const void* value, std::uint64_t flags) override;
@@ -19,13 +19,13 @@ class ArrayMap final : public Map {
   Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags) override;
 
  private:
-  explicit ArrayMap(const MapDef& def);
+  ArrayMap(const MapDef& def, os::SharedMemory memory);
+  static Result<std::size_t> payload_size(const MapDef& def);
   Result<std::uint32_t> index_of(const void* key) const;
-  std::uint8_t* slot(std::uint32_t index) { return reinterpret_cast<std::uint8_t*>(storage_.data()) + index * stride_; }
+  std::uint8_t* slot(std::uint32_t index) const { return payload() + index * stride_; }
   Result<void> write(const void* key, const void* value, std::uint64_t flags);
 
-  std::size_t stride_;                 // value size rounded up to 8, as the kernel lays arrays out
-  std::vector<std::uint64_t> storage_;  // 8-byte aligned
+  std::size_t stride_;
 };
 
 }  // namespace bpfvm::maps

@@ -1,12 +1,32 @@
 #include "hash_map.hpp"
 
+#include <bit>
 #include <cstring>
 
+#include "map_header.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
 
-Result<std::shared_ptr<Map>> HashMap::create(const MapDef& def) {
+// After the header: Meta, the buckets (element index + 1, 0 = empty), then the elements.
+struct HashMap::Meta {
+  std::uint32_t buckets;
+  std::uint32_t count;
+  std::uint32_t free_head;  // element index (1-based), 0 = none free
+  std::uint32_t element_size;
+};
+
+namespace {
+// An element: chain link, hash, then key and value at 8-byte boundaries.
+struct ElementHead {
+  std::uint32_t next;  // 1-based, 0 = end of chain
+  std::uint32_t hash;
+};
+constexpr std::size_t kKeyOffset = sizeof(ElementHead);
+std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
+}  // namespace
+
+Result<HashMap::Layout> HashMap::layout_for(const MapDef& def) {
   if (def.key_size == 0 || def.value_size == 0) return make_error(Errc::kInvalid, "key_size and value_size must be at least 1");
   // The kernel caps keys at the stack size (they are built on the stack) and values well below 4 GiB.
   if (def.key_size > 512) return make_error(Errc::kTooBig, "key_size {} is larger than 512", def.key_size);
@@ -14,31 +34,110 @@ Result<std::shared_ptr<Map>> HashMap::create(const MapDef& def) {
   constexpr std::uint32_t kAllowed = BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_RDONLY |
                                      BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_ZERO_SEED;
   if (def.map_flags & ~kAllowed) return make_error(Errc::kInvalid, "map_flags 0x{:x} are invalid for a hash", def.map_flags);
-  return std::shared_ptr<Map>(new HashMap(def));
+  if (def.max_entries > (1u << 24)) return make_error(Errc::kTooBig, "max_entries {} is too large", def.max_entries);
+  Layout l;
+  l.buckets = std::bit_ceil(def.max_entries);  // the kernel's roundup_pow_of_two(max_entries)
+  l.element_size = kKeyOffset + round8(def.key_size) + round8(def.value_size);
+  const std::uint64_t payload = round8(sizeof(Meta) + std::uint64_t{l.buckets} * 4) +
+                                std::uint64_t{def.max_entries} * l.element_size;
+  if (payload > (1ull << 34)) return make_error(Errc::kTooBig, "the hash needs {} bytes", payload);
+  l.payload = static_cast<std::size_t>(payload);
+  return l;
+}
+
+HashMap::HashMap(const MapDef& def, os::SharedMemory memory, Layout layout)
+    : Map(def, std::move(memory)), layout_(layout) {}
+
+Result<std::shared_ptr<Map>> HashMap::create(const MapDef& def, const std::string& storage_dir) {
+  const Layout l = BPFVM_TRY(layout_for(def));
+  auto memory = BPFVM_TRY(allocate_map_memory(def, l.payload, storage_dir));
+  auto map = std::shared_ptr<HashMap>(new HashMap(def, std::move(memory), l));
+  Meta& m = map->meta();
+  m.buckets = l.buckets;
+  m.element_size = static_cast<std::uint32_t>(l.element_size);
+  for (std::uint32_t i = 1; i <= def.max_entries; ++i) {
+    reinterpret_cast<ElementHead*>(map->element(i))->next = i < def.max_entries ? i + 1 : 0;
+  }
+  m.free_head = 1;
+  return std::shared_ptr<Map>(std::move(map));
+}
+
+Result<std::shared_ptr<Map>> HashMap::attach(const MapDef& def, os::SharedMemory memory) {
+  const Layout l = BPFVM_TRY(layout_for(def));
+  if (memory.size() != sizeof(MapHeader) + l.payload) {
+    return make_error(Errc::kInvalid, "'{}' has the wrong size for its hash", memory.path());
+  }
+  auto map = std::shared_ptr<HashMap>(new HashMap(def, std::move(memory), l));
+  const Meta& m = map->meta();
+  if (m.buckets != l.buckets || m.element_size != l.element_size || m.count > def.max_entries ||
+      m.free_head > def.max_entries) {
+    return make_error(Errc::kInvalid, "'{}': the hash's bookkeeping is corrupt", map->storage_path());
+  }
+  return std::shared_ptr<Map>(std::move(map));
+}
+
+HashMap::Meta& HashMap::meta() const { return *reinterpret_cast<Meta*>(payload()); }
+std::uint32_t* HashMap::buckets() const { return reinterpret_cast<std::uint32_t*>(payload() + sizeof(Meta)); }
+std::uint8_t* HashMap::element(std::uint32_t index) const {
+  return payload() + round8(sizeof(Meta) + std::size_t{layout_.buckets} * 4) + (index - 1) * layout_.element_size;
+}
+
+std::uint32_t HashMap::hash_of(const void* key) const {
+  // FNV-1a, then a finalizer so that low bits (the bucket) depend on every byte.
+  std::uint32_t h = 2166136261u;
+  const auto* p = static_cast<const std::uint8_t*>(key);
+  for (std::uint32_t i = 0; i < def().key_size; ++i) h = (h ^ p[i]) * 16777619u;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  return h;
+}
+
+std::uint32_t HashMap::find(const void* key, std::uint32_t hash, std::uint32_t** link) const {
+  std::uint32_t* at = &buckets()[hash & (layout_.buckets - 1)];
+  // At most max_entries steps: a chain longer than that is corrupt (and must not hang anyone).
+  for (std::uint32_t steps = 0; *at != 0 && *at <= def().max_entries && steps < def().max_entries; ++steps) {
+    std::uint8_t* e = element(*at);
+    auto* head = reinterpret_cast<ElementHead*>(e);
+    if (head->hash == hash && std::memcmp(e + kKeyOffset, key, def().key_size) == 0) {
+      if (link) *link = at;
+      return *at;
+    }
+    at = &head->next;
+  }
+  return 0;
 }
 
 Result<void> HashMap::lookup(const void* key, void* value) const {
-  std::lock_guard lock(mutex_);
-  auto it = elements_.find(key_of(key));
-  if (it == elements_.end()) return make_error(Errc::kNotFound, "no such key");
-  std::memcpy(value, it->second.get(), def().value_size);
+  SpinGuard guard(header()->lock);
+  const std::uint32_t i = find(key, hash_of(key), nullptr);
+  if (!i) return make_error(Errc::kNotFound, "no such key");
+  std::memcpy(value, element(i) + kKeyOffset + round8(def().key_size), def().value_size);
   return {};
 }
 
 Result<void> HashMap::write(const void* key, const void* value, std::uint64_t flags) {
   BPFVM_TRY(check_update_flags(flags));
-  std::lock_guard lock(mutex_);
-  auto k = key_of(key);
-  auto it = elements_.find(k);
-  BPFVM_TRY(check_existence(flags, it != elements_.end()));
-  if (it == elements_.end()) {
-    if (elements_.size() >= def().max_entries) {
+  const std::uint32_t hash = hash_of(key);
+  SpinGuard guard(header()->lock);
+  std::uint32_t i = find(key, hash, nullptr);
+  BPFVM_TRY(check_existence(flags, i != 0));
+  Meta& m = meta();
+  if (!i) {
+    if (m.count >= def().max_entries || m.free_head == 0 || m.free_head > def().max_entries) {
       return make_error(Errc::kTooBig, "the map is full ({} elements)", def().max_entries);
     }
-    auto storage = std::make_unique<std::uint64_t[]>((def().value_size + 7) / 8);
-    it = elements_.emplace(std::move(k), std::move(storage)).first;
+    i = m.free_head;
+    auto* head = reinterpret_cast<ElementHead*>(element(i));
+    m.free_head = head->next <= def().max_entries ? head->next : 0;
+    std::memcpy(element(i) + kKeyOffset, key, def().key_size);
+    head->hash = hash;
+    std::uint32_t& bucket = buckets()[hash & (layout_.buckets - 1)];
+    head->next = bucket;
+    bucket = i;
+    ++m.count;
   }
-  std::memcpy(it->second.get(), value, def().value_size);
+  std::memcpy(element(i) + kKeyOffset + round8(def().key_size), value, def().value_size);
   return {};
 }
 
@@ -52,8 +151,16 @@ Result<void> HashMap::update_from_program(const void* key, const void* value, st
 }
 
 Result<void> HashMap::remove(const void* key) {
-  std::lock_guard lock(mutex_);
-  if (elements_.erase(key_of(key)) == 0) return make_error(Errc::kNotFound, "no such key");
+  SpinGuard guard(header()->lock);
+  std::uint32_t* link = nullptr;
+  const std::uint32_t i = find(key, hash_of(key), &link);
+  if (!i) return make_error(Errc::kNotFound, "no such key");
+  auto* head = reinterpret_cast<ElementHead*>(element(i));
+  *link = head->next;
+  Meta& m = meta();
+  head->next = m.free_head;
+  m.free_head = i;
+  --m.count;
   return {};
 }
 
@@ -65,22 +172,28 @@ Result<void> HashMap::erase(const void* key) {
 Result<void> HashMap::erase_from_program(const void* key) { return remove(key); }
 
 Result<void> HashMap::next_key(const void* key, void* next) const {
-  std::lock_guard lock(mutex_);
-  auto it = elements_.begin();
+  SpinGuard guard(header()->lock);
+  std::uint32_t bucket = 0;
+  std::uint32_t candidate = 0;
   if (key) {
-    // A key that is not in the map restarts the walk, as the kernel's hash does.
-    auto found = elements_.find(key_of(key));
-    if (found != elements_.end()) it = std::next(found);
+    const std::uint32_t hash = hash_of(key);
+    if (const std::uint32_t i = find(key, hash, nullptr)) {
+      // The next element of the same chain, else the first of a later bucket.
+      candidate = reinterpret_cast<const ElementHead*>(element(i))->next;
+      bucket = (hash & (layout_.buckets - 1)) + 1;
+    }
+    // A key that is not in the map restarts the walk from the first bucket, as the kernel's hash does.
   }
-  if (it == elements_.end()) return make_error(Errc::kNotFound, "no key after this one");
-  std::memcpy(next, it->first.data(), def().key_size);
+  while (candidate == 0 && bucket < layout_.buckets) candidate = buckets()[bucket++];
+  if (candidate == 0 || candidate > def().max_entries) return make_error(Errc::kNotFound, "no key after this one");
+  std::memcpy(next, element(candidate) + kKeyOffset, def().key_size);
   return {};
 }
 
 void* HashMap::lookup_in_place(const void* key) {
-  std::lock_guard lock(mutex_);
-  auto it = elements_.find(key_of(key));
-  return it == elements_.end() ? nullptr : it->second.get();
+  SpinGuard guard(header()->lock);
+  const std::uint32_t i = find(key, hash_of(key), nullptr);
+  return i ? element(i) + kKeyOffset + round8(def().key_size) : nullptr;
 }
 
 }  // namespace bpfvm::maps

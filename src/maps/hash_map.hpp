@@ -1,11 +1,9 @@
-// BPF_MAP_TYPE_HASH: up to max_entries elements keyed by bytes. Values stay at one address while
-// their element lives (programs hold pointers to them). Keys iterate in byte order.
+// BPF_MAP_TYPE_HASH in shared memory: max_entries preallocated elements (as the kernel preallocates
+// unless BPF_F_NO_PREALLOC; bpfvm always does, which also keeps every value at one address while its
+// element lives), round_up_pow2(max_entries) buckets of chained element indexes, and a free list.
+// Keys iterate bucket by bucket, as the kernel's get_next_key walks them. Every index read from the
+// shared memory is checked, so a corrupted file cannot make a process read out of bounds or loop.
 #pragma once
-
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
 
 #include "bpfvm/maps/map.hpp"
 
@@ -13,7 +11,8 @@ namespace bpfvm::maps {
 
 class HashMap final : public Map {
  public:
-  static Result<std::shared_ptr<Map>> create(const MapDef& def);
+  static Result<std::shared_ptr<Map>> create(const MapDef& def, const std::string& storage_dir);
+  static Result<std::shared_ptr<Map>> attach(const MapDef& def, os::SharedMemory memory);
 
   Result<void> lookup(const void* key, void* value) const override;
   Result<void> update(const void* key, const void* value, std::uint64_t flags) override;
@@ -24,13 +23,24 @@ class HashMap final : public Map {
   Result<void> erase_from_program(const void* key) override;
 
  private:
-  explicit HashMap(const MapDef& def) : Map(def) {}
-  std::string key_of(const void* key) const { return {static_cast<const char*>(key), def().key_size}; }
+  struct Meta;
+  struct Layout {
+    std::uint32_t buckets = 0;
+    std::size_t element_size = 0, payload = 0;
+  };
+  static Result<Layout> layout_for(const MapDef& def);
+  HashMap(const MapDef& def, os::SharedMemory memory, Layout layout);
+
+  Meta& meta() const;
+  std::uint32_t* buckets() const;
+  std::uint8_t* element(std::uint32_t index) const;  // index >= 1
+  std::uint32_t hash_of(const void* key) const;
+  // The element holding `key` (0 when none), and the link that points to it. Lock held.
+  std::uint32_t find(const void* key, std::uint32_t hash, std::uint32_t** link) const;
   Result<void> write(const void* key, const void* value, std::uint64_t flags);
   Result<void> remove(const void* key);
 
-  mutable std::mutex mutex_;
-  std::map<std::string, std::unique_ptr<std::uint64_t[]>> elements_;
+  Layout layout_;
 };
 
 }  // namespace bpfvm::maps

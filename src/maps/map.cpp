@@ -6,8 +6,12 @@
 #include <shared_mutex>
 #include <unordered_set>
 
+#include <cstring>
+#include <new>
+
 #include "array_map.hpp"
 #include "hash_map.hpp"
+#include "map_header.hpp"
 #include "map_of_maps.hpp"
 
 namespace bpfvm::maps {
@@ -28,9 +32,23 @@ Map::Map(MapDef def) : def_(std::move(def)) {
   live().maps.insert(this);
 }
 
-Map::~Map() {
+Map::Map(MapDef def, os::SharedMemory memory)
+    : def_(std::move(def)), memory_(std::move(memory)), header_(reinterpret_cast<MapHeader*>(memory_.data())) {
+  header_->users.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lock(live().mutex);
-  live().maps.erase(this);
+  live().maps.insert(this);
+}
+
+Map::~Map() {
+  {
+    std::unique_lock lock(live().mutex);
+    live().maps.erase(this);
+  }
+  // The last user of a map no pin refers to removes its storage, as the kernel frees an unreferenced map.
+  if (header_ && header_->users.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      header_->pins.load(std::memory_order_acquire) == 0) {
+    memory_.unlink();
+  }
 }
 
 bool Map::is_live(const void* p) {
@@ -38,8 +56,24 @@ bool Map::is_live(const void* p) {
   return live().maps.count(p) != 0;
 }
 
+void Map::freeze() {
+  (header_ ? header_->frozen : local_frozen_).store(1, std::memory_order_release);
+}
+
+bool Map::frozen() const {
+  return (header_ ? header_->frozen : local_frozen_).load(std::memory_order_acquire) != 0;
+}
+
+const std::string& Map::storage_path() const { return memory_.path(); }
+
+void Map::mark_pinned() {
+  if (header_) header_->pins.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::uint8_t* Map::payload() const { return memory_.data() + sizeof(MapHeader); }
+
 Result<void> Map::check_user_write() const {
-  if (frozen_) return make_error(Errc::kPermission, "map '{}' is frozen", def_.name);
+  if (frozen()) return make_error(Errc::kPermission, "map '{}' is frozen", def_.name);
   return {};
 }
 
@@ -52,20 +86,52 @@ Result<void> Map::update_inner(const void*, std::shared_ptr<Map>, std::uint64_t)
   return make_error(Errc::kInvalid, "map '{}' does not hold maps", def_.name);
 }
 
-Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner) {
+Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
+  const std::size_t size = sizeof(MapHeader) + payload;
+  auto memory = storage_dir.empty() ? os::SharedMemory::anonymous(size)
+                                    : os::SharedMemory::create(storage_dir + "/" + os::unique_name("map-"), size);
+  if (!memory) return std::move(memory).error();
+  auto* h = new (memory->data()) MapHeader{};
+  h->magic = kMapMagic;
+  h->version = kMapLayoutVersion;
+  h->type = def.type;
+  h->key_size = def.key_size;
+  h->value_size = def.value_size;
+  h->max_entries = def.max_entries;
+  h->map_flags = def.map_flags;
+  std::strncpy(h->name, def.name.c_str(), sizeof h->name - 1);
+  h->total_size = size;
+  return memory;
+}
+
+Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, const std::string& storage_dir) {
   if (def.max_entries == 0) return make_error(Errc::kInvalid, "max_entries must be at least 1");
-  if (def.key_size == 0 && def.type != BPF_MAP_TYPE_ARRAY) {
-    // (arrays check their own key size below)
-  }
   switch (def.type) {
-    case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def);
-    case BPF_MAP_TYPE_HASH: return HashMap::create(def);
+    case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_HASH: return HashMap::create(def, storage_dir);
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");
       return MapOfMaps::create(def, *inner);
     default:
       return make_error(Errc::kInvalid, "map type {} ({}) is not supported yet", def.type, map_type_name(def.type));
+  }
+}
+
+Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
+  auto memory = BPFVM_TRY(os::SharedMemory::open(storage_path));
+  // The file may come from anywhere: check every field before trusting it.
+  if (memory.size() < sizeof(MapHeader)) return make_error(Errc::kInvalid, "'{}' is not a bpfvm map", storage_path);
+  const auto* h = reinterpret_cast<const MapHeader*>(memory.data());
+  if (h->magic != kMapMagic || h->version != kMapLayoutVersion || h->total_size != memory.size()) {
+    return make_error(Errc::kInvalid, "'{}' is not a bpfvm map (or one of another layout version)", storage_path);
+  }
+  MapDef def{h->type, h->key_size, h->value_size, h->max_entries, h->map_flags,
+             std::string(h->name, strnlen(h->name, sizeof h->name))};
+  switch (def.type) {
+    case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_HASH: return HashMap::attach(def, std::move(memory));
+    default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
   }
 }
 

@@ -71,6 +71,10 @@ json encode_map_contents(maps::Map& m) {
 
 json encode_map(const Map& m) {
   json j = encode_def(m.def());
+  if (!m.impl().storage_path().empty()) {
+    j["storage"] = m.impl().storage_path();
+    m.impl().mark_pinned();
+  }
   j["frozen"] = m.impl().frozen();
   if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = encode_def(*inner);
   if (m.btf()) {
@@ -130,6 +134,20 @@ class PinCodec {
       req.btf = BPFVM_TRY(rt.load_btf(BPFVM_TRY(unhex(j.at("btf"), "btf"))));
       req.btf_key_type_id = j.value("btf_key_type_id", 0u);
       req.btf_value_type_id = j.value("btf_value_type_id", 0u);
+    }
+    // A map in shared memory is opened where it is: the same map, live. The snapshot is the fallback
+    // for map types that are not shared and for storage that is gone.
+    if (j.contains("storage")) {
+      const std::string storage = j.at("storage").get<std::string>();
+      if (os::exists(storage)) {
+        auto shared = BPFVM_TRY(maps::open_shared_map(storage));
+        const maps::MapDef& d = shared->def();
+        if (d.type != req.def.type || d.key_size != req.def.key_size || d.value_size != req.def.value_size ||
+            d.max_entries != req.def.max_entries) {
+          return make_error(Errc::kInvalid, "pin file: the map at '{}' does not match its definition", storage);
+        }
+        return rt.register_map(std::move(shared), req);
+      }
     }
     auto map = BPFVM_TRY(rt.create_map(req));
     BPFVM_TRY(fill_map(rt, map->impl(), j.at("entries")));

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/isa/codec.hpp"
@@ -126,7 +127,15 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   if (request.def.name.size() >= BPF_OBJ_NAME_LEN) {
     return make_error(Errc::kInvalid, "map name '{}' is longer than {} characters", request.def.name, BPF_OBJ_NAME_LEN - 1);
   }
-  auto impl = BPFVM_TRY(maps::create_map(request.def, request.inner ? &*request.inner : nullptr));
+  // Maps live in shared memory under the pin root, so that a pin can hand the same map to another
+  // process (see pin.cpp).
+  const std::string storage = pin_root_ + "/.maps";
+  BPFVM_TRY(os::make_directories(storage));
+  auto impl = BPFVM_TRY(maps::create_map(request.def, request.inner ? &*request.inner : nullptr, storage));
+  return register_map(std::move(impl), request);
+}
+
+Result<std::shared_ptr<Map>> Runtime::register_map(std::shared_ptr<maps::Map> impl, const MapCreateRequest& request) {
   if (request.btf) {
     const auto n = request.btf->btf().type_count();
     if (request.btf_key_type_id >= n || request.btf_value_type_id >= n) {

@@ -2,9 +2,14 @@
 //
 // Two faces: user space (the bpf() commands) copies keys and values in and out; programs get a pointer
 // to the value in place (lookup_in_place), as the kernel's helpers do. Map-in-map values are other maps.
-// This first version keeps storage in process memory; shared memory comes with the maps issue.
+//
+// Storage: arrays and hashes live in shared memory, a file in a storage directory (or anonymous memory
+// when there is none). Another process opens the same file (open_shared_map) and sees the same map,
+// live: that is what makes a pinned map one object for every process. The file goes with its last user
+// unless the map was pinned.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -12,6 +17,7 @@
 #include <string>
 
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/base/shared_memory.hpp"
 
 namespace bpfvm::maps {
 
@@ -47,8 +53,13 @@ class Map {
   virtual Result<void> erase_from_program(const void* key);
 
   // BPF_MAP_FREEZE: user space may no longer write (programs still may, unless BPF_F_RDONLY_PROG).
-  void freeze() { frozen_ = true; }
-  bool frozen() const { return frozen_; }
+  void freeze();
+  bool frozen() const;
+
+  // The shared memory file behind the map ("" when it is private to this process).
+  const std::string& storage_path() const;
+  // A pin refers to the map: its storage stays when its last user goes.
+  void mark_pinned();
 
   // Map-in-map only: set / clear a slot with another map (what user space names by fd).
   virtual Result<void> update_inner(const void* key, std::shared_ptr<Map> inner, std::uint64_t flags);
@@ -60,18 +71,28 @@ class Map {
   static bool is_live(const void* p);
 
  protected:
-  explicit Map(MapDef def);
+  explicit Map(MapDef def);                         // private storage (map-in-map)
+  Map(MapDef def, os::SharedMemory memory);         // shared storage, MapHeader first
   Result<void> check_user_write() const;
+  struct MapHeader* header() const { return header_; }
+  std::uint8_t* payload() const;                    // the type's data, after the header
 
  private:
   MapDef def_;
   std::uint32_t id_ = 0;
-  bool frozen_ = false;
+  std::atomic<std::uint32_t> local_frozen_{0};
+  os::SharedMemory memory_;
+  struct MapHeader* header_ = nullptr;
 };
 
 // Creates a map, checking the definition as BPF_MAP_CREATE does (EINVAL for bad sizes or flags).
-// For array_of_maps and hash_of_maps, `inner` is the template inner map definition.
-Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner = nullptr);
+// For array_of_maps and hash_of_maps, `inner` is the template inner map definition. With a
+// `storage_dir`, shared maps get a file there; without, anonymous memory.
+Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner = nullptr,
+                                        const std::string& storage_dir = {});
+
+// Opens a shared map another process (or this one) created, checking its header against the file.
+Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path);
 
 // The kernel's name of a map type ("hash", "array", ...), as bpftool prints it.
 std::string_view map_type_name(std::uint32_t type);

@@ -4,8 +4,9 @@
 //
 // Pinning: the pin root (default /run/bpfvm, or $BPFVM_PIN_ROOT) plays /sys/fs/bpf. A path under it,
 // or under /sys/fs/bpf (mapped onto it), names a pin; each pin is a file holding what another process
-// needs to open the object again (definition, contents, code). Until maps move to shared memory (the
-// maps issue), a map opened from a pin in another process starts from the contents at pin time.
+// needs to open the object again. Arrays and hashes (global data included) live in shared memory under
+// <pin root>/.maps, and a pin names that memory: every process that opens the pin works on the same map.
+// Other map types are pinned as a snapshot of their contents.
 #pragma once
 
 #include <linux/bpf.h>
@@ -88,6 +89,8 @@ class Runtime {
 
  private:
   std::uint32_t new_id(int kind);
+  // Gives a map made or opened elsewhere an id here and wraps it with its BTF.
+  Result<std::shared_ptr<Map>> register_map(std::shared_ptr<maps::Map> impl, const MapCreateRequest& request);
   template <typename T>
   std::shared_ptr<T> find(int kind, std::uint32_t id) const;
   friend class PinCodec;

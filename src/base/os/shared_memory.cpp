@@ -1,0 +1,113 @@
+#include "bpfvm/base/shared_memory.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <utility>
+
+namespace bpfvm::os {
+
+namespace {
+Error os_error(std::string_view verb, const std::string& path, int err) {
+  Errc code = Errc::kIo;
+  if (err == ENOENT) code = Errc::kNotFound;
+  if (err == EEXIST) code = Errc::kExists;
+  if (err == EACCES) code = Errc::kAccess;
+  if (err == ENOMEM || err == ENOSPC) code = Errc::kNoMemory;
+  if (err == EINVAL) code = Errc::kInvalid;
+  return Error(code, fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
+}
+
+Result<std::uint8_t*> map_fd(int fd, std::size_t size, const std::string& path) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return os_error("map", path, errno);
+  return static_cast<std::uint8_t*>(p);
+}
+}  // namespace
+
+Result<SharedMemory> SharedMemory::create(const std::string& path, std::size_t size) {
+  if (size == 0) return make_error(Errc::kInvalid, "shared memory of 0 bytes");
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return os_error("create", path, errno);
+  // posix_fallocate reserves the pages now, so running out of space is an error here rather than a
+  // SIGBUS later.
+  if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return os_error("allocate", path, err);
+  }
+  auto data = map_fd(fd, size, path);
+  ::close(fd);
+  if (!data) {
+    ::unlink(path.c_str());
+    return std::move(data).error();
+  }
+  SharedMemory out;
+  out.data_ = *data;
+  out.size_ = size;
+  out.path_ = path;
+  return out;
+}
+
+Result<SharedMemory> SharedMemory::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return os_error("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+    ::close(fd);
+    return make_error(Errc::kInvalid, "'{}' is not a shared memory file", path);
+  }
+  auto data = map_fd(fd, static_cast<std::size_t>(st.st_size), path);
+  ::close(fd);
+  if (!data) return std::move(data).error();
+  SharedMemory out;
+  out.data_ = *data;
+  out.size_ = static_cast<std::size_t>(st.st_size);
+  out.path_ = path;
+  return out;
+}
+
+Result<SharedMemory> SharedMemory::anonymous(std::size_t size) {
+  if (size == 0) return make_error(Errc::kInvalid, "shared memory of 0 bytes");
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return os_error("map", "(anonymous)", errno);
+  SharedMemory out;
+  out.data_ = static_cast<std::uint8_t*>(p);
+  out.size_ = size;
+  return out;
+}
+
+SharedMemory::SharedMemory(SharedMemory&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)), path_(std::move(other.path_)) {}
+
+SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
+  if (this != &other) {
+    if (data_) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+SharedMemory::~SharedMemory() {
+  if (data_) ::munmap(data_, size_);
+}
+
+void SharedMemory::unlink() const {
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+std::string unique_name(std::string_view prefix) {
+  static std::atomic<std::uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}{}-{}-{:016x}", prefix, ::getpid(), counter.fetch_add(1), rng());
+}
+
+}  // namespace bpfvm::os

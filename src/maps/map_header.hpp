@@ -1,0 +1,57 @@
+// The first bytes of every shared map: what the map is, so that another process can open it by path
+// and check it, and the state all users share (users, pins, frozen, the writers' lock). Private to
+// src/maps.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "bpfvm/maps/map.hpp"
+
+namespace bpfvm::maps {
+
+inline constexpr std::uint64_t kMapMagic = 0x50414d6d76667062;  // "bpfvmMAP"
+inline constexpr std::uint32_t kMapLayoutVersion = 1;
+
+struct alignas(64) MapHeader {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t type, key_size, value_size, max_entries, map_flags;
+  char name[16];
+  std::uint64_t total_size;  // of the whole shared memory
+  std::atomic<std::uint32_t> users;  // processes that have it mapped
+  std::atomic<std::uint32_t> pins;   // pins that refer to it: while any, it outlives its users
+  std::atomic<std::uint32_t> frozen;
+  std::atomic<std::uint32_t> lock;   // writers' spin lock (hash)
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
+static_assert(sizeof(MapHeader) % 64 == 0);
+
+// A spin lock in shared memory (a process may hold it while another waits; critical sections are a
+// few hundred instructions).
+class SpinGuard {
+ public:
+  explicit SpinGuard(std::atomic<std::uint32_t>& lock) : lock_(lock) {
+    for (unsigned spins = 0; lock_.exchange(1, std::memory_order_acquire) != 0;) {
+      while (lock_.load(std::memory_order_relaxed) != 0) {
+        if (++spins % 128 == 0) std::this_thread::yield();
+        __builtin_ia32_pause();
+      }
+    }
+  }
+  ~SpinGuard() { lock_.store(0, std::memory_order_release); }
+  SpinGuard(const SpinGuard&) = delete;
+  SpinGuard& operator=(const SpinGuard&) = delete;
+
+ private:
+  std::atomic<std::uint32_t>& lock_;
+};
+
+}  // namespace bpfvm::maps
+
+namespace bpfvm::maps {
+// New shared memory for a map of this definition with `payload` bytes after the header (in
+// `storage_dir`, or anonymous when it is empty), header filled in.
+Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir);
+}  // namespace bpfvm::maps

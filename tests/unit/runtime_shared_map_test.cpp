@@ -1,0 +1,156 @@
+// Maps in shared memory: a pinned map is one map for every process that opens it.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "bpfvm/runtime/object.hpp"
+
+namespace bpfvm::runtime {
+namespace {
+
+class SharedMapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("bpfvm-shared-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  // Runs `body` in a child process with its own Runtime on the same pin root; returns its exit status.
+  template <typename Fn>
+  int in_child(Fn body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      Runtime rt(RuntimeOptions{root_.string()});
+      ::_exit(body(rt));
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+  }
+
+  std::filesystem::path root_;
+};
+
+TEST_F(SharedMapTest, AnotherProcessSeesAndChangesTheSameHash) {
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_HASH, 4, 8, 64, 0, "shared"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map) << map.error().to_string();
+  std::uint32_t k = 1;
+  std::uint64_t v = 100;
+  ASSERT_TRUE((*map)->impl().update(&k, &v, BPF_ANY));
+  const std::string pin = (root_ / "shared").string();
+  ASSERT_TRUE(rt.pin(pin, *map));
+  const int rc = in_child([&](Runtime& other) {
+    auto obj = other.open_pinned(pin);
+    if (!obj) return 1;
+    auto& m = std::get<std::shared_ptr<Map>>(*obj)->impl();
+    std::uint32_t key = 1;
+    std::uint64_t value = 0;
+    if (!m.lookup(&key, &value) || value != 100) return 2;
+    value = 200;
+    key = 2;
+    if (!m.update(&key, &value, BPF_NOEXIST)) return 3;
+    key = 1;
+    if (!m.erase(&key)) return 4;
+    return 0;
+  });
+  ASSERT_EQ(rc, 0);
+  std::uint32_t k2 = 2;
+  std::uint64_t got = 0;
+  ASSERT_TRUE((*map)->impl().lookup(&k2, &got));
+  EXPECT_EQ(got, 200u);
+  EXPECT_FALSE((*map)->impl().lookup(&k, &got));
+  // The pinned map outlives its users: a new runtime still finds it.
+  map->reset();
+  Runtime again(RuntimeOptions{root_.string()});
+  auto reopened = again.open_pinned(pin);
+  ASSERT_TRUE(reopened) << reopened.error().to_string();
+  ASSERT_TRUE(std::get<std::shared_ptr<Map>>(*reopened)->impl().lookup(&k2, &got));
+}
+
+TEST_F(SharedMapTest, ProgramsInTwoProcessesCountIntoOneGlobal) {
+#ifdef BPFVM_PROGS_DIR
+  const std::string object = std::string(BPFVM_PROGS_DIR) + "/globals.bpf.o";
+  const std::string pin = (root_ / "use_data").string();
+  {
+    Runtime rt(RuntimeOptions{root_.string()});
+    auto obj = Object::open_file(rt, object);
+    ASSERT_TRUE(obj) << obj.error().to_string();
+    ASSERT_TRUE(rt.pin(pin, obj->find_program("use_data")));
+  }
+  std::vector<std::uint8_t> frame(14 + 20, 0);
+  frame[12] = 0x08;
+  frame[14] = 0x45;
+  // counter starts at 40 and each run adds 2: two processes of 50 runs each end at 240.
+  const auto runs = [&](Runtime& rt) {
+    auto p = rt.open_pinned(pin);
+    if (!p) return 1;
+    auto prog = std::get<std::shared_ptr<Program>>(*p);
+    for (int i = 0; i < 50; ++i) {
+      if (!prog->test_run({frame, {}, 1})) return 2;
+    }
+    return 0;
+  };
+  EXPECT_EQ(in_child(runs), 0);
+  EXPECT_EQ(in_child(runs), 0);
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto p = rt.open_pinned(pin);
+  ASSERT_TRUE(p);
+  auto r = std::get<std::shared_ptr<Program>>(*p)->test_run({frame, {}, 1});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->retval, 242u);
+#else
+  GTEST_SKIP() << "no BPF test objects";
+#endif
+}
+
+TEST_F(SharedMapTest, UnpinnedStorageGoesWithItsLastUser) {
+  Runtime rt(RuntimeOptions{root_.string()});
+  std::string path;
+  {
+    auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 4, 0, "temp"}, std::nullopt, nullptr, 0, 0});
+    ASSERT_TRUE(map);
+    path = (*map)->impl().storage_path();
+    EXPECT_TRUE(std::filesystem::exists(path));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST_F(SharedMapTest, CorruptStorageIsRefused) {
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_HASH, 4, 4, 8, 0, "victim"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map);
+  const std::string path = (*map)->impl().storage_path();
+  // A file that claims to be a map but is not.
+  const std::string fake = (root_ / ".maps" / "fake").string();
+  {
+    FILE* f = std::fopen(fake.c_str(), "wb");
+    ASSERT_TRUE(f);
+    std::vector<std::uint8_t> junk(4096, 0x5a);
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  EXPECT_FALSE(maps::open_shared_map(fake));
+  EXPECT_FALSE(maps::open_shared_map((root_ / ".maps" / "missing").string()));
+  // A real hash whose free list was scribbled over: operations stay in bounds.
+  {
+    std::FILE* f = std::fopen(path.c_str(), "r+b");
+    ASSERT_TRUE(f);
+    std::fseek(f, 128 + 8, SEEK_SET);  // Meta::free_head, after the 128-byte MapHeader
+    const std::uint32_t bad = 0xffffffff;
+    std::fwrite(&bad, 4, 1, f);
+    std::fclose(f);
+  }
+  EXPECT_FALSE(maps::open_shared_map(path));
+  std::uint32_t k = 1, v = 1;
+  auto r = (*map)->impl().update(&k, &v, BPF_ANY);  // this process's view: refuses rather than crashes
+  EXPECT_FALSE(r);
+}
+
+}  // namespace
+}  // namespace bpfvm::runtime
