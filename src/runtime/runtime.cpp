@@ -7,6 +7,8 @@
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
 #include "bpfvm/helpers/helpers.hpp"
+#include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
 
@@ -67,6 +69,36 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
     const auto& l = r.line_info[i];
     if ((i > 0 && l.insn < r.line_info[i - 1].insn) || l.insn >= len) {
       return make_error(Errc::kInvalid, "line_info[{}] names instruction {}, out of order or range", i, l.insn);
+    }
+  }
+  return {};
+}
+
+bool gpl_compatible(std::string_view license) {
+  // The kernel's license_is_gpl_compatible.
+  return license == "GPL" || license == "GPL v2" || license == "GPL and additional rights" ||
+         license == "Dual BSD/GPL" || license == "Dual MIT/GPL" || license == "Dual MPL/GPL";
+}
+
+// Every helper call must name a helper bpfvm has, that this program type may call, and, for GPL-only
+// helpers, come from a GPL-compatible program (the kernel's check_helper_call).
+Result<void> check_helper_calls(const ProgramLoadRequest& r) {
+  for (std::size_t i = 0; i < r.insns.size(); ++i) {
+    const isa::RawInsn& in = r.insns[i];
+    if (in.is_lddw()) {
+      ++i;
+      continue;
+    }
+    if (in.opcode != 0x85 || in.src != 0) continue;
+    const helpers::Prototype* proto = helpers::find_prototype(in.imm);
+    if (!proto) return make_error(Errc::kInvalid, "unknown func #{}: bpfvm has no such helper", in.imm).at_insn(i);
+    if (!helpers::allowed(r.prog_type, in.imm)) {
+      return make_error(Errc::kInvalid, "unknown func bpf_{}#{}: {} programs may not call it", proto->name, in.imm,
+                        obj::prog_type_name(r.prog_type)).at_insn(i);
+    }
+    if (proto->gpl_only && !gpl_compatible(r.license)) {
+      return make_error(Errc::kInvalid, "cannot call GPL-restricted function bpf_{}#{} from a program with license '{}'",
+                        proto->name, in.imm, r.license).at_insn(i);
     }
   }
   return {};
@@ -181,6 +213,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   }
   if (request.name.size() >= BPF_OBJ_NAME_LEN) request.name.resize(BPF_OBJ_NAME_LEN - 1);  // as libbpf truncates
   if (auto r = check_btf_info(request, request.insns.size()); !r) return fail(std::move(r).error());
+  if (auto r = check_helper_calls(request); !r) return fail(std::move(r).error());
 
   Program::Parts parts;
   parts.prog_type = request.prog_type;

@@ -160,6 +160,42 @@ TEST_F(KernelOracle, RawTracepointArgs) {
   compare("prog_types.bpf.o", {{"raw_sys_enter", {}, bytes_of(args), 1, true}});
 }
 
+// Helpers on the calling task: the kernel runs a raw tracepoint's test_run in the caller's context, so
+// pid/tgid, uid/gid, comm and the caller's memory are the same on both sides.
+TEST_F(KernelOracle, TaskHelpers) {
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/helpers.bpf.o";
+  struct bpf_object* kobj = bpf_object__open_file(path.c_str(), nullptr);
+  ASSERT_TRUE(kobj);
+  const int err = bpf_object__load(kobj);
+  if (err == -EPERM) {
+    bpf_object__close(kobj);
+    GTEST_SKIP() << "the kernel refuses bpf() here";
+  }
+  ASSERT_EQ(err, 0) << std::strerror(-err);
+  static const char text[] = "hello, helpers";
+  std::uint64_t args[2] = {reinterpret_cast<std::uint64_t>(text), 8};
+  LIBBPF_OPTS(bpf_test_run_opts, run);
+  run.ctx_in = args;
+  run.ctx_size_in = sizeof args;
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "task_helpers")), &run), 0);
+  std::vector<std::uint8_t> kernel_out(bpf_map__value_size(bpf_object__find_map_by_name(kobj, "results")));
+  const std::uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(bpf_object__find_map_by_name(kobj, "results")), &zero, kernel_out.data()), 0);
+  bpf_object__close(kobj);
+
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  std::vector<std::uint8_t> ctx(reinterpret_cast<std::uint8_t*>(args), reinterpret_cast<std::uint8_t*>(args + 2));
+  auto r = ours->find_program("task_helpers")->test_run({{}, ctx, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, run.retval);
+  std::vector<std::uint8_t> our_out(kernel_out.size());
+  ASSERT_TRUE(ours->find_map("results")->impl().lookup(&zero, our_out.data()));
+  // Everything but the CPU number (where the kernel ran it) must be the same bytes.
+  EXPECT_EQ(std::vector<std::uint8_t>(our_out.begin(), our_out.end() - 8),
+            std::vector<std::uint8_t>(kernel_out.begin(), kernel_out.end() - 8));
+}
+
 #endif
 
 }  // namespace

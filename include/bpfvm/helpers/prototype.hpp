@@ -1,0 +1,55 @@
+// Helper prototypes as data: what each helper takes and returns, in the kernel's terms
+// (struct bpf_func_proto), for the verifier to check calls against, and which program types may call it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace bpfvm::helpers {
+
+enum class Arg : std::uint8_t {
+  kNone,                 // ARG_DONTCARE: not an argument
+  kAnything,             // ARG_ANYTHING: any initialised value
+  kConstMapPtr,          // ARG_CONST_MAP_PTR
+  kMapKey,               // ARG_PTR_TO_MAP_KEY: key_size readable bytes
+  kMapValue,             // ARG_PTR_TO_MAP_VALUE: value_size readable bytes
+  kUninitMapValue,       // ARG_PTR_TO_MAP_VALUE | MEM_UNINIT: value_size writable bytes
+  kMem,                  // ARG_PTR_TO_MEM | MEM_RDONLY: readable, sized by the next argument
+  kMemOrNull,            // ARG_PTR_TO_MEM | PTR_MAYBE_NULL
+  kUninitMem,            // ARG_PTR_TO_UNINIT_MEM: writable, sized by the next argument
+  kConstSize,            // ARG_CONST_SIZE: the size of the previous pointer, > 0
+  kConstSizeOrZero,      // ARG_CONST_SIZE_OR_ZERO
+  kConstAllocSizeOrZero, // ARG_CONST_ALLOC_SIZE_OR_ZERO (ringbuf_reserve)
+  kCtx,                  // ARG_PTR_TO_CTX
+  kFunc,                 // ARG_PTR_TO_FUNC: a callback
+  kStackOrNull,          // ARG_PTR_TO_STACK_OR_NULL (callback context)
+  kConstStr,             // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map
+  kSpinLock,             // ARG_PTR_TO_SPIN_LOCK
+  kRingbufRecord,        // ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: releases the reference
+};
+
+enum class Ret : std::uint8_t {
+  kInteger,              // RET_INTEGER
+  kVoid,                 // RET_VOID
+  kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
+  kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
+};
+
+struct Prototype {
+  std::int32_t id;  // BPF_FUNC_*
+  std::string_view name;
+  Ret ret;
+  std::array<Arg, 5> args;
+  bool gpl_only;
+};
+
+// Every helper bpfvm implements, by id.
+std::span<const Prototype> prototypes();
+// nullptr for a helper bpfvm does not have.
+const Prototype* find_prototype(std::int64_t id);
+// Whether a program of this type may call the helper (the kernel's get_func_proto per type).
+bool allowed(std::uint32_t prog_type, std::int64_t id);
+
+}  // namespace bpfvm::helpers

@@ -1,0 +1,31 @@
+// What helpers know of the run that calls them: the task the program runs for, whose memory
+// probe_read_user reads, the execution slot ("CPU"), and attach data. The runtime passes one as the
+// interpreter's RunContext::user; the syscall tracer (attach) fills in the traced task.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace bpfvm::helpers {
+
+struct Task {
+  std::uint32_t pid = 0;   // thread id (the kernel's task pid)
+  std::uint32_t tgid = 0;  // process id
+  std::uint32_t uid = 0, gid = 0;
+  char comm[16] = {};
+};
+
+struct RunEnv {
+  Task task;
+  pid_t memory_pid = 0;  // whose user memory probe_read_user reads; 0 = this process
+  std::uint32_t cpu = 0;
+  std::uint64_t func_ip = 0;
+  std::uint64_t attach_cookie = 0;
+};
+
+// The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN
+// runs a program in the caller's context).
+const RunEnv& current_thread_env();
+
+}  // namespace bpfvm::helpers

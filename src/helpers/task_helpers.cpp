@@ -1,0 +1,161 @@
+// The current task and memory: get_current_pid_tgid (14), get_current_uid_gid (15), get_current_comm
+// (16), probe_read* (4, 45, 112-115), get_func_ip (173), get_attach_cookie (174).
+#include <linux/bpf.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "bpfvm/helpers/run_env.hpp"
+#include "helper_args.hpp"
+
+namespace bpfvm::helpers {
+
+namespace {
+
+const RunEnv& env_of(vm::CallContext* ctx) {
+  return ctx->user() ? *static_cast<const RunEnv*>(ctx->user()) : current_thread_env();
+}
+
+std::uint64_t get_current_pid_tgid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                   vm::CallContext* ctx) {
+  const Task& t = env_of(ctx).task;
+  return std::uint64_t{t.tgid} << 32 | t.pid;
+}
+
+std::uint64_t get_current_uid_gid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                   vm::CallContext* ctx) {
+  const Task& t = env_of(ctx).task;
+  return std::uint64_t{t.gid} << 32 | t.uid;
+}
+
+std::uint64_t get_current_comm(std::uint64_t buf, std::uint64_t size, std::uint64_t, std::uint64_t, std::uint64_t,
+                               vm::CallContext* ctx) {
+  if (size == 0 || !ctx->may_access(buf, size, true)) return errno_result(EFAULT);
+  auto* dst = reinterpret_cast<char*>(buf);
+  // strscpy_pad: as much of the name as fits with its NUL, the rest zero.
+  const char* comm = env_of(ctx).task.comm;
+  const std::size_t n = std::min<std::size_t>(strnlen(comm, sizeof Task::comm), size - 1);
+  std::memcpy(dst, comm, n);
+  std::memset(dst + n, 0, size - n);
+  return 0;
+}
+
+// Copies from `pid`'s memory (0: this process) without ever faulting: process_vm_readv reports an
+// unmapped source as an error instead.
+bool safe_read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
+  if (size == 0) return true;
+  struct iovec local {dst, size};
+  struct iovec remote {reinterpret_cast<void*>(src), size};
+  const ssize_t n = ::process_vm_readv(pid ? pid : ::getpid(), &local, 1, &remote, 1, 0);
+  return n == static_cast<ssize_t>(size);
+}
+
+std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, vm::CallContext* ctx) {
+  if (size == 0) return 0;
+  if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
+  if (!safe_read(pid, reinterpret_cast<void*>(dst), src, size)) {
+    std::memset(reinterpret_cast<void*>(dst), 0, size);  // the kernel zeroes the destination on a fault
+    return errno_result(EFAULT);
+  }
+  return 0;
+}
+
+// The _str variants: up to size - 1 bytes and a NUL; returns the length including the NUL. Like the
+// kernel's strncpy_from_user, nothing past the NUL is written.
+std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, vm::CallContext* ctx) {
+  if (size == 0) return 0;
+  if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
+  auto* out = reinterpret_cast<char*>(dst);
+  constexpr std::uint64_t kPage = 4096;
+  char bounce[kPage];
+  std::size_t done = 0;
+  while (done < size - 1) {
+    // One page at a time, so that a string ending just before an unmapped page still reads.
+    const std::uint64_t at = src + done;
+    const std::size_t chunk = std::min<std::uint64_t>(size - 1 - done, kPage - at % kPage);
+    if (!safe_read(pid, bounce, at, chunk)) {
+      std::memset(out, 0, size);
+      return errno_result(EFAULT);
+    }
+    if (const void* nul = std::memchr(bounce, 0, chunk)) {
+      const std::size_t n = static_cast<std::size_t>(static_cast<const char*>(nul) - bounce) + 1;
+      std::memcpy(out + done, bounce, n);
+      return done + n;
+    }
+    std::memcpy(out + done, bounce, chunk);
+    done += chunk;
+  }
+  out[size - 1] = 0;
+  return size;
+}
+
+std::uint64_t probe_read_user(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
+                              vm::CallContext* ctx) {
+  return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+std::uint64_t probe_read_user_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
+                                  std::uint64_t, vm::CallContext* ctx) {
+  return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+// "Kernel" memory is bpfvm's own: pointers a context hands out point into this process.
+std::uint64_t probe_read_kernel(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
+                                std::uint64_t, vm::CallContext* ctx) {
+  return read_mem(0, dst, size, src, ctx);
+}
+std::uint64_t probe_read_kernel_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
+                                    std::uint64_t, vm::CallContext* ctx) {
+  return read_str(0, dst, size, src, ctx);
+}
+// The legacy bpf_probe_read(_str) read either: user memory of the traced task when there is one.
+std::uint64_t probe_read(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
+                         vm::CallContext* ctx) {
+  return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+std::uint64_t probe_read_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
+                             vm::CallContext* ctx) {
+  return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+
+std::uint64_t get_func_ip(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                          vm::CallContext* ctx) {
+  return env_of(ctx).func_ip;
+}
+std::uint64_t get_attach_cookie(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                vm::CallContext* ctx) {
+  return env_of(ctx).attach_cookie;
+}
+
+}  // namespace
+
+const RunEnv& current_thread_env() {
+  thread_local const RunEnv env = [] {
+    RunEnv e;
+    e.task.pid = static_cast<std::uint32_t>(::gettid());
+    e.task.tgid = static_cast<std::uint32_t>(::getpid());
+    e.task.uid = ::getuid();
+    e.task.gid = ::getgid();
+    ::prctl(PR_GET_NAME, e.task.comm, 0, 0, 0);
+    return e;
+  }();
+  return env;
+}
+
+void install_task_helpers(vm::HelperTable& table) {
+  table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
+  table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);
+  table.set(BPF_FUNC_get_current_comm, get_current_comm);
+  table.set(BPF_FUNC_probe_read, probe_read);
+  table.set(BPF_FUNC_probe_read_str, probe_read_str);
+  table.set(BPF_FUNC_probe_read_user, probe_read_user);
+  table.set(BPF_FUNC_probe_read_user_str, probe_read_user_str);
+  table.set(BPF_FUNC_probe_read_kernel, probe_read_kernel);
+  table.set(BPF_FUNC_probe_read_kernel_str, probe_read_kernel_str);
+  table.set(BPF_FUNC_get_func_ip, get_func_ip);
+  table.set(BPF_FUNC_get_attach_cookie, get_attach_cookie);
+}
+
+}  // namespace bpfvm::helpers

@@ -1,0 +1,111 @@
+// Helpers on the task a program runs for, through objects compiled from tests/progs/helpers*.bpf.c.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/runtime/object.hpp"
+
+namespace bpfvm::runtime {
+namespace {
+
+// The layout of struct out in helpers.bpf.c.
+struct Out {
+  std::uint64_t pid_tgid;
+  std::uint64_t uid_gid;
+  char comm[16];
+  char str[32];
+  std::int64_t str_len, bad_read, bad_read_str, cmp_equal, cmp_less;
+  std::uint64_t clocks_ok;
+  std::uint32_t numa, cpu;
+};
+
+#ifdef BPFVM_PROGS_DIR
+class HelpersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("bpfvm-helpers-" + std::to_string(::getpid()));
+    rt_ = std::make_unique<Runtime>(RuntimeOptions{root_.string()});
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  std::filesystem::path root_;
+  std::unique_ptr<Runtime> rt_;
+};
+
+TEST_F(HelpersTest, TaskMemoryClocksAndStrings) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  static const char text[] = "hello, helpers";
+  std::uint64_t args[2] = {reinterpret_cast<std::uint64_t>(text), 8};  // 8: nothing is mapped there
+  std::vector<std::uint8_t> ctx(reinterpret_cast<std::uint8_t*>(args), reinterpret_cast<std::uint8_t*>(args + 2));
+  auto r = obj->find_program("task_helpers")->test_run({{}, ctx, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, 0u);
+  Out out{};
+  const std::uint32_t zero = 0;
+  ASSERT_TRUE(obj->find_map("results")->impl().lookup(&zero, &out));
+  EXPECT_EQ(out.pid_tgid, (std::uint64_t{static_cast<std::uint32_t>(::getpid())} << 32) | static_cast<std::uint32_t>(::gettid()));
+  EXPECT_EQ(out.uid_gid, (std::uint64_t{::getgid()} << 32) | ::getuid());
+  char comm[16] = {};
+  ::prctl(PR_GET_NAME, comm, 0, 0, 0);
+  EXPECT_STREQ(out.comm, comm);
+  EXPECT_STREQ(out.str, text);
+  EXPECT_EQ(out.str_len, static_cast<std::int64_t>(sizeof text));
+  EXPECT_EQ(out.bad_read, -EFAULT);
+  EXPECT_EQ(out.bad_read_str, -EFAULT);
+  EXPECT_EQ(out.cmp_equal, 0);
+  EXPECT_EQ(out.cmp_less, -1);
+  EXPECT_EQ(out.clocks_ok, 1u);
+  EXPECT_EQ(out.numa, 0u);
+  EXPECT_EQ(out.cpu, 1u);
+}
+
+TEST_F(HelpersTest, TypesAndLicensesLimitHelpers) {
+  auto denied = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers_denied.bpf.o");
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().errno_value(), EINVAL);
+  EXPECT_NE(denied.error().to_string().find("unknown func bpf_probe_read#4: socket_filter programs may not call it"),
+            std::string::npos) << denied.error().to_string();
+  auto nongpl = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers_nongpl.bpf.o");
+  ASSERT_FALSE(nongpl);
+  EXPECT_NE(nongpl.error().to_string().find("GPL-restricted function bpf_probe_read_user#112"), std::string::npos)
+      << nongpl.error().to_string();
+}
+#endif
+
+TEST(HelperPrototypes, DescribeEveryImplementedHelper) {
+  const auto* lookup = helpers::find_prototype(BPF_FUNC_map_lookup_elem);
+  ASSERT_TRUE(lookup);
+  EXPECT_EQ(lookup->ret, helpers::Ret::kMapValueOrNull);
+  EXPECT_EQ(lookup->args[0], helpers::Arg::kConstMapPtr);
+  EXPECT_EQ(lookup->args[1], helpers::Arg::kMapKey);
+  EXPECT_EQ(lookup->args[2], helpers::Arg::kNone);
+  EXPECT_TRUE(helpers::find_prototype(BPF_FUNC_probe_read_user)->gpl_only);
+  EXPECT_EQ(helpers::find_prototype(BPF_FUNC_ringbuf_reserve)->ret, helpers::Ret::kRingbufRecordOrNull);
+  EXPECT_FALSE(helpers::find_prototype(9999));
+  EXPECT_TRUE(helpers::allowed(BPF_PROG_TYPE_KPROBE, BPF_FUNC_probe_read));
+  EXPECT_FALSE(helpers::allowed(BPF_PROG_TYPE_XDP, BPF_FUNC_probe_read));
+  EXPECT_TRUE(helpers::allowed(BPF_PROG_TYPE_XDP, BPF_FUNC_map_lookup_elem));
+  EXPECT_FALSE(helpers::allowed(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_ktime_get_coarse_ns));
+  EXPECT_TRUE(helpers::allowed(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_coarse_ns));
+  // Sizes follow the pointers they size.
+  for (const auto& p : helpers::prototypes()) {
+    for (std::size_t i = 0; i < 5; ++i) {
+      const auto a = p.args[i];
+      if (a == helpers::Arg::kConstSize || a == helpers::Arg::kConstSizeOrZero) {
+        ASSERT_GT(i, 0u) << p.name;
+        const auto before = p.args[i - 1];
+        EXPECT_TRUE(before == helpers::Arg::kMem || before == helpers::Arg::kMemOrNull ||
+                    before == helpers::Arg::kUninitMem)
+            << p.name;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bpfvm::runtime
