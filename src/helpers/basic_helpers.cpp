@@ -86,6 +86,7 @@ void install(vm::HelperTable& table) {
   install_map_helpers(table);
   install_basic_helpers(table);
   install_task_helpers(table);
+  install_callback_helpers(table);
 }
 
 }  // namespace bpfvm::helpers

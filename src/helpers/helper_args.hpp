@@ -25,5 +25,6 @@ inline std::uint64_t errno_result(int err) { return static_cast<std::uint64_t>(-
 void install_map_helpers(vm::HelperTable& table);
 void install_basic_helpers(vm::HelperTable& table);
 void install_task_helpers(vm::HelperTable& table);
+void install_callback_helpers(vm::HelperTable& table);
 
 }  // namespace bpfvm::helpers

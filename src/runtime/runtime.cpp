@@ -258,7 +258,13 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       lddw_slots.push_back(i);
       lddw_values.push_back(value);
     } else if (in.src == BPF_PSEUDO_FUNC) {
-      return fail(make_error(Errc::kNotSupported, "function references (bpf_loop callbacks) are not supported yet").at_insn(i));
+      // A callback's address: the interpreter runs callbacks by instruction index.
+      const std::int64_t target = static_cast<std::int64_t>(i) + 1 + in.imm;
+      if (target < 0 || target >= static_cast<std::int64_t>(code.size())) {
+        return fail(make_error(Errc::kInvalid, "function reference to {} is outside the program", target).at_insn(i));
+      }
+      lddw_slots.push_back(i);
+      lddw_values.push_back(static_cast<std::uint64_t>(target));
     } else if (in.src != 0) {
       return fail(make_error(Errc::kInvalid, "64-bit immediate load with pseudo source {} is not supported", in.src).at_insn(i));
     }

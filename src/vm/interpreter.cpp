@@ -99,7 +99,10 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
   Frame frames[isa::kMaxCallFrames];
   int depth = 0;
   const Op* const base = code.ops.data();
-  const Op* op = base;
+  if (ctx.entry >= code.ops.size() || base[ctx.entry].code == IOp::FILLER) {
+    return make_error(Errc::kInvalid, "no instruction starts at {}", ctx.entry);
+  }
+  const Op* op = base + ctx.entry;
   const HelperTable& helpers = code.helpers;
   CallContext call(ctx.user);  // reused by every helper call of this run (see interp_body.inc)
   const std::span<const std::uint8_t> packet = ctx.packet;
@@ -155,6 +158,35 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
         },
         &access_ok);
   }
+  // Callbacks run as a nested run that starts at their first instruction, with this run's memory
+  // (regions, those helpers opened, and this stack) and its helpers' data.
+  auto invoke = [&](std::uint64_t pc, const std::uint64_t (&args)[5]) -> Result<std::uint64_t> {
+    if (ctx.nesting + 1 >= isa::kMaxCallFrames) {
+      return make_error(Errc::kLimit, "callbacks nest deeper than {} levels", isa::kMaxCallFrames);
+    }
+    std::vector<MemoryRegion> regions(ctx.regions.begin(), ctx.regions.end());
+    regions.insert(regions.end(), extra.begin(), extra.end());
+    regions.insert(regions.end(), call.extra_regions().begin(), call.extra_regions().end());
+    regions.push_back(MemoryRegion{stack_lo, sizeof stack, true, "caller's stack"});
+    RunContext sub;
+    sub.r1 = args[0];
+    sub.r2 = args[1];
+    sub.r3 = args[2];
+    sub.r4 = args[3];
+    sub.r5 = args[4];
+    sub.regions = regions;
+    sub.packet = ctx.packet;
+    sub.user = ctx.user;
+    sub.entry = static_cast<std::size_t>(pc);
+    sub.nesting = ctx.nesting + 1;
+    if (pc >= code.ops.size()) return make_error(Errc::kInvalid, "callback at {} is outside the program", pc);
+    return execute<kChecked, kThreaded>(code, options, sub, nullptr);
+  };
+  call.set_invoker(
+      [](const void* self, std::uint64_t pc, const std::uint64_t (&args)[5]) {
+        return (*static_cast<const decltype(invoke)*>(self))(pc, args);
+      },
+      &invoke);
   (void)allow_extra;
   (void)access_ok;
   (void)mem_fault;

@@ -390,6 +390,46 @@ TEST_F(BpfTest, BtfLoadAndLinks) {
   EXPECT_EQ(call(BPF_BTF_GET_NEXT_ID, n), 0);
 }
 
+TEST_F(BpfTest, RunawayCallbacksEndWithAnErrorNotACrash) {
+  // The callback calls bpf_loop with itself: nesting is bounded.
+  const int recursive = load(R"(
+    r1 = 1
+    r2 = subprog[+5]
+    r3 = 0
+    r4 = 0
+    call 181
+    exit
+    r1 = 1
+    r2 = subprog[-2]
+    r3 = 0
+    r4 = 0
+    call 181
+    r0 = 0
+    exit
+  )");
+  ASSERT_GE(recursive, 0) << errno;
+  std::vector<std::uint8_t> pkt(64, 0);
+  union bpf_attr t {};
+  t.test.prog_fd = static_cast<std::uint32_t>(recursive);
+  t.test.data_in = ptr(pkt.data());
+  t.test.data_size_in = 64;
+  EXPECT_EQ(call(BPF_PROG_TEST_RUN, t), -1);
+  EXPECT_EQ(errno, ERANGE);
+  // A "callback" that is a made-up address.
+  const int bogus = load(R"(
+    r1 = 3
+    r2 = 123456
+    r3 = 0
+    r4 = 0
+    call 181
+    exit
+  )");
+  ASSERT_GE(bogus, 0);
+  t.test.prog_fd = static_cast<std::uint32_t>(bogus);
+  EXPECT_EQ(call(BPF_PROG_TEST_RUN, t), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
 TEST_F(BpfTest, AttrTailMustBeZero) {
   std::vector<std::uint8_t> big(sizeof(union bpf_attr) + 8, 0);
   big.back() = 1;

@@ -131,6 +131,11 @@ TEST_F(KernelOracle, Subprograms) {
   compare("subprogs.bpf.o", {{"first", ipv4_frame(), {}}, {"second", ipv4_frame(), {}}});
 }
 
+TEST_F(KernelOracle, Callbacks) {
+  compare("callbacks.bpf.o", {{"with_loop", ipv4_frame(), {}}, {"loop_stops", ipv4_frame(), {}},
+                              {"sum_numbers", ipv4_frame(), {}}, {"sum_numbers", ipv4_frame(), {}}});
+}
+
 TEST_F(KernelOracle, NetworkProgramTypes) {
   struct __sk_buff skb {};
   skb.mark = 5;

@@ -134,6 +134,14 @@ TEST_F(ObjectTest, Subprograms) {
   EXPECT_EQ(run(o.find_program("second"), ipv4_frame()).retval, 27u);
 }
 
+TEST_F(ObjectTest, Callbacks) {
+  Object o = load("callbacks.bpf.o");
+  EXPECT_EQ(run(o.find_program("with_loop"), ipv4_frame()).retval, 10u);
+  EXPECT_EQ(run(o.find_program("loop_stops"), ipv4_frame()).retval, 3u);
+  EXPECT_EQ(run(o.find_program("sum_numbers"), ipv4_frame()).retval, 6044u);
+  EXPECT_EQ(run(o.find_program("sum_numbers"), ipv4_frame()).retval, 12044u);
+}
+
 TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {
   Object o = load("prog_types.bpf.o");
   EXPECT_EQ(run(o.find_program("sock_len"), ipv4_frame()).retval, 28u + 1000u);

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "bpfvm/base/result.hpp"
 #include "bpfvm/vm/memory.hpp"
 
 namespace bpfvm::vm {
@@ -42,6 +44,27 @@ class CallContext {
     return !check_ || check_(check_self_, addr, size, write);
   }
 
+  // Runs the program's function at instruction `pc` (a callback: what a BPF_PSEUDO_FUNC load gave the
+  // program) with r1-r5 and returns its r0. The callback sees the same memory as the program, including
+  // the caller's stack (bpf_loop passes a pointer into it).
+  using Invoke = Result<std::uint64_t> (*)(const void* self, std::uint64_t pc, const std::uint64_t (&args)[5]);
+  void set_invoker(Invoke invoke, const void* self) {
+    invoke_ = invoke;
+    invoke_self_ = self;
+  }
+  Result<std::uint64_t> call_function(std::uint64_t pc, const std::uint64_t (&args)[5]) const {
+    if (!invoke_) return make_error(Errc::kNotSupported, "callbacks are not available here");
+    return invoke_(invoke_self_, pc, args);
+  }
+
+  // Ends the program with an error (a callback failed, a checked access inside a helper went wrong).
+  void fail(Error error) {
+    failure_ = std::move(error);
+    exit_requested_ = true;
+  }
+  bool failed() const { return failure_.has_value(); }
+  Error take_failure() { return std::move(*failure_); }
+
   // The interpreter reuses one context for every call of a run.
   void begin_call() {
     exit_requested_ = false;
@@ -54,6 +77,9 @@ class CallContext {
   std::vector<MemoryRegion> extra_regions_;
   AccessCheck check_ = nullptr;
   const void* check_self_ = nullptr;
+  Invoke invoke_ = nullptr;
+  const void* invoke_self_ = nullptr;
+  std::optional<Error> failure_;
 };
 
 using HelperFn = std::uint64_t (*)(std::uint64_t r1, std::uint64_t r2, std::uint64_t r3, std::uint64_t r4,

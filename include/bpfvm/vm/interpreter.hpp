@@ -38,6 +38,8 @@ struct RunContext {
   // Legacy LD_ABS/LD_IND read from here; an access outside it ends the program with r0 = 0.
   std::span<const std::uint8_t> packet;
   void* user = nullptr;  // passed to helpers through CallContext::user()
+  std::size_t entry = 0;  // the instruction to start at (callbacks start inside the program)
+  int nesting = 0;        // callbacks running below this run (bounded, like call frames)
 };
 
 struct RunStats {
