@@ -1,4 +1,4 @@
-// bpf_map_lookup_elem (1), bpf_map_update_elem (2), bpf_map_delete_elem (3).
+// Map helpers: lookup (1), update (2), delete (3), push (87), pop (88), peek (89).
 #include <linux/bpf.h>
 
 #include <cerrno>
@@ -42,9 +42,37 @@ std::uint64_t map_delete_elem(std::uint64_t map_arg, std::uint64_t key_arg, std:
   return r ? 0 : errno_result(r.error().errno_value());
 }
 
+// bpf_map_push_elem (87), bpf_map_pop_elem (88), bpf_map_peek_elem (89): queues, stacks, bloom filters.
+std::uint64_t map_push_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t flags, std::uint64_t,
+                            std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !readable(ctx, value_arg, map->def().value_size)) return errno_result(EFAULT);
+  auto r = map->push(reinterpret_cast<const void*>(value_arg), flags);
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
+std::uint64_t map_pop_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t, std::uint64_t,
+                           std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !ctx->may_access(value_arg, map->def().value_size, true)) return errno_result(EFAULT);
+  auto r = map->pop(reinterpret_cast<void*>(value_arg));
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
+std::uint64_t map_peek_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t, std::uint64_t,
+                            std::uint64_t, vm::CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || !ctx->may_access(value_arg, map->def().value_size, true)) return errno_result(EFAULT);
+  auto r = map->peek(reinterpret_cast<void*>(value_arg));
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
 }  // namespace
 
 void install_map_helpers(vm::HelperTable& table) {
+  table.set(BPF_FUNC_map_push_elem, map_push_elem);
+  table.set(BPF_FUNC_map_pop_elem, map_pop_elem);
+  table.set(BPF_FUNC_map_peek_elem, map_peek_elem);
   table.set(BPF_FUNC_map_lookup_elem, map_lookup_elem);
   table.set(BPF_FUNC_map_update_elem, map_update_elem);
   table.set(BPF_FUNC_map_delete_elem, map_delete_elem);

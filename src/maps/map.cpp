@@ -10,6 +10,8 @@
 #include <new>
 
 #include "array_map.hpp"
+#include "bloom_filter.hpp"
+#include "queue_map.hpp"
 #include "hash_map.hpp"
 #include "map_header.hpp"
 #include "map_of_maps.hpp"
@@ -82,6 +84,19 @@ Result<void> Map::update_from_program(const void* key, const void* value, std::u
 }
 Result<void> Map::erase_from_program(const void* key) { return erase(key); }
 
+Result<void> Map::push(const void*, std::uint64_t) {
+  return make_error(Errc::kInvalid, "map '{}' is not a queue, stack or bloom filter", def_.name);
+}
+Result<void> Map::pop(void*) {
+  return make_error(Errc::kInvalid, "map '{}' is not a queue or stack", def_.name);
+}
+Result<void> Map::peek(void*) const {
+  return make_error(Errc::kInvalid, "map '{}' is not a queue, stack or bloom filter", def_.name);
+}
+bool Map::is_keyless() const {
+  return def_.type == BPF_MAP_TYPE_QUEUE || def_.type == BPF_MAP_TYPE_STACK || def_.type == BPF_MAP_TYPE_BLOOM_FILTER;
+}
+
 Result<void> Map::update_inner(const void*, std::shared_ptr<Map>, std::uint64_t) {
   return make_error(Errc::kInvalid, "map '{}' does not hold maps", def_.name);
 }
@@ -101,6 +116,7 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
   h->map_flags = def.map_flags;
   std::strncpy(h->name, def.name.c_str(), sizeof h->name - 1);
   h->total_size = size;
+  h->map_extra = def.map_extra;
   return memory;
 }
 
@@ -109,6 +125,9 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def, storage_dir);
     case BPF_MAP_TYPE_HASH: return HashMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK: return QueueMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::create(def, storage_dir);
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");
@@ -127,10 +146,13 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     return make_error(Errc::kInvalid, "'{}' is not a bpfvm map (or one of another layout version)", storage_path);
   }
   MapDef def{h->type, h->key_size, h->value_size, h->max_entries, h->map_flags,
-             std::string(h->name, strnlen(h->name, sizeof h->name))};
+             std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra};
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_HASH: return HashMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK: return QueueMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::attach(def, std::move(memory));
     default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
   }
 }

@@ -73,8 +73,10 @@ Result<ParsedDef> parse_map_def(const struct btf* btf, const struct btf_type* de
       spec.max_entries = BPFVM_TRY(uint_member(btf, m, field));
     } else if (field == "map_flags") {
       spec.map_flags = BPFVM_TRY(uint_member(btf, m, field));
-    } else if (field == "numa_node" || field == "map_extra") {
+    } else if (field == "numa_node") {
       (void)BPFVM_TRY(uint_member(btf, m, field));
+    } else if (field == "map_extra") {
+      spec.map_extra = BPFVM_TRY(uint_member(btf, m, field));
     } else if (field == "key_size" || field == "value_size") {
       const std::uint32_t size = BPFVM_TRY(uint_member(btf, m, field));
       std::uint32_t& slot = field == "key_size" ? spec.key_size : spec.value_size;

@@ -80,7 +80,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
     case BPF_MAP_CREATE: {
       MapCreateRequest req;
       req.def = {a.map_type, a.key_size, a.value_size, a.max_entries, a.map_flags,
-                 std::string(a.map_name, strnlen(a.map_name, sizeof a.map_name))};
+                 std::string(a.map_name, strnlen(a.map_name, sizeof a.map_name)), a.map_extra};
       if (req.def.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || req.def.type == BPF_MAP_TYPE_HASH_OF_MAPS) {
         auto inner = fd_as<Map>(*this, static_cast<int>(a.inner_map_fd));
         if (!inner) return fail(EBADF);
@@ -107,6 +107,24 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       maps::Map& m = (*map)->impl();
       const void* key = user_ptr(a.key);
       Result<void> r;
+      if (m.is_keyless()) {
+        // Queues, stacks and bloom filters: no key; lookup peeks, update pushes, lookup-and-delete pops.
+        if (a.key) return fail(EINVAL);
+        if (cmd == BPF_MAP_LOOKUP_ELEM) {
+          r = m.peek(user_ptr(a.value));
+        } else if (cmd == BPF_MAP_UPDATE_ELEM) {
+          if (m.frozen()) return fail(EPERM);
+          r = m.push(user_ptr(a.value), a.flags);
+        } else if (cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM) {
+          if (m.def().type == BPF_MAP_TYPE_BLOOM_FILTER) return fail(kEnotsupp);
+          if (m.frozen()) return fail(EPERM);
+          r = m.pop(user_ptr(a.value));
+        } else {
+          return fail(m.def().type == BPF_MAP_TYPE_BLOOM_FILTER ? EOPNOTSUPP : EINVAL);
+        }
+        if (!r) return fail(r.error());
+        return 0;
+      }
       if (cmd == BPF_MAP_LOOKUP_ELEM) {
         if (a.flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) return fail(EINVAL);
         r = m.lookup(key, user_ptr(a.value));

@@ -9,7 +9,7 @@ namespace bpfvm::runtime {
 namespace {
 
 maps::MapDef def_of(const obj::MapSpec& m) {
-  return {m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name};
+  return {m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name, m.map_extra};
 }
 
 Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, const std::shared_ptr<BtfObject>& btf) {

@@ -30,8 +30,10 @@ Result<std::vector<std::uint8_t>> unhex(const json& j, std::string_view what) {
 }
 
 json encode_def(const maps::MapDef& d) {
-  return {{"name", d.name}, {"type", d.type}, {"key_size", d.key_size}, {"value_size", d.value_size},
-          {"max_entries", d.max_entries}, {"map_flags", d.map_flags}};
+  return {{"name", d.name},       {"type", d.type},
+          {"key_size", d.key_size},   {"value_size", d.value_size},
+          {"max_entries", d.max_entries}, {"map_flags", d.map_flags},
+          {"map_extra", d.map_extra}};
 }
 
 Result<maps::MapDef> decode_def(const json& j) {
@@ -43,6 +45,7 @@ Result<maps::MapDef> decode_def(const json& j) {
     d.value_size = j.at("value_size").get<std::uint32_t>();
     d.max_entries = j.at("max_entries").get<std::uint32_t>();
     d.map_flags = j.at("map_flags").get<std::uint32_t>();
+    d.map_extra = j.value("map_extra", std::uint64_t{0});
     return d;
   } catch (const json::exception& e) {
     return make_error(Errc::kInvalid, "pin file: bad map definition: {}", e.what());

@@ -136,6 +136,10 @@ TEST_F(KernelOracle, Callbacks) {
                               {"sum_numbers", ipv4_frame(), {}}, {"sum_numbers", ipv4_frame(), {}}});
 }
 
+TEST_F(KernelOracle, QueuesStacksAndBloomFilters) {
+  compare("queues.bpf.o", {{"queue_and_stack", ipv4_frame(), {}}, {"bloom", ipv4_frame(), {}}});
+}
+
 TEST_F(KernelOracle, NetworkProgramTypes) {
   struct __sk_buff skb {};
   skb.mark = 5;

@@ -142,6 +142,14 @@ TEST_F(ObjectTest, Callbacks) {
   EXPECT_EQ(run(o.find_program("sum_numbers"), ipv4_frame()).retval, 12044u);
 }
 
+TEST_F(ObjectTest, QueuesStacksAndBloomFilters) {
+  Object o = load("queues.bpf.o");
+  // fifo 1,2,3 then 4 replaces 1: pops 2, 3; lifo 1,2,3 then 4 replaces 1: pops 4, 3; peek 2; full.
+  EXPECT_EQ(run(o.find_program("queue_and_stack"), ipv4_frame()).retval, 23u * 100000 + 43u * 100 + 2 * 10 + 1);
+  EXPECT_EQ(run(o.find_program("bloom"), ipv4_frame()).retval, 11u);
+  EXPECT_EQ(o.find_map("seen")->def().map_extra, 3u);
+}
+
 TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {
   Object o = load("prog_types.bpf.o");
   EXPECT_EQ(run(o.find_program("sock_len"), ipv4_frame()).retval, 28u + 1000u);

@@ -25,6 +25,7 @@ struct MapDef {
   std::uint32_t type = 0;  // enum bpf_map_type
   std::uint32_t key_size = 0, value_size = 0, max_entries = 0, map_flags = 0;
   std::string name;
+  std::uint64_t map_extra = 0;  // bloom_filter: the number of hash functions (0 = 5)
 };
 
 class Map {
@@ -60,6 +61,14 @@ class Map {
   const std::string& storage_path() const;
   // A pin refers to the map: its storage stays when its last user goes.
   void mark_pinned();
+
+  // Queues, stacks and bloom filters (keyless maps): BPF_MAP_UPDATE_ELEM / bpf_map_push_elem,
+  // BPF_MAP_LOOKUP_AND_DELETE_ELEM / bpf_map_pop_elem, BPF_MAP_LOOKUP_ELEM / bpf_map_peek_elem.
+  // Other maps answer EINVAL.
+  virtual Result<void> push(const void* value, std::uint64_t flags);
+  virtual Result<void> pop(void* value);
+  virtual Result<void> peek(void* value) const;
+  bool is_keyless() const;
 
   // Map-in-map only: set / clear a slot with another map (what user space names by fd).
   virtual Result<void> update_inner(const void* key, std::shared_ptr<Map> inner, std::uint64_t flags);

@@ -38,6 +38,7 @@ struct MapSpec {
   MapOrigin origin = MapOrigin::kBtf;
   std::uint32_t type = 0;  // enum bpf_map_type
   std::uint32_t key_size = 0, value_size = 0, max_entries = 0, map_flags = 0;
+  std::uint64_t map_extra = 0;  // bloom_filter: nr_hash_funcs
   std::uint32_t btf_key_type_id = 0, btf_value_type_id = 0;
   bool pin_by_name = false;  // pinning = LIBBPF_PIN_BY_NAME
   // Map-in-map: the inner map's definition, and initial slots (index -> map index in ObjectSpec::maps).

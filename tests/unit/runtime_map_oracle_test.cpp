@@ -1,0 +1,258 @@
+// The kernel as an oracle for map semantics: the same random operations through bpf() on a kernel map
+// and on a bpfvm map of the same definition give the same return values, errnos and bytes.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "bpfvm/runtime/runtime.hpp"
+
+namespace bpfvm::runtime {
+namespace {
+
+long kernel_bpf(int cmd, union bpf_attr* attr) { return ::syscall(__NR_bpf, cmd, attr, sizeof *attr); }
+
+struct Outcome {
+  long rc;
+  int err;
+  std::vector<std::uint8_t> out;
+  bool operator==(const Outcome&) const = default;
+};
+
+std::string describe(const Outcome& o) {
+  std::string s = fmt::format("rc={} errno={} out=", o.rc, o.err);
+  for (auto b : o.out) s += fmt::format("{:02x}", b);
+  return s;
+}
+
+class MapOracle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
+    union bpf_attr probe {};
+    probe.map_type = BPF_MAP_TYPE_ARRAY;
+    probe.key_size = 4;
+    probe.value_size = 4;
+    probe.max_entries = 1;
+    const long fd = kernel_bpf(BPF_MAP_CREATE, &probe);
+    if (fd < 0) GTEST_SKIP() << "the kernel refuses bpf() here";
+    ::close(static_cast<int>(fd));
+    root_ = std::filesystem::temp_directory_path() / ("bpfvm-maporacle-" + std::to_string(::getpid()));
+    rt_ = std::make_unique<Runtime>(RuntimeOptions{root_.string()});
+  }
+  void TearDown() override {
+    for (int fd : kernel_fds_) ::close(fd);
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  // Runs `cmd` on both sides with the same attr; `out` names the buffer in attr that receives data.
+  template <typename Setup>
+  void both(int cmd, std::size_t out_size, Setup setup, const std::string& what) {
+    Outcome o[2];
+    for (int side = 0; side < 2; ++side) {
+      std::vector<std::uint8_t> out(out_size, 0xcc);
+      union bpf_attr a {};
+      setup(a, side == 0 ? kfd_ : ofd_, out.data());
+      errno = 0;
+      const long rc = side == 0 ? kernel_bpf(cmd, &a) : rt_->bpf(cmd, &a, sizeof a);
+      o[side] = {rc < 0 ? -1 : 0, rc < 0 ? errno : 0, rc < 0 ? std::vector<std::uint8_t>{} : out};
+    }
+    EXPECT_EQ(o[0], o[1]) << what << ": kernel " << describe(o[0]) << ", bpfvm " << describe(o[1]);
+  }
+
+  void create(std::uint32_t type, std::uint32_t key, std::uint32_t value, std::uint32_t max, std::uint32_t flags = 0) {
+    union bpf_attr a {};
+    a.map_type = type;
+    a.key_size = key;
+    a.value_size = value;
+    a.max_entries = max;
+    a.map_flags = flags;
+    union bpf_attr b = a;
+    kfd_ = static_cast<int>(kernel_bpf(BPF_MAP_CREATE, &a));
+    ASSERT_GE(kfd_, 0) << std::strerror(errno);
+    kernel_fds_.push_back(kfd_);
+    ofd_ = static_cast<int>(rt_->bpf(BPF_MAP_CREATE, &b, sizeof b));
+    ASSERT_GE(ofd_, 0) << std::strerror(errno);
+    key_size_ = key;
+    value_size_ = value;
+  }
+
+  // Random keyed operations over a small key space, so that every errno path comes up.
+  void random_keyed_ops(int count, std::uint32_t keys, bool ordered) {
+    std::mt19937 rng(1234);
+    for (int i = 0; i < count; ++i) {
+      std::vector<std::uint8_t> key(key_size_, 0), value(value_size_);
+      key[0] = static_cast<std::uint8_t>(rng() % keys);
+      for (auto& b : value) b = static_cast<std::uint8_t>(rng());
+      const std::uint64_t flags_choice[] = {BPF_ANY, BPF_NOEXIST, BPF_EXIST, 7};
+      const std::uint64_t flags = flags_choice[rng() % 4];
+      const std::string what = fmt::format("op {} key {}", i, key[0]);
+      switch (rng() % 5) {
+        case 0:
+          both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.key = reinterpret_cast<std::uint64_t>(key.data());
+            a.value = reinterpret_cast<std::uint64_t>(value.data());
+            a.flags = flags;
+          }, what + fmt::format(" update flags {}", flags));
+          break;
+        case 1:
+          both(BPF_MAP_LOOKUP_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.key = reinterpret_cast<std::uint64_t>(key.data());
+            a.value = reinterpret_cast<std::uint64_t>(out);
+          }, what + " lookup");
+          break;
+        case 2:
+          both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.key = reinterpret_cast<std::uint64_t>(key.data());
+          }, what + " delete");
+          break;
+        case 3: {
+          // get_next_key from an absent key restarts; compare only success and errno (orders differ).
+          Outcome o[2];
+          for (int side = 0; side < 2; ++side) {
+            std::vector<std::uint8_t> next(key_size_);
+            union bpf_attr a {};
+            a.map_fd = static_cast<std::uint32_t>(side == 0 ? kfd_ : ofd_);
+            a.key = reinterpret_cast<std::uint64_t>(key.data());
+            a.next_key = reinterpret_cast<std::uint64_t>(next.data());
+            errno = 0;
+            const long rc = side == 0 ? kernel_bpf(BPF_MAP_GET_NEXT_KEY, &a) : rt_->bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof a);
+            o[side] = {rc < 0 ? -1 : 0, rc < 0 ? errno : 0, {}};
+          }
+          // Key order is the map's own (buckets differ), so only an array's walk is comparable.
+          if (ordered) {
+            EXPECT_EQ(o[0], o[1]) << what << " get_next_key";
+          }
+          break;
+        }
+        case 4:
+          both(BPF_MAP_LOOKUP_AND_DELETE_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.key = reinterpret_cast<std::uint64_t>(key.data());
+            a.value = reinterpret_cast<std::uint64_t>(out);
+          }, what + " lookup_and_delete");
+          break;
+      }
+    }
+  }
+
+  void random_keyless_ops(int count, bool bloom) {
+    std::mt19937 rng(99);
+    for (int i = 0; i < count; ++i) {
+      std::vector<std::uint8_t> value(value_size_);
+      value[0] = static_cast<std::uint8_t>(rng() % 6);
+      const std::uint64_t flags_choice[] = {0, BPF_EXIST, BPF_NOEXIST, 3};
+      const std::uint64_t flags = flags_choice[rng() % 4];
+      const std::string what = fmt::format("op {}", i);
+      switch (rng() % 5) {
+        case 0:
+          both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.value = reinterpret_cast<std::uint64_t>(value.data());
+            a.flags = flags;
+          }, what + fmt::format(" push flags {}", flags));
+          break;
+        case 1:
+          // A bloom filter's lookup checks the value given; a queue's peek fills it.
+          both(BPF_MAP_LOOKUP_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+            if (bloom) std::memcpy(out, value.data(), value.size());
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.value = reinterpret_cast<std::uint64_t>(out);
+          }, what + " peek");
+          break;
+        case 2:
+          both(BPF_MAP_LOOKUP_AND_DELETE_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.value = reinterpret_cast<std::uint64_t>(out);
+          }, what + " pop");
+          break;
+        case 3:
+          both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+          }, what + " delete");
+          break;
+        case 4:
+          both(BPF_MAP_GET_NEXT_KEY, 4, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+            a.map_fd = static_cast<std::uint32_t>(fd);
+            a.next_key = reinterpret_cast<std::uint64_t>(out);
+          }, what + " get_next_key");
+          break;
+      }
+    }
+  }
+
+  std::filesystem::path root_;
+  std::unique_ptr<Runtime> rt_;
+  std::vector<int> kernel_fds_;
+  int kfd_ = -1, ofd_ = -1;
+  std::uint32_t key_size_ = 0, value_size_ = 0;
+};
+
+TEST_F(MapOracle, Hash) {
+  create(BPF_MAP_TYPE_HASH, 4, 12, 4);
+  random_keyed_ops(400, 7, false);
+}
+
+TEST_F(MapOracle, Array) {
+  create(BPF_MAP_TYPE_ARRAY, 4, 12, 4);
+  random_keyed_ops(400, 6, true);
+}
+
+TEST_F(MapOracle, Queue) {
+  create(BPF_MAP_TYPE_QUEUE, 0, 4, 3);
+  random_keyless_ops(300, false);
+}
+
+TEST_F(MapOracle, Stack) {
+  create(BPF_MAP_TYPE_STACK, 0, 4, 3);
+  random_keyless_ops(300, false);
+}
+
+TEST_F(MapOracle, BloomFilter) {
+  create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 8, 64);
+  random_keyless_ops(300, true);
+}
+
+TEST_F(MapOracle, CreateErrors) {
+  struct Case {
+    std::uint32_t type, key, value, max, flags;
+  } cases[] = {
+      {BPF_MAP_TYPE_ARRAY, 8, 4, 1, 0},       {BPF_MAP_TYPE_ARRAY, 4, 0, 1, 0},
+      {BPF_MAP_TYPE_HASH, 0, 4, 1, 0},        {BPF_MAP_TYPE_HASH, 4, 4, 0, 0},
+      {BPF_MAP_TYPE_HASH, 4, 4, 1, 1u << 30}, {BPF_MAP_TYPE_QUEUE, 4, 4, 1, 0},
+      {BPF_MAP_TYPE_QUEUE, 0, 0, 1, 0},       {BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 1, 0},
+      {9999, 4, 4, 1, 0},
+  };
+  for (const Case& c : cases) {
+    union bpf_attr a {};
+    a.map_type = c.type;
+    a.key_size = c.key;
+    a.value_size = c.value;
+    a.max_entries = c.max;
+    a.map_flags = c.flags;
+    union bpf_attr b = a;
+    errno = 0;
+    const long k = kernel_bpf(BPF_MAP_CREATE, &a);
+    const int kerr = errno;
+    if (k >= 0) ::close(static_cast<int>(k));
+    errno = 0;
+    const long o = rt_->bpf(BPF_MAP_CREATE, &b, sizeof b);
+    const int oerr = errno;
+    EXPECT_EQ(k < 0, o < 0) << "type " << c.type << " key " << c.key << " value " << c.value;
+    if (k < 0 && o < 0) {
+      EXPECT_EQ(kerr, oerr) << "type " << c.type << " key " << c.key << " value " << c.value;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bpfvm::runtime
