@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "bpfvm/maps/cpu.hpp"
 #include "map_header.hpp"
 #include "update_flags.hpp"
 
@@ -37,7 +38,12 @@ Result<HashMap::Layout> HashMap::layout_for(const MapDef& def) {
   if (def.max_entries > (1u << 24)) return make_error(Errc::kTooBig, "max_entries {} is too large", def.max_entries);
   Layout l;
   l.buckets = std::bit_ceil(def.max_entries);  // the kernel's roundup_pow_of_two(max_entries)
-  l.element_size = kKeyOffset + round8(def.key_size) + round8(def.value_size);
+  l.value_stride = round8(def.value_size);
+  if (def.type == BPF_MAP_TYPE_PERCPU_HASH) {
+    if (def.value_size > 32768) return make_error(Errc::kTooBig, "a per-CPU value of {} bytes is too large", def.value_size);
+    l.cpus = possible_cpus();
+  }
+  l.element_size = kKeyOffset + round8(def.key_size) + l.value_stride * l.cpus;
   const std::uint64_t payload = round8(sizeof(Meta) + std::uint64_t{l.buckets} * 4) +
                                 std::uint64_t{def.max_entries} * l.element_size;
   if (payload > (1ull << 34)) return make_error(Errc::kTooBig, "the hash needs {} bytes", payload);
@@ -82,6 +88,8 @@ std::uint8_t* HashMap::element(std::uint32_t index) const {
   return payload() + round8(sizeof(Meta) + std::size_t{layout_.buckets} * 4) + (index - 1) * layout_.element_size;
 }
 
+std::uint8_t* HashMap::values_of(std::uint32_t index) const { return element(index) + kKeyOffset + round8(def().key_size); }
+
 std::uint32_t HashMap::hash_of(const void* key) const {
   // FNV-1a, then a finalizer so that low bits (the bucket) depend on every byte.
   std::uint32_t h = 2166136261u;
@@ -112,16 +120,22 @@ Result<void> HashMap::lookup(const void* key, void* value) const {
   SpinGuard guard(header()->lock);
   const std::uint32_t i = find(key, hash_of(key), nullptr);
   if (!i) return make_error(Errc::kNotFound, "no such key");
-  std::memcpy(value, element(i) + kKeyOffset + round8(def().key_size), def().value_size);
+  if (layout_.cpus == 1) {
+    std::memcpy(value, values_of(i), def().value_size);
+  } else {
+    // Per CPU: every CPU's value, each round_up(value_size, 8) bytes, as the kernel copies them out.
+    std::memcpy(value, values_of(i), layout_.value_stride * layout_.cpus);
+  }
   return {};
 }
 
-Result<void> HashMap::write(const void* key, const void* value, std::uint64_t flags) {
+Result<void> HashMap::write(const void* key, const void* value, std::uint64_t flags, bool from_program) {
   BPFVM_TRY(check_update_flags(flags));
   const std::uint32_t hash = hash_of(key);
   SpinGuard guard(header()->lock);
   std::uint32_t i = find(key, hash, nullptr);
-  BPFVM_TRY(check_existence(flags, i != 0));
+  const bool existed = i != 0;
+  BPFVM_TRY(check_existence(flags, existed));
   Meta& m = meta();
   if (!i) {
     if (m.count >= def().max_entries || m.free_head == 0 || m.free_head > def().max_entries) {
@@ -137,17 +151,26 @@ Result<void> HashMap::write(const void* key, const void* value, std::uint64_t fl
     bucket = i;
     ++m.count;
   }
-  std::memcpy(element(i) + kKeyOffset + round8(def().key_size), value, def().value_size);
+  std::uint8_t* values = values_of(i);
+  if (layout_.cpus == 1) {
+    std::memcpy(values, value, def().value_size);
+  } else if (from_program) {
+    // A program writes its CPU's value; a new element starts with the other CPUs' values zeroed.
+    if (!existed) std::memset(values, 0, layout_.value_stride * layout_.cpus);
+    std::memcpy(values + this_cpu() * layout_.value_stride, value, def().value_size);
+  } else {
+    std::memcpy(values, value, layout_.value_stride * layout_.cpus);  // whole slots, as the kernel copies
+  }
   return {};
 }
 
 Result<void> HashMap::update(const void* key, const void* value, std::uint64_t flags) {
   BPFVM_TRY(check_user_write());
-  return write(key, value, flags);
+  return write(key, value, flags, false);
 }
 
 Result<void> HashMap::update_from_program(const void* key, const void* value, std::uint64_t flags) {
-  return write(key, value, flags);
+  return write(key, value, flags, true);
 }
 
 Result<void> HashMap::remove(const void* key) {
@@ -193,7 +216,7 @@ Result<void> HashMap::next_key(const void* key, void* next) const {
 void* HashMap::lookup_in_place(const void* key) {
   SpinGuard guard(header()->lock);
   const std::uint32_t i = find(key, hash_of(key), nullptr);
-  return i ? element(i) + kKeyOffset + round8(def().key_size) : nullptr;
+  return i ? values_of(i) + (layout_.cpus == 1 ? 0 : this_cpu() * layout_.value_stride) : nullptr;
 }
 
 }  // namespace bpfvm::maps

@@ -1,7 +1,8 @@
-// BPF_MAP_TYPE_HASH in shared memory: max_entries preallocated elements (as the kernel preallocates
+// BPF_MAP_TYPE_HASH and BPF_MAP_TYPE_PERCPU_HASH in shared memory: max_entries preallocated elements (as the kernel preallocates
 // unless BPF_F_NO_PREALLOC; bpfvm always does, which also keeps every value at one address while its
 // element lives), round_up_pow2(max_entries) buckets of chained element indexes, and a free list.
-// Keys iterate bucket by bucket, as the kernel's get_next_key walks them. Every index read from the
+// Keys iterate bucket by bucket, as the kernel's get_next_key walks them. A per-CPU hash keeps one
+// value per CPU in each element: user space reads and writes all of them, a program its CPU's. Every index read from the
 // shared memory is checked, so a corrupted file cannot make a process read out of bounds or loop.
 #pragma once
 
@@ -26,7 +27,8 @@ class HashMap final : public Map {
   struct Meta;
   struct Layout {
     std::uint32_t buckets = 0;
-    std::size_t element_size = 0, payload = 0;
+    std::uint32_t cpus = 1;  // values per element (per-CPU hash: possible_cpus())
+    std::size_t value_stride = 0, element_size = 0, payload = 0;
   };
   static Result<Layout> layout_for(const MapDef& def);
   HashMap(const MapDef& def, os::SharedMemory memory, Layout layout);
@@ -37,7 +39,8 @@ class HashMap final : public Map {
   std::uint32_t hash_of(const void* key) const;
   // The element holding `key` (0 when none), and the link that points to it. Lock held.
   std::uint32_t find(const void* key, std::uint32_t hash, std::uint32_t** link) const;
-  Result<void> write(const void* key, const void* value, std::uint64_t flags);
+  Result<void> write(const void* key, const void* value, std::uint64_t flags, bool from_program);
+  std::uint8_t* values_of(std::uint32_t index) const;
   Result<void> remove(const void* key);
 
   Layout layout_;

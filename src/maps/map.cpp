@@ -9,12 +9,15 @@
 #include <cstring>
 #include <new>
 
+#include "bpfvm/maps/cpu.hpp"
+
 #include "array_map.hpp"
 #include "bloom_filter.hpp"
 #include "queue_map.hpp"
 #include "hash_map.hpp"
 #include "map_header.hpp"
 #include "map_of_maps.hpp"
+#include "percpu_array.hpp"
 
 namespace bpfvm::maps {
 
@@ -93,6 +96,13 @@ Result<void> Map::pop(void*) {
 Result<void> Map::peek(void*) const {
   return make_error(Errc::kInvalid, "map '{}' is not a queue, stack or bloom filter", def_.name);
 }
+std::size_t Map::user_value_size() const {
+  if (def_.type == BPF_MAP_TYPE_PERCPU_ARRAY || def_.type == BPF_MAP_TYPE_PERCPU_HASH) {
+    return (std::size_t{def_.value_size} + 7) / 8 * 8 * possible_cpus();
+  }
+  return def_.value_size;
+}
+
 bool Map::is_keyless() const {
   return def_.type == BPF_MAP_TYPE_QUEUE || def_.type == BPF_MAP_TYPE_STACK || def_.type == BPF_MAP_TYPE_BLOOM_FILTER;
 }
@@ -124,7 +134,9 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
   if (def.max_entries == 0) return make_error(Errc::kInvalid, "max_entries must be at least 1");
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def, storage_dir);
-    case BPF_MAP_TYPE_HASH: return HashMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH: return HashMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_PERCPU_ARRAY: return PercpuArray::create(def, storage_dir);
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::create(def, storage_dir);
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::create(def, storage_dir);
@@ -149,7 +161,9 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
              std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra};
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));
-    case BPF_MAP_TYPE_HASH: return HashMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH: return HashMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_PERCPU_ARRAY: return PercpuArray::attach(def, std::move(memory));
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::attach(def, std::move(memory));

@@ -143,8 +143,8 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       } else if (cmd == BPF_MAP_GET_NEXT_KEY) {
         r = m.next_key(a.key ? key : nullptr, user_ptr(a.next_key));
       } else {
-        // Only hash types support lookup-and-delete (queue and stack come with the maps issue).
-        if (m.def().type != BPF_MAP_TYPE_HASH) return fail(kEnotsupp);
+        // Hashes support lookup-and-delete (keyless maps are handled above); arrays do not.
+        if (m.def().type != BPF_MAP_TYPE_HASH && m.def().type != BPF_MAP_TYPE_PERCPU_HASH) return fail(kEnotsupp);
         if (m.frozen()) return fail(EPERM);
         r = m.lookup(key, user_ptr(a.value));
         if (r) r = m.erase(key);
@@ -159,7 +159,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       auto map = fd_as<Map>(*this, static_cast<int>(a.batch.map_fd));
       if (!map) return fail(EBADF);
       maps::Map& m = (*map)->impl();
-      const std::uint32_t ks = m.def().key_size, vs = m.def().value_size;
+      const std::uint32_t ks = m.def().key_size, vs = static_cast<std::uint32_t>(m.user_value_size());
       if (a.batch.flags) return fail(EINVAL);
       const std::uint32_t count = a.batch.count;
       std::uint32_t done = 0;

@@ -54,7 +54,7 @@ Result<maps::MapDef> decode_def(const json& j) {
 
 json encode_map_contents(maps::Map& m) {
   json entries = json::array();
-  std::vector<std::uint8_t> key(m.def().key_size), next(m.def().key_size), value(m.def().value_size);
+  std::vector<std::uint8_t> key(m.def().key_size), next(m.def().key_size), value(m.user_value_size());
   bool first = true;
   while (m.next_key(first ? nullptr : key.data(), next.data())) {
     first = false;
@@ -122,8 +122,8 @@ class PinCodec {
         BPFVM_TRY(map.update_inner(key.data(), inner->shared_impl(), BPF_ANY));
       } else {
         const auto value = BPFVM_TRY(unhex(e.at(1), "value"));
-        if (value.size() != map.def().value_size) return make_error(Errc::kInvalid, "pin file: value of the wrong size");
-        BPFVM_TRY(map.update_from_program(key.data(), value.data(), BPF_ANY));
+        if (value.size() != map.user_value_size()) return make_error(Errc::kInvalid, "pin file: value of the wrong size");
+        BPFVM_TRY(map.update(key.data(), value.data(), BPF_ANY));
       }
     }
     return {};

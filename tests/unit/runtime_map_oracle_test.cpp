@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::runtime {
@@ -205,6 +206,18 @@ TEST_F(MapOracle, Hash) {
 TEST_F(MapOracle, Array) {
   create(BPF_MAP_TYPE_ARRAY, 4, 12, 4);
   random_keyed_ops(400, 6, true);
+}
+
+TEST_F(MapOracle, PercpuArray) {
+  create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 12, 4);
+  value_size_ = 16 * maps::possible_cpus();  // what user space passes: round_up(12, 8) per CPU
+  random_keyed_ops(300, 6, true);
+}
+
+TEST_F(MapOracle, PercpuHash) {
+  create(BPF_MAP_TYPE_PERCPU_HASH, 4, 4, 4);
+  value_size_ = 8 * maps::possible_cpus();
+  random_keyed_ops(300, 7, false);
 }
 
 TEST_F(MapOracle, Queue) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
 
@@ -148,6 +149,30 @@ TEST_F(ObjectTest, QueuesStacksAndBloomFilters) {
   EXPECT_EQ(run(o.find_program("queue_and_stack"), ipv4_frame()).retval, 23u * 100000 + 43u * 100 + 2 * 10 + 1);
   EXPECT_EQ(run(o.find_program("bloom"), ipv4_frame()).retval, 11u);
   EXPECT_EQ(o.find_map("seen")->def().map_extra, 3u);
+}
+
+TEST_F(ObjectTest, PerCpuMaps) {
+  Object o = load("percpu.bpf.o");
+  auto p = o.find_program("count_per_cpu");
+  EXPECT_EQ(run(p, ipv4_frame()).retval, 1u);
+  EXPECT_EQ(run(p, ipv4_frame()).retval, 2u);
+  // User space sees one 8-byte slot per possible CPU; this thread's holds the count.
+  const std::uint32_t cpus = maps::possible_cpus();
+  const std::uint32_t me = maps::this_cpu();
+  auto counts = o.find_map("per_cpu_counts");
+  ASSERT_EQ(counts->impl().user_value_size(), 8u * cpus);
+  std::vector<std::uint64_t> all(cpus);
+  const std::uint32_t zero = 0, seven = 7;
+  ASSERT_TRUE(counts->impl().lookup(&zero, all.data()));
+  for (std::uint32_t cpu = 0; cpu < cpus; ++cpu) EXPECT_EQ(all[cpu], cpu == me ? 2u : 0u) << cpu;
+  auto bytes = o.find_map("per_cpu_bytes");
+  std::vector<std::uint64_t> slots(cpus);  // u32 values padded to 8 bytes each
+  ASSERT_TRUE(bytes->impl().lookup(&seven, slots.data()));
+  for (std::uint32_t cpu = 0; cpu < cpus; ++cpu) EXPECT_EQ(slots[cpu], cpu == me ? 56u : 0u) << cpu;
+  // User space writes every CPU's value at once.
+  for (std::uint32_t cpu = 0; cpu < cpus; ++cpu) all[cpu] = 100 + cpu;
+  ASSERT_TRUE(counts->impl().update(&zero, all.data(), BPF_ANY));
+  EXPECT_EQ(run(p, ipv4_frame()).retval, 100u + me + 1);
 }
 
 TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {

@@ -69,6 +69,9 @@ class Map {
   virtual Result<void> pop(void* value);
   virtual Result<void> peek(void* value) const;
   bool is_keyless() const;
+  // The size of a value as user space passes it: value_size, or round_up(value_size, 8) times the
+  // number of CPUs for per-CPU maps.
+  std::size_t user_value_size() const;
 
   // Map-in-map only: set / clear a slot with another map (what user space names by fd).
   virtual Result<void> update_inner(const void* key, std::shared_ptr<Map> inner, std::uint64_t flags);
