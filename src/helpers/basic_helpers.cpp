@@ -87,6 +87,7 @@ void install(vm::HelperTable& table) {
   install_basic_helpers(table);
   install_task_helpers(table);
   install_callback_helpers(table);
+  install_ringbuf_helpers(table);
 }
 
 }  // namespace bpfvm::helpers

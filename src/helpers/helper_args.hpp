@@ -26,5 +26,6 @@ void install_map_helpers(vm::HelperTable& table);
 void install_basic_helpers(vm::HelperTable& table);
 void install_task_helpers(vm::HelperTable& table);
 void install_callback_helpers(vm::HelperTable& table);
+void install_ringbuf_helpers(vm::HelperTable& table);
 
 }  // namespace bpfvm::helpers

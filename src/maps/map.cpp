@@ -10,6 +10,7 @@
 #include <new>
 
 #include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
 
 #include "array_map.hpp"
 #include "bloom_filter.hpp"
@@ -111,12 +112,8 @@ Result<void> Map::update_inner(const void*, std::shared_ptr<Map>, std::uint64_t)
   return make_error(Errc::kInvalid, "map '{}' does not hold maps", def_.name);
 }
 
-Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
-  const std::size_t size = sizeof(MapHeader) + payload;
-  auto memory = storage_dir.empty() ? os::SharedMemory::anonymous(size)
-                                    : os::SharedMemory::create(storage_dir + "/" + os::unique_name("map-"), size);
-  if (!memory) return std::move(memory).error();
-  auto* h = new (memory->data()) MapHeader{};
+void init_map_header(os::SharedMemory& memory, const MapDef& def) {
+  auto* h = new (memory.data()) MapHeader{};
   h->magic = kMapMagic;
   h->version = kMapLayoutVersion;
   h->type = def.type;
@@ -125,8 +122,16 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
   h->max_entries = def.max_entries;
   h->map_flags = def.map_flags;
   std::strncpy(h->name, def.name.c_str(), sizeof h->name - 1);
-  h->total_size = size;
+  h->total_size = memory.size();
   h->map_extra = def.map_extra;
+}
+
+Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
+  const std::size_t size = sizeof(MapHeader) + payload;
+  auto memory = storage_dir.empty() ? os::SharedMemory::anonymous(size)
+                                    : os::SharedMemory::create(storage_dir + "/" + os::unique_name("map-"), size);
+  if (!memory) return std::move(memory).error();
+  init_map_header(*memory, def);
   return memory;
 }
 
@@ -140,6 +145,7 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::create(def, storage_dir);
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::create(def, storage_dir);
+    case BPF_MAP_TYPE_RINGBUF: return RingBuffer::create(def, storage_dir);
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");
@@ -167,6 +173,7 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_RINGBUF: return RingBuffer::attach(def, std::move(memory));
     default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
   }
 }

@@ -55,4 +55,6 @@ namespace bpfvm::maps {
 // New shared memory for a map of this definition with `payload` bytes after the header (in
 // `storage_dir`, or anonymous when it is empty), header filled in.
 Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir);
+// Writes a fresh header for `def` at the start of `memory`.
+void init_map_header(os::SharedMemory& memory, const MapDef& def);
 }  // namespace bpfvm::maps

@@ -107,9 +107,10 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       maps::Map& m = (*map)->impl();
       const void* key = user_ptr(a.key);
       Result<void> r;
+      // A map without keys takes no key pointer (the kernel's __bpf_copy_key).
+      if (m.def().key_size == 0 && a.key) return fail(EINVAL);
       if (m.is_keyless()) {
         // Queues, stacks and bloom filters: no key; lookup peeks, update pushes, lookup-and-delete pops.
-        if (a.key) return fail(EINVAL);
         if (cmd == BPF_MAP_LOOKUP_ELEM) {
           r = m.peek(user_ptr(a.value));
         } else if (cmd == BPF_MAP_UPDATE_ELEM) {

@@ -140,6 +140,13 @@ TEST_F(KernelOracle, QueuesStacksAndBloomFilters) {
   compare("queues.bpf.o", {{"queue_and_stack", ipv4_frame(), {}}, {"bloom", ipv4_frame(), {}}});
 }
 
+// A ring buffer filled by the same runs on both sides holds the same records, and fills at the same run.
+TEST_F(KernelOracle, RingBuffer) {
+  std::vector<Input> runs;
+  for (int i = 0; i < 60; ++i) runs.push_back({"emit", ipv4_frame(), {}});
+  compare("ringbuf.bpf.o", runs);
+}
+
 TEST_F(KernelOracle, NetworkProgramTypes) {
   struct __sk_buff skb {};
   skb.mark = 5;

@@ -235,6 +235,20 @@ TEST_F(MapOracle, BloomFilter) {
   random_keyless_ops(300, true);
 }
 
+TEST_F(MapOracle, RingBufferHasNoElements) {
+  create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096);
+  std::uint32_t key = 0;
+  for (int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY,
+                  BPF_MAP_LOOKUP_AND_DELETE_ELEM}) {
+    both(cmd, 8, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+      a.map_fd = static_cast<std::uint32_t>(fd);
+      a.key = reinterpret_cast<std::uint64_t>(&key);
+      a.value = reinterpret_cast<std::uint64_t>(out);
+      a.next_key = reinterpret_cast<std::uint64_t>(out);
+    }, fmt::format("command {}", cmd));
+  }
+}
+
 TEST_F(MapOracle, CreateErrors) {
   struct Case {
     std::uint32_t type, key, value, max, flags;
@@ -243,6 +257,8 @@ TEST_F(MapOracle, CreateErrors) {
       {BPF_MAP_TYPE_HASH, 0, 4, 1, 0},        {BPF_MAP_TYPE_HASH, 4, 4, 0, 0},
       {BPF_MAP_TYPE_HASH, 4, 4, 1, 1u << 30}, {BPF_MAP_TYPE_QUEUE, 4, 4, 1, 0},
       {BPF_MAP_TYPE_QUEUE, 0, 0, 1, 0},       {BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 1, 0},
+      {BPF_MAP_TYPE_RINGBUF, 0, 0, 4000, 0},  {BPF_MAP_TYPE_RINGBUF, 4, 0, 4096, 0},
+      {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 0, 1, 0},
       {9999, 4, 4, 1, 0},
   };
   for (const Case& c : cases) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
 
@@ -173,6 +174,38 @@ TEST_F(ObjectTest, PerCpuMaps) {
   for (std::uint32_t cpu = 0; cpu < cpus; ++cpu) all[cpu] = 100 + cpu;
   ASSERT_TRUE(counts->impl().update(&zero, all.data(), BPF_ANY));
   EXPECT_EQ(run(p, ipv4_frame()).retval, 100u + me + 1);
+}
+
+TEST_F(ObjectTest, RingBufferRecordsAndConsumer) {
+  Object o = load("ringbuf.bpf.o");
+  auto p = o.find_program("emit");
+  // Three records of 8 + 16 bytes per run (one discarded, still taking room until consumed).
+  EXPECT_EQ(run(p, ipv4_frame()).retval, 72u);
+  EXPECT_EQ(run(p, ipv4_frame()).retval, 144u);
+  auto* rb = dynamic_cast<maps::RingBuffer*>(&o.find_map("events")->impl());
+  ASSERT_TRUE(rb);
+  EXPECT_TRUE(rb->wait(0));  // FORCE_WAKEUP notified
+  std::vector<std::string> seen;
+  const std::size_t n = rb->consume([&](std::span<const std::uint8_t> rec) {
+    std::uint32_t seq, len;
+    std::memcpy(&seq, rec.data(), 4);
+    std::memcpy(&len, rec.data() + 4, 4);
+    seen.push_back(fmt::format("{}:{}:{}:{}", rec.size(), seq, len, reinterpret_cast<const char*>(rec.data() + 8)));
+    return 0;
+  });
+  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"16:0:28:reserve", "16:1001:0:output", "16:1:28:reserve", "16:1002:0:output"}));
+  EXPECT_EQ(rb->query(BPF_RB_AVAIL_DATA), 0u);
+  EXPECT_EQ(*rb->consumer_pos(), *rb->producer_pos());
+  // Fill it: 56 runs of 72 bytes fit; the 57th reserves twice more and its output finds no room.
+  std::int32_t last = 0;
+  int runs = 0;
+  while (last >= 0 && runs < 100) {
+    last = static_cast<std::int32_t>(run(p, ipv4_frame()).retval);
+    ++runs;
+  }
+  EXPECT_EQ(last, -2);
+  EXPECT_EQ(runs, 57);
 }
 
 TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
 
 namespace bpfvm::runtime {
@@ -107,6 +108,49 @@ TEST_F(SharedMapTest, ProgramsInTwoProcessesCountIntoOneGlobal) {
 #else
   GTEST_SKIP() << "no BPF test objects";
 #endif
+}
+
+TEST_F(SharedMapTest, RingBufferAcrossProcesses) {
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, "rb"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map) << map.error().to_string();
+  const std::string pin = (root_ / "rb").string();
+  ASSERT_TRUE(rt.pin(pin, *map));
+  auto* rb = dynamic_cast<maps::RingBuffer*>(&(*map)->impl());
+  ASSERT_TRUE(rb);
+  // The child writes 200 records of 100 bytes (more than fit at once) while the parent consumes.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    Runtime other(RuntimeOptions{root_.string()});
+    auto obj = other.open_pinned(pin);
+    if (!obj) ::_exit(1);
+    auto* out = dynamic_cast<maps::RingBuffer*>(&std::get<std::shared_ptr<Map>>(*obj)->impl());
+    if (!out) ::_exit(2);
+    for (std::uint32_t i = 0; i < 200; ++i) {
+      std::uint8_t record[100];
+      std::memset(record, static_cast<int>(i), sizeof record);
+      std::memcpy(record, &i, 4);
+      while (!out->output(record, sizeof record, 0)) ::usleep(100);  // full: wait for the consumer
+    }
+    ::_exit(0);
+  }
+  std::uint32_t expected = 0;
+  bool ok = true;
+  for (int rounds = 0; expected < 200 && rounds < 100000; ++rounds) {
+    rb->wait(10);
+    rb->consume([&](std::span<const std::uint8_t> rec) {
+      std::uint32_t seq;
+      std::memcpy(&seq, rec.data(), 4);
+      ok = ok && rec.size() == 100 && seq == expected && rec[99] == static_cast<std::uint8_t>(expected);
+      ++expected;
+      return 0;
+    });
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(expected, 200u);
+  EXPECT_TRUE(ok);
 }
 
 TEST_F(SharedMapTest, UnpinnedStorageGoesWithItsLastUser) {

@@ -19,6 +19,13 @@ class SharedMemory {
   // Zeroed memory private to this process (no file): the same interface for objects never shared.
   static Result<SharedMemory> anonymous(std::size_t size);
 
+  // The same three, with the bytes from `mirror_from` to the end mapped a second time right after the
+  // end: data()[size() + i] is data()[mirror_from + i]. A ring buffer's data pages are mapped this way
+  // so that a record that wraps around reads as one piece (the kernel's BPF ring buffer layout).
+  static Result<SharedMemory> create_mirrored(const std::string& path, std::size_t size, std::size_t mirror_from);
+  static Result<SharedMemory> open_mirrored(const std::string& path, std::size_t mirror_from);
+  static Result<SharedMemory> anonymous_mirrored(std::size_t size, std::size_t mirror_from);
+
   SharedMemory() = default;
   SharedMemory(SharedMemory&& other) noexcept;
   SharedMemory& operator=(SharedMemory&& other) noexcept;
@@ -33,8 +40,11 @@ class SharedMemory {
   void unlink() const;
 
  private:
+  static Result<SharedMemory> map_file(int fd, std::size_t size, std::size_t mirror_from, const std::string& path);
+
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  std::size_t mapped_ = 0;  // size_ plus the mirror
   std::string path_;
 };
 

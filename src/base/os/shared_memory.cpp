@@ -83,21 +83,91 @@ Result<SharedMemory> SharedMemory::anonymous(std::size_t size) {
   return out;
 }
 
+Result<SharedMemory> SharedMemory::map_file(int fd, std::size_t size, std::size_t mirror_from, const std::string& path) {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (mirror_from == 0 || mirror_from >= size || mirror_from % page != 0 || size % page != 0) {
+    return make_error(Errc::kInvalid, "mirror of '{}' must start on a page inside it", path);
+  }
+  const std::size_t mirror = size - mirror_from;
+  // Reserve the whole range, then place the file and the mirror in it.
+  void* base = ::mmap(nullptr, size + mirror, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return os_error("reserve", path, errno);
+  auto* b = static_cast<std::uint8_t*>(base);
+  if (::mmap(b, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+      ::mmap(b + size, mirror, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, static_cast<off_t>(mirror_from)) ==
+          MAP_FAILED) {
+    const int err = errno;
+    ::munmap(base, size + mirror);
+    return os_error("map", path, err);
+  }
+  SharedMemory out;
+  out.data_ = b;
+  out.size_ = size;
+  out.mapped_ = size + mirror;
+  out.path_ = path;
+  return out;
+}
+
+Result<SharedMemory> SharedMemory::create_mirrored(const std::string& path, std::size_t size, std::size_t mirror_from) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return os_error("create", path, errno);
+  if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return os_error("allocate", path, err);
+  }
+  auto out = map_file(fd, size, mirror_from, path);
+  ::close(fd);
+  if (!out) ::unlink(path.c_str());
+  return out;
+}
+
+Result<SharedMemory> SharedMemory::open_mirrored(const std::string& path, std::size_t mirror_from) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return os_error("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+    ::close(fd);
+    return make_error(Errc::kInvalid, "'{}' is not a shared memory file", path);
+  }
+  auto out = map_file(fd, static_cast<std::size_t>(st.st_size), mirror_from, path);
+  ::close(fd);
+  return out;
+}
+
+Result<SharedMemory> SharedMemory::anonymous_mirrored(std::size_t size, std::size_t mirror_from) {
+  const int fd = ::memfd_create("bpfvm", MFD_CLOEXEC);
+  if (fd < 0) return os_error("create", "(memfd)", errno);
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_error("size", "(memfd)", err);
+  }
+  auto out = map_file(fd, size, mirror_from, "(memfd)");
+  ::close(fd);
+  if (out) out->path_.clear();
+  return out;
+}
+
 SharedMemory::SharedMemory(SharedMemory&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)), path_(std::move(other.path_)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)),
+      path_(std::move(other.path_)) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
   if (this != &other) {
-    if (data_) ::munmap(data_, size_);
+    if (data_) ::munmap(data_, mapped_ ? mapped_ : size_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
     path_ = std::move(other.path_);
   }
   return *this;
 }
 
 SharedMemory::~SharedMemory() {
-  if (data_) ::munmap(data_, size_);
+  if (data_) ::munmap(data_, mapped_ ? mapped_ : size_);
 }
 
 void SharedMemory::unlink() const {

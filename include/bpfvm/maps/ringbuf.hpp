@@ -1,0 +1,67 @@
+// BPF_MAP_TYPE_RINGBUF with the kernel's memory layout, so that a consumer written against the kernel's
+// ring buffer ABI works unchanged: a consumer page (consumer_pos), a producer page (producer_pos), then
+// max_entries data bytes mapped twice in a row. Each record starts with an 8-byte header: u32 length
+// with BPF_RINGBUF_BUSY_BIT while it is being written and BPF_RINGBUF_DISCARD_BIT when discarded, and
+// u32 pg_off; records start at 8-byte boundaries.
+//
+// Producers (programs, on any thread or process) serialise on the map's spin lock to reserve; commit
+// is a single atomic store. Consumers wake through a futex on a counter in the map's first page, which
+// works across processes (the kernel uses its own wait queue and epoll).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "bpfvm/maps/map.hpp"
+
+namespace bpfvm::maps {
+
+class RingBuffer final : public Map {
+ public:
+  static Result<std::shared_ptr<Map>> create(const MapDef& def, const std::string& storage_dir);
+  static Result<std::shared_ptr<Map>> attach(const MapDef& def, os::SharedMemory memory);
+  ~RingBuffer() override;
+
+  // bpf_ringbuf_reserve: a record of `size` bytes, or null when there is no room (or bad flags).
+  void* reserve(std::uint64_t size, std::uint64_t flags);
+  // bpf_ringbuf_submit / bpf_ringbuf_discard. `sample` must come from reserve (is_reserved checks).
+  void commit(void* sample, std::uint64_t flags, bool discard);
+  bool is_reserved(const void* sample) const;
+  // The live ring buffer whose data holds this reserved record, or null (for helpers that receive a
+  // record pointer from a program no verifier vouched for).
+  static RingBuffer* owner_of(const void* sample);
+  // bpf_ringbuf_output: reserve, copy, submit; -ENOSPC style errors as Result.
+  Result<void> output(const void* data, std::uint64_t size, std::uint64_t flags);
+  // bpf_ringbuf_query: BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS.
+  std::uint64_t query(std::uint64_t flags) const;
+
+  // The consumer's view (the kernel's mmap layout).
+  std::uint64_t* consumer_pos() const;
+  const std::uint64_t* producer_pos() const;
+  const std::uint8_t* data() const;  // 2 * size() readable bytes (the second half mirrors the first)
+  std::uint64_t size() const { return def().max_entries; }
+
+  // Calls `fn` for each committed, not discarded record from consumer_pos on, and moves consumer_pos
+  // past every finished record. Stops at a record still being written, or when fn returns non-zero.
+  // Returns the number of records passed to fn.
+  std::size_t consume(const std::function<int(std::span<const std::uint8_t>)>& fn);
+  // Waits until a producer notifies or `timeout_ms` passes (-1: forever); true if notified.
+  bool wait(int timeout_ms) const;
+
+  // Keyed operations are not supported by ring buffers.
+  Result<void> lookup(const void* key, void* value) const override;
+  Result<void> update(const void* key, const void* value, std::uint64_t flags) override;
+  Result<void> erase(const void* key) override;
+  Result<void> next_key(const void* key, void* next) const override;
+  void* lookup_in_place(const void* key) override;
+
+ private:
+  RingBuffer(const MapDef& def, os::SharedMemory memory);
+  static Result<void> check(const MapDef& def);
+  std::uint8_t* base() const;  // the start of the mapping (pg_off counts pages from here)
+  std::uint8_t* data_mut() const;
+  void notify() const;
+};
+
+}  // namespace bpfvm::maps

@@ -1,0 +1,221 @@
+#include "bpfvm/maps/ringbuf.hpp"
+
+#include <linux/bpf.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <vector>
+#include <climits>
+#include <cstring>
+#include <ctime>
+
+#include "map_header.hpp"
+
+namespace bpfvm::maps {
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+// File layout: page 0 = MapHeader + notify counter, page 1 = consumer page, page 2 = producer page,
+// then the data (mirrored).
+constexpr std::size_t kConsumerPage = kPage, kProducerPage = 2 * kPage, kDataOffset = 3 * kPage;
+constexpr std::size_t kNotifyOffset = 256;  // in page 0, after the header
+constexpr std::uint32_t kHeaderSize = BPF_RINGBUF_HDR_SZ;
+
+std::atomic<std::uint64_t>& atomic64(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint64_t>*>(p); }
+std::atomic<std::uint32_t>& atomic32(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint32_t>*>(p); }
+std::uint64_t round8(std::uint64_t n) { return (n + 7) / 8 * 8; }
+
+}  // namespace
+
+// Live ring buffers, so that a record pointer can be traced back to its buffer.
+namespace {
+std::mutex& registry_mutex() {
+  static std::mutex* m = new std::mutex;
+  return *m;
+}
+std::vector<RingBuffer*>& registry() {
+  static auto* r = new std::vector<RingBuffer*>;
+  return *r;
+}
+}  // namespace
+
+RingBuffer::RingBuffer(const MapDef& def, os::SharedMemory memory) : Map(def, std::move(memory)) {
+  std::lock_guard lock(registry_mutex());
+  registry().push_back(this);
+}
+
+RingBuffer::~RingBuffer() {
+  std::lock_guard lock(registry_mutex());
+  std::erase(registry(), this);
+}
+
+RingBuffer* RingBuffer::owner_of(const void* sample) {
+  std::lock_guard lock(registry_mutex());
+  for (RingBuffer* rb : registry()) {
+    if (rb->is_reserved(sample)) return rb;
+  }
+  return nullptr;
+}
+
+Result<void> RingBuffer::check(const MapDef& def) {
+  if (def.key_size != 0 || def.value_size != 0) return make_error(Errc::kInvalid, "a ring buffer has key_size and value_size 0");
+  const std::uint32_t n = def.max_entries;
+  if (n < kPage || (n & (n - 1)) != 0) {
+    return make_error(Errc::kInvalid, "a ring buffer's max_entries (its size) must be a power of 2 and a multiple of the page size");
+  }
+  if (n > (1u << 30)) return make_error(Errc::kTooBig, "a ring buffer of {} bytes is too large", n);
+  if (def.map_flags & ~static_cast<std::uint32_t>(BPF_F_NUMA_NODE)) {
+    return make_error(Errc::kInvalid, "map_flags 0x{:x} are invalid for a ring buffer", def.map_flags);
+  }
+  return {};
+}
+
+Result<std::shared_ptr<Map>> RingBuffer::create(const MapDef& def, const std::string& storage_dir) {
+  BPFVM_TRY(check(def));
+  const std::size_t total = kDataOffset + def.max_entries;
+  auto memory = storage_dir.empty()
+                    ? os::SharedMemory::anonymous_mirrored(total, kDataOffset)
+                    : os::SharedMemory::create_mirrored(storage_dir + "/" + os::unique_name("map-"), total, kDataOffset);
+  if (!memory) return std::move(memory).error();
+  init_map_header(*memory, def);
+  return std::shared_ptr<Map>(new RingBuffer(def, std::move(*memory)));
+}
+
+Result<std::shared_ptr<Map>> RingBuffer::attach(const MapDef& def, os::SharedMemory memory) {
+  BPFVM_TRY(check(def));
+  if (memory.size() != kDataOffset + def.max_entries) return make_error(Errc::kInvalid, "'{}' has the wrong size", memory.path());
+  // Map it again with the mirror.
+  auto mirrored = BPFVM_TRY(os::SharedMemory::open_mirrored(memory.path(), kDataOffset));
+  return std::shared_ptr<Map>(new RingBuffer(def, std::move(mirrored)));
+}
+
+std::uint8_t* RingBuffer::base() const { return reinterpret_cast<std::uint8_t*>(header()); }
+std::uint8_t* RingBuffer::data_mut() const { return base() + kDataOffset; }
+std::uint64_t* RingBuffer::consumer_pos() const { return reinterpret_cast<std::uint64_t*>(base() + kConsumerPage); }
+const std::uint64_t* RingBuffer::producer_pos() const {
+  return reinterpret_cast<const std::uint64_t*>(base() + kProducerPage);
+}
+const std::uint8_t* RingBuffer::data() const { return data_mut(); }
+
+void* RingBuffer::reserve(std::uint64_t size, std::uint64_t flags) {
+  if (flags != 0) return nullptr;
+  // The kernel refuses records larger than what fits with the header (RINGBUF_MAX_RECORD_SZ).
+  if (size > UINT32_MAX / 4 || round8(size + kHeaderSize) > this->size()) return nullptr;
+  const std::uint64_t total = round8(size + kHeaderSize);
+  SpinGuard guard(header()->lock);
+  auto& prod = atomic64(base() + kProducerPage);
+  auto& cons = atomic64(base() + kConsumerPage);
+  const std::uint64_t p = prod.load(std::memory_order_relaxed);
+  const std::uint64_t c = cons.load(std::memory_order_acquire);
+  if (p - c + total > this->size()) return nullptr;  // no room: the consumer is behind
+  std::uint8_t* hdr = data_mut() + (p & (this->size() - 1));
+  atomic32(hdr).store(static_cast<std::uint32_t>(size) | BPF_RINGBUF_BUSY_BIT, std::memory_order_relaxed);
+  const auto pg_off = static_cast<std::uint32_t>((hdr - base()) / kPage);
+  std::memcpy(hdr + 4, &pg_off, 4);
+  prod.store(p + total, std::memory_order_release);
+  return hdr + kHeaderSize;
+}
+
+bool RingBuffer::is_reserved(const void* sample) const {
+  const auto* s = static_cast<const std::uint8_t*>(sample);
+  const std::uint8_t* lo = data() + kHeaderSize;
+  if (s < lo || s >= data() + 2 * size() || (s - data()) % 8 != 0) return false;
+  const std::uint32_t len = atomic32(const_cast<std::uint8_t*>(s) - kHeaderSize).load(std::memory_order_acquire);
+  return (len & BPF_RINGBUF_BUSY_BIT) != 0;
+}
+
+void RingBuffer::commit(void* sample, std::uint64_t flags, bool discard) {
+  std::uint8_t* hdr = static_cast<std::uint8_t*>(sample) - kHeaderSize;
+  // A record reserved near the end may be addressed through the mirror; its header is the same memory.
+  auto& len = atomic32(hdr);
+  std::uint32_t v = len.load(std::memory_order_relaxed) & ~BPF_RINGBUF_BUSY_BIT;
+  if (discard) v |= BPF_RINGBUF_DISCARD_BIT;
+  len.store(v, std::memory_order_release);
+  // Wake the consumer if asked, or (by default) when it has caught up with this record.
+  const std::uint64_t rec_pos = static_cast<std::uint64_t>(hdr - data_mut()) & (size() - 1);
+  const std::uint64_t cons = atomic64(base() + kConsumerPage).load(std::memory_order_acquire);
+  const bool wake = (flags & BPF_RB_FORCE_WAKEUP) ||
+                    (!(flags & BPF_RB_NO_WAKEUP) && (cons & (size() - 1)) == rec_pos);
+  if (wake) notify();
+}
+
+Result<void> RingBuffer::output(const void* data_in, std::uint64_t size_in, std::uint64_t flags) {
+  if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) {
+    return make_error(Errc::kInvalid, "ringbuf_output flags 0x{:x} are invalid", flags);
+  }
+  void* rec = reserve(size_in, 0);
+  if (!rec) return make_error(Errc::kTooBig, "no room in the ring buffer");
+  std::memcpy(rec, data_in, size_in);
+  commit(rec, flags, false);
+  return {};
+}
+
+std::uint64_t RingBuffer::query(std::uint64_t flags) const {
+  const std::uint64_t p = atomic64(base() + kProducerPage).load(std::memory_order_acquire);
+  const std::uint64_t c = atomic64(base() + kConsumerPage).load(std::memory_order_acquire);
+  switch (flags) {
+    case BPF_RB_AVAIL_DATA: return p - c;
+    case BPF_RB_RING_SIZE: return size();
+    case BPF_RB_CONS_POS: return c;
+    case BPF_RB_PROD_POS: return p;
+    default: return 0;
+  }
+}
+
+std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uint8_t>)>& fn) {
+  auto& cons = atomic64(base() + kConsumerPage);
+  const auto& prod = atomic64(base() + kProducerPage);
+  std::size_t count = 0;
+  std::uint64_t c = cons.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t p = prod.load(std::memory_order_acquire);
+    if (c >= p) break;
+    std::uint8_t* hdr = data_mut() + (c & (size() - 1));
+    const std::uint32_t len = atomic32(hdr).load(std::memory_order_acquire);
+    if (len & BPF_RINGBUF_BUSY_BIT) break;
+    const std::uint32_t n = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    if (round8(n + kHeaderSize) > size()) break;  // corrupt: stop rather than read past the ring
+    c += round8(n + kHeaderSize);
+    int stop = 0;
+    if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+      ++count;
+      stop = fn({hdr + kHeaderSize, n});
+    }
+    cons.store(c, std::memory_order_release);
+    if (stop) break;
+  }
+  return count;
+}
+
+void RingBuffer::notify() const {
+  auto& word = atomic32(base() + kNotifyOffset);
+  word.fetch_add(1, std::memory_order_release);
+  ::syscall(SYS_futex, base() + kNotifyOffset, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+bool RingBuffer::wait(int timeout_ms) const {
+  auto& word = atomic32(base() + kNotifyOffset);
+  const std::uint32_t seen = word.load(std::memory_order_acquire);
+  if (query(BPF_RB_AVAIL_DATA) != 0) return true;
+  struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
+  ::syscall(SYS_futex, base() + kNotifyOffset, FUTEX_WAIT, seen, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+  return word.load(std::memory_order_acquire) != seen || query(BPF_RB_AVAIL_DATA) != 0;
+}
+
+Result<void> RingBuffer::lookup(const void*, void*) const { return make_error(Errc::kNotSupported, "ring buffers have no keys"); }
+Result<void> RingBuffer::update(const void*, const void*, std::uint64_t) {
+  return make_error(Errc::kNotSupported, "ring buffers have no keys");
+}
+Result<void> RingBuffer::erase(const void*) { return make_error(Errc::kNotSupported, "ring buffers have no keys"); }
+Result<void> RingBuffer::next_key(const void*, void*) const {
+  return make_error(Errc::kNotSupported, "ring buffers have no keys");
+}
+void* RingBuffer::lookup_in_place(const void*) { return nullptr; }
+
+}  // namespace bpfvm::maps
