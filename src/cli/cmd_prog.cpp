@@ -1,11 +1,13 @@
 // bpfvm prog loadall | run: bpftool's `prog` grammar and output over bpfvm's runtime.
 //   prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]
+//   prog tracelog
 //   prog run PROG data_in FILE [data_out FILE [data_size_out L]] [ctx_in FILE] [ctx_out FILE
 //            [ctx_size_out M]] [repeat N]          PROG := pinned PATH
 // Pins live under the pin root ($BPFVM_PIN_ROOT, default /run/bpfvm); /sys/fs/bpf/... names map onto it.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -170,13 +172,38 @@ int run(Args& args) {
   return kExitOk;
 }
 
+volatile std::sig_atomic_t g_stop = 0;
+
+// prog tracelog: prints bpf_trace_printk lines from the trace pipe as they come, until Ctrl-C, as
+// bpftool prints /sys/kernel/tracing/trace_pipe. Reading consumes them.
+int tracelog(Args& args) {
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after prog tracelog", args.peek())};
+  runtime::Runtime rt;
+  auto pipe = rt.trace_pipe();
+  if (!pipe) return fail(pipe.error());
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = 1; };
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  while (!g_stop) {
+    (*pipe)->wait(100);
+    (*pipe)->consume([](std::span<const std::uint8_t> line) {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      return 0;
+    });
+    std::fflush(stdout);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_prog(Args& args, bool jit) {
   const std::string_view sub = args.next();
   if (sub == "loadall") return loadall(args, jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter);
   if (sub == "run") return run(args);
-  if (sub.empty()) throw UsageError{"prog needs a command (loadall, run)"};
+  if (sub == "tracelog") return tracelog(args);
+  if (sub.empty()) throw UsageError{"prog needs a command (loadall, run, tracelog)"};
   throw UsageError{fmt::format("unknown prog command '{}'", sub)};
 }
 

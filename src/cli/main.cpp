@@ -15,6 +15,7 @@ constexpr const char* kUsage =
     "       bpfvm [--jit] prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
     "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
     "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
+    "       bpfvm prog tracelog\n"
     "       bpfvm help\n"
     "\n"
     "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
@@ -25,7 +26,7 @@ constexpr const char* kUsage =
     "prog loadall loads every program of a clang-built BPF object and pins each as PATH/<name> (maps too,\n"
     "under MAP_DIR, with pinmaps); prog run runs a pinned program as BPF_PROG_TEST_RUN does. Pins live\n"
     "under $BPFVM_PIN_ROOT (default /run/bpfvm); /sys/fs/bpf/... paths name the same place. Programs run\n"
-    "in the interpreter; --jit asks for the JIT.\n";
+    "in the interpreter; --jit asks for the JIT. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n";
 
 }  // namespace
 

@@ -88,6 +88,7 @@ void install(vm::HelperTable& table) {
   install_task_helpers(table);
   install_callback_helpers(table);
   install_ringbuf_helpers(table);
+  install_trace_helpers(table);
 }
 
 }  // namespace bpfvm::helpers

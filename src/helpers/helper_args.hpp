@@ -27,5 +27,6 @@ void install_basic_helpers(vm::HelperTable& table);
 void install_task_helpers(vm::HelperTable& table);
 void install_callback_helpers(vm::HelperTable& table);
 void install_ringbuf_helpers(vm::HelperTable& table);
+void install_trace_helpers(vm::HelperTable& table);
 
 }  // namespace bpfvm::helpers

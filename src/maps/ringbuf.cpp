@@ -87,6 +87,28 @@ Result<std::shared_ptr<Map>> RingBuffer::create(const MapDef& def, const std::st
   return std::shared_ptr<Map>(new RingBuffer(def, std::move(*memory)));
 }
 
+Result<std::shared_ptr<RingBuffer>> RingBuffer::open_or_create(const std::string& path, std::uint32_t size,
+                                                              const std::string& name) {
+  const MapDef def{BPF_MAP_TYPE_RINGBUF, 0, 0, size, 0, name, 0};
+  BPFVM_TRY(check(def));
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    auto created = os::SharedMemory::create_mirrored(path, kDataOffset + size, kDataOffset);
+    if (created) {
+      init_map_header(*created, def);
+      auto rb = std::shared_ptr<RingBuffer>(new RingBuffer(def, std::move(*created)));
+      rb->mark_pinned();  // it outlives this process
+      return rb;
+    }
+    if (created.error().errno_value() != EEXIST) return std::move(created).error();
+    auto opened = open_shared_map(path);
+    if (opened && (*opened)->def().type == BPF_MAP_TYPE_RINGBUF) {
+      return std::static_pointer_cast<RingBuffer>(*opened);
+    }
+    ::usleep(1000);  // another process is still writing its header
+  }
+  return make_error(Errc::kInvalid, "'{}' is not a ring buffer", path);
+}
+
 Result<std::shared_ptr<Map>> RingBuffer::attach(const MapDef& def, os::SharedMemory memory) {
   BPFVM_TRY(check(def));
   if (memory.size() != kDataOffset + def.max_entries) return make_error(Errc::kInvalid, "'{}' has the wrong size", memory.path());

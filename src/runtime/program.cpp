@@ -9,6 +9,9 @@
 #include <chrono>
 #include <cstring>
 
+#include "bpfvm/helpers/run_env.hpp"
+#include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/objects.hpp"
 
@@ -118,10 +121,15 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   regions[0] = vm::MemoryRegion::of(static_cast<std::uint8_t*>(ctx), ctx_size, "ctx");
   std::copy(extra.begin(), extra.end(), regions + 1);
   std::copy(p_.data_regions.begin(), p_.data_regions.end(), regions + 1 + extra.size());
+  // What helpers see: this thread as the task, its execution slot, the trace pipe.
+  helpers::RunEnv env = helpers::current_thread_env();
+  env.cpu = maps::this_cpu();
+  env.trace_pipe = static_cast<maps::RingBuffer*>(p_.trace_pipe.get());
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
   rc.regions = {regions, n};
   rc.packet = packet;
+  rc.user = &env;
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   auto r = p_.interpreter->run(rc);

@@ -288,11 +288,29 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   parts.btf = std::move(request.btf);
   parts.func_info = std::move(request.func_info);
   parts.line_info = std::move(request.line_info);
+  // Programs that print get the trace pipe (made on first use).
+  for (const isa::RawInsn& in : parts.original) {
+    if (in.opcode == 0x85 && in.src == 0 && in.imm == BPF_FUNC_trace_printk) {
+      auto pipe = trace_pipe();
+      if (!pipe) return fail(std::move(pipe).error().with_context("trace pipe"));
+      parts.trace_pipe = *pipe;
+      break;
+    }
+  }
   parts.id = new_id(kProg);
   auto prog = std::make_shared<Program>(std::move(parts));
   std::lock_guard lock(mutex_);
   registry_[kProg][prog->id()] = prog;
   return prog;
+}
+
+Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
+  std::lock_guard lock(mutex_);
+  if (!trace_pipe_) {
+    BPFVM_TRY(os::make_directories(pin_root_));
+    trace_pipe_ = BPFVM_TRY(maps::RingBuffer::open_or_create(pin_root_ + "/.trace_pipe", 1u << 20, "trace_pipe"));
+  }
+  return trace_pipe_;
 }
 
 int Runtime::install_fd(AnyObject object) {

@@ -86,6 +86,10 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "prog run usage" 2 "prog run takes PROG as 'pinned PATH'" -- "$BPFVM" prog run id 3
   expect "bad repeat" 2 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
   expect "unknown prog command" 2 "unknown prog command 'frob'" -- "$BPFVM" prog frob
+  expect "printk program" 0 "" -- "$BPFVM" prog loadall "$PROGS/printk.bpf.o" /sys/fs/bpf/printk
+  expect "printk run" 0 "Return value: 29," -- "$BPFVM" prog run pinned /sys/fs/bpf/printk/hello data_in "$TMP/frame"
+  expect "tracelog" 0 "bpf_trace_printk: Hello, World! len=28 from bpf" -- timeout --preserve-status -s INT 1 "$BPFVM" prog tracelog
+  expect "tracelog consumed it" 0 "" -- sh -c "! timeout --preserve-status -s INT 1 '$BPFVM' prog tracelog | grep -q Hello"
 fi
 
 echo "cli: $pass passed, $fail failed"

@@ -64,6 +64,43 @@ TEST_F(HelpersTest, TaskMemoryClocksAndStrings) {
   EXPECT_EQ(out.cpu, 1u);
 }
 
+TEST_F(HelpersTest, TracePrintkWritesTheTracePipe) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/printk.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  std::vector<std::uint8_t> frame(14 + 20, 0);
+  frame[12] = 0x08;
+  auto r = obj->find_program("hello")->test_run({frame, {}, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, std::string("Hello, World! len=20 from bpf").size());
+  auto pipe = rt_->trace_pipe();
+  ASSERT_TRUE(pipe);
+  std::vector<std::string> lines;
+  (*pipe)->consume([&](std::span<const std::uint8_t> rec) {
+    lines.emplace_back(rec.begin(), rec.end());
+    return 0;
+  });
+  ASSERT_EQ(lines.size(), 1u);
+  char comm[16] = {};
+  ::prctl(PR_GET_NAME, comm, 0, 0, 0);
+  const std::string prefix = fmt::format("{:>16}-{:<7} [", comm, ::gettid());
+  EXPECT_EQ(lines[0].substr(0, prefix.size()), prefix) << lines[0];
+  EXPECT_NE(lines[0].find("] d..31 "), std::string::npos) << lines[0];
+  EXPECT_TRUE(lines[0].ends_with(": bpf_trace_printk: Hello, World! len=20 from bpf\n")) << lines[0];
+  r = obj->find_program("conversions")->test_run({frame, {}, 1});
+  ASSERT_TRUE(r);
+  lines.clear();
+  (*pipe)->consume([&](std::span<const std::uint8_t> rec) {
+    const std::string line(rec.begin(), rec.end());
+    lines.push_back(line.substr(line.find("bpf_trace_printk: ") + 18));
+    return 0;
+  });
+  EXPECT_EQ(lines, (std::vector<std::string>{"4000000000 ff BEE\n", "-5 1234abcd z\n", "   42|7   |000ab|%\n"}));
+  EXPECT_EQ(r->retval, 17u + 13u + 18u - 22u);
+  r = obj->find_program("bad_formats")->test_run({frame, {}, 1});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->retval, 11u);
+}
+
 TEST_F(HelpersTest, TypesAndLicensesLimitHelpers) {
   auto denied = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers_denied.bpf.o");
   ASSERT_FALSE(denied);

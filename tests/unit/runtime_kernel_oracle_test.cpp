@@ -147,6 +147,11 @@ TEST_F(KernelOracle, RingBuffer) {
   compare("ringbuf.bpf.o", runs);
 }
 
+// bpf_trace_printk returns the length of what it formatted: the same on both sides.
+TEST_F(KernelOracle, TracePrintk) {
+  compare("printk.bpf.o", {{"hello", ipv4_frame(), {}}, {"conversions", ipv4_frame(), {}}, {"bad_formats", ipv4_frame(), {}}});
+}
+
 TEST_F(KernelOracle, NetworkProgramTypes) {
   struct __sk_buff skb {};
   skb.mark = 5;

@@ -7,6 +7,10 @@
 
 #include <cstdint>
 
+namespace bpfvm::maps {
+class RingBuffer;
+}
+
 namespace bpfvm::helpers {
 
 struct Task {
@@ -22,6 +26,8 @@ struct RunEnv {
   std::uint32_t cpu = 0;
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
+  // Where bpf_trace_printk lines go (the runtime's trace pipe); null drops them.
+  maps::RingBuffer* trace_pipe = nullptr;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

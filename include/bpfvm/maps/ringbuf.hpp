@@ -22,6 +22,10 @@ class RingBuffer final : public Map {
   static Result<std::shared_ptr<Map>> create(const MapDef& def, const std::string& storage_dir);
   static Result<std::shared_ptr<Map>> attach(const MapDef& def, os::SharedMemory memory);
   ~RingBuffer() override;
+  // The ring buffer at a fixed path (a trace pipe every process shares): opened if it exists, else made
+  // with `size` bytes of data and kept when its users go.
+  static Result<std::shared_ptr<RingBuffer>> open_or_create(const std::string& path, std::uint32_t size,
+                                                            const std::string& name);
 
   // bpf_ringbuf_reserve: a record of `size` bytes, or null when there is no room (or bad flags).
   void* reserve(std::uint64_t size, std::uint64_t flags);

@@ -86,6 +86,7 @@ class Program {
     std::vector<obj::LineInfo> line_info;
     std::array<std::uint8_t, 8> tag{};
     std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
+    std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
     std::optional<vm::Interpreter> interpreter;
   };
   explicit Program(Parts parts) : p_(std::move(parts)) { load_time_ = std::chrono::system_clock::now(); }

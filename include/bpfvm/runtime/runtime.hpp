@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/objects.hpp"
 
 namespace bpfvm::runtime {
@@ -84,6 +85,10 @@ class Runtime {
   Result<AnyObject> object_for_fd(int fd) const;
   Result<void> close_fd(int fd);
 
+  // The trace pipe (<pin root>/.trace_pipe): a ring buffer of bpf_trace_printk lines in the kernel's
+  // trace_pipe format, shared by every process on this pin root; `bpfvm prog tracelog` reads it.
+  Result<std::shared_ptr<maps::RingBuffer>> trace_pipe();
+
   // The kernel's bpf() system call: returns a value >= 0, or -1 with errno set to the kernel's code.
   long bpf(int cmd, union bpf_attr* attr, unsigned int size);
 
@@ -102,6 +107,7 @@ class Runtime {
   std::map<int, AnyObject> fds_;
   int next_fd_ = 3;
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
+  std::shared_ptr<maps::RingBuffer> trace_pipe_;
 };
 
 }  // namespace bpfvm::runtime
