@@ -15,6 +15,9 @@ struct HashMap::Meta {
   std::uint32_t count;
   std::uint32_t free_head;  // element index (1-based), 0 = none free
   std::uint32_t element_size;
+  std::uint32_t lru_head;   // most recently used (LRU hashes), 0 = empty
+  std::uint32_t lru_tail;   // least recently used: evicted first
+  std::uint32_t pad[2];
 };
 
 namespace {
@@ -22,6 +25,7 @@ namespace {
 struct ElementHead {
   std::uint32_t next;  // 1-based, 0 = end of chain
   std::uint32_t hash;
+  std::uint32_t lru_prev, lru_next;  // LRU hashes: the recency list (1-based, 0 = none)
 };
 constexpr std::size_t kKeyOffset = sizeof(ElementHead);
 std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
@@ -39,7 +43,8 @@ Result<HashMap::Layout> HashMap::layout_for(const MapDef& def) {
   Layout l;
   l.buckets = std::bit_ceil(def.max_entries);  // the kernel's roundup_pow_of_two(max_entries)
   l.value_stride = round8(def.value_size);
-  if (def.type == BPF_MAP_TYPE_PERCPU_HASH) {
+  l.lru = def.type == BPF_MAP_TYPE_LRU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+  if (def.type == BPF_MAP_TYPE_PERCPU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     if (def.value_size > 32768) return make_error(Errc::kTooBig, "a per-CPU value of {} bytes is too large", def.value_size);
     l.cpus = possible_cpus();
   }
@@ -86,6 +91,59 @@ HashMap::Meta& HashMap::meta() const { return *reinterpret_cast<Meta*>(payload()
 std::uint32_t* HashMap::buckets() const { return reinterpret_cast<std::uint32_t*>(payload() + sizeof(Meta)); }
 std::uint8_t* HashMap::element(std::uint32_t index) const {
   return payload() + round8(sizeof(Meta) + std::size_t{layout_.buckets} * 4) + (index - 1) * layout_.element_size;
+}
+
+// The recency list of an LRU hash (lock held). Indexes come from our own bookkeeping but are checked
+// anyway: the memory is shared.
+void HashMap::lru_unlink(std::uint32_t i) const {
+  Meta& m = meta();
+  auto* h = reinterpret_cast<ElementHead*>(element(i));
+  const std::uint32_t max = def().max_entries;
+  if (h->lru_prev && h->lru_prev <= max) {
+    reinterpret_cast<ElementHead*>(element(h->lru_prev))->lru_next = h->lru_next;
+  } else if (m.lru_head == i) {
+    m.lru_head = h->lru_next <= max ? h->lru_next : 0;
+  }
+  if (h->lru_next && h->lru_next <= max) {
+    reinterpret_cast<ElementHead*>(element(h->lru_next))->lru_prev = h->lru_prev;
+  } else if (m.lru_tail == i) {
+    m.lru_tail = h->lru_prev <= max ? h->lru_prev : 0;
+  }
+  h->lru_prev = h->lru_next = 0;
+}
+
+void HashMap::lru_push_front(std::uint32_t i) const {
+  Meta& m = meta();
+  auto* h = reinterpret_cast<ElementHead*>(element(i));
+  h->lru_prev = 0;
+  h->lru_next = m.lru_head <= def().max_entries ? m.lru_head : 0;
+  if (h->lru_next) reinterpret_cast<ElementHead*>(element(h->lru_next))->lru_prev = i;
+  m.lru_head = i;
+  if (!m.lru_tail || m.lru_tail > def().max_entries) m.lru_tail = i;
+}
+
+void HashMap::touch(std::uint32_t i) const {
+  if (!layout_.lru || meta().lru_head == i) return;
+  lru_unlink(i);
+  lru_push_front(i);
+}
+
+// Frees the least recently used element (lock held); false when there is none.
+bool HashMap::evict() {
+  Meta& m = meta();
+  const std::uint32_t victim = m.lru_tail;
+  if (!victim || victim > def().max_entries) return false;
+  std::uint32_t* link = nullptr;
+  if (find(element(victim) + kKeyOffset, reinterpret_cast<ElementHead*>(element(victim))->hash, &link) != victim) {
+    return false;  // the lists disagree: corrupt memory, refuse rather than make it worse
+  }
+  auto* h = reinterpret_cast<ElementHead*>(element(victim));
+  *link = h->next;
+  lru_unlink(victim);
+  h->next = m.free_head;
+  m.free_head = victim;
+  --m.count;
+  return true;
 }
 
 std::uint8_t* HashMap::values_of(std::uint32_t index) const { return element(index) + kKeyOffset + round8(def().key_size); }
@@ -138,6 +196,8 @@ Result<void> HashMap::write(const void* key, const void* value, std::uint64_t fl
   BPFVM_TRY(check_existence(flags, existed));
   Meta& m = meta();
   if (!i) {
+    // A full LRU hash makes room by evicting its least recently used element.
+    if (layout_.lru && (m.count >= def().max_entries || m.free_head == 0)) evict();
     if (m.count >= def().max_entries || m.free_head == 0 || m.free_head > def().max_entries) {
       return make_error(Errc::kTooBig, "the map is full ({} elements)", def().max_entries);
     }
@@ -150,6 +210,9 @@ Result<void> HashMap::write(const void* key, const void* value, std::uint64_t fl
     head->next = bucket;
     bucket = i;
     ++m.count;
+    if (layout_.lru) lru_push_front(i);
+  } else {
+    touch(i);
   }
   std::uint8_t* values = values_of(i);
   if (layout_.cpus == 1) {
@@ -180,6 +243,7 @@ Result<void> HashMap::remove(const void* key) {
   if (!i) return make_error(Errc::kNotFound, "no such key");
   auto* head = reinterpret_cast<ElementHead*>(element(i));
   *link = head->next;
+  if (layout_.lru) lru_unlink(i);
   Meta& m = meta();
   head->next = m.free_head;
   m.free_head = i;
@@ -216,7 +280,9 @@ Result<void> HashMap::next_key(const void* key, void* next) const {
 void* HashMap::lookup_in_place(const void* key) {
   SpinGuard guard(header()->lock);
   const std::uint32_t i = find(key, hash_of(key), nullptr);
-  return i ? values_of(i) + (layout_.cpus == 1 ? 0 : this_cpu() * layout_.value_stride) : nullptr;
+  if (!i) return nullptr;
+  touch(i);  // a program's lookup makes the element recent (the kernel sets its reference bit)
+  return values_of(i) + (layout_.cpus == 1 ? 0 : this_cpu() * layout_.value_stride);
 }
 
 }  // namespace bpfvm::maps

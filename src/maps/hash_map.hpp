@@ -1,8 +1,11 @@
-// BPF_MAP_TYPE_HASH and BPF_MAP_TYPE_PERCPU_HASH in shared memory: max_entries preallocated elements (as the kernel preallocates
+// BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH in shared memory: max_entries preallocated elements (as the kernel preallocates
 // unless BPF_F_NO_PREALLOC; bpfvm always does, which also keeps every value at one address while its
 // element lives), round_up_pow2(max_entries) buckets of chained element indexes, and a free list.
 // Keys iterate bucket by bucket, as the kernel's get_next_key walks them. A per-CPU hash keeps one
-// value per CPU in each element: user space reads and writes all of them, a program its CPU's. Every index read from the
+// value per CPU in each element: user space reads and writes all of them, a program its CPU's. An LRU
+// hash keeps a recency list (updates and program lookups make an element recent) and, when full, evicts
+// the least recently used element instead of failing. The kernel's LRU is approximate (per-CPU free
+// lists, reference bits); bpfvm's is exact and common to all CPUs, also under BPF_F_NO_COMMON_LRU. Every index read from the
 // shared memory is checked, so a corrupted file cannot make a process read out of bounds or loop.
 #pragma once
 
@@ -28,6 +31,7 @@ class HashMap final : public Map {
   struct Layout {
     std::uint32_t buckets = 0;
     std::uint32_t cpus = 1;  // values per element (per-CPU hash: possible_cpus())
+    bool lru = false;        // LRU hash: evict the least recently used element when full
     std::size_t value_stride = 0, element_size = 0, payload = 0;
   };
   static Result<Layout> layout_for(const MapDef& def);
@@ -41,6 +45,10 @@ class HashMap final : public Map {
   std::uint32_t find(const void* key, std::uint32_t hash, std::uint32_t** link) const;
   Result<void> write(const void* key, const void* value, std::uint64_t flags, bool from_program);
   std::uint8_t* values_of(std::uint32_t index) const;
+  void lru_unlink(std::uint32_t i) const;
+  void lru_push_front(std::uint32_t i) const;
+  void touch(std::uint32_t i) const;
+  bool evict();
   Result<void> remove(const void* key);
 
   Layout layout_;

@@ -98,7 +98,8 @@ Result<void> Map::peek(void*) const {
   return make_error(Errc::kInvalid, "map '{}' is not a queue, stack or bloom filter", def_.name);
 }
 std::size_t Map::user_value_size() const {
-  if (def_.type == BPF_MAP_TYPE_PERCPU_ARRAY || def_.type == BPF_MAP_TYPE_PERCPU_HASH) {
+  if (def_.type == BPF_MAP_TYPE_PERCPU_ARRAY || def_.type == BPF_MAP_TYPE_PERCPU_HASH ||
+      def_.type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     return (std::size_t{def_.value_size} + 7) / 8 * 8 * possible_cpus();
   }
   return def_.value_size;
@@ -140,7 +141,9 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def, storage_dir);
     case BPF_MAP_TYPE_HASH:
-    case BPF_MAP_TYPE_PERCPU_HASH: return HashMap::create(def, storage_dir);
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH: return HashMap::create(def, storage_dir);
     case BPF_MAP_TYPE_PERCPU_ARRAY: return PercpuArray::create(def, storage_dir);
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::create(def, storage_dir);
@@ -168,7 +171,9 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_HASH:
-    case BPF_MAP_TYPE_PERCPU_HASH: return HashMap::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH: return HashMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_PERCPU_ARRAY: return PercpuArray::attach(def, std::move(memory));
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::attach(def, std::move(memory));

@@ -145,7 +145,11 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
         r = m.next_key(a.key ? key : nullptr, user_ptr(a.next_key));
       } else {
         // Hashes support lookup-and-delete (keyless maps are handled above); arrays do not.
-        if (m.def().type != BPF_MAP_TYPE_HASH && m.def().type != BPF_MAP_TYPE_PERCPU_HASH) return fail(kEnotsupp);
+        const auto t = m.def().type;
+        if (t != BPF_MAP_TYPE_HASH && t != BPF_MAP_TYPE_PERCPU_HASH && t != BPF_MAP_TYPE_LRU_HASH &&
+            t != BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+          return fail(kEnotsupp);
+        }
         if (m.frozen()) return fail(EPERM);
         r = m.lookup(key, user_ptr(a.value));
         if (r) r = m.erase(key);

@@ -116,6 +116,41 @@ TEST_F(BpfTest, HashMapElementCommandsAndErrnos) {
   EXPECT_EQ(errno, EBADF);
 }
 
+TEST_F(BpfTest, LruHashEvictsTheLeastRecentlyUsed) {
+  const int fd = create_map(BPF_MAP_TYPE_LRU_HASH, 4, 8, 4);
+  ASSERT_GE(fd, 0);
+  std::uint64_t v = 1;
+  for (std::uint32_t k = 1; k <= 4; ++k) ASSERT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v), 0);
+  // A program's lookup of 1 makes it recent; an update of 3 too. 2 is now the least recently used.
+  auto map = std::get<std::shared_ptr<Map>>(*rt_->object_for_fd(fd));
+  std::uint32_t k1 = 1, k3 = 3;
+  ASSERT_TRUE(map->impl().lookup_in_place(&k1));
+  ASSERT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k3, &v, BPF_EXIST), 0);
+  std::uint32_t k5 = 5, k6 = 6;
+  EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k5, &v, BPF_NOEXIST), 0);  // full: evicts 2 instead of E2BIG
+  std::uint64_t out;
+  for (std::uint32_t k : {1u, 3u, 4u, 5u}) EXPECT_EQ(elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &out), 0) << k;
+  std::uint32_t k2 = 2;
+  EXPECT_EQ(elem(BPF_MAP_LOOKUP_ELEM, fd, &k2, &out), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k6, &v), 0);  // evicts 4
+  std::uint32_t k4 = 4;
+  EXPECT_EQ(elem(BPF_MAP_LOOKUP_ELEM, fd, &k4, &out), -1);
+  // Deleting keeps the recency list whole: fill again and walk.
+  EXPECT_EQ(elem(BPF_MAP_DELETE_ELEM, fd, &k1, nullptr), 0);
+  for (std::uint32_t k = 10; k < 40; ++k) ASSERT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v), 0) << k;
+  int count = 0;
+  std::uint32_t cur = 0, next = 0;
+  bool first = true;
+  while (map->impl().next_key(first ? nullptr : &cur, &next)) {
+    first = false;
+    cur = next;
+    EXPECT_GE(cur, 36u);  // the four most recent
+    ++count;
+  }
+  EXPECT_EQ(count, 4);
+}
+
 TEST_F(BpfTest, ArraySemanticsAndFreeze) {
   const int fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 2);
   ASSERT_GE(fd, 0);
