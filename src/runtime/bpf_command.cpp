@@ -147,7 +147,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
         // Hashes support lookup-and-delete (keyless maps are handled above); arrays do not.
         const auto t = m.def().type;
         if (t != BPF_MAP_TYPE_HASH && t != BPF_MAP_TYPE_PERCPU_HASH && t != BPF_MAP_TYPE_LRU_HASH &&
-            t != BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+            t != BPF_MAP_TYPE_LRU_PERCPU_HASH && t != BPF_MAP_TYPE_LPM_TRIE) {
           return fail(kEnotsupp);
         }
         if (m.frozen()) return fail(EPERM);

@@ -220,6 +220,70 @@ TEST_F(MapOracle, PercpuHash) {
   random_keyed_ops(300, 7, false);
 }
 
+TEST_F(MapOracle, LpmTrie) {
+  create(BPF_MAP_TYPE_LPM_TRIE, 4 + 4, 8, 6, BPF_F_NO_PREALLOC);
+  // Keys: prefixlen (0..34, some too long) and an IPv4 address from a few related networks.
+  std::mt19937 rng(5);
+  const std::uint8_t nets[4][4] = {{10, 0, 0, 0}, {10, 1, 0, 0}, {10, 1, 2, 0}, {192, 168, 1, 7}};
+  for (int i = 0; i < 600; ++i) {
+    std::uint8_t key[8];
+    const std::uint32_t prefixlen = rng() % 35;
+    std::memcpy(key, &prefixlen, 4);
+    std::memcpy(key + 4, nets[rng() % 4], 4);
+    key[7] = static_cast<std::uint8_t>(key[7] | (rng() % 4));
+    std::uint64_t value = rng();
+    const std::uint64_t flags_choice[] = {BPF_ANY, BPF_NOEXIST, BPF_EXIST};
+    const std::uint64_t flags = flags_choice[rng() % 3];
+    const std::string what = fmt::format("op {} /{}", i, prefixlen);
+    switch (rng() % 4) {
+      case 0:
+        both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+          a.map_fd = static_cast<std::uint32_t>(fd);
+          a.key = reinterpret_cast<std::uint64_t>(key);
+          a.value = reinterpret_cast<std::uint64_t>(&value);
+          a.flags = flags;
+        }, what + " update");
+        break;
+      case 1:
+        both(BPF_MAP_LOOKUP_ELEM, 8, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+          a.map_fd = static_cast<std::uint32_t>(fd);
+          a.key = reinterpret_cast<std::uint64_t>(key);
+          a.value = reinterpret_cast<std::uint64_t>(out);
+        }, what + " lookup");
+        break;
+      case 2:
+        both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+          a.map_fd = static_cast<std::uint32_t>(fd);
+          a.key = reinterpret_cast<std::uint64_t>(key);
+        }, what + " delete");
+        break;
+      case 3: {
+        // A whole walk from NULL, each step from the key the last one returned: the kernel's trie order.
+        // (From a key that is not in the trie the kernel may resume at a node of the same length
+        // anywhere on its search path, which depends on its node layout; that case is not compared.)
+        std::vector<std::uint8_t> walk[2];
+        for (int side = 0; side < 2; ++side) {
+          std::uint8_t cur[8] = {}, next[8] = {};
+          bool first = true;
+          for (int step = 0; step < 10; ++step) {
+            union bpf_attr a {};
+            a.map_fd = static_cast<std::uint32_t>(side == 0 ? kfd_ : ofd_);
+            a.key = first ? 0 : reinterpret_cast<std::uint64_t>(cur);
+            a.next_key = reinterpret_cast<std::uint64_t>(next);
+            const long rc = side == 0 ? kernel_bpf(BPF_MAP_GET_NEXT_KEY, &a) : rt_->bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof a);
+            if (rc != 0) break;
+            walk[side].insert(walk[side].end(), next, next + 8);
+            std::memcpy(cur, next, 8);
+            first = false;
+          }
+        }
+        EXPECT_EQ(walk[0], walk[1]) << what << " walk";
+        break;
+      }
+    }
+  }
+}
+
 TEST_F(MapOracle, Queue) {
   create(BPF_MAP_TYPE_QUEUE, 0, 4, 3);
   random_keyless_ops(300, false);
@@ -258,7 +322,8 @@ TEST_F(MapOracle, CreateErrors) {
       {BPF_MAP_TYPE_HASH, 4, 4, 1, 1u << 30}, {BPF_MAP_TYPE_QUEUE, 4, 4, 1, 0},
       {BPF_MAP_TYPE_QUEUE, 0, 0, 1, 0},       {BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 1, 0},
       {BPF_MAP_TYPE_RINGBUF, 0, 0, 4000, 0},  {BPF_MAP_TYPE_RINGBUF, 4, 0, 4096, 0},
-      {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 0, 1, 0},
+      {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 0, 1, 0},     {BPF_MAP_TYPE_LPM_TRIE, 8, 8, 4, 0},
+      {BPF_MAP_TYPE_LPM_TRIE, 4, 8, 4, BPF_F_NO_PREALLOC},
       {9999, 4, 4, 1, 0},
   };
   for (const Case& c : cases) {
