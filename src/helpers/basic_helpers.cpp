@@ -89,6 +89,7 @@ void install(vm::HelperTable& table) {
   install_callback_helpers(table);
   install_ringbuf_helpers(table);
   install_trace_helpers(table);
+  install_lock_helpers(table);
 }
 
 }  // namespace bpfvm::helpers

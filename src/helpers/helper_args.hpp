@@ -28,5 +28,6 @@ void install_task_helpers(vm::HelperTable& table);
 void install_callback_helpers(vm::HelperTable& table);
 void install_ringbuf_helpers(vm::HelperTable& table);
 void install_trace_helpers(vm::HelperTable& table);
+void install_lock_helpers(vm::HelperTable& table);
 
 }  // namespace bpfvm::helpers

@@ -8,6 +8,8 @@
 
 #include <cstring>
 #include <new>
+#include <thread>
+#include <vector>
 
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
@@ -89,6 +91,58 @@ Result<void> Map::update_from_program(const void* key, const void* value, std::u
 }
 Result<void> Map::erase_from_program(const void* key) { return erase(key); }
 
+namespace {
+// The bpf_spin_lock word of a value: a 4-byte lock taken by spinning (the kernel's arch spin lock).
+void lock_word(std::uint8_t* word) {
+  auto* w = reinterpret_cast<std::atomic<std::uint32_t>*>(word);
+  for (unsigned spins = 0; w->exchange(1, std::memory_order_acquire) != 0;) {
+    while (w->load(std::memory_order_relaxed) != 0) {
+      if (++spins % 128 == 0) std::this_thread::yield();
+    }
+  }
+}
+void unlock_word(std::uint8_t* word) {
+  reinterpret_cast<std::atomic<std::uint32_t>*>(word)->store(0, std::memory_order_release);
+}
+// Copies a value but for its 4-byte lock word at `off`.
+void copy_around_lock(std::uint8_t* dst, const std::uint8_t* src, std::size_t size, std::size_t off) {
+  std::memcpy(dst, src, off);
+  std::memcpy(dst + off + 4, src + off + 4, size - off - 4);
+}
+}  // namespace
+
+Result<void> Map::lookup_locked(const void* key, void* value) {
+  if (def_.spin_lock_off < 0) return make_error(Errc::kInvalid, "BPF_F_LOCK: values of map '{}' have no bpf_spin_lock", def_.name);
+  auto* v = static_cast<std::uint8_t*>(lookup_in_place(key));
+  if (!v) return make_error(Errc::kNotFound, "no such key");
+  const auto off = static_cast<std::size_t>(def_.spin_lock_off);
+  auto* out = static_cast<std::uint8_t*>(value);
+  lock_word(v + off);
+  copy_around_lock(out, v, def_.value_size, off);
+  unlock_word(v + off);
+  std::memset(out + off, 0, 4);
+  return {};
+}
+
+Result<void> Map::update_locked(const void* key, const void* value, std::uint64_t flags) {
+  if (def_.spin_lock_off < 0) return make_error(Errc::kInvalid, "BPF_F_LOCK: values of map '{}' have no bpf_spin_lock", def_.name);
+  BPFVM_TRY(check_user_write());
+  const std::uint64_t mode = flags & ~static_cast<std::uint64_t>(BPF_F_LOCK);
+  if (mode > BPF_EXIST) return make_error(Errc::kInvalid, "update flags 0x{:x} are invalid", flags);
+  const auto off = static_cast<std::size_t>(def_.spin_lock_off);
+  if (auto* v = static_cast<std::uint8_t*>(lookup_in_place(key))) {
+    if (mode == BPF_NOEXIST) return make_error(Errc::kExists, "the key exists (BPF_NOEXIST)");
+    lock_word(v + off);
+    copy_around_lock(v, static_cast<const std::uint8_t*>(value), def_.value_size, off);
+    unlock_word(v + off);
+    return {};
+  }
+  // A new element starts with its lock released.
+  std::vector<std::uint8_t> fresh(static_cast<const std::uint8_t*>(value), static_cast<const std::uint8_t*>(value) + def_.value_size);
+  std::memset(fresh.data() + off, 0, 4);
+  return update(key, fresh.data(), mode);
+}
+
 Result<void> Map::push(const void*, std::uint64_t) {
   return make_error(Errc::kInvalid, "map '{}' is not a queue, stack or bloom filter", def_.name);
 }
@@ -126,6 +180,7 @@ void init_map_header(os::SharedMemory& memory, const MapDef& def) {
   std::strncpy(h->name, def.name.c_str(), sizeof h->name - 1);
   h->total_size = memory.size();
   h->map_extra = def.map_extra;
+  h->spin_lock_off = def.spin_lock_off;
 }
 
 Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
@@ -139,6 +194,15 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
 
 Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, const std::string& storage_dir) {
   if (def.max_entries == 0) return make_error(Errc::kInvalid, "max_entries must be at least 1");
+  if (def.spin_lock_off >= 0) {
+    // The kernel allows a bpf_spin_lock in hash, array and (cgroup/sk/task) storage values only.
+    if (def.type != BPF_MAP_TYPE_HASH && def.type != BPF_MAP_TYPE_ARRAY && def.type != BPF_MAP_TYPE_LRU_HASH) {
+      return make_error(Errc::kNotSupported, "a {} cannot hold a bpf_spin_lock", map_type_name(def.type));
+    }
+    if (def.spin_lock_off % 4 != 0 || static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size) {
+      return make_error(Errc::kInvalid, "the bpf_spin_lock at offset {} is not inside the value", def.spin_lock_off);
+    }
+  }
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::create(def, storage_dir);
     case BPF_MAP_TYPE_HASH:
@@ -169,7 +233,11 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     return make_error(Errc::kInvalid, "'{}' is not a bpfvm map (or one of another layout version)", storage_path);
   }
   MapDef def{h->type, h->key_size, h->value_size, h->max_entries, h->map_flags,
-             std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra};
+             std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra, h->spin_lock_off};
+  if (def.spin_lock_off < -1 || def.spin_lock_off % 4 != 0 ||
+      (def.spin_lock_off >= 0 && static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size)) {
+    return make_error(Errc::kInvalid, "'{}': the spin lock offset is corrupt", storage_path);
+  }
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_HASH:

@@ -21,6 +21,7 @@ struct alignas(64) MapHeader {
   char name[16];
   std::uint64_t total_size;  // of the whole shared memory
   std::uint64_t map_extra;
+  std::int32_t spin_lock_off;
   std::atomic<std::uint32_t> users;  // processes that have it mapped
   std::atomic<std::uint32_t> pins;   // pins that refer to it: while any, it outlives its users
   std::atomic<std::uint32_t> frozen;

@@ -12,7 +12,7 @@ namespace bpfvm::maps {
 inline Result<void> check_update_flags(std::uint64_t flags) {
   const std::uint64_t mode = flags & ~static_cast<std::uint64_t>(BPF_F_LOCK);
   if (mode > BPF_EXIST) return make_error(Errc::kInvalid, "update flags 0x{:x} are invalid", flags);
-  if (flags & BPF_F_LOCK) return make_error(Errc::kInvalid, "BPF_F_LOCK needs a value with a bpf_spin_lock");
+  if (flags & BPF_F_LOCK) return make_error(Errc::kInvalid, "BPF_F_LOCK needs a value with a bpf_spin_lock");  // handled by Map::update_locked
   return {};
 }
 

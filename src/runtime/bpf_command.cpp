@@ -128,9 +128,11 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       }
       if (cmd == BPF_MAP_LOOKUP_ELEM) {
         if (a.flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) return fail(EINVAL);
-        r = m.lookup(key, user_ptr(a.value));
+        r = (a.flags & BPF_F_LOCK) ? m.lookup_locked(key, user_ptr(a.value)) : m.lookup(key, user_ptr(a.value));
       } else if (cmd == BPF_MAP_UPDATE_ELEM) {
-        if (m.inner_def()) {
+        if (a.flags & BPF_F_LOCK) {
+          r = m.update_locked(key, user_ptr(a.value), a.flags);
+        } else if (m.inner_def()) {
           std::uint32_t fd;
           std::memcpy(&fd, user_ptr(a.value), 4);
           auto inner = fd_as<Map>(*this, static_cast<int>(fd));

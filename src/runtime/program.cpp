@@ -133,6 +133,12 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   auto r = p_.interpreter->run(rc);
+  if (env.held_lock) {
+    // The kernel's verifier refuses a program that can exit holding a bpf_spin_lock; without it, the
+    // runtime releases the lock and fails the run.
+    env.held_lock->store(0, std::memory_order_release);
+    if (r) r = make_error(Errc::kFault, "the program exited holding a bpf_spin_lock");
+  }
   if (stats) {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
     run_count_.fetch_add(1, std::memory_order_relaxed);

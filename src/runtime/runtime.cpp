@@ -163,7 +163,12 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   // process (see pin.cpp).
   const std::string storage = pin_root_ + "/.maps";
   BPFVM_TRY(os::make_directories(storage));
-  auto impl = BPFVM_TRY(maps::create_map(request.def, request.inner ? &*request.inner : nullptr, storage));
+  maps::MapDef def = request.def;
+  // A struct bpf_spin_lock in the value (found through BTF, as the kernel finds it).
+  if (request.btf && request.btf_value_type_id) {
+    def.spin_lock_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_spin_lock"));
+  }
+  auto impl = BPFVM_TRY(maps::create_map(def, request.inner ? &*request.inner : nullptr, storage));
   return register_map(std::move(impl), request);
 }
 
@@ -271,6 +276,18 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     ++i;
   }
   if (auto r = check_btf_info(request, code.size()); !r) return fail(std::move(r).error());
+  // check_map_prog_compatibility: socket filters and tracing programs may not use spin-locked maps.
+  for (const auto& m : parts.maps) {
+    if (m->def().spin_lock_off < 0) continue;
+    const auto t = request.prog_type;
+    if (t == BPF_PROG_TYPE_SOCKET_FILTER) {
+      return fail(make_error(Errc::kInvalid, "socket filter progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
+    }
+    if (t == BPF_PROG_TYPE_KPROBE || t == BPF_PROG_TYPE_TRACEPOINT || t == BPF_PROG_TYPE_PERF_EVENT ||
+        t == BPF_PROG_TYPE_RAW_TRACEPOINT) {
+      return fail(make_error(Errc::kInvalid, "tracing progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
+    }
+  }
   if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
   parts.xlated = code;
   for (std::size_t k = 0; k < lddw_slots.size(); ++k) {

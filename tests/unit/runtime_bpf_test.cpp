@@ -151,6 +151,17 @@ TEST_F(BpfTest, LruHashEvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(count, 4);
 }
 
+TEST_F(BpfTest, LockFlagNeedsALock) {
+  const int fd = create_map(BPF_MAP_TYPE_HASH, 4, 8, 4);
+  std::uint32_t k = 1;
+  std::uint64_t v = 1;
+  EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v, BPF_F_LOCK), -1);
+  EXPECT_EQ(errno, EINVAL);
+  ASSERT_EQ(elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v), 0);
+  EXPECT_EQ(elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, BPF_F_LOCK), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
 TEST_F(BpfTest, ArraySemanticsAndFreeze) {
   const int fd = create_map(BPF_MAP_TYPE_ARRAY, 4, 4, 2);
   ASSERT_GE(fd, 0);

@@ -4,8 +4,10 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
@@ -206,6 +208,43 @@ TEST_F(ObjectTest, RingBufferRecordsAndConsumer) {
   }
   EXPECT_EQ(last, -2);
   EXPECT_EQ(runs, 57);
+}
+
+TEST_F(ObjectTest, SpinLockedValues) {
+  Object o = load("spinlock.bpf.o");
+  auto p = o.find_program("deposit");
+  auto accounts = o.find_map("accounts");
+  ASSERT_EQ(accounts->def().spin_lock_off, 8);  // found through BTF
+  struct Account {
+    std::uint64_t deposits;
+    std::uint32_t lock, pad;
+    std::uint64_t balance;
+  };
+  constexpr int kRuns = 5000;
+  std::atomic<bool> torn{false};
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    const std::uint32_t zero = 0;
+    while (!done) {
+      Account a{};
+      if (accounts->impl().lookup_locked(&zero, &a) && a.balance != a.deposits * 42) torn = true;
+    }
+  });
+  std::thread t1([&] { for (int i = 0; i < kRuns; ++i) run(p, ipv4_frame()); });
+  std::thread t2([&] { for (int i = 0; i < kRuns; ++i) run(p, ipv4_frame()); });
+  t1.join();
+  t2.join();
+  done = true;
+  reader.join();
+  EXPECT_FALSE(torn);
+  const std::uint32_t zero = 0;
+  Account a{};
+  ASSERT_TRUE(accounts->impl().lookup_locked(&zero, &a));
+  EXPECT_EQ(a.deposits, 2u * kRuns);
+  EXPECT_EQ(a.balance, 2u * kRuns * 42);  // tc programs see the whole frame
+  EXPECT_EQ(a.lock, 0u);
+  // BPF_F_LOCK on a map without a lock is EINVAL.
+  EXPECT_EQ(o.find_map("accounts")->impl().update_locked(&zero, &a, BPF_F_LOCK).has_value(), true);
 }
 
 TEST_F(ObjectTest, SocketFilterSeesTheNetworkHeader) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace bpfvm::maps {
@@ -28,6 +29,8 @@ struct RunEnv {
   std::uint64_t attach_cookie = 0;
   // Where bpf_trace_printk lines go (the runtime's trace pipe); null drops them.
   maps::RingBuffer* trace_pipe = nullptr;
+  // The bpf_spin_lock the program holds (at most one); the runtime releases one left held at exit.
+  std::atomic<std::uint32_t>* held_lock = nullptr;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

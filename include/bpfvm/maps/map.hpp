@@ -26,6 +26,7 @@ struct MapDef {
   std::uint32_t key_size = 0, value_size = 0, max_entries = 0, map_flags = 0;
   std::string name;
   std::uint64_t map_extra = 0;  // bloom_filter: the number of hash functions (0 = 5)
+  std::int32_t spin_lock_off = -1;  // offset of the value's struct bpf_spin_lock (from BTF), -1: none
 };
 
 class Map {
@@ -61,6 +62,11 @@ class Map {
   const std::string& storage_path() const;
   // A pin refers to the map: its storage stays when its last user goes.
   void mark_pinned();
+
+  // BPF_F_LOCK: lookup and update of a value with a bpf_spin_lock, copied under that lock (the lock
+  // word itself is neither copied out nor overwritten). EINVAL for a map whose values have no lock.
+  Result<void> lookup_locked(const void* key, void* value);
+  Result<void> update_locked(const void* key, const void* value, std::uint64_t flags);
 
   // Queues, stacks and bloom filters (keyless maps): BPF_MAP_UPDATE_ELEM / bpf_map_push_elem,
   // BPF_MAP_LOOKUP_AND_DELETE_ELEM / bpf_map_pop_elem, BPF_MAP_LOOKUP_ELEM / bpf_map_peek_elem.
