@@ -234,8 +234,9 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
   }
   MapDef def{h->type, h->key_size, h->value_size, h->max_entries, h->map_flags,
              std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra, h->spin_lock_off};
-  if (def.spin_lock_off < -1 || def.spin_lock_off % 4 != 0 ||
-      (def.spin_lock_off >= 0 && static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size)) {
+  if (def.spin_lock_off < -1 ||
+      (def.spin_lock_off >= 0 &&
+       (def.spin_lock_off % 4 != 0 || static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size))) {
     return make_error(Errc::kInvalid, "'{}': the spin lock offset is corrupt", storage_path);
   }
   switch (def.type) {
