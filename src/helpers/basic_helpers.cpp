@@ -90,6 +90,7 @@ void install(vm::HelperTable& table) {
   install_ringbuf_helpers(table);
   install_trace_helpers(table);
   install_lock_helpers(table);
+  install_tail_call_helper(table);
 }
 
 }  // namespace bpfvm::helpers

@@ -22,6 +22,7 @@
 #include "map_header.hpp"
 #include "map_of_maps.hpp"
 #include "percpu_array.hpp"
+#include "bpfvm/maps/prog_array.hpp"
 
 namespace bpfvm::maps {
 
@@ -215,6 +216,7 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::create(def, storage_dir);
     case BPF_MAP_TYPE_RINGBUF: return RingBuffer::create(def, storage_dir);
     case BPF_MAP_TYPE_LPM_TRIE: return LpmTrie::create(def, storage_dir);
+    case BPF_MAP_TYPE_PROG_ARRAY: return ProgArray::create(def);
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "bpfvm/isa/codec.hpp"
+#include "bpfvm/maps/prog_array.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::runtime {
@@ -132,6 +133,12 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       } else if (cmd == BPF_MAP_UPDATE_ELEM) {
         if (a.flags & BPF_F_LOCK) {
           r = m.update_locked(key, user_ptr(a.value), a.flags);
+        } else if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
+          std::uint32_t fd;
+          std::memcpy(&fd, user_ptr(a.value), 4);
+          auto prog = fd_as<Program>(*this, static_cast<int>(fd));
+          if (!prog) return fail(EBADF);
+          r = static_cast<maps::ProgArray&>(m).set_program(key, *prog, (*prog)->id(), (*prog)->type(), a.flags);
         } else if (m.inner_def()) {
           std::uint32_t fd;
           std::memcpy(&fd, user_ptr(a.value), 4);

@@ -105,8 +105,23 @@ std::atomic<bool> g_stats_enabled{false};
 void Program::enable_stats(bool on) { g_stats_enabled.store(on, std::memory_order_relaxed); }
 bool Program::stats_enabled() { return g_stats_enabled.load(std::memory_order_relaxed); }
 
+namespace {
+// What a tail call needs of the run it replaces: the same context, memory and packet.
+struct RunFrame {
+  void* ctx;
+  std::size_t ctx_size;
+  std::span<const vm::MemoryRegion> extra;
+  std::span<const std::uint8_t> packet;
+};
+
+Result<std::uint64_t> run_tail_call(const void* self, const void* program, helpers::RunEnv& env) {
+  const auto* frame = static_cast<const RunFrame*>(self);
+  return static_cast<const Program*>(program)->run(frame->ctx, frame->ctx_size, frame->extra, frame->packet, &env);
+}
+}  // namespace
+
 Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
-                                   std::span<const std::uint8_t> packet) const {
+                                   std::span<const std::uint8_t> packet, const helpers::RunEnv* parent) const {
   // The regions a checked run may touch: the context, the caller's (packet) and global data. Kept on the
   // stack: this is on every run's path.
   constexpr std::size_t kInline = 4;
@@ -122,9 +137,14 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   std::copy(extra.begin(), extra.end(), regions + 1);
   std::copy(p_.data_regions.begin(), p_.data_regions.end(), regions + 1 + extra.size());
   // What helpers see: this thread as the task, its execution slot, the trace pipe.
-  helpers::RunEnv env = helpers::current_thread_env();
-  env.cpu = maps::this_cpu();
+  helpers::RunEnv env = parent ? *parent : helpers::current_thread_env();
+  if (!parent) env.cpu = maps::this_cpu();
   env.trace_pipe = static_cast<maps::RingBuffer*>(p_.trace_pipe.get());
+  env.held_lock = nullptr;
+  const RunFrame frame{ctx, ctx_size, extra, packet};
+  env.tail_call = run_tail_call;
+  env.tail_call_self = &frame;
+  env.tail_calls = parent ? parent->tail_calls + 1 : 0;
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
   rc.regions = {regions, n};

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 
+#include "bpfvm/isa/assembler.hpp"
+#include "bpfvm/isa/codec.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
@@ -310,6 +312,99 @@ TEST_F(MapOracle, RingBufferHasNoElements) {
       a.value = reinterpret_cast<std::uint64_t>(out);
       a.next_key = reinterpret_cast<std::uint64_t>(out);
     }, fmt::format("command {}", cmd));
+  }
+}
+
+// Tail calls: a program that counts its runs in an array and tail-calls slot 0 (itself), and a caller
+// that tail-calls slot 1 (empty: it falls through) and then slot 0. Same counts and results as the
+// kernel, whose chain stops after MAX_TAIL_CALL_CNT (33) tail calls.
+TEST_F(MapOracle, TailCalls) {
+  for (int side = 0; side < 2; ++side) {
+    auto sys = [&](int cmd, union bpf_attr& a) { return side == 0 ? kernel_bpf(cmd, &a) : rt_->bpf(cmd, &a, sizeof a); };
+    union bpf_attr m {};
+    m.map_type = BPF_MAP_TYPE_ARRAY;
+    m.key_size = 4;
+    m.value_size = 8;
+    m.max_entries = 1;
+    const int counter = static_cast<int>(sys(BPF_MAP_CREATE, m));
+    m.map_type = BPF_MAP_TYPE_PROG_ARRAY;
+    m.value_size = 4;
+    m.max_entries = 2;
+    const int slots = static_cast<int>(sys(BPF_MAP_CREATE, m));
+    ASSERT_GE(counter, 0);
+    ASSERT_GE(slots, 0);
+    if (side == 0) {
+      kernel_fds_.push_back(counter);
+      kernel_fds_.push_back(slots);
+    }
+    auto load = [&](const std::string& src) {
+      auto insns = isa::assemble(src, isa::AsmSyntax::kKernel);
+      EXPECT_TRUE(insns) << insns.error().to_string();
+      const auto wire = isa::to_wire(*insns);
+      union bpf_attr a {};
+      a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+      a.insns = reinterpret_cast<std::uint64_t>(wire.data());
+      a.insn_cnt = static_cast<std::uint32_t>(insns->size());
+      a.license = reinterpret_cast<std::uint64_t>("GPL");
+      const int fd = static_cast<int>(sys(BPF_PROG_LOAD, a));
+      if (side == 0 && fd >= 0) kernel_fds_.push_back(fd);
+      return fd;
+    };
+    const int self = load(fmt::format(R"(
+      r6 = r1
+      *(u32 *)(r10 -4) = 0
+      r1 = map[fd:{}]
+      r2 = r10
+      r2 += -4
+      call 1
+      if r0 == 0 goto out
+      r1 = 1
+      lock *(u64 *)(r0 +0) += r1
+      r1 = r6
+      r2 = map[fd:{}]
+      r3 = 0
+      call 12
+    out:
+      r0 = 77
+      exit
+    )", counter, slots));
+    const int caller = load(fmt::format(R"(
+      r6 = r1
+      r1 = r6
+      r2 = map[fd:{}]
+      r3 = 1
+      call 12
+      r1 = r6
+      r2 = map[fd:{}]
+      r3 = 0
+      call 12
+      r0 = 5
+      exit
+    )", slots, slots));
+    ASSERT_GE(self, 0) << std::strerror(errno);
+    ASSERT_GE(caller, 0) << std::strerror(errno);
+    std::uint32_t key = 0, fd = static_cast<std::uint32_t>(self);
+    union bpf_attr u {};
+    u.map_fd = static_cast<std::uint32_t>(slots);
+    u.key = reinterpret_cast<std::uint64_t>(&key);
+    u.value = reinterpret_cast<std::uint64_t>(&fd);
+    ASSERT_EQ(sys(BPF_MAP_UPDATE_ELEM, u), 0);
+    std::vector<std::uint8_t> pkt(64, 0);
+    pkt[12] = 0x08;
+    pkt[14] = 0x45;
+    union bpf_attr t {};
+    t.test.prog_fd = static_cast<std::uint32_t>(caller);
+    t.test.data_in = reinterpret_cast<std::uint64_t>(pkt.data());
+    t.test.data_size_in = 64;
+    ASSERT_EQ(sys(BPF_PROG_TEST_RUN, t), 0);
+    std::uint64_t count = 0;
+    union bpf_attr l {};
+    l.map_fd = static_cast<std::uint32_t>(counter);
+    l.key = reinterpret_cast<std::uint64_t>(&key);
+    l.value = reinterpret_cast<std::uint64_t>(&count);
+    ASSERT_EQ(sys(BPF_MAP_LOOKUP_ELEM, l), 0);
+    EXPECT_EQ(t.test.retval, 77u) << (side == 0 ? "kernel" : "bpfvm");
+    EXPECT_EQ(count, 33u) << (side == 0 ? "kernel" : "bpfvm");
   }
 }
 

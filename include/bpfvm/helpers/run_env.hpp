@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "bpfvm/base/result.hpp"
+
 namespace bpfvm::maps {
 class RingBuffer;
 }
@@ -31,6 +33,12 @@ struct RunEnv {
   maps::RingBuffer* trace_pipe = nullptr;
   // The bpf_spin_lock the program holds (at most one); the runtime releases one left held at exit.
   std::atomic<std::uint32_t>* held_lock = nullptr;
+  // bpf_tail_call: runs `program` (a slot of a program array) on the same context in place of the
+  // caller and returns its r0. Provided by the runtime; tail_calls counts the chain (33 at most).
+  using TailCall = Result<std::uint64_t> (*)(const void* self, const void* program, RunEnv& env);
+  TailCall tail_call = nullptr;
+  const void* tail_call_self = nullptr;
+  std::uint32_t tail_calls = 0;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/isa/insn.hpp"
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/obj/btf.hpp"
@@ -113,8 +114,9 @@ class Program {
 
   // Runs once with `ctx` (the type's context object) in r1; `ctx_region` bounds it in checked mode and
   // `extra` adds regions (packet data). LD_ABS / LD_IND read `packet`.
+  // `parent` is the run that tail-called this one (its task, slot and tail-call count carry over).
   Result<std::uint64_t> run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
-                            std::span<const std::uint8_t> packet) const;
+                            std::span<const std::uint8_t> packet, const helpers::RunEnv* parent = nullptr) const;
 
   // BPF_PROG_TEST_RUN with the kernel's semantics for the program's type (see test_run.cpp).
   Result<TestRunResult> test_run(const TestRunRequest& request) const;
