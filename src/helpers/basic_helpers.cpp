@@ -91,6 +91,7 @@ void install(vm::HelperTable& table) {
   install_trace_helpers(table);
   install_lock_helpers(table);
   install_tail_call_helper(table);
+  install_snprintf_helper(table);
 }
 
 }  // namespace bpfvm::helpers

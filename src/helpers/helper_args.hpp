@@ -30,5 +30,6 @@ void install_ringbuf_helpers(vm::HelperTable& table);
 void install_trace_helpers(vm::HelperTable& table);
 void install_lock_helpers(vm::HelperTable& table);
 void install_tail_call_helper(vm::HelperTable& table);
+void install_snprintf_helper(vm::HelperTable& table);
 
 }  // namespace bpfvm::helpers

@@ -101,6 +101,25 @@ TEST_F(HelpersTest, TracePrintkWritesTheTracePipe) {
   EXPECT_EQ(r->retval, 11u);
 }
 
+TEST_F(HelpersTest, Snprintf) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/snprintf.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  std::vector<std::uint8_t> frame(14 + 20, 0);
+  frame[12] = 0x08;
+  auto r = obj->find_program("format")->test_run({frame, {}, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  const std::string expected = "len=34 proto=8 ok";
+  EXPECT_EQ(r->retval, expected.size() + 1);
+  const std::uint32_t zero = 0;
+  std::vector<char> bss(obj->find_map("snprintf.bss")->def().value_size);
+  ASSERT_TRUE(obj->find_map("snprintf.bss")->impl().lookup(&zero, bss.data()));
+  EXPECT_STREQ(bss.data(), expected.c_str());  // out[32] is first in .bss
+  EXPECT_STREQ(bss.data() + 32, "12345");      // tiny[6]: truncated, NUL-terminated
+  std::int64_t tiny_len;
+  std::memcpy(&tiny_len, bss.data() + 40, 8);
+  EXPECT_EQ(tiny_len, 10);  // "12345-678" and its NUL
+}
+
 TEST_F(HelpersTest, TypesAndLicensesLimitHelpers) {
   auto denied = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers_denied.bpf.o");
   ASSERT_FALSE(denied);

@@ -152,6 +152,8 @@ TEST_F(KernelOracle, TracePrintk) {
   compare("printk.bpf.o", {{"hello", ipv4_frame(), {}}, {"conversions", ipv4_frame(), {}}, {"bad_formats", ipv4_frame(), {}}});
 }
 
+TEST_F(KernelOracle, Snprintf) { compare("snprintf.bpf.o", {{"format", ipv4_frame(), {}}}); }
+
 TEST_F(KernelOracle, SpinLock) {
   compare("spinlock.bpf.o", {{"deposit", ipv4_frame(), {}}, {"deposit", ipv4_frame(), {}, 10}});
 }
