@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "map_header.hpp"
+#include "array_keys.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
@@ -81,15 +82,7 @@ Result<void> ArrayMap::erase(const void*) {
 }
 
 Result<void> ArrayMap::next_key(const void* key, void* next) const {
-  std::uint32_t index = 0;
-  if (key) std::memcpy(&index, key, 4);
-  std::uint32_t out = 0;
-  if (key && index < def().max_entries) {
-    if (index + 1 == def().max_entries) return make_error(Errc::kNotFound, "no key after the last");
-    out = index + 1;
-  }
-  std::memcpy(next, &out, 4);
-  return {};
+  return array_next_key(def().max_entries, key, next);
 }
 
 void* ArrayMap::lookup_in_place(const void* key) {

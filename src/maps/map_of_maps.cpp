@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "array_keys.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
@@ -68,16 +69,7 @@ Result<void> MapOfMaps::erase(const void* key) {
 }
 
 Result<void> MapOfMaps::next_key(const void* key, void* next) const {
-  if (is_array()) {
-    std::uint32_t index = 0, out = 0;
-    if (key) std::memcpy(&index, key, 4);
-    if (key && index < def().max_entries) {
-      if (index + 1 == def().max_entries) return make_error(Errc::kNotFound, "no key after the last");
-      out = index + 1;
-    }
-    std::memcpy(next, &out, 4);
-    return {};
-  }
+  if (is_array()) return array_next_key(def().max_entries, key, next);
   std::lock_guard lock(mutex_);
   auto it = slots_.begin();
   if (key) {

@@ -6,6 +6,7 @@
 
 #include "bpfvm/maps/cpu.hpp"
 #include "map_header.hpp"
+#include "array_keys.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
@@ -77,14 +78,7 @@ Result<void> PercpuArray::update_from_program(const void* key, const void* value
 Result<void> PercpuArray::erase(const void*) { return make_error(Errc::kInvalid, "elements of an array cannot be deleted"); }
 
 Result<void> PercpuArray::next_key(const void* key, void* next) const {
-  std::uint32_t index = 0, out = 0;
-  if (key) std::memcpy(&index, key, 4);
-  if (key && index < def().max_entries) {
-    if (index + 1 == def().max_entries) return make_error(Errc::kNotFound, "no key after the last");
-    out = index + 1;
-  }
-  std::memcpy(next, &out, 4);
-  return {};
+  return array_next_key(def().max_entries, key, next);
 }
 
 void* PercpuArray::lookup_in_place(const void* key) {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "array_keys.hpp"
 #include "update_flags.hpp"
 
 namespace bpfvm::maps {
@@ -65,14 +66,7 @@ Result<void> ProgArray::erase(const void* key) {
 }
 
 Result<void> ProgArray::next_key(const void* key, void* next) const {
-  std::uint32_t index = 0, out = 0;
-  if (key) std::memcpy(&index, key, 4);
-  if (key && index < def().max_entries) {
-    if (index + 1 == def().max_entries) return make_error(Errc::kNotFound, "no key after the last");
-    out = index + 1;
-  }
-  std::memcpy(next, &out, 4);
-  return {};
+  return array_next_key(def().max_entries, key, next);
 }
 
 void* ProgArray::lookup_in_place(const void*) { return nullptr; }  // programs cannot read slots

@@ -29,19 +29,24 @@ Result<std::uint8_t*> map_fd(int fd, std::size_t size, const std::string& path) 
   if (p == MAP_FAILED) return os_error("map", path, errno);
   return static_cast<std::uint8_t*>(p);
 }
-}  // namespace
 
-Result<SharedMemory> SharedMemory::create(const std::string& path, std::size_t size) {
+// A new file of `size` bytes, its fd open. posix_fallocate reserves the pages now, so running out of
+// space is an error here rather than a SIGBUS later.
+Result<int> create_sized(const std::string& path, std::size_t size) {
   if (size == 0) return make_error(Errc::kInvalid, "shared memory of 0 bytes");
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return os_error("create", path, errno);
-  // posix_fallocate reserves the pages now, so running out of space is an error here rather than a
-  // SIGBUS later.
   if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
     ::close(fd);
     ::unlink(path.c_str());
     return os_error("allocate", path, err);
   }
+  return fd;
+}
+}  // namespace
+
+Result<SharedMemory> SharedMemory::create(const std::string& path, std::size_t size) {
+  const int fd = BPFVM_TRY(create_sized(path, size));
   auto data = map_fd(fd, size, path);
   ::close(fd);
   if (!data) {
@@ -109,13 +114,7 @@ Result<SharedMemory> SharedMemory::map_file(int fd, std::size_t size, std::size_
 }
 
 Result<SharedMemory> SharedMemory::create_mirrored(const std::string& path, std::size_t size, std::size_t mirror_from) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return os_error("create", path, errno);
-  if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
-    ::close(fd);
-    ::unlink(path.c_str());
-    return os_error("allocate", path, err);
-  }
+  const int fd = BPFVM_TRY(create_sized(path, size));
   auto out = map_file(fd, size, mirror_from, path);
   ::close(fd);
   if (!out) ::unlink(path.c_str());
