@@ -36,7 +36,17 @@ std::uint64_t for_each_map_elem(std::uint64_t map_arg, std::uint64_t callback, s
   if (flags != 0) return errno_result(EINVAL);
   maps::Map* map = as_map(map_arg, ctx);
   if (!map) return errno_result(EFAULT);
-  if (map->def().type != BPF_MAP_TYPE_ARRAY && map->def().type != BPF_MAP_TYPE_HASH) return errno_result(EINVAL);
+  // The map types the kernel can walk for a program: arrays and hashes, per-CPU and LRU included
+  // (per-CPU maps give the callback this CPU's value).
+  switch (map->def().type) {
+    case BPF_MAP_TYPE_ARRAY:
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH: break;
+    default: return errno_result(EINVAL);
+  }
   std::vector<std::uint8_t> key(map->def().key_size), next(map->def().key_size);
   const bool writable = !(map->def().map_flags & BPF_F_RDONLY_PROG);
   std::uint64_t visited = 0;

@@ -1,9 +1,11 @@
 // The current task and memory: get_current_pid_tgid (14), get_current_uid_gid (15), get_current_comm
-// (16), probe_read* (4, 45, 112-115), get_func_ip (173), get_attach_cookie (174).
+// (16), probe_read* (4, 45, 112-115), send_signal (109), get_func_ip (173), get_attach_cookie (174).
 #include <linux/bpf.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cerrno>
@@ -129,6 +131,17 @@ std::uint64_t get_attach_cookie(std::uint64_t, std::uint64_t, std::uint64_t, std
   return env_of(ctx).attach_cookie;
 }
 
+// bpf_send_signal (109): a signal to the process the program runs for (the traced process, or this one
+// under test_run, as the kernel signals `current`).
+std::uint64_t send_signal(std::uint64_t sig, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                          vm::CallContext* ctx) {
+  if (sig > 64) return errno_result(EINVAL);  // valid_signal()
+  const pid_t target = static_cast<pid_t>(env_of(ctx).task.tgid);
+  if (target <= 0) return errno_result(EPERM);
+  if (::kill(target, static_cast<int>(sig)) != 0) return errno_result(errno);
+  return 0;
+}
+
 }  // namespace
 
 const RunEnv& current_thread_env() {
@@ -156,6 +169,7 @@ void install_task_helpers(vm::HelperTable& table) {
   table.set(BPF_FUNC_probe_read_kernel_str, probe_read_kernel_str);
   table.set(BPF_FUNC_get_func_ip, get_func_ip);
   table.set(BPF_FUNC_get_attach_cookie, get_attach_cookie);
+  table.set(BPF_FUNC_send_signal, send_signal);
 }
 
 }  // namespace bpfvm::helpers

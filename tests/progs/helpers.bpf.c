@@ -46,4 +46,29 @@ int task_helpers(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
+// Signals the process it runs for (the caller of test_run): SIGUSR2.
+SEC("raw_tracepoint/test")
+int signal_me(struct bpf_raw_tracepoint_args *ctx) { return bpf_send_signal(12); }
+
+// A per-CPU array walked by bpf_for_each_map_elem: the callback sees this CPU's values.
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(max_entries, 3);
+} per_cpu SEC(".maps");
+
+static long bump(void *map, __u32 *key, __u64 *value, void *ctx) {
+  *value += *key + 1;
+  return 0;
+}
+
+SEC("raw_tracepoint/test")
+int walk_per_cpu(struct bpf_raw_tracepoint_args *ctx) {
+  long n = bpf_for_each_map_elem(&per_cpu, bump, 0, 0);
+  __u32 k = 2;
+  __u64 *v = bpf_map_lookup_elem(&per_cpu, &k);
+  return v ? n * 100 + *v : -1;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 
@@ -118,6 +120,29 @@ TEST_F(HelpersTest, Snprintf) {
   std::int64_t tiny_len;
   std::memcpy(&tiny_len, bss.data() + 40, 8);
   EXPECT_EQ(tiny_len, 10);  // "12345-678" and its NUL
+}
+
+std::atomic<int> g_usr2{0};
+
+TEST_F(HelpersTest, SendSignalAndPerCpuWalks) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  struct sigaction sa {}, old {};
+  sa.sa_handler = [](int) { g_usr2.fetch_add(1); };
+  ::sigaction(SIGUSR2, &sa, &old);
+  std::uint64_t args[1] = {0};
+  std::vector<std::uint8_t> ctx(reinterpret_cast<std::uint8_t*>(args), reinterpret_cast<std::uint8_t*>(args + 1));
+  auto r = obj->find_program("signal_me")->test_run({{}, ctx, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, 0u);
+  for (int i = 0; i < 100 && g_usr2.load() == 0; ++i) ::usleep(1000);
+  EXPECT_EQ(g_usr2.load(), 1);
+  ::sigaction(SIGUSR2, &old, nullptr);
+  r = obj->find_program("walk_per_cpu")->test_run({{}, ctx, 1});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->retval, 3u * 100 + 3);
+  r = obj->find_program("walk_per_cpu")->test_run({{}, ctx, 1});
+  EXPECT_EQ(r->retval, 3u * 100 + 6);
 }
 
 TEST_F(HelpersTest, TypesAndLicensesLimitHelpers) {

@@ -154,6 +154,12 @@ TEST_F(KernelOracle, TracePrintk) {
 
 TEST_F(KernelOracle, Snprintf) { compare("snprintf.bpf.o", {{"format", ipv4_frame(), {}}}); }
 
+TEST_F(KernelOracle, PerCpuWalk) {
+  std::uint64_t args[1] = {0};
+  // One run: the kernel may run a second one on another CPU, whose values are still zero.
+  compare("helpers.bpf.o", {{"walk_per_cpu", {}, bytes_of(args), 1, true}});
+}
+
 TEST_F(KernelOracle, SpinLock) {
   compare("spinlock.bpf.o", {{"deposit", ipv4_frame(), {}}, {"deposit", ipv4_frame(), {}, 10}});
 }
