@@ -88,8 +88,12 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "unknown prog command" 2 "unknown prog command 'frob'" -- "$BPFVM" prog frob
   expect "printk program" 0 "" -- "$BPFVM" prog loadall "$PROGS/printk.bpf.o" /sys/fs/bpf/printk
   expect "printk run" 0 "Return value: 29," -- "$BPFVM" prog run pinned /sys/fs/bpf/printk/hello data_in "$TMP/frame"
-  expect "tracelog" 0 "bpf_trace_printk: Hello, World! len=28 from bpf" -- timeout --preserve-status -s INT 1 "$BPFVM" prog tracelog
-  expect "tracelog consumed it" 0 "" -- sh -c "! timeout --preserve-status -s INT 1 '$BPFVM' prog tracelog | grep -q Hello"
+  # tracelog runs until Ctrl-C. Under ASan, LeakSanitizer's stop-the-world at exit once hung after the
+  # SIGINT on a loaded machine; leak checking is left to the other commands here.
+  expect "tracelog" 0 "bpf_trace_printk: Hello, World! len=28 from bpf" -- \
+    env ASAN_OPTIONS=detect_leaks=0 timeout --preserve-status -s INT 1 "$BPFVM" prog tracelog
+  expect "tracelog consumed it" 0 "" -- \
+    sh -c "! ASAN_OPTIONS=detect_leaks=0 timeout --preserve-status -s INT 1 '$BPFVM' prog tracelog | grep -q Hello"
 fi
 
 echo "cli: $pass passed, $fail failed"
