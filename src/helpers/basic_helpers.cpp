@@ -22,42 +22,42 @@ std::uint64_t clock_ns(clockid_t clock) {
 }
 
 std::uint64_t ktime_get_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                           vm::CallContext*) {
+                           CallContext*) {
   return clock_ns(CLOCK_MONOTONIC);  // the kernel's ktime_get_mono_fast_ns
 }
 std::uint64_t ktime_get_boot_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                vm::CallContext*) {
+                                CallContext*) {
   return clock_ns(CLOCK_BOOTTIME);
 }
 std::uint64_t ktime_get_coarse_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                  vm::CallContext*) {
+                                  CallContext*) {
   return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 // jiffies at Debian's CONFIG_HZ=250, counted from CLOCK_MONOTONIC (there is no kernel tick to read).
-std::uint64_t jiffies64(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, vm::CallContext*) {
+std::uint64_t jiffies64(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext*) {
   return clock_ns(CLOCK_MONOTONIC) / (1'000'000'000u / 250);
 }
 
 std::uint64_t get_prandom_u32(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                              vm::CallContext*) {
+                              CallContext*) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   return static_cast<std::uint32_t>(rng());
 }
 
 std::uint64_t get_smp_processor_id(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                   vm::CallContext* ctx) {
+                                   CallContext* ctx) {
   return ctx->user() ? static_cast<const RunEnv*>(ctx->user())->cpu : 0;
 }
 
 std::uint64_t get_numa_node_id(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                               vm::CallContext*) {
+                               CallContext*) {
   return 0;  // one node
 }
 
 // strncmp(s1, s1_sz, s2): the kernel's strncmp over at most s1_sz bytes; s2 is a NUL-terminated
 // constant string. Returns -1, 0 or 1.
 std::uint64_t strncmp_helper(std::uint64_t s1, std::uint64_t size, std::uint64_t s2, std::uint64_t, std::uint64_t,
-                             vm::CallContext* ctx) {
+                             CallContext* ctx) {
   if (size == 0 || !ctx->may_access(s1, size, false)) return errno_result(EFAULT);
   const auto* a = reinterpret_cast<const unsigned char*>(s1);
   const auto* b = reinterpret_cast<const unsigned char*>(s2);
@@ -71,7 +71,7 @@ std::uint64_t strncmp_helper(std::uint64_t s1, std::uint64_t size, std::uint64_t
 
 }  // namespace
 
-void install_basic_helpers(vm::HelperTable& table) {
+void install_basic_helpers(Registry& table) {
   table.set(BPF_FUNC_ktime_get_ns, ktime_get_ns);
   table.set(BPF_FUNC_ktime_get_boot_ns, ktime_get_boot_ns);
   table.set(BPF_FUNC_ktime_get_coarse_ns, ktime_get_coarse_ns);
@@ -82,7 +82,8 @@ void install_basic_helpers(vm::HelperTable& table) {
   table.set(BPF_FUNC_strncmp, strncmp_helper);
 }
 
-void install(vm::HelperTable& table) {
+namespace {
+void install(Registry& table) {
   install_map_helpers(table);
   install_basic_helpers(table);
   install_task_helpers(table);
@@ -92,6 +93,16 @@ void install(vm::HelperTable& table) {
   install_lock_helpers(table);
   install_tail_call_helper(table);
   install_snprintf_helper(table);
+}
+}  // namespace
+
+std::span<const Implementation> implementations() {
+  static const Registry registry = [] {
+    Registry r;
+    install(r);
+    return r;
+  }();
+  return registry.entries();
 }
 
 }  // namespace bpfvm::helpers

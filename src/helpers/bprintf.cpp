@@ -20,7 +20,7 @@ constexpr std::size_t kMaxString = 512;
 // Reads a NUL-terminated string argument without faulting (as the kernel's %s does with
 // strncpy_from_kernel_nofault): in checked mode within the program's memory, otherwise through
 // process_vm_readv; "(efault)" when it cannot.
-std::string string_arg(std::uint64_t addr, vm::CallContext* ctx) {
+std::string string_arg(std::uint64_t addr, CallContext* ctx) {
   std::string out;
   for (std::size_t i = 0; i < kMaxString; ++i) {
     char c;
@@ -45,7 +45,7 @@ std::string string_arg(std::uint64_t addr, vm::CallContext* ctx) {
 // conversion chosen here, so the non-literal formats below are safe.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-std::optional<std::string> bprintf(std::string_view fmt, const std::uint64_t* args, int nargs, vm::CallContext* ctx) {
+std::optional<std::string> bprintf(std::string_view fmt, const std::uint64_t* args, int nargs, CallContext* ctx) {
   std::string out;
   int used = 0;
   for (std::size_t i = 0; i < fmt.size(); ++i) {
@@ -115,7 +115,7 @@ constexpr std::uint64_t kMaxVarargs = 12;  // MAX_BPRINTF_VARARGS
 // bpf_snprintf (165): formats into str (at most str_size bytes with the NUL) with the u64 arguments in
 // data; returns the length the whole result needs, NUL included.
 std::uint64_t snprintf_helper(std::uint64_t str, std::uint64_t str_size, std::uint64_t fmt, std::uint64_t data,
-                              std::uint64_t data_len, vm::CallContext* ctx) {
+                              std::uint64_t data_len, CallContext* ctx) {
   if (data_len % 8 != 0 || data_len / 8 > kMaxVarargs) return errno_result(EINVAL);
   if (data_len && !ctx->may_access(data, data_len, false)) return errno_result(EFAULT);
   if (str_size && !ctx->may_access(str, str_size, true)) return errno_result(EFAULT);
@@ -138,6 +138,6 @@ std::uint64_t snprintf_helper(std::uint64_t str, std::uint64_t str_size, std::ui
 
 }  // namespace
 
-void install_snprintf_helper(vm::HelperTable& table) { table.set(BPF_FUNC_snprintf, snprintf_helper); }
+void install_snprintf_helper(Registry& table) { table.set(BPF_FUNC_snprintf, snprintf_helper); }
 
 }  // namespace bpfvm::helpers

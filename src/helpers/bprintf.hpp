@@ -7,12 +7,12 @@
 #include <string>
 #include <string_view>
 
-#include "bpfvm/vm/helper.hpp"
+#include "bpfvm/base/call_context.hpp"
 
 namespace bpfvm::helpers {
 
 // nullopt for a format the kernel refuses (an unknown conversion, more conversions than arguments, a
 // result longer than 1024 bytes).
-std::optional<std::string> bprintf(std::string_view fmt, const std::uint64_t* args, int nargs, vm::CallContext* ctx);
+std::optional<std::string> bprintf(std::string_view fmt, const std::uint64_t* args, int nargs, CallContext* ctx);
 
 }  // namespace bpfvm::helpers

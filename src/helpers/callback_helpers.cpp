@@ -15,7 +15,7 @@ constexpr std::uint64_t kMaxLoops = 1u << 23;  // BPF_MAX_LOOPS
 // bpf_loop(nr_loops, callback, ctx, flags): callback(i, ctx) for i = 0.. until it returns non-zero;
 // the number of iterations run.
 std::uint64_t loop(std::uint64_t nr_loops, std::uint64_t callback, std::uint64_t callback_ctx, std::uint64_t flags,
-                   std::uint64_t, vm::CallContext* ctx) {
+                   std::uint64_t, CallContext* ctx) {
   if (flags != 0) return errno_result(EINVAL);
   if (nr_loops > kMaxLoops) return errno_result(E2BIG);
   for (std::uint64_t i = 0; i < nr_loops; ++i) {
@@ -32,7 +32,7 @@ std::uint64_t loop(std::uint64_t nr_loops, std::uint64_t callback, std::uint64_t
 // bpf_for_each_map_elem(map, callback, ctx, flags): callback(map, &key, &value, ctx) for each element
 // until it returns 1; the number of elements visited.
 std::uint64_t for_each_map_elem(std::uint64_t map_arg, std::uint64_t callback, std::uint64_t callback_ctx,
-                                std::uint64_t flags, std::uint64_t, vm::CallContext* ctx) {
+                                std::uint64_t flags, std::uint64_t, CallContext* ctx) {
   if (flags != 0) return errno_result(EINVAL);
   maps::Map* map = as_map(map_arg, ctx);
   if (!map) return errno_result(EFAULT);
@@ -72,7 +72,7 @@ std::uint64_t for_each_map_elem(std::uint64_t map_arg, std::uint64_t callback, s
 
 }  // namespace
 
-void install_callback_helpers(vm::HelperTable& table) {
+void install_callback_helpers(Registry& table) {
   table.set(BPF_FUNC_loop, loop);
   table.set(BPF_FUNC_for_each_map_elem, for_each_map_elem);
 }

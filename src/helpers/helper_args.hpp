@@ -3,33 +3,34 @@
 
 #include <cstdint>
 
+#include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/maps/map.hpp"
-#include "bpfvm/vm/helper.hpp"
+#include "bpfvm/base/call_context.hpp"
 
 namespace bpfvm::helpers {
 
 // The map a program passed, or null when it is not a live map (checked mode only; in unchecked mode
 // the verifier proved it is one).
-inline maps::Map* as_map(std::uint64_t arg, vm::CallContext* ctx) {
+inline maps::Map* as_map(std::uint64_t arg, CallContext* ctx) {
   void* p = reinterpret_cast<void*>(arg);
   if (ctx->checked() && !maps::Map::is_live(p)) return nullptr;
   return static_cast<maps::Map*>(p);
 }
 
-inline bool readable(vm::CallContext* ctx, std::uint64_t addr, std::uint64_t size) {
+inline bool readable(CallContext* ctx, std::uint64_t addr, std::uint64_t size) {
   return addr != 0 && ctx->may_access(addr, size, false);
 }
 
 inline std::uint64_t errno_result(int err) { return static_cast<std::uint64_t>(-static_cast<std::int64_t>(err)); }
 
-void install_map_helpers(vm::HelperTable& table);
-void install_basic_helpers(vm::HelperTable& table);
-void install_task_helpers(vm::HelperTable& table);
-void install_callback_helpers(vm::HelperTable& table);
-void install_ringbuf_helpers(vm::HelperTable& table);
-void install_trace_helpers(vm::HelperTable& table);
-void install_lock_helpers(vm::HelperTable& table);
-void install_tail_call_helper(vm::HelperTable& table);
-void install_snprintf_helper(vm::HelperTable& table);
+void install_map_helpers(Registry& table);
+void install_basic_helpers(Registry& table);
+void install_task_helpers(Registry& table);
+void install_callback_helpers(Registry& table);
+void install_ringbuf_helpers(Registry& table);
+void install_trace_helpers(Registry& table);
+void install_lock_helpers(Registry& table);
+void install_tail_call_helper(Registry& table);
+void install_snprintf_helper(Registry& table);
 
 }  // namespace bpfvm::helpers

@@ -12,13 +12,13 @@ namespace bpfvm::helpers {
 
 namespace {
 
-std::atomic<std::uint32_t>* lock_at(std::uint64_t addr, vm::CallContext* ctx) {
+std::atomic<std::uint32_t>* lock_at(std::uint64_t addr, CallContext* ctx) {
   if (addr % 4 != 0 || !ctx->may_access(addr, 4, true)) return nullptr;
   return reinterpret_cast<std::atomic<std::uint32_t>*>(addr);
 }
 
 std::uint64_t spin_lock(std::uint64_t addr, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                        vm::CallContext* ctx) {
+                        CallContext* ctx) {
   auto* word = lock_at(addr, ctx);
   auto* env = static_cast<RunEnv*>(ctx->user());
   if (!word || (env && env->held_lock)) {
@@ -45,7 +45,7 @@ std::uint64_t spin_lock(std::uint64_t addr, std::uint64_t, std::uint64_t, std::u
 }
 
 std::uint64_t spin_unlock(std::uint64_t addr, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                          vm::CallContext* ctx) {
+                          CallContext* ctx) {
   auto* word = lock_at(addr, ctx);
   auto* env = static_cast<RunEnv*>(ctx->user());
   if (!word || (env && env->held_lock != word)) {
@@ -59,7 +59,7 @@ std::uint64_t spin_unlock(std::uint64_t addr, std::uint64_t, std::uint64_t, std:
 
 }  // namespace
 
-void install_lock_helpers(vm::HelperTable& table) {
+void install_lock_helpers(Registry& table) {
   table.set(BPF_FUNC_spin_lock, spin_lock);
   table.set(BPF_FUNC_spin_unlock, spin_unlock);
 }

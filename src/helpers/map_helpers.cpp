@@ -11,7 +11,7 @@ namespace bpfvm::helpers {
 namespace {
 
 std::uint64_t map_lookup_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t, std::uint64_t,
-                              std::uint64_t, vm::CallContext* ctx) {
+                              std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !readable(ctx, key_arg, map->def().key_size)) return 0;
   void* value = map->lookup_in_place(reinterpret_cast<const void*>(key_arg));
@@ -23,7 +23,7 @@ std::uint64_t map_lookup_elem(std::uint64_t map_arg, std::uint64_t key_arg, std:
 }
 
 std::uint64_t map_update_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t value_arg,
-                              std::uint64_t flags, std::uint64_t, vm::CallContext* ctx) {
+                              std::uint64_t flags, std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !readable(ctx, key_arg, map->def().key_size) || !readable(ctx, value_arg, map->def().value_size)) {
     return errno_result(EFAULT);
@@ -35,7 +35,7 @@ std::uint64_t map_update_elem(std::uint64_t map_arg, std::uint64_t key_arg, std:
 }
 
 std::uint64_t map_delete_elem(std::uint64_t map_arg, std::uint64_t key_arg, std::uint64_t, std::uint64_t,
-                              std::uint64_t, vm::CallContext* ctx) {
+                              std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !readable(ctx, key_arg, map->def().key_size)) return errno_result(EFAULT);
   auto r = map->erase_from_program(reinterpret_cast<const void*>(key_arg));
@@ -44,7 +44,7 @@ std::uint64_t map_delete_elem(std::uint64_t map_arg, std::uint64_t key_arg, std:
 
 // bpf_map_push_elem (87), bpf_map_pop_elem (88), bpf_map_peek_elem (89): queues, stacks, bloom filters.
 std::uint64_t map_push_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t flags, std::uint64_t,
-                            std::uint64_t, vm::CallContext* ctx) {
+                            std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !readable(ctx, value_arg, map->def().value_size)) return errno_result(EFAULT);
   auto r = map->push(reinterpret_cast<const void*>(value_arg), flags);
@@ -52,7 +52,7 @@ std::uint64_t map_push_elem(std::uint64_t map_arg, std::uint64_t value_arg, std:
 }
 
 std::uint64_t map_pop_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t, std::uint64_t,
-                           std::uint64_t, vm::CallContext* ctx) {
+                           std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !ctx->may_access(value_arg, map->def().value_size, true)) return errno_result(EFAULT);
   auto r = map->pop(reinterpret_cast<void*>(value_arg));
@@ -60,7 +60,7 @@ std::uint64_t map_pop_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::
 }
 
 std::uint64_t map_peek_elem(std::uint64_t map_arg, std::uint64_t value_arg, std::uint64_t, std::uint64_t,
-                            std::uint64_t, vm::CallContext* ctx) {
+                            std::uint64_t, CallContext* ctx) {
   maps::Map* map = as_map(map_arg, ctx);
   if (!map || !ctx->may_access(value_arg, map->def().value_size, true)) return errno_result(EFAULT);
   auto r = map->peek(reinterpret_cast<void*>(value_arg));
@@ -69,7 +69,7 @@ std::uint64_t map_peek_elem(std::uint64_t map_arg, std::uint64_t value_arg, std:
 
 }  // namespace
 
-void install_map_helpers(vm::HelperTable& table) {
+void install_map_helpers(Registry& table) {
   table.set(BPF_FUNC_map_push_elem, map_push_elem);
   table.set(BPF_FUNC_map_pop_elem, map_pop_elem);
   table.set(BPF_FUNC_map_peek_elem, map_peek_elem);

@@ -11,14 +11,14 @@ namespace bpfvm::helpers {
 
 namespace {
 
-maps::RingBuffer* as_ringbuf(std::uint64_t arg, vm::CallContext* ctx) {
+maps::RingBuffer* as_ringbuf(std::uint64_t arg, CallContext* ctx) {
   maps::Map* map = as_map(arg, ctx);
   if (!map || map->def().type != BPF_MAP_TYPE_RINGBUF) return nullptr;
   return static_cast<maps::RingBuffer*>(map);
 }
 
 std::uint64_t ringbuf_output(std::uint64_t map_arg, std::uint64_t data, std::uint64_t size, std::uint64_t flags,
-                             std::uint64_t, vm::CallContext* ctx) {
+                             std::uint64_t, CallContext* ctx) {
   maps::RingBuffer* rb = as_ringbuf(map_arg, ctx);
   if (!rb || (size && !readable(ctx, data, size))) return errno_result(EFAULT);
   auto r = rb->output(reinterpret_cast<const void*>(data), size, flags);
@@ -27,7 +27,7 @@ std::uint64_t ringbuf_output(std::uint64_t map_arg, std::uint64_t data, std::uin
 }
 
 std::uint64_t ringbuf_reserve(std::uint64_t map_arg, std::uint64_t size, std::uint64_t flags, std::uint64_t,
-                              std::uint64_t, vm::CallContext* ctx) {
+                              std::uint64_t, CallContext* ctx) {
   maps::RingBuffer* rb = as_ringbuf(map_arg, ctx);
   if (!rb) return 0;
   void* rec = rb->reserve(size, flags);
@@ -39,7 +39,7 @@ std::uint64_t ringbuf_reserve(std::uint64_t map_arg, std::uint64_t size, std::ui
 // belongs to among those the program uses.
 template <bool kDiscard>
 std::uint64_t ringbuf_commit(std::uint64_t sample, std::uint64_t flags, std::uint64_t, std::uint64_t, std::uint64_t,
-                             vm::CallContext* ctx) {
+                             CallContext* ctx) {
   if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) return 0;
   maps::RingBuffer* owner = maps::RingBuffer::owner_of(reinterpret_cast<const void*>(sample));
   if (!owner) {
@@ -52,14 +52,14 @@ std::uint64_t ringbuf_commit(std::uint64_t sample, std::uint64_t flags, std::uin
 }
 
 std::uint64_t ringbuf_query(std::uint64_t map_arg, std::uint64_t flags, std::uint64_t, std::uint64_t, std::uint64_t,
-                            vm::CallContext* ctx) {
+                            CallContext* ctx) {
   maps::RingBuffer* rb = as_ringbuf(map_arg, ctx);
   return rb ? rb->query(flags) : 0;
 }
 
 }  // namespace
 
-void install_ringbuf_helpers(vm::HelperTable& table) {
+void install_ringbuf_helpers(Registry& table) {
   table.set(BPF_FUNC_ringbuf_output, ringbuf_output);
   table.set(BPF_FUNC_ringbuf_reserve, ringbuf_reserve);
   table.set(BPF_FUNC_ringbuf_submit, ringbuf_commit<false>);

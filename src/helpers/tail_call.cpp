@@ -14,7 +14,7 @@ namespace {
 constexpr std::uint32_t kMaxTailCalls = 33;
 
 std::uint64_t tail_call(std::uint64_t, std::uint64_t map_arg, std::uint64_t index, std::uint64_t, std::uint64_t,
-                        vm::CallContext* ctx) {
+                        CallContext* ctx) {
   auto* env = static_cast<RunEnv*>(ctx->user());
   maps::Map* map = as_map(map_arg, ctx);
   if (!env || !env->tail_call || !map || map->def().type != BPF_MAP_TYPE_PROG_ARRAY) return 0;
@@ -32,6 +32,6 @@ std::uint64_t tail_call(std::uint64_t, std::uint64_t map_arg, std::uint64_t inde
 
 }  // namespace
 
-void install_tail_call_helper(vm::HelperTable& table) { table.set(BPF_FUNC_tail_call, tail_call); }
+void install_tail_call_helper(Registry& table) { table.set(BPF_FUNC_tail_call, tail_call); }
 
 }  // namespace bpfvm::helpers

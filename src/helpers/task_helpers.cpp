@@ -18,24 +18,24 @@ namespace bpfvm::helpers {
 
 namespace {
 
-const RunEnv& env_of(vm::CallContext* ctx) {
+const RunEnv& env_of(CallContext* ctx) {
   return ctx->user() ? *static_cast<const RunEnv*>(ctx->user()) : current_thread_env();
 }
 
 std::uint64_t get_current_pid_tgid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                   vm::CallContext* ctx) {
+                                   CallContext* ctx) {
   const Task& t = env_of(ctx).task;
   return std::uint64_t{t.tgid} << 32 | t.pid;
 }
 
 std::uint64_t get_current_uid_gid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                   vm::CallContext* ctx) {
+                                   CallContext* ctx) {
   const Task& t = env_of(ctx).task;
   return std::uint64_t{t.gid} << 32 | t.uid;
 }
 
 std::uint64_t get_current_comm(std::uint64_t buf, std::uint64_t size, std::uint64_t, std::uint64_t, std::uint64_t,
-                               vm::CallContext* ctx) {
+                               CallContext* ctx) {
   if (size == 0 || !ctx->may_access(buf, size, true)) return errno_result(EFAULT);
   auto* dst = reinterpret_cast<char*>(buf);
   // strscpy_pad: as much of the name as fits with its NUL, the rest zero.
@@ -56,7 +56,7 @@ bool safe_read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
   return n == static_cast<ssize_t>(size);
 }
 
-std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, vm::CallContext* ctx) {
+std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx) {
   if (size == 0) return 0;
   if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
   if (!safe_read(pid, reinterpret_cast<void*>(dst), src, size)) {
@@ -68,7 +68,7 @@ std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::ui
 
 // The _str variants: up to size - 1 bytes and a NUL; returns the length including the NUL. Like the
 // kernel's strncpy_from_user, nothing past the NUL is written.
-std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, vm::CallContext* ctx) {
+std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx) {
   if (size == 0) return 0;
   if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
   auto* out = reinterpret_cast<char*>(dst);
@@ -96,45 +96,45 @@ std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::ui
 }
 
 std::uint64_t probe_read_user(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
-                              vm::CallContext* ctx) {
+                              CallContext* ctx) {
   return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 std::uint64_t probe_read_user_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
-                                  std::uint64_t, vm::CallContext* ctx) {
+                                  std::uint64_t, CallContext* ctx) {
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 // "Kernel" memory is bpfvm's own: pointers a context hands out point into this process.
 std::uint64_t probe_read_kernel(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
-                                std::uint64_t, vm::CallContext* ctx) {
+                                std::uint64_t, CallContext* ctx) {
   return read_mem(0, dst, size, src, ctx);
 }
 std::uint64_t probe_read_kernel_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
-                                    std::uint64_t, vm::CallContext* ctx) {
+                                    std::uint64_t, CallContext* ctx) {
   return read_str(0, dst, size, src, ctx);
 }
 // The legacy bpf_probe_read(_str) read either: user memory of the traced task when there is one.
 std::uint64_t probe_read(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
-                         vm::CallContext* ctx) {
+                         CallContext* ctx) {
   return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 std::uint64_t probe_read_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
-                             vm::CallContext* ctx) {
+                             CallContext* ctx) {
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 
 std::uint64_t get_func_ip(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                          vm::CallContext* ctx) {
+                          CallContext* ctx) {
   return env_of(ctx).func_ip;
 }
 std::uint64_t get_attach_cookie(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                                vm::CallContext* ctx) {
+                                CallContext* ctx) {
   return env_of(ctx).attach_cookie;
 }
 
 // bpf_send_signal (109): a signal to the process the program runs for (the traced process, or this one
 // under test_run, as the kernel signals `current`).
 std::uint64_t send_signal(std::uint64_t sig, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                          vm::CallContext* ctx) {
+                          CallContext* ctx) {
   if (sig > 64) return errno_result(EINVAL);  // valid_signal()
   const pid_t target = static_cast<pid_t>(env_of(ctx).task.tgid);
   if (target <= 0) return errno_result(EPERM);
@@ -157,7 +157,7 @@ const RunEnv& current_thread_env() {
   return env;
 }
 
-void install_task_helpers(vm::HelperTable& table) {
+void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);
   table.set(BPF_FUNC_get_current_comm, get_current_comm);

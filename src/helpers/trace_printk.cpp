@@ -19,7 +19,7 @@ namespace bpfvm::helpers {
 namespace {
 
 std::uint64_t trace_printk(std::uint64_t fmt, std::uint64_t fmt_size, std::uint64_t a1, std::uint64_t a2,
-                           std::uint64_t a3, vm::CallContext* ctx) {
+                           std::uint64_t a3, CallContext* ctx) {
   if (fmt_size == 0 || !ctx->may_access(fmt, fmt_size, false)) return errno_result(EFAULT);
   const char* f = reinterpret_cast<const char*>(fmt);
   // The format must be NUL-terminated within fmt_size.
@@ -44,6 +44,6 @@ std::uint64_t trace_printk(std::uint64_t fmt, std::uint64_t fmt_size, std::uint6
 
 }  // namespace
 
-void install_trace_helpers(vm::HelperTable& table) { table.set(BPF_FUNC_trace_printk, trace_printk); }
+void install_trace_helpers(Registry& table) { table.set(BPF_FUNC_trace_printk, trace_printk); }
 
 }  // namespace bpfvm::helpers

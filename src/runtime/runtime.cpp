@@ -24,7 +24,7 @@ constexpr std::uint64_t kRunBudget = 1ull << 26;
 const vm::HelperTable& helper_table() {
   static const vm::HelperTable table = [] {
     vm::HelperTable t;
-    helpers::install(t);
+    for (const helpers::Implementation& h : helpers::implementations()) t.set(h.id, h.fn);
     return t;
   }();
   return table;

@@ -6,11 +6,30 @@
 // key or value must lie in memory the program may access; a bad one returns -EFAULT, never a crash.
 #pragma once
 
-#include "bpfvm/vm/helper.hpp"
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "bpfvm/base/call_context.hpp"
 
 namespace bpfvm::helpers {
 
-// Adds every implemented helper to `table`.
-void install(vm::HelperTable& table);
+struct Implementation {
+  std::int32_t id;  // BPF_FUNC_*
+  HelperFn fn;
+};
+
+// Every implemented helper, by id (the runtime puts them in the vm's helper table).
+std::span<const Implementation> implementations();
+
+// What the helper files add their implementations to.
+class Registry {
+ public:
+  void set(std::int32_t id, HelperFn fn) { entries_.push_back({id, fn}); }
+  std::span<const Implementation> entries() const { return entries_; }
+
+ private:
+  std::vector<Implementation> entries_;
+};
 
 }  // namespace bpfvm::helpers
