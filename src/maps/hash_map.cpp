@@ -28,7 +28,6 @@ struct ElementHead {
   std::uint32_t lru_prev, lru_next;  // LRU hashes: the recency list (1-based, 0 = none)
 };
 constexpr std::size_t kKeyOffset = sizeof(ElementHead);
-std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
 }  // namespace
 
 Result<HashMap::Layout> HashMap::layout_for(const MapDef& def) {

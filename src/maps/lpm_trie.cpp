@@ -13,7 +13,6 @@ namespace bpfvm::maps {
 
 namespace {
 constexpr std::uint32_t kMaxData = 256;  // LPM_DATA_SIZE_MAX
-std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
 
 bool bit(const std::uint8_t* data, std::uint32_t i) { return (data[i / 8] >> (7 - i % 8)) & 1; }
 

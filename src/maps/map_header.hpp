@@ -28,6 +28,9 @@ struct alignas(64) MapHeader {
   std::atomic<std::uint32_t> lock;   // writers' spin lock (hash)
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
+
+// Values and keys are laid out at 8-byte boundaries, as the kernel lays them out.
+constexpr std::uint64_t round8(std::uint64_t n) { return (n + 7) / 8 * 8; }
 static_assert(sizeof(MapHeader) % 64 == 0);
 
 // A spin lock in shared memory (a process may hold it while another waits; critical sections are a

@@ -18,7 +18,6 @@ struct QueueMap::Ring {
 };
 
 namespace {
-std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
 }  // namespace
 
 Result<std::size_t> QueueMap::payload_size(const MapDef& def) {

@@ -29,7 +29,6 @@ constexpr std::uint32_t kHeaderSize = BPF_RINGBUF_HDR_SZ;
 
 std::atomic<std::uint64_t>& atomic64(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint64_t>*>(p); }
 std::atomic<std::uint32_t>& atomic32(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint32_t>*>(p); }
-std::uint64_t round8(std::uint64_t n) { return (n + 7) / 8 * 8; }
 
 }  // namespace
 

@@ -407,9 +407,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
           out.map_ids = info.map_ids;
         }
         std::strncpy(out.name, p.name().c_str(), sizeof out.name - 1);
-        out.gpl_compatible = p.license() == "GPL" || p.license() == "GPL v2" || p.license() == "Dual BSD/GPL" ||
-                             p.license() == "Dual MIT/GPL" || p.license() == "Dual MPL/GPL" ||
-                             p.license() == "GPL and additional rights";
+        out.gpl_compatible = gpl_compatible(p.license());
         out.btf_id = p.btf() ? p.btf()->id() : 0;
         out.func_info_rec_size = 8;
         out.nr_func_info = static_cast<std::uint32_t>(p.func_info().size());

@@ -17,12 +17,7 @@ namespace {
 constexpr int kPinFormat = 1;
 constexpr std::string_view kBpffs = "/sys/fs/bpf";
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) out += fmt::format("{:02x}", b);
-  return out;
-}
+std::string hex(std::span<const std::uint8_t> bytes) { return format_hex_bytes(bytes); }
 
 Result<std::vector<std::uint8_t>> unhex(const json& j, std::string_view what) {
   if (!j.is_string()) return make_error(Errc::kInvalid, "pin file: '{}' is not a hex string", what);

@@ -74,12 +74,6 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
   return {};
 }
 
-bool gpl_compatible(std::string_view license) {
-  // The kernel's license_is_gpl_compatible.
-  return license == "GPL" || license == "GPL v2" || license == "GPL and additional rights" ||
-         license == "Dual BSD/GPL" || license == "Dual MIT/GPL" || license == "Dual MPL/GPL";
-}
-
 // Every helper call must name a helper bpfvm has, that this program type may call, and, for GPL-only
 // helpers, come from a GPL-compatible program (the kernel's check_helper_call).
 Result<void> check_helper_calls(const ProgramLoadRequest& r) {
@@ -110,6 +104,11 @@ std::string default_pin_root() {
 }
 
 }  // namespace
+
+bool gpl_compatible(std::string_view license) {
+  return license == "GPL" || license == "GPL v2" || license == "GPL and additional rights" ||
+         license == "Dual BSD/GPL" || license == "Dual MIT/GPL" || license == "Dual MPL/GPL";
+}
 
 Map::Map(std::shared_ptr<maps::Map> impl, std::shared_ptr<const BtfObject> btf, std::uint32_t btf_key_type_id,
          std::uint32_t btf_value_type_id)

@@ -73,6 +73,9 @@ struct TestRunResult {
   std::vector<std::uint8_t> ctx_out;  // the user-visible context after the run
 };
 
+// The kernel's license_is_gpl_compatible.
+bool gpl_compatible(std::string_view license);
+
 class Program {
  public:
   struct Parts {  // what the runtime hands over when a load succeeds
