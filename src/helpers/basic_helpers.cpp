@@ -93,6 +93,7 @@ void install(Registry& table) {
   install_lock_helpers(table);
   install_tail_call_helper(table);
   install_snprintf_helper(table);
+  install_perf_event_helpers(table);
 }
 }  // namespace
 

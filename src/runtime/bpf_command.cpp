@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "bpfvm/isa/codec.hpp"
+#include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
@@ -128,6 +129,8 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
         return 0;
       }
       if (cmd == BPF_MAP_LOOKUP_ELEM) {
+        // Perf events cannot be read back (no map_fd_sys_lookup_elem).
+        if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) return fail(kEnotsupp);
         if (a.flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) return fail(EINVAL);
         r = (a.flags & BPF_F_LOCK) ? m.lookup_locked(key, user_ptr(a.value)) : m.lookup(key, user_ptr(a.value));
       } else if (cmd == BPF_MAP_UPDATE_ELEM) {
@@ -139,6 +142,12 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
           auto prog = fd_as<Program>(*this, static_cast<int>(fd));
           if (!prog) return fail(EBADF);
           r = static_cast<maps::ProgArray&>(m).set_program(key, *prog, (*prog)->id(), (*prog)->type(), a.flags);
+        } else if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+          std::uint32_t fd;
+          std::memcpy(&fd, user_ptr(a.value), 4);
+          auto event = fd_as<maps::PerfEvent>(*this, static_cast<int>(fd));
+          if (!event) return fail(EBADF);
+          r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
         } else if (m.inner_def()) {
           std::uint32_t fd;
           std::memcpy(&fd, user_ptr(a.value), 4);

@@ -3,13 +3,17 @@
 #include <cstring>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/maps/cpu.hpp"
 
 namespace bpfvm::runtime {
 
 namespace {
 
 maps::MapDef def_of(const obj::MapSpec& m) {
-  return {m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name, m.map_extra};
+  maps::MapDef def{m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name, m.map_extra};
+  // libbpf sizes a perf_event_array without max_entries to the number of possible CPUs.
+  if (def.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && def.max_entries == 0) def.max_entries = maps::possible_cpus();
+  return def;
 }
 
 Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, const std::shared_ptr<BtfObject>& btf) {
@@ -45,7 +49,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
         auto opened = BPFVM_TRY_CTX(rt.open_pinned(pin_path), "{}: map '{}'", spec.name, m.name);
         auto* existing = std::get_if<std::shared_ptr<Map>>(&opened);
         if (!existing || (*existing)->def().type != m.type || (*existing)->def().key_size != m.key_size ||
-            (*existing)->def().value_size != m.value_size || (*existing)->def().max_entries != m.max_entries) {
+            (*existing)->def().value_size != m.value_size || (*existing)->def().max_entries != def_of(m).max_entries) {
           return make_error(Errc::kInvalid, "{}: map '{}': the map pinned at {} does not match its definition", spec.name,
                             m.name, pin_path);
         }

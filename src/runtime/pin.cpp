@@ -201,7 +201,7 @@ Result<void> Runtime::pin(const std::string& path, const AnyObject& object) {
     doc["object"] = {{"prog", encode_program(*(*l)->program())}, {"attach_type", (*l)->attach_type()},
                      {"target", (*l)->target()}};
   } else {
-    return make_error(Errc::kInvalid, "BTF objects cannot be pinned");
+    return make_error(Errc::kInvalid, "only maps, programs and links can be pinned");
   }
   const std::string text = doc.dump() + "\n";
   BPFVM_TRY(os::create_file(file, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}));

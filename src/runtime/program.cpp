@@ -141,6 +141,8 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   if (!parent) env.cpu = maps::this_cpu();
   env.trace_pipe = static_cast<maps::RingBuffer*>(p_.trace_pipe.get());
   env.held_lock = nullptr;
+  env.prog_type = p_.prog_type;
+  env.packet = packet;
   const RunFrame frame{ctx, ctx_size, extra, packet};
   env.tail_call = run_tail_call;
   env.tail_call_self = &frame;
@@ -148,7 +150,8 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
   rc.regions = {regions, n};
-  rc.packet = packet;
+  // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).
+  if (p_.prog_type != BPF_PROG_TYPE_XDP) rc.packet = packet;
   rc.user = &env;
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
@@ -275,7 +278,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
         ctx.user.rx_queue_index = 0;
         const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, true, "packet"};
-        return run(&ctx, sizeof ctx, {&region, 1}, {});
+        return run(&ctx, sizeof ctx, {&region, 1}, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta});
       }));
       const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
       out.data_out.assign(buffer.begin() + static_cast<std::ptrdiff_t>(from), buffer.end());

@@ -8,6 +8,7 @@
 #include "bpfvm/base/sha256.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -327,6 +328,14 @@ Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
     trace_pipe_ = BPFVM_TRY(maps::RingBuffer::open_or_create(pin_root_ + "/.trace_pipe", 1u << 20, "trace_pipe"));
   }
   return trace_pipe_;
+}
+
+Result<int> Runtime::open_perf_event(std::uint32_t cpu, std::size_t data_pages) {
+  if (cpu >= maps::possible_cpus()) return make_error(Errc::kInvalid, "CPU {} does not exist", cpu);
+  const std::string dir = pin_root_ + "/.maps";
+  BPFVM_TRY(os::make_directories(dir));
+  auto event = BPFVM_TRY(maps::PerfEvent::create(cpu, data_pages, dir));
+  return install_fd(std::move(event));
 }
 
 int Runtime::install_fd(AnyObject object) {

@@ -9,6 +9,9 @@
 
 #include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/isa/codec.hpp"
+#include <fmt/format.h>
+
+#include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::runtime {
@@ -401,6 +404,57 @@ TEST_F(BpfTest, MapInMapByFd) {
   fd = static_cast<std::uint32_t>(wrong);
   EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, outer, &k, &fd), -1);
   EXPECT_EQ(errno, EINVAL);
+}
+
+TEST_F(BpfTest, PerfEventArrayTakesPerfEventFds) {
+  const int map = create_map(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, maps::possible_cpus());
+  ASSERT_GE(map, 0);
+  const std::uint32_t cpu = maps::this_cpu();
+  auto event_fd = rt_->open_perf_event(cpu, 1);
+  ASSERT_TRUE(event_fd) << event_fd.error().to_string();
+  std::uint32_t key = cpu, fd = static_cast<std::uint32_t>(*event_fd), out = 0;
+  EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, map, &key, &fd, BPF_EXIST), -1);
+  EXPECT_EQ(errno, EINVAL);
+  std::uint32_t not_an_event = static_cast<std::uint32_t>(map);
+  EXPECT_EQ(elem(BPF_MAP_UPDATE_ELEM, map, &key, &not_an_event), -1);
+  EXPECT_EQ(errno, EBADF);
+  ASSERT_EQ(elem(BPF_MAP_UPDATE_ELEM, map, &key, &fd), 0);
+  EXPECT_EQ(elem(BPF_MAP_LOOKUP_ELEM, map, &key, &out), -1);
+  EXPECT_EQ(errno, 524);  // ENOTSUPP: perf events cannot be read back
+
+  // A program writes 8 bytes to the current CPU's event.
+  const int prog = load(fmt::format("*(u64 *)(r10 -8) = 42\n"
+                                    "r4 = r10\n"
+                                    "r4 += -8\n"
+                                    "r2 = map[fd:{}]\n"
+                                    "r3 = 0xffffffff\n"
+                                    "r5 = 8\n"
+                                    "call 25\n"
+                                    "exit\n", map));
+  ASSERT_GE(prog, 0);
+  std::vector<std::uint8_t> frame(64, 0);
+  union bpf_attr a {};
+  a.test.prog_fd = static_cast<std::uint32_t>(prog);
+  a.test.data_in = ptr(frame.data());
+  a.test.data_size_in = static_cast<std::uint32_t>(frame.size());
+  ASSERT_EQ(call(BPF_PROG_TEST_RUN, a), 0);
+  EXPECT_EQ(a.test.retval, 0u);
+  auto object = rt_->object_for_fd(*event_fd);
+  ASSERT_TRUE(object);
+  auto& event = *std::get<std::shared_ptr<maps::PerfEvent>>(*object);
+  std::vector<std::uint64_t> samples;
+  event.consume([&](std::span<const std::uint8_t> d) {
+    std::uint64_t v;
+    std::memcpy(&v, d.data(), 8);
+    samples.push_back(v);
+  }, {});
+  EXPECT_EQ(samples, std::vector<std::uint64_t>{42});
+
+  ASSERT_EQ(elem(BPF_MAP_DELETE_ELEM, map, &key, nullptr), 0);
+  EXPECT_EQ(elem(BPF_MAP_DELETE_ELEM, map, &key, nullptr), -1);
+  EXPECT_EQ(errno, ENOENT);
+  ASSERT_EQ(call(BPF_PROG_TEST_RUN, a), 0);
+  EXPECT_EQ(static_cast<std::int32_t>(a.test.retval), -ENOENT);
 }
 
 TEST_F(BpfTest, BtfLoadAndLinks) {

@@ -6,11 +6,17 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
+#include <map>
 #include <filesystem>
 
+#include "bpfvm/maps/perf_buffer.hpp"
 #include "bpfvm/runtime/object.hpp"
 
 namespace bpfvm::runtime {
@@ -227,6 +233,178 @@ TEST_F(KernelOracle, TaskHelpers) {
   // Everything but the CPU number (where the kernel ran it) must be the same bytes.
   EXPECT_EQ(std::vector<std::uint8_t>(our_out.begin(), our_out.end() - 8),
             std::vector<std::uint8_t>(kernel_out.begin(), kernel_out.end() - 8));
+}
+
+// bpf_perf_event_output: the same runs give the same return values (0, ENOSPC once the one-page buffer
+// is full, each error) and a reader sees the same records: samples byte for byte, padding and appended
+// packet bytes included, and the same lost counts. The thread stays on one CPU so that the kernel's
+// samples all go to one buffer.
+TEST_F(KernelOracle, PerfEventOutput) {
+  cpu_set_t old_set, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof old_set, &old_set), 0);
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  struct Restore {
+    cpu_set_t set;
+    ~Restore() { sched_setaffinity(0, sizeof set, &set); }
+  } restore{old_set};
+
+  std::vector<std::string> runs;
+  for (int i = 0; i < 140; ++i) runs.push_back("emit");  // 32-byte records: the 128th finds no room
+  runs.insert(runs.end(), {"CONSUME", "emit", "emit_odd", "emit_empty", "emit_packet", "emit_skb", "packet_too_short",
+                           "bad_flags", "index_past_end", "empty_slot", "other_cpu", "CONSUME"});
+  using Log = std::vector<std::string>;
+  auto record_sample = [](Log& log, std::span<const std::uint8_t> data) {
+    log.push_back("sample " + std::string(reinterpret_cast<const char*>(data.data()), data.size()));
+  };
+
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/perf_events.bpf.o";
+  struct bpf_object* kobj = bpf_object__open_file(path.c_str(), nullptr);
+  ASSERT_TRUE(kobj);
+  const int err = bpf_object__load(kobj);
+  if (err == -EPERM) {
+    bpf_object__close(kobj);
+    GTEST_SKIP() << "the kernel refuses bpf() here";
+  }
+  ASSERT_EQ(err, 0) << std::strerror(-err);
+  Log kernel_log;
+  struct Ctx {
+    Log* log;
+    decltype(record_sample)* rec;
+  } kctx{&kernel_log, &record_sample};
+  struct perf_buffer* pb = perf_buffer__new(
+      bpf_map__fd(bpf_object__find_map_by_name(kobj, "events")), 1,
+      [](void* c, int, void* data, __u32 size) {
+        auto* k = static_cast<Ctx*>(c);
+        (*k->rec)(*k->log, {static_cast<const std::uint8_t*>(data), size});
+      },
+      [](void* c, int, __u64 count) { static_cast<Ctx*>(c)->log->push_back("lost " + std::to_string(count)); }, &kctx,
+      nullptr);
+  ASSERT_TRUE(pb) << std::strerror(errno);
+  const auto frame = ipv4_frame();
+  for (const std::string& name : runs) {
+    if (name == "CONSUME") {
+      perf_buffer__consume(pb);
+      continue;
+    }
+    LIBBPF_OPTS(bpf_test_run_opts, run);
+    run.data_in = frame.data();
+    run.data_size_in = static_cast<std::uint32_t>(frame.size());
+    ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, name.c_str())), &run), 0);
+    kernel_log.push_back(name + " -> " + std::to_string(static_cast<std::int32_t>(run.retval)));
+  }
+  perf_buffer__free(pb);
+  bpf_object__close(kobj);
+
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  Log our_log;
+  auto reader = maps::PerfBuffer::open(
+      ours->find_map("events")->shared_impl(), 1,
+      [&](std::uint32_t, std::span<const std::uint8_t> data) { record_sample(our_log, data); },
+      [&](std::uint32_t, std::uint64_t count) { our_log.push_back("lost " + std::to_string(count)); });
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  for (const std::string& name : runs) {
+    if (name == "CONSUME") {
+      (*reader)->consume();
+      continue;
+    }
+    auto r = ours->find_program(name)->test_run({frame, {}, 1});
+    ASSERT_TRUE(r) << r.error().to_string();
+    our_log.push_back(name + " -> " + std::to_string(static_cast<std::int32_t>(r->retval)));
+  }
+  // The kernel leaves a sample's padding as whatever the ring held (bpfvm zeroes it): compare the bytes
+  // each program wrote, and the padded size.
+  const std::map<std::string, std::size_t> payload = {
+      {"emit", 16}, {"emit_odd", 5}, {"emit_empty", 0}, {"emit_packet", 4 + 14}, {"emit_skb", 4 + 20}};
+  auto without_padding = [&](Log log) {
+    std::deque<std::size_t> lengths;
+    for (std::string& e : log) {
+      const auto arrow = e.find(" -> ");
+      if (arrow != std::string::npos && e.ends_with(" -> 0")) lengths.push_back(payload.at(e.substr(0, arrow)));
+      if (e.starts_with("sample ") && !lengths.empty()) {
+        const std::size_t size = e.size() - 7;
+        e = "sample of " + std::to_string(size) + ": " + e.substr(7, lengths.front());
+        lengths.pop_front();
+      }
+    }
+    return log;
+  };
+  // What the runs are about happened: a full buffer, a lost count, each error.
+  for (const char* expected : {"emit -> -28", "lost 13", "emit_skb -> 0", "packet_too_short -> -14", "bad_flags -> -22",
+                               "index_past_end -> -7", "empty_slot -> -2", "other_cpu -> -95"}) {
+    EXPECT_NE(std::find(kernel_log.begin(), kernel_log.end(), expected), kernel_log.end()) << expected;
+  }
+  our_log = without_padding(our_log);
+  kernel_log = without_padding(kernel_log);
+  ASSERT_EQ(our_log.size(), kernel_log.size());
+  for (std::size_t i = 0; i < our_log.size(); ++i) EXPECT_EQ(our_log[i], kernel_log[i]) << "entry " << i;
+}
+
+// The bpf() commands on a perf_event_array answer with the kernel's errnos.
+TEST_F(KernelOracle, PerfEventArrayCommands) {
+  struct perf_event_attr attr {};
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+  attr.sample_type = PERF_SAMPLE_RAW;
+  attr.sample_period = 1;
+  attr.wakeup_events = 1;
+  const int kevent = static_cast<int>(::syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  if (kevent < 0) GTEST_SKIP() << "perf_event_open: " << std::strerror(errno);
+  const int kmap = bpf_map_create(BPF_MAP_TYPE_PERF_EVENT_ARRAY, "events", 4, 4, 4, nullptr);
+  if (kmap < 0) {
+    ::close(kevent);
+    GTEST_SKIP() << "the kernel refuses bpf() here";
+  }
+  auto our_event = rt_->open_perf_event(0, 1);
+  ASSERT_TRUE(our_event);
+  union bpf_attr create {};
+  create.map_type = BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+  create.key_size = create.value_size = 4;
+  create.max_entries = 4;
+  const int omap = static_cast<int>(rt_->bpf(BPF_MAP_CREATE, &create, sizeof create));
+  ASSERT_GE(omap, 0);
+  auto op = [](auto&& call) {
+    errno = 0;
+    const long r = call();
+    return r < 0 ? -errno : static_cast<int>(r);
+  };
+  auto ours = [&](int cmd, std::uint32_t key, std::uint32_t value, std::uint64_t flags) {
+    union bpf_attr a {};
+    a.map_fd = static_cast<std::uint32_t>(omap);
+    a.key = reinterpret_cast<std::uint64_t>(&key);
+    a.value = reinterpret_cast<std::uint64_t>(&value);
+    a.flags = flags;
+    return op([&] { return rt_->bpf(cmd, &a, sizeof a); });
+  };
+  auto kernels = [&](int cmd, std::uint32_t key, std::uint32_t value, std::uint64_t flags) {
+    return op([&]() -> long {
+      if (cmd == BPF_MAP_UPDATE_ELEM) return bpf_map_update_elem(kmap, &key, &value, flags);
+      if (cmd == BPF_MAP_LOOKUP_ELEM) return bpf_map_lookup_elem(kmap, &key, &value);
+      return bpf_map_delete_elem(kmap, &key);
+    });
+  };
+  struct Step {
+    int cmd;
+    std::uint32_t key;
+    bool event;  // the value is the perf event's fd (else the map's own fd)
+    std::uint64_t flags;
+  };
+  const Step steps[] = {{BPF_MAP_UPDATE_ELEM, 0, true, BPF_NOEXIST}, {BPF_MAP_UPDATE_ELEM, 0, true, BPF_EXIST},
+                        {BPF_MAP_UPDATE_ELEM, 9, true, BPF_ANY},     {BPF_MAP_UPDATE_ELEM, 0, false, BPF_ANY},
+                        {BPF_MAP_UPDATE_ELEM, 0, true, BPF_ANY},     {BPF_MAP_LOOKUP_ELEM, 0, true, 0},
+                        {BPF_MAP_LOOKUP_ELEM, 1, true, 0},           {BPF_MAP_DELETE_ELEM, 1, true, 0},
+                        {BPF_MAP_DELETE_ELEM, 9, true, 0},           {BPF_MAP_DELETE_ELEM, 0, true, 0},
+                        {BPF_MAP_DELETE_ELEM, 0, true, 0}};
+  for (const Step& s : steps) {
+    SCOPED_TRACE("command " + std::to_string(s.cmd) + " key " + std::to_string(s.key) + " flags " + std::to_string(s.flags));
+    EXPECT_EQ(ours(s.cmd, s.key, static_cast<std::uint32_t>(s.event ? *our_event : omap), s.flags),
+              kernels(s.cmd, s.key, static_cast<std::uint32_t>(s.event ? kevent : kmap), s.flags));
+  }
+  ::close(kmap);
+  ::close(kevent);
 }
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 
 #include "bpfvm/base/result.hpp"
 
@@ -29,6 +30,10 @@ struct RunEnv {
   std::uint32_t cpu = 0;
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
+  // The program's type and, for packet programs, the packet from skb->data (xdp->data) on: what
+  // bpf_perf_event_output appends with BPF_F_CTXLEN_MASK.
+  std::uint32_t prog_type = 0;
+  std::span<const std::uint8_t> packet;
   // Where bpf_trace_printk lines go (the runtime's trace pipe); null drops them.
   maps::RingBuffer* trace_pipe = nullptr;
   // The bpf_spin_lock the program holds (at most one); the runtime releases one left held at exit.

@@ -20,13 +20,14 @@
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/maps/perf_event.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/objects.hpp"
 
 namespace bpfvm::runtime {
 
-using AnyObject =
-    std::variant<std::shared_ptr<Map>, std::shared_ptr<Program>, std::shared_ptr<BtfObject>, std::shared_ptr<Link>>;
+using AnyObject = std::variant<std::shared_ptr<Map>, std::shared_ptr<Program>, std::shared_ptr<BtfObject>,
+                               std::shared_ptr<Link>, std::shared_ptr<maps::PerfEvent>>;
 
 struct MapCreateRequest {
   maps::MapDef def;
@@ -84,6 +85,11 @@ class Runtime {
   int install_fd(AnyObject object);
   Result<AnyObject> object_for_fd(int fd) const;
   Result<void> close_fd(int fd);
+
+  // perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT) on `cpu`, with `data_pages` pages of
+  // ring buffer (a power of 2): an fd that BPF_MAP_UPDATE_ELEM puts in a perf_event_array. The buffer is
+  // a file under <pin root>/.maps so that programs of other processes can write to it.
+  Result<int> open_perf_event(std::uint32_t cpu, std::size_t data_pages);
 
   // The trace pipe (<pin root>/.trace_pipe): a ring buffer of bpf_trace_printk lines in the kernel's
   // trace_pipe format, shared by every process on this pin root; `bpfvm prog tracelog` reads it.

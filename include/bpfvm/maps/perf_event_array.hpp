@@ -1,0 +1,67 @@
+// BPF_MAP_TYPE_PERF_EVENT_ARRAY: slots of BPF output perf events, usually one per CPU, that
+// bpf_perf_event_output writes samples to. User space puts events in slots (the kernel takes perf event
+// fds; the runtime resolves them, set_event) and reads them with PerfBuffer.
+//
+// Kernel semantics (kernel/bpf/arraymap.c, kernel/trace/bpf_trace.c): key and value are 4 bytes; update
+// takes BPF_ANY only (EINVAL), an index past max_entries is E2BIG, deleting an empty slot ENOENT, user
+// space lookup is not supported (ENOTSUPP); output to an index past the end is E2BIG, to an empty slot
+// ENOENT, to an event of another CPU EOPNOTSUPP, to a full buffer ENOSPC.
+//
+// Shared: the slots live in the map's shared memory and name their event's file, so a program in
+// another process writes to the events a reader installed. Every output bumps a counter in the map
+// that readers wait on (a futex, woken only when a reader sleeps).
+#pragma once
+
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "bpfvm/maps/map.hpp"
+#include "bpfvm/maps/perf_event.hpp"
+
+namespace bpfvm::maps {
+
+class PerfEventArray final : public Map {
+ public:
+  static Result<std::shared_ptr<Map>> create(const MapDef& def, const std::string& storage_dir);
+  static Result<std::shared_ptr<Map>> attach(const MapDef& def, os::SharedMemory memory);
+
+  // BPF_MAP_UPDATE_ELEM with a perf event: puts `event` in slot `key`.
+  Result<void> set_event(const void* key, std::shared_ptr<PerfEvent> event, std::uint64_t flags);
+  // The event in a slot (opened from its file when another process installed it), or null.
+  std::shared_ptr<PerfEvent> event(std::uint32_t index);
+
+  // bpf_perf_event_output from a program running on `cpu`: `index` is the slot (BPF_F_CURRENT_CPU for
+  // slot `cpu`); the sample is `parts` one after the other. Returns 0 or a negative errno.
+  int output(std::uint32_t index, std::uint32_t cpu, std::span<const std::span<const std::uint8_t>> parts);
+
+  // Readers: the output counter, and a wait until it moves past `seen` or `timeout_ms` passes (-1: no
+  // limit). Returns true if it moved.
+  std::uint32_t output_count() const;
+  bool wait(std::uint32_t seen, int timeout_ms) const;
+
+  Result<void> lookup(const void* key, void* value) const override;
+  Result<void> update(const void* key, const void* value, std::uint64_t flags) override;
+  Result<void> erase(const void* key) override;
+  Result<void> next_key(const void* key, void* next) const override;
+  void* lookup_in_place(const void* key) override;
+
+ private:
+  PerfEventArray(const MapDef& def, os::SharedMemory memory);
+  static Result<std::size_t> payload_size(const MapDef& def);
+  struct Shared;
+  struct Slot;
+  Shared* shared() const;
+  Slot* slot(std::uint32_t index) const;
+  Result<std::uint32_t> index_of(const void* key) const;
+  void notify() const;
+
+  struct Local {
+    std::uint32_t seq = 0;
+    std::shared_ptr<PerfEvent> event;
+  };
+  mutable std::mutex mutex_;
+  std::vector<Local> local_;  // this process's view of each slot's event
+};
+
+}  // namespace bpfvm::maps

@@ -1,0 +1,185 @@
+#include "bpfvm/maps/perf_event_array.hpp"
+
+#include <linux/bpf.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+
+#include "array_keys.hpp"
+#include "map_header.hpp"
+
+namespace bpfvm::maps {
+
+struct PerfEventArray::Shared {
+  std::atomic<std::uint32_t> outputs;  // bumped by every output: readers wait on it
+  std::atomic<std::uint32_t> waiters;  // readers asleep on `outputs`
+  std::uint8_t reserved[56];
+};
+
+struct PerfEventArray::Slot {
+  std::atomic<std::uint32_t> seq;  // bumped by every change of the slot
+  std::uint32_t present;
+  char path[248];  // the event's file ("" for an event private to the process that installed it)
+};
+
+Result<std::size_t> PerfEventArray::payload_size(const MapDef& def) {
+  static_assert(sizeof(Shared) == 64 && sizeof(Slot) == 256);
+  // fd_array_map_alloc_check + array_map_alloc_check.
+  if (def.key_size != 4 || def.value_size != 4) {
+    return make_error(Errc::kInvalid, "a perf_event_array's key_size and value_size must be 4");
+  }
+  constexpr std::uint32_t kAllowed = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_PRESERVE_ELEMS;
+  if (def.map_flags & ~kAllowed) {
+    return make_error(Errc::kInvalid, "map_flags 0x{:x} are invalid for a perf_event_array", def.map_flags);
+  }
+  if (def.max_entries > (1u << 20)) return make_error(Errc::kTooBig, "a perf_event_array of {} slots is too large", def.max_entries);
+  return sizeof(Shared) + sizeof(Slot) * static_cast<std::size_t>(def.max_entries);
+}
+
+PerfEventArray::PerfEventArray(const MapDef& def, os::SharedMemory memory)
+    : Map(def, std::move(memory)), local_(def.max_entries) {}
+
+Result<std::shared_ptr<Map>> PerfEventArray::create(const MapDef& def, const std::string& storage_dir) {
+  const std::size_t payload = BPFVM_TRY(payload_size(def));
+  auto memory = BPFVM_TRY(allocate_map_memory(def, payload, storage_dir));
+  return std::shared_ptr<Map>(new PerfEventArray(def, std::move(memory)));
+}
+
+Result<std::shared_ptr<Map>> PerfEventArray::attach(const MapDef& def, os::SharedMemory memory) {
+  const std::size_t payload = BPFVM_TRY(payload_size(def));
+  if (memory.size() != sizeof(MapHeader) + payload) {
+    return make_error(Errc::kInvalid, "'{}' has the wrong size for its perf_event_array", memory.path());
+  }
+  return std::shared_ptr<Map>(new PerfEventArray(def, std::move(memory)));
+}
+
+PerfEventArray::Shared* PerfEventArray::shared() const { return reinterpret_cast<Shared*>(payload()); }
+PerfEventArray::Slot* PerfEventArray::slot(std::uint32_t index) const {
+  return reinterpret_cast<Slot*>(payload() + sizeof(Shared)) + index;
+}
+
+Result<std::uint32_t> PerfEventArray::index_of(const void* key) const {
+  std::uint32_t index;
+  std::memcpy(&index, key, 4);
+  if (index >= def().max_entries) {
+    return make_error(Errc::kTooBig, "index {} is past max_entries {}", index, def().max_entries);
+  }
+  return index;
+}
+
+Result<void> PerfEventArray::set_event(const void* key, std::shared_ptr<PerfEvent> event, std::uint64_t flags) {
+  if (flags != BPF_ANY) return make_error(Errc::kInvalid, "a perf_event_array takes BPF_ANY updates only");
+  BPFVM_TRY(check_user_write());
+  const std::uint32_t i = BPFVM_TRY(index_of(key));
+  if (event->path().size() >= sizeof(Slot::path)) {
+    return make_error(Errc::kTooBig, "the perf buffer's path '{}' is too long", event->path());
+  }
+  std::lock_guard lock(mutex_);
+  SpinGuard guard(header()->lock);
+  Slot* s = slot(i);
+  std::memset(s->path, 0, sizeof s->path);
+  std::memcpy(s->path, event->path().data(), event->path().size());
+  s->present = 1;
+  const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
+  s->seq.store(seq, std::memory_order_release);
+  local_[i] = {seq, std::move(event)};
+  return {};
+}
+
+Result<void> PerfEventArray::erase(const void* key) {
+  BPFVM_TRY(check_user_write());
+  const std::uint32_t i = BPFVM_TRY(index_of(key));
+  std::lock_guard lock(mutex_);
+  SpinGuard guard(header()->lock);
+  Slot* s = slot(i);
+  if (!s->present) return make_error(Errc::kNotFound, "slot {} is empty", i);
+  s->present = 0;
+  std::memset(s->path, 0, sizeof s->path);
+  const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
+  s->seq.store(seq, std::memory_order_release);
+  local_[i] = {seq, nullptr};
+  return {};
+}
+
+std::shared_ptr<PerfEvent> PerfEventArray::event(std::uint32_t index) {
+  if (index >= def().max_entries) return nullptr;
+  Slot* s = slot(index);
+  std::lock_guard lock(mutex_);
+  Local& local = local_[index];
+  const std::uint32_t seq = s->seq.load(std::memory_order_acquire);
+  if (local.seq == seq) return local.event;
+  // Another process changed the slot: open the event it names.
+  std::string path;
+  bool present;
+  {
+    SpinGuard guard(header()->lock);
+    present = s->present != 0;
+    path.assign(s->path, strnlen(s->path, sizeof s->path));
+  }
+  std::shared_ptr<PerfEvent> event;
+  if (present && !path.empty()) {
+    auto opened = PerfEvent::open(path);
+    if (opened) event = std::move(*opened);
+  }
+  local = {seq, event};
+  return event;
+}
+
+int PerfEventArray::output(std::uint32_t index, std::uint32_t cpu,
+                           std::span<const std::span<const std::uint8_t>> parts) {
+  if (index == BPF_F_CURRENT_CPU) index = cpu;
+  if (index >= def().max_entries) return -E2BIG;
+  std::shared_ptr<PerfEvent> ev = event(index);
+  if (!ev) return -ENOENT;
+  // The event must be the running CPU's (event->oncpu != smp_processor_id()).
+  if (ev->cpu() != cpu) return -EOPNOTSUPP;
+  auto r = ev->output(parts);
+  if (!r) return -r.error().errno_value();
+  notify();
+  return 0;
+}
+
+std::uint32_t PerfEventArray::output_count() const { return shared()->outputs.load(std::memory_order_seq_cst); }
+
+void PerfEventArray::notify() const {
+  // Paired with wait(): either the reader sees the new count, or this sees the reader waiting.
+  shared()->outputs.fetch_add(1, std::memory_order_seq_cst);
+  if (shared()->waiters.load(std::memory_order_seq_cst) != 0) {
+    ::syscall(SYS_futex, &shared()->outputs, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  }
+}
+
+bool PerfEventArray::wait(std::uint32_t seen, int timeout_ms) const {
+  Shared* s = shared();
+  s->waiters.fetch_add(1, std::memory_order_seq_cst);
+  if (s->outputs.load(std::memory_order_seq_cst) == seen) {
+    struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
+    ::syscall(SYS_futex, &s->outputs, FUTEX_WAIT, seen, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+  }
+  s->waiters.fetch_sub(1, std::memory_order_seq_cst);
+  return s->outputs.load(std::memory_order_seq_cst) != seen;
+}
+
+// User space cannot read a perf event back (no map_fd_sys_lookup_elem): the kernel answers ENOTSUPP.
+Result<void> PerfEventArray::lookup(const void*, void*) const {
+  return make_error(Errc::kNotSupported, "a perf_event_array's slots cannot be read");
+}
+
+Result<void> PerfEventArray::update(const void*, const void*, std::uint64_t) {
+  return make_error(Errc::kInvalid, "a perf_event_array holds perf events: install them with set_event (bpf() takes their fds)");
+}
+
+Result<void> PerfEventArray::next_key(const void* key, void* next) const {
+  return array_next_key(def().max_entries, key, next);
+}
+
+// Programs cannot look up a perf_event_array (the verifier refuses map_lookup_elem on one).
+void* PerfEventArray::lookup_in_place(const void*) { return nullptr; }
+
+}  // namespace bpfvm::maps

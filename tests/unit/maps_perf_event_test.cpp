@@ -1,0 +1,269 @@
+// perf_event_array, its events and the PerfBuffer reader: record layout, wrap-around, lost counts, the
+// kernel's errnos, and a map whose events another process writes to.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/perf_buffer.hpp"
+
+namespace bpfvm::maps {
+namespace {
+
+std::span<const std::uint8_t> bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+Result<void> output(PerfEvent& ev, const std::string& s) {
+  const std::span<const std::uint8_t> parts[1] = {bytes(s)};
+  return ev.output(parts);
+}
+
+struct Seen {
+  std::vector<std::string> samples;
+  std::vector<std::uint64_t> lost;
+};
+
+std::size_t drain(PerfEvent& ev, Seen& seen) {
+  return ev.consume([&](std::span<const std::uint8_t> d) { seen.samples.emplace_back(d.begin(), d.end()); },
+                    [&](std::uint64_t n) { seen.lost.push_back(n); });
+}
+
+TEST(PerfEvent, SampleRecordsHaveTheKernelsLayout) {
+  auto ev = PerfEvent::create(0, 1);
+  ASSERT_TRUE(ev);
+  ASSERT_TRUE(output(**ev, "hello"));
+  // header (8) + u32 size + 5 bytes padded to 12: 24 bytes.
+  const perf_event_mmap_page* page = (*ev)->mmap_page();
+  EXPECT_EQ(page->data_head, 24u);
+  EXPECT_EQ(page->data_offset, 4096u);
+  EXPECT_EQ(page->data_size, 4096u);
+  perf_event_header h;
+  std::memcpy(&h, (*ev)->data(), sizeof h);
+  EXPECT_EQ(h.type, PERF_RECORD_SAMPLE);
+  EXPECT_EQ(h.size, 24);
+  std::uint32_t raw;
+  std::memcpy(&raw, (*ev)->data() + 8, 4);
+  EXPECT_EQ(raw, 12u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>((*ev)->data() + 12), 12), std::string("hello\0\0\0\0\0\0\0", 12));
+  Seen seen;
+  EXPECT_EQ(drain(**ev, seen), 1u);
+  ASSERT_EQ(seen.samples.size(), 1u);
+  EXPECT_EQ(seen.samples[0], std::string("hello\0\0\0\0\0\0\0", 12));
+  EXPECT_EQ(page->data_tail, 24u);
+  EXPECT_FALSE((*ev)->has_data());
+}
+
+TEST(PerfEvent, FullBufferLosesSamplesAndReportsThemBeforeTheNext) {
+  auto ev = PerfEvent::create(0, 1);
+  ASSERT_TRUE(ev);
+  const std::string payload(20, 'x');  // 32-byte records
+  int written = 0;
+  for (;;) {
+    auto r = output(**ev, payload);
+    if (!r) {
+      EXPECT_EQ(r.error().code(), Errc::kNoSpace);
+      break;
+    }
+    ++written;
+  }
+  // One byte always stays free, as the kernel's CIRC_SPACE keeps it: 127 records of 32 in 4096 bytes.
+  EXPECT_EQ(written, 127);
+  EXPECT_FALSE(output(**ev, payload));
+  EXPECT_EQ((*ev)->lost_total(), 2u);
+  Seen seen;
+  EXPECT_EQ(drain(**ev, seen), 127u);
+  ASSERT_TRUE(output(**ev, "after"));
+  EXPECT_EQ(drain(**ev, seen), 2u);
+  ASSERT_EQ(seen.lost.size(), 1u);
+  EXPECT_EQ(seen.lost[0], 2u);
+  EXPECT_EQ(seen.samples.back().substr(0, 5), "after");
+}
+
+TEST(PerfEvent, RecordsWrapAroundTheEndOfTheRing) {
+  auto ev = PerfEvent::create(0, 1);
+  ASSERT_TRUE(ev);
+  Seen seen;
+  // 200 records of 40 bytes go round the 4096-byte ring twice; records cross its end on the way.
+  for (int i = 0; i < 200; ++i) {
+    const std::string s = "record " + std::to_string(i) + std::string(20, '.');
+    ASSERT_TRUE(output(**ev, s.substr(0, 28)));
+    drain(**ev, seen);
+  }
+  ASSERT_EQ(seen.samples.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(seen.samples[i].substr(0, 7 + std::to_string(i).size()), "record " + std::to_string(i));
+}
+
+TEST(PerfEvent, RefusesOversizedSamplesAndBadPageCounts) {
+  auto ev = PerfEvent::create(0, 32);
+  ASSERT_TRUE(ev);
+  auto r = output(**ev, std::string(70000, 'x'));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kTooBig);
+  EXPECT_FALSE(PerfEvent::create(0, 3));
+  EXPECT_FALSE(PerfEvent::create(0, 0));
+}
+
+class PerfFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("bpfvm-perf-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(PerfFiles, OpenedEventSharesTheBufferAndCorruptFilesAreRefused) {
+  auto ev = PerfEvent::create(1, 2, dir_.string());
+  ASSERT_TRUE(ev);
+  auto other = PerfEvent::open((*ev)->path());
+  ASSERT_TRUE(other) << other.error().to_string();
+  EXPECT_EQ((*other)->cpu(), 1u);
+  ASSERT_TRUE(output(**other, "via the other mapping"));
+  Seen seen;
+  EXPECT_EQ(drain(**ev, seen), 1u);
+
+  const auto junk = dir_ / "junk";
+  {
+    std::FILE* f = std::fopen(junk.c_str(), "w");
+    std::string zeros(3 * 4096, '\0');
+    std::fwrite(zeros.data(), 1, zeros.size(), f);
+    std::fclose(f);
+  }
+  EXPECT_FALSE(PerfEvent::open(junk.string()));
+  std::filesystem::resize_file((*ev)->path(), 4096 + 100);
+  EXPECT_FALSE(PerfEvent::open((*ev)->path()));
+  // The creator removes its file.
+  const std::string path = (*ev)->path();
+  ev->reset();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+MapDef perf_array_def(std::uint32_t entries) { return {BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, entries, 0, "events"}; }
+
+TEST_F(PerfFiles, PerfEventArrayHasTheKernelsErrors) {
+  MapDef bad = perf_array_def(4);
+  bad.value_size = 8;
+  EXPECT_FALSE(create_map(bad));
+  bad = perf_array_def(4);
+  bad.map_flags = BPF_F_RDONLY_PROG;
+  EXPECT_FALSE(create_map(bad));
+
+  auto map = create_map(perf_array_def(4), nullptr, dir_.string());
+  ASSERT_TRUE(map) << map.error().to_string();
+  auto& array = static_cast<PerfEventArray&>(**map);
+  auto ev = PerfEvent::create(0, 1, dir_.string());
+  ASSERT_TRUE(ev);
+  const std::uint32_t zero = 0, past = 4, two = 2;
+  EXPECT_EQ(array.set_event(&zero, *ev, BPF_NOEXIST).error().code(), Errc::kInvalid);
+  EXPECT_EQ(array.set_event(&past, *ev, BPF_ANY).error().code(), Errc::kTooBig);
+  ASSERT_TRUE(array.set_event(&zero, *ev, BPF_ANY));
+  std::uint32_t value;
+  EXPECT_EQ(array.lookup(&zero, &value).error().code(), Errc::kNotSupported);
+  EXPECT_EQ(array.update(&zero, &value, BPF_ANY).error().code(), Errc::kInvalid);
+  EXPECT_EQ(array.erase(&two).error().code(), Errc::kNotFound);
+  EXPECT_EQ(array.erase(&past).error().code(), Errc::kTooBig);
+  std::uint32_t next = 99;
+  ASSERT_TRUE(array.next_key(nullptr, &next));
+  EXPECT_EQ(next, 0u);
+  ASSERT_TRUE(array.next_key(&two, &next));
+  EXPECT_EQ(next, 3u);
+
+  const std::string s = "x";
+  const std::span<const std::uint8_t> parts[1] = {bytes(s)};
+  EXPECT_EQ(array.output(BPF_F_CURRENT_CPU, 0, parts), 0);
+  EXPECT_EQ(array.output(0, 0, parts), 0);
+  EXPECT_EQ(array.output(0, 1, parts), -EOPNOTSUPP);  // CPU 0's event, written from CPU 1
+  EXPECT_EQ(array.output(1, 1, parts), -ENOENT);
+  EXPECT_EQ(array.output(9, 0, parts), -E2BIG);
+  EXPECT_EQ(array.output(BPF_F_CURRENT_CPU, 7, parts), -E2BIG);
+  ASSERT_TRUE(array.erase(&zero));
+  EXPECT_EQ(array.output(0, 0, parts), -ENOENT);
+}
+
+TEST_F(PerfFiles, ASecondMappingOfTheMapFindsTheEventsByFile) {
+  auto map = create_map(perf_array_def(2), nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  Seen seen;
+  std::vector<std::uint32_t> cpus;
+  auto reader = PerfBuffer::open(*map, 1, [&](std::uint32_t cpu, std::span<const std::uint8_t> d) {
+    cpus.push_back(cpu);
+    seen.samples.emplace_back(d.begin(), d.end());
+  });
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  auto again = open_shared_map((*map)->storage_path());
+  ASSERT_TRUE(again) << again.error().to_string();
+  auto& array = static_cast<PerfEventArray&>(**again);
+  const std::string s = "from the other side";
+  const std::span<const std::uint8_t> parts[1] = {bytes(s)};
+  const std::uint32_t last = std::min(possible_cpus(), 2u) - 1;
+  EXPECT_EQ(array.output(BPF_F_CURRENT_CPU, last, parts), 0);
+  EXPECT_EQ((*reader)->poll(1000), 1u);
+  ASSERT_EQ(cpus.size(), 1u);
+  EXPECT_EQ(cpus[0], last);
+  EXPECT_EQ(seen.samples[0].substr(0, s.size()), s);
+  // The reader empties its slots when it goes.
+  reader->reset();
+  EXPECT_EQ(array.output(BPF_F_CURRENT_CPU, last, parts), -ENOENT);
+}
+
+TEST_F(PerfFiles, PollWakesWhenAProducerWritesAndTimesOutOtherwise) {
+  auto map = create_map(perf_array_def(possible_cpus()), nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  std::size_t samples = 0;
+  auto reader = PerfBuffer::open(*map, 4, [&](std::uint32_t, std::span<const std::uint8_t>) { ++samples; });
+  ASSERT_TRUE(reader);
+  EXPECT_EQ((*reader)->poll(20), 0u);
+  auto& array = static_cast<PerfEventArray&>(**map);
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string s = "late";
+    const std::span<const std::uint8_t> parts[1] = {bytes(s)};
+    EXPECT_EQ(array.output(BPF_F_CURRENT_CPU, 0, parts), 0);
+  });
+  EXPECT_EQ((*reader)->poll(5000), 1u);
+  producer.join();
+  EXPECT_EQ(samples, 1u);
+}
+
+TEST_F(PerfFiles, AnotherProcessWritesIntoThisReadersBuffers) {
+  auto map = create_map(perf_array_def(possible_cpus()), nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  std::vector<std::string> got;
+  auto reader = PerfBuffer::open(*map, 8, [&](std::uint32_t, std::span<const std::uint8_t> d) {
+    got.emplace_back(reinterpret_cast<const char*>(d.data()));
+  });
+  ASSERT_TRUE(reader);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto child = open_shared_map((*map)->storage_path());
+    if (!child) ::_exit(1);
+    auto& array = static_cast<PerfEventArray&>(**child);
+    for (int i = 0; i < 100; ++i) {
+      const std::string s = "child " + std::to_string(i) + std::string(1, '\0');
+      const std::span<const std::uint8_t> parts[1] = {bytes(s)};
+      if (array.output(BPF_F_CURRENT_CPU, 0, parts) != 0) ::_exit(2);
+    }
+    ::_exit(0);
+  }
+  while (got.size() < 100) {
+    if ((*reader)->poll(5000) == 0) break;
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(got.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], "child " + std::to_string(i));
+}
+
+}  // namespace
+}  // namespace bpfvm::maps
