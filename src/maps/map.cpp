@@ -78,6 +78,7 @@ bool Map::frozen() const {
 const std::string& Map::storage_path() const { return memory_.path(); }
 
 void Map::mark_pinned() {
+  pinned_.store(true, std::memory_order_release);
   if (header_) header_->pins.fetch_add(1, std::memory_order_acq_rel);
 }
 

@@ -41,6 +41,16 @@ Result<void> ProgArray::set_program(const void* key, std::shared_ptr<const void>
   return {};
 }
 
+void ProgArray::clear() {
+  std::vector<Slot> old;
+  {
+    std::lock_guard lock(mutex_);
+    old.swap(slots_);
+    slots_.resize(old.size());
+  }
+  // `old` goes here, outside the lock: a program it frees may free other arrays.
+}
+
 Result<void> ProgArray::lookup(const void* key, void* value) const {
   std::uint32_t index;
   std::memcpy(&index, key, 4);

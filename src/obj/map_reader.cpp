@@ -256,8 +256,13 @@ Result<void> read_btf_maps(const ElfFile& elf, const Btf* btf, MapTable& table) 
                         outer.max_entries);
     }
     if (outer.type == BPF_MAP_TYPE_PROG_ARRAY) {
-      return make_error(Errc::kNotSupported, "section '.maps': map '{}': initial program array slots are not supported yet",
-                        outer.name);
+      // libbpf: a slot names an entry function (a global STT_FUNC) of a program section.
+      if (target.type != STT_FUNC || target.section == sec->index) {
+        return make_error(Errc::kInvalid, "section '.maps': map '{}': slot {} names '{}', which is not a program",
+                          outer.name, slot, target.name);
+      }
+      outer.initial_programs.emplace_back(static_cast<std::uint32_t>(slot), target.name);
+      continue;
     }
     auto inner = table.by_symbol.find({target.section, target.value});
     if (target.section != sec->index || inner == table.by_symbol.end()) {

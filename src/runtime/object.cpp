@@ -4,6 +4,7 @@
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/prog_array.hpp"
 
 namespace bpfvm::runtime {
 
@@ -102,6 +103,28 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
     auto prog = rt.load_program(std::move(req));
     if (!prog) return std::move(prog).error().with_context(fmt::format("{}: program '{}'", spec.name, p.name));
     out.programs_.push_back({p.name, p.section, std::move(*prog)});
+  }
+  std::vector<std::weak_ptr<maps::Map>> prog_arrays;
+  for (const auto& m : out.maps_) {
+    if (m->def().type == BPF_MAP_TYPE_PROG_ARRAY) prog_arrays.push_back(m->shared_impl());
+  }
+  out.release_ = std::shared_ptr<void>(nullptr, [prog_arrays](void*) {
+    for (const auto& weak : prog_arrays) {
+      if (auto m = weak.lock(); m && !m->pinned()) static_cast<maps::ProgArray&>(*m).clear();
+    }
+  });
+  // Program arrays with initial slots, filled once their programs are loaded (as libbpf does).
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) {
+    for (const auto& [slot, name] : spec.maps[i].initial_programs) {
+      std::shared_ptr<Program> target = out.find_program(name);
+      if (!target) {
+        return make_error(Errc::kInvalid, "{}: map '{}': slot {} names program '{}', which was not loaded", spec.name,
+                          spec.maps[i].name, slot, name);
+      }
+      auto& array = static_cast<maps::ProgArray&>(out.maps_[i]->impl());
+      BPFVM_TRY_CTX(array.set_program(&slot, target, target->id(), target->type(), BPF_ANY), "{}: map '{}': slot {}",
+                    spec.name, spec.maps[i].name, slot);
+    }
   }
   return out;
 }

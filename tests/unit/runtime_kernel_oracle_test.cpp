@@ -133,6 +133,12 @@ TEST_F(KernelOracle, MapsAndMapInMap) {
                          {"delete_pair", ipv4_frame(), {}}, {"delete_pair", ipv4_frame(), {}}, {"add_total", ipv4_frame(), {}}});
 }
 
+// Program array slots set in the map's definition; a program that tail-calls itself stops after 33 calls.
+TEST_F(KernelOracle, ProgramArraySlotsFromTheObject) {
+  compare("prog_array_slots.bpf.o", {{"jump_to_answer", ipv4_frame(), {}}, {"jump_to_empty", ipv4_frame(), {}},
+                                     {"chain", ipv4_frame(), {}}, {"chain", ipv4_frame(), {}}});
+}
+
 TEST_F(KernelOracle, Subprograms) {
   compare("subprogs.bpf.o", {{"first", ipv4_frame(), {}}, {"second", ipv4_frame(), {}}});
 }

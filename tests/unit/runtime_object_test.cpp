@@ -132,6 +132,27 @@ TEST_F(ObjectTest, LegacyMaps) {
   EXPECT_EQ(v, 1u);
 }
 
+TEST_F(ObjectTest, ProgramArraySlotsAreFilledAndEmptiedWithTheObject) {
+  std::shared_ptr<Program> chain;
+  std::weak_ptr<Program> answer;
+  {
+    Object obj = load("prog_array_slots.bpf.o");
+    EXPECT_EQ(run(obj.find_program("jump_to_answer"), ipv4_frame()).retval, 42u);
+    EXPECT_EQ(run(obj.find_program("jump_to_empty"), ipv4_frame()).retval, static_cast<std::uint32_t>(-2));
+    EXPECT_EQ(run(obj.find_program("chain"), ipv4_frame()).retval, 34u);  // itself, then 33 tail calls
+    std::uint32_t id = 0;
+    const std::uint32_t one = 1;
+    ASSERT_TRUE(obj.find_map("jumps")->impl().lookup(&one, &id));
+    EXPECT_EQ(id, obj.find_program("answer")->id());
+    chain = obj.find_program("chain");
+    answer = obj.find_program("answer");
+  }
+  // The object's map references are gone: the array is emptied (as the kernel does when the last fd of
+  // a program array closes), which frees what only it held and breaks chain's cycle through it.
+  EXPECT_TRUE(answer.expired());
+  EXPECT_EQ(run(chain, ipv4_frame()).retval, 35u);  // no tail call any more
+}
+
 TEST_F(ObjectTest, Subprograms) {
   Object o = load("subprogs.bpf.o");
   EXPECT_EQ(run(o.find_program("first"), ipv4_frame()).retval, 25u);

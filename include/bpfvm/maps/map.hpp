@@ -62,6 +62,7 @@ class Map {
   const std::string& storage_path() const;
   // A pin refers to the map: its storage stays when its last user goes.
   void mark_pinned();
+  bool pinned() const { return pinned_.load(std::memory_order_acquire); }
 
   // BPF_F_LOCK: lookup and update of a value with a bpf_spin_lock, copied under that lock (the lock
   // word itself is neither copied out nor overwritten). EINVAL for a map whose values have no lock.
@@ -99,6 +100,7 @@ class Map {
   MapDef def_;
   std::uint32_t id_ = 0;
   std::atomic<std::uint32_t> local_frozen_{0};
+  std::atomic<bool> pinned_{false};
   os::SharedMemory memory_;
   struct MapHeader* header_ = nullptr;
 };

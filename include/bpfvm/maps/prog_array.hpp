@@ -21,6 +21,10 @@ class ProgArray final : public Map {
   Result<void> set_program(const void* key, std::shared_ptr<const void> prog, std::uint32_t id,
                            std::uint32_t prog_type, std::uint64_t flags);
 
+  // Empties every slot: what the kernel does when the last user reference (fd or pin) to the array goes,
+  // which breaks the cycle of a program that tail-calls through the array it is in.
+  void clear();
+
   Result<void> lookup(const void* key, void* value) const override;  // the program's id
   Result<void> update(const void* key, const void* value, std::uint64_t flags) override;
   Result<void> erase(const void* key) override;

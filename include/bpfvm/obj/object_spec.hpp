@@ -44,6 +44,8 @@ struct MapSpec {
   // Map-in-map: the inner map's definition, and initial slots (index -> map index in ObjectSpec::maps).
   std::shared_ptr<const MapSpec> inner;
   std::vector<std::pair<std::uint32_t, std::size_t>> initial_slots;
+  // Program arrays: initial slots (index -> the name of a program of the object), set after loading.
+  std::vector<std::pair<std::uint32_t, std::string>> initial_programs;
   // Global data: the section's bytes (empty for .bss), written at index 0 after creation.
   std::vector<std::uint8_t> initial_value;
 };

@@ -42,6 +42,9 @@ class Object {
   std::vector<std::shared_ptr<Map>> maps_;
   std::vector<std::string> map_symbols_;
   std::shared_ptr<BtfObject> btf_;
+  // Shared by the copies of this object; when the last goes, its program arrays that no pin holds are
+  // emptied, as closing libbpf's map fds makes the kernel do.
+  std::shared_ptr<void> release_;
 };
 
 }  // namespace bpfvm::runtime
