@@ -17,7 +17,10 @@ struct HashMap::Meta {
   std::uint32_t element_size;
   std::uint32_t lru_head;   // most recently used (LRU hashes), 0 = empty
   std::uint32_t lru_tail;   // least recently used: evicted first
-  std::uint32_t pad[2];
+  // Bumped before and after every change of the chains (odd while one is under way), so that programs
+  // can look up without the lock, as the kernel's RCU lookups do, and retry when a change overlapped.
+  std::uint32_t change_seq;
+  std::uint32_t pad;
 };
 
 namespace {
@@ -158,19 +161,51 @@ std::uint32_t HashMap::hash_of(const void* key) const {
   return h;
 }
 
+namespace {
+// Chain links are read while a writer may change them (lock-free lookups): atomically, relaxed.
+std::uint32_t load_link(std::uint32_t& v) { return std::atomic_ref<std::uint32_t>(v).load(std::memory_order_relaxed); }
+}  // namespace
+
 std::uint32_t HashMap::find(const void* key, std::uint32_t hash, std::uint32_t** link) const {
   std::uint32_t* at = &buckets()[hash & (layout_.buckets - 1)];
-  // At most max_entries steps: a chain longer than that is corrupt (and must not hang anyone).
-  for (std::uint32_t steps = 0; *at != 0 && *at <= def().max_entries && steps < def().max_entries; ++steps) {
-    std::uint8_t* e = element(*at);
+  // At most max_entries steps: a chain longer than that is corrupt, or changing under a lock-free
+  // lookup, and must not hang anyone. Every index is checked before use.
+  std::uint32_t index = load_link(*at);
+  for (std::uint32_t steps = 0; index != 0 && index <= def().max_entries && steps < def().max_entries; ++steps) {
+    std::uint8_t* e = element(index);
     auto* head = reinterpret_cast<ElementHead*>(e);
-    if (head->hash == hash && std::memcmp(e + kKeyOffset, key, def().key_size) == 0) {
+    if (load_link(head->hash) == hash && std::memcmp(e + kKeyOffset, key, def().key_size) == 0) {
       if (link) *link = at;
-      return *at;
+      return index;
     }
     at = &head->next;
+    index = load_link(*at);
   }
   return 0;
+}
+
+HashMap::ChangeGuard::ChangeGuard(HashMap& map)
+    : lock_(map.header()->lock), seq_(std::atomic_ref<std::uint32_t>(map.meta().change_seq)) {
+  seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
+HashMap::ChangeGuard::~ChangeGuard() { seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+std::uint32_t HashMap::find_lock_free(const void* key, std::uint32_t hash) const {
+  std::atomic_ref<std::uint32_t> seq(meta().change_seq);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::uint32_t before = seq.load(std::memory_order_acquire);
+    if (before & 1) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    const std::uint32_t i = find(key, hash, nullptr);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == before) return i;
+  }
+  SpinGuard guard(header()->lock);  // writers keep changing it: wait for one
+  return find(key, hash, nullptr);
 }
 
 Result<void> HashMap::lookup(const void* key, void* value) const {
@@ -189,7 +224,7 @@ Result<void> HashMap::lookup(const void* key, void* value) const {
 Result<void> HashMap::write(const void* key, const void* value, std::uint64_t flags, bool from_program) {
   BPFVM_TRY(check_update_flags(flags));
   const std::uint32_t hash = hash_of(key);
-  SpinGuard guard(header()->lock);
+  ChangeGuard guard(*this);
   std::uint32_t i = find(key, hash, nullptr);
   const bool existed = i != 0;
   BPFVM_TRY(check_existence(flags, existed));
@@ -236,7 +271,7 @@ Result<void> HashMap::update_from_program(const void* key, const void* value, st
 }
 
 Result<void> HashMap::remove(const void* key) {
-  SpinGuard guard(header()->lock);
+  ChangeGuard guard(*this);
   std::uint32_t* link = nullptr;
   const std::uint32_t i = find(key, hash_of(key), &link);
   if (!i) return make_error(Errc::kNotFound, "no such key");
@@ -277,10 +312,16 @@ Result<void> HashMap::next_key(const void* key, void* next) const {
 }
 
 void* HashMap::lookup_in_place(const void* key) {
-  SpinGuard guard(header()->lock);
-  const std::uint32_t i = find(key, hash_of(key), nullptr);
-  if (!i) return nullptr;
-  touch(i);  // a program's lookup makes the element recent (the kernel sets its reference bit)
+  std::uint32_t i;
+  if (layout_.lru) {
+    SpinGuard guard(header()->lock);
+    i = find(key, hash_of(key), nullptr);
+    if (!i) return nullptr;
+    touch(i);  // a program's lookup makes the element recent (the kernel sets its reference bit)
+  } else {
+    i = find_lock_free(key, hash_of(key));
+    if (!i) return nullptr;
+  }
   return values_of(i) + (layout_.cpus == 1 ? 0 : this_cpu() * layout_.value_stride);
 }
 

@@ -9,7 +9,10 @@
 // shared memory is checked, so a corrupted file cannot make a process read out of bounds or loop.
 #pragma once
 
+#include <atomic>
+
 #include "bpfvm/maps/map.hpp"
+#include "map_header.hpp"
 
 namespace bpfvm::maps {
 
@@ -43,6 +46,20 @@ class HashMap final : public Map {
   std::uint32_t hash_of(const void* key) const;
   // The element holding `key` (0 when none), and the link that points to it. Lock held.
   std::uint32_t find(const void* key, std::uint32_t hash, std::uint32_t** link) const;
+  // find() without the lock, retried while a writer changes the chains.
+  std::uint32_t find_lock_free(const void* key, std::uint32_t hash) const;
+  // The writers' lock, with Meta::change_seq bumped around the change.
+  class ChangeGuard {
+   public:
+    explicit ChangeGuard(HashMap& map);
+    ~ChangeGuard();
+    ChangeGuard(const ChangeGuard&) = delete;
+    ChangeGuard& operator=(const ChangeGuard&) = delete;
+
+   private:
+    SpinGuard lock_;
+    std::atomic_ref<std::uint32_t> seq_;
+  };
   Result<void> write(const void* key, const void* value, std::uint64_t flags, bool from_program);
   std::uint8_t* values_of(std::uint32_t index) const;
   void lru_unlink(std::uint32_t i) const;

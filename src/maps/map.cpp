@@ -31,7 +31,12 @@ namespace {
 struct LiveMaps {
   std::shared_mutex mutex;
   std::unordered_set<const void*> maps;
+  std::atomic<std::uint64_t> generation{0};  // bumped when a map goes
 };
+// The last map this thread found live, and the generation it was found in: a program calls helpers
+// on the same map again and again, and this answers those without the shared lock.
+thread_local const void* t_last_live = nullptr;
+thread_local std::uint64_t t_last_generation = 0;
 LiveMaps& live() {
   static LiveMaps* l = new LiveMaps;  // never destroyed: maps may outlive static destruction
   return *l;
@@ -54,6 +59,7 @@ Map::~Map() {
   {
     std::unique_lock lock(live().mutex);
     live().maps.erase(this);
+    live().generation.fetch_add(1, std::memory_order_release);
   }
   // The last user of a map no pin refers to removes its storage, as the kernel frees an unreferenced map.
   if (header_ && header_->users.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
@@ -63,8 +69,12 @@ Map::~Map() {
 }
 
 bool Map::is_live(const void* p) {
+  if (p == t_last_live && live().generation.load(std::memory_order_acquire) == t_last_generation) return true;
   std::shared_lock lock(live().mutex);
-  return live().maps.count(p) != 0;
+  if (live().maps.count(p) == 0) return false;
+  t_last_live = p;
+  t_last_generation = live().generation.load(std::memory_order_relaxed);
+  return true;
 }
 
 void Map::freeze() {

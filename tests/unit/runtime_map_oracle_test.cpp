@@ -87,6 +87,7 @@ class MapOracle : public ::testing::Test {
   }
 
   // Random keyed operations over a small key space, so that every errno path comes up.
+  void lpm_ops(std::uint32_t max_entries, int ops, std::uint32_t seed, bool wide);
   void random_keyed_ops(int count, std::uint32_t keys, bool ordered) {
     std::mt19937 rng(1234);
     for (int i = 0; i < count; ++i) {
@@ -222,17 +223,26 @@ TEST_F(MapOracle, PercpuHash) {
   random_keyed_ops(300, 7, false);
 }
 
-TEST_F(MapOracle, LpmTrie) {
-  create(BPF_MAP_TYPE_LPM_TRIE, 4 + 4, 8, 6, BPF_F_NO_PREALLOC);
-  // Keys: prefixlen (0..34, some too long) and an IPv4 address from a few related networks.
-  std::mt19937 rng(5);
+// Random updates, lookups, deletes and get_next_key walks on both sides. Both keep the same trie (the
+// kernel's algorithm), so walks agree even when they start from a key that is not in it.
+void MapOracle::lpm_ops(std::uint32_t max_entries, int ops, std::uint32_t seed, bool wide) {
+  create(BPF_MAP_TYPE_LPM_TRIE, 4 + 4, 8, max_entries, BPF_F_NO_PREALLOC);
+  // Keys: prefixlen (0..34, some too long) and an IPv4 address from a few related networks, or (wide)
+  // from 10.0.0.0/8 with a few bits varying at every level.
+  std::mt19937 rng(seed);
   const std::uint8_t nets[4][4] = {{10, 0, 0, 0}, {10, 1, 0, 0}, {10, 1, 2, 0}, {192, 168, 1, 7}};
-  for (int i = 0; i < 600; ++i) {
+  for (int i = 0; i < ops; ++i) {
     std::uint8_t key[8];
     const std::uint32_t prefixlen = rng() % 35;
     std::memcpy(key, &prefixlen, 4);
-    std::memcpy(key + 4, nets[rng() % 4], 4);
-    key[7] = static_cast<std::uint8_t>(key[7] | (rng() % 4));
+    if (wide) {
+      const std::uint8_t addr[4] = {10, static_cast<std::uint8_t>(rng() % 4 * 64), static_cast<std::uint8_t>(rng() % 8 * 32),
+                                    static_cast<std::uint8_t>(rng() % 16 * 16 + rng() % 2)};
+      std::memcpy(key + 4, addr, 4);
+    } else {
+      std::memcpy(key + 4, nets[rng() % 4], 4);
+      key[7] = static_cast<std::uint8_t>(key[7] | (rng() % 4));
+    }
     std::uint64_t value = rng();
     const std::uint64_t flags_choice[] = {BPF_ANY, BPF_NOEXIST, BPF_EXIST};
     const std::uint64_t flags = flags_choice[rng() % 3];
@@ -260,17 +270,18 @@ TEST_F(MapOracle, LpmTrie) {
         }, what + " delete");
         break;
       case 3: {
-        // A whole walk from NULL, each step from the key the last one returned: the kernel's trie order.
-        // (From a key that is not in the trie the kernel may resume at a node of the same length
-        // anywhere on its search path, which depends on its node layout; that case is not compared.)
+        // A walk from NULL or from this key (in the trie or not), each step from the key the last one
+        // returned.
+        const bool from_key = rng() % 2;
         std::vector<std::uint8_t> walk[2];
         for (int side = 0; side < 2; ++side) {
           std::uint8_t cur[8] = {}, next[8] = {};
+          std::memcpy(cur, key, 8);
           bool first = true;
-          for (int step = 0; step < 10; ++step) {
+          for (std::uint32_t step = 0; step < max_entries + 2; ++step) {
             union bpf_attr a {};
             a.map_fd = static_cast<std::uint32_t>(side == 0 ? kfd_ : ofd_);
-            a.key = first ? 0 : reinterpret_cast<std::uint64_t>(cur);
+            a.key = first && !from_key ? 0 : reinterpret_cast<std::uint64_t>(cur);
             a.next_key = reinterpret_cast<std::uint64_t>(next);
             const long rc = side == 0 ? kernel_bpf(BPF_MAP_GET_NEXT_KEY, &a) : rt_->bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof a);
             if (rc != 0) break;
@@ -279,12 +290,17 @@ TEST_F(MapOracle, LpmTrie) {
             first = false;
           }
         }
-        EXPECT_EQ(walk[0], walk[1]) << what << " walk";
+        EXPECT_EQ(walk[0], walk[1]) << what << (from_key ? " walk from the key" : " walk");
         break;
       }
     }
   }
 }
+
+TEST_F(MapOracle, LpmTrie) { lpm_ops(6, 600, 5, false); }
+
+// More entries than the kernel's node layout fits in a few levels: intermediate nodes come and go.
+TEST_F(MapOracle, LpmTrieWide) { lpm_ops(48, 3000, 11, true); }
 
 TEST_F(MapOracle, Queue) {
   create(BPF_MAP_TYPE_QUEUE, 0, 4, 3);
