@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <deque>
 
 #include "ops.hpp"
 
@@ -16,6 +17,36 @@ struct Interpreter::Code {
 };
 
 namespace {
+
+// Checked runs keep the regions helpers opened (map values, records) in a list per run. The lists are
+// reused from run to run on a thread, one per level of nesting (callbacks, tail calls), so that a run
+// that opens many does not allocate them again each time.
+class RegionList {
+ public:
+  RegionList() : list_(lists()[depth()++]) { list_.clear(); }
+  ~RegionList() { --depth(); }
+  RegionList(const RegionList&) = delete;
+  RegionList& operator=(const RegionList&) = delete;
+  std::vector<MemoryRegion>& get() { return list_; }
+
+ private:
+  static std::size_t& depth() {
+    thread_local std::size_t d = 0;
+    return d;
+  }
+  struct Lists {
+    std::deque<std::vector<MemoryRegion>> by_depth;  // a deque: growing it keeps the others in place
+    std::vector<MemoryRegion>& operator[](std::size_t i) {
+      if (i >= by_depth.size()) by_depth.resize(i + 1);
+      return by_depth[i];
+    }
+  };
+  static Lists& lists() {
+    thread_local Lists l;
+    return l;
+  }
+  std::vector<MemoryRegion>& list_;
+};
 
 using detail::IOp;
 using detail::Op;
@@ -108,7 +139,8 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
   const std::span<const std::uint8_t> packet = ctx.packet;
 
   // Checked mode state: the regions besides the stack that helpers opened, and the instruction count.
-  std::vector<MemoryRegion> extra;
+  RegionList extra_list;
+  std::vector<MemoryRegion>& extra = extra_list.get();
   std::uint64_t count = 0;
   const std::uint64_t budget = options.max_instructions;
   struct StatsWriter {
@@ -119,16 +151,23 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
     }
   } stats_writer{stats, count};
 
+  // A program that looks the same value up again and again opens one region, not one per call; checks
+  // look at the newest regions first.
   auto allow_extra = [&](const CallContext& done) {
-    extra.insert(extra.end(), done.extra_regions().begin(), done.extra_regions().end());
+    for (const MemoryRegion& r : done.extra_regions()) {
+      const std::size_t n = extra.size();
+      auto same = [&](const MemoryRegion& e) { return e.start == r.start && e.size == r.size && e.writable == r.writable; };
+      if ((n > 0 && same(extra[n - 1])) || (n > 1 && same(extra[n - 2]))) continue;
+      extra.push_back(r);
+    }
   };
   auto access_ok = [&](std::uint64_t addr, std::uint64_t size, bool write) {
     if (addr >= stack_lo && size <= sizeof stack && addr - stack_lo <= sizeof stack - size) return true;
     for (const MemoryRegion& r : ctx.regions) {
       if (r.contains(addr, size) && (r.writable || !write)) return true;
     }
-    for (const MemoryRegion& r : extra) {
-      if (r.contains(addr, size) && (r.writable || !write)) return true;
+    for (auto r = extra.rbegin(); r != extra.rend(); ++r) {
+      if (r->contains(addr, size) && (r->writable || !write)) return true;
     }
     return false;
   };
