@@ -92,6 +92,10 @@ void Map::mark_pinned() {
   if (header_) header_->pins.fetch_add(1, std::memory_order_acq_rel);
 }
 
+void Map::release_pin() {
+  if (header_) header_->pins.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 std::uint8_t* Map::payload() const { return memory_.data() + sizeof(MapHeader); }
 
 Result<void> Map::check_user_write() const {
@@ -233,7 +237,7 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");
-      return MapOfMaps::create(def, *inner);
+      return MapOfMaps::create(def, *inner, storage_dir);
     default:
       return make_error(Errc::kInvalid, "map type {} ({}) is not supported yet", def.type, map_type_name(def.type));
   }
@@ -267,6 +271,8 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     case BPF_MAP_TYPE_RINGBUF: return RingBuffer::attach(def, std::move(memory));
     case BPF_MAP_TYPE_LPM_TRIE: return LpmTrie::attach(def, std::move(memory));
     case BPF_MAP_TYPE_PERF_EVENT_ARRAY: return PerfEventArray::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+    case BPF_MAP_TYPE_HASH_OF_MAPS: return MapOfMaps::attach(def, std::move(memory));
     default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
   }
 }

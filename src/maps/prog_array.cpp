@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "array_keys.hpp"
-#include "update_flags.hpp"
 
 namespace bpfvm::maps {
 
@@ -26,12 +25,11 @@ std::shared_ptr<const void> ProgArray::program(std::uint32_t index) const {
 Result<void> ProgArray::set_program(const void* key, std::shared_ptr<const void> prog, std::uint32_t id,
                                     std::uint32_t prog_type, std::uint64_t flags) {
   BPFVM_TRY(check_user_write());
-  BPFVM_TRY(check_update_flags(flags));
+  // bpf_fd_array_map_update_elem: BPF_ANY only, E2BIG past the end.
+  if (flags != BPF_ANY) return make_error(Errc::kInvalid, "a program array takes BPF_ANY updates only");
   std::uint32_t index;
   std::memcpy(&index, key, 4);
   if (index >= slots_.size()) return make_error(Errc::kTooBig, "index {} is past max_entries", index);
-  // fd arrays behave like arrays: BPF_NOEXIST fails on every slot.
-  BPFVM_TRY(check_existence(flags, true));
   std::lock_guard lock(mutex_);
   if (owner_type_ && owner_type_ != prog_type) {
     return make_error(Errc::kInvalid, "program type {} does not match the array's programs ({})", prog_type, owner_type_);
@@ -69,7 +67,7 @@ Result<void> ProgArray::erase(const void* key) {
   std::uint32_t index;
   std::memcpy(&index, key, 4);
   std::lock_guard lock(mutex_);
-  if (index >= slots_.size()) return make_error(Errc::kInvalid, "index {} is past max_entries", index);
+  if (index >= slots_.size()) return make_error(Errc::kTooBig, "index {} is past max_entries", index);
   if (!slots_[index].prog) return make_error(Errc::kNotFound, "no program in slot {}", index);
   slots_[index] = {};
   return {};

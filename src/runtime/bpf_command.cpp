@@ -104,6 +104,11 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
     case BPF_MAP_DELETE_ELEM:
     case BPF_MAP_GET_NEXT_KEY:
     case BPF_MAP_LOOKUP_AND_DELETE_ELEM: {
+      // CHECK_ATTR: the fields after a command's last one must be zero (delete ends at key, get_next_key
+      // at next_key).
+      if ((cmd == BPF_MAP_DELETE_ELEM && (a.value || a.flags)) || (cmd == BPF_MAP_GET_NEXT_KEY && a.flags)) {
+        return fail(EINVAL);
+      }
       auto map = fd_as<Map>(*this, static_cast<int>(a.map_fd));
       if (!map) return fail(EBADF);
       maps::Map& m = (*map)->impl();

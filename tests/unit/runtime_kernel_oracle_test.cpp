@@ -13,8 +13,11 @@
 
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "bpfvm/maps/perf_buffer.hpp"
 #include "bpfvm/runtime/object.hpp"
@@ -411,6 +414,98 @@ TEST_F(KernelOracle, PerfEventArrayCommands) {
   }
   ::close(kmap);
   ::close(kevent);
+}
+
+// Maps whose values are fds (array and hash of maps, program arrays): the same update flags, indexes and
+// deletes give the kernel's errnos.
+TEST_F(KernelOracle, FdMapCommands) {
+  struct Side {
+    std::function<long(int, union bpf_attr&)> bpf;
+    int inner = -1, prog = -1, aom = -1, hom = -1, progs = -1;
+  };
+  auto setup = [](Side& side) {
+    union bpf_attr a {};
+    a.map_type = BPF_MAP_TYPE_ARRAY;
+    a.key_size = a.value_size = 4;
+    a.max_entries = 1;
+    side.inner = static_cast<int>(side.bpf(BPF_MAP_CREATE, a));
+    for (std::uint32_t type : {BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_PROG_ARRAY}) {
+      a = {};
+      a.map_type = type;
+      a.key_size = a.value_size = 4;
+      a.max_entries = 2;
+      if (type != BPF_MAP_TYPE_PROG_ARRAY) a.inner_map_fd = static_cast<std::uint32_t>(side.inner);
+      const int fd = static_cast<int>(side.bpf(BPF_MAP_CREATE, a));
+      (type == BPF_MAP_TYPE_ARRAY_OF_MAPS ? side.aom : type == BPF_MAP_TYPE_HASH_OF_MAPS ? side.hom : side.progs) = fd;
+    }
+    const struct bpf_insn insns[] = {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+    a = {};
+    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    a.insns = reinterpret_cast<std::uint64_t>(insns);
+    a.insn_cnt = 2;
+    a.license = reinterpret_cast<std::uint64_t>("GPL");
+    side.prog = static_cast<int>(side.bpf(BPF_PROG_LOAD, a));
+  };
+  Side kernel{[](int cmd, union bpf_attr& a) { return ::syscall(__NR_bpf, cmd, &a, sizeof a); }};
+  Side ours{[&](int cmd, union bpf_attr& a) { return rt_->bpf(cmd, &a, sizeof a); }};
+  setup(kernel);
+  if (kernel.inner < 0 || kernel.prog < 0) GTEST_SKIP() << "the kernel refuses bpf() here";
+  setup(ours);
+  ASSERT_GE(ours.aom, 0);
+  ASSERT_GE(ours.hom, 0);
+  ASSERT_GE(ours.progs, 0);
+  ASSERT_GE(ours.prog, 0);
+
+  enum Which { kAom, kHom, kProgs };
+  struct Step {
+    int cmd;
+    Which map;
+    std::uint32_t key;
+    std::uint64_t flags;
+  };
+  const Step steps[] = {
+      {BPF_MAP_UPDATE_ELEM, kAom, 0, BPF_NOEXIST}, {BPF_MAP_UPDATE_ELEM, kAom, 0, BPF_EXIST}, {BPF_MAP_UPDATE_ELEM, kAom, 0, BPF_ANY},
+      {BPF_MAP_UPDATE_ELEM, kAom, 5, BPF_ANY},     {BPF_MAP_LOOKUP_ELEM, kAom, 0, 0},        {BPF_MAP_LOOKUP_ELEM, kAom, 1, 0},
+      {BPF_MAP_LOOKUP_ELEM, kAom, 5, 0},           {BPF_MAP_DELETE_ELEM, kAom, 1, 0},        {BPF_MAP_DELETE_ELEM, kAom, 5, 0},
+      {BPF_MAP_DELETE_ELEM, kAom, 0, 0},           {BPF_MAP_DELETE_ELEM, kAom, 0, 0},
+      {BPF_MAP_UPDATE_ELEM, kHom, 0, BPF_EXIST},   {BPF_MAP_UPDATE_ELEM, kHom, 0, BPF_NOEXIST}, {BPF_MAP_UPDATE_ELEM, kHom, 0, BPF_NOEXIST},
+      {BPF_MAP_UPDATE_ELEM, kHom, 0, BPF_EXIST},   {BPF_MAP_UPDATE_ELEM, kHom, 1, BPF_ANY},  {BPF_MAP_UPDATE_ELEM, kHom, 2, BPF_ANY},
+      {BPF_MAP_DELETE_ELEM, kHom, 2, 0},           {BPF_MAP_DELETE_ELEM, kHom, 1, 0},        {BPF_MAP_LOOKUP_ELEM, kHom, 1, 0},
+      {BPF_MAP_UPDATE_ELEM, kProgs, 0, BPF_NOEXIST}, {BPF_MAP_UPDATE_ELEM, kProgs, 0, BPF_EXIST}, {BPF_MAP_UPDATE_ELEM, kProgs, 0, BPF_ANY},
+      {BPF_MAP_UPDATE_ELEM, kProgs, 5, BPF_ANY},   {BPF_MAP_DELETE_ELEM, kProgs, 1, 0},      {BPF_MAP_DELETE_ELEM, kProgs, 5, 0},
+      {BPF_MAP_DELETE_ELEM, kProgs, 0, 0},         {BPF_MAP_DELETE_ELEM, kProgs, 0, 0},
+  };
+  // Delete with a value or flags: EINVAL before anything else.
+  {
+    std::uint32_t key = 0, value = 0;
+    for (Side* side : {&kernel, &ours}) {
+      union bpf_attr a {};
+      a.map_fd = static_cast<std::uint32_t>(side->aom);
+      a.key = reinterpret_cast<std::uint64_t>(&key);
+      a.value = reinterpret_cast<std::uint64_t>(&value);
+      errno = 0;
+      EXPECT_EQ(side->bpf(BPF_MAP_DELETE_ELEM, a), -1);
+      EXPECT_EQ(errno, EINVAL);
+    }
+  }
+  auto run = [](Side& side, const Step& st) {
+    std::uint32_t key = st.key, out = 0;
+    std::uint32_t value = static_cast<std::uint32_t>(st.map == kProgs ? side.prog : side.inner);
+    union bpf_attr a {};
+    a.map_fd = static_cast<std::uint32_t>(st.map == kAom ? side.aom : st.map == kHom ? side.hom : side.progs);
+    a.key = reinterpret_cast<std::uint64_t>(&key);
+    if (st.cmd != BPF_MAP_DELETE_ELEM) {  // delete takes only a key (nonzero later fields are EINVAL)
+      a.value = reinterpret_cast<std::uint64_t>(st.cmd == BPF_MAP_LOOKUP_ELEM ? &out : &value);
+      a.flags = st.flags;
+    }
+    errno = 0;
+    return side.bpf(st.cmd, a) < 0 ? -errno : 0;
+  };
+  for (const Step& st : steps) {
+    SCOPED_TRACE(fmt::format("command {} on map {} key {} flags {}", st.cmd, static_cast<int>(st.map), st.key, st.flags));
+    EXPECT_EQ(run(ours, st), run(kernel, st));
+  }
+  for (int fd : {kernel.inner, kernel.prog, kernel.aom, kernel.hom, kernel.progs}) ::close(fd);
 }
 
 #endif

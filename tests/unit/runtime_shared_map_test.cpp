@@ -110,6 +110,42 @@ TEST_F(SharedMapTest, ProgramsInTwoProcessesCountIntoOneGlobal) {
 #endif
 }
 
+TEST_F(SharedMapTest, MapInMapAcrossProcesses) {
+#ifdef BPFVM_PROGS_DIR
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto obj = Object::open_file(rt, std::string(BPFVM_PROGS_DIR) + "/maps.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  const std::string pin = (root_ / "outer").string();
+  ASSERT_TRUE(rt.pin(pin, obj->find_map("outer")));
+  std::vector<std::uint8_t> frame(14 + 20, 0);
+  frame[12] = 0x08;
+  frame[14] = 0x45;
+  auto through = obj->find_program("through_outer");
+  EXPECT_EQ(through->test_run({frame, {}, 1})->retval, 11u);  // slot 0 empty
+  // Another process fills slot 0 with a map of its own and reads inner_b through slot 1.
+  const int rc = in_child([&](Runtime& other) {
+    auto opened = other.open_pinned(pin);
+    if (!opened) return 1;
+    auto& outer = std::get<std::shared_ptr<Map>>(*opened)->impl();
+    if (!outer.inner_def()) return 2;
+    const std::uint32_t one = 1, zero = 0;
+    auto* inner_b = static_cast<maps::Map*>(outer.lookup_in_place(&one));
+    std::uint32_t v = 0;
+    if (!inner_b || !inner_b->lookup(&one, &v) || v != 99) return 3;
+    maps::MapDef def = *outer.inner_def();
+    def.name = "from_child";
+    auto mine = other.create_map({def, std::nullopt, nullptr, 0, 0});
+    if (!mine) return 4;
+    if (!outer.update_inner(&zero, (*mine)->shared_impl(), BPF_ANY)) return 5;
+    return 0;
+  });
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(through->test_run({frame, {}, 1})->retval, 1u);  // slot 0 now holds the child's map
+#else
+  GTEST_SKIP() << "no BPF test objects";
+#endif
+}
+
 TEST_F(SharedMapTest, RingBufferAcrossProcesses) {
   Runtime rt(RuntimeOptions{root_.string()});
   auto map = rt.create_map({{BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, "rb"}, std::nullopt, nullptr, 0, 0});

@@ -60,8 +60,10 @@ class Map {
 
   // The shared memory file behind the map ("" when it is private to this process).
   const std::string& storage_path() const;
-  // A pin refers to the map: its storage stays when its last user goes.
-  void mark_pinned();
+  // A pin refers to the map: its storage stays when its last user goes. A shared map-in-map holds its
+  // inner maps this way too, and lets go with release_pin.
+  virtual void mark_pinned();
+  void release_pin();
   bool pinned() const { return pinned_.load(std::memory_order_acquire); }
 
   // BPF_F_LOCK: lookup and update of a value with a bpf_spin_lock, copied under that lock (the lock
