@@ -384,8 +384,10 @@ TEST_F(KernelOracle, PerfEventArrayCommands) {
     union bpf_attr a {};
     a.map_fd = static_cast<std::uint32_t>(omap);
     a.key = reinterpret_cast<std::uint64_t>(&key);
-    a.value = reinterpret_cast<std::uint64_t>(&value);
-    a.flags = flags;
+    if (cmd != BPF_MAP_DELETE_ELEM) {  // as libbpf: delete takes only the key
+      a.value = reinterpret_cast<std::uint64_t>(&value);
+      a.flags = flags;
+    }
     return op([&] { return rt_->bpf(cmd, &a, sizeof a); });
   };
   auto kernels = [&](int cmd, std::uint32_t key, std::uint32_t value, std::uint64_t flags) {
