@@ -69,26 +69,24 @@ const Prototype* find_prototype(std::int64_t id) {
   return it == std::end(kPrototypes) ? nullptr : it;
 }
 
+// As Linux 6.18 answers a privileged loader (checked by the kernel oracle test for every helper and
+// program type bpfvm has).
 bool allowed(std::uint32_t prog_type, std::int64_t id) {
   if (!find_prototype(id)) return false;
   switch (id) {
-    // Tracing only (bpf_tracing_func_proto): reading arbitrary memory, the current task, signals.
+    // Tracing only (bpf_tracing_func_proto): the legacy probe_read that reads user or kernel memory.
     case BPF_FUNC_probe_read:
     case BPF_FUNC_probe_read_str:
-    case BPF_FUNC_get_current_uid_gid:
-    case BPF_FUNC_get_current_comm:
-    case BPF_FUNC_send_signal:
       return is_tracing(prog_type);
     // The coarse clock is not NMI-safe: tracing programs may not read it.
     case BPF_FUNC_ktime_get_coarse_ns: return !is_tracing(prog_type);
-    // The traced function's address and the attach cookie: kprobes (and perf events / tracepoints for
-    // the cookie).
+    // The traced function's address: kprobes.
     case BPF_FUNC_get_func_ip: return prog_type == BPF_PROG_TYPE_KPROBE;
-    case BPF_FUNC_get_attach_cookie:
-      return prog_type == BPF_PROG_TYPE_KPROBE || prog_type == BPF_PROG_TYPE_TRACEPOINT ||
-             prog_type == BPF_PROG_TYPE_PERF_EVENT;
-    // Everything else is in the kernel's bpf_base_func_proto (for a privileged loader) or offered by
-    // every type bpfvm runs (perf_event_output: skb and xdp have their own variants with the same id).
+    // The attach cookie: the tracing types.
+    case BPF_FUNC_get_attach_cookie: return is_tracing(prog_type);
+    // Everything else is in the kernel's bpf_base_func_proto for a privileged loader (the current
+    // task's ids and comm and bpf_send_signal included, since Linux 6.x) or offered by every type bpfvm
+    // runs (perf_event_output: skb and xdp have their own variants with the same id).
     default: return true;
   }
 }

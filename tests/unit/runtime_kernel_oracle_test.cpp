@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
 #include "bpfvm/runtime/object.hpp"
 
@@ -508,6 +509,45 @@ TEST_F(KernelOracle, FdMapCommands) {
     EXPECT_EQ(run(ours, st), run(kernel, st));
   }
   for (int fd : {kernel.inner, kernel.prog, kernel.aom, kernel.hom, kernel.progs}) ::close(fd);
+}
+
+// Which program types may call which helpers: for every helper bpfvm has and every program type it
+// runs, the kernel's verifier (for this privileged loader) offers the helper to the program or refuses it
+// by name, and bpfvm's table says the same.
+TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
+  const std::uint32_t types[] = {BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_SCHED_CLS,      BPF_PROG_TYPE_SCHED_ACT,
+                                 BPF_PROG_TYPE_XDP,           BPF_PROG_TYPE_KPROBE,         BPF_PROG_TYPE_TRACEPOINT,
+                                 BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_PERF_EVENT};
+  std::vector<char> log(1 << 16);
+  int compared = 0;
+  for (const helpers::Prototype& proto : helpers::prototypes()) {
+    for (std::uint32_t type : types) {
+      // call <helper>; exit: the verifier looks the helper up before it checks any argument.
+      const struct bpf_insn insns[] = {{BPF_JMP | BPF_CALL, 0, 0, 0, proto.id}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+      union bpf_attr a {};
+      a.prog_type = type;
+      a.insns = reinterpret_cast<std::uint64_t>(insns);
+      a.insn_cnt = 2;
+      a.license = reinterpret_cast<std::uint64_t>("GPL");
+      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+      a.log_size = static_cast<std::uint32_t>(log.size());
+      a.log_level = 1;
+      log[0] = 0;
+      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+      if (fd >= 0) ::close(static_cast<int>(fd));
+      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
+      // Refusals name the helper: "unknown func" (older kernels), "program of this type cannot use helper",
+      // or "not supported for program type" (a helper whose prototype depends on the program).
+      const std::string said(log.data());
+      const bool kernel_allows = fd >= 0 || (said.find("unknown func") == std::string::npos &&
+                                             said.find("cannot use helper") == std::string::npos &&
+                                             said.find("not supported for program type") == std::string::npos);
+      EXPECT_EQ(helpers::allowed(type, proto.id), kernel_allows)
+          << "bpf_" << proto.name << " in program type " << type << "; the kernel says: " << log.data();
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 100);
 }
 
 #endif
