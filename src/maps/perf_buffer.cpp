@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "bpfvm/maps/cpu.hpp"
+#include "wakeup_relay.hpp"
 
 namespace bpfvm::maps {
 
@@ -27,11 +28,26 @@ Result<std::unique_ptr<PerfBuffer>> PerfBuffer::open(std::shared_ptr<Map> map, s
   return pb;
 }
 
+PerfBuffer::PerfBuffer(std::shared_ptr<Map> map, SampleFn sample, LostFn lost)
+    : map_(std::move(map)), sample_(std::move(sample)), lost_(std::move(lost)) {}
+
 PerfBuffer::~PerfBuffer() {
+  relay_.reset();
   // As libbpf's perf_buffer__free: the slots this reader filled are emptied (if still its events).
   for (std::uint32_t cpu = 0; cpu < events_.size(); ++cpu) {
     if (array().event(cpu) == events_[cpu]) (void)array().erase(&cpu);
   }
+}
+
+Result<int> PerfBuffer::wakeup_fd() {
+  if (!relay_) {
+    bool waiting = false;
+    for (const auto& e : events_) waiting = waiting || e->has_data();
+    PerfEventArray* array = &this->array();
+    relay_ = BPFVM_TRY(WakeupRelay::start([array] { return array->output_count(); },
+                                          [array](std::uint32_t seen, int ms) { array->wait(seen, ms); }, waiting));
+  }
+  return relay_->fd();
 }
 
 const PerfEvent* PerfBuffer::event(std::uint32_t cpu) const {

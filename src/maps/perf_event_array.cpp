@@ -1,9 +1,6 @@
 #include "bpfvm/maps/perf_event_array.hpp"
 
 #include <linux/bpf.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -12,6 +9,7 @@
 #include <ctime>
 
 #include "array_keys.hpp"
+#include "bpfvm/base/wakeup.hpp"
 #include "map_header.hpp"
 
 namespace bpfvm::maps {
@@ -151,7 +149,7 @@ void PerfEventArray::notify() const {
   // Paired with wait(): either the reader sees the new count, or this sees the reader waiting.
   shared()->outputs.fetch_add(1, std::memory_order_seq_cst);
   if (shared()->waiters.load(std::memory_order_seq_cst) != 0) {
-    ::syscall(SYS_futex, &shared()->outputs, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    os::futex_wake_all(shared()->outputs);
   }
 }
 
@@ -159,8 +157,7 @@ bool PerfEventArray::wait(std::uint32_t seen, int timeout_ms) const {
   Shared* s = shared();
   s->waiters.fetch_add(1, std::memory_order_seq_cst);
   if (s->outputs.load(std::memory_order_seq_cst) == seen) {
-    struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
-    ::syscall(SYS_futex, &s->outputs, FUTEX_WAIT, seen, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+    os::futex_wait(s->outputs, seen, timeout_ms);
   }
   s->waiters.fetch_sub(1, std::memory_order_seq_cst);
   return s->outputs.load(std::memory_order_seq_cst) != seen;

@@ -1,8 +1,6 @@
 #include "bpfvm/maps/ringbuf.hpp"
 
 #include <linux/bpf.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +12,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "bpfvm/base/wakeup.hpp"
 #include "map_header.hpp"
+#include "wakeup_relay.hpp"
 
 namespace bpfvm::maps {
 
@@ -217,16 +217,26 @@ std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uin
 void RingBuffer::notify() const {
   auto& word = atomic32(base() + kNotifyOffset);
   word.fetch_add(1, std::memory_order_release);
-  ::syscall(SYS_futex, base() + kNotifyOffset, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  os::futex_wake_all(word);
 }
 
 bool RingBuffer::wait(int timeout_ms) const {
   auto& word = atomic32(base() + kNotifyOffset);
   const std::uint32_t seen = word.load(std::memory_order_acquire);
   if (query(BPF_RB_AVAIL_DATA) != 0) return true;
-  struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
-  ::syscall(SYS_futex, base() + kNotifyOffset, FUTEX_WAIT, seen, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+  os::futex_wait(word, seen, timeout_ms);
   return word.load(std::memory_order_acquire) != seen || query(BPF_RB_AVAIL_DATA) != 0;
+}
+
+Result<int> RingBuffer::wakeup_fd() {
+  std::lock_guard lock(relay_mutex_);
+  if (!relay_) {
+    auto& word = atomic32(base() + kNotifyOffset);
+    relay_ = BPFVM_TRY(WakeupRelay::start([&word] { return word.load(std::memory_order_acquire); },
+                                          [&word](std::uint32_t seen, int ms) { os::futex_wait(word, seen, ms); },
+                                          query(BPF_RB_AVAIL_DATA) != 0));
+  }
+  return relay_->fd();
 }
 
 Result<void> RingBuffer::lookup(const void*, void*) const { return make_error(Errc::kNotSupported, "ring buffers have no keys"); }

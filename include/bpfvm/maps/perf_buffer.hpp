@@ -24,7 +24,7 @@ class PerfBuffer {
   // `data_pages` per CPU, a power of 2 (libbpf's page_cnt).
   static Result<std::unique_ptr<PerfBuffer>> open(std::shared_ptr<Map> map, std::size_t data_pages,
                                                    SampleFn sample, LostFn lost = {});
-  ~PerfBuffer();
+  ~PerfBuffer();  // (defined where WakeupRelay is complete)
   PerfBuffer(const PerfBuffer&) = delete;
   PerfBuffer& operator=(const PerfBuffer&) = delete;
 
@@ -33,19 +33,23 @@ class PerfBuffer {
   // Waits up to `timeout_ms` (-1: no limit) for records, then reads them; returns how many (0 on
   // timeout).
   std::size_t poll(int timeout_ms);
+  // An eventfd that becomes readable when a program writes to one of this reader's buffers (as libbpf's
+  // perf_buffer__epoll_fd): for event loops. Readable at once when records are waiting. Drain it (read
+  // 8 bytes), then consume().
+  Result<int> wakeup_fd();
   // The event of a CPU, for readers that want the raw mmap view.
   const PerfEvent* event(std::uint32_t cpu) const;
   std::size_t cpus() const { return events_.size(); }
 
  private:
-  PerfBuffer(std::shared_ptr<Map> map, SampleFn sample, LostFn lost)
-      : map_(std::move(map)), sample_(std::move(sample)), lost_(std::move(lost)) {}
+  PerfBuffer(std::shared_ptr<Map> map, SampleFn sample, LostFn lost);
   PerfEventArray& array() const { return static_cast<PerfEventArray&>(*map_); }
 
   std::shared_ptr<Map> map_;
   SampleFn sample_;
   LostFn lost_;
   std::vector<std::shared_ptr<PerfEvent>> events_;  // by CPU
+  std::unique_ptr<class WakeupRelay> relay_;
 };
 
 }  // namespace bpfvm::maps

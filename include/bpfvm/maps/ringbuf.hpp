@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <span>
 
 #include "bpfvm/maps/map.hpp"
@@ -52,6 +54,10 @@ class RingBuffer final : public Map {
   std::size_t consume(const std::function<int(std::span<const std::uint8_t>)>& fn);
   // Waits until a producer notifies or `timeout_ms` passes (-1: forever); true if notified.
   bool wait(int timeout_ms) const;
+  // An eventfd that becomes readable when producers notify (as epoll on the kernel's ring buffer fd):
+  // for event loops that wait on several sources. Readable at once when records are waiting. The
+  // reader drains it (read 8 bytes) and then consumes.
+  Result<int> wakeup_fd();
 
   // Keyed operations are not supported by ring buffers.
   Result<void> lookup(const void* key, void* value) const override;
@@ -66,6 +72,9 @@ class RingBuffer final : public Map {
   std::uint8_t* base() const;  // the start of the mapping (pg_off counts pages from here)
   std::uint8_t* data_mut() const;
   void notify() const;
+
+  std::mutex relay_mutex_;
+  std::unique_ptr<class WakeupRelay> relay_;
 };
 
 }  // namespace bpfvm::maps

@@ -1,0 +1,57 @@
+#include "bpfvm/base/wakeup.hpp"
+
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+
+namespace bpfvm::os {
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
+
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, int timeout_ms) {
+  struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
+  // Not FUTEX_PRIVATE: the word may be in memory shared with other processes.
+  ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) {
+  ::syscall(SYS_futex, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+Result<EventFd> EventFd::create() {
+  EventFd e;
+  e.fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e.fd_ < 0) return make_error(Errc::kIo, "eventfd: {}", std::strerror(errno));
+  return e;
+}
+
+EventFd& EventFd::operator=(EventFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+EventFd::~EventFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void EventFd::signal() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);  // EAGAIN: the counter is full, still readable
+}
+
+std::uint64_t EventFd::drain() const {
+  std::uint64_t value = 0;
+  return ::read(fd_, &value, sizeof value) == sizeof value ? value : 0;
+}
+
+}  // namespace bpfvm::os

@@ -1,0 +1,102 @@
+// Event-loop wake-ups: ring buffers and perf buffers hand out an eventfd that poll() sees readable when
+// a producer (in this process or another) notifies, and at once when records are already waiting.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/perf_buffer.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
+
+namespace bpfvm::maps {
+namespace {
+
+bool readable(int fd, int timeout_ms) {
+  struct pollfd p {fd, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+std::uint64_t drain(int fd) {
+  std::uint64_t n = 0;
+  return ::read(fd, &n, sizeof n) == sizeof n ? n : 0;
+}
+
+class WakeupFd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("bpfvm-wakeup-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(WakeupFd, RingBufferNotifiesAnotherProcessThroughAnEventfd) {
+  auto map = create_map({BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, "rb"}, nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  auto& rb = static_cast<RingBuffer&>(**map);
+  const std::string path = rb.storage_path();
+  // Fork before the relay thread starts (a child of a threaded process should not inherit locks).
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto child = [&]() -> int {
+      auto other = open_shared_map(path);
+      if (!other) return 1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      const std::uint64_t record = 7;
+      return static_cast<RingBuffer&>(**other).output(&record, sizeof record, 0) ? 0 : 2;
+    };
+    ::_exit(child());
+  }
+  auto fd = rb.wakeup_fd();
+  ASSERT_TRUE(fd) << fd.error().to_string();
+  EXPECT_TRUE(readable(*fd, 5000));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_GE(drain(*fd), 1u);
+  EXPECT_EQ(rb.consume([](std::span<const std::uint8_t>) { return 0; }), 1u);
+  EXPECT_FALSE(readable(*fd, 50));
+}
+
+TEST_F(WakeupFd, RingBufferWithWaitingRecordsStartsReadable) {
+  auto map = create_map({BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, "rb"}, nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  auto& rb = static_cast<RingBuffer&>(**map);
+  const std::uint64_t record = 1;
+  ASSERT_TRUE(rb.output(&record, sizeof record, 0));
+  auto fd = rb.wakeup_fd();
+  ASSERT_TRUE(fd);
+  EXPECT_TRUE(readable(*fd, 0));
+}
+
+TEST_F(WakeupFd, PerfBufferNotifiesThroughAnEventfd) {
+  auto map = create_map({BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, possible_cpus(), 0, "events"}, nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  std::size_t samples = 0;
+  auto reader = PerfBuffer::open(*map, 1, [&](std::uint32_t, std::span<const std::uint8_t>) { ++samples; });
+  ASSERT_TRUE(reader);
+  auto fd = (*reader)->wakeup_fd();
+  ASSERT_TRUE(fd) << fd.error().to_string();
+  EXPECT_FALSE(readable(*fd, 0));
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    const std::uint64_t v = 5;
+    const std::span<const std::uint8_t> parts[1] = {{reinterpret_cast<const std::uint8_t*>(&v), sizeof v}};
+    EXPECT_EQ(static_cast<PerfEventArray&>(**map).output(0, 0, parts), 0);
+  });
+  EXPECT_TRUE(readable(*fd, 5000));
+  producer.join();
+  drain(*fd);
+  EXPECT_EQ((*reader)->consume(), 1u);
+  EXPECT_EQ(samples, 1u);
+}
+
+}  // namespace
+}  // namespace bpfvm::maps
