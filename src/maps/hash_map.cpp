@@ -150,15 +150,62 @@ bool HashMap::evict() {
 
 std::uint8_t* HashMap::values_of(std::uint32_t index) const { return element(index) + kKeyOffset + round8(def().key_size); }
 
+namespace {
+constexpr std::uint64_t kMix = 0xff51afd7ed558ccdull;
+
+std::uint64_t fold(std::uint64_t h, std::uint64_t w) {
+  h = (h ^ w) * kMix;
+  return h ^ (h >> 32);
+}
+
+// Key comparison with the common sizes inlined.
+bool same_key(const std::uint8_t* a, const void* b, std::uint32_t n) {
+  if (n == 4) {
+    std::uint32_t x, y;
+    std::memcpy(&x, a, 4);
+    std::memcpy(&y, b, 4);
+    return x == y;
+  }
+  if (n == 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    return x == y;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+}  // namespace
+
 std::uint32_t HashMap::hash_of(const void* key) const {
-  // FNV-1a, then a finalizer so that low bits (the bucket) depend on every byte.
-  std::uint32_t h = 2166136261u;
+  // 8 bytes at a time (the last chunk zero-extended), each folded in with a multiply, then a finalizer
+  // so that the low bits (the bucket) depend on every byte. 4- and 8-byte keys take one fold.
   const auto* p = static_cast<const std::uint8_t*>(key);
-  for (std::uint32_t i = 0; i < def().key_size; ++i) h = (h ^ p[i]) * 16777619u;
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  return h;
+  const std::uint32_t n = def().key_size;
+  std::uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+  if (n == 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    h = fold(h, w);
+  } else if (n == 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = fold(h, w);
+  } else {
+    std::uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      h = fold(h, w);
+    }
+    if (i < n) {
+      std::uint64_t w = 0;
+      for (std::uint32_t j = 0; i + j < n; ++j) w |= std::uint64_t{p[i + j]} << (8 * j);
+      h = fold(h, w);
+    }
+  }
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 29;
+  return static_cast<std::uint32_t>(h);
 }
 
 namespace {
@@ -174,7 +221,7 @@ std::uint32_t HashMap::find(const void* key, std::uint32_t hash, std::uint32_t**
   for (std::uint32_t steps = 0; index != 0 && index <= def().max_entries && steps < def().max_entries; ++steps) {
     std::uint8_t* e = element(index);
     auto* head = reinterpret_cast<ElementHead*>(e);
-    if (load_link(head->hash) == hash && std::memcmp(e + kKeyOffset, key, def().key_size) == 0) {
+    if (load_link(head->hash) == hash && same_key(e + kKeyOffset, key, def().key_size)) {
       if (link) *link = at;
       return index;
     }
@@ -209,15 +256,29 @@ std::uint32_t HashMap::find_lock_free(const void* key, std::uint32_t hash) const
 }
 
 Result<void> HashMap::lookup(const void* key, void* value) const {
-  SpinGuard guard(header()->lock);
-  const std::uint32_t i = find(key, hash_of(key), nullptr);
-  if (!i) return make_error(Errc::kNotFound, "no such key");
-  if (layout_.cpus == 1) {
-    std::memcpy(value, values_of(i), def().value_size);
-  } else {
-    // Per CPU: every CPU's value, each round_up(value_size, 8) bytes, as the kernel copies them out.
-    std::memcpy(value, values_of(i), layout_.value_stride * layout_.cpus);
+  // Per CPU: every CPU's value, each round_up(value_size, 8) bytes, as the kernel copies them out.
+  const std::size_t size = layout_.cpus == 1 ? def().value_size : layout_.value_stride * layout_.cpus;
+  const std::uint32_t hash = hash_of(key);
+  // Without the lock, like a program's lookup: the copy counts only if no change overlapped it (an
+  // update in place changes the sequence too), so it is never torn.
+  std::atomic_ref<std::uint32_t> seq(meta().change_seq);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::uint32_t before = seq.load(std::memory_order_acquire);
+    if (before & 1) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    const std::uint32_t i = find(key, hash, nullptr);
+    if (i) std::memcpy(value, values_of(i), size);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) != before) continue;
+    if (!i) return make_error(Errc::kNotFound, "no such key");
+    return {};
   }
+  SpinGuard guard(header()->lock);
+  const std::uint32_t i = find(key, hash, nullptr);
+  if (!i) return make_error(Errc::kNotFound, "no such key");
+  std::memcpy(value, values_of(i), size);
   return {};
 }
 

@@ -49,7 +49,10 @@ Map::Map(MapDef def) : def_(std::move(def)) {
 }
 
 Map::Map(MapDef def, os::SharedMemory memory)
-    : def_(std::move(def)), memory_(std::move(memory)), header_(reinterpret_cast<MapHeader*>(memory_.data())) {
+    : def_(std::move(def)),
+      memory_(std::move(memory)),
+      header_(reinterpret_cast<MapHeader*>(memory_.data())),
+      payload_(memory_.data() + sizeof(MapHeader)) {
   header_->users.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lock(live().mutex);
   live().maps.insert(this);
@@ -96,7 +99,6 @@ void Map::release_pin() {
   if (header_) header_->pins.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-std::uint8_t* Map::payload() const { return memory_.data() + sizeof(MapHeader); }
 
 Result<void> Map::check_user_write() const {
   if (frozen()) return make_error(Errc::kPermission, "map '{}' is frozen", def_.name);

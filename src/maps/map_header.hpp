@@ -12,7 +12,7 @@
 namespace bpfvm::maps {
 
 inline constexpr std::uint64_t kMapMagic = 0x50414d6d76667062;  // "bpfvmMAP"
-inline constexpr std::uint32_t kMapLayoutVersion = 1;
+inline constexpr std::uint32_t kMapLayoutVersion = 2;  // 2: LPM trie nodes, shared map-in-map, new hash function
 
 struct alignas(64) MapHeader {
   std::uint64_t magic;

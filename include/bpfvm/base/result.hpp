@@ -61,7 +61,9 @@ class [[nodiscard]] Result {
 template <>
 class [[nodiscard]] Result<void> {
  public:
-  Result() = default;
+  // User-provided on purpose: `return {};` value-initialises, and with a defaulted constructor that
+  // would first zero the whole (large) optional<Error> on every successful return.
+  Result() {}  // NOLINT(modernize-use-equals-default)
   Result(Error error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool has_value() const { return !error_.has_value(); }

@@ -96,7 +96,7 @@ class Map {
   Map(MapDef def, os::SharedMemory memory);         // shared storage, MapHeader first
   Result<void> check_user_write() const;
   struct MapHeader* header() const { return header_; }
-  std::uint8_t* payload() const;                    // the type's data, after the header
+  std::uint8_t* payload() const { return payload_; }  // the type's data, after the header
 
  private:
   MapDef def_;
@@ -105,6 +105,7 @@ class Map {
   std::atomic<bool> pinned_{false};
   os::SharedMemory memory_;
   struct MapHeader* header_ = nullptr;
+  std::uint8_t* payload_ = nullptr;
 };
 
 // Creates a map, checking the definition as BPF_MAP_CREATE does (EINVAL for bad sizes or flags).
