@@ -52,5 +52,33 @@ TEST(HashLookupFromPrograms, FindsStableKeysWhileOthersComeAndGo) {
   EXPECT_EQ(wrong, 0u);
 }
 
+// User-space lookups copy without the lock too; an update in place that overlaps a copy makes it retry,
+// so a copied value is never half old, half new.
+TEST(HashLookupFromUserSpace, CopiesAreNeverTorn) {
+  auto map = create_map({BPF_MAP_TYPE_HASH, 4, 64, 4, 0, "torn"});
+  ASSERT_TRUE(map);
+  const std::uint32_t key = 1;
+  std::uint64_t value[8] = {};
+  ASSERT_TRUE((*map)->update(&key, value, BPF_ANY));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::uint64_t v[8];
+    for (std::uint64_t n = 1; !stop.load(std::memory_order_relaxed); ++n) {
+      for (auto& w : v) w = n;
+      (void)(*map)->update(&key, v, BPF_EXIST);
+    }
+  });
+  std::uint64_t torn = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < end) {
+    std::uint64_t got[8];
+    ASSERT_TRUE((*map)->lookup(&key, got));
+    for (int i = 1; i < 8; ++i) torn += got[i] != got[0];
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(torn, 0u);
+}
+
 }  // namespace
 }  // namespace bpfvm::maps
