@@ -254,17 +254,41 @@ Scalar Scalar::zext32() const {
 
 std::string Scalar::to_string() const {
   if (is_const()) return fmt::format("{}", static_cast<s64>(const_value()));
+  // The kernel's notation: bounds at their defaults are left out, and mins (maxes) with the same value
+  // and sign are written once, "smin=smin32=0,smax=umax=15".
+  struct Field {
+    const char* name;
+    u64 value;
+    bool omit;
+  } fields[] = {
+      {"smin", static_cast<u64>(smin), smin == kS64Min},
+      {"smax", static_cast<u64>(smax), smax == kS64Max},
+      {"umin", umin, umin == 0},
+      {"umax", umax, umax == kU64Max},
+      {"smin32", static_cast<u64>(static_cast<s64>(s32_min)), s32_min == kS32Min},
+      {"smax32", static_cast<u64>(static_cast<s64>(s32_max)), s32_max == kS32Max},
+      {"umin32", u32_min, u32_min == 0},
+      {"umax32", u32_max, u32_max == kU32Max},
+  };
+  auto negative = [](const Field& f) { return f.name[0] == 's' && static_cast<s64>(f.value) < 0; };
   std::string out;
-  auto add = [&](std::string_view name, auto v) { out += fmt::format("{}{}={}", out.empty() ? "" : ",", name, v); };
-  if (smin != kS64Min) add("smin", smin);
-  if (smax != kS64Max) add("smax", smax);
-  if (umin != 0) add("umin", umin);
-  if (umax != kU64Max) add("umax", umax);
-  if (s32_min != kS32Min) add("smin32", s32_min);
-  if (s32_max != kS32Max) add("smax32", s32_max);
-  if (u32_min != 0) add("umin32", u32_min);
-  if (u32_max != kU32Max) add("umax32", u32_max);
-  if (!bits.is_unknown()) out += fmt::format("{}var_off=(0x{:x}; 0x{:x})", out.empty() ? "" : ",", bits.value, bits.mask);
+  for (std::size_t i = 0; i < std::size(fields); ++i) {
+    if (fields[i].omit) continue;
+    if (!out.empty()) out.push_back(',');
+    out.append(fields[i].name);
+    out.push_back('=');
+    for (std::size_t j = i + 2; j < std::size(fields); j += 2) {
+      if (fields[j].omit || negative(fields[j]) != negative(fields[i]) || fields[j].value != fields[i].value) continue;
+      out.append(fields[j].name);
+      out.push_back('=');
+      fields[j].omit = true;
+    }
+    out.append(negative(fields[i]) ? fmt::format("{}", static_cast<s64>(fields[i].value)) : fmt::format("{}", fields[i].value));
+  }
+  if (!bits.is_unknown()) {
+    if (!out.empty()) out.push_back(',');
+    out.append(fmt::format("var_off=(0x{:x}; 0x{:x})", bits.value, bits.mask));
+  }
   return out;
 }
 

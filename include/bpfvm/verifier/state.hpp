@@ -1,0 +1,99 @@
+// The verifier's abstract state at one instruction: what each register holds (its type, as the kernel
+// types registers, and its value or offset) and what each stack byte holds, per call frame; plus the
+// references the program has acquired and must release. `includes` answers state pruning: when a state
+// already explored at an instruction includes the new one, every path from the new one is safe too.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bpfvm/verifier/scalar.hpp"
+
+namespace bpfvm::verifier {
+
+// The kernel's register types (enum bpf_reg_type), those bpfvm's programs meet.
+enum class RegType : std::uint8_t {
+  kNotInit,     // NOT_INIT: reading it is an error
+  kScalar,      // SCALAR_VALUE
+  kCtx,         // PTR_TO_CTX
+  kStack,       // PTR_TO_STACK
+  kMapPtr,      // CONST_PTR_TO_MAP
+  kMapValue,    // PTR_TO_MAP_VALUE (maybe_null: PTR_TO_MAP_VALUE_OR_NULL)
+  kMapKey,      // PTR_TO_MAP_KEY
+  kPacket,      // PTR_TO_PACKET
+  kPacketMeta,  // PTR_TO_PACKET_META
+  kPacketEnd,   // PTR_TO_PACKET_END
+  kMem,         // PTR_TO_MEM (a ring buffer record: with a reference)
+  kFunc,        // PTR_TO_FUNC (a callback)
+};
+std::string_view reg_type_name(RegType type, bool maybe_null = false);
+
+struct RegState {
+  RegType type = RegType::kNotInit;
+  bool maybe_null = false;  // must be compared with 0 before use (the _OR_NULL types)
+  // Scalars: the value. Pointers: the variable part of the offset (the fixed part is `off`).
+  Scalar value = Scalar::constant(0);
+  std::int32_t off = 0;
+  // Copies of one maybe-null pointer (or of one packet pointer) share an id: a null check or a range
+  // proven on one holds for all.
+  std::uint32_t id = 0;
+  std::uint32_t ref_id = 0;      // the acquired reference this pointer carries (0: none)
+  std::uint32_t map_index = 0;   // kMapPtr, kMapValue, kMapKey: which of the program's maps
+  std::uint32_t mem_size = 0;    // kMem: bytes
+  std::uint32_t range = 0;       // kPacket: bytes from this pointer proven below data_end
+  std::uint32_t frame = 0;       // kStack: whose frame
+  std::uint32_t subprog = 0;     // kFunc: which subprogram
+
+  static RegState scalar(const Scalar& s);
+  static RegState unknown_scalar() { return scalar(Scalar::unknown()); }
+  static RegState pointer(RegType type, std::int32_t off = 0);
+  bool is_pointer() const { return type != RegType::kNotInit && type != RegType::kScalar; }
+  // What the kernel's log shows: "scalar(umax=15)", "map_value_or_null(id=2,off=0)", "fp-8".
+  std::string to_string() const;
+  friend bool operator==(const RegState&, const RegState&) = default;
+};
+
+// One 8-byte stack slot: what each byte holds, and the register spilled there when the slot holds one.
+enum class ByteType : std::uint8_t { kInvalid, kMisc, kZero, kSpill };
+struct StackSlot {
+  std::array<ByteType, 8> bytes{};  // all kInvalid: never written
+  RegState spilled;                 // valid when the bytes are kSpill
+  friend bool operator==(const StackSlot&, const StackSlot&) = default;
+};
+
+inline constexpr int kStackSize = 512;
+inline constexpr int kStackSlots = kStackSize / 8;
+
+struct Frame {
+  std::array<RegState, 11> regs;
+  std::array<StackSlot, kStackSlots> stack{};  // slot i covers fp-8*(i+1) .. fp-8*i-1
+  std::uint32_t callsite = 0;                  // the call instruction that made this frame
+  std::uint32_t subprog = 0;
+  friend bool operator==(const Frame&, const Frame&) = default;
+};
+
+struct State {
+  std::vector<Frame> frames;            // [0] = the entry function; back() is the current one
+  std::vector<std::uint32_t> refs;      // acquired references not yet released
+  std::uint32_t active_lock = 0;        // the bpf_spin_lock held (an id), 0: none
+
+  // The state at the entry of a program: r1 = ctx, r10 = frame pointer, everything else unset.
+  static State entry();
+  Frame& cur() { return frames.back(); }
+  const Frame& cur() const { return frames.back(); }
+  // Whether every concrete state this one (an explored state) stands for covers `other`: true means
+  // `other` needs no further exploration (the kernel's states_equal with regsafe / stacksafe).
+  bool includes(const State& other) const;
+};
+
+// Whether `old` covers `cur` for pruning. `ids` pairs the ids of `old` with those of `cur` (a null
+// check on one copy must meet the same copies in both).
+struct IdMap {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  bool check(std::uint32_t old_id, std::uint32_t cur_id);
+};
+bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids);
+
+}  // namespace bpfvm::verifier

@@ -1,0 +1,158 @@
+#include "bpfvm/verifier/state.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace bpfvm::verifier {
+
+std::string_view reg_type_name(RegType type, bool maybe_null) {
+  switch (type) {
+    case RegType::kNotInit: return "?";
+    case RegType::kScalar: return "scalar";
+    case RegType::kCtx: return "ctx";
+    case RegType::kStack: return "fp";
+    case RegType::kMapPtr: return "map_ptr";
+    case RegType::kMapValue: return maybe_null ? "map_value_or_null" : "map_value";
+    case RegType::kMapKey: return "map_key";
+    case RegType::kPacket: return "pkt";
+    case RegType::kPacketMeta: return "pkt_meta";
+    case RegType::kPacketEnd: return "pkt_end";
+    case RegType::kMem: return maybe_null ? "mem_or_null" : "mem";
+    case RegType::kFunc: return "func";
+  }
+  return "?";
+}
+
+RegState RegState::scalar(const Scalar& s) {
+  RegState r;
+  r.type = RegType::kScalar;
+  r.value = s;
+  return r;
+}
+
+RegState RegState::pointer(RegType type, std::int32_t off) {
+  RegState r;
+  r.type = type;
+  r.off = off;
+  r.value = Scalar::constant(0);
+  return r;
+}
+
+std::string RegState::to_string() const {
+  if (type == RegType::kScalar) {
+    return value.is_const() ? value.to_string() : fmt::format("scalar({})", value.to_string());
+  }
+  if (type == RegType::kStack && value.is_const() && value.const_value() == 0) {
+    return off == 0 ? std::string("fp0") : fmt::format("fp{}", off);
+  }
+  std::string out = fmt::format("{}(", reg_type_name(type, maybe_null));
+  bool first = true;
+  auto add = [&](const std::string& part) {
+    if (!first) out.push_back(',');
+    out.append(part);
+    first = false;
+  };
+  if (id) add(fmt::format("id={}", id));
+  if (ref_id) add(fmt::format("ref_obj_id={}", ref_id));
+  if (type == RegType::kMapPtr || type == RegType::kMapValue || type == RegType::kMapKey) add(fmt::format("map={}", map_index));
+  if (off) add(fmt::format("off={}", off));
+  if (type == RegType::kPacket || type == RegType::kPacketMeta) add(fmt::format("r={}", range));
+  if (type == RegType::kMem) add(fmt::format("sz={}", mem_size));
+  if (!(value.is_const() && value.const_value() == 0)) add(value.to_string());
+  return out + ")";
+}
+
+bool IdMap::check(std::uint32_t old_id, std::uint32_t cur_id) {
+  if (old_id == 0 && cur_id == 0) return true;
+  if (old_id == 0 || cur_id == 0) return false;
+  for (const auto& [o, c] : pairs) {
+    if (o == old_id || c == cur_id) return o == old_id && c == cur_id;
+  }
+  pairs.emplace_back(old_id, cur_id);
+  return true;
+}
+
+bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
+  // A register the explored state left unset was never read on any path from there.
+  if (old.type == RegType::kNotInit) return true;
+  if (cur.type != old.type || cur.maybe_null != old.maybe_null) return false;
+  if (old.type == RegType::kScalar) return old.value.includes(cur.value);
+  if (old.off != cur.off || old.map_index != cur.map_index || old.frame != cur.frame || old.subprog != cur.subprog ||
+      old.mem_size != cur.mem_size) {
+    return false;
+  }
+  // A packet pointer needs at least the range the explored one had proven.
+  if (cur.range < old.range) return false;
+  if (!old.value.includes(cur.value)) return false;
+  return ids.check(old.id, cur.id) && ids.check(old.ref_id, cur.ref_id);
+}
+
+namespace {
+
+bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
+  for (std::size_t i = 0; i < 8; ++i) {
+    switch (old.bytes[i]) {
+      case ByteType::kInvalid: break;  // never read from there
+      case ByteType::kMisc:
+        if (cur.bytes[i] == ByteType::kInvalid) return false;  // initialised data, whatever it is
+        break;
+      case ByteType::kZero:
+        if (cur.bytes[i] == ByteType::kZero) break;
+        // A spilled constant 0 is zero bytes too.
+        if (cur.bytes[i] == ByteType::kSpill && cur.spilled.type == RegType::kScalar && cur.spilled.value.is_const() &&
+            cur.spilled.value.const_value() == 0) {
+          break;
+        }
+        return false;
+      case ByteType::kSpill:
+        if (cur.bytes[i] != ByteType::kSpill) {
+          // A spilled scalar the program may read back as anything is covered by any initialised bytes
+          // only when it was unknown.
+          if (old.spilled.type == RegType::kScalar && old.spilled.value == Scalar::unknown() &&
+              cur.bytes[i] != ByteType::kInvalid) {
+            break;
+          }
+          return false;
+        }
+        break;
+    }
+  }
+  if (old.bytes[0] == ByteType::kSpill && cur.bytes[0] == ByteType::kSpill) return reg_includes(old.spilled, cur.spilled, ids);
+  return true;
+}
+
+}  // namespace
+
+State State::entry() {
+  State s;
+  s.frames.emplace_back();
+  Frame& f = s.frames.back();
+  f.regs[1] = RegState::pointer(RegType::kCtx);
+  f.regs[10] = RegState::pointer(RegType::kStack);
+  return s;
+}
+
+bool State::includes(const State& other) const {
+  if (frames.size() != other.frames.size() || refs.size() != other.refs.size()) return false;
+  if ((active_lock == 0) != (other.active_lock == 0)) return false;
+  IdMap ids;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (!ids.check(refs[i], other.refs[i])) return false;
+  }
+  if (active_lock && !ids.check(active_lock, other.active_lock)) return false;
+  for (std::size_t f = 0; f < frames.size(); ++f) {
+    const Frame& a = frames[f];
+    const Frame& b = other.frames[f];
+    if (a.callsite != b.callsite || a.subprog != b.subprog) return false;
+    for (std::size_t r = 0; r < a.regs.size(); ++r) {
+      if (!reg_includes(a.regs[r], b.regs[r], ids)) return false;
+    }
+    for (std::size_t s = 0; s < a.stack.size(); ++s) {
+      if (!slot_includes(a.stack[s], b.stack[s], ids)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace bpfvm::verifier
