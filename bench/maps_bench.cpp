@@ -69,26 +69,23 @@ long elem(runtime::Runtime* rt, int cmd, int fd, const void* key, void* value) {
   return rt ? rt->bpf(cmd, &a, sizeof a) : kbpf(cmd, &a);
 }
 
-// 100 lookups of keys 0..99 per run (or none), returning 0.
-// 100 updates of keys 0..99 (existing keys, value = the key) per run (or none), returning 0.
-std::vector<std::uint8_t> update_program(int map_fd, bool with_updates) {
-  std::string src = "r6 = 0\nloop:\n";
-  if (with_updates) {
-    src += fmt::format("*(u32 *)(r10 -4) = r6\n*(u64 *)(r10 -16) = r6\nr1 = map[fd:{}]\nr2 = r10\nr2 += -4\n"
-                       "r3 = r10\nr3 += -16\nr4 = 0\ncall 2\n", map_fd);
-  }
-  src += "r6 += 1\nif r6 < 100 goto loop\nr0 = 0\nexit\n";
+// A program that runs `body` (the loop counter in r6) 100 times, or an empty loop, and returns 0.
+std::vector<std::uint8_t> loop_program(const std::string& body, bool with_body) {
+  const std::string src = "r6 = 0\nloop:\n" + (with_body ? body : std::string()) + "r6 += 1\nif r6 < 100 goto loop\nr0 = 0\nexit\n";
   return isa::to_wire(*isa::assemble(src, isa::AsmSyntax::kKernel));
 }
 
+// 100 updates of keys 0..99 (existing keys, value = the key).
+std::vector<std::uint8_t> update_program(int map_fd, bool with_updates) {
+  return loop_program(fmt::format("*(u32 *)(r10 -4) = r6\n*(u64 *)(r10 -16) = r6\nr1 = map[fd:{}]\nr2 = r10\n"
+                                  "r2 += -4\nr3 = r10\nr3 += -16\nr4 = 0\ncall 2\n", map_fd),
+                      with_updates);
+}
+
+// 100 lookups of keys 0..99.
 std::vector<std::uint8_t> lookup_program(int map_fd, bool with_lookups) {
-  std::string src = "r6 = 0\nloop:\n";
-  if (with_lookups) {
-    src += fmt::format("*(u32 *)(r10 -4) = r6\nr1 = map[fd:{}]\nr2 = r10\nr2 += -4\ncall 1\n", map_fd);
-  }
-  src += "r6 += 1\nif r6 < 100 goto loop\nr0 = 0\nexit\n";
-  auto insns = isa::assemble(src, isa::AsmSyntax::kKernel);
-  return isa::to_wire(*insns);
+  return loop_program(fmt::format("*(u32 *)(r10 -4) = r6\nr1 = map[fd:{}]\nr2 = r10\nr2 += -4\ncall 1\n", map_fd),
+                      with_lookups);
 }
 
 int load(runtime::Runtime* rt, const std::vector<std::uint8_t>& wire) {
@@ -279,13 +276,9 @@ void bench_lpm(Bench& b) {
   std::printf("\n");
   // From a program: 100 lookups of 10.r6.r6.r6/32.
   program_lookups(b, "lpm_trie", make_lpm, [](int fd, bool with_lookups) {
-    std::string src = "r6 = 0\nloop:\n";
-    if (with_lookups) {
-      src += fmt::format("*(u32 *)(r10 -8) = 32\nr1 = r6\nr1 *= 0x10101\nr1 <<= 8\nr1 |= 10\n*(u32 *)(r10 -4) = r1\n"
-                         "r1 = map[fd:{}]\nr2 = r10\nr2 += -8\ncall 1\n", fd);
-    }
-    src += "r6 += 1\nif r6 < 100 goto loop\nr0 = 0\nexit\n";
-    return isa::to_wire(*isa::assemble(src, isa::AsmSyntax::kKernel));
+    return loop_program(fmt::format("*(u32 *)(r10 -8) = 32\nr1 = r6\nr1 *= 0x10101\nr1 <<= 8\nr1 |= 10\n"
+                                    "*(u32 *)(r10 -4) = r1\nr1 = map[fd:{}]\nr2 = r10\nr2 += -8\ncall 1\n", fd),
+                        with_lookups);
   });
 }
 

@@ -239,7 +239,8 @@ HashMap::ChangeGuard::ChangeGuard(HashMap& map)
 
 HashMap::ChangeGuard::~ChangeGuard() { seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
-std::uint32_t HashMap::find_lock_free(const void* key, std::uint32_t hash) const {
+template <typename Read>
+bool HashMap::read_unlocked(Read&& read) const {
   std::atomic_ref<std::uint32_t> seq(meta().change_seq);
   for (int attempt = 0; attempt < 8; ++attempt) {
     const std::uint32_t before = seq.load(std::memory_order_acquire);
@@ -247,10 +248,16 @@ std::uint32_t HashMap::find_lock_free(const void* key, std::uint32_t hash) const
       __builtin_ia32_pause();
       continue;
     }
-    const std::uint32_t i = find(key, hash, nullptr);
+    read();
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) == before) return i;
+    if (seq.load(std::memory_order_relaxed) == before) return true;
   }
+  return false;
+}
+
+std::uint32_t HashMap::find_lock_free(const void* key, std::uint32_t hash) const {
+  std::uint32_t i = 0;
+  if (read_unlocked([&] { i = find(key, hash, nullptr); })) return i;
   SpinGuard guard(header()->lock);  // writers keep changing it: wait for one
   return find(key, hash, nullptr);
 }
@@ -261,24 +268,16 @@ Result<void> HashMap::lookup(const void* key, void* value) const {
   const std::uint32_t hash = hash_of(key);
   // Without the lock, like a program's lookup: the copy counts only if no change overlapped it (an
   // update in place changes the sequence too), so it is never torn.
-  std::atomic_ref<std::uint32_t> seq(meta().change_seq);
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    const std::uint32_t before = seq.load(std::memory_order_acquire);
-    if (before & 1) {
-      __builtin_ia32_pause();
-      continue;
-    }
-    const std::uint32_t i = find(key, hash, nullptr);
+  std::uint32_t i = 0;
+  const auto copy = [&] {
+    i = find(key, hash, nullptr);
     if (i) std::memcpy(value, values_of(i), size);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) != before) continue;
-    if (!i) return make_error(Errc::kNotFound, "no such key");
-    return {};
+  };
+  if (!read_unlocked(copy)) {
+    SpinGuard guard(header()->lock);
+    copy();
   }
-  SpinGuard guard(header()->lock);
-  const std::uint32_t i = find(key, hash, nullptr);
   if (!i) return make_error(Errc::kNotFound, "no such key");
-  std::memcpy(value, values_of(i), size);
   return {};
 }
 

@@ -46,6 +46,10 @@ class HashMap final : public Map {
   std::uint32_t hash_of(const void* key) const;
   // The element holding `key` (0 when none), and the link that points to it. Lock held.
   std::uint32_t find(const void* key, std::uint32_t hash, std::uint32_t** link) const;
+  // Runs `read` (a walk of the chains, a copy) without the lock until no change overlapped it (a
+  // seqlock read); false when writers kept changing the map, and the caller takes the lock.
+  template <typename Read>
+  bool read_unlocked(Read&& read) const;
   // find() without the lock, retried while a writer changes the chains.
   std::uint32_t find_lock_free(const void* key, std::uint32_t hash) const;
   // The writers' lock, with Meta::change_seq bumped around the change.

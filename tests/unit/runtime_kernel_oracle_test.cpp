@@ -68,18 +68,33 @@ class KernelOracle : public ::testing::Test {
     std::filesystem::remove_all(root_, ec);
   }
 
+  // libbpf's open and load of a test object into the kernel (maps pinned by name go under this test's
+  // bpffs directory). Null, with the reason, when the kernel refuses bpf() here; a failed test when
+  // it rejects the object.
+  struct bpf_object* kernel_load(const std::string& path, std::string& refused) {
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir_.c_str());
+    struct bpf_object* kobj = bpf_object__open_file(path.c_str(), &opts);
+    EXPECT_TRUE(kobj) << "libbpf cannot open " << path;
+    if (!kobj) {
+      refused = "libbpf cannot open " + path;
+      return nullptr;
+    }
+    const int err = bpf_object__load(kobj);
+    if (err != 0) {
+      bpf_object__close(kobj);
+      EXPECT_EQ(err, -EPERM) << "the kernel rejects " << path << ": " << std::strerror(-err);
+      refused = "the kernel refuses bpf() here";
+      return nullptr;
+    }
+    return kobj;
+  }
+
   // Runs `inputs` in order on both sides and compares.
   void compare(const std::string& file, const std::vector<Input>& inputs) {
     const std::string path = std::string(BPFVM_PROGS_DIR) + "/" + file;
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir_.c_str());
-    struct bpf_object* kobj = bpf_object__open_file(path.c_str(), &opts);
-    ASSERT_TRUE(kobj) << "libbpf cannot open " << file;
-    const int err = bpf_object__load(kobj);
-    if (err == -EPERM) {
-      bpf_object__close(kobj);
-      GTEST_SKIP() << "the kernel refuses bpf() here";
-    }
-    ASSERT_EQ(err, 0) << "the kernel rejects " << file << ": " << std::strerror(-err);
+    std::string refused;
+    struct bpf_object* kobj = kernel_load(path, refused);
+    if (!kobj) GTEST_SKIP() << refused;
     auto ours = Object::open_file(*rt_, path);
     ASSERT_TRUE(ours) << ours.error().to_string();
     for (std::size_t n = 0; n < inputs.size(); ++n) {
@@ -213,14 +228,9 @@ TEST_F(KernelOracle, RawTracepointArgs) {
 // pid/tgid, uid/gid, comm and the caller's memory are the same on both sides.
 TEST_F(KernelOracle, TaskHelpers) {
   const std::string path = std::string(BPFVM_PROGS_DIR) + "/helpers.bpf.o";
-  struct bpf_object* kobj = bpf_object__open_file(path.c_str(), nullptr);
-  ASSERT_TRUE(kobj);
-  const int err = bpf_object__load(kobj);
-  if (err == -EPERM) {
-    bpf_object__close(kobj);
-    GTEST_SKIP() << "the kernel refuses bpf() here";
-  }
-  ASSERT_EQ(err, 0) << std::strerror(-err);
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
   static const char text[] = "hello, helpers";
   std::uint64_t args[2] = {reinterpret_cast<std::uint64_t>(text), 8};
   LIBBPF_OPTS(bpf_test_run_opts, run);
@@ -270,14 +280,9 @@ TEST_F(KernelOracle, PerfEventOutput) {
   };
 
   const std::string path = std::string(BPFVM_PROGS_DIR) + "/perf_events.bpf.o";
-  struct bpf_object* kobj = bpf_object__open_file(path.c_str(), nullptr);
-  ASSERT_TRUE(kobj);
-  const int err = bpf_object__load(kobj);
-  if (err == -EPERM) {
-    bpf_object__close(kobj);
-    GTEST_SKIP() << "the kernel refuses bpf() here";
-  }
-  ASSERT_EQ(err, 0) << std::strerror(-err);
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
   Log kernel_log;
   struct Ctx {
     Log* log;
