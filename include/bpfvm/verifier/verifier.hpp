@@ -1,0 +1,34 @@
+// The verifier's exploration: every path of a program from its entry, instruction by instruction, on
+// the abstract state (registers and stack), forking at conditional jumps whose outcome is not known,
+// pruning a path when a completed state at the same instruction covers it, and refusing a loop that
+// comes back to a state it already had (the kernel's do_check and is_state_visited).
+//
+// This version knows scalars, the stack and control flow within one function. Other memory (context,
+// maps, packets), calls and atomics are refused as not supported yet, so it does not yet decide what
+// the runtime loads; it grows into the whole of issue 5.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/isa/insn.hpp"
+
+namespace bpfvm::verifier {
+
+struct VerifierOptions {
+  std::uint64_t insn_limit = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS: processed instructions
+};
+
+struct VerifierStats {
+  std::uint64_t insns_processed = 0;
+  std::uint32_t states = 0;       // states kept for pruning
+  std::uint32_t peak_states = 0;  // the most kept at once
+  std::uint32_t pruned = 0;       // paths ended by an explored state that covers them
+};
+
+// Ok with the statistics, or the first unsafe instruction: the error's location names it and the
+// message says why, in the kernel's words where it has them ("R0 !read_ok").
+Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const VerifierOptions& options = {});
+
+}  // namespace bpfvm::verifier
