@@ -325,7 +325,24 @@ class Explorer {
     }
     const RegState d = BPFVM_TRY(read(f, pc, a.dst));
     if (a.op == isa::AluOp::kNeg) src = RegState::scalar(Scalar::constant(0));
+    const bool shift = a.op == isa::AluOp::kLsh || a.op == isa::AluOp::kRsh || a.op == isa::AluOp::kArsh;
+    const unsigned width = a.is64 ? 64 : 32;
+    if (shift && !a.src.is_reg && (a.src.imm < 0 || static_cast<unsigned>(a.src.imm) >= width)) {
+      return error(pc, fmt::format("invalid shift {}: a shift by {} or more bits is undefined", a.src.imm, width));
+    }
     if (d.type == RegType::kScalar && src.type == RegType::kScalar) {
+      // Where the kernel computes no range (is_safe_to_compute_dst_reg_range), neither does bpfvm, so
+      // that both explore the same paths: division and modulo, and shifts by anything but a constant
+      // below the width (a shift by `width` or more is undefined; the interpreter masks it). The result
+      // is wholly unknown, even after a 32-bit operation, as the kernel leaves it.
+      const Scalar& amount = src.value;
+      const bool const_amount = a.is64 ? amount.is_const() : tnum_subreg(amount.bits).is_const();
+      const bool divides = a.op == isa::AluOp::kDiv || a.op == isa::AluOp::kMod || a.op == isa::AluOp::kSdiv ||
+                           a.op == isa::AluOp::kSmod;
+      if (divides || (shift && (!const_amount || (a.is64 ? amount.umax : amount.u32_max) >= width))) {
+        dst = RegState::unknown_scalar();
+        return {};
+      }
       dst = RegState::scalar(scalar_alu(alu_op(a.op), d.value, src.value, !a.is64));
       return {};
     }
@@ -366,7 +383,13 @@ class Explorer {
       return error(pc, fmt::format("R{} variable stack access var_off={} size={}: the offset must be known", reg,
                                    base.value.to_string(), size));
     }
-    const std::int64_t off = base.off + insn_off + static_cast<std::int64_t>(base.value.const_value());
+    const auto var = static_cast<std::int64_t>(base.value.const_value());
+    const std::int64_t off = base.off + insn_off + var;
+    // Stack accesses are always aligned to their size: spill tracking relies on it (the kernel's
+    // check_ptr_alignment is strict for the stack whatever the architecture).
+    if (off % size != 0) {
+      return error(pc, fmt::format("misaligned stack access off {}+{}+{} size {}", var, base.off, insn_off, size));
+    }
     if (off < -kStackSize || off + size > 0) {
       return error(pc, fmt::format("invalid {} stack R{} off={} size={}: the stack is the {} bytes below r10",
                                    write ? "write to" : "read from", reg, off, size, kStackSize));
@@ -409,6 +432,14 @@ class Explorer {
       if (first.spilled.is_pointer()) {
         return error(pc, fmt::format("invalid size of register fill: {} bytes of a spilled pointer", size));
       }
+      // As the kernel's narrowing fill: a read of the low bytes (at the slot's start, little-endian)
+      // keeps what is known of the spilled scalar, truncated; elsewhere only a spilled 0 stays known.
+      const Scalar& v = first.spilled.value;
+      if (index_in_slot(off) == 0 && !sign_extend_load) {
+        return RegState::scalar(scalar_alu(AluOp::kAnd, v, Scalar::constant((1ull << (8 * size)) - 1), false));
+      }
+      if (v.is_const() && v.const_value() == 0) return RegState::scalar(Scalar::constant(0));
+      return RegState::unknown_scalar();
     }
     bool all_zero = true;
     for (std::int32_t b = off; b < off + size; ++b) {

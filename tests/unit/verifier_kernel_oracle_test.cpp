@@ -1,0 +1,151 @@
+// The verifier against the kernel's (root, so the privileged verifier): random programs of scalars,
+// the stack and forward branches get the same verdict from both. The stack below fp-64 is written
+// first, because the privileged kernel lets a program read uninitialised stack and bpfvm (as the issue
+// asks) does not; pointers stay out of r0 for the same reason (root may return them).
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <random>
+
+#include "bpfvm/isa/assembler.hpp"
+#include "bpfvm/isa/codec.hpp"
+#include "bpfvm/verifier/verifier.hpp"
+
+namespace bpfvm::verifier {
+namespace {
+
+// The kernel's verdict: true (loaded), false (rejected), or nullopt when bpf() is not available.
+std::optional<bool> kernel_accepts(std::span<const isa::RawInsn> insns, std::string* log_out) {
+  const auto wire = isa::to_wire(insns);
+  std::vector<char> log(1 << 16);
+  union bpf_attr a {};
+  a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  a.insns = reinterpret_cast<std::uint64_t>(wire.data());
+  a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+  a.license = reinterpret_cast<std::uint64_t>("GPL");
+  a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+  a.log_size = static_cast<std::uint32_t>(log.size());
+  a.log_level = 1;
+  const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+  if (fd >= 0) {
+    ::close(static_cast<int>(fd));
+    return true;
+  }
+  if (errno == EPERM || errno == ENOSYS) return std::nullopt;
+  if (log_out) *log_out = log.data();
+  return false;
+}
+
+std::string random_program(std::mt19937& rng) {
+  std::string src;
+  // Initialise fp-64..fp-1 and r1 (which starts as the context).
+  // (Zeros: how the kernel narrows a read from the middle of a spilled non-zero constant is not yet
+  // modelled; bpfvm then knows less than the kernel and may reject what it accepts.)
+  for (int off = -64; off < 0; off += 8) src += fmt::format("*(u64 *)(r10 {}) = 0\n", off);
+  src += "r1 = 0\n";
+  // Most registers start known; now and then one stays unset, and reading it must fail on both sides.
+  for (int r : {0, 2, 3, 4, 5}) {
+    if (rng() % 10) src += fmt::format("r{} = {}\n", r, static_cast<int>(rng() % 200) - 100);
+  }
+  const char* ops[] = {"+=", "-=", "*=", "|=", "&=", "^=", "<<=", ">>=", "s>>=", "=", "/=", "%="};
+  const char* conds[] = {"==", "!=", ">", ">=", "<", "<=", "s>", "s>=", "s<", "s<=", "&"};
+  const char* sizes[] = {"u8", "u16", "u32", "u64"};
+  const int n = 4 + static_cast<int>(rng() % 20);
+  std::vector<bool> label_used(static_cast<std::size_t>(n) + 1, false);
+  auto reg = [&](bool allow_any) { return static_cast<int>(rng() % (allow_any ? 6 : 6)); };
+  auto imm = [&]() -> std::int64_t {
+    switch (rng() % 4) {
+      case 0: return static_cast<std::int64_t>(rng() % 16);
+      case 1: return -static_cast<std::int64_t>(rng() % 16);
+      case 2: return static_cast<std::int32_t>(rng());
+      default: return static_cast<std::int64_t>(rng() % 70);
+    }
+  };
+  for (int i = 0; i < n; ++i) {
+    src += fmt::format("l{}:\n", i);
+    const bool w = rng() % 4 == 0;
+    const char r = w ? 'w' : 'r';
+    switch (rng() % 6) {
+      case 0:
+      case 1: {
+        const char* op = ops[rng() % std::size(ops)];
+        std::int64_t k = imm();
+        const std::string_view o(op);
+        if (o == "<<=" || o == ">>=" || o == "s>>=") k = static_cast<std::int64_t>(rng() % (w ? 32 : 64));
+        if ((o == "/=" || o == "%=") && k == 0) k = 3;
+        src += fmt::format("{}{} {} {}\n", r, reg(true), op, k);
+        break;
+      }
+      case 2: {
+        const char* op = ops[rng() % std::size(ops)];
+        src += fmt::format("{}{} {} {}{}\n", r, reg(true), op, r, reg(true));
+        break;
+      }
+      case 3: {
+        const int size = 1 << (rng() % 4);
+        int off = -72 + static_cast<int>(rng() % 80);  // mostly inside fp-64..fp-1, sometimes not
+        if (rng() % 8) off &= ~(size - 1);            // mostly aligned
+        src += fmt::format("*({} *)(r10 {}{}) = r{}\n", sizes[std::countr_zero(static_cast<unsigned>(size))],
+                           off < 0 ? "" : "+", off, reg(true));
+        break;
+      }
+      case 4: {
+        // Loads stay in the written area (or past r10, out of bounds for both): root may read unwritten
+        // stack in the kernel, never in bpfvm.
+        const int size = 1 << (rng() % 4);
+        int off = -64 + static_cast<int>(rng() % 72);
+        if (rng() % 8) off &= ~(size - 1);
+        src += fmt::format("r{} = *({} *)(r10 {}{})\n", reg(true), sizes[std::countr_zero(static_cast<unsigned>(size))],
+                           off < 0 ? "" : "+", off);
+        break;
+      }
+      default: {
+        const int target = i + 1 + static_cast<int>(rng() % static_cast<unsigned>(n - i));
+        const char* c = conds[rng() % std::size(conds)];
+        if (rng() % 2) {
+          src += fmt::format("if {}{} {} {} goto l{}\n", r, reg(true), c, imm(), target);
+        } else {
+          src += fmt::format("if {}{} {} {}{} goto l{}\n", r, reg(true), c, r, reg(true), target);
+        }
+        break;
+      }
+    }
+  }
+  src += fmt::format("l{}:\n", n);
+  if (rng() % 8) src += fmt::format("r0 = r{}\n", rng() % 6);
+  src += "exit\n";
+  return src;
+}
+
+TEST(VerifierOracle, RandomScalarStackProgramsGetTheKernelsVerdict) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
+  std::mt19937 rng(20261125);
+  int compared = 0, accepted = 0;
+  for (int i = 0; i < 3000; ++i) {  // about 3 s
+    const std::string src = random_program(rng);
+    auto insns = isa::assemble(src, isa::AsmSyntax::kKernel);
+    ASSERT_TRUE(insns) << insns.error().to_string() << "\n" << src;
+    std::string klog;
+    const auto kernel = kernel_accepts(*insns, &klog);
+    if (!kernel) GTEST_SKIP() << "the kernel refuses bpf() here";
+    auto ours = verify(*insns);
+    ASSERT_TRUE(ours || ours.error().code() != Errc::kNotSupported) << ours.error().to_string() << "\n" << src;
+    EXPECT_EQ(static_cast<bool>(ours), *kernel)
+        << "program " << i << ":\n" << src << "\nbpfvm: " << (ours ? "accepted" : ours.error().to_string())
+        << "\nkernel: " << (*kernel ? "accepted" : klog);
+    if (static_cast<bool>(ours) != *kernel && ::testing::Test::HasFailure()) break;  // one program to look at
+    ++compared;
+    accepted += *kernel;
+  }
+  EXPECT_GT(accepted, 600);
+  EXPECT_LT(accepted, compared);
+  std::printf("%d programs compared, %d accepted by both\n", compared, accepted);
+}
+
+}  // namespace
+}  // namespace bpfvm::verifier
