@@ -15,6 +15,8 @@ namespace {
 
 using isa::Insn;
 
+constexpr std::size_t kMaxStatesPerInsn = 64;
+
 // Explored states kept for pruning: `branches` counts the paths below one that are still being
 // explored; at 0 it is complete and may cover later paths (the kernel's bpf_verifier_state.branches).
 struct Checkpoint {
@@ -138,6 +140,9 @@ class Explorer {
     // only when enough has happened since the last (20 jumps or 100 instructions). A state that loops
     // without change is still caught, a little later.
     if (jumps_since_ < 20 && insns_since_ < 100) return false;
+    // And at most 64 at one instruction (the kernel's BPF_COMPLEXITY_LIMIT_STATES): a long loop would
+    // otherwise compare each iteration with every earlier one.
+    if (here.size() >= kMaxStatesPerInsn) return false;
     jumps_since_ = insns_since_ = 0;
     checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1});
     path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
