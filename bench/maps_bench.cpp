@@ -52,12 +52,14 @@ void row(const char* what, double ns, double base, const char* base_name) {
 
 constexpr std::uint32_t kEntries = 1024;
 
-int create(runtime::Runtime* rt, std::uint32_t type) {
+// A map of kEntries with 8-byte values, in bpfvm (rt) or in the kernel (null).
+int create(runtime::Runtime* rt, std::uint32_t type, std::uint32_t key_size = 4, std::uint32_t flags = 0) {
   union bpf_attr a {};
   a.map_type = type;
-  a.key_size = 4;
+  a.key_size = key_size;
   a.value_size = 8;
   a.max_entries = kEntries;
+  a.map_flags = flags;
   return static_cast<int>(rt ? rt->bpf(BPF_MAP_CREATE, &a, sizeof a) : kbpf(BPF_MAP_CREATE, &a));
 }
 
@@ -204,16 +206,8 @@ void bench_program(Bench& b, std::uint32_t type) {
 
 // LRU hash: every update is a new key into a full map, so each one evicts the least recently used.
 void bench_lru(Bench& b) {
-  auto make = [](runtime::Runtime* rt) {
-    union bpf_attr a {};
-    a.map_type = BPF_MAP_TYPE_LRU_HASH;
-    a.key_size = 4;
-    a.value_size = 8;
-    a.max_entries = kEntries;
-    return static_cast<int>(rt ? rt->bpf(BPF_MAP_CREATE, &a, sizeof a) : kbpf(BPF_MAP_CREATE, &a));
-  };
-  const int ours = make(&b.rt);
-  const int theirs = b.kernel ? make(nullptr) : -1;
+  const int ours = create(&b.rt, BPF_MAP_TYPE_LRU_HASH);
+  const int theirs = b.kernel ? create(nullptr, BPF_MAP_TYPE_LRU_HASH) : -1;
   std::uint32_t key = 0;
   std::uint64_t value = 0;
   for (; key < kEntries; ++key) {
@@ -236,13 +230,7 @@ struct LpmKey {
   std::uint8_t addr[4];
 };
 int make_lpm(runtime::Runtime* rt) {
-  union bpf_attr a {};
-  a.map_type = BPF_MAP_TYPE_LPM_TRIE;
-  a.key_size = sizeof(LpmKey);
-  a.value_size = 8;
-  a.max_entries = kEntries;
-  a.map_flags = BPF_F_NO_PREALLOC;
-  const int fd = static_cast<int>(rt ? rt->bpf(BPF_MAP_CREATE, &a, sizeof a) : kbpf(BPF_MAP_CREATE, &a));
+  const int fd = create(rt, BPF_MAP_TYPE_LPM_TRIE, sizeof(LpmKey), BPF_F_NO_PREALLOC);
   std::uint32_t x = 12345;
   for (std::uint32_t i = 0; i < kEntries; ++i) {
     x = x * 1103515245u + 12345u;

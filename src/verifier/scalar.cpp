@@ -17,11 +17,11 @@ constexpr s64 kS64Min = std::numeric_limits<s64>::min(), kS64Max = std::numeric_
 constexpr u32 kU32Max = std::numeric_limits<u32>::max();
 constexpr s32 kS32Min = std::numeric_limits<s32>::min(), kS32Max = std::numeric_limits<s32>::max();
 
-// [a_min + b_min, a_max + b_max] when neither end overflows T, else all of T.
-template <typename T>
-void add_range(T a_min, T a_max, T b_min, T b_max, T& lo, T& hi) {
+// [lo1 op lo2, hi1 op hi2] when neither end overflows T (op reports overflow), else all of T.
+template <typename T, typename Op>
+void checked_range(T lo1, T lo2, T hi1, T hi2, Op op, T& lo, T& hi) {
   T l, h;
-  if (__builtin_add_overflow(a_min, b_min, &l) || __builtin_add_overflow(a_max, b_max, &h)) {
+  if (op(lo1, lo2, &l) || op(hi1, hi2, &h)) {
     lo = std::numeric_limits<T>::min();
     hi = std::numeric_limits<T>::max();
   } else {
@@ -30,16 +30,14 @@ void add_range(T a_min, T a_max, T b_min, T b_max, T& lo, T& hi) {
   }
 }
 
+// [a_min + b_min, a_max + b_max] and [a_min - b_max, a_max - b_min], or all of T on overflow.
+template <typename T>
+void add_range(T a_min, T a_max, T b_min, T b_max, T& lo, T& hi) {
+  checked_range(a_min, b_min, a_max, b_max, [](T x, T y, T* r) { return __builtin_add_overflow(x, y, r); }, lo, hi);
+}
 template <typename T>
 void sub_range(T a_min, T a_max, T b_min, T b_max, T& lo, T& hi) {
-  T l, h;
-  if (__builtin_sub_overflow(a_min, b_max, &l) || __builtin_sub_overflow(a_max, b_min, &h)) {
-    lo = std::numeric_limits<T>::min();
-    hi = std::numeric_limits<T>::max();
-  } else {
-    lo = l;
-    hi = h;
-  }
+  checked_range(a_min, b_max, a_max, b_min, [](T x, T y, T* r) { return __builtin_sub_overflow(x, y, r); }, lo, hi);
 }
 
 // The four corner products (exact bounds of an interval product) when none overflows.
