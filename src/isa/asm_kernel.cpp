@@ -369,6 +369,11 @@ Result<void> parse_assignment(LineCursor& cur, ProgramBuilder& b, std::optional<
   std::int64_t v = BPFVM_TRY(cur.number());
   const bool fits32 = v >= INT32_MIN && v <= INT32_MAX;
   bool lddw = hint ? *hint == (kClassLd | kModeImm | kSizeDW) : (hex || !fits32);
+  // llvm-objdump's spelling of a 64-bit immediate load: "r1 = 0x1234 ll".
+  if (cur.eat_word("ll")) {
+    if (is32) return cur.error_at(col, "'ll' makes a 64-bit load; w registers are 32-bit");
+    lddw = true;
+  }
   if (is32) lddw = false;
   if (lddw) {
     b.add(LoadImm64::Imm(dst, static_cast<std::uint64_t>(v)));

@@ -78,6 +78,10 @@ TEST(KernelSyntax, MovOrLddwWithoutHint) {
   ASSERT_TRUE(r);
   EXPECT_EQ(disassemble(*r), "   0: (b7) r1 = 5\n   1: (18) r2 = 0x5\n   3: (18) r3 = 0x100000000\n"
                              "   5: (b4) w4 = -1\n   6: (95) exit\n");
+  // llvm-objdump's "ll" asks for the 64-bit load whatever the value.
+  auto ll = assemble("r1 = 5 ll\nr2 = 0x123456789abcdef0 ll\nexit", AsmSyntax::kKernel);
+  ASSERT_TRUE(ll) << ll.error().to_string();
+  EXPECT_EQ(disassemble(*ll), "   0: (18) r1 = 0x5\n   2: (18) r2 = 0x123456789abcdef0\n   4: (95) exit\n");
 }
 
 TEST(KernelSyntax, LabelsAsAnExtension) {
@@ -100,6 +104,7 @@ TEST(KernelSyntax, Errors) {
   EXPECT_EQ(kern_error("*(u32 *)(r10 -4) = r11\nexit"), "k.s:1:20: expected a number");
   EXPECT_EQ(kern_error("r10 = 1\nexit"), "ok");  // the assembler writes what it is told; validate() rejects it
   EXPECT_EQ(kern_error("goto pc+40000\nexit"), "k.s:1:6: offset 40000 does not fit in 16 bits");
+  EXPECT_EQ(kern_error("w1 = 5 ll\nexit"), "k.s:1:6: 'll' makes a 64-bit load; w registers are 32-bit");
   EXPECT_EQ(kern_error("call frob\nexit"), "k.s:1:6: undefined label 'frob'");
 }
 
