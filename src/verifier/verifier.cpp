@@ -16,6 +16,7 @@ namespace {
 using isa::Insn;
 
 constexpr std::size_t kMaxStatesPerInsn = 64;
+constexpr std::size_t kMaxCallFrames = 8;  // MAX_CALL_FRAMES
 
 // Explored states kept for pruning: `branches` counts the paths below one that are still being
 // explored; at 0 it is complete and may cover later paths (the kernel's bpf_verifier_state.branches).
@@ -92,16 +93,29 @@ class Explorer {
       }
     }
     for (const auto& [from, to] : cfg.back_edges) prune_point_[to] = 1;
+    for (std::uint32_t i = 0; i < cfg.size(); ++i) {
+      const auto* c = std::get_if<isa::Call>(&cfg.insns[i]);
+      if (cfg.starts[i] && c && c->kind == isa::Call::Kind::kLocal && i + 1 < cfg.size()) prune_point_[i + 1] = 1;
+    }
+    stack_depth_.assign(cfg.subprogs.size(), 0);
+    callees_.resize(cfg.subprogs.size());
+    for (std::uint32_t i = 0; i < cfg.size(); ++i) {
+      const auto* c = std::get_if<isa::Call>(&cfg.insns[i]);
+      if (!cfg.starts[i] || !c || c->kind != isa::Call::Kind::kLocal) continue;
+      const std::uint32_t target = i + 1 + static_cast<std::uint32_t>(c->imm);
+      callees_[cfg.subprog_of(i)].push_back({i, cfg.subprog_of(target)});
+    }
   }
 
   Result<VerifierStats> run() {
-    if (cfg_.subprogs.size() > 1) return unsupported(0, "bpf-to-bpf calls and callbacks");
+    BPFVM_TRY(check_no_recursion());
     work_.push_back({State::entry(), 0, -1});
     while (!work_.empty()) {
       Path path = std::move(work_.back());
       work_.pop_back();
       BPFVM_TRY(explore(std::move(path)));
     }
+    BPFVM_TRY(check_stack_depth());
     return stats_;
   }
 
@@ -167,10 +181,40 @@ class Explorer {
       Frame& f = path.state.cur();
       if (std::holds_alternative<isa::Exit>(insn)) {
         const RegState& r0 = f.regs[0];
-        if (r0.type == RegType::kNotInit) return error(pc, "R0 !read_ok: the program returns without setting r0");
+        if (r0.type == RegType::kNotInit) return error(pc, "R0 !read_ok: the function returns without setting r0");
+        if (path.state.frames.size() > 1) {
+          // Back to the caller: r0 is the result, r1-r5 are clobbered (prepare_func_exit).
+          if (r0.type == RegType::kStack && r0.frame + 1 == path.state.frames.size()) {
+            return error(pc, "R0 points to the returning function's stack, which ends here");
+          }
+          const RegState result = r0;
+          const std::uint32_t callsite = f.callsite;
+          path.state.frames.pop_back();
+          Frame& caller = path.state.cur();
+          caller.regs[0] = result;
+          for (int r = 1; r <= 5; ++r) caller.regs[static_cast<std::size_t>(r)] = RegState{};
+          path.pc = callsite + 1;
+          continue;
+        }
         if (r0.is_pointer()) return error(pc, "R0 leaks addr as return value");
         finish(path.checkpoint);
         return {};
+      }
+      if (const auto* c = std::get_if<isa::Call>(&insn); c && c->kind == isa::Call::Kind::kLocal) {
+        // A bpf-to-bpf call: a new frame with the arguments r1-r5 and its own stack.
+        if (path.state.frames.size() >= kMaxCallFrames) {
+          return error(pc, fmt::format("the call stack of {} frames is too deep", path.state.frames.size() + 1));
+        }
+        const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(c->imm);
+        Frame callee;
+        callee.callsite = pc;
+        callee.subprog = cfg_.subprog_of(target);
+        for (int r = 1; r <= 5; ++r) callee.regs[static_cast<std::size_t>(r)] = f.regs[static_cast<std::size_t>(r)];
+        callee.regs[10] = RegState::pointer(RegType::kStack);
+        callee.regs[10].frame = static_cast<std::uint32_t>(path.state.frames.size());
+        path.state.frames.push_back(std::move(callee));
+        path.pc = target;
+        continue;
       }
       if (const auto* j = std::get_if<isa::Jump>(&insn)) {
         ++jumps_since_;
@@ -274,7 +318,7 @@ class Explorer {
               const RegState base = BPFVM_TRY(read(f, pc, l.base));
               BPFVM_TRY(write_check(pc, l.dst));
               if (base.type != RegType::kStack) return memory(pc, base, l.base);
-              f.regs[l.dst] = BPFVM_TRY(stack_read(f, pc, base, l.base, l.off, isa::bytes_of(l.size), l.sign_extend));
+              f.regs[l.dst] = BPFVM_TRY(stack_read(frame_of(s, base), pc, base, l.base, l.off, isa::bytes_of(l.size), l.sign_extend));
               return {};
             },
             [&](const isa::Store& st) -> Result<void> {
@@ -283,10 +327,10 @@ class Explorer {
                                                    : RegState::scalar(Scalar::constant(sign_extend(
                                                          static_cast<std::uint32_t>(st.src.imm), 32)));
               if (base.type != RegType::kStack) return memory(pc, base, st.base);
-              return stack_write(f, pc, base, st.base, st.off, isa::bytes_of(st.size), value);
+              return stack_write(frame_of(s, base), pc, base, st.base, st.off, isa::bytes_of(st.size), value);
             },
             [&](const isa::Atomic&) -> Result<void> { return unsupported(pc, "atomic instructions"); },
-            [&](const isa::Call&) -> Result<void> { return unsupported(pc, "calls"); },
+            [&](const isa::Call&) -> Result<void> { return unsupported(pc, "helper and kfunc calls"); },
             [&](const isa::CallReg&) -> Result<void> { return unsupported(pc, "calls"); },
             [&](const isa::PacketLoad&) -> Result<void> { return unsupported(pc, "legacy packet loads"); },
             [&](const isa::Exit&) -> Result<void> { return {}; },
@@ -295,6 +339,8 @@ class Explorer {
         },
         insn);
   }
+
+  static Frame& frame_of(State& s, const RegState& stack_pointer) { return s.frames[stack_pointer.frame]; }
 
   Error memory(std::uint32_t pc, const RegState& base, std::uint8_t reg) const {
     if (base.type == RegType::kScalar) {
@@ -402,12 +448,69 @@ class Explorer {
     return static_cast<std::int32_t>(off);
   }
 
+  void note_depth(const Frame& f, std::int32_t off) {
+    auto& depth = stack_depth_[f.subprog];
+    depth = std::max(depth, static_cast<std::uint32_t>(-off));
+  }
+
+  // A function may not call itself, directly or not: the kernel refuses recursion before it explores.
+  Result<void> check_no_recursion() const {
+    enum : std::uint8_t { kNew, kOnPath, kDone };
+    std::vector<std::uint8_t> color(cfg_.subprogs.size(), kNew);
+    std::vector<std::pair<std::uint32_t, std::size_t>> stack = {{0, 0}};  // (subprogram, next callee)
+    color[0] = kOnPath;
+    while (!stack.empty()) {
+      auto& [sub, next] = stack.back();
+      if (next == callees_[sub].size()) {
+        color[sub] = kDone;
+        stack.pop_back();
+        continue;
+      }
+      const auto [site, callee] = callees_[sub][next++];
+      if (color[callee] == kOnPath) {
+        return error(site, fmt::format("recursive call from insn {} to {}", site, cfg_.subprogs[callee].start));
+      }
+      if (color[callee] == kNew) {
+        color[callee] = kOnPath;
+        stack.emplace_back(callee, 0);
+      }
+    }
+    return {};
+  }
+
+  // The kernel's check_max_stack_depth: along every chain of calls, the frames' stacks (each rounded
+  // up to 32 bytes) fit in 512 bytes together, and no chain is deeper than 8 frames.
+  Result<void> check_stack_depth() const {
+    auto frame_size = [&](std::uint32_t sub) { return (std::max<std::uint32_t>(stack_depth_[sub], 1) + 31) / 32 * 32; };
+    // Depth-first over call chains (recursion was refused before exploring).
+    struct Item {
+      std::uint32_t sub;
+      std::size_t depth;
+      std::uint32_t total;
+    };
+    std::vector<Item> stack = {{0, 1, frame_size(0)}};
+    while (!stack.empty()) {
+      const Item it = stack.back();
+      stack.pop_back();
+      if (it.total > kStackSize) {
+        return error(cfg_.subprogs[it.sub].start,
+                     fmt::format("combined stack size of {} calls is {}. Too large", it.depth, it.total));
+      }
+      if (it.depth > kMaxCallFrames) break;
+      for (const auto& [site, callee] : callees_[it.sub]) {
+        stack.push_back({callee, it.depth + 1, it.total + frame_size(callee)});
+      }
+    }
+    return {};
+  }
+
   static StackSlot& slot_of(Frame& f, std::int32_t byte) { return f.stack[static_cast<std::size_t>((-byte - 1) / 8)]; }
   static std::size_t index_in_slot(std::int32_t byte) { return static_cast<std::size_t>(((byte % 8) + 8) % 8); }
 
   Result<void> stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                            int size, const RegState& value) {
     const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, true));
+    note_depth(f, off);
     if (size == 8 && off % 8 == 0) {
       StackSlot& s = slot_of(f, off);
       s.bytes.fill(ByteType::kSpill);
@@ -431,6 +534,7 @@ class Explorer {
   Result<RegState> stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                               int size, bool sign_extend_load) {
     const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, false));
+    note_depth(f, off);
     StackSlot& first = slot_of(f, off);
     if (first.bytes[0] == ByteType::kSpill) {
       if (size == 8 && off % 8 == 0) return first.spilled;
@@ -468,6 +572,8 @@ class Explorer {
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> at_pc_;
   VerifierStats stats_;
   std::uint64_t jumps_since_ = 0, insns_since_ = 0;  // since the last state kept
+  std::vector<std::uint32_t> stack_depth_;             // bytes of stack each subprogram uses
+  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> callees_;  // per subprogram: (call insn, callee)
 };
 
 }  // namespace
