@@ -507,27 +507,41 @@ class Explorer {
   static StackSlot& slot_of(Frame& f, std::int32_t byte) { return f.stack[static_cast<std::size_t>((-byte - 1) / 8)]; }
   static std::size_t index_in_slot(std::int32_t byte) { return static_cast<std::size_t>(((byte % 8) + 8) % 8); }
 
+  // How many bytes from the slot's start hold a spilled register (8 for a whole spill, 0 for none).
+  static int spill_size(const StackSlot& s) {
+    int n = 0;
+    while (n < 8 && s.bytes[static_cast<std::size_t>(n)] == ByteType::kSpill) ++n;
+    return n;
+  }
+
   Result<void> stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                            int size, const RegState& value) {
     const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, true));
     note_depth(f, off);
-    if (size == 8 && off % 8 == 0) {
-      StackSlot& s = slot_of(f, off);
-      s.bytes.fill(ByteType::kSpill);
-      s.spilled = value;
+    StackSlot& first = slot_of(f, off);
+    if (off % 8 == 0 && (size == 8 || value.type == RegType::kScalar)) {
+      // A spill: the register is kept, its `size` low bytes at the slot's start (save_register_state).
+      // The slot's other bytes stay zero or unwritten, or become plain bytes.
+      if (size < 8 && value.is_pointer()) {
+        return error(pc, fmt::format("invalid size of register spill: {} bytes of a pointer", size));
+      }
+      for (std::size_t i = static_cast<std::size_t>(size); i < 8; ++i) {
+        if (first.bytes[i] == ByteType::kSpill) first.bytes[i] = ByteType::kMisc;
+      }
+      for (std::size_t i = 0; i < static_cast<std::size_t>(size); ++i) first.bytes[i] = ByteType::kSpill;
+      first.spilled = value;
       return {};
     }
     if (value.is_pointer()) return error(pc, fmt::format("invalid size of register spill: {} bytes of a pointer", size));
-    const bool zero = value.value.is_const() && value.value.const_value() == 0;
-    for (std::int32_t b = off; b < off + size; ++b) {
-      StackSlot& s = slot_of(f, b);
-      if (s.bytes[0] == ByteType::kSpill) {
-        // Part of a spilled register is overwritten: what is left is just bytes.
-        for (ByteType& t : s.bytes) t = ByteType::kMisc;
-        s.spilled = RegState{};
+    // Bytes: part of a spilled register overwritten leaves plain bytes (scrub_spilled_slot).
+    if (spill_size(first) > 0) {
+      for (ByteType& t : first.bytes) {
+        if (t != ByteType::kInvalid) t = ByteType::kMisc;
       }
-      s.bytes[index_in_slot(b)] = zero ? ByteType::kZero : ByteType::kMisc;
+      first.spilled = RegState{};
     }
+    const bool zero = value.value.is_const() && value.value.const_value() == 0;
+    for (std::int32_t b = off; b < off + size; ++b) first.bytes[index_in_slot(b)] = zero ? ByteType::kZero : ByteType::kMisc;
     return {};
   }
 
@@ -535,33 +549,34 @@ class Explorer {
                               int size, bool sign_extend_load) {
     const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, false));
     note_depth(f, off);
-    StackSlot& first = slot_of(f, off);
-    if (first.bytes[0] == ByteType::kSpill) {
-      if (size == 8 && off % 8 == 0) return first.spilled;
-      if (first.spilled.is_pointer()) {
+    StackSlot& slot = slot_of(f, off);
+    const int spilled = spill_size(slot);
+    if (spilled > 0) {
+      if (size == 8 && spilled == 8) return slot.spilled;
+      if (slot.spilled.is_pointer()) {
         return error(pc, fmt::format("invalid size of register fill: {} bytes of a spilled pointer", size));
       }
-      // As the kernel's narrowing fill: a read of the low bytes (at the slot's start, little-endian)
-      // keeps what is known of the spilled scalar, truncated; elsewhere only a spilled 0 stays known.
-      const Scalar& v = first.spilled.value;
-      if (index_in_slot(off) == 0 && !sign_extend_load) {
-        return RegState::scalar(scalar_alu(AluOp::kAnd, v, Scalar::constant((1ull << (8 * size)) - 1), false));
+      // A read of the spill's low bytes keeps what is known of the register, truncated (the kernel's
+      // narrowing fill, little-endian).
+      if (index_in_slot(off) == 0 && size <= spilled && !sign_extend_load) {
+        return RegState::scalar(scalar_alu(AluOp::kAnd, slot.spilled.value, Scalar::constant((1ull << (8 * size)) - 1), false));
       }
-      if (v.is_const() && v.const_value() == 0) return RegState::scalar(Scalar::constant(0));
-      return RegState::unknown_scalar();
     }
-    bool all_zero = true;
+    // Otherwise byte by byte: written, and known only when every byte is zero (or of a spilled 0).
+    int spill_bytes = 0, zero_bytes = 0;
     for (std::int32_t b = off; b < off + size; ++b) {
-      const ByteType t = slot_of(f, b).bytes[index_in_slot(b)];
+      const ByteType t = slot.bytes[index_in_slot(b)];
       if (t == ByteType::kInvalid) {
         return error(pc, fmt::format("invalid read from stack off {}+{} size {}: byte fp{} was never written", off,
                                      b - off, size, b));
       }
-      all_zero = all_zero && t == ByteType::kZero;
+      spill_bytes += t == ByteType::kSpill;
+      zero_bytes += t == ByteType::kZero;
     }
-    if (all_zero) return RegState::scalar(Scalar::constant(0));
-    if (sign_extend_load || size == 8) return RegState::unknown_scalar();
-    return RegState::scalar(Scalar::range(0, (1ull << (8 * size)) - 1));
+    const bool spilled_zero = slot.spilled.type == RegType::kScalar && slot.spilled.value.is_const() &&
+                              slot.spilled.value.const_value() == 0;
+    if (zero_bytes == size || (spill_bytes == size && spilled_zero)) return RegState::scalar(Scalar::constant(0));
+    return RegState::unknown_scalar();
   }
 
   const Cfg& cfg_;

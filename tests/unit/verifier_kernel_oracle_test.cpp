@@ -42,23 +42,29 @@ std::optional<bool> kernel_accepts(std::span<const isa::RawInsn> insns, std::str
   return false;
 }
 
-std::string random_program(std::mt19937& rng, bool loops) {
-  std::string src;
-  // Initialise fp-64..fp-1 and r1 (which starts as the context).
-  // (Zeros: how the kernel narrows a read from the middle of a spilled non-zero constant is not yet
-  // modelled; bpfvm then knows less than the kernel and may reject what it accepts.)
+// One function of a random program: its first 64 bytes of stack written, random instructions (labels
+// <name>_<n>), r0 probably set, exit. It may call the functions numbered above `index` (never itself or
+// one below: no recursion), up to `functions`.
+std::string random_function(std::mt19937& rng, bool loops, int index, int functions) {
+  std::string src = index == 0 ? "" : fmt::format("f{}:\n", index);
+  const std::string label = fmt::format("l{}_", index);
+  // Initialise fp-64..fp-1. (Zeros: how the kernel narrows a read from the middle of a spilled
+  // non-zero constant is not yet modelled; bpfvm then knows less than the kernel and may reject what
+  // it accepts.)
   for (int off = -64; off < 0; off += 8) src += fmt::format("*(u64 *)(r10 {}) = 0\n", off);
-  src += "r1 = 0\n";
   // Most registers start known; now and then one stays unset, and reading it must fail on both sides.
-  for (int r : {0, 2, 3, 4, 5}) {
-    if (rng() % 10) src += fmt::format("r{} = {}\n", r, static_cast<int>(rng() % 200) - 100);
-  }
+  // (The entry function's r1 is the context: it is always replaced by a number.)
+  auto set_registers = [&](std::initializer_list<int> regs) {
+    for (int r : regs) {
+      if (r == 1 && index == 0 ? true : rng() % 10 != 0) src += fmt::format("r{} = {}\n", r, static_cast<int>(rng() % 200) - 100);
+    }
+  };
+  if (index == 0) set_registers({0, 1, 2, 3, 4, 5});
   const char* ops[] = {"+=", "-=", "*=", "|=", "&=", "^=", "<<=", ">>=", "s>>=", "=", "/=", "%="};
   const char* conds[] = {"==", "!=", ">", ">=", "<", "<=", "s>", "s>=", "s<", "s<=", "&"};
   const char* sizes[] = {"u8", "u16", "u32", "u64"};
   const int n = 4 + static_cast<int>(rng() % 20);
-  std::vector<bool> label_used(static_cast<std::size_t>(n) + 1, false);
-  auto reg = [&](bool allow_any) { return static_cast<int>(rng() % (allow_any ? 6 : 6)); };
+  auto reg = [&] { return static_cast<int>(rng() % 6); };
   auto imm = [&]() -> std::int64_t {
     switch (rng() % 4) {
       case 0: return static_cast<std::int64_t>(rng() % 16);
@@ -68,10 +74,10 @@ std::string random_program(std::mt19937& rng, bool loops) {
     }
   };
   for (int i = 0; i < n; ++i) {
-    src += fmt::format("l{}:\n", i);
+    src += fmt::format("{}{}:\n", label, i);
     const bool w = rng() % 4 == 0;
     const char r = w ? 'w' : 'r';
-    switch (rng() % 6) {
+    switch (rng() % 7) {
       case 0:
       case 1: {
         const char* op = ops[rng() % std::size(ops)];
@@ -79,20 +85,16 @@ std::string random_program(std::mt19937& rng, bool loops) {
         const std::string_view o(op);
         if (o == "<<=" || o == ">>=" || o == "s>>=") k = static_cast<std::int64_t>(rng() % (w ? 32 : 64));
         if ((o == "/=" || o == "%=") && k == 0) k = 3;
-        src += fmt::format("{}{} {} {}\n", r, reg(true), op, k);
+        src += fmt::format("{}{} {} {}\n", r, reg(), op, k);
         break;
       }
-      case 2: {
-        const char* op = ops[rng() % std::size(ops)];
-        src += fmt::format("{}{} {} {}{}\n", r, reg(true), op, r, reg(true));
-        break;
-      }
+      case 2: src += fmt::format("{}{} {} {}{}\n", r, reg(), ops[rng() % std::size(ops)], r, reg()); break;
       case 3: {
         const int size = 1 << (rng() % 4);
         int off = -72 + static_cast<int>(rng() % 80);  // mostly inside fp-64..fp-1, sometimes not
         if (rng() % 8) off &= ~(size - 1);            // mostly aligned
         src += fmt::format("*({} *)(r10 {}{}) = r{}\n", sizes[std::countr_zero(static_cast<unsigned>(size))],
-                           off < 0 ? "" : "+", off, reg(true));
+                           off < 0 ? "" : "+", off, reg());
         break;
       }
       case 4: {
@@ -101,10 +103,17 @@ std::string random_program(std::mt19937& rng, bool loops) {
         const int size = 1 << (rng() % 4);
         int off = -64 + static_cast<int>(rng() % 72);
         if (rng() % 8) off &= ~(size - 1);
-        src += fmt::format("r{} = *({} *)(r10 {}{})\n", reg(true), sizes[std::countr_zero(static_cast<unsigned>(size))],
+        src += fmt::format("r{} = *({} *)(r10 {}{})\n", reg(), sizes[std::countr_zero(static_cast<unsigned>(size))],
                            off < 0 ? "" : "+", off);
         break;
       }
+      case 5:
+        if (index + 1 < functions) {
+          src += fmt::format("call f{}\n", index + 1 + static_cast<int>(rng() % static_cast<unsigned>(functions - index - 1)));
+          set_registers({1, 2, 3, 4, 5});  // r1-r5 are clobbered by the call
+          break;
+        }
+        [[fallthrough]];
       default: {
         // Forward, or (with loops) now and then backward: a loop that may or may not end.
         const bool back = loops && i > 0 && rng() % 3 == 0;
@@ -112,29 +121,35 @@ std::string random_program(std::mt19937& rng, bool loops) {
                                 : i + 1 + static_cast<int>(rng() % static_cast<unsigned>(n - i));
         const char* c = conds[rng() % std::size(conds)];
         if (rng() % 2) {
-          src += fmt::format("if {}{} {} {} goto l{}\n", r, reg(true), c, imm(), target);
+          src += fmt::format("if {}{} {} {} goto {}{}\n", r, reg(), c, imm(), label, target);
         } else {
-          src += fmt::format("if {}{} {} {}{} goto l{}\n", r, reg(true), c, r, reg(true), target);
+          src += fmt::format("if {}{} {} {}{} goto {}{}\n", r, reg(), c, r, reg(), label, target);
         }
         break;
       }
     }
   }
-  src += fmt::format("l{}:\n", n);
+  src += fmt::format("{}{}:\n", label, n);
   if (rng() % 8) src += fmt::format("r0 = r{}\n", rng() % 6);
   src += "exit\n";
   return src;
 }
 
+std::string random_program(std::mt19937& rng, bool loops, int functions) {
+  std::string src;
+  for (int f = 0; f < functions; ++f) src += random_function(rng, loops, f, functions);
+  return src;
+}
+
 // Up to `count` programs, or as many as fit in `seconds` (programs that run to the 1M-instruction limit
 // take seconds on both sides).
-void compare_random_programs(bool loops, int count, int min_accepted, double seconds = 60) {
+void compare_random_programs(bool loops, int count, int min_accepted, double seconds = 60, int functions = 1) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   std::mt19937 rng(loops ? 7 : 20261125);
   int compared = 0, accepted = 0;
   std::chrono::steady_clock::duration kernel_time{}, our_time{};
   for (int i = 0; i < count && std::chrono::steady_clock::now() < deadline; ++i) {
-    const std::string src = random_program(rng, loops);
+    const std::string src = random_program(rng, loops, functions == 1 ? 1 : 1 + static_cast<int>(rng() % functions));
     auto insns = isa::assemble(src, isa::AsmSyntax::kKernel);
     ASSERT_TRUE(insns) << insns.error().to_string() << "\n" << src;
     std::string klog;
@@ -164,6 +179,12 @@ void compare_random_programs(bool loops, int count, int min_accepted, double sec
 TEST(VerifierOracle, RandomScalarStackProgramsGetTheKernelsVerdict) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
   compare_random_programs(false, 3000, 600);
+}
+
+// Functions calling functions (up to four, no recursion): frames, arguments, clobbered registers.
+TEST(VerifierOracle, RandomProgramsWithCallsGetTheKernelsVerdict) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
+  compare_random_programs(false, 2000, 300, 60, 4);
 }
 
 // Backward jumps too: loops that end (explored iteration by iteration), that never end (caught, or
