@@ -69,6 +69,29 @@ class MapOracle : public ::testing::Test {
     EXPECT_EQ(o[0], o[1]) << what << ": kernel " << describe(o[0]) << ", bpfvm " << describe(o[1]);
   }
 
+  // One element command on both sides, compared: key (and value, flags) as the command takes them.
+  void both_update(const void* key, const void* value, std::uint64_t flags, const std::string& what) {
+    both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+      a.map_fd = static_cast<std::uint32_t>(fd);
+      a.key = reinterpret_cast<std::uint64_t>(key);
+      a.value = reinterpret_cast<std::uint64_t>(value);
+      a.flags = flags;
+    }, what);
+  }
+  void both_read(int cmd, const void* key, const std::string& what) {  // lookup, lookup-and-delete
+    both(cmd, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
+      a.map_fd = static_cast<std::uint32_t>(fd);
+      a.key = reinterpret_cast<std::uint64_t>(key);
+      a.value = reinterpret_cast<std::uint64_t>(out);
+    }, what);
+  }
+  void both_delete(const void* key, const std::string& what) {
+    both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
+      a.map_fd = static_cast<std::uint32_t>(fd);
+      a.key = reinterpret_cast<std::uint64_t>(key);
+    }, what);
+  }
+
   void create(std::uint32_t type, std::uint32_t key, std::uint32_t value, std::uint32_t max, std::uint32_t flags = 0) {
     union bpf_attr a {};
     a.map_type = type;
@@ -99,25 +122,13 @@ class MapOracle : public ::testing::Test {
       const std::string what = fmt::format("op {} key {}", i, key[0]);
       switch (rng() % 5) {
         case 0:
-          both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.key = reinterpret_cast<std::uint64_t>(key.data());
-            a.value = reinterpret_cast<std::uint64_t>(value.data());
-            a.flags = flags;
-          }, what + fmt::format(" update flags {}", flags));
+          both_update(key.data(), value.data(), flags, what + fmt::format(" update flags {}", flags));
           break;
         case 1:
-          both(BPF_MAP_LOOKUP_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.key = reinterpret_cast<std::uint64_t>(key.data());
-            a.value = reinterpret_cast<std::uint64_t>(out);
-          }, what + " lookup");
+          both_read(BPF_MAP_LOOKUP_ELEM, key.data(), what + " lookup");
           break;
         case 2:
-          both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.key = reinterpret_cast<std::uint64_t>(key.data());
-          }, what + " delete");
+          both_delete(key.data(), what + " delete");
           break;
         case 3: {
           // get_next_key from an absent key restarts; compare only success and errno (orders differ).
@@ -139,11 +150,7 @@ class MapOracle : public ::testing::Test {
           break;
         }
         case 4:
-          both(BPF_MAP_LOOKUP_AND_DELETE_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.key = reinterpret_cast<std::uint64_t>(key.data());
-            a.value = reinterpret_cast<std::uint64_t>(out);
-          }, what + " lookup_and_delete");
+          both_read(BPF_MAP_LOOKUP_AND_DELETE_ELEM, key.data(), what + " lookup_and_delete");
           break;
       }
     }
@@ -159,11 +166,7 @@ class MapOracle : public ::testing::Test {
       const std::string what = fmt::format("op {}", i);
       switch (rng() % 5) {
         case 0:
-          both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.value = reinterpret_cast<std::uint64_t>(value.data());
-            a.flags = flags;
-          }, what + fmt::format(" push flags {}", flags));
+          both_update(nullptr, value.data(), flags, what + fmt::format(" push flags {}", flags));
           break;
         case 1:
           // A bloom filter's lookup checks the value given; a queue's peek fills it.
@@ -174,15 +177,10 @@ class MapOracle : public ::testing::Test {
           }, what + " peek");
           break;
         case 2:
-          both(BPF_MAP_LOOKUP_AND_DELETE_ELEM, value_size_, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-            a.value = reinterpret_cast<std::uint64_t>(out);
-          }, what + " pop");
+          both_read(BPF_MAP_LOOKUP_AND_DELETE_ELEM, nullptr, what + " pop");
           break;
         case 3:
-          both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-            a.map_fd = static_cast<std::uint32_t>(fd);
-          }, what + " delete");
+          both_delete(nullptr, what + " delete");
           break;
         case 4:
           both(BPF_MAP_GET_NEXT_KEY, 4, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
@@ -249,25 +247,13 @@ void MapOracle::lpm_ops(std::uint32_t max_entries, int ops, std::uint32_t seed, 
     const std::string what = fmt::format("op {} /{}", i, prefixlen);
     switch (rng() % 4) {
       case 0:
-        both(BPF_MAP_UPDATE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-          a.map_fd = static_cast<std::uint32_t>(fd);
-          a.key = reinterpret_cast<std::uint64_t>(key);
-          a.value = reinterpret_cast<std::uint64_t>(&value);
-          a.flags = flags;
-        }, what + " update");
+        both_update(key, &value, flags, what + " update");
         break;
       case 1:
-        both(BPF_MAP_LOOKUP_ELEM, 8, [&](union bpf_attr& a, int fd, std::uint8_t* out) {
-          a.map_fd = static_cast<std::uint32_t>(fd);
-          a.key = reinterpret_cast<std::uint64_t>(key);
-          a.value = reinterpret_cast<std::uint64_t>(out);
-        }, what + " lookup");
+        both_read(BPF_MAP_LOOKUP_ELEM, key, what + " lookup");
         break;
       case 2:
-        both(BPF_MAP_DELETE_ELEM, 0, [&](union bpf_attr& a, int fd, std::uint8_t*) {
-          a.map_fd = static_cast<std::uint32_t>(fd);
-          a.key = reinterpret_cast<std::uint64_t>(key);
-        }, what + " delete");
+        both_delete(key, what + " delete");
         break;
       case 3: {
         // A walk from NULL or from this key (in the trie or not), each step from the key the last one
