@@ -16,11 +16,13 @@ namespace bpfvm::maps {
 struct MapOfMaps::Shared {
   std::uint32_t inner_type, inner_key_size, inner_value_size, inner_max_entries, inner_map_flags;
   std::int32_t inner_spin_lock_off;
-  char table_path[232];
+  std::uint32_t writes;  // slot writes so far: each gets the next number as its seq
+  char table_path[228];
 };
 
 // A slot: which inner map it holds ("" = none): its storage file, or "private:<address>" for a map
-// private to the process that put it there. `seq` changes with every write of the slot.
+// private to the process that put it there. `seq` numbers the write, unique in the outer map, so that
+// a process can tell a slot it has resolved before from a new one at the same place.
 struct MapOfMaps::Slot {
   std::uint32_t seq;
   std::uint32_t id;
@@ -176,7 +178,7 @@ Result<void> MapOfMaps::update_inner(const void* key, std::shared_ptr<Map> inner
       if (s.name[0]) old = resolve(s);
     }
     Slot fresh{};
-    fresh.seq = s.seq + 1;
+    fresh.seq = ++shared_state()->writes;
     fresh.id = inner->id();
     std::memcpy(fresh.name, name.data(), name.size());
     BPFVM_TRY(table_->update(key, &fresh, flags));
@@ -222,7 +224,7 @@ Result<void> MapOfMaps::erase(const void* key) {
     old = resolve(s);
     if (is_array()) {
       Slot empty{};
-      empty.seq = s.seq + 1;
+      empty.seq = ++shared_state()->writes;
       BPFVM_TRY(table_->update(key, &empty, BPF_ANY));
     } else {
       BPFVM_TRY(table_->erase(key));
@@ -234,10 +236,26 @@ Result<void> MapOfMaps::erase(const void* key) {
 
 Result<void> MapOfMaps::next_key(const void* key, void* next) const { return table_->next_key(key, next); }
 
+MapOfMaps::Shared* MapOfMaps::shared_state() const { return reinterpret_cast<Shared*>(payload()); }
+
+// Programs look inner maps up on every run: a slot seen before (same place, same write) answers from
+// this process's cache without copying or comparing its name.
 void* MapOfMaps::lookup_in_place(const void* key) {
   std::lock_guard lock(mutex_);
-  auto s = read_slot(key);
-  return s ? resolve(*s).get() : nullptr;
+  Slot s;
+  const void* at;
+  {
+    SpinGuard guard(header()->lock);
+    at = table_->lookup_in_place(key);
+    if (!at) return nullptr;
+    std::memcpy(&s.seq, at, sizeof s.seq);
+    if (auto it = resolved_.find(at); it != resolved_.end() && it->second.first == s.seq) return it->second.second;
+    std::memcpy(&s, at, sizeof s);
+  }
+  s.name[sizeof s.name - 1] = 0;
+  Map* inner = s.name[0] ? resolve(s).get() : nullptr;
+  resolved_[at] = {s.seq, inner};
+  return inner;
 }
 
 }  // namespace bpfvm::maps

@@ -40,6 +40,7 @@ class MapOfMaps final : public Map {
   static Result<void> check(const MapDef& def, const MapDef& inner);
   bool is_array() const;
   bool shared() const { return !storage_path().empty(); }
+  Shared* shared_state() const;
   // The slot's value (a copy, read under the lock), or nothing when the slot is empty.
   Result<Slot> read_slot(const void* key) const;
   // The inner map a slot names, opened (or taken from this process's maps) on first use. Lock held.
@@ -49,6 +50,8 @@ class MapOfMaps final : public Map {
   std::shared_ptr<Map> table_;  // ArrayMap or HashMap of Slot values
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Map>> open_;  // inner maps by the name their slot holds
+  // Slots resolved before: (slot's place in the table) -> (its seq then, the inner map or null).
+  std::unordered_map<const void*, std::pair<std::uint32_t, Map*>> resolved_;
 };
 
 }  // namespace bpfvm::maps

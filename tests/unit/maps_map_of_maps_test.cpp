@@ -100,8 +100,8 @@ TEST_P(MapOfMapsTest, InnerMapsMustMatchTheTemplate) {
   {
     std::FILE* f = std::fopen(path.c_str(), "r+");
     ASSERT_TRUE(f);
-    std::fseek(f, -232, SEEK_END);  // the table's path, the last field of the outer map's file
-    const char gone[232] = "/nonexistent/bpfvm-table";
+    std::fseek(f, -228, SEEK_END);  // the table's path, the last field of the outer map's file
+    const char gone[228] = "/nonexistent/bpfvm-table";
     std::fwrite(gone, 1, sizeof gone, f);
     std::fclose(f);
   }
