@@ -141,24 +141,26 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       } else if (cmd == BPF_MAP_UPDATE_ELEM) {
         if (a.flags & BPF_F_LOCK) {
           r = m.update_locked(key, user_ptr(a.value), a.flags);
-        } else if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
-          std::uint32_t fd;
-          std::memcpy(&fd, user_ptr(a.value), 4);
-          auto prog = fd_as<Program>(*this, static_cast<int>(fd));
-          if (!prog) return fail(EBADF);
-          r = static_cast<maps::ProgArray&>(m).set_program(key, *prog, (*prog)->id(), (*prog)->type(), a.flags);
-        } else if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
-          std::uint32_t fd;
-          std::memcpy(&fd, user_ptr(a.value), 4);
-          auto event = fd_as<maps::PerfEvent>(*this, static_cast<int>(fd));
-          if (!event) return fail(EBADF);
-          r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
-        } else if (m.inner_def()) {
-          std::uint32_t fd;
-          std::memcpy(&fd, user_ptr(a.value), 4);
-          auto inner = fd_as<Map>(*this, static_cast<int>(fd));
-          if (!inner) return fail(EBADF);
-          r = m.update_inner(key, (*inner)->shared_impl(), a.flags);
+        } else if (const bool takes_fds = m.def().type == BPF_MAP_TYPE_PROG_ARRAY ||
+                                          m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || m.inner_def();
+                   takes_fds) {
+          // Maps of fds: the value names a program, a perf event or a map; EBADF for anything else.
+          std::uint32_t value_fd;
+          std::memcpy(&value_fd, user_ptr(a.value), 4);
+          const int fd = static_cast<int>(value_fd);
+          if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
+            auto prog = fd_as<Program>(*this, fd);
+            if (!prog) return fail(EBADF);
+            r = static_cast<maps::ProgArray&>(m).set_program(key, *prog, (*prog)->id(), (*prog)->type(), a.flags);
+          } else if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+            auto event = fd_as<maps::PerfEvent>(*this, fd);
+            if (!event) return fail(EBADF);
+            r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
+          } else {
+            auto inner = fd_as<Map>(*this, fd);
+            if (!inner) return fail(EBADF);
+            r = m.update_inner(key, (*inner)->shared_impl(), a.flags);
+          }
         } else {
           r = m.update(key, user_ptr(a.value), a.flags);
         }
