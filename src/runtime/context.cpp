@@ -19,11 +19,15 @@ struct Field {
   std::uint32_t count = 1;    // array elements (cb[5])
   std::uint8_t access = kRead;
   std::int32_t pointer_at = -1;  // >= 0: a pointer field, loaded as 64 bits from this offset
+  verifier::CtxField::Result loads = verifier::CtxField::Result::kScalar;  // what a load gives
 };
 
 #define SKB(field) offsetof(struct __sk_buff, field), sizeof(((struct __sk_buff*)nullptr)->field)
-#define SKB_PTR(field, target) \
-  Field { offsetof(struct __sk_buff, field), 4, 1, kRead, static_cast<std::int32_t>(offsetof(SkbContext, target)) }
+#define SKB_PTR(field, target, kind)                                                                    \
+  Field {                                                                                               \
+    offsetof(struct __sk_buff, field), 4, 1, kRead, static_cast<std::int32_t>(offsetof(SkbContext, target)), \
+        verifier::CtxField::Result::kind                                                               \
+  }
 
 // The __sk_buff fields both socket filters and tc programs read (the kernel's bpf_skb_is_valid_access
 // minus what sk_filter_is_valid_access refuses).
@@ -44,62 +48,78 @@ const std::vector<Field>& sched_cls_fields() {
       {SKB(protocol)}, {SKB(vlan_present)}, {SKB(vlan_tci)}, {SKB(vlan_proto)},
       {SKB(priority), 1, kRead | kWrite}, {SKB(ingress_ifindex)}, {SKB(ifindex)}, {SKB(tc_index), 1, kRead | kWrite},
       {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite}, {SKB(hash)}, {SKB(tc_classid), 1, kRead | kWrite},
-      SKB_PTR(data, data), SKB_PTR(data_end, data_end), {SKB(napi_id)}, SKB_PTR(data_meta, data_meta),
+      SKB_PTR(data, data, kPacket), SKB_PTR(data_end, data_end, kPacketEnd), {SKB(napi_id)}, SKB_PTR(data_meta, data_meta, kPacketMeta),
       {SKB(tstamp), 1, kRead | kWrite}, {SKB(wire_len)}, {SKB(gso_segs)}, {SKB(gso_size)}, {SKB(hwtstamp)},
   };
   return f;
 }
 
-#define XDP_PTR(field, target) \
-  Field { offsetof(struct xdp_md, field), 4, 1, kRead, static_cast<std::int32_t>(offsetof(XdpContext, target)) }
+#define XDP_PTR(field, target, kind)                                                                 \
+  Field {                                                                                            \
+    offsetof(struct xdp_md, field), 4, 1, kRead, static_cast<std::int32_t>(offsetof(XdpContext, target)), \
+        verifier::CtxField::Result::kind                                                            \
+  }
 const std::vector<Field>& xdp_fields() {
   static const std::vector<Field> f = {
-      XDP_PTR(data, data), XDP_PTR(data_end, data_end), XDP_PTR(data_meta, data_meta),
+      XDP_PTR(data, data, kPacket), XDP_PTR(data_end, data_end, kPacketEnd), XDP_PTR(data_meta, data_meta, kPacketMeta),
       {offsetof(struct xdp_md, ingress_ifindex), 4}, {offsetof(struct xdp_md, rx_queue_index), 4},
       {offsetof(struct xdp_md, egress_ifindex), 4},
   };
   return f;
 }
 
-Error invalid_access(const verifier::CtxAccess& a, std::string_view why) {
-  return make_error(Errc::kAccess, "invalid bpf_context access off={} size={}: {}", a.offset, a.size, why).at_insn(a.insn);
-}
+// What an access of `size` bytes at `off` gives, and the field it lies in (nullptr when denied or for
+// raw contexts).
+struct Classified {
+  verifier::CtxField what;
+  const Field* field = nullptr;
+};
+
+Classified denied(std::string why) { return {{verifier::CtxField::Result::kDenied, std::move(why)}, nullptr}; }
 
 // Struct contexts: the access must lie in one field (one element of an array field). Loads may be
 // narrower than the field at a naturally aligned offset (bpf_ctx_narrow_access_ok); stores and pointer
 // loads must be exactly the field's size.
-Result<void> check_struct_access(const std::vector<Field>& fields, const verifier::CtxAccess& a,
-                                 std::vector<isa::RawInsn>& insns) {
-  const bool store = a.kind == verifier::CtxAccess::Kind::kStore;
+Classified classify_struct(const std::vector<Field>& fields, std::int64_t off, std::int64_t size, bool store) {
   for (const Field& f : fields) {
-    const std::int64_t rel = a.offset - static_cast<std::int64_t>(f.off);
+    const std::int64_t rel = off - static_cast<std::int64_t>(f.off);
     if (rel < 0 || rel >= static_cast<std::int64_t>(f.size * f.count)) continue;
     const std::int64_t in_elem = rel % f.size;
-    if (in_elem + a.size > f.size) return invalid_access(a, "the access straddles fields");
-    if (store && !(f.access & kWrite)) return invalid_access(a, "the field is read-only");
+    if (in_elem + size > f.size) return denied("the access straddles fields");
+    if (store && !(f.access & kWrite)) return denied("the field is read-only");
     if (store || f.pointer_at >= 0) {
-      if (a.size != f.size) return invalid_access(a, "the access must be the field's full size");
-    } else if (in_elem % a.size != 0) {
-      return invalid_access(a, "the narrow load is misaligned");
+      if (size != f.size) return denied("the access must be the field's full size");
+    } else if (in_elem % size != 0) {
+      return denied("the narrow load is misaligned");
     }
-    if (f.pointer_at >= 0) {
-      isa::RawInsn& insn = insns[a.insn];
-      insn.opcode = static_cast<std::uint8_t>((insn.opcode & ~isa::kSizeMask) | isa::kSizeDW);
-      insn.off = static_cast<std::int16_t>(insn.off + (f.pointer_at - static_cast<std::int32_t>(f.off)));
-    }
-    return {};
+    return {{store ? verifier::CtxField::Result::kScalar : f.loads, {}}, &f};
   }
-  return invalid_access(a, "no field of the context is there");
+  return denied("no field of the context is there");
 }
 
 // Raw contexts: read-only, in bounds, naturally aligned.
-Result<void> check_raw_access(std::size_t size, std::size_t first_readable, const verifier::CtxAccess& a) {
-  if (a.kind == verifier::CtxAccess::Kind::kStore) return invalid_access(a, "the context is read-only");
-  if (a.offset < static_cast<std::int64_t>(first_readable) || a.offset + a.size > static_cast<std::int64_t>(size)) {
-    return invalid_access(a, "outside the context");
+Classified classify_raw(std::size_t ctx_size, std::size_t first_readable, std::int64_t off, std::int64_t size, bool store) {
+  if (store) return denied("the context is read-only");
+  if (off < static_cast<std::int64_t>(first_readable) || off + size > static_cast<std::int64_t>(ctx_size)) {
+    return denied("outside the context");
   }
-  if (a.offset % a.size != 0) return invalid_access(a, "misaligned");
-  return {};
+  if (off % size != 0) return denied("misaligned");
+  return {{verifier::CtxField::Result::kScalar, {}}, nullptr};
+}
+
+Classified classify(std::uint32_t prog_type, std::int64_t off, std::int64_t size, bool store) {
+  switch (prog_type) {
+    case BPF_PROG_TYPE_SOCKET_FILTER: return classify_struct(socket_filter_fields(), off, size, store);
+    case BPF_PROG_TYPE_SCHED_CLS:
+    case BPF_PROG_TYPE_SCHED_ACT: return classify_struct(sched_cls_fields(), off, size, store);
+    case BPF_PROG_TYPE_XDP: return classify_struct(xdp_fields(), off, size, store);
+    // tp_prog_is_valid_access: the first 8 bytes (the common fields) are not readable.
+    case BPF_PROG_TYPE_TRACEPOINT: return classify_raw(kTracepointRecordMax, 8, off, size, store);
+    case BPF_PROG_TYPE_RAW_TRACEPOINT: return classify_raw(kRawTracepointArgsMax, 0, off, size, store);
+    case BPF_PROG_TYPE_KPROBE: return classify_raw(sizeof(struct pt_regs), 0, off, size, store);
+    case BPF_PROG_TYPE_PERF_EVENT: return classify_raw(sizeof(struct bpf_perf_event_data), 0, off, size, store);
+    default: return denied("this program type has no context bpfvm knows");
+  }
 }
 
 }  // namespace
@@ -128,20 +148,26 @@ std::size_t user_context_size(std::uint32_t prog_type) {
   }
 }
 
+verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write) {
+  return classify(prog_type, off, size, write).what;
+}
+
 Result<void> rewrite_context_accesses(std::uint32_t prog_type, std::vector<isa::RawInsn>& insns) {
   const auto accesses = BPFVM_TRY(verifier::find_ctx_accesses(insns));
   for (const verifier::CtxAccess& a : accesses) {
-    switch (prog_type) {
-      case BPF_PROG_TYPE_SOCKET_FILTER: BPFVM_TRY(check_struct_access(socket_filter_fields(), a, insns)); break;
-      case BPF_PROG_TYPE_SCHED_CLS:
-      case BPF_PROG_TYPE_SCHED_ACT: BPFVM_TRY(check_struct_access(sched_cls_fields(), a, insns)); break;
-      case BPF_PROG_TYPE_XDP: BPFVM_TRY(check_struct_access(xdp_fields(), a, insns)); break;
-      // tp_prog_is_valid_access: the first 8 bytes (the common fields) are not readable.
-      case BPF_PROG_TYPE_TRACEPOINT: BPFVM_TRY(check_raw_access(kTracepointRecordMax, 8, a)); break;
-      case BPF_PROG_TYPE_RAW_TRACEPOINT: BPFVM_TRY(check_raw_access(kRawTracepointArgsMax, 0, a)); break;
-      case BPF_PROG_TYPE_KPROBE: BPFVM_TRY(check_raw_access(sizeof(struct pt_regs), 0, a)); break;
-      case BPF_PROG_TYPE_PERF_EVENT: BPFVM_TRY(check_raw_access(sizeof(struct bpf_perf_event_data), 0, a)); break;
-      default: return make_error(Errc::kInvalid, "program type {} has no context bpfvm knows", prog_type);
+    if (user_context_size(prog_type) == 0) {
+      return make_error(Errc::kInvalid, "program type {} has no context bpfvm knows", prog_type);
+    }
+    const bool store = a.kind == verifier::CtxAccess::Kind::kStore;
+    const Classified c = classify(prog_type, a.offset, a.size, store);
+    if (c.what.result == verifier::CtxField::Result::kDenied) {
+      return make_error(Errc::kAccess, "invalid bpf_context access off={} size={}: {}", a.offset, a.size, c.what.why)
+          .at_insn(a.insn);
+    }
+    if (c.field && c.field->pointer_at >= 0) {
+      isa::RawInsn& insn = insns[a.insn];
+      insn.opcode = static_cast<std::uint8_t>((insn.opcode & ~isa::kSizeMask) | isa::kSizeDW);
+      insn.off = static_cast<std::int16_t>(insn.off + (c.field->pointer_at - static_cast<std::int32_t>(c.field->off)));
     }
   }
   return {};

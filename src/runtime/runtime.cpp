@@ -12,6 +12,7 @@
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
+#include "bpfvm/runtime/verifier_platform.hpp"
 
 namespace bpfvm::runtime {
 
@@ -288,6 +289,24 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       return fail(make_error(Errc::kInvalid, "tracing progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
     }
   }
+  // The verifier: a program it proves safe runs unchecked; one it refuses is not loaded. A program that
+  // uses what it cannot judge yet (kfuncs, BTF objects) runs in the interpreter's checked mode.
+  std::vector<verifier::MapInfo> map_infos;
+  for (const auto& m : request.maps) map_infos.push_back(m ? VerifierPlatform::map_info(m->def()) : verifier::MapInfo{});
+  for (std::size_t k = 0; k < request.maps.size(); ++k) {
+    if (!request.maps[k]) continue;
+    if (const maps::MapDef* inner = request.maps[k]->impl().inner_def()) {
+      map_infos[k].inner = static_cast<std::int64_t>(map_infos.size());
+      map_infos.push_back(VerifierPlatform::map_info(*inner));
+    }
+  }
+  const VerifierPlatform platform(request.prog_type, std::move(map_infos));
+  auto verdict = verifier::verify(request.insns, platform);
+  if (verdict) {
+    parts.verified = *verdict;
+  } else if (verdict.error().code() != Errc::kNotSupported) {
+    return fail(std::move(verdict).error());
+  }
   if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
   parts.xlated = code;
   for (std::size_t k = 0; k < lddw_slots.size(); ++k) {
@@ -297,7 +316,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     code[i + 1].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k] >> 32));
   }
   vm::InterpreterOptions options;
-  options.checked = true;  // until the verifier vouches for programs
+  options.checked = !parts.verified;
   options.max_instructions = kRunBudget;
   auto interp = vm::Interpreter::load(code, helper_table(), options);
   if (!interp) return fail(std::move(interp).error());

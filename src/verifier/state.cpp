@@ -77,7 +77,11 @@ bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
   // A register the explored state left unset was never read on any path from there.
   if (old.type == RegType::kNotInit) return true;
   if (cur.type != old.type || cur.maybe_null != old.maybe_null) return false;
-  if (old.type == RegType::kScalar) return old.value.includes(cur.value);
+  if (old.type == RegType::kScalar) {
+    // Copies of one scalar learn bounds together: when the explored state relied on copies, the new
+    // one must have the same copies.
+    return old.value.includes(cur.value) && (old.id == 0 || ids.check(old.id, cur.id));
+  }
   if (old.off != cur.off || old.map_index != cur.map_index || old.frame != cur.frame || old.subprog != cur.subprog ||
       old.mem_size != cur.mem_size) {
     return false;
@@ -93,9 +97,11 @@ namespace {
 bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
   for (std::size_t i = 0; i < 8; ++i) {
     switch (old.bytes[i]) {
-      case ByteType::kInvalid: break;  // never read from there
+      case ByteType::kInvalid:
       case ByteType::kMisc:
-        if (cur.bytes[i] == ByteType::kInvalid) return false;  // initialised data, whatever it is
+        // Any number (unwritten bytes read as unknown, as for a privileged loader in the kernel's
+        // stacksafe); but not a pointer, which bpfvm keeps out of return values and maps.
+        if (cur.bytes[i] == ByteType::kSpill && cur.spilled.is_pointer()) return false;
         break;
       case ByteType::kZero:
         if (cur.bytes[i] == ByteType::kZero) break;
@@ -138,13 +144,13 @@ bool State::includes(const State& other) const {
   if ((active_lock == 0) != (other.active_lock == 0)) return false;
   IdMap ids;
   for (std::size_t i = 0; i < refs.size(); ++i) {
-    if (!ids.check(refs[i], other.refs[i])) return false;
+    if (!ids.check(refs[i].id, other.refs[i].id)) return false;
   }
-  if (active_lock && !ids.check(active_lock, other.active_lock)) return false;
+  if (active_lock != other.active_lock) return false;
   for (std::size_t f = 0; f < frames.size(); ++f) {
     const Frame& a = frames[f];
     const Frame& b = other.frames[f];
-    if (a.callsite != b.callsite || a.subprog != b.subprog) return false;
+    if (a.callsite != b.callsite || a.subprog != b.subprog || a.callback != b.callback) return false;
     for (std::size_t r = 0; r < a.regs.size(); ++r) {
       if (!reg_includes(a.regs[r], b.regs[r], ids)) return false;
     }

@@ -78,7 +78,12 @@ TEST(State, StackBytesAndSpills) {
   StackSlot misc;
   misc.bytes.fill(ByteType::kMisc);
   old.cur().stack[0] = misc;
-  EXPECT_FALSE(old.includes(cur));  // the explored state read initialised bytes there
+  EXPECT_TRUE(old.includes(cur));  // any bytes, even unwritten ones, are a number
+  StackSlot spilled_ptr;
+  spilled_ptr.bytes.fill(ByteType::kSpill);
+  spilled_ptr.spilled = RegState::pointer(RegType::kStack, -8);
+  cur.cur().stack[0] = spilled_ptr;
+  EXPECT_FALSE(old.includes(cur));  // but not a pointer
   StackSlot zero;
   zero.bytes.fill(ByteType::kZero);
   cur.cur().stack[0] = zero;
@@ -98,9 +103,9 @@ TEST(State, StackBytesAndSpills) {
 
 TEST(State, ReferencesAndFramesMustMatch) {
   State old = State::entry(), cur = State::entry();
-  cur.refs.push_back(3);
+  cur.refs.push_back({3, 0});
   EXPECT_FALSE(old.includes(cur));  // a reference still to release
-  old.refs.push_back(9);
+  old.refs.push_back({9, 0});
   EXPECT_TRUE(old.includes(cur));
   cur.frames.emplace_back();
   EXPECT_FALSE(old.includes(cur));

@@ -17,6 +17,7 @@
 
 #include "bpfvm/base/result.hpp"
 #include "bpfvm/isa/insn.hpp"
+#include "bpfvm/verifier/platform.hpp"
 
 namespace bpfvm::runtime {
 
@@ -43,6 +44,9 @@ inline constexpr std::size_t kRawTracepointArgsMax = 12 * 8;  // MAX_BPF_FUNC_AR
 // struct (what ctx_in / ctx_out hold). 0 for types bpfvm does not run.
 std::size_t context_size(std::uint32_t prog_type);
 std::size_t user_context_size(std::uint32_t prog_type);
+
+// What the verifier learns of a context access: refused (and why), a number, or a packet pointer.
+verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write);
 
 // Checks every context access of `insns` against the type's rules and rewrites those of pointer fields.
 // Errors name the instruction, as the kernel's "invalid bpf_context access off=.. size=..".

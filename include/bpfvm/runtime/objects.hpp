@@ -18,6 +18,7 @@
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/obj/btf.hpp"
 #include "bpfvm/obj/btf_ext.hpp"
+#include "bpfvm/verifier/verifier.hpp"
 #include "bpfvm/vm/interpreter.hpp"
 #include "bpfvm/vm/memory.hpp"
 
@@ -92,6 +93,9 @@ class Program {
     std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
     std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
     std::optional<vm::Interpreter> interpreter;
+    // Set when the verifier proved the program safe (it then runs unchecked); empty when the verifier
+    // cannot judge it yet and it runs in the interpreter's checked mode.
+    std::optional<verifier::VerifierStats> verified;
   };
   explicit Program(Parts parts) : p_(std::move(parts)) { load_time_ = std::chrono::system_clock::now(); }
 
@@ -107,6 +111,7 @@ class Program {
   std::span<const obj::FuncInfo> func_info() const { return p_.func_info; }
   std::span<const obj::LineInfo> line_info() const { return p_.line_info; }
   const std::array<std::uint8_t, 8>& tag() const { return p_.tag; }
+  const std::optional<verifier::VerifierStats>& verified() const { return p_.verified; }
   std::chrono::system_clock::time_point load_time() const { return load_time_; }
   // Run statistics, kept only while enabled (the kernel's kernel.bpf_stats_enabled), as timing every
   // run costs more than a short program.

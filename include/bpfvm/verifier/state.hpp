@@ -71,13 +71,22 @@ struct Frame {
   std::array<StackSlot, kStackSlots> stack{};  // slot i covers fp-8*(i+1) .. fp-8*i-1
   std::uint32_t callsite = 0;                  // the call instruction that made this frame
   std::uint32_t subprog = 0;
+  bool callback = false;                       // called by a helper (bpf_loop...), which it returns to
   friend bool operator==(const Frame&, const Frame&) = default;
 };
 
+// A reference the program holds (a ring buffer record) and must release on every path.
+struct Reference {
+  std::uint32_t id = 0;
+  std::uint32_t insn = 0;  // where it was acquired
+  friend bool operator==(const Reference&, const Reference&) = default;
+};
+
 struct State {
-  std::vector<Frame> frames;            // [0] = the entry function; back() is the current one
-  std::vector<std::uint32_t> refs;      // acquired references not yet released
-  std::uint32_t active_lock = 0;        // the bpf_spin_lock held (an id), 0: none
+  std::vector<Frame> frames;       // [0] = the entry function; back() is the current one
+  std::vector<Reference> refs;     // acquired references not yet released
+  std::uint64_t active_lock = 0;   // the bpf_spin_lock held: (map << 32 | pointer id) + 1, 0: none
+  std::uint32_t lock_insn = 0;     // where it was taken
 
   // The state at the entry of a program: r1 = ctx, r10 = frame pointer, everything else unset.
   static State entry();

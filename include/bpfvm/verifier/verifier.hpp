@@ -3,9 +3,7 @@
 // pruning a path when a completed state at the same instruction covers it, and refusing a loop that
 // comes back to a state it already had (the kernel's do_check and is_state_visited).
 //
-// This version knows scalars, the stack and control flow within one function. Other memory (context,
-// maps, packets), calls and atomics are refused as not supported yet, so it does not yet decide what
-// the runtime loads; it grows into the whole of issue 5.
+// What the program may call and touch (helpers, maps, the context of its type) comes from a Platform.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +11,7 @@
 
 #include "bpfvm/base/result.hpp"
 #include "bpfvm/isa/insn.hpp"
+#include "bpfvm/verifier/platform.hpp"
 
 namespace bpfvm::verifier {
 
@@ -29,6 +28,9 @@ struct VerifierStats {
 
 // Ok with the statistics, or the first unsafe instruction: the error's location names it and the
 // message says why, in the kernel's words where it has them ("R0 !read_ok").
+Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platform& platform,
+                             const VerifierOptions& options = {});
+// With no helpers, maps or context: scalars, the stack and control flow only.
 Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const VerifierOptions& options = {});
 
 }  // namespace bpfvm::verifier

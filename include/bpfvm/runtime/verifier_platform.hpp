@@ -1,0 +1,36 @@
+// The verifier's view of bpfvm's runtime for one program: the helpers bpfvm implements (with their
+// prototypes, allowed per program type as Linux allows them), the maps the program refers to (by the
+// LDDW handle it uses) and the context rules of its program type.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bpfvm/maps/map.hpp"
+#include "bpfvm/verifier/platform.hpp"
+
+namespace bpfvm::runtime {
+
+class VerifierPlatform final : public verifier::Platform {
+ public:
+  // `maps[i]` answers handle i (BPF_PSEUDO_MAP_IDX i, or an fd the caller numbered so); a map of
+  // maps names its inner maps' template by another handle (MapInfo::inner).
+  VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps);
+
+  const verifier::HelperSignature* helper(std::int32_t id) const override;
+  bool helper_allowed(std::int32_t id) const override;
+  const verifier::MapInfo* map(std::int64_t handle) const override;
+  verifier::CtxField ctx_access(std::int32_t off, std::uint32_t size, bool write) const override;
+  std::string_view prog_type_name() const override;
+  bool legacy_packet_loads() const override;
+  bool packet_writable() const override;
+
+  // The verifier's description of a map.
+  static verifier::MapInfo map_info(const maps::MapDef& def);
+
+ private:
+  std::uint32_t prog_type_;
+  std::vector<verifier::MapInfo> maps_;
+};
+
+}  // namespace bpfvm::runtime

@@ -1,0 +1,83 @@
+// What the verifier needs to know of the world a program runs in, and asks through this interface: the
+// helpers (their prototypes and whether this program type may call them), the maps the program names
+// (types and sizes), and the program type's context (which fields may be read or written, and which
+// of them hold packet pointers). The runtime answers from its helper table, its maps and its context
+// layouts; tests may answer with anything. The verifier itself stays below both.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bpfvm::verifier {
+
+// A helper argument, in the kernel's terms (enum bpf_arg_type with its flags).
+enum class ArgType : std::uint8_t {
+  kNone,                  // not an argument
+  kAnything,              // ARG_ANYTHING: any initialised value
+  kConstMapPtr,           // ARG_CONST_MAP_PTR
+  kMapKey,                // ARG_PTR_TO_MAP_KEY: key_size readable bytes
+  kMapValue,              // ARG_PTR_TO_MAP_VALUE: value_size readable bytes
+  kUninitMapValue,        // ARG_PTR_TO_MAP_VALUE | MEM_UNINIT: value_size writable bytes
+  kMem,                   // ARG_PTR_TO_MEM | MEM_RDONLY: readable, sized by the next argument
+  kMemOrNull,             // ... | PTR_MAYBE_NULL: or 0 (with a size of 0)
+  kUninitMem,             // ARG_PTR_TO_UNINIT_MEM: writable, sized by the next argument
+  kConstSize,             // ARG_CONST_SIZE: the previous argument's size, > 0
+  kConstSizeOrZero,       // ARG_CONST_SIZE_OR_ZERO
+  kConstAllocSizeOrZero,  // ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant
+  kCtx,                   // ARG_PTR_TO_CTX: the context pointer, unmodified
+  kFunc,                  // ARG_PTR_TO_FUNC: a callback (a function reference)
+  kStackOrNull,           // ARG_PTR_TO_STACK_OR_NULL: the callback's context
+  kConstStr,              // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map
+  kSpinLock,              // ARG_PTR_TO_SPIN_LOCK: the bpf_spin_lock of a map value
+  kRingbufRecord,         // ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: releases the record's reference
+};
+
+enum class RetType : std::uint8_t {
+  kInteger,              // RET_INTEGER
+  kVoid,                 // RET_VOID
+  kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
+  kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
+};
+
+struct HelperSignature {
+  std::string_view name;  // without the bpf_ prefix
+  RetType ret = RetType::kInteger;
+  std::array<ArgType, 5> args{};
+};
+
+// A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
+struct MapInfo {
+  std::uint32_t type = 0;
+  std::uint32_t key_size = 0, value_size = 0, max_entries = 0;
+  bool read_only = false;               // BPF_F_RDONLY_PROG: programs may only read values
+  std::int32_t spin_lock_off = -1;      // where the value's struct bpf_spin_lock is, -1: none
+  bool direct_value = false;            // its value has an address (global data: one-entry arrays)
+  std::int64_t inner = -1;              // maps of maps: the handle of the inner maps' template
+};
+
+// What a context access gives, when the program type allows it.
+struct CtxField {
+  enum class Result : std::uint8_t { kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta } result = Result::kDenied;
+  std::string why;  // kDenied: the reason, in plain words
+};
+
+class Platform {
+ public:
+  virtual ~Platform() = default;
+  // nullptr for a helper the platform does not have.
+  virtual const HelperSignature* helper(std::int32_t id) const = 0;
+  // Whether this program type may call the helper (known to exist).
+  virtual bool helper_allowed(std::int32_t id) const = 0;
+  // The map behind a handle: an LDDW's map index or fd (BPF_PSEUDO_MAP_IDX/_FD) or an inner template.
+  virtual const MapInfo* map(std::int64_t handle) const = 0;
+  // A load (write = false) or store of `size` bytes at `off` in the context.
+  virtual CtxField ctx_access(std::int32_t off, std::uint32_t size, bool write) const = 0;
+  virtual std::string_view prog_type_name() const = 0;
+  // Whether BPF_LD_ABS / BPF_LD_IND may read the packet (socket buffers), and packet data be written.
+  virtual bool legacy_packet_loads() const = 0;
+  virtual bool packet_writable() const { return false; }
+};
+
+}  // namespace bpfvm::verifier

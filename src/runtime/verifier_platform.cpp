@@ -1,0 +1,116 @@
+#include "bpfvm/runtime/verifier_platform.hpp"
+
+#include <linux/bpf.h>
+
+#include <array>
+
+#include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/obj/section_name.hpp"
+#include "bpfvm/runtime/context.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+verifier::ArgType arg_type(helpers::Arg a) {
+  using A = helpers::Arg;
+  using V = verifier::ArgType;
+  switch (a) {
+    case A::kNone: return V::kNone;
+    case A::kAnything: return V::kAnything;
+    case A::kConstMapPtr: return V::kConstMapPtr;
+    case A::kMapKey: return V::kMapKey;
+    case A::kMapValue: return V::kMapValue;
+    case A::kUninitMapValue: return V::kUninitMapValue;
+    case A::kMem: return V::kMem;
+    case A::kMemOrNull: return V::kMemOrNull;
+    case A::kUninitMem: return V::kUninitMem;
+    case A::kConstSize: return V::kConstSize;
+    case A::kConstSizeOrZero: return V::kConstSizeOrZero;
+    case A::kConstAllocSizeOrZero: return V::kConstAllocSizeOrZero;
+    case A::kCtx: return V::kCtx;
+    case A::kFunc: return V::kFunc;
+    case A::kStackOrNull: return V::kStackOrNull;
+    case A::kConstStr: return V::kConstStr;
+    case A::kSpinLock: return V::kSpinLock;
+    case A::kRingbufRecord: return V::kRingbufRecord;
+  }
+  return V::kNone;
+}
+
+verifier::RetType ret_type(helpers::Ret r) {
+  switch (r) {
+    case helpers::Ret::kInteger: return verifier::RetType::kInteger;
+    case helpers::Ret::kVoid: return verifier::RetType::kVoid;
+    case helpers::Ret::kMapValueOrNull: return verifier::RetType::kMapValueOrNull;
+    case helpers::Ret::kRingbufRecordOrNull: return verifier::RetType::kRingbufRecordOrNull;
+  }
+  return verifier::RetType::kInteger;
+}
+
+// The helper table in the verifier's terms, indexed like helpers::prototypes().
+const std::vector<verifier::HelperSignature>& signatures() {
+  static const std::vector<verifier::HelperSignature> table = [] {
+    std::vector<verifier::HelperSignature> t;
+    for (const helpers::Prototype& p : helpers::prototypes()) {
+      verifier::HelperSignature s;
+      s.name = p.name;
+      s.ret = ret_type(p.ret);
+      for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
+      t.push_back(s);
+    }
+    return t;
+  }();
+  return table;
+}
+
+bool is_skb(std::uint32_t t) {
+  return t == BPF_PROG_TYPE_SOCKET_FILTER || t == BPF_PROG_TYPE_SCHED_CLS || t == BPF_PROG_TYPE_SCHED_ACT;
+}
+
+}  // namespace
+
+verifier::MapInfo VerifierPlatform::map_info(const maps::MapDef& def) {
+  verifier::MapInfo m;
+  m.type = def.type;
+  m.key_size = def.key_size;
+  m.value_size = def.value_size;
+  m.max_entries = def.max_entries;
+  m.read_only = (def.map_flags & BPF_F_RDONLY_PROG) != 0;
+  m.spin_lock_off = def.spin_lock_off;
+  // map_direct_value_addr: arrays of one entry (global data sections).
+  m.direct_value = def.type == BPF_MAP_TYPE_ARRAY && def.max_entries == 1;
+  return m;
+}
+
+VerifierPlatform::VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps)
+    : prog_type_(prog_type), maps_(std::move(maps)) {}
+
+const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const {
+  const auto protos = helpers::prototypes();
+  for (std::size_t i = 0; i < protos.size(); ++i) {
+    if (protos[i].id == id) return &signatures()[i];
+  }
+  return nullptr;
+}
+
+bool VerifierPlatform::helper_allowed(std::int32_t id) const { return helpers::allowed(prog_type_, id); }
+
+const verifier::MapInfo* VerifierPlatform::map(std::int64_t handle) const {
+  if (handle < 0 || static_cast<std::uint64_t>(handle) >= maps_.size()) return nullptr;
+  return &maps_[static_cast<std::size_t>(handle)];
+}
+
+verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t size, bool write) const {
+  return context_field(prog_type_, off, size, write);
+}
+
+std::string_view VerifierPlatform::prog_type_name() const { return obj::prog_type_name(prog_type_); }
+
+bool VerifierPlatform::legacy_packet_loads() const { return is_skb(prog_type_); }
+
+bool VerifierPlatform::packet_writable() const {
+  return prog_type_ == BPF_PROG_TYPE_XDP || prog_type_ == BPF_PROG_TYPE_SCHED_CLS || prog_type_ == BPF_PROG_TYPE_SCHED_ACT;
+}
+
+}  // namespace bpfvm::runtime

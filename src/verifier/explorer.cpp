@@ -1,0 +1,632 @@
+// The walk: every path from the entry, forking at conditional jumps whose outcome is not known, pruned
+// where a completed state covers the new one (the kernel's do_check and is_state_visited).
+#include "explorer.hpp"
+
+#include <linux/bpf.h>
+
+#include <algorithm>
+
+namespace bpfvm::verifier {
+
+namespace {
+
+constexpr std::size_t kMaxStatesPerInsn = 64;
+constexpr std::size_t kMaxCallFrames = 8;  // MAX_CALL_FRAMES
+constexpr std::uint64_t kMaxPacketOff = 0xffff;  // MAX_PACKET_OFF
+
+CmpOp cmp_op(isa::Cond c) {
+  switch (c) {
+    case isa::Cond::kEq: return CmpOp::kEq;
+    case isa::Cond::kGt: return CmpOp::kGt;
+    case isa::Cond::kGe: return CmpOp::kGe;
+    case isa::Cond::kSet: return CmpOp::kSet;
+    case isa::Cond::kNe: return CmpOp::kNe;
+    case isa::Cond::kSgt: return CmpOp::kSgt;
+    case isa::Cond::kSge: return CmpOp::kSge;
+    case isa::Cond::kLt: return CmpOp::kLt;
+    case isa::Cond::kLe: return CmpOp::kLe;
+    case isa::Cond::kSlt: return CmpOp::kSlt;
+    case isa::Cond::kSle: return CmpOp::kSle;
+  }
+  return CmpOp::kEq;
+}
+
+bool calls_callback(const isa::Insn& insn) {
+  const auto* c = std::get_if<isa::Call>(&insn);
+  return c && c->kind == isa::Call::Kind::kHelper && (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem);
+}
+
+bool is_null_const(const RegState& r) {
+  return r.type == RegType::kScalar && r.value.is_const() && r.value.const_value() == 0;
+}
+
+// Pointers the kernel knows are never NULL (reg_not_null): compared with 0, the outcome is known.
+bool never_null(const RegState& r) {
+  if (r.maybe_null) return false;
+  return r.type == RegType::kMapValue || r.type == RegType::kMapKey || r.type == RegType::kMem;
+}
+
+// A branch side where `pkt` (a packet pointer) is at most data_end (`strict`: below it): every copy of
+// that pointer may access the bytes before it (the kernel's find_good_pkt_pointers).
+void prove_packet_range(State& s, const RegState& pkt, bool strict) {
+  if (pkt.off < 0 || (pkt.off == 0 && strict)) return;
+  if (pkt.value.umax > kMaxPacketOff || pkt.value.umax + static_cast<std::uint64_t>(pkt.off) > kMaxPacketOff) return;
+  const auto range = static_cast<std::uint32_t>(strict ? pkt.off - 1 : pkt.off);
+  for (Frame& fr : s.frames) {
+    auto widen = [&](RegState& r) {
+      if (r.type == pkt.type && r.id == pkt.id) r.range = std::max(r.range, range);
+    };
+    for (RegState& r : fr.regs) widen(r);
+    for (StackSlot& slot : fr.stack) {
+      if (slot.bytes[0] == ByteType::kSpill) widen(slot.spilled);
+    }
+  }
+}
+
+}  // namespace
+
+std::uint64_t sign_extend(std::uint64_t v, unsigned bits) {
+  if (bits >= 64) return v;
+  const std::uint64_t m = 1ull << (bits - 1);
+  v &= (1ull << bits) - 1;
+  return (v ^ m) - m;
+}
+
+Explorer::Explorer(const Cfg& cfg, const Platform& platform, const VerifierOptions& options)
+    : cfg_(cfg), platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
+  for (std::uint32_t i = 0; i < cfg.size(); ++i) {
+    if (!cfg.starts[i]) continue;
+    if (std::holds_alternative<isa::CondJump>(cfg.insns[i])) prune_point_[i] = 1;
+    if (calls_callback(cfg.insns[i])) prune_point_[i] = 2;
+    for (std::int32_t s : cfg.successors[i]) {
+      if (s >= 0 && static_cast<std::uint32_t>(s) != i + static_cast<std::uint32_t>(isa::slots_of(cfg.insns[i]))) {
+        prune_point_[static_cast<std::size_t>(s)] = std::max<std::uint8_t>(prune_point_[static_cast<std::size_t>(s)], 1);
+      }
+    }
+  }
+  for (const auto& [from, to] : cfg.back_edges) prune_point_[to] = std::max<std::uint8_t>(prune_point_[to], 1);
+  for (std::uint32_t i = 0; i < cfg.size(); ++i) {
+    const auto* c = std::get_if<isa::Call>(&cfg.insns[i]);
+    if (cfg.starts[i] && c && c->kind == isa::Call::Kind::kLocal && i + 1 < cfg.size()) {
+      prune_point_[i + 1] = std::max<std::uint8_t>(prune_point_[i + 1], 1);
+    }
+  }
+  stack_depth_.assign(cfg.subprogs.size(), 0);
+  callees_.resize(cfg.subprogs.size());
+  for (std::uint32_t i = 0; i < cfg.size(); ++i) {
+    const auto* c = std::get_if<isa::Call>(&cfg.insns[i]);
+    if (!cfg.starts[i] || !c || c->kind != isa::Call::Kind::kLocal) continue;
+    const std::uint32_t target = i + 1 + static_cast<std::uint32_t>(c->imm);
+    callees_[cfg.subprog_of(i)].push_back({i, cfg.subprog_of(target)});
+  }
+}
+
+Result<VerifierStats> Explorer::run() {
+  BPFVM_TRY(check_no_recursion());
+  work_.push_back({State::entry(), 0, -1});
+  while (!work_.empty()) {
+    Path path = std::move(work_.back());
+    work_.pop_back();
+    BPFVM_TRY(explore(std::move(path)));
+  }
+  BPFVM_TRY(check_stack_depth());
+  return stats_;
+}
+
+Error Explorer::error(std::uint32_t pc, std::string message) const {
+  return Error(Errc::kAccess, std::move(message)).at_insn(pc);
+}
+
+Error Explorer::unsupported(std::uint32_t pc, std::string_view what) const {
+  return Error(Errc::kNotSupported, fmt::format("{} are not supported by bpfvm's verifier yet", what)).at_insn(pc);
+}
+
+void Explorer::finish(std::int32_t cp) {
+  while (cp >= 0) {
+    if (--checkpoints_[static_cast<std::size_t>(cp)].branches > 0) return;
+    cp = checkpoints_[static_cast<std::size_t>(cp)].parent;
+  }
+}
+
+Result<bool> Explorer::visit(Path& path, bool callback_site) {
+  std::vector<std::uint32_t>& here = at_pc_[path.pc];
+  for (std::uint32_t k : here) {
+    const Checkpoint& c = checkpoints_[k];
+    if (c.branches == 0) {
+      if (c.state.includes(path.state)) {
+        ++stats_.pruned;
+        return true;
+      }
+    } else if (callback_site) {
+      // A helper that calls back (bpf_loop) is back with a state the first visit covers: every call
+      // more gives nothing new, and the helper itself bounds the calls (the kernel's callback fixed
+      // point). The path ends; the first visit explores the rest.
+      if (c.state.includes(path.state)) {
+        ++stats_.pruned;
+        return true;
+      }
+    } else if (c.state.includes(path.state) && path.state.includes(c.state)) {
+      // The same state again while the first is still being explored: it loops without end.
+      return error(path.pc, fmt::format("infinite loop detected at insn {}", path.pc));
+    }
+  }
+  if (callback_site && !here.empty()) {
+    // Not covered yet: numbers the callback changes (a counter in its context) would make every call
+    // a new state; forget what differs from the last visit so that the calls reach a fixed point.
+    const State& last = checkpoints_[here.back()].state;
+    if (last.frames.size() == path.state.frames.size()) {
+      for (std::size_t fi = 0; fi < last.frames.size(); ++fi) {
+        const Frame& o = last.frames[fi];
+        Frame& n = path.state.frames[fi];
+        for (std::size_t r = 0; r < n.regs.size(); ++r) {
+          if (o.regs[r].type == RegType::kScalar && n.regs[r].type == RegType::kScalar && !(o.regs[r] == n.regs[r])) {
+            n.regs[r] = RegState::unknown_scalar();
+          }
+        }
+        for (std::size_t k = 0; k < n.stack.size(); ++k) {
+          const StackSlot& os = o.stack[k];
+          StackSlot& ns = n.stack[k];
+          if (os.bytes[0] == ByteType::kSpill && ns.bytes[0] == ByteType::kSpill && os.spilled.type == RegType::kScalar &&
+              ns.spilled.type == RegType::kScalar && !(os.spilled == ns.spilled)) {
+            ns.spilled = RegState::unknown_scalar();
+          }
+          for (std::size_t b = 0; b < 8; ++b) {
+            if (ns.bytes[b] == ByteType::kZero && os.bytes[b] == ByteType::kMisc) ns.bytes[b] = ByteType::kMisc;
+          }
+        }
+      }
+    }
+    for (std::uint32_t k : here) {
+      if (checkpoints_[k].state.includes(path.state)) {
+        ++stats_.pruned;
+        return true;
+      }
+    }
+  }
+  // Keeping every state would make each visit compare against thousands: like the kernel, keep one
+  // only when enough has happened since the last (20 jumps or 100 instructions), and always where a
+  // helper calls back. A state that loops without change is still caught, a little later.
+  if (!callback_site && jumps_since_ < 20 && insns_since_ < 100) return false;
+  // And at most 64 at one instruction (the kernel's BPF_COMPLEXITY_LIMIT_STATES): a long loop would
+  // otherwise compare each iteration with every earlier one.
+  if (here.size() >= kMaxStatesPerInsn) return false;
+  jumps_since_ = insns_since_ = 0;
+  checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1});
+  path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
+  here.push_back(static_cast<std::uint32_t>(path.checkpoint));
+  stats_.states = static_cast<std::uint32_t>(checkpoints_.size());
+  stats_.peak_states = std::max(stats_.peak_states, stats_.states);
+  return false;
+}
+
+Result<void> Explorer::explore(Path path) {
+  for (;;) {
+    ++insns_since_;
+    if (++stats_.insns_processed > options_.insn_limit) {
+      return error(path.pc, fmt::format("BPF program is too large. Processed {} insn", stats_.insns_processed));
+    }
+    if (prune_point_[path.pc] && BPFVM_TRY(visit(path, prune_point_[path.pc] == 2))) {
+      finish(path.checkpoint);
+      return {};
+    }
+    const std::uint32_t pc = path.pc;
+    const isa::Insn& insn = cfg_.insns[pc];
+    Frame& f = path.state.cur();
+    if (std::holds_alternative<isa::Exit>(insn)) {
+      if (!BPFVM_TRY(exit(path))) {
+        finish(path.checkpoint);
+        return {};
+      }
+      continue;
+    }
+    if (const auto* c = std::get_if<isa::Call>(&insn)) {
+      if (c->kind == isa::Call::Kind::kHelper) {
+        BPFVM_TRY(helper_call(path, pc, *c));
+        continue;
+      }
+      if (c->kind == isa::Call::Kind::kKfunc) return unsupported(pc, "kfunc calls");
+      // A bpf-to-bpf call: a new frame with the arguments r1-r5 and its own stack.
+      if (path.state.frames.size() >= kMaxCallFrames) {
+        return error(pc, fmt::format("the call stack of {} frames is too deep", path.state.frames.size() + 1));
+      }
+      const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(c->imm);
+      Frame callee;
+      callee.callsite = pc;
+      callee.subprog = cfg_.subprog_of(target);
+      for (int r = 1; r <= 5; ++r) callee.regs[static_cast<std::size_t>(r)] = f.regs[static_cast<std::size_t>(r)];
+      callee.regs[10] = RegState::pointer(RegType::kStack);
+      callee.regs[10].frame = static_cast<std::uint32_t>(path.state.frames.size());
+      path.state.frames.push_back(std::move(callee));
+      path.pc = target;
+      continue;
+    }
+    if (const auto* j = std::get_if<isa::Jump>(&insn)) {
+      ++jumps_since_;
+      path.pc = pc + 1 + static_cast<std::uint32_t>(j->offset);
+      continue;
+    }
+    if (const auto* j = std::get_if<isa::CondJump>(&insn)) {
+      ++jumps_since_;
+      if (!BPFVM_TRY(branch(path, *j))) {  // neither side can happen: nothing follows
+        finish(path.checkpoint);
+        return {};
+      }
+      continue;
+    }
+    BPFVM_TRY(step(path.state, pc, insn));
+    path.pc = pc + static_cast<std::uint32_t>(isa::slots_of(insn));
+  }
+}
+
+// An exit: back to the caller (true, the path goes on), or the program's end (false).
+Result<bool> Explorer::exit(Path& path) {
+  const std::uint32_t pc = path.pc;
+  Frame& f = path.state.cur();
+  const RegState& r0 = f.regs[0];
+  if (r0.type == RegType::kNotInit) return error(pc, "R0 !read_ok: the function returns without setting r0");
+  if (path.state.frames.size() > 1) {
+    if (r0.type == RegType::kStack && r0.frame + 1 == path.state.frames.size()) {
+      return error(pc, "R0 points to the returning function's stack, which ends here");
+    }
+    const std::uint32_t callsite = f.callsite;
+    if (f.callback) {
+      // Back into the helper that called: it may call again (the call instruction is visited again
+      // with the caller's state), or return. The callback's result must say go on (0) or stop (1).
+      if (r0.type != RegType::kScalar || r0.value.umax > 1 || r0.value.smin < 0) {
+        return error(pc, fmt::format("At callback return the register R0 has {} value should have been in [0, 1]",
+                                     r0.to_string()));
+      }
+      path.state.frames.pop_back();
+      path.pc = callsite;
+      return true;
+    }
+    // prepare_func_exit: r0 is the result, r1-r5 are clobbered.
+    const RegState result = r0;
+    path.state.frames.pop_back();
+    Frame& caller = path.state.cur();
+    caller.regs[0] = result;
+    for (int r = 1; r <= 5; ++r) caller.regs[static_cast<std::size_t>(r)] = RegState{};
+    path.pc = callsite + 1;
+    return true;
+  }
+  if (r0.is_pointer()) return error(pc, "R0 leaks addr as return value");
+  if (path.state.active_lock) {
+    return error(pc, fmt::format("bpf_spin_unlock is missing: the lock taken at insn {} is still held at exit",
+                                 path.state.lock_insn));
+  }
+  if (!path.state.refs.empty()) {
+    const Reference& ref = path.state.refs.front();
+    return error(pc, fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
+                                 "submitted nor discarded on this path",
+                                 ref.id, ref.insn));
+  }
+  return false;
+}
+
+Result<RegState> Explorer::read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const {
+  if (f.regs[reg].type == RegType::kNotInit) {
+    return error(pc, fmt::format("R{} !read_ok: r{} is read before anything is written to it", reg, reg));
+  }
+  return f.regs[reg];
+}
+
+Result<void> Explorer::write_check(std::uint32_t pc, std::uint8_t reg) const {
+  if (reg == 10) return error(pc, "frame pointer is read only");
+  return {};
+}
+
+void Explorer::sync_copies(State& s, const RegState& reg) {
+  if (reg.type != RegType::kScalar || reg.id == 0) return;
+  for_each_reg(s, [&](RegState& r) {
+    if (r.type == RegType::kScalar && r.id == reg.id) r.value = reg.value;
+  });
+}
+
+void Explorer::mark_null_checked(State& s, std::uint32_t id, bool is_null) {
+  std::uint32_t released = 0;
+  for_each_reg(s, [&](RegState& r) {
+    if (!r.is_pointer() || !r.maybe_null || r.id != id) return;
+    if (is_null) {
+      if (r.ref_id) released = r.ref_id;
+      r = RegState::scalar(Scalar::constant(0));
+      return;
+    }
+    r.maybe_null = false;
+    if (r.type == RegType::kMapValue) {
+      const MapInfo* m = platform_.map(r.map_index);
+      if (m && m->inner >= 0) {
+        // A map of maps gives the inner map itself (mark_ptr_or_null_reg).
+        r.type = RegType::kMapPtr;
+        r.map_index = static_cast<std::uint32_t>(m->inner);
+        r.id = 0;
+      } else if (!m || m->spin_lock_off < 0) {
+        r.id = 0;  // only values with a lock keep the id that names the lock
+      }
+    }
+  });
+  if (released) {
+    // A NULL record holds nothing to release.
+    std::erase_if(s.refs, [&](const Reference& ref) { return ref.id == released; });
+  }
+}
+
+void Explorer::fork(const Path& path, std::uint32_t target) { push({path.state, target, path.checkpoint}); }
+
+void Explorer::push(Path p) {
+  if (p.checkpoint >= 0) ++checkpoints_[static_cast<std::size_t>(p.checkpoint)].branches;
+  work_.push_back(std::move(p));
+}
+
+// Comparisons with a pointer: null checks, packet bounds, or nothing learnt (both sides go on). True
+// when handled.
+bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b) {
+  const std::uint32_t pc = path.pc;
+  const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(j.offset);
+  const bool eq = j.cond == isa::Cond::kEq, ne = j.cond == isa::Cond::kNe;
+  if (!j.is32 && (eq || ne) && is_null_const(b)) {
+    if (a.maybe_null && a.id) {
+      // The null check: on one side every copy of the pointer is NULL, on the other none is.
+      Path other{path.state, target, path.checkpoint};
+      mark_null_checked(other.state, a.id, eq);
+      mark_null_checked(path.state, a.id, !eq);
+      push(std::move(other));
+      path.pc = pc + 1;
+      return true;
+    }
+    if (never_null(a)) {
+      path.pc = ne ? target : pc + 1;
+      return true;
+    }
+  }
+  // data' against data_end (or meta' against data): the side where data' <= data_end proves the
+  // bytes below data' readable (try_match_pkt_pointers).
+  const auto pkt_pair = [](const RegState& p, const RegState& end) {
+    return (p.type == RegType::kPacket && end.type == RegType::kPacketEnd) ||
+           (p.type == RegType::kPacketMeta && end.type == RegType::kPacket);
+  };
+  if (!j.is32) {
+    // Normalised as `pkt OP end`: when the packet pointer is the source, the operator turns around.
+    const RegState* pkt = nullptr;
+    isa::Cond op = j.cond;
+    if (pkt_pair(a, b)) {
+      pkt = &a;
+    } else if (pkt_pair(b, a)) {
+      pkt = &b;
+      switch (op) {
+        case isa::Cond::kGt: op = isa::Cond::kLt; break;
+        case isa::Cond::kLt: op = isa::Cond::kGt; break;
+        case isa::Cond::kGe: op = isa::Cond::kLe; break;
+        case isa::Cond::kLe: op = isa::Cond::kGe; break;
+        default: break;
+      }
+    }
+    if (pkt) {
+      Path other{path.state, target, path.checkpoint};
+      switch (op) {
+        case isa::Cond::kGt: prove_packet_range(path.state, *pkt, false); break;  // fall through: pkt <= end
+        case isa::Cond::kLt: prove_packet_range(other.state, *pkt, true); break;  // taken: pkt < end
+        case isa::Cond::kGe: prove_packet_range(path.state, *pkt, true); break;   // fall through: pkt < end
+        case isa::Cond::kLe: prove_packet_range(other.state, *pkt, false); break; // taken: pkt <= end
+        default: break;
+      }
+      push(std::move(other));
+      path.pc = pc + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
+  const std::uint32_t pc = path.pc;
+  const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(j.offset);
+  Frame& f = path.state.cur();
+  RegState a = BPFVM_TRY(read(f, pc, j.dst));
+  RegState b = j.src.is_reg ? BPFVM_TRY(read(f, pc, j.src.reg))
+                            : RegState::scalar(Scalar::constant(sign_extend(static_cast<std::uint32_t>(j.src.imm), 32)));
+  if (a.type != RegType::kScalar || b.type != RegType::kScalar) {
+    if (branch_on_pointers(path, j, a, b)) return true;
+    // Other comparisons involving pointers teach nothing; both sides go on.
+    fork(path, target);
+    path.pc = pc + 1;
+    return true;
+  }
+  const CmpOp op = cmp_op(j.cond);
+  if (auto known = branch_taken(op, a.value, b.value, j.is32)) {
+    path.pc = *known ? target : pc + 1;
+    return true;
+  }
+  Scalar ta = a.value, tb = b.value, fa = a.value, fb = b.value;
+  const bool taken_possible = refine_branch(op, true, ta, tb, j.is32);
+  const bool fall_possible = refine_branch(op, false, fa, fb, j.is32);
+  if (!taken_possible && !fall_possible) return false;
+  auto apply = [&](State& s, const Scalar& va, const Scalar& vb) {
+    Frame& fr = s.cur();
+    fr.regs[j.dst].value = va;
+    sync_copies(s, fr.regs[j.dst]);
+    if (j.src.is_reg) {
+      fr.regs[j.src.reg].value = vb;
+      sync_copies(s, fr.regs[j.src.reg]);
+    }
+  };
+  if (taken_possible) {
+    Path other{path.state, target, path.checkpoint};
+    apply(other.state, ta, tb);
+    if (fall_possible) {
+      push(std::move(other));
+    } else {
+      path = std::move(other);
+      return true;
+    }
+  }
+  apply(path.state, fa, fb);
+  path.pc = pc + 1;
+  return true;
+}
+
+Result<void> Explorer::load_imm64(Frame& f, std::uint32_t pc, const isa::LoadImm64& l) {
+  BPFVM_TRY(write_check(pc, l.dst));
+  switch (l.pseudo) {
+    case isa::Pseudo::kImm64: f.regs[l.dst] = RegState::scalar(Scalar::constant(l.value())); return {};
+    case isa::Pseudo::kMapFd:
+    case isa::Pseudo::kMapIdx: {
+      if (!platform_.map(l.imm_lo)) return error(pc, fmt::format("fd {} is not pointing to valid bpf_map", l.imm_lo));
+      RegState r = RegState::pointer(RegType::kMapPtr);
+      r.map_index = static_cast<std::uint32_t>(l.imm_lo);
+      f.regs[l.dst] = r;
+      return {};
+    }
+    case isa::Pseudo::kMapValue:
+    case isa::Pseudo::kMapIdxValue: {
+      const MapInfo* m = platform_.map(l.imm_lo);
+      if (!m) return error(pc, fmt::format("fd {} is not pointing to valid bpf_map", l.imm_lo));
+      if (!m->direct_value) {
+        return error(pc, fmt::format("direct value access on map {} is not allowed: only one-entry arrays "
+                                     "(global data) have an address",
+                                     l.imm_lo));
+      }
+      const auto off = static_cast<std::uint32_t>(l.imm_hi);
+      if (off >= m->value_size) {
+        return error(pc, fmt::format("invalid access to map value pointer, value_size={} off={}", m->value_size, off));
+      }
+      RegState r = RegState::pointer(RegType::kMapValue, static_cast<std::int32_t>(off));
+      r.map_index = static_cast<std::uint32_t>(l.imm_lo);
+      f.regs[l.dst] = r;
+      return {};
+    }
+    case isa::Pseudo::kFunc: {
+      RegState r = RegState::pointer(RegType::kFunc);
+      r.subprog = cfg_.subprog_of(pc + 1 + static_cast<std::uint32_t>(l.imm_lo));
+      f.regs[l.dst] = r;
+      return {};
+    }
+    case isa::Pseudo::kBtfId: return unsupported(pc, "BTF object references (ksyms)");
+  }
+  return unsupported(pc, "this 64-bit immediate load");
+}
+
+Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
+  Frame& f = s.cur();
+  return std::visit(
+      isa::Overloaded{
+          [&](const isa::Alu& a) -> Result<void> { return alu(f, pc, a); },
+          [&](const isa::Endian& e) -> Result<void> {
+            const RegState v = BPFVM_TRY(read(f, pc, e.dst));
+            BPFVM_TRY(write_check(pc, e.dst));
+            if (v.type != RegType::kScalar) return error(pc, fmt::format("R{} byte swap of a pointer prohibited", e.dst));
+            f.regs[e.dst] = RegState::scalar(e.bits == 64 ? Scalar::unknown() : Scalar::range(0, (1ull << e.bits) - 1));
+            return {};
+          },
+          [&](const isa::LoadImm64& l) -> Result<void> { return load_imm64(f, pc, l); },
+          [&](const isa::Load& l) -> Result<void> {
+            BPFVM_TRY(read(f, pc, l.base));
+            BPFVM_TRY(write_check(pc, l.dst));
+            const RegState v = BPFVM_TRY(access(s, pc, l.base, l.off, isa::bytes_of(l.size), false, nullptr, l.sign_extend));
+            s.cur().regs[l.dst] = v;
+            return {};
+          },
+          [&](const isa::Store& st) -> Result<void> {
+            BPFVM_TRY(read(f, pc, st.base));
+            const RegState value = st.src.is_reg ? BPFVM_TRY(read(f, pc, st.src.reg))
+                                                 : RegState::scalar(Scalar::constant(
+                                                       sign_extend(static_cast<std::uint32_t>(st.src.imm), 32)));
+            if (!st.src.is_reg && f.regs[st.base].type == RegType::kCtx) {
+              return error(pc, fmt::format("BPF_ST stores into R{} ctx is not allowed: store a register instead",
+                                           st.base));
+            }
+            BPFVM_TRY(access(s, pc, st.base, st.off, isa::bytes_of(st.size), true, &value, false));
+            return {};
+          },
+          [&](const isa::Atomic& a) -> Result<void> { return atomic(s, pc, a); },
+          [&](const isa::Call&) -> Result<void> { return {}; },
+          [&](const isa::CallReg&) -> Result<void> {
+            return error(pc, "callx (a call through a register) is not an instruction the kernel accepts");
+          },
+          [&](const isa::PacketLoad& p) -> Result<void> { return packet_load(s, pc, p); },
+          [&](const isa::Exit&) -> Result<void> { return {}; },
+          [&](const isa::Jump&) -> Result<void> { return {}; },
+          [&](const isa::CondJump&) -> Result<void> { return {}; },
+      },
+      insn);
+}
+
+// A function may not call itself, directly or not: the kernel refuses recursion before it explores.
+Result<void> Explorer::check_no_recursion() const {
+  enum : std::uint8_t { kNew, kOnPath, kDone };
+  std::vector<std::uint8_t> color(cfg_.subprogs.size(), kNew);
+  std::vector<std::pair<std::uint32_t, std::size_t>> stack = {{0, 0}};  // (subprogram, next callee)
+  color[0] = kOnPath;
+  while (!stack.empty()) {
+    auto& [sub, next] = stack.back();
+    if (next == callees_[sub].size()) {
+      color[sub] = kDone;
+      stack.pop_back();
+      continue;
+    }
+    const auto [site, callee] = callees_[sub][next++];
+    if (color[callee] == kOnPath) {
+      return error(site, fmt::format("recursive call from insn {} to {}", site, cfg_.subprogs[callee].start));
+    }
+    if (color[callee] == kNew) {
+      color[callee] = kOnPath;
+      stack.emplace_back(callee, 0);
+    }
+  }
+  return {};
+}
+
+// The kernel's check_max_stack_depth: along every chain of calls, the frames' stacks (each rounded
+// up to 32 bytes) fit in 512 bytes together, and no chain is deeper than 8 frames.
+Result<void> Explorer::check_stack_depth() const {
+  auto frame_size = [&](std::uint32_t sub) { return (std::max<std::uint32_t>(stack_depth_[sub], 1) + 31) / 32 * 32; };
+  struct Item {
+    std::uint32_t sub;
+    std::size_t depth;
+    std::uint32_t total;
+  };
+  std::vector<Item> stack = {{0, 1, frame_size(0)}};
+  while (!stack.empty()) {
+    const Item it = stack.back();
+    stack.pop_back();
+    if (it.total > kStackSize) {
+      return error(cfg_.subprogs[it.sub].start,
+                   fmt::format("combined stack size of {} calls is {}. Too large", it.depth, it.total));
+    }
+    if (it.depth > kMaxCallFrames) break;
+    for (const auto& [site, callee] : callees_[it.sub]) {
+      stack.push_back({callee, it.depth + 1, it.total + frame_size(callee)});
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// No helpers, no maps, a context nothing may be read from: what the bare `verify` checks against.
+class BarePlatform final : public Platform {
+ public:
+  const HelperSignature* helper(std::int32_t) const override { return nullptr; }
+  bool helper_allowed(std::int32_t) const override { return false; }
+  const MapInfo* map(std::int64_t) const override { return nullptr; }
+  CtxField ctx_access(std::int32_t, std::uint32_t, bool) const override {
+    return {CtxField::Result::kDenied, "this verification has no program type"};
+  }
+  std::string_view prog_type_name() const override { return "none"; }
+  bool legacy_packet_loads() const override { return false; }
+};
+
+}  // namespace
+
+Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platform& platform,
+                             const VerifierOptions& options) {
+  const Cfg cfg = BPFVM_TRY(build_cfg(program));
+  Explorer explorer(cfg, platform, options);
+  return explorer.run();
+}
+
+Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const VerifierOptions& options) {
+  static const BarePlatform bare;
+  return verify(program, bare, options);
+}
+
+}  // namespace bpfvm::verifier

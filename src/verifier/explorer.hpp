@@ -1,0 +1,126 @@
+// The verifier's explorer (private to src/verifier): walks every path of a program on the abstract
+// state. Its parts live in separate files: the walk, branches and pruning (explorer.cpp), arithmetic
+// (alu.cpp), memory accesses by region (memory_access.cpp) and helper calls (helper_call.cpp).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bpfvm/verifier/cfg.hpp"
+#include "bpfvm/verifier/platform.hpp"
+#include "bpfvm/verifier/state.hpp"
+#include "bpfvm/verifier/verifier.hpp"
+
+namespace bpfvm::verifier {
+
+// Explored states kept for pruning: `branches` counts the paths below one that are still being
+// explored; at 0 it is complete and may cover later paths (the kernel's bpf_verifier_state.branches).
+struct Checkpoint {
+  State state;
+  std::uint32_t pc;
+  std::int32_t parent;
+  std::uint32_t branches;
+};
+
+struct Path {
+  State state;
+  std::uint32_t pc;
+  std::int32_t checkpoint;  // the last checkpoint on this path, -1 for none
+};
+
+// A sign-extended constant of `bits` bits.
+std::uint64_t sign_extend(std::uint64_t v, unsigned bits);
+
+class Explorer {
+ public:
+  Explorer(const Cfg& cfg, const Platform& platform, const VerifierOptions& options);
+  Result<VerifierStats> run();
+
+ private:
+  friend struct HelperCall;
+
+  // --- explorer.cpp: the walk
+  Error error(std::uint32_t pc, std::string message) const;
+  Error unsupported(std::uint32_t pc, std::string_view what) const;
+  void finish(std::int32_t cp);
+  Result<bool> visit(Path& path, bool callback_site);
+  Result<void> explore(Path path);
+  Result<bool> exit(Path& path);
+  Result<bool> branch(Path& path, const isa::CondJump& j);
+  bool branch_on_pointers(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b);
+  void fork(const Path& path, std::uint32_t target);
+  void push(Path p);
+  Result<void> step(State& s, std::uint32_t pc, const isa::Insn& insn);
+  Result<RegState> read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const;
+  Result<void> write_check(std::uint32_t pc, std::uint8_t reg) const;
+  Result<void> check_no_recursion() const;
+  Result<void> check_stack_depth() const;
+  std::uint32_t new_id() { return ++id_gen_; }
+  // Every register and spilled register of every frame.
+  template <typename F>
+  static void for_each_reg(State& s, F&& f) {
+    for (Frame& fr : s.frames) {
+      for (RegState& r : fr.regs) f(r);
+      for (StackSlot& slot : fr.stack) {
+        if (slot.bytes[0] == ByteType::kSpill) f(slot.spilled);
+      }
+    }
+  }
+  // After a branch refined `reg`, its copies (same scalar id) learn the same.
+  static void sync_copies(State& s, const RegState& reg);
+  // A null check decided: the copies of pointer `id` are null (0) or not.
+  void mark_null_checked(State& s, std::uint32_t id, bool is_null);
+  Result<void> load_imm64(Frame& f, std::uint32_t pc, const isa::LoadImm64& l);
+
+  // --- alu.cpp: arithmetic
+  Result<void> alu(Frame& f, std::uint32_t pc, const isa::Alu& a);
+  Result<void> pointer_alu(RegState& dst, std::uint32_t pc, const isa::Alu& a, const RegState& d, const RegState& src);
+
+  // --- memory_access.cpp: loads and stores by region
+  Result<RegState> access(State& s, std::uint32_t pc, std::uint8_t reg, std::int16_t off, int size, bool write,
+                          const RegState* value, bool sign_extend_load);
+  Result<void> atomic(State& s, std::uint32_t pc, const isa::Atomic& a);
+  Result<void> packet_load(State& s, std::uint32_t pc, const isa::PacketLoad& p);
+  Result<std::int32_t> stack_offset(std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int64_t insn_off,
+                                    int size, bool write, bool aligned = true) const;
+  void note_depth(const Frame& f, std::int32_t off);
+  Result<void> stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
+                           int size, const RegState& value);
+  Result<RegState> stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
+                              int size, bool sign_extend_load);
+  // A region of `limit` bytes that `reg` points into, accessed at the pointer's offsets plus `off`.
+  Result<void> region_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off, std::int64_t size,
+                            std::int64_t limit, std::string_view what) const;
+  Result<void> map_value_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
+                               std::int64_t size, bool write) const;
+  Result<void> packet_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
+                            std::int64_t size) const;
+  // Memory a helper reads (or, `write`, fills) through `reg`: `size` bytes, any of [umin, umax].
+  Result<void> helper_memory(State& s, std::uint32_t pc, std::uint8_t reg, const RegState& ptr, const Scalar& size,
+                             bool write, bool zero_ok);
+  const MapInfo& map_of(std::uint32_t pc, const RegState& r) const;
+
+  // --- helper_call.cpp
+  Result<void> helper_call(Path& path, std::uint32_t pc, const isa::Call& c);
+  Result<void> release_reference(State& s, std::uint32_t pc, std::uint32_t ref_id);
+
+  const Cfg& cfg_;
+  const Platform& platform_;
+  const VerifierOptions& options_;
+  std::vector<std::uint8_t> prune_point_;
+  std::vector<Path> work_;
+  std::vector<Checkpoint> checkpoints_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> at_pc_;
+  VerifierStats stats_;
+  std::uint64_t jumps_since_ = 0, insns_since_ = 0;  // since the last state kept
+  std::vector<std::uint32_t> stack_depth_;             // bytes of stack each subprogram uses
+  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> callees_;  // per subprogram: (call insn, callee)
+  std::uint32_t id_gen_ = 0;
+  bool callback_pending_ = false;  // set by a helper call that entered a callback
+};
+
+}  // namespace bpfvm::verifier

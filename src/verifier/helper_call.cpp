@@ -1,0 +1,299 @@
+// Helper calls (the kernel's check_helper_call): each argument checked against the helper's prototype
+// (maps, keys and values of the map's sizes, memory with its size, the context, callbacks, spin locks,
+// ring buffer records), the map's type against the helper, references acquired and released, r1-r5
+// clobbered and r0 typed by the return type. Helpers that call back (bpf_loop, bpf_for_each_map_elem)
+// enter the callback as a frame that returns into the call.
+#include <linux/bpf.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "explorer.hpp"
+
+namespace bpfvm::verifier {
+
+namespace {
+
+constexpr std::size_t kMaxCallFrames = 8;
+constexpr std::int64_t kMaxVarOff = 1 << 29;
+
+bool is_null_const(const RegState& r) {
+  return r.type == RegType::kScalar && r.value.is_const() && r.value.const_value() == 0;
+}
+
+// Which helpers a map type may go to, and which map types a helper takes
+// (check_map_func_compatibility). Empty: the call is fine.
+std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::string_view name) {
+  auto in = [](std::int32_t f, std::initializer_list<std::int32_t> fs) { return std::find(fs.begin(), fs.end(), f) != fs.end(); };
+  bool ok = true;
+  switch (map_type) {
+    case BPF_MAP_TYPE_PROG_ARRAY: ok = func == BPF_FUNC_tail_call; break;
+    case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+      ok = in(func, {BPF_FUNC_perf_event_read, BPF_FUNC_perf_event_output, BPF_FUNC_perf_event_read_value,
+                     BPF_FUNC_skb_output, BPF_FUNC_xdp_output});
+      break;
+    case BPF_MAP_TYPE_RINGBUF:
+      ok = in(func, {BPF_FUNC_ringbuf_output, BPF_FUNC_ringbuf_reserve, BPF_FUNC_ringbuf_query,
+                     BPF_FUNC_ringbuf_reserve_dynptr, BPF_FUNC_ringbuf_submit_dynptr, BPF_FUNC_ringbuf_discard_dynptr});
+      break;
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK: ok = in(func, {BPF_FUNC_map_peek_elem, BPF_FUNC_map_pop_elem, BPF_FUNC_map_push_elem}); break;
+    case BPF_MAP_TYPE_BLOOM_FILTER: ok = in(func, {BPF_FUNC_map_peek_elem, BPF_FUNC_map_push_elem}); break;
+    case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+    case BPF_MAP_TYPE_HASH_OF_MAPS: ok = func == BPF_FUNC_map_lookup_elem; break;
+    default: break;
+  }
+  switch (func) {
+    case BPF_FUNC_tail_call: ok = ok && map_type == BPF_MAP_TYPE_PROG_ARRAY; break;
+    case BPF_FUNC_perf_event_output: ok = ok && map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY; break;
+    case BPF_FUNC_ringbuf_output:
+    case BPF_FUNC_ringbuf_reserve:
+    case BPF_FUNC_ringbuf_query: ok = ok && map_type == BPF_MAP_TYPE_RINGBUF; break;
+    case BPF_FUNC_map_pop_elem: ok = ok && (map_type == BPF_MAP_TYPE_QUEUE || map_type == BPF_MAP_TYPE_STACK); break;
+    case BPF_FUNC_map_peek_elem:
+    case BPF_FUNC_map_push_elem:
+      ok = ok && (map_type == BPF_MAP_TYPE_QUEUE || map_type == BPF_MAP_TYPE_STACK || map_type == BPF_MAP_TYPE_BLOOM_FILTER);
+      break;
+    case BPF_FUNC_for_each_map_elem:
+      ok = ok && (map_type == BPF_MAP_TYPE_HASH || map_type == BPF_MAP_TYPE_LRU_HASH || map_type == BPF_MAP_TYPE_ARRAY ||
+                  map_type == BPF_MAP_TYPE_PERCPU_HASH || map_type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+                  map_type == BPF_MAP_TYPE_PERCPU_ARRAY);
+      break;
+    default: break;
+  }
+  if (ok) return {};
+  return fmt::format("cannot pass map_type {} into func bpf_{}#{}", map_type, name, func);
+}
+
+}  // namespace
+
+Result<void> Explorer::release_reference(State& s, std::uint32_t pc, std::uint32_t ref_id) {
+  const auto it = std::find_if(s.refs.begin(), s.refs.end(), [&](const Reference& r) { return r.id == ref_id; });
+  if (it == s.refs.end()) return error(pc, fmt::format("reference id={} has already been released", ref_id));
+  s.refs.erase(it);
+  // Every copy of the released pointer is only a number now (release_reference, privileged).
+  for_each_reg(s, [&](RegState& r) {
+    if (r.is_pointer() && r.ref_id == ref_id) r = RegState::unknown_scalar();
+  });
+  return {};
+}
+
+Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call& c) {
+  State& s = path.state;
+  const HelperSignature* sig = platform_.helper(c.imm);
+  if (!sig) return error(pc, fmt::format("invalid func unknown#{}: no helper has this number", c.imm));
+  if (!platform_.helper_allowed(c.imm)) {
+    return error(pc, fmt::format("unknown func bpf_{}#{}: {} programs may not call it", sig->name, c.imm,
+                                 platform_.prog_type_name()));
+  }
+  if (s.active_lock && c.imm != BPF_FUNC_spin_unlock) {
+    return error(pc, fmt::format("function calls are not allowed while holding a lock: release the lock taken at insn "
+                                 "{} before calling bpf_{}",
+                                 s.lock_insn, sig->name));
+  }
+  const MapInfo* map = nullptr;
+  std::uint32_t map_handle = 0;
+  std::uint8_t mem_reg = 0;  // the memory argument a size argument sizes
+  bool mem_write = false, mem_null = false;
+  std::uint32_t release = 0;
+  std::uint64_t alloc_size = 0;
+  std::uint32_t callback = 0;
+  bool has_callback = false;
+  RegState callback_ctx;
+  for (std::size_t i = 0; i < sig->args.size(); ++i) {
+    const ArgType t = sig->args[i];
+    if (t == ArgType::kNone) break;
+    const auto r = static_cast<std::uint8_t>(i + 1);
+    const RegState v = BPFVM_TRY(read(s.cur(), pc, r));
+    const std::string_view vtype = reg_type_name(v.type, v.maybe_null);
+    auto expected = [&](std::string_view what) {
+      return error(pc, fmt::format("R{} type={} expected={}: argument {} of bpf_{} must be {}", r, vtype, what, i + 1,
+                                   sig->name, what));
+    };
+    switch (t) {
+      case ArgType::kNone:
+      case ArgType::kAnything: break;
+      case ArgType::kConstMapPtr:
+        if (v.type != RegType::kMapPtr) return expected("map_ptr");
+        map = platform_.map(v.map_index);
+        map_handle = v.map_index;
+        break;
+      case ArgType::kMapKey:
+      case ArgType::kMapValue:
+      case ArgType::kUninitMapValue: {
+        if (!map) return error(pc, fmt::format("invalid map_ptr to access map->{}", t == ArgType::kMapKey ? "key" : "value"));
+        if (!v.is_pointer() || v.maybe_null) return expected("fp, pkt, pkt_meta, map_key, map_value");
+        const std::uint32_t size = t == ArgType::kMapKey ? map->key_size : map->value_size;
+        BPFVM_TRY(helper_memory(s, pc, r, v, Scalar::constant(size), t == ArgType::kUninitMapValue, false));
+        break;
+      }
+      case ArgType::kMem:
+      case ArgType::kMemOrNull:
+      case ArgType::kUninitMem:
+        mem_reg = r;
+        mem_write = t == ArgType::kUninitMem;
+        mem_null = t == ArgType::kMemOrNull && is_null_const(v);
+        if (!mem_null && (!v.is_pointer() || v.maybe_null)) return expected("fp, pkt, pkt_meta, map_key, map_value, mem");
+        break;
+      case ArgType::kConstSize:
+      case ArgType::kConstSizeOrZero: {
+        if (v.type != RegType::kScalar) return expected("scalar");
+        const bool zero_ok = t == ArgType::kConstSizeOrZero;
+        if (v.value.smin < 0) {
+          return error(pc, fmt::format("R{} min value is negative, either use unsigned or 'var &= const'", r));
+        }
+        if (v.value.umax >= static_cast<std::uint64_t>(kMaxVarOff)) {
+          return error(pc, fmt::format("R{} unbounded memory access, use 'var &= const' or 'if (var < const)': the size "
+                                       "must have a known maximum",
+                                       r));
+        }
+        if (v.value.umin == 0 && !zero_ok) {
+          return error(pc, fmt::format("R{} invalid zero-sized read: u64=[{},{}]", r, v.value.umin, v.value.umax));
+        }
+        if (mem_null) {
+          if (v.value.umax != 0) {
+            return error(pc, fmt::format("R{} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem: a NULL "
+                                         "buffer needs a size of 0",
+                                         mem_reg));
+          }
+          break;
+        }
+        BPFVM_TRY(helper_memory(s, pc, mem_reg, s.cur().regs[mem_reg], v.value, mem_write, zero_ok));
+        break;
+      }
+      case ArgType::kConstAllocSizeOrZero:
+        if (v.type != RegType::kScalar || !v.value.is_const()) {
+          return error(pc, fmt::format("R{} is not a known constant: the size of a ring buffer record must be fixed", r));
+        }
+        alloc_size = v.value.const_value();
+        break;
+      case ArgType::kCtx:
+        if (v.type != RegType::kCtx) return expected("ctx");
+        if (v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
+          return error(pc, fmt::format("dereference of modified ctx ptr R{} off={} disallowed: pass the context "
+                                       "pointer the program received",
+                                       r, v.off));
+        }
+        break;
+      case ArgType::kFunc:
+        if (v.type != RegType::kFunc) return expected("func");
+        callback = v.subprog;
+        has_callback = true;
+        break;
+      case ArgType::kStackOrNull:
+        if (!is_null_const(v) && v.type != RegType::kStack) return expected("fp");
+        callback_ctx = v;
+        break;
+      case ArgType::kConstStr: {
+        if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
+        const MapInfo& m = map_of(pc, v);
+        if (!m.read_only) return error(pc, fmt::format("R{} does not point to a readonly map: the format must be a constant string", r));
+        if (!v.value.is_const()) return error(pc, fmt::format("R{} is not a constant address'", r));
+        BPFVM_TRY(map_value_check(pc, r, v, 0, 1, false));
+        break;
+      }
+      case ArgType::kSpinLock: {
+        if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
+        const MapInfo& m = map_of(pc, v);
+        if (m.spin_lock_off < 0) {
+          return error(pc, "map has no valid bpf_spin_lock: its value type needs a struct bpf_spin_lock (with BTF)");
+        }
+        if (!v.value.is_const()) return error(pc, fmt::format("R{} doesn't have constant offset. bpf_spin_lock has to be at the constant offset", r));
+        const std::int64_t off = v.off + static_cast<std::int64_t>(v.value.const_value());
+        if (off != m.spin_lock_off) {
+          return error(pc, fmt::format("off {} doesn't point to 'struct bpf_spin_lock' that is at {}", off, m.spin_lock_off));
+        }
+        const std::uint64_t lock = ((static_cast<std::uint64_t>(v.map_index) << 32) | v.id) + 1;
+        if (c.imm == BPF_FUNC_spin_lock) {
+          if (s.active_lock) return error(pc, "Locked two spin locks are not allowed");
+          s.active_lock = lock;
+          s.lock_insn = pc;
+        } else {
+          if (!s.active_lock) return error(pc, "bpf_spin_unlock without taking a lock");
+          if (s.active_lock != lock) return error(pc, "bpf_spin_unlock of different lock");
+          s.active_lock = 0;
+        }
+        break;
+      }
+      case ArgType::kRingbufRecord:
+        if (v.type != RegType::kMem || v.maybe_null || v.ref_id == 0) return expected("ringbuf_mem");
+        if (v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
+          return error(pc, fmt::format("R{} must have zero offset when passed to release func: pass the record "
+                                       "bpf_ringbuf_reserve returned",
+                                       r));
+        }
+        release = v.ref_id;
+        break;
+    }
+  }
+  if (map) {
+    if (auto why = map_func_mismatch(map->type, c.imm, sig->name); !why.empty()) return error(pc, why);
+  }
+  if (c.imm == BPF_FUNC_tail_call && !s.refs.empty()) {
+    return error(pc, "tail_call would lead to reference leak: release every ring buffer record first");
+  }
+  if (release) BPFVM_TRY(release_reference(s, pc, release));
+
+  // After the call: r1-r5 hold nothing, r0 the result.
+  auto returned = [&](State& st) {
+    Frame& f = st.cur();
+    for (int r = 1; r <= 5; ++r) f.regs[static_cast<std::size_t>(r)] = RegState{};
+    RegState r0;
+    switch (sig->ret) {
+      case RetType::kInteger: r0 = RegState::unknown_scalar(); break;
+      case RetType::kVoid: break;
+      case RetType::kMapValueOrNull:
+        r0 = RegState::pointer(RegType::kMapValue);
+        r0.maybe_null = true;
+        r0.id = new_id();
+        r0.map_index = map_handle;
+        break;
+      case RetType::kRingbufRecordOrNull:
+        r0 = RegState::pointer(RegType::kMem);
+        r0.maybe_null = true;
+        r0.id = new_id();
+        r0.ref_id = new_id();
+        r0.mem_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(alloc_size, UINT32_MAX));
+        st.refs.push_back({r0.ref_id, pc});
+        break;
+    }
+    f.regs[0] = r0;
+  };
+  if (!has_callback) {
+    returned(s);
+    path.pc = pc + 1;
+    return {};
+  }
+  // A helper that calls back: the path where it returns (no more calls) goes on after the call, and
+  // this one enters the callback, which comes back to the call instruction when it returns.
+  if (s.frames.size() >= kMaxCallFrames) {
+    return error(pc, fmt::format("the call stack of {} frames is too deep", s.frames.size() + 1));
+  }
+  Path after{s, pc + 1, path.checkpoint};
+  returned(after.state);
+  push(std::move(after));
+  Frame cb;
+  cb.callsite = pc;
+  cb.subprog = callback;
+  cb.callback = true;
+  if (c.imm == BPF_FUNC_loop) {
+    cb.regs[1] = RegState::unknown_scalar();  // the iteration's index
+    cb.regs[2] = callback_ctx;
+  } else {  // bpf_for_each_map_elem: the map, a key, its value, the context
+    cb.regs[1] = RegState::pointer(RegType::kMapPtr);
+    cb.regs[1].map_index = map_handle;
+    cb.regs[2] = RegState::pointer(RegType::kMapKey);
+    cb.regs[2].map_index = map_handle;
+    cb.regs[3] = RegState::pointer(RegType::kMapValue);
+    cb.regs[3].map_index = map_handle;
+    cb.regs[4] = callback_ctx;
+  }
+  cb.regs[10] = RegState::pointer(RegType::kStack);
+  cb.regs[10].frame = static_cast<std::uint32_t>(s.frames.size());
+  s.frames.push_back(std::move(cb));
+  path.pc = cfg_.subprogs[callback].start;
+  return {};
+}
+
+}  // namespace bpfvm::verifier

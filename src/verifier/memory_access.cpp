@@ -1,0 +1,347 @@
+// Loads and stores, checked against the region the base register points into: the stack (with
+// spilled registers remembered per slot), map values, map keys, ring buffer records, the context (by
+// program type, through the Platform) and packet data (only the range a data_end comparison proved).
+// The kernel's check_mem_access and its per-region checks.
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "explorer.hpp"
+
+namespace bpfvm::verifier {
+
+namespace {
+
+constexpr std::int64_t kMaxVarOff = 1 << 29;  // BPF_MAX_VAR_OFF
+
+// What a load of `size` bytes from memory holding any value gives.
+RegState loaded_unknown(int size, bool sign_extend_load) {
+  if (size >= 8 || sign_extend_load) return RegState::unknown_scalar();
+  return RegState::scalar(Scalar::range(0, (1ull << (8 * size)) - 1));
+}
+
+StackSlot& slot_of(Frame& f, std::int32_t byte) { return f.stack[static_cast<std::size_t>((-byte - 1) / 8)]; }
+std::size_t index_in_slot(std::int32_t byte) { return static_cast<std::size_t>(((byte % 8) + 8) % 8); }
+
+// How many bytes from the slot's start hold a spilled register (8 for a whole spill, 0 for none).
+int spill_size(const StackSlot& s) {
+  int n = 0;
+  while (n < 8 && s.bytes[static_cast<std::size_t>(n)] == ByteType::kSpill) ++n;
+  return n;
+}
+
+// Part of a spilled register overwritten leaves plain bytes (scrub_spilled_slot).
+void scrub_spill(StackSlot& slot) {
+  if (spill_size(slot) == 0) return;
+  for (ByteType& t : slot.bytes) {
+    if (t != ByteType::kInvalid) t = ByteType::kMisc;
+  }
+  slot.spilled = RegState{};
+}
+
+Frame& frame_of(State& s, const RegState& stack_pointer) { return s.frames[stack_pointer.frame]; }
+
+}  // namespace
+
+const MapInfo& Explorer::map_of(std::uint32_t, const RegState& r) const {
+  static const MapInfo none;
+  const MapInfo* m = platform_.map(r.map_index);
+  return m ? *m : none;
+}
+
+Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, std::int16_t off, int size, bool write,
+                                  const RegState* value, bool sign_extend_load) {
+  const RegState base = s.cur().regs[reg];
+  const std::string_view type = reg_type_name(base.type, base.maybe_null);
+  const bool stores_pointer = write && value && value->is_pointer();
+  if (base.maybe_null && base.is_pointer()) {
+    return error(pc, fmt::format("R{} invalid mem access '{}': r{} may be NULL here; compare it with 0 and use it only "
+                                 "where it is not",
+                                 reg, type, reg));
+  }
+  switch (base.type) {
+    case RegType::kStack:
+      if (write) {
+        BPFVM_TRY(stack_write(frame_of(s, base), pc, base, reg, off, size, *value));
+        return RegState{};
+      }
+      return stack_read(frame_of(s, base), pc, base, reg, off, size, sign_extend_load);
+    case RegType::kMapValue:
+      BPFVM_TRY(map_value_check(pc, reg, base, off, size, write));
+      // A pointer kept in a map outlives the program run that knew what it pointed to; the
+      // privileged kernel allows it, bpfvm does not (a map is shared with other processes).
+      if (stores_pointer) return error(pc, "leaks addr into map: a pointer may not be stored in a map value");
+      return loaded_unknown(size, sign_extend_load);
+    case RegType::kMapKey:
+      if (write) return error(pc, fmt::format("R{} cannot write into map_key: a callback's key is read-only", reg));
+      BPFVM_TRY(region_check(pc, reg, base, off, size, map_of(pc, base).key_size, "map key"));
+      return loaded_unknown(size, sign_extend_load);
+    case RegType::kMem:
+      BPFVM_TRY(region_check(pc, reg, base, off, size, base.mem_size, "memory"));
+      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into mem", reg));
+      return loaded_unknown(size, sign_extend_load);
+    case RegType::kCtx: {
+      if (base.off != 0) {
+        return error(pc, fmt::format("dereference of modified ctx ptr R{} off={} disallowed: use the context pointer "
+                                     "itself with the field's offset in the instruction",
+                                     reg, base.off));
+      }
+      if (!base.value.is_const() || base.value.const_value() != 0) {
+        return error(pc, fmt::format("variable ctx access var_off={} disallowed", base.value.to_string()));
+      }
+      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into ctx", reg));
+      const CtxField a = platform_.ctx_access(off, static_cast<std::uint32_t>(size), write);
+      switch (a.result) {
+        case CtxField::Result::kDenied:
+          return error(pc, fmt::format("invalid bpf_context access off={} size={}: {}", off, size, a.why));
+        case CtxField::Result::kScalar: return loaded_unknown(size, sign_extend_load);
+        case CtxField::Result::kPacket: return RegState::pointer(RegType::kPacket);
+        case CtxField::Result::kPacketEnd: return RegState::pointer(RegType::kPacketEnd);
+        case CtxField::Result::kPacketMeta: return RegState::pointer(RegType::kPacketMeta);
+      }
+      return RegState::unknown_scalar();
+    }
+    case RegType::kPacket:
+    case RegType::kPacketMeta:
+      if (write && !platform_.packet_writable()) {
+        return error(pc, fmt::format("cannot write into packet: {} programs may only read it", platform_.prog_type_name()));
+      }
+      BPFVM_TRY(packet_check(pc, reg, base, off, size));
+      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into packet", reg));
+      return loaded_unknown(size, sign_extend_load);
+    case RegType::kScalar:
+      return error(pc, fmt::format("R{} invalid mem access 'scalar': r{} holds a number, not a pointer", reg, reg));
+    default:
+      return error(pc, fmt::format("R{} invalid mem access '{}'", reg, type));
+  }
+}
+
+Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
+                                    std::int64_t size, std::int64_t limit, std::string_view what) const {
+  const std::int64_t fixed = base.off + off;
+  const std::int64_t smin = base.value.smin;
+  const std::string size_name = what == "map value" ? "value_size" : what == "map key" ? "key_size" : "mem_size";
+  if (smin < 0 && (smin == std::numeric_limits<std::int64_t>::min() || smin + fixed < 0)) {
+    return error(pc, fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", reg));
+  }
+  if (smin + fixed < 0 || smin + fixed + size > limit) {
+    return error(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} min value is outside of the allowed "
+                                 "memory range",
+                                 what, size_name, limit, smin + fixed, size, reg));
+  }
+  if (base.value.umax >= static_cast<std::uint64_t>(kMaxVarOff)) {
+    return error(pc, fmt::format("R{} unbounded memory access, make sure to bounds check any such access: r{} is {}",
+                                 reg, reg, base.to_string()));
+  }
+  const std::int64_t hi = static_cast<std::int64_t>(base.value.umax) + fixed;
+  if (hi + size > limit) {
+    return error(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} max value is outside of the allowed "
+                                 "memory range",
+                                 what, size_name, limit, hi, size, reg));
+  }
+  return {};
+}
+
+Result<void> Explorer::map_value_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
+                                       std::int64_t size, bool write) const {
+  const MapInfo& m = map_of(pc, base);
+  if (write && m.read_only) {
+    return error(pc, fmt::format("write into map forbidden, value_size={} off={} size={}: the map is read-only for "
+                                 "programs",
+                                 m.value_size, base.off + off, size));
+  }
+  BPFVM_TRY(region_check(pc, reg, base, off, size, m.value_size, "map value"));
+  if (m.spin_lock_off >= 0) {
+    const std::int64_t lo = base.off + off + base.value.smin;
+    const std::int64_t hi = base.off + off + static_cast<std::int64_t>(base.value.umax) + size;
+    if (lo < m.spin_lock_off + 4 && hi > m.spin_lock_off) {
+      return error(pc, "bpf_spin_lock cannot be accessed directly by load/store: use bpf_spin_lock/bpf_spin_unlock");
+    }
+  }
+  return {};
+}
+
+Result<void> Explorer::packet_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
+                                    std::int64_t size) const {
+  if (base.value.smin < 0) {
+    return error(pc, fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", reg));
+  }
+  const std::int64_t fixed = base.off + off;
+  if (fixed < 0 || fixed + size > static_cast<std::int64_t>(base.range)) {
+    return error(pc, fmt::format("invalid access to packet, off={} size={}, R{}(id={},off={},r={}): the program has "
+                                 "not proven that {} bytes from r{} lie before data_end; compare a pointer that far "
+                                 "with data_end first",
+                                 fixed, size, reg, base.id, base.off, base.range, fixed + size, reg));
+  }
+  return {};
+}
+
+Result<std::int32_t> Explorer::stack_offset(std::uint32_t pc, const RegState& base, std::uint8_t reg,
+                                            std::int64_t insn_off, int size, bool write, bool aligned) const {
+  if (!base.value.is_const()) {
+    return error(pc, fmt::format("R{} variable stack access var_off={} size={}: the offset must be known", reg,
+                                 base.value.to_string(), size));
+  }
+  const auto var = static_cast<std::int64_t>(base.value.const_value());
+  const std::int64_t off = base.off + insn_off + var;
+  // Stack accesses are always aligned to their size: spill tracking relies on it (the kernel's
+  // check_ptr_alignment is strict for the stack whatever the architecture).
+  if (aligned && off % size != 0) {
+    return error(pc, fmt::format("misaligned stack access off {}+{}+{} size {}", var, base.off, insn_off, size));
+  }
+  if (off < -kStackSize || off + size > 0) {
+    return error(pc, fmt::format("invalid {} stack R{} off={} size={}: the stack is the {} bytes below r10",
+                                 write ? "write to" : "read from", reg, off, size, kStackSize));
+  }
+  return static_cast<std::int32_t>(off);
+}
+
+void Explorer::note_depth(const Frame& f, std::int32_t off) {
+  auto& depth = stack_depth_[f.subprog];
+  depth = std::max(depth, static_cast<std::uint32_t>(-off));
+}
+
+Result<void> Explorer::stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg,
+                                   std::int16_t insn_off, int size, const RegState& value) {
+  const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, true));
+  note_depth(f, off);
+  StackSlot& first = slot_of(f, off);
+  if (off % 8 == 0 && (size == 8 || value.type == RegType::kScalar)) {
+    // A spill: the register is kept, its `size` low bytes at the slot's start (save_register_state).
+    // The slot's other bytes stay zero or unwritten, or become plain bytes.
+    if (size < 8 && value.is_pointer()) {
+      return error(pc, fmt::format("invalid size of register spill: {} bytes of a pointer", size));
+    }
+    for (std::size_t i = static_cast<std::size_t>(size); i < 8; ++i) {
+      if (first.bytes[i] == ByteType::kSpill) first.bytes[i] = ByteType::kMisc;
+    }
+    for (std::size_t i = 0; i < static_cast<std::size_t>(size); ++i) first.bytes[i] = ByteType::kSpill;
+    first.spilled = value;
+    return {};
+  }
+  if (value.is_pointer()) return error(pc, fmt::format("invalid size of register spill: {} bytes of a pointer", size));
+  scrub_spill(first);
+  const bool zero = value.value.is_const() && value.value.const_value() == 0;
+  for (std::int32_t b = off; b < off + size; ++b) first.bytes[index_in_slot(b)] = zero ? ByteType::kZero : ByteType::kMisc;
+  return {};
+}
+
+Result<RegState> Explorer::stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg,
+                                      std::int16_t insn_off, int size, bool sign_extend_load) {
+  const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, false));
+  note_depth(f, off);
+  StackSlot& slot = slot_of(f, off);
+  const int spilled = spill_size(slot);
+  if (spilled > 0) {
+    if (size == 8 && spilled == 8) return slot.spilled;
+    if (slot.spilled.is_pointer()) {
+      return error(pc, fmt::format("invalid size of register fill: {} bytes of a spilled pointer", size));
+    }
+    // A read of the spill's low bytes keeps what is known of the register, truncated (the kernel's
+    // narrowing fill, little-endian).
+    if (index_in_slot(off) == 0 && size <= spilled && !sign_extend_load) {
+      return RegState::scalar(scalar_alu(AluOp::kAnd, slot.spilled.value, Scalar::constant((1ull << (8 * size)) - 1), false));
+    }
+  }
+  // Otherwise byte by byte: known only when every byte is zero (or of a spilled 0). Bytes never
+  // written read as unknown, as the kernel lets a privileged loader read them (allow_uninit_stack):
+  // struct padding copied or passed to helpers is everyday C.
+  int spill_bytes = 0, zero_bytes = 0;
+  for (std::int32_t b = off; b < off + size; ++b) {
+    const ByteType t = slot.bytes[index_in_slot(b)];
+    spill_bytes += t == ByteType::kSpill;
+    zero_bytes += t == ByteType::kZero;
+  }
+  const bool spilled_zero =
+      slot.spilled.type == RegType::kScalar && slot.spilled.value.is_const() && slot.spilled.value.const_value() == 0;
+  if (zero_bytes == size || (spill_bytes == size && spilled_zero)) return RegState::scalar(Scalar::constant(0));
+  return loaded_unknown(size, sign_extend_load);
+}
+
+Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t reg, const RegState& ptr,
+                                     const Scalar& size, bool write, bool zero_ok) {
+  if (size.umax == 0) {
+    if (zero_ok) return {};
+    return error(pc, fmt::format("invalid zero-sized read: R{} must be at least 1", reg + 1));
+  }
+  const auto n = static_cast<std::int64_t>(size.umax);
+  switch (ptr.type) {
+    case RegType::kStack: {
+      const std::int32_t off = BPFVM_TRY(stack_offset(pc, ptr, reg, 0, static_cast<int>(n), write, false));
+      Frame& f = frame_of(s, ptr);
+      note_depth(f, off);
+      for (std::int32_t b = off; b < off + n; ++b) {
+        StackSlot& slot = slot_of(f, b);
+        const std::size_t i = index_in_slot(b);
+        // Reads of bytes never written are allowed, as above.
+        if (write) {
+          scrub_spill(slot);
+          slot.bytes[i] = ByteType::kMisc;
+        }
+      }
+      return {};
+    }
+    case RegType::kMapValue: return map_value_check(pc, reg, ptr, 0, n, write);
+    case RegType::kMapKey:
+      if (write) return error(pc, fmt::format("R{} cannot write into map_key", reg));
+      return region_check(pc, reg, ptr, 0, n, map_of(pc, ptr).key_size, "map key");
+    case RegType::kMem: return region_check(pc, reg, ptr, 0, n, ptr.mem_size, "memory");
+    case RegType::kPacket:
+    case RegType::kPacketMeta:
+      if (write && !platform_.packet_writable()) return error(pc, "cannot write into packet");
+      return packet_check(pc, reg, ptr, 0, n);
+    default:
+      return error(pc, fmt::format("R{} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem", reg,
+                                   reg_type_name(ptr.type, ptr.maybe_null)));
+  }
+}
+
+Result<void> Explorer::atomic(State& s, std::uint32_t pc, const isa::Atomic& a) {
+  Frame& f = s.cur();
+  const RegState base = BPFVM_TRY(read(f, pc, a.base));
+  const RegState src = BPFVM_TRY(read(f, pc, a.src));
+  if (src.is_pointer()) return error(pc, fmt::format("R{} leaks addr into mem", a.src));
+  if (a.op == isa::AtomicOp::kCmpxchg) {
+    const RegState r0 = BPFVM_TRY(read(f, pc, 0));
+    if (r0.is_pointer()) return error(pc, "R0 leaks addr into mem");
+  }
+  if (base.type != RegType::kStack && base.type != RegType::kMapValue && base.type != RegType::kMem) {
+    return error(pc, fmt::format("BPF_ATOMIC stores into R{} {} is not allowed", a.base,
+                                 reg_type_name(base.type, base.maybe_null)));
+  }
+  const int size = isa::bytes_of(a.size);
+  const RegState old = BPFVM_TRY(access(s, pc, a.base, a.off, size, false, nullptr, false));
+  const RegState unknown = RegState::unknown_scalar();
+  BPFVM_TRY(access(s, pc, a.base, a.off, size, true, &unknown, false));
+  if (a.fetch) {
+    const std::uint8_t dst = a.op == isa::AtomicOp::kCmpxchg ? 0 : a.src;
+    BPFVM_TRY(write_check(pc, dst));
+    s.cur().regs[dst] = old.type == RegType::kScalar ? loaded_unknown(size, false) : old;
+  }
+  return {};
+}
+
+Result<void> Explorer::packet_load(State& s, std::uint32_t pc, const isa::PacketLoad& p) {
+  Frame& f = s.cur();
+  if (!platform_.legacy_packet_loads()) {
+    return error(pc, fmt::format("BPF_LD_[ABS|IND] instructions not allowed for this program type ({})",
+                                 platform_.prog_type_name()));
+  }
+  if (s.frames.size() > 1) return error(pc, "BPF_LD_[ABS|IND] instructions are not allowed in subprograms");
+  if (!s.refs.empty()) return error(pc, "BPF_LD_[ABS|IND] cannot be mixed with socket references");
+  if (s.active_lock) return error(pc, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
+  const RegState r6 = BPFVM_TRY(read(f, pc, 6));
+  if (r6.type != RegType::kCtx) {
+    return error(pc, "at the time of BPF_LD_ABS|IND R6 != pointer to skb: these loads read the packet of the "
+                     "context in r6");
+  }
+  if (p.indirect) {
+    const RegState idx = BPFVM_TRY(read(f, pc, p.src));
+    if (idx.type != RegType::kScalar) return error(pc, fmt::format("R{} leaks addr: the offset must be a number", p.src));
+  }
+  for (int r = 1; r <= 5; ++r) f.regs[static_cast<std::size_t>(r)] = RegState{};
+  f.regs[0] = loaded_unknown(isa::bytes_of(p.size), false);
+  return {};
+}
+
+}  // namespace bpfvm::verifier
