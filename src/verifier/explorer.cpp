@@ -51,7 +51,9 @@ bool never_null(const RegState& r) {
 void prove_packet_range(State& s, const RegState& pkt, bool strict) {
   if (pkt.off < 0 || (pkt.off == 0 && strict)) return;
   if (pkt.value.umax > kMaxPacketOff || pkt.value.umax + static_cast<std::uint64_t>(pkt.off) > kMaxPacketOff) return;
-  const auto range = static_cast<std::uint32_t>(strict ? pkt.off - 1 : pkt.off);
+  // pkt' <= end: the `off` bytes below pkt'; pkt' < end: one more (as the kernel counts it, except
+  // from the packet's start itself).
+  const auto range = static_cast<std::uint32_t>(strict ? pkt.off + 1 : pkt.off);
   for (Frame& fr : s.frames) {
     auto widen = [&](RegState& r) {
       if (r.type == pkt.type && r.id == pkt.id) r.range = std::max(r.range, range);
@@ -363,7 +365,9 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
   const std::uint32_t pc = path.pc;
   const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(j.offset);
   const bool eq = j.cond == isa::Cond::kEq, ne = j.cond == isa::Cond::kNe;
-  if (!j.is32 && (eq || ne) && is_null_const(b)) {
+  // Null checks compare with an immediate 0: the kernel (6.18) learns nothing from a register that
+  // holds 0, and neither does bpfvm, so that both judge the same programs alike.
+  if (!j.is32 && (eq || ne) && !j.src.is_reg && is_null_const(b)) {
     if (a.maybe_null && a.id) {
       // The null check: on one side every copy of the pointer is NULL, on the other none is.
       Path other{path.state, target, path.checkpoint};
@@ -530,10 +534,6 @@ Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
             const RegState value = st.src.is_reg ? BPFVM_TRY(read(f, pc, st.src.reg))
                                                  : RegState::scalar(Scalar::constant(
                                                        sign_extend(static_cast<std::uint32_t>(st.src.imm), 32)));
-            if (!st.src.is_reg && f.regs[st.base].type == RegType::kCtx) {
-              return error(pc, fmt::format("BPF_ST stores into R{} ctx is not allowed: store a register instead",
-                                           st.base));
-            }
             BPFVM_TRY(access(s, pc, st.base, st.off, isa::bytes_of(st.size), true, &value, false));
             return {};
           },

@@ -118,6 +118,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (v.type != RegType::kMapPtr) return expected("map_ptr");
         map = platform_.map(v.map_index);
         map_handle = v.map_index;
+        if (auto why = map_func_mismatch(map->type, c.imm, sig->name); !why.empty()) return error(pc, why);
         break;
       case ArgType::kMapKey:
       case ArgType::kMapValue:
@@ -226,9 +227,6 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         release = v.ref_id;
         break;
     }
-  }
-  if (map) {
-    if (auto why = map_func_mismatch(map->type, c.imm, sig->name); !why.empty()) return error(pc, why);
   }
   if (c.imm == BPF_FUNC_tail_call && !s.refs.empty()) {
     return error(pc, "tail_call would lead to reference leak: release every ring buffer record first");
