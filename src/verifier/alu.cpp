@@ -91,7 +91,14 @@ Result<void> Explorer::alu(Frame& f, std::uint32_t pc, const isa::Alu& a) {
     return {};
   }
   const RegState d = BPFVM_TRY(read(f, pc, a.dst));
-  if (a.op == isa::AluOp::kNeg) src = RegState::scalar(Scalar::constant(0));
+  if (a.op == isa::AluOp::kNeg) {
+    // A negated pointer is only a number (for a privileged loader, as the kernel's check_alu_op).
+    if (d.is_pointer()) {
+      dst = RegState::unknown_scalar();
+      return {};
+    }
+    src = RegState::scalar(Scalar::constant(0));
+  }
   const bool shift = a.op == isa::AluOp::kLsh || a.op == isa::AluOp::kRsh || a.op == isa::AluOp::kArsh;
   const unsigned width = a.is64 ? 64 : 32;
   if (shift && !a.src.is_reg && (a.src.imm < 0 || static_cast<unsigned>(a.src.imm) >= width)) {

@@ -72,6 +72,7 @@ std::optional<MapSpec> parse_map(const std::string& text) {
     if (k == "key") m.def.key_size = v;
     else if (k == "value") m.def.value_size = v;
     else if (k == "entries") m.def.max_entries = v;
+    else if (k == "lock") m.def.spin_lock_off = static_cast<std::int32_t>(v);
     else if (k == "rdonly_prog") {
       m.def.map_flags |= BPF_F_RDONLY_PROG;
       m.freeze = true;
