@@ -312,12 +312,13 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
         }
       }
       std::string log;
+      req.log_level = a.log_buf ? a.log_level : 0;
       auto prog = load_program(std::move(req), &log);
       if (!prog) {
         write_log(a.log_buf, a.log_size, log + "\n");
         return fail(prog.error());
       }
-      write_log(a.log_buf, a.log_size, "");
+      write_log(a.log_buf, a.log_size, log);
       return install_fd(*prog);
     }
     case BPF_OBJ_PIN: {

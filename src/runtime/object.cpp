@@ -100,8 +100,14 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
       req.line_info = p.line_info;
     }
     req.mode = options.mode;
-    auto prog = rt.load_program(std::move(req));
-    if (!prog) return std::move(prog).error().with_context(fmt::format("{}: program '{}'", spec.name, p.name));
+    std::string log;
+    auto prog = rt.load_program(std::move(req), &log);
+    if (!prog) {
+      Error e = std::move(prog).error();
+      // A verifier rejection carries its explanation (source line, path, hint) in the log.
+      if (e.code() == Errc::kAccess && log.starts_with("error at insn")) e = Error(e.code(), "\n" + log);
+      return std::move(e).with_context(fmt::format("{}: program '{}'", spec.name, p.name));
+    }
     out.programs_.push_back({p.name, p.section, std::move(*prog)});
   }
   std::vector<std::weak_ptr<maps::Map>> prog_arrays;

@@ -12,6 +12,7 @@
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
+#include "bpfvm/runtime/program_verifier.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
 
 namespace bpfvm::runtime {
@@ -301,11 +302,23 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     }
   }
   const VerifierPlatform platform(request.prog_type, std::move(map_infos));
-  auto verdict = verifier::verify(request.insns, platform);
+  verifier::Rejection rejection;
+  std::string trace;
+  verifier::VerifierOptions vopts;
+  vopts.rejection = &rejection;
+  vopts.log_level = request.log_level & 3;
+  vopts.log = vopts.log_level ? &trace : nullptr;
+  auto verdict = verifier::verify(request.insns, platform, vopts);
+  if (log) *log = trace;
   if (verdict) {
     parts.verified = *verdict;
   } else if (verdict.error().code() != Errc::kNotSupported) {
-    return fail(std::move(verdict).error());
+    Error e = std::move(verdict).error();
+    if (log) *log = trace + verifier::explain(
+                              rejection, request.insns,
+                              source_lines(request.btf ? &request.btf->btf() : nullptr, request.line_info,
+                                           request.insns.size()));
+    return e;
   }
   if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
   parts.xlated = code;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "bpfvm/isa/disasm.hpp"
+
 namespace bpfvm::verifier {
 
 namespace {
@@ -74,8 +76,10 @@ std::uint64_t sign_extend(std::uint64_t v, unsigned bits) {
   return (v ^ m) - m;
 }
 
-Explorer::Explorer(const Cfg& cfg, const Platform& platform, const VerifierOptions& options)
-    : cfg_(cfg), platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
+Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const Platform& platform,
+                   const VerifierOptions& options)
+    : program_(program),
+      cfg_(cfg), platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {
     if (!cfg.starts[i]) continue;
     if (std::holds_alternative<isa::CondJump>(cfg.insns[i])) prune_point_[i] = 1;
@@ -115,8 +119,39 @@ Result<VerifierStats> Explorer::run() {
   return stats_;
 }
 
-Error Explorer::error(std::uint32_t pc, std::string message) const {
+Error Explorer::reject(std::uint32_t pc, std::string message, std::string hint, std::uint32_t origin_id,
+                       std::optional<std::uint32_t> origin_insn) const {
+  if (Rejection* r = options_.rejection) {
+    r->insn = pc;
+    r->message = message;
+    r->hint = std::move(hint);
+    r->path.clear();
+    r->registers.clear();
+    if (current_) {
+      for (std::int32_t d = current_->decision; d >= 0; d = decisions_[static_cast<std::size_t>(d)].parent) {
+        r->path.emplace_back(decisions_[static_cast<std::size_t>(d)].insn, decisions_[static_cast<std::size_t>(d)].taken);
+      }
+      std::reverse(r->path.begin(), r->path.end());
+      const Frame& f = current_->state.cur();
+      for (std::size_t i = 0; i < f.regs.size(); ++i) {
+        if (f.regs[i].type == RegType::kNotInit) continue;
+        if (!r->registers.empty()) r->registers += ' ';
+        r->registers += fmt::format("R{}={}", i, f.regs[i].to_string());
+      }
+    }
+    r->origin = origin_insn;
+    if (!origin_insn && origin_id) {
+      if (auto it = id_origin_.find(origin_id); it != id_origin_.end()) r->origin = it->second;
+    }
+  }
   return Error(Errc::kAccess, std::move(message)).at_insn(pc);
+}
+
+void Explorer::record_fork(Path& fall, Path& taken, std::uint32_t pc) {
+  decisions_.push_back({pc, true, fall.decision});
+  taken.decision = static_cast<std::int32_t>(decisions_.size() - 1);
+  decisions_.push_back({pc, false, fall.decision});
+  fall.decision = static_cast<std::int32_t>(decisions_.size() - 1);
 }
 
 Error Explorer::unsupported(std::uint32_t pc, std::string_view what) const {
@@ -149,7 +184,8 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       }
     } else if (c.state.includes(path.state) && path.state.includes(c.state)) {
       // The same state again while the first is still being explored: it loops without end.
-      return error(path.pc, fmt::format("infinite loop detected at insn {}", path.pc));
+      return reject(path.pc, fmt::format("infinite loop detected at insn {}", path.pc),
+                    "the loop comes back to the same state: make its exit depend on a counter that changes");
     }
   }
   if (callback_site && !here.empty()) {
@@ -196,16 +232,61 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1});
   path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
   here.push_back(static_cast<std::uint32_t>(path.checkpoint));
+  stats_.max_states_per_insn = std::max(stats_.max_states_per_insn, static_cast<std::uint32_t>(here.size()));
   stats_.states = static_cast<std::uint32_t>(checkpoints_.size());
   stats_.peak_states = std::max(stats_.peak_states, stats_.states);
   return false;
 }
 
+void Explorer::log_insn(const Path& path, const Frame& before) {
+  std::string& log = *options_.log;
+  log += fmt::format("{}: {}", path.pc, isa::format_insn(program_.subspan(path.pc), path.pc));
+  if (options_.log_level >= 2 && path.state.frames.size() == log_depth_) {
+    const Frame& after = path.state.cur();
+    std::string changed;
+    for (std::size_t i = 0; i < after.regs.size(); ++i) {
+      if (after.regs[i] == before.regs[i] || after.regs[i].type == RegType::kNotInit) continue;
+      changed += fmt::format(" R{}={}", i, after.regs[i].to_string());
+    }
+    if (!changed.empty()) log += fmt::format(" ;{}", changed);
+  }
+  log += '\n';
+}
+
 Result<void> Explorer::explore(Path path) {
+  current_ = &path;
+  const bool logging = options_.log && options_.log_level > 0;
+  if (logging) {
+    std::string regs;
+    for (std::size_t i = 0; i < path.state.cur().regs.size(); ++i) {
+      const RegState& r = path.state.cur().regs[i];
+      if (r.type != RegType::kNotInit) regs += fmt::format(" R{}={}", i, r.to_string());
+    }
+    *options_.log += fmt::format("{}:{}\n", path.pc, regs);
+  }
   for (;;) {
+    if (logging) {
+      before_ = path.state.cur();
+      log_depth_ = path.state.frames.size();
+    }
+    const std::uint32_t logged_pc = path.pc;
+    struct Flush {
+      Explorer& e;
+      Path& p;
+      std::uint32_t pc;
+      bool on;
+      ~Flush() {
+        if (!on) return;
+        const std::uint32_t next = p.pc;
+        p.pc = pc;
+        e.log_insn(p, e.before_);
+        p.pc = next;
+      }
+    } flush{*this, path, logged_pc, logging};
     ++insns_since_;
     if (++stats_.insns_processed > options_.insn_limit) {
-      return error(path.pc, fmt::format("BPF program is too large. Processed {} insn", stats_.insns_processed));
+      return reject(path.pc, fmt::format("BPF program is too large. Processed {} insn", stats_.insns_processed),
+                    "bound the loops more tightly, or use bpf_loop for long ones");
     }
     if (prune_point_[path.pc] && BPFVM_TRY(visit(path, prune_point_[path.pc] == 2))) {
       finish(path.checkpoint);
@@ -265,7 +346,9 @@ Result<bool> Explorer::exit(Path& path) {
   const std::uint32_t pc = path.pc;
   Frame& f = path.state.cur();
   const RegState& r0 = f.regs[0];
-  if (r0.type == RegType::kNotInit) return error(pc, "R0 !read_ok: the function returns without setting r0");
+  if (r0.type == RegType::kNotInit) {
+    return reject(pc, "R0 !read_ok: the function returns without setting r0", "return a value on every path");
+  }
   if (path.state.frames.size() > 1) {
     if (r0.type == RegType::kStack && r0.frame + 1 == path.state.frames.size()) {
       return error(pc, "R0 points to the returning function's stack, which ends here");
@@ -291,23 +374,31 @@ Result<bool> Explorer::exit(Path& path) {
     path.pc = callsite + 1;
     return true;
   }
-  if (r0.is_pointer()) return error(pc, "R0 leaks addr as return value");
+  if (r0.is_pointer()) return reject(pc, "R0 leaks addr as return value", "return a number, not a pointer");
   if (path.state.active_lock) {
-    return error(pc, fmt::format("bpf_spin_unlock is missing: the lock taken at insn {} is still held at exit",
-                                 path.state.lock_insn));
+    return reject(pc,
+                  fmt::format("bpf_spin_unlock is missing: the lock taken at insn {} is still held at exit",
+                              path.state.lock_insn),
+                  "call bpf_spin_unlock on every path out of the locked region", 0, path.state.lock_insn);
   }
   if (!path.state.refs.empty()) {
     const Reference& ref = path.state.refs.front();
-    return error(pc, fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
-                                 "submitted nor discarded on this path",
-                                 ref.id, ref.insn));
+    return reject(pc,
+                  fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
+                              "submitted nor discarded on this path",
+                              ref.id, ref.insn),
+                  "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path, early returns included", 0, ref.insn);
   }
   return false;
 }
 
 Result<RegState> Explorer::read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const {
   if (f.regs[reg].type == RegType::kNotInit) {
-    return error(pc, fmt::format("R{} !read_ok: r{} is read before anything is written to it", reg, reg));
+    return reject(pc, fmt::format("R{} !read_ok: r{} is read before anything is written to it", reg, reg),
+                  reg >= 1 && reg <= 5 ? fmt::format("r{} is clobbered by every call: keep values that live across "
+                                                     "calls in r6-r9",
+                                                     reg)
+                                       : fmt::format("give r{} a value on every path to this instruction", reg));
   }
   return f.regs[reg];
 }
@@ -352,8 +443,6 @@ void Explorer::mark_null_checked(State& s, std::uint32_t id, bool is_null) {
   }
 }
 
-void Explorer::fork(const Path& path, std::uint32_t target) { push({path.state, target, path.checkpoint}); }
-
 void Explorer::push(Path p) {
   if (p.checkpoint >= 0) ++checkpoints_[static_cast<std::size_t>(p.checkpoint)].branches;
   work_.push_back(std::move(p));
@@ -370,9 +459,10 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
   if (!j.is32 && (eq || ne) && !j.src.is_reg && is_null_const(b)) {
     if (a.maybe_null && a.id) {
       // The null check: on one side every copy of the pointer is NULL, on the other none is.
-      Path other{path.state, target, path.checkpoint};
+      Path other{path.state, target, path.checkpoint, path.decision};
       mark_null_checked(other.state, a.id, eq);
       mark_null_checked(path.state, a.id, !eq);
+      record_fork(path, other, pc);
       push(std::move(other));
       path.pc = pc + 1;
       return true;
@@ -405,7 +495,7 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
       }
     }
     if (pkt) {
-      Path other{path.state, target, path.checkpoint};
+      Path other{path.state, target, path.checkpoint, path.decision};
       switch (op) {
         case isa::Cond::kGt: prove_packet_range(path.state, *pkt, false); break;  // fall through: pkt <= end
         case isa::Cond::kLt: prove_packet_range(other.state, *pkt, true); break;  // taken: pkt < end
@@ -413,6 +503,7 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
         case isa::Cond::kLe: prove_packet_range(other.state, *pkt, false); break; // taken: pkt <= end
         default: break;
       }
+      record_fork(path, other, pc);
       push(std::move(other));
       path.pc = pc + 1;
       return true;
@@ -431,7 +522,9 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   if (a.type != RegType::kScalar || b.type != RegType::kScalar) {
     if (branch_on_pointers(path, j, a, b)) return true;
     // Other comparisons involving pointers teach nothing; both sides go on.
-    fork(path, target);
+    Path other{path.state, target, path.checkpoint, path.decision};
+    record_fork(path, other, pc);
+    push(std::move(other));
     path.pc = pc + 1;
     return true;
   }
@@ -454,9 +547,10 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
     }
   };
   if (taken_possible) {
-    Path other{path.state, target, path.checkpoint};
+    Path other{path.state, target, path.checkpoint, path.decision};
     apply(other.state, ta, tb);
     if (fall_possible) {
+      record_fork(path, other, pc);
       push(std::move(other));
     } else {
       path = std::move(other);
@@ -619,9 +713,27 @@ class BarePlatform final : public Platform {
 
 Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platform& platform,
                              const VerifierOptions& options) {
-  const Cfg cfg = BPFVM_TRY(build_cfg(program));
-  Explorer explorer(cfg, platform, options);
-  return explorer.run();
+  auto cfg = build_cfg(program);
+  if (!cfg) {
+    if (options.rejection) {
+      *options.rejection = Rejection{};
+      options.rejection->insn = static_cast<std::uint32_t>(cfg.error().location().insn.value_or(0));
+      options.rejection->message = cfg.error().message();
+    }
+    if (options.log) *options.log += cfg.error().message() + "\n";
+    return std::move(cfg).error();
+  }
+  Explorer explorer(program, *cfg, platform, options);
+  auto result = explorer.run();
+  if (options.log && options.log_level > 0) {
+    if (!result) *options.log += result.error().message() + "\n";
+    const VerifierStats st = result ? *result : explorer.stats();
+    *options.log += fmt::format("processed {} insns (limit {}) max_states_per_insn {} total_states {} peak_states {} "
+                                "mark_read 0\n",
+                                st.insns_processed, options.insn_limit, st.max_states_per_insn, st.states,
+                                st.peak_states);
+  }
+  return result;
 }
 
 Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const VerifierOptions& options) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -29,7 +30,8 @@ struct Checkpoint {
 struct Path {
   State state;
   std::uint32_t pc;
-  std::int32_t checkpoint;  // the last checkpoint on this path, -1 for none
+  std::int32_t checkpoint;    // the last checkpoint on this path, -1 for none
+  std::int32_t decision = -1;  // the last branch decision on this path (Explorer::decisions_), -1: none
 };
 
 // A sign-extended constant of `bits` bits.
@@ -37,14 +39,22 @@ std::uint64_t sign_extend(std::uint64_t v, unsigned bits);
 
 class Explorer {
  public:
-  Explorer(const Cfg& cfg, const Platform& platform, const VerifierOptions& options);
+  Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const Platform& platform,
+           const VerifierOptions& options);
   Result<VerifierStats> run();
+  const VerifierStats& stats() const { return stats_; }
 
  private:
   friend struct HelperCall;
 
   // --- explorer.cpp: the walk
-  Error error(std::uint32_t pc, std::string message) const;
+  Error error(std::uint32_t pc, std::string message) const { return reject(pc, std::move(message), {}); }
+  // A rejection with a fix hint and, when known, the pointer id whose origin explains it.
+  Error reject(std::uint32_t pc, std::string message, std::string hint, std::uint32_t origin_id = 0,
+               std::optional<std::uint32_t> origin_insn = {}) const;
+  // Both sides of the branch at `pc` go on: each remembers which way it went.
+  void record_fork(Path& fall, Path& taken, std::uint32_t pc);
+  void log_insn(const Path& path, const Frame& before);
   Error unsupported(std::uint32_t pc, std::string_view what) const;
   void finish(std::int32_t cp);
   Result<bool> visit(Path& path, bool callback_site);
@@ -108,7 +118,10 @@ class Explorer {
   Result<void> helper_call(Path& path, std::uint32_t pc, const isa::Call& c);
   Result<void> release_reference(State& s, std::uint32_t pc, std::uint32_t ref_id);
 
+  std::span<const isa::RawInsn> program_;
   const Cfg& cfg_;
+  Frame before_;                // log level 2: the registers before the instruction
+  std::size_t log_depth_ = 0;
   const Platform& platform_;
   const VerifierOptions& options_;
   std::vector<std::uint8_t> prune_point_;
@@ -120,6 +133,14 @@ class Explorer {
   std::vector<std::uint32_t> stack_depth_;             // bytes of stack each subprogram uses
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> callees_;  // per subprogram: (call insn, callee)
   std::uint32_t id_gen_ = 0;
+  const Path* current_ = nullptr;  // the path being explored (for rejections)
+  struct Decision {
+    std::uint32_t insn;
+    bool taken;
+    std::int32_t parent;
+  };
+  std::vector<Decision> decisions_;
+  std::unordered_map<std::uint32_t, std::uint32_t> id_origin_;  // pointer id -> the call that made it
   bool callback_pending_ = false;  // set by a helper call that entered a callback
 };
 

@@ -82,10 +82,15 @@ Result<void> Explorer::release_reference(State& s, std::uint32_t pc, std::uint32
 Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call& c) {
   State& s = path.state;
   const HelperSignature* sig = platform_.helper(c.imm);
-  if (!sig) return error(pc, fmt::format("invalid func unknown#{}: no helper has this number", c.imm));
+  if (!sig) {
+    return reject(pc, fmt::format("invalid func unknown#{}: no helper has this number", c.imm),
+                  "call a helper by its number in the kernel's enum bpf_func_id (bpf_helper_defs.h)");
+  }
   if (!platform_.helper_allowed(c.imm)) {
-    return error(pc, fmt::format("unknown func bpf_{}#{}: {} programs may not call it", sig->name, c.imm,
-                                 platform_.prog_type_name()));
+    return reject(pc,
+                  fmt::format("unknown func bpf_{}#{}: {} programs may not call it", sig->name, c.imm,
+                              platform_.prog_type_name()),
+                  "use a helper this program type has, or a program type (SEC name) that has this helper");
   }
   if (s.active_lock && c.imm != BPF_FUNC_spin_unlock) {
     return error(pc, fmt::format("function calls are not allowed while holding a lock: release the lock taken at insn "
@@ -246,6 +251,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.maybe_null = true;
         r0.id = new_id();
         r0.map_index = map_handle;
+        id_origin_[r0.id] = pc;
         break;
       case RetType::kRingbufRecordOrNull:
         r0 = RegState::pointer(RegType::kMem);
@@ -254,6 +260,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.ref_id = new_id();
         r0.mem_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(alloc_size, UINT32_MAX));
         st.refs.push_back({r0.ref_id, pc});
+        id_origin_[r0.id] = pc;
         break;
     }
     f.regs[0] = r0;
@@ -268,7 +275,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   if (s.frames.size() >= kMaxCallFrames) {
     return error(pc, fmt::format("the call stack of {} frames is too deep", s.frames.size() + 1));
   }
-  Path after{s, pc + 1, path.checkpoint};
+  Path after{s, pc + 1, path.checkpoint, path.decision};
   returned(after.state);
   push(std::move(after));
   Frame cb;

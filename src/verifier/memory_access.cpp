@@ -55,9 +55,8 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
   const std::string_view type = reg_type_name(base.type, base.maybe_null);
   const bool stores_pointer = write && value && value->is_pointer();
   if (base.maybe_null && base.is_pointer()) {
-    return error(pc, fmt::format("R{} invalid mem access '{}': r{} may be NULL here; compare it with 0 and use it only "
-                                 "where it is not",
-                                 reg, type, reg));
+    return reject(pc, fmt::format("R{} invalid mem access '{}': r{} may be NULL here", reg, type, reg),
+                  fmt::format("check it before use: `if (!ptr) return 0;` (compare r{} with 0)", reg), base.id);
   }
   switch (base.type) {
     case RegType::kStack:
@@ -122,7 +121,8 @@ Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const Re
   const std::int64_t smin = base.value.smin;
   const std::string size_name = what == "map value" ? "value_size" : what == "map key" ? "key_size" : "mem_size";
   if (smin < 0 && (smin == std::numeric_limits<std::int64_t>::min() || smin + fixed < 0)) {
-    return error(pc, fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", reg));
+    return reject(pc, fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.", reg),
+                  "make the index unsigned (__u32), or check `if (i < 0) return 0;`");
   }
   if (smin + fixed < 0 || smin + fixed + size > limit) {
     return error(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} min value is outside of the allowed "
@@ -130,14 +130,18 @@ Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const Re
                                  what, size_name, limit, smin + fixed, size, reg));
   }
   if (base.value.umax >= static_cast<std::uint64_t>(kMaxVarOff)) {
-    return error(pc, fmt::format("R{} unbounded memory access, make sure to bounds check any such access: r{} is {}",
-                                 reg, reg, base.to_string()));
+    return reject(pc, fmt::format("R{} unbounded memory access, make sure to bounds check any such access", reg),
+                  fmt::format("the offset added to r{} has no upper bound: check it (`if (i >= N) return 0;`) or "
+                              "mask it (`i &= N - 1`)",
+                              reg));
   }
   const std::int64_t hi = static_cast<std::int64_t>(base.value.umax) + fixed;
   if (hi + size > limit) {
-    return error(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} max value is outside of the allowed "
+    return reject(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} max value is outside of the allowed "
                                  "memory range",
-                                 what, size_name, limit, hi, size, reg));
+                                 what, size_name, limit, hi, size, reg),
+                  fmt::format("bound the offset: it may reach {}, and {} + {} must stay within {} bytes", hi, hi, size,
+                              limit));
   }
   return {};
 }
@@ -168,10 +172,12 @@ Result<void> Explorer::packet_check(std::uint32_t pc, std::uint8_t reg, const Re
   }
   const std::int64_t fixed = base.off + off;
   if (fixed < 0 || fixed + size > static_cast<std::int64_t>(base.range)) {
-    return error(pc, fmt::format("invalid access to packet, off={} size={}, R{}(id={},off={},r={}): the program has "
-                                 "not proven that {} bytes from r{} lie before data_end; compare a pointer that far "
-                                 "with data_end first",
-                                 fixed, size, reg, base.id, base.off, base.range, fixed + size, reg));
+    return reject(pc,
+                  fmt::format("invalid access to packet, off={} size={}, R{}(id={},off={},r={}): only {} bytes from "
+                              "r{} are proven to lie before data_end",
+                              fixed, size, reg, base.id, base.off, base.range, base.range, reg),
+                  fmt::format("compare first: `if ((void *)p + {} > data_end) return ...;` where p is r{}",
+                              fixed + size, reg));
   }
   return {};
 }

@@ -47,6 +47,7 @@ struct ProgramLoadRequest {
   std::vector<obj::FuncInfo> func_info;
   std::vector<obj::LineInfo> line_info;
   ExecMode mode = ExecMode::kInterpreter;
+  std::uint32_t log_level = 0;  // 1, 2: the verifier's log in the kernel's style, on success too
 };
 
 struct RuntimeOptions {
@@ -61,7 +62,9 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   Result<std::shared_ptr<Map>> create_map(const MapCreateRequest& request);
-  // On failure, `log` (when given) receives the reason, as the kernel's verifier log does.
+  // On failure, `log` (when given) receives the reason, as the kernel's verifier log does: for a program
+  // the verifier refuses, the explanation (source line, path, registers, hint). With a log_level it
+  // also receives the verifier's trace.
   Result<std::shared_ptr<Program>> load_program(ProgramLoadRequest request, std::string* log = nullptr);
   Result<std::shared_ptr<BtfObject>> load_btf(std::span<const std::uint8_t> bytes);
   Result<std::shared_ptr<Link>> create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,

@@ -7,7 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "bpfvm/base/result.hpp"
 #include "bpfvm/isa/insn.hpp"
@@ -15,8 +19,25 @@
 
 namespace bpfvm::verifier {
 
+// Why a program was refused, as data: the instruction, what is wrong, how the program got there, and
+// what to do about it. `explain` turns it into text with the program's source lines.
+struct Rejection {
+  std::uint32_t insn = 0;
+  std::string message;  // the kernel's words where it has them, then plain ones
+  std::string hint;     // a one-line fix, when there is an obvious one
+  // The conditional jumps on the path from the entry to `insn`: (jump instruction, taken).
+  std::vector<std::pair<std::uint32_t, bool>> path;
+  std::string registers;                // the registers at `insn`, in the kernel's log notation
+  std::optional<std::uint32_t> origin;  // the instruction the offending value comes from
+};
+
 struct VerifierOptions {
   std::uint64_t insn_limit = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS: processed instructions
+  Rejection* rejection = nullptr;        // filled when the program is refused
+  // log_level 1 and 2 as the kernel's (1: the state at each rejection path; 2: every instruction with
+  // the registers it changed), appended to `log` when given.
+  std::uint32_t log_level = 0;
+  std::string* log = nullptr;
 };
 
 struct VerifierStats {
@@ -24,12 +45,19 @@ struct VerifierStats {
   std::uint32_t states = 0;       // states kept for pruning
   std::uint32_t peak_states = 0;  // the most kept at once
   std::uint32_t pruned = 0;       // paths ended by an explored state that covers them
+  std::uint32_t max_states_per_insn = 0;
 };
 
 // Ok with the statistics, or the first unsafe instruction: the error's location names it and the
 // message says why, in the kernel's words where it has them ("R0 !read_ok").
 Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platform& platform,
                              const VerifierOptions& options = {});
+// A rejection in words: the message, the instruction with its source line (`source_lines[i]`, empty
+// when unknown), where the value came from, the branches taken to get there, the registers and the
+// hint. `program` gives the instructions' text.
+std::string explain(const Rejection& rejection, std::span<const isa::RawInsn> program,
+                    std::span<const std::string> source_lines = {});
+
 // With no helpers, maps or context: scalars, the stack and control flow only.
 Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const VerifierOptions& options = {});
 

@@ -1,0 +1,36 @@
+// Verifying the programs of an object without loading it (bpfvm veristat): each program is checked
+// against the maps the object declares, as it would be at load time, and timed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bpfvm/obj/object_spec.hpp"
+#include "bpfvm/verifier/verifier.hpp"
+
+namespace bpfvm::runtime {
+
+struct ProgramVerdict {
+  std::string program, section;
+  std::uint32_t prog_type = 0;
+  bool accepted = false;
+  verifier::VerifierStats stats;        // of the exploration (up to the rejection when refused)
+  std::chrono::nanoseconds duration{};  // of verify() alone
+  std::string message;                  // refused: the short reason ("R0 invalid mem access ...")
+  std::string explanation;              // refused: verifier::explain with the source lines
+  std::string log;                      // the log_level trace, when asked for
+};
+
+// Every program of `spec`, with its type from its section name unless `prog_type` overrides it.
+std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::optional<std::uint32_t> prog_type = {},
+                                          std::uint32_t log_level = 0);
+
+// Per instruction, "file.c:31: the source line" from BTF line_info (each record holds until the next);
+// empty strings where there is none.
+std::vector<std::string> source_lines(const obj::Btf* btf, std::span<const obj::LineInfo> line_info, std::size_t insns);
+
+}  // namespace bpfvm::runtime

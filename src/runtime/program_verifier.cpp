@@ -1,0 +1,89 @@
+#include "bpfvm/runtime/program_verifier.hpp"
+
+#include <linux/bpf.h>
+
+#include "bpfvm/runtime/verifier_platform.hpp"
+
+namespace bpfvm::runtime {
+
+namespace {
+
+verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
+  maps::MapDef def;
+  def.type = m.type;
+  def.key_size = m.key_size;
+  def.value_size = m.value_size;
+  def.max_entries = m.max_entries;
+  def.map_flags = m.map_flags;
+  if (spec.btf && m.btf_value_type_id) {
+    if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_spin_lock")) def.spin_lock_off = *off;
+  }
+  return VerifierPlatform::map_info(def);
+}
+
+}  // namespace
+
+std::vector<std::string> source_lines(const obj::Btf* btf, std::span<const obj::LineInfo> line_info, std::size_t insns) {
+  std::vector<std::string> lines(insns);
+  if (!btf) return lines;
+  for (std::size_t k = 0; k < line_info.size(); ++k) {
+    const obj::LineInfo& li = line_info[k];
+    const std::size_t end = k + 1 < line_info.size() ? line_info[k + 1].insn : lines.size();
+    std::string file(btf->string_at(li.file_name_off));
+    if (const auto slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
+    std::string text(btf->string_at(li.line_off));
+    const auto first = text.find_first_not_of(" \t");
+    text = first == std::string::npos ? "" : text.substr(first);
+    const std::string line = fmt::format("{}:{}: {}", file, li.line(), text);
+    for (std::size_t i = li.insn; i < end && i < lines.size(); ++i) lines[i] = line;
+  }
+  return lines;
+}
+
+std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::optional<std::uint32_t> prog_type,
+                                          std::uint32_t log_level) {
+  // The maps as the runtime would create them: handle i is spec.maps[i]; inner templates follow.
+  std::vector<verifier::MapInfo> infos;
+  for (const obj::MapSpec& m : spec.maps) infos.push_back(map_info(spec, m));
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) {
+    if (!spec.maps[i].inner) continue;
+    infos[i].inner = static_cast<std::int64_t>(infos.size());
+    infos.push_back(map_info(spec, *spec.maps[i].inner));
+  }
+  std::vector<ProgramVerdict> out;
+  for (const obj::ProgramSpec& p : spec.programs) {
+    ProgramVerdict v;
+    v.program = p.name;
+    v.section = p.section;
+    v.prog_type = prog_type.value_or(p.kind.prog_type);
+    std::vector<isa::RawInsn> insns = p.insns;
+    for (std::size_t i = 0; i + 1 < insns.size(); ++i) {
+      isa::RawInsn& in = insns[i];
+      if (!in.is_lddw()) continue;
+      if (in.src == BPF_PSEUDO_MAP_FD) in.src = BPF_PSEUDO_MAP_IDX;
+      if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
+      ++i;
+    }
+    const VerifierPlatform platform(v.prog_type, infos);
+    verifier::Rejection rejection;
+    verifier::VerifierOptions options;
+    options.rejection = &rejection;
+    options.log_level = log_level;
+    options.log = log_level ? &v.log : nullptr;
+    const auto start = std::chrono::steady_clock::now();
+    auto verdict = verifier::verify(insns, platform, options);
+    v.duration = std::chrono::steady_clock::now() - start;
+    v.accepted = static_cast<bool>(verdict);
+    if (verdict) {
+      v.stats = *verdict;
+    } else {
+      v.message = verdict.error().message();
+      const auto lines = source_lines(spec.btf ? &*spec.btf : nullptr, p.line_info, insns.size());
+      v.explanation = verifier::explain(rejection, insns, lines);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace bpfvm::runtime
