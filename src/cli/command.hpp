@@ -46,5 +46,6 @@ int cmd_asm(Args& args);
 int cmd_disasm(Args& args);
 int cmd_exec(Args& args);
 int cmd_prog(Args& args, bool jit);
+int cmd_veristat(Args& args);
 
 }  // namespace bpfvm::cli

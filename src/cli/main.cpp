@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
     "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
     "       bpfvm prog tracelog\n"
+    "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
     "       bpfvm help\n"
     "\n"
     "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
@@ -26,7 +27,11 @@ constexpr const char* kUsage =
     "prog loadall loads every program of a clang-built BPF object and pins each as PATH/<name> (maps too,\n"
     "under MAP_DIR, with pinmaps); prog run runs a pinned program as BPF_PROG_TEST_RUN does. Pins live\n"
     "under $BPFVM_PIN_ROOT (default /run/bpfvm); /sys/fs/bpf/... paths name the same place. Programs run\n"
-    "in the interpreter; --jit asks for the JIT. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n";
+    "in the interpreter; --jit asks for the JIT. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n"
+    "\n"
+    "veristat verifies every program of each object without running it, as the kernel's veristat does:\n"
+    "verdict, time, processed instructions and states; -v explains each failure (source line, path, hint),\n"
+    "-l prints the verifier's log at level 1 or 2, -t sets the program type for non-standard SEC names.\n";
 
 }  // namespace
 
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
     if (command == "disasm") return cmd_disasm(args);
     if (command == "exec") return cmd_exec(args);
     if (command == "prog") return cmd_prog(args, jit);
+    if (command == "veristat") return cmd_veristat(args);
     if (command == "help" || command == "--help" || command == "-h") {
       fmt::print("{}", kUsage);
       return kExitOk;

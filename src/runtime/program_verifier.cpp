@@ -68,15 +68,14 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     verifier::Rejection rejection;
     verifier::VerifierOptions options;
     options.rejection = &rejection;
+    options.stats = &v.stats;
     options.log_level = log_level;
     options.log = log_level ? &v.log : nullptr;
     const auto start = std::chrono::steady_clock::now();
     auto verdict = verifier::verify(insns, platform, options);
     v.duration = std::chrono::steady_clock::now() - start;
     v.accepted = static_cast<bool>(verdict);
-    if (verdict) {
-      v.stats = *verdict;
-    } else {
+    if (!verdict) {
       v.message = verdict.error().message();
       const auto lines = source_lines(spec.btf ? &*spec.btf : nullptr, p.line_info, insns.size());
       v.explanation = verifier::explain(rejection, insns, lines);

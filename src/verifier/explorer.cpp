@@ -725,6 +725,7 @@ Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platfo
   }
   Explorer explorer(program, *cfg, platform, options);
   auto result = explorer.run();
+  if (options.stats) *options.stats = result ? *result : explorer.stats();
   if (options.log && options.log_level > 0) {
     if (!result) *options.log += result.error().message() + "\n";
     const VerifierStats st = result ? *result : explorer.stats();

@@ -94,6 +94,18 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
     env ASAN_OPTIONS=detect_leaks=0 timeout --preserve-status -s INT 1 "$BPFVM" prog tracelog
   expect "tracelog consumed it" 0 "" -- \
     sh -c "! ASAN_OPTIONS=detect_leaks=0 timeout --preserve-status -s INT 1 '$BPFVM' prog tracelog | grep -q Hello"
+  # veristat: a table whatever the verdicts (exit 0), explanations with -v, CSV, type override.
+  expect "veristat table" 0 "rejected.bpf.o  fine             success" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o"
+  expect "veristat summary" 0 "Done. Processed 2 files, 15 programs." -- \
+    "$BPFVM" veristat "$PROGS/rejected.bpf.o" "$PROGS/prog_types.bpf.o"
+  expect "veristat explains" 0 "rejected.bpf.c:34: return *v;" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o" -v
+  expect "veristat csv" 0 "file_name,prog_name,verdict,duration,total_insns,total_states,peak_states" -- \
+    "$BPFVM" veristat -o csv "$PROGS/rejected.bpf.o"
+  expect "veristat log level" 0 "processed 19 insns (limit 1000000)" -- "$BPFVM" veristat -l 2 "$PROGS/rejected.bpf.o"
+  expect "veristat type" 0 "fentry.bpf.o" -- "$BPFVM" veristat -t raw_tracepoint "$PROGS/fentry.bpf.o"
+  expect "veristat bad type" 2 "unknown program type 'frob'" -- "$BPFVM" veristat -t frob "$PROGS/fentry.bpf.o"
+  expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"
+  expect "veristat no file" 2 "veristat needs at least one object file" -- "$BPFVM" veristat -v
 fi
 
 echo "cli: $pass passed, $fail failed"

@@ -19,6 +19,14 @@
 
 namespace bpfvm::verifier {
 
+struct VerifierStats {
+  std::uint64_t insns_processed = 0;
+  std::uint32_t states = 0;       // states kept for pruning
+  std::uint32_t peak_states = 0;  // the most kept at once
+  std::uint32_t pruned = 0;       // paths ended by an explored state that covers them
+  std::uint32_t max_states_per_insn = 0;
+};
+
 // Why a program was refused, as data: the instruction, what is wrong, how the program got there, and
 // what to do about it. `explain` turns it into text with the program's source lines.
 struct Rejection {
@@ -34,19 +42,13 @@ struct Rejection {
 struct VerifierOptions {
   std::uint64_t insn_limit = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS: processed instructions
   Rejection* rejection = nullptr;        // filled when the program is refused
+  VerifierStats* stats = nullptr;        // filled either way (up to the rejection when refused)
   // log_level 1 and 2 as the kernel's (1: the state at each rejection path; 2: every instruction with
   // the registers it changed), appended to `log` when given.
   std::uint32_t log_level = 0;
   std::string* log = nullptr;
 };
 
-struct VerifierStats {
-  std::uint64_t insns_processed = 0;
-  std::uint32_t states = 0;       // states kept for pruning
-  std::uint32_t peak_states = 0;  // the most kept at once
-  std::uint32_t pruned = 0;       // paths ended by an explored state that covers them
-  std::uint32_t max_states_per_insn = 0;
-};
 
 // Ok with the statistics, or the first unsafe instruction: the error's location names it and the
 // message says why, in the kernel's words where it has them ("R0 !read_ok").
