@@ -12,7 +12,6 @@ namespace bpfvm::verifier {
 
 namespace {
 
-constexpr std::size_t kMaxStatesPerInsn = 64;
 constexpr std::size_t kMaxCallFrames = 8;  // MAX_CALL_FRAMES
 constexpr std::uint64_t kMaxPacketOff = 0xffff;  // MAX_PACKET_OFF
 
@@ -79,7 +78,10 @@ std::uint64_t sign_extend(std::uint64_t v, unsigned bits) {
 Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const Platform& platform,
                    const VerifierOptions& options)
     : program_(program),
-      cfg_(cfg), platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
+      cfg_(cfg),
+      liveness_(compute_liveness(cfg)),
+      platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
+  at_pc_.resize(cfg.size());
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {
     if (!cfg.starts[i]) continue;
     if (std::holds_alternative<isa::CondJump>(cfg.insns[i])) prune_point_[i] = 1;
@@ -167,18 +169,17 @@ void Explorer::finish(std::int32_t cp) {
 
 Result<bool> Explorer::visit(Path& path, bool callback_site) {
   std::vector<std::uint32_t>& here = at_pc_[path.pc];
-  for (std::uint32_t k : here) {
-    const Checkpoint& c = checkpoints_[k];
-    if (c.branches == 0) {
-      if (c.state.includes(path.state)) {
-        ++stats_.pruned;
-        return true;
-      }
-    } else if (callback_site) {
-      // A helper that calls back (bpf_loop) is back with a state the first visit covers: every call
-      // more gives nothing new, and the helper itself bounds the calls (the kernel's callback fixed
-      // point). The path ends; the first visit explores the rest.
-      if (c.state.includes(path.state)) {
+  // The kernel's heuristic: a new state is worth keeping after 2 jumps and 8 instructions since the
+  // last one (and always where a helper calls back).
+  const bool add_new_state = callback_site || (jumps_since_ >= 2 && insns_since_ >= 8);
+  for (std::size_t i = 0; i < here.size();) {
+    Checkpoint& c = checkpoints_[here[i]];
+    if (c.branches == 0 || callback_site) {
+      // A complete state covers every path from a state it includes. At a helper that calls back, a
+      // state still being explored covers it too: every call more gives nothing new, and the helper
+      // bounds the calls (the kernel's callback fixed point); the first visit explores the rest.
+      if (c.state.includes(path.state, liveness_, path.pc)) {
+        ++c.hits;
         ++stats_.pruned;
         return true;
       }
@@ -187,6 +188,17 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       return reject(path.pc, fmt::format("infinite loop detected at insn {}", path.pc),
                     "the loop comes back to the same state: make its exit depend on a counter that changes");
     }
+    // A state that keeps missing will not start matching (an earlier loop iteration): forget it, as
+    // the kernel evicts states with more than 3 misses per hit.
+    if (add_new_state) ++c.misses;
+    if (c.misses > c.hits * 3 + 3) {
+      c.state = State{};  // never compared again: its memory goes
+      here[i] = here.back();
+      here.pop_back();
+      --live_states_;
+      continue;
+    }
+    ++i;
   }
   if (callback_site && !here.empty()) {
     // Not covered yet: numbers the callback changes (a counter in its context) would make every call
@@ -201,7 +213,7 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
             n.regs[r] = RegState::unknown_scalar();
           }
         }
-        for (std::size_t k = 0; k < n.stack.size(); ++k) {
+        for (std::size_t k = 0; k < n.stack.size() && k < o.stack.size(); ++k) {
           const StackSlot& os = o.stack[k];
           StackSlot& ns = n.stack[k];
           if (os.bytes[0] == ByteType::kSpill && ns.bytes[0] == ByteType::kSpill && os.spilled.type == RegType::kScalar &&
@@ -215,26 +227,21 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       }
     }
     for (std::uint32_t k : here) {
-      if (checkpoints_[k].state.includes(path.state)) {
+      if (checkpoints_[k].state.includes(path.state, liveness_, path.pc)) {
         ++stats_.pruned;
         return true;
       }
     }
   }
-  // Keeping every state would make each visit compare against thousands: like the kernel, keep one
-  // only when enough has happened since the last (20 jumps or 100 instructions), and always where a
-  // helper calls back. A state that loops without change is still caught, a little later.
-  if (!callback_site && jumps_since_ < 20 && insns_since_ < 100) return false;
-  // And at most 64 at one instruction (the kernel's BPF_COMPLEXITY_LIMIT_STATES): a long loop would
-  // otherwise compare each iteration with every earlier one.
-  if (here.size() >= kMaxStatesPerInsn) return false;
+  if (!add_new_state) return false;
   jumps_since_ = insns_since_ = 0;
-  checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1});
+  checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1, 0, 0});
   path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
   here.push_back(static_cast<std::uint32_t>(path.checkpoint));
   stats_.max_states_per_insn = std::max(stats_.max_states_per_insn, static_cast<std::uint32_t>(here.size()));
   stats_.states = static_cast<std::uint32_t>(checkpoints_.size());
-  stats_.peak_states = std::max(stats_.peak_states, stats_.states);
+  ++live_states_;
+  stats_.peak_states = std::max(stats_.peak_states, live_states_);
   return false;
 }
 

@@ -25,6 +25,7 @@ struct Checkpoint {
   std::uint32_t pc;
   std::int32_t parent;
   std::uint32_t branches;
+  std::uint32_t hits = 0, misses = 0;  // pruning checks this state passed and failed
 };
 
 struct Path {
@@ -120,6 +121,7 @@ class Explorer {
 
   std::span<const isa::RawInsn> program_;
   const Cfg& cfg_;
+  Liveness liveness_;
   Frame before_;                // log level 2: the registers before the instruction
   std::size_t log_depth_ = 0;
   const Platform& platform_;
@@ -127,12 +129,13 @@ class Explorer {
   std::vector<std::uint8_t> prune_point_;
   std::vector<Path> work_;
   std::vector<Checkpoint> checkpoints_;
-  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> at_pc_;
+  std::vector<std::vector<std::uint32_t>> at_pc_;  // per instruction: the checkpoints kept there
   VerifierStats stats_;
   std::uint64_t jumps_since_ = 0, insns_since_ = 0;  // since the last state kept
   std::vector<std::uint32_t> stack_depth_;             // bytes of stack each subprogram uses
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> callees_;  // per subprogram: (call insn, callee)
   std::uint32_t id_gen_ = 0;
+  std::uint32_t live_states_ = 0;  // kept and not evicted (peak_states)
   const Path* current_ = nullptr;  // the path being explored (for rejections)
   struct Decision {
     std::uint32_t insn;

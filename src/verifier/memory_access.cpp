@@ -20,7 +20,7 @@ RegState loaded_unknown(int size, bool sign_extend_load) {
   return RegState::scalar(Scalar::range(0, (1ull << (8 * size)) - 1));
 }
 
-StackSlot& slot_of(Frame& f, std::int32_t byte) { return f.stack[static_cast<std::size_t>((-byte - 1) / 8)]; }
+StackSlot& slot_of(Frame& f, std::int32_t byte) { return f.slot(static_cast<std::size_t>((-byte - 1) / 8)); }
 std::size_t index_in_slot(std::int32_t byte) { return static_cast<std::size_t>(((byte % 8) + 8) % 8); }
 
 // How many bytes from the slot's start hold a spilled register (8 for a whole spill, 0 for none).

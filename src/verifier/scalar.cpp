@@ -182,7 +182,14 @@ bool Scalar::consistent() const {
 }
 
 void Scalar::sync() {
+  // A constant every view agrees with is already as narrow as it gets (the common case: counters and
+  // offsets); otherwise the views narrow each other, a second time only when the first changed them.
+  if (bits.is_const() && contains(bits.value)) {
+    *this = constant(bits.value);
+    return;
+  }
   for (int round = 0; round < 2; ++round) {
+    const Scalar before = *this;
     // Known bits bound every range (__update_reg_bounds).
     umin = std::max(umin, bits.min());
     umax = std::min(umax, bits.max());
@@ -232,6 +239,7 @@ void Scalar::sync() {
     // And the ranges narrow the known bits (__reg_bound_offset).
     if (umin <= umax) bits = tnum_intersect(bits, Tnum::range(umin, umax));
     if (u32_min <= u32_max) bits = tnum_with_subreg(bits, tnum_intersect(tnum_subreg(bits), Tnum::range(u32_min, u32_max)));
+    if (*this == before) break;
   }
 }
 

@@ -128,6 +128,11 @@ bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
   return true;
 }
 
+// Only numbers (or nothing) in the slot: no spilled pointer.
+bool holds_number(const StackSlot& s) {
+  return !(s.bytes[0] == ByteType::kSpill && s.spilled.is_pointer());
+}
+
 }  // namespace
 
 State State::entry() {
@@ -139,7 +144,13 @@ State State::entry() {
   return s;
 }
 
-bool State::includes(const State& other) const {
+bool State::includes(const State& other) const { return compare(other, nullptr, 0); }
+
+bool State::includes(const State& other, const Liveness& liveness, std::uint32_t pc) const {
+  return compare(other, &liveness, pc);
+}
+
+bool State::compare(const State& other, const Liveness* liveness, std::uint32_t pc) const {
   if (frames.size() != other.frames.size() || refs.size() != other.refs.size()) return false;
   if ((active_lock == 0) != (other.active_lock == 0)) return false;
   IdMap ids;
@@ -151,11 +162,32 @@ bool State::includes(const State& other) const {
     const Frame& a = frames[f];
     const Frame& b = other.frames[f];
     if (a.callsite != b.callsite || a.subprog != b.subprog || a.callback != b.callback) return false;
-    for (std::size_t r = 0; r < a.regs.size(); ++r) {
-      if (!reg_includes(a.regs[r], b.regs[r], ids)) return false;
+    // Where this frame goes on: `pc` for the current one; a caller after its call (a helper that
+    // calls back, at the call itself).
+    std::uint16_t live = 0xffff, demanded = 0xffff;
+    std::uint64_t live_slots = ~0ull, demanded_slots = ~0ull;
+    if (liveness) {
+      std::uint32_t at = pc;
+      if (f + 1 < frames.size()) at = frames[f + 1].callsite + (frames[f + 1].callback ? 0 : 1);
+      live = liveness->live_regs[at];
+      demanded = liveness->demanded_regs[at];
+      live_slots = liveness->live_slots[at];
+      demanded_slots = liveness->demanded_slots[at];
     }
-    for (std::size_t s = 0; s < a.stack.size(); ++s) {
-      if (!slot_includes(a.stack[s], b.stack[s], ids)) return false;
+    for (std::size_t r = 0; r < a.regs.size(); ++r) {
+      if (!(live & (1u << r))) continue;
+      const RegState& o = a.regs[r];
+      const RegState& c = b.regs[r];
+      if (!(demanded & (1u << r)) && o.type == RegType::kScalar && c.type == RegType::kScalar) continue;
+      if (!reg_includes(o, c, ids)) return false;
+    }
+    static const StackSlot kUnwritten{};
+    for (std::size_t s = 0; s < std::max(a.stack.size(), b.stack.size()); ++s) {
+      if (!(live_slots & (1ull << s))) continue;
+      const StackSlot& os = s < a.stack.size() ? a.stack[s] : kUnwritten;
+      const StackSlot& cs = s < b.stack.size() ? b.stack[s] : kUnwritten;
+      if (!(demanded_slots & (1ull << s)) && holds_number(os) && holds_number(cs)) continue;
+      if (!slot_includes(os, cs, ids)) return false;
     }
   }
   return true;

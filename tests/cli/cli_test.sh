@@ -101,7 +101,7 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "veristat explains" 0 "rejected.bpf.c:34: return *v;" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o" -v
   expect "veristat csv" 0 "file_name,prog_name,verdict,duration,total_insns,total_states,peak_states" -- \
     "$BPFVM" veristat -o csv "$PROGS/rejected.bpf.o"
-  expect "veristat log level" 0 "processed 19 insns (limit 1000000)" -- "$BPFVM" veristat -l 2 "$PROGS/rejected.bpf.o"
+  expect "veristat log level" 0 "insns (limit 1000000) max_states_per_insn" -- "$BPFVM" veristat -l 2 "$PROGS/rejected.bpf.o"
   expect "veristat type" 0 "fentry.bpf.o" -- "$BPFVM" veristat -t raw_tracepoint "$PROGS/fentry.bpf.o"
   expect "veristat bad type" 2 "unknown program type 'frob'" -- "$BPFVM" veristat -t frob "$PROGS/fentry.bpf.o"
   expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"

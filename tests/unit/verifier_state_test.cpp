@@ -77,27 +77,27 @@ TEST(State, StackBytesAndSpills) {
   State old = State::entry(), cur = State::entry();
   StackSlot misc;
   misc.bytes.fill(ByteType::kMisc);
-  old.cur().stack[0] = misc;
+  old.cur().slot(0) = misc;
   EXPECT_TRUE(old.includes(cur));  // any bytes, even unwritten ones, are a number
   StackSlot spilled_ptr;
   spilled_ptr.bytes.fill(ByteType::kSpill);
   spilled_ptr.spilled = RegState::pointer(RegType::kStack, -8);
-  cur.cur().stack[0] = spilled_ptr;
+  cur.cur().slot(0) = spilled_ptr;
   EXPECT_FALSE(old.includes(cur));  // but not a pointer
   StackSlot zero;
   zero.bytes.fill(ByteType::kZero);
-  cur.cur().stack[0] = zero;
+  cur.cur().slot(0) = zero;
   EXPECT_TRUE(old.includes(cur));  // zeros are initialised data
   StackSlot spill;
   spill.bytes.fill(ByteType::kSpill);
   spill.spilled = RegState::scalar(Scalar::range(0, 7));
-  old.cur().stack[1] = spill;
-  cur.cur().stack[1] = spill;
-  cur.cur().stack[1].spilled = RegState::scalar(Scalar::constant(3));
+  old.cur().slot(1) = spill;
+  cur.cur().slot(1) = spill;
+  cur.cur().slot(1).spilled = RegState::scalar(Scalar::constant(3));
   EXPECT_TRUE(old.includes(cur));
-  cur.cur().stack[1].spilled = RegState::scalar(Scalar::constant(9));
+  cur.cur().slot(1).spilled = RegState::scalar(Scalar::constant(9));
   EXPECT_FALSE(old.includes(cur));
-  cur.cur().stack[1] = misc;  // the explored state relied on the spilled range
+  cur.cur().slot(1) = misc;  // the explored state relied on the spilled range
   EXPECT_FALSE(old.includes(cur));
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bpfvm/verifier/liveness.hpp"
 #include "bpfvm/verifier/scalar.hpp"
 
 namespace bpfvm::verifier {
@@ -68,10 +69,17 @@ inline constexpr int kStackSlots = kStackSize / 8;
 
 struct Frame {
   std::array<RegState, 11> regs;
-  std::array<StackSlot, kStackSlots> stack{};  // slot i covers fp-8*(i+1) .. fp-8*i-1
+  // Slot i covers fp-8*(i+1) .. fp-8*i-1; only as many as the function has touched are kept (slots
+  // past the end were never written), so that the states kept for pruning stay small.
+  std::vector<StackSlot> stack;
   std::uint32_t callsite = 0;                  // the call instruction that made this frame
   std::uint32_t subprog = 0;
   bool callback = false;                       // called by a helper (bpf_loop...), which it returns to
+  // Slot i, made when first touched.
+  StackSlot& slot(std::size_t i) {
+    if (i >= stack.size()) stack.resize(i + 1);
+    return stack[i];
+  }
   friend bool operator==(const Frame&, const Frame&) = default;
 };
 
@@ -95,6 +103,12 @@ struct State {
   // Whether every concrete state this one (an explored state) stands for covers `other`: true means
   // `other` needs no further exploration (the kernel's states_equal with regsafe / stacksafe).
   bool includes(const State& other) const;
+  // The same, comparing only what matters from instruction `pc` on (liveness: dead registers and
+  // slots are ignored, numbers whose value nothing checks cover any number).
+  bool includes(const State& other, const Liveness& liveness, std::uint32_t pc) const;
+
+ private:
+  bool compare(const State& other, const Liveness* liveness, std::uint32_t pc) const;
 };
 
 // Whether `old` covers `cur` for pruning. `ids` pairs the ids of `old` with those of `cur` (a null

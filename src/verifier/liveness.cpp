@@ -1,0 +1,260 @@
+#include "bpfvm/verifier/liveness.hpp"
+
+#include <linux/bpf.h>
+
+namespace bpfvm::verifier {
+
+namespace {
+
+constexpr std::uint64_t kAllSlots = ~0ull;
+constexpr std::uint16_t kArgs = 0x3e;     // r1-r5
+constexpr std::uint16_t kCallerSaved = 0x3f;  // r0-r5
+
+std::uint16_t bit(std::uint8_t reg) { return static_cast<std::uint16_t>(1u << reg); }
+
+// The stack slots an access of `size` bytes at r10+off touches (none when outside the 512 bytes).
+std::uint64_t slots_of(std::int32_t off, int size) {
+  std::uint64_t m = 0;
+  for (std::int32_t b = off; b < off + size; ++b) {
+    if (b < -512 || b >= 0) continue;
+    m |= 1ull << ((-b - 1) / 8);
+  }
+  return m;
+}
+
+// Forward: which registers (and stack slots) may hold a pointer into the stack, so that loads and
+// stores through other registers are known not to touch it. A function's arguments may (its caller's
+// stack); values loaded from memory that is not the stack may not (no pointer to the stack can be
+// stored anywhere else: bpfvm keeps pointers out of maps, and the stack dies with the program).
+struct StackPointers {
+  std::uint16_t regs = 0;
+  std::uint64_t slots = 0;
+  bool operator==(const StackPointers&) const = default;
+};
+
+std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
+  const std::size_t n = cfg.size();
+  std::vector<StackPointers> in(n);
+  std::vector<std::uint8_t> reached(n, 0);
+  for (const Subprogram& sub : cfg.subprogs) {
+    reached[sub.start] = 1;
+    in[sub.start].regs = static_cast<std::uint16_t>(bit(10) | (sub.start == 0 ? 0 : kArgs));
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (!cfg.starts[k] || !reached[k]) continue;
+      StackPointers out = in[k];
+      std::visit(
+          isa::Overloaded{
+              [&](const isa::Alu& a) {
+                const bool src_sp = a.src.is_reg && (in[k].regs & bit(a.src.reg));
+                const bool mov = a.op == isa::AluOp::kMov && a.is64;
+                if (mov) {
+                  out.regs = static_cast<std::uint16_t>(src_sp ? out.regs | bit(a.dst) : out.regs & ~bit(a.dst));
+                } else if ((a.op == isa::AluOp::kAdd || a.op == isa::AluOp::kSub) && a.is64) {
+                  if (src_sp) out.regs |= bit(a.dst);  // number + stack pointer
+                } else {
+                  out.regs &= static_cast<std::uint16_t>(~bit(a.dst));
+                }
+              },
+              [&](const isa::Endian& e) { out.regs &= static_cast<std::uint16_t>(~bit(e.dst)); },
+              [&](const isa::LoadImm64& l) { out.regs &= static_cast<std::uint16_t>(~bit(l.dst)); },
+              [&](const isa::Load& l) {
+                bool sp = false;
+                if (l.base == 10) {
+                  sp = in[k].slots & slots_of(l.off, isa::bytes_of(l.size));
+                } else if (in[k].regs & bit(l.base)) {
+                  sp = in[k].slots != 0;
+                }
+                out.regs = static_cast<std::uint16_t>(sp ? out.regs | bit(l.dst) : out.regs & ~bit(l.dst));
+              },
+              [&](const isa::Store& st) {
+                const bool sp = st.src.is_reg && (in[k].regs & bit(st.src.reg));
+                if (st.base == 10) {
+                  const std::uint64_t slots = slots_of(st.off, isa::bytes_of(st.size));
+                  out.slots = sp ? out.slots | slots : out.slots;
+                } else if (sp && (in[k].regs & bit(st.base))) {
+                  out.slots = ~0ull;
+                }
+              },
+              [&](const isa::Atomic& a) {
+                const std::uint8_t dst = a.op == isa::AtomicOp::kCmpxchg ? 0 : a.src;
+                if (a.fetch) out.regs &= static_cast<std::uint16_t>(~bit(dst));
+              },
+              [&](const isa::Call&) { out.regs &= static_cast<std::uint16_t>(~kCallerSaved); },
+              [&](const isa::CallReg&) { out.regs &= static_cast<std::uint16_t>(~kCallerSaved); },
+              [&](const isa::PacketLoad&) { out.regs &= static_cast<std::uint16_t>(~kCallerSaved); },
+              [](const isa::CondJump&) {},
+              [](const isa::Jump&) {},
+              [](const isa::Exit&) {},
+          },
+          cfg.insns[k]);
+      for (std::int32_t s : cfg.successors[k]) {
+        if (s < 0) continue;
+        const auto t = static_cast<std::size_t>(s);
+        const StackPointers merged{static_cast<std::uint16_t>(in[t].regs | out.regs), in[t].slots | out.slots};
+        if (!reached[t] || !(merged == in[t])) {
+          in[t] = merged;
+          reached[t] = 1;
+          changed = true;
+        }
+      }
+    }
+  }
+  return in;
+}
+
+struct Facts {
+  std::uint16_t live = 0, demanded = 0;
+  std::uint64_t live_slots = 0, demanded_slots = 0;
+  bool operator==(const Facts&) const = default;
+};
+
+// What holds at the entry of `insn` given what holds after it (a backward transfer).
+Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp) {
+  // The stack slots an access through `base` may touch: exact through r10, any through a register
+  // that may point into the stack, none through others.
+  auto touched = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::uint64_t {
+    if (base == 10) return slots_of(off, isa::bytes_of(size));
+    return (sp.regs & bit(base)) ? kAllSlots : 0;
+  };
+  Facts in = out;
+  std::visit(
+      isa::Overloaded{
+          [&](const isa::Alu& a) {
+            const bool mov = a.op == isa::AluOp::kMov || a.op == isa::AluOp::kMovsx;
+            const bool dst_live = out.live & bit(a.dst), dst_demanded = out.demanded & bit(a.dst);
+            if (mov) {
+              in.live &= static_cast<std::uint16_t>(~bit(a.dst));
+              in.demanded &= static_cast<std::uint16_t>(~bit(a.dst));
+            } else {
+              in.live |= bit(a.dst);  // read by the operation (and its type checked)
+            }
+            if (a.src.is_reg) {
+              in.live |= bit(a.src.reg);  // read (reading an unset register is an error)
+              if (dst_demanded) in.demanded |= bit(a.src.reg);
+            }
+            (void)dst_live;
+          },
+          [&](const isa::Endian& e) { in.live |= bit(e.dst); },
+          [&](const isa::LoadImm64& l) {
+            in.live &= static_cast<std::uint16_t>(~bit(l.dst));
+            in.demanded &= static_cast<std::uint16_t>(~bit(l.dst));
+          },
+          [&](const isa::Load& l) {
+            const bool dst_demanded = out.demanded & bit(l.dst);
+            in.live &= static_cast<std::uint16_t>(~bit(l.dst));
+            in.demanded &= static_cast<std::uint16_t>(~bit(l.dst));
+            in.live |= bit(l.base);
+            in.demanded |= bit(l.base);  // the address's offset decides whether the access is safe
+            const std::uint64_t slots = touched(l.base, l.off, l.size);
+            in.live_slots |= slots;
+            if (dst_demanded) in.demanded_slots |= slots;
+          },
+          [&](const isa::Store& s) {
+            in.live |= bit(s.base);
+            in.demanded |= bit(s.base);
+            const std::uint64_t slots = touched(s.base, s.off, s.size);
+            const bool whole = s.base == 10 && s.size == isa::Size::kDW && s.off % 8 == 0;
+            if (s.src.is_reg) {
+              in.live |= bit(s.src.reg);
+              if (out.demanded_slots & slots) in.demanded |= bit(s.src.reg);
+            }
+            if (whole) {
+              in.live_slots &= ~slots;
+              in.demanded_slots &= ~slots;
+            }
+          },
+          [&](const isa::Atomic& a) {
+            in.live |= bit(a.base) | bit(a.src) | (a.op == isa::AtomicOp::kCmpxchg ? bit(0) : 0);
+            in.demanded |= bit(a.base) | bit(a.src) | (a.op == isa::AtomicOp::kCmpxchg ? bit(0) : 0);
+            const std::uint64_t slots = touched(a.base, a.off, a.size);
+            in.live_slots |= slots;
+            in.demanded_slots |= slots;
+          },
+          [&](const isa::CondJump& j) {
+            in.live |= bit(j.dst);
+            in.demanded |= bit(j.dst);
+            if (j.src.is_reg) {
+              in.live |= bit(j.src.reg);
+              in.demanded |= bit(j.src.reg);
+            }
+          },
+          [&](const isa::Call& c) {
+            // r0-r5 are set by the call; its arguments are read, and may decide safety (sizes). The
+            // callee or helper may read the stack through pointers, and a callback's results feed
+            // its caller's stack: every slot matters across a call.
+            in.live &= static_cast<std::uint16_t>(~kCallerSaved);
+            in.demanded &= static_cast<std::uint16_t>(~kCallerSaved);
+            in.live |= kArgs;
+            in.demanded |= kArgs;
+            in.live_slots = kAllSlots;
+            in.demanded_slots = kAllSlots;
+            (void)c;
+          },
+          [&](const isa::CallReg&) {
+            in.live |= kArgs;
+            in.demanded |= kArgs;
+            in.live_slots = in.demanded_slots = kAllSlots;
+          },
+          [&](const isa::PacketLoad& p) {
+            in.live &= static_cast<std::uint16_t>(~kCallerSaved);
+            in.demanded &= static_cast<std::uint16_t>(~kCallerSaved);
+            in.live |= bit(6) | (p.indirect ? bit(p.src) : 0);
+          },
+          [&](const isa::Exit&) {
+            // A function's result goes back to its caller, a callback's must be 0 or 1; the program's
+            // own result is only checked for its type.
+            in = Facts{};
+            in.live = bit(0);
+            if (in_subprog) in.demanded = bit(0);
+          },
+          [&](const isa::Jump&) {},
+      },
+      insn);
+  return in;
+}
+
+}  // namespace
+
+Liveness compute_liveness(const Cfg& cfg) {
+  const std::size_t n = cfg.size();
+  const std::vector<StackPointers> sp = stack_pointers(cfg);
+  std::vector<Facts> in(n);
+  // Round-robin backwards until nothing changes (loops converge: the facts only grow).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t k = n; k-- > 0;) {
+      if (!cfg.starts[k]) continue;
+      Facts out;
+      for (std::int32_t s : cfg.successors[k]) {
+        if (s < 0) continue;
+        const Facts& f = in[static_cast<std::size_t>(s)];
+        out.live |= f.live;
+        out.demanded |= f.demanded;
+        out.live_slots |= f.live_slots;
+        out.demanded_slots |= f.demanded_slots;
+      }
+      const Facts next = transfer(cfg.insns[k], out, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k]);
+      if (!(next == in[k])) {
+        in[k] = next;
+        changed = true;
+      }
+    }
+  }
+  Liveness l;
+  l.live_regs.resize(n);
+  l.demanded_regs.resize(n);
+  l.live_slots.resize(n);
+  l.demanded_slots.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    l.live_regs[k] = in[k].live;
+    l.demanded_regs[k] = static_cast<std::uint16_t>(in[k].demanded & in[k].live);
+    l.live_slots[k] = in[k].live_slots;
+    l.demanded_slots[k] = in[k].demanded_slots & in[k].live_slots;
+  }
+  return l;
+}
+
+}  // namespace bpfvm::verifier
