@@ -2,7 +2,7 @@
 # missing (scripts/deps.sh), configures and builds first.
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
-#   make bench              the interpreter and map benchmarks
+#   make bench              the interpreter, map and verifier benchmarks
 #   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
 #   CXX=clang++ make check  build with clang
 
@@ -49,6 +49,7 @@ conformance: build
 bench: build
 	@$(BUILD)/bin/interpreter_bench --benchmark_counters_tabular=true
 	@$(BUILD)/bin/maps_bench
+	@bench/verifier.sh $(BUILD)
 
 # The object reader under libFuzzer (clang, ASan+UBSan), seeded with the test objects.
 fuzz: build
