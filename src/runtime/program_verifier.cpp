@@ -2,6 +2,7 @@
 
 #include <linux/bpf.h>
 
+#include "bpfvm/runtime/objects.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
 
 namespace bpfvm::runtime {
@@ -64,7 +65,7 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
       if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
       ++i;
     }
-    const VerifierPlatform platform(v.prog_type, infos);
+    const VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
     verifier::Rejection rejection;
     verifier::VerifierOptions options;
     options.rejection = &rejection;

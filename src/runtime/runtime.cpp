@@ -301,7 +301,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       map_infos.push_back(VerifierPlatform::map_info(*inner));
     }
   }
-  const VerifierPlatform platform(request.prog_type, std::move(map_infos));
+  const VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
   verifier::Rejection rejection;
   std::string trace;
   verifier::VerifierOptions vopts;

@@ -56,6 +56,7 @@ const std::vector<verifier::HelperSignature>& signatures() {
       verifier::HelperSignature s;
       s.name = p.name;
       s.ret = ret_type(p.ret);
+      s.gpl_only = p.gpl_only;
       for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
       t.push_back(s);
     }
@@ -83,8 +84,8 @@ verifier::MapInfo VerifierPlatform::map_info(const maps::MapDef& def) {
   return m;
 }
 
-VerifierPlatform::VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps)
-    : prog_type_(prog_type), maps_(std::move(maps)) {}
+VerifierPlatform::VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps, bool gpl_compatible)
+    : prog_type_(prog_type), maps_(std::move(maps)), gpl_(gpl_compatible) {}
 
 const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const {
   const auto protos = helpers::prototypes();

@@ -99,6 +99,9 @@ class Explorer {
   Result<std::int32_t> stack_offset(std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int64_t insn_off,
                                     int size, bool write, bool aligned = true) const;
   void note_depth(const Frame& f, std::int32_t off);
+  Result<std::pair<std::int32_t, std::int32_t>> var_stack_range(std::uint32_t pc, const RegState& base, std::uint8_t reg,
+                                                                std::int64_t insn_off, int size, bool write,
+                                                                bool aligned) const;
   Result<void> stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                            int size, const RegState& value);
   Result<RegState> stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,

@@ -92,6 +92,11 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                               platform_.prog_type_name()),
                   "use a helper this program type has, or a program type (SEC name) that has this helper");
   }
+  if (sig->gpl_only && !platform_.gpl_compatible()) {
+    return reject(pc, fmt::format("cannot call GPL-restricted function bpf_{}#{} from non-GPL compatible program",
+                                  sig->name, c.imm),
+                  "declare a GPL-compatible license: char LICENSE[] SEC(\"license\") = \"GPL\";");
+  }
   if (s.active_lock && c.imm != BPF_FUNC_spin_unlock) {
     return error(pc, fmt::format("function calls are not allowed while holding a lock: release the lock taken at insn "
                                  "{} before calling bpf_{}",

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <tuple>
 
 #include "explorer.hpp"
 
@@ -207,8 +208,53 @@ void Explorer::note_depth(const Frame& f, std::int32_t off) {
   depth = std::max(depth, static_cast<std::uint32_t>(-off));
 }
 
+// A stack access at a variable offset (an array on the stack indexed by a bounded number), as the
+// kernel allows a privileged loader: every byte it may touch lies in the stack, and the offset keeps the
+// access aligned. Returns the lowest and one past the highest byte it may touch.
+Result<std::pair<std::int32_t, std::int32_t>> Explorer::var_stack_range(std::uint32_t pc, const RegState& base,
+                                                                         std::uint8_t reg, std::int64_t insn_off,
+                                                                         int size, bool write, bool aligned) const {
+  const Scalar& v = base.value;
+  const std::int64_t fixed = base.off + insn_off;
+  if (v.smin <= -kStackSize || v.smax >= kStackSize) {
+    return reject(pc, fmt::format("invalid unbounded variable-offset {} stack R{}", write ? "write to" : "read from", reg),
+                  "bound the index before using it on a stack array (`i &= N - 1` or `if (i >= N) return 0;`)");
+  }
+  const std::int64_t lo = fixed + v.smin, hi = fixed + v.smax + size;
+  if (lo < -kStackSize || hi > 0) {
+    return reject(pc,
+                  fmt::format("invalid variable-offset {} stack R{} var_off={} off={} size={}: bytes {}..{} are "
+                              "outside the stack",
+                              write ? "write to" : "read from", reg, v.to_string(), fixed, size, lo, hi - 1),
+                  "bound the index so that every element it selects is inside the array");
+  }
+  const Tnum at = tnum_add(v.bits, Tnum::constant(static_cast<std::uint64_t>(fixed)));
+  if (aligned && ((at.value | at.mask) & static_cast<std::uint64_t>(size - 1)) != 0) {
+    return reject(pc, fmt::format("misaligned variable stack access var_off={} off={} size={}", v.to_string(), fixed, size),
+                  "index the array in whole elements");
+  }
+  return std::pair{static_cast<std::int32_t>(lo), static_cast<std::int32_t>(hi)};
+}
+
 Result<void> Explorer::stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg,
                                    std::int16_t insn_off, int size, const RegState& value) {
+  if (!base.value.is_const()) {
+    if (value.is_pointer()) {
+      return error(pc, fmt::format("R{} variable-offset stack write of a pointer is not allowed", reg));
+    }
+    const auto [lo, hi] = BPFVM_TRY(var_stack_range(pc, base, reg, insn_off, size, true, true));
+    note_depth(f, lo);
+    // Which byte is written is unknown: every byte it may be loses its spilled register and is some
+    // number from now on (check_stack_write_var_off).
+    const bool zero = value.value.is_const() && value.value.const_value() == 0;
+    for (std::int32_t b = lo; b < hi; ++b) {
+      StackSlot& slot = slot_of(f, b);
+      scrub_spill(slot);
+      ByteType& t = slot.bytes[index_in_slot(b)];
+      t = zero && t == ByteType::kZero ? ByteType::kZero : ByteType::kMisc;
+    }
+    return {};
+  }
   const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, true));
   note_depth(f, off);
   StackSlot& first = slot_of(f, off);
@@ -234,6 +280,17 @@ Result<void> Explorer::stack_write(Frame& f, std::uint32_t pc, const RegState& b
 
 Result<RegState> Explorer::stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg,
                                       std::int16_t insn_off, int size, bool sign_extend_load) {
+  if (!base.value.is_const()) {
+    const auto [lo, hi] = BPFVM_TRY(var_stack_range(pc, base, reg, insn_off, size, false, true));
+    note_depth(f, lo);
+    for (std::int32_t b = lo; b < hi; ++b) {
+      const StackSlot& slot = slot_of(f, b);
+      if (slot.bytes[index_in_slot(b)] == ByteType::kSpill && slot.spilled.is_pointer()) {
+        return error(pc, fmt::format("R{} variable-offset stack read may read part of a spilled pointer at fp{}", reg, b));
+      }
+    }
+    return loaded_unknown(size, sign_extend_load);
+  }
   const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, false));
   note_depth(f, off);
   StackSlot& slot = slot_of(f, off);
@@ -273,10 +330,16 @@ Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t re
   const auto n = static_cast<std::int64_t>(size.umax);
   switch (ptr.type) {
     case RegType::kStack: {
-      const std::int32_t off = BPFVM_TRY(stack_offset(pc, ptr, reg, 0, static_cast<int>(n), write, false));
+      std::int32_t off = 0, end = 0;
+      if (ptr.value.is_const()) {
+        off = BPFVM_TRY(stack_offset(pc, ptr, reg, 0, static_cast<int>(n), write, false));
+        end = static_cast<std::int32_t>(off + n);
+      } else {
+        std::tie(off, end) = BPFVM_TRY(var_stack_range(pc, ptr, reg, 0, static_cast<int>(n), write, false));
+      }
       Frame& f = frame_of(s, ptr);
       note_depth(f, off);
-      for (std::int32_t b = off; b < off + n; ++b) {
+      for (std::int32_t b = off; b < end; ++b) {
         StackSlot& slot = slot_of(f, b);
         const std::size_t i = index_in_slot(b);
         // Reads of bytes never written are allowed, as above.

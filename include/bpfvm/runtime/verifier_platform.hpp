@@ -15,7 +15,7 @@ class VerifierPlatform final : public verifier::Platform {
  public:
   // `maps[i]` answers handle i (BPF_PSEUDO_MAP_IDX i, or an fd the caller numbered so); a map of
   // maps names its inner maps' template by another handle (MapInfo::inner).
-  VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps);
+  VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps, bool gpl_compatible = true);
 
   const verifier::HelperSignature* helper(std::int32_t id) const override;
   bool helper_allowed(std::int32_t id) const override;
@@ -24,6 +24,7 @@ class VerifierPlatform final : public verifier::Platform {
   std::string_view prog_type_name() const override;
   bool legacy_packet_loads() const override;
   bool packet_writable() const override;
+  bool gpl_compatible() const override { return gpl_; }
 
   // The verifier's description of a map.
   static verifier::MapInfo map_info(const maps::MapDef& def);
@@ -31,6 +32,7 @@ class VerifierPlatform final : public verifier::Platform {
  private:
   std::uint32_t prog_type_;
   std::vector<verifier::MapInfo> maps_;
+  bool gpl_;
 };
 
 }  // namespace bpfvm::runtime

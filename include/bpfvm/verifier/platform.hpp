@@ -45,6 +45,7 @@ struct HelperSignature {
   std::string_view name;  // without the bpf_ prefix
   RetType ret = RetType::kInteger;
   std::array<ArgType, 5> args{};
+  bool gpl_only = false;  // callable only from GPL-compatible programs
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
@@ -78,6 +79,8 @@ class Platform {
   // Whether BPF_LD_ABS / BPF_LD_IND may read the packet (socket buffers), and packet data be written.
   virtual bool legacy_packet_loads() const = 0;
   virtual bool packet_writable() const { return false; }
+  // Whether the program's license lets it call GPL-only helpers.
+  virtual bool gpl_compatible() const { return true; }
 };
 
 }  // namespace bpfvm::verifier
