@@ -105,7 +105,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
     if (!prog) {
       Error e = std::move(prog).error();
       // A verifier rejection carries its explanation (source line, path, hint) in the log.
-      if (e.code() == Errc::kAccess && log.starts_with("error at insn")) e = Error(e.code(), "\n" + log);
+      if (e.code() == Errc::kAccess && log.starts_with("error at insn")) e = Error(e.code(), "refused by the verifier:\n" + log);
       return std::move(e).with_context(fmt::format("{}: program '{}'", spec.name, p.name));
     }
     out.programs_.push_back({p.name, p.section, std::move(*prog)});

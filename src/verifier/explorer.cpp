@@ -357,8 +357,10 @@ Result<bool> Explorer::exit(Path& path) {
     return reject(pc, "R0 !read_ok: the function returns without setting r0", "return a value on every path");
   }
   if (path.state.frames.size() > 1) {
-    if (r0.type == RegType::kStack && r0.frame + 1 == path.state.frames.size()) {
-      return error(pc, "R0 points to the returning function's stack, which ends here");
+    if (r0.type == RegType::kStack) {
+      // The kernel refuses any stack pointer as a function's result (prepare_func_exit).
+      return reject(pc, "cannot return stack pointer to the caller",
+                    "return a number; to give the caller data, write it through a pointer the caller passed");
     }
     const std::uint32_t callsite = f.callsite;
     if (f.callback) {

@@ -105,6 +105,8 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "veristat type" 0 "fentry.bpf.o" -- "$BPFVM" veristat -t raw_tracepoint "$PROGS/fentry.bpf.o"
   expect "veristat bad type" 2 "unknown program type 'frob'" -- "$BPFVM" veristat -t frob "$PROGS/fentry.bpf.o"
   expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"
+  expect "refused program explained" 1 "rejected.bpf.c:34: return *v;" -- \
+    "$BPFVM" prog loadall "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected
   expect "veristat no file" 2 "veristat needs at least one object file" -- "$BPFVM" veristat -v
 fi
 
