@@ -3,6 +3,8 @@
 // part in `off` and the variable part in the pointer's value.
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "explorer.hpp"
 
 namespace bpfvm::verifier {
@@ -162,13 +164,33 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
                                  "number moves a pointer",
                                  a.dst, name));
   }
+  // check_reg_sane_offset, on the number and then on the result: offsets the kernel refuses to track.
+  auto sane = [&](const RegState& x, bool is_number) -> Result<void> {
+    const std::int64_t smin = is_number ? x.value.smin : x.value.smin;
+    if (is_number && x.value.is_const()) {
+      const auto c = static_cast<std::int64_t>(x.value.const_value());
+      if (c >= kMaxVarOff || c <= -kMaxVarOff) {
+        return error(pc, fmt::format("math between {} pointer and {} is not allowed", type, c));
+      }
+    }
+    if (x.off >= kMaxVarOff || x.off <= -kMaxVarOff) {
+      return error(pc, fmt::format("{} pointer offset {} is not allowed", type, x.off));
+    }
+    if (smin == std::numeric_limits<std::int64_t>::min()) {
+      return reject(pc,
+                    fmt::format("math between {} pointer and register with unbounded min value is not allowed", type),
+                    "bound the number before adding it to a pointer (`if (i > N) return 0;` or `i &= N - 1`)");
+    }
+    if (smin >= kMaxVarOff || smin <= -kMaxVarOff) {
+      return error(pc, fmt::format("value {} makes {} pointer be out of bounds", smin, type));
+    }
+    return {};
+  };
+  BPFVM_TRY(sane(num, true));
   RegState r = ptr;
   const bool sub = a.op == isa::AluOp::kSub;
   if (num.value.is_const()) {
     const auto c = static_cast<std::int64_t>(num.value.const_value());
-    if (c <= -kMaxVarOff || c >= kMaxVarOff) {
-      return error(pc, fmt::format("math between {} pointer and {} is not allowed", type, c));
-    }
     const std::int64_t off = sub ? r.off - c : r.off + c;
     if (off <= -kMaxVarOff || off >= kMaxVarOff) {
       return error(pc, fmt::format("{} pointer offset {} is not allowed", type, off));
@@ -184,6 +206,7 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
       r.range = 0;
     }
   }
+  BPFVM_TRY(sane(r, false));
   dst = r;
   return {};
 }
