@@ -174,6 +174,14 @@ bool State::compare(const State& other, const Liveness* liveness, std::uint32_t 
       live_slots = liveness->live_slots[at];
       demanded_slots = liveness->demanded_slots[at];
     }
+    // First the cheap and most often decisive difference: a demanded constant (a loop counter) that
+    // differs. Most states a path meets are other iterations of its loop.
+    for (std::size_t r = 0; r < a.regs.size(); ++r) {
+      const RegState& o = a.regs[r];
+      if (!(demanded & live & (1u << r)) || o.type != RegType::kScalar || !o.value.is_const()) continue;
+      const RegState& c = b.regs[r];
+      if (c.type != RegType::kScalar || !c.value.is_const() || c.value.const_value() != o.value.const_value()) return false;
+    }
     for (std::size_t r = 0; r < a.regs.size(); ++r) {
       if (!(live & (1u << r))) continue;
       const RegState& o = a.regs[r];
