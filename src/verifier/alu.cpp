@@ -72,8 +72,15 @@ Result<void> Explorer::alu(Frame& f, std::uint32_t pc, const isa::Alu& a) {
   if (a.op == isa::AluOp::kMov || a.op == isa::AluOp::kMovsx) {
     if (a.op == isa::AluOp::kMovsx) {
       if (src.type != RegType::kScalar) return error(pc, fmt::format("R{} sign extension of a pointer prohibited", a.src.reg));
-      const Scalar v = src.value.is_const() ? Scalar::constant(sign_extend(src.value.const_value(), a.movsx_bits))
-                                            : Scalar::unknown();
+      Scalar v;
+      if (src.value.is_const()) {
+        v = Scalar::constant(sign_extend(src.value.const_value(), a.movsx_bits));
+      } else {
+        // Any value of `movsx_bits` bits, sign-extended.
+        v.smin = -(std::int64_t{1} << (a.movsx_bits - 1));
+        v.smax = (std::int64_t{1} << (a.movsx_bits - 1)) - 1;
+        v.sync();
+      }
       dst = RegState::scalar(a.is64 ? v : v.zext32());
       return {};
     }

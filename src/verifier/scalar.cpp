@@ -298,7 +298,43 @@ std::string Scalar::to_string() const {
   return out;
 }
 
+namespace {
+
+// Both operands known: the result is too (the common case of counters and offsets), computed as the
+// instruction computes it. nullopt for the operations whose ranges the explorer leaves unknown.
+std::optional<u64> fold(AluOp op, u64 a, u64 b, bool alu32) {
+  const unsigned width = alu32 ? 32 : 64;
+  if (alu32) {
+    a = static_cast<u32>(a);
+    b = static_cast<u32>(b);
+  }
+  u64 r;
+  switch (op) {
+    case AluOp::kAdd: r = a + b; break;
+    case AluOp::kSub: r = a - b; break;
+    case AluOp::kMul: r = a * b; break;
+    case AluOp::kOr: r = a | b; break;
+    case AluOp::kAnd: r = a & b; break;
+    case AluOp::kXor: r = a ^ b; break;
+    case AluOp::kNeg: r = 0 - a; break;
+    case AluOp::kMov: r = b; break;
+    case AluOp::kLsh: r = a << (b & (width - 1)); break;
+    case AluOp::kRsh: r = a >> (b & (width - 1)); break;
+    case AluOp::kArsh:
+      r = alu32 ? static_cast<u64>(static_cast<u32>(static_cast<s32>(static_cast<u32>(a)) >> (b & 31)))
+                : static_cast<u64>(static_cast<s64>(a) >> (b & 63));
+      break;
+    default: return std::nullopt;
+  }
+  return alu32 ? static_cast<u32>(r) : r;
+}
+
+}  // namespace
+
 Scalar scalar_alu(AluOp op, const Scalar& dst, const Scalar& src, bool alu32) {
+  if (dst.is_const() && src.is_const()) {
+    if (auto r = fold(op, dst.const_value(), src.const_value(), alu32)) return Scalar::constant(*r);
+  }
   if (!alu32) return alu64(op, dst, src, 64);
   const Scalar a = dst.zext32(), b = src.zext32();
   if (op == AluOp::kArsh) {
