@@ -63,7 +63,7 @@ std::string_view op_name(isa::AluOp op) {
 Result<void> Explorer::alu(Frame& f, std::uint32_t pc, const isa::Alu& a) {
   RegState src;
   if (a.op != isa::AluOp::kNeg) {
-    src = a.src.is_reg ? BPFVM_TRY(read(f, pc, a.src.reg))
+    src = a.src.is_reg ? *BPFVM_TRY(read(f, pc, a.src.reg))
                        : RegState::scalar(Scalar::constant(a.is64 ? sign_extend(static_cast<std::uint32_t>(a.src.imm), 32)
                                                                   : static_cast<std::uint32_t>(a.src.imm)));
   }
@@ -99,7 +99,7 @@ Result<void> Explorer::alu(Frame& f, std::uint32_t pc, const isa::Alu& a) {
     }
     return {};
   }
-  const RegState d = BPFVM_TRY(read(f, pc, a.dst));
+  const RegState& d = *BPFVM_TRY(read(f, pc, a.dst));
   if (a.op == isa::AluOp::kNeg) {
     // A negated pointer is only a number (for a privileged loader, as the kernel's check_alu_op).
     if (d.is_pointer()) {

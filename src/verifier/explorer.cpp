@@ -401,7 +401,7 @@ Result<bool> Explorer::exit(Path& path) {
   return false;
 }
 
-Result<RegState> Explorer::read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const {
+Result<const RegState*> Explorer::read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const {
   if (f.regs[reg].type == RegType::kNotInit) {
     return reject(pc, fmt::format("R{} !read_ok: r{} is read before anything is written to it", reg, reg),
                   reg >= 1 && reg <= 5 ? fmt::format("r{} is clobbered by every call: keep values that live across "
@@ -409,7 +409,7 @@ Result<RegState> Explorer::read(const Frame& f, std::uint32_t pc, std::uint8_t r
                                                      reg)
                                        : fmt::format("give r{} a value on every path to this instruction", reg));
   }
-  return f.regs[reg];
+  return &f.regs[reg];
 }
 
 Result<void> Explorer::write_check(std::uint32_t pc, std::uint8_t reg) const {
@@ -525,9 +525,10 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   const std::uint32_t pc = path.pc;
   const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(j.offset);
   Frame& f = path.state.cur();
-  RegState a = BPFVM_TRY(read(f, pc, j.dst));
-  RegState b = j.src.is_reg ? BPFVM_TRY(read(f, pc, j.src.reg))
-                            : RegState::scalar(Scalar::constant(sign_extend(static_cast<std::uint32_t>(j.src.imm), 32)));
+  const RegState& a = *BPFVM_TRY(read(f, pc, j.dst));
+  const RegState imm = j.src.is_reg ? RegState{}
+                                    : RegState::scalar(Scalar::constant(sign_extend(static_cast<std::uint32_t>(j.src.imm), 32)));
+  const RegState& b = j.src.is_reg ? *BPFVM_TRY(read(f, pc, j.src.reg)) : imm;
   if (a.type != RegType::kScalar || b.type != RegType::kScalar) {
     if (branch_on_pointers(path, j, a, b)) return true;
     // Other comparisons involving pointers teach nothing; both sides go on.
@@ -618,7 +619,7 @@ Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
       isa::Overloaded{
           [&](const isa::Alu& a) -> Result<void> { return alu(f, pc, a); },
           [&](const isa::Endian& e) -> Result<void> {
-            const RegState v = BPFVM_TRY(read(f, pc, e.dst));
+            const RegState v = *BPFVM_TRY(read(f, pc, e.dst));
             BPFVM_TRY(write_check(pc, e.dst));
             if (v.type != RegType::kScalar) return error(pc, fmt::format("R{} byte swap of a pointer prohibited", e.dst));
             f.regs[e.dst] = RegState::scalar(e.bits == 64 ? Scalar::unknown() : Scalar::range(0, (1ull << e.bits) - 1));
@@ -634,7 +635,7 @@ Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
           },
           [&](const isa::Store& st) -> Result<void> {
             BPFVM_TRY(read(f, pc, st.base));
-            const RegState value = st.src.is_reg ? BPFVM_TRY(read(f, pc, st.src.reg))
+            const RegState value = st.src.is_reg ? *BPFVM_TRY(read(f, pc, st.src.reg))
                                                  : RegState::scalar(Scalar::constant(
                                                        sign_extend(static_cast<std::uint32_t>(st.src.imm), 32)));
             BPFVM_TRY(access(s, pc, st.base, st.off, isa::bytes_of(st.size), true, &value, false));

@@ -66,7 +66,7 @@ class Explorer {
   void fork(const Path& path, std::uint32_t target);
   void push(Path p);
   Result<void> step(State& s, std::uint32_t pc, const isa::Insn& insn);
-  Result<RegState> read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const;
+  Result<const RegState*> read(const Frame& f, std::uint32_t pc, std::uint8_t reg) const;
   Result<void> write_check(std::uint32_t pc, std::uint8_t reg) const;
   Result<void> check_no_recursion() const;
   Result<void> check_stack_depth() const;

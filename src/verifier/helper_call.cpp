@@ -115,7 +115,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
     const ArgType t = sig->args[i];
     if (t == ArgType::kNone) break;
     const auto r = static_cast<std::uint8_t>(i + 1);
-    const RegState v = BPFVM_TRY(read(s.cur(), pc, r));
+    const RegState v = *BPFVM_TRY(read(s.cur(), pc, r));
     const std::string_view vtype = reg_type_name(v.type, v.maybe_null);
     auto expected = [&](std::string_view what) {
       return error(pc, fmt::format("R{} type={} expected={}: argument {} of bpf_{} must be {}", r, vtype, what, i + 1,

@@ -367,11 +367,11 @@ Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t re
 
 Result<void> Explorer::atomic(State& s, std::uint32_t pc, const isa::Atomic& a) {
   Frame& f = s.cur();
-  const RegState base = BPFVM_TRY(read(f, pc, a.base));
-  const RegState src = BPFVM_TRY(read(f, pc, a.src));
+  const RegState base = *BPFVM_TRY(read(f, pc, a.base));
+  const RegState src = *BPFVM_TRY(read(f, pc, a.src));
   if (src.is_pointer()) return error(pc, fmt::format("R{} leaks addr into mem", a.src));
   if (a.op == isa::AtomicOp::kCmpxchg) {
-    const RegState r0 = BPFVM_TRY(read(f, pc, 0));
+    const RegState r0 = *BPFVM_TRY(read(f, pc, 0));
     if (r0.is_pointer()) return error(pc, "R0 leaks addr into mem");
   }
   if (base.type != RegType::kStack && base.type != RegType::kMapValue && base.type != RegType::kMem) {
@@ -399,13 +399,13 @@ Result<void> Explorer::packet_load(State& s, std::uint32_t pc, const isa::Packet
   if (s.frames.size() > 1) return error(pc, "BPF_LD_[ABS|IND] instructions are not allowed in subprograms");
   if (!s.refs.empty()) return error(pc, "BPF_LD_[ABS|IND] cannot be mixed with socket references");
   if (s.active_lock) return error(pc, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
-  const RegState r6 = BPFVM_TRY(read(f, pc, 6));
+  const RegState r6 = *BPFVM_TRY(read(f, pc, 6));
   if (r6.type != RegType::kCtx) {
     return error(pc, "at the time of BPF_LD_ABS|IND R6 != pointer to skb: these loads read the packet of the "
                      "context in r6");
   }
   if (p.indirect) {
-    const RegState idx = BPFVM_TRY(read(f, pc, p.src));
+    const RegState idx = *BPFVM_TRY(read(f, pc, p.src));
     if (idx.type != RegType::kScalar) return error(pc, fmt::format("R{} leaks addr: the offset must be a number", p.src));
   }
   for (int r = 1; r <= 5; ++r) f.regs[static_cast<std::size_t>(r)] = RegState{};
