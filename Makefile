@@ -4,6 +4,7 @@
 #   make conformance        the shared conformance suite (../shared/conformance), when present
 #   make bench              the interpreter, map and verifier benchmarks
 #   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
+#   make fuzz-verifier      the verifier under libFuzzer, seeded with the verifier cases
 #   CXX=clang++ make check  build with clang
 
 SHELL := /bin/bash
@@ -20,7 +21,7 @@ CONFORMANCE_DIR ?= ../shared/conformance/tests
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build check demo conformance bench fuzz clean
+.PHONY: all deps configure build check demo conformance bench fuzz fuzz-verifier clean
 
 all: build
 
@@ -58,6 +59,14 @@ fuzz: build
 	@cmake --build build-fuzz -j$(JOBS) --target object_reader_fuzz
 	@mkdir -p build-fuzz/corpus && cp build/tests/progs/*.bpf.o build-fuzz/corpus/
 	@build-fuzz/bin/object_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus
+
+# The verifier under libFuzzer (clang, ASan+UBSan), seeded with the assembled verifier cases.
+fuzz-verifier: build
+	@CXX=clang++ CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPFVM_FUZZ=ON \
+	  -DBPFVM_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target verifier_fuzz
+	@fuzz/seed_verifier.sh $(BUILD)/bin/bpfvm build-fuzz/verifier-corpus
+	@build-fuzz/bin/verifier_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 build-fuzz/verifier-corpus
 
 clean:
 	rm -rf build build-asan build-fuzz
