@@ -21,4 +21,4 @@ for o in "$BUILD"/tests/progs/*.bpf.o; do
   case "$o" in *.clang*) continue ;; esac
   objs+=("$o")
 done
-exec "$BUILD/bin/verifier_bench" --runs 3 "${objs[@]}"
+exec "$BUILD/bin/verifier_bench" --runs 5 "${objs[@]}"

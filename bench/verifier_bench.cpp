@@ -2,7 +2,7 @@
 // verifier processed and the time each took (the kernel's own BPF_LOG_STATS "verification time", the
 // best of several loads; bpfvm's verify() timed the same way), and the ratio kernel / bpfvm.
 //
-//   verifier_bench [--runs N] OBJ...
+//   verifier_bench [--runs N] [--no-kernel] OBJ...
 //
 // The kernel column needs root and bpf(); without them only bpfvm's numbers are printed.
 #include <bpf/libbpf.h>
@@ -60,16 +60,19 @@ std::map<std::string, KernelStats> kernel_stats(const std::string& path) {
 int main(int argc, char** argv) {
   libbpf_set_print(silent);
   int runs = 5;
+  bool kernel_too = true;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--runs" && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (std::string(argv[i]) == "--no-kernel") {
+      kernel_too = false;
     } else {
       files.emplace_back(argv[i]);
     }
   }
   if (files.empty()) {
-    fmt::print(stderr, "usage: verifier_bench [--runs N] OBJ...\n");
+    fmt::print(stderr, "usage: verifier_bench [--runs N] [--no-kernel] OBJ...\n");
     return 2;
   }
   fmt::print("{:<28} {:<22} {:>9} {:>9} {:>11} {:>11} {:>8}\n", "file", "program", "insns(k)", "insns(v)", "kernel us",
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
       continue;
     }
     std::map<std::string, KernelStats> kernel;
-    for (int r = 0; r < runs; ++r) {
+    for (int r = 0; r < (kernel_too ? runs : 0); ++r) {
       for (auto& [name, k] : kernel_stats(f)) {
         auto [it, fresh] = kernel.emplace(name, k);
         if (!fresh && k.usec >= 0 && (it->second.usec < 0 || k.usec < it->second.usec)) it->second.usec = k.usec;

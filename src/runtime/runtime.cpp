@@ -21,8 +21,6 @@ namespace {
 
 constexpr int kProg = 0, kMap = 1, kBtf = 2, kLink = 3;
 constexpr std::size_t kMaxInsns = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS
-// Until the verifier proves termination, a run stops after this many instructions.
-constexpr std::uint64_t kRunBudget = 1ull << 26;
 
 const vm::HelperTable& helper_table() {
   static const vm::HelperTable table = [] {
@@ -290,8 +288,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       return fail(make_error(Errc::kInvalid, "tracing progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
     }
   }
-  // The verifier: a program it proves safe runs unchecked; one it refuses is not loaded. A program that
-  // uses what it cannot judge yet (kfuncs, BTF objects) runs in the interpreter's checked mode.
+  // The verifier: a program it proves safe runs unchecked; no other is loaded.
   std::vector<verifier::MapInfo> map_infos;
   for (const auto& m : request.maps) map_infos.push_back(m ? VerifierPlatform::map_info(m->def()) : verifier::MapInfo{});
   for (std::size_t k = 0; k < request.maps.size(); ++k) {
@@ -312,7 +309,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   if (log) *log = trace;
   if (verdict) {
     parts.verified = *verdict;
-  } else if (verdict.error().code() != Errc::kNotSupported) {
+  } else {
     Error e = std::move(verdict).error();
     if (log) *log = trace + verifier::explain(
                               rejection, request.insns,
@@ -329,8 +326,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     code[i + 1].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k] >> 32));
   }
   vm::InterpreterOptions options;
-  options.checked = !parts.verified;
-  options.max_instructions = kRunBudget;
+  options.checked = false;  // verified above
   auto interp = vm::Interpreter::load(code, helper_table(), options);
   if (!interp) return fail(std::move(interp).error());
   parts.interpreter = std::move(*interp);

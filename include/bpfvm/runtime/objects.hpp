@@ -93,8 +93,7 @@ class Program {
     std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
     std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
     std::optional<vm::Interpreter> interpreter;
-    // Set when the verifier proved the program safe (it then runs unchecked); empty when the verifier
-    // cannot judge it yet and it runs in the interpreter's checked mode.
+    // What the verifier's proof took (every loaded program has one: it runs unchecked).
     std::optional<verifier::VerifierStats> verified;
   };
   explicit Program(Parts parts) : p_(std::move(parts)) { load_time_ = std::chrono::system_clock::now(); }
