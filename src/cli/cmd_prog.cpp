@@ -1,5 +1,6 @@
 // bpfvm prog loadall | run: bpftool's `prog` grammar and output over bpfvm's runtime.
-//   prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]
+//   prog load OBJ PATH [type TYPE] [pinmaps MAP_DIR]      (the first program, pinned at PATH)
+//   prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]   (every program, pinned under PATH)
 //   prog tracelog
 //   prog run PROG data_in FILE [data_out FILE [data_size_out L]] [ctx_in FILE] [ctx_out FILE
 //            [ctx_size_out M]] [repeat N]          PROG := pinned PATH
@@ -63,10 +64,13 @@ Result<void> write_output(const std::string& path, std::span<const std::uint8_t>
   return {};
 }
 
-int loadall(Args& args, runtime::ExecMode mode) {
+// prog load pins the object's first program at PATH; prog loadall pins each under the directory PATH.
+// Either way every program of the object is loaded (and so verified) first, as libbpf loads them.
+int load(Args& args, runtime::ExecMode mode, bool all) {
+  const std::string_view command = all ? "loadall" : "load";
   const std::string object = std::string(args.next());
   const std::string path = std::string(args.next());
-  if (object.empty() || path.empty()) throw UsageError{"prog loadall needs OBJ and PATH"};
+  if (object.empty() || path.empty()) throw UsageError{fmt::format("prog {} needs OBJ and PATH", command)};
   std::optional<std::uint32_t> type;
   std::string pinmaps;
   while (!args.empty()) {
@@ -79,7 +83,7 @@ int loadall(Args& args, runtime::ExecMode mode) {
       pinmaps = std::string(args.next());
       if (pinmaps.empty()) throw UsageError{"pinmaps needs a directory"};
     } else {
-      throw UsageError{fmt::format("unexpected '{}' after prog loadall OBJ PATH", word)};
+      throw UsageError{fmt::format("unexpected '{}' after prog {} OBJ PATH", word, command)};
     }
   }
   runtime::Runtime rt;
@@ -100,9 +104,14 @@ int loadall(Args& args, runtime::ExecMode mode) {
     const std::string file = BPFVM_TRY(rt.pin_file_for(dir));
     return os::make_directories(file);
   };
-  if (auto r = make_dir(path); !r) return fail(r.error());
-  for (const auto& p : loaded->programs()) {
-    if (auto r = rt.pin(path + "/" + p.name, p.program); !r) return fail(r.error());
+  if (all) {
+    if (auto r = make_dir(path); !r) return fail(r.error());
+    for (const auto& p : loaded->programs()) {
+      if (auto r = rt.pin(path + "/" + p.name, p.program); !r) return fail(r.error());
+    }
+  } else {
+    if (loaded->programs().empty()) return fail(make_error(Errc::kNotFound, "'{}' has no program to pin", object));
+    if (auto r = rt.pin(path, loaded->programs().front().program); !r) return fail(r.error());
   }
   if (!pinmaps.empty()) {
     if (auto r = make_dir(pinmaps); !r) return fail(r.error());
@@ -200,10 +209,12 @@ int tracelog(Args& args) {
 
 int cmd_prog(Args& args, bool jit) {
   const std::string_view sub = args.next();
-  if (sub == "loadall") return loadall(args, jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter);
+  if (sub == "loadall" || sub == "load") {
+    return load(args, jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter, sub == "loadall");
+  }
   if (sub == "run") return run(args);
   if (sub == "tracelog") return tracelog(args);
-  if (sub.empty()) throw UsageError{"prog needs a command (loadall, run, tracelog)"};
+  if (sub.empty()) throw UsageError{"prog needs a command (load, loadall, run, tracelog)"};
   throw UsageError{fmt::format("unknown prog command '{}'", sub)};
 }
 

@@ -107,6 +107,10 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"
   expect "refused program explained" 1 "rejected.bpf.c:34: return *v;" -- \
     "$BPFVM" prog loadall "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected
+  expect "prog load pins the first program" 0 "" -- \
+    sh -c "'$BPFVM' prog load '$PROGS/prog_types.bpf.o' /sys/fs/bpf/first && test -e '$TMP/pins/first'"
+  expect "prog load explains a refusal" 1 "hint: check it before use" -- \
+    "$BPFVM" prog load "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected_one
   expect "veristat no file" 2 "veristat needs at least one object file" -- "$BPFVM" veristat -v
 fi
 
