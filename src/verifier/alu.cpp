@@ -155,7 +155,8 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
     return error(pc, fmt::format("R{} 32-bit pointer arithmetic prohibited: a pointer lives in all 64 bits", a.dst));
   }
   if (ptr.maybe_null) {
-    return error(pc, fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", a.dst, type));
+    return reject(pc, fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", a.dst, type),
+                  "compare the pointer with 0 first (`if (!p) return 0;`), then move it", ptr.id);
   }
   if (ptr.type == RegType::kMapPtr || ptr.type == RegType::kPacketEnd || ptr.type == RegType::kFunc) {
     return error(pc, fmt::format("R{} pointer arithmetic on {} prohibited", a.dst, type));

@@ -367,8 +367,9 @@ Result<bool> Explorer::exit(Path& path) {
       // Back into the helper that called: it may call again (the call instruction is visited again
       // with the caller's state), or return. The callback's result must say go on (0) or stop (1).
       if (r0.type != RegType::kScalar || r0.value.umax > 1 || r0.value.smin < 0) {
-        return error(pc, fmt::format("At callback return the register R0 has {} value should have been in [0, 1]",
-                                     r0.to_string()));
+        return reject(pc, fmt::format("At callback return the register R0 has {} value should have been in [0, 1]",
+                                     r0.to_string()),
+                      "return 0 to go on or 1 to stop from every path of the callback");
       }
       path.state.frames.pop_back();
       path.pc = callsite;

@@ -118,8 +118,11 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
     const RegState v = *BPFVM_TRY(read(s.cur(), pc, r));
     const std::string_view vtype = reg_type_name(v.type, v.maybe_null);
     auto expected = [&](std::string_view what) {
-      return error(pc, fmt::format("R{} type={} expected={}: argument {} of bpf_{} must be {}", r, vtype, what, i + 1,
-                                   sig->name, what));
+      return reject(pc,
+                    fmt::format("R{} type={} expected={}: argument {} of bpf_{} must be {}", r, vtype, what, i + 1,
+                                sig->name, what),
+                    fmt::format("pass bpf_{} what its prototype takes in r{} (see bpf_helper_defs.h)", sig->name, r),
+                    v.maybe_null ? v.id : 0);
     };
     switch (t) {
       case ArgType::kNone:

@@ -70,7 +70,9 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       BPFVM_TRY(map_value_check(pc, reg, base, off, size, write));
       // A pointer kept in a map outlives the program run that knew what it pointed to; the
       // privileged kernel allows it, bpfvm does not (a map is shared with other processes).
-      if (stores_pointer) return error(pc, "leaks addr into map: a pointer may not be stored in a map value");
+      if (stores_pointer) {
+        return reject(pc, "leaks addr into map: a pointer may not be stored in a map value", "store numbers there; a pointer stays in registers and on the stack");
+      }
       return loaded_unknown(size, sign_extend_load);
     case RegType::kMapKey:
       if (write) return error(pc, fmt::format("R{} cannot write into map_key: a callback's key is read-only", reg));
@@ -78,7 +80,7 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       return loaded_unknown(size, sign_extend_load);
     case RegType::kMem:
       BPFVM_TRY(region_check(pc, reg, base, off, size, base.mem_size, "memory"));
-      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into mem", reg));
+      if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into mem", reg), "store numbers there; a pointer stays in registers and on the stack");
       return loaded_unknown(size, sign_extend_load);
     case RegType::kCtx: {
       if (base.off != 0) {
@@ -89,11 +91,14 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       if (!base.value.is_const() || base.value.const_value() != 0) {
         return error(pc, fmt::format("variable ctx access var_off={} disallowed", base.value.to_string()));
       }
-      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into ctx", reg));
+      if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into ctx", reg), "store numbers there; a pointer stays in registers and on the stack");
       const CtxField a = platform_.ctx_access(off, static_cast<std::uint32_t>(size), write);
       switch (a.result) {
         case CtxField::Result::kDenied:
-          return error(pc, fmt::format("invalid bpf_context access off={} size={}: {}", off, size, a.why));
+          return reject(pc, fmt::format("invalid bpf_context access off={} size={}: {}", off, size, a.why),
+                        fmt::format("access the fields of the {} program's context by their own offset and size "
+                                    "(struct __sk_buff, xdp_md, pt_regs...), reading only what the type allows",
+                                    platform_.prog_type_name()));
         case CtxField::Result::kScalar: return loaded_unknown(size, sign_extend_load);
         case CtxField::Result::kPacket: return RegState::pointer(RegType::kPacket);
         case CtxField::Result::kPacketEnd: return RegState::pointer(RegType::kPacketEnd);
@@ -107,10 +112,13 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
         return error(pc, fmt::format("cannot write into packet: {} programs may only read it", platform_.prog_type_name()));
       }
       BPFVM_TRY(packet_check(pc, reg, base, off, size));
-      if (stores_pointer) return error(pc, fmt::format("R{} leaks addr into packet", reg));
+      if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into packet", reg), "store numbers there; a pointer stays in registers and on the stack");
       return loaded_unknown(size, sign_extend_load);
     case RegType::kScalar:
-      return error(pc, fmt::format("R{} invalid mem access 'scalar': r{} holds a number, not a pointer", reg, reg));
+      return reject(pc, fmt::format("R{} invalid mem access 'scalar': r{} holds a number, not a pointer", reg, reg),
+                    fmt::format("r{} must hold a pointer here (the context, r10 plus an offset, a map value, a "
+                                "packet pointer); a pointer stored as a number or overwritten is no longer one",
+                                reg));
     default:
       return error(pc, fmt::format("R{} invalid mem access '{}'", reg, type));
   }
@@ -126,9 +134,11 @@ Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const Re
                   "make the index unsigned (__u32), or check `if (i < 0) return 0;`");
   }
   if (smin + fixed < 0 || smin + fixed + size > limit) {
-    return error(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} min value is outside of the allowed "
+    return reject(pc, fmt::format("invalid access to {}, {}={} off={} size={}: R{} min value is outside of the allowed "
                                  "memory range",
-                                 what, size_name, limit, smin + fixed, size, reg));
+                                 what, size_name, limit, smin + fixed, size, reg),
+                  fmt::format("the access reaches {} bytes into a {}-byte {}: check the offset against the size first",
+                              smin + fixed + size, limit, what));
   }
   if (base.value.umax >= static_cast<std::uint64_t>(kMaxVarOff)) {
     return reject(pc, fmt::format("R{} unbounded memory access, make sure to bounds check any such access", reg),
@@ -194,11 +204,14 @@ Result<std::int32_t> Explorer::stack_offset(std::uint32_t pc, const RegState& ba
   // Stack accesses are always aligned to their size: spill tracking relies on it (the kernel's
   // check_ptr_alignment is strict for the stack whatever the architecture).
   if (aligned && off % size != 0) {
-    return error(pc, fmt::format("misaligned stack access off {}+{}+{} size {}", var, base.off, insn_off, size));
+    return reject(pc, fmt::format("misaligned stack access off {}+{}+{} size {}", var, base.off, insn_off, size),
+                  fmt::format("access {}-byte values on the stack at offsets that are multiples of {}", size, size));
   }
   if (off < -kStackSize || off + size > 0) {
-    return error(pc, fmt::format("invalid {} stack R{} off={} size={}: the stack is the {} bytes below r10",
-                                 write ? "write to" : "read from", reg, off, size, kStackSize));
+    return reject(pc,
+                  fmt::format("invalid {} stack R{} off={} size={}: the stack is the {} bytes below r10",
+                              write ? "write to" : "read from", reg, off, size, kStackSize),
+                  "keep stack accesses within fp-512..fp-1 (large buffers belong in a per-CPU array map)");
   }
   return static_cast<std::int32_t>(off);
 }

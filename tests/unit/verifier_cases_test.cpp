@@ -170,7 +170,7 @@ std::optional<bool> kernel_accepts(const Case& c, std::span<const isa::RawInsn> 
 }
 
 TEST(VerifierCases, EveryCaseGetsItsVerdict) {
-  int total = 0, rejected = 0, kernel_compared = 0;
+  int total = 0, rejected = 0, kernel_compared = 0, hinted = 0;
   for (const auto& entry : std::filesystem::directory_iterator(BPFVM_VERIFIER_CASES_DIR)) {
     if (entry.path().extension() != ".cases") continue;
     for (const Case& c : read_cases(entry.path())) {
@@ -182,7 +182,17 @@ TEST(VerifierCases, EveryCaseGetsItsVerdict) {
       for (const MapSpec& m : c.maps) infos.push_back(runtime::VerifierPlatform::map_info(m.def));
       const runtime::VerifierPlatform platform(c.prog_type, infos);
       auto insns = isa::assemble(c.source, isa::AsmSyntax::kKernel);
-      Result<VerifierStats> verdict = insns ? verify(*insns, platform) : Result<VerifierStats>(insns.error());
+      Rejection rejection;
+      VerifierOptions options;
+      options.rejection = &rejection;
+      Result<VerifierStats> verdict = insns ? verify(*insns, platform, options) : Result<VerifierStats>(insns.error());
+      if (insns && !verdict) {
+        // Every refusal is explained: the message and the instruction it is about.
+        const std::string text = explain(rejection, *insns);
+        EXPECT_NE(text.find(verdict.error().message()), std::string::npos) << text;
+        EXPECT_NE(text.find(fmt::format("{:>5}: (", rejection.insn)), std::string::npos) << text;
+        hinted += !rejection.hint.empty();
+      }
       if (c.accept) {
         EXPECT_TRUE(verdict) << verdict.error().to_string();
       } else {
@@ -200,7 +210,8 @@ TEST(VerifierCases, EveryCaseGetsItsVerdict) {
     }
   }
   EXPECT_GT(total, 40);
-  std::printf("%d cases (%d unsafe), %d also given to the kernel\n", total, rejected, kernel_compared);
+  std::printf("%d cases (%d unsafe, %d of them with a fix hint), %d also given to the kernel\n", total, rejected,
+              hinted, kernel_compared);
 }
 
 }  // namespace
