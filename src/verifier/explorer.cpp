@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "bpfvm/isa/disasm.hpp"
 
@@ -172,9 +173,18 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   // The kernel's heuristic: a new state is worth keeping after 2 jumps and 8 instructions since the
   // last one (and always where a helper calls back).
   const bool add_new_state = callback_site || (jumps_since_ >= 2 && insns_since_ >= 8);
+  const Frame& now = path.state.cur();
   for (std::size_t i = 0; i < here.size();) {
     Checkpoint& c = checkpoints_[here[i]];
-    if (c.branches == 0 || callback_site) {
+    bool same_consts = c.state.frames.size() == path.state.frames.size();
+    for (std::uint16_t m = c.const_mask; m && same_consts; m = static_cast<std::uint16_t>(m & (m - 1))) {
+      const auto r = static_cast<std::size_t>(std::countr_zero(m));
+      same_consts = now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const() &&
+                    now.regs[r].value.const_value() == c.consts[r];
+    }
+    if (!same_consts) {
+      // Other constants where they matter (most often another iteration of a loop): no cover either way.
+    } else if (c.branches == 0 || callback_site) {
       // A complete state covers every path from a state it includes. At a helper that calls back, a
       // state still being explored covers it too: every call more gives nothing new, and the helper
       // bounds the calls (the kernel's callback fixed point); the first visit explores the rest.
@@ -235,7 +245,15 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   }
   if (!add_new_state) return false;
   jumps_since_ = insns_since_ = 0;
-  checkpoints_.push_back({path.state, path.pc, path.checkpoint, 1, 0, 0});
+  Checkpoint kept{path.state, path.pc, path.checkpoint, 1, 0, 0, 0, {}};
+  const std::uint16_t demanded = static_cast<std::uint16_t>(liveness_.demanded_regs[path.pc] & liveness_.live_regs[path.pc]);
+  for (std::size_t r = 0; r < now.regs.size(); ++r) {
+    if ((demanded & (1u << r)) && now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const()) {
+      kept.const_mask = static_cast<std::uint16_t>(kept.const_mask | (1u << r));
+      kept.consts[r] = now.regs[r].value.const_value();
+    }
+  }
+  checkpoints_.push_back(std::move(kept));
   path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
   here.push_back(static_cast<std::uint32_t>(path.checkpoint));
   stats_.max_states_per_insn = std::max(stats_.max_states_per_insn, static_cast<std::uint32_t>(here.size()));

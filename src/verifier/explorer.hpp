@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <optional>
@@ -26,6 +27,10 @@ struct Checkpoint {
   std::int32_t parent;
   std::uint32_t branches;
   std::uint32_t hits = 0, misses = 0;  // pruning checks this state passed and failed
+  // The current frame's registers that hold a constant whose value matters here: a state covers
+  // another only if it holds the same constants there (a quick test before the whole comparison).
+  std::uint16_t const_mask = 0;
+  std::array<std::uint64_t, 11> consts{};
 };
 
 struct Path {
