@@ -116,7 +116,9 @@ Result<VerifierStats> Explorer::run() {
   while (!work_.empty()) {
     Path path = std::move(work_.back());
     work_.pop_back();
-    BPFVM_TRY(explore(std::move(path)));
+    auto explored = explore(std::move(path));
+    current_ = nullptr;  // that path is gone: later refusals (the stack depth) describe no path
+    BPFVM_TRY(std::move(explored));
   }
   BPFVM_TRY(check_stack_depth());
   return stats_;
