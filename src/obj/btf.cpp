@@ -55,6 +55,46 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
   return found;
 }
 
+Result<FuncSignature> Btf::function(std::uint32_t type_id) const {
+  const struct btf* b = btf_.get();
+  const struct btf_type* f = type_id < type_count() ? btf__type_by_id(b, type_id) : nullptr;
+  if (!f || !btf_is_func(f)) return make_error(Errc::kInvalid, "BTF type {} is not a function", type_id);
+  const struct btf_type* proto = btf__type_by_id(b, f->type);
+  if (!proto || !btf_is_func_proto(proto)) return make_error(Errc::kInvalid, "BTF function {} has no prototype", type_id);
+  FuncSignature sig;
+  sig.name = std::string(string_at(f->name_off));
+  sig.global = btf_vlen(f) == BTF_FUNC_GLOBAL;  // a FUNC keeps its linkage in vlen
+  auto strip = [&](std::uint32_t id) {
+    const struct btf_type* t = btf__type_by_id(b, id);
+    for (int guard = 0; t && (btf_is_mod(t) || btf_is_typedef(t)) && guard < 32; ++guard) {
+      id = t->type;
+      t = btf__type_by_id(b, id);
+    }
+    return std::pair{id, t};
+  };
+  auto is_scalar = [](const struct btf_type* t) { return t && (btf_is_int(t) || btf_is_enum(t) || btf_is_enum64(t)); };
+  const struct btf_param* params = btf_params(proto);
+  for (unsigned i = 0; i < btf_vlen(proto); ++i) {
+    FuncSignature::Param p;
+    const auto [id, t] = strip(params[i].type);
+    if (is_scalar(t)) {
+      p.kind = FuncSignature::Param::Kind::kScalar;
+    } else if (t && btf_is_ptr(t)) {
+      p.kind = FuncSignature::Param::Kind::kPointer;
+      const auto [pid, pt] = strip(t->type);
+      if (pt && (btf_is_struct(pt) || btf_is_union(pt))) p.pointee = std::string(string_at(pt->name_off));
+      if (pid != 0) {
+        const long long size = btf__resolve_size(b, pid);
+        p.size = size < 0 ? -1 : size;
+      }
+    }
+    (void)id;
+    sig.params.push_back(std::move(p));
+  }
+  sig.returns_scalar = is_scalar(strip(proto->type).second);
+  return sig;
+}
+
 std::string_view Btf::type_name(std::uint32_t id) const {
   if (id >= type_count()) return "";
   const struct btf_type* t = btf__type_by_id(btf_.get(), id);

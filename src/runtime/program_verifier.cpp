@@ -65,7 +65,8 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
       if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
       ++i;
     }
-    const VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
+    VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
+    if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
     verifier::Rejection rejection;
     verifier::VerifierOptions options;
     options.rejection = &rejection;

@@ -298,7 +298,8 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       map_infos.push_back(VerifierPlatform::map_info(*inner));
     }
   }
-  const VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
+  VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
+  if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info);
   verifier::Rejection rejection;
   std::string trace;
   verifier::VerifierOptions vopts;

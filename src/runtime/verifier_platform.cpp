@@ -2,6 +2,8 @@
 
 #include <linux/bpf.h>
 
+#include <fmt/format.h>
+
 #include <array>
 
 #include "bpfvm/helpers/prototype.hpp"
@@ -109,6 +111,53 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
 std::string_view VerifierPlatform::prog_type_name() const { return obj::prog_type_name(prog_type_); }
 
 bool VerifierPlatform::legacy_packet_loads() const { return is_skb(prog_type_); }
+
+const verifier::GlobalFunction* VerifierPlatform::global_function(std::uint32_t insn) const {
+  const auto it = globals_.find(insn);
+  return it == globals_.end() ? nullptr : &it->second;
+}
+
+void VerifierPlatform::set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info) {
+  // The struct a context pointer points to, by program type (the kernel's btf_get_prog_ctx_type).
+  std::string_view ctx;
+  switch (prog_type_) {
+    case BPF_PROG_TYPE_SOCKET_FILTER:
+    case BPF_PROG_TYPE_SCHED_CLS:
+    case BPF_PROG_TYPE_SCHED_ACT: ctx = "__sk_buff"; break;
+    case BPF_PROG_TYPE_XDP: ctx = "xdp_md"; break;
+    case BPF_PROG_TYPE_KPROBE: ctx = "pt_regs"; break;
+    case BPF_PROG_TYPE_RAW_TRACEPOINT: ctx = "bpf_raw_tracepoint_args"; break;
+    case BPF_PROG_TYPE_PERF_EVENT: ctx = "bpf_perf_event_data"; break;
+    default: break;
+  }
+  for (const obj::FuncInfo& fi : func_info) {
+    if (fi.insn == 0) continue;  // the entry function is verified as the program
+    auto sig = btf.function(fi.type_id);
+    if (!sig || !sig->global) continue;
+    verifier::GlobalFunction g;
+    g.name = sig->name;
+    if (sig->params.size() > 5) g.error = "more than 5 arguments";
+    if (!sig->returns_scalar) g.error = "it does not return a number";
+    for (std::size_t i = 0; i < sig->params.size() && g.error.empty(); ++i) {
+      const auto& p = sig->params[i];
+      verifier::GlobalFunction::Param out;
+      if (p.kind == obj::FuncSignature::Param::Kind::kScalar) {
+        out.kind = verifier::GlobalFunction::Arg::kScalar;
+      } else if (p.kind == obj::FuncSignature::Param::Kind::kPointer && !ctx.empty() && p.pointee == ctx) {
+        out.kind = verifier::GlobalFunction::Arg::kCtx;
+      } else if (p.kind == obj::FuncSignature::Param::Kind::kPointer && p.size > 0) {
+        out.kind = verifier::GlobalFunction::Arg::kMem;
+        out.size = static_cast<std::uint32_t>(p.size);
+      } else {
+        g.error = fmt::format("arg#{} has a type a global function cannot take (a pointer to void or to an "
+                              "unsized type, a struct by value)",
+                              i);
+      }
+      g.params.push_back(out);
+    }
+    globals_[fi.insn] = std::move(g);
+  }
+}
 
 bool VerifierPlatform::packet_writable() const {
   return prog_type_ == BPF_PROG_TYPE_XDP || prog_type_ == BPF_PROG_TYPE_SCHED_CLS || prog_type_ == BPF_PROG_TYPE_SCHED_ACT;

@@ -100,6 +100,9 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
       prune_point_[i + 1] = std::max<std::uint8_t>(prune_point_[i + 1], 1);
     }
   }
+  global_.assign(cfg.subprogs.size(), nullptr);
+  global_queued_.assign(cfg.subprogs.size(), 0);
+  for (std::size_t k = 1; k < cfg.subprogs.size(); ++k) global_[k] = platform.global_function(cfg.subprogs[k].start);
   stack_depth_.assign(cfg.subprogs.size(), 0);
   callees_.resize(cfg.subprogs.size());
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {
@@ -113,12 +116,21 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
 Result<VerifierStats> Explorer::run() {
   BPFVM_TRY(check_no_recursion());
   work_.push_back({State::entry(), 0, -1});
-  while (!work_.empty()) {
-    Path path = std::move(work_.back());
-    work_.pop_back();
-    auto explored = explore(std::move(path));
-    current_ = nullptr;  // that path is gone: later refusals (the stack depth) describe no path
-    BPFVM_TRY(std::move(explored));
+  // The entry function, then each global function some verified code calls (the kernel validates
+  // global functions lazily, each once, on its own).
+  for (std::size_t next_global = 1;;) {
+    while (!work_.empty()) {
+      Path path = std::move(work_.back());
+      work_.pop_back();
+      auto explored = explore(std::move(path));
+      current_ = nullptr;  // that path is gone: later refusals (the stack depth) describe no path
+      BPFVM_TRY(std::move(explored));
+    }
+    while (next_global < cfg_.subprogs.size() && global_queued_[next_global] != 1) ++next_global;
+    if (next_global == cfg_.subprogs.size()) break;
+    global_queued_[next_global] = 2;
+    BPFVM_TRY(verify_global(static_cast<std::uint32_t>(next_global)));
+    next_global = 1;
   }
   BPFVM_TRY(check_stack_depth());
   return stats_;
@@ -340,6 +352,10 @@ Result<void> Explorer::explore(Path path) {
         return error(pc, fmt::format("the call stack of {} frames is too deep", path.state.frames.size() + 1));
       }
       const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(c->imm);
+      if (const std::uint32_t sub = cfg_.subprog_of(target); global_[sub]) {
+        BPFVM_TRY(global_call(path, pc, sub));
+        continue;
+      }
       Frame callee;
       callee.callsite = pc;
       callee.subprog = cfg_.subprog_of(target);
@@ -673,6 +689,77 @@ Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
           [&](const isa::CondJump&) -> Result<void> { return {}; },
       },
       insn);
+}
+
+Result<void> Explorer::global_call(Path& path, std::uint32_t pc, std::uint32_t sub) {
+  const GlobalFunction& g = *global_[sub];
+  if (!g.error.empty()) return error(pc, fmt::format("global function {}: {}", g.name, g.error));
+  State& s = path.state;
+  for (std::size_t i = 0; i < g.params.size() && i < 5; ++i) {
+    const auto r = static_cast<std::uint8_t>(i + 1);
+    const RegState& v = *BPFVM_TRY(read(s.cur(), pc, r));
+    const GlobalFunction::Param& p = g.params[i];
+    switch (p.kind) {
+      case GlobalFunction::Arg::kScalar:
+        if (v.type != RegType::kScalar) {
+          return reject(pc, fmt::format("R{} is not a scalar: argument {} of global function {} is a number", r, i + 1, g.name),
+                        "pass a number, as the function's prototype says");
+        }
+        break;
+      case GlobalFunction::Arg::kCtx:
+        if (v.type != RegType::kCtx || v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
+          return reject(pc, fmt::format("arg#{} expected pointer to ctx, but got {}", i, reg_type_name(v.type, v.maybe_null)),
+                        "pass the context pointer the program received");
+        }
+        break;
+      case GlobalFunction::Arg::kMem: {
+        if (v.type == RegType::kScalar && v.value.is_const() && v.value.const_value() == 0) break;  // NULL
+        if (!v.is_pointer()) {
+          return reject(pc, fmt::format("R{} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem: argument "
+                                        "{} of global function {} points to {} bytes",
+                                        r, i + 1, g.name, p.size),
+                        "pass a pointer to memory of the parameter's type, or NULL");
+        }
+        RegState ptr = v;
+        ptr.maybe_null = false;  // the function checks for NULL itself; what is there must be readable
+        BPFVM_TRY(helper_memory(s, pc, r, ptr, Scalar::constant(p.size), false, false));
+        break;
+      }
+    }
+  }
+  if (!global_queued_[sub]) global_queued_[sub] = 1;
+  // The call returns a number; r1-r5 hold nothing.
+  Frame& f = s.cur();
+  for (int r = 1; r <= 5; ++r) f.regs[static_cast<std::size_t>(r)] = RegState{};
+  f.regs[0] = RegState::unknown_scalar();
+  path.pc = pc + 1;
+  return {};
+}
+
+Result<void> Explorer::verify_global(std::uint32_t sub) {
+  const GlobalFunction& g = *global_[sub];
+  const std::uint32_t start = cfg_.subprogs[sub].start;
+  if (!g.error.empty()) return error(start, fmt::format("global function {}: {}", g.name, g.error));
+  State st;
+  st.frames.emplace_back();
+  Frame& f = st.cur();
+  f.subprog = sub;
+  f.regs[10] = RegState::pointer(RegType::kStack);
+  for (std::size_t i = 0; i < g.params.size() && i < 5; ++i) {
+    RegState& r = f.regs[i + 1];
+    switch (g.params[i].kind) {
+      case GlobalFunction::Arg::kScalar: r = RegState::unknown_scalar(); break;
+      case GlobalFunction::Arg::kCtx: r = RegState::pointer(RegType::kCtx); break;
+      case GlobalFunction::Arg::kMem:
+        r = RegState::pointer(RegType::kMem);
+        r.maybe_null = true;
+        r.id = new_id();
+        r.mem_size = g.params[i].size;
+        break;
+    }
+  }
+  work_.push_back({std::move(st), start, -1});
+  return {};
 }
 
 // A function may not call itself, directly or not: the kernel refuses recursion before it explores.

@@ -123,6 +123,10 @@ class Explorer {
                              bool write, bool zero_ok);
   const MapInfo& map_of(std::uint32_t pc, const RegState& r) const;
 
+  // Global functions: checked at each call against their signature, verified once on their own.
+  Result<void> global_call(Path& path, std::uint32_t pc, std::uint32_t sub);
+  Result<void> verify_global(std::uint32_t sub);
+
   // --- helper_call.cpp
   Result<void> helper_call(Path& path, std::uint32_t pc, const isa::Call& c);
   Result<void> release_reference(State& s, std::uint32_t pc, std::uint32_t ref_id);
@@ -144,6 +148,8 @@ class Explorer {
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> callees_;  // per subprogram: (call insn, callee)
   std::uint32_t id_gen_ = 0;
   std::uint32_t live_states_ = 0;  // kept and not evicted (peak_states)
+  std::vector<const GlobalFunction*> global_;  // per subprogram: its signature when it is global
+  std::vector<std::uint8_t> global_queued_;    // per subprogram: a call to it was seen
   const Path* current_ = nullptr;  // the path being explored (for rejections)
   struct Decision {
     std::uint32_t insn;

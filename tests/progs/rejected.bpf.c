@@ -69,4 +69,13 @@ int fine(struct __sk_buff *skb) {
   return s->n[i];
 }
 
+// A global function is verified on its own, for any caller: its pointer argument may be NULL.
+__noinline int first_word(__u32 *words) { return words[0]; }
+
+SEC("socket")
+int global_unchecked(struct __sk_buff *skb) {
+  __u32 w[2] = {skb->len, 0};
+  return first_word(w);
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -39,6 +39,7 @@ TEST(RuntimeVerifier, MistakesInCAreExplainedWithTheirSourceLines) {
        {"Unreleased reference", "rejected.bpf.c:45: __u32 *e = bpf_ringbuf_reserve", "the path here:", "-> jumped", "rejected.bpf.c:48: if (skb->len > 100) return 1;",
         "hint: call bpf_ringbuf_submit or bpf_ringbuf_discard on every path"}},
       {"unbounded_index", {"unbounded memory access", "rejected.bpf.c:59: return s->n[i];", "hint:"}},
+      {"global_unchecked", {"invalid mem access 'mem_or_null'", "rejected.bpf.c:73: __noinline int first_word"}},
   };
   for (const Expect& e : expects) {
     SCOPED_TRACE(e.program);

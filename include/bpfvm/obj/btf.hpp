@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,19 @@
 struct btf;  // libbpf's
 
 namespace bpfvm::obj {
+
+// A function as BTF describes it (a FUNC and its FUNC_PROTO), for the verifier's global functions.
+struct FuncSignature {
+  std::string name;
+  bool global = false;  // BTF_FUNC_GLOBAL: verified once on its own, against these types
+  struct Param {
+    enum class Kind : std::uint8_t { kScalar, kPointer, kOther } kind = Kind::kOther;
+    std::string pointee;     // kPointer: the pointed-to struct's name ("" for other types)
+    std::int64_t size = -1;  // kPointer: the pointed-to type's size (-1 for void or unknown)
+  };
+  std::vector<Param> params;
+  bool returns_scalar = false;  // an integer or enum (not void, not a pointer)
+};
 
 class Btf {
  public:
@@ -30,6 +44,8 @@ class Btf {
   // The byte offset of the one top-level member of struct `type_id` whose type is struct `member_type`
   // (after typedefs and modifiers): -1 when there is none, an error when there are several.
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;
+  // The signature of FUNC `type_id`; an error when it is not a FUNC.
+  Result<FuncSignature> function(std::uint32_t type_id) const;
 
  private:
   std::shared_ptr<const std::vector<std::uint8_t>> bytes_;

@@ -4,9 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <span>
 #include <vector>
 
 #include "bpfvm/maps/map.hpp"
+#include "bpfvm/obj/btf.hpp"
+#include "bpfvm/obj/btf_ext.hpp"
 #include "bpfvm/verifier/platform.hpp"
 
 namespace bpfvm::runtime {
@@ -25,6 +29,12 @@ class VerifierPlatform final : public verifier::Platform {
   bool legacy_packet_loads() const override;
   bool packet_writable() const override;
   bool gpl_compatible() const override { return gpl_; }
+  const verifier::GlobalFunction* global_function(std::uint32_t insn) const override;
+
+  // The program's global functions from its BTF and func_info (each FUNC with global linkage but the
+  // entry): parameters by type (integers; a pointer to this type's context struct; a pointer to sized
+  // memory), or why the kernel would refuse the signature.
+  void set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info);
 
   // The verifier's description of a map.
   static verifier::MapInfo map_info(const maps::MapDef& def);
@@ -33,6 +43,7 @@ class VerifierPlatform final : public verifier::Platform {
   std::uint32_t prog_type_;
   std::vector<verifier::MapInfo> maps_;
   bool gpl_;
+  std::map<std::uint32_t, verifier::GlobalFunction> globals_;  // by first instruction
 };
 
 }  // namespace bpfvm::runtime

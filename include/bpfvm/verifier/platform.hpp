@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bpfvm::verifier {
 
@@ -64,6 +65,19 @@ struct CtxField {
   std::string why;  // kDenied: the reason, in plain words
 };
 
+// A global (BTF_FUNC_GLOBAL) function, as the kernel treats one: verified once on its own with
+// arguments of these kinds, and called without looking inside (r0 comes back as a number).
+struct GlobalFunction {
+  enum class Arg : std::uint8_t { kScalar, kCtx, kMem };
+  struct Param {
+    Arg kind = Arg::kScalar;
+    std::uint32_t size = 0;  // kMem: bytes the function may read (the argument may also be NULL)
+  };
+  std::string name;
+  std::vector<Param> params;
+  std::string error;  // why its signature cannot be verified ("" when it can)
+};
+
 class Platform {
  public:
   virtual ~Platform() = default;
@@ -81,6 +95,11 @@ class Platform {
   virtual bool packet_writable() const { return false; }
   // Whether the program's license lets it call GPL-only helpers.
   virtual bool gpl_compatible() const { return true; }
+  // The global function that starts at instruction `insn`, if it is one (from BTF func_info).
+  virtual const GlobalFunction* global_function(std::uint32_t insn) const {
+    (void)insn;
+    return nullptr;
+  }
 };
 
 }  // namespace bpfvm::verifier
