@@ -95,7 +95,7 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "tracelog consumed it" 0 "" -- \
     sh -c "! ASAN_OPTIONS=detect_leaks=0 timeout --preserve-status -s INT 1 '$BPFVM' prog tracelog | grep -q Hello"
   # veristat: a table whatever the verdicts (exit 0), explanations with -v, CSV, type override.
-  expect "veristat table" 0 "rejected.bpf.o  fine             success" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o"
+  expect "veristat table" 0 "rejected.bpf.o  fine              success" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o"
   expect "veristat summary" 0 "Done. Processed 2 files, 16 programs." -- \
     "$BPFVM" veristat "$PROGS/rejected.bpf.o" "$PROGS/prog_types.bpf.o"
   expect "veristat explains" 0 "rejected.bpf.c:34: return *v;" -- "$BPFVM" veristat "$PROGS/rejected.bpf.o" -v
