@@ -94,6 +94,7 @@ void install(Registry& table) {
   install_tail_call_helper(table);
   install_snprintf_helper(table);
   install_perf_event_helpers(table);
+  install_packet_helpers(table);
 }
 }  // namespace
 

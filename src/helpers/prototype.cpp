@@ -27,6 +27,8 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_get_current_uid_gid, "get_current_uid_gid", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_current_comm, "get_current_comm", Ret::kInteger, {A::kUninitMem, A::kConstSize, _, _, _}, false},
     {BPF_FUNC_perf_event_output, "perf_event_output", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, true},
+    {BPF_FUNC_skb_load_bytes, "skb_load_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
+    {BPF_FUNC_csum_diff, "csum_diff", Ret::kInteger, {A::kMemOrNull, A::kConstSizeOrZero, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything}, false},
     {BPF_FUNC_get_numa_node_id, "get_numa_node_id", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_probe_read_str, "probe_read_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_map_push_elem, "map_push_elem", Ret::kInteger, {A::kConstMapPtr, A::kMapValue, A::kAnything, _, _}, false},
@@ -82,6 +84,13 @@ bool allowed(std::uint32_t prog_type, std::int64_t id) {
     case BPF_FUNC_ktime_get_coarse_ns: return !is_tracing(prog_type);
     // The traced function's address: kprobes.
     case BPF_FUNC_get_func_ip: return prog_type == BPF_PROG_TYPE_KPROBE;
+    // Packet helpers: socket buffers (skb_load_bytes), and the networking types (csum_diff).
+    case BPF_FUNC_skb_load_bytes:
+      return prog_type == BPF_PROG_TYPE_SOCKET_FILTER || prog_type == BPF_PROG_TYPE_SCHED_CLS ||
+             prog_type == BPF_PROG_TYPE_SCHED_ACT;
+    case BPF_FUNC_csum_diff:
+      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
+             prog_type == BPF_PROG_TYPE_XDP;
     // The attach cookie: the tracing types.
     case BPF_FUNC_get_attach_cookie: return is_tracing(prog_type);
     // Everything else is in the kernel's bpf_base_func_proto for a privileged loader (the current

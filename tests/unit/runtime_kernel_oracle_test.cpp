@@ -219,6 +219,19 @@ TEST_F(KernelOracle, NetworkProgramTypes) {
            {"tc_mark", ipv4_frame(), {}}, {"tc_mark", ipv4_frame(), bytes_of(skb)}});
 }
 
+TEST_F(KernelOracle, PacketHelpers) {
+  auto frame = ipv4_frame();
+  frame[15] = 0x2c;  // some bytes that make the sums differ from zeros
+  frame[20] = 0x40;
+  frame[26] = 10;
+  frame[33] = 7;
+  std::vector<std::uint8_t> long_frame(200, 0x5a);
+  std::memcpy(long_frame.data(), frame.data(), frame.size());
+  compare("packet_helpers.bpf.o",
+          {{"sock_load", frame, {}}, {"sock_load", long_frame, {}}, {"tc_load", frame, {}}, {"tc_load", long_frame, {}},
+           {"tc_csum", frame, {}}, {"tc_csum", long_frame, {}}, {"xdp_csum", frame, {}}, {"xdp_csum", long_frame, {}}});
+}
+
 TEST_F(KernelOracle, RawTracepointArgs) {
   std::uint64_t args[2] = {0, 21};
   compare("prog_types.bpf.o", {{"raw_sys_enter", {}, bytes_of(args), 1, true}});
