@@ -1,5 +1,6 @@
-// Packet helpers: bpf_skb_load_bytes (26) copies bytes of the packet from skb->data on, and
-// bpf_csum_diff (28) computes the checksum difference of two word buffers (net/core/filter.c).
+// Packet helpers: bpf_skb_load_bytes (26) copies bytes of the packet from skb->data on,
+// bpf_csum_diff (28) computes the checksum difference of two word buffers, bpf_xdp_adjust_head (44)
+// moves an XDP packet's start (net/core/filter.c).
 #include <linux/bpf.h>
 
 #include <cerrno>
@@ -61,9 +62,35 @@ std::uint64_t csum_diff(std::uint64_t from, std::uint64_t from_size, std::uint64
   return acc;
 }
 
+// xdp_adjust_head(ctx, delta): moves the packet's start by `delta` bytes (negative: into the headroom,
+// to push headers; positive: to pull them), keeping metadata just before it. The start may not pass
+// the room the kernel keeps for its struct xdp_frame at the buffer's start, nor leave less than an
+// Ethernet header (bpf_xdp_adjust_head).
+std::uint64_t xdp_adjust_head(std::uint64_t, std::uint64_t delta, std::uint64_t, std::uint64_t, std::uint64_t,
+                              CallContext* ctx) {
+  constexpr std::uint64_t kXdpFrameSize = 40;  // sizeof(struct xdp_frame) on 64-bit hosts
+  constexpr std::uint64_t kEthHeader = 14;
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  if (!env || !env->xdp.data || !env->xdp.hard_start) return err(ENOTSUP);
+  const RunEnv::XdpPointers& x = env->xdp;
+  const auto offset = static_cast<std::int64_t>(static_cast<std::int32_t>(delta));
+  const std::uint64_t metalen = *x.data - *x.data_meta;
+  const std::uint64_t data_start = x.hard_start + kXdpFrameSize + metalen;
+  const std::uint64_t data = *x.data + static_cast<std::uint64_t>(offset);
+  if (data < data_start || data > *x.data_end - kEthHeader) return err(EINVAL);
+  if (metalen) {
+    std::memmove(reinterpret_cast<void*>(*x.data_meta + static_cast<std::uint64_t>(offset)),
+                 reinterpret_cast<const void*>(*x.data_meta), metalen);
+  }
+  *x.data_meta += static_cast<std::uint64_t>(offset);
+  *x.data = data;
+  return 0;
+}
+
 }  // namespace
 
 void install_packet_helpers(Registry& table) {
+  table.set(BPF_FUNC_xdp_adjust_head, xdp_adjust_head);
   table.set(BPF_FUNC_skb_load_bytes, skb_load_bytes);
   table.set(BPF_FUNC_csum_diff, csum_diff);
 }

@@ -29,6 +29,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_perf_event_output, "perf_event_output", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, true},
     {BPF_FUNC_skb_load_bytes, "skb_load_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
     {BPF_FUNC_csum_diff, "csum_diff", Ret::kInteger, {A::kMemOrNull, A::kConstSizeOrZero, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything}, false},
+    {BPF_FUNC_xdp_adjust_head, "xdp_adjust_head", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
     {BPF_FUNC_get_numa_node_id, "get_numa_node_id", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_probe_read_str, "probe_read_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_map_push_elem, "map_push_elem", Ret::kInteger, {A::kConstMapPtr, A::kMapValue, A::kAnything, _, _}, false},
@@ -88,6 +89,7 @@ bool allowed(std::uint32_t prog_type, std::int64_t id) {
     case BPF_FUNC_skb_load_bytes:
       return prog_type == BPF_PROG_TYPE_SOCKET_FILTER || prog_type == BPF_PROG_TYPE_SCHED_CLS ||
              prog_type == BPF_PROG_TYPE_SCHED_ACT;
+    case BPF_FUNC_xdp_adjust_head: return prog_type == BPF_PROG_TYPE_XDP;
     case BPF_FUNC_csum_diff:
       return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
              prog_type == BPF_PROG_TYPE_XDP;

@@ -143,6 +143,10 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   env.held_lock = nullptr;
   env.prog_type = p_.prog_type;
   env.packet = packet;
+  if (p_.prog_type == BPF_PROG_TYPE_XDP && ctx_size == sizeof(XdpContext)) {
+    auto* x = static_cast<XdpContext*>(ctx);
+    env.xdp = {&x->data, &x->data_end, &x->data_meta, x->data_hard_start};
+  }
   const RunFrame frame{ctx, ctx_size, extra, packet};
   env.tail_call = run_tail_call;
   env.tail_call_self = &frame;
@@ -275,6 +279,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.data_meta = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom - meta);
         ctx.data = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom);
         ctx.data_end = reinterpret_cast<std::uint64_t>(buffer.data() + buffer.size());
+        ctx.data_hard_start = reinterpret_cast<std::uint64_t>(buffer.data());
         ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
         ctx.user.rx_queue_index = 0;
         const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, true, "packet"};

@@ -59,6 +59,7 @@ const std::vector<verifier::HelperSignature>& signatures() {
       s.name = p.name;
       s.ret = ret_type(p.ret);
       s.gpl_only = p.gpl_only;
+      s.changes_packet = p.changes_packet;
       for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
       t.push_back(s);
     }

@@ -246,8 +246,16 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
 
-  // After the call: r1-r5 hold nothing, r0 the result.
+  // After the call: r1-r5 hold nothing, r0 the result; a helper that moved the packet leaves every
+  // packet pointer stale, a number from now on (clear_all_pkt_pointers).
   auto returned = [&](State& st) {
+    if (sig->changes_packet) {
+      for_each_reg(st, [](RegState& r) {
+        if (r.type == RegType::kPacket || r.type == RegType::kPacketMeta || r.type == RegType::kPacketEnd) {
+          r = RegState::unknown_scalar();
+        }
+      });
+    }
     Frame& f = st.cur();
     for (int r = 1; r <= 5; ++r) f.regs[static_cast<std::size_t>(r)] = RegState{};
     RegState r0;

@@ -42,4 +42,21 @@ int xdp_csum(struct xdp_md *ctx) {
   return (__u32)sum;
 }
 
+// Moves the packet's start by the amount its first two bytes say (push: b0 bytes, pull: b1 bytes), then
+// writes at the new start: the verifier must see that the old packet pointers are stale.
+SEC("xdp")
+int xdp_move(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *end = (void *)(long)ctx->data_end;
+  if (data + 2 > end) return XDP_ABORTED;
+  int delta = -(int)((__u8 *)data)[0] + ((__u8 *)data)[1];
+  long r = bpf_xdp_adjust_head(ctx, delta);
+  if (r) return 100 - r;
+  data = (void *)(long)ctx->data;
+  end = (void *)(long)ctx->data_end;
+  if (data + 1 > end) return XDP_ABORTED;
+  *(__u8 *)data = 0xab;
+  return XDP_TX;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -230,6 +230,24 @@ TEST_F(KernelOracle, PacketHelpers) {
   compare("packet_helpers.bpf.o",
           {{"sock_load", frame, {}}, {"sock_load", long_frame, {}}, {"tc_load", frame, {}}, {"tc_load", long_frame, {}},
            {"tc_csum", frame, {}}, {"tc_csum", long_frame, {}}, {"xdp_csum", frame, {}}, {"xdp_csum", long_frame, {}}});
+  // bpf_xdp_adjust_head: pushes and pulls within limits, and past them (the headroom, an Ethernet
+  // header at least), with and without metadata.
+  auto moved = [&](std::uint8_t push, std::uint8_t pull) {
+    auto f = long_frame;
+    f[0] = push;
+    f[1] = pull;
+    return f;
+  };
+  std::vector<std::uint8_t> with_meta = {1, 2, 3, 4, 5, 6, 7, 8};
+  const auto m = moved(16, 0);
+  with_meta.insert(with_meta.end(), m.begin(), m.end());
+  struct xdp_md md {};
+  md.data = 8;
+  md.data_end = static_cast<std::uint32_t>(with_meta.size());
+  compare("packet_helpers.bpf.o",
+          {{"xdp_move", moved(14, 0), {}}, {"xdp_move", moved(0, 14), {}}, {"xdp_move", moved(216, 0), {}},
+           {"xdp_move", moved(217, 0), {}}, {"xdp_move", moved(255, 0), {}}, {"xdp_move", moved(0, 186), {}},
+           {"xdp_move", moved(0, 187), {}}, {"xdp_move", with_meta, bytes_of(md)}});
 }
 
 TEST_F(KernelOracle, RawTracepointArgs) {

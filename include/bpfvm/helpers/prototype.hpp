@@ -43,6 +43,7 @@ struct Prototype {
   Ret ret;
   std::array<Arg, 5> args;
   bool gpl_only;
+  bool changes_packet = false;  // moves or resizes the packet: packet pointers are stale after it
 };
 
 // Every helper bpfvm implements, by id.

@@ -34,6 +34,14 @@ struct RunEnv {
   // bpf_perf_event_output appends with BPF_F_CTXLEN_MASK.
   std::uint32_t prog_type = 0;
   std::span<const std::uint8_t> packet;
+  // XDP programs: where the runtime keeps the packet's pointers and where its buffer (the headroom)
+  // starts; bpf_xdp_adjust_head moves data and data_meta.
+  struct XdpPointers {
+    std::uint64_t* data = nullptr;
+    std::uint64_t* data_end = nullptr;
+    std::uint64_t* data_meta = nullptr;
+    std::uint64_t hard_start = 0;
+  } xdp;
   // Where bpf_trace_printk lines go (the runtime's trace pipe); null drops them.
   maps::RingBuffer* trace_pipe = nullptr;
   // The bpf_spin_lock the program holds (at most one); the runtime releases one left held at exit.

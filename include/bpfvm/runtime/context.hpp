@@ -27,11 +27,12 @@ struct SkbContext {
   std::uint64_t data = 0, data_end = 0, data_meta = 0;
 };
 
-// Behind struct xdp_md.
+// Behind struct xdp_md. data_hard_start is the buffer's start (its headroom), for bpf_xdp_adjust_head.
 struct XdpContext {
   struct xdp_md user;
   std::uint32_t pad = 0;
   std::uint64_t data = 0, data_end = 0, data_meta = 0;
+  std::uint64_t data_hard_start = 0;
 };
 
 // The contexts of tracing types are the raw structs: a tracepoint's record, u64 args[] for

@@ -46,7 +46,8 @@ struct HelperSignature {
   std::string_view name;  // without the bpf_ prefix
   RetType ret = RetType::kInteger;
   std::array<ArgType, 5> args{};
-  bool gpl_only = false;  // callable only from GPL-compatible programs
+  bool gpl_only = false;        // callable only from GPL-compatible programs
+  bool changes_packet = false;  // moves or resizes the packet (bpf_helper_changes_pkt_data)
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
