@@ -203,4 +203,48 @@ int balancer_ingress(struct xdp_md *ctx) {
   return XDP_TX;
 }
 
+// The encapsulating path, as katran forwards to a real: room for an outer IPv4 header in front of the
+// packet (bpf_xdp_adjust_head), the Ethernet header moved forward, the outer header written and its
+// checksum computed with bpf_csum_diff.
+SEC("xdp")
+int balancer_encap(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
+  struct iphdr *inner = (void *)(eth + 1);
+  if ((void *)(inner + 1) > data_end) return XDP_DROP;
+  __u32 key = inner->daddr & (MAX_REALS - 1);
+  struct real_def *real = bpf_map_lookup_elem(&reals, &key);
+  if (!real) return XDP_DROP;
+  const __u16 inner_len = bpf_ntohs(inner->tot_len);
+  const __u8 tos = inner->tos;
+  struct ethhdr old_eth = *eth;
+
+  if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr))) return XDP_DROP;
+  data = (void *)(long)ctx->data;
+  data_end = (void *)(long)ctx->data_end;
+  eth = data;
+  struct iphdr *outer = (void *)(eth + 1);
+  if ((void *)(outer + 1) > data_end) return XDP_DROP;
+  __builtin_memcpy(eth->h_dest, real->mac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, old_eth.h_dest, ETH_ALEN);
+  eth->h_proto = bpf_htons(ETH_P_IP);
+  outer->version = 4;
+  outer->ihl = 5;
+  outer->tos = tos;
+  outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr));
+  outer->id = 0;
+  outer->frag_off = 0;
+  outer->ttl = 64;
+  outer->protocol = IPPROTO_IPIP;
+  outer->check = 0;
+  outer->saddr = 0x0100000a;  // 10.0.0.1
+  outer->daddr = real->dst[0];
+  __s64 sum = bpf_csum_diff(0, 0, (__be32 *)outer, sizeof(struct iphdr), 0);
+  if (sum < 0) return XDP_DROP;
+  outer->check = ~((__u16)sum);
+  return XDP_TX;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -250,6 +250,15 @@ TEST_F(KernelOracle, PacketHelpers) {
            {"xdp_move", moved(0, 187), {}}, {"xdp_move", with_meta, bytes_of(md)}});
 }
 
+// The corpus's katran-like encapsulation: adjust_head, rewritten headers and checksum, byte for byte.
+TEST_F(KernelOracle, EncapsulationLikeKatran) {
+  auto frame = ipv4_frame();
+  frame[16] = 0;
+  frame[17] = 28;  // total length
+  frame[33] = 9;   // the inner destination picks reals[9] (zeroes: a MAC and an address of 0)
+  compare("katran_like.bpf.o", {{"balancer_encap", frame, {}}, {"balancer_encap", ipv4_frame(), {}}});
+}
+
 TEST_F(KernelOracle, RawTracepointArgs) {
   std::uint64_t args[2] = {0, 21};
   compare("prog_types.bpf.o", {{"raw_sys_enter", {}, bytes_of(args), 1, true}});
