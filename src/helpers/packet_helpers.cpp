@@ -87,9 +87,122 @@ std::uint64_t xdp_adjust_head(std::uint64_t, std::uint64_t delta, std::uint64_t,
   return 0;
 }
 
+// Ones' complement arithmetic of the kernel's checksum helpers (include/net/checksum.h).
+std::uint32_t csum_add(std::uint32_t a, std::uint32_t b) {
+  const std::uint32_t r = a + b;
+  return r + (r < b);
+}
+std::uint32_t csum_sub(std::uint32_t a, std::uint32_t b) { return csum_add(a, ~b); }
+std::uint16_t csum_fold(std::uint32_t x) {
+  x = (x & 0xffff) + (x >> 16);
+  x = (x & 0xffff) + (x >> 16);
+  return static_cast<std::uint16_t>(~x);
+}
+
+// The packet as the program may write it (tc programs write it directly too).
+std::uint8_t* writable_packet(const RunEnv* env) {
+  return env ? const_cast<std::uint8_t*>(env->packet.data()) : nullptr;
+}
+
+// Updates the 16-bit checksum at `field` for a 0 (a precomputed difference), 2- or 4-byte change
+// (csum_replace_by_diff, csum_replace2, csum_replace4). False for another size.
+bool replace_checksum(std::uint8_t* field, std::uint64_t from, std::uint64_t to, std::uint64_t size) {
+  std::uint16_t sum;
+  std::memcpy(&sum, field, 2);
+  switch (size) {
+    case 0: sum = csum_fold(csum_add(static_cast<std::uint32_t>(to), ~static_cast<std::uint32_t>(sum) & 0xffff)); break;
+    case 2: {
+      // ~(~sum - from + to) in 16-bit ones' complement.
+      std::uint32_t x = static_cast<std::uint16_t>(~sum);
+      x += static_cast<std::uint16_t>(~static_cast<std::uint16_t>(from));
+      x = (x & 0xffff) + (x >> 16);
+      x += static_cast<std::uint16_t>(to);
+      x = (x & 0xffff) + (x >> 16);
+      sum = static_cast<std::uint16_t>(~x);
+      break;
+    }
+    case 4:
+      sum = csum_fold(csum_add(csum_sub(~static_cast<std::uint32_t>(sum) & 0xffff, static_cast<std::uint32_t>(from)),
+                               static_cast<std::uint32_t>(to)));
+      break;
+    default: return false;
+  }
+  std::memcpy(field, &sum, 2);
+  return true;
+}
+
+// skb_store_bytes(skb, offset, from, len, flags): writes len bytes at offset from skb->data.
+std::uint64_t skb_store_bytes(std::uint64_t, std::uint64_t offset, std::uint64_t from, std::uint64_t len,
+                              std::uint64_t flags, CallContext* ctx) {
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  if (flags & ~(std::uint64_t{BPF_F_RECOMPUTE_CSUM} | std::uint64_t{BPF_F_INVALIDATE_HASH})) return err(EINVAL);
+  const auto off = static_cast<std::uint32_t>(offset);
+  const auto n = static_cast<std::uint32_t>(len);
+  if (off > 0xffff) return err(EFAULT);
+  if (!env || static_cast<std::uint64_t>(off) + n > env->packet.size()) return err(EFAULT);
+  if (!ctx->may_access(from, n, false)) return err(EFAULT);
+  std::memmove(writable_packet(env) + off, reinterpret_cast<const void*>(from), n);
+  return 0;
+}
+
+// l3_csum_replace(skb, offset, from, to, flags): the checksum at offset updated for a field that
+// changed from `from` to `to` (flags: its size, 2 or 4, or 0 for a precomputed difference in `to`).
+std::uint64_t l3_csum_replace(std::uint64_t, std::uint64_t offset, std::uint64_t from, std::uint64_t to,
+                              std::uint64_t flags, CallContext* ctx) {
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  if (flags & ~static_cast<std::uint64_t>(BPF_F_HDR_FIELD_MASK)) return err(EINVAL);
+  const auto off = static_cast<std::uint32_t>(offset);
+  if (off > 0xffff || (off & 1)) return err(EFAULT);
+  if (!env || static_cast<std::uint64_t>(off) + 2 > env->packet.size()) return err(EFAULT);
+  if (!replace_checksum(writable_packet(env) + off, from, to, flags & BPF_F_HDR_FIELD_MASK)) return err(EINVAL);
+  return 0;
+}
+
+// l4_csum_replace: the same for a TCP/UDP checksum, with its flags: a pseudo-header field (no
+// difference for a test packet's checksum state), and a 0 checksum (UDP: none) kept or marked.
+std::uint64_t l4_csum_replace(std::uint64_t, std::uint64_t offset, std::uint64_t from, std::uint64_t to,
+                              std::uint64_t flags, CallContext* ctx) {
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  const std::uint64_t known = std::uint64_t{BPF_F_HDR_FIELD_MASK} | std::uint64_t{BPF_F_PSEUDO_HDR} |
+                              std::uint64_t{BPF_F_MARK_MANGLED_0} | std::uint64_t{BPF_F_MARK_ENFORCE} |
+                              std::uint64_t{BPF_F_IPV6};
+  if (flags & ~known) return err(EINVAL);
+  const auto off = static_cast<std::uint32_t>(offset);
+  if (off > 0xffff || (off & 1)) return err(EFAULT);
+  if (!env || static_cast<std::uint64_t>(off) + 2 > env->packet.size()) return err(EFAULT);
+  std::uint8_t* field = writable_packet(env) + off;
+  const bool mangled_0 = flags & BPF_F_MARK_MANGLED_0, enforce = flags & BPF_F_MARK_ENFORCE;
+  std::uint16_t sum;
+  std::memcpy(&sum, field, 2);
+  if (mangled_0 && !enforce && sum == 0) return 0;
+  const std::uint64_t size = flags & BPF_F_HDR_FIELD_MASK;
+  if (size == 0 && from != 0) return err(EINVAL);
+  if (!replace_checksum(field, from, to, size)) return err(EINVAL);
+  std::memcpy(&sum, field, 2);
+  if (mangled_0 && sum == 0) {
+    sum = 0xffff;  // CSUM_MANGLED_0
+    std::memcpy(field, &sum, 2);
+  }
+  return 0;
+}
+
+// redirect(ifindex, flags): TC_ACT_REDIRECT (tc) or XDP_REDIRECT (XDP) for valid flags; where the
+// packet goes is the runtime's business after the program (test runs only report the verdict).
+std::uint64_t redirect(std::uint64_t, std::uint64_t flags, std::uint64_t, std::uint64_t, std::uint64_t,
+                       CallContext* ctx) {
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  if (env && env->prog_type == BPF_PROG_TYPE_XDP) return flags ? XDP_ABORTED : XDP_REDIRECT;
+  if (flags & ~static_cast<std::uint64_t>(BPF_F_INGRESS)) return 2;  // TC_ACT_SHOT
+  return 7;  // TC_ACT_REDIRECT
+}
+
 }  // namespace
 
 void install_packet_helpers(Registry& table) {
+  table.set(BPF_FUNC_skb_store_bytes, skb_store_bytes);
+  table.set(BPF_FUNC_l3_csum_replace, l3_csum_replace);
+  table.set(BPF_FUNC_l4_csum_replace, l4_csum_replace);
+  table.set(BPF_FUNC_redirect, redirect);
   table.set(BPF_FUNC_xdp_adjust_head, xdp_adjust_head);
   table.set(BPF_FUNC_skb_load_bytes, skb_load_bytes);
   table.set(BPF_FUNC_csum_diff, csum_diff);

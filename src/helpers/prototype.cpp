@@ -22,10 +22,14 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_trace_printk, "trace_printk", Ret::kInteger, {A::kMem, A::kConstSize, _, _, _}, true},
     {BPF_FUNC_get_prandom_u32, "get_prandom_u32", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_smp_processor_id, "get_smp_processor_id", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_skb_store_bytes, "skb_store_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kMem, A::kConstSize, A::kAnything}, false, true},
+    {BPF_FUNC_l3_csum_replace, "l3_csum_replace", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false, true},
+    {BPF_FUNC_l4_csum_replace, "l4_csum_replace", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false, true},
     {BPF_FUNC_tail_call, "tail_call", Ret::kVoid, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, false},
     {BPF_FUNC_get_current_pid_tgid, "get_current_pid_tgid", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_current_uid_gid, "get_current_uid_gid", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_current_comm, "get_current_comm", Ret::kInteger, {A::kUninitMem, A::kConstSize, _, _, _}, false},
+    {BPF_FUNC_redirect, "redirect", Ret::kInteger, {A::kAnything, A::kAnything, _, _, _}, false},
     {BPF_FUNC_perf_event_output, "perf_event_output", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, true},
     {BPF_FUNC_skb_load_bytes, "skb_load_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
     {BPF_FUNC_csum_diff, "csum_diff", Ret::kInteger, {A::kMemOrNull, A::kConstSizeOrZero, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything}, false},
@@ -90,6 +94,13 @@ bool allowed(std::uint32_t prog_type, std::int64_t id) {
       return prog_type == BPF_PROG_TYPE_SOCKET_FILTER || prog_type == BPF_PROG_TYPE_SCHED_CLS ||
              prog_type == BPF_PROG_TYPE_SCHED_ACT;
     case BPF_FUNC_xdp_adjust_head: return prog_type == BPF_PROG_TYPE_XDP;
+    case BPF_FUNC_skb_store_bytes:
+    case BPF_FUNC_l3_csum_replace:
+    case BPF_FUNC_l4_csum_replace:
+      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT;
+    case BPF_FUNC_redirect:
+      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
+             prog_type == BPF_PROG_TYPE_XDP;
     case BPF_FUNC_csum_diff:
       return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
              prog_type == BPF_PROG_TYPE_XDP;

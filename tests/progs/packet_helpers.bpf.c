@@ -59,4 +59,31 @@ int xdp_move(struct xdp_md *ctx) {
   return XDP_TX;
 }
 
+// NAT in the manner of tc datapaths: a new destination address written with bpf_skb_store_bytes, the
+// IPv4 and UDP checksums fixed with bpf_l3_csum_replace / bpf_l4_csum_replace (4-byte, 2-byte and
+// precomputed-difference forms, a pseudo-header field, a zero UDP checksum kept), bad flags refused,
+// then the verdict of bpf_redirect.
+SEC("tc")
+int tc_nat(struct __sk_buff *skb) {
+  const __u32 ip_dst = ETH_HLEN + 16, ip_check = ETH_HLEN + 10, udp_check = ETH_HLEN + 20 + 6;
+  __u32 old_dst, new_dst = 0x0a0b0c0d;
+  if (bpf_skb_load_bytes(skb, ip_dst, &old_dst, 4)) return -1;
+  long a = bpf_skb_store_bytes(skb, ip_dst, &new_dst, 4, 0);
+  long b = bpf_l3_csum_replace(skb, ip_check, old_dst, new_dst, 4);
+  long c = bpf_l4_csum_replace(skb, udp_check, old_dst, new_dst, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+  long d = bpf_l3_csum_replace(skb, ip_check, 0x1234, 0x4321, 2);
+  long e = bpf_l3_csum_replace(skb, ip_check, 0, 0x55aa, 0);
+  long f = bpf_l4_csum_replace(skb, udp_check, 0, 7, 0 | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE);
+  long g = bpf_l3_csum_replace(skb, ip_check + 1, 0, 0, 2);  // odd offset: -EFAULT
+  long h = bpf_l3_csum_replace(skb, ip_check, 0, 0, 3);      // size 3: -EINVAL
+  long i = bpf_skb_store_bytes(skb, skb->len - 2, &new_dst, 4, 0);  // past the end: -EFAULT
+  long j = bpf_skb_store_bytes(skb, 0, &new_dst, 4, 8);             // bad flags: -EINVAL
+  long r = bpf_redirect(1, skb->mark);
+  return (a + 1) | (b + 1) << 1 | (c + 1) << 2 | (d + 1) << 3 | (e + 1) << 4 | (f + 1) << 5 | (g + 20) << 8 |
+         (h + 30) << 14 | (i + 20) << 20 | (j + 30) << 26 | r << 29;
+}
+
+SEC("xdp")
+int xdp_redirect(struct xdp_md *ctx) { return bpf_redirect(1, ctx->rx_queue_index); }
+
 char LICENSE[] SEC("license") = "GPL";

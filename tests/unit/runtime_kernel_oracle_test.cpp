@@ -248,6 +248,16 @@ TEST_F(KernelOracle, PacketHelpers) {
           {{"xdp_move", moved(14, 0), {}}, {"xdp_move", moved(0, 14), {}}, {"xdp_move", moved(216, 0), {}},
            {"xdp_move", moved(217, 0), {}}, {"xdp_move", moved(255, 0), {}}, {"xdp_move", moved(0, 186), {}},
            {"xdp_move", moved(0, 187), {}}, {"xdp_move", with_meta, bytes_of(md)}});
+  // Writes and checksum updates: the frame with a UDP checksum, and one without (0: kept).
+  auto udp = ipv4_frame();
+  udp[24] = 0x12;  // an IPv4 checksum to update
+  udp[25] = 0x34;
+  udp[40] = 0xbe;  // a UDP checksum
+  udp[41] = 0xef;
+  struct __sk_buff redirect_flags {};
+  redirect_flags.mark = 3;  // flags bpf_redirect refuses
+  compare("packet_helpers.bpf.o", {{"tc_nat", udp, {}}, {"tc_nat", ipv4_frame(), {}}, {"tc_nat", udp, bytes_of(redirect_flags)},
+                                   {"xdp_redirect", ipv4_frame(), {}}});
 }
 
 // The corpus's katran-like encapsulation: adjust_head, rewritten headers and checksum, byte for byte.
