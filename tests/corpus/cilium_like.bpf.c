@@ -9,6 +9,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <stddef.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -156,6 +157,50 @@ int egress_policy(struct __sk_buff *skb) {
   if (skb->mark == 0 && skb->len > 1500) return count(REASON_POLICY_DENY, TC_ACT_SHOT);
   skb->tc_index = 1;
   return TC_ACT_OK;
+}
+
+struct nat_entry {
+  __be32 to_addr;
+  __be16 to_port;
+  __u16 ifindex;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __be32);
+  __type(value, struct nat_entry);
+} snat SEC(".maps");
+
+// Source NAT as cilium's nodeport path does it: rewrite the source address and port with
+// bpf_skb_store_bytes, fix the IPv4 and L4 checksums (the address is in the pseudo-header), redirect.
+SEC("tc")
+int snat_egress(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > data_end || ip->ihl != 5) return TC_ACT_OK;
+  const __u8 proto = ip->protocol;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return TC_ACT_OK;
+  __be32 saddr = ip->saddr;
+  struct nat_entry *nat = bpf_map_lookup_elem(&snat, &saddr);
+  if (!nat) return TC_ACT_OK;
+  const __be32 to_addr = nat->to_addr;
+  const __be16 to_port = nat->to_port;
+  const __u16 ifindex = nat->ifindex;
+  const __u32 l4 = ETH_HLEN + sizeof(struct iphdr);
+  const __u32 l4_check = l4 + (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
+  __be16 old_port;
+  if (bpf_skb_load_bytes(skb, l4, &old_port, sizeof(old_port))) return TC_ACT_SHOT;
+  if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &to_addr, 4, 0)) return TC_ACT_SHOT;
+  if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), saddr, to_addr, 4)) return TC_ACT_SHOT;
+  const __u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+  if (bpf_l4_csum_replace(skb, l4_check, saddr, to_addr, BPF_F_PSEUDO_HDR | mangled | 4)) return TC_ACT_SHOT;
+  if (bpf_skb_store_bytes(skb, l4, &to_port, 2, 0)) return TC_ACT_SHOT;
+  if (bpf_l4_csum_replace(skb, l4_check, old_port, to_port, mangled | 2)) return TC_ACT_SHOT;
+  return bpf_redirect(ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";
