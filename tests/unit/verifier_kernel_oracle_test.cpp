@@ -267,7 +267,10 @@ std::string random_memory_program(std::mt19937& rng) {
   return src;
 }
 
-TEST(VerifierOracle, RandomMemoryProgramsGetTheKernelsVerdict) {
+// Random XDP programs from `generate` against the kernel, with three maps: a 64-byte global value
+// (map[idx:0]), a hash (map[idx:1], values of 16 bytes) and a ring buffer (map[idx:2]).
+void compare_xdp_programs(std::string (*generate)(std::mt19937&), unsigned default_seed, int min_accepted,
+                          const char* what) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
   // The kernel's maps, passed through fd_array, and their shape for bpfvm.
   auto make_map = [](std::uint32_t type, std::uint32_t key, std::uint32_t value) {
@@ -275,21 +278,35 @@ TEST(VerifierOracle, RandomMemoryProgramsGetTheKernelsVerdict) {
     a.map_type = type;
     a.key_size = key;
     a.value_size = value;
-    a.max_entries = type == BPF_MAP_TYPE_ARRAY ? 1 : 16;
+    a.max_entries = type == BPF_MAP_TYPE_ARRAY ? 1 : type == BPF_MAP_TYPE_RINGBUF ? 4096 : 16;
     return static_cast<int>(::syscall(__NR_bpf, BPF_MAP_CREATE, &a, sizeof a));
   };
-  std::vector<int> fds = {make_map(BPF_MAP_TYPE_ARRAY, 4, 64), make_map(BPF_MAP_TYPE_HASH, 4, 16)};
-  if (fds[0] < 0 || fds[1] < 0) GTEST_SKIP() << "cannot create kernel maps";
-  std::vector<MapInfo> infos(2);
+  std::vector<int> fds = {make_map(BPF_MAP_TYPE_ARRAY, 4, 64), make_map(BPF_MAP_TYPE_HASH, 4, 16),
+                          make_map(BPF_MAP_TYPE_RINGBUF, 0, 0)};
+  if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) GTEST_SKIP() << "cannot create kernel maps";
+  std::vector<MapInfo> infos(3);
+  infos[2] = {BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, false, -1, false, -1};
   infos[0] = {BPF_MAP_TYPE_ARRAY, 4, 64, 1, false, -1, true, -1};
   infos[1] = {BPF_MAP_TYPE_HASH, 4, 16, 16, false, -1, false, -1};
   struct TestPlatform final : Platform {
     std::vector<MapInfo> maps;
     const HelperSignature* helper(std::int32_t id) const override {
+      using A = ArgType;
       static const HelperSignature lookup{"map_lookup_elem", RetType::kMapValueOrNull,
-                                          {ArgType::kConstMapPtr, ArgType::kMapKey, ArgType::kNone, ArgType::kNone,
-                                           ArgType::kNone}};
-      return id == BPF_FUNC_map_lookup_elem ? &lookup : nullptr;
+                                          {A::kConstMapPtr, A::kMapKey, A::kNone, A::kNone, A::kNone}};
+      static const HelperSignature reserve{"ringbuf_reserve", RetType::kRingbufRecordOrNull,
+                                           {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, A::kNone, A::kNone}};
+      static const HelperSignature submit{"ringbuf_submit", RetType::kVoid,
+                                          {A::kRingbufRecord, A::kAnything, A::kNone, A::kNone, A::kNone}};
+      static const HelperSignature discard{"ringbuf_discard", RetType::kVoid,
+                                           {A::kRingbufRecord, A::kAnything, A::kNone, A::kNone, A::kNone}};
+      switch (id) {
+        case BPF_FUNC_map_lookup_elem: return &lookup;
+        case BPF_FUNC_ringbuf_reserve: return &reserve;
+        case BPF_FUNC_ringbuf_submit: return &submit;
+        case BPF_FUNC_ringbuf_discard: return &discard;
+        default: return nullptr;
+      }
     }
     bool helper_allowed(std::int32_t) const override { return true; }
     const MapInfo* map(std::int64_t h) const override {
@@ -308,11 +325,11 @@ TEST(VerifierOracle, RandomMemoryProgramsGetTheKernelsVerdict) {
   platform.maps = infos;
   // BPFVM_ORACLE_SEED explores other programs (the test's own seed is fixed).
   const char* seed = std::getenv("BPFVM_ORACLE_SEED");
-  std::mt19937 rng(seed ? static_cast<unsigned>(std::atoi(seed)) : 4242u);
+  std::mt19937 rng(seed ? static_cast<unsigned>(std::atoi(seed)) : default_seed);
   int compared = 0, accepted = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (int i = 0; i < 3000 && std::chrono::steady_clock::now() < deadline; ++i) {
-    const std::string src = random_memory_program(rng);
+    const std::string src = generate(rng);
     auto insns = isa::assemble(src, isa::AsmSyntax::kKernel);
     ASSERT_TRUE(insns) << insns.error().to_string() << "\n" << src;
     const auto wire = isa::to_wire(*insns);
@@ -338,9 +355,59 @@ TEST(VerifierOracle, RandomMemoryProgramsGetTheKernelsVerdict) {
     accepted += kernel;
   }
   for (int fd : fds) ::close(fd);
-  EXPECT_GT(accepted, 100);
+  EXPECT_GT(accepted, min_accepted);
   EXPECT_LT(accepted, compared);
-  std::printf("%d memory programs compared, %d accepted by both\n", compared, accepted);
+  std::printf("%d %s programs compared, %d accepted by both\n", compared, what, accepted);
+}
+
+TEST(VerifierOracle, RandomMemoryProgramsGetTheKernelsVerdict) {
+  compare_xdp_programs(random_memory_program, 4242u, 100, "memory");
+}
+
+// Ring buffer records: reserved, NULL-checked (or not), written in and out of bounds, submitted or
+// discarded on some paths, used after release, leaked: references as the kernel tracks them.
+std::string random_record_program(std::mt19937& rng) {
+  std::string src =
+      "r1 = map[idx:2]\n"
+      "r2 = 16\n"
+      "r3 = 0\n"
+      "call bpf_ringbuf_reserve\n"
+      "r7 = r0\n";
+  auto set_numbers = [&] {
+    for (int r = 0; r <= 5; ++r) src += fmt::format("r{} = {}\n", r, static_cast<int>(rng() % 100));
+  };
+  set_numbers();
+  const char* sizes[] = {"u8", "u16", "u32", "u64"};
+  const char* conds[] = {"==", "!=", ">", "<", "s>"};
+  const int n = 3 + static_cast<int>(rng() % 10);
+  for (int i = 0; i < n; ++i) {
+    src += fmt::format("m{}:\n", i);
+    const int target = i + 1 + static_cast<int>(rng() % static_cast<unsigned>(n - i));
+    switch (rng() % 7) {
+      case 0: src += fmt::format("if r7 {} 0 goto m{}\n", rng() % 4 ? "==" : "!=", target); break;
+      case 1: {
+        const int off = static_cast<int>(rng() % 22) - 2;
+        src += fmt::format("*({} *)(r7 {}{}) = r{}\n", sizes[rng() % 4], off < 0 ? "" : "+", off, rng() % 6);
+        break;
+      }
+      case 2:
+        src += fmt::format("r1 = r7\nr2 = 0\ncall bpf_ringbuf_{}\n", rng() % 2 ? "submit" : "discard");
+        set_numbers();
+        break;
+      case 3: src += fmt::format("r{} = *(u32 *)(r7 +{})\n", rng() % 6, rng() % 16); break;
+      default:
+        src += fmt::format("if r{} {} {} goto m{}\n", rng() % 6, conds[rng() % std::size(conds)], rng() % 60, target);
+        break;
+    }
+  }
+  src += fmt::format("m{}:\n", n);
+  if (rng() % 3) src += "if r7 == 0 goto done\nr1 = r7\nr2 = 0\ncall bpf_ringbuf_discard\n";
+  src += "done:\nr0 = 2\nexit\n";
+  return src;
+}
+
+TEST(VerifierOracle, RandomRingBufferRecordProgramsGetTheKernelsVerdict) {
+  compare_xdp_programs(random_record_program, 99u, 50, "ring buffer record");
 }
 
 }  // namespace
