@@ -451,7 +451,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
         }
         out.run_time_ns = p.run_time_ns();
         out.run_cnt = p.run_count();
-        out.verified_insns = static_cast<std::uint32_t>(p.verified() ? p.verified()->insns_processed : p.xlated().size());
+        out.verified_insns = static_cast<std::uint32_t>(p.verified().insns_processed);
         rc = finish_info(&a, out);
       } else if (auto* mp = std::get_if<std::shared_ptr<Map>>(&*obj)) {
         const Map& m = **mp;

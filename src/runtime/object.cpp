@@ -5,22 +5,23 @@
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/prog_array.hpp"
+#include "bpfvm/runtime/program_verifier.hpp"
 
 namespace bpfvm::runtime {
 
-namespace {
-
-maps::MapDef def_of(const obj::MapSpec& m) {
+maps::MapDef map_def(const obj::MapSpec& m) {
   maps::MapDef def{m.type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.name, m.map_extra};
   // libbpf sizes a perf_event_array without max_entries to the number of possible CPUs.
   if (def.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && def.max_entries == 0) def.max_entries = maps::possible_cpus();
   return def;
 }
 
+namespace {
+
 Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, const std::shared_ptr<BtfObject>& btf) {
   MapCreateRequest req;
-  req.def = def_of(m);
-  if (m.inner) req.inner = def_of(*m.inner);
+  req.def = map_def(m);
+  if (m.inner) req.inner = map_def(*m.inner);
   if (btf && (m.btf_key_type_id || m.btf_value_type_id)) {
     req.btf = btf;
     req.btf_key_type_id = m.btf_key_type_id;
@@ -50,7 +51,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
         auto opened = BPFVM_TRY_CTX(rt.open_pinned(pin_path), "{}: map '{}'", spec.name, m.name);
         auto* existing = std::get_if<std::shared_ptr<Map>>(&opened);
         if (!existing || (*existing)->def().type != m.type || (*existing)->def().key_size != m.key_size ||
-            (*existing)->def().value_size != m.value_size || (*existing)->def().max_entries != def_of(m).max_entries) {
+            (*existing)->def().value_size != m.value_size || (*existing)->def().max_entries != map_def(m).max_entries) {
           return make_error(Errc::kInvalid, "{}: map '{}': the map pinned at {} does not match its definition", spec.name,
                             m.name, pin_path);
         }
@@ -85,14 +86,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
     req.expected_attach_type = p.kind.expected_attach_type;
     req.name = p.name;
     req.license = spec.license;
-    req.insns = p.insns;
-    for (std::size_t i = 0; i + 1 < req.insns.size(); ++i) {
-      isa::RawInsn& in = req.insns[i];
-      if (!in.is_lddw()) continue;
-      if (in.src == BPF_PSEUDO_MAP_FD) in.src = BPF_PSEUDO_MAP_IDX;
-      if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
-      ++i;
-    }
+    req.insns = map_references_by_index(p.insns);
     req.maps = out.maps_;
     if (out.btf_ && !p.func_info.empty()) {
       req.btf = out.btf_;

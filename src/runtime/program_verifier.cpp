@@ -2,6 +2,7 @@
 
 #include <linux/bpf.h>
 
+#include "bpfvm/runtime/object.hpp"
 #include "bpfvm/runtime/objects.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
 
@@ -10,12 +11,7 @@ namespace bpfvm::runtime {
 namespace {
 
 verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
-  maps::MapDef def;
-  def.type = m.type;
-  def.key_size = m.key_size;
-  def.value_size = m.value_size;
-  def.max_entries = m.max_entries;
-  def.map_flags = m.map_flags;
+  maps::MapDef def = map_def(m);
   if (spec.btf && m.btf_value_type_id) {
     if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_spin_lock")) def.spin_lock_off = *off;
   }
@@ -23,6 +19,18 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
 }
 
 }  // namespace
+
+std::vector<isa::RawInsn> map_references_by_index(std::span<const isa::RawInsn> insns) {
+  std::vector<isa::RawInsn> out(insns.begin(), insns.end());
+  for (std::size_t i = 0; i + 1 < out.size(); ++i) {
+    isa::RawInsn& in = out[i];
+    if (!in.is_lddw()) continue;
+    if (in.src == BPF_PSEUDO_MAP_FD) in.src = BPF_PSEUDO_MAP_IDX;
+    if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
+    ++i;
+  }
+  return out;
+}
 
 std::vector<std::string> source_lines(const obj::Btf* btf, std::span<const obj::LineInfo> line_info, std::size_t insns) {
   std::vector<std::string> lines(insns);
@@ -57,14 +65,7 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     v.program = p.name;
     v.section = p.section;
     v.prog_type = prog_type.value_or(p.kind.prog_type);
-    std::vector<isa::RawInsn> insns = p.insns;
-    for (std::size_t i = 0; i + 1 < insns.size(); ++i) {
-      isa::RawInsn& in = insns[i];
-      if (!in.is_lddw()) continue;
-      if (in.src == BPF_PSEUDO_MAP_FD) in.src = BPF_PSEUDO_MAP_IDX;
-      if (in.src == BPF_PSEUDO_MAP_VALUE) in.src = BPF_PSEUDO_MAP_IDX_VALUE;
-      ++i;
-    }
+    const std::vector<isa::RawInsn> insns = map_references_by_index(p.insns);
     VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
     verifier::Rejection rejection;

@@ -33,8 +33,6 @@ AluOp alu_op(isa::AluOp op) {
   return AluOp::kMov;
 }
 
-constexpr std::int64_t kMaxVarOff = 1 << 29;  // BPF_MAX_VAR_OFF
-
 // The operator as the kernel's log writes it.
 std::string_view op_name(isa::AluOp op) {
   switch (op) {
@@ -174,7 +172,7 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
   }
   // check_reg_sane_offset, on the number and then on the result: offsets the kernel refuses to track.
   auto sane = [&](const RegState& x, bool is_number) -> Result<void> {
-    const std::int64_t smin = is_number ? x.value.smin : x.value.smin;
+    const std::int64_t smin = x.value.smin;
     if (is_number && x.value.is_const()) {
       const auto c = static_cast<std::int64_t>(x.value.const_value());
       if (c >= kMaxVarOff || c <= -kMaxVarOff) {

@@ -13,7 +13,6 @@ namespace bpfvm::verifier {
 
 namespace {
 
-constexpr std::size_t kMaxCallFrames = 8;  // MAX_CALL_FRAMES
 constexpr std::uint64_t kMaxPacketOff = 0xffff;  // MAX_PACKET_OFF
 
 CmpOp cmp_op(isa::Cond c) {
@@ -36,10 +35,6 @@ CmpOp cmp_op(isa::Cond c) {
 bool calls_callback(const isa::Insn& insn) {
   const auto* c = std::get_if<isa::Call>(&insn);
   return c && c->kind == isa::Call::Kind::kHelper && (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem);
-}
-
-bool is_null_const(const RegState& r) {
-  return r.type == RegType::kScalar && r.value.is_const() && r.value.const_value() == 0;
 }
 
 // Pointers the kernel knows are never NULL (reg_not_null): compared with 0, the outcome is known.
@@ -348,7 +343,7 @@ Result<void> Explorer::explore(Path path) {
       }
       if (c->kind == isa::Call::Kind::kKfunc) return unsupported(pc, "kfunc calls");
       // A bpf-to-bpf call: a new frame with the arguments r1-r5 and its own stack.
-      if (path.state.frames.size() >= kMaxCallFrames) {
+      if (path.state.frames.size() >= static_cast<std::size_t>(isa::kMaxCallFrames)) {
         return error(pc, fmt::format("the call stack of {} frames is too deep", path.state.frames.size() + 1));
       }
       const std::uint32_t target = pc + 1 + static_cast<std::uint32_t>(c->imm);
@@ -804,7 +799,7 @@ Result<void> Explorer::check_stack_depth() const {
       return error(cfg_.subprogs[it.sub].start,
                    fmt::format("combined stack size of {} calls is {}. Too large", it.depth, it.total));
     }
-    if (it.depth > kMaxCallFrames) break;
+    if (it.depth > static_cast<std::size_t>(isa::kMaxCallFrames)) break;
     for (const auto& [site, callee] : callees_[it.sub]) {
       stack.push_back({callee, it.depth + 1, it.total + frame_size(callee)});
     }

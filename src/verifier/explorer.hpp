@@ -43,6 +43,13 @@ struct Path {
 // A sign-extended constant of `bits` bits.
 std::uint64_t sign_extend(std::uint64_t v, unsigned bits);
 
+inline constexpr std::int64_t kMaxVarOff = 1 << 29;  // BPF_MAX_VAR_OFF: the largest offset tracked
+
+// A known 0: what NULL is to the verifier.
+inline bool is_null_const(const RegState& r) {
+  return r.type == RegType::kScalar && r.value.is_const() && r.value.const_value() == 0;
+}
+
 class Explorer {
  public:
   Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const Platform& platform,
@@ -121,7 +128,7 @@ class Explorer {
   // Memory a helper reads (or, `write`, fills) through `reg`: `size` bytes, any of [umin, umax].
   Result<void> helper_memory(State& s, std::uint32_t pc, std::uint8_t reg, const RegState& ptr, const Scalar& size,
                              bool write, bool zero_ok);
-  const MapInfo& map_of(std::uint32_t pc, const RegState& r) const;
+  const MapInfo& map_of(const RegState& r) const;
 
   // Global functions: checked at each call against their signature, verified once on their own.
   Result<void> global_call(Path& path, std::uint32_t pc, std::uint32_t sub);

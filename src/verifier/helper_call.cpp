@@ -15,13 +15,6 @@ namespace bpfvm::verifier {
 
 namespace {
 
-constexpr std::size_t kMaxCallFrames = 8;
-constexpr std::int64_t kMaxVarOff = 1 << 29;
-
-bool is_null_const(const RegState& r) {
-  return r.type == RegType::kScalar && r.value.is_const() && r.value.const_value() == 0;
-}
-
 // Which helpers a map type may go to, and which map types a helper takes
 // (check_map_func_compatibility). Empty: the call is fine.
 std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::string_view name) {
@@ -201,7 +194,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         break;
       case ArgType::kConstStr: {
         if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
-        const MapInfo& m = map_of(pc, v);
+        const MapInfo& m = map_of(v);
         if (!m.read_only) return error(pc, fmt::format("R{} does not point to a readonly map: the format must be a constant string", r));
         if (!v.value.is_const()) return error(pc, fmt::format("R{} is not a constant address'", r));
         BPFVM_TRY(map_value_check(pc, r, v, 0, 1, false));
@@ -209,7 +202,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       }
       case ArgType::kSpinLock: {
         if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
-        const MapInfo& m = map_of(pc, v);
+        const MapInfo& m = map_of(v);
         if (m.spin_lock_off < 0) {
           return error(pc, "map has no valid bpf_spin_lock: its value type needs a struct bpf_spin_lock (with BTF)");
         }
@@ -288,7 +281,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   }
   // A helper that calls back: the path where it returns (no more calls) goes on after the call, and
   // this one enters the callback, which comes back to the call instruction when it returns.
-  if (s.frames.size() >= kMaxCallFrames) {
+  if (s.frames.size() >= static_cast<std::size_t>(isa::kMaxCallFrames)) {
     return error(pc, fmt::format("the call stack of {} frames is too deep", s.frames.size() + 1));
   }
   Path after{s, pc + 1, path.checkpoint, path.decision};

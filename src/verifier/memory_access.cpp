@@ -13,8 +13,6 @@ namespace bpfvm::verifier {
 
 namespace {
 
-constexpr std::int64_t kMaxVarOff = 1 << 29;  // BPF_MAX_VAR_OFF
-
 // What a load of `size` bytes from memory holding any value gives.
 RegState loaded_unknown(int size, bool sign_extend_load) {
   if (size >= 8 || sign_extend_load) return RegState::unknown_scalar();
@@ -44,7 +42,7 @@ Frame& frame_of(State& s, const RegState& stack_pointer) { return s.frames[stack
 
 }  // namespace
 
-const MapInfo& Explorer::map_of(std::uint32_t, const RegState& r) const {
+const MapInfo& Explorer::map_of(const RegState& r) const {
   static const MapInfo none;
   const MapInfo* m = platform_.map(r.map_index);
   return m ? *m : none;
@@ -76,7 +74,7 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       return loaded_unknown(size, sign_extend_load);
     case RegType::kMapKey:
       if (write) return error(pc, fmt::format("R{} cannot write into map_key: a callback's key is read-only", reg));
-      BPFVM_TRY(region_check(pc, reg, base, off, size, map_of(pc, base).key_size, "map key"));
+      BPFVM_TRY(region_check(pc, reg, base, off, size, map_of(base).key_size, "map key"));
       return loaded_unknown(size, sign_extend_load);
     case RegType::kMem:
       BPFVM_TRY(region_check(pc, reg, base, off, size, base.mem_size, "memory"));
@@ -159,7 +157,7 @@ Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const Re
 
 Result<void> Explorer::map_value_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
                                        std::int64_t size, bool write) const {
-  const MapInfo& m = map_of(pc, base);
+  const MapInfo& m = map_of(base);
   if (write && m.read_only) {
     return error(pc, fmt::format("write into map forbidden, value_size={} off={} size={}: the map is read-only for "
                                  "programs",
@@ -366,7 +364,7 @@ Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t re
     case RegType::kMapValue: return map_value_check(pc, reg, ptr, 0, n, write);
     case RegType::kMapKey:
       if (write) return error(pc, fmt::format("R{} cannot write into map_key", reg));
-      return region_check(pc, reg, ptr, 0, n, map_of(pc, ptr).key_size, "map key");
+      return region_check(pc, reg, ptr, 0, n, map_of(ptr).key_size, "map key");
     case RegType::kMem: return region_check(pc, reg, ptr, 0, n, ptr.mem_size, "memory");
     case RegType::kPacket:
     case RegType::kPacketMeta:

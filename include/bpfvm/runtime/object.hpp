@@ -12,6 +12,9 @@
 
 namespace bpfvm::runtime {
 
+// The definition a map of an object is created with (as libbpf fills in what the object leaves out).
+maps::MapDef map_def(const obj::MapSpec& m);
+
 struct ObjectOptions {
   ExecMode mode = ExecMode::kInterpreter;
   // Where maps with pinning = LIBBPF_PIN_BY_NAME live (libbpf's default is /sys/fs/bpf, which the

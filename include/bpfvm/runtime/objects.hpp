@@ -93,8 +93,8 @@ class Program {
     std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
     std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
     std::optional<vm::Interpreter> interpreter;
-    // What the verifier's proof took (every loaded program has one: it runs unchecked).
-    std::optional<verifier::VerifierStats> verified;
+    // What the verifier's proof took (every loaded program was verified; it runs unchecked).
+    verifier::VerifierStats verified;
   };
   explicit Program(Parts parts) : p_(std::move(parts)) { load_time_ = std::chrono::system_clock::now(); }
 
@@ -110,7 +110,7 @@ class Program {
   std::span<const obj::FuncInfo> func_info() const { return p_.func_info; }
   std::span<const obj::LineInfo> line_info() const { return p_.line_info; }
   const std::array<std::uint8_t, 8>& tag() const { return p_.tag; }
-  const std::optional<verifier::VerifierStats>& verified() const { return p_.verified; }
+  const verifier::VerifierStats& verified() const { return p_.verified; }
   std::chrono::system_clock::time_point load_time() const { return load_time_; }
   // Run statistics, kept only while enabled (the kernel's kernel.bpf_stats_enabled), as timing every
   // run costs more than a short program.

@@ -29,6 +29,10 @@ struct ProgramVerdict {
 std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::optional<std::uint32_t> prog_type = {},
                                           std::uint32_t log_level = 0);
 
+// An object's program with its map references (BPF_PSEUDO_MAP_FD/_VALUE, whose imm is an index into
+// ObjectSpec::maps) turned into the BPF_PSEUDO_MAP_IDX/_IDX_VALUE form the runtime and verifier take.
+std::vector<isa::RawInsn> map_references_by_index(std::span<const isa::RawInsn> insns);
+
 // Per instruction, "file.c:31: the source line" from BTF line_info (each record holds until the next);
 // empty strings where there is none.
 std::vector<std::string> source_lines(const obj::Btf* btf, std::span<const obj::LineInfo> line_info, std::size_t insns);

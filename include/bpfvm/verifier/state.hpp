@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bpfvm/isa/opcode.hpp"
 #include "bpfvm/verifier/liveness.hpp"
 #include "bpfvm/verifier/scalar.hpp"
 
@@ -64,7 +65,7 @@ struct StackSlot {
   friend bool operator==(const StackSlot&, const StackSlot&) = default;
 };
 
-inline constexpr int kStackSize = 512;
+inline constexpr int kStackSize = isa::kStackSize;
 inline constexpr int kStackSlots = kStackSize / 8;
 
 struct Frame {
