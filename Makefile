@@ -44,7 +44,9 @@ demo: build
 conformance: build
 	@if [ -d "$(CONFORMANCE_DIR)" ]; then \
 	  $(BUILD)/bin/bpfvm-conformance $(CONFORMANCE_DIR) && \
-	  $(BUILD)/bin/bpfvm-conformance --dispatch switch $(CONFORMANCE_DIR); \
+	  $(BUILD)/bin/bpfvm-conformance --dispatch switch $(CONFORMANCE_DIR) && \
+	  $(BUILD)/bin/bpfvm-conformance --jit $(CONFORMANCE_DIR) && \
+	  $(BUILD)/bin/bpfvm-conformance --jit --harden $(CONFORMANCE_DIR); \
 	else echo "conformance: $(CONFORMANCE_DIR) not found, skipped"; fi
 
 bench: build

@@ -1,5 +1,5 @@
-// bpfvm-conformance [--dispatch threaded|switch] [--unchecked] [-v] FILE.data|DIR...
-// Runs conformance test files through the interpreter and prints "<engine>: N passed, N failed".
+// bpfvm-conformance [--dispatch threaded|switch] [--unchecked] [--jit [--harden] [--no-bmi2]] [-v] FILE.data|DIR...
+// Runs conformance test files through the interpreter or the JIT and prints "<engine>: N passed, N failed".
 // Helper 5 returns its first argument, and a program that gets 0 from it ends with r0 = 0 (the suite's
 // "unwind" convention).
 #include <filesystem>
@@ -9,6 +9,7 @@
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/vm/interpreter.hpp"
+#include "bpfvm/vm/jit.hpp"
 #include "data_file.hpp"
 
 namespace {
@@ -22,34 +23,40 @@ std::uint64_t unwind_helper(std::uint64_t r1, std::uint64_t, std::uint64_t, std:
 struct Skip {};
 
 // Runs one case; returns the reason it failed, or nothing. Throws Skip for a case this mode cannot run.
-std::optional<std::string> run_case(const std::string& path, const bpfvm::vm::InterpreterOptions& options) {
+struct Engine {
+  bpfvm::vm::InterpreterOptions interpreter;
+  bool jit = false;
+  bpfvm::vm::JitOptions jit_options;
+};
+
+std::optional<std::string> run_case(const std::string& path, const Engine& engine) {
+  const bpfvm::vm::InterpreterOptions& options = engine.interpreter;
   using namespace bpfvm;
   auto text = os::read_text_file(path);
   if (!text) return text.error().to_string();
   auto c = test::parse_data_file(*text, path);
   if (!c) return c.error().to_string();
   // Unchecked mode trusts the program (the verifier's job); cases that expect a fault need checked mode.
-  if (c->error && !options.checked) throw Skip{};
+  if (c->error && (!options.checked || engine.jit)) throw Skip{};
   auto program = test::program_of(*c);
   vm::HelperTable helpers;
   helpers.set(5, unwind_helper);
   Result<std::uint64_t> r0 = make_error(Errc::kInvalid, "not run");
-  if (program) {
+  std::vector<std::uint8_t> mem = c->mem;
+  vm::MemoryRegion region = vm::MemoryRegion::of(mem.data(), mem.size(), "mem");
+  vm::RunContext ctx;
+  if (!mem.empty()) {
+    ctx.r1 = reinterpret_cast<std::uint64_t>(mem.data());
+    ctx.r2 = mem.size();
+    ctx.regions = std::span<const vm::MemoryRegion>(&region, 1);
+    ctx.packet = mem;
+  }
+  if (program && engine.jit) {
+    auto jit = vm::JitProgram::compile(*program, helpers, engine.jit_options);
+    r0 = jit ? jit->run(ctx) : Result<std::uint64_t>(std::move(jit).error());
+  } else if (program) {
     auto interp = vm::Interpreter::load(*program, helpers, options);
-    if (interp) {
-      std::vector<std::uint8_t> mem = c->mem;
-      vm::MemoryRegion region = vm::MemoryRegion::of(mem.data(), mem.size(), "mem");
-      vm::RunContext ctx;
-      if (!mem.empty()) {
-        ctx.r1 = reinterpret_cast<std::uint64_t>(mem.data());
-        ctx.r2 = mem.size();
-        ctx.regions = std::span<const vm::MemoryRegion>(&region, 1);
-        ctx.packet = mem;
-      }
-      r0 = interp->run(ctx);
-    } else {
-      r0 = std::move(interp).error();
-    }
+    r0 = interp ? interp->run(ctx) : Result<std::uint64_t>(std::move(interp).error());
   } else {
     r0 = std::move(program).error();
   }
@@ -68,7 +75,8 @@ std::optional<std::string> run_case(const std::string& path, const bpfvm::vm::In
 }  // namespace
 
 int main(int argc, char** argv) {
-  bpfvm::vm::InterpreterOptions options;
+  Engine engine;
+  bpfvm::vm::InterpreterOptions& options = engine.interpreter;
   options.checked = true;
   options.max_instructions = 100'000'000;
   bool verbose = false;
@@ -85,6 +93,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--unchecked") {
       options.checked = false;
+    } else if (a == "--jit") {
+      engine.jit = true;
+    } else if (a == "--harden") {
+      engine.jit_options.harden = true;
+    } else if (a == "--no-bmi2") {
+      engine.jit_options.bmi2 = false;
     } else if (a == "-v") {
       verbose = true;
     } else if (std::filesystem::is_directory(a)) {
@@ -99,7 +113,7 @@ int main(int argc, char** argv) {
     }
   }
   if (files.empty()) {
-    fmt::print(stderr, "Usage: bpfvm-conformance [--dispatch threaded|switch] [--unchecked] [-v] FILE.data|DIR...\n");
+    fmt::print(stderr, "Usage: bpfvm-conformance [--dispatch threaded|switch] [--unchecked] [--jit [--harden] [--no-bmi2]] [-v] FILE.data|DIR...\n");
     return 2;
   }
   std::sort(files.begin(), files.end());
@@ -107,7 +121,7 @@ int main(int argc, char** argv) {
   for (const std::string& f : files) {
     std::optional<std::string> why;
     try {
-      why = run_case(f, options);
+      why = run_case(f, engine);
     } catch (const Skip&) {
       ++skipped;
       continue;
@@ -120,13 +134,18 @@ int main(int argc, char** argv) {
       if (verbose) fmt::print("PASS {}\n", f);
     }
   }
-  std::string engine = options.dispatch == bpfvm::vm::InterpreterOptions::Dispatch::kSwitch ? "interpreter-switch"
+  std::string name = options.dispatch == bpfvm::vm::InterpreterOptions::Dispatch::kSwitch ? "interpreter-switch"
                                                                                             : "interpreter";
-  if (!options.checked) engine += "-unchecked";
+  if (!options.checked) name += "-unchecked";
+  if (engine.jit) {
+    name = "jit";
+    if (engine.jit_options.harden) name += "-hardened";
+    if (!engine.jit_options.bmi2) name += "-no-bmi2";
+  }
   if (skipped) {
-    fmt::print("{}: {} passed, {} failed, {} skipped\n", engine, passed, failed, skipped);
+    fmt::print("{}: {} passed, {} failed, {} skipped\n", name, passed, failed, skipped);
   } else {
-    fmt::print("{}: {} passed, {} failed\n", engine, passed, failed);
+    fmt::print("{}: {} passed, {} failed\n", name, passed, failed);
   }
   return failed == 0 ? 0 : 1;
 }

@@ -45,10 +45,14 @@ class CallContext {
   // suite's "unwind" helper is built on this.
   void request_exit() { exit_requested_ = true; }
   bool exit_requested() const { return exit_requested_; }
+  // Where that request is kept: JIT code tests this byte after every helper call.
+  const bool* exit_flag() const { return &exit_requested_; }
 
   // In checked mode, lets the program access [start, start + size) from now on, e.g. a map value a
   // lookup returned. Ignored in unchecked mode, where the verifier vouches for every access.
-  void allow_region(MemoryRegion region) { extra_regions_.push_back(region); }
+  void allow_region(MemoryRegion region) {
+    if (check_) extra_regions_.push_back(region);
+  }
   const std::vector<MemoryRegion>& extra_regions() const { return extra_regions_; }
 
   // Whether the program may access [addr, addr + size): helpers that take pointers from a program no

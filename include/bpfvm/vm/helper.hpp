@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "bpfvm/base/call_context.hpp"
@@ -22,6 +23,8 @@ class HelperTable {
     if (id < 0 || static_cast<std::uint64_t>(id) >= fns_.size()) return nullptr;
     return fns_[static_cast<std::size_t>(id)];
   }
+  // Indexed by id; nullptr where there is none.
+  std::span<const HelperFn> all() const { return fns_; }
 
  private:
   std::vector<HelperFn> fns_;

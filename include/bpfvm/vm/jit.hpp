@@ -1,0 +1,66 @@
+// The x86-64 JIT: compiles a program the verifier accepted to native code with the interpreter's
+// semantics, bit for bit (RFC 9669 plus the kernel's extensions; see src/vm/jit/compiler.cpp for how
+// each instruction maps).
+//
+// JIT code trusts the program as the interpreter's unchecked mode does: memory accesses go straight to
+// the host. Call frames, bad callx ids and LD_ABS/LD_IND ranges are still checked at run time. The code
+// lives in pages that are writable while it is written and executable afterwards, never both (W^X).
+// A compiled JitProgram is immutable; run() may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/isa/insn.hpp"
+#include "bpfvm/vm/helper.hpp"
+#include "bpfvm/vm/interpreter.hpp"
+
+namespace bpfvm::vm {
+
+struct JitOptions {
+  // Constant blinding (the kernel's bpf_jit_harden): immediates a program supplies never appear in the
+  // native code as they are; each is stored xor a random key and decoded into a scratch register, so an
+  // untrusted program cannot plant chosen bytes in executable memory (JIT spraying).
+  bool harden = false;
+  // Variable shifts with BMI2's shlx/shrx/sarx (which mask the count as BPF does) where the host has
+  // them; off forces the cl-based sequence (tests run both).
+  bool bmi2 = true;
+};
+
+class JitProgram {
+ public:
+  // Whether this host can run JIT code (x86-64).
+  static bool available();
+
+  // Validates and compiles `program`; helper calls are resolved against `helpers` now, as the
+  // interpreter resolves them at load. Fails on what the interpreter's load refuses.
+  static Result<JitProgram> compile(std::span<const isa::RawInsn> program, const HelperTable& helpers,
+                                    JitOptions options = {});
+
+  // Runs from ctx.entry with r1-r5 from ctx; ctx.regions is not consulted (the program is trusted).
+  Result<std::uint64_t> run(const RunContext& ctx) const;
+
+  // The native code, and where the code of each BPF instruction starts in it (one entry per
+  // instruction slot; the second slot of a 64-bit load repeats the first's). The listing of
+  // `bpfvm prog dump jited` is made from these.
+  std::span<const std::uint8_t> code() const;
+  std::uint64_t code_address() const;
+  std::span<const std::uint32_t> insn_offsets() const;
+  const JitOptions& options() const { return options_; }
+
+  JitProgram(JitProgram&&) noexcept;
+  JitProgram& operator=(JitProgram&&) noexcept;
+  ~JitProgram();
+
+  struct Code;  // the executable memory and its tables (private)
+
+ private:
+  JitProgram(std::unique_ptr<Code> code, JitOptions options);
+  std::unique_ptr<Code> code_;
+  JitOptions options_;
+};
+
+}  // namespace bpfvm::vm

@@ -1,0 +1,282 @@
+// The JIT: W^X code pages, its run-time checks, helpers and callbacks, threads, and a seeded
+// differential test against the interpreter over random programs of every instruction class.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "bpfvm/isa/assembler.hpp"
+#include "bpfvm/vm/interpreter.hpp"
+#include "bpfvm/vm/jit.hpp"
+#include "random_program.hpp"
+
+namespace bpfvm::vm {
+namespace {
+
+std::vector<isa::RawInsn> kasm(const char* text) {
+  auto r = isa::assemble(text, isa::AsmSyntax::kKernel);
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? *r : std::vector<isa::RawInsn>{};
+}
+
+// The protections of the mapping that holds `addr`, from /proc/self/maps ("r-xp", ...).
+std::string protections_of(std::uint64_t addr) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    std::string range, perms;
+    in >> range >> perms;
+    const auto dash = range.find('-');
+    const std::uint64_t lo = std::stoull(range.substr(0, dash), nullptr, 16);
+    const std::uint64_t hi = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (addr >= lo && addr < hi) return perms;
+  }
+  return "";
+}
+
+TEST(Jit, CodeIsExecutableAndNeverWritable) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("r0 = 42\nexit"), h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  EXPECT_EQ(*jit->run({}), 42u);
+  EXPECT_EQ(protections_of(jit->code_address()), "r-xp");
+  EXPECT_EQ(protections_of(jit->code_address() + jit->code().size() - 1), "r-xp");
+  // A second program gets pages of its own, sealed as well; the first stays as it was.
+  auto other = JitProgram::compile(kasm("r0 = 7\nexit"), h);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(protections_of(other->code_address()), "r-xp");
+  EXPECT_EQ(*jit->run({}), 42u);
+}
+
+TEST(Jit, InstructionOffsetsMapEverySlot) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("r1 = 0x1122334455667788 ll\nr0 = r1\nexit"), h);
+  ASSERT_TRUE(jit);
+  const auto offsets = jit->insn_offsets();
+  ASSERT_EQ(offsets.size(), 4u);
+  EXPECT_EQ(offsets[1], offsets[0]);  // the 64-bit load's second slot
+  EXPECT_LT(offsets[1], offsets[2]);
+  EXPECT_LT(offsets[2], offsets[3]);
+  EXPECT_LT(offsets[3], jit->code().size());
+  EXPECT_EQ(*jit->run({}), 0x1122334455667788u);
+}
+
+std::uint64_t sum5(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d, std::uint64_t e,
+                   CallContext* ctx) {
+  return a + 10 * b + 100 * c + 1000 * d + 10000 * e + reinterpret_cast<std::uint64_t>(ctx->user());
+}
+
+TEST(Jit, HelpersGetR1ToR5AndTheUserPointer) {
+  HelperTable h;
+  h.set(7, sum5);
+  auto jit = JitProgram::compile(kasm("r1 = 1\nr2 = 2\nr3 = 3\nr4 = 4\nr5 = 5\ncall 7\nexit"), h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  RunContext ctx;
+  ctx.user = reinterpret_cast<void*>(std::uintptr_t{100000});
+  EXPECT_EQ(*jit->run(ctx), 154321u);
+}
+
+std::uint64_t stop_with(std::uint64_t r1, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext* ctx) {
+  ctx->request_exit();
+  return r1;
+}
+std::uint64_t fail_helper(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext* ctx) {
+  ctx->fail(make_error(Errc::kFault, "the helper gave up"));
+  return 0;
+}
+
+TEST(Jit, HelperCanEndTheProgramFromAnyDepth) {
+  HelperTable h;
+  h.set(3, stop_with);
+  h.set(4, fail_helper);
+  // The exit comes from a subprogram two calls deep: the JIT unwinds the native stack.
+  auto jit = JitProgram::compile(kasm("r6 = 5\ncall pc+2\nr0 = 1\nexit\n"
+                                      "call pc+1\nexit\n"
+                                      "r1 = 77\ncall 3\nr0 = 2\nexit"),
+                                 h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  EXPECT_EQ(*jit->run({}), 77u);
+  auto failing = JitProgram::compile(kasm("call pc+1\nexit\ncall 4\nexit"), h);
+  ASSERT_TRUE(failing);
+  auto r = failing->run({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().to_string(), "the helper gave up");
+}
+
+TEST(Jit, SubprogramsKeepTheCallersR6ToR10) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("r6 = 1\nr7 = 2\nr8 = 3\nr9 = 4\n*(u64 *)(r10 -8) = 100\n"
+                                      "call pc+6\n"
+                                      "r0 = *(u64 *)(r10 -8)\nr0 += r6\nr0 += r7\nr0 += r8\nr0 += r9\nexit\n"
+                                      "r6 = 10\nr7 = 20\nr8 = 30\nr9 = 40\n*(u64 *)(r10 -8) = 999\nr0 = 0\nexit"),
+                                 h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  EXPECT_EQ(*jit->run({}), 110u);
+}
+
+TEST(Jit, RecursionStopsAtTheFrameLimit) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("call pc-1\nexit"), h);
+  ASSERT_TRUE(jit);
+  auto r = jit->run({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().to_string(), "instruction 0: call exceeds the limit of 8 call frames");
+}
+
+TEST(Jit, CallxToAMissingHelperIsAnError) {
+  HelperTable h;
+  h.set(7, sum5);
+  auto jit = JitProgram::compile(kasm("r2 = 7\ncallx r2\nr2 = 99\ncallx r2\nexit"), h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  auto r = jit->run({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().to_string(), "instruction 3: callx to helper id 99, which is not available here");
+}
+
+TEST(Jit, EntryMustStartAnInstruction) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("r0 = 1 ll\nexit\nr0 = 5\nexit"), h);
+  ASSERT_TRUE(jit);
+  RunContext ctx;
+  ctx.entry = 1;
+  EXPECT_FALSE(jit->run(ctx));
+  ctx.entry = 3;
+  EXPECT_EQ(*jit->run(ctx), 5u);
+  ctx.entry = 9;
+  EXPECT_FALSE(jit->run(ctx));
+}
+
+// bpf_loop in miniature: calls the callback (a function of the program) r1 times with the index.
+std::uint64_t loop_helper(std::uint64_t n, std::uint64_t fn, std::uint64_t data, std::uint64_t, std::uint64_t,
+                          CallContext* ctx) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto r = ctx->call_function(fn, {i, data, 0, 0, 0});
+    if (!r) {
+      ctx->fail(std::move(r).error());
+      return 0;
+    }
+    if (*r) return i + 1;
+  }
+  return n;
+}
+
+TEST(Jit, CallbacksRunOnTheirOwnStackAndSeeTheCallers) {
+  HelperTable h;
+  h.set(9, loop_helper);
+  // The callback adds its index into a counter on the caller's stack.
+  auto jit = JitProgram::compile(kasm("*(u64 *)(r10 -8) = 0\nr1 = 5\nr2 = 8\nr3 = r10\nr3 += -8\ncall 9\n"
+                                      "r0 = *(u64 *)(r10 -8)\nexit\n"
+                                      "r3 = *(u64 *)(r2 +0)\nr3 += r1\n*(u64 *)(r2 +0) = r3\n"
+                                      "*(u64 *)(r10 -8) = 1234\nr0 = 0\nexit"),
+                                 h);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  EXPECT_EQ(*jit->run({}), 0u + 1 + 2 + 3 + 4);
+}
+
+TEST(Jit, LegacyPacketLoadsStopOutsideThePacket) {
+  HelperTable h;
+  const std::uint8_t packet[] = {0x12, 0x34, 0x56, 0x78, 0x9a};
+  RunContext ctx;
+  ctx.packet = packet;
+  auto word = JitProgram::compile(kasm("r0 = *(u32 *)skb[1]\nexit"), h);
+  ASSERT_TRUE(word) << word.error().to_string();
+  EXPECT_EQ(*word->run(ctx), 0x3456789au);
+  auto past = JitProgram::compile(kasm("r0 = *(u16 *)skb[4]\nr0 = 7\nexit"), h);
+  EXPECT_EQ(*past->run(ctx), 0u);
+  auto ind = JitProgram::compile(kasm("r6 = -1\nr0 = *(u8 *)skb[r6 + 2]\nexit"), h);
+  EXPECT_EQ(*ind->run(ctx), 0x34u);
+}
+
+TEST(Jit, RunsConcurrently) {
+  HelperTable h;
+  auto jit = JitProgram::compile(kasm("r0 = 0\nr2 = r1\nr0 += r2\nr2 += -1\nif r2 != 0 goto pc-3\nexit"), h);
+  ASSERT_TRUE(jit);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t i = 1; i < 2000; ++i) {
+        RunContext ctx;
+        ctx.r1 = i + static_cast<std::uint64_t>(t);
+        if (*jit->run(ctx) != ctx.r1 * (ctx.r1 + 1) / 2) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(Jit, RefusesWhatTheInterpreterRefuses) {
+  HelperTable h;
+  auto r = JitProgram::compile(kasm("call 1\nexit"), h);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().to_string().find("not available here"), std::string::npos);
+  EXPECT_FALSE(JitProgram::compile(std::vector<isa::RawInsn>{}, h));
+}
+
+// --- Differential: the interpreter (checked, so a generator bug shows as a fault) against the JIT in
+// each of its configurations, on the same random programs and memory.
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d, std::uint64_t e, CallContext*) {
+  return (a * 0x9e3779b97f4a7c15ull) ^ (b << 7) ^ (c >> 3) ^ (d * 31) ^ ~e;
+}
+std::uint64_t maybe_exit(std::uint64_t r1, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext* ctx) {
+  if (r1 % 8 == 0) ctx->request_exit();
+  return r1;
+}
+
+struct Outcome {
+  Result<std::uint64_t> r0;
+  std::vector<std::uint8_t> mem;
+};
+
+template <typename Engine>
+Outcome run_on(const Engine& engine, const std::vector<std::uint8_t>& initial) {
+  Outcome out{0, initial};
+  MemoryRegion region = MemoryRegion::of(out.mem.data(), out.mem.size(), "mem");
+  RunContext ctx;
+  ctx.r1 = reinterpret_cast<std::uint64_t>(out.mem.data());
+  ctx.regions = {&region, 1};
+  ctx.packet = out.mem;
+  out.r0 = engine.run(ctx);
+  return out;
+}
+
+TEST(JitDifferential, MatchesTheInterpreterOnRandomPrograms) {
+  HelperTable h;
+  h.set(test::RandomProgram::kMix, mix);
+  h.set(test::RandomProgram::kMaybeExit, maybe_exit);
+  JitOptions plain, hardened, no_bmi2;
+  hardened.harden = true;
+  no_bmi2.bmi2 = false;
+  // Bounded in time as well as in count, so a slow machine still finishes quickly.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int programs = 0;
+  for (std::uint64_t seed = 1; seed <= 3000 && std::chrono::steady_clock::now() < deadline; ++seed) {
+    const auto p = test::random_program(seed, test::RandomProgram::Form::kVm, 20 + seed % 80);
+    InterpreterOptions checked;
+    checked.checked = true;
+    auto interp = Interpreter::load(p.insns, h, checked);
+    ASSERT_TRUE(interp) << "seed " << seed << ": " << interp.error().to_string();
+    const Outcome want = run_on(*interp, p.mem);
+    ASSERT_TRUE(want.r0) << "seed " << seed << ": the generator made a faulting program: " << want.r0.error().to_string();
+    for (const JitOptions& o : {plain, hardened, no_bmi2}) {
+      auto jit = JitProgram::compile(p.insns, h, o);
+      ASSERT_TRUE(jit) << "seed " << seed << ": " << jit.error().to_string();
+      const Outcome got = run_on(*jit, p.mem);
+      ASSERT_TRUE(got.r0) << "seed " << seed << ": " << got.r0.error().to_string();
+      ASSERT_EQ(*got.r0, *want.r0) << "seed " << seed << " harden=" << o.harden << " bmi2=" << o.bmi2;
+      ASSERT_EQ(got.mem, want.mem) << "seed " << seed << " harden=" << o.harden << " bmi2=" << o.bmi2;
+    }
+    ++programs;
+  }
+  EXPECT_GE(programs, 100);
+  RecordProperty("programs", programs);
+}
+
+}  // namespace
+}  // namespace bpfvm::vm
