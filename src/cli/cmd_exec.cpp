@@ -47,7 +47,8 @@ int cmd_exec(Args& args) {
   if (input.empty()) throw UsageError{"exec needs a FILE"};
   if (mem_hex && mem_file) throw UsageError{"give --mem-hex or --mem-file, not both"};
   if (jit) {
-    fmt::print(stderr, "Error: the JIT is not available in this build yet; use --interpret\n");
+    fmt::print(stderr, "Error: --jit: exec runs programs no verifier has proven safe, which only the interpreter's "
+                       "checked mode runs safely; load the program with 'prog load' to run it in the JIT\n");
     return kExitError;
   }
   std::vector<std::uint8_t> mem;

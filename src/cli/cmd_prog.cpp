@@ -2,6 +2,7 @@
 //   prog load OBJ PATH [type TYPE] [pinmaps MAP_DIR]      (the first program, pinned at PATH)
 //   prog loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]   (every program, pinned under PATH)
 //   prog tracelog
+//   prog dump jited PROG [{file FILE | [opcodes] [linum]}]   (cmd_prog_dump.cpp)
 //   prog run PROG data_in FILE [data_out FILE [data_size_out L]] [ctx_in FILE] [ctx_out FILE
 //            [ctx_size_out M]] [repeat N]          PROG := pinned PATH
 // Pins live under the pin root ($BPFVM_PIN_ROOT, default /run/bpfvm); /sys/fs/bpf/... names map onto it.
@@ -207,14 +208,17 @@ int tracelog(Args& args) {
 
 }  // namespace
 
-int cmd_prog(Args& args, bool jit) {
+int cmd_prog(Args& args, std::optional<bool> jit) {
   const std::string_view sub = args.next();
   if (sub == "loadall" || sub == "load") {
-    return load(args, jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter, sub == "loadall");
+    const runtime::ExecMode mode =
+        !jit ? runtime::default_exec_mode() : *jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter;
+    return load(args, mode, sub == "loadall");
   }
+  if (sub == "dump") return prog_dump(args);
   if (sub == "run") return run(args);
   if (sub == "tracelog") return tracelog(args);
-  if (sub.empty()) throw UsageError{"prog needs a command (load, loadall, run, tracelog)"};
+  if (sub.empty()) throw UsageError{"prog needs a command (load, loadall, run, dump, tracelog)"};
   throw UsageError{fmt::format("unknown prog command '{}'", sub)};
 }
 

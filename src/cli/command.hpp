@@ -45,7 +45,9 @@ std::optional<isa::AsmSyntax> parse_syntax(std::string_view name);
 int cmd_asm(Args& args);
 int cmd_disasm(Args& args);
 int cmd_exec(Args& args);
-int cmd_prog(Args& args, bool jit);
+// `engine`: the global --jit / --interpret choice; unset, the runtime's default (the JIT on x86-64).
+int cmd_prog(Args& args, std::optional<bool> jit);
+int prog_dump(Args& args);
 int cmd_veristat(Args& args);
 
 }  // namespace bpfvm::cli

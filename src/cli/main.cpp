@@ -12,9 +12,10 @@ constexpr const char* kUsage =
     "       bpfvm disasm FILE.bin|FILE.o|FILE.s [opcodes]\n"
     "       bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F]\n"
     "                       [--interpret | --jit] [--max-insns N]\n"
-    "       bpfvm [--jit] prog load|loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
+    "       bpfvm [--jit | --interpret] prog load|loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
     "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
     "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
+    "       bpfvm prog dump jited pinned PATH [{file FILE | [opcodes] [linum]}]\n"
     "       bpfvm prog tracelog\n"
     "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
     "       bpfvm help\n"
@@ -28,7 +29,9 @@ constexpr const char* kUsage =
     "under MAP_DIR, with pinmaps); prog load loads them all and pins the first at PATH. Each program is\n"
     "verified first; a refusal is explained (source line, path, hint). prog run runs a pinned program as BPF_PROG_TEST_RUN does. Pins live\n"
     "under $BPFVM_PIN_ROOT (default /run/bpfvm); /sys/fs/bpf/... paths name the same place. Programs run\n"
-    "in the interpreter; --jit asks for the JIT. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n"
+    "in the x86-64 JIT (--interpret, or BPFVM_JIT=0, picks the interpreter; BPFVM_JIT_HARDEN=1 blinds the\n"
+    "JIT's constants). prog dump jited prints a program's native code, each BPF instruction above the code it\n"
+    "became. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n"
     "\n"
     "veristat verifies every program of each object without running it, as the kernel's veristat does:\n"
     "verdict, time, processed instructions and states; -v explains each failure (source line, path, hint),\n"
@@ -43,9 +46,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   int first = 1;
-  bool jit = false;
-  if (std::strcmp(argv[1], "--jit") == 0) {
-    jit = true;
+  std::optional<bool> jit;
+  if (std::strcmp(argv[1], "--jit") == 0 || std::strcmp(argv[1], "--interpret") == 0) {
+    jit = std::strcmp(argv[1], "--jit") == 0;
     ++first;
   }
   if (first >= argc) {

@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 
 namespace bpfvm::obj {
 
@@ -53,6 +55,26 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
     found = static_cast<std::int32_t>(bits / 8);
   }
   return found;
+}
+
+Result<std::string> Btf::function_declaration(std::uint32_t type_id) const {
+  const struct btf* b = btf_.get();
+  const struct btf_type* f = type_id < type_count() ? btf__type_by_id(b, type_id) : nullptr;
+  if (!f || !btf_is_func(f)) return make_error(Errc::kInvalid, "BTF type {} is not a function", type_id);
+  std::string out;
+  auto print = [](void* ctx, const char* fmt, va_list args) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, args);
+    *static_cast<std::string*>(ctx) += buf;
+  };
+  struct btf_dump* d = btf_dump__new(b, print, &out, nullptr);
+  if (!d) return make_error(Errc::kNoMemory, "cannot print BTF type {}", type_id);
+  const std::string name(string_at(f->name_off));
+  LIBBPF_OPTS(btf_dump_emit_type_decl_opts, opts, .field_name = name.c_str());
+  const int err = btf_dump__emit_type_decl(d, f->type, &opts);
+  btf_dump__free(d);
+  if (err) return make_error(Errc::kInvalid, "cannot print BTF function {}", type_id);
+  return out;
 }
 
 Result<FuncSignature> Btf::function(std::uint32_t type_id) const {

@@ -91,6 +91,8 @@ json encode_program(const Program& p) {
   j["expected_attach_type"] = p.expected_attach_type();
   j["license"] = p.license();
   j["insns"] = hex(isa::to_wire(p.original()));
+  j["jited"] = p.jited() != nullptr;  // opened again in the engine it was loaded with
+  if (p.jited()) j["jit_harden"] = p.jited()->options().harden;
   j["maps"] = json::array();
   for (const auto& m : p.maps()) j["maps"].push_back(encode_map(*m));
   if (p.btf()) j["btf"] = hex(p.btf()->btf().bytes());
@@ -160,6 +162,10 @@ class PinCodec {
     req.expected_attach_type = j.at("expected_attach_type").get<std::uint32_t>();
     req.license = j.at("license").get<std::string>();
     req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(unhex(j.at("insns"), "insns"))));
+    if (j.contains("jited")) {
+      req.mode = j.at("jited").get<bool>() && vm::JitProgram::available() ? ExecMode::kJit : ExecMode::kInterpreter;
+      req.jit_harden = j.value("jit_harden", false);
+    }
     for (const json& m : j.at("maps")) req.maps.push_back(BPFVM_TRY(decode_map(rt, m)));
     if (j.contains("btf")) req.btf = BPFVM_TRY(rt.load_btf(BPFVM_TRY(unhex(j.at("btf"), "btf"))));
     for (const json& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});

@@ -159,7 +159,7 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   rc.user = &env;
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  auto r = p_.interpreter->run(rc);
+  auto r = p_.jit ? p_.jit->run(rc) : p_.interpreter->run(rc);
   if (env.held_lock) {
     // The kernel's verifier refuses a program that can exit holding a bpf_spin_lock; without it, the
     // runtime releases the lock and fails the run.

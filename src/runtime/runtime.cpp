@@ -106,6 +106,17 @@ std::string default_pin_root() {
 
 }  // namespace
 
+ExecMode default_exec_mode() {
+  const char* env = std::getenv("BPFVM_JIT");
+  if (env && std::string_view(env) == "0") return ExecMode::kInterpreter;
+  return vm::JitProgram::available() ? ExecMode::kJit : ExecMode::kInterpreter;
+}
+
+bool default_jit_harden() {
+  const char* env = std::getenv("BPFVM_JIT_HARDEN");
+  return env && *env && std::string_view(env) != "0";
+}
+
 bool gpl_compatible(std::string_view license) {
   return license == "GPL" || license == "GPL v2" || license == "GPL and additional rights" ||
          license == "Dual BSD/GPL" || license == "Dual MIT/GPL" || license == "Dual MPL/GPL";
@@ -211,7 +222,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   if (context_size(request.prog_type) == 0) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
-  if (request.mode == ExecMode::kJit) return fail(make_error(Errc::kNotSupported, "the JIT is not available yet"));
+  if (request.mode == ExecMode::kJit && !vm::JitProgram::available()) {
+    return fail(make_error(Errc::kNotSupported, "the JIT needs an x86-64 host"));
+  }
   if (request.insns.empty()) return fail(make_error(Errc::kInvalid, "the program has no instructions"));
   if (request.insns.size() > kMaxInsns) {
     return fail(make_error(Errc::kTooBig, "the program has {} instructions, more than {}", request.insns.size(), kMaxInsns));
@@ -326,11 +339,18 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     code[i].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k]));
     code[i + 1].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k] >> 32));
   }
-  vm::InterpreterOptions options;
-  options.checked = false;  // verified above
-  auto interp = vm::Interpreter::load(code, helper_table(), options);
-  if (!interp) return fail(std::move(interp).error());
-  parts.interpreter = std::move(*interp);
+  // Verified above: both engines run it unchecked.
+  if (request.mode == ExecMode::kJit) {
+    vm::JitOptions options;
+    options.harden = request.jit_harden;
+    auto jit = vm::JitProgram::compile(code, helper_table(), options);
+    if (!jit) return fail(std::move(jit).error());
+    parts.jit = std::move(*jit);
+  } else {
+    auto interp = vm::Interpreter::load(code, helper_table(), vm::InterpreterOptions{});
+    if (!interp) return fail(std::move(interp).error());
+    parts.interpreter = std::move(*interp);
+  }
   parts.btf = std::move(request.btf);
   parts.func_info = std::move(request.func_info);
   parts.line_info = std::move(request.line_info);

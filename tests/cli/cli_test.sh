@@ -39,7 +39,7 @@ expect "fault is an error" 1 "instruction 0: out-of-bounds read of 4 bytes at of
 expect "infinite loop is stopped" 1 "instruction budget of 1000 exhausted" -- \
   "$BPFVM" exec "$DIR/loop.s" --max-insns 1000
 expect "syntax error names line and column" 1 "bad.s:2:5: expected a register %r0-%r10" -- "$BPFVM" exec "$DIR/bad.s"
-expect "jit not yet" 1 "not available" -- "$BPFVM" exec "$DIR/sum.s" --jit
+expect "exec has no jit" 1 "only the interpreter's checked mode runs safely" -- "$BPFVM" exec "$DIR/sum.s" --jit
 expect "missing file" 1 "open '$TMP/none.s': No such file or directory" -- "$BPFVM" exec "$TMP/none.s"
 printf '\x01\x02\x03' > "$TMP/odd.bin"
 expect "truncated raw" 1 "program size 3 bytes is not a multiple of 8" -- "$BPFVM" exec "$TMP/odd.bin"
@@ -79,7 +79,23 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "unsupported type" 1 "section 'fentry/do_unlinkat' programs are not supported" -- \
     "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f
   expect "type override" 0 "" -- "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f2 type raw_tracepoint
-  expect "jit flag" 1 "the JIT is not available yet" -- "$BPFVM" --jit prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/j
+  expect "jit flag" 0 "" -- "$BPFVM" --jit prog loadall "$PROGS/subprogs.bpf.o" /sys/fs/bpf/j
+  expect "interpret flag" 0 "" -- "$BPFVM" --interpret prog loadall "$PROGS/subprogs.bpf.o" /sys/fs/bpf/i
+  expect "jit runs" 0 "Return value: 25," -- "$BPFVM" prog run pinned /sys/fs/bpf/j/first data_in "$TMP/frame"
+  expect "interpreter runs" 0 "Return value: 25," -- "$BPFVM" prog run pinned /sys/fs/bpf/i/first data_in "$TMP/frame"
+  expect "dump jited" 0 "bpf_prog_" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first
+  expect "dump jited declaration" 0 "int sum_squares(int a, int b):" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first
+  expect "dump jited insns" 0 "; insn 0: (85) call pc+1" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first
+  expect "dump jited native" 0 "   0:	push   %rbp" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first
+  expect "dump jited opcodes" 0 "	41 54" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first opcodes
+  expect "dump jited linum" 0 "subprogs.bpf.c line_num:12 line_col:" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first linum
+  expect "dump jited file" 0 "" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first file "$TMP/image.bin"
+  if [ "$(head -c 1 "$TMP/image.bin" | od -An -tx1 | tr -d ' ')" != "55" ]; then echo "FAIL dump jited file: image does not start with push %rbp"; fail=$((fail + 1)); fi
+  expect "dump interpreted" 1 "runs in the interpreter" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/i/first
+  expect "dump by id" 2 "name one by 'pinned PATH'" -- "$BPFVM" prog dump jited id 3
+  expect "dump xlated" 2 "prog dump xlated is not in bpfvm yet" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first
+  expect "dump extra" 2 "unexpected 'bogus' in prog dump jited" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first bogus
+  expect "dump map" 1 "is not a program" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/g_maps/globals_data
   expect "bad object" 1 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
   expect "short frame" 1 "shorter than an Ethernet header" -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/types/sock_len data_in "$TMP/odd.bin"

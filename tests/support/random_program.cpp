@@ -2,6 +2,8 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "bpfvm/isa/codec.hpp"
@@ -68,6 +70,18 @@ class Generator {
     if (to_end_if_short >= 0) items_[static_cast<std::size_t>(to_end_if_short)].target = exit_pass;
 
     // The subprogram: its own frame, r1-r5 as arguments, r6-r9 scribbled over (the caller's come back).
+    // Only when called: the kernel refuses unreachable code.
+    const bool called = std::any_of(items_.begin(), items_.end(), [](const Item& it) { return it.target == -2; });
+    if (called) subprogram();
+    for (Item& it : items_) {
+      if (it.target == -2) it.target = subprogram_;
+    }
+
+    return encode_items(std::move(out));
+  }
+
+ private:
+  void subprogram() {
     subprogram_ = static_cast<int>(items_.size());
     add(Alu{AluOp::kMov, true, 0, Operand::Reg(1)});
     add(Store{Size::kDW, 10, -8, Operand::Reg(2)});
@@ -79,9 +93,9 @@ class Generator {
     add(Load{Size::kDW, false, 3, 10, -8});
     add(Alu{AluOp::kXor, true, 0, Operand::Reg(3)});
     add(Exit{});
-    for (Item& it : items_) {
-      if (it.target == -2) it.target = subprogram_;
-    }
+  }
+
+  RandomProgram encode_items(RandomProgram out) {
 
     for (Item& it : items_) {
       while (it.target >= 0 && !items_[static_cast<std::size_t>(it.target)].landing) ++it.target;
@@ -103,7 +117,6 @@ class Generator {
     return out;
   }
 
- private:
   static constexpr std::uint8_t kScratch[] = {0, 1, 2, 3, 4, 5, 7, 8, 9};
 
   int add(Insn insn, int target = -1) {
@@ -215,6 +228,11 @@ class Generator {
         const bool on_stack = !vm_ || coin();
         const int off = on_stack ? -64 + bytes_of(s) * pick(0, 64 / bytes_of(s) - 1) : bytes_of(s) * pick(0, 256 / bytes_of(s) - 1);
         add(Atomic{op, fetch, s, static_cast<std::uint8_t>(on_stack ? 10 : 6), static_cast<std::int16_t>(off), scratch()});
+        // The kernel zero-extends r0 after a 32-bit cmpxchg only where its verifier saw a 64-bit read of
+        // r0 follow; state pruning can hide that read (seen on 6.18: the xlated program has no zext and
+        // r0 keeps its upper half when the compare succeeds). RFC 9669 and bpfvm always zero-extend: the
+        // kernel form makes the zero extension explicit so that both agree.
+        if (!vm_ && op == AtomicOp::kCmpxchg && s == Size::kW) add(Alu{AluOp::kMov, false, 0, Operand::Reg(0)});
         return;
       }
       case 14: case 15: case 16: {
@@ -224,7 +242,8 @@ class Generator {
         return;
       }
       case 17:
-        if (pick(0, 3) == 0) add(Jump{0, coin()}, forward(body_end));
+        // Code a jump skips would be unreachable, which the kernel refuses: there, only jumps to the next.
+        if (pick(0, 3) == 0) add(Jump{0, coin()}, vm_ ? forward(body_end) : static_cast<int>(items_.size()) + 1);
         return;
       case 18:
         // A bpf-to-bpf call; the callee reads r1 and r2.
@@ -272,6 +291,11 @@ class Generator {
 };
 
 }  // namespace
+
+std::uint64_t random_seed_count(std::uint64_t fallback) {
+  const char* env = std::getenv("BPFVM_RANDOM_SEEDS");
+  return env && *env ? std::strtoull(env, nullptr, 10) : fallback;
+}
 
 RandomProgram random_program(std::uint64_t seed, RandomProgram::Form form, std::size_t length) {
   return Generator(seed, form).generate(length);

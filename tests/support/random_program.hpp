@@ -34,4 +34,8 @@ struct RandomProgram {
 
 RandomProgram random_program(std::uint64_t seed, RandomProgram::Form form, std::size_t length = 60);
 
+// How many seeds a differential test tries: `fallback`, or $BPFVM_RANDOM_SEEDS for a deeper run (which
+// also lifts the test's time bound).
+std::uint64_t random_seed_count(std::uint64_t fallback);
+
 }  // namespace bpfvm::test

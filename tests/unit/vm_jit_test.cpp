@@ -11,6 +11,7 @@
 #include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/vm/interpreter.hpp"
 #include "bpfvm/vm/jit.hpp"
+#include "bpfvm/vm/native_disasm.hpp"
 #include "random_program.hpp"
 
 namespace bpfvm::vm {
@@ -254,9 +255,10 @@ TEST(JitDifferential, MatchesTheInterpreterOnRandomPrograms) {
   hardened.harden = true;
   no_bmi2.bmi2 = false;
   // Bounded in time as well as in count, so a slow machine still finishes quickly.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const std::uint64_t seeds = test::random_seed_count(3000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seeds > 3000 ? 86400 : 20);
   int programs = 0;
-  for (std::uint64_t seed = 1; seed <= 3000 && std::chrono::steady_clock::now() < deadline; ++seed) {
+  for (std::uint64_t seed = 1; seed <= seeds && std::chrono::steady_clock::now() < deadline; ++seed) {
     const auto p = test::random_program(seed, test::RandomProgram::Form::kVm, 20 + seed % 80);
     InterpreterOptions checked;
     checked.checked = true;
@@ -276,6 +278,28 @@ TEST(JitDifferential, MatchesTheInterpreterOnRandomPrograms) {
   }
   EXPECT_GE(programs, 100);
   RecordProperty("programs", programs);
+}
+
+}  // namespace
+}  // namespace bpfvm::vm
+
+namespace bpfvm::vm {
+namespace {
+
+TEST(NativeDisasm, PrintsAttSyntaxAsObjdumpDoes) {
+  // push %rbp; mov %rsp,%rbp; sub $0x8,%rsp; lock add %eax,(%rdi); jmp back to 0; ret; a byte that is no instruction
+  const std::uint8_t code[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x08, 0xf0, 0x01, 0x07, 0xeb, 0xf3, 0xc3, 0x06};
+  const auto insns = disassemble_native(code);
+  ASSERT_EQ(insns.size(), 7u);
+  EXPECT_EQ(insns[0].text, "push   %rbp");
+  EXPECT_EQ(insns[1].text, "mov    %rsp,%rbp");
+  EXPECT_EQ(insns[1].offset, 1u);
+  EXPECT_EQ(insns[1].size, 3u);
+  EXPECT_EQ(insns[2].text, "sub    $0x8,%rsp");
+  EXPECT_EQ(insns[3].text, "lock add %eax,(%rdi)");
+  EXPECT_EQ(insns[4].text, "jmp    0x0000000000000000");
+  EXPECT_EQ(insns[5].text, "ret");
+  EXPECT_EQ(insns[6].text, "(bad)");
 }
 
 }  // namespace

@@ -46,6 +46,8 @@ class Btf {
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;
   // The signature of FUNC `type_id`; an error when it is not a FUNC.
   Result<FuncSignature> function(std::uint32_t type_id) const;
+  // FUNC `type_id` as C declares it, "int xdp_prog(struct xdp_md *ctx)"; an error when it is not a FUNC.
+  Result<std::string> function_declaration(std::uint32_t type_id) const;
 
  private:
   std::shared_ptr<const std::vector<std::uint8_t>> bytes_;

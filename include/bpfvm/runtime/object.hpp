@@ -16,7 +16,7 @@ namespace bpfvm::runtime {
 maps::MapDef map_def(const obj::MapSpec& m);
 
 struct ObjectOptions {
-  ExecMode mode = ExecMode::kInterpreter;
+  ExecMode mode = default_exec_mode();
   // Where maps with pinning = LIBBPF_PIN_BY_NAME live (libbpf's default is /sys/fs/bpf, which the
   // runtime maps onto its pin root).
   std::string pin_maps_dir = "/sys/fs/bpf";

@@ -20,6 +20,7 @@
 #include "bpfvm/obj/btf_ext.hpp"
 #include "bpfvm/verifier/verifier.hpp"
 #include "bpfvm/vm/interpreter.hpp"
+#include "bpfvm/vm/jit.hpp"
 #include "bpfvm/vm/memory.hpp"
 
 namespace bpfvm::runtime {
@@ -58,8 +59,12 @@ class Map {
   std::uint32_t btf_key_type_id_, btf_value_type_id_;
 };
 
-// How programs run. kJit arrives with the JIT issue; until then loading with it fails with EOPNOTSUPP.
+// How programs run: the x86-64 JIT, or the interpreter. The JIT is the default where the host can run
+// it, unless $BPFVM_JIT is 0 (the kernel's net.core.bpf_jit_enable); $BPFVM_JIT_HARDEN=1 blinds the
+// JIT's constants (net.core.bpf_jit_harden).
 enum class ExecMode { kInterpreter, kJit };
+ExecMode default_exec_mode();
+bool default_jit_harden();
 
 struct TestRunRequest {
   std::span<const std::uint8_t> data_in;
@@ -92,7 +97,8 @@ class Program {
     std::array<std::uint8_t, 8> tag{};
     std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
     std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
-    std::optional<vm::Interpreter> interpreter;
+    std::optional<vm::Interpreter> interpreter;  // one of these two runs the program
+    std::optional<vm::JitProgram> jit;
     // What the verifier's proof took (every loaded program was verified; it runs unchecked).
     verifier::VerifierStats verified;
   };
@@ -111,6 +117,8 @@ class Program {
   std::span<const obj::LineInfo> line_info() const { return p_.line_info; }
   const std::array<std::uint8_t, 8>& tag() const { return p_.tag; }
   const verifier::VerifierStats& verified() const { return p_.verified; }
+  // The native code, when the program runs in the JIT.
+  const vm::JitProgram* jited() const { return p_.jit ? &*p_.jit : nullptr; }
   std::chrono::system_clock::time_point load_time() const { return load_time_; }
   // Run statistics, kept only while enabled (the kernel's kernel.bpf_stats_enabled), as timing every
   // run costs more than a short program.

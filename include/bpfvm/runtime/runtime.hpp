@@ -46,7 +46,8 @@ struct ProgramLoadRequest {
   std::shared_ptr<const BtfObject> btf;
   std::vector<obj::FuncInfo> func_info;
   std::vector<obj::LineInfo> line_info;
-  ExecMode mode = ExecMode::kInterpreter;
+  ExecMode mode = default_exec_mode();
+  bool jit_harden = default_jit_harden();
   std::uint32_t log_level = 0;  // 1, 2: the verifier's log in the kernel's style, on success too
 };
 

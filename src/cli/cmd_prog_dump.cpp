@@ -1,0 +1,168 @@
+// bpfvm prog dump jited PROG [{file FILE | [opcodes] [linum]}]      PROG := pinned PATH
+// The native code of a JIT-compiled program, as bpftool prints it (each function under its C
+// declaration and "bpf_prog_<tag>_<name>:", "; source line" where a line begins, then "%4x:\t" and the
+// instruction in AT&T syntax; opcodes adds the bytes on the next line, linum the file, line and column),
+// and, beyond bpftool, each BPF instruction as a "; insn N:" line above the code it became. The entry
+// trampoline and the out-of-line exits (faults, early exits) are listed under names of their own.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "bpfvm/base/file.hpp"
+#include "bpfvm/isa/disasm.hpp"
+#include "bpfvm/runtime/runtime.hpp"
+#include "bpfvm/vm/native_disasm.hpp"
+#include "command.hpp"
+
+namespace bpfvm::cli {
+
+namespace {
+
+// Loaded programs carry map ids where the object had map references (as bpftool prints them).
+struct MapIds : isa::SymbolResolver {
+  std::optional<std::string> imm64(const isa::LoadImm64& l, std::size_t) const override {
+    if (l.pseudo == isa::Pseudo::kMapFd) return fmt::format("map[id:{}]", l.imm_lo);
+    if (l.pseudo == isa::Pseudo::kMapValue) return fmt::format("map[id:{}][0]+{}", l.imm_lo, l.imm_hi);
+    return std::nullopt;
+  }
+};
+
+std::string hex_bytes(std::span<const std::uint8_t> bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) out += fmt::format("{}{:02x}", i ? " " : "", bytes[i]);
+  return out;
+}
+
+struct Listing {
+  const runtime::Program& prog;
+  const vm::JitProgram& jit;
+  bool opcodes = false;
+  bool linum = false;
+  std::vector<vm::NativeInsn> native = vm::disassemble_native(jit.code());
+  std::size_t next_native = 0;
+
+  // Native instructions that start before `end`.
+  void native_until(std::uint32_t end) {
+    for (; next_native < native.size() && native[next_native].offset < end; ++next_native) {
+      const vm::NativeInsn& n = native[next_native];
+      fmt::print("{:4x}:\t{}\n", n.offset, n.text);
+      if (opcodes) fmt::print("\t{}\n", hex_bytes(jit.code().subspan(n.offset, n.size)));
+    }
+  }
+
+  std::string tag() const {
+    std::string t;
+    for (std::uint8_t b : prog.tag()) t += fmt::format("{:02x}", b);
+    return t;
+  }
+
+  void print() {
+    const auto insns = prog.xlated();
+    const auto offsets = jit.insn_offsets();
+    const obj::Btf* btf = prog.btf() ? &prog.btf()->btf() : nullptr;
+    // Where functions start: func_info when the program has BTF, else the targets of local calls.
+    std::map<std::size_t, std::uint32_t> functions;  // first insn -> BTF FUNC id (0 if none)
+    functions[0] = 0;
+    if (btf && !prog.func_info().empty()) {
+      for (const obj::FuncInfo& f : prog.func_info()) functions[f.insn] = f.type_id;
+    } else {
+      for (std::size_t i = 0; i < insns.size(); ++i) {
+        const isa::RawInsn& in = insns[i];
+        if (in.opcode == 0x85 && in.src == 1) functions[i + 1 + static_cast<std::size_t>(in.imm)] = 0;
+      }
+    }
+    std::map<std::size_t, const obj::LineInfo*> lines;
+    if (btf) {
+      for (const obj::LineInfo& l : prog.line_info()) lines[l.insn] = &l;
+    }
+    const MapIds resolver;
+    fmt::print("bpfvm_entry:\n");
+    native_until(offsets.empty() ? 0 : offsets[0]);
+    for (std::size_t i = 0; i < insns.size(); ++i) {
+      if (auto f = functions.find(i); f != functions.end()) {
+        std::string name = i == 0 ? prog.name() : fmt::format("F{}", i);
+        if (btf && f->second) {
+          if (auto decl = btf->function_declaration(f->second)) fmt::print("{}:\n", *decl);
+          name = std::string(btf->type_name(f->second));
+        }
+        fmt::print("bpf_prog_{}_{}:\n", tag(), name);
+      }
+      if (auto l = lines.find(i); l != lines.end()) {
+        const std::string_view text = btf->string_at(l->second->line_off);
+        if (linum) {
+          fmt::print("; {} [file:{} line_num:{} line_col:{}]\n", text, btf->string_at(l->second->file_name_off),
+                     l->second->line(), l->second->column());
+        } else {
+          fmt::print("; {}\n", text);
+        }
+      }
+      const bool lddw = insns[i].is_lddw();
+      fmt::print("; insn {}: {}\n", i, isa::format_insn(insns.subspan(i), i, &resolver));
+      const std::size_t next = i + (lddw ? 2 : 1);
+      native_until(next < offsets.size() ? offsets[next] : offsets.empty() ? 0 : offsets.back() + 1);
+      if (lddw) ++i;
+    }
+    fmt::print("bpfvm_exits:\n");
+    native_until(static_cast<std::uint32_t>(jit.code().size()));
+  }
+};
+
+}  // namespace
+
+int prog_dump(Args& args) {
+  const std::string_view what = args.next();
+  if (what == "xlated") throw UsageError{"prog dump xlated is not in bpfvm yet; prog dump jited is"};
+  if (what != "jited") throw UsageError{"prog dump takes 'jited PROG'"};
+  const std::string_view kind = args.next();
+  if (kind == "id" || kind == "tag" || kind == "name") {
+    throw UsageError{fmt::format("PROG '{}': a bpfvm program lives in the process that loaded it; name one by "
+                                 "'pinned PATH'", kind)};
+  }
+  if (kind != "pinned") throw UsageError{"prog dump jited takes PROG as 'pinned PATH'"};
+  const std::string path(args.next());
+  if (path.empty()) throw UsageError{"pinned needs a PATH"};
+  bool opcodes = false, linum = false;
+  std::string file;
+  while (!args.empty()) {
+    const std::string_view word = args.next();
+    if (word == "opcodes") {
+      opcodes = true;
+    } else if (word == "linum") {
+      linum = true;
+    } else if (word == "file") {
+      if (args.empty()) throw UsageError{"'file' needs a FILE"};
+      file = std::string(args.next());
+    } else {
+      throw UsageError{fmt::format("unexpected '{}' in prog dump jited", word)};
+    }
+  }
+  if (!file.empty() && (opcodes || linum)) throw UsageError{"'file' writes the raw image: no opcodes or linum with it"};
+  runtime::Runtime rt;
+  auto object = rt.open_pinned(path);
+  if (!object) {
+    fmt::print(stderr, "Error: {}\n", object.error().to_string());
+    return kExitError;
+  }
+  auto* prog = std::get_if<std::shared_ptr<runtime::Program>>(&*object);
+  if (!prog) {
+    fmt::print(stderr, "Error: '{}' is not a program\n", path);
+    return kExitError;
+  }
+  const vm::JitProgram* jit = (*prog)->jited();
+  if (!jit) {
+    fmt::print(stderr, "Error: program '{}' runs in the interpreter (BPFVM_JIT=0 when it was loaded): no native code\n",
+               (*prog)->name());
+    return kExitError;
+  }
+  if (!file.empty()) {
+    if (auto r = os::write_file(file, jit->code()); !r) {
+      fmt::print(stderr, "Error: {}\n", r.error().to_string());
+      return kExitError;
+    }
+    return kExitOk;
+  }
+  Listing{**prog, *jit, opcodes, linum}.print();
+  return kExitOk;
+}
+
+}  // namespace bpfvm::cli
