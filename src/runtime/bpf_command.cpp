@@ -415,6 +415,16 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
           std::memcpy(user_ptr(info.xlated_prog_insns), wire.data(), std::min<std::size_t>(info.xlated_prog_len, wire.size()));
           out.xlated_prog_insns = info.xlated_prog_insns;
         }
+        // The native image, when the program runs in the JIT (0 bytes in the interpreter, as the kernel
+        // reports for a program it did not JIT).
+        if (const vm::JitProgram* jit = p.jited()) {
+          out.jited_prog_len = static_cast<std::uint32_t>(jit->code().size());
+          if (info.jited_prog_insns && info.jited_prog_len) {
+            std::memcpy(user_ptr(info.jited_prog_insns), jit->code().data(),
+                        std::min<std::size_t>(info.jited_prog_len, jit->code().size()));
+            out.jited_prog_insns = info.jited_prog_insns;
+          }
+        }
         out.load_time = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(p.load_time().time_since_epoch()).count());
         out.nr_map_ids = static_cast<std::uint32_t>(p.maps().size());

@@ -277,6 +277,22 @@ TEST_F(BpfTest, ProgLoadTestRunAndInfo) {
   EXPECT_EQ(info.type, static_cast<std::uint32_t>(BPF_PROG_TYPE_SOCKET_FILTER));
   EXPECT_EQ(info.nr_map_ids, 1u);
   EXPECT_EQ(info.xlated_prog_len, 16u * 8);
+  // The native image, as the kernel hands out its JIT's (none when the interpreter runs programs).
+  if (default_exec_mode() == ExecMode::kJit) {
+    ASSERT_GT(info.jited_prog_len, 0u);
+    std::vector<std::uint8_t> image(info.jited_prog_len);
+    struct bpf_prog_info again {};
+    again.jited_prog_len = info.jited_prog_len;
+    again.jited_prog_insns = ptr(image.data());
+    i.info.info = ptr(&again);
+    i.info.info_len = sizeof again;
+    ASSERT_EQ(call(BPF_OBJ_GET_INFO_BY_FD, i), 0);
+    EXPECT_EQ(image[0], 0x55);  // push %rbp: the entry
+    i.info.info = ptr(&info);
+    i.info.info_len = sizeof info;
+  } else {
+    EXPECT_EQ(info.jited_prog_len, 0u);
+  }
   EXPECT_TRUE(info.gpl_compatible);
   EXPECT_EQ(info.run_cnt, 3u);
   Program::enable_stats(false);
