@@ -2,7 +2,8 @@
 # missing (scripts/deps.sh), configures and builds first.
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
-#   make bench              the interpreter, map and verifier benchmarks
+#   make bench              the JIT (against native code and the kernel's JIT), interpreter, map and
+#                           verifier benchmarks
 #   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
 #   make fuzz-verifier      the verifier under libFuzzer, seeded with the verifier cases
 #   CXX=clang++ make check  build with clang
@@ -50,6 +51,7 @@ conformance: build
 	else echo "conformance: $(CONFORMANCE_DIR) not found, skipped"; fi
 
 bench: build
+	@$(BUILD)/bin/jit_bench $(BUILD)/bench-progs
 	@$(BUILD)/bin/interpreter_bench --benchmark_counters_tabular=true
 	@$(BUILD)/bin/maps_bench
 	@bench/verifier.sh $(BUILD)

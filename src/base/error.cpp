@@ -26,10 +26,10 @@ std::string Location::to_string() const {
 }
 
 Error& Error::with_context(std::string_view outer) & {
-  if (context_.empty()) {
-    context_ = std::string(outer);
+  if (d_->context.empty()) {
+    d_->context = std::string(outer);
   } else {
-    context_ = fmt::format("{}: {}", outer, context_);
+    d_->context = fmt::format("{}: {}", outer, d_->context);
   }
   return *this;
 }
@@ -40,14 +40,14 @@ Error&& Error::with_context(std::string_view outer) && {
 }
 
 std::string Error::to_string() const {
-  std::string out = context_;
-  const std::string where = location_.to_string();
+  std::string out = d_->context;
+  const std::string where = d_->location.to_string();
   if (!where.empty()) {
     if (!out.empty()) out += ": ";
     out += where;
   }
   if (!out.empty()) out += ": ";
-  out += message_;
+  out += d_->message;
   return out;
 }
 

@@ -6,17 +6,12 @@
 
 namespace bpfvm::isa {
 
-std::optional<std::int64_t> branch_target(const Insn& insn, std::size_t index) {
-  const auto next = static_cast<std::int64_t>(index) + 1;
-  if (const auto* j = std::get_if<Jump>(&insn)) return next + j->offset;
-  if (const auto* j = std::get_if<CondJump>(&insn)) return next + j->offset;
-  if (const auto* c = std::get_if<Call>(&insn); c && c->kind == Call::Kind::kLocal) return next + c->imm;
-  // A function reference (LDDW src=4) names a subprogram like a local call does.
-  if (const auto* l = std::get_if<LoadImm64>(&insn); l && l->pseudo == Pseudo::kFunc) return next + l->imm_lo;
-  return std::nullopt;
+Result<void> validate(std::span<const RawInsn> program) {
+  BPFVM_TRY(decode_program(program));
+  return ok();
 }
 
-Result<void> validate(std::span<const RawInsn> program) {
+Result<std::vector<Insn>> decode_program(std::span<const RawInsn> program) {
   const std::size_t n = program.size();
   if (n == 0) return make_error(Errc::kInvalid, "program is empty");
   if (n > kMaxProgramSlots) {
@@ -26,17 +21,20 @@ Result<void> validate(std::span<const RawInsn> program) {
   // Pass 1: decode every instruction and mark the second slots of LDDW, which no jump may target.
   std::vector<bool> is_second_slot(n, false);
   std::vector<std::pair<std::size_t, std::int64_t>> targets;
-  Insn last = Exit{};
+  std::vector<Insn> decoded;
+  decoded.reserve(n);
   std::size_t last_index = 0;
   for (std::size_t i = 0; i < n;) {
     auto insn = decode(program.subspan(i));
     if (!insn) return std::move(insn).error().at_insn(i);
     if (auto t = branch_target(*insn, i)) targets.emplace_back(i, *t);
-    last = *insn;
     last_index = i;
-    if (slots_of(*insn) == 2) is_second_slot[i + 1] = true;
-    i += static_cast<std::size_t>(slots_of(*insn));
+    const int slots = slots_of(*insn);
+    if (slots == 2) is_second_slot[i + 1] = true;
+    decoded.push_back(*insn);
+    i += static_cast<std::size_t>(slots);
   }
+  const Insn& last = decoded.back();
   for (auto [from, to] : targets) {
     if (to < 0 || static_cast<std::size_t>(to) >= n) {
       return make_error(Errc::kInvalid, "jump out of range (target {}, program has {})", to, n).at_insn(from);
@@ -53,7 +51,7 @@ Result<void> validate(std::span<const RawInsn> program) {
                                       "would run off the end of the program")
         .at_insn(last_index);
   }
-  return ok();
+  return decoded;
 }
 
 }  // namespace bpfvm::isa

@@ -110,32 +110,19 @@ namespace {
 struct RunFrame {
   void* ctx;
   std::size_t ctx_size;
-  std::span<const vm::MemoryRegion> extra;
   std::span<const std::uint8_t> packet;
 };
 
 Result<std::uint64_t> run_tail_call(const void* self, const void* program, helpers::RunEnv& env) {
   const auto* frame = static_cast<const RunFrame*>(self);
-  return static_cast<const Program*>(program)->run(frame->ctx, frame->ctx_size, frame->extra, frame->packet, &env);
+  return static_cast<const Program*>(program)->run(frame->ctx, frame->ctx_size, frame->packet, &env);
 }
 }  // namespace
 
-Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
-                                   std::span<const std::uint8_t> packet, const helpers::RunEnv* parent) const {
-  // The regions a checked run may touch: the context, the caller's (packet) and global data. Kept on the
-  // stack: this is on every run's path.
-  constexpr std::size_t kInline = 4;
-  std::array<vm::MemoryRegion, kInline> inline_regions;
-  std::vector<vm::MemoryRegion> many;
-  const std::size_t n = 1 + extra.size() + p_.data_regions.size();
-  vm::MemoryRegion* regions = inline_regions.data();
-  if (n > kInline) {
-    many.resize(n);
-    regions = many.data();
-  }
-  regions[0] = vm::MemoryRegion::of(static_cast<std::uint8_t*>(ctx), ctx_size, "ctx");
-  std::copy(extra.begin(), extra.end(), regions + 1);
-  std::copy(p_.data_regions.begin(), p_.data_regions.end(), regions + 1 + extra.size());
+Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
+                                   const helpers::RunEnv* parent) const {
+  // Every loaded program was verified and runs unchecked: no memory regions to hand the engine (the
+  // interpreter's checked mode is for programs that were not).
   // What helpers see: this thread as the task, its execution slot, the trace pipe.
   helpers::RunEnv env = parent ? *parent : helpers::current_thread_env();
   if (!parent) env.cpu = maps::this_cpu();
@@ -147,13 +134,12 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
     auto* x = static_cast<XdpContext*>(ctx);
     env.xdp = {&x->data, &x->data_end, &x->data_meta, x->data_hard_start};
   }
-  const RunFrame frame{ctx, ctx_size, extra, packet};
+  const RunFrame frame{ctx, ctx_size, packet};
   env.tail_call = run_tail_call;
   env.tail_call_self = &frame;
   env.tail_calls = parent ? parent->tail_calls + 1 : 0;
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
-  rc.regions = {regions, n};
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).
   if (p_.prog_type != BPF_PROG_TYPE_XDP) rc.packet = packet;
   rc.user = &env;
@@ -228,8 +214,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       };
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
         prepare();
-        const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, l2, "packet"};
-        return run(&ctx, sizeof ctx, {&region, 1}, {packet.data() + hh, packet.size() - hh});
+        return run(&ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh});
       }));
       out.data_out = packet;
       // Programs below L2 never see the link header; the kernel hands it back zeroed.
@@ -282,8 +267,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.data_hard_start = reinterpret_cast<std::uint64_t>(buffer.data());
         ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
         ctx.user.rx_queue_index = 0;
-        const vm::MemoryRegion region{ctx.data_meta, ctx.data_end - ctx.data_meta, true, "packet"};
-        return run(&ctx, sizeof ctx, {&region, 1}, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta});
+        return run(&ctx, sizeof ctx, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta});
       }));
       const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
       out.data_out.assign(buffer.begin() + static_cast<std::ptrdiff_t>(from), buffer.end());
@@ -310,7 +294,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
         std::fill(ctx.begin(), ctx.end(), 0);
         std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
-        return run(ctx.data(), ctx.size(), {}, {});
+        return run(ctx.data(), ctx.size(), {});
       }));
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
       break;

@@ -268,8 +268,6 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
                                  map->def().value_size, off).at_insn(i));
         }
         value = reinterpret_cast<std::uint64_t>(direct + off);
-        const bool writable = !(map->def().map_flags & BPF_F_RDONLY_PROG);
-        parts.data_regions.push_back({reinterpret_cast<std::uint64_t>(direct), map->def().value_size, writable, "map value"});
       }
       in.src = in.src == BPF_PSEUDO_MAP_IDX ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE;  // as bpftool shows it
       in.imm = static_cast<std::int32_t>(map->id());

@@ -68,10 +68,10 @@ std::uint64_t sext(std::int32_t imm) { return static_cast<std::uint64_t>(static_
 }  // namespace
 
 Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const HelperTable& helpers) {
-  BPFVM_TRY(validate(program));
+  const std::vector<Insn> decoded = BPFVM_TRY(decode_program(program));
   std::vector<Op> ops(program.size(), Op{IOp::FILLER, 0, 0, 0, 0, 0});
-  for (std::size_t i = 0; i < program.size();) {
-    Insn insn = BPFVM_TRY(decode(program.subspan(i)));
+  std::size_t i = 0;
+  for (const Insn& insn : decoded) {
     Op& op = ops[i];
     const auto at = [i](Error e) { return std::move(e).at_insn(i); };
     const auto target = [&]() { return static_cast<std::int32_t>(*branch_target(insn, i)); };

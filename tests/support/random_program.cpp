@@ -177,9 +177,18 @@ class Generator {
   void body_item(std::size_t body_end) {
     const int kind = pick(0, vm_ ? 21 : 18);
     switch (kind) {
-      case 0: case 1: case 2: case 3: case 4:
+      case 0: case 1: case 2: case 3:
         add(alu(binop(), coin(), scratch(), operand(scratch())));
         return;
+      case 4: {
+        // A copy then an add into it (clang's three-operand add, which the JIT fuses into one lea); the
+        // add's source may be the copy itself.
+        const bool is64 = coin();
+        const std::uint8_t dst = scratch(), src = scratch();
+        add(Alu{AluOp::kMov, is64, dst, Operand::Reg(src)});
+        add(Alu{AluOp::kAdd, is64, dst, coin() ? Operand::Imm(imm()) : Operand::Reg(coin() ? dst : scratch())});
+        return;
+      }
       case 5: {
         const bool is64 = coin();
         const std::uint8_t bits = is64 ? static_cast<std::uint8_t>(8 << pick(0, 2)) : static_cast<std::uint8_t>(8 << pick(0, 1));

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,26 +50,35 @@ struct Location {
   std::string to_string() const;
 };
 
+// An error is one pointer wide (its parts live on the heap), so that Result<T> costs little more than T
+// on the success path, which decoding and verification take millions of times.
 class Error {
  public:
-  Error(Errc code, std::string message) : code_(code), message_(std::move(message)) {}
+  Error(Errc code, std::string message) : d_(std::make_unique<Data>(Data{code, std::move(message), {}, {}})) {}
+  Error(const Error& other) : d_(std::make_unique<Data>(*other.d_)) {}
+  Error& operator=(const Error& other) {
+    if (this != &other) d_ = std::make_unique<Data>(*other.d_);
+    return *this;
+  }
+  Error(Error&&) noexcept = default;
+  Error& operator=(Error&&) noexcept = default;
 
-  Errc code() const { return code_; }
-  int errno_value() const { return static_cast<int>(code_); }
-  const std::string& message() const { return message_; }
-  const std::string& context() const { return context_; }
-  const Location& location() const { return location_; }
-  Location& location() { return location_; }
+  Errc code() const { return d_->code; }
+  int errno_value() const { return static_cast<int>(d_->code); }
+  const std::string& message() const { return d_->message; }
+  const std::string& context() const { return d_->context; }
+  const Location& location() const { return d_->location; }
+  Location& location() { return d_->location; }
 
   // Prepends an outer operation: "load program 'x'" + "bad opcode" -> "load program 'x': bad opcode".
   Error&& with_context(std::string_view outer) &&;
   Error& with_context(std::string_view outer) &;
   Error&& at(Location loc) && {
-    location_ = std::move(loc);
+    d_->location = std::move(loc);
     return std::move(*this);
   }
   Error&& at_insn(std::size_t index) && {
-    location_.insn = index;
+    d_->location.insn = index;
     return std::move(*this);
   }
 
@@ -76,10 +86,13 @@ class Error {
   std::string to_string() const;
 
  private:
-  Errc code_;
-  std::string message_;
-  std::string context_;
-  Location location_;
+  struct Data {
+    Errc code;
+    std::string message;
+    std::string context;
+    Location location;
+  };
+  std::unique_ptr<Data> d_;  // never null, except in a moved-from Error
 };
 
 template <typename... Args>

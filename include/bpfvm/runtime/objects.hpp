@@ -95,7 +95,6 @@ class Program {
     std::vector<obj::FuncInfo> func_info;
     std::vector<obj::LineInfo> line_info;
     std::array<std::uint8_t, 8> tag{};
-    std::vector<vm::MemoryRegion> data_regions;  // global data values the code points into
     std::shared_ptr<maps::Map> trace_pipe;       // where bpf_trace_printk writes
     std::optional<vm::Interpreter> interpreter;  // one of these two runs the program
     std::optional<vm::JitProgram> jit;
@@ -127,11 +126,11 @@ class Program {
   std::uint64_t run_count() const { return run_count_.load(std::memory_order_relaxed); }
   std::uint64_t run_time_ns() const { return run_time_ns_.load(std::memory_order_relaxed); }
 
-  // Runs once with `ctx` (the type's context object) in r1; `ctx_region` bounds it in checked mode and
-  // `extra` adds regions (packet data). LD_ABS / LD_IND read `packet`.
-  // `parent` is the run that tail-called this one (its task, slot and tail-call count carry over).
-  Result<std::uint64_t> run(void* ctx, std::size_t ctx_size, std::span<const vm::MemoryRegion> extra,
-                            std::span<const std::uint8_t> packet, const helpers::RunEnv* parent = nullptr) const;
+  // Runs once with `ctx` (the type's context object, `ctx_size` bytes) in r1; LD_ABS / LD_IND read
+  // `packet`. `parent` is the run that tail-called this one (its task, slot and tail-call count carry
+  // over).
+  Result<std::uint64_t> run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
+                            const helpers::RunEnv* parent = nullptr) const;
 
   // BPF_PROG_TEST_RUN with the kernel's semantics for the program's type (see test_run.cpp).
   Result<TestRunResult> test_run(const TestRunRequest& request) const;

@@ -13,7 +13,7 @@ Result<ExecutableMemory> ExecutableMemory::allocate(std::size_t size) {
   if (size == 0) return make_error(Errc::kInvalid, "no code to place");
   const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   const std::size_t mapped = (size + page - 1) / page * page;
-  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED) return make_error(Errc::kNoMemory, "mmap of {} bytes for code failed: {}", mapped, std::strerror(errno));
   ExecutableMemory m;
   m.data_ = static_cast<std::uint8_t*>(p);

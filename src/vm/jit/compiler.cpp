@@ -75,12 +75,17 @@ class Compiler {
     unwind_ = a_.newLabel();
     abort_zero_ = a_.newLabel();
     // Every instruction a jump or call lands on gets a label before any code is emitted.
+    std::vector<bool> loop_head(ops_.size(), false);
     for (std::size_t i = 0; i < ops_.size(); ++i) {
       const Op& op = ops_[i];
       if (is_jump(op.code) || op.code == IOp::CALL_LOCAL) label(static_cast<std::size_t>(op.off));
+      if (is_jump(op.code) && static_cast<std::size_t>(op.off) <= i) loop_head[static_cast<std::size_t>(op.off)] = true;
     }
     trampoline();
     for (std::size_t i = 0; i < ops_.size(); ++i) {
+      // Loops start on a 16-byte boundary, as compilers align them: the front end fetches the loop
+      // body in fewer blocks.
+      if (loop_head[i]) a_.align(AlignMode::kCode, 16);
       if (labels_[i].isValid()) a_.bind(labels_[i]);
       offsets_[i] = static_cast<std::uint32_t>(a_.offset());
       if (ops_[i].code == IOp::FILLER) {
@@ -88,6 +93,11 @@ class Compiler {
         continue;
       }
       pc_ = i;
+      if (i + 1 < ops_.size() && !labels_[i + 1].isValid() && fuse_move_add(ops_[i], ops_[i + 1])) {
+        offsets_[i + 1] = offsets_[i];
+        ++i;
+        continue;
+      }
       emit(ops_[i]);
     }
     // Validation keeps control from running off the end; should it, stop with a fault.
@@ -191,6 +201,28 @@ class Compiler {
     return x86::r11d;
   }
 
+  // "dst = a; dst += b" (BPF has only two-operand arithmetic, so clang emits the pair for every
+  // three-operand add, pointer arithmetic included: "r1 = r10; r1 += -8") becomes one lea, when no jump
+  // lands between the two. A 32-bit lea zero-extends as the 32-bit add would.
+  bool fuse_move_add(const Op& mov, const Op& add) {
+    const bool is64 = mov.code == IOp::MOV64_REG;
+    if (!is64 && mov.code != IOp::MOV32_REG) return false;
+    if (mov.dst == mov.src || add.dst != mov.dst) return false;
+    const Gp dst = reg(mov.dst, is64);
+    if (add.code == (is64 ? IOp::ADD64_IMM : IOp::ADD32_IMM)) {
+      if (options_.harden) return false;  // the immediate would appear as a displacement
+      a_.lea(dst, x86::ptr(q(mov.src), imm32(add)));
+      return true;
+    }
+    if (add.code == (is64 ? IOp::ADD64_REG : IOp::ADD32_REG)) {
+      // The add's source is read after the move: if it names dst, it means the moved value.
+      const int other = add.src == mov.dst ? mov.src : add.src;
+      a_.lea(dst, x86::ptr(q(mov.src), q(other)));
+      return true;
+    }
+    return false;
+  }
+
   // dst op= src for the two-operand instructions whose immediate form takes a sign-extended imm32.
   void alu(InstId inst, const Op& op, Variant v) {
     const Gp dst = reg(op.dst, v.is64);
@@ -287,7 +319,13 @@ class Compiler {
       return;
     }
     const Gp divisor = part(x86::r11, v.is64 ? 8 : 4);
-    Label zero = a_.newLabel(), minus_one = a_.newLabel(), done = a_.newLabel();
+    // A register divisor is tested at run time; a constant one needs no labels.
+    Label zero, minus_one, done;
+    if (!known) {
+      zero = a_.newLabel();
+      done = a_.newLabel();
+      if (is_signed) minus_one = a_.newLabel();
+    }
     if (known) {
       if (options_.harden) {
         blinded(k, v.is64);
@@ -675,6 +713,8 @@ Result<NativeCode> compile_native(std::span<const Op> ops, std::span<const Helpe
   holder.init(Environment::host());
   FirstError errors;
   holder.setErrorHandler(&errors);
+  // About 10 bytes of x86 per BPF instruction: one allocation up front instead of regrowing.
+  holder.reserveBuffer(&holder.textSection()->_buffer, 256 + ops.size() * 12);
   x86::Assembler a(&holder);
   Compiler compiler(a, ops, callx_table, options, layout);
   compiler.run();
