@@ -16,6 +16,7 @@
 
 #include <asmjit/x86.h>
 
+#include <functional>
 #include <random>
 
 #include "bpfvm/isa/opcode.hpp"
@@ -60,12 +61,14 @@ Variant variant_of(IOp code, IOp base) {
 
 int field(std::size_t offset) { return static_cast<int>(offset); }
 
+#define CASE4(N) case IOp::N##64_IMM: case IOp::N##64_REG: case IOp::N##32_IMM: case IOp::N##32_REG
+
 class Compiler {
  public:
   Compiler(x86::Assembler& a, std::span<const Op> ops, std::span<const HelperFn> callx_table,
-           const JitOptions& options, ContextLayout layout)
+           const JitOptions& options, ContextLayout layout, bool short_jumps)
       : a_(a), ops_(ops), callx_(callx_table), options_(options), layout_(layout), labels_(ops.size()),
-        offsets_(ops.size(), 0) {
+        offsets_(ops.size(), 0), short_jumps_(short_jumps) {
     if (options_.harden) rng_.seed(std::random_device{}());
   }
 
@@ -80,6 +83,13 @@ class Compiler {
       const Op& op = ops_[i];
       if (is_jump(op.code) || op.code == IOp::CALL_LOCAL) label(static_cast<std::size_t>(op.off));
       if (is_jump(op.code) && static_cast<std::size_t>(op.off) <= i) loop_head[static_cast<std::size_t>(op.off)] = true;
+    }
+    // An upper bound of where each instruction's code starts, for choosing short forward jumps.
+    if (short_jumps_) {
+      bound_.assign(ops_.size() + 1, 0);
+      for (std::size_t i = 0; i < ops_.size(); ++i) {
+        bound_[i + 1] = bound_[i] + max_bytes(ops_[i]) + (i + 1 < ops_.size() && loop_head[i + 1] ? 15 : 0);
+      }
     }
     trampoline();
     for (std::size_t i = 0; i < ops_.size(); ++i) {
@@ -106,6 +116,34 @@ class Compiler {
   }
 
  private:
+  // At most how many bytes emit() produces for `op` (the loop alignment is counted apart). Generous:
+  // a short jump chosen on a wrong bound fails to encode, and compile_native then compiles again with
+  // long jumps only.
+  std::uint32_t max_bytes(const Op& op) const {
+    std::uint32_t n = 16;
+    switch (op.code) {
+      CASE4(DIV): CASE4(MOD): CASE4(SDIV): CASE4(SMOD): n = 80; break;
+      case IOp::CALL_HELPER: case IOp::CALL_LOCAL: n = 56; break;
+      case IOp::CALLX: n = 96; break;
+      case IOp::ATOMIC_FETCH_OR32: case IOp::ATOMIC_FETCH_AND32: case IOp::ATOMIC_FETCH_XOR32:
+      case IOp::ATOMIC_FETCH_OR64: case IOp::ATOMIC_FETCH_AND64: case IOp::ATOMIC_FETCH_XOR64: n = 48; break;
+      case IOp::LDABSB: case IOp::LDABSH: case IOp::LDABSW:
+      case IOp::LDINDB: case IOp::LDINDH: case IOp::LDINDW: n = 64; break;
+      case IOp::FILLER: n = 0; break;
+      default: break;
+    }
+    return options_.harden ? n + 24 : n;
+  }
+  // Whether a forward jump from instruction `from` to `to` certainly fits a signed byte.
+  bool near(std::size_t from, std::size_t to) const {
+    return short_jumps_ && to > from && bound_[to] - bound_[from + 1] <= 120;
+  }
+  // A jump (jmp or jcc) to instruction `to`: the two-byte form where it reaches.
+  void jump_to(InstId inst, std::size_t to) {
+    if (near(pc_, to)) a_.short_();
+    a_.emit(inst, label(to));
+  }
+
   static bool is_jump(IOp c) {
     return c == IOp::JA || (c >= IOp::JEQ64_IMM && c <= IOp::JSLE32_REG);
   }
@@ -169,6 +207,13 @@ class Compiler {
     a_.jmp(done);
   }
 
+  // Code for rare cases, emitted after the program; returns where it starts.
+  Label cold(std::function<void()> body) {
+    Label l = a_.newLabel();
+    cold_.push_back({l, std::move(body)});
+    return l;
+  }
+
   // Faults are rare: their code goes after the program, reached by a conditional jump.
   Label fault_stub(Fault kind, std::size_t pc) {
     Label l = a_.newLabel();
@@ -176,6 +221,10 @@ class Compiler {
     return l;
   }
   void out_of_line() {
+    for (const Cold& c : cold_) {
+      a_.bind(c.label);
+      c.body();
+    }
     for (const Stub& s : stubs_) {
       a_.bind(s.label);
       a_.mov(state(offsetof(RunState, fault), 4), static_cast<std::uint32_t>(s.kind));
@@ -319,12 +368,34 @@ class Compiler {
       return;
     }
     const Gp divisor = part(x86::r11, v.is64 ? 8 : 4);
-    // A register divisor is tested at run time; a constant one needs no labels.
-    Label zero, minus_one, done;
+    // A register divisor is tested at run time. Its special cases are rare: their code goes after the
+    // program, so that the common path runs straight through without a taken jump.
+    Label done;
     if (!known) {
-      zero = a_.newLabel();
       done = a_.newLabel();
-      if (is_signed) minus_one = a_.newLabel();
+      const Label zero = cold([this, op, v, is_mod, dst, done] {
+        if (!is_mod) {
+          a_.xor_(d(op.dst), d(op.dst));
+        } else if (!v.is64) {
+          a_.mov(dst, dst);
+        }
+        a_.jmp(done);
+      });
+      a_.mov(divisor, reg(op.src, v.is64));
+      a_.test(divisor, divisor);
+      a_.jz(zero);
+      if (is_signed) {
+        const Label minus_one = cold([this, op, is_mod, dst, done] {
+          if (is_mod) {
+            a_.xor_(d(op.dst), d(op.dst));
+          } else {
+            a_.neg(dst);
+          }
+          a_.jmp(done);
+        });
+        a_.cmp(divisor, -1);
+        a_.je(minus_one);
+      }
     }
     if (known) {
       if (options_.harden) {
@@ -333,14 +404,6 @@ class Compiler {
         a_.mov(x86::r11, static_cast<std::int64_t>(k));
       } else {
         a_.mov(x86::r11d, static_cast<std::uint32_t>(k));
-      }
-    } else {
-      a_.mov(divisor, reg(op.src, v.is64));
-      a_.test(divisor, divisor);
-      a_.jz(zero);
-      if (is_signed) {
-        a_.cmp(divisor, -1);
-        a_.je(minus_one);
       }
     }
     const Gp rax = part(x86::rax, v.is64 ? 8 : 4);
@@ -371,25 +434,7 @@ class Compiler {
       a_.mov(x86::rax, x86::r10);
       a_.mov(x86::rdx, x86::r9);
     }
-    if (!known) {
-      a_.jmp(done);
-      a_.bind(zero);
-      if (!is_mod) {
-        a_.xor_(d(op.dst), d(op.dst));
-      } else if (!v.is64) {
-        a_.mov(dst, dst);
-      }
-      if (is_signed) {
-        a_.jmp(done);
-        a_.bind(minus_one);
-        if (is_mod) {
-          a_.xor_(d(op.dst), d(op.dst));
-        } else {
-          a_.neg(dst);
-        }
-      }
-      a_.bind(done);
-    }
+    if (!known) a_.bind(done);
   }
 
   void jump(InstId jcc, const Op& op, Variant v, bool test) {
@@ -414,7 +459,7 @@ class Compiler {
     } else {
       a_.cmp(dst, imm32(op));
     }
-    a_.emit(jcc, label(static_cast<std::size_t>(op.off)));
+    jump_to(jcc, static_cast<std::size_t>(op.off));
   }
 
   void call_helper(const Gp& target) {
@@ -542,6 +587,10 @@ class Compiler {
     Fault kind;
     std::uint32_t pc;
   };
+  struct Cold {
+    Label label;
+    std::function<void()> body;
+  };
 
   x86::Assembler& a_;
   std::span<const Op> ops_;
@@ -551,12 +600,13 @@ class Compiler {
   std::vector<Label> labels_;
   std::vector<std::uint32_t> offsets_;
   std::vector<Stub> stubs_;
+  std::vector<Cold> cold_;
   Label unwind_, abort_zero_;
   std::size_t pc_ = 0;
   std::mt19937 rng_;
+  bool short_jumps_;
+  std::vector<std::uint32_t> bound_;
 };
-
-#define CASE4(N) case IOp::N##64_IMM: case IOp::N##64_REG: case IOp::N##32_IMM: case IOp::N##32_REG
 
 void Compiler::emit(const Op& op) {
   namespace I = x86::Inst;
@@ -604,7 +654,7 @@ void Compiler::emit(const Op& op) {
     CASE4(JSLE): jump(I::kIdJle, op, v(IOp::JSLE64_IMM), false); return;
     CASE4(JSET): jump(I::kIdJnz, op, v(IOp::JSET64_IMM), true); return;
     case IOp::JA:
-      if (static_cast<std::size_t>(op.off) != pc_ + 1) a_.jmp(label(static_cast<std::size_t>(op.off)));
+      if (static_cast<std::size_t>(op.off) != pc_ + 1) jump_to(I::kIdJmp, static_cast<std::size_t>(op.off));
       return;
     case IOp::CALL_HELPER:
       a_.mov(x86::r11, op.imm);
@@ -707,8 +757,10 @@ void Compiler::emit(const Op& op) {
 
 }  // namespace
 
-Result<NativeCode> compile_native(std::span<const Op> ops, std::span<const HelperFn> callx_table,
-                                  const JitOptions& options, ContextLayout layout) {
+namespace {
+
+Result<NativeCode> compile_with(std::span<const Op> ops, std::span<const HelperFn> callx_table,
+                                const JitOptions& options, ContextLayout layout, bool short_jumps) {
   CodeHolder holder;
   holder.init(Environment::host());
   FirstError errors;
@@ -716,7 +768,7 @@ Result<NativeCode> compile_native(std::span<const Op> ops, std::span<const Helpe
   // About 10 bytes of x86 per BPF instruction: one allocation up front instead of regrowing.
   holder.reserveBuffer(&holder.textSection()->_buffer, 256 + ops.size() * 12);
   x86::Assembler a(&holder);
-  Compiler compiler(a, ops, callx_table, options, layout);
+  Compiler compiler(a, ops, callx_table, options, layout, short_jumps);
   compiler.run();
   if (!errors.failed) holder.flatten();
   if (!errors.failed) holder.resolveUnresolvedLinks();
@@ -732,6 +784,16 @@ Result<NativeCode> compile_native(std::span<const Op> ops, std::span<const Helpe
   out.size = static_cast<std::uint32_t>(size);
   out.insn_offsets = compiler.take_offsets();
   return out;
+}
+
+}  // namespace
+
+Result<NativeCode> compile_native(std::span<const Op> ops, std::span<const HelperFn> callx_table,
+                                  const JitOptions& options, ContextLayout layout) {
+  auto code = compile_with(ops, callx_table, options, layout, true);
+  if (code) return code;
+  // A short jump that did not reach (a size bound was wrong): long jumps always do.
+  return compile_with(ops, callx_table, options, layout, false);
 }
 
 }  // namespace bpfvm::vm::jit
