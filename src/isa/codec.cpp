@@ -243,7 +243,9 @@ int required_cpu(const RawInsn& insn) {
   return cpu;
 }
 
-Result<Insn> decode(std::span<const RawInsn> slots) {
+namespace {
+
+Result<Insn> decode_one(std::span<const RawInsn> slots) {
   if (slots.empty()) return make_error(Errc::kInvalid, "no instruction");
   const RawInsn& r = slots[0];
   const OpcodeInfo& info = opcode_info(r.opcode);
@@ -312,6 +314,21 @@ Result<Insn> decode(std::span<const RawInsn> slots) {
       return Insn{PacketLoad{size_of(r.opcode), (r.opcode & kModeMask) == kModeInd, r.src, r.imm}};
   }
   return make_error(Errc::kInvalid, "unknown opcode 0x{:02x}", r.opcode);
+}
+
+}  // namespace
+
+Result<Insn> decode(std::span<const RawInsn> slots) { return decode_one(slots); }
+
+Result<void> decode_all(std::span<const RawInsn> program, std::vector<Insn>& out) {
+  out.reserve(out.size() + program.size());
+  for (std::size_t i = 0; i < program.size();) {
+    auto insn = decode_one(program.subspan(i));
+    if (!insn) return std::move(insn).error().at_insn(i);
+    i += static_cast<std::size_t>(slots_of(*insn));
+    out.push_back(std::move(*insn));
+  }
+  return {};
 }
 
 void encode(const Insn& insn, std::vector<RawInsn>& out) {

@@ -22,16 +22,14 @@ Result<std::vector<Insn>> decode_program(std::span<const RawInsn> program) {
   std::vector<bool> is_second_slot(n, false);
   std::vector<std::pair<std::size_t, std::int64_t>> targets;
   std::vector<Insn> decoded;
-  decoded.reserve(n);
+  BPFVM_TRY(decode_all(program, decoded));
   std::size_t last_index = 0;
-  for (std::size_t i = 0; i < n;) {
-    auto insn = decode(program.subspan(i));
-    if (!insn) return std::move(insn).error().at_insn(i);
-    if (auto t = branch_target(*insn, i)) targets.emplace_back(i, *t);
+  for (std::size_t i = 0, k = 0; k < decoded.size(); ++k) {
+    const Insn& insn = decoded[k];
+    if (auto t = branch_target(insn, i)) targets.emplace_back(i, *t);
     last_index = i;
-    const int slots = slots_of(*insn);
+    const int slots = slots_of(insn);
     if (slots == 2) is_second_slot[i + 1] = true;
-    decoded.push_back(*insn);
     i += static_cast<std::size_t>(slots);
   }
   const Insn& last = decoded.back();
