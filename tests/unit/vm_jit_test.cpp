@@ -2,6 +2,7 @@
 // differential test against the interpreter over random programs of every instruction class.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -51,6 +52,32 @@ TEST(Jit, CodeIsExecutableAndNeverWritable) {
   ASSERT_TRUE(other);
   EXPECT_EQ(protections_of(other->code_address()), "r-xp");
   EXPECT_EQ(*jit->run({}), 42u);
+}
+
+// Whether `bytes` appear anywhere in the code.
+bool contains(std::span<const std::uint8_t> code, std::initializer_list<std::uint8_t> bytes) {
+  const std::vector<std::uint8_t> needle(bytes);
+  return std::search(code.begin(), code.end(), needle.begin(), needle.end()) != code.end();
+}
+
+TEST(Jit, HardeningKeepsImmediatesOutOfTheCode) {
+  // The program's immediates: 0x12345678 in ALU, jump, store and division forms and in a 64-bit load.
+  const char* text = "r0 = 0x12345678\nr1 = 0x7\nr1 += 0x12345678\nw1 ^= 0x12345678\n"
+                     "if r1 == 0x12345678 goto pc+1\n*(u32 *)(r10 -4) = 0x12345678\nr1 /= 0x12345678\n"
+                     "r2 = 0x1234567812345678 ll\nr0 += r1\nr0 += r2\nexit";
+  HelperTable h;
+  JitOptions hardened;
+  hardened.harden = true;
+  auto plain = JitProgram::compile(kasm(text), h);
+  auto blinded = JitProgram::compile(kasm(text), h, hardened);
+  ASSERT_TRUE(plain && blinded);
+  EXPECT_TRUE(contains(plain->code(), {0x78, 0x56, 0x34, 0x12}));
+  EXPECT_FALSE(contains(blinded->code(), {0x78, 0x56, 0x34, 0x12}));
+  EXPECT_EQ(*plain->run({}), *blinded->run({}));
+  // Each compilation draws new keys.
+  auto again = JitProgram::compile(kasm(text), h, hardened);
+  EXPECT_NE(std::vector<std::uint8_t>(again->code().begin(), again->code().end()),
+            std::vector<std::uint8_t>(blinded->code().begin(), blinded->code().end()));
 }
 
 TEST(Jit, InstructionOffsetsMapEverySlot) {
