@@ -245,7 +245,8 @@ int required_cpu(const RawInsn& insn) {
 
 namespace {
 
-Result<Insn> decode_one(std::span<const RawInsn> slots) {
+// Everything decode() refuses, with the reason.
+Result<void> check(std::span<const RawInsn> slots) {
   if (slots.empty()) return make_error(Errc::kInvalid, "no instruction");
   const RawInsn& r = slots[0];
   const OpcodeInfo& info = opcode_info(r.opcode);
@@ -253,80 +254,139 @@ Result<Insn> decode_one(std::span<const RawInsn> slots) {
     return make_error(Errc::kInvalid, "unknown opcode 0x{:02x}", r.opcode);
   }
   BPFVM_TRY(check_fields(r, info));
+  if (info.kind == OpKind::kLoadImm64) {
+    if (slots.size() < 2) {
+      return make_error(Errc::kInvalid, "truncated 64-bit immediate load: the second slot is missing");
+    }
+    const RawInsn& hi = slots[1];
+    if (hi.opcode != 0 || hi.dst != 0 || hi.src != 0 || hi.off != 0) {
+      return make_error(Errc::kInvalid,
+                        "64-bit immediate load: second slot must have opcode, registers and off 0 "
+                        "(has opcode 0x{:02x}, dst {}, src {}, off {})",
+                        hi.opcode, hi.dst, hi.src, hi.off);
+    }
+  }
+  if (info.kind == OpKind::kAtomic && (r.imm & kAtomicFetch) != 0 && r.src == kFramePointer) {
+    return make_error(Errc::kInvalid, "atomic fetch writes its result to r10, which is read-only");
+  }
+  return {};
+}
+
+// Writes the instruction that `slots` starts, which check() accepted, into `out`, field by field in
+// place: building it elsewhere and copying it reads back bytes just written one by one, which stalls.
+[[gnu::always_inline]] inline void translate(std::span<const RawInsn> slots, Insn& out) {
+  const RawInsn& r = slots[0];
+  const OpcodeInfo& info = opcode_info(r.opcode);
   const bool is64 = r.cls() == kClassAlu64;
+  const bool x = (r.opcode & kSrcMask) == kSrcX;
   switch (info.kind) {
     case OpKind::kInvalid:
-      break;
+    case OpKind::kExit:
+      out.emplace<Exit>();
+      return;
     case OpKind::kAlu: {
-      Alu a{alu_op(r.opcode, r.off), is64, r.dst, Operand::Imm(r.imm), 0};
-      if ((r.opcode & kSrcMask) == kSrcX) a.src = Operand::Reg(r.src);
-      if (a.op == AluOp::kNeg) a.src = Operand::Imm(0);
-      if (a.op == AluOp::kMovsx) a.movsx_bits = static_cast<std::uint8_t>(r.off);
-      return Insn{a};
+      Alu& a = out.emplace<Alu>();
+      a.op = alu_op(r.opcode, r.off);
+      a.is64 = is64;
+      a.dst = r.dst;
+      a.src = x && a.op != AluOp::kNeg ? Operand::Reg(r.src) : Operand::Imm(a.op == AluOp::kNeg ? 0 : r.imm);
+      a.movsx_bits = a.op == AluOp::kMovsx ? static_cast<std::uint8_t>(r.off) : 0;
+      return;
     }
     case OpKind::kEndian: {
-      Endian::Order order = is64 ? Endian::Order::kSwap
-                                 : ((r.opcode & kSrcMask) == kSrcX ? Endian::Order::kBig : Endian::Order::kLittle);
-      return Insn{Endian{order, static_cast<std::uint8_t>(r.imm), r.dst}};
+      Endian& e = out.emplace<Endian>();
+      e.order = is64 ? Endian::Order::kSwap : (x ? Endian::Order::kBig : Endian::Order::kLittle);
+      e.bits = static_cast<std::uint8_t>(r.imm);
+      e.dst = r.dst;
+      return;
     }
-    case OpKind::kJump:
-      if (r.cls() == kClassJmp32) return Insn{Jump{r.imm, true}};
-      return Insn{Jump{r.off, false}};
+    case OpKind::kJump: {
+      Jump& j = out.emplace<Jump>();
+      j.is_long = r.cls() == kClassJmp32;
+      j.offset = j.is_long ? r.imm : r.off;
+      return;
+    }
     case OpKind::kCondJump: {
-      CondJump j{cond_of(r.opcode), r.cls() == kClassJmp32, r.dst, Operand::Imm(r.imm), r.off};
-      if ((r.opcode & kSrcMask) == kSrcX) j.src = Operand::Reg(r.src);
-      return Insn{j};
+      CondJump& j = out.emplace<CondJump>();
+      j.cond = cond_of(r.opcode);
+      j.is32 = r.cls() == kClassJmp32;
+      j.dst = r.dst;
+      j.src = x ? Operand::Reg(r.src) : Operand::Imm(r.imm);
+      j.offset = r.off;
+      return;
     }
-    case OpKind::kCall:
-      return Insn{Call{static_cast<Call::Kind>(r.src), r.imm, r.off}};
+    case OpKind::kCall: {
+      Call& c = out.emplace<Call>();
+      c.kind = static_cast<Call::Kind>(r.src);
+      c.imm = r.imm;
+      c.off = r.off;
+      return;
+    }
     case OpKind::kCallReg:
-      return Insn{CallReg{r.dst}};
-    case OpKind::kExit:
-      return Insn{Exit{}};
+      out.emplace<CallReg>().reg = r.dst;
+      return;
     case OpKind::kLoadImm64: {
-      if (slots.size() < 2) {
-        return make_error(Errc::kInvalid, "truncated 64-bit immediate load: the second slot is missing");
-      }
-      const RawInsn& hi = slots[1];
-      if (hi.opcode != 0 || hi.dst != 0 || hi.src != 0 || hi.off != 0) {
-        return make_error(Errc::kInvalid,
-                          "64-bit immediate load: second slot must have opcode, registers and off 0 "
-                          "(has opcode 0x{:02x}, dst {}, src {}, off {})",
-                          hi.opcode, hi.dst, hi.src, hi.off);
-      }
-      return Insn{LoadImm64{r.dst, static_cast<Pseudo>(r.src), r.imm, hi.imm}};
+      LoadImm64& l = out.emplace<LoadImm64>();
+      l.dst = r.dst;
+      l.pseudo = static_cast<Pseudo>(r.src);
+      l.imm_lo = r.imm;
+      l.imm_hi = slots[1].imm;
+      return;
     }
-    case OpKind::kLoad:
-      return Insn{Load{size_of(r.opcode), (r.opcode & kModeMask) == kModeMemSx, r.dst, r.src, r.off}};
+    case OpKind::kLoad: {
+      Load& l = out.emplace<Load>();
+      l.size = size_of(r.opcode);
+      l.sign_extend = (r.opcode & kModeMask) == kModeMemSx;
+      l.dst = r.dst;
+      l.base = r.src;
+      l.off = r.off;
+      return;
+    }
     case OpKind::kStore: {
-      Store s{size_of(r.opcode), r.dst, r.off, Operand::Imm(r.imm)};
-      if (r.cls() == kClassStx) s.src = Operand::Reg(r.src);
-      return Insn{s};
+      Store& st = out.emplace<Store>();
+      st.size = size_of(r.opcode);
+      st.base = r.dst;
+      st.off = r.off;
+      st.src = r.cls() == kClassStx ? Operand::Reg(r.src) : Operand::Imm(r.imm);
+      return;
     }
     case OpKind::kAtomic: {
-      Atomic a{atomic_op(r.imm), (r.imm & kAtomicFetch) != 0, size_of(r.opcode), r.dst, r.off, r.src};
-      if (a.fetch && r.src == kFramePointer) {
-        return make_error(Errc::kInvalid, "atomic fetch writes its result to r10, which is read-only");
-      }
-      return Insn{a};
+      Atomic& a = out.emplace<Atomic>();
+      a.op = atomic_op(r.imm);
+      a.fetch = (r.imm & kAtomicFetch) != 0;
+      a.size = size_of(r.opcode);
+      a.base = r.dst;
+      a.off = r.off;
+      a.src = r.src;
+      return;
     }
-    case OpKind::kPacketLoad:
-      return Insn{PacketLoad{size_of(r.opcode), (r.opcode & kModeMask) == kModeInd, r.src, r.imm}};
+    case OpKind::kPacketLoad: {
+      PacketLoad& p = out.emplace<PacketLoad>();
+      p.size = size_of(r.opcode);
+      p.indirect = (r.opcode & kModeMask) == kModeInd;
+      p.src = r.src;
+      p.imm = r.imm;
+      return;
+    }
   }
-  return make_error(Errc::kInvalid, "unknown opcode 0x{:02x}", r.opcode);
 }
 
 }  // namespace
 
-Result<Insn> decode(std::span<const RawInsn> slots) { return decode_one(slots); }
+Result<Insn> decode(std::span<const RawInsn> slots) {
+  BPFVM_TRY(check(slots));
+  Insn insn;
+  translate(slots, insn);
+  return insn;
+}
 
 Result<void> decode_all(std::span<const RawInsn> program, std::vector<Insn>& out) {
   out.reserve(out.size() + program.size());
   for (std::size_t i = 0; i < program.size();) {
-    auto insn = decode_one(program.subspan(i));
-    if (!insn) return std::move(insn).error().at_insn(i);
-    i += static_cast<std::size_t>(slots_of(*insn));
-    out.push_back(std::move(*insn));
+    const auto slots = program.subspan(i);
+    if (auto ok = check(slots); !ok) return std::move(ok).error().at_insn(i);
+    translate(slots, out.emplace_back());
+    i += static_cast<std::size_t>(slots_of(out.back()));
   }
   return {};
 }
