@@ -22,7 +22,7 @@ struct Run {
 
 jit::ContextLayout context_layout() {
   static const jit::ContextLayout layout = [] {
-    Run probe;
+    static const Run probe;  // static: a local one's inlined destructor trips GCC's -Wmaybe-uninitialized
     const auto* base = reinterpret_cast<const char*>(&probe.state);
     jit::ContextLayout l;
     l.call = static_cast<std::int32_t>(reinterpret_cast<const char*>(&probe.call) - base);
