@@ -200,25 +200,12 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
   // Callbacks run as a nested run that starts at their first instruction, with this run's memory
   // (regions, those helpers opened, and this stack) and its helpers' data.
   auto invoke = [&](std::uint64_t pc, const std::uint64_t (&args)[5]) -> Result<std::uint64_t> {
-    if (ctx.nesting + 1 >= isa::kMaxCallFrames) {
-      return make_error(Errc::kLimit, "callbacks nest deeper than {} levels", isa::kMaxCallFrames);
-    }
+    RunContext sub = BPFVM_TRY(ctx.callback(pc, args, code.ops.size()));
     std::vector<MemoryRegion> regions(ctx.regions.begin(), ctx.regions.end());
     regions.insert(regions.end(), extra.begin(), extra.end());
     regions.insert(regions.end(), call.extra_regions().begin(), call.extra_regions().end());
     regions.push_back(MemoryRegion{stack_lo, sizeof stack, true, "caller's stack"});
-    RunContext sub;
-    sub.r1 = args[0];
-    sub.r2 = args[1];
-    sub.r3 = args[2];
-    sub.r4 = args[3];
-    sub.r5 = args[4];
     sub.regions = regions;
-    sub.packet = ctx.packet;
-    sub.user = ctx.user;
-    sub.entry = static_cast<std::size_t>(pc);
-    sub.nesting = ctx.nesting + 1;
-    if (pc >= code.ops.size()) return make_error(Errc::kInvalid, "callback at {} is outside the program", pc);
     return execute<kChecked, kThreaded>(code, options, sub, nullptr);
   };
   call.set_invoker(
@@ -326,6 +313,24 @@ Result<std::uint64_t> execute(const Interpreter::Code& code, const InterpreterOp
 }
 
 }  // namespace
+
+Result<RunContext> RunContext::callback(std::uint64_t pc, const std::uint64_t (&args)[5], std::size_t slots) const {
+  if (nesting + 1 >= isa::kMaxCallFrames) {
+    return make_error(Errc::kLimit, "callbacks nest deeper than {} levels", isa::kMaxCallFrames);
+  }
+  if (pc >= slots) return make_error(Errc::kInvalid, "callback at {} is outside the program", pc);
+  RunContext sub;
+  sub.r1 = args[0];
+  sub.r2 = args[1];
+  sub.r3 = args[2];
+  sub.r4 = args[3];
+  sub.r5 = args[4];
+  sub.packet = packet;
+  sub.user = user;
+  sub.entry = static_cast<std::size_t>(pc);
+  sub.nesting = nesting + 1;
+  return sub;
+}
 
 void HelperTable::set(std::int32_t id, HelperFn fn) {
   if (id < 0) return;

@@ -40,6 +40,11 @@ struct RunContext {
   void* user = nullptr;  // passed to helpers through CallContext::user()
   std::size_t entry = 0;  // the instruction to start at (callbacks start inside the program)
   int nesting = 0;        // callbacks running below this run (bounded, like call frames)
+
+  // The context of a callback this run makes (bpf_loop, for_each_map_elem): r1-r5 = args, from
+  // instruction `pc` of a program of `slots` slots, one level deeper, with this run's packet and user
+  // data (regions are the engine's to set). An error past the nesting limit or outside the program.
+  Result<RunContext> callback(std::uint64_t pc, const std::uint64_t (&args)[5], std::size_t slots) const;
 };
 
 struct RunStats {

@@ -35,6 +35,8 @@ using x86::Mem;
 const Gp kReg[isa::kNumRegisters] = {x86::rax, x86::rdi, x86::rsi, x86::rdx, x86::rcx, x86::r8,
                                       x86::rbx, x86::r13, x86::r14, x86::r15, x86::rbp};
 const Gp kState = x86::r12;
+// The SysV callee-saved registers JIT code uses, saved by the trampoline.
+const Gp kHostSaved[] = {x86::rbp, x86::rbx, x86::r12, x86::r13, x86::r14, x86::r15};
 
 // asmjit reports encoding errors here; the first one fails the compilation.
 class FirstError : public ErrorHandler {
@@ -168,12 +170,7 @@ class Compiler {
 
   // The entry: see run_state.hpp for its signature.
   void trampoline() {
-    a_.push(x86::rbp);
-    a_.push(x86::rbx);
-    a_.push(x86::r12);
-    a_.push(x86::r13);
-    a_.push(x86::r14);
-    a_.push(x86::r15);
+    for (const Gp& r : kHostSaved) a_.push(r);
     a_.sub(x86::rsp, 8);
     a_.mov(kState, x86::rdi);
     a_.mov(x86::rbp, x86::rdx);
@@ -194,12 +191,7 @@ class Compiler {
     Label done = a_.newLabel();
     a_.bind(done);
     a_.add(x86::rsp, 8);
-    a_.pop(x86::r15);
-    a_.pop(x86::r14);
-    a_.pop(x86::r13);
-    a_.pop(x86::r12);
-    a_.pop(x86::rbx);
-    a_.pop(x86::rbp);
+    for (auto r = std::rbegin(kHostSaved); r != std::rend(kHostSaved); ++r) a_.pop(*r);
     a_.ret();
     // Early exit from any depth with r0 in rax.
     a_.bind(unwind_);
@@ -677,18 +669,10 @@ void Compiler::emit(const Op& op) {
       // Room for the callee's frame below this one, else the call-depth fault.
       a_.cmp(x86::rbp, state(offsetof(RunState, frame_floor)));
       a_.jb(fault_stub(Fault::kCallDepth, pc_));
-      a_.push(x86::rbx);
-      a_.push(x86::r13);
-      a_.push(x86::r14);
-      a_.push(x86::r15);
-      a_.push(x86::rbp);
+      for (int r = 6; r <= 10; ++r) a_.push(q(r));
       a_.sub(x86::rbp, isa::kStackSize);
       a_.call(label(static_cast<std::size_t>(op.off)));
-      a_.pop(x86::rbp);
-      a_.pop(x86::r15);
-      a_.pop(x86::r14);
-      a_.pop(x86::r13);
-      a_.pop(x86::rbx);
+      for (int r = 10; r >= 6; --r) a_.pop(q(r));
       return;
     case IOp::EXIT: a_.ret(); return;
     case IOp::LDDW:

@@ -46,21 +46,7 @@ Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ct
   // Callbacks run as a nested run from their first instruction, on a stack of their own; they reach
   // the caller's stack through the pointers they are given.
   auto invoke = [&](std::uint64_t pc, const std::uint64_t (&args)[5]) -> Result<std::uint64_t> {
-    if (ctx.nesting + 1 >= isa::kMaxCallFrames) {
-      return make_error(Errc::kLimit, "callbacks nest deeper than {} levels", isa::kMaxCallFrames);
-    }
-    if (pc >= code.slots) return make_error(Errc::kInvalid, "callback at {} is outside the program", pc);
-    RunContext sub;
-    sub.r1 = args[0];
-    sub.r2 = args[1];
-    sub.r3 = args[2];
-    sub.r4 = args[3];
-    sub.r5 = args[4];
-    sub.packet = ctx.packet;
-    sub.user = ctx.user;
-    sub.entry = static_cast<std::size_t>(pc);
-    sub.nesting = ctx.nesting + 1;
-    return execute(code, sub);
+    return execute(code, BPFVM_TRY(ctx.callback(pc, args, code.slots)));
   };
   run.call.set_invoker(
       [](const void* self, std::uint64_t pc, const std::uint64_t (&args)[5]) {
