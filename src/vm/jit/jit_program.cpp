@@ -9,20 +9,21 @@ struct JitProgram::Code {
   jit::NativeCode native;
   std::vector<HelperFn> callx_table;  // helper id -> function, for callx
   std::size_t slots = 0;
-  std::vector<bool> starts;           // which slots begin an instruction (callback entries)
+  std::vector<std::uint8_t> starts;   // 1 where a slot begins an instruction (a possible entry)
 };
 
 namespace {
 
 // What JIT code sees of a run (r12 points at `state`) and the CallContext its helpers get.
 struct Run {
+  explicit Run(void* user) : call(user) {}
   jit::RunState state;
-  CallContext call{nullptr};
+  CallContext call;
 };
 
 jit::ContextLayout context_layout() {
   static const jit::ContextLayout layout = [] {
-    static const Run probe;  // static: a local one's inlined destructor trips GCC's -Wmaybe-uninitialized
+    static const Run probe(nullptr);  // static: a local one's inlined destructor trips GCC's -Wmaybe-uninitialized
     const auto* base = reinterpret_cast<const char*>(&probe.state);
     jit::ContextLayout l;
     l.call = static_cast<std::int32_t>(reinterpret_cast<const char*>(&probe.call) - base);
@@ -38,8 +39,7 @@ Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ct
   }
   alignas(16) std::uint8_t stack[isa::kMaxCallFrames * isa::kStackSize];
   const auto stack_lo = reinterpret_cast<std::uint64_t>(stack);
-  Run run;
-  run.call = CallContext(ctx.user);
+  Run run(ctx.user);
   run.state.frame_floor = stack_lo + 2 * isa::kStackSize;
   run.state.packet = reinterpret_cast<std::uint64_t>(ctx.packet.data());
   run.state.packet_size = ctx.packet.size();
