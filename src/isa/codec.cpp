@@ -1,4 +1,5 @@
 #include "bpfvm/isa/codec.hpp"
+#include "bpfvm/isa/decode_visit.hpp"
 
 #include "bpfvm/isa/opcode_table.hpp"
 
@@ -53,14 +54,6 @@ std::vector<std::uint8_t> to_wire(std::span<const RawInsn> insns) {
 
 namespace {
 
-Size size_of(std::uint8_t opcode) {
-  switch (opcode & kSizeMask) {
-    case kSizeB: return Size::kB;
-    case kSizeH: return Size::kH;
-    case kSizeW: return Size::kW;
-    default: return Size::kDW;
-  }
-}
 
 std::uint8_t size_bits(Size s) {
   switch (s) {
@@ -159,23 +152,6 @@ Result<void> check_fields(const RawInsn& insn, const OpcodeInfo& info) {
   return ok();
 }
 
-AluOp alu_op(std::uint8_t opcode, std::int16_t off) {
-  switch (opcode & kOpMask) {
-    case kAluAdd: return AluOp::kAdd;
-    case kAluSub: return AluOp::kSub;
-    case kAluMul: return AluOp::kMul;
-    case kAluDiv: return off ? AluOp::kSdiv : AluOp::kDiv;
-    case kAluOr: return AluOp::kOr;
-    case kAluAnd: return AluOp::kAnd;
-    case kAluLsh: return AluOp::kLsh;
-    case kAluRsh: return AluOp::kRsh;
-    case kAluNeg: return AluOp::kNeg;
-    case kAluMod: return off ? AluOp::kSmod : AluOp::kMod;
-    case kAluXor: return AluOp::kXor;
-    case kAluMov: return off ? AluOp::kMovsx : AluOp::kMov;
-    default: return AluOp::kArsh;
-  }
-}
 
 std::uint8_t alu_bits(AluOp op) {
   switch (op) {
@@ -196,27 +172,7 @@ std::uint8_t alu_bits(AluOp op) {
   return kAluAdd;
 }
 
-constexpr std::uint8_t kCondBits[] = {kJmpJeq, kJmpJgt, kJmpJge, kJmpJset, kJmpJne, kJmpJsgt,
-                                      kJmpJsge, kJmpJlt, kJmpJle, kJmpJslt, kJmpJsle};
 
-Cond cond_of(std::uint8_t opcode) {
-  const std::uint8_t op = opcode & kOpMask;
-  for (std::size_t i = 0; i < std::size(kCondBits); ++i) {
-    if (kCondBits[i] == op) return static_cast<Cond>(i);
-  }
-  return Cond::kEq;  // unreachable: the table only admits the listed operations
-}
-
-AtomicOp atomic_op(std::int32_t imm) {
-  if (imm == kAtomicXchg) return AtomicOp::kXchg;
-  if (imm == kAtomicCmpxchg) return AtomicOp::kCmpxchg;
-  switch (imm & ~kAtomicFetch) {
-    case kAluAdd: return AtomicOp::kAdd;
-    case kAluOr: return AtomicOp::kOr;
-    case kAluAnd: return AtomicOp::kAnd;
-    default: return AtomicOp::kXor;
-  }
-}
 
 std::int32_t atomic_imm(AtomicOp op, bool fetch) {
   const std::int32_t f = fetch ? kAtomicFetch : 0;
@@ -243,10 +199,7 @@ int required_cpu(const RawInsn& insn) {
   return cpu;
 }
 
-namespace {
-
-// Everything decode() refuses, with the reason.
-Result<void> check(std::span<const RawInsn> slots) {
+Result<void> check_insn(std::span<const RawInsn> slots) {
   if (slots.empty()) return make_error(Errc::kInvalid, "no instruction");
   const RawInsn& r = slots[0];
   const OpcodeInfo& info = opcode_info(r.opcode);
@@ -272,120 +225,17 @@ Result<void> check(std::span<const RawInsn> slots) {
   return {};
 }
 
-// Writes the instruction that `slots` starts, which check() accepted, into `out`, field by field in
-// place: building it elsewhere and copying it reads back bytes just written one by one, which stalls.
-[[gnu::always_inline]] inline void translate(std::span<const RawInsn> slots, Insn& out) {
-  const RawInsn& r = slots[0];
-  const OpcodeInfo& info = opcode_info(r.opcode);
-  const bool is64 = r.cls() == kClassAlu64;
-  const bool x = (r.opcode & kSrcMask) == kSrcX;
-  switch (info.kind) {
-    case OpKind::kInvalid:
-    case OpKind::kExit:
-      out.emplace<Exit>();
-      return;
-    case OpKind::kAlu: {
-      Alu& a = out.emplace<Alu>();
-      a.op = alu_op(r.opcode, r.off);
-      a.is64 = is64;
-      a.dst = r.dst;
-      a.src = x && a.op != AluOp::kNeg ? Operand::Reg(r.src) : Operand::Imm(a.op == AluOp::kNeg ? 0 : r.imm);
-      a.movsx_bits = a.op == AluOp::kMovsx ? static_cast<std::uint8_t>(r.off) : 0;
-      return;
-    }
-    case OpKind::kEndian: {
-      Endian& e = out.emplace<Endian>();
-      e.order = is64 ? Endian::Order::kSwap : (x ? Endian::Order::kBig : Endian::Order::kLittle);
-      e.bits = static_cast<std::uint8_t>(r.imm);
-      e.dst = r.dst;
-      return;
-    }
-    case OpKind::kJump: {
-      Jump& j = out.emplace<Jump>();
-      j.is_long = r.cls() == kClassJmp32;
-      j.offset = j.is_long ? r.imm : r.off;
-      return;
-    }
-    case OpKind::kCondJump: {
-      CondJump& j = out.emplace<CondJump>();
-      j.cond = cond_of(r.opcode);
-      j.is32 = r.cls() == kClassJmp32;
-      j.dst = r.dst;
-      j.src = x ? Operand::Reg(r.src) : Operand::Imm(r.imm);
-      j.offset = r.off;
-      return;
-    }
-    case OpKind::kCall: {
-      Call& c = out.emplace<Call>();
-      c.kind = static_cast<Call::Kind>(r.src);
-      c.imm = r.imm;
-      c.off = r.off;
-      return;
-    }
-    case OpKind::kCallReg:
-      out.emplace<CallReg>().reg = r.dst;
-      return;
-    case OpKind::kLoadImm64: {
-      LoadImm64& l = out.emplace<LoadImm64>();
-      l.dst = r.dst;
-      l.pseudo = static_cast<Pseudo>(r.src);
-      l.imm_lo = r.imm;
-      l.imm_hi = slots[1].imm;
-      return;
-    }
-    case OpKind::kLoad: {
-      Load& l = out.emplace<Load>();
-      l.size = size_of(r.opcode);
-      l.sign_extend = (r.opcode & kModeMask) == kModeMemSx;
-      l.dst = r.dst;
-      l.base = r.src;
-      l.off = r.off;
-      return;
-    }
-    case OpKind::kStore: {
-      Store& st = out.emplace<Store>();
-      st.size = size_of(r.opcode);
-      st.base = r.dst;
-      st.off = r.off;
-      st.src = r.cls() == kClassStx ? Operand::Reg(r.src) : Operand::Imm(r.imm);
-      return;
-    }
-    case OpKind::kAtomic: {
-      Atomic& a = out.emplace<Atomic>();
-      a.op = atomic_op(r.imm);
-      a.fetch = (r.imm & kAtomicFetch) != 0;
-      a.size = size_of(r.opcode);
-      a.base = r.dst;
-      a.off = r.off;
-      a.src = r.src;
-      return;
-    }
-    case OpKind::kPacketLoad: {
-      PacketLoad& p = out.emplace<PacketLoad>();
-      p.size = size_of(r.opcode);
-      p.indirect = (r.opcode & kModeMask) == kModeInd;
-      p.src = r.src;
-      p.imm = r.imm;
-      return;
-    }
-  }
-}
-
-}  // namespace
-
 Result<Insn> decode(std::span<const RawInsn> slots) {
-  BPFVM_TRY(check(slots));
-  Insn insn;
-  translate(slots, insn);
-  return insn;
+  BPFVM_TRY(check_insn(slots));
+  return visit_insn(slots, [](const auto& insn) { return Insn(insn); });
 }
 
 Result<void> decode_all(std::span<const RawInsn> program, std::vector<Insn>& out) {
   out.reserve(out.size() + program.size());
   for (std::size_t i = 0; i < program.size();) {
     const auto slots = program.subspan(i);
-    if (auto ok = check(slots); !ok) return std::move(ok).error().at_insn(i);
-    translate(slots, out.emplace_back());
+    if (auto ok = check_insn(slots); !ok) return std::move(ok).error().at_insn(i);
+    out.push_back(visit_insn(slots, [](const auto& insn) { return Insn(insn); }));
     i += static_cast<std::size_t>(slots_of(out.back()));
   }
   return {};
@@ -434,7 +284,7 @@ void encode(const Insn& insn, std::vector<RawInsn>& out) {
           [&](const CondJump& j) {
             RawInsn r{};
             const std::uint8_t cls = j.is32 ? kClassJmp32 : kClassJmp;
-            r.opcode = static_cast<std::uint8_t>(cls | kCondBits[static_cast<int>(j.cond)] |
+            r.opcode = static_cast<std::uint8_t>(cls | detail::kCondBits[static_cast<int>(j.cond)] |
                                                  (j.src.is_reg ? kSrcX : kSrcK));
             r.dst = j.dst;
             r.src = j.src.is_reg ? j.src.reg : 0;

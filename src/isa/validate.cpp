@@ -6,49 +6,51 @@
 
 namespace bpfvm::isa {
 
-Result<void> validate(std::span<const RawInsn> program) {
-  BPFVM_TRY(decode_program(program));
-  return ok();
-}
+namespace detail {
 
-Result<std::vector<Insn>> decode_program(std::span<const RawInsn> program) {
-  const std::size_t n = program.size();
+Result<void> check_program_size(std::size_t n) {
   if (n == 0) return make_error(Errc::kInvalid, "program is empty");
   if (n > kMaxProgramSlots) {
     return make_error(Errc::kTooBig, "program has {} instructions, more than the limit of {}", n,
                       kMaxProgramSlots);
   }
-  // Pass 1: decode every instruction and mark the second slots of LDDW, which no jump may target.
-  std::vector<bool> is_second_slot(n, false);
-  std::vector<std::pair<std::size_t, std::int64_t>> targets;
-  std::vector<Insn> decoded;
-  BPFVM_TRY(decode_all(program, decoded));
-  std::size_t last_index = 0;
-  for (std::size_t i = 0, k = 0; k < decoded.size(); ++k) {
-    const Insn& insn = decoded[k];
-    if (auto t = branch_target(insn, i)) targets.emplace_back(i, *t);
-    last_index = i;
-    const int slots = slots_of(insn);
-    if (slots == 2) is_second_slot[i + 1] = true;
-    i += static_cast<std::size_t>(slots);
-  }
-  const Insn& last = decoded.back();
-  for (auto [from, to] : targets) {
+  return {};
+}
+
+Result<void> ProgramShape::check() const {
+  const std::size_t n = second_slot_.size();
+  for (auto [from, to] : targets_) {
     if (to < 0 || static_cast<std::size_t>(to) >= n) {
       return make_error(Errc::kInvalid, "jump out of range (target {}, program has {})", to, n).at_insn(from);
     }
-    if (is_second_slot[static_cast<std::size_t>(to)]) {
+    if (second_slot_[static_cast<std::size_t>(to)]) {
       return make_error(Errc::kInvalid, "jump into the middle of a 64-bit immediate load at {}", to - 1)
           .at_insn(from);
     }
   }
   // The kernel requires the last instruction to be an exit or an unconditional jump, so that control
   // never runs off the end of the program (check_subprogs: "last insn is not an exit or jmp").
-  if (!std::holds_alternative<Exit>(last) && !std::holds_alternative<Jump>(last)) {
+  if (!last_ends_) {
     return make_error(Errc::kInvalid, "last instruction is not an exit or an unconditional jump: control "
                                       "would run off the end of the program")
-        .at_insn(last_index);
+        .at_insn(last_);
   }
+  return {};
+}
+
+}  // namespace detail
+
+Result<void> validate(std::span<const RawInsn> program) {
+  return validate_each(program, [](std::size_t, const auto&) -> Result<void> { return {}; });
+}
+
+Result<std::vector<Insn>> decode_program(std::span<const RawInsn> program) {
+  std::vector<Insn> decoded;
+  decoded.reserve(program.size());
+  BPFVM_TRY(validate_each(program, [&](std::size_t, const auto& insn) -> Result<void> {
+    decoded.emplace_back(insn);
+    return {};
+  }));
   return decoded;
 }
 

@@ -68,15 +68,13 @@ std::uint64_t sext(std::int32_t imm) { return static_cast<std::uint64_t>(static_
 }  // namespace
 
 Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const HelperTable& helpers) {
-  const std::vector<Insn> decoded = BPFVM_TRY(decode_program(program));
+  // One pass: validation hands over each instruction as it decodes it.
   std::vector<Op> ops(program.size(), Op{IOp::FILLER, 0, 0, 0, 0, 0});
-  std::size_t i = 0;
-  for (const Insn& insn : decoded) {
+  BPFVM_TRY(validate_each(program, [&](std::size_t i, const auto& insn) -> Result<void> {
     Op& op = ops[i];
     const auto at = [i](Error e) { return std::move(e).at_insn(i); };
-    const auto target = [&]() { return static_cast<std::int32_t>(*branch_target(insn, i)); };
-    Result<void> r = std::visit(
-        Overloaded{
+    const auto target = [&]() { return static_cast<std::int32_t>(*target_of(insn, i)); };
+    return Overloaded{
             [&](const Alu& a) -> Result<void> {
               op.dst = a.dst;
               if (a.op == AluOp::kNeg) {
@@ -205,11 +203,8 @@ Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const Helper
               op.imm = sext(p.imm);
               return ok();
             },
-        },
-        insn);
-    BPFVM_TRY(r);
-    i += static_cast<std::size_t>(slots_of(insn));
-  }
+        }(insn);
+  }));
   return ops;
 }
 
