@@ -230,17 +230,6 @@ Result<Insn> decode(std::span<const RawInsn> slots) {
   return visit_insn(slots, [](const auto& insn) { return Insn(insn); });
 }
 
-Result<void> decode_all(std::span<const RawInsn> program, std::vector<Insn>& out) {
-  out.reserve(out.size() + program.size());
-  for (std::size_t i = 0; i < program.size();) {
-    const auto slots = program.subspan(i);
-    if (auto ok = check_insn(slots); !ok) return std::move(ok).error().at_insn(i);
-    out.push_back(visit_insn(slots, [](const auto& insn) { return Insn(insn); }));
-    i += static_cast<std::size_t>(slots_of(out.back()));
-  }
-  return {};
-}
-
 void encode(const Insn& insn, std::vector<RawInsn>& out) {
   std::visit(
       Overloaded{

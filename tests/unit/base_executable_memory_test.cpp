@@ -1,29 +1,13 @@
 // Executable memory: writable while the code is written, then executable, never both.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "bpfvm/base/executable_memory.hpp"
+#include "memory_protections.hpp"
 
 namespace bpfvm::os {
 namespace {
 
-std::string protections_of(const void* p) {
-  const auto addr = reinterpret_cast<std::uint64_t>(p);
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream in(line);
-    std::string range, perms;
-    in >> range >> perms;
-    const auto dash = range.find('-');
-    if (addr >= std::stoull(range.substr(0, dash), nullptr, 16) && addr < std::stoull(range.substr(dash + 1), nullptr, 16)) {
-      return perms;
-    }
-  }
-  return "";
-}
+using test::protections_of;
 
 TEST(ExecutableMemory, WritableThenExecutableNeverBoth) {
   auto m = ExecutableMemory::allocate(100);

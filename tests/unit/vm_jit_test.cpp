@@ -5,14 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/vm/interpreter.hpp"
 #include "bpfvm/vm/jit.hpp"
 #include "bpfvm/vm/native_disasm.hpp"
+#include "memory_protections.hpp"
 #include "random_program.hpp"
 
 namespace bpfvm::vm {
@@ -24,33 +23,19 @@ std::vector<isa::RawInsn> kasm(const char* text) {
   return r ? *r : std::vector<isa::RawInsn>{};
 }
 
-// The protections of the mapping that holds `addr`, from /proc/self/maps ("r-xp", ...).
-std::string protections_of(std::uint64_t addr) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream in(line);
-    std::string range, perms;
-    in >> range >> perms;
-    const auto dash = range.find('-');
-    const std::uint64_t lo = std::stoull(range.substr(0, dash), nullptr, 16);
-    const std::uint64_t hi = std::stoull(range.substr(dash + 1), nullptr, 16);
-    if (addr >= lo && addr < hi) return perms;
-  }
-  return "";
-}
+using test::protections_of;
 
 TEST(Jit, CodeIsExecutableAndNeverWritable) {
   HelperTable h;
   auto jit = JitProgram::compile(kasm("r0 = 42\nexit"), h);
   ASSERT_TRUE(jit) << jit.error().to_string();
   EXPECT_EQ(*jit->run({}), 42u);
-  EXPECT_EQ(protections_of(jit->code_address()), "r-xp");
-  EXPECT_EQ(protections_of(jit->code_address() + jit->code().size() - 1), "r-xp");
+  EXPECT_EQ(protections_of(reinterpret_cast<const void*>(jit->code_address())), "r-xp");
+  EXPECT_EQ(protections_of(jit->code().data() + jit->code().size() - 1), "r-xp");
   // A second program gets pages of its own, sealed as well; the first stays as it was.
   auto other = JitProgram::compile(kasm("r0 = 7\nexit"), h);
   ASSERT_TRUE(other);
-  EXPECT_EQ(protections_of(other->code_address()), "r-xp");
+  EXPECT_EQ(protections_of(other->code().data()), "r-xp");
   EXPECT_EQ(*jit->run({}), 42u);
 }
 

@@ -17,11 +17,6 @@ namespace bpfvm::isa {
 // Decodes the instruction starting at slots[0]; an LDDW also reads slots[1].
 Result<Insn> decode(std::span<const RawInsn> slots);
 
-// Decodes every instruction of `program` in order and appends each to `out` (an LDDW is one entry for
-// its two slots); stops at the first that does not decode, with its index in the error. One call for a
-// whole program: decoding in a loop here is several times faster than calling decode() per instruction.
-Result<void> decode_all(std::span<const RawInsn> program, std::vector<Insn>& out);
-
 // Appends the one or two raw slots of insn.
 void encode(const Insn& insn, std::vector<RawInsn>& out);
 std::vector<RawInsn> encode(std::span<const Insn> insns);
