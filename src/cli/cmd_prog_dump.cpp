@@ -1,4 +1,5 @@
-// bpfvm prog dump jited PROG [{file FILE | [opcodes] [linum]}]      PROG := pinned PATH
+// bpfvm prog dump xlated|jited PROG [{file FILE | [opcodes] [linum]}]      PROG := pinned PATH
+// xlated: the program as it runs, in the kernel's instruction format (bpftool's layout).
 // The native code of a JIT-compiled program, as bpftool prints it (each function under its C
 // declaration and "bpf_prog_<tag>_<name>:", "; source line" where a line begins, then "%4x:\t" and the
 // instruction in AT&T syntax; opcodes adds the bytes on the next line, linum the file, line and column),
@@ -6,9 +7,11 @@
 // trampoline and the out-of-line exits (faults, early exits) are listed under names of their own.
 #include <fmt/format.h>
 
+#include <cctype>
 #include <set>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/disasm.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "bpfvm/vm/native_disasm.hpp"
@@ -33,92 +36,135 @@ std::string hex_bytes(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-struct Listing {
-  const runtime::Program& prog;
-  const vm::JitProgram& jit;
-  bool opcodes = false;
-  bool linum = false;
-  std::vector<vm::NativeInsn> native = vm::disassemble_native(jit.code());
-  std::size_t next_native = 0;
+// What a listing shows of a loaded program besides its instructions, as bpftool shows it: where each
+// function starts (its C declaration from BTF) and where each source line begins.
+class Annotations {
+ public:
+  Annotations(const runtime::Program& prog, bool linum)
+      : prog_(prog), btf_(prog.btf() ? &prog.btf()->btf() : nullptr), linum_(linum) {
+    // Functions: func_info when the program has BTF, else the targets of local calls.
+    const auto insns = prog.xlated();
+    functions_[0] = 0;
+    if (btf_ && !prog.func_info().empty()) {
+      for (const obj::FuncInfo& f : prog.func_info()) functions_[f.insn] = f.type_id;
+    } else {
+      for (std::size_t i = 0; i < insns.size(); ++i) {
+        const isa::RawInsn& in = insns[i];
+        if (in.opcode == 0x85 && in.src == 1) functions_[i + 1 + static_cast<std::size_t>(in.imm)] = 0;
+      }
+    }
+    if (btf_) {
+      for (const obj::LineInfo& l : prog.line_info()) lines_[l.insn] = &l;
+    }
+  }
 
+  // Before instruction i: the function header ("int f(...):", and with `symbol` the JIT image's name
+  // "bpf_prog_<tag>_<name>:") and the source line that begins there.
+  void print_before(std::size_t i, bool symbol) const {
+    if (auto f = functions_.find(i); f != functions_.end()) {
+      std::string name = i == 0 ? prog_.name() : fmt::format("F{}", i);
+      if (btf_ && f->second) {
+        if (auto decl = btf_->function_declaration(f->second)) fmt::print("{}:\n", bpftool_spacing(*decl));
+        name = std::string(btf_->type_name(f->second));
+      }
+      if (symbol) fmt::print("bpf_prog_{}_{}:\n", tag(), name);
+    }
+    if (auto l = lines_.find(i); l != lines_.end()) {
+      const std::string_view text = btf_->string_at(l->second->line_off);
+      if (linum_) {
+        fmt::print("; {} [file:{} line_num:{} line_col:{}]\n", text, btf_->string_at(l->second->file_name_off),
+                   l->second->line(), l->second->column());
+      } else {
+        fmt::print("; {}\n", text);
+      }
+    }
+  }
+
+ private:
+  // bpftool prints a pointer parameter with a space before its name: "struct xdp_md * ctx".
+  static std::string bpftool_spacing(const std::string& decl) {
+    std::string out;
+    const std::size_t params = decl.find('(');
+    for (std::size_t i = 0; i < decl.size(); ++i) {
+      out += decl[i];
+      const char next = i + 1 < decl.size() ? decl[i + 1] : '\0';
+      if (params != std::string::npos && i > params && decl[i] == '*' && (std::isalpha(static_cast<unsigned char>(next)) || next == '_')) {
+        out += ' ';
+      }
+    }
+    return out;
+  }
+
+  std::string tag() const {
+    std::string t;
+    for (std::uint8_t b : prog_.tag()) t += fmt::format("{:02x}", b);
+    return t;
+  }
+
+  const runtime::Program& prog_;
+  const obj::Btf* btf_;
+  bool linum_;
+  std::map<std::size_t, std::uint32_t> functions_;  // first insn -> BTF FUNC id (0 if none)
+  std::map<std::size_t, const obj::LineInfo*> lines_;
+};
+
+// prog dump xlated: the program as it runs (map references as map ids), "%4d: (op) text" per
+// instruction as the kernel's verifier log and bpftool print it.
+void print_xlated(const runtime::Program& prog, bool opcodes, bool linum) {
+  const Annotations notes(prog, linum);
+  const MapIds resolver;
+  const auto insns = prog.xlated();
+  for (std::size_t i = 0; i < insns.size(); ++i) {
+    notes.print_before(i, false);
+    fmt::print("{:4d}: {}\n", i, isa::format_insn(insns.subspan(i), i, &resolver));
+    const std::size_t slots = insns[i].is_lddw() && i + 1 < insns.size() ? 2 : 1;
+    if (opcodes) fmt::print("       {}\n", hex_bytes(isa::to_wire(insns.subspan(i, slots))));
+    i += slots - 1;
+  }
+}
+
+// prog dump jited: the native code under each BPF instruction it came from.
+void print_jited(const runtime::Program& prog, const vm::JitProgram& jit, bool opcodes, bool linum) {
+  const Annotations notes(prog, linum);
+  const MapIds resolver;
+  const auto insns = prog.xlated();
+  const auto offsets = jit.insn_offsets();
+  const std::vector<vm::NativeInsn> native = vm::disassemble_native(jit.code());
+  std::size_t next_native = 0;
   // Native instructions that start before `end`.
-  void native_until(std::uint32_t end) {
+  const auto native_until = [&](std::uint32_t end) {
     for (; next_native < native.size() && native[next_native].offset < end; ++next_native) {
       const vm::NativeInsn& n = native[next_native];
       fmt::print("{:4x}:\t{}\n", n.offset, n.text);
       if (opcodes) fmt::print("\t{}\n", hex_bytes(jit.code().subspan(n.offset, n.size)));
     }
+  };
+  fmt::print("bpfvm_entry:\n");
+  native_until(offsets.empty() ? 0 : offsets[0]);
+  for (std::size_t i = 0; i < insns.size(); ++i) {
+    notes.print_before(i, true);
+    const bool lddw = insns[i].is_lddw();
+    fmt::print("; insn {}: {}\n", i, isa::format_insn(insns.subspan(i), i, &resolver));
+    const std::size_t next = i + (lddw ? 2 : 1);
+    native_until(next < offsets.size() ? offsets[next] : offsets.empty() ? 0 : offsets.back() + 1);
+    if (lddw) ++i;
   }
-
-  std::string tag() const {
-    std::string t;
-    for (std::uint8_t b : prog.tag()) t += fmt::format("{:02x}", b);
-    return t;
-  }
-
-  void print() {
-    const auto insns = prog.xlated();
-    const auto offsets = jit.insn_offsets();
-    const obj::Btf* btf = prog.btf() ? &prog.btf()->btf() : nullptr;
-    // Where functions start: func_info when the program has BTF, else the targets of local calls.
-    std::map<std::size_t, std::uint32_t> functions;  // first insn -> BTF FUNC id (0 if none)
-    functions[0] = 0;
-    if (btf && !prog.func_info().empty()) {
-      for (const obj::FuncInfo& f : prog.func_info()) functions[f.insn] = f.type_id;
-    } else {
-      for (std::size_t i = 0; i < insns.size(); ++i) {
-        const isa::RawInsn& in = insns[i];
-        if (in.opcode == 0x85 && in.src == 1) functions[i + 1 + static_cast<std::size_t>(in.imm)] = 0;
-      }
-    }
-    std::map<std::size_t, const obj::LineInfo*> lines;
-    if (btf) {
-      for (const obj::LineInfo& l : prog.line_info()) lines[l.insn] = &l;
-    }
-    const MapIds resolver;
-    fmt::print("bpfvm_entry:\n");
-    native_until(offsets.empty() ? 0 : offsets[0]);
-    for (std::size_t i = 0; i < insns.size(); ++i) {
-      if (auto f = functions.find(i); f != functions.end()) {
-        std::string name = i == 0 ? prog.name() : fmt::format("F{}", i);
-        if (btf && f->second) {
-          if (auto decl = btf->function_declaration(f->second)) fmt::print("{}:\n", *decl);
-          name = std::string(btf->type_name(f->second));
-        }
-        fmt::print("bpf_prog_{}_{}:\n", tag(), name);
-      }
-      if (auto l = lines.find(i); l != lines.end()) {
-        const std::string_view text = btf->string_at(l->second->line_off);
-        if (linum) {
-          fmt::print("; {} [file:{} line_num:{} line_col:{}]\n", text, btf->string_at(l->second->file_name_off),
-                     l->second->line(), l->second->column());
-        } else {
-          fmt::print("; {}\n", text);
-        }
-      }
-      const bool lddw = insns[i].is_lddw();
-      fmt::print("; insn {}: {}\n", i, isa::format_insn(insns.subspan(i), i, &resolver));
-      const std::size_t next = i + (lddw ? 2 : 1);
-      native_until(next < offsets.size() ? offsets[next] : offsets.empty() ? 0 : offsets.back() + 1);
-      if (lddw) ++i;
-    }
-    fmt::print("bpfvm_exits:\n");
-    native_until(static_cast<std::uint32_t>(jit.code().size()));
-  }
-};
+  fmt::print("bpfvm_exits:\n");
+  native_until(static_cast<std::uint32_t>(jit.code().size()));
+}
 
 }  // namespace
 
 int prog_dump(Args& args) {
   const std::string_view what = args.next();
-  if (what == "xlated") throw UsageError{"prog dump xlated is not in bpfvm yet; prog dump jited is"};
-  if (what != "jited") throw UsageError{"prog dump takes 'jited PROG'"};
+  if (what != "jited" && what != "xlated") throw UsageError{"prog dump takes 'xlated PROG' or 'jited PROG'"};
+  const bool jited = what == "jited";
   const std::string_view kind = args.next();
   if (kind == "id" || kind == "tag" || kind == "name") {
     throw UsageError{fmt::format("PROG '{}': a bpfvm program lives in the process that loaded it; name one by "
                                  "'pinned PATH'", kind)};
   }
-  if (kind != "pinned") throw UsageError{"prog dump jited takes PROG as 'pinned PATH'"};
+  if (kind != "pinned") throw UsageError{fmt::format("prog dump {} takes PROG as 'pinned PATH'", what)};
   const std::string path(args.next());
   if (path.empty()) throw UsageError{"pinned needs a PATH"};
   bool opcodes = false, linum = false;
@@ -133,7 +179,7 @@ int prog_dump(Args& args) {
       if (args.empty()) throw UsageError{"'file' needs a FILE"};
       file = std::string(args.next());
     } else {
-      throw UsageError{fmt::format("unexpected '{}' in prog dump jited", word)};
+      throw UsageError{fmt::format("unexpected '{}' in prog dump {}", word, what)};
     }
   }
   if (!file.empty() && (opcodes || linum)) throw UsageError{"'file' writes the raw image: no opcodes or linum with it"};
@@ -148,6 +194,17 @@ int prog_dump(Args& args) {
     fmt::print(stderr, "Error: '{}' is not a program\n", path);
     return kExitError;
   }
+  if (!jited) {
+    if (!file.empty()) {
+      if (auto r = os::write_file(file, isa::to_wire((*prog)->xlated())); !r) {
+        fmt::print(stderr, "Error: {}\n", r.error().to_string());
+        return kExitError;
+      }
+      return kExitOk;
+    }
+    print_xlated(**prog, opcodes, linum);
+    return kExitOk;
+  }
   const vm::JitProgram* jit = (*prog)->jited();
   if (!jit) {
     fmt::print(stderr, "Error: program '{}' runs in the interpreter (BPFVM_JIT=0 when it was loaded): no native code\n",
@@ -161,7 +218,7 @@ int prog_dump(Args& args) {
     }
     return kExitOk;
   }
-  Listing{**prog, *jit, opcodes, linum}.print();
+  print_jited(**prog, *jit, opcodes, linum);
   return kExitOk;
 }
 

@@ -15,7 +15,7 @@ constexpr const char* kUsage =
     "       bpfvm [--jit | --interpret] prog load|loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
     "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
     "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
-    "       bpfvm prog dump jited pinned PATH [{file FILE | [opcodes] [linum]}]\n"
+    "       bpfvm prog dump xlated|jited pinned PATH [{file FILE | [opcodes] [linum]}]\n"
     "       bpfvm prog tracelog\n"
     "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
     "       bpfvm help\n"

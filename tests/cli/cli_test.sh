@@ -93,7 +93,27 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   if [ "$(head -c 1 "$TMP/image.bin" | od -An -tx1 | tr -d ' ')" != "55" ]; then echo "FAIL dump jited file: image does not start with push %rbp"; fail=$((fail + 1)); fi
   expect "dump interpreted" 1 "runs in the interpreter" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/i/first
   expect "dump by id" 2 "name one by 'pinned PATH'" -- "$BPFVM" prog dump jited id 3
-  expect "dump xlated" 2 "prog dump xlated is not in bpfvm yet" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first
+  expect "dump xlated" 0 "   0: (85) call pc+1" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first
+  expect "dump xlated declaration" 0 "int first(struct __sk_buff * skb):" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/i/first
+  expect "dump xlated opcodes" 0 "       85 10 00 00 01 00 00 00" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first opcodes
+  expect "dump xlated file" 0 "" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first file "$TMP/xlated.bin"
+  expect "dump xlated file is bytecode" 0 "(85) call pc+1" -- "$BPFVM" disasm "$TMP/xlated.bin"
+  expect "dump what" 2 "prog dump takes 'xlated PROG' or 'jited PROG'" -- "$BPFVM" prog dump frob pinned /sys/fs/bpf/j/first
+  # The kernel's bpftool as the oracle: the same object, the same listing (bpftool names the target of a
+  # local call by its kernel symbol, "#bpf_prog_<tag>_<name>", which bpfvm does not print).
+  if [ "$(id -u)" = 0 ] && command -v bpftool >/dev/null && mount | grep -q ' /sys/fs/bpf type bpf'; then
+    kpin="/sys/fs/bpf/bpfvm-cli-$$"
+    if bpftool prog loadall "$PROGS/subprogs.bpf.o" "$kpin" >/dev/null 2>&1; then
+      bpftool prog dump xlated pinned "$kpin/first" | sed -E 's/#bpf_prog_[0-9a-f]+_[A-Za-z0-9_]+//' > "$TMP/kernel.txt"
+      "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first > "$TMP/bpfvm.txt"
+      if diff -u "$TMP/kernel.txt" "$TMP/bpfvm.txt" > "$TMP/xlated.diff"; then
+        pass=$((pass + 1))
+      else
+        echo "FAIL dump xlated as bpftool prints it:"; head -20 "$TMP/xlated.diff"; fail=$((fail + 1))
+      fi
+      rm -rf "$kpin"
+    fi
+  fi
   expect "dump extra" 2 "unexpected 'bogus' in prog dump jited" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first bogus
   expect "dump map" 1 "is not a program" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/g_maps/globals_data
   expect "bad object" 1 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
