@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
-#include <set>
+#include <map>
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/isa/codec.hpp"

@@ -3,17 +3,14 @@
 
 #include <thread>
 
-#include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/vm/interpreter.hpp"
+#include "vm_test_programs.hpp"
 
 namespace bpfvm::vm {
 namespace {
 
-std::vector<isa::RawInsn> kasm(const char* text) {
-  auto r = isa::assemble(text, isa::AsmSyntax::kKernel);
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::vector<isa::RawInsn>{};
-}
+using test::kasm;
+using test::sum5;
 
 class Dispatches : public ::testing::TestWithParam<InterpreterOptions::Dispatch> {
  protected:
@@ -24,11 +21,6 @@ class Dispatches : public ::testing::TestWithParam<InterpreterOptions::Dispatch>
     return o;
   }
 };
-
-std::uint64_t sum5(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d, std::uint64_t e,
-                   CallContext* ctx) {
-  return a + 10 * b + 100 * c + 1000 * d + 10000 * e + reinterpret_cast<std::uint64_t>(ctx->user());
-}
 
 TEST_P(Dispatches, HelperGetsR1ToR5AndTheUserPointer) {
   HelperTable h;

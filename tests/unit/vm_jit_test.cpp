@@ -7,8 +7,8 @@
 #include <cstring>
 #include <thread>
 
-#include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/vm/interpreter.hpp"
+#include "vm_test_programs.hpp"
 #include "bpfvm/vm/jit.hpp"
 #include "bpfvm/vm/native_disasm.hpp"
 #include "memory_protections.hpp"
@@ -17,11 +17,8 @@
 namespace bpfvm::vm {
 namespace {
 
-std::vector<isa::RawInsn> kasm(const char* text) {
-  auto r = isa::assemble(text, isa::AsmSyntax::kKernel);
-  EXPECT_TRUE(r) << r.error().to_string();
-  return r ? *r : std::vector<isa::RawInsn>{};
-}
+using test::kasm;
+using test::sum5;
 
 using test::protections_of;
 
@@ -76,11 +73,6 @@ TEST(Jit, InstructionOffsetsMapEverySlot) {
   EXPECT_LT(offsets[2], offsets[3]);
   EXPECT_LT(offsets[3], jit->code().size());
   EXPECT_EQ(*jit->run({}), 0x1122334455667788u);
-}
-
-std::uint64_t sum5(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d, std::uint64_t e,
-                   CallContext* ctx) {
-  return a + 10 * b + 100 * c + 1000 * d + 10000 * e + reinterpret_cast<std::uint64_t>(ctx->user());
 }
 
 TEST(Jit, HelpersGetR1ToR5AndTheUserPointer) {
