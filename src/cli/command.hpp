@@ -49,5 +49,6 @@ int cmd_exec(Args& args);
 int cmd_prog(Args& args, std::optional<bool> jit);
 int prog_dump(Args& args);
 int cmd_veristat(Args& args);
+int cmd_trace(Args& args, std::optional<bool> jit);
 
 }  // namespace bpfvm::cli

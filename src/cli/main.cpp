@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
     "       bpfvm prog dump xlated|jited pinned PATH [{file FILE | [opcodes] [linum]}]\n"
     "       bpfvm prog tracelog\n"
+    "       bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o {-- CMD ARGS... | -p PID}\n"
     "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
     "       bpfvm help\n"
     "\n"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
     if (command == "exec") return cmd_exec(args);
     if (command == "prog") return cmd_prog(args, jit);
     if (command == "veristat") return cmd_veristat(args);
+    if (command == "trace") return cmd_trace(args, jit);
     if (command == "help" || command == "--help" || command == "-h") {
       fmt::print("{}", kUsage);
       return kExitOk;

@@ -121,11 +121,21 @@ Result<std::uint64_t> run_tail_call(const void* self, const void* program, helpe
 
 Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
                                    const helpers::RunEnv* parent) const {
-  // Every loaded program was verified and runs unchecked: no memory regions to hand the engine (the
-  // interpreter's checked mode is for programs that were not).
   // What helpers see: this thread as the task, its execution slot, the trace pipe.
   helpers::RunEnv env = parent ? *parent : helpers::current_thread_env();
   if (!parent) env.cpu = maps::this_cpu();
+  return run_in(env, ctx, ctx_size, packet, parent ? parent->tail_calls + 1 : 0);
+}
+
+Result<std::uint64_t> Program::run_for(const helpers::RunEnv& origin, void* ctx, std::size_t ctx_size) const {
+  helpers::RunEnv env = origin;
+  return run_in(env, ctx, ctx_size, {}, 0);
+}
+
+Result<std::uint64_t> Program::run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
+                                      std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const {
+  // Every loaded program was verified and runs unchecked: no memory regions to hand the engine (the
+  // interpreter's checked mode is for programs that were not).
   env.trace_pipe = static_cast<maps::RingBuffer*>(p_.trace_pipe.get());
   env.held_lock = nullptr;
   env.prog_type = p_.prog_type;
@@ -137,7 +147,7 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
   const RunFrame frame{ctx, ctx_size, packet};
   env.tail_call = run_tail_call;
   env.tail_call_self = &frame;
-  env.tail_calls = parent ? parent->tail_calls + 1 : 0;
+  env.tail_calls = tail_calls;
   vm::RunContext rc;
   rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).

@@ -131,11 +131,16 @@ class Program {
   // over).
   Result<std::uint64_t> run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
                             const helpers::RunEnv* parent = nullptr) const;
+  // Runs as an attached program does: helpers see `origin`'s task (its ids, comm and memory) and slot.
+  Result<std::uint64_t> run_for(const helpers::RunEnv& origin, void* ctx, std::size_t ctx_size) const;
 
   // BPF_PROG_TEST_RUN with the kernel's semantics for the program's type (see test_run.cpp).
   Result<TestRunResult> test_run(const TestRunRequest& request) const;
 
  private:
+  Result<std::uint64_t> run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
+                               std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const;
+
   Parts p_;
   std::chrono::system_clock::time_point load_time_;
   mutable std::atomic<std::uint64_t> run_count_{0}, run_time_ns_{0};

@@ -1,0 +1,97 @@
+// Syscall events of a process tree, from user space: a ptrace tracer that follows fork, vfork, clone
+// and exec. A command it launches gets a seccomp filter before exec that stops only the syscalls
+// someone asked for (SECCOMP_RET_TRACE; every other syscall runs at full speed), as
+// `strace --seccomp-bpf` does; a process it attaches to (-p PID) stops at every syscall, as a filter
+// cannot be added to a running process, and the tracer picks the wanted ones.
+//
+// A launched tree is killed if the tracer goes (PTRACE_O_EXITKILL); an attached process is detached,
+// untouched, when tracing stops.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/helpers/run_env.hpp"
+
+namespace bpfvm::attach {
+
+// Which syscalls stop, at entry and at exit.
+struct SyscallSelection {
+  std::set<int> enter, exit;
+  bool all_enter = false, all_exit = false;
+
+  bool wants_enter(int nr) const { return all_enter || enter.contains(nr); }
+  bool wants_exit(int nr) const { return all_exit || exit.contains(nr); }
+  bool empty() const { return !all_enter && !all_exit && enter.empty() && exit.empty(); }
+};
+
+struct SyscallStop {
+  bool exit = false;        // false: at entry, before the syscall runs; true: after it returned
+  const helpers::Task* task = nullptr;  // the calling thread: ids, uid/gid, comm
+  int nr = 0;
+  std::array<std::uint64_t, 6> args{};  // as passed (at exit too)
+  std::int64_t ret = 0;                 // at exit
+  std::uint64_t ip = 0, sp = 0;         // the user instruction and stack pointers
+};
+
+class SyscallTracer {
+ public:
+  using Handler = std::function<void(const SyscallStop&)>;
+
+  // Runs `argv` (argv[0] searched in $PATH) as a traced child. It starts only when run() is called.
+  static Result<std::unique_ptr<SyscallTracer>> launch(const std::vector<std::string>& argv,
+                                                       const SyscallSelection& selection);
+  // Traces every thread of a running process (and what it forks from now on).
+  static Result<std::unique_ptr<SyscallTracer>> attach(pid_t pid, const SyscallSelection& selection);
+  ~SyscallTracer();
+  SyscallTracer(const SyscallTracer&) = delete;
+  SyscallTracer& operator=(const SyscallTracer&) = delete;
+
+  pid_t pid() const { return main_pid_; }
+  // Calls `handler` at each selected stop until every traced task has exited, or `stop` is set (a
+  // signal handler may set it; the wait is interrupted). Returns the main process's exit code (128 + N
+  // when killed by signal N); after a stop request, the launched tree is killed or the attached process
+  // detached.
+  Result<int> run(const Handler& handler, const std::atomic<bool>& stop);
+
+  // The number of tracees that stopped for nothing the handler wanted (syscalls of a -p process).
+  std::uint64_t unwanted_stops() const { return unwanted_stops_; }
+
+ private:
+  struct TaskState {
+    helpers::Task task;
+    bool in_syscall = false;  // -p mode: between the entry and exit stops
+    bool await_exit = false;  // an exit stop is wanted for the syscall in progress
+    int nr = -1;
+    std::array<std::uint64_t, 6> args{};
+  };
+  SyscallTracer(pid_t pid, bool launched, SyscallSelection selection, int go_fd);
+  TaskState& state_of(pid_t tid);
+  void handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler);
+  void restart(pid_t tid, const TaskState& t, int signal);
+  void finish(bool kill_tree);
+
+  pid_t main_pid_;
+  bool launched_;
+  SyscallSelection selection_;
+  int go_fd_;  // the launched child waits on this pipe until it is seized
+  std::map<pid_t, TaskState> tasks_;
+  int main_status_ = 0;
+  bool main_exited_ = false;
+  std::uint64_t unwanted_stops_ = 0;
+};
+
+// The task (ids, real uid/gid, comm) of a thread, from /proc/<tid>/status.
+Result<helpers::Task> read_task(pid_t tid);
+
+}  // namespace bpfvm::attach

@@ -1,0 +1,29 @@
+// Child processes: running a tool (clang) to completion, and a private temporary directory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+
+namespace bpfvm::os {
+
+// Runs argv[0] (searched in $PATH) with the caller's stdin/stdout/stderr and waits for it: its exit code,
+// or 128 + N when signal N killed it. An error when it cannot start.
+Result<int> run_process(const std::vector<std::string>& argv);
+
+// A new directory under $TMPDIR (or /tmp), removed with its files when the object goes.
+class TempDirectory {
+ public:
+  static Result<TempDirectory> create(std::string_view prefix);
+  TempDirectory(TempDirectory&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDirectory& operator=(TempDirectory&&) = delete;
+  ~TempDirectory();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDirectory(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace bpfvm::os

@@ -1,0 +1,332 @@
+// The ptrace loop. Every tracee is seized (PTRACE_SEIZE), so group-stops, signal-delivery-stops and
+// event stops are told apart by the status alone (ptrace(2), "PTRACE_SEIZE"); syscall stops are read
+// with PTRACE_GET_SYSCALL_INFO (Linux 5.3), which says which kind of stop it is.
+//
+// Launched tracees stop at PTRACE_EVENT_SECCOMP for the filtered syscalls only. Since Linux 4.8 that stop
+// comes before the syscall runs and before any syscall-entry-stop; restarting it with PTRACE_SYSCALL
+// (when the exit is wanted) gives the syscall-exit-stop next, and PTRACE_CONT lets the syscall run
+// untraced to its end.
+#include "bpfvm/attach/syscall_tracer.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "seccomp_filter.hpp"
+
+namespace bpfvm::attach {
+
+namespace {
+
+Error os_error(std::string_view what) {
+  return make_error(Errc::kIo, "{}: {}", what, std::strerror(errno));
+}
+
+// The file execvp would run, so a missing command is reported before anything starts.
+std::string find_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    const std::size_t colon = rest.find(':');
+    const std::string_view dir = rest.substr(0, colon);
+    const std::string candidate = fmt::format("{}/{}", dir.empty() ? std::string_view(".") : dir, name);
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string_view::npos) return {};
+    rest.remove_prefix(colon + 1);
+  }
+}
+
+constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+                          PTRACE_O_TRACEEXEC;
+
+bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+}  // namespace
+
+Result<helpers::Task> read_task(pid_t tid) {
+  std::ifstream in(fmt::format("/proc/{}/status", tid));
+  if (!in) return make_error(Errc::kNotFound, "no task {}", tid);
+  helpers::Task t;
+  t.pid = static_cast<std::uint32_t>(tid);
+  t.tgid = t.pid;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("Name:\t")) {
+      std::strncpy(t.comm, line.c_str() + 6, sizeof t.comm - 1);
+    } else if (line.starts_with("Tgid:")) {
+      t.tgid = static_cast<std::uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+    } else if (line.starts_with("Uid:")) {
+      t.uid = static_cast<std::uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));  // the real id first
+    } else if (line.starts_with("Gid:")) {
+      t.gid = static_cast<std::uint32_t>(std::strtoul(line.c_str() + 4, nullptr, 10));
+    }
+  }
+  return t;
+}
+
+SyscallTracer::SyscallTracer(pid_t pid, bool launched, SyscallSelection selection, int go_fd)
+    : main_pid_(pid), launched_(launched), selection_(std::move(selection)), go_fd_(go_fd) {}
+
+SyscallTracer::~SyscallTracer() {
+  if (go_fd_ >= 0) ::close(go_fd_);  // a launched child that never started exits
+  if (!tasks_.empty()) finish(launched_);
+}
+
+Result<std::unique_ptr<SyscallTracer>> SyscallTracer::launch(const std::vector<std::string>& argv,
+                                                             const SyscallSelection& selection) {
+  if (argv.empty()) return make_error(Errc::kInvalid, "no command to run");
+  const std::string file = find_in_path(argv[0]);
+  if (file.empty()) return make_error(Errc::kNotFound, "cannot run '{}': no such command", argv[0]);
+  const std::vector<sock_filter> filter = seccomp_filter(selection);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return os_error("pipe");
+  const pid_t child = ::fork();
+  if (child < 0) return os_error("fork");
+  if (child == 0) {
+    // The child: wait until the tracer has seized it, install the filter, become the command. Only
+    // async-signal-safe calls from here on.
+    ::close(go[1]);
+    char byte;
+    if (::read(go[0], &byte, 1) != 1) ::_exit(127);
+    sock_fprog prog{static_cast<unsigned short>(filter.size()), const_cast<sock_filter*>(filter.data())};
+    // Root (CAP_SYS_ADMIN) installs a filter as is; others must give up privilege gains first, as
+    // strace --seccomp-bpf does.
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        ::_exit(126);
+      }
+    }
+    ::execv(file.c_str(), cargv.data());
+    ::_exit(127);
+  }
+  ::close(go[0]);
+  if (::ptrace(PTRACE_SEIZE, child, nullptr, kOptions | PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL) != 0) {
+    Error e = os_error("ptrace(PTRACE_SEIZE)");
+    ::close(go[1]);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    return std::move(e).with_context("cannot trace the command (is ptrace allowed here? see kernel.yama.ptrace_scope)");
+  }
+  auto tracer = std::unique_ptr<SyscallTracer>(new SyscallTracer(child, true, selection, go[1]));
+  tracer->tasks_[child].task.pid = 0;  // filled in at its first stop
+  return tracer;
+}
+
+Result<std::unique_ptr<SyscallTracer>> SyscallTracer::attach(pid_t pid, const SyscallSelection& selection) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return make_error(Errc::kNotFound, "no process {}", pid);
+  auto tracer = std::unique_ptr<SyscallTracer>(new SyscallTracer(pid, false, selection, -1));
+  // Every thread; threads started meanwhile are followed through PTRACE_O_TRACECLONE of the others.
+  DIR* dir = ::opendir(fmt::format("/proc/{}/task", pid).c_str());
+  if (!dir) return make_error(Errc::kNotFound, "no process {}", pid);
+  while (const dirent* e = ::readdir(dir)) {
+    const pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+    if (tid <= 0) continue;
+    if (::ptrace(PTRACE_SEIZE, tid, nullptr, kOptions) != 0) {
+      if (errno == ESRCH) continue;  // the thread just ended
+      const Error err = os_error(fmt::format("ptrace(PTRACE_SEIZE, {})", tid));
+      ::closedir(dir);
+      tracer->finish(false);
+      return err;
+    }
+    tracer->tasks_[tid];
+    ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);  // stops it, so it restarts with PTRACE_SYSCALL
+  }
+  ::closedir(dir);
+  return tracer;
+}
+
+SyscallTracer::TaskState& SyscallTracer::state_of(pid_t tid) {
+  TaskState& t = tasks_[tid];
+  if (t.task.pid == 0) {
+    if (auto task = read_task(tid)) t.task = *task;
+    else t.task.pid = t.task.tgid = static_cast<std::uint32_t>(tid);
+  }
+  return t;
+}
+
+void SyscallTracer::restart(pid_t tid, const TaskState& t, int signal) {
+  const bool syscall_stops = !launched_ || t.await_exit;
+  ::ptrace(syscall_stops ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal)));
+}
+
+void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler) {
+  __ptrace_syscall_info info{};
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) <= 0) return;
+  SyscallStop stop;
+  stop.task = &t.task;
+  stop.ip = info.instruction_pointer;
+  stop.sp = info.stack_pointer;
+  switch (info.op) {
+    case PTRACE_SYSCALL_INFO_SECCOMP:
+    case PTRACE_SYSCALL_INFO_ENTRY: {
+      const bool seccomp = info.op == PTRACE_SYSCALL_INFO_SECCOMP;
+      if (launched_ && !seccomp) return;  // an entry stop after a seccomp stop (kernels before 4.8)
+      t.nr = static_cast<int>(seccomp ? info.seccomp.nr : info.entry.nr);
+      for (int i = 0; i < 6; ++i) t.args[i] = seccomp ? info.seccomp.args[i] : info.entry.args[i];
+      t.in_syscall = true;
+      t.await_exit = selection_.wants_exit(t.nr);
+      if (info.arch != AUDIT_ARCH_X86_64) {  // another ABI's numbers: nothing attached there
+        t.await_exit = false;
+        return;
+      }
+      if (!selection_.wants_enter(t.nr)) {
+        if (!t.await_exit) ++unwanted_stops_;
+        return;
+      }
+      stop.nr = t.nr;
+      stop.args = t.args;
+      handler(stop);
+      return;
+    }
+    case PTRACE_SYSCALL_INFO_EXIT: {
+      const bool wanted = t.in_syscall && t.await_exit;
+      t.in_syscall = false;
+      t.await_exit = false;
+      if (!wanted) {
+        if (!launched_) ++unwanted_stops_;
+        return;
+      }
+      stop.exit = true;
+      stop.nr = t.nr;
+      stop.args = t.args;
+      stop.ret = info.exit.rval;
+      handler(stop);
+      return;
+    }
+    default: return;
+  }
+}
+
+Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop) {
+  if (go_fd_ >= 0) {
+    const char byte = 1;
+    if (::write(go_fd_, &byte, 1) != 1) return os_error("starting the command");
+    ::close(go_fd_);
+    go_fd_ = -1;
+  }
+  while (!tasks_.empty()) {
+    if (stop.load()) {
+      finish(launched_);
+      break;
+    }
+    int status = 0;
+    const pid_t tid = ::waitpid(-1, &status, __WALL);
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECHILD) break;
+      return os_error("waitpid");
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      if (tid == main_pid_) {
+        main_exited_ = true;
+        main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      tasks_.erase(tid);
+      continue;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    TaskState& t = state_of(tid);
+    const int sig = WSTOPSIG(status);
+    const int event = status >> 16;
+    int inject = 0;
+    if (sig == (SIGTRAP | 0x80)) {
+      handle_syscall_info(tid, t, handler);
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP) {
+      handle_syscall_info(tid, t, handler);
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
+      // A new program: a new comm (and maybe ids, for set-id programs). A non-leader thread that execs
+      // takes the leader's id; its old id is gone without an exit report.
+      unsigned long former = 0;
+      ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &former);
+      if (static_cast<pid_t>(former) != tid && tasks_.contains(static_cast<pid_t>(former))) {
+        const TaskState moved = tasks_[static_cast<pid_t>(former)];
+        tasks_.erase(static_cast<pid_t>(former));
+        tasks_[tid].await_exit = moved.await_exit;
+        tasks_[tid].in_syscall = moved.in_syscall;
+        tasks_[tid].nr = moved.nr;
+        tasks_[tid].args = moved.args;
+      }
+      TaskState& now = tasks_[tid];
+      if (auto task = read_task(tid)) now.task = *task;
+      restart(tid, now, 0);
+      continue;
+    } else if (event == PTRACE_EVENT_STOP) {
+      if (is_stop_signal(sig)) {  // group-stop: stay stopped, but keep reporting (PTRACE_LISTEN)
+        ::ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+        continue;
+      }
+      // Otherwise a new child's first stop, or our PTRACE_INTERRUPT: nothing to do.
+    } else if (sig == SIGTRAP && event != 0) {
+      // fork/vfork/clone: the child reports by itself.
+    } else {
+      inject = sig;  // a signal on its way to the tracee: deliver it
+    }
+    restart(tid, t, inject);
+  }
+  if (!main_exited_) return launched_ ? 128 + SIGINT : 0;
+  return main_status_;
+}
+
+void SyscallTracer::finish(bool kill_tree) {
+  if (kill_tree) {
+    for (const auto& [tid, t] : tasks_) ::kill(tid, SIGKILL);
+    while (!tasks_.empty()) {
+      int status = 0;
+      const pid_t tid = ::waitpid(-1, &status, __WALL);
+      if (tid < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        if (tid == main_pid_) {
+          main_exited_ = true;
+          main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        tasks_.erase(tid);
+      }
+    }
+    tasks_.clear();
+    return;
+  }
+  // Detach: stop each thread (PTRACE_INTERRUPT), then let it go with any signal it was receiving.
+  for (const auto& [tid, t] : tasks_) ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+  while (!tasks_.empty()) {
+    int status = 0;
+    const pid_t tid = ::waitpid(-1, &status, __WALL);
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (WIFSTOPPED(status)) {
+      const int sig = WSTOPSIG(status);
+      const int event = status >> 16;
+      const int pass = (event == 0 && sig != (SIGTRAP | 0x80)) ? sig : 0;
+      ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(pass)));
+    }
+    tasks_.erase(tid);
+  }
+  tasks_.clear();
+}
+
+}  // namespace bpfvm::attach

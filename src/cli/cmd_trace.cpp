@@ -1,0 +1,174 @@
+// bpfvm trace PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]: BCC's one step, without a kernel.
+// Compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h), loads and
+// verifies every program (a refusal is explained), attaches each by its SEC name to the syscall events
+// of the traced process tree, runs the command (or attaches to PID), and prints trace_printk lines
+// (trace_pipe format) and perf/ring buffer records (a table, through BTF) as they come. When the traced
+// tree has exited, or on Ctrl-C, it prints the object's maps as bpftrace does.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "bpfvm/attach/syscall_probes.hpp"
+#include "bpfvm/base/file.hpp"
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/maps/perf_buffer.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
+#include "bpfvm/runtime/object.hpp"
+#include "command.hpp"
+#include "event_table.hpp"
+#include "map_report.hpp"
+
+#ifndef BPFVM_BPF_INCLUDE_DIR
+#define BPFVM_BPF_INCLUDE_DIR "/usr/local/include/bpfvm-bpf"
+#endif
+
+namespace bpfvm::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+int fail(const Error& e) {
+  fmt::print(stderr, "Error: {}\n", e.to_string());
+  return kExitError;
+}
+
+// clang -target bpf, as libbpf-tools build their programs. $BPFVM_CLANG picks the compiler,
+// $BPFVM_BPF_INCLUDE the directory of bpfvm_trace.h.
+Result<std::string> compile(const std::string& source, const os::TempDirectory& dir) {
+  const char* clang = std::getenv("BPFVM_CLANG");
+  const char* include = std::getenv("BPFVM_BPF_INCLUDE");
+  const std::string out = dir.path() + "/prog.bpf.o";
+  const std::vector<std::string> argv = {clang && *clang ? clang : "clang",
+                                         "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
+                                         "-I/usr/include/x86_64-linux-gnu",
+                                         std::string("-I") + (include && *include ? include : BPFVM_BPF_INCLUDE_DIR),
+                                         "-c", source, "-o", out};
+  const int rc = BPFVM_TRY(os::run_process(argv));
+  if (rc != 0) return make_error(Errc::kInvalid, "clang could not compile '{}' (exit code {})", source, rc);
+  return out;
+}
+
+struct Outputs {
+  std::vector<std::unique_ptr<maps::PerfBuffer>> perf;
+  std::vector<std::shared_ptr<maps::Map>> ringbufs;
+  std::shared_ptr<maps::RingBuffer> trace_pipe;
+  EventTable table;
+
+  void drain() {
+    if (trace_pipe) {
+      trace_pipe->consume([](std::span<const std::uint8_t> line) {
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        return 0;
+      });
+    }
+    for (auto& p : perf) p->consume();
+    for (auto& r : ringbufs) {
+      static_cast<maps::RingBuffer&>(*r).consume([this](std::span<const std::uint8_t> rec) {
+        table.print(rec);
+        return 0;
+      });
+    }
+    std::fflush(stdout);
+  }
+};
+
+}  // namespace
+
+int cmd_trace(Args& args, std::optional<bool> jit) {
+  const std::string file(args.next());
+  if (file.empty()) throw UsageError{"trace needs a program: PROG.bpf.c or PROG.bpf.o"};
+  std::vector<std::string> command;
+  pid_t pid = 0;
+  while (!args.empty()) {
+    const std::string_view word = args.next();
+    if (word == "--") {
+      while (!args.empty()) command.emplace_back(args.next());
+      if (command.empty()) throw UsageError{"trace: '--' needs a command to run"};
+    } else if (word == "-p") {
+      const std::string v = args.value_of("-p");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n <= 0) throw UsageError{fmt::format("trace: '-p {}' is not a process id", v)};
+      pid = static_cast<pid_t>(n);
+    } else {
+      throw UsageError{fmt::format("trace: unexpected '{}'", word)};
+    }
+  }
+  if (command.empty() == (pid == 0)) throw UsageError{"trace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
+
+  // The object: compiled here from C, or as given.
+  std::string object = file;
+  auto tmp = os::TempDirectory::create("bpfvm-trace-");
+  if (!tmp) return fail(tmp.error());
+  if (file.ends_with(".c")) {
+    if (!os::exists(file)) return fail(make_error(Errc::kNotFound, "'{}': no such file", file));
+    auto compiled = compile(file, *tmp);
+    if (!compiled) return fail(compiled.error());
+    object = *compiled;
+  }
+  runtime::Runtime rt;
+  runtime::ObjectOptions options;
+  if (jit) options.mode = *jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter;
+  auto loaded = runtime::Object::open_file(rt, object, options);
+  if (!loaded) return fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
+
+  attach::SyscallProbes probes;
+  for (const auto& p : loaded->programs()) {
+    if (auto r = probes.attach(p.section, p.program); !r) {
+      return fail(std::move(r).error().with_context(fmt::format("program '{}'", p.name)));
+    }
+  }
+  if (probes.empty()) return fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
+
+  const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
+  Outputs out{{}, {}, nullptr, EventTable(btf, stdout)};
+  if (auto pipe = rt.trace_pipe()) {
+    out.trace_pipe = *pipe;
+    out.trace_pipe->consume([](std::span<const std::uint8_t>) { return 0; });  // lines from before
+  }
+  for (const auto& m : loaded->maps()) {
+    if (m->def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+      auto reader = maps::PerfBuffer::open(
+          m->shared_impl(), 64, [&out](std::uint32_t, std::span<const std::uint8_t> data) { out.table.print(data); },
+          [&out](std::uint32_t, std::uint64_t lost) { out.table.print_lost(lost); });
+      if (!reader) return fail(std::move(reader).error().with_context(fmt::format("map '{}'", m->name())));
+      out.perf.push_back(std::move(*reader));
+    } else if (m->def().type == BPF_MAP_TYPE_RINGBUF) {
+      out.ringbufs.push_back(m->shared_impl());
+    }
+  }
+
+  const attach::SyscallSelection selection = probes.selection();
+  auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
+                                : attach::SyscallTracer::launch(command, selection);
+  if (!tracer) return fail(tracer.error());
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = true; };  // no SA_RESTART: the tracer's wait returns
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", probes.probes().size(),
+             probes.probes().size() == 1 ? "" : "s", command.empty() ? fmt::format(" process {}", pid) : "");
+  auto status = (*tracer)->run(
+      [&](const attach::SyscallStop& stop) {
+        probes.run(stop);
+        out.drain();
+      },
+      g_stop);
+  out.drain();
+  if (!status) return fail(status.error());
+  print_map_report(loaded->maps(), stdout);
+  int rc = kExitOk;
+  for (const auto& p : probes.probes()) {
+    if (p.failures) {
+      fmt::print(stderr, "Error: program at '{}' failed {} of {} runs: {}\n", p.section, p.failures, p.runs,
+                 p.first_failure);
+      rc = kExitError;
+    }
+  }
+  return rc;
+}
+
+}  // namespace bpfvm::cli

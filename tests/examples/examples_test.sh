@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The examples end to end: bpfvm trace compiles each one, traces a small workload and prints what the
+# example is for. Also bpfvm trace's errors (exit 1 with the reason, 2 for a wrong command line), -p
+# attach and detach, and Ctrl-C.
+set -u
+BPFVM="$1"
+EX="$2"
+TMP="$(mktemp -d)"
+export BPFVM_PIN_ROOT="$TMP/pins"
+trap 'rm -rf "$TMP"; [ -n "${LOOP:-}" ] && kill "$LOOP" 2>/dev/null' EXIT
+pass=0
+fail=0
+
+check() {  # check NAME RC OUT WANT_RC WANT_SUBSTRING...
+  local name="$1" rc="$2" out="$3" want_rc="$4"
+  shift 4
+  local ok=1
+  [ "$rc" -eq "$want_rc" ] || ok=0
+  for want in "$@"; do [[ "$out" == *"$want"* ]] || { ok=0; echo "  missing: $want"; }; done
+  if [ $ok -eq 1 ]; then pass=$((pass + 1)); else
+    echo "FAIL $name: rc=$rc (want $want_rc), output:"; echo "$out" | head -30; fail=$((fail + 1)); fi
+}
+
+run() { out="$("$@" 2>&1)"; rc=$?; }
+
+if ! command -v clang >/dev/null; then echo "SKIP: no clang"; exit 0; fi
+
+echo "marker" > "$TMP/opened-file"
+
+run "$BPFVM" trace "$EX/hello.bpf.c" -- cat "$TMP/opened-file"
+check hello $rc "$out" 0 "cat-" "bpf_trace_printk: Hello, World!" "marker"
+
+run "$BPFVM" trace "$EX/opensnoop.bpf.c" -- sh -c "cat $TMP/opened-file >/dev/null"
+check opensnoop $rc "$out" 0 "TIME(s)    COMM                 PID FILE" "cat  " "$TMP/opened-file"
+# The same object, precompiled, in the interpreter.
+clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" -I"$EX/../include/bpf" -c "$EX/opensnoop.bpf.c" \
+  -o "$TMP/opensnoop.bpf.o"
+run "$BPFVM" --interpret trace "$TMP/opensnoop.bpf.o" -- cat "$TMP/opened-file"
+check "opensnoop .o, interpreter" $rc "$out" 0 "$TMP/opened-file"
+
+run "$BPFVM" trace "$EX/execsnoop.bpf.c" -- sh -c '/bin/echo one two; /nonexistent/cmd 2>/dev/null; true'
+check execsnoop $rc "$out" 0 "COMM                 PID     RET ARGS" "/bin/echo one two" "-2 /nonexistent/cmd" \
+  "sh -c /bin/echo one two"
+
+run "$BPFVM" trace "$EX/syscount.bpf.c" -- sh -c 'cat /dev/null'
+check syscount $rc "$out" 0 "@counts[execve]: 2" "@counts[openat]: " "@counts[exit_group]: 2"
+
+run "$BPFVM" trace "$EX/readsize.bpf.c" -- sh -c "head -c 5000 /dev/zero | cat >/dev/null"
+check readsize $rc "$out" 0 "@bytes_hist:" "[0]  " "[4K, 8K)" "|@@@"
+
+# -p: attach to a running process, see its opens, detach on SIGINT and leave it running.
+(while true; do cat "$TMP/opened-file" >/dev/null; sleep 0.05; done) &
+LOOP=$!
+sleep 0.2
+"$BPFVM" trace "$EX/opensnoop.bpf.c" -p "$LOOP" > "$TMP/p.out" 2>&1 &
+TRACER=$!
+sleep 1.5
+kill -INT "$TRACER"
+wait "$TRACER"
+rc=$?
+out="$(cat "$TMP/p.out")"
+check "-p attach" $rc "$out" 0 "$TMP/opened-file" "Tracing process $LOOP"
+if kill -0 "$LOOP" 2>/dev/null; then pass=$((pass + 1)); else echo "FAIL: the -p process died"; fail=$((fail + 1)); fi
+kill "$LOOP"; wait "$LOOP" 2>/dev/null; LOOP=
+
+# Ctrl-C ends a launched command and still prints the maps.
+"$BPFVM" trace "$EX/syscount.bpf.c" -- sleep 30 > "$TMP/c.out" 2>&1 &
+TRACER=$!
+sleep 1
+kill -INT "$TRACER"
+wait "$TRACER"
+rc=$?
+check "Ctrl-C" $rc "$(cat "$TMP/c.out")" 0 "@counts[execve]: 1"
+
+# Errors.
+printf 'int x(void) { return y; }\n' > "$TMP/broken.bpf.c"
+run "$BPFVM" trace "$TMP/broken.bpf.c" -- true
+check "compile error" $rc "$out" 1 "use of undeclared identifier 'y'" "clang could not compile"
+cat > "$TMP/kprobe.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("kprobe/do_sys_open") int k(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+run "$BPFVM" trace "$TMP/kprobe.bpf.c" -- true
+check "unsupported attach point" $rc "$out" 1 "'kprobe/do_sys_open': bpfvm trace attaches to syscall events only"
+cat > "$TMP/nosys.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("tracepoint/syscalls/sys_enter_frobnicate") int k(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+run "$BPFVM" trace "$TMP/nosys.bpf.c" -- true
+check "unknown syscall" $rc "$out" 1 "no such syscall tracepoint"
+cat > "$TMP/unsafe.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("tracepoint/syscalls/sys_enter_openat") int k(unsigned long *ctx) { char *p = (char *)ctx[2]; return *p; }
+char LICENSE[] SEC("license") = "GPL";
+C
+run "$BPFVM" trace "$TMP/unsafe.bpf.c" -- true
+check "verifier refusal explained" $rc "$out" 1 "refused by the verifier" "unsafe.bpf.c:3"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- /no/such/command
+check "missing command" $rc "$out" 1 "cannot run '/no/such/command'"
+run "$BPFVM" trace "$EX/hello.bpf.c"
+check "nothing to trace" $rc "$out" 2 "trace needs what to trace"
+run "$BPFVM" trace "$EX/hello.bpf.c" -p abc
+check "bad pid" $rc "$out" 2 "is not a process id"
+run "$BPFVM" trace "$EX/hello.bpf.c" -p 999999999
+check "no such pid" $rc "$out" 1 "no process 999999999"
+
+echo "examples: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
