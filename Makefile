@@ -3,7 +3,7 @@
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
 #   make bench              the JIT (against native code and the kernel's JIT), interpreter, map and
-#                           verifier benchmarks
+#                           verifier benchmarks, and bpfvm trace's overhead against strace
 #   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
 #   make fuzz-verifier      the verifier under libFuzzer, seeded with the verifier cases
 #   CXX=clang++ make check  build with clang
@@ -55,6 +55,7 @@ bench: build
 	@$(BUILD)/bin/interpreter_bench --benchmark_counters_tabular=true
 	@$(BUILD)/bin/maps_bench
 	@bench/verifier.sh $(BUILD)
+	@bench/trace_overhead.sh $(BUILD)
 
 # The object reader under libFuzzer (clang, ASan+UBSan), seeded with the test objects.
 fuzz: build

@@ -218,7 +218,8 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
   }
 }
 
-Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop) {
+Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop,
+                               const std::function<void()>& idle) {
   if (go_fd_ >= 0) {
     const char byte = 1;
     if (::write(go_fd_, &byte, 1) != 1) return os_error("starting the command");
@@ -231,7 +232,11 @@ Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& 
       break;
     }
     int status = 0;
-    const pid_t tid = ::waitpid(-1, &status, __WALL);
+    pid_t tid = ::waitpid(-1, &status, __WALL | (idle ? WNOHANG : 0));
+    if (tid == 0) {  // nobody waiting: the caller's idle work, then block
+      idle();
+      tid = ::waitpid(-1, &status, __WALL);
+    }
     if (tid < 0) {
       if (errno == EINTR) continue;
       if (errno == ECHILD) break;

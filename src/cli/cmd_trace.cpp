@@ -71,7 +71,6 @@ struct Outputs {
         return 0;
       });
     }
-    std::fflush(stdout);
   }
 };
 
@@ -156,7 +155,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
         probes.run(stop);
         out.drain();
       },
-      g_stop);
+      g_stop, [] { std::fflush(stdout); });
   out.drain();
   if (!status) return fail(status.error());
   print_map_report(loaded->maps(), stdout);

@@ -86,7 +86,6 @@ void EventTable::print(std::span<const std::uint8_t> record) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (columns_.empty()) {
     fmt::print(out_, "{:<10.6f} {}\n", secs, format_hex_bytes(record));
-    std::fflush(out_);
     return;
   }
   if (!header_printed_) {
@@ -116,7 +115,6 @@ void EventTable::print(std::span<const std::uint8_t> record) {
     row += " " + (last ? cell : c.left ? fmt::format("{:<{}}", cell, c.width) : fmt::format("{:>{}}", cell, c.width));
   }
   fmt::print(out_, "{}\n", row);
-  std::fflush(out_);
 }
 
 void EventTable::print_lost(std::uint64_t count) {

@@ -62,7 +62,9 @@ class SyscallTracer {
   // signal handler may set it; the wait is interrupted). Returns the main process's exit code (128 + N
   // when killed by signal N); after a stop request, the launched tree is killed or the attached process
   // detached.
-  Result<int> run(const Handler& handler, const std::atomic<bool>& stop);
+  // `idle`, when given, runs whenever no tracee is waiting, before the tracer blocks (a place to flush
+  // output without paying a write per event).
+  Result<int> run(const Handler& handler, const std::atomic<bool>& stop, const std::function<void()>& idle = {});
 
   // The number of tracees that stopped for nothing the handler wanted (syscalls of a -p process).
   std::uint64_t unwanted_stops() const { return unwanted_stops_; }

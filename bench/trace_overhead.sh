@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# bpfvm trace's overhead on a syscall-heavy workload (bench/syscall_workload.c: opens, reads, closes,
+# getppid, forks), against strace following the same tree and stopping at the same syscall:
+#   untraced | strace -f -e openat -o /dev/null | bpfvm trace examples/opensnoop.bpf.c (output dropped)
+# Prints each run's slowdown against the untraced run, best of REPEAT runs each, measured in one go.
+set -euo pipefail
+BUILD="${1:-build}"
+ROUNDS="${ROUNDS:-20000}"
+REPEAT="${REPEAT:-3}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+WORK="$BUILD/bin/syscall_workload"
+BPFVM="$BUILD/bin/bpfvm"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+export BPFVM_PIN_ROOT="$TMP/pins"
+# The object once, so compile time is not in the measurement.
+clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" -I"$HERE/../include/bpf" \
+  -c "$HERE/../examples/opensnoop.bpf.c" -o "$TMP/opensnoop.bpf.o"
+
+best() {  # best NAME CMD...: the smallest wall time of REPEAT runs, in seconds
+  local best=""
+  for _ in $(seq "$REPEAT"); do
+    local start end t
+    start=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    t=$(awk "BEGIN { print $end - $start }")
+    if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+ratio() { awk "BEGIN { print $1 / $2 }"; }
+
+base=$(best "$WORK" "$ROUNDS")
+printf "workload: %s rounds of open/read/close + 4 getppid, a fork every 1000\n" "$ROUNDS"
+printf "%-44s %8s\n" "run" "slowdown"
+printf "%-44s %7.2fx\n" "untraced" 1
+if command -v strace >/dev/null; then
+  s=$(best strace -f -e trace=openat -o /dev/null "$WORK" "$ROUNDS")
+  printf "%-44s %7.2fx\n" "strace -f -e trace=openat -o /dev/null" "$(ratio "$s" "$base")"
+  s2=$(best strace -f --seccomp-bpf -e trace=openat -o /dev/null "$WORK" "$ROUNDS")
+  printf "%-44s %7.2fx\n" "strace -f --seccomp-bpf -e trace=openat" "$(ratio "$s2" "$base")"
+fi
+b=$(best "$BPFVM" trace "$TMP/opensnoop.bpf.o" -- "$WORK" "$ROUNDS")
+printf "%-44s %7.2fx\n" "bpfvm trace opensnoop (JIT)" "$(ratio "$b" "$base")"
+i=$(best "$BPFVM" --interpret trace "$TMP/opensnoop.bpf.o" -- "$WORK" "$ROUNDS")
+printf "%-44s %7.2fx\n" "bpfvm --interpret trace opensnoop" "$(ratio "$i" "$base")"
