@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev nlohmann-json3-dev libelf-dev zlib1g-dev libbpf-dev linux-libc-dev
   libasmjit-dev libzydis-dev
-  bpftool
+  bpftool strace graphviz
 )
 
 missing=()

@@ -18,6 +18,7 @@
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/object.hpp"
 #include "command.hpp"
+#include "object_ref.hpp"
 
 namespace bpfvm::cli {
 
@@ -126,9 +127,8 @@ int load(Args& args, runtime::ExecMode mode, bool all) {
 }
 
 int run(Args& args) {
-  if (args.next() != "pinned") throw UsageError{"prog run takes PROG as 'pinned PATH'"};
-  const std::string path = std::string(args.next());
-  if (path.empty()) throw UsageError{"pinned needs a PATH"};
+  if (args.empty()) throw UsageError{"prog run needs a PROG"};
+  const ObjectRef ref = parse_prog_ref(args);
   std::string data_in, data_out, ctx_in, ctx_out;
   std::uint32_t repeat = 1, data_size_out = 0, ctx_size_out = 0;
   while (!args.empty()) {
@@ -147,10 +147,8 @@ int run(Args& args) {
     else throw UsageError{fmt::format("unexpected '{}' in prog run", word)};
   }
   runtime::Runtime rt;
-  auto object = rt.open_pinned(path);
-  if (!object) return fail(object.error());
-  auto* prog = std::get_if<std::shared_ptr<runtime::Program>>(&*object);
-  if (!prog) return fail(make_error(Errc::kInvalid, "'{}' is not a program", path));
+  auto prog = open_program(rt, ref);
+  if (!prog) return fail(prog.error());
   runtime::TestRunRequest req;
   std::vector<std::uint8_t> din, cin;
   if (!data_in.empty()) {
@@ -216,9 +214,11 @@ int cmd_prog(Args& args, std::optional<bool> jit) {
     return load(args, mode, sub == "loadall");
   }
   if (sub == "dump") return prog_dump(args);
+  if (sub == "show" || sub == "list") return prog_show(args);
+  if (sub == "pin") return prog_pin(args);
   if (sub == "run") return run(args);
   if (sub == "tracelog") return tracelog(args);
-  if (sub.empty()) throw UsageError{"prog needs a command (load, loadall, run, dump, tracelog)"};
+  if (sub.empty()) throw UsageError{"prog needs a command (show, list, dump, pin, load, loadall, run, tracelog, profile)"};
   throw UsageError{fmt::format("unknown prog command '{}'", sub)};
 }
 

@@ -1,4 +1,6 @@
-// bpfvm prog dump xlated|jited PROG [{file FILE | [opcodes] [linum]}]      PROG := pinned PATH
+// bpfvm prog dump xlated PROG [{file FILE | [opcodes] [linum] | visual [--svg FILE]}]
+// bpfvm prog dump jited PROG [{file FILE | [opcodes] [linum]}]
+//   PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME } (any bpfvm process's program)
 // xlated: the program as it runs, in the kernel's instruction format (bpftool's layout).
 // The native code of a JIT-compiled program, as bpftool prints it (each function under its C
 // declaration and "bpf_prog_<tag>_<name>:", "; source line" where a line begins, then "%4x:\t" and the
@@ -11,11 +13,14 @@
 #include <map>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/disasm.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "bpfvm/vm/native_disasm.hpp"
+#include "cfg_dot.hpp"
 #include "command.hpp"
+#include "object_ref.hpp"
 
 namespace bpfvm::cli {
 
@@ -153,28 +158,60 @@ void print_jited(const runtime::Program& prog, const vm::JitProgram& jit, bool o
   native_until(static_cast<std::uint32_t>(jit.code().size()));
 }
 
+int dump_one(const runtime::Program& program, bool jited, const std::string& file, bool opcodes, bool linum,
+             bool visual, const std::string& svg);
+
+// visual: the CFG in DOT; with --svg FILE, rendered by graphviz's dot instead.
+int print_visual(const runtime::Program& prog, const std::string& svg) {
+  const MapIds resolver;
+  auto dot = cfg_dot(prog.xlated(), &resolver);
+  if (!dot) {
+    fmt::print(stderr, "Error: {}\n", dot.error().to_string());
+    return kExitError;
+  }
+  if (svg.empty()) {
+    fmt::print("{}", *dot);
+    return kExitOk;
+  }
+  auto tmp = os::TempDirectory::create("bpfvm-dot-");
+  if (!tmp) {
+    fmt::print(stderr, "Error: {}\n", tmp.error().to_string());
+    return kExitError;
+  }
+  const std::string dot_file = tmp->path() + "/cfg.dot";
+  if (auto r = os::write_file(dot_file, {reinterpret_cast<const std::uint8_t*>(dot->data()), dot->size()}); !r) {
+    fmt::print(stderr, "Error: {}\n", r.error().to_string());
+    return kExitError;
+  }
+  auto rc = os::run_process({"dot", "-Tsvg", dot_file, "-o", svg});
+  if (!rc || *rc != 0) {
+    fmt::print(stderr, "Error: graphviz's dot could not render {}{}\n", svg,
+               rc ? "" : fmt::format(": {}", rc.error().message()));
+    return kExitError;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int prog_dump(Args& args) {
   const std::string_view what = args.next();
   if (what != "jited" && what != "xlated") throw UsageError{"prog dump takes 'xlated PROG' or 'jited PROG'"};
   const bool jited = what == "jited";
-  const std::string_view kind = args.next();
-  if (kind == "id" || kind == "tag" || kind == "name") {
-    throw UsageError{fmt::format("PROG '{}': a bpfvm program lives in the process that loaded it; name one by "
-                                 "'pinned PATH'", kind)};
-  }
-  if (kind != "pinned") throw UsageError{fmt::format("prog dump {} takes PROG as 'pinned PATH'", what)};
-  const std::string path(args.next());
-  if (path.empty()) throw UsageError{"pinned needs a PATH"};
-  bool opcodes = false, linum = false;
-  std::string file;
+  if (args.empty()) throw UsageError{fmt::format("prog dump {} needs a PROG", what)};
+  const ObjectRef ref = parse_prog_ref(args);
+  bool opcodes = false, linum = false, visual = false;
+  std::string file, svg;
   while (!args.empty()) {
     const std::string_view word = args.next();
     if (word == "opcodes") {
       opcodes = true;
     } else if (word == "linum") {
       linum = true;
+    } else if (word == "visual" && !jited) {
+      visual = true;
+    } else if (word == "--svg") {
+      svg = args.value_of("--svg");
     } else if (word == "file") {
       if (args.empty()) throw UsageError{"'file' needs a FILE"};
       file = std::string(args.next());
@@ -182,33 +219,53 @@ int prog_dump(Args& args) {
       throw UsageError{fmt::format("unexpected '{}' in prog dump {}", word, what)};
     }
   }
-  if (!file.empty() && (opcodes || linum)) throw UsageError{"'file' writes the raw image: no opcodes or linum with it"};
+  if (!file.empty() && (opcodes || linum || visual)) {
+    throw UsageError{"'file' writes the raw image: no opcodes, linum or visual with it"};
+  }
+  if (!svg.empty() && !visual) throw UsageError{"--svg renders the 'visual' graph: add 'visual'"};
   runtime::Runtime rt;
-  auto object = rt.open_pinned(path);
-  if (!object) {
-    fmt::print(stderr, "Error: {}\n", object.error().to_string());
+  auto ids = resolve_programs(rt, ref);
+  if (!ids) {
+    fmt::print(stderr, "Error: {}\n", ids.error().to_string());
     return kExitError;
   }
-  auto* prog = std::get_if<std::shared_ptr<runtime::Program>>(&*object);
-  if (!prog) {
-    fmt::print(stderr, "Error: '{}' is not a program\n", path);
+  if (ids->size() > 1 && !file.empty()) {
+    fmt::print(stderr, "Error: several programs match '{}': 'file' takes one\n", ref.value);
     return kExitError;
   }
+  int rc = kExitOk;
+  for (std::uint32_t id : *ids) {
+    auto prog = rt.open_program_by_id(id);
+    if (!prog) {
+      fmt::print(stderr, "Error: {}\n", prog.error().to_string());
+      return kExitError;
+    }
+    if (const int r = dump_one(**prog, jited, file, opcodes, linum, visual, svg); r != kExitOk) rc = r;
+  }
+  return rc;
+}
+
+namespace {
+
+int dump_one(const runtime::Program& program, bool jited, const std::string& file, bool opcodes, bool linum,
+             bool visual, const std::string& svg) {
+  const runtime::Program* prog = &program;
   if (!jited) {
     if (!file.empty()) {
-      if (auto r = os::write_file(file, isa::to_wire((*prog)->xlated())); !r) {
+      if (auto r = os::write_file(file, isa::to_wire(prog->xlated())); !r) {
         fmt::print(stderr, "Error: {}\n", r.error().to_string());
         return kExitError;
       }
       return kExitOk;
     }
-    print_xlated(**prog, opcodes, linum);
+    if (visual) return print_visual(*prog, svg);
+    print_xlated(*prog, opcodes, linum);
     return kExitOk;
   }
-  const vm::JitProgram* jit = (*prog)->jited();
+  const vm::JitProgram* jit = prog->jited();
   if (!jit) {
     fmt::print(stderr, "Error: program '{}' runs in the interpreter (BPFVM_JIT=0 when it was loaded): no native code\n",
-               (*prog)->name());
+               prog->name());
     return kExitError;
   }
   if (!file.empty()) {
@@ -218,8 +275,10 @@ int prog_dump(Args& args) {
     }
     return kExitOk;
   }
-  print_jited(**prog, *jit, opcodes, linum);
+  print_jited(*prog, *jit, opcodes, linum);
   return kExitOk;
 }
+
+}  // namespace
 
 }  // namespace bpfvm::cli

@@ -144,6 +144,16 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
                                 : attach::SyscallTracer::launch(command, selection);
   if (!tracer) return fail(tracer.error());
+  // Links, so that `bpfvm link show` and `bpfvm perf` in another terminal see what is attached where.
+  std::vector<std::shared_ptr<runtime::Link>> links;
+  for (const auto& p : probes.probes()) {
+    const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
+    const std::string_view section = p.section;
+    runtime::LinkTarget where{raw ? "raw_tracepoint" : "tracepoint", std::string(section.substr(section.find('/') + 1)),
+                              static_cast<std::uint32_t>((*tracer)->pid())};
+    auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
+    if (link) links.push_back(std::move(*link));
+  }
   struct sigaction sa {};
   sa.sa_handler = [](int) { g_stop = true; };  // no SA_RESTART: the tracer's wait returns
   ::sigaction(SIGINT, &sa, nullptr);

@@ -48,7 +48,10 @@ int cmd_exec(Args& args);
 // `engine`: the global --jit / --interpret choice; unset, the runtime's default (the JIT on x86-64).
 int cmd_prog(Args& args, std::optional<bool> jit);
 int prog_dump(Args& args);
+int prog_show(Args& args);
+int prog_pin(Args& args);
 int cmd_veristat(Args& args);
 int cmd_trace(Args& args, std::optional<bool> jit);
+int cmd_map(Args& args);
 
 }  // namespace bpfvm::cli

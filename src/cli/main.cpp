@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "command.hpp"
+#include "json_output.hpp"
 
 namespace {
 
@@ -46,18 +47,36 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "{}", kUsage);
     return kExitUsage;
   }
+  // Global options before the command: the engine, and bpftool's -j/--json and -p/--pretty.
   int first = 1;
   std::optional<bool> jit;
-  if (std::strcmp(argv[1], "--jit") == 0 || std::strcmp(argv[1], "--interpret") == 0) {
-    jit = std::strcmp(argv[1], "--jit") == 0;
-    ++first;
-  }
+  const auto global_option = [&](std::string_view a) {
+    if (a == "--jit" || a == "--interpret") {
+      jit = a == "--jit";
+    } else if (a == "-j" || a == "--json") {
+      output_format().json = true;
+    } else if (a == "-p" || a == "--pretty") {
+      output_format().json = output_format().pretty = true;
+    } else {
+      return false;
+    }
+    return true;
+  };
+  while (first < argc && global_option(argv[first])) ++first;
   if (first >= argc) {
     fmt::print(stderr, "{}", kUsage);
     return kExitUsage;
   }
   const std::string_view command = argv[first];
-  Args args(std::span<char*>(argv + first + 1, static_cast<std::size_t>(argc - first - 1)));
+  // bpftool's commands take the options anywhere (getopt permutes them), as bpftool does.
+  std::vector<char*> rest;
+  const bool bpftool_grammar = command == "prog" || command == "map" || command == "btf" || command == "link" ||
+                               command == "perf" || command == "feature";
+  for (int i = first + 1; i < argc; ++i) {
+    if (bpftool_grammar && global_option(argv[i])) continue;
+    rest.push_back(argv[i]);
+  }
+  Args args(std::span<char*>(rest.data(), rest.size()));
   try {
     if (command == "asm") return cmd_asm(args);
     if (command == "disasm") return cmd_disasm(args);
@@ -65,6 +84,7 @@ int main(int argc, char** argv) {
     if (command == "prog") return cmd_prog(args, jit);
     if (command == "veristat") return cmd_veristat(args);
     if (command == "trace") return cmd_trace(args, jit);
+    if (command == "map") return cmd_map(args);
     if (command == "help" || command == "--help" || command == "-h") {
       fmt::print("{}", kUsage);
       return kExitOk;

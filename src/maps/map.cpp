@@ -90,6 +90,17 @@ bool Map::frozen() const {
 
 const std::string& Map::storage_path() const { return memory_.path(); }
 
+std::uint32_t Map::id() const { return header_ ? header_->id.load(std::memory_order_acquire) : id_; }
+
+void Map::set_id(std::uint32_t id) {
+  if (!header_) {
+    id_ = id;
+    return;
+  }
+  std::uint32_t none = 0;
+  header_->id.compare_exchange_strong(none, id, std::memory_order_acq_rel);
+}
+
 void Map::mark_pinned() {
   pinned_.store(true, std::memory_order_release);
   if (header_) header_->pins.fetch_add(1, std::memory_order_acq_rel);

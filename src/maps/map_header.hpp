@@ -26,6 +26,9 @@ struct alignas(64) MapHeader {
   std::atomic<std::uint32_t> pins;   // pins that refer to it: while any, it outlives its users
   std::atomic<std::uint32_t> frozen;
   std::atomic<std::uint32_t> lock;   // writers' spin lock (hash)
+  // The system-wide id the first registering process gave it (0: none yet), so that every process
+  // that opens the map calls it by the same id. (In what older files had as zero padding.)
+  std::atomic<std::uint32_t> id;
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
 

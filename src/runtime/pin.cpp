@@ -155,8 +155,9 @@ class PinCodec {
     return map;
   }
 
-  static Result<std::shared_ptr<Program>> decode_program(Runtime& rt, const json& j) {
+  static Result<std::shared_ptr<Program>> decode_program(Runtime& rt, const json& j, std::uint32_t id = 0) {
     ProgramLoadRequest req;
+    req.id = id;
     req.name = j.at("name").get<std::string>();
     req.prog_type = j.at("type").get<std::uint32_t>();
     req.expected_attach_type = j.at("expected_attach_type").get<std::uint32_t>();
@@ -196,21 +197,31 @@ Result<void> Runtime::pin(const std::string& path, const AnyObject& object) {
   const std::string parent = file.substr(0, file.rfind('/'));
   if (!os::is_directory(parent)) return make_error(Errc::kNotFound, "directory '{}' does not exist", parent);
   json doc = {{"bpfvm_pin", kPinFormat}};
+  // The id, so that whoever opens the pin calls the object by the same id (runtime/registry.hpp).
+  ObjectKind kind = ObjectKind::kMap;
+  std::uint32_t id = 0;
   if (auto* m = std::get_if<std::shared_ptr<Map>>(&object)) {
     doc["kind"] = "map";
     doc["object"] = encode_map(**m);
+    id = (*m)->id();
   } else if (auto* p = std::get_if<std::shared_ptr<Program>>(&object)) {
     doc["kind"] = "prog";
     doc["object"] = encode_program(**p);
+    kind = ObjectKind::kProg;
+    id = (*p)->id();
   } else if (auto* l = std::get_if<std::shared_ptr<Link>>(&object)) {
     doc["kind"] = "link";
+    kind = ObjectKind::kLink;
+    id = (*l)->id();
     doc["object"] = {{"prog", encode_program(*(*l)->program())}, {"attach_type", (*l)->attach_type()},
                      {"target", (*l)->target()}};
   } else {
     return make_error(Errc::kInvalid, "only maps, programs and links can be pinned");
   }
+  doc["id"] = id;
   const std::string text = doc.dump() + "\n";
   BPFVM_TRY(os::create_file(file, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}));
+  if (const auto& r = registry()) r->add_pin(kind, id, file);
   std::lock_guard lock(mutex_);
   pinned_[file] = object;
   return {};
@@ -234,7 +245,7 @@ Result<AnyObject> Runtime::open_pinned(const std::string& path) {
     if (kind == "map") {
       out = BPFVM_TRY(PinCodec::decode_map(*this, o));
     } else if (kind == "prog") {
-      out = BPFVM_TRY(PinCodec::decode_program(*this, o));
+      out = BPFVM_TRY(PinCodec::decode_program(*this, o, doc.value("id", 0u)));
     } else if (kind == "link") {
       auto prog = BPFVM_TRY(PinCodec::decode_program(*this, o.at("prog")));
       out = BPFVM_TRY(create_link(prog, o.at("attach_type").get<std::uint32_t>(), o.at("target").get<std::uint32_t>()));

@@ -14,6 +14,8 @@
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
+#include "bpfvm/base/hex.hpp"
+#include "records.hpp"
 
 namespace bpfvm::runtime {
 
@@ -139,9 +141,97 @@ Runtime::Runtime(RuntimeOptions options)
 
 Runtime::~Runtime() = default;
 
+const std::shared_ptr<Registry>& Runtime::registry() {
+  std::lock_guard lock(mutex_);
+  if (!system_tried_) {
+    system_tried_ = true;
+    system_ = Registry::open(pin_root_);
+  }
+  return system_;
+}
+
 std::uint32_t Runtime::new_id(int kind) {
+  if (const auto& r = registry()) return r->allocate(static_cast<ObjectKind>(kind));
   std::lock_guard lock(mutex_);
   return next_ids_[kind]++;
+}
+
+std::shared_ptr<void> Runtime::publish(ObjectKind kind, std::uint32_t id, const nlohmann::json& record, bool fresh) {
+  const auto& r = registry();
+  if (!r) return nullptr;
+  if (!fresh) {
+    // Reopened (a pin, an id): a live record stays its loader's (or its pins'); one is written only
+    // for an object that has none left.
+    if (auto old = r->find(kind, id); old && !Registry::owned_here(*old)) return nullptr;
+  }
+  r->publish(kind, id, record);
+  return std::make_shared<Registration>(r, kind, id);
+}
+
+Result<std::shared_ptr<BtfObject>> Runtime::open_btf_by_id(std::uint32_t id) {
+  if (auto b = btf_by_id(id)) return b;
+  const auto& r = registry();
+  auto record = r ? r->find(ObjectKind::kBtf, id) : std::nullopt;
+  if (!record) return make_error(Errc::kNotFound, "there is no BTF object with id {}", id);
+  const auto bytes = BPFVM_TRY(parse_hex_bytes(record->value("bytes", "")));
+  return load_btf_as(bytes, id);
+}
+
+Result<std::shared_ptr<BtfObject>> Runtime::open_btf_for(const nlohmann::json& record) {
+  const auto id = record.at("btf_id").get<std::uint32_t>();
+  if (auto b = open_btf_by_id(id)) return b;
+  // The BTF object went with the process that loaded it: the record keeps a copy of its bytes.
+  if (!record.contains("btf")) return make_error(Errc::kNotFound, "there is no BTF object with id {}", id);
+  return load_btf_as(BPFVM_TRY(parse_hex_bytes(record.at("btf").get<std::string>())), id);
+}
+
+Result<std::shared_ptr<Map>> Runtime::open_map_by_id(std::uint32_t id) {
+  if (auto m = map_by_id(id)) return m;
+  const auto& r = registry();
+  auto record = r ? r->find(ObjectKind::kMap, id) : std::nullopt;
+  if (!record) return make_error(Errc::kNotFound, "there is no map with id {}", id);
+  const std::string storage = record->value("storage", "");
+  if (storage.empty() || !os::exists(storage)) {
+    return make_error(Errc::kNotFound, "map {} has no shared memory another process can open", id);
+  }
+  auto impl = BPFVM_TRY(maps::open_shared_map(storage));
+  MapCreateRequest req;
+  req.def = impl->def();
+  if (record->contains("btf_id")) {
+    req.btf = BPFVM_TRY(open_btf_for(*record));
+    req.btf_key_type_id = record->value("btf_key_type_id", 0u);
+    req.btf_value_type_id = record->value("btf_value_type_id", 0u);
+  }
+  return register_map(std::move(impl), req);
+}
+
+Result<std::shared_ptr<Program>> Runtime::open_program_by_id(std::uint32_t id) {
+  if (auto p = program_by_id(id)) return p;
+  const auto& r = registry();
+  auto record = r ? r->find(ObjectKind::kProg, id) : std::nullopt;
+  if (!record) return make_error(Errc::kNotFound, "there is no program with id {}", id);
+  try {
+    const nlohmann::json& j = *record;
+    ProgramLoadRequest req;
+    req.id = id;
+    req.name = j.at("name").get<std::string>();
+    req.prog_type = j.at("type").get<std::uint32_t>();
+    req.expected_attach_type = j.value("expected_attach_type", 0u);
+    req.license = j.value("license", "");
+    req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(parse_hex_bytes(j.at("insns").get<std::string>()))));
+    req.mode = j.contains("jited") && vm::JitProgram::available() ? ExecMode::kJit : ExecMode::kInterpreter;
+    req.jit_harden = j.value("jit_harden", false);
+    for (const auto& m : j.at("map_ids")) req.maps.push_back(BPFVM_TRY(open_map_by_id(m.get<std::uint32_t>())));
+    if (j.contains("btf_id")) req.btf = BPFVM_TRY(open_btf_for(j));
+    for (const auto& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});
+    for (const auto& l : j.at("line_info")) {
+      req.line_info.push_back({l.at(0).get<std::uint32_t>(), l.at(1).get<std::uint32_t>(), l.at(2).get<std::uint32_t>(),
+                               l.at(3).get<std::uint32_t>()});
+    }
+    return load_program(std::move(req));
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::kInvalid, "the registry record of program {} is damaged: {}", id, e.what());
+  }
 }
 
 template <typename T>
@@ -190,25 +280,34 @@ Result<std::shared_ptr<Map>> Runtime::register_map(std::shared_ptr<maps::Map> im
       return make_error(Errc::kInvalid, "BTF key or value type id is out of range");
     }
   }
-  impl->set_id(new_id(kMap));
+  // A shared map another process registered already has its id (in its header).
+  const bool fresh = impl->id() == 0;
+  if (fresh) impl->set_id(new_id(kMap));
   auto map = std::make_shared<Map>(std::move(impl), request.btf, request.btf_key_type_id, request.btf_value_type_id);
+  map->set_registration(publish(ObjectKind::kMap, map->id(), map_record(*map), fresh));
   std::lock_guard lock(mutex_);
   registry_[kMap][map->id()] = map;
   return map;
 }
 
 Result<std::shared_ptr<BtfObject>> Runtime::load_btf(std::span<const std::uint8_t> bytes) {
+  return load_btf_as(bytes, 0);
+}
+
+Result<std::shared_ptr<BtfObject>> Runtime::load_btf_as(std::span<const std::uint8_t> bytes, std::uint32_t id) {
   auto btf = BPFVM_TRY(obj::Btf::parse(bytes));
-  auto object = std::make_shared<BtfObject>(new_id(kBtf), std::move(btf));
+  auto object = std::make_shared<BtfObject>(id ? id : new_id(kBtf), std::move(btf));
+  object->set_registration(publish(ObjectKind::kBtf, object->id(), btf_record(*object), id == 0));
   std::lock_guard lock(mutex_);
   registry_[kBtf][object->id()] = object;
   return object;
 }
 
 Result<std::shared_ptr<Link>> Runtime::create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,
-                                                   std::uint32_t target) {
+                                                   std::uint32_t target, LinkTarget where) {
   if (!prog) return make_error(Errc::kInvalid, "no program to link");
-  auto link = std::make_shared<Link>(new_id(kLink), std::move(prog), attach_type, target);
+  auto link = std::make_shared<Link>(new_id(kLink), std::move(prog), attach_type, target, std::move(where));
+  link->set_registration(publish(ObjectKind::kLink, link->id(), link_record(*link), true));
   std::lock_guard lock(mutex_);
   registry_[kLink][link->id()] = link;
   return link;
@@ -331,6 +430,19 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   }
   if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
   parts.xlated = code;
+  // What a pin keeps (pin.cpp) is the program as loaded with the maps it uses (parts.maps), so its map
+  // references are renumbered into that list: fd_array indexes (an object's every map) would not fit.
+  for (std::size_t i = 0; i + 1 < parts.original.size(); ++i) {
+    isa::RawInsn& in = parts.original[i];
+    if (!in.is_lddw()) continue;
+    if (in.src == BPF_PSEUDO_MAP_IDX || in.src == BPF_PSEUDO_MAP_IDX_VALUE) {
+      const Map* used = request.maps[static_cast<std::uint32_t>(in.imm)].get();
+      for (std::size_t k = 0; k < parts.maps.size(); ++k) {
+        if (parts.maps[k].get() == used) in.imm = static_cast<std::int32_t>(k);
+      }
+    }
+    ++i;
+  }
   for (std::size_t k = 0; k < lddw_slots.size(); ++k) {
     const std::size_t i = lddw_slots[k];
     code[i].src = 0;
@@ -361,8 +473,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       break;
     }
   }
-  parts.id = new_id(kProg);
+  parts.id = request.id ? request.id : new_id(kProg);
   auto prog = std::make_shared<Program>(std::move(parts));
+  prog->set_registration(publish(ObjectKind::kProg, prog->id(), program_record(*prog), request.id == 0));
   std::lock_guard lock(mutex_);
   registry_[kProg][prog->id()] = prog;
   return prog;

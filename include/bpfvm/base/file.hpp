@@ -16,6 +16,9 @@ Result<std::string> read_text_file(const std::string& path);
 
 // Writes a whole file through a temporary and a rename, so a crash never leaves a half-written file.
 Result<void> write_file(const std::string& path, std::span<const std::uint8_t> data);
+// The same without waiting for the disk (fsync): readers never see a partial file, but a crash may lose
+// it. For files that describe the running system (the object registry).
+Result<void> replace_file(const std::string& path, std::span<const std::uint8_t> data);
 
 // Creates a new file with these contents; EEXIST when the path exists. Never leaves a partial file.
 Result<void> create_file(const std::string& path, std::span<const std::uint8_t> data);

@@ -36,8 +36,10 @@ class Map {
   Map& operator=(const Map&) = delete;
 
   const MapDef& def() const { return def_; }
-  std::uint32_t id() const { return id_; }
-  void set_id(std::uint32_t id) { id_ = id; }
+  // The map's id. A shared map keeps it in its header, the same for every process that opens it:
+  // set_id gives one only to a map that has none yet.
+  std::uint32_t id() const;
+  void set_id(std::uint32_t id);
 
   // User space (BPF_MAP_*_ELEM). Keys and values are def().key_size / value_size bytes. Errors carry the
   // kernel's errno: ENOENT (no such key), EEXIST / ENOENT (BPF_NOEXIST / BPF_EXIST), E2BIG (full),

@@ -30,10 +30,13 @@ class BtfObject {
   BtfObject(std::uint32_t id, obj::Btf btf) : id_(id), btf_(std::move(btf)) {}
   std::uint32_t id() const { return id_; }
   const obj::Btf& btf() const { return btf_; }
+  // Its record in the system registry, removed when the object goes (runtime/registry.hpp).
+  void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
 
  private:
   std::uint32_t id_;
   obj::Btf btf_;
+  std::shared_ptr<void> registration_;
 };
 
 class Map {
@@ -52,8 +55,10 @@ class Map {
 
   // The value at index 0 of an array (global data, direct value access); null for other types.
   std::uint8_t* direct_value() const;
+  void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
 
  private:
+  std::shared_ptr<void> registration_;
   std::shared_ptr<maps::Map> impl_;
   std::shared_ptr<const BtfObject> btf_;
   std::uint32_t btf_key_type_id_, btf_value_type_id_;
@@ -125,6 +130,7 @@ class Program {
   static bool stats_enabled();
   std::uint64_t run_count() const { return run_count_.load(std::memory_order_relaxed); }
   std::uint64_t run_time_ns() const { return run_time_ns_.load(std::memory_order_relaxed); }
+  void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
 
   // Runs once with `ctx` (the type's context object, `ctx_size` bytes) in r1; LD_ABS / LD_IND read
   // `packet`. `parent` is the run that tail-called this one (its task, slot and tail-call count carry
@@ -138,6 +144,7 @@ class Program {
   Result<TestRunResult> test_run(const TestRunRequest& request) const;
 
  private:
+  std::shared_ptr<void> registration_;
   Result<std::uint64_t> run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
                                std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const;
 
@@ -146,11 +153,21 @@ class Program {
   mutable std::atomic<std::uint64_t> run_count_{0}, run_time_ns_{0};
 };
 
+// Where an attached program runs, in bpftool's words: the event kind ("tracepoint", "raw_tracepoint"),
+// its name ("syscalls/sys_enter_openat", "sys_enter") and the traced process.
+struct LinkTarget {
+  std::string kind, name;
+  std::uint32_t pid = 0;
+};
+
 class Link {
  public:
-  Link(std::uint32_t id, std::shared_ptr<Program> prog, std::uint32_t attach_type, std::uint32_t target)
-      : id_(id), prog_(std::move(prog)), attach_type_(attach_type), target_(target) {}
+  Link(std::uint32_t id, std::shared_ptr<Program> prog, std::uint32_t attach_type, std::uint32_t target,
+       LinkTarget where = {})
+      : id_(id), prog_(std::move(prog)), attach_type_(attach_type), target_(target), where_(std::move(where)) {}
   std::uint32_t id() const { return id_; }
+  const LinkTarget& where() const { return where_; }
+  void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
   const std::shared_ptr<Program>& program() const { return prog_; }
   std::uint32_t attach_type() const { return attach_type_; }
   std::uint32_t target() const { return target_; }
@@ -161,7 +178,9 @@ class Link {
   std::uint32_t id_;
   std::shared_ptr<Program> prog_;
   std::uint32_t attach_type_, target_;
+  LinkTarget where_;
   bool detached_ = false;
+  std::shared_ptr<void> registration_;
 };
 
 }  // namespace bpfvm::runtime

@@ -23,6 +23,7 @@
 #include "bpfvm/maps/perf_event.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/objects.hpp"
+#include "bpfvm/runtime/registry.hpp"
 
 namespace bpfvm::runtime {
 
@@ -49,6 +50,8 @@ struct ProgramLoadRequest {
   ExecMode mode = default_exec_mode();
   bool jit_harden = default_jit_harden();
   std::uint32_t log_level = 0;  // 1, 2: the verifier's log in the kernel's style, on success too
+  // Reopening an object another process loaded (a pin, an id): the id it has. 0: a new id.
+  std::uint32_t id = 0;
 };
 
 struct RuntimeOptions {
@@ -69,7 +72,7 @@ class Runtime {
   Result<std::shared_ptr<Program>> load_program(ProgramLoadRequest request, std::string* log = nullptr);
   Result<std::shared_ptr<BtfObject>> load_btf(std::span<const std::uint8_t> bytes);
   Result<std::shared_ptr<Link>> create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,
-                                            std::uint32_t target);
+                                            std::uint32_t target, LinkTarget where = {});
 
   // Registry: live objects by id.
   std::shared_ptr<Map> map_by_id(std::uint32_t id) const;
@@ -78,6 +81,15 @@ class Runtime {
   std::shared_ptr<Link> link_by_id(std::uint32_t id) const;
   // The smallest live id greater than `after` of that kind (0 when none).
   std::uint32_t next_id(int kind, std::uint32_t after) const;  // kind: 0 prog, 1 map, 2 btf, 3 link
+
+  // Objects of any process by id (runtime/registry.hpp): this process's own, else opened from the
+  // registry: a map in its shared memory (the same live map), a BTF blob, a program loaded again here
+  // from its record (a copy that shares the original's id and maps). ENOENT when there is no such id.
+  Result<std::shared_ptr<Map>> open_map_by_id(std::uint32_t id);
+  Result<std::shared_ptr<Program>> open_program_by_id(std::uint32_t id);
+  Result<std::shared_ptr<BtfObject>> open_btf_by_id(std::uint32_t id);
+  // The system-wide registry; null when the pin root cannot hold one (then ids are this process's).
+  const std::shared_ptr<Registry>& registry();
 
   // Pinning.
   const std::string& pin_root() const { return pin_root_; }
@@ -104,6 +116,12 @@ class Runtime {
 
  private:
   std::uint32_t new_id(int kind);
+  // Writes the record of an object into the registry (unless another live process owns that id) and
+  // returns the token that removes it when the object goes.
+  std::shared_ptr<void> publish(ObjectKind kind, std::uint32_t id, const nlohmann::json& record, bool fresh);
+  Result<std::shared_ptr<BtfObject>> load_btf_as(std::span<const std::uint8_t> bytes, std::uint32_t id);
+  // The BTF object a registry record names, or its copy in the record when it is gone.
+  Result<std::shared_ptr<BtfObject>> open_btf_for(const nlohmann::json& record);
   // Gives a map made or opened elsewhere an id here and wraps it with its BTF.
   Result<std::shared_ptr<Map>> register_map(std::shared_ptr<maps::Map> impl, const MapCreateRequest& request);
   template <typename T>
@@ -118,6 +136,8 @@ class Runtime {
   int next_fd_ = 3;
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
   std::shared_ptr<maps::RingBuffer> trace_pipe_;
+  std::shared_ptr<Registry> system_;
+  bool system_tried_ = false;
 };
 
 }  // namespace bpfvm::runtime

@@ -61,7 +61,8 @@ Result<std::string> read_text_file(const std::string& path) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-Result<void> write_file(const std::string& path, std::span<const std::uint8_t> data) {
+namespace {
+Result<void> write_whole(const std::string& path, std::span<const std::uint8_t> data, bool durable) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return errno_error("create", tmp, errno);
@@ -76,7 +77,7 @@ Result<void> write_file(const std::string& path, std::span<const std::uint8_t> d
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+  if ((durable && ::fsync(fd.get()) != 0) || ::close(fd.release()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     return errno_error("write", tmp, err);
@@ -87,6 +88,15 @@ Result<void> write_file(const std::string& path, std::span<const std::uint8_t> d
     return errno_error("rename to", path, err);
   }
   return ok();
+}
+}  // namespace
+
+Result<void> write_file(const std::string& path, std::span<const std::uint8_t> data) {
+  return write_whole(path, data, true);
+}
+
+Result<void> replace_file(const std::string& path, std::span<const std::uint8_t> data) {
+  return write_whole(path, data, false);
 }
 
 Result<void> create_file(const std::string& path, std::span<const std::uint8_t> data) {

@@ -1,0 +1,87 @@
+// The system-wide registry: what makes objects of one bpfvm process visible to every other, as the
+// kernel's object ids are. Under <pin root>/.registry:
+//   ids            shared memory: the next id of each kind (programs, maps, BTF, links), taken with an
+//                  atomic add, so ids are unique across processes and never reused
+//   <kind>-<id>    one JSON record per live object: what bpftool's *_get_info_by_id would return (and
+//                  for a program its translated and native code, for a map where its shared memory is),
+//                  with the owner process (pid and start time) and the paths it is pinned at
+// A record is written when its object is made and removed when it goes. A record whose owner died
+// stays while a pin names the object (pins keep objects alive, as on bpffs), and is dropped by the
+// next reader otherwise.
+//
+// Best effort: where the pin root cannot be written (another user's), a process works alone with
+// process-local ids.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+#include "bpfvm/base/shared_memory.hpp"
+
+namespace bpfvm::runtime {
+
+enum class ObjectKind { kProg = 0, kMap = 1, kBtf = 2, kLink = 3 };
+std::string_view kind_name(ObjectKind kind);  // "prog", "map", "btf", "link"
+
+class Registry {
+ public:
+  // The registry under `pin_root`, or null when it cannot be opened there.
+  static std::shared_ptr<Registry> open(const std::string& pin_root);
+
+  // A fresh system-wide id.
+  std::uint32_t allocate(ObjectKind kind);
+  // Writes (or replaces) the record of an object this process owns.
+  void publish(ObjectKind kind, std::uint32_t id, nlohmann::json record);
+  // Removes the record of an object this process owns, unless a pin still names it.
+  void withdraw(ObjectKind kind, std::uint32_t id);
+  // Notes that `pin_file` names the object (kept in its record).
+  void add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file);
+
+  // The live records of a kind, by id (stale ones are removed on the way).
+  std::vector<nlohmann::json> list(ObjectKind kind);
+  std::optional<nlohmann::json> find(ObjectKind kind, std::uint32_t id);
+  // Whether the record's owner process is this one; whether it is still running.
+  static bool owned_here(const nlohmann::json& record);
+  static bool owner_alive(const nlohmann::json& record);
+
+  const std::string& directory() const { return dir_; }
+
+ private:
+  Registry(std::string dir, os::SharedMemory ids) : dir_(std::move(dir)), ids_(std::move(ids)) {}
+  std::string path_of(ObjectKind kind, std::uint32_t id) const;
+  bool is_live(const nlohmann::json& record, std::uint32_t id) const;
+
+  std::string dir_;
+  os::SharedMemory ids_;
+  std::mutex mutex_;
+};
+
+// Removes a record when the object it describes goes (held by the object).
+class Registration {
+ public:
+  Registration(std::shared_ptr<Registry> registry, ObjectKind kind, std::uint32_t id)
+      : registry_(std::move(registry)), kind_(kind), id_(id) {}
+  ~Registration() {
+    if (registry_) registry_->withdraw(kind_, id_);
+  }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  std::shared_ptr<Registry> registry_;
+  ObjectKind kind_;
+  std::uint32_t id_;
+};
+
+// This process's start time (in clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it
+// names a process even after its pid is reused.
+std::uint64_t process_start_time(int pid);
+
+}  // namespace bpfvm::runtime

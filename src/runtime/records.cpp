@@ -1,0 +1,84 @@
+#include "records.hpp"
+
+#include <unistd.h>
+
+#include "bpfvm/base/hex.hpp"
+#include "bpfvm/isa/codec.hpp"
+
+namespace bpfvm::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+std::string hex(std::span<const std::uint8_t> bytes) { return format_hex_bytes(bytes); }
+
+json def_json(const maps::MapDef& d) {
+  return {{"name", d.name},         {"type", d.type},           {"key_size", d.key_size},
+          {"value_size", d.value_size}, {"max_entries", d.max_entries}, {"map_flags", d.map_flags},
+          {"map_extra", d.map_extra}};
+}
+
+}  // namespace
+
+json program_record(const Program& p) {
+  json j;
+  j["name"] = p.name();
+  j["type"] = p.type();
+  j["expected_attach_type"] = p.expected_attach_type();
+  j["license"] = p.license();
+  j["gpl_compatible"] = gpl_compatible(p.license());
+  std::string tag;
+  for (std::uint8_t b : p.tag()) tag += fmt::format("{:02x}", b);
+  j["tag"] = tag;
+  j["loaded_at"] = std::chrono::duration_cast<std::chrono::seconds>(p.load_time().time_since_epoch()).count();
+  j["uid"] = ::getuid();
+  j["insns"] = hex(isa::to_wire(p.original()));  // as loaded: what reopening the program needs
+  j["xlated"] = hex(isa::to_wire(p.xlated()));
+  j["bytes_xlated"] = p.xlated().size() * sizeof(isa::RawInsn);
+  if (const vm::JitProgram* jit = p.jited()) {
+    j["jited"] = hex(jit->code());
+    j["bytes_jited"] = jit->code().size();
+    j["jited_insn_offsets"] = std::vector<std::uint32_t>(jit->insn_offsets().begin(), jit->insn_offsets().end());
+    j["jit_harden"] = jit->options().harden;
+  }
+  json ids = json::array();
+  for (const auto& m : p.maps()) ids.push_back(m->id());
+  j["map_ids"] = ids;
+  if (p.btf()) {
+    j["btf_id"] = p.btf()->id();
+    j["btf"] = hex(p.btf()->btf().bytes());  // outlives the BTF object's own record
+  }
+  j["func_info"] = json::array();
+  for (const auto& f : p.func_info()) j["func_info"].push_back({f.insn, f.type_id});
+  j["line_info"] = json::array();
+  for (const auto& l : p.line_info()) j["line_info"].push_back({l.insn, l.file_name_off, l.line_off, l.line_col});
+  j["verified_insns"] = p.verified().insns_processed;
+  return j;
+}
+
+json map_record(const Map& m) {
+  json j = def_json(m.def());
+  if (!m.impl().storage_path().empty()) j["storage"] = m.impl().storage_path();
+  if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = def_json(*inner);
+  if (m.btf()) {
+    j["btf_id"] = m.btf()->id();
+    j["btf"] = hex(m.btf()->btf().bytes());
+    j["btf_key_type_id"] = m.btf_key_type_id();
+    j["btf_value_type_id"] = m.btf_value_type_id();
+  }
+  return j;
+}
+
+json btf_record(const BtfObject& b) { return {{"bytes", hex(b.btf().bytes())}}; }
+
+json link_record(const Link& l) {
+  return {{"prog_id", l.program()->id()},
+          {"attach_type", l.attach_type()},
+          {"target", l.target()},
+          {"kind", l.where().kind},
+          {"name", l.where().name},
+          {"pid", l.where().pid}};
+}
+
+}  // namespace bpfvm::runtime

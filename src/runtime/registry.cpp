@@ -1,0 +1,205 @@
+#include "bpfvm/runtime/registry.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+
+#include "bpfvm/base/file.hpp"
+
+namespace bpfvm::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::uint64_t kIdsMagic = 0x5344496d76667062;  // "bpfvmIDS"
+
+struct Ids {
+  std::uint64_t magic;
+  std::atomic<std::uint32_t> next[4];
+};
+
+Result<os::SharedMemory> open_ids(const std::string& path) {
+  auto created = os::SharedMemory::create(path, 4096);
+  if (created) {
+    auto* ids = reinterpret_cast<Ids*>(created->data());
+    for (auto& n : ids->next) n.store(0);
+    std::atomic_ref<std::uint64_t>(ids->magic).store(kIdsMagic, std::memory_order_release);
+    return created;
+  }
+  auto opened = BPFVM_TRY(os::SharedMemory::open(path));
+  if (opened.size() < sizeof(Ids)) return make_error(Errc::kInvalid, "'{}' is not a bpfvm id file", path);
+  // A creator may be between create and the magic: wait for it briefly.
+  auto* ids = reinterpret_cast<Ids*>(opened.data());
+  for (int i = 0; i < 1000 && std::atomic_ref<std::uint64_t>(ids->magic).load(std::memory_order_acquire) != kIdsMagic; ++i) {
+    ::usleep(100);
+  }
+  if (std::atomic_ref<std::uint64_t>(ids->magic).load() != kIdsMagic) {
+    return make_error(Errc::kInvalid, "'{}' is not a bpfvm id file", path);
+  }
+  return opened;
+}
+
+bool process_alive(int pid, std::uint64_t start) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  return start == 0 || process_start_time(pid) == start;
+}
+
+std::optional<json> read_json(const std::string& path) {
+  auto text = os::read_text_file(path);
+  if (!text) return std::nullopt;
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+}  // namespace
+
+std::string_view kind_name(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kProg: return "prog";
+    case ObjectKind::kMap: return "map";
+    case ObjectKind::kBtf: return "btf";
+    case ObjectKind::kLink: return "link";
+  }
+  return "?";
+}
+
+std::uint64_t process_start_time(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  if (!std::getline(in, stat)) return 0;
+  // The command name may hold spaces and parentheses: fields count from the last ')'.
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::size_t pos = close + 2;
+  for (int field = 3; field < 22; ++field) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return 0;
+    ++pos;
+  }
+  return std::strtoull(stat.c_str() + pos, nullptr, 10);
+}
+
+std::shared_ptr<Registry> Registry::open(const std::string& pin_root) {
+  const std::string dir = pin_root + "/.registry";
+  if (!os::make_directories(dir)) return nullptr;
+  auto ids = open_ids(dir + "/ids");
+  if (!ids) return nullptr;
+  return std::shared_ptr<Registry>(new Registry(dir, std::move(*ids)));
+}
+
+std::uint32_t Registry::allocate(ObjectKind kind) {
+  auto* ids = reinterpret_cast<Ids*>(ids_.data());
+  return ids->next[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+std::string Registry::path_of(ObjectKind kind, std::uint32_t id) const {
+  return fmt::format("{}/{}-{}", dir_, kind_name(kind), id);
+}
+
+bool Registry::owned_here(const json& record) {
+  static const int self = ::getpid();
+  return record.value("owner_pid", 0) == self;
+}
+
+void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
+  static const int self = ::getpid();
+  static const std::uint64_t start = process_start_time(self);
+  record["id"] = id;
+  record["owner_pid"] = self;
+  record["owner_start"] = start;
+  std::lock_guard lock(mutex_);
+  // Pins recorded before (by an earlier owner) stay.
+  if (auto old = read_json(path_of(kind, id)); old && old->contains("pins") && !record.contains("pins")) {
+    record["pins"] = old->at("pins");
+  }
+  const std::string text = record.dump();
+  (void)os::replace_file(path_of(kind, id), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+}
+
+void Registry::add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file) {
+  std::lock_guard lock(mutex_);
+  auto record = read_json(path_of(kind, id));
+  if (!record) return;
+  json& pins = (*record)["pins"];
+  if (!pins.is_array()) pins = json::array();
+  for (const auto& p : pins) {
+    if (p == pin_file) return;
+  }
+  pins.push_back(pin_file);
+  const std::string text = record->dump();
+  (void)os::replace_file(path_of(kind, id), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+}
+
+bool Registry::owner_alive(const json& record) {
+  return process_alive(record.value("owner_pid", 0), record.value("owner_start", std::uint64_t{0}));
+}
+
+bool Registry::is_live(const json& record, std::uint32_t id) const {
+  if (owner_alive(record)) return true;
+  // Its owner is gone: a pin that still names it keeps it.
+  if (const auto it = record.find("pins"); it != record.end() && it->is_array()) {
+    for (const auto& p : *it) {
+      if (!p.is_string()) continue;
+      auto pin = read_json(p.get<std::string>());
+      if (pin && pin->value("id", 0u) == id) return true;
+    }
+  }
+  return false;
+}
+
+void Registry::withdraw(ObjectKind kind, std::uint32_t id) {
+  std::lock_guard lock(mutex_);
+  const std::string path = path_of(kind, id);
+  auto record = read_json(path);
+  if (!record || !owned_here(*record)) return;
+  // Pinned: the record outlives this process (is_live finds the pin).
+  if (const auto it = record->find("pins"); it != record->end() && it->is_array()) {
+    for (const auto& p : *it) {
+      auto pin = p.is_string() ? read_json(p.get<std::string>()) : std::nullopt;
+      if (pin && pin->value("id", 0u) == id) return;
+    }
+  }
+  ::unlink(path.c_str());
+}
+
+std::vector<json> Registry::list(ObjectKind kind) {
+  std::vector<std::pair<std::uint32_t, json>> found;
+  const std::string prefix = fmt::format("{}-", kind_name(kind));
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return {};
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (!name.starts_with(prefix)) continue;
+    char* end = nullptr;
+    const unsigned long id = std::strtoul(e->d_name + prefix.size(), &end, 10);
+    if (*end || id == 0) continue;  // temporaries of write_file and strangers
+    auto record = read_json(dir_ + "/" + std::string(name));
+    if (!record) continue;
+    if (!is_live(*record, static_cast<std::uint32_t>(id))) {
+      ::unlink((dir_ + "/" + std::string(name)).c_str());
+      continue;
+    }
+    found.emplace_back(static_cast<std::uint32_t>(id), std::move(*record));
+  }
+  ::closedir(d);
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<json> out;
+  for (auto& [id, r] : found) out.push_back(std::move(r));
+  return out;
+}
+
+std::optional<json> Registry::find(ObjectKind kind, std::uint32_t id) {
+  auto record = read_json(path_of(kind, id));
+  if (!record || !is_live(*record, id)) return std::nullopt;
+  return record;
+}
+
+}  // namespace bpfvm::runtime
