@@ -50,8 +50,13 @@ int cmd_prog(Args& args, std::optional<bool> jit);
 int prog_dump(Args& args);
 int prog_show(Args& args);
 int prog_pin(Args& args);
+int prog_profile(Args& args);
 int cmd_veristat(Args& args);
 int cmd_trace(Args& args, std::optional<bool> jit);
 int cmd_map(Args& args);
+int cmd_btf(Args& args);
+int cmd_link(Args& args);
+int cmd_perf(Args& args);
+int cmd_feature(Args& args);
 
 }  // namespace bpfvm::cli

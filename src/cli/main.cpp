@@ -9,35 +9,103 @@
 namespace {
 
 constexpr const char* kUsage =
+    "Usage: bpfvm [OPTIONS] OBJECT { COMMAND | help }\n"
+    "       OBJECT := { prog | map | btf | link | perf | feature | trace | asm | disasm | exec | veristat }\n"
+    "       OPTIONS := { --jit | --interpret | {-j|--json} [{-p|--pretty}] }\n"
+    "\n"
+    "bpftool's commands (prog, map, btf, link, perf, feature) work on the objects of every bpfvm process:\n"
+    "ids, names and tags come from a registry under $BPFVM_PIN_ROOT (default /run/bpfvm), pins live there\n"
+    "too (/sys/fs/bpf/... paths name the same place). Programs run in the x86-64 JIT (--interpret, or\n"
+    "BPFVM_JIT=0, picks the interpreter; BPFVM_JIT_HARDEN=1 blinds the JIT's constants).\n"
+    "'bpfvm OBJECT help' shows an object's commands.\n";
+
+constexpr const char* kProgUsage =
+    "Usage: bpfvm prog { show | list } [PROG]\n"
+    "       bpfvm prog dump xlated PROG [{ file FILE | [opcodes] [linum] | visual [--svg FILE] }]\n"
+    "       bpfvm prog dump jited  PROG [{ file FILE | [opcodes] [linum] }]\n"
+    "       bpfvm prog pin   PROG FILE\n"
+    "       bpfvm prog { load | loadall } OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
+    "       bpfvm prog run PROG [data_in FILE [data_out FILE [data_size_out L]]]\n"
+    "                           [ctx_in FILE [ctx_out FILE [ctx_size_out M]]] [repeat N]\n"
+    "       bpfvm prog profile PROG [duration DURATION] METRICs\n"
+    "       bpfvm prog tracelog\n"
+    "       bpfvm prog help\n"
+    "\n"
+    "       PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }\n"
+    "       METRIC := { cycles | instructions }\n"
+    "\n"
+    "load/loadall verify every program of a clang-built object first (a refusal is explained: source line,\n"
+    "path, hint); run runs a program as BPF_PROG_TEST_RUN does; profile counts the runs of a program in the\n"
+    "process that loaded it; tracelog prints bpf_trace_printk lines until Ctrl-C.\n";
+
+constexpr const char* kMapUsage =
+    "Usage: bpfvm map { show | list }   [MAP]\n"
+    "       bpfvm map create     FILE type TYPE key KEY_SIZE value VALUE_SIZE \\\n"
+    "                                 entries MAX_ENTRIES name NAME [flags FLAGS] [inner_map MAP]\n"
+    "       bpfvm map dump       MAP\n"
+    "       bpfvm map update     MAP [key DATA] [value VALUE] [UPDATE_FLAGS]\n"
+    "       bpfvm map lookup     MAP [key DATA]\n"
+    "       bpfvm map getnext    MAP [key DATA]\n"
+    "       bpfvm map delete     MAP  key DATA\n"
+    "       bpfvm map pin        MAP  FILE\n"
+    "       bpfvm map peek       MAP\n"
+    "       bpfvm map push       MAP value VALUE\n"
+    "       bpfvm map pop        MAP\n"
+    "       bpfvm map enqueue    MAP value VALUE\n"
+    "       bpfvm map dequeue    MAP\n"
+    "       bpfvm map freeze     MAP\n"
+    "       bpfvm map help\n"
+    "\n"
+    "       MAP := { id MAP_ID | pinned FILE | name MAP_NAME }\n"
+    "       DATA := { [hex] BYTES }\n"
+    "       VALUE := { DATA | MAP }\n"
+    "       UPDATE_FLAGS := { any | exist | noexist }\n";
+
+constexpr const char* kBtfUsage =
+    "Usage: bpfvm btf { show | list } [id BTF_ID]\n"
+    "       bpfvm btf dump BTF_SRC [format FORMAT]\n"
+    "       bpfvm btf help\n"
+    "\n"
+    "       BTF_SRC := { id BTF_ID | prog PROG | map MAP | file FILE }\n"
+    "       FORMAT := { raw | c }\n";
+
+constexpr const char* kLinkUsage =
+    "Usage: bpfvm link { show | list } [id LINK_ID]\n"
+    "       bpfvm perf [{ show | list }]\n"
+    "       bpfvm feature probe [kernel]\n";
+
+constexpr const char* kTraceUsage =
+    "Usage: bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o { -- CMD ARGS... | -p PID }\n"
+    "\n"
+    "Compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h), verifies\n"
+    "and loads every program, attaches each by its SEC name (tracepoint/syscalls/sys_enter_<name>,\n"
+    "sys_exit_<name>, tracepoint/raw_syscalls/sys_enter|sys_exit, raw_tracepoint/sys_enter|sys_exit) to the\n"
+    "syscalls of the command's process tree (or of process PID), prints trace_printk lines and perf/ring\n"
+    "buffer records as they come, and the maps when the command exits or on Ctrl-C.\n";
+
+constexpr const char* kToolsUsage =
     "Usage: bpfvm asm FILE [--syntax kernel|conformance] -o OUT.bin\n"
     "       bpfvm disasm FILE.bin|FILE.o|FILE.s [opcodes]\n"
     "       bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F]\n"
     "                       [--interpret | --jit] [--max-insns N]\n"
-    "       bpfvm [--jit | --interpret] prog load|loadall OBJ PATH [type TYPE] [pinmaps MAP_DIR]\n"
-    "       bpfvm prog run pinned PATH [data_in FILE] [data_out FILE [data_size_out L]]\n"
-    "                       [ctx_in FILE] [ctx_out FILE [ctx_size_out M]] [repeat N]\n"
-    "       bpfvm prog dump xlated|jited pinned PATH [{file FILE | [opcodes] [linum]}]\n"
-    "       bpfvm prog tracelog\n"
-    "       bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o {-- CMD ARGS... | -p PID}\n"
     "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
-    "       bpfvm help\n"
     "\n"
     "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
     "kernel/bpftool syntax (\"r0 = 1\") or the conformance suite's (\"mov %r0, 1\"), detected unless --syntax\n"
     "says which. exec runs the program checked (it is not verified) with r1 = a copy of the memory,\n"
-    "r2 = its length, and prints r0.\n"
-    "\n"
-    "prog loadall loads every program of a clang-built BPF object and pins each as PATH/<name> (maps too,\n"
-    "under MAP_DIR, with pinmaps); prog load loads them all and pins the first at PATH. Each program is\n"
-    "verified first; a refusal is explained (source line, path, hint). prog run runs a pinned program as BPF_PROG_TEST_RUN does. Pins live\n"
-    "under $BPFVM_PIN_ROOT (default /run/bpfvm); /sys/fs/bpf/... paths name the same place. Programs run\n"
-    "in the x86-64 JIT (--interpret, or BPFVM_JIT=0, picks the interpreter; BPFVM_JIT_HARDEN=1 blinds the\n"
-    "JIT's constants). prog dump jited prints a program's native code, each BPF instruction above the code it\n"
-    "became. prog tracelog prints bpf_trace_printk lines until Ctrl-C.\n"
-    "\n"
-    "veristat verifies every program of each object without running it, as the kernel's veristat does:\n"
-    "verdict, time, processed instructions and states; -v explains each failure (source line, path, hint),\n"
-    "-l prints the verifier's log at level 1 or 2, -t sets the program type for non-standard SEC names.\n";
+    "r2 = its length, and prints r0. veristat verifies every program of each object without running it,\n"
+    "as the kernel's veristat does: verdict, time, processed instructions and states; -v explains each\n"
+    "failure, -l prints the verifier's log at level 1 or 2, -t sets the program type.\n";
+
+const char* usage_of(std::string_view command) {
+  if (command == "prog") return kProgUsage;
+  if (command == "map") return kMapUsage;
+  if (command == "btf") return kBtfUsage;
+  if (command == "link" || command == "perf" || command == "feature") return kLinkUsage;
+  if (command == "trace") return kTraceUsage;
+  if (command == "asm" || command == "disasm" || command == "exec" || command == "veristat") return kToolsUsage;
+  return kUsage;
+}
 
 }  // namespace
 
@@ -77,6 +145,10 @@ int main(int argc, char** argv) {
     rest.push_back(argv[i]);
   }
   Args args(std::span<char*>(rest.data(), rest.size()));
+  if (args.peek() == "help" && command != "asm" && command != "disasm" && command != "exec") {
+    fmt::print("{}", usage_of(command));
+    return kExitOk;
+  }
   try {
     if (command == "asm") return cmd_asm(args);
     if (command == "disasm") return cmd_disasm(args);
@@ -85,13 +157,17 @@ int main(int argc, char** argv) {
     if (command == "veristat") return cmd_veristat(args);
     if (command == "trace") return cmd_trace(args, jit);
     if (command == "map") return cmd_map(args);
+    if (command == "btf") return cmd_btf(args);
+    if (command == "link") return cmd_link(args);
+    if (command == "perf") return cmd_perf(args);
+    if (command == "feature") return cmd_feature(args);
     if (command == "help" || command == "--help" || command == "-h") {
-      fmt::print("{}", kUsage);
+      fmt::print("{}{}{}{}{}{}", kUsage, "\n", kProgUsage, kMapUsage, kBtfUsage, kLinkUsage);
       return kExitOk;
     }
     throw UsageError{fmt::format("unknown command '{}'", command)};
   } catch (const UsageError& e) {
-    fmt::print(stderr, "Error: {}\n{}", e.message, kUsage);
+    fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
     return kExitUsage;
   }
 }

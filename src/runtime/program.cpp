@@ -155,7 +155,8 @@ Result<std::uint64_t> Program::run_in(helpers::RunEnv& env, void* ctx, std::size
   rc.user = &env;
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  auto r = p_.jit ? p_.jit->run(rc) : p_.interpreter->run(rc);
+  const auto execute = [&] { return p_.jit ? p_.jit->run(rc) : p_.interpreter->run(rc); };
+  auto r = profile_ && profile_->on() ? profile_->record(execute) : execute();
   if (env.held_lock) {
     // The kernel's verifier refuses a program that can exit holding a bpf_spin_lock; without it, the
     // runtime releases the lock and fails the run.

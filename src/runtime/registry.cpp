@@ -160,6 +160,8 @@ void Registry::withdraw(ObjectKind kind, std::uint32_t id) {
   const std::string path = path_of(kind, id);
   auto record = read_json(path);
   if (!record || !owned_here(*record)) return;
+  // A program's profile goes with the process that runs it.
+  if (kind == ObjectKind::kProg) ::unlink(fmt::format("{}/profile-{}", dir_, id).c_str());
   // Pinned: the record outlives this process (is_live finds the pin).
   if (const auto it = record->find("pins"); it != record->end() && it->is_array()) {
     for (const auto& p : *it) {

@@ -476,6 +476,11 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   parts.id = request.id ? request.id : new_id(kProg);
   auto prog = std::make_shared<Program>(std::move(parts));
   prog->set_registration(publish(ObjectKind::kProg, prog->id(), program_record(*prog), request.id == 0));
+  if (const auto& r = registry(); r && request.id == 0) {
+    if (auto profile = ProgramProfile::create(fmt::format("{}/profile-{}", r->directory(), prog->id()))) {
+      prog->set_profile(std::move(*profile));
+    }
+  }
   std::lock_guard lock(mutex_);
   registry_[kProg][prog->id()] = prog;
   return prog;

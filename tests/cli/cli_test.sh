@@ -92,7 +92,7 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "dump jited file" 0 "" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first file "$TMP/image.bin"
   if [ "$(head -c 1 "$TMP/image.bin" | od -An -tx1 | tr -d ' ')" != "55" ]; then echo "FAIL dump jited file: image does not start with push %rbp"; fail=$((fail + 1)); fi
   expect "dump interpreted" 1 "runs in the interpreter" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/i/first
-  expect "dump by id" 2 "name one by 'pinned PATH'" -- "$BPFVM" prog dump jited id 3
+  expect "dump by id (any process's program)" 0 "bpfvm_entry:" -- "$BPFVM" prog dump jited id 3
   expect "dump xlated" 0 "   0: (85) call pc+1" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first
   expect "dump xlated declaration" 0 "int first(struct __sk_buff * skb):" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/i/first
   expect "dump xlated opcodes" 0 "       85 10 00 00 01 00 00 00" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first opcodes
@@ -119,7 +119,8 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "bad object" 1 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
   expect "short frame" 1 "shorter than an Ethernet header" -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/types/sock_len data_in "$TMP/odd.bin"
-  expect "prog run usage" 2 "prog run takes PROG as 'pinned PATH'" -- "$BPFVM" prog run id 3
+  expect "prog run by id" 1 "data_in is 0 bytes, shorter than an Ethernet header" -- "$BPFVM" prog run id 3
+  expect "prog run usage" 2 "expected 'id', 'pinned', 'tag' or 'name', got: 'frob'" -- "$BPFVM" prog run frob 3
   expect "bad repeat" 2 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
   expect "unknown prog command" 2 "unknown prog command 'frob'" -- "$BPFVM" prog frob
   expect "printk program" 0 "" -- "$BPFVM" prog loadall "$PROGS/printk.bpf.o" /sys/fs/bpf/printk

@@ -18,6 +18,7 @@
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/obj/btf.hpp"
 #include "bpfvm/obj/btf_ext.hpp"
+#include "bpfvm/runtime/program_profile.hpp"
 #include "bpfvm/verifier/verifier.hpp"
 #include "bpfvm/vm/interpreter.hpp"
 #include "bpfvm/vm/jit.hpp"
@@ -131,6 +132,8 @@ class Program {
   std::uint64_t run_count() const { return run_count_.load(std::memory_order_relaxed); }
   std::uint64_t run_time_ns() const { return run_time_ns_.load(std::memory_order_relaxed); }
   void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
+  // Where runs are counted while `bpfvm prog profile` watches (runtime/program_profile.hpp).
+  void set_profile(std::shared_ptr<ProgramProfile> p) { profile_ = std::move(p); }
 
   // Runs once with `ctx` (the type's context object, `ctx_size` bytes) in r1; LD_ABS / LD_IND read
   // `packet`. `parent` is the run that tail-called this one (its task, slot and tail-call count carry
@@ -145,6 +148,7 @@ class Program {
 
  private:
   std::shared_ptr<void> registration_;
+  std::shared_ptr<ProgramProfile> profile_;
   Result<std::uint64_t> run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
                                std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const;
 

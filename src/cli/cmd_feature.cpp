@@ -1,0 +1,131 @@
+// bpfvm feature probe: what bpfvm supports, in bpftool's wording, found as bpftool finds it on a
+// kernel: by loading a minimal program of each type and creating a small map of each type (in a
+// private pin root, so nothing is left behind), and by each type's helper list.
+#include <linux/bpf.h>
+
+#include <fmt/format.h>
+
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/maps/map.hpp"
+#include "bpfvm/obj/section_name.hpp"
+#include "bpfvm/runtime/runtime.hpp"
+#include "command.hpp"
+#include "json_output.hpp"
+
+namespace bpfvm::cli {
+
+namespace {
+
+bool probe_prog(runtime::Runtime& rt, std::uint32_t type) {
+  runtime::ProgramLoadRequest req;
+  req.prog_type = type;
+  req.license = "GPL";
+  req.name = "probe";
+  req.insns = {isa::RawInsn{0xb7, 0, 0, 0, 0}, isa::RawInsn{0x95, 0, 0, 0, 0}};  // r0 = 0; exit
+  return static_cast<bool>(rt.load_program(std::move(req)));
+}
+
+bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
+  runtime::MapCreateRequest req;
+  req.def.type = type;
+  req.def.name = "probe";
+  req.def.key_size = 4;
+  req.def.value_size = 4;
+  req.def.max_entries = 1;
+  switch (type) {
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+    case BPF_MAP_TYPE_BLOOM_FILTER: req.def.key_size = 0; break;
+    case BPF_MAP_TYPE_RINGBUF:
+    case BPF_MAP_TYPE_USER_RINGBUF:
+      req.def.key_size = req.def.value_size = 0;
+      req.def.max_entries = 4096;
+      break;
+    case BPF_MAP_TYPE_LPM_TRIE:
+      req.def.key_size = 8;
+      req.def.map_flags = BPF_F_NO_PREALLOC;
+      break;
+    case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+    case BPF_MAP_TYPE_HASH_OF_MAPS: req.inner = maps::MapDef{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "inner"}; break;
+    default: break;
+  }
+  return static_cast<bool>(rt.create_map(req));
+}
+
+}  // namespace
+
+int cmd_feature(Args& args) {
+  const std::string_view sub = args.next();
+  if (sub != "probe") throw UsageError{sub.empty() ? "feature needs a command (probe)" : fmt::format("unknown feature command '{}'", sub)};
+  // bpftool's targets: kernel (the default), dev NAME; bpfvm has one.
+  if (!args.empty() && args.peek() == "kernel") args.next();
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after feature probe", args.peek())};
+  auto dir = os::TempDirectory::create("bpfvm-probe-");
+  if (!dir) {
+    fmt::print(stderr, "Error: {}\n", dir.error().to_string());
+    return kExitError;
+  }
+  runtime::Runtime rt(runtime::RuntimeOptions{dir->path()});
+  const bool json = output_format().json;
+  ojson out;
+  std::string text;
+  text += "Scanning system call availability...\nbpf() syscall is available\n\n";
+  out["syscall_config"] = {{"have_bpf_syscall", true}};
+
+  text += "Scanning eBPF program types...\n";
+  std::vector<std::uint32_t> prog_types;
+  ojson progs = ojson::object();
+  for (std::uint32_t t = 1; t < 64; ++t) {
+    const std::string_view name = obj::prog_type_name(t);
+    if (name.empty()) break;
+    const bool ok = probe_prog(rt, t);
+    if (ok) prog_types.push_back(t);
+    text += fmt::format("eBPF program_type {} is {}available\n", name, ok ? "" : "NOT ");
+    progs[fmt::format("have_{}_prog_type", name)] = ok;
+  }
+  out["program_types"] = progs;
+
+  text += "\nScanning eBPF map types...\n";
+  ojson map_types = ojson::object();
+  for (std::uint32_t t = 1; t < 64; ++t) {
+    const std::string_view name = maps::map_type_name(t);
+    if (name.empty()) break;
+    const bool ok = probe_map(rt, t);
+    text += fmt::format("eBPF map_type {} is {}available\n", name, ok ? "" : "NOT ");
+    map_types[fmt::format("have_{}_map_type", name)] = ok;
+  }
+  out["map_types"] = map_types;
+
+  text += "\nScanning eBPF helper functions...\n";
+  ojson helper_lists = ojson::object();
+  for (std::uint32_t t : prog_types) {
+    const std::string_view name = obj::prog_type_name(t);
+    text += fmt::format("eBPF helpers supported for program type {}:", name);
+    ojson list = ojson::array();
+    for (std::int64_t id = 1; id < 256; ++id) {
+      const helpers::Prototype* proto = helpers::find_prototype(id);
+      if (!proto || !helpers::allowed(t, id)) continue;
+      text += fmt::format("\n\t- bpf_{}", proto->name);
+      list.push_back(fmt::format("bpf_{}", proto->name));
+    }
+    if (list.empty()) text += "\n\tNo helpers supported";
+    text += "\n";
+    helper_lists[fmt::format("{}_available_helpers", name)] = list;
+  }
+  out["helpers"] = helper_lists;
+
+  text += "\nScanning miscellaneous eBPF features...\n"
+          "Large program size limit is available\nBounded loop support is available\n"
+          "ISA extension v2 is available\nISA extension v3 is available\nISA extension v4 is available\n";
+  out["misc"] = {{"have_large_insn_limit", true},
+                 {"have_bounded_loops", true},
+                 {"have_v2_isa_extension", true},
+                 {"have_v3_isa_extension", true},
+                 {"have_v4_isa_extension", true}};
+  if (json) print_json(out);
+  else fmt::print("{}", text);
+  return kExitOk;
+}
+
+}  // namespace bpfvm::cli

@@ -1,0 +1,97 @@
+// bpfvm link { show | list } [id LINK_ID] and bpfvm perf [{ show | list }]: what is attached where, in
+// every bpfvm process (the registry's link records: bpfvm trace makes one per attached program).
+#include <linux/bpf.h>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "json_output.hpp"
+#include "owner.hpp"
+#include "bpfvm/runtime/runtime.hpp"
+
+namespace bpfvm::cli {
+
+namespace {
+
+std::string link_type(const nlohmann::json& r) {
+  return r.value("kind", "") == "raw_tracepoint" ? "raw_tracepoint" : "perf_event";
+}
+
+std::vector<nlohmann::json> links(runtime::Runtime& rt) {
+  const auto& registry = rt.registry();
+  return registry ? registry->list(runtime::ObjectKind::kLink) : std::vector<nlohmann::json>{};
+}
+
+}  // namespace
+
+int cmd_link(Args& args) {
+  const std::string_view sub = args.next();
+  if (sub != "show" && sub != "list") {
+    throw UsageError{sub.empty() ? "link needs a command (show, list)" : fmt::format("unknown link command '{}'", sub)};
+  }
+  std::optional<std::uint32_t> only;
+  if (!args.empty()) {
+    if (args.next() != "id") throw UsageError{"link show takes 'id LINK_ID'"};
+    const std::string v(args.next());
+    char* end = nullptr;
+    const unsigned long id = std::strtoul(v.c_str(), &end, 0);
+    if (v.empty() || *end || id == 0) throw UsageError{fmt::format("can't parse link id '{}'", v)};
+    only = static_cast<std::uint32_t>(id);
+  }
+  runtime::Runtime rt;
+  ojson all = ojson::array();
+  bool found = false;
+  for (const auto& r : links(rt)) {
+    const std::uint32_t id = r.value("id", 0u);
+    if (only && id != *only) continue;
+    found = true;
+    const std::string kind = r.value("kind", ""), name = r.value("name", "");
+    if (output_format().json) {
+      ojson j{{"id", id}, {"type", link_type(r)}, {"prog_id", r.value("prog_id", 0u)}};
+      if (kind == "raw_tracepoint") j["tp_name"] = name;
+      else j["tracepoint"] = name;
+      j["target_pid"] = r.value("pid", 0u);
+      j["pids"] = owner_json(r);
+      all.push_back(j);
+      continue;
+    }
+    fmt::print("{}: {}  prog {}\n", id, link_type(r), r.value("prog_id", 0u));
+    if (kind == "raw_tracepoint") fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
+    else fmt::print("\ttracepoint {}  target_pid {}\n", name, r.value("pid", 0u));
+    if (const std::string owner = owner_text(r); !owner.empty()) fmt::print("\tpids {}\n", owner);
+  }
+  if (only && !found) {
+    fmt::print(stderr, "Error: get by id ({}): No such file or directory\n", *only);
+    return kExitError;
+  }
+  if (output_format().json) print_json(only ? all[0] : all);
+  return kExitOk;
+}
+
+// bpftool perf lists the perf events (tracepoints, kprobes) programs are attached to, by the process
+// that holds them: here the bpfvm process that attached them, its link id in place of an fd, and the
+// process it traces.
+int cmd_perf(Args& args) {
+  const std::string_view sub = args.next();
+  if (!sub.empty() && sub != "show" && sub != "list") throw UsageError{fmt::format("unknown perf command '{}'", sub)};
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after perf {}", args.peek(), sub)};
+  runtime::Runtime rt;
+  ojson all = ojson::array();
+  for (const auto& r : links(rt)) {
+    const int pid = r.value("owner_pid", 0);
+    const std::string kind = r.value("kind", "tracepoint"), name = r.value("name", "");
+    const std::string event = name.substr(name.find('/') == std::string::npos ? 0 : name.find('/') + 1);
+    if (output_format().json) {
+      all.push_back({{"pid", pid}, {"link_id", r.value("id", 0u)}, {"prog_id", r.value("prog_id", 0u)},
+                     {"fd_type", kind}, {kind == "raw_tracepoint" ? "raw_tracepoint" : "tracepoint", event},
+                     {"target_pid", r.value("pid", 0u)}});
+      continue;
+    }
+    fmt::print("pid {}  link {}: prog_id {}  {}  {}  target_pid {}\n", pid, r.value("id", 0u), r.value("prog_id", 0u),
+               kind, event, r.value("pid", 0u));
+  }
+  if (output_format().json) print_json(all);
+  return kExitOk;
+}
+
+}  // namespace bpfvm::cli

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# bpftool's commands across processes: a `bpfvm trace` runs in the background, and other bpfvm
+# processes list, dump, profile and pin what it loaded, read and write its live maps, and see its links.
+# Then objects made by the CLI itself (map create, pins), JSON that parses, usage errors, and the
+# kernel's bpftool as an oracle for BTF dumps where it is installed.
+set -u
+BPFVM="$1"
+EX="$2"
+PROGS="$3"
+TMP="$(mktemp -d)"
+export BPFVM_PIN_ROOT="$TMP/pins"
+TRACER=
+trap 'rm -rf "$TMP"; [ -n "$TRACER" ] && kill -INT "$TRACER" 2>/dev/null' EXIT
+pass=0
+fail=0
+
+expect() {  # expect NAME WANT_RC WANT_SUBSTRING -- CMD...
+  local name="$1" want_rc="$2" want="$3"
+  shift 4
+  local out rc
+  out="$("$@" 2>&1)"
+  rc=$?
+  if [ "$rc" -ne "$want_rc" ] || [[ "$out" != *"$want"* ]]; then
+    echo "FAIL $name: rc=$rc (want $want_rc, '$want'), output:"
+    echo "$out" | head -20
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+json_ok() {  # json_ok NAME CMD...: the output parses as JSON
+  local name="$1"
+  shift
+  if ! command -v python3 >/dev/null; then pass=$((pass + 1)); return; fi
+  if "$@" 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)'; then pass=$((pass + 1)); else
+    echo "FAIL $name: not JSON:"; "$@" 2>&1 | head -5; fail=$((fail + 1)); fi
+}
+
+if ! command -v clang >/dev/null; then echo "SKIP: no clang"; exit 0; fi
+
+# A live tracer: syscount on a loop that keeps making syscalls.
+"$BPFVM" trace "$EX/syscount.bpf.c" -- sh -c 'while true; do cat /etc/hostname >/dev/null; sleep 0.02; done' \
+  > "$TMP/trace.out" 2>&1 &
+TRACER=$!
+for _ in $(seq 100); do
+  "$BPFVM" prog show 2>/dev/null | grep -q count_syscall && break
+  sleep 0.1
+done
+sleep 0.3
+
+expect "prog show lists another process's program" 0 "tracepoint  name count_syscall  tag " -- "$BPFVM" prog show
+expect "prog show names its process" 0 "pids bpfvm($TRACER)" -- "$BPFVM" prog list
+ID=$("$BPFVM" prog show name count_syscall | head -1 | cut -d: -f1)
+TAG=$("$BPFVM" prog show name count_syscall | head -1 | sed 's/.*tag \([0-9a-f]*\).*/\1/')
+expect "prog show id" 0 "$ID: tracepoint  name count_syscall" -- "$BPFVM" prog show id "$ID"
+expect "prog show tag" 0 "name count_syscall  tag $TAG  gpl" -- "$BPFVM" prog show tag "$TAG"
+expect "prog show layout" 0 "	xlated " -- "$BPFVM" prog show id "$ID"
+json_ok "prog show -j" "$BPFVM" prog show -j
+json_ok "prog show -p id" "$BPFVM" -p prog show id "$ID"
+expect "prog show -p layout" 0 '    "name": "count_syscall",' -- "$BPFVM" -p prog show id "$ID"
+expect "dump xlated by name" 0 "; 	bpfvm_syscall_nr_t nr = ctx->id;" -- "$BPFVM" prog dump xlated name count_syscall
+expect "dump xlated opcodes" 0 "       79 11 08 00 00 00 00 00" -- "$BPFVM" prog dump xlated id "$ID" opcodes
+expect "dump jited by tag" 0 "bpfvm_entry:" -- "$BPFVM" prog dump jited tag "$TAG"
+expect "dump visual" 0 'subgraph "cluster_0"' -- "$BPFVM" prog dump xlated id "$ID" visual
+if command -v dot >/dev/null; then
+  expect "dump visual --svg" 0 "" -- "$BPFVM" prog dump xlated id "$ID" visual --svg "$TMP/cfg.svg"
+  expect "svg written" 0 "<svg" -- cat "$TMP/cfg.svg"
+fi
+expect "map show" 0 "hash  name counts  flags 0x0" -- "$BPFVM" map show
+expect "map dump of a live map" 0 '"value": ' -- "$BPFVM" map dump name counts
+json_ok "map dump -j" "$BPFVM" -j map dump name counts
+MID=$("$BPFVM" map show name counts | head -1 | cut -d: -f1)
+OPENAT=$(printf '%d 1 0 0' $((257 - 256)))  # 257 = 0x101 as 4 little-endian bytes
+expect "map lookup of a live key" 0 '"key": 257' -- "$BPFVM" map lookup id "$MID" key 1 1 0 0
+expect "map update a live map" 0 "" -- "$BPFVM" map update id "$MID" key 0xff 0xff 0 0 value 42 0 0 0 0 0 0 0 noexist
+expect "the tracer sees the update" 0 '"value": 42' -- "$BPFVM" map lookup id "$MID" key hex ff ff 00 00
+expect "map getnext" 0 "next key:" -- "$BPFVM" map getnext id "$MID"
+expect "map delete" 0 "" -- "$BPFVM" map delete id "$MID" key 0xff 0xff 0 0
+expect "map delete again" 1 "delete failed" -- "$BPFVM" map delete id "$MID" key 0xff 0xff 0 0
+expect "btf show" 0 "prog_ids $ID" -- "$BPFVM" btf show
+BID=$("$BPFVM" btf show | grep "prog_ids $ID" | head -1 | cut -d: -f1)
+expect "btf dump id" 0 "STRUCT 'trace_event_raw_sys_enter' size=64 vlen=4" -- "$BPFVM" btf dump id "$BID"
+expect "btf dump id format c" 0 "struct trace_event_raw_sys_enter {" -- "$BPFVM" btf dump id "$BID" format c
+expect "btf dump prog" 0 "TYPEDEF 'bpfvm_syscall_nr_t'" -- "$BPFVM" btf dump prog id "$ID"
+expect "link show" 0 "tracepoint raw_syscalls/sys_enter" -- "$BPFVM" link show
+json_ok "link show -j" "$BPFVM" link show -j
+expect "perf" 0 "pid $TRACER  link " -- "$BPFVM" perf
+expect "prog profile" 0 " run_cnt" -- "$BPFVM" prog profile id "$ID" duration 1 cycles instructions
+RUNS=$("$BPFVM" prog profile id "$ID" duration 1 cycles | awk '/run_cnt/ {print $1}')
+if [ "${RUNS:-0}" -gt 0 ]; then pass=$((pass + 1)); else echo "FAIL profile counted no runs"; fail=$((fail + 1)); fi
+json_ok "prog profile -j" "$BPFVM" -j prog profile id "$ID" duration 1 instructions
+mkdir -p "$TMP/pins"
+expect "prog pin by id" 0 "" -- "$BPFVM" prog pin id "$ID" /sys/fs/bpf/counter
+expect "map pin by id" 0 "" -- "$BPFVM" map pin id "$MID" /sys/fs/bpf/counts
+expect "pinned keeps the id" 0 "$ID: tracepoint  name count_syscall" -- "$BPFVM" prog show pinned /sys/fs/bpf/counter
+
+# The tracer ends: its objects go, except what is pinned.
+kill -INT "$TRACER"
+wait "$TRACER"
+TRACER=
+expect "tracer printed its map" 0 "@counts[openat]: " -- cat "$TMP/trace.out"
+expect "pinned program outlives its loader" 0 "pinned $TMP/pins/counter" -- "$BPFVM" prog show id "$ID"
+expect "pinned map outlives its loader" 0 '"key": 257' -- "$BPFVM" map lookup pinned /sys/fs/bpf/counts key 1 1 0 0
+if "$BPFVM" link show | grep -q raw_syscalls; then echo "FAIL: link outlived its tracer"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+expect "profile of an ended loader" 1 "not running in any process" -- "$BPFVM" prog profile id "$ID" duration 1 cycles
+
+# Maps the CLI makes.
+expect "map create" 0 "" -- "$BPFVM" map create /sys/fs/bpf/q type queue key 0 value 4 entries 4 name q
+expect "map push" 0 "" -- "$BPFVM" map push pinned /sys/fs/bpf/q value 1 2 3 4
+expect "map enqueue" 0 "" -- "$BPFVM" map enqueue pinned /sys/fs/bpf/q value 5 6 7 8
+expect "map peek" 0 "value: 01 02 03 04" -- "$BPFVM" map peek pinned /sys/fs/bpf/q
+expect "map pop" 0 "value: 01 02 03 04" -- "$BPFVM" map pop pinned /sys/fs/bpf/q
+expect "map dequeue" 0 "value: 05 06 07 08" -- "$BPFVM" map dequeue name q
+expect "map create hash" 0 "" -- "$BPFVM" map create /sys/fs/bpf/h type hash key 4 value 8 entries 8 name h
+expect "map update hash" 0 "" -- "$BPFVM" map update pinned /sys/fs/bpf/h key 1 0 0 0 value 1 2 3 4 5 6 7 8
+expect "map dump plain" 0 "key: 01 00 00 00  value: 01 02 03 04 05 06 07 08
+Found 1 element" -- "$BPFVM" map dump pinned /sys/fs/bpf/h
+expect "map dump -j" 0 '[{"key":["0x01","0x00","0x00","0x00"],"value":["0x01","0x02"' -- "$BPFVM" -j map dump name h
+expect "map update exist of a new key" 1 "update failed" -- "$BPFVM" map update name h key 2 0 0 0 value 0 0 0 0 0 0 0 0 exist
+expect "lookup missing" 1 "Not found" -- "$BPFVM" map lookup name h key 9 0 0 0
+expect "map freeze" 0 "" -- "$BPFVM" map freeze name h
+expect "frozen map refuses updates" 1 "update failed" -- "$BPFVM" map update name h key 1 0 0 0 value 0 0 0 0 0 0 0 0
+expect "frozen shows" 0 "frozen" -- "$BPFVM" map show name h
+expect "feature probe" 0 "eBPF program_type xdp is available" -- "$BPFVM" feature probe
+expect "feature probe helpers" 0 "	- bpf_probe_read_user_str" -- "$BPFVM" feature probe
+json_ok "feature probe -j" "$BPFVM" feature probe -j
+
+# Wrong command lines: bpftool-like usage text, exit 2; failures exit 1.
+expect "unknown prog command" 2 "Usage: bpfvm prog" -- "$BPFVM" prog frob
+expect "bad tag" 2 "can't parse tag" -- "$BPFVM" prog show tag xyz
+expect "bad id" 2 "can't parse PROG id" -- "$BPFVM" prog show id abc
+expect "short key" 2 "key expected 4 bytes got 2" -- "$BPFVM" map lookup name h key 1 2
+expect "no such id" 1 "get by id (999999): No such file or directory" -- "$BPFVM" prog show id 999999
+expect "no such name" 1 "no map with name nope" -- "$BPFVM" map dump name nope
+expect "unknown map type" 2 "unrecognized map type: frob" -- "$BPFVM" map create /sys/fs/bpf/z type frob key 4 value 4 entries 1 name z
+expect "bad btf format" 2 "unrecognized format specifier" -- "$BPFVM" btf dump file "$PROGS/maps.bpf.o" format xml
+expect "unknown metric" 2 "invalid metric" -- "$BPFVM" prog profile id "$ID" frobs
+
+# The kernel's bpftool as an oracle: BTF of every test object, raw and as C.
+if command -v bpftool >/dev/null && [ -d "$PROGS" ]; then
+  for o in "$PROGS"/*.bpf.o; do
+    for fmtc in raw c; do
+      "$BPFVM" btf dump file "$o" format $fmtc > "$TMP/ours" 2>&1
+      bpftool btf dump file "$o" format $fmtc > "$TMP/theirs" 2>&1 || continue
+      if cmp -s "$TMP/ours" "$TMP/theirs"; then pass=$((pass + 1)); else
+        echo "FAIL btf dump $fmtc $(basename "$o") differs from bpftool's"; diff "$TMP/ours" "$TMP/theirs" | head -5
+        fail=$((fail + 1)); fi
+    done
+  done
+fi
+
+echo "bpftool commands: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
