@@ -48,6 +48,43 @@ check syscount $rc "$out" 0 "@counts[execve]: 2" "@counts[openat]: " "@counts[ex
 run "$BPFVM" trace "$EX/readsize.bpf.c" -- sh -c "head -c 5000 /dev/zero | cat >/dev/null"
 check readsize $rc "$out" 0 "@bytes_hist:" "[0]  " "[4K, 8K)" "|@@@"
 
+# raw_tracepoint/sys_enter and sys_exit: the registers as a struct pt_regs, read with probe_read_kernel;
+# the tracee's uid and pid from the helpers.
+cat > "$TMP/raw.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+SEC("raw_tracepoint/sys_enter")
+int on_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	unsigned long file = 0;
+	char name[64];
+
+	if (ctx->args[1] != 257)  /* openat */
+		return 0;
+	bpf_probe_read_kernel(&file, sizeof(file), &regs->rsi);
+	bpf_probe_read_user_str(name, sizeof(name), (const void *)file);
+	bpf_printk("enter uid=%u tgid=%u %s", (__u32)bpf_get_current_uid_gid(),
+		   (__u32)(bpf_get_current_pid_tgid() >> 32), name);
+	return 0;
+}
+SEC("raw_tracepoint/sys_exit")
+int on_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = 0;
+
+	bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_rax);
+	if (nr == 257)
+		bpf_printk("exit ret=%ld", (long)ctx->args[1]);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+run "$BPFVM" trace "$TMP/raw.bpf.c" -- cat "$TMP/opened-file"
+check "raw_tracepoint sys_enter/sys_exit" $rc "$out" 0 "enter uid=$(id -u) tgid=" "$TMP/opened-file" "exit ret=3"
+
 # -p: attach to a running process, see its opens, detach on SIGINT and leave it running.
 (while true; do cat "$TMP/opened-file" >/dev/null; sleep 0.05; done) &
 LOOP=$!

@@ -161,6 +161,45 @@ TEST(SyscallTracer, AttachSeesSyscallsAndDetachesOnStop) {
   EXPECT_TRUE(WIFSIGNALED(status));
 }
 
+TEST(SyscallTracer, AttachFollowsEveryThreadOfAProcess) {
+  // A child whose two threads call getppid: stops come from both, with one tgid.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::thread other([] {
+      while (true) {
+        ::syscall(SYS_getppid);
+        ::usleep(1000);
+      }
+    });
+    while (true) {
+      ::syscall(SYS_getppid);
+      ::usleep(1000);
+    }
+  }
+  ::usleep(50000);  // both threads running
+  SyscallSelection s;
+  s.enter = {SYS_getppid};
+  auto tracer = SyscallTracer::attach(child, s);
+  ASSERT_TRUE(tracer) << tracer.error().to_string();
+  std::atomic<bool> stop{false};
+  std::set<std::uint32_t> tids, tgids;
+  int stops = 0;
+  auto rc = (*tracer)->run(
+      [&](const SyscallStop& st) {
+        tids.insert(st.task->pid);
+        tgids.insert(st.task->tgid);
+        if (++stops >= 40) stop = true;
+      },
+      stop);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(tids.size(), 2u);
+  EXPECT_EQ(tgids, std::set<std::uint32_t>{static_cast<std::uint32_t>(child)});
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+}
+
 TEST(SyscallTracer, StopKillsALaunchedTree) {
   SyscallSelection s;
   s.enter = {SYS_nanosleep, SYS_clock_nanosleep};
