@@ -242,14 +242,7 @@ Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& 
       if (errno == ECHILD) break;
       return os_error("waitpid");
     }
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      if (tid == main_pid_) {
-        main_exited_ = true;
-        main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      tasks_.erase(tid);
-      continue;
-    }
+    if (reaped(tid, status)) continue;
     if (!WIFSTOPPED(status)) continue;
     TaskState& t = state_of(tid);
     const int sig = WSTOPSIG(status);
@@ -293,6 +286,16 @@ Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& 
   return main_status_;
 }
 
+bool SyscallTracer::reaped(pid_t tid, int status) {
+  if (!WIFEXITED(status) && !WIFSIGNALED(status)) return false;
+  if (tid == main_pid_) {
+    main_exited_ = true;
+    main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  tasks_.erase(tid);
+  return true;
+}
+
 void SyscallTracer::finish(bool kill_tree) {
   if (kill_tree) {
     for (const auto& [tid, t] : tasks_) ::kill(tid, SIGKILL);
@@ -303,13 +306,7 @@ void SyscallTracer::finish(bool kill_tree) {
         if (errno == EINTR) continue;
         break;
       }
-      if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        if (tid == main_pid_) {
-          main_exited_ = true;
-          main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        tasks_.erase(tid);
-      }
+      reaped(tid, status);
     }
     tasks_.clear();
     return;

@@ -2,6 +2,11 @@
 
 namespace bpfvm::cli {
 
+int fail(const Error& e) {
+  fmt::print(stderr, "Error: {}\n", e.to_string());
+  return kExitError;
+}
+
 std::string Args::value_of(std::string_view option) {
   if (empty() || peek().starts_with("--")) throw UsageError{fmt::format("option '{}' needs a value", option)};
   return std::string(next());

@@ -18,10 +18,6 @@ namespace bpfvm::cli {
 
 namespace {
 
-int fail(const Error& e) {
-  fmt::print(stderr, "Error: {}\n", e.to_string());
-  return kExitError;
-}
 
 struct BtfUse {
   std::size_t size = 0;
@@ -56,15 +52,8 @@ std::string join(const std::vector<std::uint32_t>& ids) {
 }
 
 int show(Args& args) {
-  std::optional<std::uint32_t> only;
-  if (!args.empty()) {
-    if (args.next() != "id") throw UsageError{"btf show takes 'id BTF_ID'"};
-    const std::string v(args.next());
-    char* end = nullptr;
-    const unsigned long id = std::strtoul(v.c_str(), &end, 0);
-    if (v.empty() || *end || id == 0) throw UsageError{fmt::format("can't parse BTF id '{}'", v)};
-    only = static_cast<std::uint32_t>(id);
-  }
+  const std::optional<std::uint32_t> only = parse_optional_id(args, "btf");
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
   runtime::Runtime rt;
   const auto uses = btf_uses(rt);
   if (only && !uses.contains(*only)) return fail(make_error(Errc::kNotFound, "get by id ({}): No such file or directory", *only));

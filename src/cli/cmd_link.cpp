@@ -6,6 +6,7 @@
 
 #include "command.hpp"
 #include "json_output.hpp"
+#include "object_ref.hpp"
 #include "owner.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
@@ -29,15 +30,8 @@ int cmd_link(Args& args) {
   if (sub != "show" && sub != "list") {
     throw UsageError{sub.empty() ? "link needs a command (show, list)" : fmt::format("unknown link command '{}'", sub)};
   }
-  std::optional<std::uint32_t> only;
-  if (!args.empty()) {
-    if (args.next() != "id") throw UsageError{"link show takes 'id LINK_ID'"};
-    const std::string v(args.next());
-    char* end = nullptr;
-    const unsigned long id = std::strtoul(v.c_str(), &end, 0);
-    if (v.empty() || *end || id == 0) throw UsageError{fmt::format("can't parse link id '{}'", v)};
-    only = static_cast<std::uint32_t>(id);
-  }
+  const std::optional<std::uint32_t> only = parse_optional_id(args, "link");
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
   runtime::Runtime rt;
   ojson all = ojson::array();
   bool found = false;

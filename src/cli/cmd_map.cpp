@@ -28,11 +28,7 @@ namespace bpfvm::cli {
 
 namespace {
 
-int fail(const Error& e) {
-  fmt::print(stderr, "Error: {}\n", e.to_string());
-  return kExitError;
-}
-int fail(std::string_view what, const Error& e) {
+int fail_as(std::string_view what, const Error& e) {
   fmt::print(stderr, "Error: {}: {}\n", what, e.message());
   return kExitError;
 }
@@ -185,12 +181,7 @@ void print_map_text(const runtime::Map& m, const std::optional<nlohmann::json>& 
     fmt::print("\t{}{}{}\n", m.btf() ? fmt::format("btf_id {}", m.btf()->id()) : "", m.btf() && frozen ? "  " : "",
                frozen ? "frozen" : "");
   }
-  if (record && record->contains("pins")) {
-    for (const auto& p : record->at("pins")) fmt::print("\tpinned {}\n", p.get<std::string>());
-  }
-  if (record) {
-    if (const std::string owner = owner_text(*record); !owner.empty()) fmt::print("\tpids {}\n", owner);
-  }
+  if (record) print_pins_and_owner(*record);
 }
 
 int show(Args& args) {
@@ -317,7 +308,7 @@ int create(Args& args) {
     req.inner = (*m)->def();
   }
   auto map = rt.create_map(req);
-  if (!map) return fail("map create failed", map.error());
+  if (!map) return fail_as("map create failed", map.error());
   if (auto r = rt.pin(file, *map); !r) return fail(r.error());
   return kExitOk;
 }
@@ -359,14 +350,14 @@ int cmd_map(Args& args) {
   }
   if (sub == "peek" || sub == "pop" || sub == "dequeue") {
     auto r = sub == "peek" ? impl.peek(value.data()) : impl.pop(value.data());
-    if (!r) return fail(fmt::format("{} failed", sub), r.error());
+    if (!r) return fail_as(fmt::format("{} failed", sub), r.error());
     print_element(m, {}, value);
     return kExitOk;
   }
   if (sub == "push" || sub == "enqueue") {
     if (args.next() != "value") throw UsageError{fmt::format("map {} MAP value VALUE", sub)};
     const auto v = parse_data(args, m.def().value_size, "value");
-    if (auto r = impl.push(v.data(), BPF_ANY); !r) return fail(fmt::format("{} failed", sub), r.error());
+    if (auto r = impl.push(v.data(), BPF_ANY); !r) return fail_as(fmt::format("{} failed", sub), r.error());
     return kExitOk;
   }
   std::optional<std::vector<std::uint8_t>> key;
@@ -377,7 +368,7 @@ int cmd_map(Args& args) {
   if (sub == "lookup") {
     if (!key && ks) throw UsageError{"map lookup needs a key"};
     if (impl.is_keyless()) {
-      if (auto r = impl.peek(value.data()); !r) return fail("lookup failed", r.error());
+      if (auto r = impl.peek(value.data()); !r) return fail_as("lookup failed", r.error());
       print_element(m, {}, value);
       return kExitOk;
     }
@@ -386,7 +377,7 @@ int cmd_map(Args& args) {
         fmt::print("key:\n{}\n\nNot found\n", hex_line(*key));
         return kExitError;
       }
-      return fail("lookup failed", r.error());
+      return fail_as("lookup failed", r.error());
     }
     print_element(m, *key, value);
     return kExitOk;
@@ -394,7 +385,7 @@ int cmd_map(Args& args) {
   if (sub == "getnext") {
     std::vector<std::uint8_t> next(ks);
     if (auto r = impl.next_key(key ? key->data() : nullptr, next.data()); !r) {
-      return fail("can't get next key", r.error());
+      return fail_as("can't get next key", r.error());
     }
     if (output_format().json) {
       ojson j;
@@ -408,7 +399,7 @@ int cmd_map(Args& args) {
   }
   if (sub == "delete") {
     if (!key) throw UsageError{"map delete needs a key"};
-    if (auto r = impl.erase(key->data()); !r) return fail("delete failed", r.error());
+    if (auto r = impl.erase(key->data()); !r) return fail_as("delete failed", r.error());
     return kExitOk;
   }
   // update
@@ -419,7 +410,7 @@ int cmd_map(Args& args) {
     auto inner = open_map(rt, inner_ref);
     if (!inner) return fail(inner.error());
     const std::uint64_t flags = update_flags(args);
-    if (auto r = impl.update_inner(key->data(), (*inner)->shared_impl(), flags); !r) return fail("update failed", r.error());
+    if (auto r = impl.update_inner(key->data(), (*inner)->shared_impl(), flags); !r) return fail_as("update failed", r.error());
     return kExitOk;
   }
   if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
@@ -437,10 +428,10 @@ int cmd_map(Args& args) {
   }
   const std::uint64_t flags = update_flags(args);
   if (impl.is_keyless()) {
-    if (auto r = impl.push(v.data(), flags); !r) return fail("update failed", r.error());
+    if (auto r = impl.push(v.data(), flags); !r) return fail_as("update failed", r.error());
     return kExitOk;
   }
-  if (auto r = impl.update(key->data(), v.data(), flags); !r) return fail("update failed", r.error());
+  if (auto r = impl.update(key->data(), v.data(), flags); !r) return fail_as("update failed", r.error());
   return kExitOk;
 }
 

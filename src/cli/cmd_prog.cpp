@@ -24,10 +24,6 @@ namespace bpfvm::cli {
 
 namespace {
 
-int fail(const Error& e) {
-  fmt::print(stderr, "Error: {}\n", e.to_string());
-  return kExitError;
-}
 
 // libbpf's pin names: bpffs refuses '.', so "obj.rodata" pins as "obj_rodata".
 std::string pin_name(std::string name) {

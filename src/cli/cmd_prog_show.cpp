@@ -14,10 +14,6 @@ namespace bpfvm::cli {
 
 namespace {
 
-int fail(const Error& e) {
-  fmt::print(stderr, "Error: {}\n", e.to_string());
-  return kExitError;
-}
 
 std::string local_time(std::int64_t secs) {
   const std::time_t t = secs;
@@ -70,10 +66,7 @@ void print_prog_text(const nlohmann::json& r) {
   }
   fmt::print("{}\n", line);
   if (j.contains("btf_id")) fmt::print("\tbtf_id {}\n", j["btf_id"].get<std::uint32_t>());
-  if (j.contains("pinned")) {
-    for (const auto& p : j["pinned"]) fmt::print("\tpinned {}\n", p.get<std::string>());
-  }
-  if (const std::string owner = owner_text(r); !owner.empty()) fmt::print("\tpids {}\n", owner);
+  print_pins_and_owner(r);
 }
 
 }  // namespace

@@ -30,10 +30,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-int fail(const Error& e) {
-  fmt::print(stderr, "Error: {}\n", e.to_string());
-  return kExitError;
-}
 
 // clang -target bpf, as libbpf-tools build their programs. $BPFVM_CLANG picks the compiler,
 // $BPFVM_BPF_INCLUDE the directory of bpfvm_trace.h.

@@ -22,6 +22,9 @@ struct UsageError {
   std::string message;
 };
 
+// A failure of the command: prints "Error: ..." (with the error's context and location) and returns 1.
+int fail(const Error& e);
+
 // Arguments after the subcommand, consumed front to back.
 class Args {
  public:

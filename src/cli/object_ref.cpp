@@ -74,6 +74,12 @@ Result<std::vector<std::uint32_t>> resolve(runtime::Runtime& rt, const ObjectRef
 
 }  // namespace
 
+std::optional<std::uint32_t> parse_optional_id(Args& args, std::string_view what) {
+  if (args.empty()) return std::nullopt;
+  if (args.next() != "id") throw UsageError{fmt::format("{} show takes 'id {}_ID'", what, what == "btf" ? "BTF" : "LINK")};
+  return parse_id(args.next(), fmt::format("{} id", what));
+}
+
 bool is_ref_word(std::string_view word) { return word == "id" || word == "pinned" || word == "tag" || word == "name"; }
 
 ObjectRef parse_prog_ref(Args& args) { return parse_ref(args, true, "PROG"); }

@@ -20,6 +20,9 @@ struct ObjectRef {
   std::uint32_t id = 0;  // kId
 };
 
+// An optional "id N" (btf show, link show): none when `args` is empty; a UsageError when malformed.
+std::optional<std::uint32_t> parse_optional_id(Args& args, std::string_view what);
+
 // Whether `word` starts a PROG or MAP.
 bool is_ref_word(std::string_view word);
 // Reads PROG / MAP from `args`; a UsageError when it is malformed.

@@ -33,4 +33,13 @@ ojson owner_json(const nlohmann::json& record) {
   return out;
 }
 
+void print_pins_and_owner(const nlohmann::json& record) {
+  if (const auto it = record.find("pins"); it != record.end() && it->is_array()) {
+    for (const auto& p : *it) {
+      if (p.is_string()) fmt::print("\tpinned {}\n", p.get<std::string>());
+    }
+  }
+  if (const std::string owner = owner_text(record); !owner.empty()) fmt::print("\tpids {}\n", owner);
+}
+
 }  // namespace bpfvm::cli

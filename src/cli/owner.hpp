@@ -14,5 +14,7 @@ namespace bpfvm::cli {
 std::string owner_text(const nlohmann::json& record);
 // [{"pid": 1234, "comm": "bpfvm"}] or [].
 ojson owner_json(const nlohmann::json& record);
+// The "\tpinned PATH" and "\tpids comm(pid)" lines of a show listing.
+void print_pins_and_owner(const nlohmann::json& record);
 
 }  // namespace bpfvm::cli

@@ -7,6 +7,7 @@
 #include "bpfvm/base/hex.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/runtime.hpp"
+#include "records.hpp"
 
 namespace bpfvm::runtime {
 
@@ -24,12 +25,6 @@ Result<std::vector<std::uint8_t>> unhex(const json& j, std::string_view what) {
   return parse_hex_bytes(j.get<std::string>());
 }
 
-json encode_def(const maps::MapDef& d) {
-  return {{"name", d.name},       {"type", d.type},
-          {"key_size", d.key_size},   {"value_size", d.value_size},
-          {"max_entries", d.max_entries}, {"map_flags", d.map_flags},
-          {"map_extra", d.map_extra}};
-}
 
 Result<maps::MapDef> decode_def(const json& j) {
   try {
@@ -57,7 +52,7 @@ json encode_map_contents(maps::Map& m) {
     if (m.inner_def()) {
       auto* inner = static_cast<maps::Map*>(m.lookup_in_place(key.data()));
       if (!inner) continue;
-      json rec = encode_def(inner->def());
+      json rec = map_def_json(inner->def());
       rec["entries"] = encode_map_contents(*inner);
       entries.push_back({hex(key), rec});
     } else if (m.lookup(key.data(), value.data())) {
@@ -68,13 +63,13 @@ json encode_map_contents(maps::Map& m) {
 }
 
 json encode_map(const Map& m) {
-  json j = encode_def(m.def());
+  json j = map_def_json(m.def());
   if (!m.impl().storage_path().empty()) {
     j["storage"] = m.impl().storage_path();
     m.impl().mark_pinned();
   }
   j["frozen"] = m.impl().frozen();
-  if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = encode_def(*inner);
+  if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = map_def_json(*inner);
   if (m.btf()) {
     j["btf"] = hex(m.btf()->btf().bytes());
     j["btf_key_type_id"] = m.btf_key_type_id();

@@ -13,13 +13,13 @@ namespace {
 
 std::string hex(std::span<const std::uint8_t> bytes) { return format_hex_bytes(bytes); }
 
-json def_json(const maps::MapDef& d) {
+}  // namespace
+
+json map_def_json(const maps::MapDef& d) {
   return {{"name", d.name},         {"type", d.type},           {"key_size", d.key_size},
           {"value_size", d.value_size}, {"max_entries", d.max_entries}, {"map_flags", d.map_flags},
           {"map_extra", d.map_extra}};
 }
-
-}  // namespace
 
 json program_record(const Program& p) {
   json j;
@@ -58,9 +58,9 @@ json program_record(const Program& p) {
 }
 
 json map_record(const Map& m) {
-  json j = def_json(m.def());
+  json j = map_def_json(m.def());
   if (!m.impl().storage_path().empty()) j["storage"] = m.impl().storage_path();
-  if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = def_json(*inner);
+  if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = map_def_json(*inner);
   if (m.btf()) {
     j["btf_id"] = m.btf()->id();
     j["btf"] = hex(m.btf()->btf().bytes());

@@ -8,6 +8,8 @@
 
 namespace bpfvm::runtime {
 
+// A map's definition as records and pins keep it.
+nlohmann::json map_def_json(const maps::MapDef& d);
 nlohmann::json program_record(const Program& p);
 nlohmann::json map_record(const Map& m);
 nlohmann::json btf_record(const BtfObject& b);

@@ -104,17 +104,14 @@ std::string Registry::path_of(ObjectKind kind, std::uint32_t id) const {
   return fmt::format("{}/{}-{}", dir_, kind_name(kind), id);
 }
 
-bool Registry::owned_here(const json& record) {
-  static const int self = ::getpid();
-  return record.value("owner_pid", 0) == self;
-}
+bool Registry::owned_here(const json& record) { return record.value("owner_pid", 0) == ::getpid(); }
 
 void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
-  static const int self = ::getpid();
-  static const std::uint64_t start = process_start_time(self);
+  // Not cached across calls: a process that forks after loading has a child with another pid.
+  const int self = ::getpid();
   record["id"] = id;
   record["owner_pid"] = self;
-  record["owner_start"] = start;
+  record["owner_start"] = process_start_time(self);
   std::lock_guard lock(mutex_);
   // Pins recorded before (by an earlier owner) stay.
   if (auto old = read_json(path_of(kind, id)); old && old->contains("pins") && !record.contains("pins")) {

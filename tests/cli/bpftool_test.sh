@@ -11,23 +11,7 @@ TMP="$(mktemp -d)"
 export BPFVM_PIN_ROOT="$TMP/pins"
 TRACER=
 trap 'rm -rf "$TMP"; [ -n "$TRACER" ] && kill -INT "$TRACER" 2>/dev/null' EXIT
-pass=0
-fail=0
-
-expect() {  # expect NAME WANT_RC WANT_SUBSTRING -- CMD...
-  local name="$1" want_rc="$2" want="$3"
-  shift 4
-  local out rc
-  out="$("$@" 2>&1)"
-  rc=$?
-  if [ "$rc" -ne "$want_rc" ] || [[ "$out" != *"$want"* ]]; then
-    echo "FAIL $name: rc=$rc (want $want_rc, '$want'), output:"
-    echo "$out" | head -20
-    fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 json_ok() {  # json_ok NAME CMD...: the output parses as JSON
   local name="$1"
   shift

@@ -5,23 +5,7 @@ BPFVM="$1"
 DIR="$2"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-
-expect() {  # expect NAME WANT_RC WANT_SUBSTRING -- CMD...
-  local name="$1" want_rc="$2" want="$3"
-  shift 4
-  local out rc
-  out="$("$@" 2>&1)"
-  rc=$?
-  if [ "$rc" -ne "$want_rc" ] || [[ "$out" != *"$want"* ]]; then
-    echo "FAIL $name: rc=$rc (want $want_rc), output:"
-    echo "$out" | head -20
-    fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 expect "exec conformance syntax" 0 "0xa" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex "01 02 03 04"
 expect "exec prints r0 last" 0 "0x0" -- "$BPFVM" exec "$DIR/sum.s"

@@ -82,6 +82,8 @@ class SyscallTracer {
   void handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler);
   void restart(pid_t tid, const TaskState& t, int signal);
   void finish(bool kill_tree);
+  // A task that exited or was killed: forgets it (noting the main process's status); false otherwise.
+  bool reaped(pid_t tid, int status);
 
   pid_t main_pid_;
   bool launched_;
