@@ -3,7 +3,8 @@
 // fentry/fexit programs around the kernel's: it turns on the program's shared profile
 // (runtime/program_profile.hpp), waits DURATION seconds (or until Ctrl-C) and prints the runs, their
 // time, and the host's counters for the metrics asked: cycles and instructions (a host without
-// hardware counters, such as many VMs, has none to give: they print as "<not counted>").
+// hardware counters, such as many VMs, has none to give: cycles then come from the time-stamp counter,
+// labelled "cycles (TSC)", and instructions print as "<not counted>").
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -80,23 +81,27 @@ int prog_profile(Args& args) {
   d.profilers.fetch_sub(1);
   const std::uint64_t runs = d.runs.load() - runs0, ns = d.run_ns.load() - ns0;
   const std::uint64_t cyc = d.cycles.load() - cyc0, ins = d.instructions.load() - ins0;
-  const bool cyc_missing = d.cycles_missing.load() != 0, ins_missing = d.instructions_missing.load() != 0;
+  const bool cyc_tsc = d.cycles_from_tsc.load() != 0, ins_missing = d.instructions_missing.load() != 0;
   if (output_format().json) {
     ojson j{{"run_cnt", runs}, {"run_time_ns", ns}};
-    if (cycles) j["cycles"] = cyc_missing ? ojson(nullptr) : ojson(cyc);
+    if (cycles) {
+      j["cycles"] = cyc;
+      if (cyc_tsc) j["cycles_source"] = "tsc";
+    }
     if (instructions) j["instructions"] = ins_missing ? ojson(nullptr) : ojson(ins);
     print_json(j);
     return kExitOk;
   }
   fmt::print("\n{:>18} {:<20}\n{:>18} {:<20}\n", runs, "run_cnt", ns, "run_time_ns");
-  if (cycles) fmt::print("{:>18} {:<20}\n", cyc_missing ? "<not counted>" : std::to_string(cyc), "cycles");
+  if (cycles) fmt::print("{:>18} {:<20}\n", cyc, cyc_tsc ? "cycles (TSC)" : "cycles");
   if (instructions) {
     std::string line = fmt::format("{:>18} {:<20}", ins_missing ? "<not counted>" : std::to_string(ins), "instructions");
-    if (cycles && !cyc_missing && !ins_missing && cyc) line += fmt::format("# {:8.2f} insns per cycle", double(ins) / double(cyc));
+    if (cycles && !cyc_tsc && !ins_missing && cyc) line += fmt::format("# {:8.2f} insns per cycle", double(ins) / double(cyc));
     fmt::print("{}\n", line);
   }
-  if ((cycles && cyc_missing) || (instructions && ins_missing)) {
-    fmt::print(stderr, "(the host has no hardware counters for the traced process: perf_event_open refused)\n");
+  if ((cycles && cyc_tsc) || (instructions && ins_missing)) {
+    fmt::print(stderr, "(the host gives no hardware counters to the process that runs it (perf_event_open "
+                       "refused): cycles are the time-stamp counter's, instructions are not counted)\n");
   }
   return kExitOk;
 }

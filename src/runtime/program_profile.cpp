@@ -37,6 +37,7 @@ ThreadCounterValues read_thread_counters() {
   };
   thread_local Counters counters;
   ThreadCounterValues v;
+  v.tsc = __builtin_ia32_rdtsc();
   if (counters.cycles) v.cycles = static_cast<std::int64_t>(counters.cycles->read());
   if (counters.instructions) v.instructions = static_cast<std::int64_t>(counters.instructions->read());
   return v;

@@ -18,7 +18,9 @@ namespace bpfvm::runtime {
 struct ProgramProfileData {
   std::uint64_t magic;
   std::atomic<std::uint32_t> profilers;  // how many profilers are watching: count while > 0
-  std::atomic<std::uint32_t> cycles_missing, instructions_missing;  // the host could not count them
+  // The host could not count them: cycles then come from the time-stamp counter (reference cycles at
+  // the TSC's rate, not the core's), instructions are not counted.
+  std::atomic<std::uint32_t> cycles_from_tsc, instructions_missing;
   std::atomic<std::uint64_t> runs, run_ns, cycles, instructions;
 };
 
@@ -41,6 +43,7 @@ class ProgramProfile {
 // The calling thread's counters, opened on first use: -1 when the host has none.
 struct ThreadCounterValues {
   std::int64_t cycles = -1, instructions = -1;
+  std::uint64_t tsc = 0;
 };
 ThreadCounterValues read_thread_counters();
 
@@ -54,8 +57,12 @@ auto ProgramProfile::record(F&& measure) const {
   ProgramProfileData& d = data();
   d.runs.fetch_add(1, std::memory_order_relaxed);
   d.run_ns.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
-  if (before.cycles >= 0) d.cycles.fetch_add(static_cast<std::uint64_t>(after.cycles - before.cycles), std::memory_order_relaxed);
-  else d.cycles_missing.store(1, std::memory_order_relaxed);
+  if (before.cycles >= 0) {
+    d.cycles.fetch_add(static_cast<std::uint64_t>(after.cycles - before.cycles), std::memory_order_relaxed);
+  } else {
+    d.cycles.fetch_add(after.tsc - before.tsc, std::memory_order_relaxed);
+    d.cycles_from_tsc.store(1, std::memory_order_relaxed);
+  }
   if (before.instructions >= 0) {
     d.instructions.fetch_add(static_cast<std::uint64_t>(after.instructions - before.instructions), std::memory_order_relaxed);
   } else {
