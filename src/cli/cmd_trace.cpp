@@ -94,6 +94,12 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   }
   if (command.empty() == (pid == 0)) throw UsageError{"trace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
 
+  // Ctrl-C from here on ends tracing cleanly (no SA_RESTART: the tracer's wait returns).
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = true; };
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
   // The object: compiled here from C, or as given.
   std::string object = file;
   auto tmp = os::TempDirectory::create("bpfvm-trace-");
@@ -136,6 +142,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
   }
 
+  if (g_stop) return kExitOk;  // Ctrl-C before anything ran
   const attach::SyscallSelection selection = probes.selection();
   auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
                                 : attach::SyscallTracer::launch(command, selection);
@@ -150,10 +157,6 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
     if (link) links.push_back(std::move(*link));
   }
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop = true; };  // no SA_RESTART: the tracer's wait returns
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
   fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", probes.probes().size(),
              probes.probes().size() == 1 ? "" : "s", command.empty() ? fmt::format(" process {}", pid) : "");
   auto status = (*tracer)->run(

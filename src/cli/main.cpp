@@ -166,6 +166,10 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     throw UsageError{fmt::format("unknown command '{}'", command)};
+  } catch (const std::exception& e) {
+    // Nothing should get here (errors are Results); if something does, it is reported, not a crash.
+    fmt::print(stderr, "Error: {}: {}\n", command, e.what());
+    return kExitError;
   } catch (const UsageError& e) {
     fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
     return kExitUsage;

@@ -22,6 +22,10 @@ check() {  # check NAME RC OUT WANT_RC WANT_SUBSTRING...
 }
 
 run() { out="$("$@" 2>&1)"; rc=$?; }
+attached() {  # attached FILE: waits until the tracer writing FILE says it is tracing
+  for _ in $(seq 300); do grep -q "Hit Ctrl-C" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
 
 if ! command -v clang >/dev/null; then echo "SKIP: no clang"; exit 0; fi
 
@@ -91,7 +95,8 @@ LOOP=$!
 sleep 0.2
 "$BPFVM" trace "$EX/opensnoop.bpf.c" -p "$LOOP" > "$TMP/p.out" 2>&1 &
 TRACER=$!
-sleep 1.5
+attached "$TMP/p.out"
+sleep 0.5
 kill -INT "$TRACER"
 wait "$TRACER"
 rc=$?
@@ -103,7 +108,8 @@ kill "$LOOP"; wait "$LOOP" 2>/dev/null; LOOP=
 # Ctrl-C ends a launched command and still prints the maps.
 "$BPFVM" trace "$EX/syscount.bpf.c" -- sleep 30 > "$TMP/c.out" 2>&1 &
 TRACER=$!
-sleep 1
+attached "$TMP/c.out"
+sleep 0.3
 kill -INT "$TRACER"
 wait "$TRACER"
 rc=$?
