@@ -56,6 +56,14 @@ std::string find_in_path(const std::string& name) {
 constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                           PTRACE_O_TRACEEXEC;
 
+// waitpid for any tracee, through interruptions: the tid, or -1 when none is left.
+pid_t wait_any(int* status) {
+  while (true) {
+    const pid_t tid = ::waitpid(-1, status, __WALL);
+    if (tid >= 0 || errno != EINTR) return tid;
+  }
+}
+
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
 }  // namespace
@@ -299,27 +307,15 @@ bool SyscallTracer::reaped(pid_t tid, int status) {
 void SyscallTracer::finish(bool kill_tree) {
   if (kill_tree) {
     for (const auto& [tid, t] : tasks_) ::kill(tid, SIGKILL);
-    while (!tasks_.empty()) {
-      int status = 0;
-      const pid_t tid = ::waitpid(-1, &status, __WALL);
-      if (tid < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      reaped(tid, status);
-    }
+    int status = 0;
+    for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) reaped(tid, status);
     tasks_.clear();
     return;
   }
   // Detach: stop each thread (PTRACE_INTERRUPT), then let it go with any signal it was receiving.
   for (const auto& [tid, t] : tasks_) ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
-  while (!tasks_.empty()) {
-    int status = 0;
-    const pid_t tid = ::waitpid(-1, &status, __WALL);
-    if (tid < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
+  int status = 0;
+  for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) {
     if (WIFSTOPPED(status)) {
       const int sig = WSTOPSIG(status);
       const int event = status >> 16;
