@@ -51,11 +51,17 @@ bool process_alive(int pid, std::uint64_t start) {
   return start == 0 || process_start_time(pid) == start;
 }
 
+// A record or pin file, if it is one: the files are plain JSON anyone with access to the pin root could
+// edit, so the fields the registry reads must have their types (the rest is checked where it is used).
 std::optional<json> read_json(const std::string& path) {
   auto text = os::read_text_file(path);
   if (!text) return std::nullopt;
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  for (const char* field : {"id", "owner_pid", "owner_start"}) {
+    if (j.contains(field) && !j.at(field).is_number_integer()) return std::nullopt;
+  }
+  if (j.contains("pins") && !j.at("pins").is_array()) return std::nullopt;
   return j;
 }
 

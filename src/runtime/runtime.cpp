@@ -173,7 +173,10 @@ Result<std::shared_ptr<BtfObject>> Runtime::open_btf_by_id(std::uint32_t id) {
   const auto& r = registry();
   auto record = r ? r->find(ObjectKind::kBtf, id) : std::nullopt;
   if (!record) return make_error(Errc::kNotFound, "there is no BTF object with id {}", id);
-  const auto bytes = BPFVM_TRY(parse_hex_bytes(record->value("bytes", "")));
+  if (!record->contains("bytes") || !record->at("bytes").is_string()) {
+    return make_error(Errc::kInvalid, "the registry record of BTF object {} is damaged", id);
+  }
+  const auto bytes = BPFVM_TRY(parse_hex_bytes(record->at("bytes").get<std::string>()));
   return load_btf_as(bytes, id);
 }
 
@@ -190,19 +193,23 @@ Result<std::shared_ptr<Map>> Runtime::open_map_by_id(std::uint32_t id) {
   const auto& r = registry();
   auto record = r ? r->find(ObjectKind::kMap, id) : std::nullopt;
   if (!record) return make_error(Errc::kNotFound, "there is no map with id {}", id);
-  const std::string storage = record->value("storage", "");
-  if (storage.empty() || !os::exists(storage)) {
-    return make_error(Errc::kNotFound, "map {} has no shared memory another process can open", id);
+  try {
+    const std::string storage = record->value("storage", "");
+    if (storage.empty() || !os::exists(storage)) {
+      return make_error(Errc::kNotFound, "map {} has no shared memory another process can open", id);
+    }
+    auto impl = BPFVM_TRY(maps::open_shared_map(storage));
+    MapCreateRequest req;
+    req.def = impl->def();
+    if (record->contains("btf_id")) {
+      req.btf = BPFVM_TRY(open_btf_for(*record));
+      req.btf_key_type_id = record->value("btf_key_type_id", 0u);
+      req.btf_value_type_id = record->value("btf_value_type_id", 0u);
+    }
+    return register_map(std::move(impl), req);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::kInvalid, "the registry record of map {} is damaged: {}", id, e.what());
   }
-  auto impl = BPFVM_TRY(maps::open_shared_map(storage));
-  MapCreateRequest req;
-  req.def = impl->def();
-  if (record->contains("btf_id")) {
-    req.btf = BPFVM_TRY(open_btf_for(*record));
-    req.btf_key_type_id = record->value("btf_key_type_id", 0u);
-    req.btf_value_type_id = record->value("btf_value_type_id", 0u);
-  }
-  return register_map(std::move(impl), req);
 }
 
 Result<std::shared_ptr<Program>> Runtime::open_program_by_id(std::uint32_t id) {

@@ -88,6 +88,15 @@ expect "pinned map outlives its loader" 0 '"key": 257' -- "$BPFVM" map lookup pi
 if "$BPFVM" link show | grep -q raw_syscalls; then echo "FAIL: link outlived its tracer"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
 expect "profile of an ended loader" 1 "not running in any process" -- "$BPFVM" prog profile id "$ID" duration 1 cycles
 
+# Damaged registry records (the pin root is plain files): skipped or reported, never a crash.
+printf 'not json' > "$TMP/pins/.registry/prog-999990"
+printf '{"id":"x","owner_pid":1}' > "$TMP/pins/.registry/prog-999991"
+printf '{"id":999992,"owner_pid":1,"storage":5,"name":"bad"}' > "$TMP/pins/.registry/map-999992"
+expect "damaged records are skipped" 0 "name count_syscall" -- "$BPFVM" prog show
+expect "a damaged map record is reported" 1 "the registry record of map 999992 is damaged" -- "$BPFVM" map dump id 999992
+expect "map show skips it" 0 "name counts" -- "$BPFVM" map show
+rm -f "$TMP/pins/.registry/"*-99999?
+
 # Maps the CLI makes.
 expect "map create" 0 "" -- "$BPFVM" map create /sys/fs/bpf/q type queue key 0 value 4 entries 4 name q
 expect "map push" 0 "" -- "$BPFVM" map push pinned /sys/fs/bpf/q value 1 2 3 4
