@@ -4,9 +4,11 @@
 // records keep of the BTF they were loaded with), or of an object file.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/base/hex.hpp"
 #include "bpfvm/obj/object_spec.hpp"
 #include "btf_raw.hpp"
@@ -101,10 +103,18 @@ int dump(Args& args) {
   } else if (source == "file") {
     const std::string path(args.next());
     if (path.empty()) throw UsageError{"btf dump file needs a FILE"};
-    auto spec = obj::open_object(path);
-    if (!spec) return fail(spec.error());
-    if (!spec->btf) return fail(make_error(Errc::kNotFound, "'{}' has no BTF", path));
-    btf = *spec->btf;
+    // An ELF object's .BTF, or a raw BTF blob (such as /sys/kernel/btf/vmlinux), as bpftool reads both.
+    auto bytes = os::read_file(path);
+    if (!bytes) return fail(bytes.error());
+    if (bytes->size() >= 4 && std::equal(bytes->begin(), bytes->begin() + 4, "\x7f" "ELF")) {
+      auto spec = obj::open_object(path);
+      if (!spec) return fail(spec.error());
+      if (!spec->btf) return fail(make_error(Errc::kNotFound, "'{}' has no BTF", path));
+      btf = *spec->btf;
+    } else {
+      btf = obj::Btf::parse(*bytes);
+      if (!btf) return fail(std::move(btf).error().with_context(fmt::format("'{}' is neither an ELF object nor BTF", path)));
+    }
   } else if (source == "prog") {
     auto p = open_program(rt, parse_prog_ref(args));
     if (!p) return fail(p.error());

@@ -140,7 +140,22 @@ if command -v bpftool >/dev/null && [ -d "$PROGS" ]; then
         fail=$((fail + 1)); fi
     done
   done
+  # A raw BTF blob: the running kernel's own (120k types).
+  if [ -r /sys/kernel/btf/vmlinux ]; then
+    "$BPFVM" btf dump file /sys/kernel/btf/vmlinux > "$TMP/ours" 2>&1
+    if bpftool btf dump file /sys/kernel/btf/vmlinux > "$TMP/theirs" 2>/dev/null; then
+      if cmp -s "$TMP/ours" "$TMP/theirs"; then pass=$((pass + 1)); else
+        echo "FAIL btf dump of vmlinux differs from bpftool's"; fail=$((fail + 1)); fi
+    fi
+  fi
 fi
+# A raw BTF file (an object's .BTF section on its own) reads as bpftool reads one.
+if llvm-objcopy --dump-section=.BTF="$TMP/raw.btf" "$PROGS/maps.bpf.o" "$TMP/copy.o" 2>/dev/null; then
+  expect "raw BTF file" 0 "[2] INT 'int' size=4 bits_offset=0 nr_bits=32 encoding=SIGNED" -- \
+    "$BPFVM" btf dump file "$TMP/raw.btf"
+fi
+printf 'neither' > "$TMP/junk"
+expect "junk BTF file" 1 "is neither an ELF object nor BTF" -- "$BPFVM" btf dump file "$TMP/junk"
 
 echo "bpftool commands: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
