@@ -13,6 +13,7 @@
 #include <map>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/hex.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/disasm.hpp"
@@ -129,7 +130,15 @@ void print_xlated(const runtime::Program& prog, bool opcodes, bool linum) {
 }
 
 // prog dump jited: the native code under each BPF instruction it came from.
-void print_jited(const runtime::Program& prog, const vm::JitProgram& jit, bool opcodes, bool linum) {
+// Native code and where each BPF instruction starts in it.
+struct NativeCode {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint32_t> offsets;
+  std::span<const std::uint8_t> code() const { return bytes; }
+  std::span<const std::uint32_t> insn_offsets() const { return offsets; }
+};
+
+void print_jited(const runtime::Program& prog, const NativeCode& jit, bool opcodes, bool linum) {
   const Annotations notes(prog, linum);
   const MapIds resolver;
   const auto insns = prog.xlated();
@@ -158,8 +167,22 @@ void print_jited(const runtime::Program& prog, const vm::JitProgram& jit, bool o
   native_until(static_cast<std::uint32_t>(jit.code().size()));
 }
 
-int dump_one(const runtime::Program& program, bool jited, const std::string& file, bool opcodes, bool linum,
-             bool visual, const std::string& svg);
+int dump_one(const runtime::Program& program, const std::optional<NativeCode>& running, bool jited,
+             const std::string& file, bool opcodes, bool linum, bool visual, const std::string& svg);
+
+// The native code a program runs as in the process that loaded it (its record keeps it): a copy loaded
+// here would embed this process's map addresses.
+std::optional<NativeCode> running_code(runtime::Runtime& rt, std::uint32_t id) {
+  const auto record = program_record_of(rt, id);
+  if (!record || runtime::Registry::owned_here(*record) || !record->contains("jited")) return std::nullopt;
+  try {
+    auto bytes = parse_hex_bytes(record->at("jited").get<std::string>());
+    if (!bytes) return std::nullopt;
+    return NativeCode{std::move(*bytes), record->at("jited_insn_offsets").get<std::vector<std::uint32_t>>()};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
 
 // visual: the CFG in DOT; with --svg FILE, rendered by graphviz's dot instead.
 int print_visual(const runtime::Program& prog, const std::string& svg) {
@@ -240,15 +263,16 @@ int prog_dump(Args& args) {
       fmt::print(stderr, "Error: {}\n", prog.error().to_string());
       return kExitError;
     }
-    if (const int r = dump_one(**prog, jited, file, opcodes, linum, visual, svg); r != kExitOk) rc = r;
+    const auto running = jited ? running_code(rt, id) : std::nullopt;
+    if (const int r = dump_one(**prog, running, jited, file, opcodes, linum, visual, svg); r != kExitOk) rc = r;
   }
   return rc;
 }
 
 namespace {
 
-int dump_one(const runtime::Program& program, bool jited, const std::string& file, bool opcodes, bool linum,
-             bool visual, const std::string& svg) {
+int dump_one(const runtime::Program& program, const std::optional<NativeCode>& running, bool jited,
+             const std::string& file, bool opcodes, bool linum, bool visual, const std::string& svg) {
   const runtime::Program* prog = &program;
   if (!jited) {
     if (!file.empty()) {
@@ -268,14 +292,17 @@ int dump_one(const runtime::Program& program, bool jited, const std::string& fil
                prog->name());
     return kExitError;
   }
+  const NativeCode native = running ? *running
+                                     : NativeCode{{jit->code().begin(), jit->code().end()},
+                                                  {jit->insn_offsets().begin(), jit->insn_offsets().end()}};
   if (!file.empty()) {
-    if (auto r = os::write_file(file, jit->code()); !r) {
+    if (auto r = os::write_file(file, native.code()); !r) {
       fmt::print(stderr, "Error: {}\n", r.error().to_string());
       return kExitError;
     }
     return kExitOk;
   }
-  print_jited(*prog, *jit, opcodes, linum);
+  print_jited(*prog, native, opcodes, linum);
   return kExitOk;
 }
 

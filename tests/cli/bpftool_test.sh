@@ -45,6 +45,13 @@ expect "prog show -p layout" 0 '    "name": "count_syscall",' -- "$BPFVM" -p pro
 expect "dump xlated by name" 0 "; 	bpfvm_syscall_nr_t nr = ctx->id;" -- "$BPFVM" prog dump xlated name count_syscall
 expect "dump xlated opcodes" 0 "       79 11 08 00 00 00 00 00" -- "$BPFVM" prog dump xlated id "$ID" opcodes
 expect "dump jited by tag" 0 "bpfvm_entry:" -- "$BPFVM" prog dump jited tag "$TAG"
+# The native code that runs in the tracer (its map addresses), not a copy's.
+expect "dump jited file" 0 "" -- "$BPFVM" prog dump jited id "$ID" file "$TMP/jited.bin"
+if command -v python3 >/dev/null; then
+  want=$("$BPFVM" -j prog show id "$ID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_jited"])')
+  if [ "$(stat -c %s "$TMP/jited.bin")" = "$want" ]; then pass=$((pass + 1)); else
+    echo "FAIL dump jited file: $(stat -c %s "$TMP/jited.bin") bytes, prog show says $want"; fail=$((fail + 1)); fi
+fi
 expect "dump visual" 0 'subgraph "cluster_0"' -- "$BPFVM" prog dump xlated id "$ID" visual
 if command -v dot >/dev/null; then
   expect "dump visual --svg" 0 "" -- "$BPFVM" prog dump xlated id "$ID" visual --svg "$TMP/cfg.svg"
