@@ -31,16 +31,13 @@ std::map<std::uint32_t, BtfUse> btf_uses(runtime::Runtime& rt) {
   std::map<std::uint32_t, BtfUse> uses;
   const auto& registry = rt.registry();
   if (!registry) return uses;
-  const auto bytes_of = [](const nlohmann::json& r, const char* field) {
-    const std::string hex = r.value(field, std::string());
-    return hex.empty() ? 0 : (hex.size() + 1) / 3;  // "aa bb cc"
-  };
-  for (const auto& r : registry->list(runtime::ObjectKind::kBtf)) uses[r.value("id", 0u)].size = bytes_of(r, "bytes");
+  for (const auto& r : registry->list(runtime::ObjectKind::kBtf)) uses[r.value("id", 0u)].size = r.value("size", std::size_t{0});
   for (const auto kind : {runtime::ObjectKind::kProg, runtime::ObjectKind::kMap}) {
     for (const auto& r : registry->list(kind)) {
       if (!r.contains("btf_id")) continue;
       BtfUse& u = uses[r.at("btf_id").get<std::uint32_t>()];
-      if (!u.size) u.size = bytes_of(r, "btf");
+      // Gone with its loader: a pinned object's record keeps a copy ("aa bb cc ..." hex).
+      if (!u.size && r.contains("btf")) u.size = (r.at("btf").get<std::string>().size() + 1) / 3;
       (kind == runtime::ObjectKind::kProg ? u.prog_ids : u.map_ids).push_back(r.value("id", 0u));
     }
   }

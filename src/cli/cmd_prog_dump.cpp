@@ -36,11 +36,6 @@ struct MapIds : isa::SymbolResolver {
   }
 };
 
-std::string hex_bytes(std::span<const std::uint8_t> bytes) {
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); ++i) out += fmt::format("{}{:02x}", i ? " " : "", bytes[i]);
-  return out;
-}
 
 // What a listing shows of a loaded program besides its instructions, as bpftool shows it: where each
 // function starts (its C declaration from BTF) and where each source line begins.
@@ -124,7 +119,7 @@ void print_xlated(const runtime::Program& prog, bool opcodes, bool linum) {
     notes.print_before(i, false);
     fmt::print("{:4d}: {}\n", i, isa::format_insn(insns.subspan(i), i, &resolver));
     const std::size_t slots = insns[i].is_lddw() && i + 1 < insns.size() ? 2 : 1;
-    if (opcodes) fmt::print("       {}\n", hex_bytes(isa::to_wire(insns.subspan(i, slots))));
+    if (opcodes) fmt::print("       {}\n", format_hex_bytes(isa::to_wire(insns.subspan(i, slots))));
     i += slots - 1;
   }
 }
@@ -150,7 +145,7 @@ void print_jited(const runtime::Program& prog, const NativeCode& jit, bool opcod
     for (; next_native < native.size() && native[next_native].offset < end; ++next_native) {
       const vm::NativeInsn& n = native[next_native];
       fmt::print("{:4x}:\t{}\n", n.offset, n.text);
-      if (opcodes) fmt::print("\t{}\n", hex_bytes(jit.code().subspan(n.offset, n.size)));
+      if (opcodes) fmt::print("\t{}\n", format_hex_bytes(jit.code().subspan(n.offset, n.size)));
     }
   };
   fmt::print("bpfvm_entry:\n");

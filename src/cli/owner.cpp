@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "bpfvm/base/file.hpp"
+#include "bpfvm/attach/syscall_tracer.hpp"
 #include "bpfvm/runtime/registry.hpp"
 
 namespace bpfvm::cli {
@@ -10,11 +10,8 @@ namespace bpfvm::cli {
 namespace {
 
 std::string comm_of(int pid) {
-  auto text = os::read_text_file(fmt::format("/proc/{}/comm", pid));
-  if (!text) return {};
-  std::string c = *text;
-  while (!c.empty() && c.back() == '\n') c.pop_back();
-  return c;
+  auto task = attach::read_task(pid);
+  return task ? task->comm : std::string();
 }
 
 }  // namespace

@@ -81,20 +81,12 @@ json encode_map(const Map& m) {
 
 json encode_program(const Program& p) {
   json j;
-  j["name"] = p.name();
-  j["type"] = p.type();
-  j["expected_attach_type"] = p.expected_attach_type();
-  j["license"] = p.license();
-  j["insns"] = hex(isa::to_wire(p.original()));
+  put_program_load(j, p);
   j["jited"] = p.jited() != nullptr;  // opened again in the engine it was loaded with
   if (p.jited()) j["jit_harden"] = p.jited()->options().harden;
   j["maps"] = json::array();
   for (const auto& m : p.maps()) j["maps"].push_back(encode_map(*m));
   if (p.btf()) j["btf"] = hex(p.btf()->btf().bytes());
-  j["func_info"] = json::array();
-  for (const auto& f : p.func_info()) j["func_info"].push_back({f.insn, f.type_id});
-  j["line_info"] = json::array();
-  for (const auto& l : p.line_info()) j["line_info"].push_back({l.insn, l.file_name_off, l.line_off, l.line_col});
   return j;
 }
 
@@ -151,24 +143,14 @@ class PinCodec {
   }
 
   static Result<std::shared_ptr<Program>> decode_program(Runtime& rt, const json& j, std::uint32_t id = 0) {
-    ProgramLoadRequest req;
+    ProgramLoadRequest req = BPFVM_TRY(program_request(j));
     req.id = id;
-    req.name = j.at("name").get<std::string>();
-    req.prog_type = j.at("type").get<std::uint32_t>();
-    req.expected_attach_type = j.at("expected_attach_type").get<std::uint32_t>();
-    req.license = j.at("license").get<std::string>();
-    req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(unhex(j.at("insns"), "insns"))));
     if (j.contains("jited")) {
       req.mode = j.at("jited").get<bool>() && vm::JitProgram::available() ? ExecMode::kJit : ExecMode::kInterpreter;
       req.jit_harden = j.value("jit_harden", false);
     }
     for (const json& m : j.at("maps")) req.maps.push_back(BPFVM_TRY(decode_map(rt, m)));
     if (j.contains("btf")) req.btf = BPFVM_TRY(rt.load_btf(BPFVM_TRY(unhex(j.at("btf"), "btf"))));
-    for (const json& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});
-    for (const json& l : j.at("line_info")) {
-      req.line_info.push_back({l.at(0).get<std::uint32_t>(), l.at(1).get<std::uint32_t>(), l.at(2).get<std::uint32_t>(),
-                               l.at(3).get<std::uint32_t>()});
-    }
     return rt.load_program(std::move(req));
   }
 };
@@ -216,7 +198,13 @@ Result<void> Runtime::pin(const std::string& path, const AnyObject& object) {
   doc["id"] = id;
   const std::string text = doc.dump() + "\n";
   BPFVM_TRY(os::create_file(file, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}));
-  if (const auto& r = registry()) r->add_pin(kind, id, file);
+  if (const auto& r = registry()) {
+    // A pin outlives its loader, and the BTF record goes with the loader: the object's record keeps a copy.
+    const BtfObject* btf = nullptr;
+    if (auto* m = std::get_if<std::shared_ptr<Map>>(&object)) btf = (*m)->btf();
+    if (auto* p = std::get_if<std::shared_ptr<Program>>(&object)) btf = (*p)->btf();
+    r->add_pin(kind, id, file, btf ? json{{"btf", hex(btf->btf().bytes())}} : json::object());
+  }
   std::lock_guard lock(mutex_);
   pinned_[file] = object;
   return {};

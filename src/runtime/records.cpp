@@ -21,19 +21,42 @@ json map_def_json(const maps::MapDef& d) {
           {"map_extra", d.map_extra}};
 }
 
-json program_record(const Program& p) {
-  json j;
+void put_program_load(json& j, const Program& p) {
   j["name"] = p.name();
   j["type"] = p.type();
   j["expected_attach_type"] = p.expected_attach_type();
   j["license"] = p.license();
+  j["insns"] = hex(isa::to_wire(p.original()));
+  j["func_info"] = json::array();
+  for (const auto& f : p.func_info()) j["func_info"].push_back({f.insn, f.type_id});
+  j["line_info"] = json::array();
+  for (const auto& l : p.line_info()) j["line_info"].push_back({l.insn, l.file_name_off, l.line_off, l.line_col});
+}
+
+Result<ProgramLoadRequest> program_request(const json& j) {
+  ProgramLoadRequest req;
+  req.name = j.at("name").get<std::string>();
+  req.prog_type = j.at("type").get<std::uint32_t>();
+  req.expected_attach_type = j.value("expected_attach_type", 0u);
+  req.license = j.value("license", "");
+  req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(parse_hex_bytes(j.at("insns").get<std::string>()))));
+  for (const json& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});
+  for (const json& l : j.at("line_info")) {
+    req.line_info.push_back({l.at(0).get<std::uint32_t>(), l.at(1).get<std::uint32_t>(), l.at(2).get<std::uint32_t>(),
+                             l.at(3).get<std::uint32_t>()});
+  }
+  return req;
+}
+
+json program_record(const Program& p) {
+  json j;
+  put_program_load(j, p);
   j["gpl_compatible"] = gpl_compatible(p.license());
   std::string tag;
   for (std::uint8_t b : p.tag()) tag += fmt::format("{:02x}", b);
   j["tag"] = tag;
   j["loaded_at"] = std::chrono::duration_cast<std::chrono::seconds>(p.load_time().time_since_epoch()).count();
   j["uid"] = ::getuid();
-  j["insns"] = hex(isa::to_wire(p.original()));  // as loaded: what reopening the program needs
   j["xlated"] = hex(isa::to_wire(p.xlated()));
   j["bytes_xlated"] = p.xlated().size() * sizeof(isa::RawInsn);
   if (const vm::JitProgram* jit = p.jited()) {
@@ -45,14 +68,7 @@ json program_record(const Program& p) {
   json ids = json::array();
   for (const auto& m : p.maps()) ids.push_back(m->id());
   j["map_ids"] = ids;
-  if (p.btf()) {
-    j["btf_id"] = p.btf()->id();
-    j["btf"] = hex(p.btf()->btf().bytes());  // outlives the BTF object's own record
-  }
-  j["func_info"] = json::array();
-  for (const auto& f : p.func_info()) j["func_info"].push_back({f.insn, f.type_id});
-  j["line_info"] = json::array();
-  for (const auto& l : p.line_info()) j["line_info"].push_back({l.insn, l.file_name_off, l.line_off, l.line_col});
+  if (p.btf()) j["btf_id"] = p.btf()->id();
   j["verified_insns"] = p.verified().insns_processed;
   return j;
 }
@@ -63,14 +79,13 @@ json map_record(const Map& m) {
   if (const maps::MapDef* inner = m.impl().inner_def()) j["inner"] = map_def_json(*inner);
   if (m.btf()) {
     j["btf_id"] = m.btf()->id();
-    j["btf"] = hex(m.btf()->btf().bytes());
     j["btf_key_type_id"] = m.btf_key_type_id();
     j["btf_value_type_id"] = m.btf_value_type_id();
   }
   return j;
 }
 
-json btf_record(const BtfObject& b) { return {{"bytes", hex(b.btf().bytes())}}; }
+json btf_record(const BtfObject& b) { return {{"bytes", hex(b.btf().bytes())}, {"size", b.btf().bytes().size()}}; }
 
 json link_record(const Link& l) {
   return {{"prog_id", l.program()->id()},

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -113,11 +114,12 @@ std::string Registry::path_of(ObjectKind kind, std::uint32_t id) const {
 bool Registry::owned_here(const json& record) { return record.value("owner_pid", 0) == ::getpid(); }
 
 void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
-  // Not cached across calls: a process that forks after loading has a child with another pid.
-  const int self = ::getpid();
+  // Cached per pid: a process that forks after loading has a child with another pid and start.
+  static thread_local std::pair<int, std::uint64_t> owner{0, 0};
+  if (owner.first != ::getpid()) owner = {::getpid(), process_start_time(::getpid())};
   record["id"] = id;
-  record["owner_pid"] = self;
-  record["owner_start"] = process_start_time(self);
+  record["owner_pid"] = owner.first;
+  record["owner_start"] = owner.second;
   std::lock_guard lock(mutex_);
   // Pins recorded before (by an earlier owner) stay.
   if (auto old = read_json(path_of(kind, id)); old && old->contains("pins") && !record.contains("pins")) {
@@ -127,16 +129,15 @@ void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
   (void)os::replace_file(path_of(kind, id), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
 }
 
-void Registry::add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file) {
+void Registry::add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file, const json& keep) {
   std::lock_guard lock(mutex_);
   auto record = read_json(path_of(kind, id));
   if (!record) return;
   json& pins = (*record)["pins"];
   if (!pins.is_array()) pins = json::array();
-  for (const auto& p : pins) {
-    if (p == pin_file) return;
-  }
+  if (std::find(pins.begin(), pins.end(), pin_file) != pins.end()) return;
   pins.push_back(pin_file);
+  if (keep.is_object()) record->update(keep);
   const std::string text = record->dump();
   (void)os::replace_file(path_of(kind, id), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
 }

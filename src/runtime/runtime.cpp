@@ -162,7 +162,8 @@ std::shared_ptr<void> Runtime::publish(ObjectKind kind, std::uint32_t id, const 
   if (!fresh) {
     // Reopened (a pin, an id): a live record stays its loader's (or its pins'); one is written only
     // for an object that has none left.
-    if (auto old = r->find(kind, id); old && !Registry::owned_here(*old)) return nullptr;
+    // (Another Runtime of this process counts as another loader: its record is its own.)
+    if (r->find(kind, id)) return nullptr;
   }
   r->publish(kind, id, record);
   return std::make_shared<Registration>(r, kind, id);
@@ -217,24 +218,23 @@ Result<std::shared_ptr<Program>> Runtime::open_program_by_id(std::uint32_t id) {
   const auto& r = registry();
   auto record = r ? r->find(ObjectKind::kProg, id) : std::nullopt;
   if (!record) return make_error(Errc::kNotFound, "there is no program with id {}", id);
+  // Pinned, its loader gone: the pin keeps the program with its maps (as a pin on bpffs keeps them alive),
+  // where the maps' own records may be gone.
+  if (const auto pins = record->find("pins"); pins != record->end() && !Registry::owner_alive(*record)) {
+    for (const auto& pin : *pins) {
+      if (!pin.is_string() || !os::exists(pin.get<std::string>())) continue;
+      auto object = open_pinned(pin.get<std::string>());
+      if (auto* p = object ? std::get_if<std::shared_ptr<Program>>(&*object) : nullptr; p && (*p)->id() == id) return *p;
+    }
+  }
   try {
     const nlohmann::json& j = *record;
-    ProgramLoadRequest req;
+    ProgramLoadRequest req = BPFVM_TRY(program_request(j));
     req.id = id;
-    req.name = j.at("name").get<std::string>();
-    req.prog_type = j.at("type").get<std::uint32_t>();
-    req.expected_attach_type = j.value("expected_attach_type", 0u);
-    req.license = j.value("license", "");
-    req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(parse_hex_bytes(j.at("insns").get<std::string>()))));
     req.mode = j.contains("jited") && vm::JitProgram::available() ? ExecMode::kJit : ExecMode::kInterpreter;
     req.jit_harden = j.value("jit_harden", false);
     for (const auto& m : j.at("map_ids")) req.maps.push_back(BPFVM_TRY(open_map_by_id(m.get<std::uint32_t>())));
     if (j.contains("btf_id")) req.btf = BPFVM_TRY(open_btf_for(j));
-    for (const auto& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});
-    for (const auto& l : j.at("line_info")) {
-      req.line_info.push_back({l.at(0).get<std::uint32_t>(), l.at(1).get<std::uint32_t>(), l.at(2).get<std::uint32_t>(),
-                               l.at(3).get<std::uint32_t>()});
-    }
     return load_program(std::move(req));
   } catch (const nlohmann::json::exception& e) {
     return make_error(Errc::kInvalid, "the registry record of program {} is damaged: {}", id, e.what());

@@ -104,6 +104,11 @@ expect "a damaged map record is reported" 1 "the registry record of map 999992 i
 expect "map show skips it" 0 "name counts" -- "$BPFVM" map show
 rm -f "$TMP/pins/.registry/"*-99999?
 
+# Programs pinned without their maps (prog loadall): their loader gone, they open from their pins.
+expect "loadall" 0 "" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/globals
+expect "dump a pinned program by name" 0 "map[id:" -- "$BPFVM" prog dump xlated name use_bss
+expect "btf of a pinned program" 0 "DATASEC '.bss'" -- "$BPFVM" btf dump prog name use_bss
+
 # Maps the CLI makes.
 expect "map create" 0 "" -- "$BPFVM" map create /sys/fs/bpf/q type queue key 0 value 4 entries 4 name q
 expect "map push" 0 "" -- "$BPFVM" map push pinned /sys/fs/bpf/q value 1 2 3 4

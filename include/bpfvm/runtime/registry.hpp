@@ -41,8 +41,9 @@ class Registry {
   void publish(ObjectKind kind, std::uint32_t id, nlohmann::json record);
   // Removes the record of an object this process owns, unless a pin still names it.
   void withdraw(ObjectKind kind, std::uint32_t id);
-  // Notes that `pin_file` names the object (kept in its record).
-  void add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file);
+  // Notes that `pin_file` names the object (kept in its record), with `keep`'s fields added to the record:
+  // what the object needs once its loader is gone (its BTF, whose own record goes with the loader).
+  void add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file, const nlohmann::json& keep = {});
 
   // The live records of a kind, by id (stale ones are removed on the way).
   std::vector<nlohmann::json> list(ObjectKind kind);
