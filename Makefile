@@ -12,6 +12,8 @@ SHELL := /bin/bash
 SANITIZE ?= 0
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
+# The project's own builds treat warnings as errors; a plain CMake build does not (BPFVM_WERROR=OFF).
+CMAKE_FLAGS += -DBPFVM_WERROR=ON
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
 CMAKE_FLAGS += -DBPFVM_SANITIZE=ON

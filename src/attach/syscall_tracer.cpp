@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "seccomp_filter.hpp"
 
@@ -35,22 +36,37 @@ Error os_error(std::string_view what) {
   return make_error(Errc::kIo, "{}: {}", what, std::strerror(errno));
 }
 
-// The file execvp would run, so a missing command is reported before anything starts.
-std::string find_in_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+// The file execvp would run, so a missing command is reported before anything starts: its path, or an
+// error that says why there is none (ENOENT: not found; EACCES: found, but not executable).
+Result<std::string> find_in_path(const std::string& name) {
+  const auto usable = [](const std::string& file) -> std::optional<Result<std::string>> {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+    if (!S_ISREG(st.st_mode) || ::access(file.c_str(), X_OK) != 0) {
+      return make_error(Errc::kAccess, "cannot run '{}': not an executable file", file);
+    }
+    return file;
+  };
+  if (name.find('/') != std::string::npos) {
+    if (auto r = usable(name)) return std::move(*r);
+    return make_error(Errc::kNotFound, "cannot run '{}': no such file", name);
+  }
   const char* path = std::getenv("PATH");
   std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::optional<Error> not_executable;
   while (true) {
     const std::size_t colon = rest.find(':');
     const std::string_view dir = rest.substr(0, colon);
     const std::string candidate = fmt::format("{}/{}", dir.empty() ? std::string_view(".") : dir, name);
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
+    if (auto r = usable(candidate)) {
+      if (*r) return std::move(*r);
+      if (!not_executable) not_executable = r->error();  // execvp goes on searching, and so do we
     }
-    if (colon == std::string_view::npos) return {};
+    if (colon == std::string_view::npos) break;
     rest.remove_prefix(colon + 1);
   }
+  if (not_executable) return *not_executable;
+  return make_error(Errc::kNotFound, "cannot run '{}': no such command", name);
 }
 
 constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
@@ -100,8 +116,9 @@ SyscallTracer::~SyscallTracer() {
 Result<std::unique_ptr<SyscallTracer>> SyscallTracer::launch(const std::vector<std::string>& argv,
                                                              const SyscallSelection& selection) {
   if (argv.empty()) return make_error(Errc::kInvalid, "no command to run");
-  const std::string file = find_in_path(argv[0]);
-  if (file.empty()) return make_error(Errc::kNotFound, "cannot run '{}': no such command", argv[0]);
+  auto found = find_in_path(argv[0]);
+  if (!found) return std::move(found).error();
+  const std::string file = std::move(*found);
   const std::vector<sock_filter> filter = seccomp_filter(selection);
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -226,7 +243,7 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
   }
 }
 
-Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop,
+Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop,
                                const std::function<void()>& idle) {
   if (go_fd_ >= 0) {
     const char byte = 1;
@@ -290,15 +307,16 @@ Result<int> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& 
     }
     restart(tid, t, inject);
   }
-  if (!main_exited_) return launched_ ? 128 + SIGINT : 0;
-  return main_status_;
+  if (!main_exited_) return launched_ ? TraceeExit{128 + SIGINT, SIGINT} : TraceeExit{};
+  return main_exit_;
 }
 
 bool SyscallTracer::reaped(pid_t tid, int status) {
   if (!WIFEXITED(status) && !WIFSIGNALED(status)) return false;
   if (tid == main_pid_) {
     main_exited_ = true;
-    main_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    main_exit_ = WIFEXITED(status) ? TraceeExit{WEXITSTATUS(status), 0}
+                                   : TraceeExit{128 + WTERMSIG(status), WTERMSIG(status)};
   }
   tasks_.erase(tid);
   return true;

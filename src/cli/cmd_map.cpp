@@ -28,11 +28,6 @@ namespace bpfvm::cli {
 
 namespace {
 
-int fail_as(std::string_view what, const Error& e) {
-  fmt::print(stderr, "Error: {}: {}\n", what, e.message());
-  return kExitError;
-}
-
 bool is_percpu(std::uint32_t type) {
   return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
@@ -45,6 +40,15 @@ std::string hex_line(std::span<const std::uint8_t> bytes) {
     out += fmt::format("{:02x}", bytes[i]);
   }
   return out;
+}
+
+// A missing key (lookup, peek) or an empty queue (pop): not an "Error:" line in bpftool, but its own
+// text on stdout (JSON null under -j), and the exit code of ENOENT.
+int not_found(bool lookup, std::span<const std::uint8_t> key) {
+  if (output_format().json) print_json(ojson(nullptr));
+  else if (lookup) fmt::print("key:\n{}\n\nNot found\n", hex_line(key));
+  else fmt::print("Error: empty map\n");
+  return exit_errno(make_error(Errc::kNotFound, "not found"));
 }
 
 ojson hex_array(std::span<const std::uint8_t> bytes) {
@@ -308,8 +312,11 @@ int create(Args& args) {
     req.inner = (*m)->def();
   }
   auto map = rt.create_map(req);
-  if (!map) return fail_as("map create failed", map.error());
-  if (auto r = rt.pin(file, *map); !r) return fail(r.error());
+  if (!map) {  // bpftool returns -1 here, not the errno
+    fail_errno("map create failed", map.error());
+    return kExitError;
+  }
+  if (auto r = rt.pin(file, *map); !r) return fail_pin(file, r.error());
   return kExitOk;
 }
 
@@ -341,23 +348,26 @@ int cmd_map(Args& args) {
   if (sub == "pin") {
     const std::string file(args.next());
     if (file.empty()) throw UsageError{"map pin needs a FILE"};
-    if (auto r = rt.pin(file, *opened); !r) return fail(r.error());
+    if (auto r = rt.pin(file, *opened); !r) return fail_pin(file, r.error());
     return kExitOk;
   }
   if (sub == "freeze") {
+    if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
+    if (impl.frozen()) return fail_errno("failed to freeze map", make_error(Errc::kBusy, "already frozen"));
     impl.freeze();
     return kExitOk;
   }
   if (sub == "peek" || sub == "pop" || sub == "dequeue") {
     auto r = sub == "peek" ? impl.peek(value.data()) : impl.pop(value.data());
-    if (!r) return fail_as(fmt::format("{} failed", sub), r.error());
+    if (!r && r.error().code() == Errc::kNotFound) return not_found(sub == "peek", {});
+    if (!r) return fail_errno(fmt::format("{} failed", sub == "peek" ? "lookup" : "pop"), r.error());
     print_element(m, {}, value);
     return kExitOk;
   }
   if (sub == "push" || sub == "enqueue") {
     if (args.next() != "value") throw UsageError{fmt::format("map {} MAP value VALUE", sub)};
     const auto v = parse_data(args, m.def().value_size, "value");
-    if (auto r = impl.push(v.data(), BPF_ANY); !r) return fail_as(fmt::format("{} failed", sub), r.error());
+    if (auto r = impl.push(v.data(), BPF_ANY); !r) return fail_errno("update failed", r.error());
     return kExitOk;
   }
   std::optional<std::vector<std::uint8_t>> key;
@@ -368,16 +378,15 @@ int cmd_map(Args& args) {
   if (sub == "lookup") {
     if (!key && ks) throw UsageError{"map lookup needs a key"};
     if (impl.is_keyless()) {
-      if (auto r = impl.peek(value.data()); !r) return fail_as("lookup failed", r.error());
+      auto r = impl.peek(value.data());
+      if (!r && r.error().code() == Errc::kNotFound) return not_found(true, {});
+      if (!r) return fail_errno("lookup failed", r.error());
       print_element(m, {}, value);
       return kExitOk;
     }
     if (auto r = impl.lookup(key->data(), value.data()); !r) {
-      if (r.error().code() == Errc::kNotFound && !output_format().json) {
-        fmt::print("key:\n{}\n\nNot found\n", hex_line(*key));
-        return kExitError;
-      }
-      return fail_as("lookup failed", r.error());
+      if (r.error().code() == Errc::kNotFound) return not_found(true, *key);
+      return fail_errno("lookup failed", r.error());
     }
     print_element(m, *key, value);
     return kExitOk;
@@ -385,7 +394,7 @@ int cmd_map(Args& args) {
   if (sub == "getnext") {
     std::vector<std::uint8_t> next(ks);
     if (auto r = impl.next_key(key ? key->data() : nullptr, next.data()); !r) {
-      return fail_as("can't get next key", r.error());
+      return fail_errno("can't get next key", r.error());
     }
     if (output_format().json) {
       ojson j;
@@ -399,7 +408,7 @@ int cmd_map(Args& args) {
   }
   if (sub == "delete") {
     if (!key) throw UsageError{"map delete needs a key"};
-    if (auto r = impl.erase(key->data()); !r) return fail_as("delete failed", r.error());
+    if (auto r = impl.erase(key->data()); !r) return fail_errno("delete failed", r.error());
     return kExitOk;
   }
   // update
@@ -410,7 +419,7 @@ int cmd_map(Args& args) {
     auto inner = open_map(rt, inner_ref);
     if (!inner) return fail(inner.error());
     const std::uint64_t flags = update_flags(args);
-    if (auto r = impl.update_inner(key->data(), (*inner)->shared_impl(), flags); !r) return fail_as("update failed", r.error());
+    if (auto r = impl.update_inner(key->data(), (*inner)->shared_impl(), flags); !r) return fail_errno("update failed", r.error());
     return kExitOk;
   }
   if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
@@ -428,10 +437,10 @@ int cmd_map(Args& args) {
   }
   const std::uint64_t flags = update_flags(args);
   if (impl.is_keyless()) {
-    if (auto r = impl.push(v.data(), flags); !r) return fail_as("update failed", r.error());
+    if (auto r = impl.push(v.data(), flags); !r) return fail_errno("update failed", r.error());
     return kExitOk;
   }
-  if (auto r = impl.update(key->data(), v.data(), flags); !r) return fail_as("update failed", r.error());
+  if (auto r = impl.update(key->data(), v.data(), flags); !r) return fail_errno("update failed", r.error());
   return kExitOk;
 }
 

@@ -161,7 +161,11 @@ int run(Args& args) {
   req.ctx_in = cin;
   req.repeat = repeat;
   auto result = (*prog)->test_run(req);
-  if (!result) return fail(std::move(result).error().with_context("failed to run program"));
+  if (!result) {  // bpftool exits with BPF_PROG_TEST_RUN's errno here; the message says why in words
+    const int code = exit_errno(result.error());
+    fail(std::move(result).error().with_context("failed to run program"));
+    return code;
+  }
   if (!data_out.empty()) {
     auto out = std::span<const std::uint8_t>(result->data_out);
     if (data_size_out && out.size() > data_size_out) out = out.first(data_size_out);

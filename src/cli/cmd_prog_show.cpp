@@ -106,7 +106,7 @@ int prog_pin(Args& args) {
   runtime::Runtime rt;
   auto prog = open_program(rt, ref);
   if (!prog) return fail(prog.error());
-  if (auto r = rt.pin(file, *prog); !r) return fail(r.error());
+  if (auto r = rt.pin(file, *prog); !r) return fail_pin(file, r.error());
   return kExitOk;
 }
 

@@ -29,6 +29,7 @@ namespace bpfvm::cli {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{SIGINT};
 
 
 // clang -target bpf, as libbpf-tools build their programs. $BPFVM_CLANG picks the compiler,
@@ -70,6 +71,17 @@ struct Outputs {
   }
 };
 
+// bpfvm's own failure: reported, and exit code 125 (see command.hpp), so that it is told apart from the
+// traced command's codes.
+int trace_fail(const Error& e) {
+  fail(e);
+  return kExitTraceFailure;
+}
+
+// Exits as the traced command did: with its code, or (through main, once every object is cleaned up)
+// killed by the same signal.
+int exit_like(const attach::TraceeExit& how) { return how.signal ? kExitBySignal + how.signal : how.code; }
+
 }  // namespace
 
 int cmd_trace(Args& args, std::optional<bool> jit) {
@@ -96,33 +108,36 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
 
   // Ctrl-C from here on ends tracing cleanly (no SA_RESTART: the tracer's wait returns).
   struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop = true; };
+  sa.sa_handler = [](int sig) {
+    g_stop_signal = sig;
+    g_stop = true;
+  };
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 
   // The object: compiled here from C, or as given.
   std::string object = file;
   auto tmp = os::TempDirectory::create("bpfvm-trace-");
-  if (!tmp) return fail(tmp.error());
+  if (!tmp) return trace_fail(tmp.error());
   if (file.ends_with(".c")) {
-    if (!os::exists(file)) return fail(make_error(Errc::kNotFound, "'{}': no such file", file));
+    if (!os::exists(file)) return trace_fail(make_error(Errc::kNotFound, "'{}': no such file", file));
     auto compiled = compile(file, *tmp);
-    if (!compiled) return fail(compiled.error());
+    if (!compiled) return trace_fail(compiled.error());
     object = *compiled;
   }
   runtime::Runtime rt;
   runtime::ObjectOptions options;
   if (jit) options.mode = *jit ? runtime::ExecMode::kJit : runtime::ExecMode::kInterpreter;
   auto loaded = runtime::Object::open_file(rt, object, options);
-  if (!loaded) return fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
+  if (!loaded) return trace_fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
 
   attach::SyscallProbes probes;
   for (const auto& p : loaded->programs()) {
     if (auto r = probes.attach(p.section, p.program); !r) {
-      return fail(std::move(r).error().with_context(fmt::format("program '{}'", p.name)));
+      return trace_fail(std::move(r).error().with_context(fmt::format("program '{}'", p.name)));
     }
   }
-  if (probes.empty()) return fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
+  if (probes.empty()) return trace_fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
 
   const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
   Outputs out{{}, {}, nullptr, EventTable(btf, stdout)};
@@ -135,18 +150,25 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       auto reader = maps::PerfBuffer::open(
           m->shared_impl(), 64, [&out](std::uint32_t, std::span<const std::uint8_t> data) { out.table.print(data); },
           [&out](std::uint32_t, std::uint64_t lost) { out.table.print_lost(lost); });
-      if (!reader) return fail(std::move(reader).error().with_context(fmt::format("map '{}'", m->name())));
+      if (!reader) return trace_fail(std::move(reader).error().with_context(fmt::format("map '{}'", m->name())));
       out.perf.push_back(std::move(*reader));
     } else if (m->def().type == BPF_MAP_TYPE_RINGBUF) {
       out.ringbufs.push_back(m->shared_impl());
     }
   }
 
-  if (g_stop) return kExitOk;  // Ctrl-C before anything ran
+  // Interrupted (Ctrl-C, SIGTERM) before the command ran, or while it ran (the tracer then killed it):
+  // bpfvm exits as an interrupted process does.
+  if (g_stop) return exit_like({128 + g_stop_signal, g_stop_signal});
   const attach::SyscallSelection selection = probes.selection();
   auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
                                 : attach::SyscallTracer::launch(command, selection);
-  if (!tracer) return fail(tracer.error());
+  if (!tracer) {
+    const Errc why = tracer.error().code();
+    fail(tracer.error());
+    if (command.empty()) return kExitTraceFailure;
+    return why == Errc::kNotFound ? kExitCommandNotFound : why == Errc::kAccess ? kExitCannotRun : kExitTraceFailure;
+  }
   // Links, so that `bpfvm link show` and `bpfvm perf` in another terminal see what is attached where.
   std::vector<std::shared_ptr<runtime::Link>> links;
   for (const auto& p : probes.probes()) {
@@ -166,17 +188,23 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       },
       g_stop, [] { std::fflush(stdout); });
   out.drain();
-  if (!status) return fail(status.error());
+  if (!status) return trace_fail(status.error());
   print_map_report(loaded->maps(), stdout);
-  int rc = kExitOk;
+  bool failed = false;
   for (const auto& p : probes.probes()) {
     if (p.failures) {
       fmt::print(stderr, "Error: program at '{}' failed {} of {} runs: {}\n", p.section, p.failures, p.runs,
                  p.first_failure);
-      rc = kExitError;
+      failed = true;
     }
   }
-  return rc;
+  if (failed) {  // a program's failure is bpfvm's: it wins over the command's status, which is said
+    fmt::print(stderr, "bpfvm trace: the command {} {}\n", status->signal ? "was killed by signal" : "exited with",
+               status->signal ? status->signal : status->code);
+    return kExitTraceFailure;
+  }
+  if (command.empty()) return kExitOk;  // -p: the process goes on, detached
+  return exit_like(g_stop ? attach::TraceeExit{128 + g_stop_signal, g_stop_signal} : *status);
 }
 
 }  // namespace bpfvm::cli

@@ -13,9 +13,29 @@
 
 namespace bpfvm::cli {
 
+// bpfvm's own commands (asm, disasm, exec, veristat):
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;  // the command ran and failed (bad input, program fault)
 inline constexpr int kExitUsage = 2;  // the command line itself is wrong
+// bpftool's commands (prog, map, btf, link, perf, feature) exit as bpftool does: main turns kExitError
+// and kExitUsage into 255 (bpftool's -1), and a failed map or pin operation exits with exit_errno().
+inline constexpr int kExitBpftoolFailure = 255;
+// bpfvm trace, a wrapper of a command, exits as the command does; its own failures take the codes of
+// timeout(1) and env(1), which no ordinary command uses for itself.
+inline constexpr int kExitTraceFailure = 125;      // bpfvm itself failed (program, load, attach, usage)
+inline constexpr int kExitCannotRun = 126;         // the command exists but cannot be run
+inline constexpr int kExitCommandNotFound = 127;   // the command was not found
+// A command returns kExitBySignal + N to end bpfvm by signal N once its objects are cleaned up (main
+// re-raises it, as strace does for a command that was killed).
+inline constexpr int kExitBySignal = 0x100;
+
+// bpftool's code for a failed bpf() operation: -errno truncated to 8 bits (ENOENT 254, EEXIST 239).
+int exit_errno(const Error& e);
+// Prints bpftool's "Error: WHAT: strerror(errno)" (a JSON {"error": ...} object under -j) and returns
+// exit_errno(e); the message is the kernel's word for the errno, as scripts written for bpftool expect.
+int fail_errno(std::string_view what, const Error& e);
+// A pin that failed: bpftool's do_pin_fd message, and the errno.
+int fail_pin(const std::string& file, const Error& e);
 
 // A usage mistake: main prints the message and the usage text, and exits 2.
 struct UsageError {
@@ -61,5 +81,6 @@ int cmd_btf(Args& args);
 int cmd_link(Args& args);
 int cmd_perf(Args& args);
 int cmd_feature(Args& args);
+int cmd_version(Args& args);
 
 }  // namespace bpfvm::cli

@@ -80,4 +80,14 @@ std::string bpftool_json(const ojson& j, bool pretty) {
 
 void print_json(const ojson& j) { fmt::print("{}\n", bpftool_json(j, output_format().pretty)); }
 
+void print_error(std::string_view message) {
+  if (output_format().json) {
+    ojson j;
+    j["error"] = message;
+    print_json(j);
+  } else {
+    fmt::print(stderr, "Error: {}\n", message);
+  }
+}
+
 }  // namespace bpfvm::cli

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace bpfvm::cli {
 
@@ -21,5 +22,7 @@ OutputFormat& output_format();
 std::string bpftool_json(const ojson& j, bool pretty);
 // Prints `j` in the format -j / -p asked for, with bpftool's trailing newline.
 void print_json(const ojson& j);
+// bpftool's p_err: "Error: MESSAGE" on stderr, or {"error": "MESSAGE"} on stdout under -j / -p.
+void print_error(std::string_view message);
 
 }  // namespace bpfvm::cli

@@ -1,6 +1,10 @@
 // bpfvm: the command line. Grammar follows bpftool where a bpftool command exists.
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "command.hpp"
@@ -10,6 +14,7 @@ namespace {
 
 constexpr const char* kUsage =
     "Usage: bpfvm [OPTIONS] OBJECT { COMMAND | help }\n"
+    "       bpfvm { version | -V | --version }\n"
     "       OBJECT := { prog | map | btf | link | perf | feature | trace | asm | disasm | exec | veristat }\n"
     "       OPTIONS := { --jit | --interpret | {-j|--json} [{-p|--pretty}] }\n"
     "\n"
@@ -107,6 +112,54 @@ const char* usage_of(std::string_view command) {
   return kUsage;
 }
 
+// Ends the process by `signal` (with core dumps off, so that no core of bpfvm's replaces the traced
+// command's); returns 128 + signal for a signal whose default action is not to end a process.
+int die_by_signal(int signal) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  struct rlimit no_core {};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(signal, &dfl, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signal);
+  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  ::raise(signal);
+  return 128 + signal;
+}
+
+int run_command(std::string_view command, bpfvm::cli::Args& args, std::optional<bool> jit) {
+  using namespace bpfvm::cli;
+  try {
+    if (command == "version") return cmd_version(args);
+    if (command == "asm") return cmd_asm(args);
+    if (command == "disasm") return cmd_disasm(args);
+    if (command == "exec") return cmd_exec(args);
+    if (command == "prog") return cmd_prog(args, jit);
+    if (command == "veristat") return cmd_veristat(args);
+    if (command == "trace") return cmd_trace(args, jit);
+    if (command == "map") return cmd_map(args);
+    if (command == "btf") return cmd_btf(args);
+    if (command == "link") return cmd_link(args);
+    if (command == "perf") return cmd_perf(args);
+    if (command == "feature") return cmd_feature(args);
+    if (command == "help" || command == "--help" || command == "-h") {
+      fmt::print("{}{}{}{}{}{}", kUsage, "\n", kProgUsage, kMapUsage, kBtfUsage, kLinkUsage);
+      return kExitOk;
+    }
+    throw UsageError{fmt::format("unknown command '{}'", command)};
+  } catch (const std::exception& e) {
+    // Nothing should get here (errors are Results); if something does, it is reported, not a crash.
+    fmt::print(stderr, "Error: {}: {}\n", command, e.what());
+    return command == "trace" ? kExitTraceFailure : kExitError;
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
+    return command == "trace" ? kExitTraceFailure : kExitUsage;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,7 +183,20 @@ int main(int argc, char** argv) {
     }
     return true;
   };
-  while (first < argc && global_option(argv[first])) ++first;
+  bool version = false;
+  while (first < argc) {
+    const std::string_view a = argv[first];
+    if (a == "-V" || a == "--version") {
+      version = true;
+    } else if (!global_option(a)) {
+      break;
+    }
+    ++first;
+  }
+  if (version) {  // bpftool's -V: the version, whatever follows
+    Args none({});
+    return cmd_version(none);
+  }
   if (first >= argc) {
     fmt::print(stderr, "{}", kUsage);
     return kExitUsage;
@@ -149,29 +215,11 @@ int main(int argc, char** argv) {
     fmt::print("{}", usage_of(command));
     return kExitOk;
   }
-  try {
-    if (command == "asm") return cmd_asm(args);
-    if (command == "disasm") return cmd_disasm(args);
-    if (command == "exec") return cmd_exec(args);
-    if (command == "prog") return cmd_prog(args, jit);
-    if (command == "veristat") return cmd_veristat(args);
-    if (command == "trace") return cmd_trace(args, jit);
-    if (command == "map") return cmd_map(args);
-    if (command == "btf") return cmd_btf(args);
-    if (command == "link") return cmd_link(args);
-    if (command == "perf") return cmd_perf(args);
-    if (command == "feature") return cmd_feature(args);
-    if (command == "help" || command == "--help" || command == "-h") {
-      fmt::print("{}{}{}{}{}{}", kUsage, "\n", kProgUsage, kMapUsage, kBtfUsage, kLinkUsage);
-      return kExitOk;
-    }
-    throw UsageError{fmt::format("unknown command '{}'", command)};
-  } catch (const std::exception& e) {
-    // Nothing should get here (errors are Results); if something does, it is reported, not a crash.
-    fmt::print(stderr, "Error: {}: {}\n", command, e.what());
-    return kExitError;
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
-    return kExitUsage;
-  }
+  const int rc = run_command(command, args, jit);
+  if (rc >= kExitBySignal) return die_by_signal(rc - kExitBySignal);
+  // bpftool's exit codes for bpftool's commands: a failed bpf() operation exits with its errno, negated
+  // and truncated to 8 bits (the command returns -errno from main), and every other failure, usage
+  // errors included, with -1, that is 255 (main.c's usage() and BAD_ARG()). See exit_codes in the README.
+  if (bpftool_grammar && (rc == kExitError || rc == kExitUsage)) return kExitBpftoolFailure;
+  return rc;
 }

@@ -5,6 +5,7 @@
 #include "bpfvm/base/hex.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/helper_names.hpp"
+#include "bpfvm/isa/opcode.hpp"
 
 namespace bpfvm::isa {
 
@@ -188,12 +189,37 @@ std::string text_of(const Insn& insn, std::size_t index, const SymbolResolver* r
       insn);
 }
 
+// Instructions only the kernel's verifier writes (no user program may contain them: the verifier
+// refuses their reserved fields), which `bpftool prog dump xlated` shows in a loaded program. Printed
+// as kernel/bpf/disasm.c prints them.
+std::optional<std::string> kernel_internal_text(const RawInsn& insn) {
+  const std::uint8_t mov32_x = kClassAlu | kAluMov | kSrcX, mov64_x = kClassAlu64 | kAluMov | kSrcX;
+  // BPF_ZEXT_REG: "mov32 rX, rX" with imm 1, inserted after a 32-bit cmpxchg (always) and after every
+  // 32-bit definition when the JIT needs explicit zero-extension (opt_subreg_zext_lo32_rnd_hi32).
+  if (insn.opcode == mov32_x && insn.imm == 1 && insn.off == 0 && insn.dst == insn.src && insn.dst < kFramePointer) {
+    return fmt::format("w{} = w{}", insn.dst, insn.src);
+  }
+  // BPF_MOV64_PERCPU_REG (off -1, BPF_ADDR_PERCPU): a per-CPU address made absolute, from the inlined
+  // bpf_get_smp_processor_id() and per-CPU map lookups (kernel 6.8+).
+  if (insn.opcode == mov64_x && insn.off == -1 && insn.imm == 0 && insn.dst < kFramePointer && insn.src <= kFramePointer) {
+    return fmt::format("r{} = &(void __percpu *)(r{})", insn.dst, insn.src);
+  }
+  // BPF_ST | BPF_NOSPEC: the speculation barrier the verifier adds for unprivileged programs.
+  if (insn.opcode == (kClassSt | 0xc0) && insn.dst == 0 && insn.src == 0 && insn.off == 0 && insn.imm == 0) {
+    return std::string("nospec");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string format_insn(std::span<const RawInsn> slots, std::size_t index, const SymbolResolver* resolver) {
   if (slots.empty()) return "(none)";
   auto insn = decode(slots);
-  if (!insn) return fmt::format("({:02x}) invalid: {}", slots[0].opcode, insn.error().message());
+  if (!insn) {
+    if (auto text = kernel_internal_text(slots[0])) return fmt::format("({:02x}) {}", slots[0].opcode, *text);
+    return fmt::format("({:02x}) invalid: {}", slots[0].opcode, insn.error().message());
+  }
   return fmt::format("({:02x}) {}", slots[0].opcode, text_of(*insn, index, resolver));
 }
 

@@ -55,12 +55,12 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "loadall pinmaps" 0 "globals_rodata" -- sh -c "'$BPFVM' prog loadall '$PROGS/globals.bpf.o' /sys/fs/bpf/g pinmaps /sys/fs/bpf/g_maps && ls '$TMP/pins/g_maps'"
   expect "a pinned program carries its global data" 0 "Return value: 42," -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data data_in "$TMP/frame"
-  expect "missing pin" 1 "No such file or directory" -- "$BPFVM" prog run pinned /sys/fs/bpf/none data_in "$TMP/frame"
-  expect "map is not a program" 1 "is not a program" -- \
+  expect "missing pin" 255 "No such file or directory" -- "$BPFVM" prog run pinned /sys/fs/bpf/none data_in "$TMP/frame"
+  expect "map is not a program" 255 "is not a program" -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/g_maps/globals_data data_in "$TMP/frame"
-  expect "pin outside the root" 1 "is not under the pin root" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /tmp/elsewhere
-  expect "pin exists" 1 "File exists" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/g
-  expect "unsupported type" 1 "section 'fentry/do_unlinkat' programs are not supported" -- \
+  expect "pin outside the root" 255 "is not under the pin root" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /tmp/elsewhere
+  expect "pin exists" 255 "File exists" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/g
+  expect "unsupported type" 255 "section 'fentry/do_unlinkat' programs are not supported" -- \
     "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f
   expect "type override" 0 "" -- "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f2 type raw_tracepoint
   expect "jit flag" 0 "" -- "$BPFVM" --jit prog loadall "$PROGS/subprogs.bpf.o" /sys/fs/bpf/j
@@ -75,14 +75,14 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "dump jited linum" 0 "subprogs.bpf.c line_num:12 line_col:" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first linum
   expect "dump jited file" 0 "" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first file "$TMP/image.bin"
   if [ "$(head -c 1 "$TMP/image.bin" | od -An -tx1 | tr -d ' ')" != "55" ]; then echo "FAIL dump jited file: image does not start with push %rbp"; fail=$((fail + 1)); fi
-  expect "dump interpreted" 1 "runs in the interpreter" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/i/first
+  expect "dump interpreted" 255 "runs in the interpreter" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/i/first
   expect "dump by id (any process's program)" 0 "bpfvm_entry:" -- "$BPFVM" prog dump jited id 3
   expect "dump xlated" 0 "   0: (85) call pc+1" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first
   expect "dump xlated declaration" 0 "int first(struct __sk_buff * skb):" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/i/first
   expect "dump xlated opcodes" 0 "       85 10 00 00 01 00 00 00" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first opcodes
   expect "dump xlated file" 0 "" -- "$BPFVM" prog dump xlated pinned /sys/fs/bpf/j/first file "$TMP/xlated.bin"
   expect "dump xlated file is bytecode" 0 "(85) call pc+1" -- "$BPFVM" disasm "$TMP/xlated.bin"
-  expect "dump what" 2 "prog dump takes 'xlated PROG' or 'jited PROG'" -- "$BPFVM" prog dump frob pinned /sys/fs/bpf/j/first
+  expect "dump what" 255 "prog dump takes 'xlated PROG' or 'jited PROG'" -- "$BPFVM" prog dump frob pinned /sys/fs/bpf/j/first
   # The kernel's bpftool as the oracle: the same object, the same listing (bpftool names the target of a
   # local call by its kernel symbol, "#bpf_prog_<tag>_<name>", which bpfvm does not print).
   if [ "$(id -u)" = 0 ] && command -v bpftool >/dev/null && mount | grep -q ' /sys/fs/bpf type bpf'; then
@@ -98,15 +98,15 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
       rm -rf "$kpin"
     fi
   fi
-  expect "dump extra" 2 "unexpected 'bogus' in prog dump jited" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first bogus
-  expect "dump map" 1 "is not a program" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/g_maps/globals_data
-  expect "bad object" 1 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
-  expect "short frame" 1 "shorter than an Ethernet header" -- \
+  expect "dump extra" 255 "unexpected 'bogus' in prog dump jited" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/j/first bogus
+  expect "dump map" 255 "is not a program" -- "$BPFVM" prog dump jited pinned /sys/fs/bpf/g_maps/globals_data
+  expect "bad object" 255 "not an ELF file" -- "$BPFVM" prog loadall "$TMP/garbage.o" /sys/fs/bpf/x
+  expect "short frame" 234 "shorter than an Ethernet header" -- \
     "$BPFVM" prog run pinned /sys/fs/bpf/types/sock_len data_in "$TMP/odd.bin"
-  expect "prog run by id" 1 "data_in is 0 bytes, shorter than an Ethernet header" -- "$BPFVM" prog run id 3
-  expect "prog run usage" 2 "expected 'id', 'pinned', 'tag' or 'name', got: 'frob'" -- "$BPFVM" prog run frob 3
-  expect "bad repeat" 2 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
-  expect "unknown prog command" 2 "unknown prog command 'frob'" -- "$BPFVM" prog frob
+  expect "prog run by id" 234 "data_in is 0 bytes, shorter than an Ethernet header" -- "$BPFVM" prog run id 3
+  expect "prog run usage" 255 "expected 'id', 'pinned', 'tag' or 'name', got: 'frob'" -- "$BPFVM" prog run frob 3
+  expect "bad repeat" 255 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
+  expect "unknown prog command" 255 "unknown prog command 'frob'" -- "$BPFVM" prog frob
   expect "printk program" 0 "" -- "$BPFVM" prog loadall "$PROGS/printk.bpf.o" /sys/fs/bpf/printk
   expect "printk run" 0 "Return value: 29," -- "$BPFVM" prog run pinned /sys/fs/bpf/printk/hello data_in "$TMP/frame"
   # tracelog runs until Ctrl-C. Under ASan, LeakSanitizer's stop-the-world at exit once hung after the
@@ -126,11 +126,11 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "veristat type" 0 "fentry.bpf.o" -- "$BPFVM" veristat -t raw_tracepoint "$PROGS/fentry.bpf.o"
   expect "veristat bad type" 2 "unknown program type 'frob'" -- "$BPFVM" veristat -t frob "$PROGS/fentry.bpf.o"
   expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"
-  expect "refused program explained" 1 "rejected.bpf.c:34: return *v;" -- \
+  expect "refused program explained" 255 "rejected.bpf.c:34: return *v;" -- \
     "$BPFVM" prog loadall "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected
   expect "prog load pins the first program" 0 "" -- \
     sh -c "'$BPFVM' prog load '$PROGS/prog_types.bpf.o' /sys/fs/bpf/first && test -e '$TMP/pins/first'"
-  expect "prog load explains a refusal" 1 "hint: check it before use" -- \
+  expect "prog load explains a refusal" 255 "hint: check it before use" -- \
     "$BPFVM" prog load "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected_one
   expect "veristat no file" 2 "veristat needs at least one object file" -- "$BPFVM" veristat -v
 fi

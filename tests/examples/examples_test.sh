@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The examples end to end: bpfvm trace compiles each one, traces a small workload and prints what the
-# example is for. Also bpfvm trace's errors (exit 1 with the reason, 2 for a wrong command line), -p
-# attach and detach, and Ctrl-C.
+# example is for. Also bpfvm trace's errors (exit 125 with the reason; 126 and 127 for a command it
+# cannot run), its exit status (the command's), -p attach and detach, and Ctrl-C.
 set -u
 BPFVM="$1"
 EX="$2"
@@ -27,7 +27,7 @@ attached() {  # attached FILE: waits until the tracer writing FILE says it is tr
   return 1
 }
 
-if ! command -v clang >/dev/null; then echo "SKIP: no clang"; exit 0; fi
+if ! command -v clang >/dev/null; then echo "SKIP: no clang"; exit 77; fi
 
 echo "marker" > "$TMP/opened-file"
 
@@ -113,12 +113,12 @@ sleep 0.3
 kill -INT "$TRACER"
 wait "$TRACER"
 rc=$?
-check "Ctrl-C" $rc "$(cat "$TMP/c.out")" 0 "@counts[execve]: 1"
+check "Ctrl-C" $rc "$(cat "$TMP/c.out")" 130 "@counts[execve]: 1"  # exits as interrupted
 
 # Errors.
 printf 'int x(void) { return y; }\n' > "$TMP/broken.bpf.c"
 run "$BPFVM" trace "$TMP/broken.bpf.c" -- true
-check "compile error" $rc "$out" 1 "use of undeclared identifier 'y'" "clang could not compile"
+check "compile error" $rc "$out" 125 "use of undeclared identifier 'y'" "clang could not compile"
 cat > "$TMP/kprobe.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -126,7 +126,7 @@ SEC("kprobe/do_sys_open") int k(void *ctx) { return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
 run "$BPFVM" trace "$TMP/kprobe.bpf.c" -- true
-check "unsupported attach point" $rc "$out" 1 "'kprobe/do_sys_open': bpfvm trace attaches to syscall events only"
+check "unsupported attach point" $rc "$out" 125 "'kprobe/do_sys_open': bpfvm trace attaches to syscall events only"
 cat > "$TMP/nosys.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -134,7 +134,7 @@ SEC("tracepoint/syscalls/sys_enter_frobnicate") int k(void *ctx) { return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
 run "$BPFVM" trace "$TMP/nosys.bpf.c" -- true
-check "unknown syscall" $rc "$out" 1 "no such syscall tracepoint"
+check "unknown syscall" $rc "$out" 125 "no such syscall tracepoint"
 cat > "$TMP/unsafe.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -142,15 +142,31 @@ SEC("tracepoint/syscalls/sys_enter_openat") int k(unsigned long *ctx) { char *p 
 char LICENSE[] SEC("license") = "GPL";
 C
 run "$BPFVM" trace "$TMP/unsafe.bpf.c" -- true
-check "verifier refusal explained" $rc "$out" 1 "refused by the verifier" "unsafe.bpf.c:3"
+check "verifier refusal explained" $rc "$out" 125 "refused by the verifier" "unsafe.bpf.c:3"
 run "$BPFVM" trace "$EX/hello.bpf.c" -- /no/such/command
-check "missing command" $rc "$out" 1 "cannot run '/no/such/command'"
+check "missing command" $rc "$out" 127 "cannot run '/no/such/command'"
 run "$BPFVM" trace "$EX/hello.bpf.c"
-check "nothing to trace" $rc "$out" 2 "trace needs what to trace"
+check "nothing to trace" $rc "$out" 125 "trace needs what to trace"
 run "$BPFVM" trace "$EX/hello.bpf.c" -p abc
-check "bad pid" $rc "$out" 2 "is not a process id"
+check "bad pid" $rc "$out" 125 "is not a process id"
 run "$BPFVM" trace "$EX/hello.bpf.c" -p 999999999
-check "no such pid" $rc "$out" 1 "no process 999999999"
+check "no such pid" $rc "$out" 125 "no process 999999999"
+
+# bpfvm trace exits as the traced command does: its code, or its death by signal re-raised (as strace
+# does); bpfvm's own failures are 125, a command that cannot run 126, one not found 127 (timeout's codes).
+run "$BPFVM" trace "$EX/hello.bpf.c" -- sh -c 'exit 7'
+check "exit status" $rc "$out" 7 "Attached"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- sh -c 'kill -SEGV $$'
+check "killed by SIGSEGV" $rc "$out" 139 "Attached"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- sh -c 'kill -TERM $$'
+check "killed by SIGTERM" $rc "$out" 143 "Attached"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- false
+check "exit 1 of the command" $rc "$out" 1 "Attached"
+printf 'echo no\n' > "$TMP/not-executable"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- "$TMP/not-executable"
+check "not executable" $rc "$out" 126 "not an executable file"
+run "$BPFVM" trace "$EX/hello.bpf.c" -- no-such-command-anywhere
+check "not in PATH" $rc "$out" 127 "no such command"
 
 echo "examples: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -85,7 +85,8 @@ TEST(SyscallTracer, LaunchedTreeStopsAtSelectedSyscallsWithTheThreadsIdentity) {
       },
       stop);
   ASSERT_TRUE(rc) << rc.error().to_string();
-  EXPECT_EQ(*rc, 3);  // the command's exit code
+  EXPECT_EQ(rc->code, 3);  // the command's exit code
+  EXPECT_EQ(rc->signal, 0);
   EXPECT_EQ(enters, exits);
   EXPECT_EQ(devnull_fds, 1);
   EXPECT_NE(std::find(opened.begin(), opened.end(), "/dev/null"), opened.end());
@@ -111,7 +112,7 @@ TEST(SyscallTracer, GrandchildrenAreFollowed) {
       },
       stop);
   ASSERT_TRUE(rc);
-  EXPECT_EQ(*rc, 0);
+  EXPECT_EQ(rc->code, 0);
   EXPECT_TRUE(seen);
 }
 
@@ -208,7 +209,8 @@ TEST(SyscallTracer, StopKillsALaunchedTree) {
   std::atomic<bool> stop{false};
   auto rc = (*tracer)->run([&](const SyscallStop&) { stop = true; }, stop);
   ASSERT_TRUE(rc);
-  EXPECT_EQ(*rc, 128 + SIGKILL);
+  EXPECT_EQ(rc->code, 128 + SIGKILL);
+  EXPECT_EQ(rc->signal, SIGKILL);
 }
 
 TEST(ReadTask, GivesIdsAndComm) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "bpfvm/isa/assembler.hpp"
+#include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/disasm.hpp"
 
 namespace bpfvm::isa {
@@ -106,6 +107,24 @@ TEST(Disasm, ProgramListingMatchesBpftool) {
 TEST(Disasm, InvalidInstructionSaysWhy) {
   std::vector<RawInsn> p = {{0x8f, 0, 0, 0, 0}};
   EXPECT_EQ(format_insn(p), "(8f) invalid: unknown opcode 0x8f");
+}
+
+// What the kernel's verifier writes into a loaded program, as `bpftool prog dump xlated` prints it; a
+// user program with these fields is still refused by decode() (and so by the loader).
+TEST(Disasm, KernelInsertedInstructions) {
+  const std::vector<std::pair<RawInsn, std::string>> cases = {
+      {{0xbc, 0, 0, 0, 1}, "(bc) w0 = w0"},                           // BPF_ZEXT_REG after cmpxchg
+      {{0xbc, 3, 3, 0, 1}, "(bc) w3 = w3"},
+      {{0xbf, 0, 0, -1, 0}, "(bf) r0 = &(void __percpu *)(r0)"},      // BPF_MOV64_PERCPU_REG
+      {{0xc2, 0, 0, 0, 0}, "(c2) nospec"},                              // BPF_ST | BPF_NOSPEC
+      {{0xbc, 0, 1, 0, 1}, "(bc) invalid: opcode 0xbc: imm is 1, must be 0 (reserved)"},  // not a zext
+  };
+  for (const auto& [raw, text] : cases) {
+    std::vector<RawInsn> p = {raw};
+    EXPECT_EQ(format_insn(p), text);
+  }
+  std::vector<RawInsn> zext = {{0xbc, 0, 0, 0, 1}};
+  EXPECT_FALSE(decode(zext));
 }
 
 TEST(Disasm, ResolverReplacesNames) {

@@ -44,6 +44,13 @@ struct SyscallStop {
   std::uint64_t ip = 0, sp = 0;         // the user instruction and stack pointers
 };
 
+// How the traced process ended: its exit code, or the signal that killed it (code is then 128 + signal,
+// as a shell's $? says).
+struct TraceeExit {
+  int code = 0;
+  int signal = 0;
+};
+
 class SyscallTracer {
  public:
   using Handler = std::function<void(const SyscallStop&)>;
@@ -59,12 +66,11 @@ class SyscallTracer {
 
   pid_t pid() const { return main_pid_; }
   // Calls `handler` at each selected stop until every traced task has exited, or `stop` is set (a
-  // signal handler may set it; the wait is interrupted). Returns the main process's exit code (128 + N
-  // when killed by signal N); after a stop request, the launched tree is killed or the attached process
-  // detached.
+  // signal handler may set it; the wait is interrupted). Returns how the main process ended: after a stop
+  // request, a launched tree is killed (SIGKILL) and an attached process detached (result 0).
   // `idle`, when given, runs whenever no tracee is waiting, before the tracer blocks (a place to flush
   // output without paying a write per event).
-  Result<int> run(const Handler& handler, const std::atomic<bool>& stop, const std::function<void()>& idle = {});
+  Result<TraceeExit> run(const Handler& handler, const std::atomic<bool>& stop, const std::function<void()>& idle = {});
 
   // The number of tracees that stopped for nothing the handler wanted (syscalls of a -p process).
   std::uint64_t unwanted_stops() const { return unwanted_stops_; }
@@ -90,7 +96,7 @@ class SyscallTracer {
   SyscallSelection selection_;
   int go_fd_;  // the launched child waits on this pipe until it is seized
   std::map<pid_t, TaskState> tasks_;
-  int main_status_ = 0;
+  TraceeExit main_exit_;
   bool main_exited_ = false;
   std::uint64_t unwanted_stops_ = 0;
 };
