@@ -151,10 +151,9 @@ int dump(Args& args) {
 
 int cmd_btf(Args& args) {
   const std::string_view sub = args.next();
-  if (sub == "show" || sub == "list") return show(args);
+  if (sub.empty() || sub == "show" || sub == "list") return show(args);  // bare `btf` is `btf show`
   if (sub == "dump") return dump(args);
-  if (sub.empty()) throw UsageError{"btf needs a command (show, list, dump)"};
-  throw UsageError{fmt::format("unknown btf command '{}'", sub)};
+  throw UsageError{fmt::format("unknown btf command '{}'", sub), true};
 }
 
 }  // namespace bpfvm::cli

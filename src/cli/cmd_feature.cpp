@@ -57,7 +57,7 @@ bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
 
 int cmd_feature(Args& args) {
   const std::string_view sub = args.next();
-  if (sub != "probe") throw UsageError{sub.empty() ? "feature needs a command (probe)" : fmt::format("unknown feature command '{}'", sub)};
+  if (!sub.empty() && sub != "probe") throw UsageError{fmt::format("unknown feature command '{}'", sub), true};
   // bpftool's targets: kernel (the default), dev NAME; bpfvm has one.
   if (!args.empty() && args.peek() == "kernel") args.next();
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after feature probe", args.peek())};

@@ -27,8 +27,8 @@ std::vector<nlohmann::json> links(runtime::Runtime& rt) {
 
 int cmd_link(Args& args) {
   const std::string_view sub = args.next();
-  if (sub != "show" && sub != "list") {
-    throw UsageError{sub.empty() ? "link needs a command (show, list)" : fmt::format("unknown link command '{}'", sub)};
+  if (!sub.empty() && sub != "show" && sub != "list") {
+    throw UsageError{fmt::format("unknown link command '{}'", sub), true};
   }
   const std::optional<std::uint32_t> only = parse_optional_id(args, "link");
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
@@ -67,7 +67,7 @@ int cmd_link(Args& args) {
 // process it traces.
 int cmd_perf(Args& args) {
   const std::string_view sub = args.next();
-  if (!sub.empty() && sub != "show" && sub != "list") throw UsageError{fmt::format("unknown perf command '{}'", sub)};
+  if (!sub.empty() && sub != "show" && sub != "list") throw UsageError{fmt::format("unknown perf command '{}'", sub), true};
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after perf {}", args.peek(), sub)};
   runtime::Runtime rt;
   ojson all = ojson::array();

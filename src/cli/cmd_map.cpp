@@ -51,6 +51,12 @@ int not_found(bool lookup, std::span<const std::uint8_t> key) {
   return exit_errno(make_error(Errc::kNotFound, "not found"));
 }
 
+// A command that succeeded with nothing to say: bpftool prints JSON null under -j.
+int done() {
+  if (output_format().json) print_json(nullptr);
+  return kExitOk;
+}
+
 ojson hex_array(std::span<const std::uint8_t> bytes) {
   ojson a = ojson::array();
   for (std::uint8_t b : bytes) a.push_back(fmt::format("0x{:02x}", b));
@@ -108,7 +114,7 @@ ojson formatted(const runtime::Map& m, std::span<const std::uint8_t> key, std::s
 
 ojson element_json(const runtime::Map& m, std::span<const std::uint8_t> key, std::span<const std::uint8_t> value) {
   ojson j = ojson::object();
-  if (!key.empty()) j["key"] = hex_array(key);
+  j["key"] = hex_array(key);  // [] for a queue's or stack's element, as bpftool's print_entry_json
   const std::uint32_t vs = m.def().value_size;
   if (is_percpu(m.def().type)) {
     ojson values = ojson::array();
@@ -317,19 +323,18 @@ int create(Args& args) {
     return kExitError;
   }
   if (auto r = rt.pin(file, *map); !r) return fail_pin(file, r.error());
-  return kExitOk;
+  return done();
 }
 
 }  // namespace
 
 int cmd_map(Args& args) {
   const std::string_view sub = args.next();
-  if (sub.empty()) throw UsageError{"map needs a command"};
-  if (sub == "show" || sub == "list") return show(args);
+  if (sub.empty() || sub == "show" || sub == "list") return show(args);  // bare `map` is `map show`
   if (sub == "create") return create(args);
   if (sub != "dump" && sub != "lookup" && sub != "getnext" && sub != "delete" && sub != "update" && sub != "pin" &&
       sub != "freeze" && sub != "peek" && sub != "push" && sub != "pop" && sub != "enqueue" && sub != "dequeue") {
-    throw UsageError{fmt::format("unknown map command '{}'", sub)};
+    throw UsageError{fmt::format("unknown map command '{}'", sub), true};
   }
   if (args.empty()) throw UsageError{fmt::format("map {} needs a MAP", sub)};
   const ObjectRef ref = parse_map_ref(args);
@@ -349,13 +354,13 @@ int cmd_map(Args& args) {
     const std::string file(args.next());
     if (file.empty()) throw UsageError{"map pin needs a FILE"};
     if (auto r = rt.pin(file, *opened); !r) return fail_pin(file, r.error());
-    return kExitOk;
+    return done();
   }
   if (sub == "freeze") {
     if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
-    if (impl.frozen()) return fail_errno("failed to freeze map", make_error(Errc::kBusy, "already frozen"));
+    if (impl.frozen()) return fail_errno("failed to freeze map", make_error(Errc::kPermission, "already frozen"));
     impl.freeze();
-    return kExitOk;
+    return done();
   }
   if (sub == "peek" || sub == "pop" || sub == "dequeue") {
     auto r = sub == "peek" ? impl.peek(value.data()) : impl.pop(value.data());
@@ -368,7 +373,7 @@ int cmd_map(Args& args) {
     if (args.next() != "value") throw UsageError{fmt::format("map {} MAP value VALUE", sub)};
     const auto v = parse_data(args, m.def().value_size, "value");
     if (auto r = impl.push(v.data(), BPF_ANY); !r) return fail_errno("update failed", r.error());
-    return kExitOk;
+    return done();
   }
   std::optional<std::vector<std::uint8_t>> key;
   if (args.peek() == "key") {
@@ -409,7 +414,7 @@ int cmd_map(Args& args) {
   if (sub == "delete") {
     if (!key) throw UsageError{"map delete needs a key"};
     if (auto r = impl.erase(key->data()); !r) return fail_errno("delete failed", r.error());
-    return kExitOk;
+    return done();
   }
   // update
   if (!key && ks) throw UsageError{"map update needs a key"};
@@ -420,7 +425,7 @@ int cmd_map(Args& args) {
     if (!inner) return fail(inner.error());
     const std::uint64_t flags = update_flags(args);
     if (auto r = impl.update_inner(key->data(), (*inner)->shared_impl(), flags); !r) return fail_errno("update failed", r.error());
-    return kExitOk;
+    return done();
   }
   if (m.def().type == BPF_MAP_TYPE_PROG_ARRAY) {
     return fail(make_error(Errc::kNotSupported, "a program array belongs to the process that made it"));
@@ -438,10 +443,10 @@ int cmd_map(Args& args) {
   const std::uint64_t flags = update_flags(args);
   if (impl.is_keyless()) {
     if (auto r = impl.push(v.data(), flags); !r) return fail_errno("update failed", r.error());
-    return kExitOk;
+    return done();
   }
   if (auto r = impl.update(key->data(), v.data(), flags); !r) return fail_errno("update failed", r.error());
-  return kExitOk;
+  return done();
 }
 
 }  // namespace bpfvm::cli

@@ -214,13 +214,12 @@ int cmd_prog(Args& args, std::optional<bool> jit) {
     return load(args, mode, sub == "loadall");
   }
   if (sub == "dump") return prog_dump(args);
-  if (sub == "show" || sub == "list") return prog_show(args);
+  if (sub.empty() || sub == "show" || sub == "list") return prog_show(args);  // bare `prog` is `prog show`
   if (sub == "pin") return prog_pin(args);
   if (sub == "profile") return prog_profile(args);
   if (sub == "run") return run(args);
   if (sub == "tracelog") return tracelog(args);
-  if (sub.empty()) throw UsageError{"prog needs a command (show, list, dump, pin, load, loadall, run, tracelog, profile)"};
-  throw UsageError{fmt::format("unknown prog command '{}'", sub)};
+  throw UsageError{fmt::format("unknown prog command '{}'", sub), true};
 }
 
 }  // namespace bpfvm::cli

@@ -37,9 +37,12 @@ int fail_errno(std::string_view what, const Error& e);
 // A pin that failed: bpftool's do_pin_fd message, and the errno.
 int fail_pin(const std::string& file, const Error& e);
 
-// A usage mistake: main prints the message and the usage text, and exits 2.
+// A usage mistake: main prints the message and the usage text, and exits 2. bpftool's commands print as
+// bpftool does: the message alone ("Error: ...", JSON under -j), or for an unknown command (`help`) the
+// usage text alone (JSON null under -j); they exit 255.
 struct UsageError {
   std::string message;
+  bool help = false;
 };
 
 // A failure of the command: prints "Error: ..." (with the error's context and location) and returns 1.

@@ -112,6 +112,11 @@ const char* usage_of(std::string_view command) {
   return kUsage;
 }
 
+bool is_bpftool_command(std::string_view command) {
+  return command == "prog" || command == "map" || command == "btf" || command == "link" || command == "perf" ||
+         command == "feature";
+}
+
 // Ends the process by `signal` (with core dumps off, so that no core of bpfvm's replaces the traced
 // command's); returns 128 + signal for a signal whose default action is not to end a process.
 int die_by_signal(int signal) {
@@ -155,8 +160,14 @@ int run_command(std::string_view command, bpfvm::cli::Args& args, std::optional<
     fmt::print(stderr, "Error: {}: {}\n", command, e.what());
     return command == "trace" ? kExitTraceFailure : kExitError;
   } catch (const UsageError& e) {
-    fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
-    return command == "trace" ? kExitTraceFailure : kExitUsage;
+    if (!is_bpftool_command(command)) {
+      fmt::print(stderr, "Error: {}\n{}", e.message, usage_of(command));
+      return command == "trace" ? kExitTraceFailure : kExitUsage;
+    }
+    if (!e.help) print_error(e.message);
+    else if (output_format().json) print_json(nullptr);
+    else fmt::print(stderr, "{}", usage_of(command));
+    return kExitUsage;
   }
 }
 
@@ -204,8 +215,7 @@ int main(int argc, char** argv) {
   const std::string_view command = argv[first];
   // bpftool's commands take the options anywhere (getopt permutes them), as bpftool does.
   std::vector<char*> rest;
-  const bool bpftool_grammar = command == "prog" || command == "map" || command == "btf" || command == "link" ||
-                               command == "perf" || command == "feature";
+  const bool bpftool_grammar = is_bpftool_command(command);
   for (int i = first + 1; i < argc; ++i) {
     if (bpftool_grammar && global_option(argv[i])) continue;
     rest.push_back(argv[i]);

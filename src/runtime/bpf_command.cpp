@@ -248,7 +248,9 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
     case BPF_MAP_FREEZE: {
       auto map = fd_as<Map>(*this, static_cast<int>(a.map_fd));
       if (!map) return fail(EBADF);
-      if ((*map)->impl().frozen()) return fail(EBUSY);
+      // A frozen map has no write permission left on any fd (the kernel's map_get_sys_perms), and
+      // map_freeze checks that before it checks for a freeze: EPERM, not EBUSY.
+      if ((*map)->impl().frozen()) return fail(EPERM);
       (*map)->impl().freeze();
       return 0;
     }

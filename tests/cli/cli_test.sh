@@ -106,7 +106,7 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "prog run by id" 234 "data_in is 0 bytes, shorter than an Ethernet header" -- "$BPFVM" prog run id 3
   expect "prog run usage" 255 "expected 'id', 'pinned', 'tag' or 'name', got: 'frob'" -- "$BPFVM" prog run frob 3
   expect "bad repeat" 255 "repeat 'x' is not a number" -- "$BPFVM" prog run pinned /sys/fs/bpf/g/use_data repeat x
-  expect "unknown prog command" 255 "unknown prog command 'frob'" -- "$BPFVM" prog frob
+  expect "unknown prog command" 255 "Usage: bpfvm prog" -- "$BPFVM" prog frob
   expect "printk program" 0 "" -- "$BPFVM" prog loadall "$PROGS/printk.bpf.o" /sys/fs/bpf/printk
   expect "printk run" 0 "Return value: 29," -- "$BPFVM" prog run pinned /sys/fs/bpf/printk/hello data_in "$TMP/frame"
   # tracelog runs until Ctrl-C. Under ASan, LeakSanitizer's stop-the-world at exit once hung after the
