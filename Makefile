@@ -39,7 +39,8 @@ build: configure
 
 check: build
 	@scripts/check_deps
-	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure --timeout 600
+	@cd $(BUILD) && { ctest -j$(JOBS) --output-on-failure --timeout 600 --output-junit ctest-junit.xml; rc=$$?; \
+	  $(CURDIR)/scripts/oracle_summary ctest-junit.xml; exit $$rc; }
 
 demo: build
 	@examples/demo.sh $(BUILD)/bin/bpfvm

@@ -175,35 +175,9 @@ ojson btf_raw_json(const obj::Btf& btf) {
   return {{"types", types}};
 }
 
-namespace {
-
-void append(void* ctx, const char* fmt_text, va_list args) {
-  va_list copy;
-  va_copy(copy, args);
-  const int n = std::vsnprintf(nullptr, 0, fmt_text, copy);
-  va_end(copy);
-  if (n <= 0) return;
-  std::string piece(static_cast<std::size_t>(n) + 1, '\0');
-  std::vsnprintf(piece.data(), piece.size(), fmt_text, args);
-  piece.pop_back();
-  *static_cast<std::string*>(ctx) += piece;
-}
-
-}  // namespace
-
 Result<std::string> btf_c(const obj::Btf& btf) {
-  // libbpf's btf_dump writes the C declarations, each type after those it needs; bpftool wraps them in
-  // the vmlinux.h guard and the CO-RE attribute.
-  std::string body;
-  struct btf_dump* d = btf_dump__new(btf.get(), append, &body, nullptr);
-  if (!d) return make_error(Errc::kInvalid, "cannot print this BTF as C");
-  for (std::uint32_t id = 1; id < btf.type_count(); ++id) {
-    if (btf_dump__dump_type(d, id) < 0) {
-      btf_dump__free(d);
-      return make_error(Errc::kInvalid, "cannot print BTF type {} as C", id);
-    }
-  }
-  btf_dump__free(d);
+  // bpftool wraps the declarations in the vmlinux.h guard and the CO-RE attribute.
+  const std::string body = BPFVM_TRY(btf.c_declarations());
   return "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n"
          "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
          "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#endif\n\n" +

@@ -6,12 +6,34 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <string>
 
 namespace bpfvm::obj {
 
 namespace {
 // libbpf reports problems on stderr; bpfvm reports them as errors instead.
 int quiet(enum libbpf_print_level, const char*, va_list) { return 0; }
+
+// btf_dump's printer: appends to a std::string.
+void append_text(void* ctx, const char* fmt_text, va_list args) {
+  va_list copy;
+  va_copy(copy, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt_text, copy);
+  va_end(copy);
+  if (n <= 0) return;
+  std::string piece(static_cast<std::size_t>(n) + 1, '\0');
+  std::vsnprintf(piece.data(), piece.size(), fmt_text, args);
+  piece.pop_back();
+  *static_cast<std::string*>(ctx) += piece;
+}
+
+// Debian's libbpf 1.1 prints a prototype without parameters as "f()", which in C declares a function of
+// unspecified parameters; bpftool (and vmlinux.h as users have it) prints "f(void)". In declarations
+// "()" is nothing but an empty parameter list, so every one becomes "(void)".
+std::string void_empty_parameter_lists(std::string text) {
+  for (std::size_t at = 0; (at = text.find("()", at)) != std::string::npos; at += 6) text.replace(at, 2, "(void)");
+  return text;
+}
 }  // namespace
 
 Result<Btf> Btf::parse(std::span<const std::uint8_t> bytes) {
@@ -62,19 +84,28 @@ Result<std::string> Btf::function_declaration(std::uint32_t type_id) const {
   const struct btf_type* f = type_id < type_count() ? btf__type_by_id(b, type_id) : nullptr;
   if (!f || !btf_is_func(f)) return make_error(Errc::kInvalid, "BTF type {} is not a function", type_id);
   std::string out;
-  auto print = [](void* ctx, const char* fmt, va_list args) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, args);
-    *static_cast<std::string*>(ctx) += buf;
-  };
-  struct btf_dump* d = btf_dump__new(b, print, &out, nullptr);
+  struct btf_dump* d = btf_dump__new(b, append_text, &out, nullptr);
   if (!d) return make_error(Errc::kNoMemory, "cannot print BTF type {}", type_id);
   const std::string name(string_at(f->name_off));
   LIBBPF_OPTS(btf_dump_emit_type_decl_opts, opts, .field_name = name.c_str());
   const int err = btf_dump__emit_type_decl(d, f->type, &opts);
   btf_dump__free(d);
   if (err) return make_error(Errc::kInvalid, "cannot print BTF function {}", type_id);
-  return out;
+  return void_empty_parameter_lists(std::move(out));
+}
+
+Result<std::string> Btf::c_declarations() const {
+  std::string body;
+  struct btf_dump* d = btf_dump__new(btf_.get(), append_text, &body, nullptr);
+  if (!d) return make_error(Errc::kInvalid, "cannot print this BTF as C");
+  for (std::uint32_t id = 1; id < type_count(); ++id) {
+    if (btf_dump__dump_type(d, id) < 0) {
+      btf_dump__free(d);
+      return make_error(Errc::kInvalid, "cannot print BTF type {} as C", id);
+    }
+  }
+  btf_dump__free(d);
+  return void_empty_parameter_lists(std::move(body));
 }
 
 Result<FuncSignature> Btf::function(std::uint32_t type_id) const {

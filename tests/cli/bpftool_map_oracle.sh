@@ -4,6 +4,7 @@
 # the same code (bpftool's: -errno of the failed bpf() operation, truncated to 8 bits, or 255). Needs
 # root, bpftool and bpffs; exits 77 (skipped) otherwise.
 set -u
+PATH="$PATH:/usr/sbin:/sbin"  # Debian's bpftool is in /usr/sbin
 BPFVM="$1"
 command -v bpftool >/dev/null || { echo "SKIP: bpftool is not installed"; exit 77; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the kernel's maps need root"; exit 77; }

@@ -75,7 +75,9 @@ class KernelOracle : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root for bpf()";
-    if (run("command -v bpftool").empty()) GTEST_SKIP() << "bpftool is not installed";
+    // Debian installs bpftool in /usr/sbin, which a non-login PATH (CI's, cron's) may lack: a skip there
+    // once hid that this test failed on a machine where it did run.
+    if (run("PATH=\"$PATH:/usr/sbin:/sbin\"; command -v bpftool").empty()) GTEST_SKIP() << "bpftool is not installed";
     if (run("mount | grep -c ' /sys/fs/bpf type bpf'").rfind("0", 0) == 0) {
       run("mount -t bpf bpf /sys/fs/bpf 2>/dev/null");
       if (run("mount | grep -c ' /sys/fs/bpf type bpf'").rfind("0", 0) == 0) GTEST_SKIP() << "no bpffs";
@@ -143,7 +145,7 @@ class KernelOracle : public ::testing::Test {
       }
     }
     for (bool opcodes : {false, true}) {
-      const std::string theirs = run("bpftool prog dump xlated pinned " + pin + (opcodes ? " opcodes" : ""));
+      const std::string theirs = run("PATH=\"$PATH:/usr/sbin:/sbin\"; bpftool prog dump xlated pinned " + pin + (opcodes ? " opcodes" : ""));
       MapIds ids;
       DisasmOptions options;
       options.opcodes = opcodes;

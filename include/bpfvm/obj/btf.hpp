@@ -48,6 +48,9 @@ class Btf {
   Result<FuncSignature> function(std::uint32_t type_id) const;
   // FUNC `type_id` as C declares it, "int xdp_prog(struct xdp_md *ctx)"; an error when it is not a FUNC.
   Result<std::string> function_declaration(std::uint32_t type_id) const;
+  // Every type as C declarations, each after the types it needs (libbpf's btf_dump), spelled as
+  // bpftool's `btf dump ... format c` spells them.
+  Result<std::string> c_declarations() const;
 
  private:
   std::shared_ptr<const std::vector<std::uint8_t>> bytes_;
