@@ -1,13 +1,47 @@
 // bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F] [--interpret|--jit]
 //                 [--max-insns N]
-// Runs a raw program in the interpreter's checked mode (it has not been verified): r1 = a private copy
-// of the memory, r2 = its length, r10 = the stack. Prints r0 as the last line.
+// Runs a raw program with r1 = a private copy of the memory, r2 = its length, r10 = the stack, and
+// prints r0 as the last line. By default in the interpreter's checked mode (the program has not been
+// verified: every access is confined and the run has a budget); with --jit the verifier checks it first,
+// as a program whose r1 points at that many bytes, and the JIT runs it only if the verifier accepts it
+// (a refusal is explained).
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/hex.hpp"
+#include "bpfvm/verifier/verifier.hpp"
 #include "bpfvm/vm/interpreter.hpp"
+#include "bpfvm/vm/jit.hpp"
 #include "command.hpp"
 
 namespace bpfvm::cli {
+
+namespace {
+
+// Native code runs only what the verifier proved safe for this memory.
+int exec_jit(const std::string& input, std::span<const isa::RawInsn> program, std::vector<std::uint8_t>& mem) {
+  if (!vm::JitProgram::available()) return fail(make_error(Errc::kNotSupported, "--jit: no JIT for this host"));
+  verifier::Rejection rejection;
+  verifier::VerifierOptions vopts;
+  vopts.memory_arg = static_cast<std::uint32_t>(mem.size());
+  vopts.rejection = &rejection;
+  if (auto verdict = verifier::verify(program, vopts); !verdict) {
+    fmt::print(stderr, "Error: --jit: '{}' is refused by the verifier (r1 = {} bytes of memory, r2 = {}), so it "
+                       "does not run natively; without --jit the interpreter runs it checked:\n{}",
+               input, mem.size(), mem.size(), verifier::explain(rejection, program));
+    return kExitError;
+  }
+  auto native = vm::JitProgram::compile(program, vm::HelperTable{});
+  if (!native) return fail(std::move(native).error().with_context(fmt::format("compile '{}'", input)));
+  vm::RunContext ctx;
+  ctx.r1 = mem.empty() ? 0 : reinterpret_cast<std::uint64_t>(mem.data());
+  ctx.r2 = mem.size();
+  ctx.packet = mem;
+  auto r0 = native->run(ctx);
+  if (!r0) return fail(std::move(r0).error().with_context(fmt::format("run '{}'", input)));
+  fmt::print("0x{:x}\n", *r0);
+  return kExitOk;
+}
+
+}  // namespace
 
 int cmd_exec(Args& args) {
   std::string input;
@@ -46,11 +80,6 @@ int cmd_exec(Args& args) {
   }
   if (input.empty()) throw UsageError{"exec needs a FILE"};
   if (mem_hex && mem_file) throw UsageError{"give --mem-hex or --mem-file, not both"};
-  if (jit) {
-    fmt::print(stderr, "Error: --jit: exec runs programs no verifier has proven safe, which only the interpreter's "
-                       "checked mode runs safely; load the program with 'prog load' to run it in the JIT\n");
-    return kExitError;
-  }
   std::vector<std::uint8_t> mem;
   if (mem_hex) {
     auto parsed = parse_hex_bytes(*mem_hex);
@@ -72,6 +101,7 @@ int cmd_exec(Args& args) {
     fmt::print(stderr, "Error: {}\n", program.error().to_string());
     return kExitError;
   }
+  if (jit) return exec_jit(input, *program, mem);
   vm::InterpreterOptions options;
   options.checked = true;
   options.max_instructions = max_insns;

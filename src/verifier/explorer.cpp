@@ -110,7 +110,18 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
 
 Result<VerifierStats> Explorer::run() {
   BPFVM_TRY(check_no_recursion());
-  work_.push_back({State::entry(), 0, -1});
+  State entry = State::entry();
+  if (options_.memory_arg) {
+    // bpfvm exec's convention: r1 points at N bytes the program may read and write, r2 = N.
+    Frame& f = entry.cur();
+    f.regs[1] = RegState::scalar(Scalar::constant(0));
+    if (*options_.memory_arg > 0) {
+      f.regs[1] = RegState::pointer(RegType::kMem);
+      f.regs[1].mem_size = *options_.memory_arg;
+    }
+    f.regs[2] = RegState::scalar(Scalar::constant(*options_.memory_arg));
+  }
+  work_.push_back({std::move(entry), 0, -1});
   // The entry function, then each global function some verified code calls (the kernel validates
   // global functions lazily, each once, on its own).
   for (std::size_t next_global = 1;;) {

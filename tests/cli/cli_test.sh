@@ -23,7 +23,14 @@ expect "fault is an error" 1 "instruction 0: out-of-bounds read of 4 bytes at of
 expect "infinite loop is stopped" 1 "instruction budget of 1000 exhausted" -- \
   "$BPFVM" exec "$DIR/loop.s" --max-insns 1000
 expect "syntax error names line and column" 1 "bad.s:2:5: expected a register %r0-%r10" -- "$BPFVM" exec "$DIR/bad.s"
-expect "exec has no jit" 1 "only the interpreter's checked mode runs safely" -- "$BPFVM" exec "$DIR/sum.s" --jit
+# --jit: verified first (r1 = the memory's bytes, r2 = its length), then run as native code.
+expect "exec --jit" 0 "0x6" -- "$BPFVM" exec "$DIR/sum.s" --jit --mem-file "$TMP/mem"
+expect "exec --jit, no memory" 0 "0x0" -- "$BPFVM" exec "$DIR/sum.s" --jit
+expect "exec --jit refuses what the verifier refuses" 1 "is refused by the verifier (r1 = 4 bytes of memory" -- \
+  "$BPFVM" exec "$DIR/oob.s" --jit --mem-hex "01 02 03 04"
+expect "exec --jit explains" 1 "invalid access to memory" -- "$BPFVM" exec "$DIR/oob.s" --jit --mem-hex "01 02 03 04"
+expect "exec --jit: in bounds" 0 "0x6050403" -- "$BPFVM" exec "$DIR/oob.s" --jit --mem-hex "01 02 03 04 05 06"
+expect "exec --jit refuses a loop" 1 "refused by the verifier" -- "$BPFVM" exec "$DIR/loop.s" --jit
 expect "missing file" 1 "open '$TMP/none.s': No such file or directory" -- "$BPFVM" exec "$TMP/none.s"
 printf '\x01\x02\x03' > "$TMP/odd.bin"
 expect "truncated raw" 1 "program size 3 bytes is not a multiple of 8" -- "$BPFVM" exec "$TMP/odd.bin"

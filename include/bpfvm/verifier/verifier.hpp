@@ -47,6 +47,10 @@ struct VerifierOptions {
   // the registers it changed), appended to `log` when given.
   std::uint32_t log_level = 0;
   std::string* log = nullptr;
+  // When set: at entry r1 points at this many bytes of memory the program may read and write (a null
+  // scalar when 0) and r2 holds the count, instead of r1 = the context. `bpfvm exec`'s and the
+  // conformance suite's calling convention.
+  std::optional<std::uint32_t> memory_arg;
 };
 
 
