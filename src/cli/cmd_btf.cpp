@@ -27,10 +27,9 @@ struct BtfUse {
 };
 
 // Every BTF id in use: its own record, or programs and maps that name it.
-std::map<std::uint32_t, BtfUse> btf_uses(runtime::Runtime& rt) {
+Result<std::map<std::uint32_t, BtfUse>> btf_uses(runtime::Runtime& rt) {
   std::map<std::uint32_t, BtfUse> uses;
-  const auto& registry = rt.registry();
-  if (!registry) return uses;
+  const auto registry = BPFVM_TRY(open_registry(rt));
   for (const auto& r : registry->list(runtime::ObjectKind::kBtf)) uses[r.value("id", 0u)].size = r.value("size", std::size_t{0});
   for (const auto kind : {runtime::ObjectKind::kProg, runtime::ObjectKind::kMap}) {
     for (const auto& r : registry->list(kind)) {
@@ -54,7 +53,9 @@ int show(Args& args) {
   const std::optional<std::uint32_t> only = parse_optional_id(args, "btf");
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
   runtime::Runtime rt;
-  const auto uses = btf_uses(rt);
+  const auto found = btf_uses(rt);
+  if (!found) return fail(found.error());
+  const auto& uses = *found;
   if (only && !uses.contains(*only)) return fail(make_error(Errc::kNotFound, "get by id ({}): No such file or directory", *only));
   ojson all = ojson::array();
   for (const auto& [id, u] : uses) {

@@ -18,9 +18,9 @@ std::string link_type(const nlohmann::json& r) {
   return r.value("kind", "") == "raw_tracepoint" ? "raw_tracepoint" : "perf_event";
 }
 
-std::vector<nlohmann::json> links(runtime::Runtime& rt) {
-  const auto& registry = rt.registry();
-  return registry ? registry->list(runtime::ObjectKind::kLink) : std::vector<nlohmann::json>{};
+Result<std::vector<nlohmann::json>> links(runtime::Runtime& rt) {
+  const auto registry = BPFVM_TRY(open_registry(rt));
+  return registry->list(runtime::ObjectKind::kLink);
 }
 
 }  // namespace
@@ -35,7 +35,9 @@ int cmd_link(Args& args) {
   runtime::Runtime rt;
   ojson all = ojson::array();
   bool found = false;
-  for (const auto& r : links(rt)) {
+  const auto records = links(rt);
+  if (!records) return fail(records.error());
+  for (const auto& r : *records) {
     const std::uint32_t id = r.value("id", 0u);
     if (only && id != *only) continue;
     found = true;
@@ -71,7 +73,9 @@ int cmd_perf(Args& args) {
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}' after perf {}", args.peek(), sub)};
   runtime::Runtime rt;
   ojson all = ojson::array();
-  for (const auto& r : links(rt)) {
+  const auto found = links(rt);
+  if (!found) return fail(found.error());
+  for (const auto& r : *found) {
     const int pid = r.value("owner_pid", 0);
     const std::string kind = r.value("kind", "tracepoint"), name = r.value("name", "");
     const std::string event = name.substr(name.find('/') == std::string::npos ? 0 : name.find('/') + 1);

@@ -204,8 +204,10 @@ int show(Args& args) {
     auto found = resolve_maps(rt, ref);
     if (!found) return fail(found.error());
     ids = *found;
-  } else if (const auto& registry = rt.registry()) {
-    for (const auto& r : registry->list(runtime::ObjectKind::kMap)) ids.push_back(r.value("id", 0u));
+  } else {
+    auto registry = open_registry(rt);
+    if (!registry) return fail(registry.error());
+    for (const auto& r : (*registry)->list(runtime::ObjectKind::kMap)) ids.push_back(r.value("id", 0u));
   }
   ojson all = ojson::array();
   for (std::uint32_t id : ids) {

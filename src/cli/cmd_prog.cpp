@@ -5,7 +5,7 @@
 //   prog dump jited PROG [{file FILE | [opcodes] [linum]}]   (cmd_prog_dump.cpp)
 //   prog run PROG data_in FILE [data_out FILE [data_size_out L]] [ctx_in FILE] [ctx_out FILE
 //            [ctx_size_out M]] [repeat N]          PROG := pinned PATH
-// Pins live under the pin root ($BPFVM_PIN_ROOT, default /run/bpfvm); /sys/fs/bpf/... names map onto it.
+// Pins live under the pin root (runtime::default_pin_root()); /sys/fs/bpf/... names map onto it.
 #include <fmt/format.h>
 #include <unistd.h>
 

@@ -84,8 +84,10 @@ int prog_show(Args& args) {
       if (auto r = program_record_of(rt, id)) records.push_back(std::move(*r));
     }
     if (records.empty()) return fail(make_error(Errc::kNotFound, "no program record for '{}'", ref.value));
-  } else if (const auto& registry = rt.registry()) {
-    records = registry->list(runtime::ObjectKind::kProg);
+  } else {
+    auto registry = open_registry(rt);
+    if (!registry) return fail(registry.error());
+    records = (*registry)->list(runtime::ObjectKind::kProg);
   }
   if (output_format().json) {
     // bpftool: one object for one named program, an array for a listing.

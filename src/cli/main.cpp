@@ -18,9 +18,11 @@ constexpr const char* kUsage =
     "       OBJECT := { prog | map | btf | link | perf | feature | trace | asm | disasm | exec | veristat }\n"
     "       OPTIONS := { --jit | --interpret | {-j|--json} [{-p|--pretty}] }\n"
     "\n"
-    "bpftool's commands (prog, map, btf, link, perf, feature) work on the objects of every bpfvm process:\n"
-    "ids, names and tags come from a registry under $BPFVM_PIN_ROOT (default /run/bpfvm), pins live there\n"
-    "too (/sys/fs/bpf/... paths name the same place). Programs run in the x86-64 JIT (--interpret, or\n"
+    "bpftool's commands (prog, map, btf, link, perf, feature) work on the objects of every bpfvm process\n"
+    "of the same user: ids, names and tags come from a registry under the pin root, $BPFVM_PIN_ROOT or by\n"
+    "default root's /run/bpfvm, a user's $XDG_RUNTIME_DIR/bpfvm (else /tmp/bpfvm-UID), private to its owner;\n"
+    "pins live there too (/sys/fs/bpf/... paths name the same place). They exit as bpftool does (255, or a\n"
+    "failed operation's -errno); trace exits as its command does. Programs run in the x86-64 JIT (--interpret, or\n"
     "BPFVM_JIT=0, picks the interpreter; BPFVM_JIT_HARDEN=1 blinds the JIT's constants).\n"
     "'bpfvm OBJECT help' shows an object's commands.\n";
 

@@ -6,6 +6,12 @@
 
 namespace bpfvm::cli {
 
+Result<std::shared_ptr<runtime::Registry>> open_registry(runtime::Runtime& rt) {
+  if (const auto& r = rt.registry()) return r;
+  if (const auto& why = rt.registry_error()) return *why;
+  return make_error(Errc::kNotFound, "no registry under {}", rt.pin_root());
+}
+
 namespace {
 
 using runtime::ObjectKind;
@@ -53,17 +59,15 @@ Result<std::vector<std::uint32_t>> resolve(runtime::Runtime& rt, const ObjectRef
     if (!p) return make_error(Errc::kInvalid, "'{}' is not a {} pin", ref.value, what);
     return std::vector<std::uint32_t>{(*p)->id()};
   }
-  const auto& registry = rt.registry();
+  const auto registry = BPFVM_TRY(open_registry(rt));
   if (ref.kind == ObjectRef::Kind::kId) {
-    if (registry && registry->find(kind, ref.id)) return std::vector<std::uint32_t>{ref.id};
+    if (registry->find(kind, ref.id)) return std::vector<std::uint32_t>{ref.id};
     return make_error(Errc::kNotFound, "get by id ({}): No such file or directory", ref.id);
   }
   std::vector<std::uint32_t> ids;
-  if (registry) {
-    for (const auto& r : registry->list(kind)) {
-      const std::string key = ref.kind == ObjectRef::Kind::kTag ? r.value("tag", "") : r.value("name", "");
-      if (key == ref.value) ids.push_back(r.value("id", 0u));
-    }
+  for (const auto& r : registry->list(kind)) {
+    const std::string key = ref.kind == ObjectRef::Kind::kTag ? r.value("tag", "") : r.value("name", "");
+    if (key == ref.value) ids.push_back(r.value("id", 0u));
   }
   if (ids.empty()) {
     return make_error(Errc::kNotFound, "no {} with {} {}", what, ref.kind == ObjectRef::Kind::kTag ? "tag" : "name",

@@ -29,6 +29,10 @@ bool is_ref_word(std::string_view word);
 ObjectRef parse_prog_ref(Args& args);
 ObjectRef parse_map_ref(Args& args);
 
+// The registry of every bpfvm process of this pin root, or why it cannot be used (another user's pin
+// root): listings report that instead of showing nothing.
+Result<std::shared_ptr<runtime::Registry>> open_registry(runtime::Runtime& rt);
+
 // The ids a reference names (a name or tag may name several); an error when it names none.
 Result<std::vector<std::uint32_t>> resolve_programs(runtime::Runtime& rt, const ObjectRef& ref);
 Result<std::vector<std::uint32_t>> resolve_maps(runtime::Runtime& rt, const ObjectRef& ref);

@@ -170,7 +170,7 @@ Result<std::string> Runtime::pin_file_for(const std::string& path) const {
 
 Result<void> Runtime::pin(const std::string& path, const AnyObject& object) {
   const std::string file = BPFVM_TRY(pin_file_for(path));
-  BPFVM_TRY(os::make_directories(pin_root_));
+  BPFVM_TRY(prepare_pin_root());
   const std::string parent = file.substr(0, file.rfind('/'));
   if (!os::is_directory(parent)) return make_error(Errc::kNotFound, "directory '{}' does not exist", parent);
   json doc = {{"bpfvm_pin", kPinFormat}};

@@ -94,12 +94,11 @@ std::uint64_t process_start_time(int pid) {
   return std::strtoull(stat.c_str() + pos, nullptr, 10);
 }
 
-std::shared_ptr<Registry> Registry::open(const std::string& pin_root) {
+Result<std::shared_ptr<Registry>> Registry::open(const std::string& pin_root) {
   const std::string dir = pin_root + "/.registry";
-  if (!os::make_directories(dir)) return nullptr;
-  auto ids = open_ids(dir + "/ids");
-  if (!ids) return nullptr;
-  return std::shared_ptr<Registry>(new Registry(dir, std::move(*ids)));
+  BPFVM_TRY(os::make_directories(dir));
+  auto ids = BPFVM_TRY(open_ids(dir + "/ids"));
+  return std::shared_ptr<Registry>(new Registry(dir, std::move(ids)));
 }
 
 std::uint32_t Registry::allocate(ObjectKind kind) {

@@ -1,5 +1,7 @@
 #include "bpfvm/runtime/runtime.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -101,12 +103,28 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
   return {};
 }
 
-std::string default_pin_root() {
+const char* pin_root_from_env() {
   const char* env = std::getenv("BPFVM_PIN_ROOT");
-  return env && *env ? env : "/run/bpfvm";
+  return env && *env ? env : nullptr;
 }
 
 }  // namespace
+
+std::string default_pin_root() {
+  if (const char* env = pin_root_from_env()) return env;
+  if (::geteuid() == 0) return "/run/bpfvm";
+  // The XDG base directory spec's place for a user's runtime files (made by logind, 0700, the user's).
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg == '/' && os::is_directory(xdg)) return std::string(xdg) + "/bpfvm";
+  return fmt::format("/tmp/bpfvm-{}", ::geteuid());
+}
+
+Result<void> Runtime::prepare_pin_root() const {
+  if (!default_root_) return os::make_directories(pin_root_);
+  // Root's /run/bpfvm from before pin roots were private (0755) is tightened: only root can have made
+  // it. A user's /tmp/bpfvm-<uid> that others may use is refused, as tmux refuses its socket directory.
+  return os::make_private_directory(pin_root_, ::geteuid() == 0);
+}
 
 ExecMode default_exec_mode() {
   const char* env = std::getenv("BPFVM_JIT");
@@ -135,7 +153,8 @@ std::uint8_t* Map::direct_value() const {
 }
 
 Runtime::Runtime(RuntimeOptions options)
-    : pin_root_(options.pin_root.empty() ? default_pin_root() : std::move(options.pin_root)) {
+    : pin_root_(options.pin_root.empty() ? default_pin_root() : options.pin_root),
+      default_root_(options.pin_root.empty() && !pin_root_from_env()) {
   while (pin_root_.size() > 1 && pin_root_.back() == '/') pin_root_.pop_back();
 }
 
@@ -145,9 +164,20 @@ const std::shared_ptr<Registry>& Runtime::registry() {
   std::lock_guard lock(mutex_);
   if (!system_tried_) {
     system_tried_ = true;
-    system_ = Registry::open(pin_root_);
+    auto opened = prepare_pin_root();
+    auto registry = opened ? Registry::open(pin_root_) : Result<std::shared_ptr<Registry>>(std::move(opened).error());
+    if (registry) {
+      system_ = std::move(*registry);
+    } else {
+      system_error_ = std::move(registry).error().with_context(fmt::format("use the registry under {}", pin_root_));
+    }
   }
   return system_;
+}
+
+const std::optional<Error>& Runtime::registry_error() {
+  registry();
+  return system_error_;
 }
 
 std::uint32_t Runtime::new_id(int kind) {
@@ -269,6 +299,7 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   }
   // Maps live in shared memory under the pin root, so that a pin can hand the same map to another
   // process (see pin.cpp).
+  BPFVM_TRY(prepare_pin_root());
   const std::string storage = pin_root_ + "/.maps";
   BPFVM_TRY(os::make_directories(storage));
   maps::MapDef def = request.def;
@@ -496,7 +527,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
 Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
   std::lock_guard lock(mutex_);
   if (!trace_pipe_) {
-    BPFVM_TRY(os::make_directories(pin_root_));
+    BPFVM_TRY(prepare_pin_root());
     trace_pipe_ = BPFVM_TRY(maps::RingBuffer::open_or_create(pin_root_ + "/.trace_pipe", 1u << 20, "trace_pipe"));
   }
   return trace_pipe_;
@@ -504,6 +535,7 @@ Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
 
 Result<int> Runtime::open_perf_event(std::uint32_t cpu, std::size_t data_pages) {
   if (cpu >= maps::possible_cpus()) return make_error(Errc::kInvalid, "CPU {} does not exist", cpu);
+  BPFVM_TRY(prepare_pin_root());
   const std::string dir = pin_root_ + "/.maps";
   BPFVM_TRY(os::make_directories(dir));
   auto event = BPFVM_TRY(maps::PerfEvent::create(cpu, data_pages, dir));

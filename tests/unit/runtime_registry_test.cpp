@@ -27,15 +27,16 @@ class RegistryTest : public ::testing::Test {
 };
 
 TEST_F(RegistryTest, IdsAreUniqueAcrossProcesses) {
-  auto r = Registry::open(root_.string());
-  ASSERT_TRUE(r);
+  auto opened = Registry::open(root_.string());
+  ASSERT_TRUE(opened);
+  auto r = *opened;
   const std::uint32_t mine = r->allocate(ObjectKind::kProg);
   // A child allocates through its own mapping of the same file.
   int pipefd[2];
   ASSERT_EQ(::pipe(pipefd), 0);
   const pid_t child = ::fork();
   if (child == 0) {
-    auto rc = Registry::open(root_.string());
+    auto rc = *Registry::open(root_.string());
     std::uint32_t ids[2] = {rc->allocate(ObjectKind::kProg), rc->allocate(ObjectKind::kProg)};
     (void)!::write(pipefd[1], ids, sizeof ids);
     ::_exit(0);
@@ -49,12 +50,13 @@ TEST_F(RegistryTest, IdsAreUniqueAcrossProcesses) {
 }
 
 TEST_F(RegistryTest, RecordsOfDeadOwnersAreDroppedUnlessPinned) {
-  auto r = Registry::open(root_.string());
-  ASSERT_TRUE(r);
+  auto opened = Registry::open(root_.string());
+  ASSERT_TRUE(opened);
+  auto r = *opened;
   const std::string pin = (root_ / "pinned").string();
   const pid_t child = ::fork();
   if (child == 0) {
-    auto rc = Registry::open(root_.string());
+    auto rc = *Registry::open(root_.string());
     rc->publish(ObjectKind::kMap, 7, {{"name", "gone"}});
     rc->publish(ObjectKind::kMap, 8, {{"name", "kept"}});
     rc->add_pin(ObjectKind::kMap, 8, pin);

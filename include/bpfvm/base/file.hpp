@@ -22,8 +22,13 @@ Result<void> replace_file(const std::string& path, std::span<const std::uint8_t>
 
 // Creates a new file with these contents; EEXIST when the path exists. Never leaves a partial file.
 Result<void> create_file(const std::string& path, std::span<const std::uint8_t> data);
-// mkdir -p.
+// mkdir -p. New directories are private to their owner (0700, less what the umask takes).
 Result<void> make_directories(const std::string& path);
+// A directory only this user can use (tmux's check on its socket directory): created 0700 with its
+// parents, or, when it exists, a real directory (not a link) owned by this user with no access for
+// group or others; EACCES naming what is wrong otherwise. `tighten`: an existing directory of this
+// user's that others may use is made private instead (for a directory only its owner could have made).
+Result<void> make_private_directory(const std::string& path, bool tighten = false);
 bool is_directory(const std::string& path);
 bool exists(const std::string& path);
 std::string current_directory();

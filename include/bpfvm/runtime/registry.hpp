@@ -9,8 +9,8 @@
 // stays while a pin names the object (pins keep objects alive, as on bpffs), and is dropped by the
 // next reader otherwise.
 //
-// Best effort: where the pin root cannot be written (another user's), a process works alone with
-// process-local ids.
+// Best effort: where the pin root cannot be used (another user's), a process works alone with
+// process-local ids, and listings report why (Runtime::registry_error).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -32,8 +32,8 @@ std::string_view kind_name(ObjectKind kind);  // "prog", "map", "btf", "link"
 
 class Registry {
  public:
-  // The registry under `pin_root`, or null when it cannot be opened there.
-  static std::shared_ptr<Registry> open(const std::string& pin_root);
+  // The registry under `pin_root`, or why it cannot be opened there.
+  static Result<std::shared_ptr<Registry>> open(const std::string& pin_root);
 
   // A fresh system-wide id.
   std::uint32_t allocate(ObjectKind kind);

@@ -54,8 +54,14 @@ struct ProgramLoadRequest {
   std::uint32_t id = 0;
 };
 
+// Where a user's objects live unless told otherwise: $BPFVM_PIN_ROOT; else root's /run/bpfvm; else the
+// user's own $XDG_RUNTIME_DIR/bpfvm, or /tmp/bpfvm-<uid> without one. Each default root is private to
+// its owner (0700): users never see, read or change each other's maps, programs, pins or trace pipe;
+// root may use any user's objects by naming that user's root (BPFVM_PIN_ROOT), as root may on bpffs.
+std::string default_pin_root();
+
 struct RuntimeOptions {
-  std::string pin_root;  // empty: $BPFVM_PIN_ROOT, else /run/bpfvm
+  std::string pin_root;  // empty: default_pin_root()
 };
 
 class Runtime {
@@ -88,8 +94,10 @@ class Runtime {
   Result<std::shared_ptr<Map>> open_map_by_id(std::uint32_t id);
   Result<std::shared_ptr<Program>> open_program_by_id(std::uint32_t id);
   Result<std::shared_ptr<BtfObject>> open_btf_by_id(std::uint32_t id);
-  // The system-wide registry; null when the pin root cannot hold one (then ids are this process's).
+  // The system-wide registry; null when the pin root cannot hold one (then ids are this process's),
+  // and registry_error() says why.
   const std::shared_ptr<Registry>& registry();
+  const std::optional<Error>& registry_error();
 
   // Pinning.
   const std::string& pin_root() const { return pin_root_; }
@@ -116,6 +124,8 @@ class Runtime {
 
  private:
   std::uint32_t new_id(int kind);
+  // Creates the pin root (a default one private to its owner: os::make_private_directory).
+  Result<void> prepare_pin_root() const;
   // Writes the record of an object into the registry (unless another live process owns that id) and
   // returns the token that removes it when the object goes.
   std::shared_ptr<void> publish(ObjectKind kind, std::uint32_t id, const nlohmann::json& record, bool fresh);
@@ -137,7 +147,9 @@ class Runtime {
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
   std::shared_ptr<maps::RingBuffer> trace_pipe_;
   std::shared_ptr<Registry> system_;
+  std::optional<Error> system_error_;
   bool system_tried_ = false;
+  bool default_root_ = false;  // pin_root_ is default_pin_root() without $BPFVM_PIN_ROOT: kept private
 };
 
 }  // namespace bpfvm::runtime

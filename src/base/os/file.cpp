@@ -120,11 +120,28 @@ Result<void> make_directories(const std::string& path) {
     pos = path.find('/', pos + 1);
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("create directory", partial, errno);
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("create directory", partial, errno);
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return errno_error("stat", path, errno);
   if (!S_ISDIR(st.st_mode)) return errno_error("use as a directory", path, ENOTDIR);
+  return ok();
+}
+
+Result<void> make_private_directory(const std::string& path, bool tighten) {
+  BPFVM_TRY(make_directories(path));
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno_error("stat", path, errno);
+  if (!S_ISDIR(st.st_mode)) return make_error(Errc::kAccess, "'{}' is not a directory (a link?): refusing to use it", path);
+  if (st.st_uid != ::geteuid()) {
+    return make_error(Errc::kAccess, "'{}' belongs to user {}, not to you ({}): refusing to use it", path, st.st_uid,
+                      ::geteuid());
+  }
+  if ((st.st_mode & 077) != 0 && tighten && ::chmod(path.c_str(), 0700) == 0) return ok();
+  if ((st.st_mode & 077) != 0) {
+    return make_error(Errc::kAccess, "'{}' has mode {:o}: other users may use it, refusing to (chmod 700 it)", path,
+                      st.st_mode & 0777);
+  }
   return ok();
 }
 
