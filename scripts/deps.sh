@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ clang clang-19 llvm make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libfmt-dev nlohmann-json3-dev libelf-dev zlib1g-dev libbpf-dev linux-libc-dev
+  libfmt-dev nlohmann-json3-dev libelf-dev libdw-dev zlib1g-dev libbpf-dev linux-libc-dev
   libasmjit-dev libzydis-dev
   bpftool strace graphviz
 )

@@ -140,7 +140,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (probes.empty()) return trace_fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
 
   const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
-  Outputs out{{}, {}, nullptr, EventTable(btf, stdout)};
+  Outputs out{{}, {}, nullptr, EventTable(btf, object, stdout)};
   if (auto pipe = rt.trace_pipe()) {
     out.trace_pipe = *pipe;
     out.trace_pipe->consume([](std::span<const std::uint8_t>) { return 0; });  // lines from before

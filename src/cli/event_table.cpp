@@ -10,6 +10,7 @@
 #include "bpfvm/attach/syscalls.hpp"
 #include "bpfvm/base/hex.hpp"
 #include "bpfvm/obj/btf_value.hpp"
+#include "bpfvm/obj/dwarf_types.hpp"
 
 namespace bpfvm::cli {
 
@@ -44,14 +45,23 @@ std::uint32_t record_struct(const obj::Btf& btf) {
   return 0;
 }
 
-EventTable::EventTable(const obj::Btf* btf, std::FILE* out)
-    : btf_(btf), out_(out), start_(std::chrono::steady_clock::now()) {}
+EventTable::EventTable(const obj::Btf* btf, std::string object, std::FILE* out)
+    : btf_(btf), object_(std::move(object)), out_(out), start_(std::chrono::steady_clock::now()) {}
 
 bool EventTable::choose_layout(std::size_t record_size) {
-  if (!btf_) return false;
   const auto size = static_cast<std::int64_t>(record_size);
-  std::uint32_t id = record_struct(*btf_);
+  std::uint32_t id = btf_ ? record_struct(*btf_) : 0;
   if (id && obj::btf_size(*btf_, id) > size) id = 0;
+  if (!id && !object_.empty()) {
+    // Perf samples are padded to 8 bytes: a struct up to 7 bytes shorter is the record too.
+    auto found = obj::find_dwarf_record_struct(object_, record_size >= 7 ? record_size - 7 : 0, record_size);
+    if (found && *found) {
+      dwarf_btf_ = std::move((*found)->btf);
+      btf_ = &*dwarf_btf_;
+      id = (*found)->type_id;
+    }
+  }
+  if (!btf_) return false;
   if (!id) id = obj::btf_find_struct(*btf_, "event");
   if (id && obj::btf_size(*btf_, id) > size) id = 0;
   if (!id) id = obj::btf_find_struct(*btf_, "", size);

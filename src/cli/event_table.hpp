@@ -1,12 +1,16 @@
-// Private to src/cli: records from a perf or ring buffer as rows of a table, decoded through the
-// object's BTF: a TIME(s) column (seconds since tracing began), then one column per member of the
-// record's struct, headed by the member's name in capitals. The struct is the one named `event` (the
-// libbpf-tools convention), else the one struct of the record's size; without one, rows are hex.
+// Private to src/cli: records from a perf or ring buffer as rows of a table, decoded through BTF: a
+// TIME(s) column (seconds since tracing began), then one column per member of the record's struct,
+// headed by the member's name in capitals. The struct is, in this order: the one BPFVM_RECORD names;
+// the one the program keeps the record in (a local variable or parameter holding a struct of the
+// record's size, found in the object's DWARF: clang leaves such types out of .BTF); the struct of the
+// object's BTF named `event` (the libbpf-tools convention); the one struct of the record's size.
+// Without one, rows are hex.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,7 +21,8 @@ namespace bpfvm::cli {
 
 class EventTable {
  public:
-  EventTable(const obj::Btf* btf, std::FILE* out);
+  // `object`: the object file, for its DWARF ("" for none).
+  EventTable(const obj::Btf* btf, std::string object, std::FILE* out);
   void print(std::span<const std::uint8_t> record);
   void print_lost(std::uint64_t count);
 
@@ -31,6 +36,8 @@ class EventTable {
   bool choose_layout(std::size_t record_size);
 
   const obj::Btf* btf_;
+  std::string object_;
+  std::optional<obj::Btf> dwarf_btf_;  // the record's type, from DWARF, when btf_ points here
   std::FILE* out_;
   std::chrono::steady_clock::time_point start_;
   std::uint32_t struct_id_ = 0;
