@@ -45,6 +45,15 @@ std::uint32_t record_struct(const obj::Btf& btf) {
   return 0;
 }
 
+// Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on `" " + std::string&&` at -O3.
+std::string EventTable::cell_text(const Column& c, const std::string& text, bool last) {
+  std::string out(1, ' ');
+  if (last) out += text;
+  else if (c.left) fmt::format_to(std::back_inserter(out), "{:<{}}", text, c.width);
+  else fmt::format_to(std::back_inserter(out), "{:>{}}", text, c.width);
+  return out;
+}
+
 EventTable::EventTable(const obj::Btf* btf, std::string object, std::FILE* out)
     : btf_(btf), object_(std::move(object)), out_(out), start_(std::chrono::steady_clock::now()) {}
 
@@ -104,7 +113,7 @@ void EventTable::print(std::span<const std::uint8_t> record) {
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       const Column& c = columns_[i];
       const bool last = i + 1 == columns_.size();
-      h += " " + (last ? c.header : c.left ? fmt::format("{:<{}}", c.header, c.width) : fmt::format("{:>{}}", c.header, c.width));
+      h += cell_text(c, c.header, last);
     }
     fmt::print(out_, "{}\n", h);
   }
@@ -122,7 +131,7 @@ void EventTable::print(std::span<const std::uint8_t> record) {
       cell = obj::btf_cell(*btf_, c.type_id, record.subspan(c.offset, c.size));
     }
     const bool last = i + 1 == columns_.size();
-    row += " " + (last ? cell : c.left ? fmt::format("{:<{}}", cell, c.width) : fmt::format("{:>{}}", cell, c.width));
+    row += cell_text(c, cell, last);
   }
   fmt::print(out_, "{}\n", row);
 }

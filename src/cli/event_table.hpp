@@ -33,6 +33,8 @@ class EventTable {
     bool syscall_name, left;
     std::size_t width;
   };
+  // " text", padded to the column's width (the last column is not padded).
+  static std::string cell_text(const Column& c, const std::string& text, bool last);
   bool choose_layout(std::size_t record_size);
 
   const obj::Btf* btf_;
