@@ -3,7 +3,8 @@
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
 #   make bench              the JIT (against native code and the kernel's JIT), interpreter, map and
-#                           verifier benchmarks, and bpfvm trace's overhead against strace
+#                           verifier benchmarks, and bpfvm trace's overhead against strace; writes
+#                           bench/RESULTS.md (dated), where the README's figures come from
 #   make fuzz               the object reader under libFuzzer (FUZZ_SECONDS=60)
 #   make fuzz-verifier      the verifier under libFuzzer, seeded with the verifier cases
 #   CXX=clang++ make check  build with clang
@@ -54,11 +55,7 @@ conformance: build
 	else echo "conformance: $(CONFORMANCE_DIR) not found, skipped"; fi
 
 bench: build
-	@$(BUILD)/bin/jit_bench $(BUILD)/bench-progs
-	@$(BUILD)/bin/interpreter_bench --benchmark_counters_tabular=true
-	@$(BUILD)/bin/maps_bench
-	@bench/verifier.sh $(BUILD)
-	@bench/trace_overhead.sh $(BUILD)
+	@bench/run_all.sh $(BUILD)
 
 # The object reader under libFuzzer (clang, ASan+UBSan), seeded with the test objects.
 fuzz: build

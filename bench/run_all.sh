@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, one after the other in one go (so the ratios compare runs on the same
+# machine in the same state), printed and written to bench/RESULTS.md with the date, the machine and the
+# command of each section. The README's figures come from that file, never from prose.
+#   bench/run_all.sh BUILD_DIR
+set -uo pipefail
+BUILD="${1:-build}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="$ROOT/bench/RESULTS.md"
+TMP="$(mktemp)"
+trap 'rm -f "$TMP"' EXIT
+
+section() {  # section TITLE CMD...: runs CMD, shows its output, keeps it for the file
+  local title="$1"
+  shift
+  echo "== $title: $*"
+  {
+    printf '\n## %s\n`%s`\n```\n' "$title" "$*"
+    "$@" 2>&1 | tee /dev/stderr
+    printf '```\n'
+  } >> "$TMP" 2>&1
+}
+
+{
+  echo "# Benchmark results"
+  echo "Written by \`make bench\` (bench/run_all.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) CPUs,"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), commit"
+  echo "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown). One run: runs on this kind of VM vary by 10-30%."
+} > "$TMP"
+section "JIT against native code and the kernel's JIT (ns per run, net of each engine's fixed cost)" \
+  "$BUILD/bin/jit_bench" "$BUILD/bench-progs"
+section "Interpreter" "$BUILD/bin/interpreter_bench" --benchmark_counters_tabular=true
+section "Maps against std::unordered_map and the kernel's maps" "$BUILD/bin/maps_bench"
+section "Verifier against the kernel's" "$ROOT/bench/verifier.sh" "$BUILD"
+section "bpfvm trace against strace" "$ROOT/bench/trace_overhead.sh" "$BUILD"
+mv "$TMP" "$OUT"
+trap - EXIT
+echo "written: $OUT"
