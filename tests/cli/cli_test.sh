@@ -7,6 +7,11 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 . "$(dirname "$0")/expect.sh"
 
+# bpftool's version / -V, for bpfvm: version, build, features.
+expect "version" 0 "bpfvm v" -- "$BPFVM" version
+expect "-V" 0 "features: jit (x86-64, asmjit), interpreter, jited_disasm (zydis)" -- "$BPFVM" -V
+expect "--version, JSON" 0 '"features":{"jit":true' -- "$BPFVM" -j --version
+expect "version takes no arguments" 2 "unexpected 'x'" -- "$BPFVM" version x
 expect "exec conformance syntax" 0 "0xa" -- "$BPFVM" exec "$DIR/sum.s" --mem-hex "01 02 03 04"
 expect "exec prints r0 last" 0 "0x0" -- "$BPFVM" exec "$DIR/sum.s"
 expect "asm" 0 "" -- "$BPFVM" asm "$DIR/sum.s" -o "$TMP/sum.bin"

@@ -153,7 +153,15 @@ class KernelOracle : public ::testing::Test {
       const std::string ours = disassemble(xl, options);
       auto a = normalized_lines(theirs), b = normalized_lines(ours);
       ASSERT_EQ(a.size(), b.size()) << "bpftool:\n" << theirs << "\nbpfvm:\n" << ours;
-      for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i], a[i]) << name << " line " << i;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        // Debian's bpftool 7.1 predates the per-CPU mov (kernel 6.8) and prints it as a plain mov, "r0 =
+        // r0"; bpfvm prints it as the running kernel's own printer (and newer bpftool) does.
+        if (const auto at = b[i].find("&(void __percpu *)(r"); at != std::string::npos && b[i].ends_with(")")) {
+          const std::string old_spelling = b[i].substr(0, at) + b[i].substr(at + 19, b[i].size() - at - 20);
+          if (a[i] == old_spelling) continue;
+        }
+        EXPECT_EQ(b[i], a[i]) << name << " line " << i;
+      }
       ++compared_;
     }
     unlink(pin.c_str());
@@ -199,6 +207,12 @@ TEST_F(KernelOracle, Atomics) {
           "r2 = atomic64_xchg((u64 *)(r10 -8), r2)\nr2 = atomic_xchg((u32 *)(r10 -16), r2)\nr0 = r1\n"
           "r0 = atomic64_cmpxchg((u64 *)(r10 -8), r0, r2)\nr0 = atomic_cmpxchg((u32 *)(r10 -16), r0, r2)\n"
           "r0 = 0\nexit\n");
+}
+
+// What the kernel's verifier writes into a program (kernel 6.8+ inlines bpf_get_smp_processor_id into a
+// per-CPU load; a 32-bit cmpxchg gets a zero-extension, above): bpfvm prints it as bpftool does.
+TEST_F(KernelOracle, KernelInsertedInstructions) {
+  compare("inlined", "call bpf_get_smp_processor_id#8\nr0 = 0\nexit\n");
 }
 
 TEST_F(KernelOracle, HelpersMapsAndSubprograms) {
