@@ -14,8 +14,8 @@ namespace {
 // libbpf reports problems on stderr; bpfvm reports them as errors instead.
 int quiet(enum libbpf_print_level, const char*, va_list) { return 0; }
 
-// btf_dump's printer: appends to a std::string.
-void append_text(void* ctx, const char* fmt_text, va_list args) {
+// btf_dump's printer: appends to a std::string. (The format comes from libbpf: printf-checked there.)
+__attribute__((format(printf, 2, 0))) void append_text(void* ctx, const char* fmt_text, va_list args) {
   va_list copy;
   va_copy(copy, args);
   const int n = std::vsnprintf(nullptr, 0, fmt_text, copy);
