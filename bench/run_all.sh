@@ -10,15 +10,16 @@ OUT="$ROOT/bench/RESULTS.md"
 TMP="$(mktemp)"
 trap 'rm -f "$TMP"' EXIT
 
+exec 3>&1  # the terminal: each section's output goes there and into the file
 section() {  # section TITLE CMD...: runs CMD, shows its output, keeps it for the file
   local title="$1"
   shift
   echo "== $title: $*"
   {
     printf '\n## %s\n`%s`\n```\n' "$title" "$*"
-    "$@" 2>&1 | tee /dev/stderr
+    "$@" 2>&1 | tee /dev/fd/3
     printf '```\n'
-  } >> "$TMP" 2>&1
+  } >> "$TMP"
 }
 
 {
@@ -33,6 +34,7 @@ section "Interpreter" "$BUILD/bin/interpreter_bench" --benchmark_counters_tabula
 section "Maps against std::unordered_map and the kernel's maps" "$BUILD/bin/maps_bench"
 section "Verifier against the kernel's" "$ROOT/bench/verifier.sh" "$BUILD"
 section "bpfvm trace against strace" "$ROOT/bench/trace_overhead.sh" "$BUILD"
+chmod 644 "$TMP"
 mv "$TMP" "$OUT"
 trap - EXIT
 echo "written: $OUT"
