@@ -3,6 +3,7 @@
 #include <bpf/btf.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <libelf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -189,15 +190,11 @@ class BtfWriter {
 
 }  // namespace
 
-Result<std::optional<DwarfStruct>> find_dwarf_record_struct(const std::string& path, std::size_t min_size,
-                                                            std::size_t max_size) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(Errc::kNotFound, "open '{}': {}", path, std::strerror(errno));
-  Dwarf* dwarf = dwarf_begin(fd, DWARF_C_READ);
-  if (!dwarf) {
-    ::close(fd);
-    return std::optional<DwarfStruct>();  // no DWARF (built without -g): nothing to find
-  }
+namespace {
+
+// The search, on DWARF already opened (null: the file has none).
+Result<std::optional<DwarfStruct>> find_in(Dwarf* dwarf, std::size_t min_size, std::size_t max_size) {
+  if (!dwarf) return std::optional<DwarfStruct>();  // no DWARF (built without -g): nothing to find
   // Every struct a variable or parameter holds, by value or through a pointer, of a size that fits.
   std::map<Dwarf_Off, Dwarf_Die> found;
   std::function<void(Dwarf_Die*, int)> walk = [&](Dwarf_Die* die, int depth) {
@@ -241,23 +238,39 @@ Result<std::optional<DwarfStruct>> find_dwarf_record_struct(const std::string& p
     }
     if (matches > 1) chosen.reset();
   }
-  Result<std::optional<DwarfStruct>> result = std::optional<DwarfStruct>();
-  if (chosen) {
-    BtfWriter writer;
-    auto id = writer.add(*chosen);
-    if (!id) {
-      result = std::move(id).error();
-    } else {
-      std::uint32_t size = 0;
-      const void* raw = btf__raw_data(writer.get(), &size);
-      auto btf = raw ? Btf::parse({static_cast<const std::uint8_t*>(raw), size})
-                     : Result<Btf>(make_error(Errc::kNoMemory, "cannot write BTF"));
-      if (!btf) result = std::move(btf).error();
-      else result = std::optional<DwarfStruct>(DwarfStruct{std::move(*btf), static_cast<std::uint32_t>(*id), name_of(&*chosen)});
-    }
-  }
-  dwarf_end(dwarf);
+  if (!chosen) return std::optional<DwarfStruct>();
+  BtfWriter writer;
+  const int id = BPFVM_TRY(writer.add(*chosen));
+  std::uint32_t size = 0;
+  const void* raw = btf__raw_data(writer.get(), &size);
+  if (!raw) return make_error(Errc::kNoMemory, "cannot write BTF");
+  Btf btf = BPFVM_TRY(Btf::parse({static_cast<const std::uint8_t*>(raw), size}));
+  return std::optional<DwarfStruct>(DwarfStruct{std::move(btf), static_cast<std::uint32_t>(id), name_of(&*chosen)});
+}
+
+}  // namespace
+
+Result<std::optional<DwarfStruct>> find_dwarf_record_struct(const std::string& path, std::size_t min_size,
+                                                            std::size_t max_size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::kNotFound, "open '{}': {}", path, std::strerror(errno));
+  Dwarf* dwarf = dwarf_begin(fd, DWARF_C_READ);
+  auto result = find_in(dwarf, min_size, max_size);
+  if (dwarf) dwarf_end(dwarf);
   ::close(fd);
+  return result;
+}
+
+Result<std::optional<DwarfStruct>> find_dwarf_record_struct(std::span<const std::uint8_t> object,
+                                                            std::size_t min_size, std::size_t max_size) {
+  elf_version(EV_CURRENT);
+  // libelf reads the image in place and does not write it.
+  Elf* elf = elf_memory(const_cast<char*>(reinterpret_cast<const char*>(object.data())), object.size());
+  if (!elf) return std::optional<DwarfStruct>();
+  Dwarf* dwarf = dwarf_begin_elf(elf, DWARF_C_READ, nullptr);
+  auto result = find_in(dwarf, min_size, max_size);
+  if (dwarf) dwarf_end(dwarf);
+  elf_end(elf);
   return result;
 }
 

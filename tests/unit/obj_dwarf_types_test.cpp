@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "bpfvm/obj/dwarf_types.hpp"
 
@@ -41,6 +43,19 @@ TEST(DwarfRecordStruct, FindsTheStructALocalVariableHolds) {
   const btf_type* pid = btf__type_by_id(s.btf.get(), m[0].type);
   ASSERT_TRUE(pid && btf_is_typedef(pid));
   EXPECT_STREQ(btf__name_by_offset(s.btf.get(), pid->name_off), "u32");
+}
+
+TEST(DwarfRecordStruct, InMemoryAsInAFile) {
+  if (!std::filesystem::exists(kObject)) GTEST_SKIP() << "no BPF test objects";
+  std::ifstream in(kObject, std::ios::binary);
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto found = find_dwarf_record_struct(std::span<const std::uint8_t>(bytes), 81, 88);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->name, "event");
+  // Cut short anywhere, the object gives an answer or an error, never a crash.
+  for (std::size_t n : {std::size_t{0}, std::size_t{64}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
+    (void)find_dwarf_record_struct(std::span<const std::uint8_t>(bytes.data(), n), 81, 88);
+  }
 }
 
 TEST(DwarfRecordStruct, NoneOfAnotherSize) {

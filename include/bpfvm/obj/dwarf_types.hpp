@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "bpfvm/base/result.hpp"
@@ -28,5 +29,8 @@ struct DwarfStruct {
 // DWARF (not built with -g, or not ELF). A file that cannot be opened is an error.
 Result<std::optional<DwarfStruct>> find_dwarf_record_struct(const std::string& path, std::size_t min_size,
                                                             std::size_t max_size);
+// The same, on an object in memory.
+Result<std::optional<DwarfStruct>> find_dwarf_record_struct(std::span<const std::uint8_t> object,
+                                                            std::size_t min_size, std::size_t max_size);
 
 }  // namespace bpfvm::obj
