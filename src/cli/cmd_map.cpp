@@ -221,6 +221,7 @@ int show(Args& args) {
     else print_map_text(**m, record);
   }
   if (output_format().json) print_json(named && all.size() == 1 ? all[0] : all);
+  if (ids.empty() && !named) note_empty_listing(rt, "maps");
   return kExitOk;
 }
 

@@ -97,6 +97,7 @@ int prog_show(Args& args) {
     return kExitOk;
   }
   for (const auto& r : records) print_prog_text(r);
+  if (records.empty() && !named) note_empty_listing(rt, "programs");
   return kExitOk;
 }
 

@@ -1,8 +1,11 @@
 #include "object_ref.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cstdlib>
+
+#include "bpfvm/base/file.hpp"
 
 namespace bpfvm::cli {
 
@@ -10,6 +13,13 @@ Result<std::shared_ptr<runtime::Registry>> open_registry(runtime::Runtime& rt) {
   if (const auto& r = rt.registry()) return r;
   if (const auto& why = rt.registry_error()) return *why;
   return make_error(Errc::kNotFound, "no registry under {}", rt.pin_root());
+}
+
+void note_empty_listing(const runtime::Runtime& rt, std::string_view what) {
+  constexpr std::string_view kRootPins = "/run/bpfvm";
+  if (::geteuid() == 0 || rt.pin_root() == kRootPins || !os::is_directory(std::string(kRootPins))) return;
+  fmt::print(stderr, "Note: no {} of yours under {}; root's, under {}, are not visible to other users\n", what,
+             rt.pin_root(), kRootPins);
 }
 
 namespace {

@@ -32,6 +32,9 @@ ObjectRef parse_map_ref(Args& args);
 // The registry of every bpfvm process of this pin root, or why it cannot be used (another user's pin
 // root): listings report that instead of showing nothing.
 Result<std::shared_ptr<runtime::Registry>> open_registry(runtime::Runtime& rt);
+// After a listing of an ordinary user's objects that found none: says on stderr that root's objects
+// (the default root's) exist but are not this user's to see, so that an empty list is not mistaken.
+void note_empty_listing(const runtime::Runtime& rt, std::string_view what);
 
 // The ids a reference names (a name or tag may name several); an error when it names none.
 Result<std::vector<std::uint32_t>> resolve_programs(runtime::Runtime& rt, const ObjectRef& ref);
