@@ -86,6 +86,9 @@ void classify_ethernet(std::span<const std::uint8_t> frame, struct __sk_buff& s)
   s.protocol = static_cast<std::uint32_t>((proto >> 8) | ((proto & 0xff) << 8));  // __be16 in a u32
 }
 
+// Runs `once` `repeat` times on the same context, as the kernel's bpf_test_run does: the context and the
+// packet are prepared once, so a program that changes the packet sees its own changes on the next run
+// (the kernel's data_out after `repeat 5` of a TTL decrement holds TTL - 5).
 template <typename Fn>
 Result<std::uint32_t> timed_runs(std::uint32_t repeat, std::uint64_t& retval, Fn&& once) {
   if (repeat == 0) repeat = 1;
@@ -223,8 +226,8 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.data_meta = ctx.data;
         ctx.data_end = reinterpret_cast<std::uint64_t>(packet.data() + packet.size());
       };
+      prepare();
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        prepare();
         return run(&ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh});
       }));
       out.data_out = packet;
@@ -267,17 +270,15 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       if (size - meta > kXdpMaxLinear) return make_error(Errc::kInvalid, "data_in is larger than {} bytes", kXdpMaxLinear);
       std::vector<std::uint8_t> buffer;
       XdpContext ctx{};
+      buffer.assign(kXdpHeadroom - meta + req.data_in.size(), 0);
+      std::memcpy(buffer.data() + kXdpHeadroom - meta, req.data_in.data(), req.data_in.size());
+      ctx.data_meta = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom - meta);
+      ctx.data = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom);
+      ctx.data_end = reinterpret_cast<std::uint64_t>(buffer.data() + buffer.size());
+      ctx.data_hard_start = reinterpret_cast<std::uint64_t>(buffer.data());
+      ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
+      ctx.user.rx_queue_index = 0;
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        buffer.resize(kXdpHeadroom - meta + req.data_in.size());
-        std::memset(buffer.data(), 0, kXdpHeadroom - meta);
-        std::memcpy(buffer.data() + kXdpHeadroom - meta, req.data_in.data(), req.data_in.size());
-        ctx = XdpContext{};
-        ctx.data_meta = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom - meta);
-        ctx.data = reinterpret_cast<std::uint64_t>(buffer.data() + kXdpHeadroom);
-        ctx.data_end = reinterpret_cast<std::uint64_t>(buffer.data() + buffer.size());
-        ctx.data_hard_start = reinterpret_cast<std::uint64_t>(buffer.data());
-        ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
-        ctx.user.rx_queue_index = 0;
         return run(&ctx, sizeof ctx, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta});
       }));
       const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
@@ -302,9 +303,8 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         return make_error(Errc::kInvalid, "ctx_in is {} bytes, larger than the context ({})", req.ctx_in.size(), size);
       }
       std::vector<std::uint8_t> ctx(size, 0);
+      std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        std::fill(ctx.begin(), ctx.end(), 0);
-        std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
         return run(ctx.data(), ctx.size(), {});
       }));
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));

@@ -219,6 +219,20 @@ TEST_F(KernelOracle, NetworkProgramTypes) {
            {"tc_mark", ipv4_frame(), {}}, {"tc_mark", ipv4_frame(), bytes_of(skb)}});
 }
 
+// repeat N runs the program N times on the same packet, prepared once: changes accumulate (TTL - 5).
+TEST_F(KernelOracle, RepeatedRunsShareThePacket) {
+  struct __sk_buff skb {};
+  skb.mark = 5;
+  std::vector<std::uint8_t> with_meta = {41, 0, 0, 0};
+  auto frame = ipv4_frame();
+  with_meta.insert(with_meta.end(), frame.begin(), frame.end());
+  struct xdp_md md {};
+  md.data = 4;
+  md.data_end = static_cast<std::uint32_t>(with_meta.size());
+  compare("prog_types.bpf.o", {{"xdp_ttl", ipv4_frame(), {}, 5}, {"xdp_ttl", ipv4_frame(3), {}, 7},
+                               {"xdp_meta", with_meta, bytes_of(md), 3}, {"tc_mark", ipv4_frame(), bytes_of(skb), 4}});
+}
+
 TEST_F(KernelOracle, PacketHelpers) {
   auto frame = ipv4_frame();
   frame[15] = 0x2c;  // some bytes that make the sums differ from zeros
