@@ -89,11 +89,18 @@ void classify_ethernet(std::span<const std::uint8_t> frame, struct __sk_buff& s)
 // Runs `once` `repeat` times on the same context, as the kernel's bpf_test_run does: the context and the
 // packet are prepared once, so a program that changes the packet sees its own changes on the next run
 // (the kernel's data_out after `repeat 5` of a TTL decrement holds TTL - 5).
-template <typename Fn>
-Result<std::uint32_t> timed_runs(std::uint32_t repeat, std::uint64_t& retval, Fn&& once) {
+// What helpers see when this process runs a program (as BPF_PROG_TEST_RUN runs one in the caller's
+// context): this thread as the task, its execution slot.
+helpers::RunEnv this_thread_env() {
+  helpers::RunEnv env = helpers::current_thread_env();
+  env.cpu = maps::this_cpu();
+  return env;
+}
+
+Result<std::uint32_t> timed_runs(std::uint32_t repeat, std::uint64_t& retval, Program::Runner& runner) {
   if (repeat == 0) repeat = 1;
   const auto start = std::chrono::steady_clock::now();
-  for (std::uint32_t i = 0; i < repeat; ++i) retval = BPFVM_TRY(once(i));
+  for (std::uint32_t i = 0; i < repeat; ++i) retval = BPFVM_TRY(runner.run());
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
   const std::uint64_t avg = static_cast<std::uint64_t>(ns) / repeat;
   return static_cast<std::uint32_t>(std::min<std::uint64_t>(avg, UINT32_MAX));
@@ -108,71 +115,68 @@ std::atomic<bool> g_stats_enabled{false};
 void Program::enable_stats(bool on) { g_stats_enabled.store(on, std::memory_order_relaxed); }
 bool Program::stats_enabled() { return g_stats_enabled.load(std::memory_order_relaxed); }
 
-namespace {
-// What a tail call needs of the run it replaces: the same context, memory and packet.
-struct RunFrame {
-  void* ctx;
-  std::size_t ctx_size;
-  std::span<const std::uint8_t> packet;
-};
-
-Result<std::uint64_t> run_tail_call(const void* self, const void* program, helpers::RunEnv& env) {
-  const auto* frame = static_cast<const RunFrame*>(self);
-  return static_cast<const Program*>(program)->run(frame->ctx, frame->ctx_size, frame->packet, &env);
-}
-}  // namespace
-
-Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
-                                   const helpers::RunEnv* parent) const {
-  // What helpers see: this thread as the task, its execution slot, the trace pipe.
-  helpers::RunEnv env = parent ? *parent : helpers::current_thread_env();
-  if (!parent) env.cpu = maps::this_cpu();
-  return run_in(env, ctx, ctx_size, packet, parent ? parent->tail_calls + 1 : 0);
-}
-
-Result<std::uint64_t> Program::run_for(const helpers::RunEnv& origin, void* ctx, std::size_t ctx_size) const {
-  helpers::RunEnv env = origin;
-  return run_in(env, ctx, ctx_size, {}, 0);
-}
-
-Result<std::uint64_t> Program::run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
-                                      std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const {
+Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
+                        const helpers::RunEnv& env, std::uint32_t tail_calls)
+    : program_(program), env_(env), frame_{ctx, ctx_size, packet} {
   // Every loaded program was verified and runs unchecked: no memory regions to hand the engine (the
   // interpreter's checked mode is for programs that were not).
-  env.trace_pipe = static_cast<maps::RingBuffer*>(p_.trace_pipe.get());
-  env.held_lock = nullptr;
-  env.prog_type = p_.prog_type;
-  env.packet = packet;
-  if (p_.prog_type == BPF_PROG_TYPE_XDP && ctx_size == sizeof(XdpContext)) {
+  const Parts& p = program.p_;
+  env_.trace_pipe = static_cast<maps::RingBuffer*>(p.trace_pipe.get());
+  env_.prog_type = p.prog_type;
+  env_.packet = packet;
+  if (p.prog_type == BPF_PROG_TYPE_XDP && ctx_size == sizeof(XdpContext)) {
     auto* x = static_cast<XdpContext*>(ctx);
-    env.xdp = {&x->data, &x->data_end, &x->data_meta, x->data_hard_start};
+    env_.xdp = {&x->data, &x->data_end, &x->data_meta, x->data_hard_start};
   }
-  const RunFrame frame{ctx, ctx_size, packet};
-  env.tail_call = run_tail_call;
-  env.tail_call_self = &frame;
-  env.tail_calls = tail_calls;
-  vm::RunContext rc;
-  rc.r1 = reinterpret_cast<std::uint64_t>(ctx);
+  env_.tail_call = [](const void* self, const void* next, helpers::RunEnv& caller) -> Result<std::uint64_t> {
+    const auto* f = static_cast<const Frame*>(self);
+    return static_cast<const Program*>(next)->run(f->ctx, f->ctx_size, f->packet, &caller);
+  };
+  env_.tail_call_self = &frame_;
+  env_.tail_calls = tail_calls;
+  rc_.r1 = reinterpret_cast<std::uint64_t>(ctx);
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).
-  if (p_.prog_type != BPF_PROG_TYPE_XDP) rc.packet = packet;
-  rc.user = &env;
+  if (p.prog_type != BPF_PROG_TYPE_XDP) rc_.packet = packet;
+  rc_.user = &env_;
+  if (p.jit) jit_.emplace(*p.jit, rc_);
+}
+
+Result<std::uint64_t> Program::Runner::enter() {
+  env_.held_lock = nullptr;
+  return jit_ ? jit_->run(rc_.r1) : program_.p_.interpreter->run(rc_);
+}
+
+Result<std::uint64_t> Program::Runner::run() {
+  const Program& prog = program_;
+  // Statistics only while enabled, and a profile only while `bpfvm prog profile` watches: otherwise a
+  // run is the engine's entry and nothing else.
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  const auto execute = [&] { return p_.jit ? p_.jit->run(rc) : p_.interpreter->run(rc); };
-  auto r = profile_ && profile_->on() ? profile_->record(execute) : execute();
-  if (env.held_lock) {
+  auto r = prog.profile_ && prog.profile_->on() ? prog.profile_->record([this] { return enter(); }) : enter();
+  if (env_.held_lock) [[unlikely]] {
     // The kernel's verifier refuses a program that can exit holding a bpf_spin_lock; without it, the
     // runtime releases the lock and fails the run.
-    env.held_lock->store(0, std::memory_order_release);
+    env_.held_lock->store(0, std::memory_order_release);
     if (r) r = make_error(Errc::kFault, "the program exited holding a bpf_spin_lock");
   }
   if (stats) {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-    run_count_.fetch_add(1, std::memory_order_relaxed);
-    run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+    prog.run_count_.fetch_add(1, std::memory_order_relaxed);
+    prog.run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
   }
-  if (!r) return std::move(r).error().with_context(fmt::format("program '{}'", p_.name));
+  if (!r) [[unlikely]] return std::move(r).error().with_context(fmt::format("program '{}'", prog.p_.name));
   return r;
+}
+
+Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
+                                   const helpers::RunEnv* parent) const {
+  Runner runner(*this, ctx, ctx_size, packet, parent ? *parent : this_thread_env(), parent ? parent->tail_calls + 1 : 0);
+  return runner.run();
+}
+
+Result<std::uint64_t> Program::run_for(const helpers::RunEnv& origin, void* ctx, std::size_t ctx_size) const {
+  Runner runner(*this, ctx, ctx_size, {}, origin);
+  return runner.run();
 }
 
 Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
@@ -227,9 +231,8 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.data_end = reinterpret_cast<std::uint64_t>(packet.data() + packet.size());
       };
       prepare();
-      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        return run(&ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh});
-      }));
+      Runner runner(*this, &ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh}, this_thread_env());
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       out.data_out = packet;
       // Programs below L2 never see the link header; the kernel hands it back zeroed.
       if (!l2) std::fill(out.data_out.begin(), out.data_out.begin() + ETH_HLEN, 0);
@@ -278,9 +281,9 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       ctx.data_hard_start = reinterpret_cast<std::uint64_t>(buffer.data());
       ctx.user.ingress_ifindex = 1;  // the loopback device's rx queue 0
       ctx.user.rx_queue_index = 0;
-      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        return run(&ctx, sizeof ctx, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta});
-      }));
+      Runner runner(*this, &ctx, sizeof ctx, {buffer.data() + kXdpHeadroom, req.data_in.size() - meta},
+                    this_thread_env());
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       const std::size_t from = ctx.data_meta - reinterpret_cast<std::uint64_t>(buffer.data());
       out.data_out.assign(buffer.begin() + static_cast<std::ptrdiff_t>(from), buffer.end());
       // xdp_convert_buff_to_md: the caller's xdp_md with the offsets updated; the rest as given.
@@ -304,9 +307,8 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       }
       std::vector<std::uint8_t> ctx(size, 0);
       std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
-      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, [&](std::uint32_t) -> Result<std::uint64_t> {
-        return run(ctx.data(), ctx.size(), {});
-      }));
+      Runner runner(*this, ctx.data(), ctx.size(), {}, this_thread_env());
+      out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
       break;
     }

@@ -86,7 +86,11 @@ class CallContext {
     exit_requested_ = true;
   }
   bool failed() const { return failure_.has_value(); }
-  Error take_failure() { return std::move(*failure_); }
+  Error take_failure() {
+    Error e = std::move(*failure_);
+    failure_.reset();
+    return e;
+  }
 
   // The interpreter reuses one context for every call of a run.
   void begin_call() {

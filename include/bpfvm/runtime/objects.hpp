@@ -135,6 +135,34 @@ class Program {
   // Where runs are counted while `bpfvm prog profile` watches (runtime/program_profile.hpp).
   void set_profile(std::shared_ptr<ProgramProfile> p) { profile_ = std::move(p); }
 
+  // A run of this program on one context, set up once and run many times by one thread (test_run's
+  // repeat loop, the events of one attach point): what helpers see (task, slot, trace pipe, packet) and
+  // the engine's run are prepared when it is made; run() resets what a run changes and enters the
+  // program. run() and run_for() below are a Runner used once. The program and the context must outlive it.
+  class Runner {
+   public:
+    // `env`: what helpers see (the task and its slot); `tail_calls`: the length of the tail-call chain
+    // that led here.
+    Runner(const Program& program, void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
+           const helpers::RunEnv& env, std::uint32_t tail_calls = 0);
+    Runner(const Runner&) = delete;
+    Runner& operator=(const Runner&) = delete;
+    Result<std::uint64_t> run();
+
+   private:
+    Result<std::uint64_t> enter();
+    const Program& program_;
+    helpers::RunEnv env_;
+    // What a tail call needs of the run it replaces: the same context, memory and packet.
+    struct Frame {
+      void* ctx;
+      std::size_t ctx_size;
+      std::span<const std::uint8_t> packet;
+    } frame_;
+    vm::RunContext rc_;
+    std::optional<vm::JitProgram::Runner> jit_;
+  };
+
   // Runs once with `ctx` (the type's context object, `ctx_size` bytes) in r1; LD_ABS / LD_IND read
   // `packet`. `parent` is the run that tail-called this one (its task, slot and tail-call count carry
   // over).
@@ -149,8 +177,6 @@ class Program {
  private:
   std::shared_ptr<void> registration_;
   std::shared_ptr<ProgramProfile> profile_;
-  Result<std::uint64_t> run_in(helpers::RunEnv& env, void* ctx, std::size_t ctx_size,
-                               std::span<const std::uint8_t> packet, std::uint32_t tail_calls) const;
 
   Parts p_;
   std::chrono::system_clock::time_point load_time_;

@@ -33,30 +33,13 @@ jit::ContextLayout context_layout() {
   return layout;
 }
 
-Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ctx) {
-  if (ctx.entry >= code.slots || !code.starts[ctx.entry]) {
-    return make_error(Errc::kInvalid, "no instruction starts at {}", ctx.entry);
-  }
-  alignas(16) std::uint8_t stack[isa::kMaxCallFrames * isa::kStackSize];
-  const auto stack_lo = reinterpret_cast<std::uint64_t>(stack);
-  Run run(ctx.user);
-  run.state.frame_floor = stack_lo + 2 * isa::kStackSize;
-  run.state.packet = reinterpret_cast<std::uint64_t>(ctx.packet.data());
-  run.state.packet_size = ctx.packet.size();
-  // Callbacks run as a nested run from their first instruction, on a stack of their own; they reach
-  // the caller's stack through the pointers they are given.
-  auto invoke = [&](std::uint64_t pc, const std::uint64_t (&args)[5]) -> Result<std::uint64_t> {
-    return execute(code, BPFVM_TRY(ctx.callback(pc, args, code.slots)));
-  };
-  run.call.set_invoker(
-      [](const void* self, std::uint64_t pc, const std::uint64_t (&args)[5]) {
-        return (*static_cast<const decltype(invoke)*>(self))(pc, args);
-      },
-      &invoke);
-  const std::uint64_t args[5] = {ctx.r1, ctx.r2, ctx.r3, ctx.r4, ctx.r5};
+// Enters the code at instruction `entry` with `args` and the stack ending at `stack_top`, and turns how
+// it stopped into a result: shared by single runs and Runners.
+Result<std::uint64_t> enter(const JitProgram::Code& code, Run& run, const std::uint64_t (&args)[5],
+                            std::uint64_t stack_top, std::size_t entry) {
   const std::uint8_t* base = code.native.memory.data();
-  const auto entry = reinterpret_cast<jit::Entry>(const_cast<std::uint8_t*>(base));
-  const std::uint64_t r0 = entry(&run.state, args, stack_lo + sizeof stack, base + code.native.insn_offsets[ctx.entry]);
+  const auto fn = reinterpret_cast<jit::Entry>(const_cast<std::uint8_t*>(base));
+  const std::uint64_t r0 = fn(&run.state, args, stack_top, base + code.native.insn_offsets[entry]);
   if (run.call.failed()) return run.call.take_failure();
   switch (static_cast<jit::Fault>(run.state.fault)) {
     case jit::Fault::kNone: return r0;
@@ -72,6 +55,42 @@ Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ct
           .at_insn(run.state.fault_pc);
   }
   return make_error(Errc::kInvalid, "JIT code stopped with an unknown fault {}", run.state.fault);
+}
+
+Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ctx);
+
+// Callbacks run as a nested run from their first instruction, on a stack of their own; they reach the
+// caller's stack through the pointers they are given.
+struct Callbacks {
+  const JitProgram::Code* code;
+  const RunContext* ctx;
+  static Result<std::uint64_t> invoke(const void* self, std::uint64_t pc, const std::uint64_t (&args)[5]) {
+    const auto* c = static_cast<const Callbacks*>(self);
+    return execute(*c->code, BPFVM_TRY(c->ctx->callback(pc, args, c->code->slots)));
+  }
+};
+
+void prepare(Run& run, const RunContext& ctx, std::uint64_t stack_lo, const Callbacks& callbacks) {
+  run.state.frame_floor = stack_lo + 2 * isa::kStackSize;
+  run.state.packet = reinterpret_cast<std::uint64_t>(ctx.packet.data());
+  run.state.packet_size = ctx.packet.size();
+  run.call.set_invoker(&Callbacks::invoke, &callbacks);
+}
+
+Result<void> check_entry(const JitProgram::Code& code, std::size_t entry) {
+  if (entry >= code.slots || !code.starts[entry]) return make_error(Errc::kInvalid, "no instruction starts at {}", entry);
+  return {};
+}
+
+Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ctx) {
+  BPFVM_TRY(check_entry(code, ctx.entry));
+  alignas(16) std::uint8_t stack[isa::kMaxCallFrames * isa::kStackSize];
+  const auto stack_lo = reinterpret_cast<std::uint64_t>(stack);
+  Run run(ctx.user);
+  const Callbacks callbacks{&code, &ctx};
+  prepare(run, ctx, stack_lo, callbacks);
+  const std::uint64_t args[5] = {ctx.r1, ctx.r2, ctx.r3, ctx.r4, ctx.r5};
+  return enter(code, run, args, stack_lo + sizeof stack, ctx.entry);
 }
 
 }  // namespace
@@ -99,6 +118,35 @@ Result<JitProgram> JitProgram::compile(std::span<const isa::RawInsn> program, co
 }
 
 Result<std::uint64_t> JitProgram::run(const RunContext& ctx) const { return execute(*code_, ctx); }
+
+struct JitProgram::Runner::State {
+  State(const Code& c, const RunContext& context) : code(c), ctx(context), run(context.user), callbacks{&code, &ctx} {}
+  const Code& code;
+  const RunContext ctx;
+  Run run;
+  const Callbacks callbacks;
+  Result<void> entry_ok = ok();
+  alignas(16) std::uint8_t stack[isa::kMaxCallFrames * isa::kStackSize];
+};
+
+JitProgram::Runner::Runner(const JitProgram& program, const RunContext& ctx) {
+  static_assert(sizeof(State) <= sizeof(storage_) && alignof(State) <= 64, "JitProgram::Runner's storage is too small");
+  State* s = new (storage_) State(*program.code_, ctx);
+  s->entry_ok = check_entry(s->code, ctx.entry);
+  prepare(s->run, s->ctx, reinterpret_cast<std::uint64_t>(s->stack), s->callbacks);
+}
+
+JitProgram::Runner::~Runner() { state().~State(); }
+
+Result<std::uint64_t> JitProgram::Runner::run(std::uint64_t r1) {
+  State& s = state();
+  if (!s.entry_ok) return s.entry_ok.error();
+  // What a run may have changed: the fault and the exit request (a failure is taken when reported).
+  s.run.state.fault = 0;
+  s.run.call.begin_call();
+  const std::uint64_t args[5] = {r1, s.ctx.r2, s.ctx.r3, s.ctx.r4, s.ctx.r5};
+  return enter(s.code, s.run, args, reinterpret_cast<std::uint64_t>(s.stack) + sizeof s.stack, s.ctx.entry);
+}
 
 std::span<const std::uint8_t> JitProgram::code() const { return {code_->native.memory.data(), code_->native.size}; }
 std::uint64_t JitProgram::code_address() const { return reinterpret_cast<std::uint64_t>(code_->native.memory.data()); }
