@@ -149,22 +149,32 @@ Result<std::uint64_t> Program::Runner::enter() {
 Result<std::uint64_t> Program::Runner::run() {
   const Program& prog = program_;
   // Statistics only while enabled, and a profile only while `bpfvm prog profile` watches: otherwise a
-  // run is the engine's entry and nothing else.
+  // run in the JIT is the native code and a test.
+  if (jit_ && !stats_enabled() && !(prog.profile_ && prog.profile_->on())) [[likely]] {
+    env_.held_lock = nullptr;
+    auto r = jit_->run(rc_.r1);
+    if (r && !env_.held_lock) [[likely]] return r;
+    return finish(std::move(r));
+  }
   const bool stats = stats_enabled();
   const auto start = stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   auto r = prog.profile_ && prog.profile_->on() ? prog.profile_->record([this] { return enter(); }) : enter();
+  if (stats) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    prog.run_count_.fetch_add(1, std::memory_order_relaxed);
+    prog.run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  }
+  return finish(std::move(r));
+}
+
+Result<std::uint64_t> Program::Runner::finish(Result<std::uint64_t> r) {
   if (env_.held_lock) [[unlikely]] {
     // The kernel's verifier refuses a program that can exit holding a bpf_spin_lock; without it, the
     // runtime releases the lock and fails the run.
     env_.held_lock->store(0, std::memory_order_release);
     if (r) r = make_error(Errc::kFault, "the program exited holding a bpf_spin_lock");
   }
-  if (stats) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-    prog.run_count_.fetch_add(1, std::memory_order_relaxed);
-    prog.run_time_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
-  }
-  if (!r) [[unlikely]] return std::move(r).error().with_context(fmt::format("program '{}'", prog.p_.name));
+  if (!r) [[unlikely]] return std::move(r).error().with_context(fmt::format("program '{}'", program_.p_.name));
   return r;
 }
 

@@ -151,6 +151,8 @@ class Program {
 
    private:
     Result<std::uint64_t> enter();
+    // After a run: releases a spin lock left held, names the program in an error.
+    Result<std::uint64_t> finish(Result<std::uint64_t> r);
     const Program& program_;
     helpers::RunEnv env_;
     // What a tail call needs of the run it replaces: the same context, memory and packet.

@@ -33,13 +33,17 @@ jit::ContextLayout context_layout() {
   return layout;
 }
 
-// Enters the code at instruction `entry` with `args` and the stack ending at `stack_top`, and turns how
-// it stopped into a result: shared by single runs and Runners.
-Result<std::uint64_t> enter(const JitProgram::Code& code, Run& run, const std::uint64_t (&args)[5],
-                            std::uint64_t stack_top, std::size_t entry) {
-  const std::uint8_t* base = code.native.memory.data();
-  const auto fn = reinterpret_cast<jit::Entry>(const_cast<std::uint8_t*>(base));
-  const std::uint64_t r0 = fn(&run.state, args, stack_top, base + code.native.insn_offsets[entry]);
+// The native entry (the trampoline) and where instruction `entry` starts.
+jit::Entry entry_of(const JitProgram::Code& code) {
+  return reinterpret_cast<jit::Entry>(const_cast<std::uint8_t*>(code.native.memory.data()));
+}
+const void* target_of(const JitProgram::Code& code, std::size_t entry) {
+  return code.native.memory.data() + code.native.insn_offsets[entry];
+}
+
+// How a run that stopped early (a helper's failure, a fault) ended, as an error. Out of line: a run's
+// fast path is the call and a test.
+[[gnu::noinline, gnu::cold]] Result<std::uint64_t> stopped(Run& run, std::uint64_t r0) {
   if (run.call.failed()) return run.call.take_failure();
   switch (static_cast<jit::Fault>(run.state.fault)) {
     case jit::Fault::kNone: return r0;
@@ -55,6 +59,14 @@ Result<std::uint64_t> enter(const JitProgram::Code& code, Run& run, const std::u
           .at_insn(run.state.fault_pc);
   }
   return make_error(Errc::kInvalid, "JIT code stopped with an unknown fault {}", run.state.fault);
+}
+
+// Enters the code with `args` and the stack ending at `stack_top`: shared by single runs and Runners.
+inline Result<std::uint64_t> enter(jit::Entry fn, const void* target, Run& run, const std::uint64_t (&args)[5],
+                                   std::uint64_t stack_top) {
+  const std::uint64_t r0 = fn(&run.state, args, stack_top, target);
+  if (run.state.fault != 0 || run.call.failed()) [[unlikely]] return stopped(run, r0);
+  return r0;
 }
 
 Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ctx);
@@ -90,7 +102,7 @@ Result<std::uint64_t> execute(const JitProgram::Code& code, const RunContext& ct
   const Callbacks callbacks{&code, &ctx};
   prepare(run, ctx, stack_lo, callbacks);
   const std::uint64_t args[5] = {ctx.r1, ctx.r2, ctx.r3, ctx.r4, ctx.r5};
-  return enter(code, run, args, stack_lo + sizeof stack, ctx.entry);
+  return enter(entry_of(code), target_of(code, ctx.entry), run, args, stack_lo + sizeof stack);
 }
 
 }  // namespace
@@ -126,6 +138,9 @@ struct JitProgram::Runner::State {
   Run run;
   const Callbacks callbacks;
   Result<void> entry_ok = ok();
+  jit::Entry fn = nullptr;      // what run() enters, computed once
+  const void* target = nullptr;
+  std::uint64_t stack_top = 0;
   alignas(16) std::uint8_t stack[isa::kMaxCallFrames * isa::kStackSize];
 };
 
@@ -134,18 +149,23 @@ JitProgram::Runner::Runner(const JitProgram& program, const RunContext& ctx) {
   State* s = new (storage_) State(*program.code_, ctx);
   s->entry_ok = check_entry(s->code, ctx.entry);
   prepare(s->run, s->ctx, reinterpret_cast<std::uint64_t>(s->stack), s->callbacks);
+  if (s->entry_ok) {
+    s->fn = entry_of(s->code);
+    s->target = target_of(s->code, ctx.entry);
+  }
+  s->stack_top = reinterpret_cast<std::uint64_t>(s->stack) + sizeof s->stack;
 }
 
 JitProgram::Runner::~Runner() { state().~State(); }
 
 Result<std::uint64_t> JitProgram::Runner::run(std::uint64_t r1) {
   State& s = state();
-  if (!s.entry_ok) return s.entry_ok.error();
+  if (!s.fn) [[unlikely]] return s.entry_ok.error();
   // What a run may have changed: the fault and the exit request (a failure is taken when reported).
   s.run.state.fault = 0;
   s.run.call.begin_call();
   const std::uint64_t args[5] = {r1, s.ctx.r2, s.ctx.r3, s.ctx.r4, s.ctx.r5};
-  return enter(s.code, s.run, args, reinterpret_cast<std::uint64_t>(s.stack) + sizeof s.stack, s.ctx.entry);
+  return enter(s.fn, s.target, s.run, args, s.stack_top);
 }
 
 std::span<const std::uint8_t> JitProgram::code() const { return {code_->native.memory.data(), code_->native.size}; }
