@@ -6,7 +6,8 @@
 // XDP program in OBJ_DIR/NAME.o) it measures ns per run:
 //  - native: the C function called in a loop;
 //  - kernel: BPF_PROG_TEST_RUN with repeat (the kernel's own per-run average), when root allows;
-//  - bpfvm JIT and interpreter: Program::run on an XDP context over the same packet, in a loop.
+//  - bpfvm JIT and interpreter: a Program::Runner on an XDP context over the same packet, in a loop (the
+//    path of test_run's repeat loop, as the kernel's figure is its test_run loop).
 // Each engine's fixed cost of a run (the empty program, measured right before in every round) is
 // subtracted, as the kernel's test_run overhead is; every figure is the median of N rounds. Then the ratios: JIT / native, JIT /
 // kernel, interpreter / native, and JIT compile time per 1000 instructions. Results are cross-checked:
@@ -23,10 +24,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/isa/assembler.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
@@ -174,6 +177,7 @@ int main(int argc, char** argv) {
   std::vector<std::optional<runtime::Object>> objects;
   std::vector<KernelProg> kernel_progs;
   std::vector<runtime::XdpContext> contexts(std::size(kBenches) * 2);
+  std::vector<std::unique_ptr<runtime::Program::Runner>> runners;
   const std::string root = "/tmp/bpfvm-jit-bench-" + std::to_string(::getpid());
   runtime::Runtime rt(runtime::RuntimeOptions{root});
   volatile std::uint64_t sink = 0;
@@ -211,7 +215,11 @@ int main(int argc, char** argv) {
       ctx.data_hard_start = ctx.data;
       auto r = prog->run(&ctx, sizeof ctx, {});
       if (!r || static_cast<std::uint32_t>(*r) != static_cast<std::uint32_t>(l.want)) l.agree = false;
-      l.run[e] = [&, prog, &ctx = ctx](std::uint64_t n) { return timed(n, [&] { sink = *prog->run(&ctx, sizeof ctx, {}); }); };
+      // Through a Runner, as test_run's repeat loop (and the kernel's, measured beside it) runs a program.
+      helpers::RunEnv env = helpers::current_thread_env();
+      runners.push_back(std::make_unique<runtime::Program::Runner>(*prog, &ctx, sizeof ctx,
+                                                                   std::span<const std::uint8_t>{}, env));
+      l.run[e] = [&, runner = runners.back().get()](std::uint64_t n) { return timed(n, [&] { sink = *runner->run(); }); };
     }
     if (use_kernel) {
       KernelProg kp = kernel_load(path);
