@@ -45,6 +45,17 @@ std::vector<std::uint8_t> ipv4_frame(std::uint8_t ttl = 64) {
   return f;
 }
 
+// An IPv4 frame after 4 bytes of XDP metadata (41), and the xdp_md that says so.
+std::pair<std::vector<std::uint8_t>, struct xdp_md> frame_with_metadata() {
+  std::vector<std::uint8_t> data = {41, 0, 0, 0};
+  const auto frame = ipv4_frame();
+  data.insert(data.end(), frame.begin(), frame.end());
+  struct xdp_md md {};
+  md.data = 4;
+  md.data_end = static_cast<std::uint32_t>(data.size());
+  return {data, md};
+}
+
 template <typename T>
 std::vector<std::uint8_t> bytes_of(const T& v) {
   const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
@@ -206,12 +217,7 @@ TEST_F(KernelOracle, NetworkProgramTypes) {
   ipv6[14] = 0x60;
   auto broadcast = ipv4_frame();
   std::memset(broadcast.data(), 0xff, 6);
-  std::vector<std::uint8_t> with_meta = {41, 0, 0, 0};
-  auto frame = ipv4_frame();
-  with_meta.insert(with_meta.end(), frame.begin(), frame.end());
-  struct xdp_md md {};
-  md.data = 4;
-  md.data_end = static_cast<std::uint32_t>(with_meta.size());
+  const auto [with_meta, md] = frame_with_metadata();
   compare("prog_types.bpf.o",
           {{"sock_len", ipv4_frame(), {}}, {"sock_len", ipv6, {}}, {"sock_len", broadcast, bytes_of(skb)},
            {"sock_ldabs", ipv4_frame(), {}}, {"xdp_ttl", ipv4_frame(), {}}, {"xdp_ttl", ipv4_frame(1), {}},
@@ -223,12 +229,7 @@ TEST_F(KernelOracle, NetworkProgramTypes) {
 TEST_F(KernelOracle, RepeatedRunsShareThePacket) {
   struct __sk_buff skb {};
   skb.mark = 5;
-  std::vector<std::uint8_t> with_meta = {41, 0, 0, 0};
-  auto frame = ipv4_frame();
-  with_meta.insert(with_meta.end(), frame.begin(), frame.end());
-  struct xdp_md md {};
-  md.data = 4;
-  md.data_end = static_cast<std::uint32_t>(with_meta.size());
+  const auto [with_meta, md] = frame_with_metadata();
   compare("prog_types.bpf.o", {{"xdp_ttl", ipv4_frame(), {}, 5}, {"xdp_ttl", ipv4_frame(3), {}, 7},
                                {"xdp_meta", with_meta, bytes_of(md), 3}, {"tc_mark", ipv4_frame(), bytes_of(skb), 4}});
 }
