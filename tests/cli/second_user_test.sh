@@ -44,7 +44,6 @@ expect "a user creates and pins a map" 0 "" -- \
   as $U1 ./bpfvm map create /sys/fs/bpf/m type hash key 4 value 4 entries 4 name m
 expect "and updates it" 0 "" -- as $U1 ./bpfvm map update pinned /sys/fs/bpf/m key 1 0 0 0 value 2 0 0 0
 expect "and sees it" 0 "hash  name m" -- as $U1 ./bpfvm map show
-
 # Root's objects: a live tracer under root's pin root.
 BPFVM_PIN_ROOT="$ROOT_PINS" "$SHARE/bpfvm" trace "$SHARE/hello.bpf.c" -- sleep 30 > /dev/null 2>&1 &
 BG=$!
@@ -61,6 +60,17 @@ expect "the user's own listing does not show root's program" 0 "root's, under /r
   as $U1 ./bpfvm prog show
 if as $U1 ./bpfvm prog show 2>/dev/null | grep -q hello; then echo "FAIL: a user sees root's program"; fail=$((fail + 1)); else
   pass=$((pass + 1)); fi
+
+# Loads and runs a program of its own (compiled as that user).
+printf '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC("xdp") int pass(struct xdp_md *c) { return XDP_PASS; }\nchar LICENSE[] SEC("license") = "GPL";\n' \
+  > "$SHARE/pass.bpf.c"
+head -c 64 /dev/zero > "$SHARE/frame.bin"
+chmod a+r "$SHARE/pass.bpf.c" "$SHARE/frame.bin"
+expect "a user compiles a program" 0 "" -- as $U1 clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" \
+  -c pass.bpf.c -o /tmp/bpfvm-$U1/pass.bpf.o
+expect "loads it" 0 "" -- as $U1 ./bpfvm prog loadall /tmp/bpfvm-$U1/pass.bpf.o /sys/fs/bpf/p
+expect "and runs it" 0 "Return value: 2, duration (average): " -- \
+  as $U1 ./bpfvm prog run pinned /sys/fs/bpf/p/pass data_in frame.bin repeat 1000
 
 # Another user: neither sees nor changes the first user's map.
 expect "another user cannot read the first's map" 255 "Permission denied" -- \
