@@ -491,6 +491,16 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   if (request.mode == ExecMode::kJit) {
     vm::JitOptions options;
     options.harden = request.jit_harden;
+    // The program's array maps: their lookups become address arithmetic in the JIT, as the kernel's
+    // verifier inlines them (the maps live as long as the program, which holds them).
+    options.map_lookup = helper_table().find(BPF_FUNC_map_lookup_elem);
+    for (const auto& m : parts.maps) {
+      if (auto arr = m->impl().direct_array()) {
+        options.inline_arrays.push_back({reinterpret_cast<std::uint64_t>(&m->impl()),
+                                         reinterpret_cast<std::uint64_t>(arr->values),
+                                         static_cast<std::uint32_t>(arr->stride), arr->max_entries});
+      }
+    }
     auto jit = vm::JitProgram::compile(code, helper_table(), options);
     if (!jit) return fail(std::move(jit).error());
     parts.jit = std::move(*jit);

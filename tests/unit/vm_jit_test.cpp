@@ -215,6 +215,53 @@ TEST(Jit, RunsConcurrently) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Array lookups inlined as address arithmetic: for a known map in r1 no call is made and r0 is the
+// value's address (or 0 past the end); any other map in r1 still calls bpf_map_lookup_elem.
+int g_lookup_calls = 0;
+std::uint64_t fake_lookup(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext*) {
+  ++g_lookup_calls;
+  return 77;
+}
+
+TEST(Jit, InlinesArrayLookups) {
+  HelperTable h;
+  h.set(1, fake_lookup);
+  alignas(8) std::uint8_t values[3 * 24] = {};
+  alignas(8) std::uint8_t pow2_values[4 * 16] = {};
+  std::uint64_t map_a = 0, map_b = 0, map_other = 0;  // what r1 holds: the maps' identities
+  JitOptions options;
+  options.map_lookup = fake_lookup;
+  options.inline_arrays = {{reinterpret_cast<std::uint64_t>(&map_a), reinterpret_cast<std::uint64_t>(values), 24, 3},
+                           {reinterpret_cast<std::uint64_t>(&map_b), reinterpret_cast<std::uint64_t>(pow2_values), 16, 4}};
+  // r1 = the map, r2 = a pointer to the key: r0 = bpf_map_lookup_elem(r1, r2).
+  auto jit = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h, options);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  auto lookup = [&](std::uint64_t* map, std::uint32_t key) {
+    RunContext ctx;
+    ctx.r1 = reinterpret_cast<std::uint64_t>(map);
+    ctx.r2 = reinterpret_cast<std::uint64_t>(&key);
+    return *jit->run(ctx);
+  };
+  g_lookup_calls = 0;
+  EXPECT_EQ(lookup(&map_a, 0), reinterpret_cast<std::uint64_t>(values));
+  EXPECT_EQ(lookup(&map_a, 2), reinterpret_cast<std::uint64_t>(values + 48));
+  EXPECT_EQ(lookup(&map_a, 3), 0u);           // past the end
+  EXPECT_EQ(lookup(&map_a, 0xffffffff), 0u);  // the key is unsigned
+  EXPECT_EQ(lookup(&map_b, 3), reinterpret_cast<std::uint64_t>(pow2_values + 48));
+  EXPECT_EQ(lookup(&map_b, 4), 0u);
+  EXPECT_EQ(g_lookup_calls, 0);
+  EXPECT_EQ(lookup(&map_other, 1), 77u);  // not an inlined array: the helper
+  EXPECT_EQ(g_lookup_calls, 1);
+  // Without the option the call is a call.
+  auto plain = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h);
+  ASSERT_TRUE(plain);
+  RunContext ctx;
+  std::uint32_t key = 0;
+  ctx.r1 = reinterpret_cast<std::uint64_t>(&map_a);
+  ctx.r2 = reinterpret_cast<std::uint64_t>(&key);
+  EXPECT_EQ(*plain->run(ctx), 77u);
+}
+
 TEST(Jit, RefusesWhatTheInterpreterRefuses) {
   HelperTable h;
   auto r = JitProgram::compile(kasm("call 1\nexit"), h);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -52,6 +53,15 @@ class Map {
 
   // Programs (bpf_map_lookup_elem): the value in place, or null. For map-in-map, the inner Map*.
   virtual void* lookup_in_place(const void* key) = 0;
+  // A plain array's values, for code that computes a lookup's address itself (the JIT inlines array
+  // lookups, as the kernel's verifier does with array_map_gen_lookup): value i is at values + i * stride
+  // for i < max_entries, for the map's whole life. Nothing for other maps.
+  struct DirectArray {
+    std::uint8_t* values = nullptr;
+    std::size_t stride = 0;
+    std::uint32_t max_entries = 0;
+  };
+  virtual std::optional<DirectArray> direct_array() const { return std::nullopt; }
   // Programs (bpf_map_update_elem / bpf_map_delete_elem): as above but ignoring the user-side freeze.
   virtual Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags);
   virtual Result<void> erase_from_program(const void* key);

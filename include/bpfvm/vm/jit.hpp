@@ -30,6 +30,19 @@ struct JitOptions {
   // Variable shifts with BMI2's shlx/shrx/sarx (which mask the count as BPF does) where the host has
   // them; off forces the cl-based sequence (tests run both).
   bool bmi2 = true;
+  // Array maps whose lookups become address arithmetic, as the kernel's verifier inlines them
+  // (array_map_gen_lookup): at a call of `map_lookup` (the bpf_map_lookup_elem implementation) whose r1
+  // is one of these maps (compared at run time), r0 = values + key * stride when the u32 key at r2 is
+  // below max_entries, else 0, without a call. The first kMaxInlineArrays are compared; other maps call.
+  struct InlineArray {
+    std::uint64_t map = 0;  // what r1 holds for it
+    std::uint64_t values = 0;
+    std::uint32_t stride = 0;
+    std::uint32_t max_entries = 0;
+  };
+  static constexpr std::size_t kMaxInlineArrays = 4;
+  HelperFn map_lookup = nullptr;
+  std::vector<InlineArray> inline_arrays;
 };
 
 class JitProgram {

@@ -125,7 +125,8 @@ class Compiler {
     std::uint32_t n = 16;
     switch (op.code) {
       CASE4(DIV): CASE4(MOD): CASE4(SDIV): CASE4(SMOD): n = 80; break;
-      case IOp::CALL_HELPER: case IOp::CALL_LOCAL: n = 56; break;
+      case IOp::CALL_HELPER: n = 56 + (inlines_lookup(op) ? 8 + 72 * inline_arrays() : 0); break;
+      case IOp::CALL_LOCAL: n = 56; break;
       case IOp::CALLX: n = 96; break;
       case IOp::ATOMIC_FETCH_OR32: case IOp::ATOMIC_FETCH_AND32: case IOp::ATOMIC_FETCH_XOR32:
       case IOp::ATOMIC_FETCH_OR64: case IOp::ATOMIC_FETCH_AND64: case IOp::ATOMIC_FETCH_XOR64: n = 48; break;
@@ -454,6 +455,43 @@ class Compiler {
     jump_to(jcc, static_cast<std::size_t>(op.off));
   }
 
+  std::size_t inline_arrays() const { return std::min(options_.inline_arrays.size(), JitOptions::kMaxInlineArrays); }
+  bool inlines_lookup(const Op& op) const {
+    return options_.map_lookup && op.imm == reinterpret_cast<std::uint64_t>(options_.map_lookup) && inline_arrays();
+  }
+
+  // bpf_map_lookup_elem on an array map, without the call (the kernel's array_map_gen_lookup): for each
+  // known array, if r1 is that map, r0 = values + key * stride for a key below max_entries, else NULL.
+  // Another map in r1 calls the helper. r1-r5 are dead after a call, so the inline path may leave them.
+  void inline_array_lookup(const Op& op) {
+    const Label done = a_.newLabel(), null = a_.newLabel();
+    for (std::size_t i = 0; i < inline_arrays(); ++i) {
+      const JitOptions::InlineArray& arr = options_.inline_arrays[i];
+      const Label other = a_.newLabel();
+      a_.mov(x86::r11, arr.map);
+      a_.cmp(q(1), x86::r11);
+      a_.jne(other);
+      a_.mov(x86::eax, x86::dword_ptr(q(2)));  // the u32 key; the upper half of rax is cleared
+      a_.cmp(x86::eax, arr.max_entries);
+      a_.jae(null);
+      if (arr.stride && (arr.stride & (arr.stride - 1)) == 0) {
+        a_.shl(x86::rax, static_cast<std::uint32_t>(__builtin_ctz(arr.stride)));
+      } else {
+        a_.imul(x86::rax, x86::rax, arr.stride);
+      }
+      a_.mov(x86::r11, arr.values);
+      a_.add(x86::rax, x86::r11);
+      a_.jmp(done);
+      a_.bind(other);
+    }
+    a_.mov(x86::r11, op.imm);
+    call_helper(x86::r11);
+    a_.jmp(done);
+    a_.bind(null);
+    a_.xor_(x86::eax, x86::eax);
+    a_.bind(done);
+  }
+
   void call_helper(const Gp& target) {
     a_.lea(x86::r9, x86::ptr(kState, layout_.call));
     a_.sub(x86::rsp, 8);
@@ -649,6 +687,10 @@ void Compiler::emit(const Op& op) {
       if (static_cast<std::size_t>(op.off) != pc_ + 1) jump_to(I::kIdJmp, static_cast<std::size_t>(op.off));
       return;
     case IOp::CALL_HELPER:
+      if (inlines_lookup(op)) {
+        inline_array_lookup(op);
+        return;
+      }
       a_.mov(x86::r11, op.imm);
       call_helper(x86::r11);
       return;
