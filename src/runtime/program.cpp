@@ -86,8 +86,8 @@ void classify_ethernet(std::span<const std::uint8_t> frame, struct __sk_buff& s)
   s.protocol = static_cast<std::uint32_t>((proto >> 8) | ((proto & 0xff) << 8));  // __be16 in a u32
 }
 
-// Runs `once` `repeat` times on the same context, as the kernel's bpf_test_run does: the context and the
-// packet are prepared once, so a program that changes the packet sees its own changes on the next run
+// Runs the runner's program `repeat` times on its one context, as the kernel's bpf_test_run does: the
+// context and the packet are prepared once, so a program that changes the packet sees its own changes on the next run
 // (the kernel's data_out after `repeat 5` of a TTL decrement holds TTL - 5).
 // What helpers see when this process runs a program (as BPF_PROG_TEST_RUN runs one in the caller's
 // context): this thread as the task, its execution slot.
@@ -149,10 +149,9 @@ Result<std::uint64_t> Program::Runner::enter() {
 Result<std::uint64_t> Program::Runner::run() {
   const Program& prog = program_;
   // Statistics only while enabled, and a profile only while `bpfvm prog profile` watches: otherwise a
-  // run in the JIT is the native code and a test.
-  if (jit_ && !stats_enabled() && !(prog.profile_ && prog.profile_->on())) [[likely]] {
-    env_.held_lock = nullptr;
-    auto r = jit_->run(rc_.r1);
+  // run is the engine's entry and a test.
+  if (!stats_enabled() && !(prog.profile_ && prog.profile_->on())) [[likely]] {
+    auto r = enter();
     if (r && !env_.held_lock) [[likely]] return r;
     return finish(std::move(r));
   }
