@@ -16,10 +16,10 @@ Result<std::shared_ptr<runtime::Registry>> open_registry(runtime::Runtime& rt) {
 }
 
 void note_empty_listing(const runtime::Runtime& rt, std::string_view what) {
-  constexpr std::string_view kRootPins = "/run/bpfvm";
-  if (::geteuid() == 0 || rt.pin_root() == kRootPins || !os::is_directory(std::string(kRootPins))) return;
+  using runtime::kRootPinRoot;
+  if (::geteuid() == 0 || rt.pin_root() == kRootPinRoot || !os::is_directory(std::string(kRootPinRoot))) return;
   fmt::print(stderr, "Note: no {} of yours under {}; root's, under {}, are not visible to other users\n", what,
-             rt.pin_root(), kRootPins);
+             rt.pin_root(), kRootPinRoot);
 }
 
 namespace {

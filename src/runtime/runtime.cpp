@@ -112,7 +112,7 @@ const char* pin_root_from_env() {
 
 std::string default_pin_root() {
   if (const char* env = pin_root_from_env()) return env;
-  if (::geteuid() == 0) return "/run/bpfvm";
+  if (::geteuid() == 0) return std::string(kRootPinRoot);
   // The XDG base directory spec's place for a user's runtime files (made by logind, 0700, the user's).
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
   if (xdg && *xdg == '/' && os::is_directory(xdg)) return std::string(xdg) + "/bpfvm";

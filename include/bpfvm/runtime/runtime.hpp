@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,6 +60,7 @@ struct ProgramLoadRequest {
 // its owner (0700): users never see, read or change each other's maps, programs, pins or trace pipe;
 // root may use any user's objects by naming that user's root (BPFVM_PIN_ROOT), as root may on bpffs.
 std::string default_pin_root();
+inline constexpr std::string_view kRootPinRoot = "/run/bpfvm";  // root's default
 
 struct RuntimeOptions {
   std::string pin_root;  // empty: default_pin_root()
