@@ -81,14 +81,22 @@ int cmd_veristat(Args& args) {
   std::vector<Row> rows;
   std::size_t skipped_files = 0;
   for (const std::string& f : files) {
-    auto spec = obj::open_object(f);
-    if (!spec) {
-      fmt::print(stderr, "{}: {}\n", f, spec.error().to_string());
+    auto specs = obj::open_objects(f);  // an object file, or a program with objects embedded
+    if (!specs) {
+      fmt::print(stderr, "{}\n", specs.error().to_string());
       ++skipped_files;
       continue;
     }
     const std::string base = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
-    for (auto& v : runtime::verify_object(*spec, type, level)) rows.push_back({base, std::move(v)});
+    for (const obj::ObjectSpec& spec : *specs) {
+      if (spec.programs.empty()) {
+        // An empty table would read as success; an object with nothing to verify is an error.
+        fmt::print(stderr, "{}: no programs: the object has no executable section other than .text\n", f);
+        ++skipped_files;
+        continue;
+      }
+      for (auto& v : runtime::verify_object(spec, type, level)) rows.push_back({base, std::move(v)});
+    }
   }
   if (verbose || level) {
     for (const Row& r : rows) {

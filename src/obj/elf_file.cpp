@@ -47,9 +47,10 @@ Result<ElfFile> ElfFile::parse(std::span<const std::uint8_t> file) {
   if (ehdr.e_ident[EI_DATA] != ELFDATA2LSB) {
     return make_error(Errc::kNotSupported, "big-endian BPF objects are not supported");
   }
-  if (ehdr.e_machine != EM_BPF) {
+  if (ehdr.e_machine != EM_BPF && ehdr.e_machine != EM_NONE) {  // LLVM before 2017 wrote EM_NONE (0)
     return make_error(Errc::kInvalid, "ELF machine is {}, not BPF ({})", ehdr.e_machine, EM_BPF);
   }
+  if (ehdr.e_type != ET_REL) return make_error(Errc::kInvalid, "ELF type is {}, not a relocatable object", ehdr.e_type);
   // libelf reads section headers lazily and may report a truncated table as no sections at all.
   if (ehdr.e_shoff > file.size() ||
       static_cast<std::uint64_t>(ehdr.e_shnum) * ehdr.e_shentsize > file.size() - ehdr.e_shoff) {

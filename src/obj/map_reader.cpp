@@ -13,6 +13,7 @@ namespace bpfvm::obj::detail {
 namespace {
 
 constexpr std::uint32_t kPinByName = 1;  // LIBBPF_PIN_BY_NAME
+constexpr std::uint32_t kPinObjectNs = 1, kPinGlobalNs = 2;  // iproute2's PIN_OBJECT_NS, PIN_GLOBAL_NS
 
 std::uint32_t u32_at(const std::vector<std::uint8_t>& b, std::size_t off) {
   std::uint32_t v;
@@ -93,9 +94,9 @@ Result<ParsedDef> parse_map_def(const struct btf* btf, const struct btf_type* de
       slot = size;
       (key ? spec.btf_key_type_id : spec.btf_value_type_id) = id;
     } else if (field == "pinning") {
-      const std::uint32_t pinning = BPFVM_TRY(uint_member(btf, m, field));
-      if (pinning > kPinByName) return make_error(Errc::kInvalid, "pinning {} is not 0 (none) or 1 (by name)", pinning);
-      spec.pin_by_name = pinning == kPinByName;
+      // Other values are other loaders' (cilium's CILIUM_PIN_REPLACE, 16): kept, refused at load.
+      spec.pinning = BPFVM_TRY(uint_member(btf, m, field));
+      spec.pin_by_name = spec.pinning == kPinByName;
     } else if (field == "values") {
       if (inner) return make_error(Errc::kInvalid, "an inner map definition cannot have 'values'");
       // __array(values, struct inner) is `typeof(struct inner) *values[]`.
@@ -153,6 +154,15 @@ bool is_data_section(const ElfSection& s) {
   return family(".data") || family(".rodata") || family(".bss");
 }
 
+// Legacy definitions in the "maps" section. Every definition has the same size (the section's size over
+// its symbols); the layout depends on who wrote it:
+//   20 bytes     struct bpf_map_def (type, key_size, value_size, max_entries, map_flags), libbpf's;
+//   24/28 bytes  samples/bpf's bpf_load.c adds inner_map_idx (a map-in-map's inner template, by index
+//                in the section) and numa_node; iproute2 before 4.12 added id and pinning there;
+//   36 bytes+    iproute2's struct bpf_elf_map: id, pinning (1 object, 2 global namespace), inner_id
+//                (a map-in-map's template, by id), inner_idx (this map's slot in the map-in-map whose id
+//                is inner_id).
+// Bytes past the known fields must be zero (libbpf's rule for larger definitions).
 Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
   const ElfSection* sec = elf.find_section("maps");
   if (!sec) return {};
@@ -162,36 +172,104 @@ Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
   }
   if (syms.empty()) return {};
   std::sort(syms.begin(), syms.end(), [](auto* a, auto* b) { return a->value < b->value; });
-  // Every definition has the same size; a larger struct than the kernel's 5 fields is allowed when the
-  // extra bytes are zero (libbpf's rule).
   const std::uint64_t def_size = sec->size / syms.size();
-  constexpr std::uint64_t kKnown = 5 * sizeof(std::uint32_t);
-  if (def_size < kKnown || sec->size % syms.size() != 0 || sec->bytes.size() != sec->size) {
+  constexpr std::uint64_t kMapDef = 20, kSamples = 28, kElfMap = 36;
+  if (def_size < kMapDef || sec->size % syms.size() != 0 || sec->bytes.size() != sec->size) {
     return make_error(Errc::kInvalid, "section 'maps': {} bytes do not divide into {} map definitions", sec->size,
                       syms.size());
   }
+  const std::uint64_t known = def_size >= kElfMap ? kElfMap : std::min(def_size, kSamples);
+  const auto field = [&](const ElfSymbol* s, std::uint64_t at) -> std::uint32_t {
+    return at + 4 <= known ? u32_at(sec->bytes, static_cast<std::size_t>(s->value + at)) : 0;
+  };
+  struct Extra {
+    std::uint32_t id = 0, inner_id = 0, inner_idx = 0, inner_index = 0;
+  };
+  std::vector<Extra> extras;
+  const std::size_t first = table.maps.size();
   for (const ElfSymbol* s : syms) {
     if (s->value % def_size != 0 || s->value + def_size > sec->size) {
       return make_error(Errc::kInvalid, "section 'maps': map '{}' at offset {} is not on a definition", s->name, s->value);
     }
     const auto off = static_cast<std::size_t>(s->value);
-    for (std::size_t i = kKnown; i < def_size; ++i) {
+    for (std::size_t i = known; i < def_size; ++i) {
       if (sec->bytes[off + i] != 0) {
-        return make_error(Errc::kNotSupported, "section 'maps': map '{}' uses definition fields bpfvm does not know",
-                          s->name);
+        return make_error(Errc::kNotSupported,
+                          "section 'maps': map '{}': definitions are {} bytes and byte {} is not zero; bpfvm knows "
+                          "struct bpf_map_def (20), samples/bpf's (28) and iproute2's struct bpf_elf_map (36)",
+                          s->name, def_size, i);
       }
     }
     MapSpec spec;
     spec.name = sanitized_map_name(s->name);
     spec.symbol = s->name;
     spec.origin = MapOrigin::kLegacy;
-    spec.type = u32_at(sec->bytes, off);
-    spec.key_size = u32_at(sec->bytes, off + 4);
-    spec.value_size = u32_at(sec->bytes, off + 8);
-    spec.max_entries = u32_at(sec->bytes, off + 12);
-    spec.map_flags = u32_at(sec->bytes, off + 16);
+    spec.type = field(s, 0);
+    spec.key_size = field(s, 4);
+    spec.value_size = field(s, 8);
+    spec.max_entries = field(s, 12);
+    spec.map_flags = field(s, 16);
+    Extra extra;
+    const bool map_in_map = spec.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || spec.type == BPF_MAP_TYPE_HASH_OF_MAPS;
+    if (known == kElfMap) {
+      extra.id = field(s, 20);
+      spec.pinning = field(s, 24);
+      extra.inner_id = field(s, 28);
+      extra.inner_idx = field(s, 32);
+    } else if (known > kMapDef) {
+      // samples/bpf: a map-in-map names its template by index; iproute2 4.11: id, then pinning.
+      if (map_in_map) extra.inner_index = field(s, 20) + 1;
+      if (!(spec.map_flags & BPF_F_NUMA_NODE)) spec.pinning = field(s, 24);
+    }
+    spec.pin_by_name = spec.pinning == kPinObjectNs || spec.pinning == kPinGlobalNs;
     table.by_symbol[{sec->index, s->value}] = table.maps.size();
     table.maps.push_back(std::move(spec));
+    extras.push_back(extra);
+  }
+  // Map-in-map templates and initial slots, once every definition is read.
+  const auto by_id = [&](std::uint32_t id) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < extras.size(); ++i) {
+      if (extras[i].id == id) return first + i;
+    }
+    return std::nullopt;
+  };
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    MapSpec& m = table.maps[first + i];
+    const bool map_in_map = m.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m.type == BPF_MAP_TYPE_HASH_OF_MAPS;
+    std::optional<std::size_t> inner;
+    if (map_in_map && extras[i].inner_index) {
+      if (extras[i].inner_index - 1 >= extras.size()) {
+        return make_error(Errc::kInvalid, "section 'maps': map '{}': inner map index {} is beyond the {} maps", m.name,
+                          extras[i].inner_index - 1, extras.size());
+      }
+      inner = first + extras[i].inner_index - 1;
+    } else if (map_in_map && extras[i].inner_id) {
+      inner = by_id(extras[i].inner_id);
+      if (!inner) {
+        return make_error(Errc::kInvalid, "section 'maps': map '{}': no map has the inner map id {}", m.name,
+                          extras[i].inner_id);
+      }
+    } else if (!map_in_map && extras[i].inner_id) {
+      // iproute2: this map goes into slot inner_idx of the map-in-map whose id is inner_id.
+      const auto outer = by_id(extras[i].inner_id);
+      if (!outer) {
+        return make_error(Errc::kInvalid, "section 'maps': map '{}': no map has the outer map id {}", m.name,
+                          extras[i].inner_id);
+      }
+      table.maps[*outer].initial_slots.emplace_back(extras[i].inner_idx, first + i);
+    }
+    if (inner) {
+      if (*inner == first + i) {
+        return make_error(Errc::kInvalid, "section 'maps': map '{}' is its own inner map", m.name);
+      }
+      auto templ = std::make_shared<MapSpec>(table.maps[*inner]);
+      templ->inner.reset();
+      templ->initial_slots.clear();
+      m.inner = std::move(templ);
+    } else if (map_in_map) {
+      return make_error(Errc::kInvalid, "section 'maps': map '{}' is a map-in-map without an inner map definition",
+                        m.name);
+    }
   }
   return {};
 }

@@ -1,5 +1,5 @@
 // read_object: ELF -> ObjectSpec. Programs are the global functions of executable sections other
-// than .text; each is linked with the .text (and same-section static) functions it calls or takes the
+// than .text (or the whole section, in objects older than that convention); each is linked with the .text (and same-section static) functions it calls or takes the
 // address of, appended after it as libbpf does, and map / global data references become LDDW pseudo
 // instructions.
 #include <gelf.h>
@@ -244,6 +244,26 @@ Result<std::map<std::size_t, CodeSection>> read_code(const ElfFile& elf) {
     cs.functions.push_back({sym.section, first, count, sym.name, sym.bind == STB_GLOBAL || sym.bind == STB_WEAK});
   }
   for (auto& [index, cs] : code) {
+    // A program section without a global function comes from an older compiler or loader convention:
+    // clang before 2018 gave programs no STT_FUNC symbol, and loaders before libbpf 1.0 (iproute2,
+    // samples/bpf, falco's) took a whole section as one program, static or not. Do the same: one
+    // program, named by the symbol at the section's start (else the section).
+    const bool legacy = cs.elf->name != ".text" && !cs.insns.empty() &&
+                        std::none_of(cs.functions.begin(), cs.functions.end(), [](const Function& f) { return f.global; });
+    if (legacy) {
+      std::string name = cs.elf->name;
+      int best = -1;  // a global symbol over a local one, a function over a label
+      for (const ElfSymbol& sym : elf.symbols()) {
+        if (sym.section != index || sym.value != 0 || sym.name.empty() ||
+            (sym.type != STT_FUNC && sym.type != STT_NOTYPE)) {
+          continue;
+        }
+        const int rank = (sym.bind != STB_LOCAL ? 2 : 0) + (sym.type == STT_FUNC ? 1 : 0);
+        if (rank > best) best = rank, name = sym.name;
+      }
+      cs.functions = {Function{index, 0, cs.insns.size(), std::move(name), true}};
+      continue;
+    }
     std::sort(cs.functions.begin(), cs.functions.end(), [](auto& a, auto& b) { return a.first < b.first; });
     for (std::size_t i = 1; i < cs.functions.size(); ++i) {
       const Function& prev = cs.functions[i - 1];
@@ -290,12 +310,22 @@ Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view fil
   Linker linker(elf, maps, code, ext ? &*ext : nullptr);
   for (const auto& [index, cs] : code) {
     if (cs.elf->name == ".text") continue;  // subprograms only
+    // Static functions of a program section are programs too, as cilium/ebpf loads them (libbpf
+    // refuses them); the same function may also be called from another program of the section.
     for (const Function& fn : cs.functions) {
-      if (!fn.global) {
-        return make_error(Errc::kNotSupported, "section '{}': program '{}' is static; programs must be global functions",
-                          cs.elf->name, fn.name);
+      auto linked = linker.link(fn);
+      if (linked) {
+        out.programs.push_back(std::move(*linked));
+        continue;
       }
-      out.programs.push_back(BPFVM_TRY_CTX(linker.link(fn), "section '{}': program '{}'", cs.elf->name, fn.name));
+      // A program that cannot be linked (an unresolved extern, a bad relocation) does not stop the
+      // others: it keeps its error, and verifying or loading it reports that.
+      ProgramSpec broken;
+      broken.name = fn.name;
+      broken.section = cs.elf->name;
+      if (auto kind = classify_section(broken.section)) broken.kind = *kind;
+      broken.link_error = std::move(linked).error().with_context(fmt::format("section '{}': program '{}'", cs.elf->name, fn.name));
+      out.programs.push_back(std::move(broken));
     }
   }
   out.maps = std::move(maps.maps);
@@ -319,6 +349,55 @@ Result<ObjectSpec> read_object(std::span<const std::uint8_t> file, std::string_v
 Result<ObjectSpec> open_object(const std::string& path) {
   const auto bytes = BPFVM_TRY(os::read_file(path));
   return read_object(bytes, path);
+}
+
+std::vector<EmbeddedObject> embedded_objects(std::span<const std::uint8_t> file) {
+  std::vector<EmbeddedObject> out;
+  static constexpr std::uint8_t kMagic[] = {0x7f, 'E', 'L', 'F', ELFCLASS64, ELFDATA2LSB};
+  const auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(file[at] | file[at + 1] << 8); };
+  const auto u64 = [&](std::size_t at) {
+    std::uint64_t v;
+    std::memcpy(&v, file.data() + at, 8);
+    return v;
+  };
+  for (std::size_t at = 1; at + sizeof(Elf64_Ehdr) <= file.size(); ++at) {
+    const auto hit = std::search(file.begin() + static_cast<std::ptrdiff_t>(at), file.end(), std::begin(kMagic), std::end(kMagic));
+    if (hit == file.end()) break;
+    at = static_cast<std::size_t>(hit - file.begin());
+    if (at + sizeof(Elf64_Ehdr) > file.size()) break;
+    // e_type, e_machine at 16 and 18; e_shoff at 40; e_ehsize, e_shentsize, e_shnum at 52, 58, 60.
+    if (u16(at + 16) != ET_REL || u16(at + 18) != EM_BPF || u16(at + 58) != sizeof(Elf64_Shdr)) continue;
+    const std::uint64_t shoff = u64(at + 40), shnum = u16(at + 60);
+    const std::uint64_t end = shoff + shnum * sizeof(Elf64_Shdr);
+    if (shnum == 0 || shoff < sizeof(Elf64_Ehdr) || end > file.size() - at) continue;
+    out.push_back({at, file.subspan(at, static_cast<std::size_t>(end))});
+    at += static_cast<std::size_t>(end) - 1;
+  }
+  return out;
+}
+
+Result<std::vector<ObjectSpec>> open_objects(const std::string& path) {
+  const auto bytes = BPFVM_TRY(os::read_file(path));
+  const bool host_elf = bytes.size() >= sizeof(Elf64_Ehdr) && std::memcmp(bytes.data(), ELFMAG, SELFMAG) == 0 &&
+                       (bytes[18] | bytes[19] << 8) != EM_BPF && (bytes[18] | bytes[19] << 8) != EM_NONE;
+  if (!host_elf) return std::vector<ObjectSpec>{BPFVM_TRY(read_object(bytes, path))};
+  // A program that carries its BPF objects (a libbpf skeleton, as libbpf-tools' are built).
+  const auto found = embedded_objects(bytes);
+  if (found.empty()) {
+    return make_error(Errc::kInvalid, "{}: an ELF file for machine {} that embeds no BPF object", path,
+                      bytes[18] | bytes[19] << 8);
+  }
+  std::vector<ObjectSpec> out;
+  const std::string base = object_name_for(path);
+  for (std::size_t k = 0; k < found.size(); ++k) {
+    // Named as bpftool's skeleton names it ("opensnoop.bpf.o" -> "opensnoop_bpf"), which libbpf uses as
+    // the prefix of global data maps ("opensno.rodata").
+    const std::string name = found.size() == 1 ? base + "_bpf" : fmt::format("{}_bpf{}", base, k + 1);
+    auto spec = read(found[k].bytes, name);
+    if (!spec) return std::move(spec).error().with_context(fmt::format("{}: the BPF object at offset {}", path, found[k].offset));
+    out.push_back(std::move(*spec));
+  }
+  return out;
 }
 
 const ProgramSpec* ObjectSpec::find_program(std::string_view wanted) const {

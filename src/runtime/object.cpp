@@ -44,6 +44,10 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
   for (const obj::MapSpec& m : spec.maps) {
     std::shared_ptr<Map> map;
     const std::string pin_path = options.pin_maps_dir + "/" + m.name;
+    if (m.pinning && !m.pin_by_name) {
+      return make_error(Errc::kNotSupported, "{}: map '{}': pinning {} is not one bpfvm knows (libbpf's 1, by name; "
+                        "iproute2's 1 and 2 in a legacy definition)", spec.name, m.name, m.pinning);
+    }
     if (m.pin_by_name) {
       // libbpf reuses a map already pinned under its name when its definition matches.
       auto file = rt.pin_file_for(pin_path);
@@ -73,6 +77,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const Obje
   }
   for (const obj::ProgramSpec& p : spec.programs) {
     if (options.skip_unsupported && !p.kind.supported) continue;
+    if (p.link_error) return Error(*p.link_error).with_context(spec.name);
     if (p.kind.prog_type == 0) {
       return make_error(Errc::kInvalid, "{}: program '{}': section '{}' does not say which program type it is",
                         spec.name, p.name, p.section);

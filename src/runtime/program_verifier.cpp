@@ -65,6 +65,16 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     v.program = p.name;
     v.section = p.section;
     v.prog_type = prog_type.value_or(p.kind.prog_type);
+    if (p.link_error || v.prog_type == 0) {
+      // Nothing to verify: say why, as the kernel's veristat reports a program libbpf could not prepare.
+      v.message = p.link_error ? p.link_error->to_string()
+                               : fmt::format("section '{}' does not name a program type (libbpf's section names, or an "
+                                             "old loader's prefix such as 'socket1' or 'xdp_prog'); give one with -t",
+                                             p.section);
+      v.explanation = v.message;
+      out.push_back(std::move(v));
+      continue;
+    }
     const std::vector<isa::RawInsn> insns = map_references_by_index(p.insns);
     VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);

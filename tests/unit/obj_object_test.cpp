@@ -144,6 +144,72 @@ TEST(ObjectSpec, SectionNamesGiveProgramTypes) {
   EXPECT_FALSE(f.programs[0].kind.supported);
 }
 
+TEST(ObjectSpec, OldClangObjectsGiveAProgramPerSection) {
+  ObjectSpec o = open("old_clang.bpf.o");
+  ASSERT_EQ(o.programs.size(), 3u);
+  // Named by the symbol at the section's start (global or local, any type), else by the section.
+  const ProgramSpec* sock = o.find_program("count_packets");
+  ASSERT_NE(sock, nullptr);
+  EXPECT_EQ(sock->kind.prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
+  EXPECT_TRUE(sock->kind.legacy_name);
+  EXPECT_EQ(sock->insns.size(), 9u);
+  EXPECT_EQ(count_lddw(*sock, BPF_PSEUDO_MAP_FD), 1u);
+  EXPECT_EQ(o.find_program("xdp_label")->kind.prog_type, BPF_PROG_TYPE_XDP);
+  EXPECT_EQ(o.find_program("cgroup/sock1")->kind.prog_type, BPF_PROG_TYPE_CGROUP_SOCK);
+  // samples/bpf's 28-byte definitions: an array of maps names its template by index.
+  ASSERT_EQ(o.maps.size(), 2u);
+  EXPECT_EQ(o.find_map("counts")->max_entries, 16u);
+  const MapSpec* by_cpu = o.find_map("by_cpu");
+  ASSERT_TRUE(by_cpu->inner);
+  EXPECT_EQ(by_cpu->inner->type, BPF_MAP_TYPE_HASH);
+  EXPECT_EQ(by_cpu->inner->value_size, 8u);
+}
+
+TEST(ObjectSpec, Iproute2ObjectsWithStaticProgramsAndElfMaps) {
+  ObjectSpec o = open("iproute2_style.bpf.o");
+  ASSERT_EQ(o.maps.size(), 3u);
+  const MapSpec* outer = o.find_map("outer");
+  ASSERT_TRUE(outer && outer->inner);
+  EXPECT_EQ(outer->inner->value_size, 8u);  // the map whose id is inner_id
+  ASSERT_EQ(outer->initial_slots.size(), 1u);  // slot_one: inner_id 9, inner_idx 1
+  EXPECT_EQ(outer->initial_slots[0].first, 1u);
+  EXPECT_EQ(o.maps[outer->initial_slots[0].second].name, "slot_one");
+  EXPECT_EQ(o.find_map("slot_one")->pinning, 2u);
+  EXPECT_TRUE(o.find_map("slot_one")->pin_by_name);
+  // Static programs are programs; one that cannot be linked keeps its error and hides nothing.
+  EXPECT_EQ(o.find_program("cls_main")->kind.prog_type, BPF_PROG_TYPE_SCHED_CLS);
+  EXPECT_EQ(o.find_program("act_main")->kind.prog_type, BPF_PROG_TYPE_SCHED_ACT);
+  EXPECT_FALSE(o.find_program("cls_main")->link_error);
+  const ProgramSpec* broken = o.find_program("uses_extern");
+  ASSERT_TRUE(broken && broken->link_error);
+  EXPECT_NE(broken->link_error->to_string().find("not_a_helper"), std::string::npos);
+}
+
+TEST(ObjectSpec, ObjectsEmbeddedInAProgram) {
+  // A host file with two objects inside (as a libbpf skeleton carries its .bpf.o), between junk.
+  auto a = os::read_file(path_of("maps.bpf.o"));
+  auto b = os::read_file(path_of("old_clang.bpf.o"));
+  ASSERT_TRUE(a && b);
+  std::vector<std::uint8_t> host = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};  // a truncated header first
+  host.resize(100, 0xcc);
+  const std::size_t at_a = host.size();
+  host.insert(host.end(), a->begin(), a->end());
+  host.resize(host.size() + 13, 0);
+  const std::size_t at_b = host.size();
+  host.insert(host.end(), b->begin(), b->end());
+  host.resize(host.size() + 40, 0xee);
+  const auto found = embedded_objects(host);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].offset, at_a);
+  EXPECT_EQ(found[0].bytes.size(), a->size());
+  EXPECT_EQ(found[1].offset, at_b);
+  EXPECT_EQ(found[1].bytes.size(), b->size());
+  // A real host binary: this test's own executable embeds nothing and says so.
+  auto self = open_objects("/proc/self/exe");
+  ASSERT_FALSE(self);
+  EXPECT_NE(self.error().to_string().find("embeds no BPF object"), std::string::npos);
+}
+
 // Every byte flipped, every truncation: an error or a spec, never a crash (the fuzz target goes further).
 TEST(ObjectSpec, MalformedObjectsAreRejectedNotCrashed) {
   auto bytes = os::read_file(path_of("maps.bpf.o"));
@@ -166,14 +232,32 @@ TEST(ObjectSpec, MalformedObjectsAreRejectedNotCrashed) {
 
 TEST(SectionNames, FollowLibbpf) {
   EXPECT_EQ(classify_section("socket")->prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
-  EXPECT_FALSE(classify_section("socket/x"));  // exact names take no target
+  EXPECT_FALSE(classify_section("socket")->legacy_name);
+  EXPECT_TRUE(classify_section("socket/x")->legacy_name);  // exact names take no target, but old libbpf
+  EXPECT_TRUE(classify_section("socket1")->legacy_name);   // matched "socket" as a prefix
+  EXPECT_EQ(classify_section("xdp_redirect_map")->prog_type, BPF_PROG_TYPE_XDP);
+  EXPECT_EQ(classify_section("cgroup/sock1")->prog_type, BPF_PROG_TYPE_CGROUP_SOCK);
+  EXPECT_FALSE(classify_section("kprobe1"));  // "kprobe" was always "kprobe/"
+  EXPECT_FALSE(classify_section("tcp_thing"));
+  EXPECT_EQ(classify_section("cgroup/connect4")->prog_type, BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
+  EXPECT_EQ(classify_section("cgroup/connect4")->expected_attach_type, BPF_CGROUP_INET4_CONNECT);
+  EXPECT_EQ(classify_section("cgroup/sock_release")->expected_attach_type, BPF_CGROUP_INET_SOCK_RELEASE);
+  EXPECT_EQ(classify_section("sockops")->prog_type, BPF_PROG_TYPE_SOCK_OPS);
+  EXPECT_EQ(classify_section("sk_skb/stream_verdict")->expected_attach_type, BPF_SK_SKB_STREAM_VERDICT);
+  EXPECT_EQ(classify_section("lwt_xmit")->prog_type, BPF_PROG_TYPE_LWT_XMIT);
+  EXPECT_EQ(classify_section("sk_lookup")->expected_attach_type, BPF_SK_LOOKUP);
+  EXPECT_EQ(classify_section("tc/ingress")->expected_attach_type, 46u);  // BPF_TCX_INGRESS
+  EXPECT_TRUE(classify_section("uprobe.s/bin:f")->sleepable);
+  EXPECT_TRUE(classify_section("lsm.s/file_open")->sleepable);
+  EXPECT_EQ(classify_section("syscall")->prog_type, BPF_PROG_TYPE_SYSCALL);
+  EXPECT_EQ(classify_section("netfilter")->prog_type, 32u);  // BPF_PROG_TYPE_NETFILTER
   EXPECT_EQ(classify_section("kretprobe/do_exit")->retprobe, true);
   EXPECT_EQ(classify_section("tp/syscalls/sys_enter_openat")->attach_target, "syscalls/sys_enter_openat");
   EXPECT_EQ(classify_section("raw_tp/sys_exit")->prog_type, BPF_PROG_TYPE_RAW_TRACEPOINT);
   EXPECT_EQ(classify_section("usdt/lib:prov:name")->prog_type, BPF_PROG_TYPE_KPROBE);
   EXPECT_EQ(classify_section("classifier")->prog_type, BPF_PROG_TYPE_SCHED_CLS);
   EXPECT_EQ(classify_section("tp_btf/sched_switch")->expected_attach_type, BPF_TRACE_RAW_TP);
-  EXPECT_FALSE(classify_section("tp_btf"));
+  EXPECT_TRUE(classify_section("tp_btf"));  // libbpf's "tp_btf+": the target may come from elsewhere
   EXPECT_FALSE(classify_section("nonsense"));
   EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_SCHED_CLS), "sched_cls");
   EXPECT_EQ(prog_type_from_name("xdp"), BPF_PROG_TYPE_XDP);

@@ -26,7 +26,7 @@ namespace bpfvm::obj {
 
 enum class MapOrigin {
   kBtf,      // a struct in the .maps section
-  kLegacy,   // a struct bpf_map_def in the "maps" section
+  kLegacy,   // a struct bpf_map_def (or samples/bpf's, or iproute2's bpf_elf_map) in the "maps" section
   kData,     // .data, .data.*
   kRodata,   // .rodata, .rodata.* (frozen after its initial value is written)
   kBss,      // .bss (zeroes)
@@ -40,7 +40,11 @@ struct MapSpec {
   std::uint32_t key_size = 0, value_size = 0, max_entries = 0, map_flags = 0;
   std::uint64_t map_extra = 0;  // bloom_filter: nr_hash_funcs
   std::uint32_t btf_key_type_id = 0, btf_value_type_id = 0;
-  bool pin_by_name = false;  // pinning = LIBBPF_PIN_BY_NAME
+  // `pinning` as written: libbpf's 1 (LIBBPF_PIN_BY_NAME), iproute2's 1 and 2 (PIN_OBJECT_NS,
+  // PIN_GLOBAL_NS), or another loader's value, which loading refuses. pin_by_name: one bpfvm honours
+  // (iproute2's are pinned by name in the object's pin directory, as libbpf's).
+  std::uint32_t pinning = 0;
+  bool pin_by_name = false;
   // Map-in-map: the inner map's definition, and initial slots (index -> map index in ObjectSpec::maps).
   std::shared_ptr<const MapSpec> inner;
   std::vector<std::pair<std::uint32_t, std::size_t>> initial_slots;
@@ -58,6 +62,9 @@ struct ProgramSpec {
   std::vector<FuncInfo> func_info;  // offsets in `insns`
   std::vector<LineInfo> line_info;
   std::vector<std::size_t> maps_used;  // indexes into ObjectSpec::maps, sorted
+  // Why the program could not be linked (an unresolved extern, a bad relocation), else nullopt; the
+  // other programs of the object are still read. `insns` is empty then.
+  std::optional<Error> link_error;
 };
 
 struct ObjectSpec {
@@ -77,6 +84,18 @@ struct ObjectSpec {
 Result<ObjectSpec> read_object(std::span<const std::uint8_t> file, std::string_view file_name);
 // Reads an object file.
 Result<ObjectSpec> open_object(const std::string& path);
+
+// A BPF object inside another file: a program built with a libbpf skeleton carries its .bpf.o as bytes.
+struct EmbeddedObject {
+  std::size_t offset = 0;  // in the host file
+  std::span<const std::uint8_t> bytes;
+};
+// Every 64-bit little-endian relocatable BPF ELF image in `file` (its size from the ELF header's section
+// table fields), in file order.
+std::vector<EmbeddedObject> embedded_objects(std::span<const std::uint8_t> file);
+// The objects of a file: a BPF object file is one; another ELF file (a libbpf-tools binary) gives the
+// objects it embeds, named "<file>_bpf" as bpftool's skeletons name them; an error when it has none.
+Result<std::vector<ObjectSpec>> open_objects(const std::string& path);
 
 // libbpf's object name for a path: the base name up to its first '.'.
 std::string object_name_for(std::string_view path);

@@ -1,6 +1,8 @@
-// What a program's ELF section name (its SEC() string) says about it, following libbpf's conventions:
-// "socket", "xdp", "tc", "tracepoint/CAT/NAME", "kprobe/FUNC", ... An exact name ("socket") matches only
-// itself; a name with a target ("kprobe/") needs the '/' and the target; some ("tracepoint") allow both.
+// What a program's ELF section name (its SEC() string) says about it, following libbpf's table (every
+// name libbpf 1.x knows: "socket", "xdp", "tc", "tracepoint/CAT/NAME", "kprobe/FUNC", "cgroup/connect4",
+// ...) and, failing that, the prefixes older loaders matched ("socket1", "xdp_prog", "cgroup/sock1":
+// libbpf before 1.0, samples/bpf). An exact name ("socket") matches only itself; a name that takes a
+// target ("kprobe") matches alone or followed by '/' and the target.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,8 @@ struct ProgramKind {
   std::string attach_target;               // what follows the '/' ("syscalls/sys_enter_openat")
   bool supported = false;                  // bpfvm's runtime can load and run this type
   bool retprobe = false;                   // kretprobe/, uretprobe/
+  bool sleepable = false;                  // ".s" sections: loaded with BPF_F_SLEEPABLE
+  bool legacy_name = false;                // matched by an old loader's prefix rule, not libbpf 1.x's
 };
 
 // nullopt when the name is not one libbpf knows.
