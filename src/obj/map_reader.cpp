@@ -179,6 +179,7 @@ Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
                       syms.size());
   }
   const std::uint64_t known = def_size >= kElfMap ? kElfMap : std::min(def_size, kSamples);
+  table.iproute2 = known == kElfMap;
   const auto field = [&](const ElfSymbol* s, std::uint64_t at) -> std::uint32_t {
     return at + 4 <= known ? u32_at(sec->bytes, static_cast<std::size_t>(s->value + at)) : 0;
   };
@@ -222,6 +223,7 @@ Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
       if (!(spec.map_flags & BPF_F_NUMA_NODE)) spec.pinning = field(s, 24);
     }
     spec.pin_by_name = spec.pinning == kPinObjectNs || spec.pinning == kPinGlobalNs;
+    if (extra.id) table.by_elf_id[extra.id] = table.maps.size();
     table.by_symbol[{sec->index, s->value}] = table.maps.size();
     table.maps.push_back(std::move(spec));
     extras.push_back(extra);
@@ -262,6 +264,9 @@ Result<void> read_legacy_maps(const ElfFile& elf, MapTable& table) {
       if (*inner == first + i) {
         return make_error(Errc::kInvalid, "section 'maps': map '{}' is its own inner map", m.name);
       }
+      // samples/bpf made maps-in-maps with bpf_create_map_in_map(), whose values are 4-byte fds
+      // whatever the definition says.
+      if (m.value_size == 0) m.value_size = 4;
       auto templ = std::make_shared<MapSpec>(table.maps[*inner]);
       templ->inner.reset();
       templ->initial_slots.clear();

@@ -17,6 +17,9 @@ struct MapTable {
   // for global data.
   std::map<std::pair<std::size_t, std::uint64_t>, std::size_t> by_symbol;
   std::map<std::size_t, std::size_t> by_data_section;
+  // iproute2's struct bpf_elf_map ids (map index by id), and whether the object uses that layout.
+  std::map<std::uint32_t, std::size_t> by_elf_id;
+  bool iproute2 = false;
 };
 
 bool is_data_section(const ElfSection& s);

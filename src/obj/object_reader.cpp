@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <map>
 
@@ -283,6 +284,32 @@ std::string read_license(const ElfFile& elf) {
   return std::string(p, strnlen(p, s->bytes.size()));
 }
 
+// tc's loader (iproute2, and cilium before its own) takes the program type from its command line, not
+// the section: a section libbpf cannot name is a sched_cls program, as `tc filter add ... bpf obj O sec
+// S` loads it. A section named "ID/KEY" is a tail call target: the program goes into slot KEY of the
+// program array whose bpf_elf_map id is ID.
+void apply_iproute2_conventions(MapTable& maps, std::vector<ProgramSpec>& programs) {
+  for (ProgramSpec& p : programs) {
+    if (p.kind.prog_type == 0) {
+      p.kind.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+      p.kind.supported = true;
+      p.kind.legacy_name = true;
+    }
+    const auto slash = p.section.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == p.section.size()) continue;
+    std::uint32_t id = 0, key = 0;
+    const char* s = p.section.data();
+    const auto a = std::from_chars(s, s + slash, id);
+    const char* k = s + slash + 1;
+    const bool hex = p.section.size() - slash > 3 && k[0] == '0' && (k[1] == 'x' || k[1] == 'X');  // cilium: "1/0x1"
+    const auto b = std::from_chars(hex ? k + 2 : k, s + p.section.size(), key, hex ? 16 : 10);
+    if (a.ptr != s + slash || a.ec != std::errc{} || b.ptr != s + p.section.size() || b.ec != std::errc{}) continue;
+    auto it = maps.by_elf_id.find(id);
+    if (it == maps.by_elf_id.end() || maps.maps[it->second].type != BPF_MAP_TYPE_PROG_ARRAY) continue;
+    maps.maps[it->second].initial_programs.emplace_back(key, p.name);
+  }
+}
+
 Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view file_name) {
   const ElfFile elf = BPFVM_TRY(ElfFile::parse(file));
   ObjectSpec out;
@@ -328,6 +355,7 @@ Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view fil
       out.programs.push_back(std::move(broken));
     }
   }
+  if (maps.iproute2) apply_iproute2_conventions(maps, out.programs);
   out.maps = std::move(maps.maps);
   return out;
 }

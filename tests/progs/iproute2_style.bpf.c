@@ -22,7 +22,18 @@ struct bpf_elf_map slot_one SEC("maps") = {
   .inner_id = 9, .inner_idx = 1,
 };
 
+struct bpf_elf_map jumps SEC("maps") = {
+  .type = BPF_MAP_TYPE_PROG_ARRAY, .size_key = 4, .size_value = 4, .max_elem = 4, .id = 2,
+};
+
 extern int not_a_helper(int);
+
+// A tail call target in slot 3 of the program array with id 2, in a section tc names.
+SEC("2/3") int tail_target(struct __sk_buff *skb) { return 7; }
+SEC("from-netdev") int entry(struct __sk_buff *skb) {
+  bpf_tail_call(skb, &jumps, 3);
+  return 0;
+}
 
 SEC("classifier") static int cls_main(struct __sk_buff *skb) {
   __u32 k = 1;

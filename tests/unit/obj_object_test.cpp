@@ -167,7 +167,13 @@ TEST(ObjectSpec, OldClangObjectsGiveAProgramPerSection) {
 
 TEST(ObjectSpec, Iproute2ObjectsWithStaticProgramsAndElfMaps) {
   ObjectSpec o = open("iproute2_style.bpf.o");
-  ASSERT_EQ(o.maps.size(), 3u);
+  ASSERT_EQ(o.maps.size(), 4u);
+  // Sections libbpf cannot name are tc's (sched_cls); "ID/KEY" fills slot KEY of the array with id ID.
+  EXPECT_EQ(o.find_program("entry")->kind.prog_type, BPF_PROG_TYPE_SCHED_CLS);
+  EXPECT_EQ(o.find_program("tail_target")->kind.prog_type, BPF_PROG_TYPE_SCHED_CLS);
+  ASSERT_EQ(o.find_map("jumps")->initial_programs.size(), 1u);
+  EXPECT_EQ(o.find_map("jumps")->initial_programs[0].first, 3u);
+  EXPECT_EQ(o.find_map("jumps")->initial_programs[0].second, "tail_target");
   const MapSpec* outer = o.find_map("outer");
   ASSERT_TRUE(outer && outer->inner);
   EXPECT_EQ(outer->inner->value_size, 8u);  // the map whose id is inner_id
