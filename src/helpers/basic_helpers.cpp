@@ -107,4 +107,11 @@ std::span<const Implementation> implementations() {
   return registry.entries();
 }
 
+bool implemented(std::int64_t id) {
+  for (const Implementation& h : implementations()) {
+    if (h.id == id) return true;
+  }
+  return false;
+}
+
 }  // namespace bpfvm::helpers

@@ -3,6 +3,9 @@
 #include <linux/bpf.h>
 
 #include <algorithm>
+#include <array>
+#include <bitset>
+#include <initializer_list>
 
 namespace bpfvm::helpers {
 
@@ -26,46 +29,131 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_l3_csum_replace, "l3_csum_replace", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false, true},
     {BPF_FUNC_l4_csum_replace, "l4_csum_replace", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false, true},
     {BPF_FUNC_tail_call, "tail_call", Ret::kVoid, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, false},
+    {BPF_FUNC_clone_redirect, "clone_redirect", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
     {BPF_FUNC_get_current_pid_tgid, "get_current_pid_tgid", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_current_uid_gid, "get_current_uid_gid", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_current_comm, "get_current_comm", Ret::kInteger, {A::kUninitMem, A::kConstSize, _, _, _}, false},
+    {BPF_FUNC_get_cgroup_classid, "get_cgroup_classid", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_skb_vlan_push, "skb_vlan_push", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
+    {BPF_FUNC_skb_vlan_pop, "skb_vlan_pop", Ret::kInteger, {A::kCtx, _, _, _, _}, false, true},
+    {BPF_FUNC_skb_get_tunnel_key, "skb_get_tunnel_key", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_skb_set_tunnel_key, "skb_set_tunnel_key", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_perf_event_read, "perf_event_read", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, true},
     {BPF_FUNC_redirect, "redirect", Ret::kInteger, {A::kAnything, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_get_route_realm, "get_route_realm", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_perf_event_output, "perf_event_output", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, true},
     {BPF_FUNC_skb_load_bytes, "skb_load_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
+    {BPF_FUNC_get_stackid, "get_stackid", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, true},
     {BPF_FUNC_csum_diff, "csum_diff", Ret::kInteger, {A::kMemOrNull, A::kConstSizeOrZero, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything}, false},
-    {BPF_FUNC_xdp_adjust_head, "xdp_adjust_head", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
+    {BPF_FUNC_skb_get_tunnel_opt, "skb_get_tunnel_opt", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_skb_set_tunnel_opt, "skb_set_tunnel_opt", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_skb_change_proto, "skb_change_proto", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
+    {BPF_FUNC_skb_change_type, "skb_change_type", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_skb_under_cgroup, "skb_under_cgroup", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, false},
+    {BPF_FUNC_get_hash_recalc, "get_hash_recalc", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_current_task, "get_current_task", Ret::kInteger, {_, _, _, _, _}, true},
+    {BPF_FUNC_probe_write_user, "probe_write_user", Ret::kInteger, {A::kAnything, A::kMem, A::kConstSize, _, _}, true},
+    {BPF_FUNC_current_task_under_cgroup, "current_task_under_cgroup", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_skb_change_tail, "skb_change_tail", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
+    {BPF_FUNC_skb_pull_data, "skb_pull_data", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
+    {BPF_FUNC_csum_update, "csum_update", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_set_hash_invalid, "set_hash_invalid", Ret::kVoid, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_get_numa_node_id, "get_numa_node_id", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_skb_change_head, "skb_change_head", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
+    {BPF_FUNC_xdp_adjust_head, "xdp_adjust_head", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
     {BPF_FUNC_probe_read_str, "probe_read_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
+    {BPF_FUNC_get_socket_cookie, "get_socket_cookie", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_socket_uid, "get_socket_uid", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_set_hash, "set_hash", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false},
+    {BPF_FUNC_skb_adjust_room, "skb_adjust_room", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
+    {BPF_FUNC_redirect_map, "redirect_map", Ret::kInteger, {A::kConstMapPtr, A::kAnything, A::kAnything, _, _}, false},
+    {BPF_FUNC_sk_redirect_map, "sk_redirect_map", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kAnything, _}, false},
+    {BPF_FUNC_sock_map_update, "sock_map_update", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
+    {BPF_FUNC_xdp_adjust_meta, "xdp_adjust_meta", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
+    {BPF_FUNC_perf_event_read_value, "perf_event_read_value", Ret::kInteger, {A::kConstMapPtr, A::kAnything, A::kUninitMem, A::kConstSize, _}, true},
+    {BPF_FUNC_perf_prog_read_value, "perf_prog_read_value", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, true},
+    {BPF_FUNC_getsockopt, "getsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kUninitMem, A::kConstSize}, false},
+    {BPF_FUNC_override_return, "override_return", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, true},
+    {BPF_FUNC_sock_ops_cb_flags_set, "sock_ops_cb_flags_set", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_msg_redirect_map, "msg_redirect_map", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kAnything, _}, false},
+    {BPF_FUNC_msg_apply_bytes, "msg_apply_bytes", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_msg_cork_bytes, "msg_cork_bytes", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_msg_pull_data, "msg_pull_data", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
+    {BPF_FUNC_bind, "bind", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_xdp_adjust_tail, "xdp_adjust_tail", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false, true},
+    {BPF_FUNC_skb_get_xfrm_state, "skb_get_xfrm_state", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, A::kAnything}, false},
+    {BPF_FUNC_get_stack, "get_stack", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, true},
+    {BPF_FUNC_skb_load_bytes_relative, "skb_load_bytes_relative", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, A::kAnything}, false},
+    {BPF_FUNC_fib_lookup, "fib_lookup", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_sock_hash_update, "sock_hash_update", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
+    {BPF_FUNC_msg_redirect_hash, "msg_redirect_hash", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
+    {BPF_FUNC_sk_redirect_hash, "sk_redirect_hash", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
+    {BPF_FUNC_lwt_push_encap, "lwt_push_encap", Ret::kInteger, {A::kCtx, A::kAnything, A::kMem, A::kConstSize, _}, false, true},
+    {BPF_FUNC_lwt_seg6_store_bytes, "lwt_seg6_store_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kMem, A::kConstSize, _}, false, true},
+    {BPF_FUNC_lwt_seg6_adjust_srh, "lwt_seg6_adjust_srh", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
+    {BPF_FUNC_lwt_seg6_action, "lwt_seg6_action", Ret::kInteger, {A::kCtx, A::kAnything, A::kMem, A::kConstSize, _}, false, true},
+    {BPF_FUNC_rc_repeat, "rc_repeat", Ret::kInteger, {A::kCtx, _, _, _, _}, true},
+    {BPF_FUNC_rc_keydown, "rc_keydown", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, true},
+    {BPF_FUNC_skb_cgroup_id, "skb_cgroup_id", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_current_cgroup_id, "get_current_cgroup_id", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_sk_select_reuseport, "sk_select_reuseport", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
+    {BPF_FUNC_skb_ancestor_cgroup_id, "skb_ancestor_cgroup_id", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
     {BPF_FUNC_map_push_elem, "map_push_elem", Ret::kInteger, {A::kConstMapPtr, A::kMapValue, A::kAnything, _, _}, false},
     {BPF_FUNC_map_pop_elem, "map_pop_elem", Ret::kInteger, {A::kConstMapPtr, A::kUninitMapValue, _, _, _}, false},
     {BPF_FUNC_map_peek_elem, "map_peek_elem", Ret::kInteger, {A::kConstMapPtr, A::kUninitMapValue, _, _, _}, false},
+    {BPF_FUNC_rc_pointer_rel, "rc_pointer_rel", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, true},
     {BPF_FUNC_spin_lock, "spin_lock", Ret::kVoid, {A::kSpinLock, _, _, _, _}, false},
     {BPF_FUNC_spin_unlock, "spin_unlock", Ret::kVoid, {A::kSpinLock, _, _, _, _}, false},
+    {BPF_FUNC_skb_ecn_set_ce, "skb_ecn_set_ce", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_sysctl_get_name, "sysctl_get_name", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_sysctl_get_current_value, "sysctl_get_current_value", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_sysctl_get_new_value, "sysctl_get_new_value", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_sysctl_set_new_value, "sysctl_set_new_value", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, _, _}, false},
     {BPF_FUNC_send_signal, "send_signal", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
     {BPF_FUNC_probe_read_user, "probe_read_user", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_probe_read_kernel, "probe_read_kernel", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_probe_read_user_str, "probe_read_user_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_probe_read_kernel_str, "probe_read_kernel_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
+    {BPF_FUNC_send_signal_thread, "send_signal_thread", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
     {BPF_FUNC_jiffies64, "jiffies64", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_read_branch_records, "read_branch_records", Ret::kInteger, {A::kCtx, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything, _}, true},
+    {BPF_FUNC_get_ns_current_pid_tgid, "get_ns_current_pid_tgid", Ret::kInteger, {A::kAnything, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
+    {BPF_FUNC_get_netns_cookie, "get_netns_cookie", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_current_ancestor_cgroup_id, "get_current_ancestor_cgroup_id", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
     {BPF_FUNC_ktime_get_boot_ns, "ktime_get_boot_ns", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_ringbuf_output, "ringbuf_output", Ret::kInteger, {A::kConstMapPtr, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, false},
     {BPF_FUNC_ringbuf_reserve, "ringbuf_reserve", Ret::kRingbufRecordOrNull, {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, _, _}, false},
     {BPF_FUNC_ringbuf_submit, "ringbuf_submit", Ret::kVoid, {A::kRingbufRecord, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_discard, "ringbuf_discard", Ret::kVoid, {A::kRingbufRecord, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_query, "ringbuf_query", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_csum_level, "csum_level", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_load_hdr_opt, "load_hdr_opt", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_store_hdr_opt, "store_hdr_opt", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, _}, false},
+    {BPF_FUNC_reserve_hdr_opt, "reserve_hdr_opt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false},
+    {BPF_FUNC_copy_from_user, "copy_from_user", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
+    {BPF_FUNC_skb_cgroup_classid, "skb_cgroup_classid", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_redirect_neigh, "redirect_neigh", Ret::kInteger, {A::kAnything, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything, _}, false},
+    {BPF_FUNC_redirect_peer, "redirect_peer", Ret::kInteger, {A::kAnything, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_ktime_get_coarse_ns, "ktime_get_coarse_ns", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_for_each_map_elem, "for_each_map_elem", Ret::kInteger, {A::kConstMapPtr, A::kFunc, A::kStackOrNull, A::kAnything, _}, false},
     {BPF_FUNC_snprintf, "snprintf", Ret::kInteger, {A::kMemOrNull, A::kConstSizeOrZero, A::kConstStr, A::kMemOrNull, A::kConstSizeOrZero}, false},
-    {BPF_FUNC_ktime_get_coarse_ns, "ktime_get_coarse_ns", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_get_func_ip, "get_func_ip", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_get_attach_cookie, "get_attach_cookie", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_branch_snapshot, "get_branch_snapshot", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
+    {BPF_FUNC_trace_vprintk, "trace_vprintk", Ret::kInteger, {A::kMem, A::kConstSize, A::kMemOrNull, A::kConstSizeOrZero, _}, true},
     {BPF_FUNC_loop, "loop", Ret::kInteger, {A::kAnything, A::kFunc, A::kStackOrNull, A::kAnything, _}, false},
     {BPF_FUNC_strncmp, "strncmp", Ret::kInteger, {A::kMem, A::kConstSize, A::kConstStr, _, _}, false},
+    {BPF_FUNC_get_retval, "get_retval", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_set_retval, "set_retval", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
+    {BPF_FUNC_xdp_get_buff_len, "xdp_get_buff_len", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_xdp_load_bytes, "xdp_load_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
+    {BPF_FUNC_xdp_store_bytes, "xdp_store_bytes", Ret::kInteger, {A::kCtx, A::kAnything, A::kMem, A::kConstSize, _}, false},
+    {BPF_FUNC_skb_set_tstamp, "skb_set_tstamp", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false},
+    {BPF_FUNC_map_lookup_percpu_elem, "map_lookup_percpu_elem", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kMapKey, A::kAnything, _, _}, false},
+    {BPF_FUNC_ktime_get_tai_ns, "ktime_get_tai_ns", Ret::kInteger, {_, _, _, _, _}, false},
 };
 
-bool is_tracing(std::uint32_t t) {
-  return t == BPF_PROG_TYPE_KPROBE || t == BPF_PROG_TYPE_TRACEPOINT || t == BPF_PROG_TYPE_PERF_EVENT ||
-         t == BPF_PROG_TYPE_RAW_TRACEPOINT;
-}
 
 }  // namespace
 
@@ -76,41 +164,40 @@ const Prototype* find_prototype(std::int64_t id) {
   return it == std::end(kPrototypes) ? nullptr : it;
 }
 
-// As Linux 6.18 answers a privileged loader (checked by the kernel oracle test for every helper and
-// program type bpfvm has).
-bool allowed(std::uint32_t prog_type, std::int64_t id) {
-  if (!find_prototype(id)) return false;
-  switch (id) {
-    // Tracing only (bpf_tracing_func_proto): the legacy probe_read that reads user or kernel memory.
-    case BPF_FUNC_probe_read:
-    case BPF_FUNC_probe_read_str:
-      return is_tracing(prog_type);
-    // The coarse clock is not NMI-safe: tracing programs may not read it.
-    case BPF_FUNC_ktime_get_coarse_ns: return !is_tracing(prog_type);
-    // The traced function's address: kprobes.
-    case BPF_FUNC_get_func_ip: return prog_type == BPF_PROG_TYPE_KPROBE;
-    // Packet helpers: socket buffers (skb_load_bytes), and the networking types (csum_diff).
-    case BPF_FUNC_skb_load_bytes:
-      return prog_type == BPF_PROG_TYPE_SOCKET_FILTER || prog_type == BPF_PROG_TYPE_SCHED_CLS ||
-             prog_type == BPF_PROG_TYPE_SCHED_ACT;
-    case BPF_FUNC_xdp_adjust_head: return prog_type == BPF_PROG_TYPE_XDP;
-    case BPF_FUNC_skb_store_bytes:
-    case BPF_FUNC_l3_csum_replace:
-    case BPF_FUNC_l4_csum_replace:
-      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT;
-    case BPF_FUNC_redirect:
-      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
-             prog_type == BPF_PROG_TYPE_XDP;
-    case BPF_FUNC_csum_diff:
-      return prog_type == BPF_PROG_TYPE_SCHED_CLS || prog_type == BPF_PROG_TYPE_SCHED_ACT ||
-             prog_type == BPF_PROG_TYPE_XDP;
-    // The attach cookie: the tracing types.
-    case BPF_FUNC_get_attach_cookie: return is_tracing(prog_type);
-    // Everything else is in the kernel's bpf_base_func_proto for a privileged loader (the current
-    // task's ids and comm and bpf_send_signal included, since Linux 6.x) or offered by every type bpfvm
-    // runs (perf_event_output: skb and xdp have their own variants with the same id).
-    default: return true;
+namespace {
+
+struct TypeHelpers {
+  std::uint32_t prog_type;
+  std::initializer_list<std::uint8_t> ids;
+};
+
+// What the kernel offers each program type (its get_func_proto), as Linux answered a privileged loader
+// when scripts/probe_helpers wrote the file; KernelOracle.HelpersAllowedPerProgramType asks the running
+// kernel again.
+const TypeHelpers kAllowedByType[] = {
+#include "allowed_by_type.inc"
+};
+
+using Allowed = std::array<std::bitset<256>, 64>;
+
+Allowed build_allowed() {
+  Allowed out{};
+  for (const TypeHelpers& t : kAllowedByType) {
+    for (std::uint8_t id : t.ids) out[t.prog_type].set(id);
   }
+  // Types the probe cannot load without an attach target take the tracing set, as the kernel's
+  // tracing_prog_func_proto/bpf_tracing_func_proto build theirs on it: fentry/fexit/iterators and
+  // BPF_PROG_TYPE_EXT (tracing), LSM, struct_ops.
+  for (std::uint32_t t : {26u, 27u, 28u, 29u}) out[t] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
+  return out;
+}
+
+}  // namespace
+
+bool allowed(std::uint32_t prog_type, std::int64_t id) {
+  static const Allowed table = build_allowed();
+  if (!find_prototype(id) || id < 0 || id > 255 || prog_type >= table.size()) return false;
+  return table[prog_type].test(static_cast<std::size_t>(id));
 }
 
 }  // namespace bpfvm::helpers

@@ -99,6 +99,12 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
       return make_error(Errc::kInvalid, "cannot call GPL-restricted function bpf_{}#{} from a program with license '{}'",
                         proto->name, in.imm, r.license).at_insn(i);
     }
+    if (!helpers::implemented(in.imm)) {
+      return make_error(Errc::kNotSupported,
+                        "bpf_{}#{} cannot run in bpfvm: its verifier judges calls to it (bpfvm veristat), but bpfvm has "
+                        "no user-space implementation of it yet",
+                        proto->name, in.imm).at_insn(i);
+    }
   }
   return {};
 }

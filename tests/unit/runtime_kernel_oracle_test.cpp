@@ -585,19 +585,37 @@ TEST_F(KernelOracle, FdMapCommands) {
 // runs, the kernel's verifier (for this privileged loader) offers the helper to the program or refuses it
 // by name, and bpfvm's table says the same.
 TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
-  const std::uint32_t types[] = {BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_SCHED_CLS,      BPF_PROG_TYPE_SCHED_ACT,
-                                 BPF_PROG_TYPE_XDP,           BPF_PROG_TYPE_KPROBE,         BPF_PROG_TYPE_TRACEPOINT,
-                                 BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_PERF_EVENT};
+  // Every type a loader can load without an attach target, with the expected attach type libbpf gives
+  // its main section (as scripts/probe_helpers asks).
+  const std::pair<std::uint32_t, std::uint32_t> types[] = {
+      {BPF_PROG_TYPE_SOCKET_FILTER, 0},      {BPF_PROG_TYPE_KPROBE, 0},
+      {BPF_PROG_TYPE_SCHED_CLS, 0},          {BPF_PROG_TYPE_SCHED_ACT, 0},
+      {BPF_PROG_TYPE_TRACEPOINT, 0},         {BPF_PROG_TYPE_XDP, BPF_XDP},
+      {BPF_PROG_TYPE_PERF_EVENT, 0},         {BPF_PROG_TYPE_CGROUP_SKB, 0},
+      {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE}, {BPF_PROG_TYPE_LWT_IN, 0},
+      {BPF_PROG_TYPE_LWT_OUT, 0},            {BPF_PROG_TYPE_LWT_XMIT, 0},
+      {BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS}, {BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_STREAM_PARSER},
+      {BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE}, {BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT},
+      {BPF_PROG_TYPE_RAW_TRACEPOINT, 0},     {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT},
+      {BPF_PROG_TYPE_LWT_SEG6LOCAL, 0},      {BPF_PROG_TYPE_SK_REUSEPORT, BPF_SK_REUSEPORT_SELECT},
+      {BPF_PROG_TYPE_FLOW_DISSECTOR, BPF_FLOW_DISSECTOR}, {BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_CGROUP_SYSCTL},
+      {BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, 0}, {BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT},
+      {BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP}, {BPF_PROG_TYPE_SYSCALL, 0},
+      {32 /* BPF_PROG_TYPE_NETFILTER */, 45 /* BPF_NETFILTER */}};
   std::vector<char> log(1 << 16);
   int compared = 0;
   for (const helpers::Prototype& proto : helpers::prototypes()) {
-    for (std::uint32_t type : types) {
-      // call <helper>; exit: the verifier looks the helper up before it checks any argument.
-      const struct bpf_insn insns[] = {{BPF_JMP | BPF_CALL, 0, 0, 0, proto.id}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+    for (const auto& [type, attach] : types) {
+      // call <helper>; r0 = 0; exit: the verifier looks the helper up before it checks any argument.
+      const struct bpf_insn insns[] = {{BPF_JMP | BPF_CALL, 0, 0, 0, proto.id},
+                                       {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
       union bpf_attr a {};
       a.prog_type = type;
+      a.expected_attach_type = attach;
+      a.prog_flags = type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0;  // syscall programs sleep
       a.insns = reinterpret_cast<std::uint64_t>(insns);
-      a.insn_cnt = 2;
+      a.insn_cnt = 3;
       a.license = reinterpret_cast<std::uint64_t>("GPL");
       a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
       a.log_size = static_cast<std::uint32_t>(log.size());

@@ -13,6 +13,7 @@
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
+#include "bpfvm/runtime/program_verifier.hpp"
 
 namespace bpfvm::runtime {
 namespace {
@@ -130,6 +131,21 @@ TEST_F(ObjectTest, LegacyMaps) {
   std::uint32_t k = 1, v = 0;
   ASSERT_TRUE(seen->impl().lookup(&k, &v));
   EXPECT_EQ(v, 1u);
+}
+
+// Helpers the kernel has and bpfvm's verifier judges by their prototypes: programs calling them verify;
+// one calling a helper bpfvm cannot run is refused at load, by name, not at run time.
+TEST_F(ObjectTest, KernelHelpersVerifyAndUnrunnableOnesAreRefusedAtLoad) {
+  auto spec = obj::open_object(prog_path("kernel_helpers.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  for (const ProgramVerdict& v : verify_object(*spec)) EXPECT_TRUE(v.accepted) << v.program << ": " << v.explanation;
+  obj::ObjectSpec meta_only = *spec;
+  meta_only.maps.clear();
+  std::erase_if(meta_only.programs, [](const obj::ProgramSpec& p) { return p.name != "grow_meta"; });
+  auto loaded = Object::load(*rt_, meta_only, {});
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.error().to_string().find("bpf_xdp_adjust_meta#54 cannot run in bpfvm"), std::string::npos)
+      << loaded.error().to_string();
 }
 
 TEST_F(ObjectTest, ProgramArraySlotsAreFilledAndEmptiedWithTheObject) {

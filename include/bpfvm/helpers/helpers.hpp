@@ -21,6 +21,9 @@ struct Implementation {
 
 // Every implemented helper, by id (the runtime puts them in the vm's helper table).
 std::span<const Implementation> implementations();
+// Whether bpfvm can run the helper (a helper may be verified without being runnable: bpfvm veristat
+// judges programs that call it, loading them says it cannot run).
+bool implemented(std::int64_t id);
 
 // What the helper files add their implementations to.
 class Registry {

@@ -46,11 +46,13 @@ struct Prototype {
   bool changes_packet = false;  // moves or resizes the packet: packet pointers are stale after it
 };
 
-// Every helper bpfvm implements, by id.
+// Every helper whose prototype bpfvm's verifier models, by id (the kernel's arguments and return types;
+// whether bpfvm can also run it is implemented(), in helpers.hpp).
 std::span<const Prototype> prototypes();
 // nullptr for a helper bpfvm does not have.
 const Prototype* find_prototype(std::int64_t id);
-// Whether a program of this type may call the helper (the kernel's get_func_proto per type).
+// Whether a program of this type may call the helper (the kernel's get_func_proto per type, as the
+// running kernel answered scripts/probe_helpers).
 bool allowed(std::uint32_t prog_type, std::int64_t id);
 
 }  // namespace bpfvm::helpers
