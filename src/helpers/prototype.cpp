@@ -119,7 +119,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_jiffies64, "jiffies64", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_read_branch_records, "read_branch_records", Ret::kInteger, {A::kCtx, A::kMemOrNull, A::kConstSizeOrZero, A::kAnything, _}, true},
     {BPF_FUNC_get_ns_current_pid_tgid, "get_ns_current_pid_tgid", Ret::kInteger, {A::kAnything, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
-    {BPF_FUNC_get_netns_cookie, "get_netns_cookie", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_get_netns_cookie, "get_netns_cookie", Ret::kInteger, {A::kCtxOrNull, _, _, _, _}, false},
     {BPF_FUNC_get_current_ancestor_cgroup_id, "get_current_ancestor_cgroup_id", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
     {BPF_FUNC_ktime_get_boot_ns, "ktime_get_boot_ns", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_ringbuf_output, "ringbuf_output", Ret::kInteger, {A::kConstMapPtr, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, false},

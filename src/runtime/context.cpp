@@ -2,7 +2,11 @@
 
 #include <linux/bpf_perf_event.h>
 
+#include <fmt/format.h>
+
 #include <cstddef>
+#include <initializer_list>
+#include <string_view>
 
 #include "bpfvm/isa/opcode.hpp"
 #include "bpfvm/verifier/ctx_access.hpp"
@@ -68,6 +72,36 @@ const std::vector<Field>& xdp_fields() {
   return f;
 }
 
+// The contexts of the types bpfvm verifies but does not run, and every type's return range, as the
+// running kernel's verifier answered scripts/probe_contexts.
+struct ProbedAccess {
+  std::uint16_t off;
+  std::uint8_t size;
+  std::string_view loads;  // the verifier's name of what a load gives ("scalar", "pkt", "sock"...), "": refused
+  bool store;
+};
+struct ProbedRules {
+  std::uint32_t prog_type, attach;
+  std::string_view name;
+  bool has_range;
+  std::int64_t lo, hi;
+  std::initializer_list<ProbedAccess> accesses;
+};
+const ProbedRules kProbed[] = {
+#include "context_rules.inc"
+};
+
+// The rules of (type, attach type); a type's first variant when the attach type is not one probed.
+const ProbedRules* probed(std::uint32_t prog_type, std::uint32_t attach) {
+  const ProbedRules* first = nullptr;
+  for (const ProbedRules& r : kProbed) {
+    if (r.prog_type != prog_type) continue;
+    if (r.attach == attach) return &r;
+    if (!first) first = &r;
+  }
+  return first;
+}
+
 // What an access of `size` bytes at `off` gives, and the field it lies in (nullptr when denied or for
 // raw contexts).
 struct Classified {
@@ -107,7 +141,23 @@ Classified classify_raw(std::size_t ctx_size, std::size_t first_readable, std::i
   return {{verifier::CtxField::Result::kScalar, {}}, nullptr};
 }
 
-Classified classify(std::uint32_t prog_type, std::int64_t off, std::int64_t size, bool store) {
+Classified classify_probed(const ProbedRules& rules, std::int64_t off, std::int64_t size, bool store) {
+  using R = verifier::CtxField::Result;
+  for (const ProbedAccess& a : rules.accesses) {
+    if (a.off != off || a.size != size) continue;
+    if (store) return a.store ? Classified{{R::kScalar, {}}} : denied("the field is read-only");
+    if (a.loads.empty()) return denied("the field cannot be loaded");
+    if (a.loads == "scalar") return {{R::kScalar, {}}};
+    if (a.loads == "pkt") return {{R::kPacket, {}}};
+    if (a.loads == "pkt_end") return {{R::kPacketEnd, {}}};
+    if (a.loads == "pkt_meta") return {{R::kPacketMeta, {}}};
+    return denied(fmt::format("the field is a kernel pointer ({}) that bpfvm's verifier does not model yet", a.loads));
+  }
+  return denied(fmt::format("no field of {}'s context can be {} with {} bytes there", rules.name,
+                            store ? "stored" : "loaded", size));
+}
+
+Classified classify(std::uint32_t prog_type, std::uint32_t attach, std::int64_t off, std::int64_t size, bool store) {
   switch (prog_type) {
     case BPF_PROG_TYPE_SOCKET_FILTER: return classify_struct(socket_filter_fields(), off, size, store);
     case BPF_PROG_TYPE_SCHED_CLS:
@@ -118,7 +168,11 @@ Classified classify(std::uint32_t prog_type, std::int64_t off, std::int64_t size
     case BPF_PROG_TYPE_RAW_TRACEPOINT: return classify_raw(kRawTracepointArgsMax, 0, off, size, store);
     case BPF_PROG_TYPE_KPROBE: return classify_raw(sizeof(struct pt_regs), 0, off, size, store);
     case BPF_PROG_TYPE_PERF_EVENT: return classify_raw(sizeof(struct bpf_perf_event_data), 0, off, size, store);
-    default: return denied("this program type has no context bpfvm knows");
+    default:
+      if (const ProbedRules* r = probed(prog_type, attach); r && r->accesses.size() > 0) {
+        return classify_probed(*r, off, size, store);
+      }
+      return denied("this program type has no context bpfvm knows");
   }
 }
 
@@ -148,8 +202,16 @@ std::size_t user_context_size(std::uint32_t prog_type) {
   }
 }
 
-verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write) {
-  return classify(prog_type, off, size, write).what;
+verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write,
+                                 std::uint32_t expected_attach_type) {
+  return classify(prog_type, expected_attach_type, off, size, write).what;
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t prog_type,
+                                                                  std::uint32_t expected_attach_type) {
+  const ProbedRules* r = probed(prog_type, expected_attach_type);
+  if (!r || !r->has_range) return std::nullopt;
+  return std::pair{r->lo, r->hi};
 }
 
 Result<void> rewrite_context_accesses(std::uint32_t prog_type, std::vector<isa::RawInsn>& insns) {
@@ -159,7 +221,7 @@ Result<void> rewrite_context_accesses(std::uint32_t prog_type, std::vector<isa::
       return make_error(Errc::kInvalid, "program type {} has no context bpfvm knows", prog_type);
     }
     const bool store = a.kind == verifier::CtxAccess::Kind::kStore;
-    const Classified c = classify(prog_type, a.offset, a.size, store);
+    const Classified c = classify(prog_type, 0, a.offset, a.size, store);
     if (c.what.result == verifier::CtxField::Result::kDenied) {
       return make_error(Errc::kAccess, "invalid bpf_context access off={} size={}: {}", a.offset, a.size, c.what.why)
           .at_insn(a.insn);

@@ -77,6 +77,8 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     }
     const std::vector<isa::RawInsn> insns = map_references_by_index(p.insns);
     VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
+    // An overriding type (-t) keeps the section's attach type only when the section named that type.
+    platform.set_expected_attach_type(v.prog_type == p.kind.prog_type ? p.kind.expected_attach_type : 0);
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
     verifier::Rejection rejection;
     verifier::VerifierOptions options;

@@ -453,6 +453,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     }
   }
   VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
+  platform.set_expected_attach_type(request.expected_attach_type);
   if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info);
   verifier::Rejection rejection;
   std::string trace;

@@ -31,6 +31,7 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kConstSizeOrZero: return V::kConstSizeOrZero;
     case A::kConstAllocSizeOrZero: return V::kConstAllocSizeOrZero;
     case A::kCtx: return V::kCtx;
+    case A::kCtxOrNull: return V::kCtxOrNull;
     case A::kFunc: return V::kFunc;
     case A::kStackOrNull: return V::kStackOrNull;
     case A::kConstStr: return V::kConstStr;
@@ -106,7 +107,11 @@ const verifier::MapInfo* VerifierPlatform::map(std::int64_t handle) const {
 }
 
 verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t size, bool write) const {
-  return context_field(prog_type_, off, size, write);
+  return context_field(prog_type_, off, size, write, attach_type_);
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> VerifierPlatform::return_range() const {
+  return runtime::return_range(prog_type_, attach_type_);
 }
 
 std::string_view VerifierPlatform::prog_type_name() const { return obj::prog_type_name(prog_type_); }
@@ -129,6 +134,22 @@ void VerifierPlatform::set_global_functions(const obj::Btf& btf, std::span<const
     case BPF_PROG_TYPE_KPROBE: ctx = "pt_regs"; break;
     case BPF_PROG_TYPE_RAW_TRACEPOINT: ctx = "bpf_raw_tracepoint_args"; break;
     case BPF_PROG_TYPE_PERF_EVENT: ctx = "bpf_perf_event_data"; break;
+    case BPF_PROG_TYPE_CGROUP_SKB:
+    case BPF_PROG_TYPE_LWT_IN:
+    case BPF_PROG_TYPE_LWT_OUT:
+    case BPF_PROG_TYPE_LWT_XMIT:
+    case BPF_PROG_TYPE_LWT_SEG6LOCAL:
+    case BPF_PROG_TYPE_SK_SKB:
+    case BPF_PROG_TYPE_FLOW_DISSECTOR: ctx = "__sk_buff"; break;
+    case BPF_PROG_TYPE_CGROUP_SOCK: ctx = "bpf_sock"; break;
+    case BPF_PROG_TYPE_CGROUP_SOCK_ADDR: ctx = "bpf_sock_addr"; break;
+    case BPF_PROG_TYPE_SOCK_OPS: ctx = "bpf_sock_ops"; break;
+    case BPF_PROG_TYPE_SK_MSG: ctx = "sk_msg_md"; break;
+    case BPF_PROG_TYPE_CGROUP_DEVICE: ctx = "bpf_cgroup_dev_ctx"; break;
+    case BPF_PROG_TYPE_CGROUP_SYSCTL: ctx = "bpf_sysctl"; break;
+    case BPF_PROG_TYPE_CGROUP_SOCKOPT: ctx = "bpf_sockopt"; break;
+    case BPF_PROG_TYPE_SK_REUSEPORT: ctx = "sk_reuseport_md"; break;
+    case BPF_PROG_TYPE_SK_LOOKUP: ctx = "bpf_sk_lookup"; break;
     default: break;
   }
   for (const obj::FuncInfo& fi : func_info) {

@@ -430,6 +430,16 @@ Result<bool> Explorer::exit(Path& path) {
     return true;
   }
   if (r0.is_pointer()) return reject(pc, "R0 leaks addr as return value", "return a number, not a pointer");
+  // The program's own exit (not a global function's): the type's return range (check_return_code).
+  if (const auto range = platform_.return_range(); range && f.subprog == 0) {
+    if (r0.value.smin < range->first || r0.value.smax > range->second) {
+      return reject(pc,
+                    fmt::format("At program exit the register R0 has {} should have been in [{}, {}]", r0.to_string(),
+                                range->first, range->second),
+                    fmt::format("{} programs return a value in [{}, {}] on every path", platform_.prog_type_name(),
+                                range->first, range->second));
+    }
+  }
   if (path.state.active_lock) {
     return reject(pc,
                   fmt::format("bpf_spin_unlock is missing: the lock taken at insn {} is still held at exit",

@@ -224,8 +224,12 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         }
         alloc_size = v.value.const_value();
         break;
+      case ArgType::kCtxOrNull:
+        // ARG_PTR_TO_CTX_OR_NULL: the context, or the constant 0 (bpf_get_netns_cookie(NULL)).
+        if (v.type == RegType::kScalar && v.value.is_const() && v.value.const_value() == 0) break;
+        [[fallthrough]];
       case ArgType::kCtx:
-        if (v.type != RegType::kCtx) return expected("ctx");
+        if (v.type != RegType::kCtx) return expected(t == ArgType::kCtx ? "ctx" : "ctx or NULL");
         if (v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
           return error(pc, fmt::format("dereference of modified ctx ptr R{} off={} disallowed: pass the context "
                                        "pointer the program received",

@@ -21,6 +21,7 @@
 
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
+#include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
 
 namespace bpfvm::runtime {
@@ -636,6 +637,73 @@ TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
     }
   }
   EXPECT_GT(compared, 100);
+}
+
+// The context rules and return ranges of the types bpfvm verifies from the kernel's answers
+// (scripts/probe_contexts): every load and store of 1-8 bytes in the first 128 context bytes, and a
+// spread of return values, accepted by the running kernel exactly when bpfvm's verifier accepts them.
+TEST_F(KernelOracle, ContextRulesPerProgramType) {
+  const std::pair<std::uint32_t, std::uint32_t> variants[] = {
+      {BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS},       {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET4_POST_BIND},
+      {BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS},            {BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_STREAM_VERDICT},
+      {BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT},               {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT},
+      {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG}, {BPF_PROG_TYPE_FLOW_DISSECTOR, BPF_FLOW_DISSECTOR},
+      {BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_CGROUP_SYSCTL},         {BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP},
+      {BPF_PROG_TYPE_LWT_XMIT, 0},                              {BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE}};
+  std::vector<char> log(1 << 16);
+  auto kernel_loads = [&](std::uint32_t type, std::uint32_t attach, std::vector<bpf_insn> insns) {
+    union bpf_attr a {};
+    a.prog_type = type;
+    a.expected_attach_type = attach;
+    a.insns = reinterpret_cast<std::uint64_t>(insns.data());
+    a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+    a.license = reinterpret_cast<std::uint64_t>("GPL");
+    a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+    a.log_size = static_cast<std::uint32_t>(log.size());
+    a.log_level = 1;
+    log[0] = 0;
+    const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    return fd >= 0;
+  };
+  int compared = 0;
+  for (const auto& [type, attach] : variants) {
+    const auto range = return_range(type, attach);
+    const std::int32_t ret = range ? static_cast<std::int32_t>(range->first) : 0;
+    for (std::int32_t off = 0; off < 128; ++off) {
+      for (std::uint32_t size : {1u, 2u, 4u, 8u}) {
+        if (off % static_cast<std::int32_t>(size)) continue;
+        const auto bits = static_cast<std::uint8_t>(size == 1 ? BPF_B : size == 2 ? BPF_H : size == 4 ? BPF_W : BPF_DW);
+        for (bool store : {false, true}) {
+          std::vector<bpf_insn> insns;
+          if (store) {
+            insns.push_back({BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0});
+            insns.push_back({static_cast<std::uint8_t>(BPF_STX | BPF_MEM | bits), 1, 2, static_cast<std::int16_t>(off), 0});
+          } else {
+            insns.push_back({static_cast<std::uint8_t>(BPF_LDX | BPF_MEM | bits), 0, 1, static_cast<std::int16_t>(off), 0});
+          }
+          insns.push_back({BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, ret});
+          insns.push_back({BPF_JMP | BPF_EXIT, 0, 0, 0, 0});
+          const bool kernel = kernel_loads(type, attach, insns);
+          if (!kernel && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
+          const auto ours = context_field(type, off, size, store, attach);
+          // bpfvm refuses the kernel pointers it does not model (sockets, flow keys): those only one way.
+          const bool unmodeled = ours.why.find("does not model") != std::string::npos;
+          if (!unmodeled) {
+            EXPECT_EQ(ours.result != verifier::CtxField::Result::kDenied, kernel)
+                << "type " << type << " attach " << attach << (store ? " store " : " load ") << size << "@" << off
+                << ": bpfvm: " << ours.why << "; the kernel: " << log.data();
+          }
+          ++compared;
+        }
+      }
+    }
+    for (std::int32_t v : {-4096, -1, 0, 1, 2, 3, 4}) {
+      const bool kernel = kernel_loads(type, attach, {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, v}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}});
+      EXPECT_EQ(!range || (v >= range->first && v <= range->second), kernel) << "type " << type << " returns " << v;
+    }
+  }
+  EXPECT_GT(compared, 1000);
 }
 
 #endif

@@ -148,6 +148,20 @@ TEST_F(ObjectTest, KernelHelpersVerifyAndUnrunnableOnesAreRefusedAtLoad) {
       << loaded.error().to_string();
 }
 
+// Types bpfvm verifies without running them: their contexts and return ranges as the kernel has them.
+TEST_F(ObjectTest, CgroupAndSocketTypesFollowTheKernelsContextAndReturnRules) {
+  auto spec = obj::open_object(prog_path("cgroup_types.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  for (const ProgramVerdict& v : verify_object(*spec)) {
+    if (v.program == "bad_verdict") {
+      EXPECT_FALSE(v.accepted);
+      EXPECT_NE(v.message.find("should have been in [0, 1]"), std::string::npos) << v.message;
+    } else {
+      EXPECT_TRUE(v.accepted) << v.program << ": " << v.explanation;
+    }
+  }
+}
+
 TEST_F(ObjectTest, ProgramArraySlotsAreFilledAndEmptiedWithTheObject) {
   std::shared_ptr<Program> chain;
   std::weak_ptr<Program> answer;

@@ -23,6 +23,7 @@ enum class Arg : std::uint8_t {
   kConstSizeOrZero,      // ARG_CONST_SIZE_OR_ZERO
   kConstAllocSizeOrZero, // ARG_CONST_ALLOC_SIZE_OR_ZERO (ringbuf_reserve)
   kCtx,                  // ARG_PTR_TO_CTX
+  kCtxOrNull,            // ARG_PTR_TO_CTX_OR_NULL
   kFunc,                 // ARG_PTR_TO_FUNC: a callback
   kStackOrNull,          // ARG_PTR_TO_STACK_OR_NULL (callback context)
   kConstStr,             // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map

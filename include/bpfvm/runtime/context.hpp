@@ -12,6 +12,8 @@
 #include <linux/ptrace.h>
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <span>
 #include <vector>
 
@@ -46,8 +48,15 @@ inline constexpr std::size_t kRawTracepointArgsMax = 12 * 8;  // MAX_BPF_FUNC_AR
 std::size_t context_size(std::uint32_t prog_type);
 std::size_t user_context_size(std::uint32_t prog_type);
 
-// What the verifier learns of a context access: refused (and why), a number, or a packet pointer.
-verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write);
+// What the verifier learns of a context access: refused (and why), a number, or a packet pointer. The
+// types bpfvm runs are described here; the others (cgroup, socket, lwt, flow dissector, sysctl, sockopt,
+// sk_lookup, netfilter...) by what the kernel answered scripts/probe_contexts, per expected attach type.
+verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write,
+                                 std::uint32_t expected_attach_type = 0);
+
+// The range a program's return value must lie in (check_return_code), or nullopt when any is accepted.
+std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t prog_type,
+                                                                  std::uint32_t expected_attach_type = 0);
 
 // Checks every context access of `insns` against the type's rules and rewrites those of pointer fields.
 // Errors name the instruction, as the kernel's "invalid bpf_context access off=.. size=..".

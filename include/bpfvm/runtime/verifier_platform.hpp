@@ -30,6 +30,11 @@ class VerifierPlatform final : public verifier::Platform {
   bool packet_writable() const override;
   bool gpl_compatible() const override { return gpl_; }
   const verifier::GlobalFunction* global_function(std::uint32_t insn) const override;
+  std::optional<std::pair<std::int64_t, std::int64_t>> return_range() const override;
+
+  // The program's expected attach type: some types' context and return rules depend on it
+  // (cgroup_sock_addr's connect4 against recvmsg6, cgroup_skb's egress...).
+  void set_expected_attach_type(std::uint32_t attach) { attach_type_ = attach; }
 
   // The program's global functions from its BTF and func_info (each FUNC with global linkage but the
   // entry): parameters by type (integers; a pointer to this type's context struct; a pointer to sized
@@ -41,6 +46,7 @@ class VerifierPlatform final : public verifier::Platform {
 
  private:
   std::uint32_t prog_type_;
+  std::uint32_t attach_type_ = 0;
   std::vector<verifier::MapInfo> maps_;
   bool gpl_;
   std::map<std::uint32_t, verifier::GlobalFunction> globals_;  // by first instruction

@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,7 @@ enum class ArgType : std::uint8_t {
   kConstSizeOrZero,       // ARG_CONST_SIZE_OR_ZERO
   kConstAllocSizeOrZero,  // ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant
   kCtx,                   // ARG_PTR_TO_CTX: the context pointer, unmodified
+  kCtxOrNull,             // ARG_PTR_TO_CTX_OR_NULL: the same, or NULL
   kFunc,                  // ARG_PTR_TO_FUNC: a callback (a function reference)
   kStackOrNull,           // ARG_PTR_TO_STACK_OR_NULL: the callback's context
   kConstStr,              // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map
@@ -96,6 +99,8 @@ class Platform {
   virtual bool packet_writable() const { return false; }
   // Whether the program's license lets it call GPL-only helpers.
   virtual bool gpl_compatible() const { return true; }
+  // The range the program's return value must lie in at its exit, nullopt for any (check_return_code).
+  virtual std::optional<std::pair<std::int64_t, std::int64_t>> return_range() const { return std::nullopt; }
   // The global function that starts at instruction `insn`, if it is one (from BTF func_info).
   virtual const GlobalFunction* global_function(std::uint32_t insn) const {
     (void)insn;
