@@ -30,6 +30,7 @@
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/obj/object_spec.hpp"
+#include "bpfvm/runtime/object.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 
 namespace {
@@ -191,7 +192,12 @@ struct Totals {
 
 void judge(const std::string& where, std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec, bool list,
            Totals& t) {
-  const auto verdicts = runtime::verify_object(spec);
+  // bpfvm verifies the code as it would load it: CO-RE relocated against the running kernel.
+  obj::ObjectSpec relocated = spec;
+  if (auto core = runtime::apply_core(relocated, std::nullopt); !core && list) {
+    fmt::print("{}: CO-RE: {}\n", where, core.error().to_string());
+  }
+  const auto verdicts = runtime::verify_object(relocated);
   for (std::size_t i = 0; i < spec.programs.size(); ++i) {
     const obj::ProgramSpec& p = spec.programs[i];
     const runtime::ProgramVerdict& v = verdicts[i];

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "bpfvm/obj/core.hpp"
 #include "bpfvm/obj/section_name.hpp"
+#include "bpfvm/runtime/object.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 #include "command.hpp"
 
@@ -56,6 +58,7 @@ int cmd_veristat(Args& args) {
   std::optional<std::uint32_t> type;
   bool verbose = false;
   std::uint32_t level = 0;
+  std::optional<std::string> btf_path;
   while (!args.empty()) {
     const std::string_view a = args.next();
     if (a == "-o" || a == "--output-format") {
@@ -65,6 +68,8 @@ int cmd_veristat(Args& args) {
       const std::string name = args.value_of(a);
       type = obj::prog_type_from_name(name);
       if (!type) throw UsageError{fmt::format("unknown program type '{}'", name)};
+    } else if (a == "--btf") {
+      btf_path = args.value_of(a);  // the target of CO-RE relocations (libbpf's btf_custom_path)
     } else if (a == "-v" || a == "--verbose") {
       verbose = true;
     } else if (a == "-l" || a == "--log-level") {
@@ -88,7 +93,14 @@ int cmd_veristat(Args& args) {
       continue;
     }
     const std::string base = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
-    for (const obj::ObjectSpec& spec : *specs) {
+    for (obj::ObjectSpec& spec : *specs) {
+      if (auto core = runtime::apply_core(spec, btf_path); !core) {
+        fmt::print(stderr, "{}: {}\n", f, core.error().to_string());
+        ++skipped_files;
+        continue;
+      } else if (verbose) {
+        for (const obj::CoreOutcome& c : *core) fmt::print("{}: CO-RE at insn {}: {}\n", c.program, c.insn, c.what);
+      }
       if (spec.programs.empty()) {
         // An empty table would read as success; an object with nothing to verify is an error.
         fmt::print(stderr, "{}: no programs: the object has no executable section other than .text\n", f);

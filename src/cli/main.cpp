@@ -95,14 +95,16 @@ constexpr const char* kToolsUsage =
     "       bpfvm disasm FILE.bin|FILE.o|FILE.s [opcodes]\n"
     "       bpfvm exec FILE [--syntax kernel|conformance] [--mem-hex HEX | --mem-file F]\n"
     "                       [--interpret | --jit] [--max-insns N]\n"
-    "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [-v] [-l 1|2]\n"
+    "       bpfvm veristat OBJ... [-o table|csv] [-t TYPE] [--btf FILE] [-v] [-l 1|2]\n"
     "\n"
     "FILE ending in .bin holds raw little-endian instructions; any other FILE is assembler text, in the\n"
     "kernel/bpftool syntax (\"r0 = 1\") or the conformance suite's (\"mov %r0, 1\"), detected unless --syntax\n"
     "says which. exec runs the program checked (it is not verified) with r1 = a copy of the memory,\n"
     "r2 = its length, and prints r0. veristat verifies every program of each object without running it,\n"
     "as the kernel's veristat does: verdict, time, processed instructions and states; -v explains each\n"
-    "failure, -l prints the verifier's log at level 1 or 2, -t sets the program type.\n";
+    "failure and CO-RE relocation, -l prints the verifier's log at level 1 or 2, -t sets the program type.\n"
+    "An OBJ may also be a program that embeds its objects (libbpf-tools' opensnoop). CO-RE relocations are\n"
+    "applied against --btf FILE (raw BTF or an ELF file with .BTF), else /sys/kernel/btf/vmlinux.\n";
 
 const char* usage_of(std::string_view command) {
   if (command == "prog") return kProgUsage;

@@ -90,6 +90,15 @@ Result<BtfExt> BtfExt::parse(std::span<const std::uint8_t> bytes, const Btf& btf
         {BPFVM_TRY(check_insn(u32_at(r, 0), "line_info")), u32_at(r, 4), u32_at(r, 8), u32_at(r, 12)});
     return {};
   }));
+  BPFVM_TRY(walk_info(core, 16, "CO-RE relocations", btf, [&](std::string sec, std::span<const std::uint8_t> r) -> Result<void> {
+    const CoreRelo relo{BPFVM_TRY(check_insn(u32_at(r, 0), "CO-RE relocation")), u32_at(r, 4), u32_at(r, 8), u32_at(r, 12)};
+    if (relo.type_id >= btf.type_count()) {
+      return make_error(Errc::kInvalid, ".BTF.ext CO-RE relocation for '{}' names type {}, which does not exist", sec,
+                        relo.type_id);
+    }
+    out.core_relos[sec].push_back(relo);
+    return {};
+  }));
   return out;
 }
 

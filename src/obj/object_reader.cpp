@@ -106,6 +106,7 @@ Result<std::size_t> Linker::place(const Function& fn) {
     };
     copy(ext_->func_info, prog_.func_info);
     copy(ext_->line_info, prog_.line_info);
+    copy(ext_->core_relos, prog_.core_relos);
   }
   return at;
 }

@@ -1,6 +1,8 @@
 #include "bpfvm/runtime/object.hpp"
 
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/maps/cpu.hpp"
@@ -38,7 +40,36 @@ Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, cons
 
 }  // namespace
 
-Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& spec, const ObjectOptions& options) {
+Result<std::vector<obj::CoreOutcome>> apply_core(obj::ObjectSpec& spec, const std::optional<std::string>& btf_path) {
+  if (!spec.has_core_relocations) return std::vector<obj::CoreOutcome>{};
+  static std::mutex lock;
+  static std::map<std::string, obj::Btf> targets;
+  const obj::Btf* target = nullptr;
+  {
+    std::lock_guard guard(lock);
+    auto it = targets.find(btf_path.value_or(""));
+    if (it == targets.end()) {
+      auto btf = obj::load_target_btf(btf_path);
+      if (!btf) {
+        return std::move(btf).error().with_context(
+            fmt::format("{}: its CO-RE relocations need the types of a target kernel", spec.name));
+      }
+      it = targets.emplace(btf_path.value_or(""), std::move(*btf)).first;
+    }
+    target = &it->second;
+  }
+  auto out = obj::apply_core_relocations(spec, *target);
+  if (!out) return std::move(out).error().with_context(spec.name);
+  return out;
+}
+
+Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const ObjectOptions& options) {
+  obj::ObjectSpec relocated;
+  if (original.has_core_relocations) {
+    relocated = original;
+    BPFVM_TRY(apply_core(relocated, options.core_btf));
+  }
+  const obj::ObjectSpec& spec = original.has_core_relocations ? relocated : original;
   Object out;
   if (spec.btf) out.btf_ = BPFVM_TRY_CTX(rt.load_btf(spec.btf->bytes()), "{}: BTF", spec.name);
   for (const obj::MapSpec& m : spec.maps) {

@@ -116,6 +116,13 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   State& s = path.state;
   const HelperSignature* sig = platform_.helper(c.imm);
   if (!sig) {
+    if (c.imm == 0xbad2310) {  // libbpf's (and bpfvm's) mark of an instruction whose CO-RE relocation failed
+      return reject(pc, fmt::format("invalid func unknown#{}: a CO-RE relocation of this instruction failed: the "
+                                    "target kernel's types lack the field or type it needs",
+                                    c.imm),
+                    "guard the access with bpf_core_field_exists() or a ___flavour type, or give the BTF of a kernel "
+                    "that has it (--btf FILE)");
+    }
     if (const auto name = isa::helper_name(c.imm)) {
       // A helper of the kernel's whose arguments (sockets, BTF objects, dynptrs, timers...) bpfvm's
       // verifier cannot check yet: refused, and said so, rather than judged wrongly.

@@ -138,6 +138,14 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
   expect "veristat type" 0 "fentry.bpf.o" -- "$BPFVM" veristat -t raw_tracepoint "$PROGS/fentry.bpf.o"
   expect "veristat bad type" 2 "unknown program type 'frob'" -- "$BPFVM" veristat -t frob "$PROGS/fentry.bpf.o"
   expect "veristat bad file" 1 "Skipped 1 files" -- "$BPFVM" veristat "$TMP/garbage.o"
+  # Objects built by others: old clang's sections, iproute2's maps, programs embedding objects, CO-RE.
+  expect "veristat old clang" 0 "old_clang.bpf.o  count_packets" -- "$BPFVM" veristat "$PROGS/old_clang.bpf.o"
+  expect "veristat iproute2" 0 "extern 'not_a_helper'" -- "$BPFVM" veristat -v "$PROGS/iproute2_style.bpf.o"
+  expect "veristat host binary" 1 "embeds no BPF object" -- "$BPFVM" veristat /bin/true
+  expect "veristat CO-RE" 0 "CO-RE at insn 0: struct thing.id: 4" -- \
+    "$BPFVM" veristat -v --btf "$PROGS/core_reads.bpf.o" "$PROGS/core_reads.bpf.o"
+  expect "veristat CO-RE bad target" 1 "target BTF /nonexistent/vmlinux" -- \
+    "$BPFVM" veristat --btf /nonexistent/vmlinux "$PROGS/core_reads.bpf.o"
   expect "refused program explained" 255 "rejected.bpf.c:34: return *v;" -- \
     "$BPFVM" prog loadall "$PROGS/rejected.bpf.o" /sys/fs/bpf/rejected
   expect "prog load pins the first program" 0 "" -- \

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "bpfvm/runtime/object.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 
 namespace bpfvm::runtime {
@@ -56,6 +57,10 @@ TEST(Corpus, EveryProgramGetsTheKernelsVerdict) {
     const bool real_world = file.find("_like.bpf.o") != std::string::npos;
     auto spec = obj::open_object(path);
     ASSERT_TRUE(spec) << spec.error().to_string();
+    // Verified as loaded: CO-RE relocated against the running kernel, as libbpf does for the kernel.
+    if (spec->has_core_relocations && std::filesystem::exists("/sys/kernel/btf/vmlinux")) {
+      ASSERT_TRUE(apply_core(*spec, std::nullopt));
+    }
     // Programs that fill each other's program array slots load together; alone, libbpf cannot fill
     // the slots of the others. When the whole object loads, every program is accepted.
     const auto whole = kernel_loads(path);

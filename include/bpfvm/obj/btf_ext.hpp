@@ -29,9 +29,20 @@ struct LineInfo {
   std::uint32_t column() const { return line_col & 0x3ff; }
 };
 
+// A CO-RE relocation (struct bpf_core_relo): instruction `insn` uses `access` (the string at
+// access_str_off: "0:1:2", member and array indexes from local type `type_id`) as `kind` says
+// (enum bpf_core_relo_kind: field offset, size, existence..., type id/existence/size, enum values).
+struct CoreRelo {
+  std::uint32_t insn = 0;
+  std::uint32_t type_id = 0;
+  std::uint32_t access_str_off = 0;
+  std::uint32_t kind = 0;
+};
+
 struct BtfExt {
   std::map<std::string, std::vector<FuncInfo>> func_info;  // by section name
   std::map<std::string, std::vector<LineInfo>> line_info;
+  std::map<std::string, std::vector<CoreRelo>> core_relos;
   bool has_core_relocations = false;
 
   // Section names and the strings records point to come from `btf`.

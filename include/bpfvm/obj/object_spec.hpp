@@ -61,6 +61,7 @@ struct ProgramSpec {
   std::vector<isa::RawInsn> insns;  // the entry function, then the subprograms it calls
   std::vector<FuncInfo> func_info;  // offsets in `insns`
   std::vector<LineInfo> line_info;
+  std::vector<CoreRelo> core_relos;  // offsets in `insns`; applied by apply_core_relocations (obj/core.hpp)
   std::vector<std::size_t> maps_used;  // indexes into ObjectSpec::maps, sorted
   // Why the program could not be linked (an unresolved extern, a bad relocation), else nullopt; the
   // other programs of the object are still read. `insns` is empty then.
@@ -74,7 +75,7 @@ struct ObjectSpec {
   std::vector<ProgramSpec> programs;
   std::vector<MapSpec> maps;
   std::optional<Btf> btf;
-  bool has_core_relocations = false;  // CO-RE relocations are not applied (there is no kernel BTF)
+  bool has_core_relocations = false;  // some program has CO-RE relocations (obj/core.hpp applies them)
 
   const ProgramSpec* find_program(std::string_view name) const;
   const MapSpec* find_map(std::string_view name) const;

@@ -1,12 +1,15 @@
-// A BPF object file loaded into a Runtime, as libbpf's bpf_object__open + load does: BTF loaded, maps
+// A BPF object file loaded into a Runtime, as libbpf's bpf_object__open + load does: CO-RE relocations
+// applied against the target kernel's types, BTF loaded, maps
 // created (global data written, .rodata frozen, map-in-map slots filled, pinned-by-name maps reused or
 // pinned), then every program loaded with its map references resolved.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bpfvm/obj/core.hpp"
 #include "bpfvm/obj/object_spec.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
@@ -22,7 +25,13 @@ struct ObjectOptions {
   std::string pin_maps_dir = "/sys/fs/bpf";
   // Load only programs of types bpfvm supports instead of failing on the first one it does not.
   bool skip_unsupported = false;
+  // The target of CO-RE relocations (libbpf's btf_custom_path); the running kernel's BTF when unset.
+  std::optional<std::string> core_btf;
 };
+
+// Applies an object's CO-RE relocations against `btf_path`, else the running kernel's BTF (each target
+// read once per process), as loading does; veristat calls it before verifying.
+Result<std::vector<obj::CoreOutcome>> apply_core(obj::ObjectSpec& spec, const std::optional<std::string>& btf_path);
 
 class Object {
  public:
