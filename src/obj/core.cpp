@@ -8,7 +8,13 @@
 #include <bpf/btf.h>
 #include <linux/bpf.h>
 
+#include <sys/utsname.h>
+#include <zlib.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -455,6 +461,96 @@ Result<std::vector<CoreOutcome>> apply_core_relocations(ObjectSpec& spec, const 
   }
   spec.has_core_relocations = false;
   return out;
+}
+
+std::map<std::string, std::string> read_kernel_config(const std::optional<std::string>& path) {
+  std::map<std::string, std::string> out;
+  struct utsname u {};
+  ::uname(&u);
+  unsigned major = 0, minor = 0, patch = 0;
+  if (std::sscanf(u.release, "%u.%u.%u", &major, &minor, &patch) >= 2) {
+    out["LINUX_KERNEL_VERSION"] = std::to_string((major << 16) + (minor << 8) + std::min(patch, 255u));
+  }
+  out["LINUX_HAS_BPF_COOKIE"] = "1";
+  out["LINUX_HAS_SYSCALL_WRAPPER"] = "1";
+  std::vector<std::string> files;
+  if (path) {
+    files.push_back(*path);
+  } else {
+    files = {"/proc/config.gz", std::string("/boot/config-") + u.release};
+  }
+  for (const std::string& f : files) {
+    gzFile gz = gzopen(f.c_str(), "rb");  // reads plain files too
+    if (!gz) continue;
+    char line[4096];
+    while (gzgets(gz, line, sizeof line)) {
+      std::string_view l(line);
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.remove_suffix(1);
+      if (!l.starts_with("CONFIG_")) continue;
+      const auto eq = l.find('=');
+      if (eq == std::string_view::npos) continue;
+      out[std::string(l.substr(0, eq))] = std::string(l.substr(eq + 1));
+    }
+    gzclose(gz);
+    break;
+  }
+  return out;
+}
+
+Result<void> fill_kconfig(ObjectSpec& spec, const std::map<std::string, std::string>& config) {
+  if (spec.kconfig.empty() || spec.kconfig_filled) return {};
+  std::vector<std::uint8_t>& bytes = spec.maps.at(spec.kconfig_map).initial_value;
+  for (const KconfigExtern& e : spec.kconfig) {
+    std::uint8_t* at = bytes.data() + e.offset;
+    const auto it = config.find(e.name);
+    if (it == config.end() || it->second == "n") {
+      if (it == config.end() && !e.weak) {
+        return make_error(Errc::kNotFound,
+                          "{}: extern '{}' is not in the target kernel's configuration (/proc/config.gz); declare it "
+                          "__weak to read 0",
+                          spec.name, e.name);
+      }
+      continue;  // zero
+    }
+    const std::string& v = it->second;
+    switch (e.kind) {
+      case KconfigExtern::Kind::kBool: *at = (v == "y" || v == "m") ? 1 : 0; break;
+      case KconfigExtern::Kind::kTristate: {
+        const std::uint32_t tri = v == "y" ? 1 : v == "m" ? 2 : 0;
+        std::memcpy(at, &tri, std::min<std::size_t>(4, e.size));
+        break;
+      }
+      case KconfigExtern::Kind::kChars: {
+        std::string text = v;
+        if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
+        if (e.size == 1) {
+          *at = static_cast<std::uint8_t>(text.empty() ? 0 : text[0]);
+        } else {
+          std::memcpy(at, text.data(), std::min<std::size_t>(text.size(), e.size - 1));  // NUL-terminated
+        }
+        break;
+      }
+      case KconfigExtern::Kind::kInt: {
+        std::uint64_t value = 0;
+        if (v == "y") {
+          value = 1;
+        } else if (v == "m") {
+          value = 2;
+        } else {
+          char* end = nullptr;
+          value = e.is_signed ? static_cast<std::uint64_t>(std::strtoll(v.c_str(), &end, 0)) : std::strtoull(v.c_str(), &end, 0);
+          if (!end || *end != 0) {
+            return make_error(Errc::kInvalid, "{}: extern '{}': '{}' is not a number", spec.name, e.name, v);
+          }
+        }
+        std::memcpy(at, &value, std::min<std::size_t>(8, e.size));  // little-endian: the low bytes
+        break;
+      }
+      case KconfigExtern::Kind::kOther: break;
+    }
+  }
+  spec.kconfig_filled = true;
+  return {};
 }
 
 }  // namespace bpfvm::obj

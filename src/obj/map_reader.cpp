@@ -393,4 +393,64 @@ Result<void> read_data_maps(const ElfFile& elf, const Btf* btf, std::string_view
   return {};
 }
 
+Result<void> read_kconfig_externs(const Btf* btf, std::string_view object_name, MapTable& table,
+                                  std::vector<KconfigExtern>& out, std::size_t& map_index) {
+  if (!btf) return {};
+  const struct btf* b = btf->get();
+  const int datasec_id = btf__find_by_name_kind(b, ".kconfig", BTF_KIND_DATASEC);
+  if (datasec_id <= 0) return {};
+  const struct btf_type* datasec = btf__type_by_id(b, static_cast<std::uint32_t>(datasec_id));
+  const struct btf_var_secinfo* vars = btf_var_secinfos(datasec);
+  std::uint32_t end = 0;
+  for (unsigned i = 0; i < btf_vlen(datasec); ++i) {
+    const struct btf_type* var = btf__type_by_id(b, vars[i].type);
+    if (!var || !btf_is_var(var)) return make_error(Errc::kInvalid, "section '.kconfig': entry {} is not a variable", i);
+    KconfigExtern e;
+    e.name = std::string(btf->string_at(var->name_off));
+    std::uint32_t type_id = 0;
+    const struct btf_type* t = skip_mods(b, var->type, &type_id);
+    const long long size = btf__resolve_size(b, type_id);
+    const int align = btf__align_of(b, type_id);
+    if (!t || size <= 0 || align <= 0) return make_error(Errc::kInvalid, "kconfig extern '{}' has no size", e.name);
+    e.size = static_cast<std::uint32_t>(size);
+    if (btf_is_int(t) && (btf_int_encoding(t) & BTF_INT_BOOL)) {
+      e.kind = KconfigExtern::Kind::kBool;
+    } else if (btf_is_enum(t) && std::string_view(btf->string_at(t->name_off)) == "libbpf_tristate") {
+      e.kind = KconfigExtern::Kind::kTristate;
+    } else if (btf_is_int(t) && btf_int_bits(t) == 8 && (btf_int_encoding(t) & BTF_INT_CHAR)) {
+      e.kind = KconfigExtern::Kind::kChars;  // a single char: CONFIG_X=y as 'y'
+    } else if (btf_is_int(t)) {
+      e.kind = KconfigExtern::Kind::kInt;
+      e.is_signed = (btf_int_encoding(t) & BTF_INT_SIGNED) != 0;
+    } else if (btf_is_array(t)) {
+      const struct btf_type* elem = skip_mods(b, btf_array(t)->type);
+      if (elem && btf_is_int(elem) && btf_int_bits(elem) == 8) e.kind = KconfigExtern::Kind::kChars;
+    }
+    if (e.kind == KconfigExtern::Kind::kOther) {
+      return make_error(Errc::kNotSupported, "kconfig extern '{}': its type is not a bool, tristate, integer or char array",
+                        e.name);
+    }
+    end = (end + static_cast<std::uint32_t>(align) - 1) / static_cast<std::uint32_t>(align) * static_cast<std::uint32_t>(align);
+    e.offset = end;
+    end += e.size;
+    out.push_back(std::move(e));
+  }
+  if (out.empty()) return {};
+  MapSpec spec;
+  const std::size_t prefix = std::min<std::size_t>(BPF_OBJ_NAME_LEN - 8 - 1, object_name.size());
+  spec.name = sanitized_map_name(std::string(object_name.substr(0, prefix)) + ".kconfig");
+  spec.symbol = ".kconfig";
+  spec.origin = MapOrigin::kRodata;  // written once for the target, then frozen
+  spec.type = BPF_MAP_TYPE_ARRAY;
+  spec.key_size = 4;
+  spec.value_size = (end + 7) / 8 * 8;
+  spec.max_entries = 1;
+  spec.map_flags = BPF_F_MMAPABLE | BPF_F_RDONLY_PROG;
+  spec.initial_value.assign(spec.value_size, 0);
+  map_index = table.maps.size();
+  for (const KconfigExtern& e : out) table.kconfig_by_name[e.name] = {map_index, e.offset};
+  table.maps.push_back(std::move(spec));
+  return {};
+}
+
 }  // namespace bpfvm::obj::detail

@@ -131,7 +131,21 @@ Result<void> Linker::relocate(const Placed& p, std::size_t i, const ElfRelocatio
     return make_error(Errc::kInvalid, "relocation against '{}': {}", sym.name, why).at_insn(p.at + i);
   };
   if (sym.section == SHN_UNDEF) {
-    return make_error(Errc::kNotSupported, "extern '{}' (kconfig or ksym) is not supported", sym.name).at_insn(p.at + i);
+    // A __kconfig extern: its address in the .kconfig map, filled for the target before loading.
+    if (auto k = maps_.kconfig_by_name.find(sym.name); k != maps_.kconfig_by_name.end() && insn.is_lddw() &&
+                                                         i + 1 < p.fn->count) {
+      isa::RawInsn& lo = prog_.insns[p.at + i];
+      lo.src = BPF_PSEUDO_MAP_VALUE;
+      lo.imm = static_cast<std::int32_t>(k->second.first);
+      prog_.insns[p.at + i + 1].imm = static_cast<std::int32_t>(k->second.second) + insn.imm;
+      prog_.maps_used.push_back(k->second.first);
+      return {};
+    }
+    return make_error(Errc::kNotSupported,
+                      "extern '{}' is not defined in the object: a kernel symbol or function (__ksym, kfunc), which "
+                      "bpfvm cannot resolve in user space",
+                      sym.name)
+        .at_insn(p.at + i);
   }
   if (insn.opcode == kCall) {
     if (insn.src != BPF_PSEUDO_CALL) return fail("relocated call is not a bpf-to-bpf call");
@@ -333,6 +347,12 @@ Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view fil
   BPFVM_TRY(detail::read_legacy_maps(elf, maps));
   BPFVM_TRY(detail::read_btf_maps(elf, btf, maps));
   BPFVM_TRY(detail::read_data_maps(elf, btf, out.name, maps));
+  BPFVM_TRY(detail::read_kconfig_externs(btf, out.name, maps, out.kconfig, out.kconfig_map));
+  for (KconfigExtern& e : out.kconfig) {
+    for (const ElfSymbol& sym : elf.symbols()) {
+      if (sym.name == e.name && sym.section == SHN_UNDEF) e.weak = sym.bind == STB_WEAK;
+    }
+  }
 
   const auto code = BPFVM_TRY(read_code(elf));
   Linker linker(elf, maps, code, ext ? &*ext : nullptr);

@@ -41,6 +41,10 @@ Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, cons
 }  // namespace
 
 Result<std::vector<obj::CoreOutcome>> apply_core(obj::ObjectSpec& spec, const std::optional<std::string>& btf_path) {
+  if (!spec.kconfig.empty() && !spec.kconfig_filled) {
+    static const std::map<std::string, std::string> config = obj::read_kernel_config();
+    BPFVM_TRY(obj::fill_kconfig(spec, config));
+  }
   if (!spec.has_core_relocations) return std::vector<obj::CoreOutcome>{};
   static std::mutex lock;
   static std::map<std::string, obj::Btf> targets;
@@ -64,12 +68,14 @@ Result<std::vector<obj::CoreOutcome>> apply_core(obj::ObjectSpec& spec, const st
 }
 
 Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const ObjectOptions& options) {
+  // Prepared for the target (CO-RE, kconfig externs) on a copy; the caller's spec stays as read.
+  const bool prepare = original.has_core_relocations || (!original.kconfig.empty() && !original.kconfig_filled);
   obj::ObjectSpec relocated;
-  if (original.has_core_relocations) {
+  if (prepare) {
     relocated = original;
     BPFVM_TRY(apply_core(relocated, options.core_btf));
   }
-  const obj::ObjectSpec& spec = original.has_core_relocations ? relocated : original;
+  const obj::ObjectSpec& spec = prepare ? relocated : original;
   Object out;
   if (spec.btf) out.btf_ = BPFVM_TRY_CTX(rt.load_btf(spec.btf->bytes()), "{}: BTF", spec.name);
   for (const obj::MapSpec& m : spec.maps) {

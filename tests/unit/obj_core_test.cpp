@@ -91,6 +91,40 @@ TEST(Core, EveryKindAgainstAnotherLayout) {
   for (const CoreOutcome& c : *done) EXPECT_FALSE(c.poisoned) << c.what;
 }
 
+TEST(Kconfig, ExternsAreFilledForTheTarget) {
+  auto spec = open_object(std::string(BPFVM_PROGS_DIR) + "/kconfig.bpf.o");
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  ASSERT_EQ(spec->kconfig.size(), 5u);
+  const MapSpec& map = spec->maps[spec->kconfig_map];
+  EXPECT_EQ(map.name, "kconfig.kconfig");
+  EXPECT_TRUE(map.map_flags & BPF_F_RDONLY_PROG);
+  const std::map<std::string, std::string> config = {{"LINUX_KERNEL_VERSION", std::to_string((6 << 16) + (1 << 8) + 2)},
+                                                     {"CONFIG_HZ", "250"},
+                                                     {"CONFIG_BPF_SYSCALL", "y"},
+                                                     {"CONFIG_DEFAULT_HOSTNAME", "\"(none)\""}};
+  ASSERT_TRUE(fill_kconfig(*spec, config));
+  const auto value_of = [&](std::string_view name) {
+    for (const KconfigExtern& e : spec->kconfig) {
+      if (e.name == name) return std::vector<std::uint8_t>(map.initial_value.begin() + e.offset,
+                                                           map.initial_value.begin() + e.offset + e.size);
+    }
+    return std::vector<std::uint8_t>{};
+  };
+  const std::uint32_t hz = 250, version = (6 << 16) + (1 << 8) + 2;
+  EXPECT_EQ(std::memcmp(value_of("CONFIG_HZ").data(), &hz, 4), 0);
+  EXPECT_EQ(std::memcmp(value_of("LINUX_KERNEL_VERSION").data(), &version, 4), 0);
+  EXPECT_EQ(value_of("CONFIG_BPF_SYSCALL"), std::vector<std::uint8_t>{1});
+  EXPECT_EQ(value_of("CONFIG_BPFVM_NOT_THERE"), std::vector<std::uint8_t>(4, 0));  // weak, absent: 0
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(value_of("CONFIG_DEFAULT_HOSTNAME").data())), "(none)");
+  // A strong extern the configuration lacks is an error that names it.
+  auto again = open_object(std::string(BPFVM_PROGS_DIR) + "/kconfig.bpf.o");
+  auto missing = fill_kconfig(*again, {});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().to_string().find("LINUX_KERNEL_VERSION"), std::string::npos);
+  // libbpf's own values come with every configuration.
+  EXPECT_TRUE(read_kernel_config().count("LINUX_KERNEL_VERSION"));
+}
+
 TEST(Core, TargetFilesAndTheirErrors) {
   auto missing = load_target_btf(std::string("/nonexistent/vmlinux"));
   ASSERT_FALSE(missing);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <sys/utsname.h>
 
 #include <atomic>
 #include <cstring>
@@ -160,6 +161,14 @@ TEST_F(ObjectTest, CgroupAndSocketTypesFollowTheKernelsContextAndReturnRules) {
       EXPECT_TRUE(v.accepted) << v.program << ": " << v.explanation;
     }
   }
+}
+
+// __kconfig externs read the running kernel's values once loaded.
+TEST_F(ObjectTest, KconfigExternsReadTheRunningKernel) {
+  Object o = load("kconfig.bpf.o");
+  struct utsname u {};
+  ::uname(&u);
+  EXPECT_EQ(run(o.find_program("kernel_major"), ipv4_frame()).retval, static_cast<std::uint32_t>(std::atoi(u.release)));
 }
 
 TEST_F(ObjectTest, ProgramArraySlotsAreFilledAndEmptiedWithTheObject) {

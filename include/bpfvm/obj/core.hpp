@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,5 +55,16 @@ Result<Btf> load_target_btf(const std::optional<std::string>& path = std::nullop
 // clearing the relocation lists. An error only for malformed relocations (an access string that does
 // not walk the local type); a field the target lacks poisons the instruction and is reported.
 Result<std::vector<CoreOutcome>> apply_core_relocations(ObjectSpec& spec, const Btf& target);
+
+// The target's kernel configuration for __kconfig externs: every CONFIG_* line of `path`, else of
+// /proc/config.gz or /boot/config-RELEASE ("y", "m", "100", "\"text\""), plus libbpf's own
+// LINUX_KERNEL_VERSION (from uname), LINUX_HAS_BPF_COOKIE and LINUX_HAS_SYSCALL_WRAPPER (both 1: bpfvm
+// has cookies and serves syscall wrappers). No configuration file is no error: CONFIG_* are then unknown.
+std::map<std::string, std::string> read_kernel_config(const std::optional<std::string>& path = std::nullopt);
+
+// Writes the value of every __kconfig extern into the object's .kconfig map, as libbpf does (bool: y/m
+// -> 1; tristate: y 1, m 2, n 0; integers in the extern's size and signedness; char arrays as text); an
+// extern the configuration lacks is 0 when __weak, else an error that names it.
+Result<void> fill_kconfig(ObjectSpec& spec, const std::map<std::string, std::string>& config);
 
 }  // namespace bpfvm::obj

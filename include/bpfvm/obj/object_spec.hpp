@@ -68,6 +68,16 @@ struct ProgramSpec {
   std::optional<Error> link_error;
 };
 
+// An `extern ... __kconfig` variable: its bytes in the object's .kconfig map, filled for the target by
+// fill_kconfig (obj/core.hpp) before loading, as libbpf does.
+struct KconfigExtern {
+  std::string name;  // LINUX_KERNEL_VERSION, CONFIG_HZ, ...
+  std::uint32_t offset = 0, size = 0;
+  enum class Kind : std::uint8_t { kBool, kTristate, kInt, kChars, kOther } kind = Kind::kOther;
+  bool is_signed = false;
+  bool weak = false;  // __weak: 0 when the target does not have it
+};
+
 struct ObjectSpec {
   std::string name;  // file name without directories and extensions, as libbpf names objects
   std::string license;
@@ -76,6 +86,9 @@ struct ObjectSpec {
   std::vector<MapSpec> maps;
   std::optional<Btf> btf;
   bool has_core_relocations = false;  // some program has CO-RE relocations (obj/core.hpp applies them)
+  std::vector<KconfigExtern> kconfig;  // in the map named "<prefix>.kconfig", index kconfig_map
+  std::size_t kconfig_map = 0;
+  bool kconfig_filled = false;
 
   const ProgramSpec* find_program(std::string_view name) const;
   const MapSpec* find_map(std::string_view name) const;
