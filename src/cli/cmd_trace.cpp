@@ -12,10 +12,12 @@
 
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/sha256.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
+#include "btf_raw.hpp"
 #include "command.hpp"
 #include "event_table.hpp"
 #include "map_report.hpp"
@@ -34,15 +36,42 @@ std::atomic<int> g_stop_signal{SIGINT};
 
 // clang -target bpf, as libbpf-tools build their programs. $BPFVM_CLANG picks the compiler,
 // $BPFVM_BPF_INCLUDE the directory of bpfvm_trace.h.
+// The directory of a vmlinux.h for `#include "vmlinux.h"` (libbpf-tools' convention): the running
+// kernel's types as C, as `bpftool btf dump file /sys/kernel/btf/vmlinux format c` prints them, made
+// once per kernel BTF (by its hash) in the user's cache ($XDG_CACHE_HOME or ~/.cache, else the
+// temporary directory of this trace).
+Result<std::string> vmlinux_include_dir(const os::TempDirectory& tmp) {
+  const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "vmlinux.h needs the kernel's BTF");
+  const auto digest = sha256(bytes);
+  std::string hash;
+  for (std::size_t i = 0; i < 8; ++i) hash += fmt::format("{:02x}", digest[i]);
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  std::string dir = xdg && *xdg ? std::string(xdg) + "/bpfvm" : home && *home ? std::string(home) + "/.cache/bpfvm" : "";
+  if (dir.empty() || !os::make_directories(dir + "/vmlinux-" + hash)) dir = tmp.path();
+  else dir += "/vmlinux-" + hash;
+  const std::string header = dir + "/vmlinux.h";
+  if (os::exists(header)) return dir;
+  const obj::Btf btf = BPFVM_TRY_CTX(obj::Btf::parse(bytes), "/sys/kernel/btf/vmlinux");
+  const std::string text = BPFVM_TRY(btf_c(btf));
+  BPFVM_TRY(os::write_file(header, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+  return dir;
+}
+
 Result<std::string> compile(const std::string& source, const os::TempDirectory& dir) {
   const char* clang = std::getenv("BPFVM_CLANG");
   const char* include = std::getenv("BPFVM_BPF_INCLUDE");
   const std::string out = dir.path() + "/prog.bpf.o";
-  const std::vector<std::string> argv = {clang && *clang ? clang : "clang",
-                                         "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
-                                         "-I/usr/include/x86_64-linux-gnu",
-                                         std::string("-I") + (include && *include ? include : BPFVM_BPF_INCLUDE_DIR),
-                                         "-c", source, "-o", out};
+  std::vector<std::string> argv = {clang && *clang ? clang : "clang",
+                                   "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
+                                   "-I/usr/include/x86_64-linux-gnu",
+                                   std::string("-I") + (include && *include ? include : BPFVM_BPF_INCLUDE_DIR)};
+  const std::string text = BPFVM_TRY(os::read_text_file(source));
+  if (text.find("vmlinux.h") != std::string::npos) {
+    const std::string vmlinux = BPFVM_TRY(vmlinux_include_dir(dir));
+    argv.push_back("-I" + vmlinux);
+  }
+  for (const std::string a : {"-c", source.c_str(), "-o", out.c_str()}) argv.push_back(a);
   const int rc = BPFVM_TRY(os::run_process(argv));
   if (rc != 0) return make_error(Errc::kInvalid, "clang could not compile '{}' (exit code {})", source, rc);
   return out;

@@ -106,6 +106,30 @@ C
 run "$BPFVM" trace "$TMP/perfsnoop.bpf.c" -- cat "$TMP/opened-file"
 check "perf record without annotation" $rc "$out" 0 "TIME(s)         TS     PID    KIND COMM" "      -3 cat"
 
+# libbpf-tools' style: #include "vmlinux.h" (made from the running kernel's BTF, kept in the user's
+# cache) and a CO-RE read of the tracepoint record's args through it.
+if [ -r /sys/kernel/btf/vmlinux ]; then
+  cat > "$TMP/corevm.bpf.c" <<'C'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int on_openat(struct trace_event_raw_sys_enter *ctx) {
+  char name[64];
+  bpf_probe_read_user_str(name, sizeof name, (const char *)BPF_CORE_READ(ctx, args[1]));
+  bpf_printk("vmlinux.h openat %s", name);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+  XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace "$TMP/corevm.bpf.c" -- cat "$TMP/opened-file"
+  check "vmlinux.h and CO-RE" $rc "$out" 0 "vmlinux.h openat $TMP/opened-file"
+  [ -f "$(echo "$TMP"/cache/bpfvm/vmlinux-*/vmlinux.h)" ] || { echo "FAIL vmlinux.h not cached"; fail=$((fail + 1)); }
+else
+  echo "note: no /sys/kernel/btf/vmlinux: the vmlinux.h case is not run"
+fi
+
 # raw_tracepoint/sys_enter and sys_exit: the registers as a struct pt_regs, read with probe_read_kernel;
 # the tracee's uid and pid from the helpers.
 cat > "$TMP/raw.bpf.c" <<'C'
