@@ -207,6 +207,12 @@ verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std:
   return classify(prog_type, expected_attach_type, off, size, write).what;
 }
 
+bool verified_only_type(std::uint32_t prog_type) {
+  if (context_size(prog_type) != 0) return false;
+  const ProbedRules* r = probed(prog_type, 0);
+  return r && r->accesses.size() > 0;
+}
+
 std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t prog_type,
                                                                   std::uint32_t expected_attach_type) {
   const ProbedRules* r = probed(prog_type, expected_attach_type);

@@ -7,6 +7,7 @@
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/prog_array.hpp"
+#include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 
 namespace bpfvm::runtime {
@@ -119,7 +120,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const 
       return make_error(Errc::kInvalid, "{}: program '{}': section '{}' does not say which program type it is",
                         spec.name, p.name, p.section);
     }
-    if (!p.kind.supported) {
+    if (!p.kind.supported && !verified_only_type(p.kind.prog_type)) {
       return make_error(Errc::kNotSupported, "{}: program '{}': section '{}' programs are not supported by bpfvm",
                         spec.name, p.name, p.section);
     }

@@ -12,6 +12,7 @@
 #include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
+#include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/objects.hpp"
 
@@ -143,7 +144,11 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
 
 Result<std::uint64_t> Program::Runner::enter() {
   env_.held_lock = nullptr;
-  return jit_ ? jit_->run(rc_.r1) : program_.p_.interpreter->run(rc_);
+  if (jit_) return jit_->run(rc_.r1);
+  if (!program_.p_.interpreter) [[unlikely]] {
+    return make_error(Errc::kNotSupported, "{} programs do not run in bpfvm", obj::prog_type_name(program_.p_.prog_type));
+  }
+  return program_.p_.interpreter->run(rc_);
 }
 
 Result<std::uint64_t> Program::Runner::run() {
@@ -321,7 +326,14 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
       break;
     }
-    default: return make_error(Errc::kNotSupported, "test_run is not supported for program type {}", p_.prog_type);
+    default:
+      if (verified_only_type(p_.prog_type)) {
+        return make_error(Errc::kNotSupported,
+                          "{} programs are verified and loaded but do not run in bpfvm: they attach to kernel "
+                          "objects (cgroups, sockets, routes) that user space does not have",
+                          obj::prog_type_name(p_.prog_type));
+      }
+      return make_error(Errc::kNotSupported, "test_run is not supported for program type {}", p_.prog_type);
   }
   out.retval = static_cast<std::uint32_t>(retval);
   return out;

@@ -99,7 +99,8 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
       return make_error(Errc::kInvalid, "cannot call GPL-restricted function bpf_{}#{} from a program with license '{}'",
                         proto->name, in.imm, r.license).at_insn(i);
     }
-    if (!helpers::implemented(in.imm)) {
+    // A program of a type bpfvm only verifies never runs: what its helpers would do does not matter.
+    if (!helpers::implemented(in.imm) && context_size(r.prog_type) != 0) {
       return make_error(Errc::kNotSupported,
                         "bpf_{}#{} cannot run in bpfvm: its verifier judges calls to it (bpfvm veristat), but bpfvm has "
                         "no user-space implementation of it yet",
@@ -362,7 +363,11 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     if (log) *log = e.to_string();
     return e;
   };
-  if (context_size(request.prog_type) == 0) {
+  // Types bpfvm runs have a context of its own; the others it knows the kernel's rules for (cgroup and
+  // socket hooks, lwt, flow dissector...) are verified and loaded, as the kernel loads programs that
+  // only run once attached, but never run: their hooks are kernel objects.
+  const bool runs = context_size(request.prog_type) != 0;
+  if (!runs && !verified_only_type(request.prog_type)) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
   if (request.mode == ExecMode::kJit && !vm::JitProgram::available()) {
@@ -473,7 +478,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
                                            request.insns.size()));
     return e;
   }
-  if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
+  if (runs) {
+    if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
+  }
   parts.xlated = code;
   // What a pin keeps (pin.cpp) is the program as loaded with the maps it uses (parts.maps), so its map
   // references are renumbered into that list: fd_array indexes (an object's every map) would not fit.
@@ -494,8 +501,8 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     code[i].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k]));
     code[i + 1].imm = static_cast<std::int32_t>(static_cast<std::uint32_t>(lddw_values[k] >> 32));
   }
-  // Verified above: both engines run it unchecked.
-  if (request.mode == ExecMode::kJit) {
+  // Verified above: both engines run it unchecked. A type bpfvm only verifies gets no engine.
+  if (runs && request.mode == ExecMode::kJit) {
     vm::JitOptions options;
     options.harden = request.jit_harden;
     // The program's array maps: their lookups become address arithmetic in the JIT, as the kernel's
@@ -511,7 +518,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     auto jit = vm::JitProgram::compile(code, helper_table(), options);
     if (!jit) return fail(std::move(jit).error());
     parts.jit = std::move(*jit);
-  } else {
+  } else if (runs) {
     auto interp = vm::Interpreter::load(code, helper_table(), vm::InterpreterOptions{});
     if (!interp) return fail(std::move(interp).error());
     parts.interpreter = std::move(*interp);

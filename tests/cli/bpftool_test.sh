@@ -130,6 +130,14 @@ expect "frozen shows" 0 "frozen" -- "$BPFVM" map show name h
 expect "feature probe" 0 "eBPF program_type xdp is available" -- "$BPFVM" feature probe
 expect "feature probe helpers" 0 "	- bpf_probe_read_user_str" -- "$BPFVM" feature probe
 json_ok "feature probe -j" "$BPFVM" feature probe -j
+expect "feature probe cgroup types" 0 "eBPF program_type cgroup_sock_addr is available" -- "$BPFVM" feature probe
+# Against the running kernel: at least 90% of the program types its bpftool finds, bpfvm finds.
+if command -v bpftool >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  kernel_types=$(bpftool feature probe 2>/dev/null | grep -c "program_type .* is available")
+  ours=$("$BPFVM" feature probe | grep -c "program_type .* is available")
+  if [ "$kernel_types" -gt 0 ] && [ $((ours * 100)) -ge $((kernel_types * 90)) ]; then pass=$((pass + 1)); else
+    echo "FAIL feature probe: bpfvm finds $ours program types, the kernel $kernel_types"; fail=$((fail + 1)); fi
+fi
 
 # Wrong command lines and failures: bpftool's usage text and exit code (255, its -1).
 expect "unknown prog command" 255 "Usage: bpfvm prog" -- "$BPFVM" prog frob

@@ -171,6 +171,22 @@ TEST_F(ObjectTest, KconfigExternsReadTheRunningKernel) {
   EXPECT_EQ(run(o.find_program("kernel_major"), ipv4_frame()).retval, static_cast<std::uint32_t>(std::atoi(u.release)));
 }
 
+// They load too (as the kernel loads programs that run once attached), and say why they do not run.
+TEST_F(ObjectTest, CgroupAndSocketTypesLoadButDoNotRun) {
+  auto spec = obj::open_object(prog_path("cgroup_types.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  std::erase_if(spec->programs, [](const obj::ProgramSpec& p) { return p.name == "bad_verdict"; });
+  auto o = Object::load(*rt_, *spec, {});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->find_program("connect_port")->type(), static_cast<std::uint32_t>(BPF_PROG_TYPE_CGROUP_SOCK_ADDR));
+  TestRunRequest req;
+  req.data_in = ipv4_frame();
+  auto r = o->find_program("count_ops")->test_run(req);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kNotSupported);
+  EXPECT_NE(r.error().to_string().find("sock_ops programs are verified and loaded but do not run"), std::string::npos);
+}
+
 TEST_F(ObjectTest, ProgramArraySlotsAreFilledAndEmptiedWithTheObject) {
   std::shared_ptr<Program> chain;
   std::weak_ptr<Program> answer;

@@ -54,6 +54,10 @@ std::size_t user_context_size(std::uint32_t prog_type);
 verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std::uint32_t size, bool write,
                                  std::uint32_t expected_attach_type = 0);
 
+// Whether bpfvm verifies and loads programs of this type without running them (it knows the kernel's
+// context rules for it, and the type attaches to kernel objects: cgroups, sockets, routes...).
+bool verified_only_type(std::uint32_t prog_type);
+
 // The range a program's return value must lie in (check_return_code), or nullopt when any is accepted.
 std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t prog_type,
                                                                   std::uint32_t expected_attach_type = 0);
