@@ -582,6 +582,27 @@ TEST_F(KernelOracle, FdMapCommands) {
   for (int fd : {kernel.inner, kernel.prog, kernel.aom, kernel.hom, kernel.progs}) ::close(fd);
 }
 
+// BPF_PROG_LOAD of `insns` as a privileged loader, the verifier's log (level 1) in `log`; whether the
+// kernel loaded it. errno says why not.
+bool kernel_loads(std::uint32_t type, std::uint32_t attach, const std::vector<bpf_insn>& insns, std::vector<char>& log) {
+  union bpf_attr a {};
+  a.prog_type = type;
+  a.expected_attach_type = attach;
+  a.prog_flags = type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0;  // syscall programs sleep
+  a.insns = reinterpret_cast<std::uint64_t>(insns.data());
+  a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+  a.license = reinterpret_cast<std::uint64_t>("GPL");
+  a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+  a.log_size = static_cast<std::uint32_t>(log.size());
+  a.log_level = 1;
+  log[0] = 0;
+  const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+  const int saved = errno;
+  if (fd >= 0) ::close(static_cast<int>(fd));
+  errno = saved;
+  return fd >= 0;
+}
+
 // Which program types may call which helpers: for every helper bpfvm has and every program type it
 // runs, the kernel's verifier (for this privileged loader) offers the helper to the program or refuses it
 // by name, and bpfvm's table says the same.
@@ -608,27 +629,15 @@ TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
   for (const helpers::Prototype& proto : helpers::prototypes()) {
     for (const auto& [type, attach] : types) {
       // call <helper>; r0 = 0; exit: the verifier looks the helper up before it checks any argument.
-      const struct bpf_insn insns[] = {{BPF_JMP | BPF_CALL, 0, 0, 0, proto.id},
-                                       {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
-                                       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-      union bpf_attr a {};
-      a.prog_type = type;
-      a.expected_attach_type = attach;
-      a.prog_flags = type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0;  // syscall programs sleep
-      a.insns = reinterpret_cast<std::uint64_t>(insns);
-      a.insn_cnt = 3;
-      a.license = reinterpret_cast<std::uint64_t>("GPL");
-      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
-      a.log_size = static_cast<std::uint32_t>(log.size());
-      a.log_level = 1;
-      log[0] = 0;
-      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
-      if (fd >= 0) ::close(static_cast<int>(fd));
-      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
+      const std::vector<bpf_insn> insns = {{BPF_JMP | BPF_CALL, 0, 0, 0, proto.id},
+                                           {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                           {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+      const bool loaded = kernel_loads(type, attach, insns, log);
+      if (!loaded && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
       // Refusals name the helper: "unknown func" (older kernels), "program of this type cannot use helper",
       // or "not supported for program type" (a helper whose prototype depends on the program).
       const std::string said(log.data());
-      const bool kernel_allows = fd >= 0 || (said.find("unknown func") == std::string::npos &&
+      const bool kernel_allows = loaded || (said.find("unknown func") == std::string::npos &&
                                              said.find("cannot use helper") == std::string::npos &&
                                              said.find("not supported for program type") == std::string::npos);
       EXPECT_EQ(helpers::allowed(type, proto.id), kernel_allows)
@@ -651,21 +660,7 @@ TEST_F(KernelOracle, ContextRulesPerProgramType) {
       {BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_CGROUP_SYSCTL},         {BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP},
       {BPF_PROG_TYPE_LWT_XMIT, 0},                              {BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE}};
   std::vector<char> log(1 << 16);
-  auto kernel_loads = [&](std::uint32_t type, std::uint32_t attach, std::vector<bpf_insn> insns) {
-    union bpf_attr a {};
-    a.prog_type = type;
-    a.expected_attach_type = attach;
-    a.insns = reinterpret_cast<std::uint64_t>(insns.data());
-    a.insn_cnt = static_cast<std::uint32_t>(insns.size());
-    a.license = reinterpret_cast<std::uint64_t>("GPL");
-    a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
-    a.log_size = static_cast<std::uint32_t>(log.size());
-    a.log_level = 1;
-    log[0] = 0;
-    const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
-    if (fd >= 0) ::close(static_cast<int>(fd));
-    return fd >= 0;
-  };
+
   int compared = 0;
   for (const auto& [type, attach] : variants) {
     const auto range = return_range(type, attach);
@@ -684,7 +679,7 @@ TEST_F(KernelOracle, ContextRulesPerProgramType) {
           }
           insns.push_back({BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, ret});
           insns.push_back({BPF_JMP | BPF_EXIT, 0, 0, 0, 0});
-          const bool kernel = kernel_loads(type, attach, insns);
+          const bool kernel = kernel_loads(type, attach, insns, log);
           if (!kernel && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
           const auto ours = context_field(type, off, size, store, attach);
           // bpfvm refuses the kernel pointers it does not model (sockets, flow keys): those only one way.
@@ -699,7 +694,8 @@ TEST_F(KernelOracle, ContextRulesPerProgramType) {
       }
     }
     for (std::int32_t v : {-4096, -1, 0, 1, 2, 3, 4}) {
-      const bool kernel = kernel_loads(type, attach, {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, v}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}});
+      const bool kernel =
+          kernel_loads(type, attach, {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, v}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}}, log);
       EXPECT_EQ(!range || (v >= range->first && v <= range->second), kernel) << "type " << type << " returns " << v;
     }
   }
