@@ -7,6 +7,7 @@
 // (when the exit is wanted) gives the syscall-exit-stop next, and PTRACE_CONT lets the syscall run
 // untraced to its end.
 #include "bpfvm/attach/syscall_tracer.hpp"
+#include "bpfvm/base/process.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -34,39 +35,6 @@ namespace {
 
 Error os_error(std::string_view what) {
   return make_error(Errc::kIo, "{}: {}", what, std::strerror(errno));
-}
-
-// The file execvp would run, so a missing command is reported before anything starts: its path, or an
-// error that says why there is none (ENOENT: not found; EACCES: found, but not executable).
-Result<std::string> find_in_path(const std::string& name) {
-  const auto usable = [](const std::string& file) -> std::optional<Result<std::string>> {
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) return std::nullopt;
-    if (!S_ISREG(st.st_mode) || ::access(file.c_str(), X_OK) != 0) {
-      return make_error(Errc::kAccess, "cannot run '{}': not an executable file", file);
-    }
-    return file;
-  };
-  if (name.find('/') != std::string::npos) {
-    if (auto r = usable(name)) return std::move(*r);
-    return make_error(Errc::kNotFound, "cannot run '{}': no such file", name);
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  std::optional<Error> not_executable;
-  while (true) {
-    const std::size_t colon = rest.find(':');
-    const std::string_view dir = rest.substr(0, colon);
-    const std::string candidate = fmt::format("{}/{}", dir.empty() ? std::string_view(".") : dir, name);
-    if (auto r = usable(candidate)) {
-      if (*r) return std::move(*r);
-      if (!not_executable) not_executable = r->error();  // execvp goes on searching, and so do we
-    }
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  if (not_executable) return *not_executable;
-  return make_error(Errc::kNotFound, "cannot run '{}': no such command", name);
 }
 
 constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
@@ -116,7 +84,7 @@ SyscallTracer::~SyscallTracer() {
 Result<std::unique_ptr<SyscallTracer>> SyscallTracer::launch(const std::vector<std::string>& argv,
                                                              const SyscallSelection& selection) {
   if (argv.empty()) return make_error(Errc::kInvalid, "no command to run");
-  auto found = find_in_path(argv[0]);
+  auto found = os::find_command(argv[0]);
   if (!found) return std::move(found).error();
   const std::string file = std::move(*found);
   const std::vector<sock_filter> filter = seccomp_filter(selection);

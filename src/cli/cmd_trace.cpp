@@ -6,11 +6,19 @@
 // tree has exited, or on Ctrl-C, it prints the object's maps as bpftrace does.
 #include <fmt/format.h>
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
 #include "bpfvm/attach/syscall_probes.hpp"
+#include "bpfvm/attach/uprobe.hpp"
+#include "bpfvm/obj/native_elf.hpp"
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
 #include "bpfvm/base/process.hpp"
@@ -21,6 +29,7 @@
 #include "command.hpp"
 #include "event_table.hpp"
 #include "map_report.hpp"
+#include "scope.hpp"
 
 #ifndef BPFVM_BPF_INCLUDE_DIR
 #define BPFVM_BPF_INCLUDE_DIR "/usr/local/include/bpfvm-bpf"
@@ -107,6 +116,37 @@ int trace_fail(const Error& e) {
   return kExitTraceFailure;
 }
 
+// Waits for the command `child` (or process `pid`, or Ctrl-C when neither) while the agent in it runs the
+// programs, printing what they send every few milliseconds.
+Result<attach::TraceeExit> wait_draining(pid_t child, pid_t pid, Outputs& out) {
+  const int watched = child > 0 ? child : pid;
+  const int pidfd = watched > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, watched, 0)) : -1;
+  attach::TraceeExit result{};
+  while (!g_stop) {
+    if (child > 0) {
+      int st = 0;
+      const pid_t r = ::waitpid(child, &st, WNOHANG);
+      if (r == child) {
+        result = WIFSIGNALED(st) ? attach::TraceeExit{128 + WTERMSIG(st), WTERMSIG(st)}
+                                 : attach::TraceeExit{WEXITSTATUS(st), 0};
+        break;
+      }
+    } else if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      break;
+    }
+    out.drain();
+    std::fflush(stdout);
+    if (pidfd >= 0) {
+      struct pollfd p {pidfd, POLLIN, 0};
+      ::poll(&p, 1, 10);
+    } else {
+      ::usleep(10000);
+    }
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  return result;
+}
+
 // Exits as the traced command did: with its code, or (through main, once every object is cleaned up)
 // killed by the same signal.
 int exit_like(const attach::TraceeExit& how) { return how.signal ? kExitBySignal + how.signal : how.code; }
@@ -133,7 +173,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       throw UsageError{fmt::format("trace: unexpected '{}'", word)};
     }
   }
-  if (command.empty() == (pid == 0)) throw UsageError{"trace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
+  if (!command.empty() && pid != 0) throw UsageError{"trace: '--' and '-p' exclude each other"};
 
   // Ctrl-C from here on ends tracing cleanly (no SA_RESTART: the tracer's wait returns).
   struct sigaction sa {};
@@ -161,13 +201,39 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (!loaded) return trace_fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
 
   attach::SyscallProbes probes;
-  for (const auto& p : loaded->programs()) {
-    if (auto r = probes.attach(p.section, p.program); !r) {
-      return trace_fail(std::move(r).error().with_context(fmt::format("program '{}'", p.name)));
+  struct Uprobe {
+    std::string section;
+    std::shared_ptr<runtime::Program> program;
+    attach::UprobePoint point;
+  };
+  std::vector<Uprobe> uprobes;
+  std::string self_exe;
+  if (!command.empty()) {
+    auto path = command_path(command[0]);
+    if (!path) {
+      fail(path.error());
+      return path.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;
     }
+    self_exe = *path;
   }
-  if (probes.empty()) return trace_fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
-
+  for (const auto& p : loaded->programs()) {
+    const auto name_error = [&](Error e) { return trace_fail(std::move(e).with_context(fmt::format("program '{}'", p.name))); };
+    if (attach::is_uprobe_section(p.section)) {
+      auto spec = attach::parse_uprobe_section(p.section);
+      if (!spec) return name_error(std::move(spec).error());
+      auto point = attach::resolve_uprobe(*spec, self_exe);
+      if (!point) return name_error(std::move(point).error());
+      uprobes.push_back({p.section, p.program, std::move(*point)});
+      continue;
+    }
+    if (auto r = probes.attach(p.section, p.program); !r) return name_error(std::move(r).error());
+  }
+  if (probes.empty() && uprobes.empty()) {
+    return trace_fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
+  }
+  if (!probes.empty() && command.empty() && pid == 0) {
+    throw UsageError{"trace needs what to trace: '-- CMD ARGS...' or '-p PID' (syscall events are traced in a command's tree or one process)"};
+  }
   const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
   Outputs out{{}, {}, nullptr, EventTable(btf, object, stdout)};
   if (auto pipe = rt.trace_pipe()) {
@@ -186,40 +252,110 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
   }
 
+  // Uprobes fire in the agent (src/agent) of processes in scope: links in the registry, limited to this
+  // trace's scope (its command's tree, which inherits the agent in its environment) or to process PID.
+  std::vector<std::shared_ptr<runtime::Link>> links;
+  if (!uprobes.empty()) {
+    if (!self_exe.empty()) {
+      if (auto is_static = obj::is_static_executable(self_exe); is_static && *is_static) {
+        return trace_fail(make_error(Errc::kNotSupported,
+                                     "'{}' is linked statically: the agent cannot be preloaded into it, and the "
+                                     "ptrace tracer does not place uprobes yet", self_exe));
+      }
+    }
+    if (pid != 0) {
+      const auto& registry = rt.registry();
+      if (!registry || !registry->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid))) {
+        return trace_fail(make_error(Errc::kNotFound,
+                                     "process {} is not in scope: start it with `bpfvm run -- CMD` (joining a running "
+                                     "process is not available yet)", pid));
+      }
+    }
+    const std::uint32_t scope = command.empty() ? 0 : static_cast<std::uint32_t>(::getpid());
+    for (const auto& u : uprobes) {
+      runtime::LinkTarget where;
+      where.kind = u.point.retprobe ? "uretprobe" : "uprobe";
+      where.name = u.point.function.empty() ? fmt::format("{}+{:#x}", u.point.path, u.point.file_offset)
+                   : u.point.func_offset ? fmt::format("{}:{}+{:#x}", u.point.path, u.point.function, u.point.func_offset)
+                                         : fmt::format("{}:{}", u.point.path, u.point.function);
+      where.pid = static_cast<std::uint32_t>(pid);
+      where.path = u.point.path;
+      where.dev = u.point.dev;
+      where.inode = u.point.inode;
+      where.offset = u.point.file_offset;
+      where.function = u.point.function;
+      where.func_offset = u.point.func_offset;
+      where.func_size = u.point.func_size;
+      where.func_slack = u.point.func_slack;
+      where.func_pad_before = u.point.func_pad_before;
+      where.scope = scope;
+      auto link = rt.create_link(u.program, BPF_PERF_EVENT, 0, std::move(where));
+      if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", u.section)));
+      links.push_back(std::move(*link));
+    }
+    if (!command.empty()) {
+      if (auto r = export_agent_environment(rt.pin_root(), scope, true); !r) return trace_fail(r.error());
+    }
+  }
+  const std::size_t attached = probes.probes().size() + uprobes.size();
+  const std::string what = !command.empty() ? "" : pid ? fmt::format(" process {}", pid) : " every process in scope";
+
   // Interrupted (Ctrl-C, SIGTERM) before the command ran, or while it ran (the tracer then killed it):
   // bpfvm exits as an interrupted process does.
   if (g_stop) return exit_like({128 + g_stop_signal, g_stop_signal});
-  const attach::SyscallSelection selection = probes.selection();
-  auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
-                                : attach::SyscallTracer::launch(command, selection);
-  if (!tracer) {
-    const Errc why = tracer.error().code();
-    fail(tracer.error());
-    if (command.empty()) return kExitTraceFailure;
-    return why == Errc::kNotFound ? kExitCommandNotFound : why == Errc::kAccess ? kExitCannotRun : kExitTraceFailure;
+  Result<attach::TraceeExit> status = attach::TraceeExit{};
+  bool failed = false;
+  if (!probes.empty()) {
+    const attach::SyscallSelection selection = probes.selection();
+    auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
+                                  : attach::SyscallTracer::launch(command, selection);
+    if (!tracer) {
+      const Errc why = tracer.error().code();
+      fail(tracer.error());
+      if (command.empty()) return kExitTraceFailure;
+      return why == Errc::kNotFound ? kExitCommandNotFound : why == Errc::kAccess ? kExitCannotRun : kExitTraceFailure;
+    }
+    // Links, so that `bpfvm link show` and `bpfvm perf` in another terminal see what is attached where.
+    for (const auto& p : probes.probes()) {
+      const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
+      const std::string_view section = p.section;
+      runtime::LinkTarget where;
+      where.kind = raw ? "raw_tracepoint" : "tracepoint";
+      where.name = std::string(section.substr(section.find('/') + 1));
+      where.pid = static_cast<std::uint32_t>((*tracer)->pid());
+      auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
+      if (link) links.push_back(std::move(*link));
+    }
+    fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", attached, attached == 1 ? "" : "s", what);
+    status = (*tracer)->run(
+        [&](const attach::SyscallStop& stop) {
+          probes.run(stop);
+          out.drain();
+        },
+        g_stop, [] { std::fflush(stdout); });
+  } else {
+    // Uprobes only: no tracer. The command runs on its own (the agent in it runs the programs); bpfvm
+    // prints what they send until it ends, or PID ends, or Ctrl-C.
+    pid_t child = 0;
+    if (!command.empty()) {
+      auto spawned = spawn(command);
+      if (!spawned) {
+        fail(spawned.error());
+        return spawned.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;
+      }
+      child = *spawned;
+    }
+    fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", attached, attached == 1 ? "" : "s", what);
+    status = wait_draining(child, pid, out);
+    if (g_stop && child > 0) {  // Ctrl-C: the command is ended as the tracer ends its
+      ::kill(child, SIGKILL);
+      int st = 0;
+      ::waitpid(child, &st, 0);
+    }
   }
-  // Links, so that `bpfvm link show` and `bpfvm perf` in another terminal see what is attached where.
-  std::vector<std::shared_ptr<runtime::Link>> links;
-  for (const auto& p : probes.probes()) {
-    const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
-    const std::string_view section = p.section;
-    runtime::LinkTarget where{raw ? "raw_tracepoint" : "tracepoint", std::string(section.substr(section.find('/') + 1)),
-                              static_cast<std::uint32_t>((*tracer)->pid())};
-    auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
-    if (link) links.push_back(std::move(*link));
-  }
-  fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", probes.probes().size(),
-             probes.probes().size() == 1 ? "" : "s", command.empty() ? fmt::format(" process {}", pid) : "");
-  auto status = (*tracer)->run(
-      [&](const attach::SyscallStop& stop) {
-        probes.run(stop);
-        out.drain();
-      },
-      g_stop, [] { std::fflush(stdout); });
   out.drain();
   if (!status) return trace_fail(status.error());
   print_map_report(loaded->maps(), stdout);
-  bool failed = false;
   for (const auto& p : probes.probes()) {
     if (p.failures) {
       fmt::print(stderr, "Error: program at '{}' failed {} of {} runs: {}\n", p.section, p.failures, p.runs,

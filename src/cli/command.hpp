@@ -79,6 +79,8 @@ int prog_pin(Args& args);
 int prog_profile(Args& args);
 int cmd_veristat(Args& args);
 int cmd_trace(Args& args, std::optional<bool> jit);
+int cmd_run(Args& args);
+int cmd_agent(Args& args);
 int cmd_map(Args& args);
 int cmd_btf(Args& args);
 int cmd_link(Args& args);

@@ -15,7 +15,8 @@ namespace {
 constexpr const char* kUsage =
     "Usage: bpfvm [OPTIONS] OBJECT { COMMAND | help }\n"
     "       bpfvm { version | -V | --version }\n"
-    "       OBJECT := { prog | map | btf | link | perf | feature | trace | asm | disasm | exec | veristat }\n"
+    "       OBJECT := { prog | map | btf | link | perf | feature | trace | run | agent | asm | disasm | exec |\n"
+    "                   veristat }\n"
     "       OPTIONS := { --jit | --interpret | {-j|--json} [{-p|--pretty}] }\n"
     "\n"
     "bpftool's commands (prog, map, btf, link, perf, feature) work on the objects of every bpfvm process\n"
@@ -82,13 +83,19 @@ constexpr const char* kLinkUsage =
     "       bpfvm feature probe [kernel]\n";
 
 constexpr const char* kTraceUsage =
-    "Usage: bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o { -- CMD ARGS... | -p PID }\n"
+    "Usage: bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]\n"
+    "       bpfvm run -- CMD ARGS...\n"
+    "       bpfvm agent { show | list }\n"
     "\n"
-    "Compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h), verifies\n"
-    "and loads every program, attaches each by its SEC name (tracepoint/syscalls/sys_enter_<name>,\n"
+    "trace compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h),\n"
+    "verifies and loads every program, attaches each by its SEC name (tracepoint/syscalls/sys_enter_<name>,\n"
     "sys_exit_<name>, tracepoint/raw_syscalls/sys_enter|sys_exit, raw_tracepoint/sys_enter|sys_exit) to the\n"
-    "syscalls of the command's process tree (or of process PID), prints trace_printk lines and perf/ring\n"
-    "buffer records as they come, and the maps when the command exits or on Ctrl-C.\n";
+    "syscalls of the command's process tree (or of process PID), and uprobes (uprobe/PATH:FUNC[+OFF],\n"
+    "uretprobe/PATH:FUNC) through the agent in the processes in scope: the command's tree, process PID if it\n"
+    "runs in scope, or with neither, every process in scope. It prints trace_printk lines and perf/ring\n"
+    "buffer records as they come, and the maps when the command exits or on Ctrl-C.\n"
+    "run executes CMD in scope (the agent preloaded; its children too): uprobe links of `bpfvm trace PROG`\n"
+    "fire in it. agent show lists the processes in scope, the links each applied and why others failed.\n";
 
 constexpr const char* kToolsUsage =
     "Usage: bpfvm asm FILE [--syntax kernel|conformance] -o OUT.bin\n"
@@ -111,7 +118,7 @@ const char* usage_of(std::string_view command) {
   if (command == "map") return kMapUsage;
   if (command == "btf") return kBtfUsage;
   if (command == "link" || command == "perf" || command == "feature") return kLinkUsage;
-  if (command == "trace") return kTraceUsage;
+  if (command == "trace" || command == "run" || command == "agent") return kTraceUsage;
   if (command == "asm" || command == "disasm" || command == "exec" || command == "veristat") return kToolsUsage;
   return kUsage;
 }
@@ -149,6 +156,8 @@ int run_command(std::string_view command, bpfvm::cli::Args& args, std::optional<
     if (command == "prog") return cmd_prog(args, jit);
     if (command == "veristat") return cmd_veristat(args);
     if (command == "trace") return cmd_trace(args, jit);
+    if (command == "run") return cmd_run(args);
+    if (command == "agent") return cmd_agent(args);
     if (command == "map") return cmd_map(args);
     if (command == "btf") return cmd_btf(args);
     if (command == "link") return cmd_link(args);

@@ -88,12 +88,18 @@ json map_record(const Map& m) {
 json btf_record(const BtfObject& b) { return {{"bytes", hex(b.btf().bytes())}, {"size", b.btf().bytes().size()}}; }
 
 json link_record(const Link& l) {
-  return {{"prog_id", l.program()->id()},
-          {"attach_type", l.attach_type()},
-          {"target", l.target()},
-          {"kind", l.where().kind},
-          {"name", l.where().name},
-          {"pid", l.where().pid}};
+  const LinkTarget& w = l.where();
+  json j{{"prog_id", l.program()->id()}, {"attach_type", l.attach_type()}, {"target", l.target()},
+         {"kind", w.kind}, {"name", w.name}, {"pid", w.pid}};
+  if (!w.path.empty()) {
+    j["uprobe"] = {{"path", w.path}, {"dev", w.dev}, {"inode", w.inode}, {"offset", w.offset},
+                   {"function", w.function}, {"func_offset", w.func_offset}, {"func_size", w.func_size},
+                   {"func_slack", w.func_slack}, {"func_pad_before", w.func_pad_before}};
+  }
+  if (w.cookie) j["cookie"] = w.cookie;
+  if (w.self) j["self"] = true;
+  if (w.scope) j["scope"] = w.scope;
+  return j;
 }
 
 }  // namespace bpfvm::runtime

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/wakeup.hpp"
 
 namespace bpfvm::runtime {
 
@@ -23,6 +24,7 @@ constexpr std::uint64_t kIdsMagic = 0x5344496d76667062;  // "bpfvmIDS"
 struct Ids {
   std::uint64_t magic;
   std::atomic<std::uint32_t> next[4];
+  std::atomic<std::uint32_t> links_generation;  // zero in a page made before it existed: still valid
 };
 
 Result<os::SharedMemory> open_ids(const std::string& path) {
@@ -74,6 +76,7 @@ std::string_view kind_name(ObjectKind kind) {
     case ObjectKind::kMap: return "map";
     case ObjectKind::kBtf: return "btf";
     case ObjectKind::kLink: return "link";
+    case ObjectKind::kAgent: return "agent";
   }
   return "?";
 }
@@ -106,6 +109,21 @@ std::uint32_t Registry::allocate(ObjectKind kind) {
   return ids->next[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
+std::uint32_t Registry::links_generation() const {
+  return reinterpret_cast<const Ids*>(ids_.data())->links_generation.load(std::memory_order_acquire);
+}
+
+void Registry::wait_links_changed(std::uint32_t seen, int timeout_ms) const {
+  auto* ids = reinterpret_cast<Ids*>(ids_.data());
+  os::futex_wait(ids->links_generation, seen, timeout_ms);
+}
+
+void Registry::links_changed() {
+  auto* ids = reinterpret_cast<Ids*>(ids_.data());
+  ids->links_generation.fetch_add(1, std::memory_order_acq_rel);
+  os::futex_wake_all(ids->links_generation);
+}
+
 std::string Registry::path_of(ObjectKind kind, std::uint32_t id) const {
   return fmt::format("{}/{}-{}", dir_, kind_name(kind), id);
 }
@@ -126,6 +144,7 @@ void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
   }
   const std::string text = record.dump();
   (void)os::replace_file(path_of(kind, id), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  if (kind == ObjectKind::kLink) links_changed();
 }
 
 void Registry::add_pin(ObjectKind kind, std::uint32_t id, const std::string& pin_file, const json& keep) {
@@ -173,6 +192,7 @@ void Registry::withdraw(ObjectKind kind, std::uint32_t id) {
     }
   }
   ::unlink(path.c_str());
+  if (kind == ObjectKind::kLink) links_changed();
 }
 
 std::vector<json> Registry::list(ObjectKind kind) {

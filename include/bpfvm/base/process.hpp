@@ -12,6 +12,11 @@ namespace bpfvm::os {
 // or 128 + N when signal N killed it. An error when it cannot start.
 Result<int> run_process(const std::vector<std::string>& argv);
 
+// The file execvp would run for `name` (searched in $PATH unless it has a '/'), so that a missing
+// command is reported before anything starts: its path, or why there is none (kNotFound: not found;
+// kAccess: found, but not an executable file).
+Result<std::string> find_command(const std::string& name);
+
 // A new directory under $TMPDIR (or /tmp), removed with its files when the object goes.
 class TempDirectory {
  public:

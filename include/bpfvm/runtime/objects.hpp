@@ -148,6 +148,14 @@ class Program {
     Runner(const Runner&) = delete;
     Runner& operator=(const Runner&) = delete;
     Result<std::uint64_t> run();
+    // A run on another context object of the same type and size (an event source whose context lives
+    // where the event is, as a probe's pt_regs on the probed thread's stack), on slot `cpu`.
+    Result<std::uint64_t> run_on(void* ctx, std::uint32_t cpu) {
+      rc_.r1 = reinterpret_cast<std::uint64_t>(ctx);
+      frame_.ctx = ctx;
+      env_.cpu = cpu;
+      return run();
+    }
 
    private:
     Result<std::uint64_t> enter();
@@ -185,11 +193,23 @@ class Program {
   mutable std::atomic<std::uint64_t> run_count_{0}, run_time_ns_{0};
 };
 
-// Where an attached program runs, in bpftool's words: the event kind ("tracepoint", "raw_tracepoint"),
-// its name ("syscalls/sys_enter_openat", "sys_enter") and the traced process.
+// Where an attached program runs, in bpftool's words: the event kind ("tracepoint", "raw_tracepoint",
+// "uprobe", "uretprobe"), its name ("syscalls/sys_enter_openat", "sys_enter", "/bin/x:main") and the
+// process it is limited to (0: every process in scope).
 struct LinkTarget {
   std::string kind, name;
   std::uint32_t pid = 0;
+  // Uprobes: the probed byte as the kernel's uprobe names it (the file, by canonical path, device and
+  // inode, and the offset in it), the function it is in (when known) and the bpf_get_attach_cookie value.
+  std::string path;
+  std::uint64_t dev = 0, inode = 0, offset = 0;
+  std::string function;
+  std::uint64_t func_offset = 0, func_size = 0, func_slack = 0, func_pad_before = 0;
+  std::uint64_t cookie = 0;
+  bool self = false;  // fires in the loader's own process too (a loader does not trace itself otherwise)
+  // The scope it fires in: 0, every process in scope (`bpfvm run`, `bpfvm agent enable`); else only the
+  // processes started for that scope (`bpfvm trace PROG -- CMD`: its command's tree, $BPFVM_AGENT_SCOPE).
+  std::uint32_t scope = 0;
 };
 
 class Link {

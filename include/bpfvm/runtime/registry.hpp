@@ -27,8 +27,9 @@
 
 namespace bpfvm::runtime {
 
-enum class ObjectKind { kProg = 0, kMap = 1, kBtf = 2, kLink = 3 };
-std::string_view kind_name(ObjectKind kind);  // "prog", "map", "btf", "link"
+// kAgent: a process in scope (its agent's record, by pid: what it applied and what failed); not an id.
+enum class ObjectKind { kProg = 0, kMap = 1, kBtf = 2, kLink = 3, kAgent = 4 };
+std::string_view kind_name(ObjectKind kind);  // "prog", "map", "btf", "link", "agent"
 
 class Registry {
  public:
@@ -54,8 +55,15 @@ class Registry {
 
   const std::string& directory() const { return dir_; }
 
+  // Links changing: every link record published or withdrawn adds 1 to a counter in the shared ids page
+  // and wakes the agents waiting on it (a futex: no polling, no file descriptor in the traced process).
+  std::uint32_t links_generation() const;
+  // Sleeps until the counter differs from `seen` (or `timeout_ms` passes; -1: no limit).
+  void wait_links_changed(std::uint32_t seen, int timeout_ms) const;
+
  private:
   Registry(std::string dir, os::SharedMemory ids) : dir_(std::move(dir)), ids_(std::move(ids)) {}
+  void links_changed();
   std::string path_of(ObjectKind kind, std::uint32_t id) const;
   bool is_live(const nlohmann::json& record, std::uint32_t id) const;
 

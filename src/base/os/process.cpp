@@ -8,6 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
 
 extern char** environ;
 
@@ -43,5 +47,37 @@ TempDirectory::~TempDirectory() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
+
+Result<std::string> find_command(const std::string& name) {
+  const auto usable = [](const std::string& file) -> std::optional<Result<std::string>> {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+    if (!S_ISREG(st.st_mode) || ::access(file.c_str(), X_OK) != 0) {
+      return make_error(Errc::kAccess, "cannot run '{}': not an executable file", file);
+    }
+    return file;
+  };
+  if (name.find('/') != std::string::npos) {
+    if (auto r = usable(name)) return std::move(*r);
+    return make_error(Errc::kNotFound, "cannot run '{}': no such file", name);
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::optional<Error> not_executable;
+  while (true) {
+    const std::size_t colon = rest.find(':');
+    const std::string_view dir = rest.substr(0, colon);
+    const std::string candidate = fmt::format("{}/{}", dir.empty() ? std::string_view(".") : dir, name);
+    if (auto r = usable(candidate)) {
+      if (*r) return std::move(*r);
+      if (!not_executable) not_executable = r->error();  // execvp goes on searching, and so do we
+    }
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  if (not_executable) return *not_executable;
+  return make_error(Errc::kNotFound, "cannot run '{}': no such command", name);
+}
+
 
 }  // namespace bpfvm::os

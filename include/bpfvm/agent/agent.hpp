@@ -1,0 +1,52 @@
+// The agent: bpfvm inside a traced process. Preloaded (libbpfvm-agent.so, by `bpfvm run`) or loaded
+// into a running process, it makes the process part of the scope: the registry's links fire here.
+//
+// It applies the registry's uprobe and uretprobe links whose file this process maps (the program is
+// opened from the registry: same id, same shared maps, JIT-compiled here), patches the probed code
+// (agent/hook.hpp) and runs the programs on the probed thread with pt_regs as their context and the
+// thread as the current task (ids, comm and memory from the process itself, no /proc read per event).
+// A thread waits on the registry's link counter (a futex in shared memory) and applies changes within
+// a millisecond of a link's creation or removal. Links a process made itself do not fire in it unless
+// their record says `self`.
+//
+// Failing open: an error (a program that cannot be opened, code that cannot be patched) leaves that
+// link unapplied and is kept in the process's agent record (`bpfvm agent show`) and, with
+// $BPFVM_AGENT_VERBOSE=1, printed to stderr; the process runs on as if untraced. A program that fails a
+// run is counted, never stops the probed thread. A probe firing inside a probe (a program's helper
+// calling a probed function, a signal handler) is skipped and counted as a miss, as the kernel counts
+// bpf_prog_active recursion.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bpfvm/base/result.hpp"
+
+namespace bpfvm::agent {
+
+struct AgentOptions {
+  std::string pin_root;  // empty: runtime::default_pin_root()
+  bool verbose = false;  // errors to stderr too
+  bool watch = true;     // a thread that follows the registry (tests may drive sync() by hand)
+  std::uint32_t scope = 0;  // links of this scope fire here, and those of scope 0 ($BPFVM_AGENT_SCOPE)
+};
+
+struct LinkStatus {
+  std::uint32_t link_id = 0;
+  std::uintptr_t address = 0;  // where it is applied (0: not applied)
+  std::string error;           // why not, when it failed
+};
+
+// Starts the process's agent (once; later calls return the same one). Never throws.
+Result<void> start(const AgentOptions& options);
+bool running();
+// Applies the registry's links now (the watching thread does this on every change).
+void sync();
+// Removes every probe of this process (`bpfvm detach`): the process runs on untraced.
+void stop();
+std::vector<LinkStatus> status();
+// Runs of probes that found a probe already running on their thread (skipped, as the kernel's misses).
+std::uint64_t misses();
+
+}  // namespace bpfvm::agent

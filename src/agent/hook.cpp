@@ -1,0 +1,625 @@
+// Entry and return probes in this process's code (see include/bpfvm/agent/hook.hpp).
+#include "bpfvm/agent/hook.hpp"
+
+#include <Zydis/Zydis.h>
+#include <asmjit/x86.h>
+#include <cpuid.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace bpfvm::agent {
+
+namespace {
+
+constexpr std::size_t kJmpSize = 5;     // jmp rel32
+constexpr std::int64_t kRedZone = 128;  // the System V ABI's red zone below rsp
+
+// ---- the code and where it may be written ----------------------------------------------------------
+
+// The protection of the mapping holding `address` (from /proc/self/maps), or -1.
+int protection_of(std::uintptr_t address) {
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (!f) return -1;
+  char line[512];
+  int prot = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long start = 0, end = 0;
+    char perms[8] = {};
+    if (std::sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3) continue;
+    if (address < start || address >= end) continue;
+    prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+    break;
+  }
+  std::fclose(f);
+  return prot;
+}
+
+// Stores `value` at the aligned 16-byte `p` if it still holds `expected` (lock cmpxchg16b).
+bool cas16(void* p, const std::uint8_t* expected, const std::uint8_t* value) {
+  std::uint64_t e[2], v[2];
+  std::memcpy(e, expected, 16);
+  std::memcpy(v, value, 16);
+  bool ok;
+  __asm__ __volatile__("lock cmpxchg16b %1"
+                       : "=@ccz"(ok), "+m"(*static_cast<volatile unsigned __int128*>(p)), "+a"(e[0]), "+d"(e[1])
+                       : "b"(v[0]), "c"(v[1])
+                       : "memory");
+  return ok;
+}
+
+// ---- trampolines: executable memory within 2 GiB of the code they serve --------------------------
+
+struct Chunk {
+  std::uintptr_t start;
+  std::size_t size, used;
+};
+
+std::mutex g_chunks_mutex;
+std::vector<Chunk> g_chunks;
+constexpr std::size_t kChunkSize = 64 * 1024;
+
+bool within_rel32(std::uintptr_t a, std::uintptr_t b) {
+  const std::int64_t d = static_cast<std::int64_t>(a - b);
+  return d > -(std::int64_t{1} << 31) + static_cast<std::int64_t>(kChunkSize) &&
+         d < (std::int64_t{1} << 31) - static_cast<std::int64_t>(kChunkSize);
+}
+
+// `size` bytes of read+execute memory near `near` (null when none is free within reach).
+std::uintptr_t allocate_near(std::uintptr_t near, std::size_t size) {
+  size = (size + 63) & ~std::size_t{63};
+  for (Chunk& c : g_chunks) {
+    if (c.size - c.used >= size && within_rel32(c.start, near) && within_rel32(c.start + c.size, near)) {
+      const std::uintptr_t at = c.start + c.used;
+      c.used += size;
+      return at;
+    }
+  }
+  const std::uintptr_t base = near & ~(std::uintptr_t{kChunkSize} - 1);
+  for (std::uintptr_t step = 1; step < 16384; ++step) {  // 1 GiB either side, in chunk steps
+    for (const int dir : {-1, 1}) {
+      const std::uintptr_t hint = base + dir * static_cast<std::intptr_t>(step * kChunkSize);
+      if (hint < 0x10000 || hint >= (std::uintptr_t{1} << 47)) continue;
+      void* p = ::mmap(reinterpret_cast<void*>(hint), kChunkSize, PROT_READ | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (p == MAP_FAILED) continue;
+      if (reinterpret_cast<std::uintptr_t>(p) != hint) {  // an old kernel ignoring the flag
+        ::munmap(p, kChunkSize);
+        continue;
+      }
+      g_chunks.push_back({hint, kChunkSize, size});
+      return hint;
+    }
+  }
+  return 0;
+}
+
+Result<void> write_trampoline(std::uintptr_t at, const std::vector<std::uint8_t>& code) {
+  const std::uintptr_t page = at & ~std::uintptr_t{4095};
+  const std::size_t len = ((at + code.size() + 4095) & ~std::uintptr_t{4095}) - page;
+  if (::mprotect(reinterpret_cast<void*>(page), len, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+    return make_error(Errc::kPermission, "cannot write a trampoline: mprotect: {}", std::strerror(errno));
+  }
+  std::memcpy(reinterpret_cast<void*>(at), code.data(), code.size());
+  ::mprotect(reinterpret_cast<void*>(page), len, PROT_READ | PROT_EXEC);
+  __builtin___clear_cache(reinterpret_cast<char*>(at), reinterpret_cast<char*>(at + code.size()));
+  return {};
+}
+
+// ---- saving and restoring the probed code's state ---------------------------------------------------
+
+struct ExtendedState {
+  bool xsave = false, xsavec = false;
+  std::uint32_t size = 512;  // fxsave's area without XSAVE
+  int vector_bytes = 16;     // the width of the vector registers the OS enabled: 16, 32 (AVX), 64 (AVX-512)
+};
+
+const ExtendedState& extended_state() {
+  static const ExtendedState s = [] {
+    ExtendedState e;
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 26)) && (c & (1u << 27))) {  // XSAVE, OSXSAVE
+      e.xsave = true;
+      __cpuid_count(0xd, 0, a, b, c, d);
+      e.size = b;  // the standard format's size for the features the OS enabled (XCR0)
+      __cpuid_count(0xd, 1, a, b, c, d);
+      e.xsavec = (a & 2) != 0;
+      std::uint32_t lo, hi;
+      __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      const bool avx = (lo & 0x6) == 0x6;
+      __cpuid_count(7, 0, a, b, c, d);
+      if (avx && (lo & 0xe0) == 0xe0 && (b & (1u << 16))) e.vector_bytes = 64;  // opmask, ZMM_Hi256, Hi16_ZMM
+      else if (avx) e.vector_bytes = 32;
+    }
+    return e;
+  }();
+  return s;
+}
+
+constexpr int kRegOrder[] = {/* r15 */ 0, /* r14 */ 1, /* r13 */ 2, /* r12 */ 3, /* rbp */ 4, /* rbx */ 5,
+                             /* r11 */ 6, /* r10 */ 7, /* r9 */ 8, /* r8 */ 9, /* rax */ 10, /* rcx */ 11,
+                             /* rdx */ 12, /* rsi */ 13, /* rdi */ 14};
+
+asmjit::x86::Gp reg_at(int slot) {
+  using namespace asmjit::x86;
+  static const Gp regs[] = {r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi};
+  return regs[slot];
+}
+
+// The trampoline's first part: step over the red zone, save the flags, the registers as pt_regs and the
+// extended state, call handler(regs, data), restore it all. Position independent. `rip` 0: the handler
+// fills it (a return probe); `ret_via_stack`: end with `lea rsp,[rsp-8]; ret` (a return probe resumes
+// at the address its handler wrote just below the stack pointer).
+//
+// `at_call_boundary`: the probe is at a function's entry or return, where the System V ABI says which
+// vector state is live: the argument registers xmm0-7 (whole, for __m256/__m512 arguments) at entry,
+// xmm0-1 (and st0-1, which bpfvm's handlers never touch) at return; the others are the caller's to
+// lose, and MXCSR and the x87 control word are never changed by the handler. Saving those 8 registers
+// costs a few nanoseconds where XSAVEC/XRSTOR of the whole AVX-512 state costs over a hundred. Anywhere
+// else in a function every register may be live, and the whole state is saved.
+Result<std::vector<std::uint8_t>> state_wrapper(std::uint64_t rip, ProbeHandler handler, void* data, bool ret_via_stack,
+                                                bool at_call_boundary) {
+  using namespace asmjit;
+  using namespace asmjit::x86;
+  CodeHolder holder;
+  holder.init(Environment::host());
+  Assembler a(&holder);
+  const ExtendedState& xs = extended_state();
+  constexpr int kRegs = static_cast<int>(sizeof(PtRegs));
+  a.lea(rsp, ptr(rsp, -kRedZone));
+  a.pushfq();
+  a.cld();  // the ABI's direction flag for the handler; the probed code's comes back with popfq
+  a.sub(rsp, kRegs);
+  for (int slot : kRegOrder) a.mov(ptr(rsp, slot * 8), reg_at(slot));
+  a.mov(rax, ptr(rsp, kRegs));
+  a.mov(ptr(rsp, offsetof(PtRegs, eflags)), rax);
+  a.lea(rax, ptr(rsp, kRegs + 8 + kRedZone));
+  a.mov(ptr(rsp, offsetof(PtRegs, rsp)), rax);
+  a.mov(rax, rip);
+  a.mov(ptr(rsp, offsetof(PtRegs, rip)), rax);
+  a.mov(qword_ptr(rsp, offsetof(PtRegs, orig_rax)), -1);
+  a.mov(qword_ptr(rsp, offsetof(PtRegs, cs)), 0x33);  // the kernel's __USER_CS and __USER_DS
+  a.mov(qword_ptr(rsp, offsetof(PtRegs, ss)), 0x2b);
+  a.mov(rbx, rsp);
+  a.sub(rsp, static_cast<std::int32_t>(at_call_boundary ? 8 * xs.vector_bytes : xs.size));
+  a.and_(rsp, -64);
+  auto vectors = [&](bool save) {
+    for (int i = 0; i < 8; ++i) {
+      const Mem slot = ptr(rsp, i * xs.vector_bytes);
+      if (xs.vector_bytes == 64) save ? a.vmovdqu64(slot, zmm(i)) : a.vmovdqu64(zmm(i), slot);
+      else if (xs.vector_bytes == 32) save ? a.vmovdqu(slot, ymm(i)) : a.vmovdqu(ymm(i), slot);
+      else save ? a.movdqu(slot, xmm(i)) : a.movdqu(xmm(i), slot);
+    }
+  };
+  if (at_call_boundary) {
+    vectors(true);
+  } else if (xs.xsave) {
+    a.xor_(eax, eax);
+    for (int i = 0; i < 8; ++i) a.mov(ptr(rsp, 512 + i * 8), rax);  // the XSAVE header XRSTOR checks
+    a.mov(eax, -1);
+    a.mov(edx, -1);
+    if (xs.xsavec) a.xsavec64(ptr(rsp), edx, eax);
+    else a.xsave64(ptr(rsp), edx, eax);
+  } else {
+    a.fxsave64(ptr(rsp));
+  }
+  a.mov(rdi, rbx);
+  a.mov(rsi, reinterpret_cast<std::uint64_t>(data));
+  a.mov(rax, reinterpret_cast<std::uint64_t>(handler));
+  a.call(rax);
+  if (at_call_boundary) {
+    vectors(false);
+  } else if (xs.xsave) {
+    a.mov(eax, -1);
+    a.mov(edx, -1);
+    a.xrstor64(ptr(rsp), edx, eax);
+  } else {
+    a.fxrstor64(ptr(rsp));
+  }
+  a.mov(rsp, rbx);
+  for (int slot : kRegOrder) a.mov(reg_at(slot), ptr(rsp, slot * 8));
+  a.add(rsp, kRegs);
+  a.popfq();
+  a.lea(rsp, ptr(rsp, kRedZone));
+  if (ret_via_stack) {
+    a.lea(rsp, ptr(rsp, -8));
+    a.ret();
+  }
+  holder.flatten();
+  const std::size_t size = holder.codeSize();
+  std::vector<std::uint8_t> out(size);
+  if (holder.copyFlattenedData(out.data(), size, CopySectionFlags::kPadSectionBuffer) != kErrorOk) {
+    return make_error(Errc::kInvalid, "cannot encode a probe trampoline");
+  }
+  return out;
+}
+
+// ---- relocating the displaced instructions ----------------------------------------------------------
+
+void put_abs_jump(std::vector<std::uint8_t>& out, std::uint64_t target) {  // jmp qword [rip+0]; dq target
+  for (std::uint8_t b : {0xff, 0x25, 0, 0, 0, 0}) out.push_back(b);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(target >> (8 * i)));
+}
+
+struct Decoded {
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+
+bool decode(const ZydisDecoder& dec, std::uintptr_t at, std::size_t avail, Decoded& d) {
+  return ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, reinterpret_cast<const void*>(at), std::min<std::size_t>(avail, 15),
+                                             &d.insn, d.ops));
+}
+
+bool is_branch(const Decoded& d) {
+  const auto cat = d.insn.meta.category;
+  return (cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL) &&
+         d.insn.operand_count_visible > 0 && d.ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[0].imm.is_relative;
+}
+
+struct Relocation {
+  std::vector<std::uint8_t> code;
+  std::size_t displaced = 0;
+};
+
+// Moves the instructions from `from` on, at least `min_bytes` of them, to `dest`, followed by a jump back.
+Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t limit, std::uintptr_t dest,
+                            std::size_t min_bytes) {
+  Relocation r;
+  std::size_t off = 0;
+  std::vector<std::uint64_t> targets;  // of the displaced branches
+  while (off < min_bytes) {
+    const std::uintptr_t at = from + off;
+    if (at >= limit) {
+      return make_error(Errc::kNotSupported, "the function is {} bytes with its padding, shorter than a {}-byte jump",
+                        limit - from, kJmpSize);
+    }
+    Decoded d;
+    if (!decode(dec, at, limit - at, d)) {
+      return make_error(Errc::kNotSupported, "cannot decode the instruction at {:#x}", at);
+    }
+    const std::size_t len = d.insn.length;
+    const std::uintptr_t next = at + len;
+    const std::uintptr_t new_at = dest + r.code.size();
+    if (is_branch(d)) {
+      const auto m = d.insn.mnemonic;
+      if (m == ZYDIS_MNEMONIC_LOOP || m == ZYDIS_MNEMONIC_LOOPE || m == ZYDIS_MNEMONIC_LOOPNE ||
+          m == ZYDIS_MNEMONIC_JRCXZ || m == ZYDIS_MNEMONIC_JECXZ) {
+        return make_error(Errc::kNotSupported, "a loop/jrcxz branch at {:#x} cannot be moved", at);
+      }
+      ZyanU64 target = 0;
+      ZydisCalcAbsoluteAddress(&d.insn, &d.ops[0], at, &target);
+      targets.push_back(target);
+      if (d.insn.meta.category == ZYDIS_CATEGORY_CALL) {  // call [rip+2]; jmp +8; dq target
+        for (std::uint8_t b : {0xff, 0x15, 2, 0, 0, 0, 0xeb, 8}) r.code.push_back(b);
+        for (int i = 0; i < 8; ++i) r.code.push_back(static_cast<std::uint8_t>(target >> (8 * i)));
+      } else if (d.insn.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
+        put_abs_jump(r.code, target);
+      } else {  // jcc: the inverse condition over an absolute jump
+        const auto* raw = reinterpret_cast<const std::uint8_t*>(at);
+        std::size_t p = 0;
+        while (p < len && (raw[p] == 0x2e || raw[p] == 0x3e || raw[p] == 0xf2)) ++p;  // branch hints, bnd
+        std::uint8_t cc;
+        if (raw[p] >= 0x70 && raw[p] <= 0x7f) cc = raw[p] & 0xf;
+        else if (raw[p] == 0x0f && raw[p + 1] >= 0x80 && raw[p + 1] <= 0x8f) cc = raw[p + 1] & 0xf;
+        else return make_error(Errc::kNotSupported, "an unusual conditional branch at {:#x}", at);
+        r.code.push_back(static_cast<std::uint8_t>(0x70 | (cc ^ 1)));
+        r.code.push_back(14);
+        put_abs_jump(r.code, target);
+      }
+    } else {
+      const auto* raw = reinterpret_cast<const std::uint8_t*>(at);
+      const std::size_t start = r.code.size();
+      r.code.insert(r.code.end(), raw, raw + len);
+      if (d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE) {  // a rip-relative memory operand
+        if (d.insn.raw.disp.size != 32) {
+          return make_error(Errc::kNotSupported, "an unusual rip-relative operand at {:#x}", at);
+        }
+        std::int32_t disp;
+        std::memcpy(&disp, raw + d.insn.raw.disp.offset, 4);
+        const std::uint64_t target = next + static_cast<std::int64_t>(disp);
+        const std::int64_t moved = static_cast<std::int64_t>(target - (new_at + len));
+        if (moved != static_cast<std::int32_t>(moved)) {
+          return make_error(Errc::kNotSupported, "the rip-relative operand at {:#x} is out of the trampoline's reach", at);
+        }
+        const std::int32_t nd = static_cast<std::int32_t>(moved);
+        std::memcpy(r.code.data() + start + d.insn.raw.disp.offset, &nd, 4);
+      }
+    }
+    off += len;
+  }
+  for (const std::uint64_t t : targets) {
+    if (t > from && t < from + off) {
+      return make_error(Errc::kNotSupported, "a displaced branch targets the bytes the jump replaces ({:#x})", t);
+    }
+  }
+  r.displaced = off;
+  put_abs_jump(r.code, from + off);
+  return r;
+}
+
+// Whether any branch of the function [start, end) lands inside (from, from + n), and whether `from` is
+// on an instruction boundary of its linear decoding.
+Result<void> check_function(const ZydisDecoder& dec, std::uintptr_t start, std::uintptr_t end, std::uintptr_t from,
+                            std::size_t n) {
+  bool boundary = from == start;
+  for (std::uintptr_t at = start; at < end;) {
+    Decoded d;
+    if (!decode(dec, at, end - at, d)) { ++at; continue; }  // data in code: skip a byte
+    if (at == from) boundary = true;
+    if (is_branch(d)) {
+      ZyanU64 target = 0;
+      ZydisCalcAbsoluteAddress(&d.insn, &d.ops[0], at, &target);
+      if (target > from && target < from + n) {
+        return make_error(Errc::kNotSupported, "the branch at {:#x} lands inside the {} bytes a jump would replace",
+                          at, n);
+      }
+    }
+    at += d.insn.length;
+  }
+  if (!boundary) return make_error(Errc::kInvalid, "{:#x} is not at an instruction boundary of its function", from);
+  return {};
+}
+
+// ---- return probes --------------------------------------------------------------------------------
+
+struct PendingReturn {
+  std::uintptr_t slot;  // where the return address was (rsp at the function's entry)
+  std::uint64_t original;
+  ProbeHandler handler;
+  void* data;
+};
+constexpr int kMaxPending = 64;  // the kernel's MAX_URETPROBE_DEPTH
+struct ReturnStack {
+  int depth = 0;
+  PendingReturn entries[kMaxPending];
+};
+__attribute__((tls_model("initial-exec"))) thread_local ReturnStack t_returns;
+
+void return_dispatch(PtRegs* regs, void*) {
+  ReturnStack& s = t_returns;
+  const std::uintptr_t slot = regs->rsp - 8;
+  // Frames below this one that never returned (longjmp, an exception) are dropped.
+  while (s.depth > 0 && s.entries[s.depth - 1].slot < slot) --s.depth;
+  if (s.depth == 0 || s.entries[s.depth - 1].slot != slot) {
+    std::fprintf(stderr, "bpfvm agent: a probed function returned through a frame it does not know (rsp %#lx)\n",
+                 static_cast<unsigned long>(regs->rsp));
+    std::abort();
+  }
+  const PendingReturn e = s.entries[--s.depth];
+  regs->rip = e.original;
+  *reinterpret_cast<std::uint64_t*>(slot) = e.original;  // where the trampoline's `ret` resumes
+  e.handler(regs, e.data);
+}
+
+std::uintptr_t return_trampoline() {
+  static std::once_flag once;
+  static std::uintptr_t at = 0;
+  std::call_once(once, [] {
+    auto code = state_wrapper(0, return_dispatch, nullptr, true, true);
+    if (!code) return;
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || code->size() > 4096) return;
+    std::memcpy(p, code->data(), code->size());
+    ::mprotect(p, 4096, PROT_READ | PROT_EXEC);
+    at = reinterpret_cast<std::uintptr_t>(p);
+  });
+  return at;
+}
+
+// Threads of this process other than the caller and the agent's own ("bpfvm-agent"): threads that may be
+// executing the code being patched.
+int other_threads() {
+  const pid_t self = static_cast<pid_t>(::gettid());
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  if (!d) return 1;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const pid_t tid = static_cast<pid_t>(std::atol(e->d_name));
+    if (tid == self) continue;
+    char path[64], comm[32] = {};
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    if (FILE* f = std::fopen(path, "re")) {
+      if (!std::fgets(comm, sizeof comm, f)) comm[0] = 0;
+      std::fclose(f);
+    }
+    if (std::strncmp(comm, "bpfvm-agent", 11) != 0) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// Padding bytes already holding an island's jump, and the island of each probed address: an island stays
+// its address's (a thread may be between the short jump and the island's jump when a probe goes, and
+// must still land in a trampoline of that address).
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> g_islands;
+std::map<std::uintptr_t, std::uintptr_t> g_island_of;
+
+// Five bytes of padding (no function's code) within a short jump's reach of `from` + 2, not used yet.
+std::uintptr_t find_island(const PatchSite& site) {
+  if (const auto it = g_island_of.find(site.address); it != g_island_of.end()) return it->second;
+  if (!site.func_start || !site.func_size) return 0;
+  auto free_at = [](std::uintptr_t a) {
+    for (const auto& [lo, hi] : g_islands) {
+      if (a < hi && a + kJmpSize > lo) return false;
+    }
+    return true;
+  };
+  auto reach = [&](std::uintptr_t a) {
+    const std::int64_t d = static_cast<std::int64_t>(a - (site.address + 2));
+    return d >= -128 && d <= 127;
+  };
+  // Before the function, nearest first, then after it.
+  for (std::uintptr_t a = site.func_start - kJmpSize; site.func_pad_before >= kJmpSize &&
+                                                      a >= site.func_start - site.func_pad_before && reach(a); --a) {
+    if (free_at(a)) return a;
+  }
+  const std::uintptr_t end = site.func_start + site.func_size;
+  for (std::uintptr_t a = end; a + kJmpSize <= end + site.func_slack && reach(a); ++a) {
+    if (free_at(a)) return a;
+  }
+  return 0;
+}
+
+// Writes code no thread executes (padding), making the page writable for the copy.
+Result<void> write_unexecuted(std::uintptr_t address, const std::uint8_t* bytes, std::size_t size) {
+  const int prot = protection_of(address);
+  if (prot < 0) return make_error(Errc::kFault, "{:#x} is not mapped", address);
+  const std::uintptr_t page = address & ~std::uintptr_t{4095};
+  const std::size_t len = ((address + size + 4095) & ~std::uintptr_t{4095}) - page;
+  if (!(prot & PROT_WRITE) && ::mprotect(reinterpret_cast<void*>(page), len, prot | PROT_WRITE) != 0) {
+    return make_error(Errc::kPermission, "cannot make the code at {:#x} writable: {}", address, std::strerror(errno));
+  }
+  std::memcpy(reinterpret_cast<void*>(address), bytes, size);
+  if (!(prot & PROT_WRITE)) ::mprotect(reinterpret_cast<void*>(page), len, prot);
+  return {};
+}
+
+}  // namespace
+
+Result<void> patch_code(std::uintptr_t address, const std::uint8_t* bytes, std::size_t size) {
+  std::uintptr_t block = address & ~std::uintptr_t{7};
+  std::size_t width = 8;
+  if (address + size > block + 8) {
+    block = address & ~std::uintptr_t{15};
+    width = 16;
+    if (address + size > block + 16) {
+      return make_error(Errc::kNotSupported, "the {} bytes at {:#x} cross a 16-byte boundary: no atomic write covers them",
+                        size, address);
+    }
+  }
+  const int prot = protection_of(block);
+  if (prot < 0) return make_error(Errc::kFault, "{:#x} is not mapped", address);
+  const std::uintptr_t page = block & ~std::uintptr_t{4095};
+  const std::size_t len = ((block + width + 4095) & ~std::uintptr_t{4095}) - page;
+  if (!(prot & PROT_WRITE) &&
+      ::mprotect(reinterpret_cast<void*>(page), len, prot | PROT_WRITE) != 0) {
+    return make_error(Errc::kPermission, "cannot make the code at {:#x} writable: {}", address, std::strerror(errno));
+  }
+  bool ok;
+  if (width == 8) {
+    auto* word = reinterpret_cast<std::uint64_t*>(block);
+    std::uint64_t old = __atomic_load_n(word, __ATOMIC_ACQUIRE), v;
+    do {
+      v = old;
+      std::memcpy(reinterpret_cast<std::uint8_t*>(&v) + (address - block), bytes, size);
+    } while (!__atomic_compare_exchange_n(word, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+    ok = true;
+  } else {
+    std::uint8_t old[16], v[16];
+    do {
+      std::memcpy(old, reinterpret_cast<const void*>(block), 16);
+      std::memcpy(v, old, 16);
+      std::memcpy(v + (address - block), bytes, size);
+    } while (!(ok = cas16(reinterpret_cast<void*>(block), old, v)));
+  }
+  if (!(prot & PROT_WRITE)) ::mprotect(reinterpret_cast<void*>(page), len, prot);
+  __builtin___clear_cache(reinterpret_cast<char*>(address), reinterpret_cast<char*>(address + size));
+  return {};
+}
+
+Result<std::unique_ptr<Hook>> Hook::install(const PatchSite& site, ProbeHandler handler, void* data) {
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const std::uintptr_t from = site.address;
+  // How far the displaced instructions may reach: the function and its padding; unknown, the next 32.
+  const std::uintptr_t limit =
+      site.func_start && site.func_size ? site.func_start + site.func_size + site.func_slack : from + 32;
+  if (protection_of(from) < 0 || !(protection_of(from) & PROT_EXEC)) {
+    return make_error(Errc::kFault, "{:#x} is not in executable memory", from);
+  }
+  const bool entry = site.func_start != 0 && site.func_start == from;
+  auto wrapper = BPFVM_TRY(state_wrapper(from, handler, data, false, entry));
+  std::lock_guard lock(g_chunks_mutex);
+  // The relocated code's size is known once it is made; a trampoline is at most the wrapper, five
+  // displaced instructions made absolute (22 bytes each) and the jump back.
+  const std::size_t max_size = wrapper.size() + 5 * 22 + 14;
+  const std::uintptr_t tramp = allocate_near(from, max_size);
+  if (!tramp) return make_error(Errc::kNoMemory, "no free memory within 2 GiB of {:#x} for a trampoline", from);
+  // How the jump gets in, safe for threads running through the code meanwhile (every thread is between
+  // two instructions, and one store changes what one instruction boundary leads to):
+  //  - the first instruction is 5 bytes or more: a jmp rel32 over it alone;
+  //  - it is 2 bytes or more and padding within 127 bytes can take a jmp rel32: a jmp rel8 over it alone,
+  //    to that island (Debian's code starts functions with the 4-byte endbr64, and aligns them);
+  //  - else the jump covers several instructions, and a thread stopped between two of them would resume
+  //    inside the jump: only done while no other thread runs (the agent's first links, before main).
+  Decoded first;
+  if (!decode(dec, from, limit - from, first)) return make_error(Errc::kNotSupported, "cannot decode the instruction at {:#x}", from);
+  std::uintptr_t island = 0;
+  std::size_t min_bytes = kJmpSize;
+  if (first.insn.length >= kJmpSize) {
+    min_bytes = 1;
+  } else if (first.insn.length >= 2 && (island = find_island(site)) != 0) {
+    min_bytes = 1;
+  } else if (const int others = other_threads(); others > 0) {
+    return make_error(Errc::kBusy,
+                      "the jump would cover several instructions at {:#x} (the first is {} bytes, no padding within "
+                      "reach), which is unsafe while {} other thread{} run{}", from, first.insn.length, others,
+                      others == 1 ? "" : "s", others == 1 ? "s" : "");
+  }
+  Relocation rel = BPFVM_TRY(relocate(dec, from, limit, tramp + wrapper.size(), min_bytes));
+  if (site.func_start && site.func_size) {
+    BPFVM_TRY(check_function(dec, site.func_start, site.func_start + site.func_size, from, rel.displaced));
+  }
+  wrapper.insert(wrapper.end(), rel.code.begin(), rel.code.end());
+  BPFVM_TRY(write_trampoline(tramp, wrapper));
+
+  std::unique_ptr<Hook> hook(new Hook);
+  hook->address_ = from;
+  hook->original_size_ = rel.displaced;
+  auto jmp32 = [](std::uint8_t* out, std::uintptr_t at, std::uintptr_t to) {
+    out[0] = 0xe9;
+    const std::int32_t rel32 = static_cast<std::int32_t>(static_cast<std::int64_t>(to - (at + kJmpSize)));
+    std::memcpy(out + 1, &rel32, 4);
+  };
+  if (island) {
+    std::uint8_t island_jump[kJmpSize];
+    jmp32(island_jump, island, tramp);
+    BPFVM_TRY(write_unexecuted(island, island_jump, kJmpSize));
+    if (g_island_of.emplace(from, island).second) g_islands.emplace_back(island, island + kJmpSize);
+    hook->patch_size_ = 2;
+    hook->patched_[0] = 0xeb;
+    hook->patched_[1] = static_cast<std::uint8_t>(static_cast<std::int8_t>(static_cast<std::int64_t>(island - (from + 2))));
+  } else {
+    hook->patch_size_ = kJmpSize;
+    jmp32(hook->patched_, from, tramp);
+  }
+  std::memcpy(hook->original_, reinterpret_cast<const void*>(from), hook->patch_size_);
+  BPFVM_TRY(patch_code(from, hook->patched_, hook->patch_size_));
+  hook->installed_ = true;
+  return hook;
+}
+
+Result<void> Hook::remove() {
+  if (!installed_) return {};
+  BPFVM_TRY(patch_code(address_, original_, patch_size_));
+  installed_ = false;
+  return {};
+}
+
+Hook::~Hook() { (void)remove(); }
+
+bool hook_return(PtRegs* regs, ProbeHandler handler, void* data) {
+  ReturnStack& s = t_returns;
+  const std::uintptr_t tramp = return_trampoline();
+  if (!tramp) return false;
+  // Drop frames that were left without returning (their slots are below this entry's).
+  while (s.depth > 0 && s.entries[s.depth - 1].slot < regs->rsp) --s.depth;
+  if (s.depth == kMaxPending) return false;
+  auto* slot = reinterpret_cast<std::uint64_t*>(regs->rsp);
+  s.entries[s.depth++] = {regs->rsp, *slot, handler, data};
+  *slot = tramp;
+  return true;
+}
+
+}  // namespace bpfvm::agent

@@ -1,0 +1,73 @@
+// bpfvm run -- CMD ARGS...: runs CMD in scope (the agent preloaded: the registry's links fire in it and
+// in everything it starts). bpfvm becomes CMD (exec), so CMD's exit status and signals are its own.
+// bpfvm agent show: the processes in scope, what their agents applied and what failed.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "bpfvm/runtime/runtime.hpp"
+#include "command.hpp"
+#include "json_output.hpp"
+#include "object_ref.hpp"
+#include "scope.hpp"
+
+namespace bpfvm::cli {
+
+int cmd_run(Args& args) {
+  if (args.peek() == "--") args.next();
+  std::vector<std::string> command;
+  while (!args.empty()) command.emplace_back(args.next());
+  if (command.empty()) throw UsageError{"run needs a command: bpfvm run -- CMD ARGS..."};
+  runtime::Runtime rt;
+  if (!rt.registry()) {
+    const auto& why = rt.registry_error();
+    fail(why ? *why : make_error(Errc::kNotFound, "no registry at '{}'", rt.pin_root()));
+    return kExitTraceFailure;
+  }
+  auto path = command_path(command[0]);
+  if (!path) {
+    fail(path.error());
+    return path.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;
+  }
+  const char* verbose = std::getenv("BPFVM_AGENT_VERBOSE");
+  if (auto r = export_agent_environment(rt.pin_root(), 0, verbose && *verbose == '1'); !r) {
+    fail(r.error());
+    return kExitTraceFailure;
+  }
+  std::vector<char*> argv;
+  for (auto& a : command) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(path->c_str(), argv.data());
+  fail(make_error(Errc::kAccess, "cannot run '{}': {}", *path, std::strerror(errno)));
+  return kExitCannotRun;
+}
+
+int cmd_agent(Args& args) {
+  const std::string_view sub = args.next();
+  if (!sub.empty() && sub != "show" && sub != "list") throw UsageError{fmt::format("unknown agent command '{}'", sub)};
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
+  runtime::Runtime rt;
+  auto registry = open_registry(rt);
+  if (!registry) return fail(registry.error());
+  ojson all = ojson::array();
+  for (const auto& r : (*registry)->list(runtime::ObjectKind::kAgent)) {
+    if (output_format().json) {
+      all.push_back(ojson::parse(r.dump()));
+      continue;
+    }
+    fmt::print("pid {}  comm {}  scope {}\n", r.value("id", 0u), r.value("comm", std::string()), r.value("scope", 0u));
+    for (const auto& l : r.value("applied", nlohmann::json::array())) {
+      fmt::print("\tlink {}  at {:#x}\n", l.value("link", 0u), l.value("address", std::uint64_t{0}));
+    }
+    for (const auto& e : r.value("errors", nlohmann::json::array())) {
+      fmt::print("\tlink {}  failed: {}\n", e.value("link", 0u), e.value("error", std::string()));
+    }
+  }
+  if (output_format().json) print_json(all);
+  return kExitOk;
+}
+
+}  // namespace bpfvm::cli
