@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -244,8 +245,12 @@ void publish_record(State& s) {
   for (const auto& [id, a] : s.applied) links.push_back({{"link", id}, {"address", a.address}});
   json errors = json::array();
   for (const auto& [id, why] : s.failed) errors.push_back({{"link", id}, {"error", why}});
+  // The process's name is its main thread's (this may be the watcher thread, named bpfvm-agent).
   char comm[17] = {};
-  ::prctl(PR_GET_NAME, comm, 0, 0, 0);
+  if (FILE* f = std::fopen("/proc/self/comm", "re")) {
+    if (std::fgets(comm, sizeof comm, f)) comm[std::strcspn(comm, "\n")] = '\0';
+    std::fclose(f);
+  }
   s.registry->publish(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(::getpid()),
                       {{"comm", comm}, {"scope", s.options.scope}, {"applied", links}, {"errors", errors},
                        {"misses", s.misses.load()}, {"failures", s.failures.load()}});

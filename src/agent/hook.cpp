@@ -64,8 +64,21 @@ struct Chunk {
   std::size_t size, used;
 };
 
-std::mutex g_chunks_mutex;
-std::vector<Chunk> g_chunks;
+// Where trampolines and islands are, made on first use and never destroyed: the preloaded agent installs
+// probes from a constructor that may run before this file's, and probes stay in place during exit.
+struct Patches {
+  std::vector<Chunk> chunks;
+  // Padding bytes already holding an island's jump, and the island of each probed address: an island
+  // stays its address's (a thread may be between the short jump and the island's jump when a probe goes,
+  // and must still land in a trampoline of that address).
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> islands;
+  std::map<std::uintptr_t, std::uintptr_t> island_of;
+};
+Patches& patches() {
+  static Patches* p = new Patches;
+  return *p;
+}
+constinit std::mutex g_chunks_mutex;
 constexpr std::size_t kChunkSize = 64 * 1024;
 
 bool within_rel32(std::uintptr_t a, std::uintptr_t b) {
@@ -77,7 +90,7 @@ bool within_rel32(std::uintptr_t a, std::uintptr_t b) {
 // `size` bytes of read+execute memory near `near` (null when none is free within reach).
 std::uintptr_t allocate_near(std::uintptr_t near, std::size_t size) {
   size = (size + 63) & ~std::size_t{63};
-  for (Chunk& c : g_chunks) {
+  for (Chunk& c : patches().chunks) {
     if (c.size - c.used >= size && within_rel32(c.start, near) && within_rel32(c.start + c.size, near)) {
       const std::uintptr_t at = c.start + c.used;
       c.used += size;
@@ -96,7 +109,7 @@ std::uintptr_t allocate_near(std::uintptr_t near, std::size_t size) {
         ::munmap(p, kChunkSize);
         continue;
       }
-      g_chunks.push_back({hint, kChunkSize, size});
+      patches().chunks.push_back({hint, kChunkSize, size});
       return hint;
     }
   }
@@ -439,18 +452,13 @@ int other_threads() {
   return n;
 }
 
-// Padding bytes already holding an island's jump, and the island of each probed address: an island stays
-// its address's (a thread may be between the short jump and the island's jump when a probe goes, and
-// must still land in a trampoline of that address).
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> g_islands;
-std::map<std::uintptr_t, std::uintptr_t> g_island_of;
-
 // Five bytes of padding (no function's code) within a short jump's reach of `from` + 2, not used yet.
 std::uintptr_t find_island(const PatchSite& site) {
-  if (const auto it = g_island_of.find(site.address); it != g_island_of.end()) return it->second;
+  const Patches& p = patches();
+  if (const auto it = p.island_of.find(site.address); it != p.island_of.end()) return it->second;
   if (!site.func_start || !site.func_size) return 0;
-  auto free_at = [](std::uintptr_t a) {
-    for (const auto& [lo, hi] : g_islands) {
+  auto free_at = [&p](std::uintptr_t a) {
+    for (const auto& [lo, hi] : p.islands) {
       if (a < hi && a + kJmpSize > lo) return false;
     }
     return true;
@@ -586,7 +594,7 @@ Result<std::unique_ptr<Hook>> Hook::install(const PatchSite& site, ProbeHandler 
     std::uint8_t island_jump[kJmpSize];
     jmp32(island_jump, island, tramp);
     BPFVM_TRY(write_unexecuted(island, island_jump, kJmpSize));
-    if (g_island_of.emplace(from, island).second) g_islands.emplace_back(island, island + kJmpSize);
+    if (patches().island_of.emplace(from, island).second) patches().islands.emplace_back(island, island + kJmpSize);
     hook->patch_size_ = 2;
     hook->patched_[0] = 0xeb;
     hook->patched_[1] = static_cast<std::uint8_t>(static_cast<std::int8_t>(static_cast<std::int64_t>(island - (from + 2))));

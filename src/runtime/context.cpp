@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 
 #include "bpfvm/isa/opcode.hpp"
@@ -87,14 +88,19 @@ struct ProbedRules {
   std::int64_t lo, hi;
   std::initializer_list<ProbedAccess> accesses;
 };
-const ProbedRules kProbed[] = {
+// Made on first use (a function's static): the agent runs verifier code from a preloaded library's
+// constructor, before the library's other namespace-scope objects would be initialized.
+std::span<const ProbedRules> probed_rules() {
+  static const ProbedRules rules[] = {
 #include "context_rules.inc"
-};
+  };
+  return rules;
+}
 
 // The rules of (type, attach type); a type's first variant when the attach type is not one probed.
 const ProbedRules* probed(std::uint32_t prog_type, std::uint32_t attach) {
   const ProbedRules* first = nullptr;
-  for (const ProbedRules& r : kProbed) {
+  for (const ProbedRules& r : probed_rules()) {
     if (r.prog_type != prog_type) continue;
     if (r.attach == attach) return &r;
     if (!first) first = &r;

@@ -1,0 +1,127 @@
+#!/bin/bash
+# The agent end to end: uprobes and uretprobes through `bpfvm trace -- CMD` (fork and exec in scope, a
+# crash reported as the command's own signal, helpers that fail), `bpfvm run` joining the global scope
+# and a link made afterwards firing there, `bpfvm agent show`, and the errors of a point that does not
+# exist, a library loaded with dlopen, an ordinary user. Usage: agent_test.sh BPFVM TEST_DIR SOURCE_DIR.
+# Exits 77 (skipped) without clang or a C compiler.
+set -u
+BPFVM=$1
+DIR=$2
+SRC=$3
+command -v clang >/dev/null || { echo "SKIP: no clang"; exit 77; }
+command -v cc >/dev/null || { echo "SKIP: no C compiler"; exit 77; }
+TMP=$(mktemp -d)
+export BPFVM_PIN_ROOT=$TMP/pins
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+cc -O2 -o "$TMP/target" "$DIR/uprobe_target.c" || exit 1
+cp "$DIR/count.bpf.c" "$TMP/"
+# /proc/self/exe is the command's executable; where the command is a shell, or there is none, the
+# program names the target.
+sed "s#/proc/self/exe#$TMP/target#" "$DIR/count.bpf.c" > "$TMP/named.bpf.c"
+pass=0 fail=0
+check() {  # NAME RC OUTPUT WANT_RC WANT_TEXT...
+  local name=$1 rc=$2 out=$3 want=$4 ok=1
+  shift 4
+  [ "$rc" = "$want" ] || ok=0
+  for text in "$@"; do grep -qF -- "$text" <<<"$out" || { ok=0; echo "  missing: $text"; }; done
+  if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok $name"; else fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output:"; echo "$out"; fi
+}
+
+out=$("$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" calls 1000 2>&1); rc=$?
+check "uprobe, uretprobe, a probe on a loop's function" $rc "$out" 0 "@calls[1]: 1000" "@calls[2]: 1000" "@calls[3]: 1000" \
+  "@calls[4]: 1000" "total 1999000"
+
+out=$("$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" fork 300 2>&1); rc=$?
+check "a forked child is in scope" $rc "$out" 0 "@calls[1]: 600" "@calls[2]: 600"
+
+out=$("$BPFVM" trace "$TMP/named.bpf.c" -- sh -c "'$TMP/target' calls 5 >/dev/null; '$TMP/target' calls 7" 2>&1); rc=$?
+check "exec'd commands are in scope" $rc "$out" 0 "@calls[1]: 12"
+
+out=$("$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" crash 10 2>&1); rc=$?
+check "a crash is the command's own signal" $rc "$out" 139 "@calls[1]: 10"
+
+# An uninstrumented process of the same user is not in scope: nothing fires there.
+"$TMP/target" wait "$TMP/go-outside" 50 &
+outside=$!
+# The global scope: a process joined with bpfvm run, then a trace with neither command nor pid.
+"$BPFVM" run -- "$TMP/target" wait "$TMP/go" 50 &
+joined=$!
+for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $joined" && break; sleep 0.05; done
+"$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/global.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/global.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $joined" | grep -q "link" && break; sleep 0.02; done
+shown=$("$BPFVM" agent show 2>&1)
+touch "$TMP/go" "$TMP/go-outside"
+wait $joined; jrc=$?
+wait $outside
+kill -INT $tracer; wait $tracer
+out="$(cat "$TMP/global.out")
+$shown"
+check "a link made after a process joined fires there, not outside the scope" $jrc "$out" 0 "@calls[1]: 50" \
+  "pid $joined  comm target" "at 0x"
+
+out=$(cat > "$TMP/missing.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("uprobe//proc/self/exe:no_such_function") int p(void* ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+"$BPFVM" trace "$TMP/missing.bpf.c" -- "$TMP/target" calls 1 2>&1); rc=$?
+check "a function that does not exist" $rc "$out" 125 "has no function 'no_such_function'" "program 'p'"
+
+out=$("$BPFVM" trace "$TMP/named.bpf.c" -p 999999999 2>&1); rc=$?
+check "a process not in scope" $rc "$out" 125 "is not in scope"
+
+# A library the command loads with dlopen after it started: the agent applies its links then.
+printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"
+cc -O2 -shared -fPIC -o "$TMP/libadd.so" "$TMP/libadd.c" || exit 1
+cat > "$TMP/lib.bpf.c" <<C
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} lib SEC(".maps");
+static void add(__u32 k, __u64 v) { __u64* p = bpf_map_lookup_elem(&lib, &k); if (p) *p += v; }
+SEC("uprobe/$TMP/libadd.so:lib_add") int BPF_KPROBE(in_lib, int x) { add(0, 1); return 0; }
+SEC("uretprobe/$TMP/libadd.so:lib_add") int BPF_KRETPROBE(out_lib, int r) { add(1, r); return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/lib.bpf.c" -- "$TMP/target" dlopen "$TMP/libadd.so" 100 2>&1); rc=$?
+check "a library loaded with dlopen" $rc "$out" 0 "lib total 5150" "@lib[0]: 100" "@lib[1]: 5150"
+
+# The preloaded agent starts from its library's constructor, before any other initializer of that
+# library would run: the library must have none (namespace-scope objects made at load time).
+if command -v nm >/dev/null; then
+  lib=$(dirname "$BPFVM")/../lib/libbpfvm-agent.so
+  inits=$(nm -C "$lib" | grep -c '_GLOBAL__sub_I')
+  check "the agent library has no load-time initializers" 0 "$inits" 0 "0"
+fi
+
+# An ordinary user traces a program of theirs: the agent needs no privilege.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  U=65534
+  SHARE=$(mktemp -d /tmp/bpfvm-agent-user.XXXXXX)
+  mkdir -p "$SHARE/bin" "$SHARE/lib"
+  cp "$BPFVM" "$SHARE/bin/"
+  cp "$(dirname "$BPFVM")/../lib/libbpfvm-agent.so" "$SHARE/lib/"
+  cp "$TMP/target" "$DIR/count.bpf.c" "$SHARE/"
+  cp -r "$SRC/include/bpf" "$SHARE/include"
+  chmod -R a+rX "$SHARE"
+  chmod 755 "$SHARE"
+  rm -rf "/tmp/bpfvm-$U"
+  out=$(cd "$SHARE" && setpriv --reuid=$U --regid=$U --clear-groups env -i PATH=/usr/bin:/bin HOME=/tmp \
+        BPFVM_BPF_INCLUDE="$SHARE/include" ./bin/bpfvm trace count.bpf.c -- ./target calls 20 2>&1); rc=$?
+  rm -rf "$SHARE" "/tmp/bpfvm-$U"
+  check "an ordinary user" $rc "$out" 0 "@calls[1]: 20" "@calls[2]: 20"
+else
+  echo "skip: an ordinary user (needs root and setpriv)"
+fi
+
+echo "agent: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,56 @@
+/* The traced program of the agent's tests: calls add_one N times (and work, which has a loop), forks,
+ * waits for a file, crashes or calls lib_add of a library it loads with dlopen, as asked. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+__attribute__((noinline)) int add_one(int x) { __asm__ volatile(""); return x + 1; }
+__attribute__((noinline)) long work(long a, long b) {
+  long s = 0;
+  for (long i = 0; i < a; i++) s += i * b;
+  return s;
+}
+__attribute__((noinline)) int after_work(int x) { return x * 3; }
+
+static long calls(int n) {
+  long t = 0;
+  for (int i = 0; i < n; i++) t += add_one(i) + work(3, i);
+  return t;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N }\n", argv[0]);
+    return 2;
+  }
+  const int n = atoi(argv[argc - 1]);
+  if (!strcmp(argv[1], "calls")) {
+    printf("total %ld\n", calls(n));
+  } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
+    pid_t c = fork();
+    calls(n);
+    if (c == 0) _exit(0);
+    int st;
+    waitpid(c, &st, 0);
+  } else if (!strcmp(argv[1], "wait")) {
+    while (access(argv[2], F_OK) != 0) usleep(1000);
+    calls(n);
+  } else if (!strcmp(argv[1], "dlopen")) {
+    void* lib = dlopen(argv[2], RTLD_NOW);
+    int (*lib_add)(int) = lib ? (int (*)(int))dlsym(lib, "lib_add") : NULL;
+    if (!lib_add) {
+      fprintf(stderr, "%s\n", dlerror());
+      return 1;
+    }
+    long t = 0;
+    for (int i = 0; i < n; i++) t += lib_add(i);
+    printf("lib total %ld\n", t);
+  } else if (!strcmp(argv[1], "crash")) {
+    calls(n);
+    *(volatile int*)0 = 1;
+  }
+  return after_work(0);
+}
