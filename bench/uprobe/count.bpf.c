@@ -1,0 +1,24 @@
+// Counts calls (uprobe) or returns (uretprobe, built with -DRETURN) of the workload's probed().
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} hits SEC(".maps");
+
+#ifdef RETURN
+SEC("uretprobe/" WORKLOAD ":probed")
+#else
+SEC("uprobe/" WORKLOAD ":probed")
+#endif
+int count(void* ctx) {
+  __u32 k = 0;
+  __u64* v = bpf_map_lookup_elem(&hits, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
