@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bpfvm trace's overhead on a syscall-heavy workload (bench/syscall_workload.c: opens, reads, closes,
 # getppid, forks), against strace following the same tree and stopping at the same syscall:
-#   untraced | strace -f -e openat -o /dev/null | bpfvm trace examples/opensnoop.bpf.c (output dropped)
+#   untraced | strace -f -e openat -o /dev/null | bpfvm trace examples/opensnoop.bpf.c (output dropped),
+#   in-process (the agent, the default) and by the ptrace tracer (--ptrace)
 # Prints each run's slowdown against the untraced run, best of REPEAT runs each, measured in one go.
 set -euo pipefail
 BUILD="${1:-build}"
@@ -43,6 +44,8 @@ if command -v strace >/dev/null; then
   printf "%-44s %7.2fx\n" "strace -f --seccomp-bpf -e trace=openat" "$(ratio "$s2" "$base")"
 fi
 b=$(best "$BPFVM" trace "$TMP/opensnoop.bpf.o" -- "$WORK" "$ROUNDS")
-printf "%-44s %7.2fx\n" "bpfvm trace opensnoop (JIT)" "$(ratio "$b" "$base")"
+printf "%-44s %7.2fx\n" "bpfvm trace opensnoop (agent, JIT)" "$(ratio "$b" "$base")"
 i=$(best "$BPFVM" --interpret trace "$TMP/opensnoop.bpf.o" -- "$WORK" "$ROUNDS")
-printf "%-44s %7.2fx\n" "bpfvm --interpret trace opensnoop" "$(ratio "$i" "$base")"
+printf "%-44s %7.2fx\n" "bpfvm --interpret trace opensnoop (agent)" "$(ratio "$i" "$base")"
+p=$(best "$BPFVM" trace --ptrace "$TMP/opensnoop.bpf.o" -- "$WORK" "$ROUNDS")
+printf "%-44s %7.2fx\n" "bpfvm trace --ptrace opensnoop (JIT)" "$(ratio "$p" "$base")"

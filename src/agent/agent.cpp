@@ -17,8 +17,14 @@
 #include <mutex>
 #include <set>
 
+#include <dlfcn.h>
+#include <sys/syscall.h>
+
 #include "bpfvm/agent/hook.hpp"
+#include "bpfvm/agent/syscall_sites.hpp"
+#include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
+#include "patching.hpp"
 
 namespace bpfvm::agent {
 
@@ -37,6 +43,22 @@ struct Entry {
 };
 struct Entries {
   std::vector<Entry> on_entry, on_return;
+};
+
+// The syscall events' programs, by number (x86-64 numbers are below 512), and those of every syscall.
+constexpr std::size_t kMaxSyscall = 512;
+struct SyscallEntry {
+  Entry entry;
+  attach::SyscallPoint point;
+};
+struct SyscallEntries {
+  std::vector<SyscallEntry> enter[kMaxSyscall], exit[kMaxSyscall];
+  std::vector<SyscallEntry> all_enter, all_exit;
+};
+struct SyscallApplied {
+  attach::SyscallPoint point;
+  std::uint64_t cookie;
+  std::shared_ptr<runtime::Program> program;
 };
 
 struct Site {
@@ -62,11 +84,20 @@ struct State {
   std::map<std::uint32_t, std::string> failed;            // by link id
   std::map<std::uint32_t, std::shared_ptr<runtime::Program>> programs;  // by program id, kept for life
   std::vector<std::unique_ptr<Entries>> retired;          // never freed: a thread may still read one
+  std::map<std::uint32_t, SyscallApplied> syscalls;       // syscall links, by link id
+  std::vector<std::unique_ptr<SyscallEntries>> retired_syscalls;
+  bool sites_hooked = false;
+  std::size_t syscall_sites = 0;
+  std::vector<std::string> sites_left;
   std::atomic<std::uint64_t> failures{0}, misses{0};
   bool stopped = false;
 };
 
 State* g_state = nullptr;  // made once, never destroyed: probes may fire during exit
+std::atomic<const SyscallEntries*> g_syscalls{nullptr};
+thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the agent's, not the process's
+thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
+std::atomic<pid_t> g_watcher_creator{0};
 std::atomic<std::uint32_t> g_fork_generation{0};
 
 void report(const std::string& what) {
@@ -87,12 +118,29 @@ struct ThreadState {
   std::vector<ThreadRunner> runners;
 };
 
-thread_local ThreadState t_state;
+// Each thread's state is on the heap, reached through a trivially destructible thread-local pointer:
+// probes keep firing after the thread's C++ thread-locals are destroyed (exit runs them before atexit
+// handlers, which still make syscalls: cat's close(1)). A key destructor frees it when a thread ends;
+// the main thread's lives as long as the process.
+__attribute__((tls_model("initial-exec"))) thread_local ThreadState* t_state = nullptr;
+pthread_key_t g_state_key;
+
+void free_thread_state(void* p) {
+  t_state = nullptr;
+  delete static_cast<ThreadState*>(p);
+}
 
 ThreadState& thread_state() {
-  ThreadState& t = t_state;
+  if (!t_state) [[unlikely]] {
+    static const bool keyed = pthread_key_create(&g_state_key, free_thread_state) == 0;
+    t_state = new ThreadState;
+    if (keyed) pthread_setspecific(g_state_key, t_state);
+  }
+  ThreadState& t = *t_state;
   const std::uint32_t gen = g_fork_generation.load(std::memory_order_relaxed);
   if (t.generation != gen) [[unlikely]] {  // first use on this thread, or the first after a fork
+    const bool was = t_agent_thread;
+    t_agent_thread = true;  // its syscalls (gettid...) are the agent's
     t.runners.clear();
     t.env = {};
     t.env.task.pid = static_cast<std::uint32_t>(::gettid());
@@ -101,18 +149,19 @@ ThreadState& thread_state() {
     t.env.task.gid = ::getgid();
     ::prctl(PR_GET_NAME, t.env.task.comm, 0, 0, 0);
     t.generation = gen;
+    t_agent_thread = was;
   }
   return t;
 }
 
-runtime::Program::Runner& runner_for(ThreadState& t, const Entry& e, PtRegs* regs) {
+runtime::Program::Runner& runner_for(ThreadState& t, const Entry& e, void* ctx, std::size_t ctx_size) {
   for (auto& r : t.runners) {
     if (r.entry == &e) return *r.runner;
   }
   helpers::RunEnv env = t.env;
   env.func_ip = e.address;
   env.attach_cookie = e.cookie;
-  t.runners.push_back({&e, std::make_unique<runtime::Program::Runner>(*e.program, regs, sizeof(PtRegs),
+  t.runners.push_back({&e, std::make_unique<runtime::Program::Runner>(*e.program, ctx, ctx_size,
                                                                         std::span<const std::uint8_t>(), env)});
   return *t.runners.back().runner;
 }
@@ -120,7 +169,7 @@ runtime::Program::Runner& runner_for(ThreadState& t, const Entry& e, PtRegs* reg
 void run_entries(const std::vector<Entry>& list, PtRegs* regs, ThreadState& t) {
   const int cpu = ::sched_getcpu();
   for (const Entry& e : list) {
-    auto r = runner_for(t, e, regs).run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
+    auto r = runner_for(t, e, regs, sizeof(PtRegs)).run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
     if (!r) [[unlikely]] e.failures->fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -150,7 +199,163 @@ void on_entry(PtRegs* regs, void* data) {
   if (!e->on_return.empty()) hook_return(regs, on_return, const_cast<Entries*>(e));
 }
 
+// Syscalls that must run where the program made them (a new stack, a return to another context): their
+// entry probes run, and then the original instruction; the kernel's exit event is not reported for them.
+bool runs_in_place(std::uint64_t nr) {
+  return nr == SYS_clone || nr == SYS_clone3 || nr == SYS_vfork || nr == SYS_fork || nr == SYS_rt_sigreturn;
+}
+
+void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::SyscallStop& stop, ThreadState& t,
+                         int cpu) {
+  static thread_local attach::SyscallContext context{};
+  for (const SyscallEntry& e : list) {
+    attach::make_syscall_context(e.point, stop, context);
+    auto r = runner_for(t, e.entry, context.bytes, context.size).run_on(context.bytes, static_cast<std::uint32_t>(cpu));
+    if (!r) [[unlikely]] e.entry.failures->fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// A syscall with probes (the trampoline's slow path; see syscall_sites.hpp): its entry programs, then,
+// when it has exit programs, the syscall itself and those.
+void on_syscall(PtRegs* regs, void*) {
+  regs->rcx = 0;  // the original instruction runs, unless performed here
+  const std::uint64_t nr = regs->rax;
+  const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+  if (!e || nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) return;
+  if (const pid_t creator = g_watcher_creator.load(std::memory_order_acquire); creator != 0) [[unlikely]] {
+    static constexpr std::uint64_t kNoArgs[6] = {};
+    if (static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) != creator) return;
+  }
+  t_in_syscall_handler = true;
+  struct Leave {
+    ~Leave() { t_in_syscall_handler = false; }
+  } leave;
+  ThreadState& t = thread_state();
+  if (t.busy) {  // a syscall of a helper or of the agent itself
+    return;
+  }
+  const auto& enter = e->enter[nr];
+  const auto& exit = e->exit[nr];
+  attach::SyscallStop stop;
+  stop.task = &t.env.task;
+  stop.nr = static_cast<int>(nr);
+  stop.args = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+  stop.ip = regs->rip;
+  stop.sp = regs->rsp;
+  const int c = ::sched_getcpu();
+  const int cpu = c < 0 ? 0 : c;
+  if (!enter.empty() || !e->all_enter.empty()) {
+    t.busy = true;
+    run_syscall_entries(e->all_enter, stop, t, cpu);
+    run_syscall_entries(enter, stop, t, cpu);
+    t.busy = false;
+  }
+  if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) return;
+  t_in_syscall_handler = false;  // a signal handler running during the syscall makes the process's own
+  const std::int64_t ret = raw_syscall(nr, stop.args.data());
+  t_in_syscall_handler = true;
+  regs->rax = static_cast<std::uint64_t>(ret);
+  regs->rcx = 1;
+  stop.exit = true;
+  stop.ret = ret;
+  t.busy = true;
+  run_syscall_entries(e->all_exit, stop, t, cpu);
+  run_syscall_entries(exit, stop, t, cpu);
+  t.busy = false;
+}
+
 // ---- applying links --------------------------------------------------------------------------------
+
+// Patches the syscall instructions of every file this process maps executable (but the agent's own
+// library and the vDSO), once; only while no other thread runs (see syscall_sites.hpp).
+void hook_sites(State& s) {
+  if (s.sites_hooked) return;
+  if (const int others = detail::other_threads(); others > 0) {
+    s.sites_left.push_back(fmt::format("not patched: {} other thread{} already run{}", others, others == 1 ? "" : "s",
+                                       others == 1 ? "s" : ""));
+    return;
+  }
+  s.sites_hooked = true;
+  Dl_info self{};
+  ::dladdr(reinterpret_cast<void*>(&hook_sites), &self);
+  const std::string own = self.dli_fname ? self.dli_fname : "";
+  set_syscall_handler(on_syscall);
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (!f) return;
+  struct Mapping {
+    std::uintptr_t start, end;
+    std::uint64_t offset;
+    std::string path;
+  };
+  std::vector<Mapping> todo;
+  char line[4096];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long start, end, off;
+    char perms[8], path[4096] = {};
+    if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, path) != 5) continue;
+    if (perms[2] != 'x' || path[0] != '/') continue;
+    char real[4096];
+    const std::string canonical = ::realpath(path, real) ? real : path;
+    char own_real[4096];
+    if (!own.empty() && ::realpath(own.c_str(), own_real) && canonical == own_real) continue;
+    todo.push_back({start, end, off, path});
+  }
+  std::fclose(f);
+  for (const Mapping& m : todo) {
+    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, true);
+    if (!r) {
+      s.sites_left.push_back(r.error().to_string());
+      continue;
+    }
+    s.syscall_sites += r->hooked;
+    for (auto& why : r->left) s.sites_left.push_back(std::move(why));
+  }
+  report(fmt::format("{} syscall sites patched, {} left", s.syscall_sites, s.sites_left.size()));
+}
+
+void publish_syscalls(State& s) {
+  auto next = std::make_unique<SyscallEntries>();
+  for (const auto& [id, a] : s.syscalls) {
+    SyscallEntry e{{id, a.program.get(), a.cookie, 0, &s.failures}, a.point};
+    if (a.point.kind == attach::SyscallPoint::Kind::kSyscall) {
+      if (a.point.nr < 0 || static_cast<std::size_t>(a.point.nr) >= kMaxSyscall) continue;
+      (a.point.exit ? next->exit : next->enter)[a.point.nr].push_back(e);
+    } else {
+      (a.point.exit ? next->all_exit : next->all_enter).push_back(e);
+    }
+  }
+  std::uint8_t* table = syscall_table();
+  const bool all = !next->all_enter.empty() || !next->all_exit.empty();
+  g_syscalls.store(next.get(), std::memory_order_release);
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty();
+  }
+  s.retired_syscalls.push_back(std::move(next));
+}
+
+Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) {
+  const std::string kind = record.value("kind", "");
+  const std::string section = (kind == "raw_tracepoint" ? "raw_tracepoint/" : "tracepoint/") + record.value("name", "");
+  const std::uint32_t prog_id = record.value("prog_id", 0u);
+  auto& program = s.programs[prog_id];
+  if (!program) {
+    auto opened = s.rt->open_program_by_id(prog_id);
+    if (!opened) {
+      s.programs.erase(prog_id);
+      return std::move(opened).error().with_context(fmt::format("opening program {}", prog_id));
+    }
+    program = *opened;
+  }
+  const attach::SyscallPoint point = BPFVM_TRY(attach::parse_syscall_section(section, program->type()));
+  hook_sites(s);
+  if (!s.sites_hooked) {
+    return make_error(Errc::kBusy, "the syscall instructions were not patched: {}",
+                      s.sites_left.empty() ? std::string("?") : s.sites_left.back());
+  }
+  s.syscalls[link_id] = {point, record.value("cookie", std::uint64_t{0}), program};
+  publish_syscalls(s);
+  return {};
+}
 
 // Where this process maps byte `offset` of the file (dev, inode) executable; 0 when it does not.
 std::uintptr_t address_of(std::uint64_t dev, std::uint64_t inode, std::uint64_t offset) {
@@ -185,6 +390,10 @@ void publish_sites(State& s, Site& site) {
 }
 
 void unapply(State& s, std::uint32_t link_id) {
+  if (s.syscalls.erase(link_id)) {
+    publish_syscalls(s);
+    return;
+  }
   const auto it = s.applied.find(link_id);
   if (it == s.applied.end()) return;
   const std::uintptr_t address = it->second.address;
@@ -240,9 +449,19 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
   return {};
 }
 
+// Marks the agent's own work on a process thread (a sync from the constructor, dlopen or fork): its
+// syscalls are not the process's.
+struct AgentWork {
+  bool saved = t_agent_thread;
+  AgentWork() { t_agent_thread = true; }
+  ~AgentWork() { t_agent_thread = saved; }
+};
+
 void publish_record(State& s) {
+  AgentWork own;
   json links = json::array();
   for (const auto& [id, a] : s.applied) links.push_back({{"link", id}, {"address", a.address}});
+  for (const auto& [id, a] : s.syscalls) links.push_back({{"link", id}, {"syscall", a.point.nr}});
   json errors = json::array();
   for (const auto& [id, why] : s.failed) errors.push_back({{"link", id}, {"error", why}});
   // The process's name is its main thread's (this may be the watcher thread, named bpfvm-agent).
@@ -253,15 +472,19 @@ void publish_record(State& s) {
   }
   s.registry->publish(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(::getpid()),
                       {{"comm", comm}, {"scope", s.options.scope}, {"applied", links}, {"errors", errors},
-                       {"misses", s.misses.load()}, {"failures", s.failures.load()}});
+                       {"misses", s.misses.load()}, {"failures", s.failures.load()},
+                       {"syscall_sites", s.syscall_sites}, {"syscall_sites_left", s.sites_left}});
 }
 
 void sync_locked(State& s) {
   if (s.stopped) return;
+  AgentWork own;
   std::map<std::uint32_t, json> wanted;
   for (auto& r : s.registry->list(runtime::ObjectKind::kLink)) {
     const std::string kind = r.value("kind", "");
-    if ((kind != "uprobe" && kind != "uretprobe") || !r.contains("uprobe")) continue;
+    const bool uprobe = (kind == "uprobe" || kind == "uretprobe") && r.contains("uprobe");
+    const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint") && r.value("agent", false);
+    if (!uprobe && !syscall) continue;
     const std::uint32_t pid = r.value("pid", 0u);
     if (pid != 0 && pid != static_cast<std::uint32_t>(::getpid())) continue;
     if (runtime::Registry::owned_here(r) && !r.value("self", false)) continue;
@@ -277,15 +500,22 @@ void sync_locked(State& s) {
       changed = true;
     }
   }
+  for (auto it = s.syscalls.begin(); it != s.syscalls.end();) {
+    const std::uint32_t id = (it++)->first;
+    if (!wanted.count(id)) {
+      unapply(s, id);
+      changed = true;
+    }
+  }
   for (auto it = s.failed.begin(); it != s.failed.end();) {
     if (!wanted.count(it->first)) it = s.failed.erase(it), changed = true;
     else ++it;
   }
   for (const auto& [id, record] : wanted) {
-    if (s.applied.count(id) || s.failed.count(id)) continue;
+    if (s.applied.count(id) || s.syscalls.count(id) || s.failed.count(id)) continue;
     Result<void> r = [&]() -> Result<void> {
       try {
-        return apply(s, id, record);
+        return record.contains("uprobe") ? apply(s, id, record) : apply_syscall(s, id, record);
       } catch (const std::exception& e) {
         return make_error(Errc::kInvalid, "a malformed link record: {}", e.what());
       }
@@ -299,8 +529,16 @@ void sync_locked(State& s) {
   if (changed) publish_record(s);
 }
 
-void* watch(void*) {
+// `arg`: null, sync first; else (a forked child, which has its parent's links) the links generation
+// at the fork + 1: wait for a change first, so that a short-lived child costs no registry work.
+void* watch(void* arg) {
+  t_agent_thread = true;
+  g_watcher_creator.store(0, std::memory_order_release);
   State& s = *g_state;
+  if (arg) {
+    const auto at_fork = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(arg) - 1);
+    s.registry->wait_links_changed(at_fork, 1000);
+  }
   for (;;) {
     const std::uint32_t seen = s.registry->links_generation();
     {
@@ -313,7 +551,7 @@ void* watch(void*) {
   }
 }
 
-void start_watcher() {
+void start_watcher(void* arg = nullptr) {
   // The thread takes no signals: the process's signals go to its own threads, as untraced.
   sigset_t all, old;
   sigfillset(&all);
@@ -322,9 +560,17 @@ void start_watcher() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  if (pthread_create(&thread, &attr, watch, nullptr) == 0) pthread_setname_np(thread, "bpfvm-agent");
-  else report("cannot start the watching thread: links made from now on do not apply");
+  pthread_attr_setstacksize(&attr, 8 << 20);  // the verifier runs here (open_program_by_id)
+  // The new thread's first syscalls (glibc's thread start) come before it can mark itself as the
+  // agent's: until it has, only the creating thread's syscalls are the process's.
+  g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
+  if (pthread_create(&thread, &attr, watch, arg) == 0) {
+    pthread_setname_np(thread, "bpfvm-agent");
+    for (int i = 0; i < 100000 && g_watcher_creator.load(std::memory_order_acquire) != 0; ++i) sched_yield();
+  } else {
+    report("cannot start the watching thread: links made from now on do not apply");
+  }
+  g_watcher_creator.store(0, std::memory_order_release);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -340,12 +586,10 @@ void after_fork_child() {
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);  // threads' task ids are stale
   g_state->mutex.unlock();
   // The probes came with the memory; the watching thread did not.
+  // The child's record and its first sync wait for a change of links (or a second): see watch().
   if (g_state->options.watch && !g_state->stopped) {
-    {
-      std::lock_guard lock(g_state->mutex);
-      publish_record(*g_state);
-    }
-    start_watcher();
+    const std::uint32_t generation = g_state->registry->links_generation();
+    start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation) + 1));
   }
 }
 
@@ -371,7 +615,24 @@ Result<void> start(const AgentOptions& options) {
       sync_locked(*g_state);
       publish_record(*g_state);
     }
-    if (options.watch) start_watcher();
+    // This program was just exec'd: the execve's exit event the kernel reports in the new image.
+    if (const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+        e && (!e->exit[SYS_execve].empty() || !e->all_exit.empty())) {
+      ThreadState& t = thread_state();
+      attach::SyscallStop stop;
+      stop.task = &t.env.task;
+      stop.nr = SYS_execve;
+      stop.exit = true;
+      const int c = ::sched_getcpu();
+      t.busy = true;
+      run_syscall_entries(e->all_exit, stop, t, c < 0 ? 0 : c);
+      run_syscall_entries(e->exit[SYS_execve], stop, t, c < 0 ? 0 : c);
+      t.busy = false;
+    }
+    if (options.watch) {
+      AgentWork own;
+      start_watcher();
+    }
     return {};
   } catch (const std::exception& e) {
     return make_error(Errc::kInvalid, "the agent could not start: {}", e.what());

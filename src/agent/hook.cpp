@@ -1,6 +1,8 @@
 // Entry and return probes in this process's code (see include/bpfvm/agent/hook.hpp).
 #include "bpfvm/agent/hook.hpp"
 
+#include "patching.hpp"
+
 #include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
 #include <cpuid.h>
@@ -19,9 +21,8 @@
 
 namespace bpfvm::agent {
 
-namespace {
+namespace detail {
 
-constexpr std::size_t kJmpSize = 5;     // jmp rel32
 constexpr std::int64_t kRedZone = 128;  // the System V ABI's red zone below rsp
 
 // ---- the code and where it may be written ----------------------------------------------------------
@@ -78,7 +79,7 @@ Patches& patches() {
   static Patches* p = new Patches;
   return *p;
 }
-constinit std::mutex g_chunks_mutex;
+constinit std::mutex g_chunks_mutex;  // declared in patching.hpp
 constexpr std::size_t kChunkSize = 64 * 1024;
 
 bool within_rel32(std::uintptr_t a, std::uintptr_t b) {
@@ -263,10 +264,6 @@ void put_abs_jump(std::vector<std::uint8_t>& out, std::uint64_t target) {  // jm
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(target >> (8 * i)));
 }
 
-struct Decoded {
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-};
 
 bool decode(const ZydisDecoder& dec, std::uintptr_t at, std::size_t avail, Decoded& d) {
   return ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, reinterpret_cast<const void*>(at), std::min<std::size_t>(avail, 15),
@@ -279,10 +276,6 @@ bool is_branch(const Decoded& d) {
          d.insn.operand_count_visible > 0 && d.ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && d.ops[0].imm.is_relative;
 }
 
-struct Relocation {
-  std::vector<std::uint8_t> code;
-  std::size_t displaced = 0;
-};
 
 // Moves the instructions from `from` on, at least `min_bytes` of them, to `dest`, followed by a jump back.
 Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t limit, std::uintptr_t dest,
@@ -493,7 +486,9 @@ Result<void> write_unexecuted(std::uintptr_t address, const std::uint8_t* bytes,
   return {};
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 Result<void> patch_code(std::uintptr_t address, const std::uint8_t* bytes, std::size_t size) {
   std::uintptr_t block = address & ~std::uintptr_t{7};

@@ -27,12 +27,6 @@ std::string_view raw_tracepoint_of(std::string_view section) {
   return strip(section, "raw_tp/");
 }
 
-// The record every tracepoint program reads; the verifier lets a tracepoint program read up to
-// kTracepointRecordMax bytes of it, so the whole size is there (zero past the record).
-struct alignas(8) TracepointRecord {
-  std::uint8_t bytes[runtime::kTracepointRecordMax];
-};
-
 void put(std::uint8_t* at, const void* value, std::size_t size) { std::memcpy(at, value, size); }
 
 }  // namespace
@@ -43,23 +37,22 @@ bool is_syscall_section(std::string_view section) {
   return tp.starts_with("syscalls/") || tp.starts_with("raw_syscalls/") || raw == "sys_enter" || raw == "sys_exit";
 }
 
-Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<runtime::Program> program) {
-  Probe probe{Probe::Kind::kSyscall, false, -1, std::string(section), program, 0, 0, {}};
-  const std::uint32_t type = program->type();
+Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32_t type) {
+  SyscallPoint point;
   if (const std::string_view tp = tracepoint_of(section); !tp.empty()) {
     if (type != BPF_PROG_TYPE_TRACEPOINT) {
       return make_error(Errc::kInvalid, "'{}' needs a tracepoint program", section);
     }
     if (tp == "raw_syscalls/sys_enter" || tp == "raw_syscalls/sys_exit") {
-      probe.kind = Probe::Kind::kRawSyscalls;
-      probe.exit = tp.ends_with("exit");
+      point.kind = SyscallPoint::Kind::kRawSyscalls;
+      point.exit = tp.ends_with("exit");
     } else if (const std::string_view event = strip(tp, "syscalls/"); !event.empty()) {
       std::string_view name = strip(event, "sys_enter_");
-      probe.exit = name.empty();
-      if (probe.exit) name = strip(event, "sys_exit_");
+      point.exit = name.empty();
+      if (point.exit) name = strip(event, "sys_exit_");
       const SyscallFormat* f = name.empty() ? nullptr : syscall_by_name(name);
       if (!f) return make_error(Errc::kNotFound, "'{}': no such syscall tracepoint on x86-64", section);
-      probe.nr = f->nr;
+      point.nr = f->nr;
     } else {
       return make_error(Errc::kNotSupported,
                         "'{}': bpfvm trace attaches to syscall tracepoints (syscalls/sys_enter_<name>, "
@@ -69,14 +62,70 @@ Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<run
     if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
       return make_error(Errc::kInvalid, "'{}' needs a raw_tracepoint program", section);
     }
-    probe.kind = Probe::Kind::kRawTracepoint;
-    probe.exit = raw == "sys_exit";
+    point.kind = SyscallPoint::Kind::kRawTracepoint;
+    point.exit = raw == "sys_exit";
   } else {
     return make_error(Errc::kNotSupported,
                       "'{}': bpfvm trace attaches to syscall events only (tracepoint/syscalls/..., "
                       "tracepoint/raw_syscalls/..., raw_tracepoint/sys_enter|sys_exit)", section);
   }
-  probes_.push_back(std::move(probe));
+  return point;
+}
+
+void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, SyscallContext& out) {
+  if (point.kind == SyscallPoint::Kind::kRawTracepoint) {
+    // The syscall's registers as the kernel's struct pt_regs (x86-64): arguments in rdi, rsi, rdx, r10,
+    // r8, r9; the number in orig_rax; rax -ENOSYS at entry and the return value at exit.
+    static_assert(sizeof(struct pt_regs) == sizeof out.regs);
+    struct pt_regs regs {};
+    regs.rdi = stop.args[0];
+    regs.rsi = stop.args[1];
+    regs.rdx = stop.args[2];
+    regs.r10 = stop.args[3];
+    regs.r8 = stop.args[4];
+    regs.r9 = stop.args[5];
+    regs.orig_rax = static_cast<unsigned long>(stop.nr);
+    regs.rax = stop.exit ? static_cast<unsigned long>(stop.ret) : static_cast<unsigned long>(-38L);
+    regs.rip = stop.ip;
+    regs.rsp = stop.sp;
+    std::memcpy(out.regs, &regs, sizeof regs);
+    std::uint64_t args[runtime::kRawTracepointArgsMax / 8] = {};
+    args[0] = reinterpret_cast<std::uint64_t>(out.regs);
+    args[1] = stop.exit ? static_cast<std::uint64_t>(stop.ret) : static_cast<std::uint64_t>(stop.nr);
+    std::memcpy(out.bytes, args, sizeof args);
+    out.size = sizeof args;
+    return;
+  }
+  // The record's fixed part; the rest of the buffer stays zero (a program may read up to its size).
+  std::uint8_t* rec = out.bytes;
+  std::memset(rec, 0, 64);
+  const SyscallFormat* f = point.kind == SyscallPoint::Kind::kSyscall ? syscall_by_nr(stop.nr) : nullptr;
+  std::uint16_t type = 0;
+  if (point.kind == SyscallPoint::Kind::kRawSyscalls) type = stop.exit ? kRawSysExitId : kRawSysEnterId;
+  else if (f) type = stop.exit ? f->exit_id : f->enter_id;
+  const std::int32_t pid = static_cast<std::int32_t>(stop.task->pid);
+  put(rec, &type, 2);
+  put(rec + 4, &pid, 4);
+  if (point.kind == SyscallPoint::Kind::kRawSyscalls) {
+    const std::int64_t id = stop.nr;
+    put(rec + 8, &id, 8);
+  } else {
+    const std::int32_t nr = stop.nr;
+    put(rec + 8, &nr, 4);
+  }
+  if (stop.exit) {
+    put(rec + kSyscallRecordArgs, &stop.ret, 8);
+  } else {
+    // sys_enter_<name> has only its own arguments; raw_syscalls/sys_enter all six.
+    const std::size_t n = f ? f->arg_count() : 6;
+    put(rec + kSyscallRecordArgs, stop.args.data(), 8 * n);
+  }
+  out.size = sizeof out.bytes;
+}
+
+Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<runtime::Program> program) {
+  const SyscallPoint point = BPFVM_TRY(parse_syscall_section(section, program->type()));
+  probes_.push_back({point.kind, point.exit, point.nr, std::string(section), std::move(program), 0, 0, {}});
   return {};
 }
 
@@ -105,52 +154,9 @@ void SyscallProbes::run_one(Probe& probe, const SyscallStop& stop) {
   env.task = *stop.task;
   env.memory_pid = static_cast<pid_t>(stop.task->pid);
   env.cpu = maps::this_cpu();
-  Result<std::uint64_t> r = std::uint64_t{0};
-  if (probe.kind == Probe::Kind::kRawTracepoint) {
-    // The syscall's registers as the kernel's struct pt_regs (x86-64): arguments in rdi, rsi, rdx, r10,
-    // r8, r9; the number in orig_rax; rax -ENOSYS at entry and the return value at exit.
-    struct pt_regs regs {};
-    regs.rdi = stop.args[0];
-    regs.rsi = stop.args[1];
-    regs.rdx = stop.args[2];
-    regs.r10 = stop.args[3];
-    regs.r8 = stop.args[4];
-    regs.r9 = stop.args[5];
-    regs.orig_rax = static_cast<unsigned long>(stop.nr);
-    regs.rax = stop.exit ? static_cast<unsigned long>(stop.ret) : static_cast<unsigned long>(-38L);
-    regs.rip = stop.ip;
-    regs.rsp = stop.sp;
-    std::uint64_t args[runtime::kRawTracepointArgsMax / 8] = {};
-    args[0] = reinterpret_cast<std::uint64_t>(&regs);
-    args[1] = stop.exit ? static_cast<std::uint64_t>(stop.ret) : static_cast<std::uint64_t>(stop.nr);
-    r = probe.program->run_for(env, args, sizeof args);
-  } else {
-    static thread_local TracepointRecord record{};
-    std::uint8_t* rec = record.bytes;
-    std::memset(rec, 0, 64);
-    const SyscallFormat* f = probe.kind == Probe::Kind::kSyscall ? syscall_by_nr(stop.nr) : nullptr;
-    std::uint16_t type = 0;
-    if (probe.kind == Probe::Kind::kRawSyscalls) type = stop.exit ? kRawSysExitId : kRawSysEnterId;
-    else if (f) type = stop.exit ? f->exit_id : f->enter_id;
-    const std::int32_t pid = static_cast<std::int32_t>(stop.task->pid);
-    put(rec, &type, 2);
-    put(rec + 4, &pid, 4);
-    if (probe.kind == Probe::Kind::kRawSyscalls) {
-      const std::int64_t id = stop.nr;
-      put(rec + 8, &id, 8);
-    } else {
-      const std::int32_t nr = stop.nr;
-      put(rec + 8, &nr, 4);
-    }
-    if (stop.exit) {
-      put(rec + kSyscallRecordArgs, &stop.ret, 8);
-    } else {
-      // sys_enter_<name> has only its own arguments; raw_syscalls/sys_enter all six.
-      const std::size_t n = f ? f->arg_count() : 6;
-      put(rec + kSyscallRecordArgs, stop.args.data(), 8 * n);
-    }
-    r = probe.program->run_for(env, rec, sizeof record);
-  }
+  static thread_local SyscallContext context{};
+  make_syscall_context({probe.kind, probe.exit, probe.nr}, stop, context);
+  const Result<std::uint64_t> r = probe.program->run_for(env, context.bytes, context.size);
   ++probe.runs;
   if (!r) {
     if (probe.failures++ == 0) probe.first_failure = r.error().message();

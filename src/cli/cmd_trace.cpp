@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/attach/uprobe.hpp"
@@ -154,13 +156,20 @@ int exit_like(const attach::TraceeExit& how) { return how.signal ? kExitBySignal
 }  // namespace
 
 int cmd_trace(Args& args, std::optional<bool> jit) {
-  const std::string file(args.next());
+  bool force_ptrace = false;
+  std::string file(args.next());
+  if (file == "--ptrace") {
+    force_ptrace = true;
+    file = args.next();
+  }
   if (file.empty()) throw UsageError{"trace needs a program: PROG.bpf.c or PROG.bpf.o"};
   std::vector<std::string> command;
   pid_t pid = 0;
   while (!args.empty()) {
     const std::string_view word = args.next();
-    if (word == "--") {
+    if (word == "--ptrace") {
+      force_ptrace = true;
+    } else if (word == "--") {
       while (!args.empty()) command.emplace_back(args.next());
       if (command.empty()) throw UsageError{"trace: '--' needs a command to run"};
     } else if (word == "-p") {
@@ -231,8 +240,19 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (probes.empty() && uprobes.empty()) {
     return trace_fail(make_error(Errc::kNotFound, "'{}' has no program to attach", file));
   }
-  if (!probes.empty() && command.empty() && pid == 0) {
-    throw UsageError{"trace needs what to trace: '-- CMD ARGS...' or '-p PID' (syscall events are traced in a command's tree or one process)"};
+  // Syscall events: in the processes themselves through the agent (its syscall sites), or by the ptrace
+  // tracer with --ptrace, for a statically linked command, or for a process the agent is not in.
+  bool in_process = !probes.empty() && !force_ptrace;
+  if (in_process && !self_exe.empty()) {
+    if (auto is_static = obj::is_static_executable(self_exe); !is_static || *is_static) in_process = false;
+  }
+  if (in_process && !agent_library()) in_process = false;  // installed without its agent: the tracer
+  if (in_process && pid != 0) {
+    const auto& registry = rt.registry();
+    if (!registry || !registry->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid))) in_process = false;
+  }
+  if (!probes.empty() && !in_process && command.empty() && pid == 0) {
+    throw UsageError{"trace --ptrace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
   }
   const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
   Outputs out{{}, {}, nullptr, EventTable(btf, object, stdout)};
@@ -255,6 +275,22 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   // Uprobes fire in the agent (src/agent) of processes in scope: links in the registry, limited to this
   // trace's scope (its command's tree, which inherits the agent in its environment) or to process PID.
   std::vector<std::shared_ptr<runtime::Link>> links;
+  const std::uint32_t scope = command.empty() ? 0 : static_cast<std::uint32_t>(::getpid());
+  if (in_process) {
+    for (const auto& p : probes.probes()) {
+      const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
+      const std::string_view section = p.section;
+      runtime::LinkTarget where;
+      where.kind = raw ? "raw_tracepoint" : "tracepoint";
+      where.name = std::string(section.substr(section.find('/') + 1));
+      where.pid = static_cast<std::uint32_t>(pid);
+      where.scope = scope;
+      where.in_process = true;
+      auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
+      if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", p.section)));
+      links.push_back(std::move(*link));
+    }
+  }
   if (!uprobes.empty()) {
     if (!self_exe.empty()) {
       if (auto is_static = obj::is_static_executable(self_exe); is_static && *is_static) {
@@ -271,7 +307,6 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
                                      "process is not available yet)", pid));
       }
     }
-    const std::uint32_t scope = command.empty() ? 0 : static_cast<std::uint32_t>(::getpid());
     for (const auto& u : uprobes) {
       runtime::LinkTarget where;
       where.kind = u.point.retprobe ? "uretprobe" : "uprobe";
@@ -293,9 +328,9 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", u.section)));
       links.push_back(std::move(*link));
     }
-    if (!command.empty()) {
-      if (auto r = export_agent_environment(rt.pin_root(), scope, true); !r) return trace_fail(r.error());
-    }
+  }
+  if ((in_process || !uprobes.empty()) && !command.empty()) {
+    if (auto r = export_agent_environment(rt.pin_root(), scope, true); !r) return trace_fail(r.error());
   }
   const std::size_t attached = probes.probes().size() + uprobes.size();
   const std::string what = !command.empty() ? "" : pid ? fmt::format(" process {}", pid) : " every process in scope";
@@ -305,7 +340,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (g_stop) return exit_like({128 + g_stop_signal, g_stop_signal});
   Result<attach::TraceeExit> status = attach::TraceeExit{};
   bool failed = false;
-  if (!probes.empty()) {
+  if (!probes.empty() && !in_process) {
     const attach::SyscallSelection selection = probes.selection();
     auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
                                   : attach::SyscallTracer::launch(command, selection);
@@ -334,11 +369,29 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
         },
         g_stop, [] { std::fflush(stdout); });
   } else {
-    // Uprobes only: no tracer. The command runs on its own (the agent in it runs the programs); bpfvm
+    // In-process: no tracer. The command runs on its own (the agent in it runs the programs); bpfvm
     // prints what they send until it ends, or PID ends, or Ctrl-C.
     pid_t child = 0;
     if (!command.empty()) {
-      auto spawned = spawn(command);
+      // The command's own execve is made before any agent runs in it: its entry programs run in the
+      // child, as the kernel runs them in the process that calls execve.
+      std::function<void(const char*, char* const*, char* const*)> before_exec;
+      if (in_process) {
+        before_exec = [&probes](const char* path, char* const* argv, char* const* envp) {
+          helpers::Task task;
+          task.pid = task.tgid = static_cast<std::uint32_t>(::getpid());
+          task.uid = ::getuid();
+          task.gid = ::getgid();
+          ::prctl(PR_GET_NAME, task.comm, 0, 0, 0);
+          attach::SyscallStop stop;
+          stop.task = &task;
+          stop.nr = SYS_execve;
+          stop.args = {reinterpret_cast<std::uint64_t>(path), reinterpret_cast<std::uint64_t>(argv),
+                       reinterpret_cast<std::uint64_t>(envp), 0, 0, 0};
+          probes.run(stop);
+        };
+      }
+      auto spawned = spawn(command, before_exec);
       if (!spawned) {
         fail(spawned.error());
         return spawned.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;

@@ -83,18 +83,19 @@ constexpr const char* kLinkUsage =
     "       bpfvm feature probe [kernel]\n";
 
 constexpr const char* kTraceUsage =
-    "Usage: bpfvm [--jit | --interpret] trace PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]\n"
+    "Usage: bpfvm [--jit | --interpret] trace [--ptrace] PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]\n"
     "       bpfvm run -- CMD ARGS...\n"
     "       bpfvm agent { show | list }\n"
     "\n"
     "trace compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h),\n"
-    "verifies and loads every program, attaches each by its SEC name (tracepoint/syscalls/sys_enter_<name>,\n"
-    "sys_exit_<name>, tracepoint/raw_syscalls/sys_enter|sys_exit, raw_tracepoint/sys_enter|sys_exit) to the\n"
-    "syscalls of the command's process tree (or of process PID), and uprobes (uprobe/PATH:FUNC[+OFF],\n"
-    "uretprobe/PATH:FUNC) through the agent in the processes in scope: the command's tree, process PID if it\n"
-    "runs in scope, or with neither, every process in scope. It prints trace_printk lines and perf/ring\n"
+    "verifies and loads every program and attaches each by its SEC name: syscall events\n"
+    "(tracepoint/syscalls/sys_enter_<name>, sys_exit_<name>, tracepoint/raw_syscalls/sys_enter|sys_exit,\n"
+    "raw_tracepoint/sys_enter|sys_exit) and uprobes (uprobe/PATH:FUNC[+OFF], uretprobe/PATH:FUNC), run by\n"
+    "the agent inside the processes in scope: the command's tree, process PID if it runs in scope, or with\n"
+    "neither, every process in scope. Syscall events of a statically linked command, of a process not in\n"
+    "scope, or with --ptrace are traced by ptrace instead. It prints trace_printk lines and perf/ring\n"
     "buffer records as they come, and the maps when the command exits or on Ctrl-C.\n"
-    "run executes CMD in scope (the agent preloaded; its children too): uprobe links of `bpfvm trace PROG`\n"
+    "run executes CMD in scope (the agent preloaded; its children too): the links of `bpfvm trace PROG`\n"
     "fire in it. agent show lists the processes in scope, the links each applied and why others failed.\n";
 
 constexpr const char* kToolsUsage =

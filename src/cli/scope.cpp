@@ -1,5 +1,6 @@
 #include "scope.hpp"
 
+#include <link.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,8 +34,35 @@ Result<std::string> agent_library() {
   return make_error(Errc::kNotFound, "the agent library libbpfvm-agent.so is not beside '{}' (set $BPFVM_AGENT_LIBRARY)", self);
 }
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+// A sanitized build's agent needs the sanitizer runtimes loaded first in programs built without them
+// (ASan refuses to start otherwise): the ones this bpfvm runs with, ahead of the agent. Leak reports
+// are off in those programs: the agent keeps its state for the process's life on purpose.
+std::string sanitizer_runtimes() {
+  std::string out;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        const std::string_view name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("libasan.so") != std::string_view::npos || name.find("libubsan.so") != std::string_view::npos) {
+          auto& list = *static_cast<std::string*>(data);
+          list += std::string(name) + ":";
+        }
+        return 0;
+      },
+      &out);
+  ::setenv("ASAN_OPTIONS", "detect_leaks=0:verify_asan_link_order=0", 1);
+  return out;
+}
+#else
+std::string sanitizer_runtimes() { return {}; }
+#endif
+
+}  // namespace
+
 Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t scope, bool verbose) {
-  const std::string lib = BPFVM_TRY(agent_library());
+  const std::string lib = sanitizer_runtimes() + BPFVM_TRY(agent_library());
   const char* old = std::getenv("LD_PRELOAD");
   std::string preload = lib;
   if (old && *old && std::string_view(old).find(lib) == std::string_view::npos) preload += std::string(":") + old;
@@ -52,7 +80,8 @@ Result<std::string> command_path(const std::string& name) {
   return std::string(::realpath(path.c_str(), real) ? real : path.c_str());
 }
 
-Result<pid_t> spawn(const std::vector<std::string>& command) {
+Result<pid_t> spawn(const std::vector<std::string>& command,
+                    const std::function<void(const char*, char* const*, char* const*)>& before_exec) {
   const std::string path = BPFVM_TRY(os::find_command(command.at(0)));
   std::vector<char*> argv;
   for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
@@ -60,6 +89,7 @@ Result<pid_t> spawn(const std::vector<std::string>& command) {
   const pid_t pid = ::fork();
   if (pid < 0) return make_error(Errc::kNoMemory, "fork: {}", std::strerror(errno));
   if (pid == 0) {
+    if (before_exec) before_exec(path.c_str(), argv.data(), environ);
     ::execv(path.c_str(), argv.data());
     _exit(127);
   }

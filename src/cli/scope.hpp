@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@ Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t
 
 // Starts `command` (searched in $PATH) with this process's environment; kNotFound / kAccess when it
 // cannot be run (checked before forking, so the error is bpfvm's).
-Result<pid_t> spawn(const std::vector<std::string>& command);
+// `before_exec`, when given, runs in the child just before its execve (path, argv, envp).
+Result<pid_t> spawn(const std::vector<std::string>& command,
+                    const std::function<void(const char*, char* const*, char* const*)>& before_exec = {});
 // The executable `command` would run (for /proc/self/exe in uprobe sections).
 Result<std::string> command_path(const std::string& name);
 

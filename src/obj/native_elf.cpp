@@ -23,7 +23,7 @@ struct Symbol {
 
 struct Section {
   std::uint64_t addr = 0, offset = 0, size = 0;
-  bool nobits = false;
+  bool nobits = false, code = false;
 };
 
 struct NativeElf {
@@ -72,7 +72,10 @@ Result<NativeElf> read_native(const std::string& path) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     const std::size_t index = elf_ndxscn(scn);
-    if (index < shnum) out.sections[index] = {sh.sh_addr, sh.sh_offset, sh.sh_size, sh.sh_type == SHT_NOBITS};
+    if (index < shnum) {
+      out.sections[index] = {sh.sh_addr, sh.sh_offset, sh.sh_size, sh.sh_type == SHT_NOBITS,
+                             sh.sh_type == SHT_PROGBITS && (sh.sh_flags & SHF_EXECINSTR) != 0};
+    }
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (!data || sh.sh_entsize == 0) continue;
@@ -163,6 +166,24 @@ Result<std::optional<NativeFunction>> native_function_at(const std::string& path
 Result<bool> is_static_executable(const std::string& path) {
   const NativeElf elf = BPFVM_TRY(read_native(path));
   return !elf.has_interp && !elf.has_dynamic;
+}
+
+Result<NativeCode> native_code(const std::string& path) {
+  const NativeElf elf = BPFVM_TRY(read_native(path));
+  NativeCode out;
+  for (const Section& sec : elf.sections) {
+    if (sec.code && sec.size > 0) out.code.push_back({sec.offset, sec.size});
+  }
+  for (const auto* table : {&elf.symtab, &elf.dynsym}) {
+    for (const Symbol& s : *table) {
+      if (!is_function(s) || s.section >= elf.sections.size()) continue;
+      const Section& sec = elf.sections[s.section];
+      if (sec.code && s.value >= sec.addr && s.value < sec.addr + sec.size) out.functions.push_back(s.value - sec.addr + sec.offset);
+    }
+  }
+  std::sort(out.functions.begin(), out.functions.end());
+  out.functions.erase(std::unique(out.functions.begin(), out.functions.end()), out.functions.end());
+  return out;
 }
 
 }  // namespace bpfvm::obj

@@ -99,6 +99,7 @@ json link_record(const Link& l) {
   if (w.cookie) j["cookie"] = w.cookie;
   if (w.self) j["self"] = true;
   if (w.scope) j["scope"] = w.scope;
+  if (w.in_process) j["agent"] = true;
   return j;
 }
 

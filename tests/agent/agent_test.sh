@@ -13,7 +13,7 @@ command -v cc >/dev/null || { echo "SKIP: no C compiler"; exit 77; }
 TMP=$(mktemp -d)
 export BPFVM_PIN_ROOT=$TMP/pins
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
-cc -O2 -o "$TMP/target" "$DIR/uprobe_target.c" || exit 1
+cc -O2 -pthread -o "$TMP/target" "$DIR/uprobe_target.c" || exit 1
 cp "$DIR/count.bpf.c" "$TMP/"
 # /proc/self/exe is the command's executable; where the command is a shell, or there is none, the
 # program names the target.
@@ -72,6 +72,24 @@ check "a function that does not exist" $rc "$out" 125 "has no function 'no_such_
 
 out=$("$BPFVM" trace "$TMP/named.bpf.c" -p 999999999 2>&1); rc=$?
 check "a process not in scope" $rc "$out" 125 "is not in scope"
+
+# Syscall events in the process (the agent's syscall sites, no ptrace): every close(-1) of two threads
+# and a forked child, entered and returned with EBADF, none lost; the same counts through --ptrace.
+cat > "$TMP/closes.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } c SEC(".maps");
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&c, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST); }
+struct enter { __u64 common; long nr; long fd; };
+struct exit { __u64 common; long nr; long ret; };
+SEC("tracepoint/syscalls/sys_enter_close") int in(struct enter* e) { if ((int)e->fd == -1) bump(1); return 0; }
+SEC("tracepoint/syscalls/sys_exit_close") int out(struct exit* e) { if (e->ret == -9) bump(2); return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
+check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
+out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
+check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"

@@ -1,6 +1,7 @@
 /* The traced program of the agent's tests: calls add_one N times (and work, which has a loop), forks,
  * waits for a file, crashes or calls lib_add of a library it loads with dlopen, as asked. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,11 @@ __attribute__((noinline)) long work(long a, long b) {
 }
 __attribute__((noinline)) int after_work(int x) { return x * 3; }
 
+static void* bad_closes(void* n) {
+  for (long i = 0; i < (long)n; i++) close(-1);
+  return NULL;
+}
+
 static long calls(int n) {
   long t = 0;
   for (int i = 0; i < n; i++) t += add_one(i) + work(3, i);
@@ -23,7 +29,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -48,6 +54,19 @@ int main(int argc, char** argv) {
     long t = 0;
     for (int i = 0; i < n; i++) t += lib_add(i);
     printf("lib total %ld\n", t);
+  } else if (!strcmp(argv[1], "closes")) {  /* n close(-1) in each of 2 threads and in a forked child */
+    pthread_t a, b;
+    pthread_create(&a, NULL, bad_closes, (void*)(long)n);
+    pthread_create(&b, NULL, bad_closes, (void*)(long)n);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pid_t c = fork();
+    if (c == 0) {
+      bad_closes((void*)(long)n);
+      _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
   } else if (!strcmp(argv[1], "crash")) {
     calls(n);
     *(volatile int*)0 = 1;

@@ -223,8 +223,8 @@ run "$BPFVM" trace "$TMP/unsafe.bpf.c" -- true
 check "verifier refusal explained" $rc "$out" 125 "refused by the verifier" "unsafe.bpf.c:3"
 run "$BPFVM" trace "$EX/hello.bpf.c" -- /no/such/command
 check "missing command" $rc "$out" 127 "cannot run '/no/such/command'"
-run "$BPFVM" trace "$EX/hello.bpf.c"
-check "nothing to trace" $rc "$out" 125 "trace needs what to trace"
+run "$BPFVM" trace --ptrace "$EX/hello.bpf.c"
+check "nothing to trace" $rc "$out" 125 "trace --ptrace needs what to trace"
 run "$BPFVM" trace "$EX/hello.bpf.c" -p abc
 check "bad pid" $rc "$out" 125 "is not a process id"
 run "$BPFVM" trace "$EX/hello.bpf.c" -p 999999999

@@ -15,9 +15,30 @@
 #include <vector>
 
 #include "bpfvm/attach/syscall_tracer.hpp"
+#include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::attach {
+
+// A syscall event as a SEC name gives it.
+struct SyscallPoint {
+  enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint } kind = Kind::kSyscall;
+  bool exit = false;
+  int nr = -1;  // kSyscall only
+};
+// The syscall event `section` names, for a program of type `prog_type`; the error says why it cannot be
+// one (an unknown syscall, a program type that does not fit, an event bpfvm does not produce).
+Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32_t prog_type);
+
+// The context a program at `point` gets at `stop`, as the kernel's tracepoints give it: the tracepoint
+// record (common fields, then the number and the arguments or the return value), or for raw
+// tracepoints the args array whose first element points at a pt_regs of the syscall's registers.
+struct SyscallContext {
+  alignas(8) std::uint8_t bytes[runtime::kTracepointRecordMax];
+  alignas(8) std::uint8_t regs[168];  // struct pt_regs, for raw tracepoints
+  std::size_t size = 0;
+};
+void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, SyscallContext& out);
 
 class SyscallProbes {
  public:
@@ -31,7 +52,8 @@ class SyscallProbes {
   void run(const SyscallStop& stop);
 
   struct Probe {
-    enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint } kind;
+    using Kind = SyscallPoint::Kind;
+    Kind kind;
     bool exit;
     int nr;  // kSyscall only
     std::string section;

@@ -33,6 +33,18 @@ Result<NativeFunction> find_native_function(const std::string& path, std::string
 // The function whose bytes hold `file_offset`, if the file's symbols say.
 Result<std::optional<NativeFunction>> native_function_at(const std::string& path, std::uint64_t file_offset);
 
+// Where a file's instructions are: its sections of code (file offset and size: .init, .plt, .text,
+// .fini...), and where its symbols say functions start (file offsets, sorted), for a patcher that must
+// know which bytes are code and where control may enter.
+struct NativeCode {
+  struct Range {
+    std::uint64_t file_offset = 0, size = 0;
+  };
+  std::vector<Range> code;
+  std::vector<std::uint64_t> functions;
+};
+Result<NativeCode> native_code(const std::string& path);
+
 // Whether the ELF file at `path` is linked statically (no PT_INTERP and no PT_DYNAMIC: the agent cannot
 // be preloaded into it).
 Result<bool> is_static_executable(const std::string& path);

@@ -210,6 +210,9 @@ struct LinkTarget {
   // The scope it fires in: 0, every process in scope (`bpfvm run`, `bpfvm agent enable`); else only the
   // processes started for that scope (`bpfvm trace PROG -- CMD`: its command's tree, $BPFVM_AGENT_SCOPE).
   std::uint32_t scope = 0;
+  // Fired by the agents of the processes in scope rather than by the loader's own tracer: uprobes
+  // always; syscall tracepoints when the loader chose the agent (bpfvm trace without --ptrace).
+  bool in_process = false;
 };
 
 class Link {

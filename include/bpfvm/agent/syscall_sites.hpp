@@ -1,0 +1,46 @@
+// Syscalls seen from inside the process, without a trap: the agent patches every `syscall` instruction
+// in the code of the files the process maps (the program, its libraries, those loaded later) so that it
+// runs through a trampoline. A syscall whose number has no probe costs the trampoline's table lookup
+// (a few instructions, no call, flags untouched); one with probes calls the handler with the registers
+// as pt_regs (the number in rax, the arguments in rdi, rsi, rdx, r10, r8, r9, rip after the syscall
+// instruction, as the kernel reports it). The handler either performs the syscall itself (for its exit
+// probes) and returns with rcx = 1 and rax the result, or returns with rcx = 0 and the original
+// instruction runs as it would have.
+//
+// The jump replacing a `syscall` (two bytes) covers a neighbouring instruction too: the `mov $NR, %eax`
+// before it, or the instruction after it, whichever no branch of the file lands inside (direct branch
+// targets and symbol addresses are checked; a site with neither is left alone and reported). Such a
+// patch is safe only while no other thread can be between the two instructions: sites are patched when
+// the agent starts (before main) or, later, only while the process has a single thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bpfvm/agent/hook.hpp"
+#include "bpfvm/base/result.hpp"
+
+namespace bpfvm::agent {
+
+// One byte per syscall number (indexed by the low 16 bits of rax): nonzero where probes are.
+inline constexpr std::size_t kSyscallTableSize = 65536;
+std::uint8_t* syscall_table();
+
+// The handler for syscalls with probes (one for the process).
+void set_syscall_handler(ProbeHandler handler);
+
+struct SyscallSites {
+  std::size_t hooked = 0;
+  std::vector<std::string> left;  // sites not patched, and why
+};
+
+// Patches the syscall instructions of the file `path`, mapped executable at [start, end) from file
+// offset `offset`. `alone`: no other thread runs (else nothing is patched and the sites are reported).
+Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
+                                        std::uint64_t offset, bool alone);
+
+// Executes the syscall `nr` with `args` (from the agent's own code, which is never patched).
+std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* args);
+
+}  // namespace bpfvm::agent

@@ -1,0 +1,231 @@
+// The agent's syscall sites (see include/bpfvm/agent/syscall_sites.hpp).
+#include "bpfvm/agent/syscall_sites.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "bpfvm/obj/native_elf.hpp"
+#include "patching.hpp"
+
+namespace bpfvm::agent {
+
+namespace {
+
+using namespace detail;
+
+constinit std::uint8_t g_table[kSyscallTableSize] = {};
+constinit std::atomic<ProbeHandler> g_handler{nullptr};
+
+// The trampolines call this; it calls the agent's handler, or lets the syscall run when there is none.
+void dispatch(PtRegs* regs, void* data) {
+  if (const ProbeHandler h = g_handler.load(std::memory_order_acquire)) return h(regs, data);
+  regs->rcx = 0;
+}
+
+struct Site {
+  std::uintptr_t at = 0;                    // the syscall instruction
+  std::uintptr_t prev = 0, next_end = 0;    // the instruction before it (0: unknown), the end of the one after
+  std::size_t prev_len = 0, next_len = 0;
+  bool prev_is_mov_eax = false;             // mov $imm32, %eax (the number, set right before)
+};
+
+void put32(std::vector<std::uint8_t>& out, std::size_t at, std::int64_t value) {
+  const auto v = static_cast<std::int32_t>(value);
+  std::memcpy(out.data() + at, &v, 4);
+}
+
+// The trampoline of the window [from, to) holding the syscall at `at`:
+//   the instructions before the syscall, relocated
+//   movzx ecx, ax; mov r11, table; movzx ecx, byte [r11+rcx]; jrcxz native; jmp slow
+//   native: syscall
+//   post:   the instructions after it, relocated, and a jump back to `to`
+//   slow:   the state wrapper calling dispatch (rip: after the syscall); jrcxz L; jmp post; L: jmp native
+Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t at,
+                                        std::uintptr_t to, std::uintptr_t tramp) {
+  std::vector<std::uint8_t> code;
+  if (at > from) {
+    Relocation pre = BPFVM_TRY(relocate(dec, from, at, tramp, at - from));
+    pre.code.resize(pre.code.size() - kAbsJumpSize);
+    code = std::move(pre.code);
+  }
+  const std::uint64_t table = reinterpret_cast<std::uint64_t>(g_table);
+  for (std::uint8_t b : {0x0f, 0xb7, 0xc8, 0x49, 0xbb}) code.push_back(b);
+  for (int i = 0; i < 8; ++i) code.push_back(static_cast<std::uint8_t>(table >> (8 * i)));
+  for (std::uint8_t b : {0x41, 0x0f, 0xb6, 0x0c, 0x0b, 0xe3, 0x05, 0xe9, 0, 0, 0, 0}) code.push_back(b);
+  const std::size_t jmp_slow = code.size() - 4;
+  const std::size_t native = code.size();
+  code.push_back(0x0f);
+  code.push_back(0x05);
+  const std::size_t post = code.size();
+  if (to > at + 2) {
+    Relocation rest = BPFVM_TRY(relocate(dec, at + 2, to, tramp + post, to - (at + 2)));
+    code.insert(code.end(), rest.code.begin(), rest.code.end());
+  } else {
+    code.push_back(0xe9);
+    code.insert(code.end(), 4, 0);
+    put32(code, code.size() - 4, static_cast<std::int64_t>(to - (tramp + code.size())));
+  }
+  const std::size_t slow = code.size();
+  put32(code, jmp_slow, static_cast<std::int64_t>(slow) - static_cast<std::int64_t>(jmp_slow + 4));
+  const auto wrapper = BPFVM_TRY(state_wrapper(at + 2, dispatch, nullptr, false, false));
+  code.insert(code.end(), wrapper.begin(), wrapper.end());
+  for (std::uint8_t b : {0xe3, 0x05, 0xe9, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0}) code.push_back(b);
+  put32(code, code.size() - 9, static_cast<std::int64_t>(post) - static_cast<std::int64_t>(code.size() - 5));
+  put32(code, code.size() - 4, static_cast<std::int64_t>(native) - static_cast<std::int64_t>(code.size()));
+  return code;
+}
+
+}  // namespace
+
+std::uint8_t* syscall_table() { return g_table; }
+
+void set_syscall_handler(ProbeHandler handler) { g_handler.store(handler, std::memory_order_release); }
+
+std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* a) {
+  std::int64_t ret;
+  register std::uint64_t r10 __asm__("r10") = a[3];
+  register std::uint64_t r8 __asm__("r8") = a[4];
+  register std::uint64_t r9 __asm__("r9") = a[5];
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory", "cc");
+  return ret;
+}
+
+Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
+                                        std::uint64_t offset, bool alone) {
+  const obj::NativeCode file = BPFVM_TRY(obj::native_code(path));
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const std::uint64_t map_size = end - start;
+  auto address_of = [&](std::uint64_t file_offset) { return start + (file_offset - offset); };
+  auto mapped = [&](std::uint64_t file_offset) { return file_offset >= offset && file_offset < offset + map_size; };
+
+  // One linear pass over each section of code: the syscall instructions with their neighbours, and every
+  // direct branch's target.
+  std::vector<std::uintptr_t> targets;
+  for (const std::uint64_t f : file.functions) {
+    if (mapped(f)) targets.push_back(address_of(f));
+  }
+  std::vector<Site> sites;
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
+  for (const auto& range : file.code) {
+    const std::uint64_t lo = std::max(range.file_offset, offset);
+    const std::uint64_t hi = std::min(range.file_offset + range.size, offset + map_size);
+    if (lo >= hi) continue;
+    const std::uintptr_t a0 = address_of(lo), a1 = address_of(hi);
+    ranges.emplace_back(a0, a1);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(a0);
+    std::uintptr_t prev = 0;
+    std::size_t prev_len = 0;
+    Site* pending = nullptr;  // a site waiting for the instruction after it
+    for (std::size_t off = 0; off < a1 - a0;) {
+      ZydisDecodedInstruction insn;
+      if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, nullptr, bytes + off, a1 - a0 - off, &insn))) {
+        ++off;  // not code: no neighbour is known across it
+        prev = 0;
+        pending = nullptr;
+        continue;
+      }
+      const std::uintptr_t at = a0 + off;
+      if (pending) {
+        pending->next_len = insn.length;
+        pending->next_end = at + insn.length;
+        pending = nullptr;
+      }
+      const auto cat = insn.meta.category;
+      if ((cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL) &&
+          insn.raw.imm[0].is_relative) {
+        targets.push_back(at + insn.length + static_cast<std::uintptr_t>(insn.raw.imm[0].value.s));
+      }
+      if (insn.mnemonic == ZYDIS_MNEMONIC_SYSCALL) {
+        Site s;
+        s.at = at;
+        s.prev = prev;
+        s.prev_len = prev_len;
+        s.prev_is_mov_eax = prev && prev_len == 5 && reinterpret_cast<const std::uint8_t*>(prev)[0] == 0xb8;
+        sites.push_back(s);
+        pending = &sites.back();
+      }
+      prev = at;
+      prev_len = insn.length;
+      off += insn.length;
+    }
+  }
+  std::sort(targets.begin(), targets.end());
+  auto is_target = [&](std::uintptr_t a) { return std::binary_search(targets.begin(), targets.end(), a); };
+  auto in_one_range = [&](std::uintptr_t a, std::uintptr_t b) {
+    for (const auto& [lo, hi] : ranges) {
+      if (a >= lo && b <= hi) return true;
+    }
+    return false;
+  };
+
+  SyscallSites out;
+  if (sites.empty()) return out;
+  if (!alone) {
+    for (const Site& s : sites) {
+      out.left.push_back(fmt::format("{}+{:#x}: other threads run", path, s.at - start + offset));
+    }
+    return out;
+  }
+  std::lock_guard lock(g_chunks_mutex);
+  if (::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+    return make_error(Errc::kPermission, "cannot make '{}' writable to patch its syscalls: {}", path, std::strerror(errno));
+  }
+  for (const Site& s : sites) {
+    // The window: [mov $NR, %eax; syscall], else [syscall; the next instruction], else [the previous
+    // instruction; syscall]: five bytes or more that no branch enters but at their start.
+    std::uintptr_t from = 0, to = 0;
+    if (s.prev_is_mov_eax && !is_target(s.at)) {
+      from = s.prev, to = s.at + 2;
+    } else if (s.next_len >= 3 && !is_target(s.at + 2)) {
+      from = s.at, to = s.next_end;
+    } else if (s.prev && s.prev_len >= 3 && !is_target(s.at)) {
+      from = s.prev, to = s.at + 2;
+    }
+    const std::uint64_t where = s.at - start + offset;
+    if (!from || !in_one_range(from, to)) {
+      out.left.push_back(fmt::format("{}+{:#x}: no five bytes around it that branches do not enter", path, where));
+      continue;
+    }
+    // Its size first (it does not depend on where it goes), then the code for where it is.
+    auto sized = build(dec, from, s.at, to, s.at);
+    if (!sized) {
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, sized.error().message()));
+      continue;
+    }
+    const std::uintptr_t tramp = allocate_near(s.at, sized->size());
+    if (!tramp) {
+      out.left.push_back(fmt::format("{}+{:#x}: no memory for a trampoline within 2 GiB", path, where));
+      continue;
+    }
+    auto code = build(dec, from, s.at, to, tramp);
+    if (!code) {
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, code.error().message()));
+      continue;
+    }
+    if (auto r = write_trampoline(tramp, *code); !r) {
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, r.error().message()));
+      continue;
+    }
+    auto* p = reinterpret_cast<std::uint8_t*>(from);
+    p[0] = 0xe9;
+    const auto rel = static_cast<std::int32_t>(static_cast<std::int64_t>(tramp - (from + kJmpSize)));
+    std::memcpy(p + 1, &rel, 4);
+    std::memset(p + kJmpSize, 0xcc, to - from - kJmpSize);  // never executed: no branch lands there
+    ++out.hooked;
+  }
+  ::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_EXEC);
+  __builtin___clear_cache(reinterpret_cast<char*>(start), reinterpret_cast<char*>(end));
+  return out;
+}
+
+}  // namespace bpfvm::agent
