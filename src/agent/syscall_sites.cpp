@@ -51,8 +51,8 @@ Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t 
   std::vector<std::uint8_t> code;
   if (at > from) {
     Relocation pre = BPFVM_TRY(relocate(dec, from, at, tramp, at - from));
-    pre.code.resize(pre.code.size() - kAbsJumpSize);
-    code = std::move(pre.code);
+    // Without the jump back relocate() ends with: the check and the syscall follow.
+    code.assign(pre.code.begin(), pre.code.end() - static_cast<std::ptrdiff_t>(std::min(kAbsJumpSize, pre.code.size())));
   }
   const std::uint64_t table = reinterpret_cast<std::uint64_t>(g_table);
   for (std::uint8_t b : {0x0f, 0xb7, 0xc8, 0x49, 0xbb}) code.push_back(b);
