@@ -298,6 +298,13 @@ void hook_sites(State& s) {
     const std::string canonical = ::realpath(path, real) ? real : path;
     char own_real[4096];
     if (!own.empty() && ::realpath(own.c_str(), own_real) && canonical == own_real) continue;
+    // Sanitizer runtimes (a sanitized bpfvm build preloads them before the agent) make raw syscalls
+    // inside their own bookkeeping, where the agent's instrumented code must not run.
+    const std::string_view base = std::string_view(canonical).substr(canonical.rfind('/') + 1);
+    if (base.starts_with("libasan") || base.starts_with("libubsan") || base.starts_with("libtsan") ||
+        base.starts_with("liblsan")) {
+      continue;
+    }
     todo.push_back({start, end, off, path});
   }
   std::fclose(f);

@@ -52,7 +52,7 @@ std::string sanitizer_runtimes() {
         return 0;
       },
       &out);
-  ::setenv("ASAN_OPTIONS", "detect_leaks=0:verify_asan_link_order=0", 1);
+  ::setenv("ASAN_OPTIONS", "detect_leaks=0:verify_asan_link_order=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0", 1);
   return out;
 }
 #else
