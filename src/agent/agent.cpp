@@ -1,11 +1,13 @@
 // The agent's core (see include/bpfvm/agent/agent.hpp).
 #include "bpfvm/agent/agent.hpp"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -16,9 +18,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
-
-#include <dlfcn.h>
-#include <sys/syscall.h>
+#include <string>
+#include <string_view>
 
 #include "bpfvm/agent/hook.hpp"
 #include "bpfvm/agent/syscall_sites.hpp"

@@ -123,7 +123,7 @@ fi
 
 # An ordinary user traces a program of theirs: the agent needs no privilege.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-  U=65534
+  U=65532  # not the uids of cli_second_user, which may run at the same time
   SHARE=$(mktemp -d /tmp/bpfvm-agent-user.XXXXXX)
   mkdir -p "$SHARE/bin" "$SHARE/lib"
   cp "$BPFVM" "$SHARE/bin/"
