@@ -341,19 +341,19 @@ void publish_syscalls(State& s) {
   s.retired_syscalls.push_back(std::move(next));
 }
 
+// A link's program, opened once by id (verified again) and kept for the process's life.
+Result<std::shared_ptr<runtime::Program>> program_of(State& s, std::uint32_t prog_id) {
+  if (const auto it = s.programs.find(prog_id); it != s.programs.end()) return it->second;
+  auto opened = s.rt->open_program_by_id(prog_id);
+  if (!opened) return std::move(opened).error().with_context(fmt::format("opening program {}", prog_id));
+  s.programs.emplace(prog_id, *opened);
+  return *opened;
+}
+
 Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) {
   const std::string kind = record.value("kind", "");
   const std::string section = (kind == "raw_tracepoint" ? "raw_tracepoint/" : "tracepoint/") + record.value("name", "");
-  const std::uint32_t prog_id = record.value("prog_id", 0u);
-  auto& program = s.programs[prog_id];
-  if (!program) {
-    auto opened = s.rt->open_program_by_id(prog_id);
-    if (!opened) {
-      s.programs.erase(prog_id);
-      return std::move(opened).error().with_context(fmt::format("opening program {}", prog_id));
-    }
-    program = *opened;
-  }
+  const std::shared_ptr<runtime::Program> program = BPFVM_TRY(program_of(s, record.value("prog_id", 0u)));
   const attach::SyscallPoint point = BPFVM_TRY(attach::parse_syscall_section(section, program->type()));
   hook_sites(s);
   if (!s.sites_hooked) {
@@ -420,16 +420,7 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
   const std::uintptr_t address =
       address_of(u.value("dev", std::uint64_t{0}), u.value("inode", std::uint64_t{0}), u.value("offset", std::uint64_t{0}));
   if (!address) return {};  // this process does not map the file (yet: a dlopen syncs again)
-  const std::uint32_t prog_id = record.value("prog_id", 0u);
-  auto& program = s.programs[prog_id];
-  if (!program) {
-    auto opened = s.rt->open_program_by_id(prog_id);
-    if (!opened) {
-      s.programs.erase(prog_id);
-      return std::move(opened).error().with_context(fmt::format("opening program {}", prog_id));
-    }
-    program = *opened;
-  }
+  const std::shared_ptr<runtime::Program> program = BPFVM_TRY(program_of(s, record.value("prog_id", 0u)));
   auto& site = s.sites[address];
   if (!site) {
     site = std::make_unique<Site>();

@@ -149,6 +149,20 @@ Result<attach::TraceeExit> wait_draining(pid_t child, pid_t pid, Outputs& out) {
   return result;
 }
 
+// The link record of a syscall-event program (what `bpfvm link show` shows and an agent applies).
+runtime::LinkTarget syscall_link_target(const attach::SyscallProbes::Probe& p, std::uint32_t pid) {
+  const std::string_view section = p.section;
+  runtime::LinkTarget where;
+  where.kind = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint ? "raw_tracepoint" : "tracepoint";
+  where.name = std::string(section.substr(section.find('/') + 1));
+  where.pid = pid;
+  return where;
+}
+
+std::uint32_t link_attach_type(const attach::SyscallProbes::Probe& p) {
+  return p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT;
+}
+
 // Exits as the traced command did: with its code, or (through main, once every object is cleaned up)
 // killed by the same signal.
 int exit_like(const attach::TraceeExit& how) { return how.signal ? kExitBySignal + how.signal : how.code; }
@@ -272,21 +286,16 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
   }
 
-  // Uprobes fire in the agent (src/agent) of processes in scope: links in the registry, limited to this
+  // Programs run by the agent (src/agent) of processes in scope: links in the registry, limited to this
   // trace's scope (its command's tree, which inherits the agent in its environment) or to process PID.
   std::vector<std::shared_ptr<runtime::Link>> links;
   const std::uint32_t scope = command.empty() ? 0 : static_cast<std::uint32_t>(::getpid());
   if (in_process) {
     for (const auto& p : probes.probes()) {
-      const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
-      const std::string_view section = p.section;
-      runtime::LinkTarget where;
-      where.kind = raw ? "raw_tracepoint" : "tracepoint";
-      where.name = std::string(section.substr(section.find('/') + 1));
-      where.pid = static_cast<std::uint32_t>(pid);
+      runtime::LinkTarget where = syscall_link_target(p, static_cast<std::uint32_t>(pid));
       where.scope = scope;
       where.in_process = true;
-      auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
+      auto link = rt.create_link(p.program, link_attach_type(p), 0, std::move(where));
       if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", p.section)));
       links.push_back(std::move(*link));
     }
@@ -352,13 +361,8 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
     // Links, so that `bpfvm link show` and `bpfvm perf` in another terminal see what is attached where.
     for (const auto& p : probes.probes()) {
-      const bool raw = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint;
-      const std::string_view section = p.section;
-      runtime::LinkTarget where;
-      where.kind = raw ? "raw_tracepoint" : "tracepoint";
-      where.name = std::string(section.substr(section.find('/') + 1));
-      where.pid = static_cast<std::uint32_t>((*tracer)->pid());
-      auto link = rt.create_link(p.program, raw ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT, 0, std::move(where));
+      auto link = rt.create_link(p.program, link_attach_type(p), 0,
+                                 syscall_link_target(p, static_cast<std::uint32_t>((*tracer)->pid())));
       if (link) links.push_back(std::move(*link));
     }
     fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", attached, attached == 1 ? "" : "s", what);
