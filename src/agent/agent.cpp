@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -23,6 +24,7 @@
 
 #include "bpfvm/agent/hook.hpp"
 #include "bpfvm/agent/syscall_sites.hpp"
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
@@ -117,6 +119,7 @@ struct ThreadState {
   std::uint32_t generation = ~0u;
   helpers::RunEnv env;
   std::vector<ThreadRunner> runners;
+  attach::SyscallContext context{};  // here, not thread_local: every thread of the process would carry it
 };
 
 // Each thread's state is on the heap, reached through a trivially destructible thread-local pointer:
@@ -146,6 +149,7 @@ ThreadState& thread_state() {
     t.env = {};
     t.env.task.pid = static_cast<std::uint32_t>(::gettid());
     t.env.task.tgid = static_cast<std::uint32_t>(::getpid());
+    t.env.memory_pid = static_cast<pid_t>(t.env.task.tgid);  // this process, without a getpid per read
     t.env.task.uid = ::getuid();
     t.env.task.gid = ::getgid();
     ::prctl(PR_GET_NAME, t.env.task.comm, 0, 0, 0);
@@ -208,7 +212,7 @@ bool runs_in_place(std::uint64_t nr) {
 
 void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::SyscallStop& stop, ThreadState& t,
                          int cpu) {
-  static thread_local attach::SyscallContext context{};
+  attach::SyscallContext& context = t.context;
   for (const SyscallEntry& e : list) {
     attach::make_syscall_context(e.point, stop, context);
     auto r = runner_for(t, e.entry, context.bytes, context.size).run_on(context.bytes, static_cast<std::uint32_t>(cpu));
@@ -309,8 +313,12 @@ void hook_sites(State& s) {
     todo.push_back({start, end, off, path});
   }
   std::fclose(f);
+  // The sweeps' results are kept per user beside the registry (see syscall_sites.hpp); none when that
+  // directory cannot be this user's alone.
+  std::string cache = fmt::format("{}/.cache-{}/syscall-sites", s.rt->pin_root(), ::geteuid());
+  if (!os::make_private_directory(cache)) cache.clear();
   for (const Mapping& m : todo) {
-    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, true);
+    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, true, cache);
     if (!r) {
       s.sites_left.push_back(r.error().to_string());
       continue;
@@ -532,6 +540,7 @@ void sync_locked(State& s) {
 // at the fork + 1: wait for a change first, so that a short-lived child costs no registry work.
 void* watch(void* arg) {
   t_agent_thread = true;
+  ::prctl(PR_SET_NAME, "bpfvm-agent", 0, 0, 0);  // by itself: pthread_setname_np writes a /proc file
   g_watcher_creator.store(0, std::memory_order_release);
   State& s = *g_state;
   if (arg) {
@@ -559,12 +568,26 @@ void start_watcher(void* arg = nullptr) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 8 << 20);  // the verifier runs here (open_program_by_id)
+  // 8 MiB (the verifier runs here: open_program_by_id) of the agent's own, below a guard page: a forked
+  // child starts its watcher on the same memory, which its parent's watcher used and the child's copy
+  // of that thread no longer does. glibc's stack cache would do the same but, reached first in the
+  // child, costs it a lazy symbol lookup through every library (and the page faults that go with it).
+  constexpr std::size_t kStack = std::size_t{8} << 20, kGuard = 4096;
+  static void* stack = nullptr;
+  if (!stack) {
+    void* p = ::mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p != MAP_FAILED && ::mprotect(p, kGuard, PROT_NONE) == 0) stack = static_cast<char*>(p) + kGuard;
+  }
+  if (stack) {
+    pthread_attr_setstack(&attr, stack, kStack);
+  } else {
+    pthread_attr_setstacksize(&attr, kStack);
+  }
   // The new thread's first syscalls (glibc's thread start) come before it can mark itself as the
   // agent's: until it has, only the creating thread's syscalls are the process's.
   g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
   if (pthread_create(&thread, &attr, watch, arg) == 0) {
-    pthread_setname_np(thread, "bpfvm-agent");
     for (int i = 0; i < 100000 && g_watcher_creator.load(std::memory_order_acquire) != 0; ++i) sched_yield();
   } else {
     report("cannot start the watching thread: links made from now on do not apply");

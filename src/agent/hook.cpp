@@ -7,6 +7,7 @@
 #include <asmjit/x86.h>
 #include <cpuid.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace bpfvm::agent {
@@ -389,19 +391,36 @@ struct ReturnStack {
   int depth = 0;
   PendingReturn entries[kMaxPending];
 };
-__attribute__((tls_model("initial-exec"))) thread_local ReturnStack t_returns;
+// On the heap, from a thread's first uretprobe hit: in TLS it would weigh on every thread the process
+// creates. A key's destructor frees it when the thread ends.
+__attribute__((tls_model("initial-exec"))) thread_local ReturnStack* t_returns = nullptr;
+pthread_key_t g_returns_key;
+
+void free_returns(void* p) {
+  t_returns = nullptr;
+  delete static_cast<ReturnStack*>(p);
+}
+
+ReturnStack* returns(bool create) {
+  if (!t_returns && create) {
+    static const bool keyed = pthread_key_create(&g_returns_key, free_returns) == 0;
+    t_returns = new (std::nothrow) ReturnStack;
+    if (t_returns && keyed) pthread_setspecific(g_returns_key, t_returns);
+  }
+  return t_returns;
+}
 
 void return_dispatch(PtRegs* regs, void*) {
-  ReturnStack& s = t_returns;
+  ReturnStack* stack = returns(false);
   const std::uintptr_t slot = regs->rsp - 8;
   // Frames below this one that never returned (longjmp, an exception) are dropped.
-  while (s.depth > 0 && s.entries[s.depth - 1].slot < slot) --s.depth;
-  if (s.depth == 0 || s.entries[s.depth - 1].slot != slot) {
+  while (stack && stack->depth > 0 && stack->entries[stack->depth - 1].slot < slot) --stack->depth;
+  if (!stack || stack->depth == 0 || stack->entries[stack->depth - 1].slot != slot) {
     std::fprintf(stderr, "bpfvm agent: a probed function returned through a frame it does not know (rsp %#lx)\n",
                  static_cast<unsigned long>(regs->rsp));
     std::abort();
   }
-  const PendingReturn e = s.entries[--s.depth];
+  const PendingReturn e = stack->entries[--stack->depth];
   regs->rip = e.original;
   *reinterpret_cast<std::uint64_t*>(slot) = e.original;  // where the trampoline's `ret` resumes
   e.handler(regs, e.data);
@@ -613,7 +632,9 @@ Result<void> Hook::remove() {
 Hook::~Hook() { (void)remove(); }
 
 bool hook_return(PtRegs* regs, ProbeHandler handler, void* data) {
-  ReturnStack& s = t_returns;
+  ReturnStack* stack = returns(true);
+  if (!stack) return false;
+  ReturnStack& s = *stack;
   const std::uintptr_t tramp = return_trampoline();
   if (!tramp) return false;
   // Drop frames that were left without returning (their slots are below this entry's).

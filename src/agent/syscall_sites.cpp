@@ -2,14 +2,19 @@
 #include "bpfvm/agent/syscall_sites.hpp"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <optional>
+#include <span>
 
 #include <fmt/format.h>
 
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/obj/native_elf.hpp"
 #include "patching.hpp"
 
@@ -99,8 +104,21 @@ std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* a) {
   return ret;
 }
 
-Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
-                                        std::uint64_t offset, bool alone) {
+namespace {
+
+// Where each syscall site of a mapping is patched, in file offsets: the sweep's result, which depends only
+// on the file's bytes and the mapping's extent, so it is cached per file (see below).
+struct Window {
+  std::uint64_t from = 0, at = 0, to = 0;
+};
+struct Plan {
+  std::vector<Window> windows;
+  std::vector<std::pair<std::uint64_t, std::string>> left;  // sites that cannot be patched, and why
+};
+
+// One linear pass over each section of code: the syscall instructions with their neighbours, and every
+// direct branch's target; then each site's window.
+Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t end, std::uint64_t offset) {
   const obj::NativeCode file = BPFVM_TRY(obj::native_code(path));
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
@@ -108,8 +126,6 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
   auto address_of = [&](std::uint64_t file_offset) { return start + (file_offset - offset); };
   auto mapped = [&](std::uint64_t file_offset) { return file_offset >= offset && file_offset < offset + map_size; };
 
-  // One linear pass over each section of code: the syscall instructions with their neighbours, and every
-  // direct branch's target.
   std::vector<std::uintptr_t> targets;
   for (const std::uint64_t f : file.functions) {
     if (mapped(f)) targets.push_back(address_of(f));
@@ -125,20 +141,20 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(a0);
     std::uintptr_t prev = 0;
     std::size_t prev_len = 0;
-    Site* pending = nullptr;  // a site waiting for the instruction after it
+    std::size_t pending = SIZE_MAX;  // a site waiting for the instruction after it
     for (std::size_t off = 0; off < a1 - a0;) {
       ZydisDecodedInstruction insn;
       if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, nullptr, bytes + off, a1 - a0 - off, &insn))) {
         ++off;  // not code: no neighbour is known across it
         prev = 0;
-        pending = nullptr;
+        pending = SIZE_MAX;
         continue;
       }
       const std::uintptr_t at = a0 + off;
-      if (pending) {
-        pending->next_len = insn.length;
-        pending->next_end = at + insn.length;
-        pending = nullptr;
+      if (pending != SIZE_MAX) {
+        sites[pending].next_len = insn.length;
+        sites[pending].next_end = at + insn.length;
+        pending = SIZE_MAX;
       }
       const auto cat = insn.meta.category;
       if ((cat == ZYDIS_CATEGORY_COND_BR || cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL) &&
@@ -146,13 +162,13 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
         targets.push_back(at + insn.length + static_cast<std::uintptr_t>(insn.raw.imm[0].value.s));
       }
       if (insn.mnemonic == ZYDIS_MNEMONIC_SYSCALL) {
-        Site s;
-        s.at = at;
-        s.prev = prev;
-        s.prev_len = prev_len;
-        s.prev_is_mov_eax = prev && prev_len == 5 && reinterpret_cast<const std::uint8_t*>(prev)[0] == 0xb8;
-        sites.push_back(s);
-        pending = &sites.back();
+        Site st;
+        st.at = at;
+        st.prev = prev;
+        st.prev_len = prev_len;
+        st.prev_is_mov_eax = prev && prev_len == 5 && reinterpret_cast<const std::uint8_t*>(prev)[0] == 0xb8;
+        sites.push_back(st);
+        pending = sites.size() - 1;
       }
       prev = at;
       prev_len = insn.length;
@@ -167,53 +183,124 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
     }
     return false;
   };
+  auto file_offset = [&](std::uintptr_t a) { return a - start + offset; };
+  Plan plan;
+  for (const Site& st : sites) {
+    // The window: [mov $NR, %eax; syscall], else [syscall; the next instruction], else [the previous
+    // instruction; syscall]: five bytes or more that no branch enters but at their start.
+    std::uintptr_t from = 0, to = 0;
+    if (st.prev_is_mov_eax && !is_target(st.at)) {
+      from = st.prev, to = st.at + 2;
+    } else if (st.next_len >= 3 && !is_target(st.at + 2)) {
+      from = st.at, to = st.next_end;
+    } else if (st.prev && st.prev_len >= 3 && !is_target(st.at)) {
+      from = st.prev, to = st.at + 2;
+    }
+    if (!from || !in_one_range(from, to)) {
+      plan.left.emplace_back(file_offset(st.at), "no five bytes around it that branches do not enter");
+      continue;
+    }
+    plan.windows.push_back({file_offset(from), file_offset(st.at), file_offset(to)});
+  }
+  return plan;
+}
+
+// The cache: a plan per (file, mapping) in a directory private to this user, named by the file's
+// device, inode, size and modification time, so a changed file is swept again. A plan read back is
+// checked against the mapping (each site still a syscall instruction, each window inside it) before use.
+constexpr std::string_view kPlanHeader = "bpfvm syscall sites 1";
+
+std::string plan_file(const std::string& dir, const std::string& path, std::uint64_t offset, std::uint64_t size) {
+  struct stat st {};
+  if (dir.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return fmt::format("{}/{:x}-{:x}-{:x}-{:x}.{:09}-{:x}-{:x}", dir, static_cast<std::uint64_t>(st.st_dev),
+                     static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+                     static_cast<std::uint64_t>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec), offset,
+                     size);
+}
+
+std::optional<Plan> read_plan(const std::string& file, std::uintptr_t start, std::uint64_t offset,
+                              std::uint64_t size) {
+  auto text = os::read_text_file(file);
+  if (!text || !text->starts_with(kPlanHeader)) return std::nullopt;
+  Plan plan;
+  std::size_t pos = text->find('\n');
+  while (pos != std::string::npos && pos + 1 < text->size()) {
+    const std::size_t eol = text->find('\n', pos + 1);
+    const std::string line = text->substr(pos + 1, eol == std::string::npos ? std::string::npos : eol - pos - 1);
+    pos = eol;
+    unsigned long long a = 0, b = 0, c = 0;
+    int used = 0;
+    if (std::sscanf(line.c_str(), "w %llx %llx %llx", &a, &b, &c) == 3) {
+      const bool inside = a >= offset && c <= offset + size && a <= b && b + 2 <= c && c - a >= kJmpSize;
+      if (!inside) return std::nullopt;
+      const auto* p = reinterpret_cast<const std::uint8_t*>(start + (b - offset));
+      if (p[0] != 0x0f || p[1] != 0x05) return std::nullopt;
+      plan.windows.push_back({a, b, c});
+    } else if (std::sscanf(line.c_str(), "l %llx %n", &a, &used) == 1 && used > 0) {
+      plan.left.emplace_back(a, line.substr(static_cast<std::size_t>(used)));
+    } else {
+      return std::nullopt;
+    }
+  }
+  return plan;
+}
+
+void write_plan(const std::string& file, const Plan& plan) {
+  std::string text(kPlanHeader);
+  text += '\n';
+  for (const Window& w : plan.windows) text += fmt::format("w {:x} {:x} {:x}\n", w.from, w.at, w.to);
+  for (const auto& [at, why] : plan.left) text += fmt::format("l {:x} {}\n", at, why);
+  (void)os::replace_file(file, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
+}  // namespace
+
+Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
+                                        std::uint64_t offset, bool alone, const std::string& cache_dir) {
+  const std::uint64_t map_size = end - start;
+  const std::string cached = plan_file(cache_dir, path, offset, map_size);
+  std::optional<Plan> plan;
+  if (!cached.empty()) plan = read_plan(cached, start, offset, map_size);
+  if (!plan) {
+    plan = BPFVM_TRY(sweep(path, start, end, offset));
+    if (!cached.empty()) write_plan(cached, *plan);
+  }
 
   SyscallSites out;
-  if (sites.empty()) return out;
+  for (const auto& [at, why] : plan->left) out.left.push_back(fmt::format("{}+{:#x}: {}", path, at, why));
+  if (plan->windows.empty()) return out;
   if (!alone) {
-    for (const Site& s : sites) {
-      out.left.push_back(fmt::format("{}+{:#x}: other threads run", path, s.at - start + offset));
-    }
+    for (const Window& w : plan->windows) out.left.push_back(fmt::format("{}+{:#x}: other threads run", path, w.at));
     return out;
   }
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  auto address_of = [&](std::uint64_t file_offset) { return start + (file_offset - offset); };
   std::lock_guard lock(g_chunks_mutex);
   if (::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
     return make_error(Errc::kPermission, "cannot make '{}' writable to patch its syscalls: {}", path, std::strerror(errno));
   }
-  for (const Site& s : sites) {
-    // The window: [mov $NR, %eax; syscall], else [syscall; the next instruction], else [the previous
-    // instruction; syscall]: five bytes or more that no branch enters but at their start.
-    std::uintptr_t from = 0, to = 0;
-    if (s.prev_is_mov_eax && !is_target(s.at)) {
-      from = s.prev, to = s.at + 2;
-    } else if (s.next_len >= 3 && !is_target(s.at + 2)) {
-      from = s.at, to = s.next_end;
-    } else if (s.prev && s.prev_len >= 3 && !is_target(s.at)) {
-      from = s.prev, to = s.at + 2;
-    }
-    const std::uint64_t where = s.at - start + offset;
-    if (!from || !in_one_range(from, to)) {
-      out.left.push_back(fmt::format("{}+{:#x}: no five bytes around it that branches do not enter", path, where));
-      continue;
-    }
+  for (const Window& w : plan->windows) {
+    const std::uintptr_t from = address_of(w.from), at = address_of(w.at), to = address_of(w.to);
     // Its size first (it does not depend on where it goes), then the code for where it is.
-    auto sized = build(dec, from, s.at, to, s.at);
+    auto sized = build(dec, from, at, to, at);
     if (!sized) {
-      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, sized.error().message()));
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, sized.error().message()));
       continue;
     }
-    const std::uintptr_t tramp = allocate_near(s.at, sized->size());
+    const std::uintptr_t tramp = allocate_near(at, sized->size());
     if (!tramp) {
-      out.left.push_back(fmt::format("{}+{:#x}: no memory for a trampoline within 2 GiB", path, where));
+      out.left.push_back(fmt::format("{}+{:#x}: no memory for a trampoline within 2 GiB", path, w.at));
       continue;
     }
-    auto code = build(dec, from, s.at, to, tramp);
+    auto code = build(dec, from, at, to, tramp);
     if (!code) {
-      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, code.error().message()));
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, code.error().message()));
       continue;
     }
     if (auto r = write_trampoline(tramp, *code); !r) {
-      out.left.push_back(fmt::format("{}+{:#x}: {}", path, where, r.error().message()));
+      out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, r.error().message()));
       continue;
     }
     auto* p = reinterpret_cast<std::uint8_t*>(from);

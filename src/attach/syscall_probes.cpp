@@ -154,9 +154,8 @@ void SyscallProbes::run_one(Probe& probe, const SyscallStop& stop) {
   env.task = *stop.task;
   env.memory_pid = static_cast<pid_t>(stop.task->pid);
   env.cpu = maps::this_cpu();
-  static thread_local SyscallContext context{};
-  make_syscall_context({probe.kind, probe.exit, probe.nr}, stop, context);
-  const Result<std::uint64_t> r = probe.program->run_for(env, context.bytes, context.size);
+  make_syscall_context({probe.kind, probe.exit, probe.nr}, stop, context_);
+  const Result<std::uint64_t> r = probe.program->run_for(env, context_.bytes, context_.size);
   ++probe.runs;
   if (!r) {
     if (probe.failures++ == 0) probe.first_failure = r.error().message();

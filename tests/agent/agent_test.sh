@@ -120,6 +120,13 @@ if command -v nm >/dev/null; then
   inits=$(nm -C "$lib" | grep -c '_GLOBAL__sub_I')
   check "the agent library has no load-time initializers" 0 "$inits" 0 "0"
 fi
+# Its thread-locals are in the static TLS of every thread every traced process creates: buffers belong
+# on the heap (a fork's child, which starts the watcher thread, paid for 21 KiB of them).
+if command -v readelf >/dev/null; then
+  tls=$(readelf -lW "$(dirname "$BPFVM")/../lib/libbpfvm-agent.so" | awk '$1 == "TLS" { print $6 }')
+  tls=$((tls))
+  check "the agent's thread-local storage is under 1 KiB (${tls:-none} bytes)" 0 "$([ "${tls:-0}" -lt 1024 ] && echo small)" 0 "small"
+fi
 
 # An ordinary user traces a program of theirs: the agent needs no privilege.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -11,7 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "bpfvm/agent/syscall_sites.hpp"
 
@@ -36,7 +40,7 @@ void handler(agent::PtRegs* regs, void*) {
 }
 
 // Patches every executable mapping of libc in this process; the number of sites hooked.
-std::size_t hook_libc() {
+std::size_t hook_libc(const std::string& cache = {}, std::vector<std::string>* left = nullptr) {
   FILE* f = std::fopen("/proc/self/maps", "re");
   char line[4096];
   std::size_t hooked = 0;
@@ -45,8 +49,9 @@ std::size_t hook_libc() {
     char perms[8], path[4096] = {};
     if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, path) != 5) continue;
     if (perms[2] != 'x' || !std::strstr(path, "/libc.so")) continue;
-    auto r = agent::hook_syscall_sites(path, start, end, off, true);
+    auto r = agent::hook_syscall_sites(path, start, end, off, true, cache);
     if (r) hooked += r->hooked;
+    if (r && left) left->insert(left->end(), r->left.begin(), r->left.end());
   }
   if (f) std::fclose(f);
   return hooked;
@@ -122,4 +127,56 @@ TEST(AgentSyscalls, ForkAndThreadsThroughHookedSites) {
     if (g_enter.load() < 1000) return 4;
     return 0;
   }), 0);
+}
+
+std::string fmt_window(unsigned long long a, unsigned long long b, unsigned long long c) {
+  char line[80];
+  std::snprintf(line, sizeof line, "w %llx %llx %llx\n", a, b, c);
+  return line;
+}
+
+// The sweep's result is kept in the cache directory and used by the next process: a plan read back
+// is what patches (an extra line in it shows up in the report), and one that does not fit the file
+// (a window whose site is no syscall instruction) is swept again and rewritten.
+TEST(AgentSyscalls, SitePlansAreCachedAndCheckedBeforeUse) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("bpfvm-sites-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
+  std::vector<fs::path> plans;
+  for (const auto& e : fs::directory_iterator(dir)) plans.push_back(e.path());
+  ASSERT_EQ(plans.size(), 1u) << "one plan for libc's code";
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string swept = slurp(plans[0]);
+  ASSERT_TRUE(swept.starts_with("bpfvm syscall sites 1\nw ")) << swept.substr(0, 80);
+
+  // Read back: the marker line comes out as a site left.
+  std::ofstream(plans[0], std::ios::app) << "l 1 marked by the test\n";
+  EXPECT_EQ(in_child([&] {
+    std::vector<std::string> left;
+    if (hook_libc(dir, &left) < 100) return 1;
+    for (const auto& why : left) {
+      if (why.find("marked by the test") != std::string::npos) return 0;
+    }
+    return 2;
+  }), 0);
+
+  // A window at a place that holds no syscall: the plan is not used, the file is swept again.
+  unsigned long long a = 0, b = 0, c = 0;
+  ASSERT_EQ(std::sscanf(swept.c_str() + swept.find("\nw ") + 1, "w %llx %llx %llx", &a, &b, &c), 3);
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 1\n"
+                                           << fmt_window(a, b + 1, c + 1);
+  EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
+  EXPECT_EQ(slurp(plans[0]), swept);
+  // Garbage: the same.
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 1\nnot a plan\n";
+  EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
+  EXPECT_EQ(slurp(plans[0]), swept);
+  fs::remove_all(dir);
 }

@@ -66,6 +66,7 @@ class SyscallProbes {
  private:
   void run_one(Probe& probe, const SyscallStop& stop);
   std::vector<Probe> probes_;
+  SyscallContext context_{};  // the record being built (one tracer thread)
 };
 
 // Whether `section` names a syscall event (so bpfvm trace can tell its programs from helpers it does
