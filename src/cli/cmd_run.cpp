@@ -1,6 +1,7 @@
 // bpfvm run -- CMD ARGS...: runs CMD in scope (the agent preloaded: the registry's links fire in it and
 // in everything it starts). bpfvm becomes CMD (exec), so CMD's exit status and signals are its own.
 // bpfvm agent show: the processes in scope, what their agents applied and what failed.
+// bpfvm agent enable | disable: the system-wide scope (see scope.hpp).
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,9 +48,33 @@ int cmd_run(Args& args) {
 
 int cmd_agent(Args& args) {
   const std::string_view sub = args.next();
-  if (!sub.empty() && sub != "show" && sub != "list") throw UsageError{fmt::format("unknown agent command '{}'", sub)};
+  if (!sub.empty() && sub != "show" && sub != "list" && sub != "enable" && sub != "disable") {
+    throw UsageError{fmt::format("unknown agent command '{}'", sub)};
+  }
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
   runtime::Runtime rt;
+  if (sub == "enable") {
+    if (::geteuid() != 0) return fail(make_error(Errc::kPermission, "the system-wide scope is root's to enable (it edits /etc/ld.so.preload)"));
+    // The registry first: the processes that start from now on join it.
+    if (auto registry = open_registry(rt); !registry) return fail(registry.error());
+    auto lib = enable_system_wide(rt.pin_root());
+    if (!lib) return fail(lib.error());
+    fmt::print("system-wide scope enabled: {} in /etc/ld.so.preload; processes started from now on join the "
+               "registry at {}\n",
+               *lib, rt.pin_root());
+    return kExitOk;
+  }
+  if (sub == "disable") {
+    auto was = disable_system_wide();
+    if (!was) return fail(was.error());
+    fmt::print("{}\n", *was ? "system-wide scope disabled: processes started from now on are not in scope "
+                              "(those running keep their agent until they exit or exec)"
+                            : "the system-wide scope was not enabled");
+    return kExitOk;
+  }
+  if (const std::string lib = system_wide_library(); !lib.empty() && !output_format().json) {
+    fmt::print("system-wide scope: enabled ({} in /etc/ld.so.preload)\n", lib);
+  }
   auto registry = open_registry(rt);
   if (!registry) return fail(registry.error());
   ojson all = ojson::array();

@@ -85,7 +85,7 @@ constexpr const char* kLinkUsage =
 constexpr const char* kTraceUsage =
     "Usage: bpfvm [--jit | --interpret] trace [--ptrace] PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]\n"
     "       bpfvm run -- CMD ARGS...\n"
-    "       bpfvm agent { show | list }\n"
+    "       bpfvm agent { show | list | enable | disable }\n"
     "\n"
     "trace compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h),\n"
     "verifies and loads every program and attaches each by its SEC name: syscall events\n"
@@ -96,7 +96,9 @@ constexpr const char* kTraceUsage =
     "scope, or with --ptrace are traced by ptrace instead. It prints trace_printk lines and perf/ring\n"
     "buffer records as they come, and the maps when the command exits or on Ctrl-C.\n"
     "run executes CMD in scope (the agent preloaded; its children too): the links of `bpfvm trace PROG`\n"
-    "fire in it. agent show lists the processes in scope, the links each applied and why others failed.\n";
+    "fire in it. agent show lists the processes in scope, the links each applied and why others failed.\n"
+    "agent enable (root) puts every process started from then on in scope, through /etc/ld.so.preload\n"
+    "(their agents join the registry of the pin root in effect); agent disable undoes it.\n";
 
 constexpr const char* kToolsUsage =
     "Usage: bpfvm asm FILE [--syntax kernel|conformance] -o OUT.bin\n"
@@ -186,6 +188,10 @@ int run_command(std::string_view command, bpfvm::cli::Args& args, std::optional<
 }
 
 }  // namespace
+
+// Marks this executable as a loader: the agent, preloaded into it (bpfvm run -- bpfvm ..., or the
+// system-wide scope), stays idle, so bpfvm never traces itself.
+extern "C" __attribute__((visibility("default"), used)) const char bpfvm_loader[] = "bpfvm";
 
 int main(int argc, char** argv) {
   using namespace bpfvm::cli;

@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <span>
+#include <string_view>
 
 #include <fmt/format.h>
 
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/base/process.hpp"
 
 namespace bpfvm::cli {
@@ -71,6 +74,106 @@ Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t
   ::setenv("BPFVM_AGENT", pin_root.c_str(), 1);
   ::setenv("BPFVM_AGENT_SCOPE", std::to_string(scope).c_str(), 1);
   if (verbose) ::setenv("BPFVM_AGENT_VERBOSE", "1", 1);
+  return {};
+}
+
+namespace {
+
+bool is_agent_line(std::string_view line) {
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+  return line.ends_with("/libbpfvm-agent.so");
+}
+
+// ld.so.preload's lines (entries may also be separated by spaces; bpfvm's own are whole lines).
+std::vector<std::string> preload_lines(const std::string& file) {
+  std::vector<std::string> lines;
+  auto text = os::read_text_file(file);
+  if (!text) return lines;
+  std::size_t at = 0;
+  while (at < text->size()) {
+    std::size_t nl = text->find('\n', at);
+    if (nl == std::string::npos) nl = text->size();
+    lines.push_back(text->substr(at, nl - at));
+    at = nl + 1;
+  }
+  return lines;
+}
+
+Result<void> write_text(const std::string& path, const std::string& text, mode_t mode) {
+  BPFVM_TRY(os::write_file(path, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+  if (::chmod(path.c_str(), mode) != 0) return make_error(Errc::kAccess, "chmod '{}': {}", path, std::strerror(errno));
+  return {};
+}
+
+// A library every process will load must be root's alone: the file and each directory above it owned
+// by root and writable by nobody else.
+Result<void> check_root_owned(const std::string& lib) {
+  std::string path = lib;
+  while (!path.empty()) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return make_error(Errc::kNotFound, "'{}': {}", path, std::strerror(errno));
+    if (st.st_uid != 0 || (st.st_mode & 022) != 0) {
+      return make_error(Errc::kAccess,
+                        "'{}' is {} (owner {}, mode {:o}): a library preloaded into every process must be root's "
+                        "alone, from the file up",
+                        path, path == lib ? "the agent library" : "a directory above the agent library",
+                        st.st_uid, st.st_mode & 07777);
+    }
+    if (path == "/") break;
+    path.resize(path.rfind('/'));
+    if (path.empty()) path = "/";
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> enable_system_wide(const std::string& pin_root, const std::string& etc) {
+  if (::geteuid() != 0) return make_error(Errc::kPermission, "the system-wide scope is root's to enable (it edits {}/ld.so.preload)", etc);
+  if (!sanitizer_runtimes().empty()) {
+    return make_error(Errc::kNotSupported, "a sanitized bpfvm's agent needs its sanitizer runtimes first in every process: "
+                                          "not enabled system-wide");
+  }
+  const std::string lib = BPFVM_TRY(agent_library());
+  BPFVM_TRY(check_root_owned(lib));
+  BPFVM_TRY(os::make_directories(etc + "/bpfvm"));
+  ::chmod((etc + "/bpfvm").c_str(), 0755);
+  BPFVM_TRY(write_text(etc + "/" + kAgentConf, fmt::format("# written by bpfvm agent enable\npin_root={}\n", pin_root), 0644));
+  std::string text;
+  for (const std::string& line : preload_lines(etc + "/ld.so.preload")) {
+    if (!is_agent_line(line)) text += line + "\n";
+  }
+  text += lib + "\n";
+  BPFVM_TRY(write_text(etc + "/ld.so.preload", text, 0644));
+  return lib;
+}
+
+Result<bool> disable_system_wide(const std::string& etc) {
+  if (::geteuid() != 0) return make_error(Errc::kPermission, "the system-wide scope is root's to disable (it edits {}/ld.so.preload)", etc);
+  bool was = false;
+  std::string text;
+  bool others = false;
+  for (const std::string& line : preload_lines(etc + "/ld.so.preload")) {
+    if (is_agent_line(line)) {
+      was = true;
+    } else {
+      text += line + "\n";
+      others = others || line.find_first_not_of(" \t") != std::string::npos;
+    }
+  }
+  if (was && others) {
+    BPFVM_TRY(write_text(etc + "/ld.so.preload", text, 0644));
+  } else if (was && ::unlink((etc + "/ld.so.preload").c_str()) != 0) {
+    return make_error(Errc::kAccess, "cannot remove {}/ld.so.preload: {}", etc, std::strerror(errno));
+  }
+  if (::unlink((etc + "/" + kAgentConf).c_str()) == 0) was = true;
+  return was;
+}
+
+std::string system_wide_library(const std::string& etc) {
+  for (const std::string& line : preload_lines(etc + "/ld.so.preload")) {
+    if (is_agent_line(line)) return line;
+  }
   return {};
 }
 

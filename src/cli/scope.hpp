@@ -21,6 +21,17 @@ Result<std::string> agent_library();
 // process in scope). `verbose`: the agent reports its errors on the command's stderr.
 Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t scope, bool verbose);
 
+// The opt-in system-wide scope (`bpfvm agent enable | disable`, root only): the agent library in
+// /etc/ld.so.preload, so every process the dynamic loader starts has it, and /etc/bpfvm/agent.conf
+// naming the pin root whose registry those processes join (the agent reads it when $BPFVM_AGENT is
+// not set). Lines of ld.so.preload that are not bpfvm's are kept. `etc`: where those files are (the
+// machine's /etc but in tests).
+inline constexpr const char* kAgentConf = "bpfvm/agent.conf";
+Result<std::string> enable_system_wide(const std::string& pin_root, const std::string& etc = "/etc");
+Result<bool> disable_system_wide(const std::string& etc = "/etc");  // false: it was not enabled
+// The library named in ld.so.preload, empty when the system-wide scope is off.
+std::string system_wide_library(const std::string& etc = "/etc");
+
 // Starts `command` (searched in $PATH) with this process's environment; kNotFound / kAccess when it
 // cannot be run (checked before forking, so the error is bpfvm's).
 // `before_exec`, when given, runs in the child just before its execve (path, argv, envp).

@@ -128,6 +128,45 @@ if command -v readelf >/dev/null; then
   check "the agent's thread-local storage is under 1 KiB (${tls:-none} bytes)" 0 "$([ "${tls:-0}" -lt 1024 ] && echo small)" 0 "small"
 fi
 
+# The system-wide scope, in a private mount namespace over a copy of /etc (the machine's own
+# /etc/ld.so.preload is never touched): after `agent enable` a process started with nothing of bpfvm's
+# is in scope and a global trace fires in it; bpfvm itself is not traced; after `agent disable` the
+# file is as it was and a new process is not in scope. Not with a sanitized bpfvm (its agent needs
+# the sanitizer runtimes first in every process, so enable refuses).
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
+  if ldd "$BPFVM" | grep -q libasan; then
+    echo "skip the system-wide scope: a sanitized build"
+  else
+    mkdir -p "$TMP/etc"
+    out=$(unshare -m --propagation private bash -c '
+      TMP=$1 BPFVM=$2
+      cp -a /etc/. "$TMP/etc/" && mount --bind "$TMP/etc" /etc || exit 9
+      echo "/lib/x86_64-linux-gnu/libc.so.6" > /etc/ld.so.preload  # a line of someone else s, kept
+      "$BPFVM" agent enable || exit 10
+      echo "preload: $(tr "\n" " " < /etc/ld.so.preload)"
+      "$BPFVM" agent show | head -1
+      "$TMP/target" wait "$TMP/sw-go" 40 & joined=$!
+      for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $joined" && break; sleep 0.05; done
+      "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/sw.out" 2>&1 & tracer=$!
+      for _ in $(seq 200); do grep -q Attached "$TMP/sw.out" 2>/dev/null && break; sleep 0.05; done
+      for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $joined" | grep -q "link" && break; sleep 0.02; done
+      "$BPFVM" agent show | grep -c "comm bpfvm" | sed "s/^/bpfvm processes in scope: /"
+      touch "$TMP/sw-go"; wait $joined
+      kill -INT $tracer; wait $tracer; cat "$TMP/sw.out"
+      "$BPFVM" agent disable
+      echo "after: $(tr "\n" " " < /etc/ld.so.preload) conf: $(ls /etc/bpfvm 2>/dev/null | wc -l)"
+      "$TMP/target" calls 1 > /dev/null
+      LD_DEBUG=libs "$TMP/target" calls 1 2>&1 | grep -c libbpfvm-agent | sed "s/^/agent loaded after disable: /"
+    ' _ "$TMP" "$BPFVM" 2>&1); rc=$?
+    check "agent enable: a process started with nothing of bpfvm's is in scope; disable undoes it" $rc "$out" 0 \
+      "preload: /lib/x86_64-linux-gnu/libc.so.6 /" "libbpfvm-agent.so" "system-wide scope: enabled" \
+      "bpfvm processes in scope: 0" "@calls[1]: 40" "system-wide scope disabled" \
+      "after: /lib/x86_64-linux-gnu/libc.so.6  conf: 0" "agent loaded after disable: 0"
+    out=$(setpriv --reuid=65532 --regid=65532 --clear-groups "$BPFVM" agent enable 2>&1); rc=$?
+    check "agent enable is root's" $rc "$out" 1 "root's to enable"
+  fi
+fi
+
 # An ordinary user traces a program of theirs: the agent needs no privilege.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   U=65532  # not the uids of cli_second_user, which may run at the same time
