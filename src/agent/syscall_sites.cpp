@@ -187,7 +187,7 @@ Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t
   Plan plan;
   for (const Site& st : sites) {
     // The window: [mov $NR, %eax; syscall], else [syscall; the next instruction], else [the previous
-    // instruction; syscall]: five bytes or more that no branch enters but at their start.
+    // instruction; syscall], else all three: five bytes or more that no branch enters but at their start.
     std::uintptr_t from = 0, to = 0;
     if (st.prev_is_mov_eax && !is_target(st.at)) {
       from = st.prev, to = st.at + 2;
@@ -195,6 +195,9 @@ Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t
       from = st.at, to = st.next_end;
     } else if (st.prev && st.prev_len >= 3 && !is_target(st.at)) {
       from = st.prev, to = st.at + 2;
+    } else if (st.prev && st.next_len > 0 && st.prev_len + 2 + st.next_len >= kJmpSize && !is_target(st.at) &&
+               !is_target(st.at + 2)) {
+      from = st.prev, to = st.next_end;  // both short neighbours: glibc's exit loops, the setxid handler
     }
     if (!from || !in_one_range(from, to)) {
       plan.left.emplace_back(file_offset(st.at), "no five bytes around it that branches do not enter");
@@ -208,7 +211,7 @@ Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t
 // The cache: a plan per (file, mapping) in a directory private to this user, named by the file's
 // device, inode, size and modification time, so a changed file is swept again. A plan read back is
 // checked against the mapping (each site still a syscall instruction, each window inside it) before use.
-constexpr std::string_view kPlanHeader = "bpfvm syscall sites 1";
+constexpr std::string_view kPlanHeader = "bpfvm syscall sites 2";
 
 std::string plan_file(const std::string& dir, const std::string& path, std::uint64_t offset, std::uint64_t size) {
   struct stat st {};

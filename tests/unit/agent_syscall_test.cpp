@@ -154,7 +154,7 @@ TEST(AgentSyscalls, SitePlansAreCachedAndCheckedBeforeUse) {
     return ss.str();
   };
   const std::string swept = slurp(plans[0]);
-  ASSERT_TRUE(swept.starts_with("bpfvm syscall sites 1\nw ")) << swept.substr(0, 80);
+  ASSERT_TRUE(swept.starts_with("bpfvm syscall sites 2\nw ")) << swept.substr(0, 80);
 
   // Read back: the marker line comes out as a site left.
   std::ofstream(plans[0], std::ios::app) << "l 1 marked by the test\n";
@@ -170,12 +170,12 @@ TEST(AgentSyscalls, SitePlansAreCachedAndCheckedBeforeUse) {
   // A window at a place that holds no syscall: the plan is not used, the file is swept again.
   unsigned long long a = 0, b = 0, c = 0;
   ASSERT_EQ(std::sscanf(swept.c_str() + swept.find("\nw ") + 1, "w %llx %llx %llx", &a, &b, &c), 3);
-  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 1\n"
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 2\n"
                                            << fmt_window(a, b + 1, c + 1);
   EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
   EXPECT_EQ(slurp(plans[0]), swept);
   // Garbage: the same.
-  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 1\nnot a plan\n";
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 2\nnot a plan\n";
   EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
   EXPECT_EQ(slurp(plans[0]), swept);
   fs::remove_all(dir);
