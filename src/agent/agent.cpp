@@ -25,9 +25,11 @@
 #include "bpfvm/agent/hook.hpp"
 #include "bpfvm/agent/syscall_sites.hpp"
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/wakeup.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
+#include "user_memory.hpp"
 
 namespace bpfvm::agent {
 
@@ -90,6 +92,7 @@ struct State {
   std::map<std::uint32_t, SyscallApplied> syscalls;       // syscall links, by link id
   std::vector<std::unique_ptr<SyscallEntries>> retired_syscalls;
   bool sites_hooked = false;
+  std::set<std::pair<std::uintptr_t, std::uintptr_t>> code_seen;  // executable mappings swept
   std::size_t syscall_sites = 0;
   std::vector<std::string> sites_left;
   std::atomic<std::uint64_t> failures{0}, misses{0};
@@ -150,6 +153,7 @@ ThreadState& thread_state() {
     t.env.task.pid = static_cast<std::uint32_t>(::gettid());
     t.env.task.tgid = static_cast<std::uint32_t>(::getpid());
     t.env.memory_pid = static_cast<pid_t>(t.env.task.tgid);  // this process, without a getpid per read
+    t.env.read_user = &detail::read;  // without a syscall where it can (user_memory.hpp)
     t.env.task.uid = ::getuid();
     t.env.task.gid = ::getgid();
     ::prctl(PR_GET_NAME, t.env.task.comm, 0, 0, 0);
@@ -222,14 +226,30 @@ void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::Sy
 
 // A syscall with probes (the trampoline's slow path; see syscall_sites.hpp): its entry programs, then,
 // when it has exit programs, the syscall itself and those.
+// Performs a syscall that unmaps or protects memory as user_memory.hpp's writer, for every thread
+// (the agent's own too), when direct reads are on: its result in rax, rcx = 1.
+bool memory_syscall(PtRegs* regs) {
+  const std::uint64_t args[6] = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+  if (!detail::fast_reads() || !detail::is_memory_syscall(regs->rax, args)) return false;
+  regs->rax = static_cast<std::uint64_t>(detail::memory_syscall(regs->rax, args));
+  regs->rcx = 1;
+  return true;
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
-  if (!e || nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) return;
+  if (!e || nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) {
+    memory_syscall(regs);
+    return;
+  }
   if (const pid_t creator = g_watcher_creator.load(std::memory_order_acquire); creator != 0) [[unlikely]] {
     static constexpr std::uint64_t kNoArgs[6] = {};
-    if (static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) != creator) return;
+    if (static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) != creator) {
+      memory_syscall(regs);
+      return;
+    }
   }
   t_in_syscall_handler = true;
   struct Leave {
@@ -237,6 +257,7 @@ void on_syscall(PtRegs* regs, void*) {
   } leave;
   ThreadState& t = thread_state();
   if (t.busy) {  // a syscall of a helper or of the agent itself
+    memory_syscall(regs);
     return;
   }
   const auto& enter = e->enter[nr];
@@ -255,9 +276,14 @@ void on_syscall(PtRegs* regs, void*) {
     run_syscall_entries(enter, stop, t, cpu);
     t.busy = false;
   }
-  if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) return;
+  if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
+    t_in_syscall_handler = false;
+    memory_syscall(regs);
+    return;
+  }
   t_in_syscall_handler = false;  // a signal handler running during the syscall makes the process's own
-  const std::int64_t ret = raw_syscall(nr, stop.args.data());
+  const bool memory = detail::fast_reads() && detail::is_memory_syscall(nr, stop.args.data());
+  const std::int64_t ret = memory ? detail::memory_syscall(nr, stop.args.data()) : raw_syscall(nr, stop.args.data());
   t_in_syscall_handler = true;
   regs->rax = static_cast<std::uint64_t>(ret);
   regs->rcx = 1;
@@ -273,20 +299,24 @@ void on_syscall(PtRegs* regs, void*) {
 
 // Patches the syscall instructions of every file this process maps executable (but the agent's own
 // library and the vDSO), once; only while no other thread runs (see syscall_sites.hpp).
-void hook_sites(State& s) {
-  if (s.sites_hooked) return;
-  if (const int others = detail::other_threads(); others > 0) {
-    s.sites_left.push_back(fmt::format("not patched: {} other thread{} already run{}", others, others == 1 ? "" : "s",
-                                       others == 1 ? "s" : ""));
+// The numbers user_memory.hpp's writer may need to see (is_memory_syscall decides by the arguments).
+bool memory_nr(std::size_t nr) {
+  static constexpr std::uint64_t kAll[6] = {0, 0, ~0ull, ~0ull, 0, 0};  // madvise's advice, mmap's flags
+  return detail::is_memory_syscall(nr, kAll);
+}
+
+// Patches the syscall instructions of the files mapped executable that it has not seen yet (all of
+// them the first time; those dlopen added later), or, with other threads running, reports them. Direct
+// reads of the process's memory (user_memory.hpp) are on while every such instruction is patched.
+void patch_new_code(State& s, bool alone) {
+  Dl_info self{};
+  ::dladdr(reinterpret_cast<void*>(&patch_new_code), &self);
+  const std::string own = self.dli_fname ? self.dli_fname : "";
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (!f) {
+    detail::disable_fast_reads();
     return;
   }
-  s.sites_hooked = true;
-  Dl_info self{};
-  ::dladdr(reinterpret_cast<void*>(&hook_sites), &self);
-  const std::string own = self.dli_fname ? self.dli_fname : "";
-  set_syscall_handler(on_syscall);
-  FILE* f = std::fopen("/proc/self/maps", "re");
-  if (!f) return;
   struct Mapping {
     std::uintptr_t start, end;
     std::uint64_t offset;
@@ -294,11 +324,13 @@ void hook_sites(State& s) {
   };
   std::vector<Mapping> todo;
   char line[4096];
+  bool unseen_syscalls = false;
   while (std::fgets(line, sizeof line, f)) {
     unsigned long start, end, off;
     char perms[8], path[4096] = {};
     if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, path) != 5) continue;
     if (perms[2] != 'x' || path[0] != '/') continue;
+    if (!s.code_seen.insert({start, end}).second) continue;
     char real[4096];
     const std::string canonical = ::realpath(path, real) ? real : path;
     char own_real[4096];
@@ -308,6 +340,7 @@ void hook_sites(State& s) {
     const std::string_view base = std::string_view(canonical).substr(canonical.rfind('/') + 1);
     if (base.starts_with("libasan") || base.starts_with("libubsan") || base.starts_with("libtsan") ||
         base.starts_with("liblsan")) {
+      unseen_syscalls = true;
       continue;
     }
     todo.push_back({start, end, off, path});
@@ -317,16 +350,44 @@ void hook_sites(State& s) {
   // directory cannot be this user's alone.
   std::string cache = fmt::format("{}/.cache-{}/syscall-sites", s.rt->pin_root(), ::geteuid());
   if (!os::make_private_directory(cache)) cache.clear();
+  std::size_t hooked = 0, left = 0;
   for (const Mapping& m : todo) {
-    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, true, cache);
+    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, alone, cache);
     if (!r) {
       s.sites_left.push_back(r.error().to_string());
+      ++left;
       continue;
     }
-    s.syscall_sites += r->hooked;
+    hooked += r->hooked;
+    left += r->left.size();
     for (auto& why : r->left) s.sites_left.push_back(std::move(why));
   }
-  report(fmt::format("{} syscall sites patched, {} left", s.syscall_sites, s.sites_left.size()));
+  s.syscall_sites += hooked;
+  if (left > 0 || unseen_syscalls) detail::disable_fast_reads();
+  if (!todo.empty()) {
+    report(fmt::format("{} syscall sites patched, {} left{}", hooked, left,
+                       detail::fast_reads() ? "" : "; probe_read_user uses process_vm_readv"));
+  }
+}
+
+// Patches the syscall instructions of every file this process maps executable (but the agent's own
+// library and the vDSO), once; only while no other thread runs (see syscall_sites.hpp).
+void hook_sites(State& s) {
+  if (s.sites_hooked) return;
+  if (const int others = detail::other_threads(); others > 0) {
+    s.sites_left.push_back(fmt::format("not patched: {} other thread{} already run{}", others, others == 1 ? "" : "s",
+                                       others == 1 ? "s" : ""));
+    return;
+  }
+  s.sites_hooked = true;
+  set_syscall_handler(on_syscall);
+  // The syscalls that change memory come to the handler first, then direct reads go on (unless
+  // patch_new_code finds a syscall instruction it cannot patch).
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    if (memory_nr(nr)) syscall_table()[nr] = 1;
+  }
+  detail::enable_fast_reads();
+  patch_new_code(s, true);
 }
 
 void publish_syscalls(State& s) {
@@ -344,7 +405,7 @@ void publish_syscalls(State& s) {
   const bool all = !next->all_enter.empty() || !next->all_exit.empty();
   g_syscalls.store(next.get(), std::memory_order_release);
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
-    table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty();
+    table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr));
   }
   s.retired_syscalls.push_back(std::move(next));
 }
@@ -536,6 +597,21 @@ void sync_locked(State& s) {
   if (changed) publish_record(s);
 }
 
+// The watcher waits for a change of links parked: in the agent's own futex call, where another
+// thread may patch libc's code under it (see other_threads), and it leaves only through an open gate
+// (its flag cleared before it looks at the gate, the patcher's gate closed before it looks at the flag).
+void park(State& s, std::uint32_t seen) {
+  detail::g_watcher_parked.store(true, std::memory_order_seq_cst);
+  s.registry->wait_links_changed(seen, 1000);
+  for (;;) {
+    detail::g_watcher_parked.store(false, std::memory_order_seq_cst);
+    const std::uint32_t gate = detail::g_gate.load(std::memory_order_seq_cst);
+    if (gate == 0) return;
+    detail::g_watcher_parked.store(true, std::memory_order_seq_cst);
+    os::futex_wait(detail::g_gate, gate, 100);
+  }
+}
+
 // `arg`: null, sync first; else (a forked child, which has its parent's links) the links generation
 // at the fork + 1: wait for a change first, so that a short-lived child costs no registry work.
 void* watch(void* arg) {
@@ -545,7 +621,7 @@ void* watch(void* arg) {
   State& s = *g_state;
   if (arg) {
     const auto at_fork = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(arg) - 1);
-    s.registry->wait_links_changed(at_fork, 1000);
+    park(s, at_fork);
   }
   for (;;) {
     const std::uint32_t seen = s.registry->links_generation();
@@ -555,7 +631,7 @@ void* watch(void* arg) {
       sync_locked(s);
     }
     // Woken by a link's change; every second anyway, for links whose loader died without withdrawing.
-    s.registry->wait_links_changed(seen, 1000);
+    park(s, seen);
   }
 }
 
@@ -606,6 +682,10 @@ void after_fork_parent() {
 void after_fork_child() {
   if (!g_state) return;
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);  // threads' task ids are stale
+  // Only this thread came along: no gate it did not close, no watcher, no copies in flight elsewhere.
+  detail::g_gate.store(0);
+  detail::g_watcher_parked.store(false);
+  detail::forked();
   g_state->mutex.unlock();
   // The probes came with the memory; the watching thread did not.
   // The child's record and its first sync wait for a change of links (or a second): see watch().
@@ -665,12 +745,17 @@ bool running() { return g_state && !g_state->stopped; }
 
 void sync() {
   if (!g_state) return;
+  detail::close_gate();  // the watcher, if parked, stays so while this thread may patch
   try {
     std::lock_guard lock(g_state->mutex);
+    // Code mapped since the syscall instructions were patched (a dlopen): patched too while no other
+    // thread runs; else its syscalls are not seen, and reads go back to process_vm_readv.
+    if (g_state->sites_hooked) patch_new_code(*g_state, detail::other_threads() == 0);
     sync_locked(*g_state);
   } catch (const std::exception& e) {
     report(fmt::format("sync: {}", e.what()));
   }
+  detail::open_gate();
 }
 
 void stop() {

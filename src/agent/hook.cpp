@@ -1,6 +1,7 @@
 // Entry and return probes in this process's code (see include/bpfvm/agent/hook.hpp).
 #include "bpfvm/agent/hook.hpp"
 
+#include "bpfvm/base/wakeup.hpp"
 #include "patching.hpp"
 
 #include <Zydis/Zydis.h>
@@ -443,6 +444,14 @@ std::uintptr_t return_trampoline() {
 
 // Threads of this process other than the caller and the agent's own ("bpfvm-agent"): threads that may be
 // executing the code being patched.
+std::atomic<bool> g_watcher_parked{false};
+std::atomic<std::uint32_t> g_gate{0};
+
+void close_gate() { g_gate.fetch_add(1, std::memory_order_seq_cst); }
+void open_gate() {
+  if (g_gate.fetch_sub(1, std::memory_order_seq_cst) == 1) os::futex_wake_all(g_gate);
+}
+
 int other_threads() {
   const pid_t self = static_cast<pid_t>(::gettid());
   int n = 0;
@@ -458,7 +467,10 @@ int other_threads() {
       if (!std::fgets(comm, sizeof comm, f)) comm[0] = 0;
       std::fclose(f);
     }
-    if (std::strncmp(comm, "bpfvm-agent", 11) != 0) ++n;
+    // The watcher counts unless it is parked behind a closed gate (it cannot leave while the gate is
+    // closed, and is in none of the code being patched).
+    const bool parked = g_gate.load(std::memory_order_seq_cst) != 0 && g_watcher_parked.load(std::memory_order_seq_cst);
+    if (std::strncmp(comm, "bpfvm-agent", 11) != 0 || !parked) ++n;
   }
   ::closedir(d);
   return n;

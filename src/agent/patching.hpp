@@ -4,6 +4,7 @@
 
 #include <Zydis/Zydis.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -44,8 +45,16 @@ Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::u
                             std::size_t min_bytes);
 constexpr std::size_t kAbsJumpSize = 14;  // the jump back relocate() appends
 
-// Threads of this process other than the caller and the agent's own.
+// Threads of this process other than the caller and the agent's watcher when it is parked (below).
 int other_threads();
+
+// The watcher thread (named bpfvm-agent) is not another thread for other_threads() only while it is
+// parked: waiting in the agent's own futex call (never in libc, whose syscall instructions may be
+// patched under it) behind the gate, which a thread holds for as long as it patches (see agent.cpp).
+extern std::atomic<bool> g_watcher_parked;
+extern std::atomic<std::uint32_t> g_gate;
+void close_gate();
+void open_gate();
 // Writes code no thread executes, making the page writable for the copy.
 Result<void> write_unexecuted(std::uintptr_t address, const std::uint8_t* bytes, std::size_t size);
 

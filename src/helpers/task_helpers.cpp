@@ -47,9 +47,10 @@ std::uint64_t get_current_comm(std::uint64_t buf, std::uint64_t size, std::uint6
 }
 
 // Copies from `pid`'s memory (0: this process) without ever faulting: process_vm_readv reports an
-// unmapped source as an error instead.
-bool safe_read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
+// unmapped source as an error instead (or the run's own reader, see RunEnv::read_user).
+bool safe_read(const RunEnv& env, pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
   if (size == 0) return true;
+  if (env.read_user && (pid == 0 || pid == env.memory_pid)) return env.read_user(dst, src, size);
   struct iovec local {dst, size};
   struct iovec remote {reinterpret_cast<void*>(src), size};
   const ssize_t n = ::process_vm_readv(pid ? pid : ::getpid(), &local, 1, &remote, 1, 0);
@@ -59,7 +60,7 @@ bool safe_read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
 std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx) {
   if (size == 0) return 0;
   if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
-  if (!safe_read(pid, reinterpret_cast<void*>(dst), src, size)) {
+  if (!safe_read(env_of(ctx), pid, reinterpret_cast<void*>(dst), src, size)) {
     std::memset(reinterpret_cast<void*>(dst), 0, size);  // the kernel zeroes the destination on a fault
     return errno_result(EFAULT);
   }
@@ -79,7 +80,7 @@ std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::ui
     // One page at a time, so that a string ending just before an unmapped page still reads.
     const std::uint64_t at = src + done;
     const std::size_t chunk = std::min<std::uint64_t>(size - 1 - done, kPage - at % kPage);
-    if (!safe_read(pid, bounce, at, chunk)) {
+    if (!safe_read(env_of(ctx), pid, bounce, at, chunk)) {
       std::memset(out, 0, size);
       return errno_result(EFAULT);
     }

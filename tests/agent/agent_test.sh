@@ -91,6 +91,32 @@ check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 
+# probe_read_user in the process reads memory directly where it is known to be mapped: memory that is
+# made unreadable or unmapped (by two threads, each reading while the other unmaps) still reads as
+# EFAULT, as the kernel's would, and the process is unharmed; the same through ptrace.
+cat > "$TMP/paths.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, __u64); } r SEC(".maps");
+struct enter { __u64 common; long nr; long dfd; const char* path; };
+SEC("tracepoint/syscalls/sys_enter_openat") int in(struct enter* e) {
+  char name[32] = {};
+  long n = bpf_probe_read_user_str(name, sizeof name, e->path);
+  __u32 k = n < 0 ? 1 : 0;
+  if (n == -14 || (n > 22 && name[0] == '/' && name[1] == 'n' && name[13] == 'b' && name[19] == 'u')) {
+    __u64* v = bpf_map_lookup_elem(&r, &k);
+    if (v) __sync_fetch_and_add(v, 1);
+  }
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/paths.bpf.c" -- "$TMP/target" unmaps 3000 2>&1); rc=$?
+check "probe_read_user of memory unmapped and protected by other threads: EFAULT, never a fault" $rc "$out" 0 \
+  "@r[0]: 6000" "@r[1]: 12000"
+out=$("$BPFVM" trace --ptrace "$TMP/paths.bpf.c" -- "$TMP/target" unmaps 300 2>&1); rc=$?
+check "the same through the ptrace tracer" $rc "$out" 0 "@r[0]: 600" "@r[1]: 1200"
+
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"
 cc -O2 -shared -fPIC -o "$TMP/libadd.so" "$TMP/libadd.c" || exit 1

@@ -1,10 +1,13 @@
 /* The traced program of the agent's tests: calls add_one N times (and work, which has a loop), forks,
- * waits for a file, crashes or calls lib_add of a library it loads with dlopen, as asked. */
+ * waits for a file, crashes, calls lib_add of a library it loads with dlopen, makes failing
+ * syscalls, or opens paths in memory it unmaps, as asked. */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +24,26 @@ static void* bad_closes(void* n) {
   return NULL;
 }
 
+/* n rounds of: a page holding a path, open() of it (a probe reads the path), mprotect(PROT_NONE) and
+ * open() again, munmap and open() again (the kernel says EFAULT to both; so must the probe's read).
+ * Each round has a page of its own, from a range reserved first, so that no other mapping (of the
+ * other thread) comes at an address unmapped here. */
+static void* unmaps(void* n) {
+  char* range = mmap(NULL, 4096 * (long)n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (range == MAP_FAILED) abort();
+  for (long i = 0; i < (long)n; i++) {
+    char* p = range + 4096 * i;
+    if (mprotect(p, 4096, PROT_READ | PROT_WRITE) != 0) abort();
+    strcpy(p, "/nonexistent/bpfvm-unmap-test");
+    if (open(p, O_RDONLY) >= 0) abort();
+    mprotect(p, 4096, PROT_NONE);
+    if (open(p, O_RDONLY) >= 0) abort();
+    munmap(p, 4096);
+    if (open(p, O_RDONLY) >= 0) abort();
+  }
+  return NULL;
+}
+
 static long calls(int n) {
   long t = 0;
   for (int i = 0; i < n; i++) t += add_one(i) + work(3, i);
@@ -29,7 +52,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N | unmaps N }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -67,6 +90,12 @@ int main(int argc, char** argv) {
     }
     int st;
     waitpid(c, &st, 0);
+  } else if (!strcmp(argv[1], "unmaps")) {  /* n rounds in each of 2 threads */
+    pthread_t a, b;
+    pthread_create(&a, NULL, unmaps, (void*)(long)n);
+    pthread_create(&b, NULL, unmaps, (void*)(long)n);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
   } else if (!strcmp(argv[1], "crash")) {
     calls(n);
     *(volatile int*)0 = 1;

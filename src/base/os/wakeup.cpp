@@ -14,15 +14,30 @@ namespace bpfvm::os {
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
 
+namespace {
+// The futex syscall made here, not through libc's syscall(): the agent, linked with this code, patches
+// libc's syscall instructions, and its watcher thread must not be inside them when it does.
+long futex(void* word, int op, std::uint32_t value, const struct timespec* ts) {
+  long ret;
+  register const struct timespec* r10 __asm__("r10") = ts;
+  register long r8 __asm__("r8") = 0;
+  register long r9 __asm__("r9") = 0;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(static_cast<long>(SYS_futex)), "D"(word), "S"(static_cast<long>(op)),
+                     "d"(static_cast<unsigned long>(value)), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory", "cc");
+  return ret;
+}
+}  // namespace
+
 void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, int timeout_ms) {
   struct timespec ts {timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
   // Not FUTEX_PRIVATE: the word may be in memory shared with other processes.
-  ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout_ms < 0 ? nullptr : &ts, nullptr, 0);
+  futex(&word, FUTEX_WAIT, expected, timeout_ms < 0 ? nullptr : &ts);
 }
 
-void futex_wake_all(std::atomic<std::uint32_t>& word) {
-  ::syscall(SYS_futex, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
+void futex_wake_all(std::atomic<std::uint32_t>& word) { futex(&word, FUTEX_WAKE, INT_MAX, nullptr); }
 
 Result<EventFd> EventFd::create() {
   EventFd e;
