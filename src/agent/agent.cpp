@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -59,6 +60,8 @@ struct SyscallEntry {
 struct SyscallEntries {
   std::vector<SyscallEntry> enter[kMaxSyscall], exit[kMaxSyscall];
   std::vector<SyscallEntry> all_enter, all_exit;
+  std::vector<SyscallEntry> events[4];  // by attach::ProcessEvent
+  const std::vector<SyscallEntry>& of(attach::ProcessEvent e) const { return events[static_cast<int>(e)]; }
 };
 struct SyscallApplied {
   attach::SyscallPoint point;
@@ -119,6 +122,7 @@ struct ThreadRunner {
 
 struct ThreadState {
   bool busy = false;
+  bool ids_stale = false;  // a vfork child on its parent's thread-locals, or that parent after it
   std::uint32_t generation = ~0u;
   helpers::RunEnv env;
   std::vector<ThreadRunner> runners;
@@ -145,6 +149,15 @@ ThreadState& thread_state() {
   }
   ThreadState& t = *t_state;
   const std::uint32_t gen = g_fork_generation.load(std::memory_order_relaxed);
+  if (t.ids_stale) [[unlikely]] {
+    // The ids only: nothing allocated or freed (a vfork child shares its parent's heap and locks).
+    t.ids_stale = false;
+    static constexpr std::uint64_t kNoArgs[6] = {};
+    t.env.task.pid = static_cast<std::uint32_t>(raw_syscall(SYS_gettid, kNoArgs));
+    t.env.task.tgid = static_cast<std::uint32_t>(raw_syscall(SYS_getpid, kNoArgs));
+    t.env.memory_pid = static_cast<pid_t>(t.env.task.tgid);
+    for (auto& r : t.runners) r.runner->set_task(t.env.task, t.env.memory_pid);
+  }
   if (t.generation != gen) [[unlikely]] {  // first use on this thread, or the first after a fork
     const bool was = t_agent_thread;
     t_agent_thread = true;  // its syscalls (gettid...) are the agent's
@@ -226,6 +239,64 @@ void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::Sy
 
 // A syscall with probes (the trampoline's slow path; see syscall_sites.hpp): its entry programs, then,
 // when it has exit programs, the syscall itself and those.
+// The flags of the clone-family syscall this thread is making (0 for fork and vfork), for after_fork.
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_fork_flags = 0;
+
+std::uint64_t clone3_flags(std::uint64_t args, std::uint64_t size) {
+  std::uint64_t flags = 0;  // struct clone_args starts with its flags
+  if (size < sizeof flags || !detail::read(&flags, args, sizeof flags)) return 0;
+  return flags;
+}
+
+// A clone-family syscall returned in the parent (rax: the child's id, or an error): the kernel's
+// sched_process_fork, in the parent, for processes and threads alike.
+void fork_event(std::int64_t child_id, std::uint64_t flags) {
+  const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+  if (child_id <= 0 || !e || e->of(attach::ProcessEvent::kFork).empty() || t_agent_thread || t_in_syscall_handler) return;
+  t_in_syscall_handler = true;
+  ThreadState& t = thread_state();
+  if (!t.busy) {
+    helpers::Task child = t.env.task;
+    child.pid = static_cast<std::uint32_t>(child_id);
+    child.tgid = (flags & CLONE_THREAD) ? t.env.task.tgid : child.pid;
+    attach::SyscallStop ev;
+    ev.task = &t.env.task;
+    ev.event = attach::ProcessEvent::kFork;
+    ev.child = &child;
+    const int c = ::sched_getcpu();
+    t.busy = true;
+    run_syscall_entries(e->of(attach::ProcessEvent::kFork), ev, t, c < 0 ? 0 : c);
+    t.busy = false;
+  }
+  t_in_syscall_handler = false;
+}
+
+// A fork to report once glibc's fork has released its locks (malloc's among them): its atfork parent
+// handler, or this thread's next syscall with probes for a fork made otherwise.
+__attribute__((tls_model("initial-exec"))) thread_local std::int64_t t_pending_fork = 0;
+
+void report_pending_fork() {
+  if (const std::int64_t child = t_pending_fork; child > 0) [[unlikely]] {
+    t_pending_fork = 0;
+    fork_event(child, 0);
+  }
+}
+
+void after_fork(PtRegs* regs, void*) {
+  const auto child_id = static_cast<std::int64_t>(regs->rax);
+  // A vfork child runs on its parent's thread-locals: its ids are read again, and the parent's after
+  // it resumes. A new thread has none yet; a forked process, its own copy.
+  if (t_state) t_state->ids_stale = true;
+  if (child_id <= 0) return;
+  // A new process of its own memory (fork): the caller may hold locks the programs need (glibc's fork
+  // holds malloc's until after this returns). Threads and vfork children: now, as the kernel does.
+  if (!(t_fork_flags & CLONE_VM)) {
+    t_pending_fork = child_id;
+    return;
+  }
+  fork_event(child_id, t_fork_flags);
+}
+
 // Performs a syscall that unmaps or protects memory as user_memory.hpp's writer, for every thread
 // (the agent's own too), when direct reads are on: its result in rax, rcx = 1.
 bool memory_syscall(PtRegs* regs) {
@@ -260,8 +331,25 @@ void on_syscall(PtRegs* regs, void*) {
     memory_syscall(regs);
     return;
   }
+  if (t_pending_fork) {
+    t_in_syscall_handler = false;
+    report_pending_fork();
+    t_in_syscall_handler = true;
+  }
   const auto& enter = e->enter[nr];
   const auto& exit = e->exit[nr];
+  if ((nr == SYS_exit || nr == SYS_exit_group) && !e->of(attach::ProcessEvent::kExit).empty()) {
+    // The thread ends here (the kernel reports each thread of an exit_group; the agent sees the one
+    // that calls it, and a thread's own exit).
+    attach::SyscallStop ev;
+    ev.task = &t.env.task;
+    ev.event = attach::ProcessEvent::kExit;
+    ev.group_dead = nr == SYS_exit_group || detail::other_threads() == 0;
+    const int c = ::sched_getcpu();
+    t.busy = true;
+    run_syscall_entries(e->of(attach::ProcessEvent::kExit), ev, t, c < 0 ? 0 : c);
+    t.busy = false;
+  }
   attach::SyscallStop stop;
   stop.task = &t.env.task;
   stop.nr = static_cast<int>(nr);
@@ -275,6 +363,15 @@ void on_syscall(PtRegs* regs, void*) {
     run_syscall_entries(e->all_enter, stop, t, cpu);
     run_syscall_entries(enter, stop, t, cpu);
     t.busy = false;
+  }
+  if (runs_in_place(nr) && nr != SYS_rt_sigreturn && !e->of(attach::ProcessEvent::kFork).empty()) {
+    // The fork event, when the syscall returns in the parent with the child's id (see after_fork).
+    t_fork_flags = nr == SYS_clone    ? regs->rdi
+                   : nr == SYS_clone3 ? clone3_flags(regs->rdi, regs->rsi)
+                   : nr == SYS_vfork  ? CLONE_VM | CLONE_VFORK
+                                      : 0;
+    regs->rcx = 2;
+    return;
   }
   if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
     t_in_syscall_handler = false;
@@ -381,6 +478,7 @@ void hook_sites(State& s) {
   }
   s.sites_hooked = true;
   set_syscall_handler(on_syscall);
+  set_after_fork_handler(after_fork);
   // The syscalls that change memory come to the handler first, then direct reads go on (unless
   // patch_new_code finds a syscall instruction it cannot patch).
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
@@ -394,7 +492,9 @@ void publish_syscalls(State& s) {
   auto next = std::make_unique<SyscallEntries>();
   for (const auto& [id, a] : s.syscalls) {
     SyscallEntry e{{id, a.program.get(), a.cookie, 0, &s.failures}, a.point};
-    if (a.point.kind == attach::SyscallPoint::Kind::kSyscall) {
+    if (a.point.kind == attach::SyscallPoint::Kind::kProcess) {
+      next->events[static_cast<int>(a.point.event)].push_back(e);
+    } else if (a.point.kind == attach::SyscallPoint::Kind::kSyscall) {
       if (a.point.nr < 0 || static_cast<std::size_t>(a.point.nr) >= kMaxSyscall) continue;
       (a.point.exit ? next->exit : next->enter)[a.point.nr].push_back(e);
     } else {
@@ -406,6 +506,10 @@ void publish_syscalls(State& s) {
   g_syscalls.store(next.get(), std::memory_order_release);
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
     table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr));
+  }
+  if (!next->of(attach::ProcessEvent::kExit).empty()) table[SYS_exit] = table[SYS_exit_group] = 1;
+  if (!next->of(attach::ProcessEvent::kFork).empty()) {
+    table[SYS_clone] = table[SYS_clone3] = table[SYS_fork] = table[SYS_vfork] = 1;
   }
   s.retired_syscalls.push_back(std::move(next));
 }
@@ -678,6 +782,7 @@ void before_fork() {
 }
 void after_fork_parent() {
   if (g_state) g_state->mutex.unlock();
+  report_pending_fork();
 }
 void after_fork_child() {
   if (!g_state) return;
@@ -690,6 +795,7 @@ void after_fork_child() {
   // The probes came with the memory; the watching thread did not.
   // The child's record and its first sync wait for a change of links (or a second): see watch().
   if (g_state->options.watch && !g_state->stopped) {
+    AgentWork own;  // the watcher's clone is not the process's fork
     const std::uint32_t generation = g_state->registry->links_generation();
     start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation) + 1));
   }
@@ -717,7 +823,21 @@ Result<void> start(const AgentOptions& options) {
       sync_locked(*g_state);
       publish_record(*g_state);
     }
-    // This program was just exec'd: the execve's exit event the kernel reports in the new image.
+    // This program was just exec'd: the exec event, then the execve's exit event, as the kernel reports
+    // them in the new image (the path execve was given is the auxiliary vector's AT_EXECFN).
+    if (const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+        e && !e->of(attach::ProcessEvent::kExec).empty()) {
+      ThreadState& t = thread_state();
+      attach::SyscallStop ev;
+      ev.task = &t.env.task;
+      ev.event = attach::ProcessEvent::kExec;
+      ev.filename = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+      ev.old_pid = t.env.task.pid;
+      const int c = ::sched_getcpu();
+      t.busy = true;
+      run_syscall_entries(e->of(attach::ProcessEvent::kExec), ev, t, c < 0 ? 0 : c);
+      t.busy = false;
+    }
     if (const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
         e && (!e->exit[SYS_execve].empty() || !e->all_exit.empty())) {
       ThreadState& t = thread_state();

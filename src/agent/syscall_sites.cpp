@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,10 +28,29 @@ using namespace detail;
 constinit std::uint8_t g_table[kSyscallTableSize] = {};
 constinit std::atomic<ProbeHandler> g_handler{nullptr};
 
+constinit std::atomic<ProbeHandler> g_after_fork{nullptr};
+
 // The trampolines call this; it calls the agent's handler, or lets the syscall run when there is none.
 void dispatch(PtRegs* regs, void* data) {
   if (const ProbeHandler h = g_handler.load(std::memory_order_acquire)) return h(regs, data);
   regs->rcx = 0;
+}
+
+// After a clone-family syscall the handler let run with rcx = 2, in the parent (rax: the child's id or
+// an error) and in the child (rax 0: a new thread on its own stack, a forked process, or a vfork child
+// on its parent's stack, which is suspended until it execs or exits).
+void dispatch_after_fork(PtRegs* regs, void* data) {
+  if (const ProbeHandler h = g_after_fork.load(std::memory_order_acquire)) h(regs, data);
+}
+
+// Whether the site's syscall may be clone, fork, vfork or clone3: its number is unknown (not set by a
+// `mov $NR, %eax` in the window) or one of those.
+bool may_fork(std::uintptr_t from, std::uintptr_t at) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(from);
+  if (at - from != 5 || p[0] != 0xb8) return true;
+  std::uint32_t nr;
+  std::memcpy(&nr, p + 1, 4);
+  return nr == SYS_clone || nr == SYS_fork || nr == SYS_vfork || nr == SYS_clone3;
 }
 
 struct Site {
@@ -50,7 +70,10 @@ void put32(std::vector<std::uint8_t>& out, std::size_t at, std::int64_t value) {
 //   movzx ecx, ax; mov r11, table; movzx ecx, byte [r11+rcx]; jrcxz native; jmp slow
 //   native: syscall
 //   post:   the instructions after it, relocated, and a jump back to `to`
-//   slow:   the state wrapper calling dispatch (rip: after the syscall); jrcxz L; jmp post; L: jmp native
+//   slow:   the state wrapper calling dispatch (rip: after the syscall), then by rcx (flag-free):
+//           0: jmp native; 1 (performed): jmp post; 2 (a fork to see returning): jmp forking
+//   forking (where the syscall may be of the clone family): syscall; the state wrapper calling
+//           dispatch_after_fork (in the parent and the child); jmp post
 Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t at,
                                         std::uintptr_t to, std::uintptr_t tramp) {
   std::vector<std::uint8_t> code;
@@ -80,9 +103,27 @@ Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t 
   put32(code, jmp_slow, static_cast<std::int64_t>(slow) - static_cast<std::int64_t>(jmp_slow + 4));
   const auto wrapper = BPFVM_TRY(state_wrapper(at + 2, dispatch, nullptr, false, false));
   code.insert(code.end(), wrapper.begin(), wrapper.end());
-  for (std::uint8_t b : {0xe3, 0x05, 0xe9, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0}) code.push_back(b);
-  put32(code, code.size() - 9, static_cast<std::int64_t>(post) - static_cast<std::int64_t>(code.size() - 5));
-  put32(code, code.size() - 4, static_cast<std::int64_t>(native) - static_cast<std::int64_t>(code.size()));
+  auto jmp_to = [&](std::size_t target) {
+    code.push_back(0xe9);
+    code.insert(code.end(), 4, 0);
+    put32(code, code.size() - 4, static_cast<std::int64_t>(target) - static_cast<std::int64_t>(code.size()));
+  };
+  // jrcxz L0; lea rcx, [rcx-1]; jrcxz L1; jmp forking (or native); L0: jmp native; L1: jmp post
+  for (std::uint8_t b : {0xe3, 0x0b, 0x48, 0x8d, 0x49, 0xff, 0xe3, 0x0a}) code.push_back(b);
+  const std::size_t jmp_forking = code.size();
+  jmp_to(native);
+  jmp_to(native);
+  jmp_to(post);
+  if (may_fork(from, at)) {
+    const std::size_t forking = code.size();
+    put32(code, jmp_forking + 1, static_cast<std::int64_t>(forking) - static_cast<std::int64_t>(jmp_forking + 5));
+    // syscall; the wrapper (in the parent and in the child: a vfork child shares its parent's memory
+    // and thread-locals, and must not be taken for it); jmp post
+    for (std::uint8_t b : {0x0f, 0x05}) code.push_back(b);
+    const auto after = BPFVM_TRY(state_wrapper(at + 2, dispatch_after_fork, nullptr, false, false));
+    code.insert(code.end(), after.begin(), after.end());
+    jmp_to(post);
+  }
   return code;
 }
 
@@ -91,6 +132,7 @@ Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t 
 std::uint8_t* syscall_table() { return g_table; }
 
 void set_syscall_handler(ProbeHandler handler) { g_handler.store(handler, std::memory_order_release); }
+void set_after_fork_handler(ProbeHandler handler) { g_after_fork.store(handler, std::memory_order_release); }
 
 std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* a) {
   std::int64_t ret;

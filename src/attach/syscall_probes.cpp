@@ -1,6 +1,7 @@
 #include "bpfvm/attach/syscall_probes.hpp"
 
 #include <linux/ptrace.h>
+#include <sys/syscall.h>
 
 #include <cstring>
 
@@ -34,7 +35,8 @@ void put(std::uint8_t* at, const void* value, std::size_t size) { std::memcpy(at
 bool is_syscall_section(std::string_view section) {
   const std::string_view tp = tracepoint_of(section);
   const std::string_view raw = raw_tracepoint_of(section);
-  return tp.starts_with("syscalls/") || tp.starts_with("raw_syscalls/") || raw == "sys_enter" || raw == "sys_exit";
+  return tp.starts_with("syscalls/") || tp.starts_with("raw_syscalls/") || tp.starts_with("sched/sched_process_") ||
+         raw == "sys_enter" || raw == "sys_exit" || raw.starts_with("sched_process_");
 }
 
 Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32_t type) {
@@ -46,6 +48,24 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
     if (tp == "raw_syscalls/sys_enter" || tp == "raw_syscalls/sys_exit") {
       point.kind = SyscallPoint::Kind::kRawSyscalls;
       point.exit = tp.ends_with("exit");
+    } else if (const std::string_view sched = strip(tp, "sched/"); sched.starts_with("sched_process_")) {
+      point.kind = SyscallPoint::Kind::kProcess;
+      if (sched == "sched_process_exec") point.event = ProcessEvent::kExec;
+      else if (sched == "sched_process_fork") point.event = ProcessEvent::kFork;
+      else if (sched == "sched_process_exit") point.event = ProcessEvent::kExit;
+      if (point.event != ProcessEvent::kNone) {
+        // The layout now, not when the event comes (a fork's return may hold malloc's lock).
+        SyscallStop none;
+        helpers::Task task;
+        none.task = &task;
+        none.event = point.event;
+        std::uint8_t scratch[512];
+        make_process_record(none, scratch, sizeof scratch);
+      } else {
+        return make_error(Errc::kNotSupported,
+                          "'{}': of the scheduler's process events bpfvm produces sched_process_exec, "
+                          "sched_process_fork and sched_process_exit (as seen from user space)", section);
+      }
     } else if (const std::string_view event = strip(tp, "syscalls/"); !event.empty()) {
       std::string_view name = strip(event, "sys_enter_");
       point.exit = name.empty();
@@ -56,7 +76,8 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
     } else {
       return make_error(Errc::kNotSupported,
                         "'{}': bpfvm trace attaches to syscall tracepoints (syscalls/sys_enter_<name>, "
-                        "syscalls/sys_exit_<name>, raw_syscalls/sys_enter|sys_exit)", section);
+                        "syscalls/sys_exit_<name>, raw_syscalls/sys_enter|sys_exit) and the process events "
+                        "(sched/sched_process_exec|fork|exit)", section);
     }
   } else if (const std::string_view raw = raw_tracepoint_of(section); raw == "sys_enter" || raw == "sys_exit") {
     if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
@@ -64,15 +85,25 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
     }
     point.kind = SyscallPoint::Kind::kRawTracepoint;
     point.exit = raw == "sys_exit";
+  } else if (raw.starts_with("sched_process_")) {
+    return make_error(Errc::kNotSupported,
+                      "'{}': a raw tracepoint of the scheduler passes kernel pointers (struct task_struct *), "
+                      "which user space does not have; use tracepoint/sched/{}", section, raw);
   } else {
     return make_error(Errc::kNotSupported,
-                      "'{}': bpfvm trace attaches to syscall events only (tracepoint/syscalls/..., "
-                      "tracepoint/raw_syscalls/..., raw_tracepoint/sys_enter|sys_exit)", section);
+                      "'{}': bpfvm trace attaches to syscall and process events only (tracepoint/syscalls/..., "
+                      "tracepoint/raw_syscalls/..., raw_tracepoint/sys_enter|sys_exit, "
+                      "tracepoint/sched/sched_process_exec|fork|exit)", section);
   }
   return point;
 }
 
 void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, SyscallContext& out) {
+  if (point.kind == SyscallPoint::Kind::kProcess) {
+    make_process_record(stop, out.bytes, sizeof out.bytes);
+    out.size = sizeof out.bytes;
+    return;
+  }
   if (point.kind == SyscallPoint::Kind::kRawTracepoint) {
     // The syscall's registers as the kernel's struct pt_regs (x86-64): arguments in rdi, rsi, rdx, r10,
     // r8, r9; the number in orig_rax; rax -ENOSYS at entry and the return value at exit.
@@ -125,14 +156,17 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
 
 Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<runtime::Program> program) {
   const SyscallPoint point = BPFVM_TRY(parse_syscall_section(section, program->type()));
-  probes_.push_back({point.kind, point.exit, point.nr, std::string(section), std::move(program), 0, 0, {}});
+  probes_.push_back({point.kind, point.exit, point.nr, point.event, std::string(section), std::move(program), 0, 0, {}});
   return {};
 }
 
 SyscallSelection SyscallProbes::selection() const {
   SyscallSelection s;
   for (const Probe& p : probes_) {
-    if (p.kind == Probe::Kind::kSyscall) {
+    if (p.kind == Probe::Kind::kProcess) {
+      s.events |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(p.event));
+      if (p.event == ProcessEvent::kExec) s.enter.insert({SYS_execve, SYS_execveat});  // for the filename
+    } else if (p.kind == Probe::Kind::kSyscall) {
       (p.exit ? s.exit : s.enter).insert(p.nr);
     } else {
       (p.exit ? s.all_exit : s.all_enter) = true;
@@ -143,7 +177,9 @@ SyscallSelection SyscallProbes::selection() const {
 
 void SyscallProbes::run(const SyscallStop& stop) {
   for (Probe& p : probes_) {
-    if (p.exit != stop.exit) continue;
+    if ((p.kind == Probe::Kind::kProcess) != (stop.event != ProcessEvent::kNone)) continue;
+    if (p.kind == Probe::Kind::kProcess && p.event != stop.event) continue;
+    if (p.kind != Probe::Kind::kProcess && p.exit != stop.exit) continue;
     if (p.kind == Probe::Kind::kSyscall && p.nr != stop.nr) continue;
     run_one(p, stop);
   }
@@ -154,7 +190,7 @@ void SyscallProbes::run_one(Probe& probe, const SyscallStop& stop) {
   env.task = *stop.task;
   env.memory_pid = static_cast<pid_t>(stop.task->pid);
   env.cpu = maps::this_cpu();
-  make_syscall_context({probe.kind, probe.exit, probe.nr}, stop, context_);
+  make_syscall_context({probe.kind, probe.exit, probe.nr, probe.event}, stop, context_);
   const Result<std::uint64_t> r = probe.program->run_for(env, context_.bytes, context_.size);
   ++probe.runs;
   if (!r) {

@@ -14,6 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,8 +26,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <optional>
+#include <sstream>
 
 #include "seccomp_filter.hpp"
 
@@ -49,6 +54,42 @@ pid_t wait_any(int* status) {
 }
 
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+long options_for(const SyscallSelection& selection) {
+  return kOptions | (selection.wants(ProcessEvent::kExit) ? PTRACE_O_TRACEEXIT : 0);
+}
+
+// A NUL-terminated string of a tracee's memory (at most PATH_MAX), empty when unreadable.
+std::string read_tracee_string(pid_t tid, std::uint64_t address) {
+  std::string out;
+  char buf[256];
+  while (out.size() < 4096) {
+    const std::uint64_t at = address + out.size();
+    const std::size_t chunk = std::min<std::size_t>(sizeof buf, 4096 - at % 4096);
+    struct iovec local {buf, chunk};
+    struct iovec remote {reinterpret_cast<void*>(at), chunk};
+    const ssize_t n = ::process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    if (n <= 0) break;
+    const std::size_t len = ::strnlen(buf, static_cast<std::size_t>(n));
+    out.append(buf, len);
+    if (len < static_cast<std::size_t>(n)) break;
+  }
+  return out;
+}
+
+// The kernel's prio of a thread (/proc/TID/stat's priority is prio - 100).
+int read_prio(pid_t tid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", tid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 120;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 18 && fields >> field; ++i) {
+    if (i == 18) return 100 + std::atoi(field.c_str());
+  }
+  return 120;
+}
 
 }  // namespace
 
@@ -114,7 +155,7 @@ Result<std::unique_ptr<SyscallTracer>> SyscallTracer::launch(const std::vector<s
     ::_exit(127);
   }
   ::close(go[0]);
-  if (::ptrace(PTRACE_SEIZE, child, nullptr, kOptions | PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL) != 0) {
+  if (::ptrace(PTRACE_SEIZE, child, nullptr, options_for(selection) | PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL) != 0) {
     Error e = os_error("ptrace(PTRACE_SEIZE)");
     ::close(go[1]);
     ::kill(child, SIGKILL);
@@ -135,7 +176,7 @@ Result<std::unique_ptr<SyscallTracer>> SyscallTracer::attach(pid_t pid, const Sy
   while (const dirent* e = ::readdir(dir)) {
     const pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
     if (tid <= 0) continue;
-    if (::ptrace(PTRACE_SEIZE, tid, nullptr, kOptions) != 0) {
+    if (::ptrace(PTRACE_SEIZE, tid, nullptr, options_for(selection)) != 0) {
       if (errno == ESRCH) continue;  // the thread just ended
       const Error err = os_error(fmt::format("ptrace(PTRACE_SEIZE, {})", tid));
       ::closedir(dir);
@@ -182,6 +223,9 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
       if (info.arch != AUDIT_ARCH_X86_64) {  // another ABI's numbers: nothing attached there
         t.await_exit = false;
         return;
+      }
+      if (selection_.wants(ProcessEvent::kExec) && (t.nr == SYS_execve || t.nr == SYS_execveat)) {
+        t.exec_filename = read_tracee_string(tid, t.nr == SYS_execve ? t.args[0] : t.args[1]);
       }
       if (!selection_.wants_enter(t.nr)) {
         if (!t.await_exit) ++unwanted_stops_;
@@ -258,8 +302,25 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
         tasks_[tid].nr = moved.nr;
         tasks_[tid].args = moved.args;
       }
+      std::string filename = std::move(tasks_[tid].exec_filename);
+      if (static_cast<pid_t>(former) != tid && filename.empty() && tasks_.contains(static_cast<pid_t>(former))) {
+        filename = std::move(tasks_[static_cast<pid_t>(former)].exec_filename);
+      }
       TaskState& now = tasks_[tid];
       if (auto task = read_task(tid)) now.task = *task;
+      if (selection_.wants(ProcessEvent::kExec)) {
+        if (filename.empty()) {  // an execve it did not see (traced from the middle of it)
+          char exe[4096];
+          const ssize_t n = ::readlink(fmt::format("/proc/{}/exe", tid).c_str(), exe, sizeof exe - 1);
+          filename.assign(exe, n > 0 ? static_cast<std::size_t>(n) : 0);
+        }
+        SyscallStop ev;
+        ev.task = &now.task;
+        ev.event = ProcessEvent::kExec;
+        ev.filename = filename.c_str();
+        ev.old_pid = static_cast<std::uint32_t>(former);
+        handler(ev);
+      }
       restart(tid, now, 0);
       continue;
     } else if (event == PTRACE_EVENT_STOP) {
@@ -268,8 +329,38 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
         continue;
       }
       // Otherwise a new child's first stop, or our PTRACE_INTERRUPT: nothing to do.
+    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE)) {
+      // The child reports by itself; the parent reports the fork event (threads too, as the kernel's
+      // sched_process_fork does), with the child's ids.
+      unsigned long child = 0;
+      if (selection_.wants(ProcessEvent::kFork) && ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child) {
+        helpers::Task born = t.task;
+        born.pid = static_cast<std::uint32_t>(child);
+        born.tgid = event == PTRACE_EVENT_CLONE ? t.task.tgid : born.pid;
+        if (auto task = read_task(static_cast<pid_t>(child))) born.tgid = task->tgid;
+        SyscallStop ev;
+        ev.task = &t.task;
+        ev.event = ProcessEvent::kFork;
+        ev.child = &born;
+        handler(ev);
+      }
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXIT) {
+      // Before the thread is gone: the last of its process to go ends the group.
+      if (selection_.wants(ProcessEvent::kExit) && !t.exiting) {
+        t.exiting = true;
+        bool last = true;
+        for (const auto& [other, o] : tasks_) {
+          if (other != tid && o.task.tgid == t.task.tgid && !o.exiting) last = false;
+        }
+        SyscallStop ev;
+        ev.task = &t.task;
+        ev.event = ProcessEvent::kExit;
+        ev.group_dead = last;
+        ev.prio = read_prio(tid);
+        handler(ev);
+      }
     } else if (sig == SIGTRAP && event != 0) {
-      // fork/vfork/clone: the child reports by itself.
+      // Other events: nothing to do.
     } else {
       inject = sig;  // a signal on its way to the tracee: deliver it
     }

@@ -117,6 +117,44 @@ check "probe_read_user of memory unmapped and protected by other threads: EFAULT
 out=$("$BPFVM" trace --ptrace "$TMP/paths.bpf.c" -- "$TMP/target" unmaps 300 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@r[0]: 600" "@r[1]: 1200"
 
+# Process events (sched/sched_process_exec, _fork, _exit) with the kernel's records: the command's own
+# exec and a posix_spawn's; a fork, a vfork, a posix_spawn and a thread (each reported by its parent,
+# as current); the exit of each thread and process, group_dead for the last of each process. The same
+# counts from the agent and from ptrace.
+cat > "$TMP/events.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16); __type(key, __u32); __type(value, __u64); } e SEC(".maps");
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&e, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&e, &k, &one, BPF_NOEXIST); }
+struct exec_rec { __u64 common; __u32 filename; int pid; int old_pid; };
+struct fork_rec { __u64 common; __u32 parent_comm; int parent_pid; __u32 child_comm; int child_pid; };
+struct exit_rec { __u64 common; char comm[16]; int pid; int prio; _Bool group_dead; };
+SEC("tracepoint/sched/sched_process_exec") int on_exec(struct exec_rec* r) {
+  char name[16] = {};
+  bpf_probe_read_kernel_str(name, sizeof name, (char*)r + (r->filename & 0xffff));
+  if (r->pid == (int)(bpf_get_current_pid_tgid() >> 32)) bump(1);
+  if (name[0] == '/' && name[1] == 'b' && name[5] == 't' && name[8] == 'e' && name[9] == 0) bump(10);  // /bin/true
+  return 0;
+}
+SEC("tracepoint/sched/sched_process_fork") int on_fork(struct fork_rec* r) {
+  char comm[16] = {};
+  bpf_probe_read_kernel_str(comm, sizeof comm, (char*)r + (r->child_comm & 0xffff));
+  if (r->parent_pid == (int)bpf_get_current_pid_tgid() && r->child_pid != r->parent_pid && comm[0] == 't') bump(2);
+  return 0;
+}
+SEC("tracepoint/sched/sched_process_exit") int on_exit(struct exit_rec* r) {
+  if (r->pid == (int)bpf_get_current_pid_tgid() && r->prio == 120) bump(3);
+  if (r->group_dead) bump(4);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/events.bpf.c" -- "$TMP/target" spawns 1 2>&1); rc=$?
+check "process events in the process: exec, fork (fork, vfork, spawn, thread), exit" $rc "$out" 0 \
+  "@e[1]: 2" "@e[10]: 1" "@e[2]: 4" "@e[3]: 5" "@e[4]: 4"
+out=$("$BPFVM" trace --ptrace "$TMP/events.bpf.c" -- "$TMP/target" spawns 1 2>&1); rc=$?
+check "the same through the ptrace tracer" $rc "$out" 0 "@e[1]: 2" "@e[10]: 1" "@e[2]: 4" "@e[3]: 5" "@e[4]: 4"
+
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"
 cc -O2 -shared -fPIC -o "$TMP/libadd.so" "$TMP/libadd.c" || exit 1

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,24 @@ static void* unmaps(void* n) {
   return NULL;
 }
 
+static void* nothing(void* a) { return a; }
+
+/* A fork, a vfork, a posix_spawn of /bin/true and a thread, each waited for. */
+static void spawns(void) {
+  extern char** environ;
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, NULL, 0);
+  p = vfork();
+  if (p == 0) _exit(0);
+  waitpid(p, NULL, 0);
+  char* args[] = {"/bin/true", NULL};
+  if (posix_spawn(&p, "/bin/true", NULL, NULL, args, environ) == 0) waitpid(p, NULL, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, nothing, NULL);
+  pthread_join(t, NULL);
+}
+
 static long calls(int n) {
   long t = 0;
   for (int i = 0; i < n; i++) t += add_one(i) + work(3, i);
@@ -52,7 +71,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N | unmaps N }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -96,6 +115,8 @@ int main(int argc, char** argv) {
     pthread_create(&b, NULL, unmaps, (void*)(long)n);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
+  } else if (!strcmp(argv[1], "spawns")) {
+    spawns();
   } else if (!strcmp(argv[1], "crash")) {
     calls(n);
     *(volatile int*)0 = 1;

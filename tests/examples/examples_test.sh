@@ -204,7 +204,7 @@ SEC("kprobe/do_sys_open") int k(void *ctx) { return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
 run "$BPFVM" trace "$TMP/kprobe.bpf.c" -- true
-check "unsupported attach point" $rc "$out" 125 "'kprobe/do_sys_open': bpfvm trace attaches to syscall events only"
+check "unsupported attach point" $rc "$out" 125 "'kprobe/do_sys_open': bpfvm trace attaches to syscall and process events only"
 cat > "$TMP/nosys.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -27,8 +27,12 @@ namespace bpfvm::agent {
 inline constexpr std::size_t kSyscallTableSize = 65536;
 std::uint8_t* syscall_table();
 
-// The handler for syscalls with probes (one for the process).
+// The handler for syscalls with probes (one for the process). It returns with rcx = 0 to let the
+// syscall run, 1 when it performed it (rax: the result), or 2 for a clone-family syscall to run whose
+// return in the parent (rax: the child's id or an error) the after-fork handler then sees (the child,
+// with rax 0, goes on without it).
 void set_syscall_handler(ProbeHandler handler);
+void set_after_fork_handler(ProbeHandler handler);
 
 struct SyscallSites {
   std::size_t hooked = 0;

@@ -7,6 +7,9 @@
 //   tracepoint/raw_syscalls/sys_enter, tracepoint/raw_syscalls/sys_exit
 //   raw_tracepoint/sys_enter, raw_tracepoint/sys_exit   (also raw_tp/...): args[0] is a struct pt_regs *
 //     with the syscall's registers, args[1] the number (sys_enter) or the return value (sys_exit)
+//   tracepoint/sched/sched_process_exec, sched_process_fork, sched_process_exit: the process events,
+//     with the running kernel's record layout (its tracefs format when readable, else that of Linux
+//     6.18: __data_loc filename/comms, exit's group_dead)
 #pragma once
 
 #include <memory>
@@ -22,9 +25,10 @@ namespace bpfvm::attach {
 
 // A syscall event as a SEC name gives it.
 struct SyscallPoint {
-  enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint } kind = Kind::kSyscall;
+  enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint, kProcess } kind = Kind::kSyscall;
   bool exit = false;
   int nr = -1;  // kSyscall only
+  ProcessEvent event = ProcessEvent::kNone;  // kProcess only
 };
 // The syscall event `section` names, for a program of type `prog_type`; the error says why it cannot be
 // one (an unknown syscall, a program type that does not fit, an event bpfvm does not produce).
@@ -39,6 +43,9 @@ struct SyscallContext {
   std::size_t size = 0;
 };
 void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, SyscallContext& out);
+// The record of the process event `stop.event` (sched/sched_process_exec|fork|exit), laid out as the
+// running kernel's tracefs format says (read once; Linux 6.18's layout when tracefs is not readable).
+void make_process_record(const SyscallStop& stop, std::uint8_t* out, std::size_t size);
 
 class SyscallProbes {
  public:
@@ -56,6 +63,7 @@ class SyscallProbes {
     Kind kind;
     bool exit;
     int nr;  // kSyscall only
+    ProcessEvent event;  // kProcess only
     std::string section;
     std::shared_ptr<runtime::Program> program;
     std::uint64_t runs = 0, failures = 0;

@@ -25,14 +25,19 @@
 
 namespace bpfvm::attach {
 
-// Which syscalls stop, at entry and at exit.
+// The process events reported beside syscalls (the kernel's sched/sched_process_* tracepoints).
+enum class ProcessEvent : std::uint8_t { kNone, kExec, kFork, kExit };
+
+// Which syscalls stop, at entry and at exit, and which process events are reported.
 struct SyscallSelection {
   std::set<int> enter, exit;
   bool all_enter = false, all_exit = false;
+  std::uint8_t events = 0;  // bit 1 << ProcessEvent
 
   bool wants_enter(int nr) const { return all_enter || enter.contains(nr); }
   bool wants_exit(int nr) const { return all_exit || exit.contains(nr); }
-  bool empty() const { return !all_enter && !all_exit && enter.empty() && exit.empty(); }
+  bool wants(ProcessEvent e) const { return (events >> static_cast<unsigned>(e)) & 1; }
+  bool empty() const { return !all_enter && !all_exit && enter.empty() && exit.empty() && events == 0; }
 };
 
 struct SyscallStop {
@@ -42,6 +47,13 @@ struct SyscallStop {
   std::array<std::uint64_t, 6> args{};  // as passed (at exit too)
   std::int64_t ret = 0;                 // at exit
   std::uint64_t ip = 0, sp = 0;         // the user instruction and stack pointers
+  // A process event instead of a syscall (task: the thread it happens in, as the kernel's current):
+  ProcessEvent event = ProcessEvent::kNone;
+  const char* filename = nullptr;       // exec: the path execve was given
+  std::uint32_t old_pid = 0;            // exec: the thread's id before (a non-leader's that exec'd)
+  const helpers::Task* child = nullptr;  // fork: the new task (task is the parent)
+  bool group_dead = false;              // exit: the last thread of its process
+  int prio = 120;                       // exit: the kernel's prio (120 for nice 0)
 };
 
 // How the traced process ended: its exit code, or the signal that killed it (code is then 128 + signal,
@@ -82,6 +94,8 @@ class SyscallTracer {
     bool await_exit = false;  // an exit stop is wanted for the syscall in progress
     int nr = -1;
     std::array<std::uint64_t, 6> args{};
+    std::string exec_filename;  // the path of the execve in progress (exec events)
+    bool exiting = false;       // reported its exit (exit events)
   };
   SyscallTracer(pid_t pid, bool launched, SyscallSelection selection, int go_fd);
   TaskState& state_of(pid_t tid);

@@ -156,6 +156,12 @@ class Program {
       env_.cpu = cpu;
       return run();
     }
+    // The task helpers see from now on (an event source whose thread changed identity: a vfork child
+    // running on its parent's thread state).
+    void set_task(const helpers::Task& task, pid_t memory_pid) {
+      env_.task = task;
+      env_.memory_pid = memory_pid;
+    }
 
    private:
     Result<std::uint64_t> enter();
