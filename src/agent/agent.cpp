@@ -804,6 +804,19 @@ void after_fork_child() {
 }  // namespace
 
 Result<void> start(const AgentOptions& options) {
+  if (g_state && g_state->stopped) {  // joined again after stop() (bpfvm attach after detach)
+    {
+      std::lock_guard lock(g_state->mutex);
+      g_state->stopped = false;
+      sync_locked(*g_state);
+      publish_record(*g_state);
+    }
+    if (g_state->options.watch) {
+      AgentWork own;
+      start_watcher();
+    }
+    return {};
+  }
   if (g_state) return {};
   try {
     auto s = std::make_unique<State>();

@@ -1,8 +1,8 @@
 // libbpfvm-agent.so: the agent as a preloaded library. `bpfvm run` puts it in LD_PRELOAD with
 // $BPFVM_AGENT naming the pin root whose registry the process joins (empty: the user's default root);
 // without $BPFVM_AGENT, the system-wide scope's /etc/bpfvm/agent.conf names it (`bpfvm agent enable`);
-// with neither the library does nothing. It exports nothing else but dlopen, which it wraps to
-// apply links on libraries loaded later.
+// with neither the library does nothing. It exports dlopen, which it wraps to apply links on libraries
+// loaded later, and the entry points of `bpfvm attach | detach PID`.
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -50,6 +50,29 @@ __attribute__((constructor)) void bpfvm_agent_init() {
 using DlopenFn = void* (*)(const char*, int);
 
 }  // namespace
+
+// `bpfvm attach PID` loads this library into a running process and calls this (through ptrace, on one
+// of its threads): the process joins the registry at `pin_root` in scope `scope`. 0, or -1 when the
+// agent could not start (the reason on stderr with `verbose`).
+extern "C" __attribute__((visibility("default"))) int bpfvm_agent_join(const char* pin_root, unsigned scope,
+                                                                       int verbose) {
+  if (bpfvm::agent::running()) return 0;
+  bpfvm::agent::AgentOptions options;
+  options.pin_root = pin_root ? pin_root : "";
+  options.scope = scope;
+  options.verbose = verbose != 0;
+  if (auto r = bpfvm::agent::start(options); !r) {
+    if (options.verbose) std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
+    return -1;
+  }
+  return 0;
+}
+
+// `bpfvm detach PID`: every probe removed, the process runs on untraced (the library stays loaded).
+extern "C" __attribute__((visibility("default"))) int bpfvm_agent_leave() {
+  bpfvm::agent::stop();
+  return 0;
+}
 
 extern "C" __attribute__((visibility("default"))) void* dlopen(const char* file, int mode) {
   static const auto real = reinterpret_cast<DlopenFn>(dlsym(RTLD_NEXT, "dlopen"));

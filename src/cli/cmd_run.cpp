@@ -46,6 +46,35 @@ int cmd_run(Args& args) {
   return kExitCannotRun;
 }
 
+// bpfvm attach PID / bpfvm detach PID: a running process joins the scope (the agent loaded into it) or
+// leaves it (its probes removed; it runs on).
+int cmd_attach(Args& args, bool detach) {
+  const std::string_view arg = args.next();
+  char* end = nullptr;
+  const long pid = std::strtol(std::string(arg).c_str(), &end, 10);
+  if (arg.empty() || !end || *end || pid <= 0) {
+    throw UsageError{fmt::format("{} needs a process id: bpfvm {} PID", detach ? "detach" : "attach", detach ? "detach" : "attach")};
+  }
+  if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
+  runtime::Runtime rt;
+  auto registry = open_registry(rt);
+  if (!registry) return fail(registry.error());
+  const bool joined = (*registry)->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid)).has_value();
+  if (detach) {
+    if (!joined) return fail(make_error(Errc::kNotFound, "process {} is not in scope", pid));
+    if (auto r = detach_process(static_cast<pid_t>(pid)); !r) return fail(r.error());
+    fmt::print("process {} left the scope (its probes removed; it runs on)\n", pid);
+    return kExitOk;
+  }
+  if (joined) {
+    fmt::print("process {} is already in scope\n", pid);
+    return kExitOk;
+  }
+  if (auto r = attach_process(static_cast<pid_t>(pid), rt.pin_root()); !r) return fail(r.error());
+  fmt::print("process {} joined the scope (registry at {})\n", pid, rt.pin_root());
+  return kExitOk;
+}
+
 int cmd_agent(Args& args) {
   const std::string_view sub = args.next();
   if (!sub.empty() && sub != "show" && sub != "list" && sub != "enable" && sub != "disable") {

@@ -81,6 +81,7 @@ int cmd_veristat(Args& args);
 int cmd_trace(Args& args, std::optional<bool> jit);
 int cmd_run(Args& args);
 int cmd_agent(Args& args);
+int cmd_attach(Args& args, bool detach);
 int cmd_map(Args& args);
 int cmd_btf(Args& args);
 int cmd_link(Args& args);

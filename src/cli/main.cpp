@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "Usage: bpfvm [OPTIONS] OBJECT { COMMAND | help }\n"
     "       bpfvm { version | -V | --version }\n"
-    "       OBJECT := { prog | map | btf | link | perf | feature | trace | run | agent | asm | disasm | exec |\n"
+    "       OBJECT := { prog | map | btf | link | perf | feature | trace | run | agent | attach | detach | asm | disasm | exec |\n"
     "                   veristat }\n"
     "       OPTIONS := { --jit | --interpret | {-j|--json} [{-p|--pretty}] }\n"
     "\n"
@@ -86,6 +86,7 @@ constexpr const char* kTraceUsage =
     "Usage: bpfvm [--jit | --interpret] trace [--ptrace] PROG.bpf.c|PROG.bpf.o [-- CMD ARGS... | -p PID]\n"
     "       bpfvm run -- CMD ARGS...\n"
     "       bpfvm agent { show | list | enable | disable }\n"
+    "       bpfvm { attach | detach } PID\n"
     "\n"
     "trace compiles C (clang -target bpf -O2 -g, with libbpf's headers and include/bpf/bpfvm_trace.h),\n"
     "verifies and loads every program and attaches each by its SEC name: syscall events\n"
@@ -99,7 +100,9 @@ constexpr const char* kTraceUsage =
     "run executes CMD in scope (the agent preloaded; its children too): the links of `bpfvm trace PROG`\n"
     "fire in it. agent show lists the processes in scope, the links each applied and why others failed.\n"
     "agent enable (root) puts every process started from then on in scope, through /etc/ld.so.preload\n"
-    "(their agents join the registry of the pin root in effect); agent disable undoes it.\n";
+    "(their agents join the registry of the pin root in effect); agent disable undoes it.\n"
+    "attach PID loads the agent into a running process (ptrace, a remote dlopen), which then joins the\n"
+    "scope; detach PID removes its probes and leaves it running.\n";
 
 constexpr const char* kToolsUsage =
     "Usage: bpfvm asm FILE [--syntax kernel|conformance] -o OUT.bin\n"
@@ -122,7 +125,9 @@ const char* usage_of(std::string_view command) {
   if (command == "map") return kMapUsage;
   if (command == "btf") return kBtfUsage;
   if (command == "link" || command == "perf" || command == "feature") return kLinkUsage;
-  if (command == "trace" || command == "run" || command == "agent") return kTraceUsage;
+  if (command == "trace" || command == "run" || command == "agent" || command == "attach" || command == "detach") {
+    return kTraceUsage;
+  }
   if (command == "asm" || command == "disasm" || command == "exec" || command == "veristat") return kToolsUsage;
   return kUsage;
 }
@@ -162,6 +167,8 @@ int run_command(std::string_view command, bpfvm::cli::Args& args, std::optional<
     if (command == "trace") return cmd_trace(args, jit);
     if (command == "run") return cmd_run(args);
     if (command == "agent") return cmd_agent(args);
+    if (command == "attach") return cmd_attach(args, false);
+    if (command == "detach") return cmd_attach(args, true);
     if (command == "map") return cmd_map(args);
     if (command == "btf") return cmd_btf(args);
     if (command == "link") return cmd_link(args);

@@ -1,5 +1,6 @@
 #include "scope.hpp"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -13,8 +14,10 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/attach/remote_call.hpp"
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/process.hpp"
+#include "bpfvm/obj/native_elf.hpp"
 
 namespace bpfvm::cli {
 
@@ -127,6 +130,43 @@ Result<void> check_root_owned(const std::string& lib) {
 }
 
 }  // namespace
+
+bool sanitized_build() { return !sanitizer_runtimes().empty(); }
+
+Result<void> attach_process(pid_t pid, const std::string& pin_root) {
+  if (sanitized_build()) {
+    return make_error(Errc::kNotSupported, "a sanitized bpfvm's agent cannot be loaded into a running process "
+                                           "(its sanitizer runtimes must come first)");
+  }
+  const std::string lib = BPFVM_TRY(agent_library());
+  if (auto is_static = obj::is_static_executable(fmt::format("/proc/{}/exe", pid)); is_static && *is_static) {
+    return make_error(Errc::kNotSupported, "process {} is linked statically: the agent cannot be loaded into it "
+                                           "(bpfvm trace --ptrace -p {} traces its syscalls)", pid, pid);
+  }
+  auto call = BPFVM_TRY(attach::RemoteCall::seize(pid));
+  std::uint64_t join = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_join"));
+  if (!join) {
+    const std::uint64_t dlopen = BPFVM_TRY(call->function_address("/libc.so.6", "dlopen"));
+    if (!dlopen) return make_error(Errc::kNotFound, "process {} has no dlopen (no glibc libc.so.6 mapped)", pid);
+    const std::uint64_t handle = BPFVM_TRY(call->call(dlopen, {lib, std::uint64_t{RTLD_NOW}}));
+    if (!handle) return make_error(Errc::kIo, "dlopen(\"{}\") failed in process {}", lib, pid);
+    join = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_join"));
+    if (!join) return make_error(Errc::kNotFound, "the agent loaded in process {} has no bpfvm_agent_join", pid);
+  }
+  const std::uint64_t r = BPFVM_TRY(call->call(join, {pin_root, std::uint64_t{0}, std::uint64_t{0}}));
+  if (static_cast<std::int32_t>(r) != 0) {
+    return make_error(Errc::kIo, "the agent could not start in process {} (registry at {})", pid, pin_root);
+  }
+  return {};
+}
+
+Result<void> detach_process(pid_t pid) {
+  auto call = BPFVM_TRY(attach::RemoteCall::seize(pid));
+  const std::uint64_t leave = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_leave"));
+  if (!leave) return make_error(Errc::kNotFound, "process {} has no agent", pid);
+  BPFVM_TRY(call->call(leave, {}));
+  return {};
+}
 
 Result<std::string> enable_system_wide(const std::string& pin_root, const std::string& etc) {
   if (::geteuid() != 0) return make_error(Errc::kPermission, "the system-wide scope is root's to enable (it edits {}/ld.so.preload)", etc);

@@ -21,6 +21,15 @@ Result<std::string> agent_library();
 // process in scope). `verbose`: the agent reports its errors on the command's stderr.
 Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t scope, bool verbose);
 
+// Whether this bpfvm is built with sanitizers (its agent then needs their runtimes loaded first).
+bool sanitized_build();
+
+// Joins a running process to the scope (`bpfvm attach PID`): loads the agent into it with a remote
+// dlopen and calls its join entry point (registry at `pin_root`, scope 0). `detach_process` removes
+// its probes; it runs on, untraced.
+Result<void> attach_process(pid_t pid, const std::string& pin_root);
+Result<void> detach_process(pid_t pid);
+
 // The opt-in system-wide scope (`bpfvm agent enable | disable`, root only): the agent library in
 // /etc/ld.so.preload, so every process the dynamic loader starts has it, and /etc/bpfvm/agent.conf
 // naming the pin root whose registry those processes join (the agent reads it when $BPFVM_AGENT is

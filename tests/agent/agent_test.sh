@@ -61,6 +61,52 @@ $shown"
 check "a link made after a process joined fires there, not outside the scope" $jrc "$out" 0 "@calls[1]: 50" \
   "pid $joined  comm target" "at 0x"
 
+# A running process started without bpfvm joins with `bpfvm attach PID` (the agent loaded into it
+# through ptrace) and a global trace fires there; `bpfvm detach PID` takes its probes out and it runs
+# on, untraced, to its normal end. Not with a sanitized bpfvm, whose agent needs its runtimes first.
+if ldd "$BPFVM" | grep -q libasan; then
+  echo "skip attach and detach of a running process: a sanitized build (its agent cannot be loaded there)"
+else
+  "$TMP/target" wait "$TMP/go-attach" 30 &
+  attached=$!
+  out=$("$BPFVM" attach $attached 2>&1); arc=$?
+  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/attach.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/attach.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $attached" | grep -q "link" && break; sleep 0.02; done
+  shown=$("$BPFVM" agent show 2>&1)
+  touch "$TMP/go-attach"
+  wait $attached; jrc=$?
+  kill -INT $tracer; wait $tracer
+  out="$out
+  $shown
+  $(cat "$TMP/attach.out")"
+  check "bpfvm attach PID: a running process joins the scope" $((arc + jrc)) "$out" 0 "process $attached joined the scope" \
+    "pid $attached  comm target" "@calls[1]: 30"
+  "$TMP/target" wait "$TMP/go-detach" 20 &
+  left=$!
+  "$BPFVM" attach $left >/dev/null 2>&1
+  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/detach.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/detach.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $left" | grep -q "link" && break; sleep 0.02; done
+  out=$("$BPFVM" detach $left 2>&1); drc=$?
+  shown=$("$BPFVM" agent show 2>&1)
+  touch "$TMP/go-detach"
+  wait $left; jrc=$?
+  kill -INT $tracer; wait $tracer
+  out="$out
+  listed after: $(grep -c "pid $left" <<<"$shown")
+  $(cat "$TMP/detach.out")"
+  check "bpfvm detach PID: its probes removed, it runs on to its end" $((drc + jrc)) "$out" 0 "process $left left the scope" \
+    "listed after: 0"
+  if grep -q "@calls" "$TMP/detach.out"; then fail=$((fail + 1)); echo "FAIL a detached process still ran programs"; fi
+fi
+out=$("$BPFVM" attach 999999999 2>&1); rc=$?
+check "attach: no such process" $rc "$out" 1 "no process 999999999"
+out=$("$BPFVM" detach $$ 2>&1); rc=$?
+check "detach: a process not in scope" $rc "$out" 1 "is not in scope"
+
 out=$(cat > "$TMP/missing.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
