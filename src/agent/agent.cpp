@@ -244,7 +244,7 @@ __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_fork_fla
 
 std::uint64_t clone3_flags(std::uint64_t args, std::uint64_t size) {
   std::uint64_t flags = 0;  // struct clone_args starts with its flags
-  if (size < sizeof flags || !detail::read(&flags, args, sizeof flags)) return 0;
+  if (size < sizeof flags || !detail::read(static_cast<pid_t>(::getpid()), &flags, args, sizeof flags)) return 0;
   return flags;
 }
 
@@ -307,6 +307,21 @@ bool memory_syscall(PtRegs* regs) {
   return true;
 }
 
+// A clone-family syscall returns through after_fork, in the parent (the fork event) and in the child
+// (a vfork child re-reads its ids), when there is a fork program or a child that is not a thread of
+// this process (a forked child without glibc's atfork handlers too): rcx = 2. Allocates nothing.
+void fork_return_path(PtRegs* regs, const SyscallEntries* e) {
+  const std::uint64_t nr = regs->rax;
+  const std::uint64_t flags = nr == SYS_clone    ? regs->rdi
+                              : nr == SYS_clone3 ? clone3_flags(regs->rdi, regs->rsi)
+                              : nr == SYS_vfork  ? CLONE_VM | CLONE_VFORK
+                                                 : 0;
+  if (!e->of(attach::ProcessEvent::kFork).empty() || !(flags & CLONE_THREAD)) {
+    t_fork_flags = flags;
+    regs->rcx = 2;
+  }
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
@@ -321,6 +336,11 @@ void on_syscall(PtRegs* regs, void*) {
       memory_syscall(regs);
       return;
     }
+  }
+  if (runs_in_place(nr) && e->enter[nr].empty() && e->all_enter.empty()) {
+    // Nothing to run before it: no thread state is made (glibc's fork holds malloc's lock here).
+    if (nr != SYS_rt_sigreturn) fork_return_path(regs, e);
+    return;
   }
   t_in_syscall_handler = true;
   struct Leave {
@@ -364,15 +384,7 @@ void on_syscall(PtRegs* regs, void*) {
     run_syscall_entries(enter, stop, t, cpu);
     t.busy = false;
   }
-  if (runs_in_place(nr) && nr != SYS_rt_sigreturn && !e->of(attach::ProcessEvent::kFork).empty()) {
-    // The fork event, when the syscall returns in the parent with the child's id (see after_fork).
-    t_fork_flags = nr == SYS_clone    ? regs->rdi
-                   : nr == SYS_clone3 ? clone3_flags(regs->rdi, regs->rsi)
-                   : nr == SYS_vfork  ? CLONE_VM | CLONE_VFORK
-                                      : 0;
-    regs->rcx = 2;
-    return;
-  }
+  if (runs_in_place(nr) && nr != SYS_rt_sigreturn) fork_return_path(regs, e);
   if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
     t_in_syscall_handler = false;
     memory_syscall(regs);
@@ -508,9 +520,9 @@ void publish_syscalls(State& s) {
     table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr));
   }
   if (!next->of(attach::ProcessEvent::kExit).empty()) table[SYS_exit] = table[SYS_exit_group] = 1;
-  if (!next->of(attach::ProcessEvent::kFork).empty()) {
-    table[SYS_clone] = table[SYS_clone3] = table[SYS_fork] = table[SYS_vfork] = 1;
-  }
+  // Clone-family syscalls come to the handler whenever programs run here: a vfork child must not be
+  // taken for its parent (see after_fork), and fork programs see them.
+  table[SYS_clone] = table[SYS_clone3] = table[SYS_fork] = table[SYS_vfork] = 1;
   s.retired_syscalls.push_back(std::move(next));
 }
 

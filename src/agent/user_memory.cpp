@@ -20,7 +20,6 @@ constinit std::atomic<bool> g_disabled{false};
 constinit std::atomic<std::uint64_t> g_generation{2};
 constinit std::atomic<std::uint32_t> g_writers{0};
 constinit std::atomic<std::int64_t> g_in_flight{0};
-constinit std::atomic<pid_t> g_pid{0};  // this process (0: not known yet, or forked since)
 
 constexpr std::uint64_t kPage = 4096;
 constexpr std::size_t kSlots = 16;
@@ -35,14 +34,9 @@ __attribute__((tls_model("initial-exec"))) thread_local bool t_copying = false;
 
 Checked& slot(std::uint64_t page) { return t_checked[page % (kSlots)]; }
 
-bool kernel_read(void* dst, std::uint64_t src, std::size_t size) {
+bool kernel_read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
   struct iovec local {dst, size};
   struct iovec remote {reinterpret_cast<void*>(src), size};
-  pid_t pid = g_pid.load(std::memory_order_relaxed);
-  if (pid == 0) {
-    pid = static_cast<pid_t>(::getpid());
-    g_pid.store(pid, std::memory_order_relaxed);
-  }
   return ::process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
 }
 
@@ -85,7 +79,7 @@ std::int64_t memory_syscall(std::uint64_t nr, const std::uint64_t* args) {
   return ret;
 }
 
-bool read(void* dst, std::uint64_t src, std::size_t size) {
+bool read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
   if (size == 0) return true;
   if (src + size < src) return false;
   const std::uint64_t first = src / kPage, last = (src + size - 1) / kPage;
@@ -102,7 +96,7 @@ bool read(void* dst, std::uint64_t src, std::size_t size) {
   }
   const bool quiet = g_writers.load(std::memory_order_seq_cst) == 0;
   const std::uint64_t gen = g_generation.load(std::memory_order_seq_cst);
-  if (!kernel_read(dst, src, size)) return false;
+  if (!kernel_read(pid, dst, src, size)) return false;
   // Remembered only when no memory syscall ran before or during the check.
   if (quiet && last - first < kSlots && g_writers.load(std::memory_order_seq_cst) == 0 &&
       g_generation.load(std::memory_order_seq_cst) == gen) {
@@ -113,7 +107,6 @@ bool read(void* dst, std::uint64_t src, std::size_t size) {
 
 void forked() {
   // The child's only thread is the one that forked: copies in flight in other threads did not come.
-  g_pid.store(0);
   g_in_flight.store(t_copying ? 1 : 0);
   g_writers.store(0);
   g_generation.fetch_add(2);

@@ -21,6 +21,8 @@
 // memory a probe on the same thread was copying when the signal came.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -31,8 +33,8 @@ bool is_memory_syscall(std::uint64_t nr, const std::uint64_t* args);
 // Performs a memory syscall as the writer above; its result.
 std::int64_t memory_syscall(std::uint64_t nr, const std::uint64_t* args);
 
-// RunEnv::read_user for the agent.
-bool read(void* dst, std::uint64_t src, std::size_t size);
+// RunEnv::read_user for the agent (`pid`: this process's id, for process_vm_readv).
+bool read(pid_t pid, void* dst, std::uint64_t src, std::size_t size);
 
 // In a forked child (pthread_atfork): the other threads' state did not come along.
 void forked();

@@ -49,9 +49,9 @@ int cmd_run(Args& args) {
 // bpfvm attach PID / bpfvm detach PID: a running process joins the scope (the agent loaded into it) or
 // leaves it (its probes removed; it runs on).
 int cmd_attach(Args& args, bool detach) {
-  const std::string_view arg = args.next();
+  const std::string arg(args.next());
   char* end = nullptr;
-  const long pid = std::strtol(std::string(arg).c_str(), &end, 10);
+  const long pid = std::strtol(arg.c_str(), &end, 10);
   if (arg.empty() || !end || *end || pid <= 0) {
     throw UsageError{fmt::format("{} needs a process id: bpfvm {} PID", detach ? "detach" : "attach", detach ? "detach" : "attach")};
   }

@@ -50,7 +50,7 @@ std::uint64_t get_current_comm(std::uint64_t buf, std::uint64_t size, std::uint6
 // unmapped source as an error instead (or the run's own reader, see RunEnv::read_user).
 bool safe_read(const RunEnv& env, pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
   if (size == 0) return true;
-  if (env.read_user && (pid == 0 || pid == env.memory_pid)) return env.read_user(dst, src, size);
+  if (env.read_user && (pid == 0 || pid == env.memory_pid)) return env.read_user(env.memory_pid, dst, src, size);
   struct iovec local {dst, size};
   struct iovec remote {reinterpret_cast<void*>(src), size};
   const ssize_t n = ::process_vm_readv(pid ? pid : ::getpid(), &local, 1, &remote, 1, 0);

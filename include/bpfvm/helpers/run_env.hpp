@@ -28,8 +28,9 @@ struct RunEnv {
   Task task;
   pid_t memory_pid = 0;  // whose user memory probe_read_user reads; 0 = this process
   // When set (the agent, inside the traced process): reads this process's memory (memory_pid's, and
-  // the "kernel" memory of probe_read_kernel) without faulting, in place of process_vm_readv.
-  bool (*read_user)(void* dst, std::uint64_t src, std::size_t size) = nullptr;
+  // the "kernel" memory of probe_read_kernel) without faulting, in place of process_vm_readv; `pid`
+  // is memory_pid (which a vfork child must not take from its parent).
+  bool (*read_user)(pid_t pid, void* dst, std::uint64_t src, std::size_t size) = nullptr;
   std::uint32_t cpu = 0;
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
