@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -56,6 +57,7 @@ int cmd_attach(Args& args, bool detach) {
     throw UsageError{fmt::format("{} needs a process id: bpfvm {} PID", detach ? "detach" : "attach", detach ? "detach" : "attach")};
   }
   if (!args.empty()) throw UsageError{fmt::format("unexpected '{}'", args.peek())};
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return fail(make_error(Errc::kNotFound, "no process {}", pid));
   runtime::Runtime rt;
   auto registry = open_registry(rt);
   if (!registry) return fail(registry.error());
