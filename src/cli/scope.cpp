@@ -109,13 +109,15 @@ Result<void> write_text(const std::string& path, const std::string& text, mode_t
 }
 
 // A library every process will load must be root's alone: the file and each directory above it owned
-// by root and writable by nobody else.
+// by root and writable by nobody else, but for a sticky directory (/tmp), where others cannot rename or
+// remove the root-owned entry below it (checked too), as OpenSSH's StrictModes allows.
 Result<void> check_root_owned(const std::string& lib) {
   std::string path = lib;
   while (!path.empty()) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return make_error(Errc::kNotFound, "'{}': {}", path, std::strerror(errno));
-    if (st.st_uid != 0 || (st.st_mode & 022) != 0) {
+    const bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) != 0 && path != lib;
+    if (st.st_uid != 0 || ((st.st_mode & 022) != 0 && !sticky_dir)) {
       return make_error(Errc::kAccess,
                         "'{}' is {} (owner {}, mode {:o}): a library preloaded into every process must be root's "
                         "alone, from the file up",
