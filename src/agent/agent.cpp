@@ -26,6 +26,7 @@
 #include "bpfvm/agent/hook.hpp"
 #include "bpfvm/agent/syscall_sites.hpp"
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
@@ -421,25 +422,17 @@ void patch_new_code(State& s, bool alone) {
   Dl_info self{};
   ::dladdr(reinterpret_cast<void*>(&patch_new_code), &self);
   const std::string own = self.dli_fname ? self.dli_fname : "";
-  FILE* f = std::fopen("/proc/self/maps", "re");
-  if (!f) {
+  const std::vector<os::Mapping> maps = os::read_mappings();
+  if (maps.empty()) {
     detail::disable_fast_reads();
     return;
   }
-  struct Mapping {
-    std::uintptr_t start, end;
-    std::uint64_t offset;
-    std::string path;
-  };
-  std::vector<Mapping> todo;
-  char line[4096];
+  std::vector<os::Mapping> todo;
   bool unseen_syscalls = false;
-  while (std::fgets(line, sizeof line, f)) {
-    unsigned long start, end, off;
-    char perms[8], path[4096] = {};
-    if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, path) != 5) continue;
-    if (perms[2] != 'x' || path[0] != '/') continue;
-    if (!s.code_seen.insert({start, end}).second) continue;
+  for (const os::Mapping& map : maps) {
+    if (!map.executable() || !map.path.starts_with('/')) continue;
+    if (!s.code_seen.insert({map.start, map.end}).second) continue;
+    const char* path = map.path.c_str();
     char real[4096];
     const std::string canonical = ::realpath(path, real) ? real : path;
     char own_real[4096];
@@ -452,15 +445,14 @@ void patch_new_code(State& s, bool alone) {
       unseen_syscalls = true;
       continue;
     }
-    todo.push_back({start, end, off, path});
+    todo.push_back(map);
   }
-  std::fclose(f);
   // The sweeps' results are kept per user beside the registry (see syscall_sites.hpp); none when that
   // directory cannot be this user's alone.
   std::string cache = fmt::format("{}/.cache-{}/syscall-sites", s.rt->pin_root(), ::geteuid());
   if (!os::make_private_directory(cache)) cache.clear();
   std::size_t hooked = 0, left = 0;
-  for (const Mapping& m : todo) {
+  for (const os::Mapping& m : todo) {
     auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, alone, cache);
     if (!r) {
       s.sites_left.push_back(r.error().to_string());
@@ -552,23 +544,11 @@ Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) 
 
 // Where this process maps byte `offset` of the file (dev, inode) executable; 0 when it does not.
 std::uintptr_t address_of(std::uint64_t dev, std::uint64_t inode, std::uint64_t offset) {
-  FILE* f = std::fopen("/proc/self/maps", "re");
-  if (!f) return 0;
-  char line[4096];
-  std::uintptr_t found = 0;
-  while (std::fgets(line, sizeof line, f)) {
-    unsigned long start, end, off, ino;
-    unsigned maj, min;
-    char perms[8];
-    if (std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &off, &maj, &min, &ino) != 7) continue;
-    if (perms[2] != 'x' || ino != inode || ::makedev(maj, min) != dev) continue;
-    if (offset >= off && offset < off + (end - start)) {
-      found = start + (offset - off);
-      break;
-    }
+  for (const os::Mapping& m : os::read_mappings()) {
+    if (!m.executable() || m.inode != inode || m.dev != dev) continue;
+    if (offset >= m.offset && offset < m.offset + (m.end - m.start)) return m.start + (offset - m.offset);
   }
-  std::fclose(f);
-  return found;
+  return 0;
 }
 
 void publish_sites(State& s, Site& site) {

@@ -8,12 +8,12 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "bpfvm/attach/uprobe.hpp"
+#include "bpfvm/base/process.hpp"
 
 namespace bpfvm::attach {
 
@@ -121,33 +121,24 @@ Result<std::uint64_t> RemoteCall::call(std::uint64_t address, const std::vector<
 }
 
 Result<std::uint64_t> RemoteCall::function_address(const std::string& file, const std::string& function) const {
-  FILE* maps = std::fopen(fmt::format("/proc/{}/maps", pid_).c_str(), "re");
-  if (!maps) return make_error(Errc::kNotFound, "no process {}", pid_);
-  char line[4096];
+  const std::vector<os::Mapping> maps = os::read_mappings(pid_);
+  if (maps.empty()) return make_error(Errc::kNotFound, "no process {}", pid_);
   std::string path;
-  struct Range {
-    std::uint64_t start, end, offset;
-  };
-  std::vector<Range> ranges;
-  while (std::fgets(line, sizeof line, maps)) {
-    unsigned long start, end, off;
-    char perms[8], p[4096] = {};
-    if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, p) != 5) continue;
-    const std::string_view name(p);
-    if (!name.ends_with(file)) continue;
-    if (path.empty()) path = p;
-    if (path == p) ranges.push_back({start, end, off});
+  for (const os::Mapping& m : maps) {
+    if (m.path.ends_with(file)) {
+      path = m.path;
+      break;
+    }
   }
-  std::fclose(maps);
   if (path.empty()) return std::uint64_t{0};
   UprobeSpec spec;
   spec.path = fmt::format("/proc/{}/root{}", pid_, path);
   spec.function = function;
   auto point = resolve_uprobe(spec);
   if (!point) return std::uint64_t{0};
-  for (const Range& r : ranges) {
-    if (point->file_offset >= r.offset && point->file_offset < r.offset + (r.end - r.start)) {
-      return r.start + (point->file_offset - r.offset);
+  for (const os::Mapping& m : maps) {
+    if (m.path == path && point->file_offset >= m.offset && point->file_offset < m.offset + (m.end - m.start)) {
+      return m.start + (point->file_offset - m.offset);
     }
   }
   return std::uint64_t{0};

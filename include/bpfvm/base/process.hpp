@@ -1,6 +1,9 @@
 // Child processes: running a tool (clang) to completion, and a private temporary directory.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,17 @@ Result<int> run_process(const std::vector<std::string>& argv);
 // command is reported before anything starts: its path, or why there is none (kNotFound: not found;
 // kAccess: found, but not an executable file).
 Result<std::string> find_command(const std::string& name);
+
+// One line of /proc/PID/maps.
+struct Mapping {
+  std::uint64_t start = 0, end = 0, offset = 0;
+  std::uint64_t dev = 0, inode = 0;  // dev as makedev(major, minor)
+  char perms[5] = {};                // "r-xp"
+  std::string path;                  // "" for anonymous memory
+  bool executable() const { return perms[2] == 'x'; }
+};
+// The mappings of process `pid` (0: this one); empty when they cannot be read.
+std::vector<Mapping> read_mappings(pid_t pid = 0);
 
 // A new directory under $TMPDIR (or /tmp), removed with its files when the object goes.
 class TempDirectory {

@@ -1,10 +1,12 @@
 #include "bpfvm/base/process.hpp"
 
 #include <spawn.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -79,5 +81,30 @@ Result<std::string> find_command(const std::string& name) {
   return make_error(Errc::kNotFound, "cannot run '{}': no such command", name);
 }
 
+
+std::vector<Mapping> read_mappings(pid_t pid) {
+  std::vector<Mapping> out;
+  const std::string file = pid ? "/proc/" + std::to_string(pid) + "/maps" : "/proc/self/maps";
+  FILE* f = std::fopen(file.c_str(), "re");
+  if (!f) return out;
+  char line[4096 + 128];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long start, end, off, inode;
+    unsigned major, minor;
+    char perms[8], path[4096] = {};
+    const int n = std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %4095s", &start, &end, perms, &off, &major, &minor,
+                              &inode, path);
+    if (n < 7) continue;
+    Mapping m;
+    m.start = start, m.end = end, m.offset = off;
+    m.dev = makedev(major, minor);
+    m.inode = inode;
+    std::memcpy(m.perms, perms, 4);
+    m.path = path;
+    out.push_back(std::move(m));
+  }
+  std::fclose(f);
+  return out;
+}
 
 }  // namespace bpfvm::os
