@@ -471,8 +471,8 @@ std::map<std::string, std::string> read_kernel_config(const std::optional<std::s
   if (std::sscanf(u.release, "%u.%u.%u", &major, &minor, &patch) >= 2) {
     out["LINUX_KERNEL_VERSION"] = std::to_string((major << 16) + (minor << 8) + std::min(patch, 255u));
   }
-  out["LINUX_HAS_BPF_COOKIE"] = "1";
-  out["LINUX_HAS_SYSCALL_WRAPPER"] = "1";
+  out["LINUX_HAS_BPF_COOKIE"] = "y";  // booleans, as libbpf sets them ("y" reads 1 as an integer too)
+  out["LINUX_HAS_SYSCALL_WRAPPER"] = "y";
   std::vector<std::string> files;
   if (path) {
     files.push_back(*path);

@@ -113,7 +113,8 @@ Result<ElfFile> ElfFile::parse(std::span<const std::uint8_t> file) {
       const char* name = elf_strptr(elf.get(), symtab_hdr.sh_link, sym.st_name);
       if (!name) return elf_error(fmt::format("read the name of symbol {}", i));
       ElfSymbol s{i, name, sym.st_value, sym.st_size, sym.st_shndx, static_cast<std::uint8_t>(GELF_ST_TYPE(sym.st_info)),
-                  static_cast<std::uint8_t>(GELF_ST_BIND(sym.st_info))};
+                  static_cast<std::uint8_t>(GELF_ST_BIND(sym.st_info)),
+                  static_cast<std::uint8_t>(GELF_ST_VISIBILITY(sym.st_other))};
       if (s.type == STT_SECTION && s.name.empty() && s.section < nsections) {
         s.name = out.sections_[s.section].name;
       }

@@ -30,6 +30,7 @@ struct ElfSymbol {
   std::uint64_t value = 0, size = 0;
   std::uint16_t section = 0;  // st_shndx
   std::uint8_t type = 0, bind = 0;
+  std::uint8_t visibility = 0;  // STV_*
 };
 
 struct ElfRelocation {

@@ -2,11 +2,14 @@
 // than .text (or the whole section, in objects older than that convention); each is linked with the .text (and same-section static) functions it calls or takes the
 // address of, appended after it as libbpf does, and map / global data references become LDDW pseudo
 // instructions.
+#include <bpf/btf.h>
 #include <gelf.h>
 #include <linux/bpf.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
+#include <optional>
 #include <cstring>
 #include <map>
 
@@ -325,6 +328,36 @@ void apply_iproute2_conventions(MapTable& maps, std::vector<ProgramSpec>& progra
   }
 }
 
+// libbpf's rule for a subprogram (a function of .text) that is global but hidden (STV_HIDDEN or
+// STV_INTERNAL, as `__hidden` makes libbpf's own bpf_usdt_arg): its BTF FUNC is marked static, so that the
+// verifier checks it in its callers' context rather than alone with only its BTF types to go by (where
+// a pointer argument may be null). The BTF with those functions made static; nothing when there are none.
+std::optional<std::vector<std::uint8_t>> hidden_functions_static(const ElfFile& elf, const Btf& btf) {
+  const ElfSection* text = elf.find_section(".text");
+  if (!text) return std::nullopt;
+  const struct btf* b = btf.get();
+  // Types are contiguous from the first, which starts the type section (after the header).
+  struct btf_header hdr {};
+  if (btf.bytes().size() < sizeof hdr || btf__type_cnt(b) < 2) return std::nullopt;
+  std::memcpy(&hdr, btf.bytes().data(), sizeof hdr);
+  const auto* first = reinterpret_cast<const std::uint8_t*>(btf__type_by_id(b, 1));
+  std::optional<std::vector<std::uint8_t>> out;
+  for (const ElfSymbol& sym : elf.symbols()) {
+    if (sym.type != STT_FUNC || sym.bind == STB_LOCAL || elf.section(sym.section) != text) continue;
+    if (sym.visibility != STV_HIDDEN && sym.visibility != STV_INTERNAL) continue;
+    const int id = btf__find_by_name_kind(b, sym.name.c_str(), BTF_KIND_FUNC);
+    if (id <= 0) continue;
+    const struct btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+    if (btf_vlen(t) != BTF_FUNC_GLOBAL) continue;
+    const auto at = (reinterpret_cast<const std::uint8_t*>(t) - first) + static_cast<std::ptrdiff_t>(hdr.hdr_len + hdr.type_off);
+    if (at < 0 || static_cast<std::size_t>(at) + sizeof(*t) > btf.bytes().size()) continue;
+    if (!out) out.emplace(btf.bytes().begin(), btf.bytes().end());
+    const __u32 info = (t->info & ~0xffffu) | BTF_FUNC_STATIC;  // kind and flags kept, vlen = linkage
+    std::memcpy(out->data() + at + offsetof(struct btf_type, info), &info, sizeof info);
+  }
+  return out;
+}
+
 Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view file_name) {
   const ElfFile elf = BPFVM_TRY(ElfFile::parse(file));
   ObjectSpec out;
@@ -337,6 +370,7 @@ Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view fil
   std::optional<BtfExt> ext;
   if (const ElfSection* s = elf.find_section(".BTF")) {
     out.btf = BPFVM_TRY_CTX(Btf::parse(s->bytes), "section '.BTF'");
+    if (auto fixed = hidden_functions_static(elf, *out.btf)) out.btf = BPFVM_TRY_CTX(Btf::parse(*fixed), "section '.BTF'");
     if (const ElfSection* e = elf.find_section(".BTF.ext")) {
       ext = BPFVM_TRY_CTX(BtfExt::parse(e->bytes, *out.btf), "section '.BTF.ext'");
       out.has_core_relocations = ext->has_core_relocations;
