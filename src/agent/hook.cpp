@@ -9,6 +9,8 @@
 #include <cpuid.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/ucontext.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -517,6 +519,109 @@ Result<void> write_unexecuted(std::uintptr_t address, const std::uint8_t* bytes,
   return {};
 }
 
+
+// ---- int3 probes ----------------------------------------------------------------------------------
+
+// An int3 probe: the address of its int3, what to call, and where the thread resumes (the instruction
+// the int3 replaced, relocated, then a jump back). Entries are never freed or reused for another
+// address: a thread may take the trap of a probe that is being removed, and must still resume right.
+struct TrapSite {
+  std::atomic<std::uintptr_t> address{0};
+  std::atomic<bool> active{false};
+  ProbeHandler handler = nullptr;
+  void* data = nullptr;
+  std::uintptr_t resume = 0;
+};
+constexpr std::size_t kMaxTraps = 4096;
+struct Traps {
+  TrapSite sites[kMaxTraps];
+  std::atomic<std::size_t> count{0};
+  struct sigaction previous {};  // the process's SIGTRAP disposition before the agent's
+};
+std::atomic<Traps*> g_traps{nullptr};  // made with the first int3 probe, never destroyed
+
+// A SIGTRAP that is no probe's: what the process's own disposition would have done with it.
+void trap_not_ours(int sig, siginfo_t* info, void* context, const struct sigaction& previous) {
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction) previous.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (previous.sa_handler == SIG_IGN && info->si_code != SI_KERNEL) return;  // an ignored kill -TRAP
+  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(sig);
+    return;
+  }
+  // The default action (an int3 trap is never ignored): the process dies of SIGTRAP, as without the agent.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGTRAP, &dfl, nullptr);
+  ::raise(SIGTRAP);
+}
+
+void on_sigtrap(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  auto* uc = static_cast<ucontext_t*>(context);
+  greg_t* g = uc->uc_mcontext.gregs;
+  Traps* traps = g_traps.load(std::memory_order_acquire);
+  const std::uintptr_t at = static_cast<std::uintptr_t>(g[REG_RIP]) - 1;
+  TrapSite* site = nullptr;
+  if (traps && info->si_code == SI_KERNEL) {
+    const std::size_t n = traps->count.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (traps->sites[i].address.load(std::memory_order_relaxed) == at) {
+        site = &traps->sites[i];
+        break;
+      }
+    }
+  }
+  if (!site) {
+    if (traps) trap_not_ours(sig, info, context, traps->previous);
+    errno = saved_errno;
+    return;
+  }
+  if (!site->active.load(std::memory_order_acquire)) {
+    g[REG_RIP] = static_cast<greg_t>(at);  // removed meanwhile: the original byte is back, run it
+    errno = saved_errno;
+    return;
+  }
+  // pt_regs as the kernel's uprobe fills it: the registers at the probed instruction, orig_ax -1.
+  PtRegs regs{};
+  regs.r15 = g[REG_R15], regs.r14 = g[REG_R14], regs.r13 = g[REG_R13], regs.r12 = g[REG_R12];
+  regs.rbp = g[REG_RBP], regs.rbx = g[REG_RBX], regs.r11 = g[REG_R11], regs.r10 = g[REG_R10];
+  regs.r9 = g[REG_R9], regs.r8 = g[REG_R8], regs.rax = g[REG_RAX], regs.rcx = g[REG_RCX];
+  regs.rdx = g[REG_RDX], regs.rsi = g[REG_RSI], regs.rdi = g[REG_RDI];
+  regs.orig_rax = ~std::uint64_t{0};
+  regs.rip = at;
+  regs.cs = static_cast<std::uint64_t>(g[REG_CSGSFS]) & 0xffff;
+  regs.eflags = g[REG_EFL];
+  regs.rsp = g[REG_RSP];
+  regs.ss = 0x2b;  // __USER_DS
+  site->handler(&regs, site->data);
+  g[REG_RIP] = static_cast<greg_t>(site->resume);
+  errno = saved_errno;
+}
+
+// The table, and the agent's SIGTRAP handler in place (once; the caller holds g_chunks_mutex).
+Result<Traps*> trap_table() {
+  if (Traps* t = g_traps.load(std::memory_order_acquire)) return t;
+  auto* t = new (std::nothrow) Traps;
+  if (!t) return make_error(Errc::kNoMemory, "no memory for the int3 probes' table");
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigtrap;
+  // SA_NODEFER: a trap inside the handler (a probed function a helper calls) must not find SIGTRAP
+  // blocked, which makes the kernel kill the process; it is a miss instead.
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  g_traps.store(t, std::memory_order_release);
+  if (::sigaction(SIGTRAP, &sa, &t->previous) != 0) {
+    g_traps.store(nullptr, std::memory_order_release);
+    const int err = errno;
+    delete t;
+    return make_error(Errc::kIo, "cannot install the SIGTRAP handler of int3 probes: {}", std::strerror(err));
+  }
+  return t;
+}
+
 }  // namespace detail
 
 using namespace detail;
@@ -562,7 +667,80 @@ Result<void> patch_code(std::uintptr_t address, const std::uint8_t* bytes, std::
   return {};
 }
 
+namespace {
+
+// Whether a jump's failure leaves an int3 to try.
+bool trap_may_do(const Error& e) { return e.code() == Errc::kBusy || e.code() == Errc::kNotSupported; }
+
+}  // namespace
+
+// An int3 at `site` (see hook.hpp); the caller holds g_chunks_mutex.
+Result<std::unique_ptr<Hook>> Hook::install_trap(const PatchSite& site, ProbeHandler handler, void* data) {
+  ZydisDecoder dec;
+  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  Traps* traps = BPFVM_TRY(trap_table());
+  const std::uintptr_t from = site.address;
+  const std::uintptr_t limit =
+      site.func_start && site.func_size ? site.func_start + site.func_size + site.func_slack : from + 32;
+  if (site.func_start && site.func_size) {
+    BPFVM_TRY(check_function(dec, site.func_start, site.func_start + site.func_size, from, 1));  // a boundary
+  }
+  TrapSite* slot = nullptr;
+  const std::size_t n = traps->count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n && !slot; ++i) {
+    if (traps->sites[i].address.load(std::memory_order_relaxed) == from) slot = &traps->sites[i];
+  }
+  if (!slot) {
+    if (n == kMaxTraps) return make_error(Errc::kNoSpace, "{} int3 probes are placed already, the most there may be", n);
+    const std::uintptr_t resume = allocate_near(from, 22 + kAbsJumpSize);
+    if (!resume) return make_error(Errc::kNoMemory, "no free memory within 2 GiB of {:#x} for a trampoline", from);
+    Relocation rel = BPFVM_TRY(relocate(dec, from, limit, resume, 1));
+    BPFVM_TRY(write_trampoline(resume, rel.code));
+    slot = &traps->sites[n];
+    slot->resume = resume;
+    slot->handler = handler;
+    slot->data = data;
+    slot->address.store(from, std::memory_order_relaxed);
+    traps->count.store(n + 1, std::memory_order_release);
+  } else if (slot->active.load(std::memory_order_acquire)) {
+    return make_error(Errc::kBusy, "{:#x} has an int3 probe already", from);
+  } else {
+    slot->handler = handler;
+    slot->data = data;
+  }
+  std::unique_ptr<Hook> hook(new Hook);
+  hook->address_ = from;
+  hook->original_size_ = 1;
+  hook->patch_size_ = 1;
+  hook->patched_[0] = 0xcc;
+  std::memcpy(hook->original_, reinterpret_cast<const void*>(from), 1);
+  hook->trap_ = slot;
+  slot->active.store(true, std::memory_order_release);
+  if (auto r = patch_code(from, hook->patched_, 1); !r) {
+    slot->active.store(false, std::memory_order_release);
+    return std::move(r).error();
+  }
+  hook->installed_ = true;
+  return hook;
+}
+
 Result<std::unique_ptr<Hook>> Hook::install(const PatchSite& site, ProbeHandler handler, void* data) {
+  if (protection_of(site.address) < 0 || !(protection_of(site.address) & PROT_EXEC)) {
+    return make_error(Errc::kFault, "{:#x} is not in executable memory", site.address);
+  }
+  if (!site.trap) {
+    auto jump = install_jump(site, handler, data);
+    if (jump || !trap_may_do(jump.error())) return jump;
+    std::lock_guard lock(g_chunks_mutex);
+    auto trap = install_trap(site, handler, data);
+    if (!trap) return make_error(trap.error().code(), "{} (and no jump: {})", trap.error().to_string(), jump.error().to_string());
+    return trap;
+  }
+  std::lock_guard lock(g_chunks_mutex);
+  return install_trap(site, handler, data);
+}
+
+Result<std::unique_ptr<Hook>> Hook::install_jump(const PatchSite& site, ProbeHandler handler, void* data) {
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   const std::uintptr_t from = site.address;
@@ -637,6 +815,9 @@ Result<std::unique_ptr<Hook>> Hook::install(const PatchSite& site, ProbeHandler 
 Result<void> Hook::remove() {
   if (!installed_) return {};
   BPFVM_TRY(patch_code(address_, original_, patch_size_));
+  // A thread that took this int3 before the byte went back still finds its entry, inactive: it runs
+  // the original instruction.
+  if (trap_) static_cast<TrapSite*>(trap_)->active.store(false, std::memory_order_release);
   installed_ = false;
   return {};
 }

@@ -41,6 +41,7 @@ __attribute__((constructor)) void bpfvm_agent_init() {
   bpfvm::agent::AgentOptions options;
   options.pin_root = root;
   options.verbose = verbose && std::strcmp(verbose, "1") == 0;
+  if (const char* traps = std::getenv("BPFVM_AGENT_TRAPS")) options.traps = std::strcmp(traps, "1") == 0;
   if (const char* scope = std::getenv("BPFVM_AGENT_SCOPE")) options.scope = static_cast<std::uint32_t>(std::strtoul(scope, nullptr, 10));
   if (auto r = bpfvm::agent::start(options); !r && options.verbose) {
     std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());

@@ -116,7 +116,12 @@ int cmd_agent(Args& args) {
     }
     fmt::print("pid {}  comm {}  scope {}\n", r.value("id", 0u), r.value("comm", std::string()), r.value("scope", 0u));
     for (const auto& l : r.value("applied", nlohmann::json::array())) {
-      fmt::print("\tlink {}  at {:#x}\n", l.value("link", 0u), l.value("address", std::uint64_t{0}));
+      if (l.contains("syscall")) {
+        fmt::print("\tlink {}  syscall {}\n", l.value("link", 0u), l.value("syscall", 0));
+      } else {
+        fmt::print("\tlink {}  at {:#x}{}\n", l.value("link", 0u), l.value("address", std::uint64_t{0}),
+                   l.value("int3", false) ? "  (int3)" : "");
+      }
     }
     for (const auto& e : r.value("errors", nlohmann::json::array())) {
       fmt::print("\tlink {}  failed: {}\n", e.value("link", 0u), e.value("error", std::string()));

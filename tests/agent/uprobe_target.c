@@ -71,7 +71,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -120,6 +120,9 @@ int main(int argc, char** argv) {
   } else if (!strcmp(argv[1], "crash")) {
     calls(n);
     *(volatile int*)0 = 1;
+  } else if (!strcmp(argv[1], "int3")) {  /* a breakpoint of its own: SIGTRAP kills it */
+    calls(n);
+    __asm__ volatile("int3");
   }
   return after_work(0);
 }

@@ -216,12 +216,77 @@ TEST(AgentHook, RelocatesRipRelativeBranchesAndCalls) {
   EXPECT_EQ(seen.hits.load(), 4);
 }
 
-TEST(AgentHook, RefusesWhenABranchLandsInTheDisplacedBytes) {
+TEST(AgentHook, AnInt3WhereABranchLandsInTheDisplacedBytes) {
   Seen seen;
   auto hook = Hook::install(at_entry(reinterpret_cast<void*>(probe_loop), 12), count_entry, &seen);
-  ASSERT_FALSE(hook);
-  EXPECT_NE(hook.error().to_string().find("lands inside"), std::string::npos) << hook.error().to_string();
-  EXPECT_EQ(opaque(probe_loop)(3), 0);  // untouched
+  ASSERT_TRUE(hook) << hook.error().to_string();
+  EXPECT_TRUE((*hook)->trap());
+  EXPECT_EQ(opaque(probe_loop)(3), 0);
+  EXPECT_EQ(opaque(probe_loop)(5), 0);
+  EXPECT_EQ(seen.hits.load(), 2);
+  EXPECT_EQ(seen.last_rdi.load(), 5);
+  EXPECT_EQ(seen.last_rip.load(), reinterpret_cast<std::uintptr_t>(probe_loop));
+  ASSERT_TRUE((*hook)->remove());
+  EXPECT_EQ(opaque(probe_loop)(2), 0);
+  EXPECT_EQ(seen.hits.load(), 2);
+}
+
+TEST(AgentHook, Int3ProbesRelocateTheInstructionTheyReplace) {
+  Seen seen;
+  auto trap_at = [&](const void* fn, std::uint64_t size, std::uint64_t offset = 0) {
+    PatchSite s = at_entry(fn, size);
+    s.address += offset;
+    s.trap = true;
+    return Hook::install(s, count_entry, &seen);
+  };
+  auto riprel = trap_at(reinterpret_cast<void*>(probe_riprel), 11);
+  ASSERT_TRUE(riprel) << riprel.error().to_string();
+  EXPECT_TRUE((*riprel)->trap());
+  EXPECT_EQ(opaque(probe_riprel)(1), 42);
+  auto call = trap_at(reinterpret_cast<void*>(probe_call), 10);
+  ASSERT_TRUE(call) << call.error().to_string();
+  EXPECT_EQ(opaque(probe_call)(1), 102);
+  auto mid = trap_at(reinterpret_cast<void*>(probe_mid), 18, 7);  // the first 1-byte nop
+  ASSERT_TRUE(mid) << mid.error().to_string();
+  EXPECT_EQ(opaque(probe_mid)(1), 6);
+  EXPECT_EQ(seen.hits.load(), 3);
+  EXPECT_EQ(seen.last_rip.load(), reinterpret_cast<std::uintptr_t>(probe_mid) + 7);
+  PatchSite inside = at_entry(reinterpret_cast<void*>(probe_mid), 18);
+  inside.address += 1;
+  inside.trap = true;
+  auto refused = Hook::install(inside, count_entry, &seen);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("instruction boundary"), std::string::npos) << refused.error().to_string();
+}
+
+TEST(AgentHook, ThreadsRunThroughAnInt3WhileItComesAndGoes) {
+  Seen seen;
+  std::atomic<bool> stop{false};
+  std::atomic<long> wrong{0}, calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      auto* f = opaque(probe_plain);
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (long i = 0; i < 100; ++i) {
+          if (f(i) != i + 1) wrong.fetch_add(1);
+        }
+        calls.fetch_add(100);
+      }
+    });
+  }
+  PatchSite s = at_entry(reinterpret_cast<void*>(probe_plain), 12);
+  s.trap = true;
+  for (int round = 0; round < 200; ++round) {
+    auto hook = Hook::install(s, count_entry, &seen);
+    ASSERT_TRUE(hook) << hook.error().to_string();
+    std::this_thread::yield();
+    ASSERT_TRUE((*hook)->remove());
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(calls.load(), 0);
 }
 
 TEST(AgentHook, RefusesAPointInsideAnInstruction) {

@@ -30,6 +30,7 @@ struct AgentOptions {
   bool verbose = false;  // errors to stderr too
   bool watch = true;     // a thread that follows the registry (tests may drive sync() by hand)
   std::uint32_t scope = 0;  // links of this scope fire here, and those of scope 0 ($BPFVM_AGENT_SCOPE)
+  bool traps = false;      // every probe an int3, also where a jump fits ($BPFVM_AGENT_TRAPS=1)
 };
 
 struct LinkStatus {

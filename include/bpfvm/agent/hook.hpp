@@ -11,9 +11,19 @@
 // The patch is written with one atomic store of 8 or 16 aligned bytes; removing a probe writes the
 // original bytes back the same way, and keeps the trampoline (a thread may still be in it).
 //
-// A probe refuses (and leaves the code untouched) when it cannot be placed safely: the displaced bytes
-// would hold the target of a jump from elsewhere in the function, a branch the relocation does not
-// handle (loop, jrcxz), or the function with its alignment padding is shorter than the jump.
+// Where a jump cannot be placed safely (the displaced bytes would hold the target of a jump from
+// elsewhere in the function, the function with its padding is shorter than the jump, or the jump would
+// cover several instructions while other threads run: a USDT site's 1-byte nop mid-function), the probe
+// is an `int3`, as the kernel's uprobes always are: one byte, safe under running threads; the agent's
+// SIGTRAP handler (installed on the first such probe, SA_NODEFER so that a probe inside a probe is a
+// miss, not a death) fills pt_regs from the signal frame, calls the handler, and resumes at a relocated
+// copy of the instruction followed by a jump back (the kernel's execute-out-of-line slot). A SIGTRAP that
+// is not a probe's (another int3, kill -TRAP) goes to the handler the process had, or kills the process
+// as it would have without the agent. A probe refuses (and leaves the code untouched) when neither can
+// be placed: the instruction cannot be decoded or moved (loop, jrcxz).
+//
+// A process that installs its own SIGTRAP handler after an int3 probe was placed takes the traps over
+// (its handler sees them); debuggers, which use ptrace, see them before either.
 //
 // Return probes: an entry handler may call `hook_return` to have `handler` run when the probed function
 // returns (the return address on the stack is replaced by a return trampoline; a per-thread stack of
@@ -42,6 +52,7 @@ struct PatchSite {
   std::uintptr_t func_start = 0;  // the function holding it (0: unknown; then no jump check is possible)
   std::uint64_t func_size = 0, func_slack = 0;
   std::uint64_t func_pad_before = 0;  // padding before the function (after the previous one's end)
+  bool trap = false;  // an int3 even where a jump fits ($BPFVM_AGENT_TRAPS=1: tests, comparisons)
 };
 
 class Hook {
@@ -56,15 +67,19 @@ class Hook {
   Result<void> remove();
   std::uintptr_t address() const { return address_; }
   std::size_t displaced_bytes() const { return original_size_; }
+  bool trap() const { return trap_ != nullptr; }  // placed as an int3
 
  private:
   Hook() = default;
+  static Result<std::unique_ptr<Hook>> install_jump(const PatchSite& site, ProbeHandler handler, void* data);
+  static Result<std::unique_ptr<Hook>> install_trap(const PatchSite& site, ProbeHandler handler, void* data);
   std::uintptr_t address_ = 0;
   std::uint8_t original_[16] = {};
   std::uint8_t patched_[16] = {};
   std::uintptr_t word_ = 0;  // the aligned 8- or 16-byte block written atomically
   std::size_t word_size_ = 0, original_size_ = 0, patch_size_ = 0;
   bool installed_ = false;
+  void* trap_ = nullptr;  // the int3 probe's entry in the SIGTRAP handler's table
 };
 
 // From an entry handler at a function's first instruction: runs `handler(regs, data)` when the function
