@@ -9,7 +9,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libelf-dev libdw-dev zlib1g-dev libbpf-dev linux-libc-dev
   libasmjit-dev libzydis-dev
   bpftool strace graphviz
-  libbpf-tools
+  libbpf-tools systemtap-sdt-dev
 )
 
 missing=()

@@ -81,6 +81,7 @@ struct Applied {
   bool retprobe;
   std::uint64_t cookie;
   std::shared_ptr<runtime::Program> program;
+  std::uintptr_t semaphore = 0;  // a USDT semaphore this link counted up (0: none)
 };
 
 struct State {
@@ -551,6 +552,22 @@ std::uintptr_t address_of(std::uint64_t dev, std::uint64_t inode, std::uint64_t 
   return 0;
 }
 
+// Where this process maps the 2-byte USDT semaphore at `offset` in the file (dev, inode) writable; 0
+// when it does not.
+std::uintptr_t semaphore_of(std::uint64_t dev, std::uint64_t inode, std::uint64_t offset) {
+  for (const os::Mapping& m : os::read_mappings()) {
+    if (m.perms[1] != 'w' || m.inode != inode || m.dev != dev) continue;
+    if (offset >= m.offset && offset + 2 <= m.offset + (m.end - m.start)) return m.start + (offset - m.offset);
+  }
+  return 0;
+}
+
+// Counts a USDT semaphore up or down, as the kernel's uprobe does with ref_ctr_offset: the program's
+// `if (PROVIDER_NAME_ENABLED())` is true while at least one link is applied.
+void count_semaphore(std::uintptr_t at, int delta) {
+  __atomic_fetch_add(reinterpret_cast<std::int16_t*>(at), static_cast<std::int16_t>(delta), __ATOMIC_RELAXED);
+}
+
 void publish_sites(State& s, Site& site) {
   auto next = std::make_unique<Entries>();
   for (const std::uint32_t id : site.links) {
@@ -570,6 +587,7 @@ void unapply(State& s, std::uint32_t link_id) {
   const auto it = s.applied.find(link_id);
   if (it == s.applied.end()) return;
   const std::uintptr_t address = it->second.address;
+  if (it->second.semaphore) count_semaphore(it->second.semaphore, -1);
   auto& site = *s.sites.at(address);
   site.links.erase(link_id);
   s.applied.erase(it);
@@ -598,6 +616,7 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
       where.func_slack = u.value("func_slack", std::uint64_t{0});
       where.func_pad_before = u.value("func_pad_before", std::uint64_t{0});
     }
+    where.trap = s.options.traps;
     auto hook = Hook::install(where, on_entry, site.get());
     if (!hook) {
       s.sites.erase(address);
@@ -606,8 +625,21 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
     }
     site->hook = std::move(*hook);
   }
+  std::uintptr_t semaphore = 0;
+  if (const std::uint64_t ref = u.value("ref_ctr_offset", std::uint64_t{0})) {
+    semaphore = semaphore_of(u.value("dev", std::uint64_t{0}), u.value("inode", std::uint64_t{0}), ref);
+    if (!semaphore) {
+      if (site->links.empty()) {
+        (void)site->hook->remove();
+        s.sites.erase(address);
+      }
+      return make_error(Errc::kNotFound, "the USDT semaphore at offset {:#x} of '{}' is mapped nowhere writable", ref,
+                        u.value("path", std::string("?")));
+    }
+    count_semaphore(semaphore, 1);
+  }
   s.applied[link_id] = {address, record.value("kind", "") == "uretprobe", record.value("cookie", std::uint64_t{0}),
-                        program};
+                        program, semaphore};
   site->links.insert(link_id);
   publish_sites(s, *site);
   return {};
@@ -624,7 +656,11 @@ struct AgentWork {
 void publish_record(State& s) {
   AgentWork own;
   json links = json::array();
-  for (const auto& [id, a] : s.applied) links.push_back({{"link", id}, {"address", a.address}});
+  for (const auto& [id, a] : s.applied) {
+    json l{{"link", id}, {"address", a.address}};
+    if (const auto site = s.sites.find(a.address); site != s.sites.end() && site->second->hook->trap()) l["int3"] = true;
+    links.push_back(std::move(l));
+  }
   for (const auto& [id, a] : s.syscalls) links.push_back({{"link", id}, {"syscall", a.point.nr}});
   json errors = json::array();
   for (const auto& [id, why] : s.failed) errors.push_back({{"link", id}, {"error", why}});
@@ -646,7 +682,7 @@ void sync_locked(State& s) {
   std::map<std::uint32_t, json> wanted;
   for (auto& r : s.registry->list(runtime::ObjectKind::kLink)) {
     const std::string kind = r.value("kind", "");
-    const bool uprobe = (kind == "uprobe" || kind == "uretprobe") && r.contains("uprobe");
+    const bool uprobe = (kind == "uprobe" || kind == "uretprobe" || kind == "usdt") && r.contains("uprobe");
     const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint") && r.value("agent", false);
     if (!uprobe && !syscall) continue;
     const std::uint32_t pid = r.value("pid", 0u);

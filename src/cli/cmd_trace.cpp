@@ -20,6 +20,7 @@
 
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/attach/uprobe.hpp"
+#include "bpfvm/attach/usdt.hpp"
 #include "bpfvm/obj/native_elf.hpp"
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
@@ -224,12 +225,18 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (!loaded) return trace_fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
 
   attach::SyscallProbes probes;
+  // Uprobes, and USDT sites (uprobes at the notes' nops, each with its argument spec's id as cookie and
+  // its semaphore counted up where it is applied).
   struct Uprobe {
     std::string section;
     std::shared_ptr<runtime::Program> program;
     attach::UprobePoint point;
+    bool usdt = false;
+    std::string usdt_name, usdt_args;
+    std::uint64_t semaphore = 0;
   };
   std::vector<Uprobe> uprobes;
+  std::size_t uprobe_programs = 0;
   std::string self_exe;
   if (!command.empty()) {
     auto path = command_path(command[0]);
@@ -241,12 +248,25 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   }
   for (const auto& p : loaded->programs()) {
     const auto name_error = [&](Error e) { return trace_fail(std::move(e).with_context(fmt::format("program '{}'", p.name))); };
+    if (attach::is_usdt_section(p.section)) {
+      auto spec = attach::parse_usdt_section(p.section);
+      if (!spec) return name_error(std::move(spec).error());
+      auto sites = attach::resolve_usdt(*spec, self_exe);
+      if (!sites) return name_error(std::move(sites).error());
+      for (auto& site : *sites) {
+        uprobes.push_back({p.section, p.program, std::move(site.point), true, spec->provider + ":" + spec->name,
+                           std::move(site.args), site.semaphore_offset});
+      }
+      ++uprobe_programs;
+      continue;
+    }
     if (attach::is_uprobe_section(p.section)) {
       auto spec = attach::parse_uprobe_section(p.section);
       if (!spec) return name_error(std::move(spec).error());
       auto point = attach::resolve_uprobe(*spec, self_exe);
       if (!point) return name_error(std::move(point).error());
-      uprobes.push_back({p.section, p.program, std::move(*point)});
+      uprobes.push_back({p.section, p.program, std::move(*point), false, {}, {}, 0});
+      ++uprobe_programs;
       continue;
     }
     if (auto r = probes.attach(p.section, p.program); !r) return name_error(std::move(r).error());
@@ -316,10 +336,41 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
                                      "process is not available yet)", pid));
       }
     }
+    // USDT argument specs, as libbpf's loader writes them: id i in the object's __bpf_usdt_specs map
+    // for the i-th site, and the site attached with cookie i (bpf_usdt_arg reads the spec by cookie).
+    std::uint32_t next_spec = 0;
+    const std::shared_ptr<runtime::Map> specs = loaded->find_map("__bpf_usdt_specs");
     for (const auto& u : uprobes) {
       runtime::LinkTarget where;
-      where.kind = u.point.retprobe ? "uretprobe" : "uprobe";
-      where.name = u.point.function.empty() ? fmt::format("{}+{:#x}", u.point.path, u.point.file_offset)
+      if (u.usdt) {
+        const std::uint32_t id = next_spec++;
+        const auto site_error = [&](Error e) {
+          return trace_fail(std::move(e).with_context(
+              fmt::format("USDT probe {} at {}+{:#x}", u.usdt_name, u.point.path, u.point.file_offset)));
+        };
+        auto usdt_args = attach::parse_usdt_args(u.usdt_args);
+        if (!usdt_args) return site_error(std::move(usdt_args).error());
+        if (specs) {
+          if (specs->def().value_size != attach::kUsdtSpecSize) {
+            return site_error(make_error(Errc::kNotSupported,
+                                         "the program's __bpf_usdt_specs values are {} bytes; bpfvm writes libbpf 1.0-1.2's "
+                                         "struct __bpf_usdt_spec of {}", specs->def().value_size, attach::kUsdtSpecSize));
+          }
+          if (id >= specs->def().max_entries) {
+            return site_error(make_error(Errc::kNoSpace, "more USDT sites than __bpf_usdt_specs' {} entries (BPF_USDT_MAX_SPEC_CNT)",
+                                         specs->def().max_entries));
+          }
+          const std::vector<std::uint8_t> value = attach::usdt_spec_value(*usdt_args, 0);
+          if (auto r = specs->impl().update(&id, value.data(), BPF_ANY); !r) return site_error(std::move(r).error());
+        }
+        where.kind = "usdt";
+        where.cookie = id;
+        where.ref_ctr_offset = u.semaphore;
+      } else {
+        where.kind = u.point.retprobe ? "uretprobe" : "uprobe";
+      }
+      where.name = u.usdt ? fmt::format("{}:{}", u.point.path, u.usdt_name)
+                   : u.point.function.empty() ? fmt::format("{}+{:#x}", u.point.path, u.point.file_offset)
                    : u.point.func_offset ? fmt::format("{}:{}+{:#x}", u.point.path, u.point.function, u.point.func_offset)
                                          : fmt::format("{}:{}", u.point.path, u.point.function);
       where.pid = static_cast<std::uint32_t>(pid);
@@ -341,7 +392,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if ((in_process || !uprobes.empty()) && !command.empty()) {
     if (auto r = export_agent_environment(rt.pin_root(), scope, true); !r) return trace_fail(r.error());
   }
-  const std::size_t attached = probes.probes().size() + uprobes.size();
+  const std::size_t attached = probes.probes().size() + uprobe_programs;
   const std::string what = !command.empty() ? "" : pid ? fmt::format(" process {}", pid) : " every process in scope";
 
   // Interrupted (Ctrl-C, SIGTERM) before the command ran, or while it ran (the tracer then killed it):

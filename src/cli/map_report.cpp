@@ -93,6 +93,8 @@ void print_map_report(const std::vector<std::shared_ptr<runtime::Map>>& maps, st
     const std::uint32_t type = m.def().type;
     // Global data (.bss, .data, .rodata) and maps that carry events or programs have nothing to report.
     if (m.name().find('.') != std::string::npos) continue;
+    // libbpf's own maps (bpf/usdt.bpf.h's argument specs): the loader's, not the program's results.
+    if (m.name().starts_with("__bpf_usdt")) continue;
     if (type != BPF_MAP_TYPE_HASH && type != BPF_MAP_TYPE_ARRAY && type != BPF_MAP_TYPE_LRU_HASH &&
         type != BPF_MAP_TYPE_PERCPU_HASH && type != BPF_MAP_TYPE_PERCPU_ARRAY && type != BPF_MAP_TYPE_LRU_PERCPU_HASH) {
       continue;

@@ -23,14 +23,50 @@ struct Symbol {
 
 struct Section {
   std::uint64_t addr = 0, offset = 0, size = 0;
-  bool nobits = false, code = false;
+  bool nobits = false, code = false, alloc = false;
+  std::string name;
 };
 
 struct NativeElf {
   std::vector<Section> sections;
+  std::vector<UsdtNote> usdt;  // from .note.stapsdt, addresses as the notes give them
+  std::uint64_t stapsdt_base = 0;  // the .stapsdt.base section's address (0: none)
   std::vector<Symbol> symtab, dynsym;
   bool has_interp = false, has_dynamic = false;
 };
+
+// The SystemTap SDT notes of a section (sys/sdt.h: owner "stapsdt", type 3; the description is the
+// probe's address, the link-time address of .stapsdt.base, the semaphore's address, then the provider,
+// the name and the argument string, each NUL-terminated).
+Result<void> read_stapsdt(const std::string& path, Elf_Scn* scn, std::vector<UsdtNote>& out) {
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (!data) return {};
+  std::size_t offset = 0, name_at = 0, desc_at = 0;
+  GElf_Nhdr nh;
+  while ((offset = gelf_getnote(data, offset, &nh, &name_at, &desc_at)) > 0) {
+    const char* base = static_cast<const char*>(data->d_buf);
+    if (nh.n_type != 3 || nh.n_namesz != 8 || std::memcmp(base + name_at, "stapsdt", 8) != 0) continue;
+    if (nh.n_descsz < 3 * 8 + 3) return make_error(Errc::kInvalid, "'{}': a .note.stapsdt note of {} bytes", path, nh.n_descsz);
+    const char* desc = base + desc_at;
+    UsdtNote n;
+    std::memcpy(&n.address, desc, 8);
+    std::memcpy(&n.base, desc + 8, 8);
+    std::memcpy(&n.semaphore, desc + 16, 8);
+    // Three strings in the rest, each ended by a NUL inside the note.
+    const char* p = desc + 24;
+    const char* end = desc + nh.n_descsz;
+    std::string* fields[] = {&n.provider, &n.name, &n.args};
+    for (std::string* f : fields) {
+      const void* nul = std::memchr(p, '\0', static_cast<std::size_t>(end - p));
+      if (!nul) return make_error(Errc::kInvalid, "'{}': a .note.stapsdt note whose strings are not terminated", path);
+      f->assign(p, static_cast<const char*>(nul));
+      p = static_cast<const char*>(nul) + 1;
+      if (p > end) break;
+    }
+    out.push_back(std::move(n));
+  }
+  return {};
+}
 
 Result<NativeElf> read_native(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) return make_error(Errc::kInvalid, "libelf: {}", elf_errmsg(-1));
@@ -68,13 +104,22 @@ Result<NativeElf> read_native(const std::string& path) {
   std::size_t shnum = 0;
   if (elf_getshdrnum(elf, &shnum) != 0) return make_error(Errc::kInvalid, "'{}': bad section count", path);
   out.sections.resize(shnum);
+  std::size_t names = 0;
+  const bool have_names = elf_getshdrstrndx(elf, &names) == 0;
   for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     const std::size_t index = elf_ndxscn(scn);
+    const char* sname = have_names ? elf_strptr(elf, names, sh.sh_name) : nullptr;
     if (index < shnum) {
       out.sections[index] = {sh.sh_addr, sh.sh_offset, sh.sh_size, sh.sh_type == SHT_NOBITS,
-                             sh.sh_type == SHT_PROGBITS && (sh.sh_flags & SHF_EXECINSTR) != 0};
+                             sh.sh_type == SHT_PROGBITS && (sh.sh_flags & SHF_EXECINSTR) != 0,
+                             (sh.sh_flags & SHF_ALLOC) != 0, sname ? sname : ""};
+    }
+    if (sname && std::strcmp(sname, ".stapsdt.base") == 0) out.stapsdt_base = sh.sh_addr;
+    if (sh.sh_type == SHT_NOTE && sname && std::strcmp(sname, ".note.stapsdt") == 0) {
+      BPFVM_TRY(read_stapsdt(path, scn, out.usdt));
+      continue;
     }
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
     Elf_Data* data = elf_getdata(scn, nullptr);
@@ -183,6 +228,34 @@ Result<NativeCode> native_code(const std::string& path) {
   }
   std::sort(out.functions.begin(), out.functions.end());
   out.functions.erase(std::unique(out.functions.begin(), out.functions.end()), out.functions.end());
+  return out;
+}
+
+Result<std::vector<UsdtNote>> usdt_notes(const std::string& path) {
+  const NativeElf elf = BPFVM_TRY(read_native(path));
+  // The file offset of a link-time address: through the allocated section holding it.
+  auto file_offset = [&elf](std::uint64_t addr) -> std::optional<std::uint64_t> {
+    for (const Section& sec : elf.sections) {
+      if (sec.alloc && !sec.nobits && addr >= sec.addr && addr < sec.addr + sec.size) return addr - sec.addr + sec.offset;
+    }
+    return std::nullopt;
+  };
+  std::vector<UsdtNote> out;
+  for (UsdtNote n : elf.usdt) {
+    // A prelinked file moved its sections after the notes were written: .stapsdt.base says by how much.
+    if (elf.stapsdt_base && n.base) n.address += elf.stapsdt_base - n.base;
+    const auto at = file_offset(n.address);
+    if (!at) return make_error(Errc::kInvalid, "'{}': USDT probe {}:{} at {:#x} is in no section of the file", path,
+                               n.provider, n.name, n.address);
+    n.file_offset = *at;
+    if (n.semaphore) {
+      const auto sem = file_offset(n.semaphore);
+      if (!sem) return make_error(Errc::kInvalid, "'{}': USDT probe {}:{} has its semaphore at {:#x}, in no section of the file",
+                                  path, n.provider, n.name, n.semaphore);
+      n.semaphore_offset = *sem;
+    }
+    out.push_back(std::move(n));
+  }
   return out;
 }
 

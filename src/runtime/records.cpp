@@ -95,6 +95,7 @@ json link_record(const Link& l) {
     j["uprobe"] = {{"path", w.path}, {"dev", w.dev}, {"inode", w.inode}, {"offset", w.offset},
                    {"function", w.function}, {"func_offset", w.func_offset}, {"func_size", w.func_size},
                    {"func_slack", w.func_slack}, {"func_pad_before", w.func_pad_before}};
+    if (w.ref_ctr_offset) j["uprobe"]["ref_ctr_offset"] = w.ref_ctr_offset;
   }
   if (w.cookie) j["cookie"] = w.cookie;
   if (w.self) j["self"] = true;

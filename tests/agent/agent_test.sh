@@ -1,5 +1,5 @@
 #!/bin/bash
-# The agent end to end: uprobes and uretprobes through `bpfvm trace -- CMD` (fork and exec in scope, a
+# The agent end to end: uprobes, uretprobes (by jump and by int3) and USDT probes through `bpfvm trace -- CMD` (fork and exec in scope, a
 # crash reported as the command's own signal, helpers that fail), `bpfvm run` joining the global scope
 # and a link made afterwards firing there, `bpfvm agent show`, and the errors of a point that does not
 # exist, a library loaded with dlopen, an ordinary user. Usage: agent_test.sh BPFVM TEST_DIR SOURCE_DIR.
@@ -39,6 +39,19 @@ check "exec'd commands are in scope" $rc "$out" 0 "@calls[1]: 12"
 
 out=$("$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" crash 10 2>&1); rc=$?
 check "a crash is the command's own signal" $rc "$out" 139 "@calls[1]: 10"
+
+# int3 probes (placed where a jump cannot be, here forced on every probe): the same counts, through a
+# fork, a crash still the command's own signal, and a breakpoint of the program's own still kills it
+# with SIGTRAP (the agent's SIGTRAP handler passes on what is not its probes').
+out=$(BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" calls 1000 2>&1); rc=$?
+check "int3 probes: uprobe, uretprobe" $rc "$out" 0 "@calls[1]: 1000" "@calls[2]: 1000" "@calls[3]: 1000" \
+  "@calls[4]: 1000" "total 1999000"
+out=$(BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" fork 300 2>&1); rc=$?
+check "int3 probes in a forked child" $rc "$out" 0 "@calls[1]: 600" "@calls[2]: 600"
+out=$(BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" crash 10 2>&1); rc=$?
+check "int3 probes: a crash is the command's own signal" $rc "$out" 139 "@calls[1]: 10"
+out=$(BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" int3 10 2>&1); rc=$?
+check "int3 probes: the program's own breakpoint kills it with SIGTRAP" $rc "$out" 133 "@calls[1]: 10"
 
 # An uninstrumented process of the same user is not in scope: nothing fires there.
 "$TMP/target" wait "$TMP/go-outside" 50 &
@@ -200,6 +213,47 @@ check "process events in the process: exec, fork (fork, vfork, spawn, thread), e
   "@e[1]: 2" "@e[10]: 1" "@e[2]: 4" "@e[3]: 5" "@e[4]: 4"
 out=$("$BPFVM" trace --ptrace "$TMP/events.bpf.c" -- "$TMP/target" spawns 1 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@e[1]: 2" "@e[10]: 1" "@e[2]: 4" "@e[3]: 5" "@e[4]: 4"
+
+# USDT probes (sys/sdt.h notes) with libbpf's usdt.bpf.h: arguments in a register, negated, in memory
+# at a register plus an offset, the argument count, a probe at two sites, and the semaphore counted up
+# while the link is applied (the program's `if (semaphore)` sees it); the same from two threads.
+if [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ]; then
+  cc -O2 -pthread -o "$TMP/usdt" "$DIR/usdt_target.c" || exit 1
+  out=$("$BPFVM" trace "$DIR/usdt.bpf.c" -- "$TMP/usdt" ticks 100 2>&1); rc=$?
+  check "USDT: arguments, two sites, the semaphore" $rc "$out" 0 "enabled 100" "@u[0]: 100" "@u[1]: 4950" \
+    "@u[2]: -4950" "@u[3]: 700" "@u[4]: 300" "@u[5]: 100" "@u[6]: 54950"
+  out=$("$BPFVM" trace "$DIR/usdt.bpf.c" -- "$TMP/usdt" threads 5000 2>&1); rc=$?
+  check "USDT: two threads" $rc "$out" 0 "enabled 10000" "@u[0]: 10000" "@u[3]: 70000" "@u[5]: 10000"
+  # Links placed and removed while two threads run through the sites: a nop between other instructions
+  # cannot take a jump then, so the probes are int3s; the process runs on, and the semaphore is back to 0.
+  sed "s#/proc/self/exe#$TMP/usdt#" "$DIR/usdt.bpf.c" > "$TMP/usdt_named.bpf.c"
+  "$BPFVM" run -- "$TMP/usdt" spin "$TMP/usdt-stop" > "$TMP/spin.out" 2>&1 &
+  spinner=$!
+  for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $spinner" && break; sleep 0.05; done
+  "$BPFVM" trace "$TMP/usdt_named.bpf.c" > "$TMP/usdt.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/usdt.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $spinner" | grep -q "link" && break; sleep 0.02; done
+  shown=$("$BPFVM" agent show 2>&1)
+  sleep 0.3
+  kill -INT $tracer; wait $tracer
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $spinner" | grep -q "link" || break; sleep 0.02; done
+  touch "$TMP/usdt-stop"
+  wait $spinner; src=$?
+  out="$shown
+$(cat "$TMP/spin.out" "$TMP/usdt.out")"
+  check "USDT: links placed and removed while threads run the sites (int3)" $src "$out" 0 "(int3)" "semaphore 0" "@u[0]: "
+  cat > "$TMP/nousdt.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("usdt//proc/self/exe:demo:nope") int p(void* ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+  out=$("$BPFVM" trace "$TMP/nousdt.bpf.c" -- "$TMP/usdt" ticks 1 2>&1); rc=$?
+  check "USDT: a probe that does not exist" $rc "$out" 125 "has no USDT probe demo:nope (3 probes in its .note.stapsdt)"
+else
+  echo "skip USDT: no sys/sdt.h (systemtap-sdt-dev)"
+fi
 
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"

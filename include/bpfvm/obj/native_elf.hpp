@@ -45,6 +45,18 @@ struct NativeCode {
 };
 Result<NativeCode> native_code(const std::string& path);
 
+// A USDT probe (a SystemTap SDT note in .note.stapsdt, as sys/sdt.h's DTRACE_PROBE/STAP_PROBE write
+// it): where it is (a 1-byte nop), its semaphore (a 2-byte counter the program tests before it computes
+// the arguments: 0 when it has none) and its arguments in GNU as syntax ("-4@%eax 8@-8(%rbp) 4@$5").
+struct UsdtNote {
+  std::string provider, name, args;
+  std::uint64_t address = 0, base = 0, semaphore = 0;  // as the note says (link-time addresses)
+  std::uint64_t file_offset = 0;       // of the probe's nop (the kernel's uprobe offset)
+  std::uint64_t semaphore_offset = 0;  // of the semaphore in the file (the kernel's ref_ctr_offset; 0: none)
+};
+// The USDT probes of the ELF file at `path`, in the order of its notes.
+Result<std::vector<UsdtNote>> usdt_notes(const std::string& path);
+
 // Whether the ELF file at `path` is linked statically (no PT_INTERP and no PT_DYNAMIC: the agent cannot
 // be preloaded into it).
 Result<bool> is_static_executable(const std::string& path);

@@ -212,6 +212,9 @@ struct LinkTarget {
   std::string function;
   std::uint64_t func_offset = 0, func_size = 0, func_slack = 0, func_pad_before = 0;
   std::uint64_t cookie = 0;
+  // A USDT semaphore (the kernel's uprobe ref_ctr_offset): the file offset of a 2-byte counter each
+  // process has counted up while the link is applied there (0: none).
+  std::uint64_t ref_ctr_offset = 0;
   bool self = false;  // fires in the loader's own process too (a loader does not trace itself otherwise)
   // The scope it fires in: 0, every process in scope (`bpfvm run`, `bpfvm agent enable`); else only the
   // processes started for that scope (`bpfvm trace PROG -- CMD`: its command's tree, $BPFVM_AGENT_SCOPE).
