@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -725,6 +726,10 @@ void sync_locked(State& s) {
       report(fmt::format("link {}: {}", id, s.failed[id]));
     }
     changed = true;
+  }
+  // Return probes and exceptions: the unwinder's entry points probed too, in libraries loaded so far.
+  if (std::any_of(s.applied.begin(), s.applied.end(), [](const auto& a) { return a.second.retprobe; })) {
+    if (auto r = guard_returns_from_unwinding(); !r) report(r.error().to_string());
   }
   if (changed) publish_record(s);
 }

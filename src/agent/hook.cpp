@@ -7,6 +7,8 @@
 #include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
 #include <cpuid.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
@@ -283,8 +285,17 @@ bool is_branch(const Decoded& d) {
 
 
 // Moves the instructions from `from` on, at least `min_bytes` of them, to `dest`, followed by a jump back.
+// Pushes `address` as a return address without touching the flags: lea rsp,[rsp-8]; mov dword [rsp],
+// lo; mov dword [rsp+4], hi.
+void put_push_address(std::vector<std::uint8_t>& out, std::uint64_t address) {
+  for (std::uint8_t b : {0x48, 0x8d, 0x64, 0x24, 0xf8, 0xc7, 0x04, 0x24}) out.push_back(b);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(address >> (8 * i)));
+  for (std::uint8_t b : {0xc7, 0x44, 0x24, 0x04}) out.push_back(b);
+  for (int i = 4; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(address >> (8 * i)));
+}
+
 Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t limit, std::uintptr_t dest,
-                            std::size_t min_bytes) {
+                            std::size_t min_bytes, bool calls_return_in_place) {
   Relocation r;
   std::size_t off = 0;
   std::vector<std::uint64_t> targets;  // of the displaced branches
@@ -300,7 +311,19 @@ Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::u
     }
     const std::size_t len = d.insn.length;
     const std::uintptr_t next = at + len;
-    const std::uintptr_t new_at = dest + r.code.size();
+    std::uintptr_t new_at = dest + r.code.size();
+    // A call moved out of the code would return into the trampoline, where the unwinder finds no frame
+    // information (an exception through it terminates the program) and a debugger no function. Where
+    // the call is the last instruction moved, the callee returns to the original code right after it
+    // instead, which is where the trampoline would have jumped back to anyway.
+    const bool is_call = d.insn.meta.category == ZYDIS_CATEGORY_CALL;
+    if (is_call && calls_return_in_place) {
+      if (off + len < min_bytes) {
+        return make_error(Errc::kNotSupported, "the call at {:#x} would have to be moved with instructions after it", at);
+      }
+      put_push_address(r.code, next);
+      new_at = dest + r.code.size();
+    }
     if (is_branch(d)) {
       const auto m = d.insn.mnemonic;
       if (m == ZYDIS_MNEMONIC_LOOP || m == ZYDIS_MNEMONIC_LOOPE || m == ZYDIS_MNEMONIC_LOOPNE ||
@@ -310,7 +333,9 @@ Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::u
       ZyanU64 target = 0;
       ZydisCalcAbsoluteAddress(&d.insn, &d.ops[0], at, &target);
       targets.push_back(target);
-      if (d.insn.meta.category == ZYDIS_CATEGORY_CALL) {  // call [rip+2]; jmp +8; dq target
+      if (is_call && calls_return_in_place) {  // its return address pushed above: a jump
+        put_abs_jump(r.code, target);
+      } else if (is_call) {  // call [rip+2]; jmp +8; dq target
         for (std::uint8_t b : {0xff, 0x15, 2, 0, 0, 0, 0xeb, 8}) r.code.push_back(b);
         for (int i = 0; i < 8; ++i) r.code.push_back(static_cast<std::uint8_t>(target >> (8 * i)));
       } else if (d.insn.meta.category == ZYDIS_CATEGORY_UNCOND_BR) {
@@ -331,6 +356,13 @@ Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::u
       const auto* raw = reinterpret_cast<const std::uint8_t*>(at);
       const std::size_t start = r.code.size();
       r.code.insert(r.code.end(), raw, raw + len);
+      if (is_call && calls_return_in_place) {  // an indirect call (ff /2) becomes the jump ff /4
+        if (d.insn.opcode != 0xff || !(d.insn.attributes & ZYDIS_ATTRIB_HAS_MODRM) || d.insn.raw.modrm.reg != 2) {
+          return make_error(Errc::kNotSupported, "an unusual call at {:#x} cannot be moved", at);
+        }
+        std::uint8_t& modrm = r.code[start + d.insn.raw.modrm.offset];
+        modrm = static_cast<std::uint8_t>((modrm & ~0x38) | (4 << 3));
+      }
       if (d.insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE) {  // a rip-relative memory operand
         if (d.insn.raw.disp.size != 32) {
           return make_error(Errc::kNotSupported, "an unusual rip-relative operand at {:#x}", at);
@@ -692,9 +724,9 @@ Result<std::unique_ptr<Hook>> Hook::install_trap(const PatchSite& site, ProbeHan
   }
   if (!slot) {
     if (n == kMaxTraps) return make_error(Errc::kNoSpace, "{} int3 probes are placed already, the most there may be", n);
-    const std::uintptr_t resume = allocate_near(from, 22 + kAbsJumpSize);
+    const std::uintptr_t resume = allocate_near(from, 64);  // a moved call: 20 + 15 bytes, and the jump back
     if (!resume) return make_error(Errc::kNoMemory, "no free memory within 2 GiB of {:#x} for a trampoline", from);
-    Relocation rel = BPFVM_TRY(relocate(dec, from, limit, resume, 1));
+    Relocation rel = BPFVM_TRY(relocate(dec, from, limit, resume, 1, true));
     BPFVM_TRY(write_trampoline(resume, rel.code));
     slot = &traps->sites[n];
     slot->resume = resume;
@@ -779,7 +811,7 @@ Result<std::unique_ptr<Hook>> Hook::install_jump(const PatchSite& site, ProbeHan
                       "reach), which is unsafe while {} other thread{} run{}", from, first.insn.length, others,
                       others == 1 ? "" : "s", others == 1 ? "s" : "");
   }
-  Relocation rel = BPFVM_TRY(relocate(dec, from, limit, tramp + wrapper.size(), min_bytes));
+  Relocation rel = BPFVM_TRY(relocate(dec, from, limit, tramp + wrapper.size(), min_bytes, true));
   if (site.func_start && site.func_size) {
     BPFVM_TRY(check_function(dec, site.func_start, site.func_start + site.func_size, from, rel.displaced));
   }
@@ -823,6 +855,81 @@ Result<void> Hook::remove() {
 }
 
 Hook::~Hook() { (void)remove(); }
+
+namespace {
+
+// An exception leaves frames through the unwinder, which finds each caller by the return address in
+// the stack: where a return probe put its trampoline's address there, the unwinder finds no unwind
+// information and the program terminates (as it does under the kernel's uretprobes). So when unwinding
+// starts, this thread's pending returns get their original addresses back (unarmed), and when C++
+// catches (__cxa_begin_catch), those of frames still live (above the catching frame) are armed again:
+// a caught exception then costs no return event but those of the frames it left, as a longjmp.
+void unarm_returns(PtRegs* regs, void*) {
+  ReturnStack* s = returns(false);
+  if (!s) return;
+  const std::uintptr_t tramp = return_trampoline();
+  for (int i = 0; i < s->depth; ++i) {
+    if (s->entries[i].slot < regs->rsp) continue;  // a frame left earlier (longjmp): its memory is not its
+    auto* slot = reinterpret_cast<std::uint64_t*>(s->entries[i].slot);
+    if (*slot == tramp) *slot = s->entries[i].original;
+  }
+}
+
+void rearm_returns(PtRegs* regs, void*) {
+  ReturnStack* s = returns(false);
+  if (!s) return;
+  while (s->depth > 0 && s->entries[s->depth - 1].slot < regs->rsp) --s->depth;  // the frames unwound
+  const std::uintptr_t tramp = return_trampoline();
+  for (int i = 0; i < s->depth; ++i) {
+    auto* slot = reinterpret_cast<std::uint64_t*>(s->entries[i].slot);
+    if (*slot == s->entries[i].original) *slot = tramp;
+  }
+}
+
+struct UnwindHooks {
+  std::mutex mutex;
+  std::map<std::uintptr_t, std::unique_ptr<Hook>> hooks;  // by address, kept for the process's life
+};
+UnwindHooks& unwind_hooks() {
+  static UnwindHooks* h = new UnwindHooks;
+  return *h;
+}
+
+}  // namespace
+
+Result<void> guard_returns_from_unwinding() {
+  UnwindHooks& u = unwind_hooks();
+  std::lock_guard lock(u.mutex);
+  struct Point {
+    const char* name;
+    ProbeHandler handler;
+  };
+  // libgcc's unwinder (every language's throw, rethrow, and pthread_exit/cancel's forced unwinding) and
+  // libstdc++'s catch; each wherever the process has it (dlopen'ed later: the next call does it).
+  static constexpr Point kPoints[] = {{"_Unwind_RaiseException", unarm_returns},
+                                      {"_Unwind_Resume_or_Rethrow", unarm_returns},
+                                      {"_Unwind_ForcedUnwind", unarm_returns},
+                                      {"__cxa_begin_catch", rearm_returns}};
+  for (const Point& p : kPoints) {
+    void* fn = ::dlsym(RTLD_DEFAULT, p.name);
+    if (!fn) continue;
+    const auto at = reinterpret_cast<std::uintptr_t>(fn);
+    if (u.hooks.count(at)) continue;
+    PatchSite site;
+    site.address = at;
+    Dl_info info;
+    void* extra = nullptr;
+    if (::dladdr1(fn, &info, &extra, RTLD_DL_SYMENT) && extra && static_cast<const ElfW(Sym)*>(extra)->st_size) {
+      const auto* sym = static_cast<const ElfW(Sym)*>(extra);
+      site.func_start = at;
+      site.func_size = sym->st_size;
+    }
+    auto hook = Hook::install(site, p.handler, nullptr);
+    if (!hook) return std::move(hook).error().with_context(fmt::format("guarding return probes at {}", p.name));
+    u.hooks.emplace(at, std::move(*hook));
+  }
+  return {};
+}
 
 bool hook_return(PtRegs* regs, ProbeHandler handler, void* data) {
   ReturnStack* stack = returns(true);

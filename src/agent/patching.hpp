@@ -40,9 +40,11 @@ struct Relocation {
   std::size_t displaced = 0;
 };
 // Moves the instructions from `from` on, at least `min_bytes` of them, to `dest`, followed by a jump
-// back to the first instruction not moved.
+// back to the first instruction not moved. `calls_return_in_place`: a moved call (only as the last
+// instruction moved) returns to the original code after it, not into `dest` (which must then jump back
+// there too), so that unwinders and debuggers see its caller where it is.
 Result<Relocation> relocate(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t limit, std::uintptr_t dest,
-                            std::size_t min_bytes);
+                            std::size_t min_bytes, bool calls_return_in_place = false);
 constexpr std::size_t kAbsJumpSize = 14;  // the jump back relocate() appends
 
 // Threads of this process other than the caller and the agent's watcher when it is parked (below).

@@ -53,6 +53,20 @@ check "int3 probes: a crash is the command's own signal" $rc "$out" 139 "@calls[
 out=$(BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" int3 10 2>&1); rc=$?
 check "int3 probes: the program's own breakpoint kills it with SIGTRAP" $rc "$out" 133 "@calls[1]: 10"
 
+# C++ exceptions through functions with return probes (the kernel's uretprobes terminate such a
+# program): caught below a probed frame, whose return still fires, and rethrown from one; by jump and
+# by int3.
+if command -v c++ >/dev/null; then
+  c++ -O2 -o "$TMP/exceptions" "$DIR/exceptions_target.cpp" || exit 1
+  for traps in 0 1; do
+    out=$(BPFVM_AGENT_TRAPS=$traps "$BPFVM" trace "$DIR/exceptions.bpf.c" -- "$TMP/exceptions" 2>&1); rc=$?
+    check "exceptions through return probes (int3: $traps)" $rc "$out" 0 "sum 35 caught 5" "@ret[0]: 10" "@ret[1]: 10" \
+      "@ret[2]: 15" "@ret[3]: 5"
+  done
+else
+  echo "skip exceptions: no C++ compiler"
+fi
+
 # An uninstrumented process of the same user is not in scope: nothing fires there.
 "$TMP/target" wait "$TMP/go-outside" 50 &
 outside=$!

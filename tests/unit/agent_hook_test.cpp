@@ -29,6 +29,7 @@ double probe_fp(double a, double b);  // arguments in xmm0/xmm1
 long probe_mid(long x);            // probed at +8
 void probe_jump_out(jmp_buf* env);  // longjmps out of itself
 long probe_called(long x);
+long probe_call_ra(void);          // returns the return address its callee saw: a call in the displaced bytes
 }
 __asm__(R"(
   .text
@@ -64,6 +65,15 @@ probe_jcc:
   .globl probe_called
 probe_called:
   lea 100(%rdi), %rax
+  ret
+  .p2align 4
+probe_return_address:
+  mov (%rsp), %rax
+  ret
+  .p2align 4
+  .globl probe_call_ra
+probe_call_ra:
+  call probe_return_address
   ret
   .p2align 4
   .globl probe_call
@@ -154,7 +164,8 @@ std::uint64_t padding_before(const void* fn) {
   const std::pair<const void*, std::uint64_t> table[] = {
       {reinterpret_cast<void*>(probe_plain), 15}, {reinterpret_cast<void*>(probe_riprel), 4},
       {reinterpret_cast<void*>(probe_jcc), 5},    {reinterpret_cast<void*>(probe_called), 12},
-      {reinterpret_cast<void*>(probe_call), 11},  {reinterpret_cast<void*>(probe_loop), 6},
+      {reinterpret_cast<void*>(probe_call), 10},  {reinterpret_cast<void*>(probe_loop), 6},
+      {reinterpret_cast<void*>(probe_call_ra), 11},
       {reinterpret_cast<void*>(probe_fp), 4},     {reinterpret_cast<void*>(probe_mid), 5},
       {reinterpret_cast<void*>(probe_jump_out), 14}};
   for (const auto& [f, pad] : table) {
@@ -214,6 +225,23 @@ TEST(AgentHook, RelocatesRipRelativeBranchesAndCalls) {
   ASSERT_TRUE(call) << call.error().to_string();
   EXPECT_EQ(opaque(probe_call)(1), 102);
   EXPECT_EQ(seen.hits.load(), 4);
+}
+
+// A call moved into a trampoline returns to the original code after it (not into the trampoline,
+// where an unwinder would find no frame and an exception thrown below would terminate the program).
+TEST(AgentHook, AMovedCallReturnsToTheOriginalCode) {
+  const auto after_call = reinterpret_cast<long>(probe_call_ra) + 5;
+  EXPECT_EQ(opaque(probe_call_ra)(), after_call);
+  Seen seen;
+  for (const bool trap : {false, true}) {
+    PatchSite s = at_entry(reinterpret_cast<void*>(probe_call_ra), 6);
+    s.trap = trap;
+    auto hook = Hook::install(s, count_entry, &seen);
+    ASSERT_TRUE(hook) << hook.error().to_string();
+    EXPECT_EQ((*hook)->trap(), trap);
+    EXPECT_EQ(opaque(probe_call_ra)(), after_call);
+  }
+  EXPECT_EQ(seen.hits.load(), 2);
 }
 
 TEST(AgentHook, AnInt3WhereABranchLandsInTheDisplacedBytes) {

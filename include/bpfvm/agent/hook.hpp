@@ -88,6 +88,11 @@ class Hook {
 // uretprobes drop nested instances beyond their limit).
 bool hook_return(PtRegs* regs, ProbeHandler handler, void* data);
 
+// Makes exceptions safe through functions with return probes (see hook.cpp: the unwinder's entry
+// points and C++'s catch are probed to take the return trampolines out of the stack while it unwinds,
+// and put them back in frames still live when a catch ends it). Idempotent; call again after a dlopen.
+Result<void> guard_returns_from_unwinding();
+
 // Writes `bytes` over code at `address` in one atomic store (the bytes must sit in one aligned 8- or
 // 16-byte block), making the page writable only for the store.
 Result<void> patch_code(std::uintptr_t address, const std::uint8_t* bytes, std::size_t size);
