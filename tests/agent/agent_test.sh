@@ -2,14 +2,27 @@
 # The agent end to end: uprobes, uretprobes (by jump and by int3) and USDT probes through `bpfvm trace -- CMD` (fork and exec in scope, a
 # crash reported as the command's own signal, helpers that fail), `bpfvm run` joining the global scope
 # and a link made afterwards firing there, `bpfvm agent show`, and the errors of a point that does not
-# exist, a library loaded with dlopen, an ordinary user. Usage: agent_test.sh BPFVM TEST_DIR SOURCE_DIR.
+# exist, a library loaded with dlopen, an ordinary user; with PART attach, `bpfvm attach` and `detach` of a
+# running process; with PART system_wide, `bpfvm agent enable` and `disable`.
+# Usage: agent_test.sh BPFVM TEST_DIR SOURCE_DIR [PART].
 # Exits 77 (skipped) without clang or a C compiler.
 set -u
 BPFVM=$1
 DIR=$2
 SRC=$3
+PART=${4:-main}  # main, attach (bpfvm attach/detach) or system_wide (bpfvm agent enable/disable)
 command -v clang >/dev/null || { echo "SKIP: no clang"; exit 77; }
 command -v cc >/dev/null || { echo "SKIP: no C compiler"; exit 77; }
+# A sanitized bpfvm's agent needs the sanitizer runtimes loaded first in every process: it cannot be
+# loaded into a running process, nor preloaded system-wide (agent enable refuses).
+if [ "$PART" != main ] && ldd "$BPFVM" | grep -q libasan; then
+  echo "SKIP: a sanitized build (its agent cannot be loaded into processes started without the sanitizer)"
+  exit 77
+fi
+if [ "$PART" = system_wide ] && ! { [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null; }; then
+  echo "SKIP: the system-wide scope is tested as root in a private mount namespace (unshare -m)"
+  exit 77
+fi
 TMP=$(mktemp -d)
 export BPFVM_PIN_ROOT=$TMP/pins
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -26,6 +39,91 @@ check() {  # NAME RC OUTPUT WANT_RC WANT_TEXT...
   for text in "$@"; do grep -qF -- "$text" <<<"$out" || { ok=0; echo "  missing: $text"; }; done
   if [ $ok = 1 ]; then pass=$((pass + 1)); echo "ok $name"; else fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output:"; echo "$out"; fi
 }
+
+finish() {
+  echo "agent ($PART): $pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+  exit
+}
+
+# A running process started without bpfvm joins with `bpfvm attach PID` (the agent loaded into it
+# through ptrace) and a global trace fires there; `bpfvm detach PID` takes its probes out and it runs
+# on, untraced, to its normal end. Not with a sanitized bpfvm, whose agent needs its runtimes first.
+if [ "$PART" = attach ]; then
+  "$TMP/target" wait "$TMP/go-attach" 30 &
+  attached=$!
+  out=$("$BPFVM" attach $attached 2>&1); arc=$?
+  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/attach.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/attach.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $attached" | grep -q "link" && break; sleep 0.02; done
+  shown=$("$BPFVM" agent show 2>&1)
+  touch "$TMP/go-attach"
+  wait $attached; jrc=$?
+  kill -INT $tracer; wait $tracer
+  out="$out
+  $shown
+  $(cat "$TMP/attach.out")"
+  check "bpfvm attach PID: a running process joins the scope" $((arc + jrc)) "$out" 0 "process $attached joined the scope" \
+    "pid $attached  comm target" "@calls[1]: 30"
+  "$TMP/target" wait "$TMP/go-detach" 20 &
+  left=$!
+  "$BPFVM" attach $left >/dev/null 2>&1
+  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/detach.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/detach.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $left" | grep -q "link" && break; sleep 0.02; done
+  out=$("$BPFVM" detach $left 2>&1); drc=$?
+  shown=$("$BPFVM" agent show 2>&1)
+  touch "$TMP/go-detach"
+  wait $left; jrc=$?
+  kill -INT $tracer; wait $tracer
+  out="$out
+  listed after: $(grep -c "pid $left" <<<"$shown")
+  $(cat "$TMP/detach.out")"
+  check "bpfvm detach PID: its probes removed, it runs on to its end" $((drc + jrc)) "$out" 0 "process $left left the scope" \
+    "listed after: 0"
+  if grep -q "@calls" "$TMP/detach.out"; then fail=$((fail + 1)); echo "FAIL a detached process still ran programs"; fi
+  finish
+fi
+
+# The system-wide scope, in a private mount namespace over a copy of /etc (the machine's own
+# /etc/ld.so.preload is never touched): after `agent enable` a process started with nothing of bpfvm's
+# is in scope and a global trace fires in it; bpfvm itself is not traced; after `agent disable` the
+# file is as it was and a new process is not in scope. Not with a sanitized bpfvm (its agent needs
+# the sanitizer runtimes first in every process, so enable refuses).
+if [ "$PART" = system_wide ]; then
+  mkdir -p "$TMP/etc"
+  out=$(unshare -m --propagation private bash -c '
+    TMP=$1 BPFVM=$2
+    cp -a /etc/. "$TMP/etc/" && mount --bind "$TMP/etc" /etc || exit 9
+    echo "/lib/x86_64-linux-gnu/libc.so.6" > /etc/ld.so.preload  # a line of someone else s, kept
+    "$BPFVM" agent enable || exit 10
+    echo "preload: $(tr "\n" " " < /etc/ld.so.preload)"
+    "$BPFVM" agent show | head -1
+    "$TMP/target" wait "$TMP/sw-go" 40 & joined=$!
+    for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $joined" && break; sleep 0.05; done
+    "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/sw.out" 2>&1 & tracer=$!
+    for _ in $(seq 200); do grep -q Attached "$TMP/sw.out" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $joined" | grep -q "link" && break; sleep 0.02; done
+    "$BPFVM" agent show | grep -c "comm bpfvm" | sed "s/^/bpfvm processes in scope: /"
+    touch "$TMP/sw-go"; wait $joined
+    kill -INT $tracer; wait $tracer; cat "$TMP/sw.out"
+    "$BPFVM" agent disable
+    echo "after: $(tr "\n" " " < /etc/ld.so.preload) conf: $(ls /etc/bpfvm 2>/dev/null | wc -l)"
+    "$TMP/target" calls 1 > /dev/null
+    LD_DEBUG=libs "$TMP/target" calls 1 2>&1 | grep -c libbpfvm-agent | sed "s/^/agent loaded after disable: /"
+  ' _ "$TMP" "$BPFVM" 2>&1); rc=$?
+  check "agent enable: a process started with nothing of bpfvm's is in scope; disable undoes it" $rc "$out" 0 \
+    "preload: /lib/x86_64-linux-gnu/libc.so.6 /" "libbpfvm-agent.so" "system-wide scope: enabled" \
+    "bpfvm processes in scope: 0" "@calls[1]: 40" "system-wide scope disabled" \
+    "after: /lib/x86_64-linux-gnu/libc.so.6  conf: 0" "agent loaded after disable: 0"
+  out=$(setpriv --reuid=65532 --regid=65532 --clear-groups "$BPFVM" agent enable 2>&1); rc=$?
+  check "agent enable is root's" $rc "$out" 1 "root's to enable"
+  finish
+fi
+
+# The rest: PART main.
 
 out=$("$BPFVM" trace "$TMP/count.bpf.c" -- "$TMP/target" calls 1000 2>&1); rc=$?
 check "uprobe, uretprobe, a probe on a loop's function" $rc "$out" 0 "@calls[1]: 1000" "@calls[2]: 1000" "@calls[3]: 1000" \
@@ -88,47 +186,6 @@ $shown"
 check "a link made after a process joined fires there, not outside the scope" $jrc "$out" 0 "@calls[1]: 50" \
   "pid $joined  comm target" "at 0x"
 
-# A running process started without bpfvm joins with `bpfvm attach PID` (the agent loaded into it
-# through ptrace) and a global trace fires there; `bpfvm detach PID` takes its probes out and it runs
-# on, untraced, to its normal end. Not with a sanitized bpfvm, whose agent needs its runtimes first.
-if ldd "$BPFVM" | grep -q libasan; then
-  echo "skip attach and detach of a running process: a sanitized build (its agent cannot be loaded there)"
-else
-  "$TMP/target" wait "$TMP/go-attach" 30 &
-  attached=$!
-  out=$("$BPFVM" attach $attached 2>&1); arc=$?
-  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/attach.out" 2>&1 &
-  tracer=$!
-  for _ in $(seq 200); do grep -q Attached "$TMP/attach.out" 2>/dev/null && break; sleep 0.05; done
-  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $attached" | grep -q "link" && break; sleep 0.02; done
-  shown=$("$BPFVM" agent show 2>&1)
-  touch "$TMP/go-attach"
-  wait $attached; jrc=$?
-  kill -INT $tracer; wait $tracer
-  out="$out
-  $shown
-  $(cat "$TMP/attach.out")"
-  check "bpfvm attach PID: a running process joins the scope" $((arc + jrc)) "$out" 0 "process $attached joined the scope" \
-    "pid $attached  comm target" "@calls[1]: 30"
-  "$TMP/target" wait "$TMP/go-detach" 20 &
-  left=$!
-  "$BPFVM" attach $left >/dev/null 2>&1
-  "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/detach.out" 2>&1 &
-  tracer=$!
-  for _ in $(seq 200); do grep -q Attached "$TMP/detach.out" 2>/dev/null && break; sleep 0.05; done
-  for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $left" | grep -q "link" && break; sleep 0.02; done
-  out=$("$BPFVM" detach $left 2>&1); drc=$?
-  shown=$("$BPFVM" agent show 2>&1)
-  touch "$TMP/go-detach"
-  wait $left; jrc=$?
-  kill -INT $tracer; wait $tracer
-  out="$out
-  listed after: $(grep -c "pid $left" <<<"$shown")
-  $(cat "$TMP/detach.out")"
-  check "bpfvm detach PID: its probes removed, it runs on to its end" $((drc + jrc)) "$out" 0 "process $left left the scope" \
-    "listed after: 0"
-  if grep -q "@calls" "$TMP/detach.out"; then fail=$((fail + 1)); echo "FAIL a detached process still ran programs"; fi
-fi
 out=$("$BPFVM" attach 999999999 2>&1); rc=$?
 check "attach: no such process" $rc "$out" 1 "no process 999999999"
 out=$("$BPFVM" detach $$ 2>&1); rc=$?
@@ -306,44 +363,6 @@ if command -v readelf >/dev/null; then
   check "the agent's thread-local storage is under 1 KiB (${tls:-none} bytes)" 0 "$([ "${tls:-0}" -lt 1024 ] && echo small)" 0 "small"
 fi
 
-# The system-wide scope, in a private mount namespace over a copy of /etc (the machine's own
-# /etc/ld.so.preload is never touched): after `agent enable` a process started with nothing of bpfvm's
-# is in scope and a global trace fires in it; bpfvm itself is not traced; after `agent disable` the
-# file is as it was and a new process is not in scope. Not with a sanitized bpfvm (its agent needs
-# the sanitizer runtimes first in every process, so enable refuses).
-if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
-  if ldd "$BPFVM" | grep -q libasan; then
-    echo "skip the system-wide scope: a sanitized build"
-  else
-    mkdir -p "$TMP/etc"
-    out=$(unshare -m --propagation private bash -c '
-      TMP=$1 BPFVM=$2
-      cp -a /etc/. "$TMP/etc/" && mount --bind "$TMP/etc" /etc || exit 9
-      echo "/lib/x86_64-linux-gnu/libc.so.6" > /etc/ld.so.preload  # a line of someone else s, kept
-      "$BPFVM" agent enable || exit 10
-      echo "preload: $(tr "\n" " " < /etc/ld.so.preload)"
-      "$BPFVM" agent show | head -1
-      "$TMP/target" wait "$TMP/sw-go" 40 & joined=$!
-      for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $joined" && break; sleep 0.05; done
-      "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/sw.out" 2>&1 & tracer=$!
-      for _ in $(seq 200); do grep -q Attached "$TMP/sw.out" 2>/dev/null && break; sleep 0.05; done
-      for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $joined" | grep -q "link" && break; sleep 0.02; done
-      "$BPFVM" agent show | grep -c "comm bpfvm" | sed "s/^/bpfvm processes in scope: /"
-      touch "$TMP/sw-go"; wait $joined
-      kill -INT $tracer; wait $tracer; cat "$TMP/sw.out"
-      "$BPFVM" agent disable
-      echo "after: $(tr "\n" " " < /etc/ld.so.preload) conf: $(ls /etc/bpfvm 2>/dev/null | wc -l)"
-      "$TMP/target" calls 1 > /dev/null
-      LD_DEBUG=libs "$TMP/target" calls 1 2>&1 | grep -c libbpfvm-agent | sed "s/^/agent loaded after disable: /"
-    ' _ "$TMP" "$BPFVM" 2>&1); rc=$?
-    check "agent enable: a process started with nothing of bpfvm's is in scope; disable undoes it" $rc "$out" 0 \
-      "preload: /lib/x86_64-linux-gnu/libc.so.6 /" "libbpfvm-agent.so" "system-wide scope: enabled" \
-      "bpfvm processes in scope: 0" "@calls[1]: 40" "system-wide scope disabled" \
-      "after: /lib/x86_64-linux-gnu/libc.so.6  conf: 0" "agent loaded after disable: 0"
-    out=$(setpriv --reuid=65532 --regid=65532 --clear-groups "$BPFVM" agent enable 2>&1); rc=$?
-    check "agent enable is root's" $rc "$out" 1 "root's to enable"
-  fi
-fi
 
 # An ordinary user traces a program of theirs: the agent needs no privilege.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
@@ -365,5 +384,4 @@ else
   echo "skip: an ordinary user (needs root and setpriv)"
 fi
 
-echo "agent: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
