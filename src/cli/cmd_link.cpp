@@ -42,9 +42,20 @@ int cmd_link(Args& args) {
     if (only && id != *only) continue;
     found = true;
     const std::string kind = r.value("kind", ""), name = r.value("name", "");
+    // A uprobe (USDT sites are uprobes, as libbpf attaches them): what bpftool shows of a perf_event
+    // link on a uprobe, its file and offset, cookie and semaphore (ref_ctr_offset).
+    const nlohmann::json* u = r.contains("uprobe") ? &r.at("uprobe") : nullptr;
+    const bool ret = kind == "uretprobe";
+    const std::uint64_t cookie = r.value("cookie", std::uint64_t{0});
     if (output_format().json) {
       ojson j{{"id", id}, {"type", link_type(r)}, {"prog_id", r.value("prog_id", 0u)}};
-      if (kind == "raw_tracepoint") j["tp_name"] = name;
+      if (u) {
+        j["retprobe"] = ret;
+        j["file"] = u->value("path", std::string());
+        j["offset"] = u->value("offset", std::uint64_t{0});
+        j["cookie"] = cookie;
+        j["ref_ctr_offset"] = u->value("ref_ctr_offset", std::uint64_t{0});
+      } else if (kind == "raw_tracepoint") j["tp_name"] = name;
       else j["tracepoint"] = name;
       j["target_pid"] = r.value("pid", 0u);
       j["pids"] = owner_json(r);
@@ -52,7 +63,13 @@ int cmd_link(Args& args) {
       continue;
     }
     fmt::print("{}: {}  prog {}\n", id, link_type(r), r.value("prog_id", 0u));
-    if (kind == "raw_tracepoint") fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
+    if (u) {
+      fmt::print("\t{} {}+{:#x}  ", ret ? "uretprobe" : "uprobe", u->value("path", std::string()),
+                 u->value("offset", std::uint64_t{0}));
+      if (cookie) fmt::print("cookie {}  ", cookie);
+      if (const std::uint64_t ref = u->value("ref_ctr_offset", std::uint64_t{0})) fmt::print("ref_ctr_offset {:#x}  ", ref);
+      fmt::print("\n");
+    } else if (kind == "raw_tracepoint") fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
     else fmt::print("\ttracepoint {}  target_pid {}\n", name, r.value("pid", 0u));
     if (const std::string owner = owner_text(r); !owner.empty()) fmt::print("\tpids {}\n", owner);
   }
@@ -79,6 +96,19 @@ int cmd_perf(Args& args) {
     const int pid = r.value("owner_pid", 0);
     const std::string kind = r.value("kind", "tracepoint"), name = r.value("name", "");
     const std::string event = name.substr(name.find('/') == std::string::npos ? 0 : name.find('/') + 1);
+    if (r.contains("uprobe")) {  // bpftool: "uprobe  filename PATH  offset N"
+      const auto& u = r.at("uprobe");
+      const std::string type = kind == "uretprobe" ? "uretprobe" : "uprobe";
+      if (output_format().json) {
+        all.push_back({{"pid", pid}, {"link_id", r.value("id", 0u)}, {"prog_id", r.value("prog_id", 0u)},
+                       {"fd_type", type}, {"filename", u.value("path", std::string())},
+                       {"offset", u.value("offset", std::uint64_t{0})}});
+      } else {
+        fmt::print("pid {}  link {}: prog_id {}  {}  filename {}  offset {}\n", pid, r.value("id", 0u),
+                   r.value("prog_id", 0u), type, u.value("path", std::string()), u.value("offset", std::uint64_t{0}));
+      }
+      continue;
+    }
     if (output_format().json) {
       all.push_back({{"pid", pid}, {"link_id", r.value("id", 0u)}, {"prog_id", r.value("prog_id", 0u)},
                      {"fd_type", kind}, {kind == "raw_tracepoint" ? "raw_tracepoint" : "tracepoint", event},

@@ -176,15 +176,16 @@ for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $joined" 
 tracer=$!
 for _ in $(seq 200); do grep -q Attached "$TMP/global.out" 2>/dev/null && break; sleep 0.05; done
 for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $joined" | grep -q "link" && break; sleep 0.02; done
-shown=$("$BPFVM" agent show 2>&1)
+shown=$("$BPFVM" agent show 2>&1; "$BPFVM" link show; "$BPFVM" perf)
 touch "$TMP/go" "$TMP/go-outside"
 wait $joined; jrc=$?
 wait $outside
 kill -INT $tracer; wait $tracer
 out="$(cat "$TMP/global.out")
 $shown"
-check "a link made after a process joined fires there, not outside the scope" $jrc "$out" 0 "@calls[1]: 50" \
-  "pid $joined  comm target" "at 0x"
+check "a link made after a process joined fires there, not outside the scope; link show and perf list it" $jrc "$out" 0 \
+  "@calls[1]: 50" "pid $joined  comm target" "at 0x" "	uretprobe $TMP/target+0x" "	uprobe $TMP/target+0x" \
+  "uprobe  filename $TMP/target  offset "
 
 out=$("$BPFVM" attach 999999999 2>&1); rc=$?
 check "attach: no such process" $rc "$out" 1 "no process 999999999"
