@@ -1,6 +1,7 @@
 // Entry and return probes in this process's code (see include/bpfvm/agent/hook.hpp).
 #include "bpfvm/agent/hook.hpp"
 
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
 #include "patching.hpp"
 
@@ -36,20 +37,11 @@ constexpr std::int64_t kRedZone = 128;  // the System V ABI's red zone below rsp
 
 // The protection of the mapping holding `address` (from /proc/self/maps), or -1.
 int protection_of(std::uintptr_t address) {
-  FILE* f = std::fopen("/proc/self/maps", "re");
-  if (!f) return -1;
-  char line[512];
-  int prot = -1;
-  while (std::fgets(line, sizeof line, f)) {
-    unsigned long start = 0, end = 0;
-    char perms[8] = {};
-    if (std::sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3) continue;
-    if (address < start || address >= end) continue;
-    prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
-    break;
+  for (const os::Mapping& m : os::read_mappings()) {
+    if (address < m.start || address >= m.end) continue;
+    return (m.perms[0] == 'r' ? PROT_READ : 0) | (m.perms[1] == 'w' ? PROT_WRITE : 0) | (m.perms[2] == 'x' ? PROT_EXEC : 0);
   }
-  std::fclose(f);
-  return prot;
+  return -1;
 }
 
 // Stores `value` at the aligned 16-byte `p` if it still holds `expected` (lock cmpxchg16b).
