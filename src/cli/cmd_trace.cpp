@@ -112,6 +112,30 @@ struct Outputs {
   }
 };
 
+// Waits (at most 2 s, once, at start) for process `pid`'s agent to apply or refuse each of `links`: the
+// first refusal, or nothing when every link applied (or the process is gone).
+std::optional<std::string> agent_refusal(runtime::Runtime& rt, std::uint32_t pid,
+                                         const std::vector<std::shared_ptr<runtime::Link>>& links) {
+  const auto& registry = rt.registry();
+  if (!registry) return std::nullopt;
+  for (int round = 0; round < 400; ++round) {
+    const auto record = registry->find(runtime::ObjectKind::kAgent, pid);
+    if (!record) return std::nullopt;
+    std::size_t applied = 0;
+    for (const auto& l : links) {
+      for (const auto& e : record->value("errors", nlohmann::json::array())) {
+        if (e.value("link", 0u) == l->id()) return e.value("error", std::string("?"));
+      }
+      for (const auto& a : record->value("applied", nlohmann::json::array())) {
+        if (a.value("link", 0u) == l->id()) ++applied;
+      }
+    }
+    if (applied == links.size()) return std::nullopt;
+    ::usleep(5000);
+  }
+  return std::nullopt;
+}
+
 // bpfvm's own failure: reported, and exit code 125 (see command.hpp), so that it is told apart from the
 // traced command's codes.
 int trace_fail(const Error& e) {
@@ -318,6 +342,17 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       auto link = rt.create_link(p.program, link_attach_type(p), 0, std::move(where));
       if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", p.section)));
       links.push_back(std::move(*link));
+    }
+    // Process PID's agent may not patch its syscall instructions: one joined with `bpfvm attach` while
+    // other threads ran (several bytes are patched only while no other thread can be between them).
+    // Its syscall events then come through the ptrace tracer, and bpfvm says so.
+    if (pid != 0) {
+      if (const auto why = agent_refusal(rt, static_cast<std::uint32_t>(pid), links)) {
+        fmt::print(stderr, "bpfvm: process {}: syscall events through ptrace: its agent could not take them ({})\n", pid,
+                   *why);
+        links.clear();  // withdrawn from the registry
+        in_process = false;
+      }
     }
   }
   if (!uprobes.empty()) {

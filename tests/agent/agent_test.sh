@@ -84,6 +84,35 @@ if [ "$PART" = attach ]; then
   check "bpfvm detach PID: its probes removed, it runs on to its end" $((drc + jrc)) "$out" 0 "process $left left the scope" \
     "listed after: 0"
   if grep -q "@calls" "$TMP/detach.out"; then fail=$((fail + 1)); echo "FAIL a detached process still ran programs"; fi
+  # A process attached while it runs two threads: its agent cannot patch its syscall instructions (not
+  # while another thread may be between the bytes), so `trace -p` takes its syscall events through
+  # ptrace, says so, and loses none.
+  cat > "$TMP/closes_p.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } c SEC(".maps");
+struct enter { __u64 common; long nr; long fd; };
+SEC("tracepoint/syscalls/sys_enter_close") int in(struct enter* e) {
+  __u32 k = 1; __u64 one = 1, *v;
+  if ((int)e->fd != -1) return 0;
+  v = bpf_map_lookup_elem(&c, &k);
+  if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+  "$TMP/target" threadwait "$TMP/go-threads" 500 &
+  threaded=$!
+  sleep 0.1
+  "$BPFVM" attach $threaded >/dev/null 2>&1
+  "$BPFVM" trace "$TMP/closes_p.bpf.c" -p $threaded > "$TMP/threads.out" 2>&1 &
+  tracer=$!
+  for _ in $(seq 200); do grep -q Attached "$TMP/threads.out" 2>/dev/null && break; sleep 0.05; done
+  touch "$TMP/go-threads"
+  wait $threaded; trc=$?
+  wait $tracer
+  check "trace -p of an attached process with threads: syscall events through ptrace, none lost" $trc \
+    "$(cat "$TMP/threads.out")" 0 "syscall events through ptrace: its agent could not take them" "@c[1]: 500"
   finish
 fi
 

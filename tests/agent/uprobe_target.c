@@ -47,6 +47,11 @@ static void* unmaps(void* n) {
 
 static void* nothing(void* a) { return a; }
 
+static void* waits_for(void* file) {
+  while (access(file, F_OK) != 0) usleep(1000);
+  return NULL;
+}
+
 /* A fork, a vfork, a posix_spawn of /bin/true and a thread, each waited for. */
 static void spawns(void) {
   extern char** environ;
@@ -71,7 +76,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -86,6 +91,12 @@ int main(int argc, char** argv) {
   } else if (!strcmp(argv[1], "wait")) {
     while (access(argv[2], F_OK) != 0) usleep(1000);
     calls(n);
+  } else if (!strcmp(argv[1], "threadwait")) {  /* a second thread, then n close(-1) once FILE exists */
+    pthread_t t;
+    pthread_create(&t, NULL, waits_for, argv[2]);
+    while (access(argv[2], F_OK) != 0) usleep(1000);
+    bad_closes((void*)(long)n);
+    pthread_join(t, NULL);
   } else if (!strcmp(argv[1], "dlopen")) {
     void* lib = dlopen(argv[2], RTLD_NOW);
     int (*lib_add)(int) = lib ? (int (*)(int))dlsym(lib, "lib_add") : NULL;
