@@ -62,7 +62,7 @@ struct SyscallEntry {
 struct SyscallEntries {
   std::vector<SyscallEntry> enter[kMaxSyscall], exit[kMaxSyscall];
   std::vector<SyscallEntry> all_enter, all_exit;
-  std::vector<SyscallEntry> events[4];  // by attach::ProcessEvent
+  std::vector<SyscallEntry> events[attach::kProcessEvents];  // by attach::ProcessEvent
   const std::vector<SyscallEntry>& of(attach::ProcessEvent e) const { return events[static_cast<int>(e)]; }
 };
 struct SyscallApplied {
@@ -387,6 +387,16 @@ void on_syscall(PtRegs* regs, void*) {
     run_syscall_entries(enter, stop, t, cpu);
     t.busy = false;
   }
+  // The signals it sends (signal/signal_generate), reported from inside the syscall as the kernel
+  // does: after its entry programs, before it returns (a signal to itself may end the process).
+  if (attach::is_signal_syscall(static_cast<int>(nr)) && !e->of(attach::ProcessEvent::kSignalGenerate).empty()) {
+    t.busy = true;
+    for (const attach::SentSignal& sent : attach::signals_sent(stop)) {
+      run_syscall_entries(e->of(attach::ProcessEvent::kSignalGenerate), attach::signal_generate_event(&t.env.task, sent),
+                          t, cpu);
+    }
+    t.busy = false;
+  }
   if (runs_in_place(nr) && nr != SYS_rt_sigreturn) fork_return_path(regs, e);
   if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
     t_in_syscall_handler = false;
@@ -514,6 +524,11 @@ void publish_syscalls(State& s) {
     table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr));
   }
   if (!next->of(attach::ProcessEvent::kExit).empty()) table[SYS_exit] = table[SYS_exit_group] = 1;
+  if (!next->of(attach::ProcessEvent::kSignalGenerate).empty()) {
+    for (const int nr : {SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal}) {
+      table[nr] = 1;
+    }
+  }
   // Clone-family syscalls come to the handler whenever programs run here: a vfork child must not be
   // taken for its parent (see after_fork), and fork programs see them.
   table[SYS_clone] = table[SYS_clone3] = table[SYS_fork] = table[SYS_vfork] = 1;

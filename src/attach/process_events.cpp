@@ -2,13 +2,19 @@
 // and _exit tracepoints, as the running kernel lays them out. The layout changed over time (Linux 6.10
 // made fork's comms __data_loc strings; exit gained group_dead), so it is read from tracefs's format
 // file when bpfvm can read it, by field name, and otherwise is this kernel generation's.
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "bpfvm/attach/syscall_probes.hpp"
 
@@ -41,6 +47,10 @@ Format builtin(ProcessEvent e) {
     case ProcessEvent::kExit:
       f.fields = {{"comm", 8, 16, false}, {"pid", 24, 4, false}, {"prio", 28, 4, false}, {"group_dead", 32, 1, false}};
       break;
+    case ProcessEvent::kSignalGenerate:
+      f.fields = {{"sig", 8, 4, false},   {"errno", 12, 4, false}, {"code", 16, 4, false}, {"comm", 20, 16, false},
+                  {"pid", 36, 4, false},  {"group", 40, 4, false}, {"result", 44, 4, false}};
+      break;
     case ProcessEvent::kNone: break;
   }
   for (const Field& x : f.fields) f.end = std::max(f.end, x.offset + x.size);
@@ -68,10 +78,12 @@ bool parse_field(std::string_view line, Field& out) {
 }
 
 Format from_tracefs(ProcessEvent e) {
-  const char* name = e == ProcessEvent::kExec ? "sched_process_exec" : e == ProcessEvent::kFork ? "sched_process_fork"
-                                                                                                : "sched_process_exit";
+  const char* name = e == ProcessEvent::kExec ? "sched/sched_process_exec"
+                     : e == ProcessEvent::kFork ? "sched/sched_process_fork"
+                     : e == ProcessEvent::kExit ? "sched/sched_process_exit"
+                                                : "signal/signal_generate";
   for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    const std::string path = std::string(root) + "/events/sched/" + name + "/format";
+    const std::string path = std::string(root) + "/events/" + name + "/format";
     FILE* file = std::fopen(path.c_str(), "re");
     if (!file) continue;
     Format f;
@@ -100,8 +112,8 @@ Format from_tracefs(ProcessEvent e) {
 
 // Kept for the process's life, never destroyed: an exit event comes after static destructors ran.
 const Format& format_of(ProcessEvent e) {
-  static std::once_flag once[4];
-  static Format* const formats = new Format[4];
+  static std::once_flag once[kProcessEvents];
+  static Format* const formats = new Format[kProcessEvents];
   const auto i = static_cast<std::size_t>(e);
   std::call_once(once[i], [&] { formats[i] = from_tracefs(e); });
   return formats[i];
@@ -122,7 +134,16 @@ void make_process_record(const SyscallStop& stop, std::uint8_t* out, std::size_t
     std::string_view text;
     bool is_text = true;
     std::int64_t number = 0;
-    if (x.name == "filename") text = stop.filename ? stop.filename : "";
+    const bool signal = stop.event == ProcessEvent::kSignalGenerate;
+    if (signal && x.name == "comm") {  // the receiver's
+      text = stop.target ? std::string_view(stop.target->comm, strnlen(stop.target->comm, sizeof stop.target->comm)) : "";
+    } else if (signal && (x.name == "pid" || x.name == "sig" || x.name == "errno" || x.name == "code" ||
+                          x.name == "group" || x.name == "result")) {
+      is_text = false;
+      number = x.name == "pid" ? std::int64_t{stop.target ? stop.target->pid : 0u} : x.name == "sig" ? stop.signal
+               : x.name == "errno" ? stop.sig_errno : x.name == "code" ? stop.sig_code
+               : x.name == "group" ? stop.sig_group : stop.sig_result;
+    } else if (x.name == "filename") text = stop.filename ? stop.filename : "";
     else if (x.name == "comm" || x.name == "parent_comm") text = std::string_view(task.comm, strnlen(task.comm, sizeof task.comm));
     else if (x.name == "child_comm" && stop.child) text = std::string_view(stop.child->comm, strnlen(stop.child->comm, sizeof stop.child->comm));
     else {
@@ -148,6 +169,152 @@ void make_process_record(const SyscallStop& stop, std::uint8_t* out, std::size_t
       std::memcpy(out + x.offset, &number, x.size);  // little-endian: the low bytes
     }
   }
+}
+
+// ---- signal_generate ------------------------------------------------------------------------------
+
+namespace {
+
+// A task's /proc status, the lines signal delivery depends on.
+struct TaskStatus {
+  bool ok = false;
+  std::uint32_t tgid = 0;
+  std::uint32_t uid[4] = {};  // real, effective, saved, fs
+  std::uint64_t sig_pnd = 0, shd_pnd = 0, sig_blk = 0, sig_ign = 0, sig_cgt = 0;
+};
+
+TaskStatus read_status(std::uint32_t tgid, std::uint32_t tid) {
+  TaskStatus st;
+  const std::string path = tgid ? fmt::format("/proc/{}/task/{}/status", tgid, tid) : fmt::format("/proc/{}/status", tid);
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) return st;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long long v = 0;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (std::sscanf(line, "Tgid: %u", &a) == 1) st.tgid = a;
+    else if (std::sscanf(line, "Uid: %u %u %u %u", &a, &b, &c, &d) == 4) st.uid[0] = a, st.uid[1] = b, st.uid[2] = c, st.uid[3] = d;
+    else if (std::sscanf(line, "SigPnd: %llx", &v) == 1) st.sig_pnd = v;
+    else if (std::sscanf(line, "ShdPnd: %llx", &v) == 1) st.shd_pnd = v;
+    else if (std::sscanf(line, "SigBlk: %llx", &v) == 1) st.sig_blk = v;
+    else if (std::sscanf(line, "SigIgn: %llx", &v) == 1) st.sig_ign = v;
+    else if (std::sscanf(line, "SigCgt: %llx", &v) == 1) st.sig_cgt = v;
+  }
+  std::fclose(f);
+  st.ok = st.tgid != 0;
+  return st;
+}
+
+void read_comm(std::uint32_t tgid, std::uint32_t tid, char (&comm)[16]) {
+  std::memset(comm, 0, sizeof comm);
+  if (FILE* f = std::fopen(fmt::format("/proc/{}/task/{}/comm", tgid, tid).c_str(), "re")) {
+    if (std::fgets(comm, sizeof comm, f)) comm[std::strcspn(comm, "\n")] = '\0';
+    std::fclose(f);
+  }
+}
+
+// si_errno and si_code of a siginfo in the sender's memory (rt_sigqueueinfo and friends).
+bool read_siginfo(pid_t pid, std::uint64_t address, int& err, int& code) {
+  std::int32_t head[3] = {};  // si_signo, si_errno, si_code
+  iovec local{head, sizeof head}, remote{reinterpret_cast<void*>(address), sizeof head};
+  if (!address || ::process_vm_readv(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof head)) return false;
+  err = head[1];
+  code = head[2];
+  return true;
+}
+
+// The process a pidfd of `pid` refers to (its fdinfo's Pid line), 0 if none.
+std::uint32_t pidfd_target(std::uint32_t pid, std::uint64_t fd) {
+  FILE* f = std::fopen(fmt::format("/proc/{}/fdinfo/{}", pid, fd).c_str(), "re");
+  if (!f) return 0;
+  char line[128];
+  int target = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "Pid: %d", &target) == 1) break;
+  }
+  std::fclose(f);
+  return target > 0 ? static_cast<std::uint32_t>(target) : 0;
+}
+
+}  // namespace
+
+bool is_signal_syscall(int nr) {
+  return nr == SYS_kill || nr == SYS_tkill || nr == SYS_tgkill || nr == SYS_rt_sigqueueinfo ||
+         nr == SYS_rt_tgsigqueueinfo || nr == SYS_pidfd_send_signal;
+}
+
+std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
+  std::vector<SentSignal> out;
+  if (!entry.task || !is_signal_syscall(entry.nr)) return out;
+  const auto& a = entry.args;
+  SentSignal s;
+  std::uint32_t tgid = 0, tid = 0;
+  std::uint64_t info = 0;
+  constexpr int kSiUser = 0, kSiTkill = -6;
+  switch (entry.nr) {
+    case SYS_kill:
+      if (static_cast<std::int32_t>(a[0]) <= 0) return out;  // a process group, or every process
+      tgid = tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.group = true, s.sig_code = kSiUser;
+      break;
+    case SYS_tkill:
+      tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.sig_code = kSiTkill;
+      break;
+    case SYS_tgkill:
+      tgid = static_cast<std::uint32_t>(a[0]), tid = static_cast<std::uint32_t>(a[1]), s.signal = static_cast<int>(a[2]);
+      s.sig_code = kSiTkill;
+      break;
+    case SYS_rt_sigqueueinfo:
+      tgid = tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.group = true, info = a[2];
+      break;
+    case SYS_rt_tgsigqueueinfo:
+      tgid = static_cast<std::uint32_t>(a[0]), tid = static_cast<std::uint32_t>(a[1]), s.signal = static_cast<int>(a[2]);
+      info = a[3];
+      break;
+    case SYS_pidfd_send_signal:
+      tgid = tid = pidfd_target(entry.task->tgid, a[0]), s.signal = static_cast<int>(a[1]), info = a[2];
+      s.group = (a[3] & 1) == 0;  // PIDFD_SIGNAL_THREAD aside
+      s.sig_code = kSiUser;
+      break;
+    default: return out;
+  }
+  if (s.signal < 1 || s.signal > 64 || tid == 0) return out;  // signal 0 checks, sends nothing
+  if (info && !read_siginfo(static_cast<pid_t>(entry.task->tgid), info, s.sig_errno, s.sig_code)) return out;  // EFAULT
+  const TaskStatus target = read_status(tgid, tid);
+  if (!target.ok || (tgid && target.tgid != tgid)) return out;  // ESRCH
+  // kill_ok_by_cred: the sender's real or effective uid is the receiver's real or saved one (or root).
+  const TaskStatus sender = read_status(entry.task->tgid, entry.task->pid);
+  if (sender.ok && sender.uid[1] != 0) {
+    const bool ok = sender.uid[1] == target.uid[2] || sender.uid[1] == target.uid[0] ||
+                    sender.uid[0] == target.uid[2] || sender.uid[0] == target.uid[0];
+    if (!ok) return out;  // EPERM
+  }
+  // prepare_signal's sig_ignored, then legacy_queue (kernel/signal.c): ignored unless blocked, by
+  // SIG_IGN or by a default action of ignoring (SIGCHLD, SIGCONT, SIGWINCH, SIGURG); a standard signal
+  // already pending is not queued again.
+  const std::uint64_t bit = std::uint64_t{1} << (s.signal - 1);
+  const bool default_ignore = s.signal == SIGCHLD || s.signal == SIGCONT || s.signal == SIGWINCH || s.signal == SIGURG;
+  const bool ignored = s.signal != SIGKILL && s.signal != SIGSTOP && !(target.sig_blk & bit) &&
+                       ((target.sig_ign & bit) || (default_ignore && !(target.sig_cgt & bit)));
+  const bool pending = s.signal < 32 && ((s.group ? target.shd_pnd : target.sig_pnd) & bit);
+  s.result = ignored ? 1 : pending ? 2 : 0;
+  s.target.tgid = target.tgid;
+  s.target.pid = tid;
+  read_comm(target.tgid, tid, s.target.comm);
+  out.push_back(s);
+  return out;
+}
+
+SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent) {
+  SyscallStop ev;
+  ev.task = sender;
+  ev.event = ProcessEvent::kSignalGenerate;
+  ev.signal = sent.signal;
+  ev.sig_errno = sent.sig_errno;
+  ev.sig_code = sent.sig_code;
+  ev.sig_result = sent.result;
+  ev.sig_group = sent.group;
+  ev.target = &sent.target;
+  return ev;
 }
 
 }  // namespace bpfvm::attach

@@ -66,6 +66,19 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
                           "'{}': of the scheduler's process events bpfvm produces sched_process_exec, "
                           "sched_process_fork and sched_process_exit (as seen from user space)", section);
       }
+    } else if (tp == "signal/signal_generate") {
+      point.kind = SyscallPoint::Kind::kProcess;
+      point.event = ProcessEvent::kSignalGenerate;
+      SyscallStop none;  // the layout now (see above)
+      helpers::Task task;
+      none.task = &task;
+      none.event = point.event;
+      std::uint8_t scratch[512];
+      make_process_record(none, scratch, sizeof scratch);
+    } else if (tp == "signal/signal_deliver") {
+      return make_error(Errc::kNotSupported,
+                        "'{}': bpfvm produces signal/signal_generate (for signals sent by a syscall of a process in "
+                        "scope) but not signal_deliver yet", section);
     } else if (const std::string_view event = strip(tp, "syscalls/"); !event.empty()) {
       std::string_view name = strip(event, "sys_enter_");
       point.exit = name.empty();
@@ -166,6 +179,9 @@ SyscallSelection SyscallProbes::selection() const {
     if (p.kind == Probe::Kind::kProcess) {
       s.events |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(p.event));
       if (p.event == ProcessEvent::kExec) s.enter.insert({SYS_execve, SYS_execveat});  // for the filename
+      if (p.event == ProcessEvent::kSignalGenerate) {  // reported from the sending syscall's entry
+        s.enter.insert({SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal});
+      }
     } else if (p.kind == Probe::Kind::kSyscall) {
       (p.exit ? s.exit : s.enter).insert(p.nr);
     } else {

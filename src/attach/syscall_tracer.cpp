@@ -234,6 +234,10 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
       stop.nr = t.nr;
       stop.args = t.args;
       handler(stop);
+      // The signals it sends, as the kernel reports them from inside the syscall (after its entry).
+      if (selection_.wants(ProcessEvent::kSignalGenerate) && is_signal_syscall(t.nr)) {
+        for (const SentSignal& sent : signals_sent(stop)) handler(signal_generate_event(&t.task, sent));
+      }
       return;
     }
     case PTRACE_SYSCALL_INFO_EXIT: {

@@ -356,6 +356,38 @@ else
   echo "skip USDT: no sys/sdt.h (systemtap-sdt-dev)"
 fi
 
+# signal/signal_generate with the kernel's record: signals sent by kill (caught), tgkill (ignored:
+# result 1), sigqueue (SI_QUEUE), to a child, and twice while blocked (the second already pending:
+# result 2); none for signal 0 or a process that does not exist. The same from the agent and ptrace.
+cat > "$TMP/signals.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 32); __type(key, __u32); __type(value, __u64); } s SEC(".maps");
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&s, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&s, &k, &one, BPF_NOEXIST); }
+struct gen { __u64 common; int sig; int err; int code; char comm[16]; int pid; int group; int result; };
+SEC("tracepoint/signal/signal_generate") int on_gen(struct gen* g) {
+  bump(g->sig * 1000 + g->result * 100 + g->group * 10 + (g->code == -6 ? 1 : g->code == -1 ? 2 : 0));
+  int self = bpf_get_current_pid_tgid() >> 32;
+  if (g->pid == self && g->comm[0] == 't' && g->comm[5] == 't') bump(1);
+  if (g->pid != self && g->comm[0] == 't') bump(2);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+for how in "" --ptrace; do
+  out=$("$BPFVM" trace $how "$TMP/signals.bpf.c" -- "$TMP/target" signals 1 2>&1); rc=$?
+  check "signal_generate ${how:-in the process}" $rc "$out" 0 "usr1 3" "@s[10010]: 2" "@s[12101]: 1" "@s[10012]: 1" \
+    "@s[15010]: 1" "@s[10210]: 1" "@s[1]: 5" "@s[2]: 1"
+done
+cat > "$TMP/deliver.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("tracepoint/signal/signal_deliver") int p(void* ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/deliver.bpf.c" -- "$TMP/target" calls 1 2>&1); rc=$?
+check "signal_deliver: not produced yet, said" $rc "$out" 125 "not signal_deliver yet"
+
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"
 cc -O2 -shared -fPIC -o "$TMP/libadd.so" "$TMP/libadd.c" || exit 1

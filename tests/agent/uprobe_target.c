@@ -4,11 +4,13 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +49,37 @@ static void* unmaps(void* n) {
 
 static void* nothing(void* a) { return a; }
 
+static volatile sig_atomic_t usr1;
+static void on_usr1(int sig) { (void)sig; usr1++; }
+
+/* Signals sent by syscalls: to itself by kill (caught), tgkill (ignored) and sigqueue, to a child by
+ * kill; kill twice while blocked (the second already pending); none for signal 0 or no such process. */
+static void signals(void) {
+  signal(SIGUSR1, on_usr1);
+  signal(SIGUSR2, SIG_IGN);
+  kill(getpid(), SIGUSR1);
+  syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), SIGUSR2);
+  union sigval v = {.sival_int = 7};
+  sigqueue(getpid(), SIGUSR1, v);
+  pid_t c = fork();
+  if (c == 0) {
+    pause();
+    _exit(0);
+  }
+  kill(c, SIGTERM);
+  waitpid(c, NULL, 0);
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  kill(getpid(), SIGUSR1);
+  kill(getpid(), SIGUSR1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  kill(getpid(), 0);
+  kill(999999999, SIGTERM);
+  printf("usr1 %d\n", (int)usr1);
+}
+
 static void* waits_for(void* file) {
   while (access(file, F_OK) != 0) usleep(1000);
   return NULL;
@@ -76,7 +109,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -126,6 +159,8 @@ int main(int argc, char** argv) {
     pthread_create(&b, NULL, unmaps, (void*)(long)n);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
+  } else if (!strcmp(argv[1], "signals")) {
+    signals();
   } else if (!strcmp(argv[1], "spawns")) {
     spawns();
   } else if (!strcmp(argv[1], "crash")) {

@@ -25,8 +25,10 @@
 
 namespace bpfvm::attach {
 
-// The process events reported beside syscalls (the kernel's sched/sched_process_* tracepoints).
-enum class ProcessEvent : std::uint8_t { kNone, kExec, kFork, kExit };
+// The process events reported beside syscalls (the kernel's sched/sched_process_* tracepoints, and
+// signal/signal_generate for the signals a traced thread sends).
+enum class ProcessEvent : std::uint8_t { kNone, kExec, kFork, kExit, kSignalGenerate };
+constexpr int kProcessEvents = 5;
 
 // Which syscalls stop, at entry and at exit, and which process events are reported.
 struct SyscallSelection {
@@ -54,7 +56,28 @@ struct SyscallStop {
   const helpers::Task* child = nullptr;  // fork: the new task (task is the parent)
   bool group_dead = false;              // exit: the last thread of its process
   int prio = 120;                       // exit: the kernel's prio (120 for nice 0)
+  // signal_generate (task: the sender): the signal, its siginfo's errno and code, the receiving task
+  // (`target`: its pid and comm), whether it is sent to the whole process, and the kernel's result
+  // (0 delivered, 1 ignored, 2 already pending).
+  int signal = 0, sig_errno = 0, sig_code = 0, sig_result = 0;
+  bool sig_group = false;
+  const helpers::Task* target = nullptr;
 };
+
+// The signals a thread is about to send with the syscall at `entry` (kill, tkill, tgkill,
+// rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal), one per receiving task, as the kernel's
+// signal_generate reports them, with the result each would have as the receiver's state is now (its
+// /proc status: ignored, blocked, pending). None for a signal 0, a target that does not exist or that
+// the sender may not signal (the syscall fails), or a process group (kill with pid <= 0).
+struct SentSignal {
+  helpers::Task target;
+  int signal = 0, sig_errno = 0, sig_code = 0, result = 0;
+  bool group = false;
+};
+bool is_signal_syscall(int nr);
+std::vector<SentSignal> signals_sent(const SyscallStop& entry);
+// The signal_generate event of `sent` by `sender` (`sent` must outlive it).
+SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent);
 
 // How the traced process ended: its exit code, or the signal that killed it (code is then 128 + signal,
 // as a shell's $? says).
