@@ -373,6 +373,17 @@ void on_syscall(PtRegs* regs, void*) {
     run_syscall_entries(e->of(attach::ProcessEvent::kExit), ev, t, c < 0 ? 0 : c);
     t.busy = false;
   }
+  if ((nr == SYS_exit || nr == SYS_exit_group) && !e->of(attach::ProcessEvent::kSignalGenerate).empty() &&
+      (nr == SYS_exit_group || detail::other_threads() == 0)) {
+    // The process ends: the kernel's exit_notify sends its parent SIGCHLD (after the exit event).
+    if (const auto sent = attach::exit_signal(t.env.task, static_cast<int>((regs->rdi & 0xff) << 8))) {
+      const int c = ::sched_getcpu();
+      t.busy = true;
+      run_syscall_entries(e->of(attach::ProcessEvent::kSignalGenerate), attach::signal_generate_event(&t.env.task, *sent),
+                          t, c < 0 ? 0 : c);
+      t.busy = false;
+    }
+  }
   attach::SyscallStop stop;
   stop.task = &t.env.task;
   stop.nr = static_cast<int>(nr);
@@ -525,6 +536,7 @@ void publish_syscalls(State& s) {
   }
   if (!next->of(attach::ProcessEvent::kExit).empty()) table[SYS_exit] = table[SYS_exit_group] = 1;
   if (!next->of(attach::ProcessEvent::kSignalGenerate).empty()) {
+    table[SYS_exit] = table[SYS_exit_group] = 1;  // a process's end: SIGCHLD to its parent
     for (const int nr : {SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal}) {
       table[nr] = 1;
     }

@@ -4,6 +4,7 @@
 // file when bpfvm can read it, by field name, and otherwise is this kernel generation's.
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <csignal>
@@ -302,6 +303,33 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
   read_comm(target.tgid, tid, s.target.comm);
   out.push_back(s);
   return out;
+}
+
+std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status) {
+  std::uint32_t parent = 0;
+  if (FILE* f = std::fopen(fmt::format("/proc/{}/status", task.tgid).c_str(), "re")) {
+    char line[128];
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::sscanf(line, "PPid: %u", &parent) == 1) break;
+    }
+    std::fclose(f);
+  }
+  if (parent == 0) return std::nullopt;
+  const TaskStatus st = read_status(0, parent);
+  if (!st.ok) return std::nullopt;
+  SentSignal s;
+  s.signal = SIGCHLD;
+  s.group = true;
+  constexpr int kCldExited = 1, kCldKilled = 2, kCldDumped = 3;
+  s.sig_code = WIFSIGNALED(wait_status) ? (WCOREDUMP(wait_status) ? kCldDumped : kCldKilled) : kCldExited;
+  const std::uint64_t bit = std::uint64_t{1} << (SIGCHLD - 1);
+  const bool ignored = !(st.sig_blk & bit) && ((st.sig_ign & bit) || !(st.sig_cgt & bit));  // SIGCHLD's default: ignore
+  const bool pending = (st.shd_pnd & bit) != 0;
+  s.result = ignored ? 1 : pending ? 2 : 0;
+  s.target.tgid = st.tgid;
+  s.target.pid = parent;
+  read_comm(st.tgid, parent, s.target.comm);
+  return s;
 }
 
 SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent) {

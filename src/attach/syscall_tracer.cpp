@@ -56,7 +56,8 @@ pid_t wait_any(int* status) {
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
 long options_for(const SyscallSelection& selection) {
-  return kOptions | (selection.wants(ProcessEvent::kExit) ? PTRACE_O_TRACEEXIT : 0);
+  const bool exits = selection.wants(ProcessEvent::kExit) || selection.wants(ProcessEvent::kSignalGenerate);
+  return kOptions | (exits ? PTRACE_O_TRACEEXIT : 0);
 }
 
 // A NUL-terminated string of a tracee's memory (at most PATH_MAX), empty when unreadable.
@@ -350,18 +351,26 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       }
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXIT) {
       // Before the thread is gone: the last of its process to go ends the group.
-      if (selection_.wants(ProcessEvent::kExit) && !t.exiting) {
+      if (!t.exiting) {
         t.exiting = true;
         bool last = true;
         for (const auto& [other, o] : tasks_) {
           if (other != tid && o.task.tgid == t.task.tgid && !o.exiting) last = false;
         }
-        SyscallStop ev;
-        ev.task = &t.task;
-        ev.event = ProcessEvent::kExit;
-        ev.group_dead = last;
-        ev.prio = read_prio(tid);
-        handler(ev);
+        if (selection_.wants(ProcessEvent::kExit)) {
+          SyscallStop ev;
+          ev.task = &t.task;
+          ev.event = ProcessEvent::kExit;
+          ev.group_dead = last;
+          ev.prio = read_prio(tid);
+          handler(ev);
+        }
+        // The process's end tells its parent (SIGCHLD), after the exit event, as the kernel's exit_notify.
+        unsigned long ended = 0;
+        if (last && selection_.wants(ProcessEvent::kSignalGenerate) &&
+            ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &ended) == 0) {
+          if (const auto sent = exit_signal(t.task, static_cast<int>(ended))) handler(signal_generate_event(&t.task, *sent));
+        }
       }
     } else if (sig == SIGTRAP && event != 0) {
       // Other events: nothing to do.

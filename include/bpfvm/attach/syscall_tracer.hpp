@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -76,6 +77,10 @@ struct SentSignal {
 };
 bool is_signal_syscall(int nr);
 std::vector<SentSignal> signals_sent(const SyscallStop& entry);
+// The SIGCHLD the kernel sends a process's parent when the last thread of `task`'s process ends with
+// `wait_status` (exited or killed, as waitpid says it), as its signal_generate reports it: sent by the
+// exiting task, code CLD_EXITED / CLD_KILLED / CLD_DUMPED. None when the parent cannot be read.
+std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status);
 // The signal_generate event of `sent` by `sender` (`sent` must outlive it).
 SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent);
 
