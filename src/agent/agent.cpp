@@ -1,6 +1,7 @@
 // The agent's core (see include/bpfvm/agent/agent.hpp).
 #include "bpfvm/agent/agent.hpp"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <pthread.h>
@@ -325,6 +326,39 @@ void fork_return_path(PtRegs* regs, const SyscallEntries* e) {
   }
 }
 
+// exit_group ends the process's other threads without them running again; the kernel reports each
+// one's sched_process_exit as that thread. Here the caller reports them before its own, each with
+// that thread's ids and name as current (the agent's watcher is no thread of the process's).
+void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
+  DIR* d = ::opendir("/proc/self/task");
+  if (!d) return;
+  const helpers::Task self = t.env.task;
+  const int c = ::sched_getcpu();
+  t.busy = true;
+  while (const dirent* entry = ::readdir(d)) {
+    const long tid = std::strtol(entry->d_name, nullptr, 10);
+    if (tid <= 0 || static_cast<std::uint32_t>(tid) == self.pid) continue;
+    helpers::Task other = self;
+    other.pid = static_cast<std::uint32_t>(tid);
+    std::memset(other.comm, 0, sizeof other.comm);
+    if (FILE* f = std::fopen(fmt::format("/proc/self/task/{}/comm", tid).c_str(), "re")) {
+      if (std::fgets(other.comm, sizeof other.comm, f)) other.comm[std::strcspn(other.comm, "\n")] = '\0';
+      std::fclose(f);
+    }
+    if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0) continue;
+    t.env.task = other;
+    for (auto& r : t.runners) r.runner->set_task(other, t.env.memory_pid);
+    attach::SyscallStop ev;
+    ev.task = &other;
+    ev.event = attach::ProcessEvent::kExit;
+    run_syscall_entries(e->of(attach::ProcessEvent::kExit), ev, t, c < 0 ? 0 : c);
+  }
+  ::closedir(d);
+  t.env.task = self;
+  for (auto& r : t.runners) r.runner->set_task(self, t.env.memory_pid);
+  t.busy = false;
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
@@ -361,6 +395,7 @@ void on_syscall(PtRegs* regs, void*) {
   }
   const auto& enter = e->enter[nr];
   const auto& exit = e->exit[nr];
+  if (nr == SYS_exit_group && !e->of(attach::ProcessEvent::kExit).empty()) report_sibling_exits(e, t);
   if ((nr == SYS_exit || nr == SYS_exit_group) && !e->of(attach::ProcessEvent::kExit).empty()) {
     // The thread ends here (the kernel reports each thread of an exit_group; the agent sees the one
     // that calls it, and a thread's own exit).

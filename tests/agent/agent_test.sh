@@ -417,6 +417,40 @@ C
 out=$("$BPFVM" trace "$TMP/deliver.bpf.c" -- "$TMP/target" calls 1 2>&1); rc=$?
 check "signal_deliver: not produced yet, said" $rc "$out" 125 "not signal_deliver yet"
 
+# exit_group while two other threads run: the kernel reports each thread's sched_process_exit, as that
+# thread; so do the agent (from the exiting thread, with each one's ids) and ptrace, and the kernel
+# gives the same rows.
+cat > "$TMP/exits.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } x SEC(".maps");
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&x, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&x, &k, &one, BPF_NOEXIST); }
+struct exit_rec { __u64 common; char comm[16]; int pid; int prio; _Bool group_dead; };
+SEC("tracepoint/sched/sched_process_exit") int on_exit(struct exit_rec* r) {
+  char c[16]; bpf_get_current_comm(c, sizeof c);
+  if (c[0] != 't' || c[1] != 'a' || c[5] != 't') return 0;
+  if (r->pid == (int)bpf_get_current_pid_tgid()) bump(3);
+  if (r->group_dead) bump(4);
+  bump(5);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+for how in "" --ptrace; do
+  out=$("$BPFVM" trace $how "$TMP/exits.bpf.c" -- "$TMP/target" threadexit 1 2>&1); rc=$?
+  check "exit_group with two other threads: three exits ${how:-in the process}" $rc "$out" 0 "@x[3]: 3" "@x[4]: 1" "@x[5]: 3"
+done
+if [ "$(id -u)" = 0 ] && [ -x "$(dirname "$BPFVM")/kernel_tracepoints" ] &&
+   clang -target bpf -O2 -g -I/usr/include/x86_64-linux-gnu -c "$TMP/exits.bpf.c" -o "$TMP/exits.bpf.o" 2>/dev/null &&
+   kout=$("$(dirname "$BPFVM")/kernel_tracepoints" "$TMP/exits.bpf.o" x -- "$TMP/target" threadexit 1 2>&1); then
+  same=$([ "$(grep '^@x' <<<"$out" | sort)" = "$(grep '^@x' <<<"$kout" | sort)" ] && echo "the same rows")
+  check "exit_group: the kernel's rows are bpfvm's" 0 "kernel:
+$kout
+bpfvm:
+$out
+$same" 0 "the same rows"
+fi
+
 # A library the command loads with dlopen after it started: the agent applies its links then.
 printf 'int lib_add(int x) { return x + 2; }\n' > "$TMP/libadd.c"
 cc -O2 -shared -fPIC -o "$TMP/libadd.so" "$TMP/libadd.c" || exit 1

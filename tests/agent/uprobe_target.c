@@ -109,7 +109,7 @@ static long calls(int n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -159,6 +159,12 @@ int main(int argc, char** argv) {
     pthread_create(&b, NULL, unmaps, (void*)(long)n);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
+  } else if (!strcmp(argv[1], "threadexit")) {  /* exit(0) while two other threads block */
+    pthread_t a, b;
+    pthread_create(&a, NULL, waits_for, "/nonexistent/bpfvm-never");
+    pthread_create(&b, NULL, waits_for, "/nonexistent/bpfvm-never");
+    usleep(20000);
+    exit(0);
   } else if (!strcmp(argv[1], "signals")) {
     signals();
   } else if (!strcmp(argv[1], "spawns")) {
