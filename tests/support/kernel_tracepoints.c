@@ -22,11 +22,14 @@ int main(int argc, char** argv) {
     return 77;
   }
   struct bpf_program* prog;
+  struct bpf_link* links[64];
+  int n = 0;
   bpf_object__for_each_program(prog, obj) {
-    if (!bpf_program__attach(prog)) {
+    if (n == 64 || !(links[n] = bpf_program__attach(prog))) {
       fprintf(stderr, "the kernel does not attach %s\n", bpf_program__section_name(prog));
       return 77;
     }
+    n++;
   }
   struct bpf_map* map = bpf_object__find_map_by_name(obj, argv[2]);
   if (!map) {
@@ -53,5 +56,7 @@ int main(int argc, char** argv) {
     key = next;
     prev = &key;
   }
+  while (n > 0) bpf_link__destroy(links[--n]);
+  bpf_object__close(obj);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
