@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <set>
 
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/attach/uprobe.hpp"
@@ -498,6 +499,21 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   }
   out.drain();
   if (!status) return trace_fail(status.error());
+  // A trace of processes it did not start: where in scope its links could not be applied (the agents
+  // of its own command say so on the command's stderr as it runs).
+  if (command.empty() && !links.empty()) {
+    if (const auto& registry = rt.registry()) {
+      std::set<std::uint32_t> ours;
+      for (const auto& l : links) ours.insert(l->id());
+      for (const auto& agent : registry->list(runtime::ObjectKind::kAgent)) {
+        for (const auto& e : agent.value("errors", nlohmann::json::array())) {
+          if (!ours.count(e.value("link", 0u))) continue;
+          fmt::print(stderr, "bpfvm: link {} was not applied in process {} ({}): {}\n", e.value("link", 0u),
+                     agent.value("id", 0u), agent.value("comm", std::string("?")), e.value("error", std::string("?")));
+        }
+      }
+    }
+  }
   print_map_report(loaded->maps(), stdout);
   for (const auto& p : probes.probes()) {
     if (p.failures) {

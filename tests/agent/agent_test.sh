@@ -251,6 +251,21 @@ check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 
+# A global trace whose syscall links a process in scope cannot take (it runs threads when they come,
+# so its syscall instructions stay unpatched): said on stderr at the end, with the reason.
+"$BPFVM" run -- "$TMP/target" threadwait "$TMP/go-global" 10 > /dev/null 2>&1 &
+threaded=$!
+for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $threaded" && break; sleep 0.05; done
+sleep 0.1
+"$BPFVM" trace "$TMP/closes.bpf.c" > "$TMP/global-threads.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/global-threads.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 100); do "$BPFVM" agent show | grep -A3 "pid $threaded" | grep -q "failed" && break; sleep 0.02; done
+kill -INT $tracer; wait $tracer
+touch "$TMP/go-global"; wait $threaded
+check "a global trace says where its links were not applied" 0 "$(cat "$TMP/global-threads.out")" 0 \
+  "was not applied in process $threaded (target): " "the syscall instructions were not patched"
+
 # probe_read_user in the process reads memory directly where it is known to be mapped: memory that is
 # made unreadable or unmapped (by two threads, each reading while the other unmaps) still reads as
 # EFAULT, as the kernel's would, and the process is unharmed; the same through ptrace.
