@@ -861,15 +861,17 @@ void start_watcher(void* arg = nullptr) {
   }
   // The new thread's first syscalls (glibc's thread start) come before it can mark itself as the
   // agent's: until it has, only the creating thread's syscalls are the process's.
+  // The process's own signals are blocked here only while the thread is made (it inherits the mask).
   g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
-  if (pthread_create(&thread, &attr, watch, arg) == 0) {
+  const int made = pthread_create(&thread, &attr, watch, arg);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (made == 0) {
     for (int i = 0; i < 100000 && g_watcher_creator.load(std::memory_order_acquire) != 0; ++i) sched_yield();
   } else {
     report("cannot start the watching thread: links made from now on do not apply");
   }
   g_watcher_creator.store(0, std::memory_order_release);
   pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void before_fork() {

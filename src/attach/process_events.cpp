@@ -2,6 +2,7 @@
 // and _exit tracepoints, as the running kernel lays them out. The layout changed over time (Linux 6.10
 // made fork's comms __data_loc strings; exit gained group_dead), so it is read from tracefs's format
 // file when bpfvm can read it, by field name, and otherwise is this kernel generation's.
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -237,6 +239,38 @@ std::uint32_t pidfd_target(std::uint32_t pid, std::uint64_t fd) {
   return target > 0 ? static_cast<std::uint32_t>(target) : 0;
 }
 
+// The process group of process `pid` (field 5 of /proc/PID/stat, after the parenthesised comm), 0 if none.
+std::uint32_t process_group(std::uint32_t pid) {
+  FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re");
+  if (!f) return 0;
+  char line[1024];
+  unsigned group = 0;
+  if (std::fgets(line, sizeof line, f)) {
+    if (const char* close = std::strrchr(line, ')')) {
+      int ppid = 0;
+      char state = 0;
+      if (std::sscanf(close + 1, " %c %d %u", &state, &ppid, &group) != 3) group = 0;
+    }
+  }
+  std::fclose(f);
+  return group;
+}
+
+// The processes of process group `group`, by a walk of /proc.
+std::vector<std::uint32_t> group_members(std::uint32_t group) {
+  std::vector<std::uint32_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    const long pid = std::strtol(e->d_name, nullptr, 10);
+    if (pid > 0 && process_group(static_cast<std::uint32_t>(pid)) == group) out.push_back(static_cast<std::uint32_t>(pid));
+  }
+  ::closedir(d);
+  return out;
+}
+
+void add_receiver(const SyscallStop& entry, SentSignal s, std::uint32_t tgid, std::uint32_t tid, std::vector<SentSignal>& out);
+
 }  // namespace
 
 bool is_signal_syscall(int nr) {
@@ -254,8 +288,14 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
   constexpr int kSiUser = 0, kSiTkill = -6;
   switch (entry.nr) {
     case SYS_kill:
-      if (static_cast<std::int32_t>(a[0]) <= 0) return out;  // a process group, or every process
+      if (static_cast<std::int32_t>(a[0]) == -1) return out;  // every process the sender may signal: not done
       tgid = tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.group = true, s.sig_code = kSiUser;
+      if (static_cast<std::int32_t>(a[0]) <= 0) {  // a process group: its own (0) or -pid's
+        const std::uint32_t group = a[0] == 0 ? process_group(entry.task->tgid) : static_cast<std::uint32_t>(-static_cast<std::int32_t>(a[0]));
+        if (s.signal < 1 || s.signal > 64 || group == 0) return out;
+        for (const std::uint32_t member : group_members(group)) add_receiver(entry, s, member, member, out);
+        return out;
+      }
       break;
     case SYS_tkill:
       tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.sig_code = kSiTkill;
@@ -280,14 +320,21 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
   }
   if (s.signal < 1 || s.signal > 64 || tid == 0) return out;  // signal 0 checks, sends nothing
   if (info && !read_siginfo(static_cast<pid_t>(entry.task->tgid), info, s.sig_errno, s.sig_code)) return out;  // EFAULT
+  add_receiver(entry, s, tgid, tid, out);
+  return out;
+}
+
+namespace {
+
+void add_receiver(const SyscallStop& entry, SentSignal s, std::uint32_t tgid, std::uint32_t tid, std::vector<SentSignal>& out) {
   const TaskStatus target = read_status(tgid, tid);
-  if (!target.ok || (tgid && target.tgid != tgid)) return out;  // ESRCH
+  if (!target.ok || (tgid && target.tgid != tgid)) return;  // ESRCH
   // kill_ok_by_cred: the sender's real or effective uid is the receiver's real or saved one (or root).
   const TaskStatus sender = read_status(entry.task->tgid, entry.task->pid);
   if (sender.ok && sender.uid[1] != 0) {
     const bool ok = sender.uid[1] == target.uid[2] || sender.uid[1] == target.uid[0] ||
                     sender.uid[0] == target.uid[2] || sender.uid[0] == target.uid[0];
-    if (!ok) return out;  // EPERM
+    if (!ok) return;  // EPERM
   }
   // prepare_signal's sig_ignored, then legacy_queue (kernel/signal.c): ignored unless blocked, by
   // SIG_IGN or by a default action of ignoring (SIGCHLD, SIGCONT, SIGWINCH, SIGURG); a standard signal
@@ -302,8 +349,9 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
   s.target.pid = tid;
   read_comm(target.tgid, tid, s.target.comm);
   out.push_back(s);
-  return out;
 }
+
+}  // namespace
 
 std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status) {
   std::uint32_t parent = 0;

@@ -372,7 +372,7 @@ else
 fi
 
 # signal/signal_generate with the kernel's record: signals sent by kill (caught), tgkill (ignored:
-# result 1), sigqueue (SI_QUEUE), to a child, and twice while blocked (the second already pending:
+# result 1), sigqueue (SI_QUEUE), to a child, to its process group, and twice while blocked (the second already pending:
 # result 2); none for signal 0 or a process that does not exist. The same from the agent and ptrace.
 cat > "$TMP/signals.bpf.c" <<'C'
 #include <linux/bpf.h>
@@ -396,16 +396,17 @@ sed 's/^SEC("tracepoint\/signal\/signal_generate") int on_gen(struct gen\* g) {/
   -i "$TMP/signals.bpf.c"
 out=$("$BPFVM" trace "$TMP/signals.bpf.c" -- "$TMP/target" signals 1 2>&1); rc=$?
 check "signal_generate in the process" $rc "$out" 0 "usr1 3" "@s[10010]: 2" "@s[12101]: 1" "@s[10012]: 1" \
-  "@s[15010]: 1" "@s[10210]: 1" "@s[17110]: 1" "@s[1]: 5" "@s[2]: 1"
+  "@s[15010]: 1" "@s[10210]: 1" "@s[12110]: 2" "@s[17110]: 1" "@s[1]: 6" "@s[2]: 2"
 out=$("$BPFVM" trace --ptrace "$TMP/signals.bpf.c" -- "$TMP/target" signals 1 2>&1); rc=$?
 rows="@s[10010]: 2
 @s[10012]: 1
 @s[10210]: 1
 @s[12101]: 1
+@s[12110]: 2
 @s[15010]: 1
 @s[17110]: 2
-@s[1]: 5
-@s[2]: 2"
+@s[1]: 6
+@s[2]: 3"
 ours=$(grep '^@s' <<<"$out" | sort)
 same=$([ "$ours" = "$(sort <<<"$rows")" ] && echo "rows as expected")
 check "signal_generate through ptrace" $rc "$out

@@ -53,7 +53,8 @@ static volatile sig_atomic_t usr1;
 static void on_usr1(int sig) { (void)sig; usr1++; }
 
 /* Signals sent by syscalls: to itself by kill (caught), tgkill (ignored) and sigqueue, to a child by
- * kill; kill twice while blocked (the second already pending); none for signal 0 or no such process. */
+ * kill; to its process group (itself and the child); kill twice while blocked (the second already
+ * pending); none for signal 0 or no such process. */
 static void signals(void) {
   signal(SIGUSR1, on_usr1);
   signal(SIGUSR2, SIG_IGN);
@@ -61,11 +62,14 @@ static void signals(void) {
   syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), SIGUSR2);
   union sigval v = {.sival_int = 7};
   sigqueue(getpid(), SIGUSR1, v);
+  setpgid(0, 0);  /* a process group of its own, and its child's: kill(0) reaches both */
   pid_t c = fork();
   if (c == 0) {
     pause();
     _exit(0);
   }
+  usleep(50000);     /* the child settled (under the agent: its watcher thread made, signals unblocked) */
+  kill(0, SIGUSR2);  /* ignored by both */
   kill(c, SIGTERM);
   waitpid(c, NULL, 0);
   sigset_t set, old;
