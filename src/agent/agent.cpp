@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,6 +34,7 @@
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
+#include "signals.hpp"
 #include "user_memory.hpp"
 
 namespace bpfvm::agent {
@@ -56,9 +58,18 @@ struct Entries {
 
 // The syscall events' programs, by number (x86-64 numbers are below 512), and those of every syscall.
 constexpr std::size_t kMaxSyscall = 512;
+// signal_deliver's programs run in a signal handler, where nothing may be allocated (the thread may be
+// inside malloc): each link has runners made beforehand, taken and given back with one atomic each.
+struct SignalRunners {
+  static constexpr std::size_t kCount = 8;  // signal handlers running one of its programs at once
+  std::atomic<bool> taken[kCount] = {};
+  std::unique_ptr<runtime::Program::Runner> runners[kCount];
+  attach::SyscallContext contexts[kCount];
+};
 struct SyscallEntry {
   Entry entry;
   attach::SyscallPoint point;
+  SignalRunners* signal_runners = nullptr;  // signal_deliver only
 };
 struct SyscallEntries {
   std::vector<SyscallEntry> enter[kMaxSyscall], exit[kMaxSyscall];
@@ -70,6 +81,7 @@ struct SyscallApplied {
   attach::SyscallPoint point;
   std::uint64_t cookie;
   std::shared_ptr<runtime::Program> program;
+  SignalRunners* signal_runners = nullptr;  // signal_deliver only (kept for the process's life)
 };
 
 struct Site {
@@ -98,6 +110,7 @@ struct State {
   std::vector<std::unique_ptr<Entries>> retired;          // never freed: a thread may still read one
   std::map<std::uint32_t, SyscallApplied> syscalls;       // syscall links, by link id
   std::vector<std::unique_ptr<SyscallEntries>> retired_syscalls;
+  std::vector<std::unique_ptr<SignalRunners>> signal_runners;  // never freed: a handler may be using one
   bool sites_hooked = false;
   std::set<std::pair<std::uintptr_t, std::uintptr_t>> code_seen;  // executable mappings swept
   std::size_t syscall_sites = 0;
@@ -291,6 +304,7 @@ void after_fork(PtRegs* regs, void*) {
   // A vfork child runs on its parent's thread-locals: its ids are read again, and the parent's after
   // it resumes. A new thread has none yet; a forked process, its own copy.
   if (t_state) t_state->ids_stale = true;
+  if (child_id == 0 && !(t_fork_flags & CLONE_VM)) detail::signals_forked();
   if (child_id <= 0) return;
   // A new process of its own memory (fork): the caller may hold locks the programs need (glibc's fork
   // holds malloc's until after this returns). Threads and vfork children: now, as the kernel does.
@@ -359,10 +373,118 @@ void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
   t.busy = false;
 }
 
+// ---- signal/signal_deliver ------------------------------------------------------------------------
+
+// In the signal handler (see signals.hpp): nothing allocated, no lock, only the agent's own syscalls.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_in_signal_program = false;
+
+std::int64_t sys(std::uint64_t nr, std::uint64_t a = 0, std::uint64_t b = 0, std::uint64_t c = 0) {
+  const std::uint64_t args[6] = {a, b, c, 0, 0, 0};
+  return raw_syscall(nr, args);
+}
+
+// This thread's task, from its state when it has a fresh one, else by the agent's own syscalls.
+helpers::Task signal_task() {
+  if (const ThreadState* t = t_state;
+      t && !t->ids_stale && t->generation == g_fork_generation.load(std::memory_order_relaxed)) {
+    return t->env.task;
+  }
+  helpers::Task task;
+  task.pid = static_cast<std::uint32_t>(sys(SYS_gettid));
+  task.tgid = static_cast<std::uint32_t>(sys(SYS_getpid));
+  task.uid = static_cast<std::uint32_t>(sys(SYS_getuid));
+  task.gid = static_cast<std::uint32_t>(sys(SYS_getgid));
+  sys(SYS_prctl, PR_GET_NAME, reinterpret_cast<std::uint64_t>(task.comm));
+  return task;
+}
+
+void run_signal_programs(const std::vector<SyscallEntry>& list, const attach::SyscallStop& stop) {
+  std::uint32_t cpu = 0;
+  sys(SYS_getcpu, reinterpret_cast<std::uint64_t>(&cpu));
+  for (const SyscallEntry& e : list) {
+    SignalRunners* pool = e.signal_runners;
+    if (!pool) continue;
+    std::size_t i = 0;
+    while (i < SignalRunners::kCount && pool->taken[i].exchange(true, std::memory_order_acquire)) ++i;
+    if (i == SignalRunners::kCount) {  // as many handlers at once as runners
+      g_state->misses.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    attach::make_syscall_context(e.point, stop, pool->contexts[i]);
+    pool->runners[i]->set_task(*stop.task, static_cast<pid_t>(stop.task->tgid));
+    if (!pool->runners[i]->run_on(pool->contexts[i].bytes, cpu)) [[unlikely]] {
+      e.entry.failures->fetch_add(1, std::memory_order_relaxed);
+    }
+    pool->taken[i].store(false, std::memory_order_release);
+  }
+}
+
+// The other threads of this process, each reporting SIGKILL as the kernel's threads do when their
+// process ends by a signal (by the agent's own syscalls: /proc/self/task read with getdents64).
+void report_sibling_kills(const std::vector<SyscallEntry>& list, const helpers::Task& self) {
+  const std::int64_t dir = sys(SYS_open, reinterpret_cast<std::uint64_t>("/proc/self/task"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  alignas(8) char buf[2048];
+  for (std::int64_t n; (n = sys(SYS_getdents64, static_cast<std::uint64_t>(dir), reinterpret_cast<std::uint64_t>(buf), sizeof buf)) > 0;) {
+    for (std::int64_t at = 0; at < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf + at);
+      at += d->d_reclen;
+      const long tid = std::strtol(d->d_name, nullptr, 10);
+      if (tid <= 0 || static_cast<std::uint32_t>(tid) == self.pid) continue;
+      helpers::Task other = self;
+      other.pid = static_cast<std::uint32_t>(tid);
+      std::memset(other.comm, 0, sizeof other.comm);
+      char path[64];
+      std::snprintf(path, sizeof path, "/proc/self/task/%ld/comm", tid);
+      if (const std::int64_t f = sys(SYS_open, reinterpret_cast<std::uint64_t>(path), O_RDONLY | O_CLOEXEC); f >= 0) {
+        const std::int64_t got = sys(SYS_read, static_cast<std::uint64_t>(f), reinterpret_cast<std::uint64_t>(other.comm), sizeof other.comm - 1);
+        if (got > 0) other.comm[std::strcspn(other.comm, "\n")] = '\0';
+        sys(SYS_close, static_cast<std::uint64_t>(f));
+      }
+      if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0) continue;
+      run_signal_programs(list, attach::signal_deliver_event(&other, SIGKILL, 0, SI_USER, 0, 0));
+    }
+  }
+  sys(SYS_close, static_cast<std::uint64_t>(dir));
+}
+
+// The dispatcher's report: a signal this thread takes, with the action the process set for it.
+void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction action) {
+  const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+  if (!e || e->of(attach::ProcessEvent::kSignalDeliver).empty() || t_agent_thread) return;
+  if (t_in_signal_program || (t_state && t_state->busy)) {  // inside a program of this thread: a miss
+    g_state->misses.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  t_in_signal_program = true;
+  const auto& list = e->of(attach::ProcessEvent::kSignalDeliver);
+  const helpers::Task task = signal_task();
+  if (attach::kills_as_sigkill(sig, action.handler)) {
+    // The kernel makes it a SIGKILL of the process when it is sent (see syscall_tracer.hpp).
+    run_signal_programs(list, attach::signal_deliver_event(&task, SIGKILL, 0, SI_USER, 0, 0));
+  } else {
+    run_signal_programs(list, attach::signal_deliver_event(&task, sig, info->si_errno, info->si_code, action.handler,
+                                                           action.flags));
+  }
+  if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL) && attach::default_is_fatal(sig)) {
+    report_sibling_kills(list, task);
+  }
+  t_in_signal_program = false;
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+  if (nr == SYS_rt_sigaction && (detail::signals_interposed() || detail::trap_action(nullptr, nullptr))) [[unlikely]] {
+    // The process's signal actions stay its own (signals.hpp), whoever asks; programs on rt_sigaction
+    // itself run around it below.
+    if (!e || t_agent_thread || t_in_syscall_handler || (e->enter[nr].empty() && e->exit[nr].empty() &&
+                                                          e->all_enter.empty() && e->all_exit.empty())) {
+      detail::signal_action_syscall(regs);
+      return;
+    }
+  }
   if (!e || nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) {
     memory_syscall(regs);
     return;
@@ -444,14 +566,23 @@ void on_syscall(PtRegs* regs, void*) {
     t.busy = false;
   }
   if (runs_in_place(nr) && nr != SYS_rt_sigreturn) fork_return_path(regs, e);
+  const bool actions = nr == SYS_rt_sigaction && (detail::signals_interposed() || detail::trap_action(nullptr, nullptr));
   if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
     t_in_syscall_handler = false;
-    memory_syscall(regs);
+    if (actions) detail::signal_action_syscall(regs);
+    else memory_syscall(regs);
     return;
   }
   t_in_syscall_handler = false;  // a signal handler running during the syscall makes the process's own
   const bool memory = detail::fast_reads() && detail::is_memory_syscall(nr, stop.args.data());
-  const std::int64_t ret = memory ? detail::memory_syscall(nr, stop.args.data()) : raw_syscall(nr, stop.args.data());
+  std::int64_t ret = 0;
+  if (actions) {
+    PtRegs copy = *regs;
+    detail::signal_action_syscall(&copy);
+    ret = static_cast<std::int64_t>(copy.rax);
+  } else {
+    ret = memory ? detail::memory_syscall(nr, stop.args.data()) : raw_syscall(nr, stop.args.data());
+  }
   t_in_syscall_handler = true;
   regs->rax = static_cast<std::uint64_t>(ret);
   regs->rcx = 1;
@@ -546,6 +677,7 @@ void hook_sites(State& s) {
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
     if (memory_nr(nr)) syscall_table()[nr] = 1;
   }
+  syscall_table()[SYS_rt_sigaction] = 1;  // see publish_syscalls
   detail::enable_fast_reads();
   patch_new_code(s, true);
 }
@@ -553,7 +685,7 @@ void hook_sites(State& s) {
 void publish_syscalls(State& s) {
   auto next = std::make_unique<SyscallEntries>();
   for (const auto& [id, a] : s.syscalls) {
-    SyscallEntry e{{id, a.program.get(), a.cookie, 0, &s.failures}, a.point};
+    SyscallEntry e{{id, a.program.get(), a.cookie, 0, &s.failures}, a.point, a.signal_runners};
     if (a.point.kind == attach::SyscallPoint::Kind::kProcess) {
       next->events[static_cast<int>(a.point.event)].push_back(e);
     } else if (a.point.kind == attach::SyscallPoint::Kind::kSyscall) {
@@ -576,6 +708,8 @@ void publish_syscalls(State& s) {
       table[nr] = 1;
     }
   }
+  // The process's signal actions as it set them (signals.hpp), and its SIGTRAP's beside int3 probes.
+  if (s.sites_hooked) table[SYS_rt_sigaction] = 1;
   // Clone-family syscalls come to the handler whenever programs run here: a vfork child must not be
   // taken for its parent (see after_fork), and fork programs see them.
   table[SYS_clone] = table[SYS_clone3] = table[SYS_fork] = table[SYS_vfork] = 1;
@@ -601,7 +735,23 @@ Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) 
     return make_error(Errc::kBusy, "the syscall instructions were not patched: {}",
                       s.sites_left.empty() ? std::string("?") : s.sites_left.back());
   }
-  s.syscalls[link_id] = {point, record.value("cookie", std::uint64_t{0}), program};
+  const std::uint64_t cookie = record.value("cookie", std::uint64_t{0});
+  SignalRunners* runners = nullptr;
+  if (point.event == attach::ProcessEvent::kSignalDeliver) {
+    auto made = std::make_unique<SignalRunners>();
+    helpers::RunEnv env;
+    env.read_user = &detail::read;
+    env.attach_cookie = cookie;
+    for (std::size_t i = 0; i < SignalRunners::kCount; ++i) {
+      made->runners[i] = std::make_unique<runtime::Program::Runner>(*program, made->contexts[i].bytes,
+                                                                    sizeof made->contexts[i].bytes,
+                                                                    std::span<const std::uint8_t>(), env);
+    }
+    runners = made.get();
+    s.signal_runners.push_back(std::move(made));
+  }
+  s.syscalls[link_id] = {point, cookie, program, runners};
+  if (runners) detail::interpose_signals(on_signal_delivered);
   publish_syscalls(s);
   return {};
 }
@@ -888,6 +1038,7 @@ void after_fork_child() {
   detail::g_gate.store(0);
   detail::g_watcher_parked.store(false);
   detail::forked();
+  detail::signals_forked();
   g_state->mutex.unlock();
   // The probes came with the memory; the watching thread did not.
   // The child's record and its first sync wait for a change of links (or a second): see watch().

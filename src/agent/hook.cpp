@@ -4,6 +4,7 @@
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
 #include "patching.hpp"
+#include "signals.hpp"
 
 #include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
@@ -566,6 +567,7 @@ std::atomic<Traps*> g_traps{nullptr};  // made with the first int3 probe, never 
 
 // A SIGTRAP that is no probe's: what the process's own disposition would have done with it.
 void trap_not_ours(int sig, siginfo_t* info, void* context, const struct sigaction& previous) {
+  report_delivery(sig, info, {reinterpret_cast<std::uint64_t>(previous.sa_handler), static_cast<std::uint64_t>(previous.sa_flags)});
   if (previous.sa_flags & SA_SIGINFO) {
     if (previous.sa_sigaction) previous.sa_sigaction(sig, info, context);
     return;
@@ -576,9 +578,8 @@ void trap_not_ours(int sig, siginfo_t* info, void* context, const struct sigacti
     return;
   }
   // The default action (an int3 trap is never ignored): the process dies of SIGTRAP, as without the agent.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigaction(SIGTRAP, &dfl, nullptr);
+  std::uint64_t was[4];
+  set_kernel_action(SIGTRAP, reinterpret_cast<std::uint64_t>(SIG_DFL), 0, was);  // the agent's own, not interposed
   ::raise(SIGTRAP);
 }
 
@@ -630,20 +631,44 @@ Result<Traps*> trap_table() {
   if (Traps* t = g_traps.load(std::memory_order_acquire)) return t;
   auto* t = new (std::nothrow) Traps;
   if (!t) return make_error(Errc::kNoMemory, "no memory for the int3 probes' table");
-  struct sigaction sa {};
-  sa.sa_sigaction = on_sigtrap;
   // SA_NODEFER: a trap inside the handler (a probed function a helper calls) must not find SIGTRAP
-  // blocked, which makes the kernel kill the process; it is a miss instead.
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  g_traps.store(t, std::memory_order_release);
-  if (::sigaction(SIGTRAP, &sa, &t->previous) != 0) {
-    g_traps.store(nullptr, std::memory_order_release);
-    const int err = errno;
+  // blocked, which makes the kernel kill the process; it is a miss instead. Set by the agent's own
+  // syscall (the process's rt_sigaction may be interposed: signals.hpp), and published after it is in
+  // place: from then on the process's rt_sigaction calls for SIGTRAP are its own (trap_action).
+  std::uint64_t was[4] = {};
+  if (const std::int64_t r = set_kernel_action(SIGTRAP, reinterpret_cast<std::uint64_t>(&on_sigtrap),
+                                               SA_SIGINFO | SA_NODEFER | SA_RESTART, was);
+      r != 0) {
     delete t;
-    return make_error(Errc::kIo, "cannot install the SIGTRAP handler of int3 probes: {}", std::strerror(err));
+    return make_error(Errc::kIo, "cannot install the SIGTRAP handler of int3 probes: {}", std::strerror(static_cast<int>(-r)));
   }
+  process_action(SIGTRAP, was);  // the process's own, where the signal dispatcher stood in
+  t->previous.sa_handler = reinterpret_cast<void (*)(int)>(was[0]);
+  t->previous.sa_flags = static_cast<int>(was[1]);
+  t->previous.sa_restorer = reinterpret_cast<void (*)()>(was[2]);
+  std::memcpy(&t->previous.sa_mask, &was[3], 8);
+  g_traps.store(t, std::memory_order_release);
   return t;
+}
+
+bool trap_action(const std::uint64_t* set, std::uint64_t* old) {
+  Traps* t = g_traps.load(std::memory_order_acquire);
+  if (!t) return false;
+  if (old) {
+    old[0] = reinterpret_cast<std::uint64_t>(t->previous.sa_handler);
+    old[1] = static_cast<std::uint64_t>(static_cast<unsigned>(t->previous.sa_flags));
+    old[2] = reinterpret_cast<std::uint64_t>(t->previous.sa_restorer);
+    std::memcpy(&old[3], &t->previous.sa_mask, 8);
+  }
+  if (set) {
+    struct sigaction now {};
+    now.sa_handler = reinterpret_cast<void (*)(int)>(set[0]);
+    now.sa_flags = static_cast<int>(set[1]);
+    now.sa_restorer = reinterpret_cast<void (*)()>(set[2]);
+    std::memcpy(&now.sa_mask, &set[3], 8);
+    t->previous = now;
+  }
+  return true;
 }
 
 }  // namespace detail

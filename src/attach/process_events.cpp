@@ -54,6 +54,10 @@ Format builtin(ProcessEvent e) {
       f.fields = {{"sig", 8, 4, false},   {"errno", 12, 4, false}, {"code", 16, 4, false}, {"comm", 20, 16, false},
                   {"pid", 36, 4, false},  {"group", 40, 4, false}, {"result", 44, 4, false}};
       break;
+    case ProcessEvent::kSignalDeliver:
+      f.fields = {{"sig", 8, 4, false}, {"errno", 12, 4, false}, {"code", 16, 4, false}, {"sa_handler", 24, 8, false},
+                  {"sa_flags", 32, 8, false}};
+      break;
     case ProcessEvent::kNone: break;
   }
   for (const Field& x : f.fields) f.end = std::max(f.end, x.offset + x.size);
@@ -84,7 +88,8 @@ Format from_tracefs(ProcessEvent e) {
   const char* name = e == ProcessEvent::kExec ? "sched/sched_process_exec"
                      : e == ProcessEvent::kFork ? "sched/sched_process_fork"
                      : e == ProcessEvent::kExit ? "sched/sched_process_exit"
-                                                : "signal/signal_generate";
+                     : e == ProcessEvent::kSignalGenerate ? "signal/signal_generate"
+                                                          : "signal/signal_deliver";
   for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
     const std::string path = std::string(root) + "/events/" + name + "/format";
     FILE* file = std::fopen(path.c_str(), "re");
@@ -138,7 +143,14 @@ void make_process_record(const SyscallStop& stop, std::uint8_t* out, std::size_t
     bool is_text = true;
     std::int64_t number = 0;
     const bool signal = stop.event == ProcessEvent::kSignalGenerate;
-    if (signal && x.name == "comm") {  // the receiver's
+    const bool deliver = stop.event == ProcessEvent::kSignalDeliver;
+    if (deliver) {
+      is_text = false;
+      number = x.name == "sig" ? stop.signal : x.name == "errno" ? stop.sig_errno : x.name == "code" ? stop.sig_code
+               : x.name == "sa_handler" ? static_cast<std::int64_t>(stop.action_handler)
+               : x.name == "sa_flags"   ? static_cast<std::int64_t>(stop.action_flags)
+                                        : 0;
+    } else if (signal && x.name == "comm") {  // the receiver's
       text = stop.target ? std::string_view(stop.target->comm, strnlen(stop.target->comm, sizeof stop.target->comm)) : "";
     } else if (signal && (x.name == "pid" || x.name == "sig" || x.name == "errno" || x.name == "code" ||
                           x.name == "group" || x.name == "result")) {
@@ -378,6 +390,42 @@ std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status
   s.target.pid = parent;
   read_comm(st.tgid, parent, s.target.comm);
   return s;
+}
+
+bool signal_discarded(int sig, std::uint64_t handler) {
+  if (handler == reinterpret_cast<std::uint64_t>(SIG_IGN)) return true;
+  return handler == reinterpret_cast<std::uint64_t>(SIG_DFL) &&
+         (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH);
+}
+
+bool default_is_fatal(int sig) {
+  switch (sig) {
+    case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:                  // ignored
+    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: return false;    // stop
+    default: return sig >= 1 && sig <= 64;
+  }
+}
+
+bool kills_as_sigkill(int sig, std::uint64_t handler) {
+  if (handler != reinterpret_cast<std::uint64_t>(SIG_DFL) || !default_is_fatal(sig)) return false;
+  switch (sig) {  // SIG_KERNEL_COREDUMP_MASK: delivered as themselves, to dump core
+    case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGFPE: case SIGSEGV: case SIGBUS: case SIGSYS:
+    case SIGXCPU: case SIGXFSZ: return false;
+    default: return true;
+  }
+}
+
+SyscallStop signal_deliver_event(const helpers::Task* task, int sig, int sig_errno, int sig_code, std::uint64_t handler,
+                                 std::uint64_t flags) {
+  SyscallStop ev;
+  ev.task = task;
+  ev.event = ProcessEvent::kSignalDeliver;
+  ev.signal = sig;
+  ev.sig_errno = sig_errno;
+  ev.sig_code = sig_code;
+  ev.action_handler = handler;
+  ev.action_flags = flags;
+  return ev;
 }
 
 SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent) {

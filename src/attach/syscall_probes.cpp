@@ -66,19 +66,15 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
                           "'{}': of the scheduler's process events bpfvm produces sched_process_exec, "
                           "sched_process_fork and sched_process_exit (as seen from user space)", section);
       }
-    } else if (tp == "signal/signal_generate") {
+    } else if (tp == "signal/signal_generate" || tp == "signal/signal_deliver") {
       point.kind = SyscallPoint::Kind::kProcess;
-      point.event = ProcessEvent::kSignalGenerate;
-      SyscallStop none;  // the layout now (see above)
+      point.event = tp == "signal/signal_generate" ? ProcessEvent::kSignalGenerate : ProcessEvent::kSignalDeliver;
+      SyscallStop none;  // the layout now (see above; signal_deliver's record is made in a signal handler)
       helpers::Task task;
       none.task = &task;
       none.event = point.event;
       std::uint8_t scratch[512];
       make_process_record(none, scratch, sizeof scratch);
-    } else if (tp == "signal/signal_deliver") {
-      return make_error(Errc::kNotSupported,
-                        "'{}': bpfvm produces signal/signal_generate (for signals sent by a syscall of a process in "
-                        "scope) but not signal_deliver yet", section);
     } else if (const std::string_view event = strip(tp, "syscalls/"); !event.empty()) {
       std::string_view name = strip(event, "sys_enter_");
       point.exit = name.empty();
@@ -182,6 +178,8 @@ SyscallSelection SyscallProbes::selection() const {
       if (p.event == ProcessEvent::kSignalGenerate) {  // reported from the sending syscall's entry
         s.enter.insert({SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal});
       }
+      if (p.event == ProcessEvent::kSignalDeliver) s.exit.insert(SYS_rt_sigaction);  // the actions signals meet
+
     } else if (p.kind == Probe::Kind::kSyscall) {
       (p.exit ? s.exit : s.enter).insert(p.nr);
     } else {

@@ -56,7 +56,8 @@ pid_t wait_any(int* status) {
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
 long options_for(const SyscallSelection& selection) {
-  const bool exits = selection.wants(ProcessEvent::kExit) || selection.wants(ProcessEvent::kSignalGenerate);
+  const bool exits = selection.wants(ProcessEvent::kExit) || selection.wants(ProcessEvent::kSignalGenerate) ||
+                     selection.wants(ProcessEvent::kSignalDeliver);
   return kOptions | (exits ? PTRACE_O_TRACEEXIT : 0);
 }
 
@@ -205,6 +206,39 @@ void SyscallTracer::restart(pid_t tid, const TaskState& t, int signal) {
   ::ptrace(syscall_stops ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal)));
 }
 
+SyscallTracer::Actions& SyscallTracer::actions_of(std::uint32_t tgid) {
+  if (const auto it = actions_.find(tgid); it != actions_.end()) return it->second;
+  Actions& a = actions_[tgid];
+  std::ifstream in(fmt::format("/proc/{}/status", tgid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("SigIgn:")) continue;
+    const std::uint64_t ignored = std::strtoull(line.c_str() + 7, nullptr, 16);
+    for (int i = 0; i < 64; ++i) {
+      if ((ignored >> i) & 1) a[i].handler = reinterpret_cast<std::uint64_t>(SIG_IGN);
+    }
+  }
+  return a;
+}
+
+// A signal-delivery-stop: the signal is about to be taken with the action it meets, as the kernel's
+// get_signal reports it after the tracer (the siginfo says its errno and code).
+void SyscallTracer::report_delivery(pid_t tid, TaskState& t, int sig, const Handler& handler) {
+  if (sig < 1 || sig > 64) return;
+  const Action action = actions_of(t.task.tgid)[sig - 1];
+  if (signal_discarded(sig, action.handler)) return;  // without a tracer it would not have been queued
+  if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL) && default_is_fatal(sig)) {
+    t.fatal_reported = true;  // its other threads report SIGKILL at their exit (see below)
+    if (kills_as_sigkill(sig, action.handler)) {
+      handler(signal_deliver_event(&t.task, SIGKILL, 0, SI_USER, 0, 0));
+      return;
+    }
+  }
+  siginfo_t info{};
+  ::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info);
+  handler(signal_deliver_event(&t.task, sig, info.si_errno, info.si_code, action.handler, action.flags));
+}
+
 void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler) {
   __ptrace_syscall_info info{};
   if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) <= 0) return;
@@ -253,6 +287,16 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
       stop.nr = t.nr;
       stop.args = t.args;
       stop.ret = info.exit.rval;
+      if (t.nr == SYS_rt_sigaction && stop.ret == 0 && t.args[1] != 0 && t.args[0] >= 1 && t.args[0] <= 64 &&
+          selection_.wants(ProcessEvent::kSignalDeliver)) {
+        // The new action took effect (struct kernel_sigaction: handler, flags, restorer, mask).
+        std::uint64_t act[2] = {};
+        struct iovec local {act, sizeof act};
+        struct iovec remote {reinterpret_cast<void*>(t.args[1]), sizeof act};
+        if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof act)) {
+          actions_of(t.task.tgid)[t.args[0] - 1] = {act[0], act[1]};
+        }
+      }
       handler(stop);
       return;
     }
@@ -313,6 +357,12 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       }
       TaskState& now = tasks_[tid];
       if (auto task = read_task(tid)) now.task = *task;
+      if (const auto it = actions_.find(now.task.tgid); it != actions_.end()) {
+        // A new program: handlers are reset to SIG_DFL, ignored signals stay ignored, flags cleared.
+        for (Action& a : it->second) {
+          a = a.handler == reinterpret_cast<std::uint64_t>(SIG_IGN) ? Action{a.handler, 0} : Action{};
+        }
+      }
       if (selection_.wants(ProcessEvent::kExec)) {
         if (filename.empty()) {  // an execve it did not see (traced from the middle of it)
           char exe[4096];
@@ -338,6 +388,10 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       // The child reports by itself; the parent reports the fork event (threads too, as the kernel's
       // sched_process_fork does), with the child's ids.
       unsigned long child = 0;
+      if (selection_.wants(ProcessEvent::kSignalDeliver) && event != PTRACE_EVENT_CLONE &&
+          ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child) {
+        actions_[static_cast<std::uint32_t>(child)] = actions_of(t.task.tgid);  // a new process: a copy
+      }
       if (selection_.wants(ProcessEvent::kFork) && ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child) {
         helpers::Task born = t.task;
         born.pid = static_cast<std::uint32_t>(child);
@@ -351,6 +405,14 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       }
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXIT) {
       // Before the thread is gone: the last of its process to go ends the group.
+      unsigned long status_now = 0;
+      if (selection_.wants(ProcessEvent::kSignalDeliver) && !t.fatal_reported && !t.exiting &&
+          ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &status_now) == 0 && WIFSIGNALED(static_cast<int>(status_now))) {
+        // Killed without a delivery stop of its own: by SIGKILL, or a thread of a process another thread
+        // ends by a signal (the kernel sends each a SIGKILL, which each reports).
+        t.fatal_reported = true;
+        handler(signal_deliver_event(&t.task, SIGKILL, 0, SI_USER, 0, 0));
+      }
       if (!t.exiting) {
         t.exiting = true;
         bool last = true;
@@ -376,6 +438,7 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       // Other events: nothing to do.
     } else {
       inject = sig;  // a signal on its way to the tracee: deliver it
+      if (selection_.wants(ProcessEvent::kSignalDeliver)) report_delivery(tid, t, sig, handler);
     }
     restart(tid, t, inject);
   }
@@ -391,6 +454,7 @@ bool SyscallTracer::reaped(pid_t tid, int status) {
                                    : TraceeExit{128 + WTERMSIG(status), WTERMSIG(status)};
   }
   tasks_.erase(tid);
+  actions_.erase(static_cast<std::uint32_t>(tid));  // a process's, when its leader goes
   return true;
 }
 

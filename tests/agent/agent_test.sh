@@ -424,14 +424,54 @@ $same" 0 "the same rows"
 else
   echo "(the kernel's signal_generate not compared: needs root, tracefs and the kernel_tracepoints tool)"
 fi
-cat > "$TMP/deliver.bpf.c" <<'C'
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("tracepoint/signal/signal_deliver") int p(void* ctx) { return 0; }
-char LICENSE[] SEC("license") = "GPL";
-C
-out=$("$BPFVM" trace "$TMP/deliver.bpf.c" -- "$TMP/target" calls 1 2>&1); rc=$?
-check "signal_deliver: not produced yet, said" $rc "$out" 125 "not signal_deliver yet"
+# signal/signal_deliver: signals taken by a handler (signal(), SA_SIGINFO|SA_RESETHAND), by SIG_DFL that
+# ends the process (the kernel reports SIGKILL for each of its threads, a core-dumping signal as itself),
+# the program's own int3; rows by signal, action met, SA_RESTART and code. The agent (its dispatcher
+# behind the process's actions, which the process reads back as it set them) and ptrace give the rows
+# the expected table says, and the running kernel gives the same where it can load the program.
+deliver_rows() {  # MODE
+  case $1 in
+    signals) printf '@d[10110]: 2\n@d[10111]: 1\n@d[9000]: 1\n' ;;
+    actions) printf '@d[10109]: 1\n@d[12119]: 1\n@d[9000]: 3\n' ;;
+    crash) printf '@d[11009]: 1\n' ;;
+    int3) printf '@d[5009]: 1\n' ;;
+  esac
+}
+for mode in signals actions crash int3; do
+  want=$(deliver_rows $mode | sort)
+  for how in agent ptrace; do
+    flag=""; [ $how = ptrace ] && flag=--ptrace
+    out=$("$BPFVM" trace $flag "$DIR/deliver.bpf.c" -- "$TMP/target" $mode 1 2>&1); rc=$?
+    ours=$(grep '^@d' <<<"$out" | sort)
+    same=$([ "$ours" = "$want" ] && echo "rows as expected")
+    check "signal_deliver ($mode, $how)" 0 "$out
+$same" 0 "rows as expected"
+  done
+  [ $mode = actions ] && check "signal_deliver: the process reads its actions as it set them" 0 "$out" 0 \
+    "info 1 reset 1 plain 1 read 1 term 1"
+done
+if [ "$(id -u)" = 0 ] && [ -x "$kernel_tp" ] && [ -d /sys/kernel/tracing/events/signal ] &&
+   clang -target bpf -O2 -g -I/usr/include/x86_64-linux-gnu -c "$DIR/deliver.bpf.c" -o "$TMP/deliver.bpf.o" 2>/dev/null; then
+  for mode in signals actions crash int3; do
+    kout=$("$kernel_tp" "$TMP/deliver.bpf.o" d -- "$TMP/target" $mode 1 2>&1)
+    same=$([ "$(grep '^@d' <<<"$kout" | sort)" = "$(deliver_rows $mode | sort)" ] && echo "the same rows")
+    check "signal_deliver ($mode): the kernel's rows are bpfvm's" 0 "$kout
+$same" 0 "the same rows"
+  done
+else
+  echo "(the kernel's signal_deliver not compared: needs root, tracefs and the kernel_tracepoints tool)"
+fi
+
+# A SIGTRAP handler the process sets after int3 probes were placed gets its own traps (it reads its
+# action back as it set it), and the probes keep firing (the agent's syscall sites patched: a
+# signal_deliver link in the same object); both deliveries of its int3 are reported.
+sed "s#/proc/self/exe#$TMP/target#" "$DIR/count.bpf.c" > "$TMP/own_trap.bpf.c"
+sed -n '/^struct deliver/,$p' "$DIR/deliver.bpf.c" | grep -v 'char c\[16\]\|bpf_get_current_comm\|c\[0\]\|^char LICENSE' >> "$TMP/own_trap.bpf.c"
+for traps in 1 0; do
+  out=$(BPFVM_AGENT_TRAPS=$traps "$BPFVM" trace "$TMP/own_trap.bpf.c" -- "$TMP/target" own_trap 10 2>&1); rc=$?
+  check "a SIGTRAP handler of the process's own beside int3 probes (traps=$traps)" $rc "$out" 0 \
+    "traps 2 was-default 1 now-ours 1" "@calls[1]: 20" "@calls[2]: 20" "@calls[5109]: 2"
+done
 
 # exit_group while two other threads run: the kernel reports each thread's sched_process_exit, as that
 # thread; so do the agent (from the exiting thread, with each one's ids) and ptrace, and the kernel
@@ -440,7 +480,8 @@ cat > "$TMP/exits.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } x SEC(".maps");
-static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&x, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&x, &k, &one, BPF_NOEXIST); }
+// (a lost race to insert counts too: the kernel runs the threads' exits on several CPUs at once)
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&x, &k); if (!v && !bpf_map_update_elem(&x, &k, &one, BPF_NOEXIST)) return; if (!v) v = bpf_map_lookup_elem(&x, &k); if (v) __sync_fetch_and_add(v, 1); }
 struct exit_rec { __u64 common; char comm[16]; int pid; int prio; _Bool group_dead; };
 SEC("tracepoint/sched/sched_process_exit") int on_exit(struct exit_rec* r) {
   char c[16]; bpf_get_current_comm(c, sizeof c);

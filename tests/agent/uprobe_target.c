@@ -84,6 +84,48 @@ static void signals(void) {
   printf("usr1 %d\n", (int)usr1);
 }
 
+/* Signal actions as the process sets and reads them: SA_SIGINFO|SA_RESETHAND (reset after one
+ * delivery), signal() read back by sigaction; then two threads and a SIGTERM to the process, which ends
+ * it (each thread of it reports SIGKILL, as the kernel makes it). */
+static volatile sig_atomic_t infos, plain;
+static void on_info(int sig, siginfo_t* info, void* uc) {
+  (void)uc;
+  if (sig == SIGUSR1 && info->si_signo == SIGUSR1 && info->si_code == SI_TKILL) infos++;
+}
+static void on_plain(int sig) { if (sig == SIGUSR2) plain++; }
+static void* sleeps(void* a) {
+  for (;;) pause();
+  return a;
+}
+static void actions(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_info;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  sigaction(SIGUSR1, &sa, NULL);
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, NULL, &old);
+  signal(SIGUSR2, on_plain);
+  raise(SIGUSR2);
+  struct sigaction now;
+  sigaction(SIGUSR2, NULL, &now);
+  sigaction(SIGTERM, NULL, &sa);
+  printf("info %d reset %d plain %d read %d term %d\n", (int)infos, old.sa_handler == SIG_DFL, (int)plain,
+         now.sa_handler == on_plain && (now.sa_flags & SA_RESTART) != 0, sa.sa_handler == SIG_DFL);
+  fflush(stdout);
+  pthread_t a, b;
+  pthread_create(&a, NULL, sleeps, NULL);
+  pthread_create(&b, NULL, sleeps, NULL);
+  usleep(20000);
+  kill(getpid(), SIGTERM);
+  pause();
+}
+
+/* A SIGTRAP handler of its own, set after the probes were placed (int3 ones, when asked), and two int3
+ * traps of its own: its handler sees both, the probes still fire. */
+static volatile sig_atomic_t traps;
+static void on_trap(int sig) { if (sig == SIGTRAP) traps++; }
+
 static void* waits_for(void* file) {
   while (access(file, F_OK) != 0) usleep(1000);
   return NULL;
@@ -171,6 +213,20 @@ int main(int argc, char** argv) {
     exit(0);
   } else if (!strcmp(argv[1], "signals")) {
     signals();
+  } else if (!strcmp(argv[1], "actions")) {
+    actions();
+  } else if (!strcmp(argv[1], "own_trap")) {
+    calls(n);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_trap;
+    sigaction(SIGTRAP, &sa, &old);
+    __asm__ volatile("int3");
+    __asm__ volatile("int3");
+    calls(n);
+    struct sigaction now;
+    sigaction(SIGTRAP, NULL, &now);
+    printf("traps %d was-default %d now-ours %d\n", (int)traps, old.sa_handler == SIG_DFL, now.sa_handler == on_trap);
   } else if (!strcmp(argv[1], "spawns")) {
     spawns();
   } else if (!strcmp(argv[1], "crash")) {

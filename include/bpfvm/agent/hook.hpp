@@ -22,8 +22,10 @@
 // as it would have without the agent. A probe refuses (and leaves the code untouched) when neither can
 // be placed: the instruction cannot be decoded or moved (loop, jrcxz).
 //
-// A process that installs its own SIGTRAP handler after an int3 probe was placed takes the traps over
-// (its handler sees them); debuggers, which use ptrace, see them before either.
+// A process that sets its own SIGTRAP action after an int3 probe was placed keeps it beside the probes
+// (signals.hpp's trap_action) while the agent has patched its syscall instructions (a syscall or signal
+// link in scope); otherwise its handler takes the traps over. Debuggers, which use ptrace, see them
+// before either.
 //
 // Return probes: an entry handler may call `hook_return` to have `handler` run when the probed function
 // returns (the return address on the stack is replaced by a return trampoline; a per-thread stack of

@@ -26,10 +26,11 @@
 
 namespace bpfvm::attach {
 
-// The process events reported beside syscalls (the kernel's sched/sched_process_* tracepoints, and
-// signal/signal_generate for the signals a traced thread sends).
-enum class ProcessEvent : std::uint8_t { kNone, kExec, kFork, kExit, kSignalGenerate };
-constexpr int kProcessEvents = 5;
+// The process events reported beside syscalls (the kernel's sched/sched_process_* tracepoints,
+// signal/signal_generate for the signals a traced thread sends and signal/signal_deliver for those it
+// receives).
+enum class ProcessEvent : std::uint8_t { kNone, kExec, kFork, kExit, kSignalGenerate, kSignalDeliver };
+constexpr int kProcessEvents = 6;
 
 // Which syscalls stop, at entry and at exit, and which process events are reported.
 struct SyscallSelection {
@@ -63,6 +64,9 @@ struct SyscallStop {
   int signal = 0, sig_errno = 0, sig_code = 0, sig_result = 0;
   bool sig_group = false;
   const helpers::Task* target = nullptr;
+  // signal_deliver (task: the receiving thread): signal, sig_errno, sig_code as above, and the action
+  // the signal meets (its handler, SIG_DFL 0 or SIG_IGN 1, and its sa_flags).
+  std::uint64_t action_handler = 0, action_flags = 0;
 };
 
 // The signals a thread is about to send with the syscall at `entry` (kill, tkill, tgkill,
@@ -84,6 +88,20 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry);
 std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status);
 // The signal_generate event of `sent` by `sender` (`sent` must outlive it).
 SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent);
+
+// signal_deliver: the kernel reports a signal when a thread takes it (get_signal, after a tracer saw it,
+// before the handler or the default action runs), with the action it meets. A signal whose action
+// ignores it (SIG_IGN, or SIG_DFL of SIGCHLD, SIGCONT, SIGURG, SIGWINCH) is discarded when sent and
+// never delivered (unless it was blocked then; bpfvm cannot tell).
+bool signal_discarded(int sig, std::uint64_t handler);
+// A signal whose default action ends the process without a core dump, taken with SIG_DFL by a process
+// nobody traces, is made a SIGKILL of the whole group when sent (the kernel's complete_signal): each of
+// its threads then reports signal_deliver of SIGKILL (code SI_USER), not of the signal sent.
+bool kills_as_sigkill(int sig, std::uint64_t handler);
+// A signal whose default action ends the process (with or without a core dump).
+bool default_is_fatal(int sig);
+SyscallStop signal_deliver_event(const helpers::Task* task, int sig, int sig_errno, int sig_code, std::uint64_t handler,
+                                 std::uint64_t flags);
 
 // How the traced process ended: its exit code, or the signal that killed it (code is then 128 + signal,
 // as a shell's $? says).
@@ -125,9 +143,20 @@ class SyscallTracer {
     std::array<std::uint64_t, 6> args{};
     std::string exec_filename;  // the path of the execve in progress (exec events)
     bool exiting = false;       // reported its exit (exit events)
+    bool fatal_reported = false;  // reported the delivery of the signal that ends it (signal_deliver)
   };
+  // A process's signal actions as far as the tracer knows them (signal_deliver reports the action a
+  // signal meets): from /proc at first (SIG_IGN or SIG_DFL; a handler set before the tracer came is
+  // known only as caught, address 0), then from each rt_sigaction that succeeds, reset by exec, copied
+  // by fork.
+  struct Action {
+    std::uint64_t handler = 0, flags = 0;
+  };
+  using Actions = std::array<Action, 64>;
   SyscallTracer(pid_t pid, bool launched, SyscallSelection selection, int go_fd);
   TaskState& state_of(pid_t tid);
+  Actions& actions_of(std::uint32_t tgid);
+  void report_delivery(pid_t tid, TaskState& t, int sig, const Handler& handler);
   void handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler);
   void restart(pid_t tid, const TaskState& t, int signal);
   void finish(bool kill_tree);
@@ -139,6 +168,7 @@ class SyscallTracer {
   SyscallSelection selection_;
   int go_fd_;  // the launched child waits on this pipe until it is seized
   std::map<pid_t, TaskState> tasks_;
+  std::map<std::uint32_t, Actions> actions_;  // by process (tgid), when signal_deliver is wanted
   TraceeExit main_exit_;
   bool main_exited_ = false;
   std::uint64_t unwanted_stops_ = 0;
