@@ -55,6 +55,13 @@ read -r ns hits < <(best "$N_TRAP" env BPFVM_AGENT_TRAPS=1 "$BPFVM" trace "$TMP/
 per_hit[bpfvm_int3]=$(awk "BEGIN { print $ns - $trap_base }")
 printf "%-34s %10.2f %12.2f %10s\n" "bpfvm uprobe as int3 ($N_TRAP calls)" "$ns" "${per_hit[bpfvm_int3]}" "$hits"
 [ "$hits" = "$N_TRAP" ] || echo "  counted $hits of $N_TRAP calls" >&2
+# The ptrace tracer's int3s (static binaries, processes the agent is not in): a ptrace stop per hit.
+for kind in uprobe uretprobe; do
+  read -r ns hits < <(best "$N_KERNEL" "$BPFVM" trace --ptrace "$TMP/$kind.bpf.o" --)
+  per_hit[ptrace_$kind]=$(awk "BEGIN { print $ns - $base }")
+  printf "%-34s %10.2f %12.2f %10s\n" "bpfvm $kind by ptrace ($N_KERNEL calls)" "$ns" "${per_hit[ptrace_$kind]}" "$hits"
+  [ "$hits" = "$N_KERNEL" ] || echo "  counted $hits of $N_KERNEL calls" >&2
+done
 KERNEL="$BUILD/bin/kernel_uprobe"
 for kind in uprobe uretprobe; do
   if ! out=$(best "$N_KERNEL" "$KERNEL" "$TMP/$kind.bpf.o" "$TMP/workload" probed -- 2>/dev/null); then
@@ -71,6 +78,8 @@ if [ -n "${per_hit[kernel_uprobe]:-}" ]; then
 fi
 for kind in uprobe uretprobe; do
   if [ -n "${per_hit[kernel_$kind]:-}" ]; then
+    printf "%s by ptrace: bpfvm's hit costs %.2f of the kernel's\n" "$kind" \
+      "$(awk "BEGIN { print ${per_hit[ptrace_$kind]} / ${per_hit[kernel_$kind]} }")"
     printf "%s: bpfvm's hit costs %.4f of the kernel's (%.0fx faster)\n" "$kind" \
       "$(awk "BEGIN { print ${per_hit[bpfvm_$kind]} / ${per_hit[kernel_$kind]} }")" \
       "$(awk "BEGIN { print ${per_hit[kernel_$kind]} / ${per_hit[bpfvm_$kind]} }")"

@@ -895,7 +895,9 @@ void sync_locked(State& s) {
   std::map<std::uint32_t, json> wanted;
   for (auto& r : s.registry->list(runtime::ObjectKind::kLink)) {
     const std::string kind = r.value("kind", "");
-    const bool uprobe = (kind == "uprobe" || kind == "uretprobe" || kind == "usdt") && r.contains("uprobe");
+    // (uprobes that a loader's own ptrace tracer places are not the agents')
+    const bool uprobe = (kind == "uprobe" || kind == "uretprobe" || kind == "usdt") && r.contains("uprobe") &&
+                        r.value("agent", false);
     const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint") && r.value("agent", false);
     if (!uprobe && !syscall) continue;
     const std::uint32_t pid = r.value("pid", 0u);

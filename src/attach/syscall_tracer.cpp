@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 #include <iterator>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "seccomp_filter.hpp"
 
@@ -206,6 +208,16 @@ void SyscallTracer::restart(pid_t tid, const TaskState& t, int signal) {
   ::ptrace(syscall_stops ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal)));
 }
 
+// Whether thread `tid` has a SIGTRAP pending for itself (its /proc status's SigPnd).
+static bool trap_pending(pid_t tid) {
+  std::ifstream in(fmt::format("/proc/{}/status", tid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("SigPnd:")) return (std::strtoull(line.c_str() + 7, nullptr, 16) >> (SIGTRAP - 1)) & 1;
+  }
+  return false;
+}
+
 SyscallTracer::Actions& SyscallTracer::actions_of(std::uint32_t tgid) {
   if (const auto it = actions_.find(tgid); it != actions_.end()) return it->second;
   Actions& a = actions_[tgid];
@@ -287,6 +299,9 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
       stop.nr = t.nr;
       stop.args = t.args;
       stop.ret = info.exit.rval;
+      if (t.nr == SYS_mmap && !probes_.empty() && (t.args[2] & PROT_EXEC) && stop.ret > 0) {
+        place_probes(t.task.tgid);  // code mapped (a library the dynamic loader or dlopen maps)
+      }
       if (t.nr == SYS_rt_sigaction && stop.ret == 0 && t.args[1] != 0 && t.args[0] >= 1 && t.args[0] <= 64 &&
           selection_.wants(ProcessEvent::kSignalDeliver)) {
         // The new action took effect (struct kernel_sigaction: handler, flags, restorer, mask).
@@ -306,6 +321,7 @@ void SyscallTracer::handle_syscall_info(pid_t tid, TaskState& t, const Handler& 
 
 Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<bool>& stop,
                                const std::function<void()>& idle) {
+  if (!launched_ && !probes_.empty()) place_probes(static_cast<std::uint32_t>(main_pid_));
   if (go_fd_ >= 0) {
     const char byte = 1;
     if (::write(go_fd_, &byte, 1) != 1) return os_error("starting the command");
@@ -318,7 +334,14 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       break;
     }
     int status = 0;
-    pid_t tid = ::waitpid(-1, &status, __WALL | (idle ? WNOHANG : 0));
+    pid_t tid = 0;
+    if (!deferred_.empty()) {  // statuses taken while a probe's step stopped the other threads
+      tid = deferred_.front().first;
+      status = deferred_.front().second;
+      deferred_.erase(deferred_.begin());
+    } else {
+      tid = ::waitpid(-1, &status, __WALL | (idle ? WNOHANG : 0));
+    }
     if (tid == 0) {  // nobody waiting: the caller's idle work, then block
       idle();
       tid = ::waitpid(-1, &status, __WALL);
@@ -331,6 +354,7 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
     if (reaped(tid, status)) continue;
     if (!WIFSTOPPED(status)) continue;
     TaskState& t = state_of(tid);
+    t.listening = false;
     const int sig = WSTOPSIG(status);
     const int event = status >> 16;
     int inject = 0;
@@ -357,6 +381,11 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       }
       TaskState& now = tasks_[tid];
       if (auto task = read_task(tid)) now.task = *task;
+      if (!probes_.empty()) {  // a new image: its own int3s
+        now.returns.clear();
+        spaces_.erase(now.task.tgid);
+        place_probes(now.task.tgid);
+      }
       if (const auto it = actions_.find(now.task.tgid); it != actions_.end()) {
         // A new program: handlers are reset to SIG_DFL, ignored signals stay ignored, flags cleared.
         for (Action& a : it->second) {
@@ -380,6 +409,7 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       continue;
     } else if (event == PTRACE_EVENT_STOP) {
       if (is_stop_signal(sig)) {  // group-stop: stay stopped, but keep reporting (PTRACE_LISTEN)
+        t.listening = true;
         ::ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
         continue;
       }
@@ -388,6 +418,25 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       // The child reports by itself; the parent reports the fork event (threads too, as the kernel's
       // sched_process_fork does), with the child's ids.
       unsigned long child = 0;
+      if (!probes_.empty() && event != PTRACE_EVENT_CLONE && ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 &&
+          child && spaces_.contains(t.task.tgid)) {
+        // A new process: the parent's int3s came with its memory (a vfork child shares that memory),
+        // and the calls in progress on the forking thread return in the child too.
+        const auto& parent = spaces_.at(t.task.tgid);
+        if (event == PTRACE_EVENT_VFORK) {
+          spaces_[static_cast<std::uint32_t>(child)] = parent;
+        } else {
+          auto copy = std::make_shared<Space>();
+          copy->mem = ::open(fmt::format("/proc/{}/mem", child).c_str(), O_RDWR | O_CLOEXEC);
+          copy->breakpoints = parent->breakpoints;
+          copy->placed = parent->placed;
+          copy->semaphores = parent->semaphores;
+          spaces_[static_cast<std::uint32_t>(child)] = std::move(copy);
+        }
+        TaskState& born = tasks_[static_cast<pid_t>(child)];
+        born.returns = t.returns;
+        if (born.task.pid == 0) born.task.pid = born.task.tgid = static_cast<std::uint32_t>(child);
+      }
       if (selection_.wants(ProcessEvent::kSignalDeliver) && event != PTRACE_EVENT_CLONE &&
           ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child) {
         actions_[static_cast<std::uint32_t>(child)] = actions_of(t.task.tgid);  // a new process: a copy
@@ -436,6 +485,9 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       }
     } else if (sig == SIGTRAP && event != 0) {
       // Other events: nothing to do.
+    } else if (sig == SIGTRAP && !probes_.empty() && probe_hit(tid, t)) {
+      // A probe's int3: handled, the displaced instruction run; nothing is delivered.
+      inject = std::exchange(t.deferred_signal, 0);
     } else {
       inject = sig;  // a signal on its way to the tracee: deliver it
       if (selection_.wants(ProcessEvent::kSignalDeliver)) report_delivery(tid, t, sig, handler);
@@ -453,32 +505,59 @@ bool SyscallTracer::reaped(pid_t tid, int status) {
     main_exit_ = WIFEXITED(status) ? TraceeExit{WEXITSTATUS(status), 0}
                                    : TraceeExit{128 + WTERMSIG(status), WTERMSIG(status)};
   }
+  if (const auto it = tasks_.find(tid); it != tasks_.end() && !it->second.returns.empty()) forget_returns(it->second);
   tasks_.erase(tid);
   actions_.erase(static_cast<std::uint32_t>(tid));  // a process's, when its leader goes
+  spaces_.erase(static_cast<std::uint32_t>(tid));
   return true;
 }
 
 void SyscallTracer::finish(bool kill_tree) {
   if (kill_tree) {
+    for (const auto& [tid, st] : deferred_) reaped(tid, st);  // ends already taken from waitpid
+    deferred_.clear();
     for (const auto& [tid, t] : tasks_) ::kill(tid, SIGKILL);
     int status = 0;
     for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) reaped(tid, status);
     tasks_.clear();
     return;
   }
-  // Detach: stop each thread (PTRACE_INTERRUPT), then let it go with any signal it was receiving.
+  // Detach: stop each thread (PTRACE_INTERRUPT); with every thread stopped, put the probed code back;
+  // then let each go with any signal it was receiving (but a probe's trap: its byte runs again).
   for (const auto& [tid, t] : tasks_) ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+  std::vector<std::pair<pid_t, int>> stopped;
   int status = 0;
+  for (const auto& d : deferred_) {
+    if (WIFSTOPPED(d.second)) stopped.push_back(d);
+    tasks_.erase(d.first);
+  }
+  deferred_.clear();
   for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) {
-    if (WIFSTOPPED(status)) {
-      const int sig = WSTOPSIG(status);
-      const int event = status >> 16;
-      const int pass = (event == 0 && sig != (SIGTRAP | 0x80)) ? sig : 0;
-      ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(pass)));
-    }
+    if (WIFSTOPPED(status)) stopped.push_back({tid, status});
     tasks_.erase(tid);
   }
   tasks_.clear();
+  remove_probes();
+  if (!removed_.empty()) {
+    // A thread that executed an int3 just before it stopped has the SIGTRAP pending, to be taken after
+    // the stop: it is let run to that signal's stop here, so that the trap is a probe's, not a death.
+    for (auto& [tid, st] : stopped) {
+      if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0) continue;
+      for (int tries = 0; tries < 4 && trap_pending(tid); ++tries) {
+        int next = 0;
+        if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0 || ::waitpid(tid, &next, __WALL) != tid || !WIFSTOPPED(next)) break;
+        st = next;
+        if (WSTOPSIG(next) == SIGTRAP && (next >> 16) == 0) break;
+      }
+    }
+  }
+  for (const auto& [tid, st] : stopped) {
+    const int sig = WSTOPSIG(st);
+    const int event = st >> 16;
+    int pass = (event == 0 && sig != (SIGTRAP | 0x80)) ? sig : 0;
+    if (pass == SIGTRAP && rewind_if_probe(tid)) pass = 0;
+    ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(pass)));
+  }
 }
 
 }  // namespace bpfvm::attach

@@ -26,6 +26,7 @@
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
 #include "bpfvm/base/process.hpp"
+#include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
@@ -310,7 +311,21 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     const auto& registry = rt.registry();
     if (!registry || !registry->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid))) in_process = false;
   }
-  if (!probes.empty() && !in_process && command.empty() && pid == 0) {
+  // Uprobes by the ptrace tracer's int3s: --ptrace, a statically linked command (no agent can be
+  // preloaded into it), a process -p names that the agent is not in, an install without the agent.
+  bool ptrace_uprobes = false;
+  if (!uprobes.empty()) {
+    if (force_ptrace || !agent_library()) ptrace_uprobes = true;
+    if (!self_exe.empty()) {
+      if (auto is_static = obj::is_static_executable(self_exe); is_static && *is_static) ptrace_uprobes = true;
+    }
+    if (pid != 0) {
+      const auto& registry = rt.registry();
+      if (!registry || !registry->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid))) ptrace_uprobes = true;
+    }
+  }
+  if (ptrace_uprobes) in_process = false;  // one tracer for everything of this trace
+  if ((ptrace_uprobes || (!probes.empty() && !in_process)) && command.empty() && pid == 0) {
     throw UsageError{"trace --ptrace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
   }
   const obj::Btf* btf = loaded->btf() ? &loaded->btf()->btf() : nullptr;
@@ -356,22 +371,17 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       }
     }
   }
+  // What the tracer's int3s run, by probe index (ptrace_uprobes).
+  struct TracerTarget {
+    std::shared_ptr<runtime::Program> program;
+    std::uint64_t cookie = 0;
+    std::string section;
+    std::uint64_t runs = 0, failures = 0;
+    std::string first_failure;
+  };
+  std::vector<attach::TracerProbe> tracer_probes;
+  std::vector<TracerTarget> tracer_targets;
   if (!uprobes.empty()) {
-    if (!self_exe.empty()) {
-      if (auto is_static = obj::is_static_executable(self_exe); is_static && *is_static) {
-        return trace_fail(make_error(Errc::kNotSupported,
-                                     "'{}' is linked statically: the agent cannot be preloaded into it, and the "
-                                     "ptrace tracer does not place uprobes yet", self_exe));
-      }
-    }
-    if (pid != 0) {
-      const auto& registry = rt.registry();
-      if (!registry || !registry->find(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(pid))) {
-        return trace_fail(make_error(Errc::kNotFound,
-                                     "process {} is not in scope: start it with `bpfvm run -- CMD` (joining a running "
-                                     "process is not available yet)", pid));
-      }
-    }
     // USDT argument specs, as libbpf's loader writes them: id i in the object's __bpf_usdt_specs map
     // for the i-th site, and the site attached with cookie i (bpf_usdt_arg reads the spec by cookie).
     std::uint32_t next_spec = 0;
@@ -420,12 +430,17 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       where.func_slack = u.point.func_slack;
       where.func_pad_before = u.point.func_pad_before;
       where.scope = scope;
+      where.in_process = !ptrace_uprobes;
+      if (ptrace_uprobes) {
+        tracer_probes.push_back({u.point.dev, u.point.inode, u.point.file_offset, u.point.retprobe, u.semaphore});
+        tracer_targets.push_back({u.program, where.cookie, u.section, 0, 0, {}});
+      }
       auto link = rt.create_link(u.program, BPF_PERF_EVENT, 0, std::move(where));
       if (!link) return trace_fail(std::move(link).error().with_context(fmt::format("program at '{}'", u.section)));
       links.push_back(std::move(*link));
     }
   }
-  if ((in_process || !uprobes.empty()) && !command.empty()) {
+  if ((in_process || (!uprobes.empty() && !ptrace_uprobes)) && !command.empty()) {
     if (auto r = export_agent_environment(rt.pin_root(), scope, true); !r) return trace_fail(r.error());
   }
   const std::size_t attached = probes.probes().size() + uprobe_programs;
@@ -436,8 +451,9 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (g_stop) return exit_like({128 + g_stop_signal, g_stop_signal});
   Result<attach::TraceeExit> status = attach::TraceeExit{};
   bool failed = false;
-  if (!probes.empty() && !in_process) {
-    const attach::SyscallSelection selection = probes.selection();
+  if ((!probes.empty() && !in_process) || ptrace_uprobes) {
+    attach::SyscallSelection selection = probes.selection();
+    if (ptrace_uprobes) selection.exit.insert(SYS_mmap);  // code mapped later gets its int3s
     auto tracer = command.empty() ? attach::SyscallTracer::attach(pid, selection)
                                   : attach::SyscallTracer::launch(command, selection);
     if (!tracer) {
@@ -451,6 +467,23 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       auto link = rt.create_link(p.program, link_attach_type(p), 0,
                                  syscall_link_target(p, static_cast<std::uint32_t>((*tracer)->pid())));
       if (link) links.push_back(std::move(*link));
+    }
+    if (ptrace_uprobes) {
+      (*tracer)->set_probes(tracer_probes, [&](const attach::ProbeHit& hit) {
+        TracerTarget& target = tracer_targets[hit.probe];
+        helpers::RunEnv env;
+        env.task = *hit.task;
+        env.memory_pid = static_cast<pid_t>(hit.task->pid);
+        env.cpu = maps::this_cpu();
+        env.func_ip = hit.address;
+        env.attach_cookie = target.cookie;
+        alignas(8) std::uint8_t regs[sizeof hit.regs];
+        std::memcpy(regs, hit.regs, sizeof regs);
+        const Result<std::uint64_t> r = target.program->run_for(env, regs, sizeof regs);
+        ++target.runs;
+        if (!r && target.failures++ == 0) target.first_failure = r.error().message();
+        out.drain();
+      });
     }
     fmt::print(stderr, "Attached {} program{}. Tracing{}... Hit Ctrl-C to end.\n", attached, attached == 1 ? "" : "s", what);
     status = (*tracer)->run(
@@ -515,6 +548,12 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
   }
   print_map_report(loaded->maps(), stdout);
+  for (const auto& t : tracer_targets) {
+    if (t.failures) {
+      fmt::print(stderr, "Error: program at '{}' failed {} of {} runs: {}\n", t.section, t.failures, t.runs, t.first_failure);
+      failed = true;
+    }
+  }
   for (const auto& p : probes.probes()) {
     if (p.failures) {
       fmt::print(stderr, "Error: program at '{}' failed {} of {} runs: {}\n", p.section, p.failures, p.runs,

@@ -231,7 +231,7 @@ C
 check "a function that does not exist" $rc "$out" 125 "has no function 'no_such_function'" "program 'p'"
 
 out=$("$BPFVM" trace "$TMP/named.bpf.c" -p 999999999 2>&1); rc=$?
-check "a process not in scope" $rc "$out" 125 "is not in scope"
+check "uprobes in a process that does not exist" $rc "$out" 125 "no process 999999999"
 
 # Syscall events in the process (the agent's syscall sites, no ptrace): every close(-1) of two threads
 # and a forked child, entered and returned with EBADF, none lost; the same counts through --ptrace.
@@ -529,6 +529,54 @@ char LICENSE[] SEC("license") = "GPL";
 C
 out=$("$BPFVM" trace "$TMP/lib.bpf.c" -- "$TMP/target" dlopen "$TMP/libadd.so" 100 2>&1); rc=$?
 check "a library loaded with dlopen" $rc "$out" 0 "lib total 5150" "@lib[0]: 100" "@lib[1]: 5150"
+out=$("$BPFVM" trace --ptrace "$TMP/lib.bpf.c" -- "$TMP/target" dlopen "$TMP/libadd.so" 100 2>&1); rc=$?
+check "a library loaded with dlopen: ptrace's int3s" $rc "$out" 0 "lib total 5150" "@lib[0]: 100" "@lib[1]: 5150"
+
+# Uprobes by the ptrace tracer's int3s: --ptrace, a statically linked command (no agent can enter it),
+# a running process the agent is not in (-p), left unharmed when the trace stops while its three
+# threads run through the probes (the int3s and their pending traps taken back); USDT with its semaphore.
+out=$("$BPFVM" trace --ptrace "$TMP/count.bpf.c" -- "$TMP/target" threadcalls 300 2>&1); rc=$?
+check "uprobes through ptrace: three threads at once" $rc "$out" 0 "@calls[1]: 900" "@calls[2]: 900" "@calls[3]: 900" "@calls[4]: 900"
+out=$("$BPFVM" trace --ptrace "$TMP/count.bpf.c" -- "$TMP/target" fork 300 2>&1); rc=$?
+check "uprobes through ptrace: a fork (its calls in progress return in the child too)" $rc "$out" 0 "@calls[1]: 600" "@calls[2]: 600"
+out=$("$BPFVM" trace --ptrace "$TMP/count.bpf.c" -- "$TMP/target" crash 10 2>&1); rc=$?
+check "uprobes through ptrace: a crash is the process's own" $rc "$out" 139 "@calls[1]: 10"
+out=$("$BPFVM" trace --ptrace "$TMP/count.bpf.c" -- "$TMP/target" int3 10 2>&1); rc=$?
+check "uprobes through ptrace: the program's own int3 kills it" $rc "$out" 133 "@calls[1]: 10"
+if cc -O2 -static -pthread -o "$TMP/target_static" "$DIR/uprobe_target.c" 2>/dev/null; then
+  sed "s#/proc/self/exe#$TMP/target_static#" "$DIR/count.bpf.c" > "$TMP/static.bpf.c"
+  out=$("$BPFVM" trace "$TMP/static.bpf.c" -- "$TMP/target_static" threadcalls 300 2>&1); rc=$?
+  check "uprobes in a statically linked command (ptrace)" $rc "$out" 0 "@calls[1]: 900" "@calls[2]: 900"
+else
+  echo "skip uprobes in a static command: no static libc (libc6-dev's libc.a)"
+fi
+"$TMP/target" wait "$TMP/go-ptrace" 100 &
+waiting=$!
+"$BPFVM" trace "$TMP/named.bpf.c" -p $waiting > "$TMP/ptrace-p.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/ptrace-p.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+touch "$TMP/go-ptrace"
+wait $waiting; wrc=$?
+wait $tracer; trc=$?
+check "uprobes through ptrace in a running process (-p) the agent is not in" $trc "$(cat "$TMP/ptrace-p.out")
+process rc $wrc" 0 "@calls[1]: 100" "@calls[2]: 100" "process rc 0"
+"$TMP/target" threadcalls 40000000 &
+busy=$!
+sleep 0.05
+"$BPFVM" trace "$TMP/named.bpf.c" -p $busy > "$TMP/ptrace-busy.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/ptrace-busy.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3
+kill -INT $tracer
+wait $tracer; trc=$?
+wait $busy; brc=$?
+check "a process left by a ptrace trace while its threads run through the probes goes on" $trc "$(cat "$TMP/ptrace-busy.out")
+process rc $brc" 0 "@calls[1]: " "process rc 0"
+if [ -x "$TMP/usdt" ]; then
+  out=$("$BPFVM" trace --ptrace "$DIR/usdt.bpf.c" -- "$TMP/usdt" threads 500 2>&1); rc=$?
+  check "USDT through ptrace: two threads, the semaphore" $rc "$out" 0 "enabled 1000" "@u[0]: 1000" "@u[3]: 7000" "@u[5]: 1000"
+fi
 
 # The preloaded agent starts from its library's constructor, before any other initializer of that
 # library would run: the library must have none (namespace-scope objects made at load time).

@@ -153,14 +153,23 @@ static long calls(int n) {
   return t;
 }
 
+static void* calls_thread(void* n) { return (void*)calls((int)(long)n); }
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | threadcalls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
   if (!strcmp(argv[1], "calls")) {
     printf("total %ld\n", calls(n));
+  } else if (!strcmp(argv[1], "threadcalls")) {  /* n calls in each of 3 threads at once */
+    pthread_t a, b;
+    pthread_create(&a, NULL, calls_thread, (void*)(long)n);
+    pthread_create(&b, NULL, calls_thread, (void*)(long)n);
+    calls(n);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
   } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
     pid_t c = fork();
     calls(n);

@@ -110,9 +110,30 @@ struct TraceeExit {
   int signal = 0;
 };
 
+// Uprobes placed by the tracer (static binaries, processes the agent is not in): an int3 at the probed
+// byte of each traced process that maps it (at exec, at attach, after each executable mmap), as the
+// kernel's uprobes do; a hit runs the handler with the thread's registers as the kernel's pt_regs, then
+// the displaced instruction runs (emulated when it is one of a function's usual first instructions or a
+// nop, else single-stepped in place with the process's other threads stopped). A return probe puts an
+// int3 at the caller's return address for the call in progress (matched by the stack pointer, so a
+// recursive call or another thread passing there is not taken for it; frames a longjmp skipped are
+// dropped at the next return below them). On detach (-p) the code and the USDT semaphores are put back.
+struct TracerProbe {
+  std::uint64_t dev = 0, inode = 0, offset = 0;  // the probed byte: file offset in the file (dev, inode)
+  bool retprobe = false;
+  std::uint64_t semaphore_offset = 0;  // a USDT semaphore's file offset, counted up in each process (0: none)
+};
+struct ProbeHit {
+  std::size_t probe = 0;                  // the index in the probes given
+  const helpers::Task* task = nullptr;   // the thread
+  alignas(8) std::uint8_t regs[168] = {};  // struct pt_regs: for a return, rax the result, rip where it returns
+  std::uint64_t address = 0;             // the probed instruction (func_ip)
+};
+
 class SyscallTracer {
  public:
   using Handler = std::function<void(const SyscallStop&)>;
+  using ProbeHandler = std::function<void(const ProbeHit&)>;
 
   // Runs `argv` (argv[0] searched in $PATH) as a traced child. It starts only when run() is called.
   static Result<std::unique_ptr<SyscallTracer>> launch(const std::vector<std::string>& argv,
@@ -134,6 +155,12 @@ class SyscallTracer {
   // The number of tracees that stopped for nothing the handler wanted (syscalls of a -p process).
   std::uint64_t unwanted_stops() const { return unwanted_stops_; }
 
+  // Uprobes to place (before run(); the selection given must include mmap's exit, for the code mapped
+  // later). `handler` runs at each hit, on the tracer's thread.
+  void set_probes(std::vector<TracerProbe> probes, ProbeHandler handler);
+  // Where probes could not be placed, and why (a process whose memory could not be written).
+  const std::vector<std::string>& probe_errors() const { return probe_errors_; }
+
  private:
   struct TaskState {
     helpers::Task task;
@@ -144,6 +171,28 @@ class SyscallTracer {
     std::string exec_filename;  // the path of the execve in progress (exec events)
     bool exiting = false;       // reported its exit (exit events)
     bool fatal_reported = false;  // reported the delivery of the signal that ends it (signal_deliver)
+    bool listening = false;       // in a group-stop (PTRACE_LISTEN)
+    int deferred_signal = 0;      // a signal that came during a probe's single step, delivered after
+    struct Return {
+      std::uint64_t rsp;      // the stack pointer once the call returned
+      std::uint64_t address;  // where it returns
+      std::uint64_t func;     // the probed function
+    };
+    std::vector<Return> returns;  // return probes of calls in progress, innermost last
+  };
+  // An address space (a process; its threads and a vfork child share their parent's) and its int3s.
+  struct Breakpoint {
+    std::uint8_t original = 0;
+    std::vector<std::size_t> probes;  // placed at entry (indices)
+    int returns = 0;                  // calls in progress that return here
+  };
+  struct Space {
+    int mem = -1;  // /proc/PID/mem
+    std::map<std::uint64_t, Breakpoint> breakpoints;
+    std::set<std::size_t> placed;  // probes placed (their semaphores counted)
+    std::vector<std::uint64_t> semaphores;
+    std::set<std::uint64_t> former;  // int3s taken out: a thread may have trapped on one just before
+    ~Space();
   };
   // A process's signal actions as far as the tracer knows them (signal_deliver reports the action a
   // signal meets): from /proc at first (SIG_IGN or SIG_DFL; a handler set before the tracer came is
@@ -157,6 +206,16 @@ class SyscallTracer {
   TaskState& state_of(pid_t tid);
   Actions& actions_of(std::uint32_t tgid);
   void report_delivery(pid_t tid, TaskState& t, int sig, const Handler& handler);
+  // Probes: placed in the process of `tgid` (those not placed yet); a SIGTRAP stop that is a probe's
+  // (handled: true); the displaced instruction run; everything put back (detach).
+  Space* space_of(std::uint32_t tgid);
+  void place_probes(std::uint32_t tgid);
+  bool probe_hit(pid_t tid, TaskState& t);
+  void step_over(pid_t tid, Space& space, std::uint64_t address, void* regs);
+  void remove_probes();
+  bool rewind_if_probe(pid_t tid);  // a thread stopped at an int3 remove_probes took out: runs the byte again
+  void forget_returns(const TaskState& t);
+  bool write_byte(Space& space, std::uint64_t address, std::uint8_t byte);
   void handle_syscall_info(pid_t tid, TaskState& t, const Handler& handler);
   void restart(pid_t tid, const TaskState& t, int signal);
   void finish(bool kill_tree);
@@ -169,6 +228,12 @@ class SyscallTracer {
   int go_fd_;  // the launched child waits on this pipe until it is seized
   std::map<pid_t, TaskState> tasks_;
   std::map<std::uint32_t, Actions> actions_;  // by process (tgid), when signal_deliver is wanted
+  std::vector<TracerProbe> probes_;
+  ProbeHandler probe_handler_;
+  std::map<std::uint32_t, std::shared_ptr<Space>> spaces_;  // by tgid
+  std::vector<std::pair<pid_t, int>> deferred_;  // statuses taken while stopping threads for a step
+  std::vector<std::string> probe_errors_;
+  std::set<std::uint64_t> removed_;  // addresses of the int3s remove_probes took out
   TraceeExit main_exit_;
   bool main_exited_ = false;
   std::uint64_t unwanted_stops_ = 0;
