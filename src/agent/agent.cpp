@@ -112,6 +112,10 @@ struct State {
   std::vector<std::unique_ptr<SyscallEntries>> retired_syscalls;
   std::vector<std::unique_ptr<SignalRunners>> signal_runners;  // never freed: a handler may be using one
   bool sites_hooked = false;
+  // Sites prepared for a commit while other threads are stopped (bpfvm attach; see prepare_sites).
+  std::vector<PreparedSite> prepared;
+  bool prepared_made = false;
+  std::size_t prepared_left = 0, committed = 0;
   std::set<std::pair<std::uintptr_t, std::uintptr_t>> code_seen;  // executable mappings swept
   std::size_t syscall_sites = 0;
   std::vector<std::string> sites_left;
@@ -607,7 +611,7 @@ bool memory_nr(std::size_t nr) {
 // Patches the syscall instructions of the files mapped executable that it has not seen yet (all of
 // them the first time; those dlopen added later), or, with other threads running, reports them. Direct
 // reads of the process's memory (user_memory.hpp) are on while every such instruction is patched.
-void patch_new_code(State& s, bool alone) {
+void patch_new_code(State& s, bool alone, std::vector<PreparedSite>* prepared = nullptr) {
   Dl_info self{};
   ::dladdr(reinterpret_cast<void*>(&patch_new_code), &self);
   const std::string own = self.dli_fname ? self.dli_fname : "";
@@ -642,7 +646,7 @@ void patch_new_code(State& s, bool alone) {
   if (!os::make_private_directory(cache)) cache.clear();
   std::size_t hooked = 0, left = 0;
   for (const os::Mapping& m : todo) {
-    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, alone, cache);
+    auto r = hook_syscall_sites(m.path, m.start, m.end, m.offset, alone, cache, prepared);
     if (!r) {
       s.sites_left.push_back(r.error().to_string());
       ++left;
@@ -653,6 +657,11 @@ void patch_new_code(State& s, bool alone) {
     for (auto& why : r->left) s.sites_left.push_back(std::move(why));
   }
   s.syscall_sites += hooked;
+  if (prepared) {  // the jumps are written later, with the other threads stopped (commit_sites)
+    s.prepared_left = left + (unseen_syscalls ? 1 : 0);
+    report(fmt::format("{} syscall sites prepared, {} left", prepared->size(), left));
+    return;
+  }
   if (left > 0 || unseen_syscalls) detail::disable_fast_reads();
   if (!todo.empty()) {
     report(fmt::format("{} syscall sites patched, {} left{}", hooked, left,
@@ -680,6 +689,17 @@ void hook_sites(State& s) {
   syscall_table()[SYS_rt_sigaction] = 1;  // see publish_syscalls
   detail::enable_fast_reads();
   patch_new_code(s, true);
+}
+
+// `bpfvm attach` of a process whose other threads run: the sites are prepared at join (trampolines
+// written, nothing patched), the attaching tracer stops every other thread and calls commit_sites with
+// where each resumes, then, the threads running again, sites_ready.
+void prepare_sites(State& s) {
+  if (s.sites_hooked || s.prepared_made || detail::other_threads() == 0) return;
+  s.prepared_made = true;
+  set_syscall_handler(on_syscall);
+  set_after_fork_handler(after_fork);
+  patch_new_code(s, false, &s.prepared);
 }
 
 void publish_syscalls(State& s) {
@@ -1083,6 +1103,7 @@ Result<void> start(const AgentOptions& options) {
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
     {
       std::lock_guard lock(g_state->mutex);
+      if (options.prepare_sites) prepare_sites(*g_state);
       sync_locked(*g_state);
       publish_record(*g_state);
     }
@@ -1125,6 +1146,34 @@ Result<void> start(const AgentOptions& options) {
 }
 
 bool running() { return g_state && !g_state->stopped; }
+
+std::size_t commit_sites(const std::uint64_t* positions, std::size_t count) {
+  State* s = g_state;
+  if (!s || !s->prepared_made || s->sites_hooked) return 0;
+  s->committed = commit_prepared_sites(s->prepared, positions, count);
+  return s->committed;
+}
+
+void sites_ready() {
+  State* s = g_state;
+  if (!s || !s->prepared_made || s->sites_hooked) return;
+  std::lock_guard lock(s->mutex);
+  const std::size_t skipped = s->prepared.size() - s->committed;
+  s->syscall_sites += s->committed;
+  if (skipped) s->sites_left.push_back(fmt::format("{} sites where stopped threads were to resume", skipped));
+  s->sites_hooked = true;
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    if (memory_nr(nr)) syscall_table()[nr] = 1;
+  }
+  syscall_table()[SYS_rt_sigaction] = 1;
+  if (skipped == 0 && s->prepared_left == 0) detail::enable_fast_reads();
+  else detail::disable_fast_reads();
+  report(fmt::format("{} syscall sites patched with the other threads stopped, {} left", s->committed,
+                     skipped + s->prepared_left));
+  s->failed.clear();  // links refused for want of patched sites: applied now
+  sync_locked(*s);
+  publish_record(*s);
+}
 
 void sync() {
   if (!g_state) return;

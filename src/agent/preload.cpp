@@ -56,16 +56,39 @@ using DlopenFn = void* (*)(const char*, int);
 // of its threads): the process joins the registry at `pin_root` in scope `scope`. 0, or -1 when the
 // agent could not start (the reason on stderr with `verbose`).
 extern "C" __attribute__((visibility("default"))) int bpfvm_agent_join(const char* pin_root, unsigned scope,
-                                                                       int verbose) {
+                                                                       int verbose, int prepare_sites) {
   if (bpfvm::agent::running()) return 0;
   bpfvm::agent::AgentOptions options;
   options.pin_root = pin_root ? pin_root : "";
   options.scope = scope;
   options.verbose = verbose != 0;
+  options.prepare_sites = prepare_sites != 0;
   if (auto r = bpfvm::agent::start(options); !r) {
     if (options.verbose) std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
     return -1;
   }
+  return 0;
+}
+
+// `bpfvm attach PID` of a process with threads, every other thread stopped: the syscall sites written
+// but where a stopped thread resumes (`positions`: hexadecimal addresses separated by commas). Nothing
+// allocated, no lock taken (a stopped thread may hold any). Returns how many were written.
+extern "C" __attribute__((visibility("default"))) long bpfvm_agent_commit_sites(const char* positions) {
+  std::uint64_t at[1024];
+  std::size_t n = 0;
+  for (const char* p = positions; p && *p;) {
+    if (n == 1024) return -1;  // more threads than it can check: nothing written
+    char* end = nullptr;
+    at[n++] = std::strtoull(p, &end, 16);
+    if (end == p) return -1;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return static_cast<long>(bpfvm::agent::commit_sites(at, n));
+}
+
+// The threads running again: the syscall links apply.
+extern "C" __attribute__((visibility("default"))) int bpfvm_agent_sites_ready() {
+  bpfvm::agent::sites_ready();
   return 0;
 }
 

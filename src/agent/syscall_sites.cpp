@@ -302,7 +302,8 @@ void write_plan(const std::string& file, const Plan& plan) {
 }  // namespace
 
 Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
-                                        std::uint64_t offset, bool alone, const std::string& cache_dir) {
+                                        std::uint64_t offset, bool alone, const std::string& cache_dir,
+                                        std::vector<PreparedSite>* prepared) {
   const std::uint64_t map_size = end - start;
   const std::string cached = plan_file(cache_dir, path, offset, map_size);
   std::optional<Plan> plan;
@@ -315,7 +316,7 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
   SyscallSites out;
   for (const auto& [at, why] : plan->left) out.left.push_back(fmt::format("{}+{:#x}: {}", path, at, why));
   if (plan->windows.empty()) return out;
-  if (!alone) {
+  if (!alone && !prepared) {
     for (const Window& w : plan->windows) out.left.push_back(fmt::format("{}+{:#x}: other threads run", path, w.at));
     return out;
   }
@@ -323,7 +324,7 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   auto address_of = [&](std::uint64_t file_offset) { return start + (file_offset - offset); };
   std::lock_guard lock(g_chunks_mutex);
-  if (::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+  if (alone && ::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
     return make_error(Errc::kPermission, "cannot make '{}' writable to patch its syscalls: {}", path, std::strerror(errno));
   }
   for (const Window& w : plan->windows) {
@@ -348,16 +349,49 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
       out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, r.error().message()));
       continue;
     }
-    auto* p = reinterpret_cast<std::uint8_t*>(from);
-    p[0] = 0xe9;
+    PreparedSite site;
+    site.from = from;
+    site.to = to;
+    if (to - from > sizeof site.bytes) {
+      out.left.push_back(fmt::format("{}+{:#x}: a window of {} bytes", path, w.at, to - from));
+      continue;
+    }
+    site.bytes[0] = 0xe9;
     const auto rel = static_cast<std::int32_t>(static_cast<std::int64_t>(tramp - (from + kJmpSize)));
-    std::memcpy(p + 1, &rel, 4);
-    std::memset(p + kJmpSize, 0xcc, to - from - kJmpSize);  // never executed: no branch lands there
+    std::memcpy(site.bytes + 1, &rel, 4);
+    std::memset(site.bytes + kJmpSize, 0xcc, to - from - kJmpSize);  // never executed: no branch lands there
+    if (!alone) {
+      prepared->push_back(site);
+      continue;
+    }
+    std::memcpy(reinterpret_cast<std::uint8_t*>(from), site.bytes, to - from);
     ++out.hooked;
   }
+  if (!alone) return out;
   ::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_EXEC);
   __builtin___clear_cache(reinterpret_cast<char*>(start), reinterpret_cast<char*>(end));
   return out;
+}
+
+std::size_t commit_prepared_sites(const std::vector<PreparedSite>& sites, const std::uint64_t* positions,
+                                  std::size_t count) {
+  constexpr std::uintptr_t kPage = 4096;
+  std::size_t written = 0;
+  for (const PreparedSite& site : sites) {
+    bool inside = false;
+    for (std::size_t i = 0; i < count && !inside; ++i) inside = positions[i] > site.from && positions[i] < site.to;
+    if (inside) continue;
+    const std::uintptr_t page = site.from & ~(kPage - 1);
+    const std::uint64_t len = ((site.to + kPage - 1) & ~(kPage - 1)) - page;
+    const std::uint64_t rwx[6] = {page, len, PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0};
+    if (raw_syscall(SYS_mprotect, rwx) != 0) continue;
+    std::memcpy(reinterpret_cast<std::uint8_t*>(site.from), site.bytes, site.to - site.from);
+    const std::uint64_t rx[6] = {page, len, PROT_READ | PROT_EXEC, 0, 0, 0};
+    raw_syscall(SYS_mprotect, rx);
+    __builtin___clear_cache(reinterpret_cast<char*>(site.from), reinterpret_cast<char*>(site.to));
+    ++written;
+  }
+  return written;
 }
 
 }  // namespace bpfvm::agent

@@ -1,11 +1,15 @@
 // Calls in another process (see include/bpfvm/attach/remote_call.hpp).
 #include "bpfvm/attach/remote_call.hpp"
 
+#include <dirent.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -61,7 +65,69 @@ Result<std::unique_ptr<RemoteCall>> RemoteCall::seize(pid_t pid) {
   return rc;
 }
 
+namespace {
+
+// Where a stopped thread resumes (see stop_others): its rip, and rip - 2 when it is in a syscall that
+// returned one of the kernel's restart codes (it goes back to the syscall instruction).
+void resume_positions(const user_regs_struct& regs, std::vector<std::uint64_t>& out) {
+  out.push_back(regs.rip);
+  const auto ret = static_cast<std::int64_t>(regs.rax);
+  const bool restart = ret == -512 || ret == -513 || ret == -514 || ret == -516;  // ERESTART*
+  if (static_cast<std::int64_t>(regs.orig_rax) >= 0 && restart) out.push_back(regs.rip - 2);
+}
+
+}  // namespace
+
+Result<std::vector<std::uint64_t>> RemoteCall::stop_others() {
+  std::vector<std::uint64_t> positions;
+  user_regs_struct own{};
+  std::memcpy(&own, saved_.data(), sizeof own);
+  resume_positions(own, positions);
+  // Threads made meanwhile are found by reading the list again until it has no new one.
+  for (bool found = true; found;) {
+    found = false;
+    DIR* dir = ::opendir(fmt::format("/proc/{}/task", pid_).c_str());
+    if (!dir) return make_error(Errc::kNotFound, "no process {}", pid_);
+    std::vector<pid_t> tids;
+    while (const dirent* e = ::readdir(dir)) {
+      const auto tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+      if (tid > 0 && tid != pid_) tids.push_back(tid);
+    }
+    ::closedir(dir);
+    for (const pid_t tid : tids) {
+      if (std::any_of(others_.begin(), others_.end(), [&](const auto& o) { return o.first == tid; })) continue;
+      if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+        if (errno == ESRCH) continue;  // ended meanwhile
+        return ptrace_error("cannot trace a thread", tid);
+      }
+      others_.push_back({tid, {}});
+      found = true;
+      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      for (;;) {
+        auto stop = wait_stop(tid);
+        if (!stop) break;  // it ended
+        if ((*stop >> 8) == PTRACE_EVENT_STOP) break;
+        others_.back().second.push_back(*stop & 0xff);  // a signal on its way: sent again after
+        ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+        ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      }
+      user_regs_struct regs{};
+      if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0) resume_positions(regs, positions);
+    }
+  }
+  return positions;
+}
+
+void RemoteCall::resume_others() {
+  for (const auto& [tid, held] : others_) {
+    ::ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+    for (const int sig : held) ::syscall(SYS_tgkill, pid_, tid, sig);
+  }
+  others_.clear();
+}
+
 RemoteCall::~RemoteCall() {
+  resume_others();
   if (!seized_) return;
   if (!saved_.empty()) ::ptrace(PTRACE_SETREGS, pid_, nullptr, saved_.data());
   ::ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);

@@ -155,9 +155,23 @@ Result<void> attach_process(pid_t pid, const std::string& pin_root) {
     join = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_join"));
     if (!join) return make_error(Errc::kNotFound, "the agent loaded in process {} has no bpfvm_agent_join", pid);
   }
-  const std::uint64_t r = BPFVM_TRY(call->call(join, {pin_root, std::uint64_t{0}, std::uint64_t{0}}));
+  const std::uint64_t r = BPFVM_TRY(call->call(join, {pin_root, std::uint64_t{0}, std::uint64_t{0}, std::uint64_t{1}}));
   if (static_cast<std::int32_t>(r) != 0) {
     return make_error(Errc::kIo, "the agent could not start in process {} (registry at {})", pid, pin_root);
+  }
+  // Other threads run: the agent prepared its syscall sites (a jump over two instructions is safe only
+  // where no thread can be between them); they are written with every other thread stopped here, but
+  // where one of them resumes inside a site.
+  const std::uint64_t commit = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_commit_sites"));
+  const std::uint64_t ready = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_sites_ready"));
+  if (commit && ready) {
+    const std::vector<std::uint64_t> positions = BPFVM_TRY(call->stop_others());
+    std::string text;
+    for (const std::uint64_t p : positions) text += fmt::format("{}{:x}", text.empty() ? "" : ",", p);
+    Result<std::uint64_t> written = call->call(commit, {text});
+    call->resume_others();
+    if (!written) return std::move(written).error().with_context("patching the syscall sites");
+    BPFVM_TRY(call->call(ready, {}));
   }
   return {};
 }

@@ -31,6 +31,9 @@ struct AgentOptions {
   bool watch = true;     // a thread that follows the registry (tests may drive sync() by hand)
   std::uint32_t scope = 0;  // links of this scope fire here, and those of scope 0 ($BPFVM_AGENT_SCOPE)
   bool traps = false;      // every probe an int3, also where a jump fits ($BPFVM_AGENT_TRAPS=1)
+  // Joined by `bpfvm attach` while other threads run: the syscall sites are prepared now and patched by
+  // commit_sites while the attaching tracer holds every other thread stopped.
+  bool prepare_sites = false;
 };
 
 struct LinkStatus {
@@ -47,6 +50,12 @@ void sync();
 // Removes every probe of this process (`bpfvm detach`): the process runs on untraced.
 void stop();
 std::vector<LinkStatus> status();
+// With every other thread stopped (by the attaching ptrace tracer), writes the prepared syscall sites
+// but those where a stopped thread resumes inside (`positions`); allocates nothing, takes no lock.
+// Returns how many were written.
+std::size_t commit_sites(const std::uint64_t* positions, std::size_t count);
+// The threads running again: the sites are in place, and the syscall links apply.
+void sites_ready();
 // Runs of probes that found a probe already running on their thread (skipped, as the kernel's misses).
 std::uint64_t misses();
 

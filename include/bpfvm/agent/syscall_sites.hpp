@@ -39,12 +39,27 @@ struct SyscallSites {
   std::vector<std::string> left;  // sites not patched, and why
 };
 
+// A site made ready while other threads run (`bpfvm attach` of a process with threads): its trampoline
+// written, the jump that replaces the window's bytes not yet. commit_prepared_sites writes the jumps
+// while every other thread is stopped (by the attaching ptrace tracer), but where a stopped thread
+// would resume inside a window.
+struct PreparedSite {
+  std::uintptr_t from = 0, to = 0;  // the window
+  std::uint8_t bytes[32] = {};      // what replaces it: the jump, then int3s
+};
+
 // Patches the syscall instructions of the file `path`, mapped executable at [start, end) from file
-// offset `offset`. `alone`: no other thread runs (else nothing is patched and the sites are reported).
-// `cache_dir`: a directory private to this user where the sweep's result for this file is kept (the
-// sweep decodes all of the file's code: 45 ms for libc), empty for none.
+// offset `offset`. `alone`: no other thread runs (else nothing is patched: the sites are reported, or,
+// given `prepared`, made ready there). `cache_dir`: a directory private to this user where the sweep's
+// result for this file is kept (the sweep decodes all of the file's code: 45 ms for libc), empty for none.
 Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t start, std::uintptr_t end,
-                                        std::uint64_t offset, bool alone, const std::string& cache_dir = {});
+                                        std::uint64_t offset, bool alone, const std::string& cache_dir = {},
+                                        std::vector<PreparedSite>* prepared = nullptr);
+// Writes the prepared sites' jumps, with only the agent's own syscalls and no allocation (other threads
+// are stopped and may hold any lock), skipping every window with one of `positions` (where a stopped
+// thread resumes) strictly inside. Returns how many were written.
+std::size_t commit_prepared_sites(const std::vector<PreparedSite>& sites, const std::uint64_t* positions,
+                                  std::size_t count);
 
 // Executes the syscall `nr` with `args` (from the agent's own code, which is never patched).
 std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* args);

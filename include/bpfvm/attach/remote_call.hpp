@@ -32,6 +32,12 @@ class RemoteCall {
   // Calls the function at `address` (in the process) with `args` (at most 6); its return value (rax).
   Result<std::uint64_t> call(std::uint64_t address, const std::vector<Arg>& args);
 
+  // Stops every other thread of the process (ptrace; they are let go by resume_others or the destructor)
+  // and returns where each thread, the seized one too, will resume: its instruction pointer, and, for
+  // one stopped in a syscall the kernel will restart, the syscall instruction (2 bytes before).
+  Result<std::vector<std::uint64_t>> stop_others();
+  void resume_others();
+
   // Where `function` of the library or executable whose path ends in `file` is mapped in the process
   // (0: not mapped, or no such function).
   Result<std::uint64_t> function_address(const std::string& file, const std::string& function) const;
@@ -42,6 +48,7 @@ class RemoteCall {
   bool seized_ = false;
   std::vector<std::uint8_t> saved_;  // struct user_regs_struct
   std::vector<int> held_;            // signals that arrived while it was stopped or calling
+  std::vector<std::pair<pid_t, std::vector<int>>> others_;  // threads stopped by stop_others, their held signals
 };
 
 }  // namespace bpfvm::attach
