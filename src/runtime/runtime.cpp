@@ -538,8 +538,11 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   parts.id = request.id ? request.id : new_id(kProg);
   auto prog = std::make_shared<Program>(std::move(parts));
   prog->set_registration(publish(ObjectKind::kProg, prog->id(), program_record(*prog), request.id == 0));
-  if (const auto& r = registry(); r && request.id == 0) {
-    if (auto profile = ProgramProfile::create(fmt::format("{}/profile-{}", r->directory(), prog->id()))) {
+  if (const auto& r = registry()) {
+    // The loader makes the profile page; a process that opens the program by id (an agent running it
+    // in a traced process) adds its runs to the same page, so `bpfvm prog profile` sees them all.
+    const std::string path = fmt::format("{}/profile-{}", r->directory(), prog->id());
+    if (auto profile = request.id == 0 ? ProgramProfile::create(path) : ProgramProfile::open(path)) {
       prog->set_profile(std::move(*profile));
     }
   }

@@ -535,6 +535,19 @@ check "a library loaded with dlopen" $rc "$out" 0 "lib total 5150" "@lib[0]: 100
 out=$("$BPFVM" trace --ptrace "$TMP/lib.bpf.c" -- "$TMP/target" dlopen "$TMP/libadd.so" 100 2>&1); rc=$?
 check "a library loaded with dlopen: ptrace's int3s" $rc "$out" 0 "lib total 5150" "@lib[0]: 100" "@lib[1]: 5150"
 
+# `bpfvm prog profile` of a program the agent runs in the traced process (the loader made its profile
+# page; the agent's runs add to it).
+"$BPFVM" trace "$TMP/named.bpf.c" -- "$TMP/target" threadcalls 30000000 > "$TMP/profiled.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/profiled.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+id=$("$BPFVM" prog show | grep "name on_add " | tail -1 | cut -d: -f1)
+out=$("$BPFVM" prog profile id "$id" duration 1 cycles 2>&1); rc=$?
+wait $tracer
+runs=$(awk '/run_cnt/ { print ($1 > 0) ? "runs counted" : "no runs" }' <<<"$out")
+check "prog profile of a program run by the agent in another process" $rc "$out
+$runs" 0 "runs counted"
+
 # Uprobes by the ptrace tracer's int3s: --ptrace, a statically linked command (no agent can enter it),
 # a running process the agent is not in (-p), left unharmed when the trace stops while its three
 # threads run through the probes (the int3s and their pending traps taken back); USDT with its semaphore.
