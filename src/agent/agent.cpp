@@ -11,6 +11,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -69,7 +70,7 @@ struct SignalRunners {
 struct SyscallEntry {
   Entry entry;
   attach::SyscallPoint point;
-  SignalRunners* signal_runners = nullptr;  // signal_deliver only
+  SignalRunners* signal_runners = nullptr;  // programs the signal dispatcher runs (process events)
 };
 struct SyscallEntries {
   std::vector<SyscallEntry> enter[kMaxSyscall], exit[kMaxSyscall];
@@ -81,7 +82,7 @@ struct SyscallApplied {
   attach::SyscallPoint point;
   std::uint64_t cookie;
   std::shared_ptr<runtime::Program> program;
-  SignalRunners* signal_runners = nullptr;  // signal_deliver only (kept for the process's life)
+  SignalRunners* signal_runners = nullptr;  // process events (kept for the process's life)
 };
 
 struct Site {
@@ -423,9 +424,10 @@ void run_signal_programs(const std::vector<SyscallEntry>& list, const attach::Sy
   }
 }
 
-// The other threads of this process, each reporting SIGKILL as the kernel's threads do when their
-// process ends by a signal (by the agent's own syscalls: /proc/self/task read with getdents64).
-void report_sibling_kills(const std::vector<SyscallEntry>& list, const helpers::Task& self) {
+// Calls `fn(task)` for each other thread of this process (by the agent's own syscalls: /proc/self/task
+// read with getdents64, nothing allocated), as current for programs of its own.
+template <typename F>
+void for_each_sibling(const helpers::Task& self, F&& fn) {
   const std::int64_t dir = sys(SYS_open, reinterpret_cast<std::uint64_t>("/proc/self/task"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return;
   alignas(8) char buf[2048];
@@ -446,33 +448,72 @@ void report_sibling_kills(const std::vector<SyscallEntry>& list, const helpers::
         sys(SYS_close, static_cast<std::uint64_t>(f));
       }
       if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0) continue;
-      run_signal_programs(list, attach::signal_deliver_event(&other, SIGKILL, 0, SI_USER, 0, 0));
+      fn(other);
     }
   }
   sys(SYS_close, static_cast<std::uint64_t>(dir));
 }
 
-// The dispatcher's report: a signal this thread takes, with the action the process set for it.
+void run_exit(const std::vector<SyscallEntry>& list, const helpers::Task& task, bool group_dead) {
+  attach::SyscallStop ev;
+  ev.task = &task;
+  ev.event = attach::ProcessEvent::kExit;
+  ev.group_dead = group_dead;
+  run_signal_programs(list, ev);
+}
+
+// The dispatcher's report (signals.hpp): a signal this thread takes, with the action the process set
+// for it; the process events around it that only the signal handler sees: a fault's signal_generate,
+// and when the signal ends the process, each thread's SIGKILL delivery and exit, and the SIGCHLD its
+// parent gets.
 void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction action) {
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
-  if (!e || e->of(attach::ProcessEvent::kSignalDeliver).empty() || t_agent_thread) return;
+  if (!e || t_agent_thread) return;
+  const auto& generate = e->of(attach::ProcessEvent::kSignalGenerate);
+  const auto& deliver = e->of(attach::ProcessEvent::kSignalDeliver);
+  const auto& exits = e->of(attach::ProcessEvent::kExit);
+  if (generate.empty() && deliver.empty() && exits.empty()) return;
   if (t_in_signal_program || (t_state && t_state->busy)) {  // inside a program of this thread: a miss
     g_state->misses.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   t_in_signal_program = true;
-  const auto& list = e->of(attach::ProcessEvent::kSignalDeliver);
+  t_agent_thread = true;  // the libc calls below (reading /proc) are the agent's, not the process's
   const helpers::Task task = signal_task();
-  if (attach::kills_as_sigkill(sig, action.handler)) {
-    // The kernel makes it a SIGKILL of the process when it is sent (see syscall_tracer.hpp).
-    run_signal_programs(list, attach::signal_deliver_event(&task, SIGKILL, 0, SI_USER, 0, 0));
-  } else {
-    run_signal_programs(list, attach::signal_deliver_event(&task, sig, info->si_errno, info->si_code, action.handler,
-                                                           action.flags));
+  if (!generate.empty() && attach::is_synchronous_fault(sig, info->si_code)) {
+    attach::SentSignal sent;
+    sent.target = task;
+    sent.signal = sig;
+    sent.sig_errno = info->si_errno;
+    sent.sig_code = info->si_code;
+    run_signal_programs(generate, attach::signal_generate_event(&task, sent));
+  }
+  if (!deliver.empty()) {
+    if (attach::kills_as_sigkill(sig, action.handler)) {
+      // The kernel makes it a SIGKILL of the process when it is sent (see syscall_tracer.hpp).
+      run_signal_programs(deliver, attach::signal_deliver_event(&task, SIGKILL, 0, SI_USER, 0, 0));
+    } else {
+      run_signal_programs(deliver, attach::signal_deliver_event(&task, sig, info->si_errno, info->si_code,
+                                                                action.handler, action.flags));
+    }
   }
   if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL) && attach::default_is_fatal(sig)) {
-    report_sibling_kills(list, task);
+    // The process ends: each other thread takes a SIGKILL and exits, then this one, the last.
+    for_each_sibling(task, [&](const helpers::Task& other) {
+      if (!deliver.empty()) run_signal_programs(deliver, attach::signal_deliver_event(&other, SIGKILL, 0, SI_USER, 0, 0));
+      if (!exits.empty()) run_exit(exits, other, false);
+    });
+    if (!exits.empty()) run_exit(exits, task, true);
+    if (!generate.empty()) {
+      struct rlimit core {};
+      const bool dumps = !attach::kills_as_sigkill(sig, action.handler) && ::getrlimit(RLIMIT_CORE, &core) == 0 &&
+                         core.rlim_cur != 0;
+      if (const auto sent = attach::exit_signal(task, (sig & 0x7f) | (dumps ? 0x80 : 0))) {
+        run_signal_programs(generate, attach::signal_generate_event(&task, *sent));
+      }
+    }
   }
+  t_agent_thread = false;
   t_in_signal_program = false;
 }
 
@@ -757,7 +798,10 @@ Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) 
   }
   const std::uint64_t cookie = record.value("cookie", std::uint64_t{0});
   SignalRunners* runners = nullptr;
-  if (point.event == attach::ProcessEvent::kSignalDeliver) {
+  // Programs the signal dispatcher may run (signals.hpp): signal_deliver's, and signal_generate's and
+  // sched_process_exit's for a fault and a death by signal.
+  if (point.event == attach::ProcessEvent::kSignalDeliver || point.event == attach::ProcessEvent::kSignalGenerate ||
+      point.event == attach::ProcessEvent::kExit) {
     auto made = std::make_unique<SignalRunners>();
     helpers::RunEnv env;
     env.read_user = &detail::read;

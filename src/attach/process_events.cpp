@@ -3,6 +3,8 @@
 // made fork's comms __data_loc strings; exit gained group_dead), so it is read from tracefs's format
 // file when bpfvm can read it, by field name, and otherwise is this kernel generation's.
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -196,15 +198,31 @@ struct TaskStatus {
   std::uint32_t tgid = 0;
   std::uint32_t uid[4] = {};  // real, effective, saved, fs
   std::uint64_t sig_pnd = 0, shd_pnd = 0, sig_blk = 0, sig_ign = 0, sig_cgt = 0;
+  std::uint32_t ppid = 0;
 };
+
+// A small /proc file into `buf` (NUL-terminated), by open and read: nothing allocated, so that the
+// agent may call it from a signal handler (exit_signal for a process a signal ends).
+bool read_proc(const char* path, char* buf, std::size_t size) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::size_t used = 0;
+  for (ssize_t n; used + 1 < size && (n = ::read(fd, buf + used, size - 1 - used)) > 0;) used += static_cast<std::size_t>(n);
+  ::close(fd);
+  buf[used] = '\0';
+  return used > 0;
+}
 
 TaskStatus read_status(std::uint32_t tgid, std::uint32_t tid) {
   TaskStatus st;
-  const std::string path = tgid ? fmt::format("/proc/{}/task/{}/status", tgid, tid) : fmt::format("/proc/{}/status", tid);
-  FILE* f = std::fopen(path.c_str(), "re");
-  if (!f) return st;
-  char line[256];
-  while (std::fgets(line, sizeof line, f)) {
+  char path[64];
+  if (tgid) std::snprintf(path, sizeof path, "/proc/%u/task/%u/status", tgid, tid);
+  else std::snprintf(path, sizeof path, "/proc/%u/status", tid);
+  char text[4096];
+  if (!read_proc(path, text, sizeof text)) return st;
+  for (char* line = text; line && *line;) {
+    char* eol = std::strchr(line, '\n');
+    if (eol) *eol = '\0';
     unsigned long long v = 0;
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (std::sscanf(line, "Tgid: %u", &a) == 1) st.tgid = a;
@@ -214,17 +232,20 @@ TaskStatus read_status(std::uint32_t tgid, std::uint32_t tid) {
     else if (std::sscanf(line, "SigBlk: %llx", &v) == 1) st.sig_blk = v;
     else if (std::sscanf(line, "SigIgn: %llx", &v) == 1) st.sig_ign = v;
     else if (std::sscanf(line, "SigCgt: %llx", &v) == 1) st.sig_cgt = v;
+    else if (std::sscanf(line, "PPid: %u", &a) == 1) st.ppid = a;
+    line = eol ? eol + 1 : nullptr;
   }
-  std::fclose(f);
   st.ok = st.tgid != 0;
   return st;
 }
 
 void read_comm(std::uint32_t tgid, std::uint32_t tid, char (&comm)[16]) {
   std::memset(comm, 0, sizeof comm);
-  if (FILE* f = std::fopen(fmt::format("/proc/{}/task/{}/comm", tgid, tid).c_str(), "re")) {
-    if (std::fgets(comm, sizeof comm, f)) comm[std::strcspn(comm, "\n")] = '\0';
-    std::fclose(f);
+  char path[64], text[32];
+  std::snprintf(path, sizeof path, "/proc/%u/task/%u/comm", tgid, tid);
+  if (read_proc(path, text, sizeof text)) {
+    text[std::strcspn(text, "\n")] = '\0';
+    std::strncpy(comm, text, sizeof comm - 1);
   }
 }
 
@@ -366,14 +387,7 @@ void add_receiver(const SyscallStop& entry, SentSignal s, std::uint32_t tgid, st
 }  // namespace
 
 std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status) {
-  std::uint32_t parent = 0;
-  if (FILE* f = std::fopen(fmt::format("/proc/{}/status", task.tgid).c_str(), "re")) {
-    char line[128];
-    while (std::fgets(line, sizeof line, f)) {
-      if (std::sscanf(line, "PPid: %u", &parent) == 1) break;
-    }
-    std::fclose(f);
-  }
+  const std::uint32_t parent = read_status(0, task.tgid).ppid;
   if (parent == 0) return std::nullopt;
   const TaskStatus st = read_status(0, parent);
   if (!st.ok) return std::nullopt;
@@ -404,6 +418,11 @@ bool default_is_fatal(int sig) {
     case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: return false;    // stop
     default: return sig >= 1 && sig <= 64;
   }
+}
+
+bool is_synchronous_fault(int sig, int si_code) {
+  const bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
+  return fault && (si_code > 0 || si_code == SI_KERNEL);
 }
 
 bool kills_as_sigkill(int sig, std::uint64_t handler) {

@@ -490,6 +490,18 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
       inject = std::exchange(t.deferred_signal, 0);
     } else {
       inject = sig;  // a signal on its way to the tracee: deliver it
+      if (selection_.wants(ProcessEvent::kSignalGenerate)) {
+        // A fault's signal is generated on the thread as it is taken (force_sig_fault).
+        siginfo_t info{};
+        if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info) == 0 && is_synchronous_fault(sig, info.si_code)) {
+          SentSignal sent;
+          sent.target = t.task;
+          sent.signal = sig;
+          sent.sig_errno = info.si_errno;
+          sent.sig_code = info.si_code;
+          handler(signal_generate_event(&t.task, sent));
+        }
+      }
       if (selection_.wants(ProcessEvent::kSignalDeliver)) report_delivery(tid, t, sig, handler);
     }
     restart(tid, t, inject);

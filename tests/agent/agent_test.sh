@@ -392,14 +392,14 @@ SEC("tracepoint/signal/signal_generate") int on_gen(struct gen* g) {
 }
 char LICENSE[] SEC("license") = "GPL";
 C
-# Also SIGCHLD to the parent (17, ignored by default) when a process ends: by exit in the process (the
-# agent does not see a death by signal), by exit or signal through ptrace, which gives every row the
-# running kernel gives (checked against it where it can load the program).
+# Also SIGCHLD to the parent (17, ignored by default) when a process ends, by exit or by a signal (the
+# agent's signal dispatcher sees the death), which gives every row the running kernel gives (checked
+# against it through ptrace where it can load the program).
 sed 's/^SEC("tracepoint\/signal\/signal_generate") int on_gen(struct gen\* g) {/&\n  char c[16]; bpf_get_current_comm(c, sizeof c); if (c[0] != '"'"'t'"'"' || c[1] != '"'"'a'"'"' || c[5] != '"'"'t'"'"') return 0;/' \
   -i "$TMP/signals.bpf.c"
 out=$("$BPFVM" trace "$TMP/signals.bpf.c" -- "$TMP/target" signals 1 2>&1); rc=$?
 check "signal_generate in the process" $rc "$out" 0 "usr1 3" "@s[10010]: 2" "@s[12101]: 1" "@s[10012]: 1" \
-  "@s[15010]: 1" "@s[10210]: 1" "@s[12110]: 2" "@s[17110]: 1" "@s[1]: 6" "@s[2]: 2"
+  "@s[15010]: 1" "@s[10210]: 1" "@s[12110]: 2" "@s[17110]: 2" "@s[1]: 6" "@s[2]: 3"
 out=$("$BPFVM" trace --ptrace "$TMP/signals.bpf.c" -- "$TMP/target" signals 1 2>&1); rc=$?
 rows="@s[10010]: 2
 @s[10012]: 1
@@ -464,6 +464,34 @@ $same" 0 "the same rows"
 else
   echo "(the kernel's signal_deliver not compared: needs root, tracefs and the kernel_tracepoints tool)"
 fi
+
+# Deaths by signal: a fault's signal_generate (on the faulting thread), each thread's exit and the SIGCHLD
+# to the parent, from the agent (its signal dispatcher) and ptrace, as the kernel reports them.
+death_rows() {  # MODE
+  case $1 in
+    crash) printf '@x[101]: 1\n@x[11003]: 1\n@x[17114]: 1\n' ;;
+    int3) printf '@x[101]: 1\n@x[17114]: 1\n@x[5008]: 1\n' ;;
+    actions) printf '@x[10001]: 1\n@x[100]: 2\n@x[101]: 1\n@x[12001]: 1\n@x[15010]: 1\n@x[17114]: 1\n' ;;
+  esac
+}
+compiled_deaths=$([ "$(id -u)" = 0 ] && [ -x "$kernel_tp" ] && [ -d /sys/kernel/tracing/events/signal ] &&
+  clang -target bpf -O2 -g -I/usr/include/x86_64-linux-gnu -c "$DIR/deaths.bpf.c" -o "$TMP/deaths.bpf.o" 2>/dev/null && echo yes)
+for mode in crash int3 actions; do
+  want=$(death_rows $mode | sort)
+  for how in agent ptrace; do
+    flag=""; [ $how = ptrace ] && flag=--ptrace
+    out=$(ulimit -c 0; "$BPFVM" trace $flag "$DIR/deaths.bpf.c" -- "$TMP/target" $mode 1 2>&1)
+    same=$([ "$(grep '^@x' <<<"$out" | sort)" = "$want" ] && echo "rows as expected")
+    check "a death by signal ($mode, $how): generate, exits, SIGCHLD" 0 "$out
+$same" 0 "rows as expected"
+  done
+  if [ "$compiled_deaths" = yes ]; then
+    kout=$(ulimit -c 0; "$kernel_tp" "$TMP/deaths.bpf.o" x -- "$TMP/target" $mode 1 2>&1)
+    same=$([ "$(grep '^@x' <<<"$kout" | sort)" = "$want" ] && echo "the same rows")
+    check "a death by signal ($mode): the kernel's rows are bpfvm's" 0 "$kout
+$same" 0 "the same rows"
+  fi
+done
 
 # A SIGTRAP handler the process sets after int3 probes were placed gets its own traps (it reads its
 # action back as it set it), and the probes keep firing (the agent's syscall sites patched: a

@@ -85,6 +85,7 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry);
 // The SIGCHLD the kernel sends a process's parent when the last thread of `task`'s process ends with
 // `wait_status` (exited or killed, as waitpid says it), as its signal_generate reports it: sent by the
 // exiting task, code CLD_EXITED / CLD_KILLED / CLD_DUMPED. None when the parent cannot be read.
+// Allocates nothing (the agent calls it in a signal handler, for a process a signal ends).
 std::optional<SentSignal> exit_signal(const helpers::Task& task, int wait_status);
 // The signal_generate event of `sent` by `sender` (`sent` must outlive it).
 SyscallStop signal_generate_event(const helpers::Task* sender, const SentSignal& sent);
@@ -100,6 +101,9 @@ bool signal_discarded(int sig, std::uint64_t handler);
 bool kills_as_sigkill(int sig, std::uint64_t handler);
 // A signal whose default action ends the process (with or without a core dump).
 bool default_is_fatal(int sig);
+// A signal the kernel sends a thread for what it did (a fault, an int3, a bad syscall: si_code > 0 or
+// SI_KERNEL), which signal_generate reports on that thread just before it takes it (group 0, result 0).
+bool is_synchronous_fault(int sig, int si_code);
 SyscallStop signal_deliver_event(const helpers::Task* task, int sig, int sig_errno, int sig_code, std::uint64_t handler,
                                  std::uint64_t flags);
 
