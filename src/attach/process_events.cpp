@@ -321,8 +321,22 @@ std::vector<SentSignal> signals_sent(const SyscallStop& entry) {
   constexpr int kSiUser = 0, kSiTkill = -6;
   switch (entry.nr) {
     case SYS_kill:
-      if (static_cast<std::int32_t>(a[0]) == -1) return out;  // every process the sender may signal: not done
       tgid = tid = static_cast<std::uint32_t>(a[0]), s.signal = static_cast<int>(a[1]), s.group = true, s.sig_code = kSiUser;
+      if (static_cast<std::int32_t>(a[0]) == -1) {
+        // Every process the sender may signal but init and its own (kill_something_info), in pid order.
+        if (s.signal < 1 || s.signal > 64) return out;
+        std::vector<std::uint32_t> pids;
+        if (DIR* d = ::opendir("/proc")) {
+          while (const dirent* e = ::readdir(d)) {
+            const long pid = std::strtol(e->d_name, nullptr, 10);
+            if (pid > 1 && static_cast<std::uint32_t>(pid) != entry.task->tgid) pids.push_back(static_cast<std::uint32_t>(pid));
+          }
+          ::closedir(d);
+        }
+        std::sort(pids.begin(), pids.end());
+        for (const std::uint32_t pid : pids) add_receiver(entry, s, pid, pid, out);
+        return out;
+      }
       if (static_cast<std::int32_t>(a[0]) <= 0) {  // a process group: its own (0) or -pid's
         const std::uint32_t group = a[0] == 0 ? process_group(entry.task->tgid) : static_cast<std::uint32_t>(-static_cast<std::int32_t>(a[0]));
         if (s.signal < 1 || s.signal > 64 || group == 0) return out;

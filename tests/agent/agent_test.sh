@@ -427,6 +427,22 @@ $same" 0 "the same rows"
 else
   echo "(the kernel's signal_generate not compared: needs root, tracefs and the kernel_tracepoints tool)"
 fi
+# kill(-1): one signal_generate per process the sender may signal (a user of its own, with two
+# children), through ptrace, and the kernel's rows the same. Root only (to run as another user).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && ! ps -eo uid | grep -q '^ *64123$'; then
+  chmod 755 "$TMP" "$TMP/target"
+  as_other="setpriv --reuid=64123 --regid=64123 --clear-groups"
+  out=$("$BPFVM" trace --ptrace "$TMP/signals.bpf.c" -- $as_other "$TMP/target" killall 1 2>&1); rc=$?
+  check "signal_generate of kill(-1): each process the sender may signal" $rc "$out" 0 "@s[10010]: 2" "@s[17110]: 3" "@s[2]: 4"
+  if [ -f "$TMP/signals.bpf.o" ] && kout=$("$kernel_tp" "$TMP/signals.bpf.o" s -- $as_other "$TMP/target" killall 1 2>&1); then
+    same=$([ "$(grep '^@s' <<<"$out" | sort)" = "$(grep '^@s' <<<"$kout" | sort)" ] && echo "the same rows")
+    check "signal_generate of kill(-1): the kernel's rows are bpfvm's" 0 "$kout
+$same" 0 "the same rows"
+  fi
+else
+  echo "skip kill(-1): needs root, setpriv and a free uid 64123"
+fi
+
 # signal/signal_deliver: signals taken by a handler (signal(), SA_SIGINFO|SA_RESETHAND), by SIG_DFL that
 # ends the process (the kernel reports SIGKILL for each of its threads, a core-dumping signal as itself),
 # the program's own int3; rows by signal, action met, SA_RESTART and code. The agent (its dispatcher

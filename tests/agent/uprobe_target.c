@@ -126,6 +126,24 @@ static void actions(void) {
 static volatile sig_atomic_t traps;
 static void on_trap(int sig) { if (sig == SIGTRAP) traps++; }
 
+/* kill(-1): two children with a SIGUSR1 handler, signalled with every other process of the user (run
+ * as a user of its own), each ends when it has it. */
+static void killall(void) {
+  signal(SIGUSR1, on_usr1);
+  pid_t c[2];
+  for (int i = 0; i < 2; i++) {
+    c[i] = fork();
+    if (c[i] == 0) {
+      while (!usr1) pause();
+      _exit(0);
+    }
+  }
+  usleep(50000);
+  signal(SIGUSR1, SIG_IGN);  /* itself is not signalled anyway (kill_something_info) */
+  kill(-1, SIGUSR1);
+  for (int i = 0; i < 2; i++) waitpid(c[i], NULL, 0);
+}
+
 static void* waits_for(void* file) {
   while (access(file, F_OK) != 0) usleep(1000);
   return NULL;
@@ -224,6 +242,8 @@ int main(int argc, char** argv) {
     signals();
   } else if (!strcmp(argv[1], "actions")) {
     actions();
+  } else if (!strcmp(argv[1], "killall")) {
+    killall();
   } else if (!strcmp(argv[1], "own_trap")) {
     calls(n);
     struct sigaction sa, old;

@@ -11,7 +11,7 @@
 //     with the running kernel's record layout (its tracefs format when readable, else that of Linux
 //     6.18: __data_loc filename/comms, exit's group_dead)
 //   tracepoint/signal/signal_generate: a signal a process in scope sends by syscall (kill, tkill, tgkill,
-//     rt_(tg)sigqueueinfo, pidfd_send_signal; kill(-1) aside), with the receiver's comm and pid
+//     rt_(tg)sigqueueinfo, pidfd_send_signal; kill(-1) too), with the receiver's comm and pid
 //     and the kernel's result (delivered, ignored, already pending) as the receiver's state says
 //   tracepoint/signal/signal_deliver: a signal a thread in scope takes, with the action it meets (see
 //     signal_deliver_event in syscall_tracer.hpp for the kernel's ways the reports follow)

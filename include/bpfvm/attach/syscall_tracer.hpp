@@ -73,8 +73,8 @@ struct SyscallStop {
 // rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal), one per receiving task, as the kernel's
 // signal_generate reports them, with the result each would have as the receiver's state is now (its
 // /proc status: ignored, blocked, pending). None for a signal 0, a target that does not exist or that
-// the sender may not signal (the syscall fails), or kill(-1) (every process).
-// A process group (kill with pid 0 or -PGID) gives one per process of the group.
+// the sender may not signal (the syscall fails). A process group (kill with pid 0 or -PGID) gives one
+// per process of the group, kill(-1) one per process the sender may signal (but init and itself).
 struct SentSignal {
   helpers::Task target;
   int signal = 0, sig_errno = 0, sig_code = 0, result = 0;
