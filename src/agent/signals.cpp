@@ -165,7 +165,10 @@ void interpose_signals(DeliverFn deliver) {
 
 bool signals_interposed() { return g_interposed.load(std::memory_order_acquire); }
 
-void signals_forked() { g_owner.store(static_cast<pid_t>(sys(SYS_getpid)), std::memory_order_release); }
+void signals_forked() {
+  g_owner.store(static_cast<pid_t>(sys(SYS_getpid)), std::memory_order_release);
+  g_writer.store(0, std::memory_order_release);  // a writer of the parent's did not come along
+}
 
 void process_action(int sig, std::uint64_t (&words)[4]) {
   if (sig < 1 || sig > 64 || words[0] != reinterpret_cast<std::uint64_t>(&dispatch)) return;

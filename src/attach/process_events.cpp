@@ -244,8 +244,8 @@ void read_comm(std::uint32_t tgid, std::uint32_t tid, char (&comm)[16]) {
   char path[64], text[32];
   std::snprintf(path, sizeof path, "/proc/%u/task/%u/comm", tgid, tid);
   if (read_proc(path, text, sizeof text)) {
-    text[std::strcspn(text, "\n")] = '\0';
-    std::strncpy(comm, text, sizeof comm - 1);
+    const std::size_t len = std::min(std::strcspn(text, "\n"), sizeof comm - 1);
+    std::memcpy(comm, text, len);
   }
 }
 

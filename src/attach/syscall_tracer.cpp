@@ -519,8 +519,12 @@ bool SyscallTracer::reaped(pid_t tid, int status) {
   }
   if (const auto it = tasks_.find(tid); it != tasks_.end() && !it->second.returns.empty()) forget_returns(it->second);
   tasks_.erase(tid);
-  actions_.erase(static_cast<std::uint32_t>(tid));  // a process's, when its leader goes
-  spaces_.erase(static_cast<std::uint32_t>(tid));
+  // A process's state goes with its last thread (a leader that called pthread_exit goes first).
+  const auto key = static_cast<std::uint32_t>(tid);
+  if (std::none_of(tasks_.begin(), tasks_.end(), [&](const auto& e) { return e.second.task.tgid == key; })) {
+    actions_.erase(key);
+    spaces_.erase(key);
+  }
   return true;
 }
 
