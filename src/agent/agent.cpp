@@ -126,6 +126,8 @@ struct State {
 
 State* g_state = nullptr;  // made once, never destroyed: probes may fire during exit
 std::atomic<const SyscallEntries*> g_syscalls{nullptr};
+std::atomic<SyscallServer> g_server{nullptr};
+std::uint8_t g_served[kMaxSyscall] = {};  // the numbers the server answers
 thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the agent's, not the process's
 thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
 std::atomic<pid_t> g_watcher_creator{0};
@@ -213,7 +215,9 @@ runtime::Program::Runner& runner_for(ThreadState& t, const Entry& e, void* ctx, 
 void run_entries(const std::vector<Entry>& list, PtRegs* regs, ThreadState& t) {
   const int cpu = ::sched_getcpu();
   for (const Entry& e : list) {
-    auto r = runner_for(t, e, regs, sizeof(PtRegs)).run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
+    runtime::Program::Runner& runner = runner_for(t, e, regs, sizeof(PtRegs));
+    runner.set_user_regs(regs);
+    auto r = runner.run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
     if (!r) [[unlikely]] e.failures->fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -254,7 +258,9 @@ void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::Sy
   attach::SyscallContext& context = t.context;
   for (const SyscallEntry& e : list) {
     attach::make_syscall_context(e.point, stop, context);
-    auto r = runner_for(t, e.entry, context.bytes, context.size).run_on(context.bytes, static_cast<std::uint32_t>(cpu));
+    runtime::Program::Runner& runner = runner_for(t, e.entry, context.bytes, context.size);
+    runner.set_user_regs(stop.user_regs);
+    auto r = runner.run_on(context.bytes, static_cast<std::uint32_t>(cpu));
     if (!r) [[unlikely]] e.entry.failures->fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -517,6 +523,31 @@ void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction ac
   t_in_signal_program = false;
 }
 
+// The server's answer to this syscall, when it has one: rax is the result and rcx 1 (performed).
+bool serve(PtRegs* regs) {
+  const std::uint64_t nr = regs->rax;
+  if (nr >= kMaxSyscall || !g_served[nr]) return false;
+  const SyscallServer server = g_server.load(std::memory_order_acquire);
+  if (!server) return false;
+  const bool was = t_in_syscall_handler;
+  t_in_syscall_handler = true;  // the server's own syscalls go to the kernel
+  const int saved_errno = errno;
+  const std::uint64_t args[6] = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+  std::int64_t rax = 0;
+  const bool served = server(nr, args, &rax);
+  errno = saved_errno;
+  t_in_syscall_handler = was;
+  if (!served) return false;
+  regs->rax = static_cast<std::uint64_t>(rax);
+  regs->rcx = 1;
+  return true;
+}
+
+// The syscall as it goes on: served, or a memory syscall through the writer, or the instruction.
+void perform(PtRegs* regs) {
+  if (!serve(regs)) memory_syscall(regs);
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
@@ -530,14 +561,18 @@ void on_syscall(PtRegs* regs, void*) {
       return;
     }
   }
-  if (!e || nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) {
+  if (nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) {
     memory_syscall(regs);
+    return;
+  }
+  if (!e) {
+    perform(regs);
     return;
   }
   if (const pid_t creator = g_watcher_creator.load(std::memory_order_acquire); creator != 0) [[unlikely]] {
     static constexpr std::uint64_t kNoArgs[6] = {};
     if (static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) != creator) {
-      memory_syscall(regs);
+      perform(regs);
       return;
     }
   }
@@ -592,6 +627,7 @@ void on_syscall(PtRegs* regs, void*) {
   stop.args = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
   stop.ip = regs->rip;
   stop.sp = regs->rsp;
+  stop.user_regs = regs;
   const int c = ::sched_getcpu();
   const int cpu = c < 0 ? 0 : c;
   if (!enter.empty() || !e->all_enter.empty()) {
@@ -615,16 +651,19 @@ void on_syscall(PtRegs* regs, void*) {
   if ((exit.empty() && e->all_exit.empty()) || runs_in_place(nr)) {
     t_in_syscall_handler = false;
     if (actions) detail::signal_action_syscall(regs);
-    else memory_syscall(regs);
+    else perform(regs);
     return;
   }
   t_in_syscall_handler = false;  // a signal handler running during the syscall makes the process's own
   const bool memory = detail::fast_reads() && detail::is_memory_syscall(nr, stop.args.data());
   std::int64_t ret = 0;
+  PtRegs served = *regs;
   if (actions) {
     PtRegs copy = *regs;
     detail::signal_action_syscall(&copy);
     ret = static_cast<std::int64_t>(copy.rax);
+  } else if (serve(&served)) {
+    ret = static_cast<std::int64_t>(served.rax);
   } else {
     ret = memory ? detail::memory_syscall(nr, stop.args.data()) : raw_syscall(nr, stop.args.data());
   }
@@ -728,6 +767,9 @@ void hook_sites(State& s) {
     if (memory_nr(nr)) syscall_table()[nr] = 1;
   }
   syscall_table()[SYS_rt_sigaction] = 1;  // see publish_syscalls
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    if (g_served[nr]) syscall_table()[nr] = 1;
+  }
   detail::enable_fast_reads();
   patch_new_code(s, true);
 }
@@ -760,7 +802,8 @@ void publish_syscalls(State& s) {
   const bool all = !next->all_enter.empty() || !next->all_exit.empty();
   g_syscalls.store(next.get(), std::memory_order_release);
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
-    table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr));
+    table[nr] = all || !next->enter[nr].empty() || !next->exit[nr].empty() || (detail::fast_reads() && memory_nr(nr)) ||
+                g_served[nr];
   }
   if (!next->of(attach::ProcessEvent::kExit).empty()) table[SYS_exit] = table[SYS_exit_group] = 1;
   if (!next->of(attach::ProcessEvent::kSignalGenerate).empty()) {
@@ -1148,6 +1191,7 @@ Result<void> start(const AgentOptions& options) {
     {
       std::lock_guard lock(g_state->mutex);
       if (options.prepare_sites) prepare_sites(*g_state);
+      if (options.serve) hook_sites(*g_state);
       sync_locked(*g_state);
       publish_record(*g_state);
     }
@@ -1190,6 +1234,19 @@ Result<void> start(const AgentOptions& options) {
 }
 
 bool running() { return g_state && !g_state->stopped; }
+
+void set_syscall_server(SyscallServer server) { g_server.store(server, std::memory_order_release); }
+
+void serve_syscall(int nr) {
+  if (nr < 0 || static_cast<std::size_t>(nr) >= kMaxSyscall) return;
+  g_served[nr] = 1;
+  if (g_state && g_state->sites_hooked) syscall_table()[nr] = 1;
+}
+
+void mark_own_thread() { t_agent_thread = true; }
+
+OwnSyscalls::OwnSyscalls() : saved_(t_agent_thread) { t_agent_thread = true; }
+OwnSyscalls::~OwnSyscalls() { t_agent_thread = saved_; }
 
 std::size_t commit_sites(const std::uint64_t* positions, std::size_t count) {
   State* s = g_state;

@@ -11,6 +11,10 @@
 
 #include "bpfvm/agent/agent.hpp"
 
+// The interposition (src/interpose, linked into this library above the agent): serves the process's own
+// bpf() and what goes with it. A weak reference, so that the agent's code names no higher layer.
+extern "C" int bpfvm_interpose_start(const char* pin_root, int verbose) __attribute__((weak));
+
 namespace {
 
 // The system-wide scope's pin root, from /etc/bpfvm/agent.conf ("pin_root=PATH"), when this library
@@ -43,14 +47,22 @@ __attribute__((constructor)) void bpfvm_agent_init() {
   options.verbose = verbose && std::strcmp(verbose, "1") == 0;
   if (const char* traps = std::getenv("BPFVM_AGENT_TRAPS")) options.traps = std::strcmp(traps, "1") == 0;
   if (const char* scope = std::getenv("BPFVM_AGENT_SCOPE")) options.scope = static_cast<std::uint32_t>(std::strtoul(scope, nullptr, 10));
-  if (auto r = bpfvm::agent::start(options); !r && options.verbose) {
-    std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
+  // `bpfvm run`: bpfvm is this process's kernel for bpf() (an application such as libbpf-tools').
+  const char* serve = std::getenv("BPFVM_SERVE");
+  options.serve = serve && std::strcmp(serve, "1") == 0 && bpfvm_interpose_start;
+  if (auto r = bpfvm::agent::start(options); !r) {
+    if (options.verbose) std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
+    return;
+  }
+  if (options.serve && bpfvm_interpose_start(root, options.verbose ? 1 : 0) != 0 && options.verbose) {
+    std::fprintf(stderr, "bpfvm agent: the bpf() interposition did not start\n");
   }
 }
 
 using DlopenFn = void* (*)(const char*, int);
 
 }  // namespace
+
 
 // `bpfvm attach PID` loads this library into a running process and calls this (through ptrace, on one
 // of its threads): the process joins the registry at `pin_root` in scope `scope`. 0, or -1 when the

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "bpfvm/obj/native_elf.hpp"
 
 namespace bpfvm::attach {
@@ -154,6 +156,24 @@ Result<UprobePoint> uprobe_at_offset(const std::string& path, std::uint64_t file
     p.func_pad_before = (*f)->pad_before;
   }
   return p;
+}
+
+runtime::LinkTarget uprobe_link_target(const UprobePoint& point) {
+  runtime::LinkTarget where;
+  where.kind = point.retprobe ? "uretprobe" : "uprobe";
+  where.name = point.function.empty() ? fmt::format("{}+{:#x}", point.path, point.file_offset)
+               : point.func_offset   ? fmt::format("{}:{}+{:#x}", point.path, point.function, point.func_offset)
+                                     : fmt::format("{}:{}", point.path, point.function);
+  where.path = point.path;
+  where.dev = point.dev;
+  where.inode = point.inode;
+  where.offset = point.file_offset;
+  where.function = point.function;
+  where.func_offset = point.func_offset;
+  where.func_size = point.func_size;
+  where.func_slack = point.func_slack;
+  where.func_pad_before = point.func_pad_before;
+  return where;
 }
 
 }  // namespace bpfvm::attach

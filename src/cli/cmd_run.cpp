@@ -1,5 +1,5 @@
 // bpfvm run -- CMD ARGS...: runs CMD in scope (the agent preloaded: the registry's links fire in it and
-// in everything it starts). bpfvm becomes CMD (exec), so CMD's exit status and signals are its own.
+// in everything it starts), with bpfvm serving its bpf() calls (src/interpose). bpfvm becomes CMD (exec), so CMD's exit status and signals are its own.
 // bpfvm agent show: the processes in scope, what their agents applied and what failed.
 // bpfvm agent enable | disable: the system-wide scope (see scope.hpp).
 #include <unistd.h>
@@ -39,6 +39,11 @@ int cmd_run(Args& args) {
     fail(r.error());
     return kExitTraceFailure;
   }
+  // bpfvm is the command's kernel for bpf(), perf_event_open and what goes with them (interpose): an
+  // unmodified libbpf application loads, attaches and reads its events here. BPFVM_SERVE=0 in the
+  // environment keeps the kernel's (the command in scope, its syscall instructions patched only when a
+  // syscall link needs them).
+  ::setenv("BPFVM_SERVE", "1", 0);
   std::vector<char*> argv;
   for (auto& a : command) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -387,7 +387,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     std::uint32_t next_spec = 0;
     const std::shared_ptr<runtime::Map> specs = loaded->find_map("__bpf_usdt_specs");
     for (const auto& u : uprobes) {
-      runtime::LinkTarget where;
+      runtime::LinkTarget where = attach::uprobe_link_target(u.point);
       if (u.usdt) {
         const std::uint32_t id = next_spec++;
         const auto site_error = [&](Error e) {
@@ -410,25 +410,11 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
           if (auto r = specs->impl().update(&id, value.data(), BPF_ANY); !r) return site_error(std::move(r).error());
         }
         where.kind = "usdt";
+        where.name = fmt::format("{}:{}", u.point.path, u.usdt_name);
         where.cookie = id;
         where.ref_ctr_offset = u.semaphore;
-      } else {
-        where.kind = u.point.retprobe ? "uretprobe" : "uprobe";
       }
-      where.name = u.usdt ? fmt::format("{}:{}", u.point.path, u.usdt_name)
-                   : u.point.function.empty() ? fmt::format("{}+{:#x}", u.point.path, u.point.file_offset)
-                   : u.point.func_offset ? fmt::format("{}:{}+{:#x}", u.point.path, u.point.function, u.point.func_offset)
-                                         : fmt::format("{}:{}", u.point.path, u.point.function);
       where.pid = static_cast<std::uint32_t>(pid);
-      where.path = u.point.path;
-      where.dev = u.point.dev;
-      where.inode = u.point.inode;
-      where.offset = u.point.file_offset;
-      where.function = u.point.function;
-      where.func_offset = u.point.func_offset;
-      where.func_size = u.point.func_size;
-      where.func_slack = u.point.func_slack;
-      where.func_pad_before = u.point.func_pad_before;
       where.scope = scope;
       where.in_process = !ptrace_uprobes;
       if (ptrace_uprobes) {

@@ -158,7 +158,53 @@ const RunEnv& current_thread_env() {
   return env;
 }
 
+// bpf_get_stack (67): the user stack (BPF_F_USER_STACK) as the kernel's perf_callchain_user takes it, the
+// user ip first, then the return address of each frame by the frame-pointer chain from rbp, until a frame
+// is not readable or not above the last; BPF_F_SKIP_FIELD_MASK entries skipped. The kernel stack of an
+// event in user space has no frames: 0 bytes. Returns the bytes written (the rest of buf zeroed), or
+// -EINVAL (bad flags, a size not a multiple of 8, build ids), -EFAULT (no user registers for this event).
+std::uint64_t get_stack(std::uint64_t, std::uint64_t buf, std::uint64_t size, std::uint64_t flags, std::uint64_t,
+                        CallContext* ctx) {
+  constexpr std::uint64_t kSkipMask = BPF_F_SKIP_FIELD_MASK;
+  if (flags & ~(kSkipMask | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID)) return errno_result(EINVAL);
+  if ((flags & BPF_F_USER_BUILD_ID) || size % 8 != 0) return errno_result(EINVAL);
+  if (size == 0) return 0;
+  if (!ctx->may_access(buf, size, true)) return errno_result(EFAULT);
+  auto* out = reinterpret_cast<std::uint64_t*>(buf);
+  const std::size_t room = size / 8;
+  std::size_t n = 0;
+  if (flags & BPF_F_USER_STACK) {
+    const RunEnv& env = env_of(ctx);
+    if (!env.user_regs) {
+      std::memset(out, 0, size);
+      return errno_result(EFAULT);
+    }
+    std::uint64_t regs[21];
+    std::memcpy(regs, env.user_regs, sizeof regs);
+    constexpr int kRbp = 4, kRip = 16, kRsp = 19;  // struct pt_regs
+    std::uint64_t skip = flags & kSkipMask;
+    auto push = [&](std::uint64_t ip) {
+      if (skip > 0) --skip;
+      else if (n < room) out[n++] = ip;
+    };
+    push(regs[kRip]);
+    std::uint64_t fp = regs[kRbp], floor = regs[kRsp];
+    for (int depth = 0; depth < 127 && n < room; ++depth) {
+      if (fp < floor || fp % 8 != 0) break;
+      std::uint64_t frame[2];  // saved rbp, return address
+      if (!safe_read(env, env.memory_pid, frame, fp, sizeof frame)) break;
+      if (frame[1] == 0) break;
+      push(frame[1]);
+      floor = fp + 16;
+      fp = frame[0];
+    }
+  }
+  std::memset(out + n, 0, size - n * 8);
+  return n * 8;
+}
+
 void install_task_helpers(Registry& table) {
+  table.set(BPF_FUNC_get_stack, get_stack);
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);
   table.set(BPF_FUNC_get_current_comm, get_current_comm);

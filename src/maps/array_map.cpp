@@ -36,7 +36,7 @@ Result<std::shared_ptr<Map>> ArrayMap::create(const MapDef& def, const std::stri
 
 Result<std::shared_ptr<Map>> ArrayMap::attach(const MapDef& def, os::SharedMemory memory) {
   const std::size_t payload = BPFVM_TRY(payload_size(def));
-  if (memory.size() != sizeof(MapHeader) + payload) {
+  if (memory.size() != payload_offset(def) + payload) {
     return make_error(Errc::kInvalid, "'{}' has the wrong size for its array", memory.path());
   }
   return std::shared_ptr<Map>(new ArrayMap(def, std::move(memory)));

@@ -52,7 +52,7 @@ Map::Map(MapDef def, os::SharedMemory memory)
     : def_(std::move(def)),
       memory_(std::move(memory)),
       header_(reinterpret_cast<MapHeader*>(memory_.data())),
-      payload_(memory_.data() + sizeof(MapHeader)) {
+      payload_(memory_.data() + payload_offset(def_)) {
   header_->users.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lock(live().mutex);
   live().maps.insert(this);
@@ -214,7 +214,7 @@ void init_map_header(os::SharedMemory& memory, const MapDef& def) {
 }
 
 Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
-  const std::size_t size = sizeof(MapHeader) + payload;
+  const std::size_t size = payload_offset(def) + payload;
   auto memory = storage_dir.empty() ? os::SharedMemory::anonymous(size)
                                     : os::SharedMemory::create(storage_dir + "/" + os::unique_name("map-"), size);
   if (!memory) return std::move(memory).error();

@@ -3,6 +3,8 @@
 // src/maps.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -35,6 +37,14 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics m
 // Values and keys are laid out at 8-byte boundaries, as the kernel lays them out.
 constexpr std::uint64_t round8(std::uint64_t n) { return (n + 7) / 8 * 8; }
 static_assert(sizeof(MapHeader) % 64 == 0);
+
+// Where the type's data starts in the map's file: after the header, or, for an array that user space
+// may mmap (BPF_F_MMAPABLE), at the next page, so that a mapping of the file from there is the kernel's
+// mmap of the map (values from offset 0).
+inline std::size_t payload_offset(const MapDef& def) {
+  static_assert(sizeof(MapHeader) <= 4096);
+  return def.type == BPF_MAP_TYPE_ARRAY && (def.map_flags & BPF_F_MMAPABLE) ? 4096 : sizeof(MapHeader);
+}
 
 // A spin lock in shared memory (a process may hold it while another waits; critical sections are a
 // few hundred instructions).

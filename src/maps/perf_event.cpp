@@ -88,7 +88,9 @@ PerfEvent::State* PerfEvent::state() const { return reinterpret_cast<State*>(mem
 perf_event_mmap_page* PerfEvent::page() const { return reinterpret_cast<perf_event_mmap_page*>(memory_.data()); }
 const perf_event_mmap_page* PerfEvent::mmap_page() const { return page(); }
 const std::uint8_t* PerfEvent::data() const { return memory_.data() + kPage; }
-std::size_t PerfEvent::data_size() const { return state()->data_pages * kPage; }
+// From this process's own mapping, never from the shared state: the reader maps the first page writable
+// (data_tail), and a size it wrote there must not send a producer past its mapping.
+std::size_t PerfEvent::data_size() const { return memory_.size() - kPage; }
 std::uint32_t PerfEvent::cpu() const { return state()->cpu; }
 std::uint64_t PerfEvent::id() const { return state()->id; }
 std::uint64_t PerfEvent::lost_total() const { return state()->lost_total.load(std::memory_order_relaxed); }

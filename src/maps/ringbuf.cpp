@@ -220,6 +220,12 @@ void RingBuffer::notify() const {
   os::futex_wake_all(word);
 }
 
+std::uint32_t RingBuffer::notify_count() const { return atomic32(base() + kNotifyOffset).load(std::memory_order_acquire); }
+
+void RingBuffer::wait_notify(std::uint32_t seen, int timeout_ms) const {
+  os::futex_wait(atomic32(base() + kNotifyOffset), seen, timeout_ms);
+}
+
 bool RingBuffer::wait(int timeout_ms) const {
   auto& word = atomic32(base() + kNotifyOffset);
   const std::uint32_t seen = word.load(std::memory_order_acquire);

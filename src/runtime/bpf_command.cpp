@@ -155,6 +155,9 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
           } else if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
             auto event = fd_as<maps::PerfEvent>(*this, fd);
             if (!event) return fail(EBADF);
+            // An application's BPF output event gets its buffer at mmap (interpose): until then bpfvm
+            // has nowhere to put samples (the kernel would drop them).
+            if (!*event) return fail(EINVAL);
             r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
           } else {
             auto inner = fd_as<Map>(*this, fd);
@@ -511,6 +514,15 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
     case BPF_LINK_CREATE: {
       auto prog = fd_as<Program>(*this, static_cast<int>(a.link_create.prog_fd));
       if (!prog) return fail(EBADF);
+      if (a.link_create.attach_type == BPF_PERF_EVENT) {
+        // bpf_perf_link_attach: the target is a perf event fd (EBADF for anything else, as perf_event_get).
+        auto point = fd_as<PerfAttachPoint>(*this, static_cast<int>(a.link_create.target_fd));
+        if (!point) return fail(EBADF);
+        if (a.link_create.flags) return fail(EINVAL);
+        auto link = link_perf_event(*prog, **point, a.link_create.perf_event.bpf_cookie);
+        if (!link) return fail(link.error());
+        return install_fd(*link);
+      }
       auto link = create_link(*prog, a.link_create.attach_type, a.link_create.target_fd);
       if (!link) return fail(link.error());
       return install_fd(*link);

@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <set>
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/sha256.hpp"
+#include "bpfvm/base/wakeup.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/cpu.hpp"
@@ -161,6 +163,7 @@ std::uint8_t* Map::direct_value() const {
 
 Runtime::Runtime(RuntimeOptions options)
     : pin_root_(options.pin_root.empty() ? default_pin_root() : options.pin_root),
+      real_fds_(options.real_fds),
       default_root_(options.pin_root.empty() && !pin_root_from_env()) {
   while (pin_root_.size() > 1 && pin_root_.back() == '/') pin_root_.pop_back();
 }
@@ -560,20 +563,64 @@ Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
   return trace_pipe_;
 }
 
-Result<int> Runtime::open_perf_event(std::uint32_t cpu, std::size_t data_pages) {
+Result<std::shared_ptr<maps::PerfEvent>> Runtime::make_perf_event(std::uint32_t cpu, std::size_t data_pages) {
   if (cpu >= maps::possible_cpus()) return make_error(Errc::kInvalid, "CPU {} does not exist", cpu);
   BPFVM_TRY(prepare_pin_root());
   const std::string dir = pin_root_ + "/.maps";
   BPFVM_TRY(os::make_directories(dir));
-  auto event = BPFVM_TRY(maps::PerfEvent::create(cpu, data_pages, dir));
-  return install_fd(std::move(event));
+  return maps::PerfEvent::create(cpu, data_pages, dir);
+}
+
+Result<int> Runtime::open_perf_event(std::uint32_t cpu, std::size_t data_pages) {
+  auto event = BPFVM_TRY(make_perf_event(cpu, data_pages));
+  const int fd = install_fd(std::move(event));
+  if (fd < 0) return make_error(Errc::kNoSpace, "no descriptor for the perf event: {}", std::strerror(errno));
+  return fd;
 }
 
 int Runtime::install_fd(AnyObject object) {
+  if (real_fds_) {
+    errno = 0;
+    auto event = os::EventFd::create();
+    if (!event) {
+      if (errno == 0) errno = EMFILE;  // (eventfd's own errno otherwise: EMFILE, ENFILE, ENOMEM)
+      return -1;
+    }
+    const int fd = event->release();
+    std::lock_guard lock(mutex_);
+    fds_[fd] = std::move(object);
+    return fd;
+  }
   std::lock_guard lock(mutex_);
   const int fd = next_fd_++;
   fds_[fd] = std::move(object);
   return fd;
+}
+
+bool Runtime::forget_fd(int fd) {
+  std::lock_guard lock(mutex_);
+  return fds_.erase(fd) != 0;
+}
+
+void Runtime::set_fd(int fd, AnyObject object) {
+  std::lock_guard lock(mutex_);
+  fds_[fd] = std::move(object);
+}
+
+void Runtime::alias_fd(int from, int to) {
+  std::lock_guard lock(mutex_);
+  auto it = fds_.find(from);
+  if (it == fds_.end()) {
+    fds_.erase(to);
+    return;
+  }
+  AnyObject object = it->second;
+  fds_[to] = std::move(object);
+}
+
+bool Runtime::owns_fd(int fd) const {
+  std::lock_guard lock(mutex_);
+  return fds_.count(fd) != 0;
 }
 
 Result<AnyObject> Runtime::object_for_fd(int fd) const {
@@ -584,9 +631,27 @@ Result<AnyObject> Runtime::object_for_fd(int fd) const {
 }
 
 Result<void> Runtime::close_fd(int fd) {
-  std::lock_guard lock(mutex_);
-  if (fds_.erase(fd) == 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  {
+    std::lock_guard lock(mutex_);
+    if (fds_.erase(fd) == 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  }
+  if (real_fds_) os::EventFd::adopt(fd);  // closed as it goes
   return {};
+}
+
+Result<std::shared_ptr<Link>> Runtime::link_perf_event(std::shared_ptr<Program> prog, const PerfAttachPoint& point,
+                                                       std::uint64_t cookie) {
+  if (!prog) return make_error(Errc::kInvalid, "no program to link");
+  const std::string& kind = point.where.kind;
+  const bool uprobe = kind == "uprobe" || kind == "uretprobe" || kind == "usdt";
+  const std::uint32_t want = uprobe ? BPF_PROG_TYPE_KPROBE : BPF_PROG_TYPE_TRACEPOINT;
+  // perf_event_set_bpf_prog: a tracepoint event takes tracepoint programs, a uprobe event kprobe ones.
+  if (prog->type() != want) {
+    return make_error(Errc::kInvalid, "a {} program cannot attach to a {} event", prog->type(), kind);
+  }
+  LinkTarget where = point.where;
+  where.cookie = cookie;
+  return create_link(std::move(prog), BPF_PERF_EVENT, 0, std::move(where));
 }
 
 }  // namespace bpfvm::runtime

@@ -34,6 +34,9 @@ struct AgentOptions {
   // Joined by `bpfvm attach` while other threads run: the syscall sites are prepared now and patched by
   // commit_sites while the attaching tracer holds every other thread stopped.
   bool prepare_sites = false;
+  // A syscall server will answer some of the process's own syscalls (`bpfvm run`: interpose serves
+  // bpf() and what goes with it): the syscall instructions are patched at start, links or not.
+  bool serve = false;
 };
 
 struct LinkStatus {
@@ -56,6 +59,28 @@ std::vector<LinkStatus> status();
 std::size_t commit_sites(const std::uint64_t* positions, std::size_t count);
 // The threads running again: the sites are in place, and the syscall links apply.
 void sites_ready();
+// A syscall server (an upper layer: interpose) answers some of the process's own syscalls in place of the
+// kernel. It is called for the numbers given to serve_syscall, on the calling thread, between the
+// syscall's entry and exit programs (tracepoints see a served syscall as the kernel's), with the agent's
+// guard up (its own syscalls go to the kernel), errno saved. It returns true when it answered (`rax`:
+// the result, -errno for an error), false to let the kernel have the syscall. It must not block.
+using SyscallServer = bool (*)(std::uint64_t nr, const std::uint64_t* args, std::int64_t* rax);
+void set_syscall_server(SyscallServer server);
+void serve_syscall(int nr);
+// The calling thread is bpfvm's own (a server's helper thread): its syscalls are never traced or served.
+void mark_own_thread();
+// While one lives, the calling thread's syscalls are bpfvm's own (a server starting up in a constructor).
+class OwnSyscalls {
+ public:
+  OwnSyscalls();
+  ~OwnSyscalls();
+  OwnSyscalls(const OwnSyscalls&) = delete;
+  OwnSyscalls& operator=(const OwnSyscalls&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // Runs of probes that found a probe already running on their thread (skipped, as the kernel's misses).
 std::uint64_t misses();
 

@@ -51,6 +51,7 @@ struct SyscallStop {
   std::array<std::uint64_t, 6> args{};  // as passed (at exit too)
   std::int64_t ret = 0;                 // at exit
   std::uint64_t ip = 0, sp = 0;         // the user instruction and stack pointers
+  const void* user_regs = nullptr;      // all of them as struct pt_regs, where the source has them (the agent)
   // A process event instead of a syscall (task: the thread it happens in, as the kernel's current):
   ProcessEvent event = ProcessEvent::kNone;
   const char* filename = nullptr;       // exec: the path execve was given

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/runtime/objects.hpp"
 
 namespace bpfvm::attach {
 
@@ -47,6 +48,10 @@ Result<UprobePoint> resolve_uprobe(const UprobeSpec& spec, const std::string& se
 // The point at `file_offset` in `path` (libbpf's func_offset with no name; perf_event_open's
 // uprobe_path + probe_offset).
 Result<UprobePoint> uprobe_at_offset(const std::string& path, std::uint64_t file_offset, bool retprobe);
+
+// The link target of a uprobe or uretprobe at `point` (kind, bpftool's name, the file, offset and
+// function bounds an agent patches); pid, scope, cookie and the rest are the loader's to fill.
+runtime::LinkTarget uprobe_link_target(const UprobePoint& point);
 
 // libbpf's resolve_full_path: a name without '/' as a library or an executable.
 Result<std::string> resolve_binary_path(std::string_view name);

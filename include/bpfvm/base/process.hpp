@@ -3,7 +3,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,5 +46,11 @@ class TempDirectory {
   explicit TempDirectory(std::string path) : path_(std::move(path)) {}
   std::string path_;
 };
+
+// Copies `n` bytes at `src` in this process's own memory without faulting (process_vm_readv on itself):
+// false when any of them is not readable. For pointers an application passes to a served syscall.
+bool copy_own_memory(void* dst, const void* src, std::size_t n);
+// The NUL-terminated string at `src` (at most `max` bytes), or nothing when it is not readable or longer.
+std::optional<std::string> read_own_string(const char* src, std::size_t max);
 
 }  // namespace bpfvm::os

@@ -27,8 +27,23 @@ class EventFd {
   ~EventFd();
 
   int fd() const { return fd_; }
-  void signal() const;         // adds 1 to the counter
-  std::uint64_t drain() const;  // reads and clears the counter (0 when it was clear)
+  void signal() const { eventfd_signal(fd_); }         // adds 1 to the counter
+  std::uint64_t drain() const { return eventfd_drain(fd_); }  // reads and clears the counter (0 when it was clear)
+  // Takes a descriptor over (it closes it when it goes).
+  static EventFd adopt(int fd) {
+    EventFd e;
+    e.fd_ = fd;
+    return e;
+  }
+  // Gives the descriptor up: the caller owns (and closes) it.
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+  static void eventfd_signal(int fd);
+  static std::uint64_t eventfd_drain(int fd);
 
  private:
   int fd_ = -1;

@@ -34,6 +34,10 @@ struct RunEnv {
   std::uint32_t cpu = 0;
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
+  // The task's user-mode registers as struct pt_regs (what the kernel's task_pt_regs holds: at a syscall,
+  // the registers it was made with; at a uprobe, the probed thread's), for bpf_get_stack's user stacks.
+  // Null where the event source has none.
+  const void* user_regs = nullptr;
   // The program's type and, for packet programs, the packet from skb->data (xdp->data) on: what
   // bpf_perf_event_output appends with BPF_F_CTXLEN_MASK.
   std::uint32_t prog_type = 0;

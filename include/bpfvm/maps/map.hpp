@@ -72,6 +72,9 @@ class Map {
 
   // The shared memory file behind the map ("" when it is private to this process).
   const std::string& storage_path() const;
+  // Where the type's data starts in that file (a page boundary for an array with BPF_F_MMAPABLE: user
+  // space maps its values from there, as it maps the kernel's map fd from offset 0).
+  std::size_t payload_file_offset() const { return static_cast<std::size_t>(payload_ - memory_.data()); }
   // A pin refers to the map: its storage stays when its last user goes. A shared map-in-map holds its
   // inner maps this way too, and lets go with release_pin.
   virtual void mark_pinned();

@@ -54,6 +54,10 @@ class RingBuffer final : public Map {
   std::size_t consume(const std::function<int(std::span<const std::uint8_t>)>& fn);
   // Waits until a producer notifies or `timeout_ms` passes (-1: forever); true if notified.
   bool wait(int timeout_ms) const;
+  // The producers' notification counter, and a wait until it moves past `seen` (or `timeout_ms`): for a
+  // reader that tracks readiness itself (an application's epoll on the map's fd, interpose).
+  std::uint32_t notify_count() const;
+  void wait_notify(std::uint32_t seen, int timeout_ms) const;
   // An eventfd that becomes readable when producers notify (as epoll on the kernel's ring buffer fd):
   // for event loops that wait on several sources. Readable at once when records are waiting. The
   // reader drains it (read 8 bytes) and then consumes.

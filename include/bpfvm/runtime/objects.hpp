@@ -158,6 +158,7 @@ class Program {
     }
     // The task helpers see from now on (an event source whose thread changed identity: a vfork child
     // running on its parent's thread state).
+    void set_user_regs(const void* regs) { env_.user_regs = regs; }
     void set_task(const helpers::Task& task, pid_t memory_pid) {
       env_.task = task;
       env_.memory_pid = memory_pid;
@@ -245,6 +246,14 @@ class Link {
   LinkTarget where_;
   bool detached_ = false;
   std::shared_ptr<void> registration_;
+};
+
+// A perf event programs attach to: perf_event_open of a tracepoint or a uprobe (an application's, served
+// by the interposition). BPF_LINK_CREATE (BPF_PERF_EVENT) and PERF_EVENT_IOC_SET_BPF make a link to
+// `where`, with the program's cookie.
+struct PerfAttachPoint {
+  LinkTarget where;
+  std::shared_ptr<Link> link;  // PERF_EVENT_IOC_SET_BPF's: lives as long as the event
 };
 
 }  // namespace bpfvm::runtime

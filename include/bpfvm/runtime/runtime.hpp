@@ -29,7 +29,7 @@
 namespace bpfvm::runtime {
 
 using AnyObject = std::variant<std::shared_ptr<Map>, std::shared_ptr<Program>, std::shared_ptr<BtfObject>,
-                               std::shared_ptr<Link>, std::shared_ptr<maps::PerfEvent>>;
+                               std::shared_ptr<Link>, std::shared_ptr<maps::PerfEvent>, std::shared_ptr<PerfAttachPoint>>;
 
 struct MapCreateRequest {
   maps::MapDef def;
@@ -64,6 +64,11 @@ inline constexpr std::string_view kRootPinRoot = "/run/bpfvm";  // root's defaul
 
 struct RuntimeOptions {
   std::string pin_root;  // empty: default_pin_root()
+  // The fd table's numbers are file descriptors of this process (an eventfd each, close-on-exec, as the
+  // kernel's bpf() fds are anon inodes), for the runtime that serves an application's own bpf() calls
+  // (interpose): close, dup, fork and fd limits then behave as the kernel's fds do. Otherwise the table
+  // is the runtime's own small integers.
+  bool real_fds = false;
 };
 
 class Runtime {
@@ -107,15 +112,30 @@ class Runtime {
   Result<void> pin(const std::string& path, const AnyObject& object);
   Result<AnyObject> open_pinned(const std::string& path);
 
-  // The fd table: small integers, as the kernel's.
+  // The fd table: small integers, as the kernel's. install_fd returns -1 with errno set when it cannot
+  // make a descriptor (EMFILE, with real_fds).
   int install_fd(AnyObject object);
   Result<AnyObject> object_for_fd(int fd) const;
-  Result<void> close_fd(int fd);
+  Result<void> close_fd(int fd);  // (closes the descriptor too, with real_fds)
+  // With real_fds, for the application's own close and dup of a descriptor: `fd` is no longer this
+  // object's (forget_fd); `to` now names what `from` does (alias_fd).
+  bool forget_fd(int fd);
+  void alias_fd(int from, int to);
+  void set_fd(int fd, AnyObject object);  // `fd` now names `object`
+  bool owns_fd(int fd) const;
+
+  // A program attached to a perf event (BPF_LINK_CREATE with BPF_PERF_EVENT, PERF_EVENT_IOC_SET_BPF):
+  // a link to the event's target, with `cookie` (bpf_get_attach_cookie). EINVAL when the program's
+  // type cannot run there (a tracepoint needs a tracepoint program, a uprobe a kprobe program).
+  Result<std::shared_ptr<Link>> link_perf_event(std::shared_ptr<Program> prog, const PerfAttachPoint& point,
+                                                std::uint64_t cookie);
 
   // perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT) on `cpu`, with `data_pages` pages of
   // ring buffer (a power of 2): an fd that BPF_MAP_UPDATE_ELEM puts in a perf_event_array. The buffer is
   // a file under <pin root>/.maps so that programs of other processes can write to it.
   Result<int> open_perf_event(std::uint32_t cpu, std::size_t data_pages);
+  // The same event, not in the fd table.
+  Result<std::shared_ptr<maps::PerfEvent>> make_perf_event(std::uint32_t cpu, std::size_t data_pages);
 
   // The trace pipe (<pin root>/.trace_pipe): a ring buffer of bpf_trace_printk lines in the kernel's
   // trace_pipe format, shared by every process on this pin root; `bpfvm prog tracelog` reads it.
@@ -146,6 +166,7 @@ class Runtime {
   std::map<std::uint32_t, std::weak_ptr<void>> registry_[4];
   std::map<int, AnyObject> fds_;
   int next_fd_ = 3;
+  bool real_fds_ = false;
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
   std::shared_ptr<maps::RingBuffer> trace_pipe_;
   std::shared_ptr<Registry> system_;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <fmt/format.h>
 
@@ -105,6 +107,33 @@ std::vector<Mapping> read_mappings(pid_t pid) {
   }
   std::fclose(f);
   return out;
+}
+
+bool copy_own_memory(void* dst, const void* src, std::size_t n) {
+  if (n == 0) return true;
+  if (!src) return false;
+  const iovec local{dst, n}, remote{const_cast<void*>(src), n};
+  return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n);
+}
+
+std::optional<std::string> read_own_string(const char* src, std::size_t max) {
+  if (!src) return std::nullopt;
+  std::string out;
+  char chunk[256];
+  while (out.size() < max) {
+    // A chunk that crosses into an unmapped page is read up to the page's end.
+    const auto addr = reinterpret_cast<std::uintptr_t>(src) + out.size();
+    const std::size_t to_page = 4096 - (addr & 4095);
+    const std::size_t n = std::min({sizeof chunk, to_page, max - out.size()});
+    if (!copy_own_memory(chunk, reinterpret_cast<const void*>(addr), n)) return std::nullopt;
+    const void* nul = std::memchr(chunk, 0, n);
+    if (nul) {
+      out.append(chunk, static_cast<const char*>(nul) - chunk);
+      return out;
+    }
+    out.append(chunk, n);
+  }
+  return std::nullopt;
 }
 
 }  // namespace bpfvm::os

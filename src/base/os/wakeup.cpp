@@ -59,14 +59,14 @@ EventFd::~EventFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void EventFd::signal() const {
+void EventFd::eventfd_signal(int fd) {
   const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);  // EAGAIN: the counter is full, still readable
+  [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);  // EAGAIN: the counter is full, still readable
 }
 
-std::uint64_t EventFd::drain() const {
+std::uint64_t EventFd::eventfd_drain(int fd) {
   std::uint64_t value = 0;
-  return ::read(fd_, &value, sizeof value) == sizeof value ? value : 0;
+  return ::read(fd, &value, sizeof value) == sizeof value ? value : 0;
 }
 
 }  // namespace bpfvm::os

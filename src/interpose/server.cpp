@@ -1,0 +1,624 @@
+// The interposition's syscall server (see include/bpfvm/interpose/server.hpp).
+#include "bpfvm/interpose/server.hpp"
+
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "bpfvm/attach/syscall_probes.hpp"
+#include "bpfvm/attach/uprobe.hpp"
+#include "bpfvm/base/file.hpp"
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/base/wakeup.hpp"
+#include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/perf_event.hpp"
+#include "bpfvm/maps/perf_event_array.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
+
+namespace bpfvm::interpose {
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+constexpr int kEnotsupp = 524;  // the kernel's ENOTSUPP
+// Where the kernel has no uprobe/kprobe PMU files to read (their types on Linux 6.x).
+constexpr std::uint32_t kDefaultUprobeType = 8, kDefaultKprobeType = 6;
+constexpr std::uint64_t kOwnTracepointIds = 100000;  // bpfvm's ids where tracefs is not readable
+
+std::int64_t neg_errno() { return -static_cast<std::int64_t>(errno); }
+
+std::uint32_t pmu_type(const char* name, std::uint32_t fallback) {
+  auto text = os::read_text_file(fmt::format("/sys/bus/event_source/devices/{}/type", name));
+  if (!text) return fallback;
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text->c_str(), &end, 10);
+  return end != text->c_str() ? static_cast<std::uint32_t>(v) : fallback;
+}
+
+// Maps `len` bytes of the file `path` from `offset` at `addr` as mmap(2) would (flags as given).
+std::int64_t map_file(const std::string& path, std::uint64_t offset, void* addr, std::size_t len, int prot, int flags) {
+  const int fd = ::open(path.c_str(), (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return -ENODEV;
+  void* p = ::mmap(addr, len, prot, flags, fd, static_cast<off_t>(offset));
+  const int err = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) return -err;
+  return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(p));
+}
+
+// A descriptor's file as the kernel would create it: close-on-exec unless the caller said otherwise.
+void set_cloexec(int fd, bool on) {
+  if (!on) ::fcntl(fd, F_SETFD, 0);
+}
+
+}  // namespace
+
+struct Server::Output {
+  std::uint32_t cpu = 0;
+  std::shared_ptr<maps::PerfEvent> event;  // made at the first mmap
+  std::set<int> fds;
+};
+
+struct Server::Pollable {
+  std::set<int> fds;  // descriptors of one eventfd (dup'd)
+  std::shared_ptr<maps::PerfEvent> event;
+  std::shared_ptr<runtime::Map> ringbuf;
+  bool ready() const {
+    if (event) return event->has_data();
+    auto& rb = static_cast<maps::RingBuffer&>(ringbuf->impl());
+    return rb.query(BPF_RB_AVAIL_DATA) != 0;
+  }
+};
+
+struct Server::WakeSource {
+  std::shared_ptr<runtime::Map> map;
+  std::thread thread;
+};
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), rt_(runtime::RuntimeOptions{options_.pin_root, true}) {}
+
+Server::~Server() {
+  // (An application's server lives as long as the process; a test's stops its threads here.)
+  stop_.store(true, std::memory_order_release);
+  for (auto& s : sources_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
+  std::unique_ptr<Server> s(new Server(std::move(options)));
+  if (!s->rt_.registry()) {
+    const auto& why = s->rt_.registry_error();
+    return make_error(Errc::kNotFound, "no registry at '{}'{}", s->rt_.pin_root(), why ? ": " + why->to_string() : "");
+  }
+  s->uprobe_type_ = pmu_type("uprobe", kDefaultUprobeType);
+  s->kprobe_type_ = pmu_type("kprobe", kDefaultKprobeType);
+  if (s->options_.route) {
+    for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_open, SYS_openat}) s->options_.route(nr);
+  }
+  return s;
+}
+
+std::string Server::tracepoint_name(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = tracepoint_ids_.find(id);
+  return it == tracepoint_ids_.end() ? std::string() : it->second;
+}
+
+void Server::route_descriptors() {
+  if (routed_descriptors_ || !options_.route) return;
+  routed_descriptors_ = true;
+  for (const int nr : {SYS_close, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_close_range, SYS_ioctl, SYS_mmap}) {
+    options_.route(nr);
+  }
+}
+
+bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* rax) {
+  const int fd0 = static_cast<int>(args[0]);
+  switch (nr) {
+    case SYS_bpf:
+      *rax = do_bpf(args);
+      return true;
+    case SYS_perf_event_open: {
+      std::lock_guard lock(mutex_);
+      const std::int64_t r = perf_event_open(args);
+      if (r == INT64_MIN) return false;  // an event of the kernel's own (hardware counters...)
+      *rax = r;
+      return true;
+    }
+    case SYS_ioctl: {
+      if (!rt_.owns_fd(fd0)) return false;
+      std::lock_guard lock(mutex_);
+      auto r = ioctl(fd0, args[1], args[2]);
+      if (!r) return false;
+      *rax = *r;
+      return true;
+    }
+    case SYS_mmap: {
+      const int fd = static_cast<int>(args[4]);
+      if ((args[3] & MAP_ANONYMOUS) || fd < 0 || !rt_.owns_fd(fd)) return false;
+      std::lock_guard lock(mutex_);
+      auto r = mmap(args);
+      if (!r) return false;
+      *rax = *r;
+      return true;
+    }
+    case SYS_open:
+    case SYS_openat: {
+      const bool at = nr == SYS_openat;
+      const auto* path = reinterpret_cast<const char*>(args[at ? 1 : 0]);
+      const int flags = static_cast<int>(args[at ? 2 : 1]);
+      auto r = open_file(at ? fd0 : AT_FDCWD, path, flags);
+      if (!r) return false;
+      *rax = *r;
+      return true;
+    }
+    case SYS_close: {
+      if (!rt_.owns_fd(fd0)) return false;
+      const int r = ::close(fd0);
+      *rax = r < 0 ? neg_errno() : 0;
+      // (Linux closes the descriptor even when close reports an error)
+      forget(fd0);
+      return true;
+    }
+    case SYS_dup: {
+      if (!rt_.owns_fd(fd0)) return false;
+      const int r = ::dup(fd0);
+      if (r < 0) {
+        *rax = neg_errno();
+        return true;
+      }
+      alias(fd0, r);
+      *rax = r;
+      return true;
+    }
+    case SYS_dup2:
+    case SYS_dup3: {
+      const int to = static_cast<int>(args[1]);
+      if (!rt_.owns_fd(fd0) && !rt_.owns_fd(to)) return false;
+      const int r = nr == SYS_dup2 ? ::dup2(fd0, to) : ::dup3(fd0, to, static_cast<int>(args[2]));
+      if (r < 0) {
+        *rax = neg_errno();
+        return true;
+      }
+      if (fd0 != to) {
+        if (rt_.owns_fd(fd0)) alias(fd0, to);
+        else forget(to);
+      }
+      *rax = r;
+      return true;
+    }
+    case SYS_fcntl: {
+      const int cmd = static_cast<int>(args[1]);
+      if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || !rt_.owns_fd(fd0)) return false;
+      const int r = ::fcntl(fd0, cmd, static_cast<int>(args[2]));
+      if (r < 0) {
+        *rax = neg_errno();
+        return true;
+      }
+      alias(fd0, r);
+      *rax = r;
+      return true;
+    }
+    case SYS_close_range: {
+      const auto first = static_cast<unsigned>(args[0]), last = static_cast<unsigned>(args[1]);
+      const auto flags = static_cast<unsigned>(args[2]);
+      const long r = ::syscall(SYS_close_range, first, last, flags);
+      if (r < 0) {
+        *rax = neg_errno();
+        return true;
+      }
+      if (!(flags & 4 /* CLOSE_RANGE_CLOEXEC */)) {
+        std::vector<int> gone;
+        for (int fd = static_cast<int>(first); fd >= 0 && static_cast<unsigned>(fd) <= last && fd < 1 << 20; ++fd) {
+          if (rt_.owns_fd(fd)) gone.push_back(fd);
+        }
+        for (const int fd : gone) forget(fd);
+      }
+      *rax = 0;
+      return true;
+    }
+    case SYS_epoll_wait:
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2:
+    case SYS_poll:
+    case SYS_ppoll:
+    case SYS_select:
+    case SYS_pselect6:
+      refresh(true);
+      return false;  // the kernel waits, on eventfds bpfvm keeps up to date
+    default: return false;
+  }
+}
+
+std::int64_t Server::do_bpf(const std::uint64_t* args) {
+  const int cmd = static_cast<int>(args[0]);
+  auto* user = reinterpret_cast<union bpf_attr*>(args[1]);
+  const auto size = static_cast<unsigned>(args[2]);
+  // The attr is the application's: copied in without faulting (EFAULT as the kernel's copy_from_user),
+  // and what the command wrote copied back.
+  union bpf_attr attr {};
+  const std::size_t n = std::min<std::size_t>(size, sizeof attr);
+  if (size > 0 && !os::copy_own_memory(&attr, user, n)) return -EFAULT;
+  union bpf_attr before = attr;
+  const long r = rt_.bpf(cmd, &attr, static_cast<unsigned>(n));
+  const std::int64_t result = r < 0 ? neg_errno() : r;
+  if (size > sizeof attr) {
+    // Bytes past the attr bpfvm knows must be zero (E2BIG), as bpf_check_uarg_tail_zero.
+    std::vector<std::uint8_t> tail(size - sizeof attr);
+    if (!os::copy_own_memory(tail.data(), reinterpret_cast<const std::uint8_t*>(user) + sizeof attr, tail.size())) {
+      return -EFAULT;
+    }
+    for (const std::uint8_t b : tail) {
+      if (b) return -E2BIG;
+    }
+  }
+  if (std::memcmp(&before, &attr, n) != 0) std::memcpy(user, &attr, n);
+  if (result >= 0) {
+    std::lock_guard lock(mutex_);
+    route_descriptors();
+    // A BPF output event put in a perf_event_array: programs wake the array's readers.
+    if (cmd == BPF_MAP_UPDATE_ELEM) {
+      auto object = rt_.object_for_fd(static_cast<int>(attr.map_fd));
+      if (object) {
+        if (auto* m = std::get_if<std::shared_ptr<runtime::Map>>(&*object);
+            m && (*m)->def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+          watch(*m);
+        }
+      }
+    }
+  }
+  return result;
+}
+
+std::int64_t Server::perf_event_open(const std::uint64_t* args) {
+  const auto* user = reinterpret_cast<const perf_event_attr*>(args[0]);
+  const auto pid = static_cast<int>(args[1]);
+  const auto cpu = static_cast<int>(args[2]);
+  const auto flags = args[4];
+  std::uint32_t size = 0;
+  if (!os::copy_own_memory(&size, reinterpret_cast<const std::uint8_t*>(user) + offsetof(perf_event_attr, size), 4)) {
+    return -EFAULT;
+  }
+  if (size == 0) size = PERF_ATTR_SIZE_VER0;
+  perf_event_attr attr{};
+  if (!os::copy_own_memory(&attr, user, std::min<std::size_t>(size, sizeof attr))) return -EFAULT;
+  const bool cloexec = flags & PERF_FLAG_FD_CLOEXEC;
+
+  if (attr.type == PERF_TYPE_SOFTWARE && attr.config == PERF_COUNT_SW_BPF_OUTPUT) {
+    if (cpu < 0 || static_cast<std::uint32_t>(cpu) >= maps::possible_cpus()) return -EINVAL;
+    auto output = std::make_shared<Output>();
+    output->cpu = static_cast<std::uint32_t>(cpu);
+    const int fd = rt_.install_fd(std::shared_ptr<maps::PerfEvent>());
+    if (fd < 0) return neg_errno();
+    set_cloexec(fd, cloexec);
+    output->fds.insert(fd);
+    outputs_[fd] = std::move(output);
+    route_descriptors();
+    return fd;
+  }
+
+  runtime::PerfAttachPoint point;
+  if (attr.type == PERF_TYPE_TRACEPOINT) {
+    const auto it = tracepoint_ids_.find(attr.config);
+    const std::string name = it == tracepoint_ids_.end() ? std::string() : it->second;
+    auto parsed = name.empty() ? Result<attach::SyscallPoint>(make_error(Errc::kNotFound, "unknown"))
+                               : attach::parse_syscall_section("tracepoint/" + name, BPF_PROG_TYPE_TRACEPOINT);
+    if (!parsed) {
+      std::fprintf(stderr, "bpfvm: tracepoint %s has no events in user space (bpfvm reports syscalls/*, raw_syscalls/*, "
+                   "sched/sched_process_{exec,fork,exit} and signal/*)\n",
+                   name.empty() ? fmt::format("id {}", attr.config).c_str() : name.c_str());
+      return -EOPNOTSUPP;
+    }
+    point.where.kind = "tracepoint";
+    point.where.name = name;
+  } else if (attr.type == uprobe_type_) {
+    const bool retprobe = attr.config & 1;
+    const auto path = os::read_own_string(reinterpret_cast<const char*>(attr.config1), 4096);
+    if (!path) return -EFAULT;
+    auto resolved = attach::uprobe_at_offset(*path, attr.config2, retprobe);
+    if (!resolved) {
+      if (options_.verbose) std::fprintf(stderr, "bpfvm: uprobe %s+%#llx: %s\n", path->c_str(),
+                                         static_cast<unsigned long long>(attr.config2), resolved.error().to_string().c_str());
+      return -static_cast<std::int64_t>(resolved.error().errno_value());
+    }
+    point.where = attach::uprobe_link_target(*resolved);
+    point.where.ref_ctr_offset = attr.config >> 32;
+    if (pid > 0) point.where.pid = static_cast<std::uint32_t>(pid);
+  } else if (attr.type == kprobe_type_) {
+    const auto fn = os::read_own_string(reinterpret_cast<const char*>(attr.config1), 4096);
+    std::fprintf(stderr, "bpfvm: a %s on the kernel function %s has no events in user space: bpfvm runs programs on "
+                 "syscall, process and signal tracepoints and uprobes\n", attr.config & 1 ? "kretprobe" : "kprobe",
+                 fn && !fn->empty() ? fn->c_str() : "(by address)");
+    return -EOPNOTSUPP;
+  } else {
+    return INT64_MIN;  // the kernel's
+  }
+  // Fires in every process in scope, the application's own too (as the kernel's would).
+  point.where.in_process = true;
+  point.where.self = true;
+  const int fd = rt_.install_fd(std::make_shared<runtime::PerfAttachPoint>(std::move(point)));
+  if (fd < 0) return neg_errno();
+  set_cloexec(fd, cloexec);
+  route_descriptors();
+  return fd;
+}
+
+std::optional<std::int64_t> Server::ioctl(int fd, std::uint64_t request, std::uint64_t arg) {
+  auto object = rt_.object_for_fd(fd);
+  if (!object) return std::nullopt;
+  auto* point = std::get_if<std::shared_ptr<runtime::PerfAttachPoint>>(&*object);
+  const bool output = std::holds_alternative<std::shared_ptr<maps::PerfEvent>>(*object);
+  if (!point && !output) return -ENOTTY;  // bpf objects take no ioctl
+  switch (request) {
+    case PERF_EVENT_IOC_ENABLE:
+    case PERF_EVENT_IOC_DISABLE:
+    case PERF_EVENT_IOC_RESET:
+    case PERF_EVENT_IOC_REFRESH: return 0;
+    case PERF_EVENT_IOC_ID: {
+      const std::uint64_t id = static_cast<std::uint64_t>(fd);
+      auto* out = reinterpret_cast<std::uint64_t*>(arg);
+      std::uint64_t probe;
+      if (!os::copy_own_memory(&probe, out, sizeof probe)) return -EFAULT;
+      *out = id;
+      return 0;
+    }
+    case PERF_EVENT_IOC_SET_BPF: {
+      if (!point) return -EINVAL;
+      if ((*point)->link) return -EEXIST;
+      auto prog_object = rt_.object_for_fd(static_cast<int>(arg));
+      auto* prog = prog_object ? std::get_if<std::shared_ptr<runtime::Program>>(&*prog_object) : nullptr;
+      if (!prog) return -EBADF;
+      auto link = rt_.link_perf_event(*prog, **point, 0);
+      if (!link) return -static_cast<std::int64_t>(link.error().errno_value());
+      (*point)->link = std::move(*link);
+      return 0;
+    }
+    default: return -ENOTTY;
+  }
+}
+
+std::optional<std::int64_t> Server::mmap(const std::uint64_t* args) {
+  void* addr = reinterpret_cast<void*>(args[0]);
+  const std::size_t len = args[1];
+  const int prot = static_cast<int>(args[2]);
+  const int flags = static_cast<int>(args[3]);
+  const int fd = static_cast<int>(args[4]);
+  const std::uint64_t offset = args[5];
+  auto object = rt_.object_for_fd(fd);
+  if (!object) return std::nullopt;
+  if (!(flags & MAP_SHARED)) return -EINVAL;  // bpf_map_mmap and perf_mmap share their pages
+
+  if (std::holds_alternative<std::shared_ptr<maps::PerfEvent>>(*object)) {
+    // perf_mmap: one page of header and 2^n pages of data, from offset 0.
+    const auto it = outputs_.find(fd);
+    if (it == outputs_.end()) return -EINVAL;
+    Output& out = *it->second;
+    if (offset != 0 || len < 2 * kPage || len % kPage) return -EINVAL;
+    const std::size_t pages = len / kPage - 1;
+    if (pages & (pages - 1)) return -EINVAL;
+    if (!out.event) {
+      auto event = rt_.make_perf_event(out.cpu, pages);
+      if (!event) return -static_cast<std::int64_t>(event.error().errno_value());
+      out.event = *event;
+      for (const int d : out.fds) rt_.set_fd(d, out.event);
+      auto p = std::make_shared<Pollable>();
+      p->fds = out.fds;
+      p->event = out.event;
+      pollables_.push_back(std::move(p));
+      if (!routed_waits_ && options_.route) {
+        routed_waits_ = true;
+        for (const int nr : {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_poll, SYS_ppoll, SYS_select, SYS_pselect6}) {
+          options_.route(nr);
+        }
+      }
+    } else if (out.event->data_size() != pages * kPage) {
+      return -EINVAL;  // the kernel's buffer has one size once made
+    }
+    return map_file(out.event->path(), 0, addr, len, prot, flags);
+  }
+
+  auto* m = std::get_if<std::shared_ptr<runtime::Map>>(&*object);
+  if (!m) return -ENODEV;
+  const maps::Map& map = (*m)->impl();
+  const std::string& path = map.storage_path();
+  if (path.empty()) return -ENODEV;
+  if (map.def().type == BPF_MAP_TYPE_RINGBUF) {
+    // ringbuf_map_mmap: the consumer page (offset 0) is writable; the producer page and the data,
+    // mapped twice in a row, are read-only. The file holds them from its second page.
+    const std::size_t data = map.def().max_entries;
+    if (offset == 0) {
+      if (len > kPage) return -EPERM;
+    } else if (prot & PROT_WRITE) {
+      return -EPERM;
+    }
+    if (offset % kPage || offset + len > 2 * kPage + 2 * data) return -EINVAL;
+    std::int64_t mapped = 0;
+    const std::uint64_t first_end = 2 * kPage + data;  // consumer, producer, data once
+    if (offset + len <= first_end) {
+      mapped = map_file(path, offset + kPage, addr, len, prot, flags);
+    } else {
+      // Reserve the whole range, then the file's producer page and data, then the data again.
+      void* at = ::mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)), -1, 0);
+      if (at == MAP_FAILED) return neg_errno();
+      auto* base = static_cast<std::uint8_t*>(at);
+      const std::size_t head = offset < first_end ? first_end - offset : 0;
+      std::int64_t r = head ? map_file(path, offset + kPage, base, head, prot, flags | MAP_FIXED) : 0;
+      if (r >= 0) {
+        const std::uint64_t mirror_from = offset < first_end ? 0 : offset - first_end;
+        r = map_file(path, 3 * kPage + mirror_from, base + head, len - head, prot, flags | MAP_FIXED);
+      }
+      if (r < 0) {
+        ::munmap(at, len);
+        return r;
+      }
+      mapped = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(at));
+    }
+    if (mapped >= 0 && offset == 0) {
+      // A consumer: the descriptor's readiness is the ring's.
+      bool known = false;
+      for (const auto& p : pollables_) known = known || (p->ringbuf == *m);
+      if (!known) {
+        auto p = std::make_shared<Pollable>();
+        p->ringbuf = *m;
+        p->fds.insert(fd);
+        pollables_.push_back(std::move(p));
+      }
+      watch(*m);
+      if (!routed_waits_ && options_.route) {
+        routed_waits_ = true;
+        for (const int nr : {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_poll, SYS_ppoll, SYS_select, SYS_pselect6}) {
+          options_.route(nr);
+        }
+      }
+    }
+    return mapped;
+  }
+  if (map.def().type == BPF_MAP_TYPE_ARRAY && (map.def().map_flags & BPF_F_MMAPABLE)) {
+    const std::uint64_t values = (static_cast<std::uint64_t>(map.def().value_size) + 7) / 8 * 8 * map.def().max_entries;
+    const std::uint64_t span = (values + kPage - 1) / kPage * kPage;
+    if (offset % kPage || offset + len > span) return -EINVAL;
+    // A frozen map, or one programs may only read, has no writable mapping (bpf_map_mmap).
+    if ((prot & PROT_WRITE) && map.frozen()) return -EPERM;
+    return map_file(path, map.payload_file_offset() + offset, addr, len, prot, flags);
+  }
+  return -ENODEV;
+}
+
+std::optional<std::string> Server::tracepoint_for_open(const std::string& path) const {
+  for (const std::string_view root : {"/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"}) {
+    if (!path.starts_with(root) || !path.ends_with("/id")) continue;
+    const std::string name = path.substr(root.size(), path.size() - root.size() - 3);
+    const auto slash = name.find('/');
+    if (slash == std::string::npos || slash == 0 || name.find('/', slash + 1) != std::string::npos) return std::nullopt;
+    return name;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, int flags) {
+  (void)dirfd;
+  char head[5] = {};
+  if (!user_path || !os::copy_own_memory(head, user_path, 5) || std::memcmp(head, "/sys/", 5) != 0) return std::nullopt;
+  const auto path = os::read_own_string(user_path, 4096);
+  if (!path) return std::nullopt;
+  std::string content;
+  if (const auto name = tracepoint_for_open(*path)) {
+    // The id of a tracepoint: the kernel's where tracefs is readable (so that ids agree with it), else
+    // one of bpfvm's. Names bpfvm has no events for are the kernel's to answer.
+    const bool ours = static_cast<bool>(attach::parse_syscall_section("tracepoint/" + *name, BPF_PROG_TYPE_TRACEPOINT));
+    std::lock_guard lock(mutex_);
+    auto real = os::read_text_file(*path);
+    std::uint64_t id = 0;
+    if (real) {
+      id = std::strtoull(real->c_str(), nullptr, 10);
+    } else if (ours) {
+      auto [it, added] = own_ids_.emplace(*name, kOwnTracepointIds + own_ids_.size());
+      id = it->second;
+    } else {
+      return std::nullopt;
+    }
+    tracepoint_ids_[id] = *name;
+    if (!ours) return std::nullopt;
+    content = fmt::format("{}\n", id);
+  } else if (path->starts_with("/sys/bus/event_source/devices/uprobe/") ||
+             path->starts_with("/sys/bus/event_source/devices/kprobe/")) {
+    // The PMUs' files, where the machine has none (the kernel's own answer otherwise).
+    if (os::exists(*path)) return std::nullopt;
+    const bool uprobe = path->find("/uprobe/") != std::string::npos;
+    const std::string_view leaf = std::string_view(*path).substr(path->rfind('/') + 1);
+    if (leaf == "type") content = fmt::format("{}\n", uprobe ? kDefaultUprobeType : kDefaultKprobeType);
+    else if (leaf == "retprobe") content = "config:0\n";
+    else if (leaf == "ref_ctr_offset" && uprobe) content = "config:32-63\n";
+    else return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if ((flags & O_ACCMODE) != O_RDONLY) return -EACCES;
+  const int fd = ::memfd_create("bpfvm-sysfs", flags & O_CLOEXEC ? MFD_CLOEXEC : 0);
+  if (fd < 0) return neg_errno();
+  if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()) || ::lseek(fd, 0, SEEK_SET) != 0) {
+    const std::int64_t err = neg_errno();
+    ::close(fd);
+    return err;
+  }
+  return fd;
+}
+
+void Server::forget(int fd) {
+  std::lock_guard lock(mutex_);
+  rt_.forget_fd(fd);
+  if (const auto it = outputs_.find(fd); it != outputs_.end()) {
+    it->second->fds.erase(fd);
+    outputs_.erase(it);
+  }
+  for (auto it = pollables_.begin(); it != pollables_.end();) {
+    (*it)->fds.erase(fd);
+    if ((*it)->fds.empty()) it = pollables_.erase(it);
+    else ++it;
+  }
+}
+
+void Server::alias(int from, int to) {
+  std::lock_guard lock(mutex_);
+  rt_.alias_fd(from, to);
+  if (const auto it = outputs_.find(from); it != outputs_.end()) {
+    it->second->fds.insert(to);
+    outputs_[to] = it->second;
+  }
+  for (auto& p : pollables_) {
+    if (p->fds.count(from)) p->fds.insert(to);
+  }
+}
+
+void Server::watch(std::shared_ptr<runtime::Map> map) {
+  if (!watched_.insert(&map->impl()).second) return;
+  auto source = std::make_unique<WakeSource>();
+  source->map = map;
+  Server* self = this;
+  maps::Map* impl = &map->impl();
+  source->thread = std::thread([self, impl] {
+    if (self->options_.own_thread) self->options_.own_thread();
+    const bool ring = impl->def().type == BPF_MAP_TYPE_RINGBUF;
+    auto count = [&] {
+      return ring ? static_cast<maps::RingBuffer*>(impl)->notify_count()
+                  : static_cast<maps::PerfEventArray*>(impl)->output_count();
+    };
+    std::uint32_t seen = count();
+    while (!self->stop_.load(std::memory_order_acquire)) {
+      self->refresh(false);
+      // Sleeps until a program writes (the map's futex); the timeout only lets a server that goes (a
+      // test's) stop the thread.
+      if (ring) static_cast<maps::RingBuffer*>(impl)->wait_notify(seen, 500);
+      else static_cast<maps::PerfEventArray*>(impl)->wait(seen, 500);
+      seen = count();
+    }
+  });
+  sources_.push_back(std::move(source));
+}
+
+void Server::refresh(bool clear) {
+  std::lock_guard lock(mutex_);
+  for (const auto& p : pollables_) {
+    if (p->fds.empty()) continue;
+    const int fd = *p->fds.begin();
+    if (clear) os::EventFd::eventfd_drain(fd);
+    // The eventfd's counter stays below its limit: one signal while it is already readable is enough.
+    if (p->ready()) os::EventFd::eventfd_signal(fd);
+  }
+}
+
+}  // namespace bpfvm::interpose

@@ -1,0 +1,122 @@
+#!/bin/bash
+# Debian's libbpf-tools, unmodified, with bpfvm as their kernel (`bpfvm run -- TOOL`): opensnoop loads
+# (feature probes, BTF, CO-RE, global data mmap'd), attaches by perf_event_open + BPF_LINK_CREATE, and
+# reads a perf buffer by mmap and epoll; a workload started in scope opens files and the tool prints
+# them, with -n, -x and -T. Its objects are bpfvm's (`bpfvm prog show`, `bpfvm link show` elsewhere)
+# and go when it exits. As root with tracefs, the same tool on the kernel prints the same rows for the
+# same workload (field by field, timestamps aside). A tool whose events cannot exist in user space
+# (a kprobe) fails at attach and says so. An ordinary user runs it too.
+# Usage: libbpf_tools_test.sh BPFVM. Exits 77 (skipped) without libbpf-tools.
+set -u
+BPFVM=$1
+command -v opensnoop >/dev/null || [ -x /usr/sbin/opensnoop ] || { echo "SKIP: libbpf-tools is not installed"; exit 77; }
+export PATH=$PATH:/usr/sbin
+TMP=$(mktemp -d)
+chmod 755 "$TMP"
+export BPFVM_PIN_ROOT=$TMP/pins
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+# The workload: cat under a name of its own (the comm the tools filter on), opening one file that exists
+# and one that does not.
+cp /bin/cat "$TMP/wl_open"
+echo bpfvm > "$TMP/present"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
+
+# Waits until the tool's links are in the registry (it attached), at most 20 s.
+wait_links() {  # COUNT
+  for _ in $(seq 200); do
+    [ "$("$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Runs TOOL ARGS under bpfvm (or on the kernel with KERNEL=1) around the workload; prints its output.
+run_tool() {  # OUT TOOL ARGS...
+  local out=$1
+  shift
+  if [ "${KERNEL:-0}" = 1 ]; then
+    "$@" > "$out" 2>&1 &
+    local pid=$!
+    sleep 2
+  else
+    "$BPFVM" run -- "$@" > "$out" 2>&1 &
+    local pid=$!
+    wait_links 2 || { kill -INT $pid; wait $pid; return 1; }
+  fi
+  if [ "${KERNEL:-0}" = 1 ]; then "$TMP/wl_open" "$TMP/present" "$TMP/absent" > /dev/null 2>&1
+  else "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" "$TMP/absent" > /dev/null 2>&1; fi
+  sleep 0.5
+  kill -INT $pid
+  wait $pid
+}
+# The rows of the workload's own files: COMM FD ERR PATH (pids and times aside).
+rows() { awk -v dir="$TMP" '$NF ~ "^" dir "/(present|absent)$" { print $(NF-3), $(NF-2), $(NF-1), $NF }' "$1"; }
+
+run_tool "$TMP/plain" opensnoop -n wl_open
+# (the descriptor number depends on what the workload inherited: any descriptor, error 0)
+want="wl_open FD 0 $TMP/present
+wl_open -1 2 $TMP/absent"
+got=$(rows "$TMP/plain" | awk '$2 >= 0 { $2 = "FD" } { print }')
+if [ "$got" = "$want" ] && head -1 "$TMP/plain" | grep -q "PID.*COMM.*FD.*ERR.*PATH"; then ok "opensnoop -n: the workload's opens"
+else bad "opensnoop -n" "want: $want" "got: $got" "output:" "$(cat "$TMP/plain")"; fi
+# -n filters in the program: nothing of other processes.
+if awk 'NR > 1 && $2 != "wl_open"' "$TMP/plain" | grep -q .; then bad "opensnoop -n: rows of other commands" "$(cat "$TMP/plain")"
+else ok "opensnoop -n: only the named command"; fi
+
+run_tool "$TMP/failed" opensnoop -x -n wl_open
+got=$(rows "$TMP/failed")
+if [ "$got" = "wl_open -1 2 $TMP/absent" ]; then ok "opensnoop -x: failed opens only"
+else bad "opensnoop -x" "got: $got" "$(cat "$TMP/failed")"; fi
+
+run_tool "$TMP/timed" opensnoop -T -n wl_open
+if head -1 "$TMP/timed" | grep -q "^TIME" && grep -q "$TMP/present" "$TMP/timed"; then ok "opensnoop -T: a time column"
+else bad "opensnoop -T" "$(cat "$TMP/timed")"; fi
+
+# Nothing left behind: the tool's programs, maps and links went with it.
+left=$("$BPFVM" prog show 2>/dev/null; "$BPFVM" link show 2>/dev/null)
+if [ -z "$left" ]; then ok "nothing left after the tool exits"; else bad "objects left" "$left"; fi
+
+# While it runs, another terminal sees its objects.
+"$BPFVM" run -- opensnoop -n wl_open > "$TMP/live" 2>&1 &
+tool=$!
+if wait_links 2; then
+  shown=$("$BPFVM" prog show 2>&1)
+  if grep -q "tracepoint" <<<"$shown" && grep -q "opensnoop($tool)" <<<"$shown"; then ok "bpfvm prog show lists the tool's programs"
+  else bad "prog show" "$shown"; fi
+  maps=$("$BPFVM" map show 2>&1)
+  if grep -q "perf_event_array" <<<"$maps"; then ok "bpfvm map show lists its perf_event_array"; else bad "map show" "$maps"; fi
+else
+  bad "opensnoop did not attach" "$(cat "$TMP/live")"
+fi
+kill -INT $tool 2>/dev/null
+wait $tool 2>/dev/null
+
+# An ordinary user: the same, in that user's own registry.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+  mkdir -p "$TMP/user" && chown nobody "$TMP/user"
+  out=$(BPFVM_PIN_ROOT=$TMP/user/pins setpriv --reuid=nobody --regid=nogroup --clear-groups bash -c '
+    "$0" run -- opensnoop -n wl_open > "$1/user/out" 2>&1 & t=$!
+    for i in $(seq 200); do [ "$("$0" link show 2>/dev/null | grep -c perf_event)" -ge 2 ] && break; sleep 0.1; done
+    "$0" run -- "$1/wl_open" "$1/present" > /dev/null; sleep 0.5; kill -INT $t; wait $t; cat "$1/user/out"' "$BPFVM" "$TMP" 2>&1)
+  if grep -q "wl_open .* 0 $TMP/present" <<<"$out"; then ok "an ordinary user runs opensnoop on bpfvm"
+  else bad "ordinary user" "$out"; fi
+fi
+
+# The kernel as oracle: the same rows for the same workload.
+if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_openat/id ]; then
+  for opts in "-n wl_open" "-x -n wl_open"; do
+    # shellcheck disable=SC2086
+    KERNEL=1 run_tool "$TMP/kernel" opensnoop $opts
+    # shellcheck disable=SC2086
+    run_tool "$TMP/ours" opensnoop $opts
+    k=$(rows "$TMP/kernel") o=$(rows "$TMP/ours")
+    if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "opensnoop $opts: the kernel's rows"
+    else bad "opensnoop $opts against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  done
+else
+  echo "(no kernel comparison: not root, or tracefs not readable)"
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,201 @@
+// The interposition's server called as the agent calls it: descriptors that are the process's own,
+// mmap of maps and BPF output events with the kernel's layout, readiness an epoll sees, tracefs ids.
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/interpose/server.hpp"
+#include "bpfvm/maps/perf_event_array.hpp"
+
+namespace bpfvm::interpose {
+namespace {
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = os::TempDirectory::create("bpfvm-interpose");
+    ASSERT_TRUE(dir) << dir.error().to_string();
+    dir_.emplace(std::move(*dir));
+    auto s = Server::create({dir_->path() + "/pins", false, nullptr, nullptr});
+    ASSERT_TRUE(s) << s.error().to_string();
+    server_ = std::move(*s);
+  }
+
+  std::int64_t call(std::uint64_t nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0,
+                    std::uint64_t a3 = 0, std::uint64_t a4 = 0, std::uint64_t a5 = 0, bool* served = nullptr) {
+    const std::uint64_t args[6] = {a0, a1, a2, a3, a4, a5};
+    std::int64_t rax = INT64_MIN;
+    const bool s = server_->serve(nr, args, &rax);
+    if (served) *served = s;
+    return rax;
+  }
+  std::int64_t bpf(int cmd, union bpf_attr& attr) {
+    return call(SYS_bpf, static_cast<std::uint64_t>(cmd), reinterpret_cast<std::uint64_t>(&attr), sizeof attr);
+  }
+  int map_create(std::uint32_t type, std::uint32_t key, std::uint32_t value, std::uint32_t entries, std::uint32_t flags = 0) {
+    union bpf_attr a {};
+    a.map_type = type;
+    a.key_size = key;
+    a.value_size = value;
+    a.max_entries = entries;
+    a.map_flags = flags;
+    return static_cast<int>(bpf(BPF_MAP_CREATE, a));
+  }
+
+  std::optional<os::TempDirectory> dir_;
+  std::unique_ptr<Server> server_;  // (goes first: its maps live in dir_)
+};
+
+TEST_F(ServerTest, ObjectsAreTheProcessesOwnDescriptors) {
+  const int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::fcntl(fd, F_GETFD), FD_CLOEXEC);  // a real descriptor, close-on-exec as bpf()'s
+  // dup: the new descriptor names the same map.
+  const auto copy = static_cast<int>(call(SYS_dup, static_cast<std::uint64_t>(fd)));
+  ASSERT_GE(copy, 0);
+  std::uint32_t key = 1;
+  std::uint64_t value = 42, out = 0;
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(fd);
+  a.key = reinterpret_cast<std::uint64_t>(&key);
+  a.value = reinterpret_cast<std::uint64_t>(&value);
+  ASSERT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), 0);
+  a.map_fd = static_cast<std::uint32_t>(copy);
+  a.value = reinterpret_cast<std::uint64_t>(&out);
+  ASSERT_EQ(bpf(BPF_MAP_LOOKUP_ELEM, a), 0);
+  EXPECT_EQ(out, 42u);
+  // close: the descriptor goes, and bpf() no longer knows it; the copy still works.
+  EXPECT_EQ(call(SYS_close, static_cast<std::uint64_t>(fd)), 0);
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
+  a.map_fd = static_cast<std::uint32_t>(fd);
+  EXPECT_EQ(bpf(BPF_MAP_LOOKUP_ELEM, a), -EBADF);
+  a.map_fd = static_cast<std::uint32_t>(copy);
+  EXPECT_EQ(bpf(BPF_MAP_LOOKUP_ELEM, a), 0);
+  // A descriptor that is not bpfvm's goes to the kernel.
+  bool served = true;
+  call(SYS_close, 12345, 0, 0, 0, 0, 0, &served);
+  EXPECT_FALSE(served);
+  call(SYS_close, static_cast<std::uint64_t>(copy));
+}
+
+TEST_F(ServerTest, BadAttrPointerIsEfaultNotACrash) {
+  EXPECT_EQ(call(SYS_bpf, BPF_MAP_CREATE, 0x10, 72), -EFAULT);
+}
+
+TEST_F(ServerTest, MmapableArrayMapsItsValues) {
+  const int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 16, BPF_F_MMAPABLE);
+  ASSERT_GE(fd, 0);
+  const auto addr = call(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<std::uint64_t>(fd), 0);
+  ASSERT_GT(addr, 0) << -addr;
+  auto* values = reinterpret_cast<std::uint64_t*>(addr);
+  values[3] = 77;  // written through the mapping, read by bpf()
+  std::uint32_t key = 3;
+  std::uint64_t out = 0;
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(fd);
+  a.key = reinterpret_cast<std::uint64_t>(&key);
+  a.value = reinterpret_cast<std::uint64_t>(&out);
+  ASSERT_EQ(bpf(BPF_MAP_LOOKUP_ELEM, a), 0);
+  EXPECT_EQ(out, 77u);
+  ::munmap(values, 4096);
+  // Past the values, or a map without BPF_F_MMAPABLE: the kernel's errors.
+  EXPECT_EQ(call(SYS_mmap, 0, 8192, PROT_READ, MAP_SHARED, static_cast<std::uint64_t>(fd), 0), -EINVAL);
+  const int plain = map_create(BPF_MAP_TYPE_HASH, 4, 8, 16);
+  EXPECT_EQ(call(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, static_cast<std::uint64_t>(plain), 0), -ENODEV);
+}
+
+TEST_F(ServerTest, BpfOutputEventIsMappedAndPolled) {
+  const int array = map_create(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 1);
+  ASSERT_GE(array, 0);
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.size = sizeof attr;
+  attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+  attr.sample_type = PERF_SAMPLE_RAW;
+  const auto ev = static_cast<int>(call(SYS_perf_event_open, reinterpret_cast<std::uint64_t>(&attr),
+                                        static_cast<std::uint64_t>(-1), 0, static_cast<std::uint64_t>(-1), PERF_FLAG_FD_CLOEXEC));
+  ASSERT_GE(ev, 0);
+  const std::size_t len = 4096 * 3;
+  const auto addr = call(SYS_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<std::uint64_t>(ev), 0);
+  ASSERT_GT(addr, 0) << -addr;
+  EXPECT_EQ(call(SYS_ioctl, static_cast<std::uint64_t>(ev), PERF_EVENT_IOC_ENABLE, 0), 0);
+  std::uint32_t key = 0, value = static_cast<std::uint32_t>(ev);
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(array);
+  a.key = reinterpret_cast<std::uint64_t>(&key);
+  a.value = reinterpret_cast<std::uint64_t>(&value);
+  ASSERT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), 0);
+
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event want{EPOLLIN, {}};
+  ASSERT_EQ(::epoll_ctl(ep, EPOLL_CTL_ADD, ev, &want), 0);
+  epoll_event got{};
+  call(SYS_epoll_wait);  // (what the agent does before the kernel waits)
+  EXPECT_EQ(::epoll_wait(ep, &got, 1, 0), 0);
+  // A program's output (as bpf_perf_event_output writes it, from any process) wakes the epoll.
+  auto object = server_->runtime().object_for_fd(array);
+  ASSERT_TRUE(object);
+  auto& map = static_cast<maps::PerfEventArray&>(std::get<std::shared_ptr<runtime::Map>>(*object)->impl());
+  const std::uint8_t sample[4] = {1, 2, 3, 4};
+  const std::span<const std::uint8_t> parts[1] = {sample};
+  ASSERT_EQ(map.output(0, 0, parts), 0);
+  EXPECT_EQ(::epoll_wait(ep, &got, 1, 5000), 1);
+  // The kernel's layout in the mapping: the sample after perf_event_mmap_page.
+  const auto* page = reinterpret_cast<const perf_event_mmap_page*>(addr);
+  EXPECT_EQ(page->data_offset, 4096u);
+  ASSERT_GT(page->data_head, 0u);
+  const auto* header = reinterpret_cast<const perf_event_header*>(addr + 4096);
+  EXPECT_EQ(header->type, PERF_RECORD_SAMPLE);
+  // Consumed: the next wait finds nothing to read.
+  const_cast<perf_event_mmap_page*>(page)->data_tail = page->data_head;
+  call(SYS_epoll_wait);
+  EXPECT_EQ(::epoll_wait(ep, &got, 1, 0), 0);
+  ::close(ep);
+}
+
+TEST_F(ServerTest, TracepointIdsAndEventsBpfvmCannotMake) {
+  bool served = false;
+  const char* path = "/sys/kernel/tracing/events/syscalls/sys_enter_openat/id";
+  const auto fd = call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>(path), O_RDONLY | O_CLOEXEC,
+                       0, 0, 0, &served);
+  ASSERT_TRUE(served);
+  ASSERT_GE(fd, 0);
+  char text[32] = {};
+  ASSERT_GT(::read(static_cast<int>(fd), text, sizeof text - 1), 0);
+  ::close(static_cast<int>(fd));
+  const std::uint64_t id = std::strtoull(text, nullptr, 10);
+  EXPECT_EQ(server_->tracepoint_name(id), "syscalls/sys_enter_openat");
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof attr;
+  attr.config = id;
+  const auto ev = call(SYS_perf_event_open, reinterpret_cast<std::uint64_t>(&attr), static_cast<std::uint64_t>(-1), 0,
+                       static_cast<std::uint64_t>(-1), PERF_FLAG_FD_CLOEXEC);
+  EXPECT_GE(ev, 0);
+  // A tracepoint id nobody served, and a kprobe: no events in user space.
+  attr.config = 987654321;
+  EXPECT_EQ(call(SYS_perf_event_open, reinterpret_cast<std::uint64_t>(&attr), static_cast<std::uint64_t>(-1), 0,
+                 static_cast<std::uint64_t>(-1), 0),
+            -EOPNOTSUPP);
+  // Files bpfvm does not answer are the kernel's.
+  call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>("/etc/hostname"), O_RDONLY, 0, 0, 0,
+       &served);
+  EXPECT_FALSE(served);
+  // BPF_LINK_CREATE's feature probe: a perf link to no event is EBADF.
+  call(SYS_close, static_cast<std::uint64_t>(ev));
+}
+
+}  // namespace
+}  // namespace bpfvm::interpose
