@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/helpers/run_env.hpp"
+#include "bpfvm/maps/cgroup_array.hpp"
 #include "helper_args.hpp"
 
 namespace bpfvm::helpers {
@@ -203,7 +205,26 @@ std::uint64_t get_stack(std::uint64_t, std::uint64_t buf, std::uint64_t size, st
   return n * 8;
 }
 
+// bpf_current_task_under_cgroup (37): 1 when the current task's cgroup (v2) is slot `index`'s of the
+// cgroup_array or below it, 0 when not, -E2BIG past the end, -EAGAIN for an empty slot
+// (bpf_current_task_under_cgroup returns -EAGAIN where the array has no cgroup). The task's cgroup is read
+// from /proc/PID/cgroup at each call: a filter for the tools' -c options, not for every event.
+std::uint64_t current_task_under_cgroup(std::uint64_t map_arg, std::uint64_t index, std::uint64_t, std::uint64_t,
+                                        std::uint64_t, CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_CGROUP_ARRAY) {
+    ctx->fail(make_error(Errc::kFault, "bpf_current_task_under_cgroup of 0x{:x}, which is not a cgroup_array", map_arg));
+    return 0;
+  }
+  const RunEnv& env = env_of(ctx);
+  auto cgroup = os::cgroup_of_task(static_cast<int>(env.task.pid ? env.task.pid : ::gettid()));
+  if (!cgroup) return 0;
+  const long r = static_cast<maps::CgroupArray*>(map)->under(static_cast<std::uint32_t>(index), *cgroup);
+  return static_cast<std::uint64_t>(r == -ENOENT ? -EAGAIN : r);
+}
+
 void install_task_helpers(Registry& table) {
+  table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "bpfvm/isa/codec.hpp"
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/maps/cgroup_array.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
 #include "bpfvm/runtime/runtime.hpp"
@@ -135,12 +137,19 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       }
       if (cmd == BPF_MAP_LOOKUP_ELEM) {
         // Perf events cannot be read back (no map_fd_sys_lookup_elem).
-        if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) return fail(kEnotsupp);
+        if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || m.def().type == BPF_MAP_TYPE_CGROUP_ARRAY) return fail(kEnotsupp);
         if (a.flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) return fail(EINVAL);
         r = (a.flags & BPF_F_LOCK) ? m.lookup_locked(key, user_ptr(a.value)) : m.lookup(key, user_ptr(a.value));
       } else if (cmd == BPF_MAP_UPDATE_ELEM) {
         if (a.flags & BPF_F_LOCK) {
           r = m.update_locked(key, user_ptr(a.value), a.flags);
+        } else if (m.def().type == BPF_MAP_TYPE_CGROUP_ARRAY) {
+          // The value is the descriptor of a cgroup2 directory (cgroup_fd_array_get_ptr): EBADF otherwise.
+          std::uint32_t value_fd;
+          std::memcpy(&value_fd, user_ptr(a.value), 4);
+          auto cgroup = os::cgroup_of_fd(static_cast<int>(value_fd));
+          if (!cgroup) return fail(EBADF);
+          r = static_cast<maps::CgroupArray&>(m).set_cgroup(key, cgroup->first, cgroup->second, a.flags);
         } else if (const bool takes_fds = m.def().type == BPF_MAP_TYPE_PROG_ARRAY ||
                                           m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || m.inner_def();
                    takes_fds) {

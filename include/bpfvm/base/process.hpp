@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
@@ -52,5 +53,11 @@ class TempDirectory {
 bool copy_own_memory(void* dst, const void* src, std::size_t n);
 // The NUL-terminated string at `src` (at most `max` bytes), or nothing when it is not readable or longer.
 std::optional<std::string> read_own_string(const char* src, std::size_t max);
+
+// Cgroups (v2): the path below the cgroup2 mount ("/a/b", "/" for the root) of the directory `fd` is
+// open on, and its id (the directory's inode); an error when it is not a cgroup2 directory.
+Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd);
+// The cgroup2 path of task `pid` (its /proc/PID/cgroup "0::" line).
+Result<std::string> cgroup_of_task(int pid);
 
 }  // namespace bpfvm::os

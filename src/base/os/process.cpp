@@ -1,5 +1,7 @@
 #include "bpfvm/base/process.hpp"
 
+#include "bpfvm/base/file.hpp"
+
 #include <spawn.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -12,7 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 
 #include <fmt/format.h>
@@ -134,6 +138,53 @@ std::optional<std::string> read_own_string(const char* src, std::size_t max) {
     out.append(chunk, n);
   }
   return std::nullopt;
+}
+
+Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd) {
+  struct statfs fs {};
+  struct stat st {};
+  if (::fstatfs(fd, &fs) != 0 || ::fstat(fd, &st) != 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  if (fs.f_type != CGROUP2_SUPER_MAGIC || !S_ISDIR(st.st_mode)) {
+    return make_error(Errc::kBadFd, "fd {} is not a cgroup2 directory", fd);
+  }
+  char target[4096];
+  const ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), target, sizeof target - 1);
+  if (n <= 0) return make_error(Errc::kBadFd, "fd {}: its path cannot be read", fd);
+  std::string path(target, static_cast<std::size_t>(n));
+  // Below the cgroup2 mount: the mount point is the path's prefix whose mountinfo entry is cgroup2.
+  auto mounts = read_text_file("/proc/self/mountinfo");
+  std::string root;
+  if (mounts) {
+    std::size_t at = 0;
+    while (at < mounts->size()) {
+      const std::size_t end = std::min(mounts->find('\n', at), mounts->size());
+      const std::string line = mounts->substr(at, end - at);
+      at = end + 1;
+      if (line.find(" - cgroup2 ") == std::string::npos) continue;
+      // fields: id parent major:minor root mount-point ...
+      std::size_t p = 0;
+      for (int field = 0; field < 4 && p != std::string::npos; ++field) p = line.find(' ', p + 1);
+      if (p == std::string::npos) continue;
+      const std::size_t q = line.find(' ', p + 1);
+      const std::string point = line.substr(p + 1, q - p - 1);
+      if ((path == point || path.starts_with(point + "/")) && point.size() > root.size()) root = point;
+    }
+  }
+  if (root.empty()) return make_error(Errc::kBadFd, "fd {}: '{}' is under no cgroup2 mount", fd, path);
+  std::string below = path.substr(root.size());
+  if (below.empty()) below = "/";
+  return std::make_pair(below, static_cast<std::uint64_t>(st.st_ino));
+}
+
+Result<std::string> cgroup_of_task(int pid) {
+  auto text = BPFVM_TRY(read_text_file(fmt::format("/proc/{}/cgroup", pid)));
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    if (text.compare(at, 3, "0::") == 0) return text.substr(at + 3, end - at - 3);
+    at = end + 1;
+  }
+  return make_error(Errc::kNotFound, "task {} is in no cgroup2 cgroup", pid);
 }
 
 }  // namespace bpfvm::os
