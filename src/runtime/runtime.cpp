@@ -81,6 +81,8 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
   return {};
 }
 
+constexpr std::int32_t kCorePoisonCall = 0xbad2310;
+
 // Every helper call must name a helper bpfvm has, that this program type may call, and, for GPL-only
 // helpers, come from a GPL-compatible program (the kernel's check_helper_call).
 Result<void> check_helper_calls(const ProgramLoadRequest& r) {
@@ -91,6 +93,13 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
       continue;
     }
     if (in.opcode != 0x85 || in.src != 0) continue;
+    // libbpf's poisoned call where a CO-RE relocation found nothing in the target BTF (bpf_core_poison_insn).
+    // The kernel refuses it only where a run reaches it (dead code is dropped); bpfvm, for now, anywhere.
+    if (in.imm == kCorePoisonCall) {
+      return make_error(Errc::kNotSupported,
+                        "libbpf poisoned this call (0x{:x}): a CO-RE relocation found nothing in the target BTF; the kernel "
+                        "accepts it in code no run reaches, bpfvm does not yet", kCorePoisonCall).at_insn(i);
+    }
     const helpers::Prototype* proto = helpers::find_prototype(in.imm);
     if (!proto) return make_error(Errc::kInvalid, "unknown func #{}: bpfvm has no such helper", in.imm).at_insn(i);
     if (!helpers::allowed(r.prog_type, in.imm)) {

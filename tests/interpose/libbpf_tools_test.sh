@@ -4,8 +4,8 @@
 # reads a perf buffer by mmap and epoll; a workload started in scope opens files and the tool prints
 # them, with -n, -x and -T. Its objects are bpfvm's (`bpfvm prog show`, `bpfvm link show` elsewhere)
 # and go when it exits. As root with tracefs, the same tool on the kernel prints the same rows for the
-# same workload (field by field, timestamps aside). A tool whose events cannot exist in user space
-# (a kprobe) fails at attach and says so. An ordinary user runs it too.
+# same workload (field by field, timestamps aside). bashreadline's uretprobe reads an interactive bash's
+# lines. A kprobe tool fails at attach, saying why. An ordinary user runs opensnoop too.
 # Usage: libbpf_tools_test.sh BPFVM. Exits 77 (skipped) without libbpf-tools.
 set -u
 BPFVM=$1
@@ -103,6 +103,35 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/n
   else bad "ordinary user" "$out"; fi
 fi
 
+# bashreadline: a uretprobe on bash's readline, attached through the uprobe PMU (perf_event_open with
+# the file and offset libbpf found); the lines an interactive bash in scope reads.
+bash_lines() {  # OUT KERNEL(0|1)
+  local out=$1 pid
+  if [ "$2" = 1 ]; then bashreadline > "$out" 2>&1 & pid=$!; sleep 2
+  else "$BPFVM" run -- bashreadline > "$out" 2>&1 & pid=$!; wait_links 1 || { kill -INT $pid; wait $pid; return 1; }; fi
+  if [ "$2" = 1 ]; then printf 'echo bpfvm-line\nexit\n' | script -qc "bash --norc -i" /dev/null > /dev/null 2>&1
+  else printf 'echo bpfvm-line\nexit\n' | "$BPFVM" run -- script -qc "bash --norc -i" /dev/null > /dev/null 2>&1; fi
+  sleep 0.5
+  kill -INT $pid
+  wait $pid
+}
+if command -v script >/dev/null && [ -x /bin/bash ]; then
+  bash_lines "$TMP/readline" 0
+  got=$(awk 'NR > 1 { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' "$TMP/readline")
+  if [ "$got" = "echo bpfvm-line
+exit" ]; then ok "bashreadline: the lines bash read"
+  else bad "bashreadline" "got: $got" "$(cat "$TMP/readline")"; fi
+fi
+
+# A tool whose events cannot exist in user space (vfsstat: kprobes on vfs_read...) fails at attach and
+# says why; nothing of it is left.
+if command -v vfsstat >/dev/null; then
+  out=$(timeout -s INT 20 "$BPFVM" run -- vfsstat 1 1 2>&1); rc=$?
+  if [ $rc != 0 ] && grep -q "kprobe on the kernel function vfs_read has no events in user space" <<<"$out"; then
+    ok "vfsstat: kprobes fail at attach, saying why"
+  else bad "vfsstat" "rc=$rc" "$out"; fi
+fi
+
 # The kernel as oracle: the same rows for the same workload.
 if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_openat/id ]; then
   for opts in "-n wl_open" "-x -n wl_open"; do
@@ -114,6 +143,12 @@ if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_open
     if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "opensnoop $opts: the kernel's rows"
     else bad "opensnoop $opts against the kernel" "kernel: $k" "bpfvm:  $o"; fi
   done
+  if command -v script >/dev/null && [ -x /bin/bash ]; then
+    bash_lines "$TMP/kreadline" 1
+    k=$(awk 'NR > 1 { $1 = ""; $2 = ""; print }' "$TMP/kreadline") o=$(awk 'NR > 1 { $1 = ""; $2 = ""; print }' "$TMP/readline")
+    if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "bashreadline: the kernel's rows"
+    else bad "bashreadline against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  fi
 else
   echo "(no kernel comparison: not root, or tracefs not readable)"
 fi
