@@ -107,7 +107,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   s->uprobe_type_ = pmu_type("uprobe", kDefaultUprobeType);
   s->kprobe_type_ = pmu_type("kprobe", kDefaultKprobeType);
   if (s->options_.route) {
-    for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_open, SYS_openat}) s->options_.route(nr);
+    for (const int nr : {SYS_bpf, SYS_perf_event_open}) s->options_.route(nr);
   }
   return s;
 }
@@ -121,7 +121,10 @@ std::string Server::tracepoint_name(std::uint64_t id) const {
 void Server::route_descriptors() {
   if (routed_descriptors_ || !options_.route) return;
   routed_descriptors_ = true;
-  for (const int nr : {SYS_close, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_close_range, SYS_ioctl, SYS_mmap}) {
+  // (open and openat too: the tracefs ids and PMU files an application reads when it attaches what it
+  // loaded; a process that never calls bpf() pays nothing for its opens.)
+  for (const int nr : {SYS_close, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_close_range, SYS_ioctl, SYS_mmap, SYS_open,
+                       SYS_openat}) {
     options_.route(nr);
   }
 }

@@ -15,7 +15,7 @@
 //   close, dup*, fcntl(F_DUPFD*), close_range   the fd table follows the application's descriptors
 //   epoll_wait, poll, select (all variants)     readiness brought up to date before the kernel waits
 //   open, openat      tracefs ids (`.../events/CAT/NAME/id`), the uprobe PMU's sysfs files when the
-//                     machine has none
+//                     machine has none (routed, as the descriptor syscalls, after the first bpf())
 //
 // Objects are real descriptors (an eventfd each: close-on-exec, counted against RLIMIT_NOFILE). An event
 // buffer or ring buffer descriptor becomes readable when programs (in any process in scope) write to
