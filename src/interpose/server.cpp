@@ -23,6 +23,7 @@
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
 #include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/map.hpp"
 #include "bpfvm/maps/perf_event.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
@@ -104,6 +105,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     const auto& why = s->rt_.registry_error();
     return make_error(Errc::kNotFound, "no registry at '{}'{}", s->rt_.pin_root(), why ? ": " + why->to_string() : "");
   }
+  // What applications that crashed (or were killed) before this one left in the pin root's storage.
+  maps::remove_orphaned_storage(s->rt_.pin_root() + "/.maps");
   s->uprobe_type_ = pmu_type("uprobe", kDefaultUprobeType);
   s->kprobe_type_ = pmu_type("kprobe", kDefaultKprobeType);
   if (s->options_.route) {

@@ -1,9 +1,12 @@
 // The process's server, started by libbpfvm-agent.so's constructor under `bpfvm run` and made the
 // agent's syscall server.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "bpfvm/agent/agent.hpp"
 #include "bpfvm/interpose/server.hpp"
+#include "bpfvm/maps/map.hpp"
 
 namespace bpfvm::interpose {
 
@@ -12,6 +15,15 @@ namespace {
 Server* g_server = nullptr;  // made once, never destroyed: the application's syscalls come here until exit
 
 bool serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* rax) { return g_server->serve(nr, args, rax); }
+
+// The application exits: its objects go as the kernel's go with their last descriptor, so the shared
+// storage it made goes too (but what a pin names). One that dies without this is swept by the next
+// server that starts (Server::create).
+__attribute__((destructor)) void remove_own_storage() {
+  if (!g_server) return;
+  agent::OwnSyscalls own;
+  maps::remove_orphaned_storage(g_server->runtime().pin_root() + "/.maps", static_cast<int>(::getpid()));
+}
 
 }  // namespace
 

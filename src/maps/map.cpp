@@ -258,6 +258,23 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
   }
 }
 
+std::size_t remove_orphaned_storage(const std::string& storage_dir, int ending) {
+  std::size_t removed = 0;
+  for (const std::string& name : os::orphaned_names(storage_dir, "perf-", ending)) {
+    removed += os::remove_file(storage_dir + "/" + name) ? 1 : 0;
+  }
+  for (const std::string& name : os::orphaned_names(storage_dir, "map-", ending)) {
+    const std::string path = storage_dir + "/" + name;
+    auto memory = os::SharedMemory::open(path);
+    if (memory && memory->size() >= sizeof(MapHeader)) {
+      const auto* h = reinterpret_cast<const MapHeader*>(memory->data());
+      if (h->magic == kMapMagic && h->pins.load(std::memory_order_acquire) != 0) continue;  // a pin names it
+    }
+    removed += os::remove_file(path) ? 1 : 0;
+  }
+  return removed;
+}
+
 Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
   auto memory = BPFVM_TRY(os::SharedMemory::open(storage_path));
   // The file may come from anywhere: check every field before trusting it.

@@ -73,9 +73,17 @@ run_tool "$TMP/timed" opensnoop -T -n wl_open
 if head -1 "$TMP/timed" | grep -q "^TIME" && grep -q "$TMP/present" "$TMP/timed"; then ok "opensnoop -T: a time column"
 else bad "opensnoop -T" "$(cat "$TMP/timed")"; fi
 
-# Nothing left behind: the tool's programs, maps and links went with it.
-left=$("$BPFVM" prog show 2>/dev/null; "$BPFVM" link show 2>/dev/null)
+# Nothing left behind: the tool's programs, maps and links went with it, and their shared memory.
+left=$("$BPFVM" prog show 2>/dev/null; "$BPFVM" link show 2>/dev/null; ls "$BPFVM_PIN_ROOT/.maps" 2>/dev/null)
 if [ -z "$left" ]; then ok "nothing left after the tool exits"; else bad "objects left" "$left"; fi
+# Killed: its records go at once (their owner is gone), its memory with the next tool that starts.
+"$BPFVM" run -- opensnoop -n nothing-here > /dev/null 2>&1 &
+tool=$!
+wait_links 2
+kill -KILL $tool
+wait $tool 2>/dev/null
+left=$("$BPFVM" prog show 2>/dev/null; "$BPFVM" link show 2>/dev/null)
+[ -z "$left" ] && ok "a killed tool's objects go" || bad "a killed tool's objects stay" "$left"
 
 # While it runs, another terminal sees its objects.
 "$BPFVM" run -- opensnoop -n wl_open > "$TMP/live" 2>&1 &
@@ -91,6 +99,8 @@ else
 fi
 kill -INT $tool 2>/dev/null
 wait $tool 2>/dev/null
+left=$(ls "$BPFVM_PIN_ROOT/.maps" 2>/dev/null)
+[ -z "$left" ] && ok "the next tool swept the killed one's memory" || bad "memory left" "$left"
 
 # An ordinary user: the same, in that user's own registry.
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then

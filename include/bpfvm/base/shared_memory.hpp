@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bpfvm/base/result.hpp"
 
@@ -50,5 +51,10 @@ class SharedMemory {
 
 // A name no other process will pick: "<prefix><pid>-<counter>-<random>".
 std::string unique_name(std::string_view prefix);
+// The files of `dir` that unique_name(prefix) named for a process that is gone (it crashed, or was
+// killed, before it removed them), and for process `also` (one that is ending), when not 0.
+std::vector<std::string> orphaned_names(const std::string& dir, std::string_view prefix, int also = 0);
+// Removes the file at `path` (false when it could not).
+bool remove_file(const std::string& path);
 
 }  // namespace bpfvm::os

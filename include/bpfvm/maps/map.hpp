@@ -131,6 +131,11 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner =
 
 // Opens a shared map another process (or this one) created, checking its header against the file.
 Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path);
+// Removes from `storage_dir` the files of maps and perf buffers whose creating process died without
+// removing them (a crash), but a map's that a pin still names. Returns how many went. (Processes that
+// still map one keep their mapping: only the name goes, as with a record whose owner is gone.) With
+// `ending`, those of that process too (it is exiting).
+std::size_t remove_orphaned_storage(const std::string& storage_dir, int ending = 0);
 
 // The kernel's name of a map type ("hash", "array", ...), as bpftool prints it.
 std::string_view map_type_name(std::uint32_t type);

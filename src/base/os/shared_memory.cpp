@@ -1,6 +1,8 @@
 #include "bpfvm/base/shared_memory.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -183,5 +185,30 @@ std::string unique_name(std::string_view prefix) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return fmt::format("{}{}-{}-{:016x}", prefix, ::getpid(), counter.fetch_add(1), z ^ (z >> 31));
 }
+
+std::vector<std::string> orphaned_names(const std::string& dir, std::string_view prefix, int also) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (!name.starts_with(prefix)) continue;
+    const std::string_view rest = name.substr(prefix.size());
+    const std::size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string_view::npos) continue;
+    long pid = 0;
+    bool digits = true;
+    for (const char c : rest.substr(0, dash)) {
+      if (c < '0' || c > '9' || pid > (1L << 30)) digits = false;
+      else pid = pid * 10 + (c - '0');
+    }
+    // (a pid used again since keeps the file a while longer: harmless)
+    if (digits && pid > 0 && (pid == also || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH))) out.emplace_back(name);
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool remove_file(const std::string& path) { return ::unlink(path.c_str()) == 0; }
 
 }  // namespace bpfvm::os
