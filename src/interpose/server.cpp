@@ -33,7 +33,6 @@ namespace bpfvm::interpose {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-constexpr int kEnotsupp = 524;  // the kernel's ENOTSUPP
 // Where the kernel has no uprobe/kprobe PMU files to read (their types on Linux 6.x).
 constexpr std::uint32_t kDefaultUprobeType = 8, kDefaultKprobeType = 6;
 constexpr std::uint64_t kOwnTracepointIds = 100000;  // bpfvm's ids where tracefs is not readable
