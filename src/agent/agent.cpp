@@ -504,17 +504,23 @@ void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction ac
     }
   }
   if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL) && attach::default_is_fatal(sig)) {
-    // The process ends: each other thread takes a SIGKILL and exits, then this one, the last.
+    // The process ends: each other thread takes a SIGKILL and exits, then this one, the last; each with
+    // the group's exit code, the signal (| 0x80 when it dumps core), as the kernel's do_group_exit.
+    struct rlimit core {};
+    const bool dumps = !attach::kills_as_sigkill(sig, action.handler) && ::getrlimit(RLIMIT_CORE, &core) == 0 &&
+                       core.rlim_cur != 0;
+    const int status = (sig & 0x7f) | (dumps ? 0x80 : 0);
     for_each_sibling(task, [&](const helpers::Task& other) {
       if (!deliver.empty()) run_signal_programs(deliver, attach::signal_deliver_event(&other, SIGKILL, 0, SI_USER, 0, 0));
-      if (!exits.empty()) run_exit(exits, other, false);
+      helpers::Task ending = other;
+      ending.exit_code = status;
+      if (!exits.empty()) run_exit(exits, ending, false);
     });
-    if (!exits.empty()) run_exit(exits, task, true);
+    helpers::Task ending = task;
+    ending.exit_code = status;
+    if (!exits.empty()) run_exit(exits, ending, true);
     if (!generate.empty()) {
-      struct rlimit core {};
-      const bool dumps = !attach::kills_as_sigkill(sig, action.handler) && ::getrlimit(RLIMIT_CORE, &core) == 0 &&
-                         core.rlim_cur != 0;
-      if (const auto sent = attach::exit_signal(task, (sig & 0x7f) | (dumps ? 0x80 : 0))) {
+      if (const auto sent = attach::exit_signal(task, status)) {
         run_signal_programs(generate, attach::signal_generate_event(&task, *sent));
       }
     }
@@ -597,6 +603,9 @@ void on_syscall(PtRegs* regs, void*) {
   }
   const auto& enter = e->enter[nr];
   const auto& exit = e->exit[nr];
+  if ((nr == SYS_exit || nr == SYS_exit_group) && !e->of(attach::ProcessEvent::kExit).empty()) {
+    t.env.task.exit_code = static_cast<std::int32_t>((regs->rdi & 0xff) << 8);  // the kernel's exit_code, for all
+  }
   if (nr == SYS_exit_group && !e->of(attach::ProcessEvent::kExit).empty()) report_sibling_exits(e, t);
   if ((nr == SYS_exit || nr == SYS_exit_group) && !e->of(attach::ProcessEvent::kExit).empty()) {
     // The thread ends here (the kernel reports each thread of an exit_group; the agent sees the one
@@ -607,6 +616,7 @@ void on_syscall(PtRegs* regs, void*) {
     ev.group_dead = nr == SYS_exit_group || detail::other_threads() == 0;
     const int c = ::sched_getcpu();
     t.busy = true;
+    for (auto& r : t.runners) r.runner->set_task(t.env.task, t.env.memory_pid);
     run_syscall_entries(e->of(attach::ProcessEvent::kExit), ev, t, c < 0 ? 0 : c);
     t.busy = false;
   }

@@ -469,6 +469,10 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
           if (other != tid && o.task.tgid == t.task.tgid && !o.exiting) last = false;
         }
         if (selection_.wants(ProcessEvent::kExit)) {
+          // The kernel's task->exit_code is the wait status the event message holds.
+          if (unsigned long wait_status = 0; ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &wait_status) == 0) {
+            t.task.exit_code = static_cast<std::int32_t>(wait_status);
+          }
           SyscallStop ev;
           ev.task = &t.task;
           ev.event = ProcessEvent::kExit;

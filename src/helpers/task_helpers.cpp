@@ -1,5 +1,5 @@
 // The current task and memory: get_current_pid_tgid (14), get_current_uid_gid (15), get_current_comm
-// (16), probe_read* (4, 45, 112-115), send_signal (109), get_func_ip (173), get_attach_cookie (174).
+// (16), get_current_task (35), probe_read* (4, 45, 112-115), send_signal (109), get_func_ip (173), get_attach_cookie (174).
 #include <linux/bpf.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
@@ -106,23 +106,70 @@ std::uint64_t probe_read_user_str(std::uint64_t dst, std::uint64_t size, std::ui
                                   std::uint64_t, CallContext* ctx) {
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
-// "Kernel" memory is bpfvm's own: pointers a context hands out point into this process.
+// Reads of the emulated kernel objects (RunEnv::kernel), with the kernel's results: 0, or -EFAULT and
+// the destination zeroed.
+std::uint64_t read_kernel_object(KernelMemory& kernel, std::uint64_t dst, std::uint64_t size, std::uint64_t src,
+                                 CallContext* ctx) {
+  if (size == 0) return 0;
+  if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
+  if (!kernel.read(src, reinterpret_cast<void*>(dst), size)) {
+    std::memset(reinterpret_cast<void*>(dst), 0, size);
+    return errno_result(EFAULT);
+  }
+  return 0;
+}
+std::uint64_t read_kernel_string(KernelMemory& kernel, std::uint64_t dst, std::uint64_t size, std::uint64_t src,
+                                 CallContext* ctx) {
+  if (size == 0) return 0;
+  if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
+  auto* out = reinterpret_cast<char*>(dst);
+  for (std::size_t done = 0; done < size - 1; ++done) {  // the objects' strings are short (comm: 16)
+    char c = 0;
+    if (!kernel.read(src + done, &c, 1)) {
+      std::memset(out, 0, size);
+      return errno_result(EFAULT);
+    }
+    out[done] = c;
+    if (c == 0) return done + 1;
+  }
+  out[size - 1] = 0;
+  return size;
+}
+
+// "Kernel" memory: the emulated kernel objects (bpf_get_current_task's), else bpfvm's own (pointers a
+// context hands out point into this process).
 std::uint64_t probe_read_kernel(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
                                 std::uint64_t, CallContext* ctx) {
+  if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_object(*k, dst, size, src, ctx);
   return read_mem(0, dst, size, src, ctx);
 }
 std::uint64_t probe_read_kernel_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
                                     std::uint64_t, CallContext* ctx) {
+  if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_string(*k, dst, size, src, ctx);
   return read_str(0, dst, size, src, ctx);
 }
-// The legacy bpf_probe_read(_str) read either: user memory of the traced task when there is one.
+// The legacy bpf_probe_read(_str) read either, as the kernel's x86 does by the address: an emulated
+// kernel object, else user memory of the traced task when there is one.
 std::uint64_t probe_read(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
                          CallContext* ctx) {
+  if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_object(*k, dst, size, src, ctx);
   return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 std::uint64_t probe_read_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
                              CallContext* ctx) {
+  if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_string(*k, dst, size, src, ctx);
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+
+// bpf_get_current_task (35): the address of the current task's task_struct among the emulated kernel
+// objects (see KernelMemory); 0 where there are none.
+std::uint64_t get_current_task(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                               CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (!env.kernel) return 0;
+  Task current = env.task;
+  if (current.pid == 0) current = current_thread_env().task;
+  return env.kernel->current_task(current);
 }
 
 std::uint64_t get_func_ip(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
@@ -226,6 +273,7 @@ std::uint64_t current_task_under_cgroup(std::uint64_t map_arg, std::uint64_t ind
 void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);
+  table.set(BPF_FUNC_get_current_task, get_current_task);
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);
   table.set(BPF_FUNC_get_current_comm, get_current_comm);

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -77,6 +78,96 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
     found = static_cast<std::int32_t>(bits / 8);
   }
   return found;
+}
+
+std::uint32_t Btf::find_struct(std::string_view name) const {
+  const std::string n(name);
+  std::int32_t id = btf__find_by_name_kind(btf_.get(), n.c_str(), BTF_KIND_STRUCT);
+  if (id <= 0) id = btf__find_by_name_kind(btf_.get(), n.c_str(), BTF_KIND_UNION);
+  return id > 0 ? static_cast<std::uint32_t>(id) : 0;
+}
+
+std::uint32_t Btf::type_size(std::uint32_t type_id) const {
+  if (type_id == 0 || type_id >= type_count()) return 0;
+  const __s64 size = btf__resolve_size(btf_.get(), type_id);
+  return size > 0 ? static_cast<std::uint32_t>(size) : 0;
+}
+
+namespace {
+
+// Member `name` of composite `t` at `base` bits: directly, or inside an anonymous struct/union member.
+bool find_member(const struct btf* b, const struct btf_type* t, std::string_view name, std::uint64_t base,
+                 std::uint64_t& bits, std::uint32_t& type_id, std::uint32_t& bitfield, int depth = 0) {
+  if (depth > 8) return false;
+  const struct btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i) {
+    const char* member_name = btf__name_by_offset(b, m[i].name_off);
+    const std::uint64_t at = base + btf_member_bit_offset(t, i);
+    if (member_name && *member_name) {
+      if (name == member_name) {
+        bits = at;
+        type_id = m[i].type;
+        bitfield = btf_member_bitfield_size(t, i);
+        return true;
+      }
+      continue;
+    }
+    const struct btf_type* inner = btf__type_by_id(b, m[i].type);
+    for (int guard = 0; inner && (btf_is_mod(inner) || btf_is_typedef(inner)) && guard < 32; ++guard) inner = btf__type_by_id(b, inner->type);
+    if (inner && (btf_is_struct(inner) || btf_is_union(inner)) &&
+        find_member(b, inner, name, at, bits, type_id, bitfield, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<Btf::MemberPlace> Btf::member_place(std::uint32_t type_id, std::string_view path) const {
+  const struct btf* b = btf_.get();
+  const auto resolve = [&](std::uint32_t id) {
+    const struct btf_type* t = id < type_count() ? btf__type_by_id(b, id) : nullptr;
+    for (int guard = 0; t && (btf_is_mod(t) || btf_is_typedef(t)) && guard < 32; ++guard) {
+      id = t->type;
+      t = btf__type_by_id(b, id);
+    }
+    return std::pair{t, id};
+  };
+  std::uint64_t bits = 0;
+  std::uint32_t current = type_id;
+  while (!path.empty()) {
+    const std::size_t dot = path.find('.');
+    std::string_view step = path.substr(0, dot);
+    path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
+    std::optional<std::uint32_t> index;
+    if (const std::size_t bracket = step.find('['); bracket != std::string_view::npos) {
+      std::uint32_t i = 0;
+      const auto digits = step.substr(bracket + 1);
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+      if (ec != std::errc{} || end == digits.data() + digits.size() || *end != ']') return std::nullopt;
+      index = i;
+      step = step.substr(0, bracket);
+    }
+    const auto [t, id] = resolve(current);
+    if (!t || !(btf_is_struct(t) || btf_is_union(t))) return std::nullopt;
+    std::uint64_t at = 0;
+    std::uint32_t member_type = 0, bitfield = 0;
+    if (!find_member(b, t, step, bits, at, member_type, bitfield) || bitfield != 0 || at % 8 != 0) return std::nullopt;
+    bits = at;
+    current = member_type;
+    if (index) {
+      const auto [array, array_id] = resolve(current);
+      if (!array || !btf_is_array(array)) return std::nullopt;
+      const std::uint32_t element = btf_array(array)->type;
+      const std::uint32_t element_size = type_size(element);
+      if (element_size == 0) return std::nullopt;
+      bits += std::uint64_t{*index} * element_size * 8;
+      current = element;
+    }
+  }
+  if (current == type_id) return std::nullopt;
+  return MemberPlace{static_cast<std::uint32_t>(bits / 8), type_size(current), current};
 }
 
 Result<std::string> Btf::function_declaration(std::uint32_t type_id) const {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "bpfvm/helpers/run_env.hpp"
+#include "bpfvm/runtime/kernel_tasks.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/obj/section_name.hpp"
@@ -134,6 +135,7 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
     return static_cast<const Program*>(next)->run(f->ctx, f->ctx_size, f->packet, &caller);
   };
   env_.tail_call_self = &frame_;
+  env_.kernel = &KernelTasks::instance();
   env_.tail_calls = tail_calls;
   rc_.r1 = reinterpret_cast<std::uint64_t>(ctx);
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).

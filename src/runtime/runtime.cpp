@@ -1,4 +1,5 @@
 #include "bpfvm/runtime/runtime.hpp"
+#include "bpfvm/runtime/kernel_tasks.hpp"
 
 #include <unistd.h>
 
@@ -117,6 +118,9 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
                         "no user-space implementation of it yet",
                         proto->name, in.imm).at_insn(i);
     }
+    // Its kernel objects are laid out now, so that runs (in a signal handler too) allocate nothing. A
+    // kernel without BTF leaves the program loadable: the helper then returns 0, as its reads fail.
+    if (in.imm == BPF_FUNC_get_current_task) (void)KernelTasks::instance().prepare();
   }
   return {};
 }

@@ -60,4 +60,29 @@ Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd);
 // The cgroup2 path of task `pid` (its /proc/PID/cgroup "0::" line).
 Result<std::string> cgroup_of_task(int pid);
 
+// What /proc tells of a task (a thread id: /proc/TID answers for threads too), for the kernel objects
+// bpfvm shows programs (runtime/kernel_tasks). Fields stay 0 where /proc does not say (the memory
+// bounds need ptrace access to the task; a gone task has nothing).
+struct TaskFacts {
+  std::uint32_t pid = 0, tgid = 0, ppid = 0;
+  char comm[16] = {};
+  char state = 0;                  // /proc/TID/stat's letter: R, S, D, T, t, Z, X, I
+  std::uint32_t flags = 0;         // PF_*
+  int prio = 0, nice = 0;          // the kernel's task_prio (prio - 100) and nice
+  std::uint32_t cpu = 0;           // where it last ran
+  std::uint64_t start_boottime_ns = 0;  // at fork, CLOCK_BOOTTIME (in the USER_HZ ticks /proc keeps)
+  std::uint64_t start_code = 0, end_code = 0, start_stack = 0, start_data = 0, end_data = 0, start_brk = 0;
+  std::uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::int32_t exit_code = 0;      // a zombie's wait status
+  std::uint32_t uid[4] = {}, gid[4] = {};  // real, effective, saved, filesystem
+  std::uint32_t nspid[8] = {};     // the ids in each pid namespace, the outermost first
+  std::uint32_t nspid_levels = 0;
+  std::uint32_t loginuid = 0xffffffff, sessionid = 0xffffffff;  // unset, as the kernel's -1
+  enum Ns { kUts, kIpc, kMnt, kPid, kPidForChildren, kNet, kTime, kTimeForChildren, kCgroup, kNsCount };
+  std::uint64_t ns_inode[kNsCount] = {};  // /proc/TID/ns/*'s inode numbers (the kernel's ns.inum)
+};
+// Fills `out` for task `tid`; false when the task does not exist (or /proc is not readable). Reads with
+// open/read/fstatat into fixed buffers: nothing allocated, so a program run in a signal handler may use it.
+bool read_task_facts(std::uint32_t tid, TaskFacts& out);
+
 }  // namespace bpfvm::os

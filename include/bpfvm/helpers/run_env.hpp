@@ -22,6 +22,28 @@ struct Task {
   std::uint32_t tgid = 0;  // process id
   std::uint32_t uid = 0, gid = 0;
   char comm[16] = {};
+  // At sched_process_exit: the kernel's task->exit_code, a wait status ((code & 0xff) << 8 for an
+  // exit, the signal (| 0x80 with a core dump) for a death by signal).
+  std::int32_t exit_code = 0;
+};
+
+// The kernel objects programs reach from bpf_get_current_task (35): a task_struct and what it points to
+// (parent, group leader, cred, nsproxy and namespaces, mm, pid), laid out as the running kernel's BTF
+// says and filled from what bpfvm knows of the task, at addresses in the kernel's half of the address
+// space. bpf_probe_read_kernel (and the legacy bpf_probe_read) of such an address reads them. The runtime
+// provides it (runtime/kernel_tasks.hpp).
+class KernelMemory {
+ public:
+  // The address of `current`'s task_struct, its fields brought up to date; 0 when the kernel's layout
+  // is unknown (no /sys/kernel/btf/vmlinux).
+  virtual std::uint64_t current_task(const Task& current) = 0;
+  // Whether `addr` is in the emulated objects' part of the address space.
+  virtual bool contains(std::uint64_t addr) const = 0;
+  // Copies [addr, addr + size) of the objects: false (nothing copied) when any of it is outside them.
+  virtual bool read(std::uint64_t addr, void* dst, std::size_t size) = 0;
+
+ protected:
+  ~KernelMemory() = default;
 };
 
 struct RunEnv {
@@ -32,6 +54,7 @@ struct RunEnv {
   // is memory_pid (which a vfork child must not take from its parent).
   bool (*read_user)(pid_t pid, void* dst, std::uint64_t src, std::size_t size) = nullptr;
   std::uint32_t cpu = 0;
+  KernelMemory* kernel = nullptr;  // null: no kernel objects (bpf_get_current_task returns 0)
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
   // The task's user-mode registers as struct pt_regs (what the kernel's task_pt_regs holds: at a syscall,

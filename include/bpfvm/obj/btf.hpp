@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,6 +45,19 @@ class Btf {
   // The byte offset of the one top-level member of struct `type_id` whose type is struct `member_type`
   // (after typedefs and modifiers): -1 when there is none, an error when there are several.
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;
+  // A struct (or union) named `name`; 0 when there is none.
+  std::uint32_t find_struct(std::string_view name) const;
+  // Where member `path` of struct or union `type_id` lies: "real_parent", "ns.inum" (a member of a
+  // member), "numbers[2].nr" (an array element), found through anonymous members as C finds them.
+  // nullopt when a name is not there, or the member is a bitfield.
+  struct MemberPlace {
+    std::uint32_t offset = 0;   // bytes from the start of `type_id`
+    std::uint32_t size = 0;     // the member's size in bytes
+    std::uint32_t type_id = 0;  // its type (typedefs and modifiers kept)
+  };
+  std::optional<MemberPlace> member_place(std::uint32_t type_id, std::string_view path) const;
+  // The size of a type (after typedefs and modifiers); 0 when it has none.
+  std::uint32_t type_size(std::uint32_t type_id) const;
   // The signature of FUNC `type_id`; an error when it is not a FUNC.
   Result<FuncSignature> function(std::uint32_t type_id) const;
   // FUNC `type_id` as C declares it, "int xdp_prog(struct xdp_md *ctx)"; an error when it is not a FUNC.

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <linux/magic.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/uio.h>
@@ -185,6 +186,146 @@ Result<std::string> cgroup_of_task(int pid) {
     at = end + 1;
   }
   return make_error(Errc::kNotFound, "task {} is in no cgroup2 cgroup", pid);
+}
+
+namespace {
+
+// Reads a small /proc file into buf (NUL-terminated); its length, or -1.
+long read_proc(const char* path, char* buf, std::size_t size) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  std::size_t n = 0;
+  while (n + 1 < size) {
+    const ssize_t got = ::read(fd, buf + n, size - 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    n += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  buf[n] = '\0';
+  return static_cast<long>(n);
+}
+
+// "/proc/" + decimal tid + tail, without the formatting functions (not async-signal-safe).
+void proc_path(char* out, std::size_t size, std::uint32_t tid, const char* tail) {
+  char digits[12];
+  int d = 0;
+  do {
+    digits[d++] = static_cast<char>('0' + tid % 10);
+    tid /= 10;
+  } while (tid && d < 11);
+  std::size_t at = 0;
+  for (const char* p = "/proc/"; *p && at + 1 < size; ++p) out[at++] = *p;
+  while (d > 0 && at + 1 < size) out[at++] = digits[--d];
+  for (const char* p = tail; *p && at + 1 < size; ++p) out[at++] = *p;
+  out[at] = '\0';
+}
+
+// The next whitespace-separated number of `p` (signed), advancing it.
+std::int64_t next_number(const char*& p) {
+  while (*p == ' ' || *p == '\t') ++p;
+  bool negative = false;
+  if (*p == '-') {
+    negative = true;
+    ++p;
+  }
+  std::uint64_t v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + static_cast<std::uint64_t>(*p++ - '0');
+  while (*p && *p != ' ' && *p != '\n') ++p;  // anything else of the field
+  return negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+}
+
+// The numbers after "Key:" on a line of /proc/TID/status; how many were read.
+int status_numbers(const char* text, const char* key, std::uint32_t* out, int max) {
+  const std::size_t klen = std::strlen(key);
+  for (const char* line = text; *line;) {
+    if (std::strncmp(line, key, klen) == 0) {
+      const char* p = line + klen;
+      int n = 0;
+      while (n < max) {
+        while (*p == ' ' || *p == '\t') ++p;
+        if (*p < '0' || *p > '9') break;
+        out[n++] = static_cast<std::uint32_t>(next_number(p));
+      }
+      return n;
+    }
+    const char* nl = std::strchr(line, '\n');
+    if (!nl) break;
+    line = nl + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
+  out = TaskFacts{};
+  char path[64];
+  char buf[2048];
+  proc_path(path, sizeof path, tid, "/stat");
+  if (read_proc(path, buf, sizeof buf) <= 0) return false;
+  // "PID (COMM) S PPID ...": the name may hold spaces and parentheses; it ends at the last ')'.
+  const char* open_paren = std::strchr(buf, '(');
+  const char* close_paren = std::strrchr(buf, ')');
+  if (!open_paren || !close_paren || close_paren < open_paren) return false;
+  std::memcpy(out.comm, open_paren + 1, std::min<std::size_t>(static_cast<std::size_t>(close_paren - open_paren - 1), sizeof out.comm - 1));
+  out.pid = tid;
+  const char* p = close_paren + 1;
+  while (*p == ' ') ++p;
+  out.state = *p ? *p++ : 0;
+  std::int64_t field[53] = {};  // 1-based, as proc(5) numbers them; 4 onwards
+  for (int i = 4; i <= 52 && *p && *p != '\n'; ++i) field[i] = next_number(p);
+  out.ppid = static_cast<std::uint32_t>(field[4]);
+  out.flags = static_cast<std::uint32_t>(field[9]);
+  out.prio = static_cast<int>(field[18]);
+  out.nice = static_cast<int>(field[19]);
+  constexpr std::uint64_t kUserHz = 100;  // USER_HZ: the unit of starttime on every Linux architecture bpfvm runs on
+  out.start_boottime_ns = static_cast<std::uint64_t>(field[22]) * (1000000000 / kUserHz);
+  out.start_code = static_cast<std::uint64_t>(field[26]);
+  out.end_code = static_cast<std::uint64_t>(field[27]);
+  out.start_stack = static_cast<std::uint64_t>(field[28]);
+  out.cpu = static_cast<std::uint32_t>(field[39]);
+  out.start_data = static_cast<std::uint64_t>(field[45]);
+  out.end_data = static_cast<std::uint64_t>(field[46]);
+  out.start_brk = static_cast<std::uint64_t>(field[47]);
+  out.arg_start = static_cast<std::uint64_t>(field[48]);
+  out.arg_end = static_cast<std::uint64_t>(field[49]);
+  out.env_start = static_cast<std::uint64_t>(field[50]);
+  out.env_end = static_cast<std::uint64_t>(field[51]);
+  out.exit_code = static_cast<std::int32_t>(field[52]);
+
+  proc_path(path, sizeof path, tid, "/status");
+  if (read_proc(path, buf, sizeof buf) > 0) {
+    std::uint32_t tgid = 0;
+    out.tgid = status_numbers(buf, "Tgid:", &tgid, 1) == 1 ? tgid : tid;
+    status_numbers(buf, "Uid:", out.uid, 4);
+    status_numbers(buf, "Gid:", out.gid, 4);
+    out.nspid_levels = static_cast<std::uint32_t>(status_numbers(buf, "NSpid:", out.nspid, 8));
+  }
+  if (out.tgid == 0) out.tgid = tid;
+  if (out.nspid_levels == 0) {
+    out.nspid[0] = tid;
+    out.nspid_levels = 1;
+  }
+  char small[32];
+  proc_path(path, sizeof path, tid, "/loginuid");
+  if (read_proc(path, small, sizeof small) > 0) {
+    const char* q = small;
+    out.loginuid = static_cast<std::uint32_t>(next_number(q));
+  }
+  proc_path(path, sizeof path, tid, "/sessionid");
+  if (read_proc(path, small, sizeof small) > 0) {
+    const char* q = small;
+    out.sessionid = static_cast<std::uint32_t>(next_number(q));
+  }
+  static constexpr const char* kNs[TaskFacts::kNsCount] = {"/ns/uts", "/ns/ipc", "/ns/mnt", "/ns/pid", "/ns/pid_for_children",
+                                                           "/ns/net", "/ns/time", "/ns/time_for_children", "/ns/cgroup"};
+  for (int i = 0; i < TaskFacts::kNsCount; ++i) {
+    proc_path(path, sizeof path, tid, kNs[i]);
+    struct stat st {};
+    if (::stat(path, &st) == 0) out.ns_inode[i] = st.st_ino;
+  }
+  return true;
 }
 
 }  // namespace bpfvm::os
