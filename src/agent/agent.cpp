@@ -165,11 +165,17 @@ void free_thread_state(void* p) {
   delete static_cast<ThreadState*>(p);
 }
 
+// Set while a thread's state is made: the calls it makes (malloc, getpid...) may be probed functions,
+// whose probes then do nothing rather than make it again.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_making_state = false;
+
 ThreadState& thread_state() {
   if (!t_state) [[unlikely]] {
     static const bool keyed = pthread_key_create(&g_state_key, free_thread_state) == 0;
+    t_making_state = true;
     t_state = new ThreadState;
     if (keyed) pthread_setspecific(g_state_key, t_state);
+    t_making_state = false;
   }
   ThreadState& t = *t_state;
   const std::uint32_t gen = g_fork_generation.load(std::memory_order_relaxed);
@@ -184,17 +190,21 @@ ThreadState& thread_state() {
   }
   if (t.generation != gen) [[unlikely]] {  // first use on this thread, or the first after a fork
     const bool was = t_agent_thread;
-    t_agent_thread = true;  // its syscalls (gettid...) are the agent's
+    t_agent_thread = true;  // its syscalls are the agent's
+    t_making_state = true;  // and by raw syscalls: libc's getpid may be a probed function
     t.runners.clear();
     t.env = {};
-    t.env.task.pid = static_cast<std::uint32_t>(::gettid());
-    t.env.task.tgid = static_cast<std::uint32_t>(::getpid());
+    static constexpr std::uint64_t kNoArgs[6] = {};
+    t.env.task.pid = static_cast<std::uint32_t>(raw_syscall(SYS_gettid, kNoArgs));
+    t.env.task.tgid = static_cast<std::uint32_t>(raw_syscall(SYS_getpid, kNoArgs));
     t.env.memory_pid = static_cast<pid_t>(t.env.task.tgid);  // this process, without a getpid per read
     t.env.read_user = &detail::read;  // without a syscall where it can (user_memory.hpp)
-    t.env.task.uid = ::getuid();
-    t.env.task.gid = ::getgid();
-    ::prctl(PR_GET_NAME, t.env.task.comm, 0, 0, 0);
+    t.env.task.uid = static_cast<std::uint32_t>(raw_syscall(SYS_getuid, kNoArgs));
+    t.env.task.gid = static_cast<std::uint32_t>(raw_syscall(SYS_getgid, kNoArgs));
+    const std::uint64_t name_args[6] = {PR_GET_NAME, reinterpret_cast<std::uint64_t>(t.env.task.comm), 0, 0, 0, 0};
+    raw_syscall(SYS_prctl, name_args);
     t.generation = gen;
+    t_making_state = false;
     t_agent_thread = was;
   }
   return t;
@@ -223,6 +233,7 @@ void run_entries(const std::vector<Entry>& list, PtRegs* regs, ThreadState& t) {
 }
 
 void on_return(PtRegs* regs, void* data) {
+  if (t_making_state) [[unlikely]] return;
   ThreadState& t = thread_state();
   if (t.busy) {
     g_state->misses.fetch_add(1, std::memory_order_relaxed);
@@ -234,6 +245,8 @@ void on_return(PtRegs* regs, void* data) {
 }
 
 void on_entry(PtRegs* regs, void* data) {
+  // The agent's own threads are bpfvm's, not the process's: its calls of probed functions are not events.
+  if (t_making_state || t_agent_thread) [[unlikely]] return;
   ThreadState& t = thread_state();
   if (t.busy) [[unlikely]] {
     g_state->misses.fetch_add(1, std::memory_order_relaxed);

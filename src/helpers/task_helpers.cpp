@@ -136,16 +136,28 @@ std::uint64_t read_kernel_string(KernelMemory& kernel, std::uint64_t dst, std::u
   return size;
 }
 
+// x86-64's copy_from_kernel_nofault refuses a non-canonical address with -ERANGE (bits 63..47 differ).
+bool non_canonical(std::uint64_t addr) {
+  const std::uint64_t top = addr >> 47;
+  return top != 0 && top != 0x1ffff;
+}
+std::uint64_t range_error(std::uint64_t dst, std::uint64_t size, CallContext* ctx) {
+  if (size && ctx->may_access(dst, size, true)) std::memset(reinterpret_cast<void*>(dst), 0, size);
+  return errno_result(ERANGE);
+}
+
 // "Kernel" memory: the emulated kernel objects (bpf_get_current_task's), else bpfvm's own (pointers a
 // context hands out point into this process).
 std::uint64_t probe_read_kernel(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
                                 std::uint64_t, CallContext* ctx) {
   if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_object(*k, dst, size, src, ctx);
+  if (non_canonical(src)) return range_error(dst, size, ctx);
   return read_mem(0, dst, size, src, ctx);
 }
 std::uint64_t probe_read_kernel_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
                                     std::uint64_t, CallContext* ctx) {
   if (KernelMemory* k = env_of(ctx).kernel; k && k->contains(src)) return read_kernel_string(*k, dst, size, src, ctx);
+  if (non_canonical(src)) return range_error(dst, size, ctx);
   return read_str(0, dst, size, src, ctx);
 }
 // The legacy bpf_probe_read(_str) read either, as the kernel's x86 does by the address: an emulated

@@ -109,7 +109,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   s->uprobe_type_ = pmu_type("uprobe", kDefaultUprobeType);
   s->kprobe_type_ = pmu_type("kprobe", kDefaultKprobeType);
   if (s->options_.route) {
-    for (const int nr : {SYS_bpf, SYS_perf_event_open}) s->options_.route(nr);
+    // (and the access family from the start: the tools ask whether a tracepoint exists, by access() of
+    // its format file, before their first bpf() call)
+    for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_access, SYS_faccessat, SYS_faccessat2}) s->options_.route(nr);
   }
   return s;
 }
@@ -167,6 +169,15 @@ bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* ra
       const auto* path = reinterpret_cast<const char*>(args[at ? 1 : 0]);
       const int flags = static_cast<int>(args[at ? 2 : 1]);
       auto r = open_file(at ? fd0 : AT_FDCWD, path, flags);
+      if (!r) return false;
+      *rax = *r;
+      return true;
+    }
+    case SYS_access:
+    case SYS_faccessat:
+    case SYS_faccessat2: {
+      const bool at = nr != SYS_access;
+      auto r = access_file(reinterpret_cast<const char*>(args[at ? 1 : 0]), static_cast<int>(args[at ? 2 : 1]));
       if (!r) return false;
       *rax = *r;
       return true;
@@ -512,6 +523,35 @@ std::optional<std::string> Server::tracepoint_for_open(const std::string& path) 
     return name;
   }
   return std::nullopt;
+}
+
+std::optional<std::string> Server::tracepoint_of_path(const std::string& path) {
+  for (const std::string_view root : {"/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"}) {
+    if (!path.starts_with(root)) continue;
+    std::string rest = path.substr(root.size());
+    while (rest.ends_with('/')) rest.pop_back();
+    const auto first = rest.find('/');
+    if (first == std::string::npos || first == 0) return std::nullopt;
+    const auto second = rest.find('/', first + 1);
+    if (second == std::string::npos) return rest;
+    const std::string_view file = std::string_view(rest).substr(second + 1);
+    if (file != "format" && file != "id" && file != "enable" && file != "filter") return std::nullopt;
+    return rest.substr(0, second);
+  }
+  return std::nullopt;
+}
+
+// access()/faccessat() of a tracepoint's directory or files, which the tools ask before they load
+// (libbpf-tools' tracepoint_exists: ".../events/CAT/NAME/format"): the events bpfvm produces exist, for
+// reading, wherever tracefs is mounted or not (the kernel's answer for the others).
+std::optional<std::int64_t> Server::access_file(const char* user_path, int mode) {
+  char head[5] = {};
+  if (!user_path || !os::copy_own_memory(head, user_path, 5) || std::memcmp(head, "/sys/", 5) != 0) return std::nullopt;
+  const auto path = os::read_own_string(user_path, 4096);
+  if (!path || (mode & (W_OK | X_OK)) != 0) return std::nullopt;
+  const auto name = tracepoint_of_path(*path);
+  if (!name || !attach::parse_syscall_section("tracepoint/" + *name, BPF_PROG_TYPE_TRACEPOINT)) return std::nullopt;
+  return 0;
 }
 
 std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, int flags) {

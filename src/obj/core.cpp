@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/isa/helper_names.hpp"
 #include "bpfvm/isa/opcode.hpp"
 
 namespace bpfvm::obj {
@@ -365,7 +366,7 @@ Result<Resolution> resolve(const struct btf* lb, const Target& target, const Cor
 isa::RawInsn poison() {
   isa::RawInsn p;
   p.opcode = isa::kClassJmp | 0x80;  // call
-  p.imm = kCorePoisonHelper;
+  p.imm = isa::kPoisonCoreRelocation;
   return p;
 }
 

@@ -15,7 +15,13 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
   if (spec.btf && m.btf_value_type_id) {
     if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_spin_lock")) def.spin_lock_off = *off;
   }
-  return VerifierPlatform::map_info(def);
+  verifier::MapInfo info = VerifierPlatform::map_info(def);
+  // .rodata is frozen with its initial values before programs load (as libbpf does).
+  if (m.origin == obj::MapOrigin::kRodata && info.read_only && info.direct_value && !m.initial_value.empty()) {
+    info.frozen_value = m.initial_value;
+    info.frozen_value.resize(info.value_size);
+  }
+  return info;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "bpfvm/runtime/runtime.hpp"
 #include "bpfvm/runtime/kernel_tasks.hpp"
+#include "bpfvm/isa/helper_names.hpp"
 
 #include <unistd.h>
 
@@ -82,8 +83,6 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
   return {};
 }
 
-constexpr std::int32_t kCorePoisonCall = 0xbad2310;
-
 // Every helper call must name a helper bpfvm has, that this program type may call, and, for GPL-only
 // helpers, come from a GPL-compatible program (the kernel's check_helper_call).
 Result<void> check_helper_calls(const ProgramLoadRequest& r) {
@@ -94,13 +93,9 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
       continue;
     }
     if (in.opcode != 0x85 || in.src != 0) continue;
-    // libbpf's poisoned call where a CO-RE relocation found nothing in the target BTF (bpf_core_poison_insn).
-    // The kernel refuses it only where a run reaches it (dead code is dropped); bpfvm, for now, anywhere.
-    if (in.imm == kCorePoisonCall) {
-      return make_error(Errc::kNotSupported,
-                        "libbpf poisoned this call (0x{:x}): a CO-RE relocation found nothing in the target BTF; the kernel "
-                        "accepts it in code no run reaches, bpfvm does not yet", kCorePoisonCall).at_insn(i);
-    }
+    // libbpf's poisoned instructions: the verifier refuses them where a run reaches them; in dead code
+    // (a branch a constant rules out) they are replaced after verification (see load).
+    if (isa::poison_of_call(in.imm) != isa::Poison::kNone) continue;
     const helpers::Prototype* proto = helpers::find_prototype(in.imm);
     if (!proto) return make_error(Errc::kInvalid, "unknown func #{}: bpfvm has no such helper", in.imm).at_insn(i);
     if (!helpers::allowed(r.prog_type, in.imm)) {
@@ -465,7 +460,17 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   }
   // The verifier: a program it proves safe runs unchecked; no other is loaded.
   std::vector<verifier::MapInfo> map_infos;
-  for (const auto& m : request.maps) map_infos.push_back(m ? VerifierPlatform::map_info(m->def()) : verifier::MapInfo{});
+  for (const auto& m : request.maps) {
+    map_infos.push_back(m ? VerifierPlatform::map_info(m->def()) : verifier::MapInfo{});
+    // A frozen read-only global (.rodata after BPF_MAP_FREEZE): the verifier reads its constants.
+    verifier::MapInfo& info = map_infos.back();
+    if (m && info.read_only && info.direct_value && m->impl().frozen()) {
+      const std::uint32_t zero = 0;
+      if (const auto* v = static_cast<const std::uint8_t*>(m->impl().lookup_in_place(&zero))) {
+        info.frozen_value.assign(v, v + info.value_size);
+      }
+    }
+  }
   for (std::size_t k = 0; k < request.maps.size(); ++k) {
     if (!request.maps[k]) continue;
     if (const maps::MapDef* inner = request.maps[k]->impl().inner_def()) {
@@ -493,6 +498,11 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
                               source_lines(request.btf ? &request.btf->btf() : nullptr, request.line_info,
                                            request.insns.size()));
     return e;
+  }
+  // Verified, so no run reaches a poisoned call (the verifier refuses one it reaches): dead code, which the
+  // kernel removes (opt_remove_dead_code); here each becomes r0 = 0, so that the engines have nothing to resolve.
+  for (isa::RawInsn& in : code) {
+    if (in.opcode == 0x85 && in.src == 0 && isa::poison_of_call(in.imm) != isa::Poison::kNone) in = isa::RawInsn{0xb7, 0, 0, 0, 0};
   }
   if (runs) {
     if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());

@@ -116,12 +116,24 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   State& s = path.state;
   const HelperSignature* sig = platform_.helper(c.imm);
   if (!sig) {
-    if (c.imm == 0xbad2310) {  // libbpf's (and bpfvm's) mark of an instruction whose CO-RE relocation failed
-      return reject(pc, fmt::format("invalid func unknown#{}: a CO-RE relocation of this instruction failed: the "
-                                    "target kernel's types lack the field or type it needs",
-                                    c.imm),
-                    "guard the access with bpf_core_field_exists() or a ___flavour type, or give the BTF of a kernel "
-                    "that has it (--btf FILE)");
+    switch (isa::poison_of_call(c.imm)) {  // libbpf's (and bpfvm's) marks: refused only where reached
+      case isa::Poison::kCoreRelocation:
+        return reject(pc, fmt::format("invalid func unknown#{}: a CO-RE relocation of this instruction failed: the "
+                                      "target kernel's types lack the field or type it needs",
+                                      c.imm),
+                      "guard the access with bpf_core_field_exists() or a ___flavour type, or give the BTF of a "
+                      "kernel that has it (--btf FILE)");
+      case isa::Poison::kMissingMap:
+        return reject(pc, fmt::format("invalid func unknown#{}: this instruction used map #{} of the object, which the "
+                                      "loader did not create (libbpf's autocreate off)",
+                                      c.imm, c.imm - isa::kPoisonMapBase),
+                      "create the map, or make the code that uses it unreachable for this kernel");
+      case isa::Poison::kMissingKfunc:
+        return reject(pc, fmt::format("invalid func unknown#{}: a call of a kfunc the kernel does not have (a __weak "
+                                      "extern libbpf could not resolve)",
+                                      c.imm),
+                      "guard the call with bpf_ksym_exists()");
+      case isa::Poison::kNone: break;
     }
     if (const auto name = isa::helper_name(c.imm)) {
       // A helper of the kernel's whose arguments (sockets, BTF objects, dynptrs, timers...) bpfvm's

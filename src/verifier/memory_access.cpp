@@ -4,6 +4,7 @@
 // The kernel's check_mem_access and its per-region checks.
 #include <fmt/format.h>
 
+#include <cstring>
 #include <limits>
 #include <tuple>
 
@@ -70,6 +71,20 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       // privileged kernel allows it, bpfvm does not (a map is shared with other processes).
       if (stores_pointer) {
         return reject(pc, "leaks addr into map: a pointer may not be stored in a map value", "store numbers there; a pointer stays in registers and on the stack");
+      }
+      if (const MapInfo& m = map_of(base); !write && !m.frozen_value.empty() && base.value.is_const()) {
+        // bpf_map_direct_read: a load of 1, 2, 4 or 8 bytes at a known offset of a frozen read-only value.
+        const std::int64_t at = base.off + off + static_cast<std::int64_t>(base.value.const_value());
+        if (at >= 0 && at + size <= static_cast<std::int64_t>(m.frozen_value.size()) &&
+            (size == 1 || size == 2 || size == 4 || size == 8)) {
+          std::uint64_t v = 0;
+          std::memcpy(&v, m.frozen_value.data() + at, static_cast<std::size_t>(size));  // little-endian
+          if (sign_extend_load && size < 8) {
+            const int shift = 64 - 8 * size;
+            v = static_cast<std::uint64_t>(static_cast<std::int64_t>(v << shift) >> shift);
+          }
+          return RegState::scalar(Scalar::constant(v));
+        }
       }
       return loaded_unknown(size, sign_extend_load);
     case RegType::kMapKey:

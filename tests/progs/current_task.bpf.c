@@ -98,9 +98,9 @@ int current_task(void *ctx) {
   o->arg_start = BPF_CORE_READ(task, mm, arg_start);
   o->arg_end = BPF_CORE_READ(task, mm, arg_end);
   bpf_probe_read(&o->legacy_pid, sizeof o->legacy_pid, &task->pid);
-  // Beyond every slot: a fault; a kernel address is not user memory.
+  // A non-canonical address: a fault on both sides; a kernel address is not user memory.
   int x = 0;
-  o->bad_read = bpf_probe_read_kernel(&x, sizeof x, (void *)0xffffc90000000000ULL);
+  o->bad_read = bpf_probe_read_kernel(&x, sizeof x, (void *)0xdead000000000000ULL);
   o->user_read = bpf_probe_read_user(&x, sizeof x, &task->pid);
   // The top of the parent chain: pid 1's parent is the kernel's init_task, pid 0, its own parent.
   struct task_struct *t = task;

@@ -10,6 +10,7 @@
 
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/obj/core.hpp"
+#include "bpfvm/isa/helper_names.hpp"
 
 namespace bpfvm::obj {
 namespace {
@@ -86,7 +87,7 @@ TEST(Core, EveryKindAgainstAnotherLayout) {
   // An instruction whose relocation failed is marked, and the verifier refuses it when reached.
   const ProgramSpec* values = spec->find_program("core_values");
   int poisoned = 0;
-  for (const auto& in : values->insns) poisoned += in.imm == kCorePoisonHelper;
+  for (const auto& in : values->insns) poisoned += in.imm == isa::kPoisonCoreRelocation;
   EXPECT_EQ(poisoned, 0);  // existence tests give 0, never poison
   for (const CoreOutcome& c : *done) EXPECT_FALSE(c.poisoned) << c.what;
 }

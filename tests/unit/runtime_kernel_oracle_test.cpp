@@ -290,6 +290,76 @@ TEST_F(KernelOracle, RawTracepointArgs) {
   compare("prog_types.bpf.o", {{"raw_sys_enter", {}, bytes_of(args), 1, true}});
 }
 
+// Dead code by constants: a frozen .rodata setting and a CO-RE existence check (whose access is
+// poisoned); both sides load the programs and run the live branch.
+TEST_F(KernelOracle, ConstantsRuleOutCode) {
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "no /sys/kernel/btf/vmlinux";
+  std::uint64_t args[1] = {0};
+  compare("dead_code.bpf.o", {{"rodata_rules_out", ipv4_frame(), {}}, {"core_rules_out", {}, bytes_of(args), 1, true}});
+}
+
+// bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same
+// CO-RE program in the same thread (test_run runs a raw tracepoint in the caller's context), hold the
+// same ids, names, parents, credentials, namespaces, memory bounds and pid numbers.
+TEST_F(KernelOracle, CurrentTaskObjects) {
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "no /sys/kernel/btf/vmlinux";
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/current_task.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  struct Out {  // current_task.bpf.c's struct out
+    std::uint64_t task;
+    std::int32_t pid, tgid, ppid, grandparent_pid;
+    std::uint32_t flags;
+    std::int32_t exit_code;
+    std::uint64_t start_time;
+    char comm[16], leader_comm[16];
+    std::uint32_t uid, euid, mnt_inum, net_inum, pid_level;
+    std::int32_t pid_nr;
+    std::uint64_t arg_start, arg_end;
+    std::int32_t legacy_pid;
+    std::int64_t bad_read, user_read, str_len, root_pid, root_parent_pid;
+  } kernel{}, mine{};
+  std::uint64_t args[1] = {0};
+  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = args, .ctx_size_in = sizeof args);
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "current_task")), &run), 0);
+  const std::uint32_t zero = 0;
+  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "task_out"), &zero, sizeof zero, &kernel,
+                                 sizeof kernel, 0), 0);
+  bpf_object__close(kobj);
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  auto r = ours->find_program("current_task")->test_run({{}, bytes_of(args), 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_TRUE(ours->find_map("task_out")->impl().lookup(&zero, &mine));
+  EXPECT_NE(kernel.task, 0u);
+  EXPECT_NE(mine.task, 0u);
+  EXPECT_EQ(mine.pid, kernel.pid);
+  EXPECT_EQ(mine.tgid, kernel.tgid);
+  EXPECT_EQ(mine.ppid, kernel.ppid);
+  EXPECT_EQ(mine.grandparent_pid, kernel.grandparent_pid);
+  EXPECT_EQ(mine.flags, kernel.flags);
+  EXPECT_EQ(mine.exit_code, kernel.exit_code);
+  // start_time: the kernel's in ns, bpfvm's from /proc's 10 ms ticks
+  EXPECT_NEAR(static_cast<double>(mine.start_time), static_cast<double>(kernel.start_time), 2e7);
+  EXPECT_STREQ(mine.comm, kernel.comm);
+  EXPECT_STREQ(mine.leader_comm, kernel.leader_comm);
+  EXPECT_EQ(mine.str_len, kernel.str_len);
+  EXPECT_EQ(mine.uid, kernel.uid);
+  EXPECT_EQ(mine.euid, kernel.euid);
+  EXPECT_EQ(mine.mnt_inum, kernel.mnt_inum);
+  EXPECT_EQ(mine.net_inum, kernel.net_inum);
+  EXPECT_EQ(mine.pid_level, kernel.pid_level);
+  EXPECT_EQ(mine.pid_nr, kernel.pid_nr);
+  EXPECT_EQ(mine.arg_start, kernel.arg_start);
+  EXPECT_EQ(mine.arg_end, kernel.arg_end);
+  EXPECT_EQ(mine.legacy_pid, kernel.legacy_pid);
+  EXPECT_EQ(mine.bad_read, kernel.bad_read);
+  EXPECT_EQ(mine.user_read, kernel.user_read);
+  EXPECT_EQ(mine.root_pid, kernel.root_pid);
+  EXPECT_EQ(mine.root_parent_pid, kernel.root_parent_pid);
+}
+
 // Helpers on the calling task: the kernel runs a raw tracepoint's test_run in the caller's context, so
 // pid/tgid, uid/gid, comm and the caller's memory are the same on both sides.
 TEST_F(KernelOracle, TaskHelpers) {

@@ -117,7 +117,7 @@ TEST_F(KernelTasksTest, TheCurrentTaskIsThisThreadAsProcSaysIt) {
   const std::uint64_t ticks = std::stoull(stat[22]);
   EXPECT_NEAR(static_cast<double>(out.start_time / 10000000), static_cast<double>(ticks), 1.0) << out.start_time;
   EXPECT_EQ(out.exit_code, 0);
-  EXPECT_EQ(out.bad_read, -EFAULT);
+  EXPECT_EQ(out.bad_read, -ERANGE);  // non-canonical, as x86-64's copy_from_kernel_nofault says
   EXPECT_EQ(out.user_read, -EFAULT);  // a kernel address is no user memory
   EXPECT_EQ(out.root_pid, 0);         // init_task
   EXPECT_EQ(out.root_parent_pid, 0);  // its own parent
@@ -150,6 +150,20 @@ TEST_F(KernelTasksTest, ReadsStayInsideASlot) {
   EXPECT_FALSE(k.contains(KernelTasks::kBase - 1));
   EXPECT_FALSE(k.contains(k.task_address(KernelTasks::kMaxPid + 1)));
   EXPECT_EQ(k.task_member_offset("no_such_member"), -1);
+}
+
+// Code a frozen .rodata constant or a CO-RE existence check rules out is never explored (the kernel's
+// bpf_map_direct_read and dead-code removal): its unsafe load and its poisoned call refuse nothing.
+TEST_F(KernelTasksTest, ConstantsRuleOutCode) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/dead_code.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  std::vector<std::uint8_t> frame(64, 0);
+  auto a = obj->find_program("rodata_rules_out")->test_run({frame, {}, 1});
+  ASSERT_TRUE(a) << a.error().to_string();
+  EXPECT_EQ(a->retval, 7u);
+  auto b = obj->find_program("core_rules_out")->test_run({{}, std::vector<std::uint8_t>(8, 0), 1});
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ(b->retval, 9u);
 }
 
 TEST(TaskFacts, ProcOfThisThread) {

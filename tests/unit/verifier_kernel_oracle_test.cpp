@@ -289,9 +289,9 @@ void compare_xdp_programs(std::string (*generate)(std::mt19937&), unsigned defau
                           make_map(BPF_MAP_TYPE_RINGBUF, 0, 0)};
   if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) GTEST_SKIP() << "cannot create kernel maps";
   std::vector<MapInfo> infos(3);
-  infos[2] = {BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, false, -1, false, -1};
-  infos[0] = {BPF_MAP_TYPE_ARRAY, 4, 64, 1, false, -1, true, -1};
-  infos[1] = {BPF_MAP_TYPE_HASH, 4, 16, 16, false, -1, false, -1};
+  infos[2] = {BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, false, -1, false, -1, {}};
+  infos[0] = {BPF_MAP_TYPE_ARRAY, 4, 64, 1, false, -1, true, -1, {}};
+  infos[1] = {BPF_MAP_TYPE_HASH, 4, 16, 16, false, -1, false, -1, {}};
   struct TestPlatform final : Platform {
     std::vector<MapInfo> maps;
     const HelperSignature* helper(std::int32_t id) const override {

@@ -74,6 +74,7 @@ class Server {
   std::optional<std::int64_t> ioctl(int fd, std::uint64_t request, std::uint64_t arg);
   std::optional<std::int64_t> mmap(const std::uint64_t* args);
   std::optional<std::int64_t> open_file(int dirfd, const char* path, int flags);
+  std::optional<std::int64_t> access_file(const char* path, int mode);
   void forget(int fd);
   void alias(int from, int to);
   void route_descriptors();
@@ -82,6 +83,8 @@ class Server {
   // Clears the eventfds of descriptors with nothing to read and signals those with records.
   void refresh(bool clear);
   std::optional<std::string> tracepoint_for_open(const std::string& path) const;
+  // "CAT/NAME" of a tracepoint's directory or one of its files under tracefs (either mount point).
+  static std::optional<std::string> tracepoint_of_path(const std::string& path);
 
   ServerOptions options_;
   runtime::Runtime rt_;

@@ -37,9 +37,6 @@ enum class CoreKind : std::uint32_t {
   kTypeMatches = 12,
 };
 
-// The call the kernel refuses that marks an instruction whose relocation failed (libbpf's value).
-inline constexpr std::int32_t kCorePoisonHelper = 0xbad2310;
-
 // What happened to one relocation, for explanations ("bpfvm veristat -v").
 struct CoreOutcome {
   std::string program;

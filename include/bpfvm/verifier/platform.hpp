@@ -61,6 +61,10 @@ struct MapInfo {
   std::int32_t spin_lock_off = -1;      // where the value's struct bpf_spin_lock is, -1: none
   bool direct_value = false;            // its value has an address (global data: one-entry arrays)
   std::int64_t inner = -1;              // maps of maps: the handle of the inner maps' template
+  // A frozen read-only direct-value map (libbpf's .rodata after BPF_MAP_FREEZE): its value, which loads
+  // at a known offset read as constants (the kernel's bpf_map_direct_read), so that code a `const
+  // volatile` setting rules out is never explored, as in the kernel. Empty otherwise.
+  std::vector<std::uint8_t> frozen_value;
 };
 
 // What a context access gives, when the program type allows it.
