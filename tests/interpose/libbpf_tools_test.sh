@@ -5,7 +5,10 @@
 # them, with -n, -x and -T. Its objects are bpfvm's (`bpfvm prog show`, `bpfvm link show` elsewhere)
 # and go when it exits. As root with tracefs, the same tool on the kernel prints the same rows for the
 # same workload (field by field, timestamps aside). bashreadline's uretprobe reads an interactive bash's
-# lines. A kprobe tool fails at attach, saying why. An ordinary user runs opensnoop too.
+# lines. execsnoop, exitsnoop and syscount see a workload's processes (their parents, exit codes and
+# leaders through the emulated task_struct), execsnoop and exitsnoop as the kernel's do; funclatency
+# counts a libc function through a uprobe the tool's own process also calls. A kprobe tool fails at
+# attach, saying why. An ordinary user runs opensnoop too.
 # Usage: libbpf_tools_test.sh BPFVM. Exits 77 (skipped) without libbpf-tools.
 set -u
 BPFVM=$1
@@ -142,6 +145,76 @@ if command -v vfsstat >/dev/null; then
   else bad "vfsstat" "rc=$rc" "$out"; fi
 fi
 
+# Process tools: a workload that execs, exits with a code and dies by a signal, in scope. execsnoop
+# (bpf_get_current_task: the parent's tgid through CO-RE reads of the emulated task_struct), exitsnoop
+# (the exit code from the task), syscount (the group leader's comm).
+cp /bin/true "$TMP/wl_exec"
+cat > "$TMP/wl.sh" <<WL
+echo \$\$ > "$TMP/wl.pid"
+"$TMP/wl_exec" one two
+"$TMP/no-such-command" 2>/dev/null
+sh -c 'exit 3'
+sh -c 'kill -SEGV \$\$'
+true
+WL
+run_process_tool() {  # OUT LINKS KERNEL(0|1) TOOL ARGS...
+  local out=$1 links=$2 kernel=$3 pid
+  shift 3
+  if [ "$kernel" = 1 ]; then "$@" > "$out" 2>&1 & pid=$!; sleep 2
+  else "$BPFVM" run -- "$@" > "$out" 2>&1 & pid=$!; wait_links "$links" || { kill -INT $pid; wait $pid; return 1; }; fi
+  if [ "$kernel" = 1 ]; then bash "$TMP/wl.sh" > /dev/null 2>&1; else "$BPFVM" run -- bash "$TMP/wl.sh" > /dev/null 2>&1; fi
+  sleep 0.5
+  kill -INT $pid
+  wait $pid
+}
+# execsnoop's rows of the workload's children: COMM PPID-is-the-workload RET ARGS.
+# (taken right after the run: the workload's pid is that run's; sh as PATH found it, either way)
+exec_rows() { awk -v p="$(cat "$TMP/wl.pid")" 'NR > 1 && $3 == p { r = $1 " " $4; for (i = 5; i <= NF; i++) r = r " " $i; print r }' "$1" | sed "s|/usr/bin/sh|/bin/sh|"; }
+exit_rows() { awk -v p="$(cat "$TMP/wl.pid")" 'NR > 1 && $3 == p { r = $1; for (i = 6; i <= NF; i++) r = r " " $i; print r }' "$1"; }
+if command -v execsnoop >/dev/null; then
+  run_process_tool "$TMP/exec" 2 0 execsnoop -x
+  exec_rows "$TMP/exec" > "$TMP/exec.rows"
+  want="wl_exec 0 $TMP/wl_exec one two
+bash -2 $TMP/no-such-command
+sh 0 /bin/sh -c exit 3
+sh 0 /bin/sh -c kill -SEGV \$\$"
+  got=$(cat "$TMP/exec.rows")
+  if [ "$got" = "$want" ]; then ok "execsnoop -x: the workload's execs, their parent and results"
+  else bad "execsnoop -x" "want: $want" "got: $got" "$(cat "$TMP/exec")"; fi
+fi
+if command -v exitsnoop >/dev/null; then
+  run_process_tool "$TMP/exit" 1 0 exitsnoop
+  exit_rows "$TMP/exit" > "$TMP/exit.rows"
+  want="wl_exec 0
+bash code 127
+sh code 3
+sh signal 11 (Segmentation fault)"
+  got=$(cat "$TMP/exit.rows")
+  if [ "$got" = "$want" ]; then ok "exitsnoop: exit codes and signals from the task"
+  else bad "exitsnoop" "want: $want" "got: $got" "$(cat "$TMP/exit")"; fi
+fi
+if command -v syscount >/dev/null; then
+  run_process_tool "$TMP/count" 1 0 syscount -P
+  if grep -q "^PID *COMM *COUNT" "$TMP/count" && grep -Eq "^$(cat "$TMP/wl.pid") +bash +[0-9]+" "$TMP/count"; then
+    ok "syscount -P: the workload's syscalls, by process and its leader's name"
+  else bad "syscount -P" "$(cat "$TMP/count")"; fi
+fi
+# funclatency: a uprobe and uretprobe on libc's getpid, which the tool (an agent process too) and the
+# agent call themselves; the workload's 100 calls are counted.
+libc=$(ldconfig -p 2>/dev/null | awk '/libc.so.6 .*x86-64/ { print $NF; exit }')
+if command -v funclatency >/dev/null && command -v python3 >/dev/null && [ -n "$libc" ]; then
+  "$BPFVM" run -- funclatency "$libc:getpid" > "$TMP/lat" 2>&1 & tool=$!
+  if wait_links 2; then
+    "$BPFVM" run -- python3 -c 'import os
+for _ in range(100): os.getpid()'
+    sleep 0.5
+  fi
+  kill -INT $tool; wait $tool; rc=$?
+  total=$(awk '/->/ { n += $5 } END { print n + 0 }' "$TMP/lat")
+  if [ $rc = 0 ] && [ "$total" -ge 100 ]; then ok "funclatency: getpid's calls counted ($total)"
+  else bad "funclatency" "rc=$rc total=$total" "$(cat "$TMP/lat")"; fi
+fi
+
 # The kernel as oracle: the same rows for the same workload.
 if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_openat/id ]; then
   for opts in "-n wl_open" "-x -n wl_open"; do
@@ -153,6 +226,18 @@ if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_open
     if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "opensnoop $opts: the kernel's rows"
     else bad "opensnoop $opts against the kernel" "kernel: $k" "bpfvm:  $o"; fi
   done
+  if command -v execsnoop >/dev/null; then
+    run_process_tool "$TMP/kexec" 2 1 execsnoop -x
+    k=$(exec_rows "$TMP/kexec") o=$(cat "$TMP/exec.rows")
+    if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "execsnoop -x: the kernel's rows"
+    else bad "execsnoop -x against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  fi
+  if command -v exitsnoop >/dev/null; then
+    run_process_tool "$TMP/kexit" 1 1 exitsnoop
+    k=$(exit_rows "$TMP/kexit") o=$(cat "$TMP/exit.rows")
+    if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "exitsnoop: the kernel's rows"
+    else bad "exitsnoop against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  fi
   if command -v script >/dev/null && [ -x /bin/bash ]; then
     bash_lines "$TMP/kreadline" 1
     k=$(awk 'NR > 1 { $1 = ""; $2 = ""; print }' "$TMP/kreadline") o=$(awk 'NR > 1 { $1 = ""; $2 = ""; print }' "$TMP/readline")
