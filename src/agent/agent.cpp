@@ -681,6 +681,17 @@ void on_syscall(PtRegs* regs, void*) {
   const bool memory = detail::fast_reads() && detail::is_memory_syscall(nr, stop.args.data());
   std::int64_t ret = 0;
   PtRegs served = *regs;
+  // A signal the syscall sends (to this thread or process) is delivered as it returns to user space,
+  // after the kernel's sys_exit tracepoint: its exit programs run before, so its handler or the death it
+  // causes come after them (killsnoop's row of a `kill -TERM $$`). Signals stay blocked until then.
+  std::uint64_t old_mask = 0;
+  const bool hold_signals = attach::is_signal_syscall(static_cast<int>(nr));
+  if (hold_signals) {
+    const std::uint64_t all = ~0ull;
+    const std::uint64_t mask_args[6] = {SIG_BLOCK, reinterpret_cast<std::uint64_t>(&all),
+                                        reinterpret_cast<std::uint64_t>(&old_mask), sizeof all, 0, 0};
+    raw_syscall(SYS_rt_sigprocmask, mask_args);
+  }
   if (actions) {
     PtRegs copy = *regs;
     detail::signal_action_syscall(&copy);
@@ -699,6 +710,10 @@ void on_syscall(PtRegs* regs, void*) {
   run_syscall_entries(e->all_exit, stop, t, cpu);
   run_syscall_entries(exit, stop, t, cpu);
   t.busy = false;
+  if (hold_signals) {
+    const std::uint64_t restore_args[6] = {SIG_SETMASK, reinterpret_cast<std::uint64_t>(&old_mask), 0, sizeof old_mask, 0, 0};
+    raw_syscall(SYS_rt_sigprocmask, restore_args);
+  }
 }
 
 // ---- applying links --------------------------------------------------------------------------------

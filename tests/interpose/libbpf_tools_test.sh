@@ -6,7 +6,8 @@
 # and go when it exits. As root with tracefs, the same tool on the kernel prints the same rows for the
 # same workload (field by field, timestamps aside). bashreadline's uretprobe reads an interactive bash's
 # lines. execsnoop, exitsnoop and syscount see a workload's processes (their parents, exit codes and
-# leaders through the emulated task_struct), execsnoop and exitsnoop as the kernel's do; funclatency
+# leaders through the emulated task_struct), execsnoop and exitsnoop as the kernel's do; killsnoop's
+# row of a kill that ends its sender; funclatency
 # counts a libc function through a uprobe the tool's own process also calls. A kprobe tool fails at
 # attach, saying why. An ordinary user runs opensnoop too.
 # Usage: libbpf_tools_test.sh BPFVM. Exits 77 (skipped) without libbpf-tools.
@@ -193,6 +194,15 @@ sh signal 11 (Segmentation fault)"
   if [ "$got" = "$want" ]; then ok "exitsnoop: exit codes and signals from the task"
   else bad "exitsnoop" "want: $want" "got: $got" "$(cat "$TMP/exit")"; fi
 fi
+# killsnoop: a kill's row is printed by its exit program, which runs before the signal it sent ends
+# the sender (sh -c 'kill -SEGV $$').
+kill_rows() { awk 'NR > 1 && $3 == "sh" { print $3, $4, $6 }' "$1"; }
+if command -v killsnoop >/dev/null; then
+  run_process_tool "$TMP/kill" 6 0 killsnoop
+  kill_rows "$TMP/kill" > "$TMP/kill.rows"
+  if [ "$(cat "$TMP/kill.rows")" = "sh 11 0" ]; then ok "killsnoop: a process's kill of itself"
+  else bad "killsnoop" "$(cat "$TMP/kill")"; fi
+fi
 if command -v syscount >/dev/null; then
   run_process_tool "$TMP/count" 1 0 syscount -P
   if grep -q "^PID *COMM *COUNT" "$TMP/count" && grep -Eq "^$(cat "$TMP/wl.pid") +bash +[0-9]+" "$TMP/count"; then
@@ -231,6 +241,12 @@ if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_open
     k=$(exec_rows "$TMP/kexec") o=$(cat "$TMP/exec.rows")
     if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "execsnoop -x: the kernel's rows"
     else bad "execsnoop -x against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  fi
+  if command -v killsnoop >/dev/null; then
+    run_process_tool "$TMP/kkill" 6 1 killsnoop
+    k=$(kill_rows "$TMP/kkill") o=$(cat "$TMP/kill.rows")
+    if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "killsnoop: the kernel's rows"
+    else bad "killsnoop against the kernel" "kernel: $k" "bpfvm:  $o"; fi
   fi
   if command -v exitsnoop >/dev/null; then
     run_process_tool "$TMP/kexit" 1 1 exitsnoop
