@@ -16,19 +16,8 @@ TMP="$(mktemp -d)"
 export BPFVM_PIN_ROOT="$TMP/pins"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
 
-best() {  # best CMD...: the smallest wall time of REPEAT runs, in seconds
-  local best=""
-  for _ in $(seq "$REPEAT"); do
-    local start end t
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    t=$(awk "BEGIN { print $end - $start }")
-    if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then best=$t; fi
-  done
-  echo "$best"
-}
-ratio() { awk "BEGIN { print $1 / $2 }"; }
+# shellcheck source=bench/wall_time.sh
+source "$(dirname "$0")/wall_time.sh"
 links() { "$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: '; }
 
 # with_tool KERNEL(0|1) LINKS TOOL ARGS...: the workload's best time while the tool runs.

@@ -18,20 +18,8 @@ export BPFVM_PIN_ROOT="$TMP/pins"
 clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" -I"$HERE/../include/bpf" \
   -c "$HERE/../examples/opensnoop.bpf.c" -o "$TMP/opensnoop.bpf.o"
 
-best() {  # best NAME CMD...: the smallest wall time of REPEAT runs, in seconds
-  local best=""
-  for _ in $(seq "$REPEAT"); do
-    local start end t
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    t=$(awk "BEGIN { print $end - $start }")
-    if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then best=$t; fi
-  done
-  echo "$best"
-}
-
-ratio() { awk "BEGIN { print $1 / $2 }"; }
+# shellcheck source=bench/wall_time.sh
+source "$(dirname "$0")/wall_time.sh"
 
 base=$(best "$WORK" "$ROUNDS")
 printf "workload: %s rounds of open/read/close + 4 getppid, a fork every 1000\n" "$ROUNDS"
