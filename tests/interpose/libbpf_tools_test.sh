@@ -203,6 +203,21 @@ if command -v killsnoop >/dev/null; then
   if [ "$(cat "$TMP/kill.rows")" = "sh 11 0" ]; then ok "killsnoop: a process's kill of itself"
   else bad "killsnoop" "$(cat "$TMP/kill")"; fi
 fi
+# Two applications at once, each with its own objects: opensnoop and execsnoop see the same workload.
+if command -v execsnoop >/dev/null; then
+  "$BPFVM" run -- opensnoop -n wl_open > "$TMP/both_open" 2>&1 & first=$!
+  "$BPFVM" run -- execsnoop > "$TMP/both_exec" 2>&1 & second=$!
+  if wait_links 4; then
+    progs=$("$BPFVM" prog show 2>/dev/null)
+    "$BPFVM" run -- sh -c '"$0" "$1"' "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1  # (an exec in scope)
+    sleep 0.5
+  fi
+  kill -INT $first $second; wait $first; wait $second
+  if grep -q "wl_open .* 0 $TMP/present" "$TMP/both_open" && grep -q "^wl_open .* $TMP/wl_open $TMP/present" "$TMP/both_exec" &&
+     grep -q "opensnoop($first)" <<<"$progs" && grep -q "execsnoop($second)" <<<"$progs"; then
+    ok "two tools at once: each its own programs, both see the workload"
+  else bad "two tools at once" "$(cat "$TMP/both_open" "$TMP/both_exec")" "$progs"; fi
+fi
 if command -v syscount >/dev/null; then
   run_process_tool "$TMP/count" 1 0 syscount -P
   if grep -q "^PID *COMM *COUNT" "$TMP/count" && grep -Eq "^$(cat "$TMP/wl.pid") +bash +[0-9]+" "$TMP/count"; then
