@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "bpfvm/attach/syscall_probes.hpp"
+#include "bpfvm/base/process.hpp"
 
 namespace bpfvm::attach {
 
@@ -272,21 +273,10 @@ std::uint32_t pidfd_target(std::uint32_t pid, std::uint64_t fd) {
   return target > 0 ? static_cast<std::uint32_t>(target) : 0;
 }
 
-// The process group of process `pid` (field 5 of /proc/PID/stat, after the parenthesised comm), 0 if none.
+// The process group of process `pid`, 0 if none.
 std::uint32_t process_group(std::uint32_t pid) {
-  FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re");
-  if (!f) return 0;
-  char line[1024];
-  unsigned group = 0;
-  if (std::fgets(line, sizeof line, f)) {
-    if (const char* close = std::strrchr(line, ')')) {
-      int ppid = 0;
-      char state = 0;
-      if (std::sscanf(close + 1, " %c %d %u", &state, &ppid, &group) != 3) group = 0;
-    }
-  }
-  std::fclose(f);
-  return group;
+  os::TaskFacts stat;
+  return os::read_task_stat(pid, stat) ? stat.pgrp : 0;
 }
 
 // The processes of process group `group`, by a walk of /proc.

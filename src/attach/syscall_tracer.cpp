@@ -83,16 +83,8 @@ std::string read_tracee_string(pid_t tid, std::uint64_t address) {
 
 // The kernel's prio of a thread (/proc/TID/stat's priority is prio - 100).
 int read_prio(pid_t tid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", tid));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 120;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 18 && fields >> field; ++i) {
-    if (i == 18) return 100 + std::atoi(field.c_str());
-  }
-  return 120;
+  os::TaskFacts stat;
+  return tid > 0 && os::read_task_stat(static_cast<std::uint32_t>(tid), stat) ? 100 + stat.prio : 120;
 }
 
 }  // namespace

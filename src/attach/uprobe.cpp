@@ -105,6 +105,15 @@ Result<std::string> resolve_binary_path(std::string_view name) {
 
 namespace {
 
+// The point lies `offset` bytes into function `name` (its bounds, for the patcher).
+void in_function(UprobePoint& p, const std::string& name, std::uint64_t offset, const obj::NativeFunction& f) {
+  p.function = name;
+  p.func_offset = offset;
+  p.func_size = f.size;
+  p.func_slack = f.slack;
+  p.func_pad_before = f.pad_before;
+}
+
 Result<UprobePoint> point_for(const std::string& given, std::uint64_t file_offset, bool retprobe) {
   char real[PATH_MAX];
   if (!::realpath(given.c_str(), real)) {
@@ -138,22 +147,14 @@ Result<UprobePoint> resolve_uprobe(const UprobeSpec& spec, const std::string& se
                       spec.offset, f.size);
   }
   UprobePoint p = BPFVM_TRY(point_for(path, f.file_offset + spec.offset, spec.retprobe));
-  p.function = spec.function;
-  p.func_offset = spec.offset;
-  p.func_size = f.size;
-  p.func_slack = f.slack;
-  p.func_pad_before = f.pad_before;
+  in_function(p, spec.function, spec.offset, f);
   return p;
 }
 
 Result<UprobePoint> uprobe_at_offset(const std::string& path, std::uint64_t file_offset, bool retprobe) {
   UprobePoint p = BPFVM_TRY(point_for(path, file_offset, retprobe));
   if (auto f = obj::native_function_at(p.path, file_offset); f && *f) {
-    p.function = (*f)->name;
-    p.func_offset = file_offset - (*f)->file_offset;
-    p.func_size = (*f)->size;
-    p.func_slack = (*f)->slack;
-    p.func_pad_before = (*f)->pad_before;
+    in_function(p, (*f)->name, file_offset - (*f)->file_offset, **f);
   }
   return p;
 }

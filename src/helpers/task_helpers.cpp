@@ -123,14 +123,27 @@ std::uint64_t read_kernel_string(KernelMemory& kernel, std::uint64_t dst, std::u
   if (size == 0) return 0;
   if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
   auto* out = reinterpret_cast<char*>(dst);
-  for (std::size_t done = 0; done < size - 1; ++done) {  // the objects' strings are short (comm: 16)
-    char c = 0;
-    if (!kernel.read(src + done, &c, 1)) {
-      std::memset(out, 0, size);
-      return errno_result(EFAULT);
+  // A chunk at a time (a comm is one), a byte at a time where a chunk would cross the end of a task's
+  // objects; as strncpy_from_kernel_nofault, nothing past the NUL is written.
+  constexpr std::size_t kChunk = 64;
+  char bounce[kChunk];
+  std::size_t done = 0;
+  while (done < size - 1) {
+    std::size_t n = std::min<std::size_t>(kChunk, size - 1 - done);
+    if (!kernel.read(src + done, bounce, n)) {
+      n = 1;
+      if (!kernel.read(src + done, bounce, 1)) {
+        std::memset(out, 0, size);
+        return errno_result(EFAULT);
+      }
     }
-    out[done] = c;
-    if (c == 0) return done + 1;
+    if (const void* nul = std::memchr(bounce, 0, n)) {
+      const std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nul) - bounce) + 1;
+      std::memcpy(out + done, bounce, len);
+      return done + len;
+    }
+    std::memcpy(out + done, bounce, n);
+    done += n;
   }
   out[size - 1] = 0;
   return size;

@@ -1,5 +1,7 @@
 #include "bpfvm/runtime/registry.hpp"
 
+#include "bpfvm/base/process.hpp"
+
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -82,19 +84,8 @@ std::string_view kind_name(ObjectKind kind) {
 }
 
 std::uint64_t process_start_time(int pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat;
-  if (!std::getline(in, stat)) return 0;
-  // The command name may hold spaces and parentheses: fields count from the last ')'.
-  const std::size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::size_t pos = close + 2;
-  for (int field = 3; field < 22; ++field) {
-    pos = stat.find(' ', pos);
-    if (pos == std::string::npos) return 0;
-    ++pos;
-  }
-  return std::strtoull(stat.c_str() + pos, nullptr, 10);
+  os::TaskFacts stat;
+  return pid > 0 && os::read_task_stat(static_cast<std::uint32_t>(pid), stat) ? stat.start_ticks : 0;
 }
 
 Result<std::shared_ptr<Registry>> Registry::open(const std::string& pin_root) {

@@ -64,13 +64,14 @@ Result<std::string> cgroup_of_task(int pid);
 // bpfvm shows programs (runtime/kernel_tasks). Fields stay 0 where /proc does not say (the memory
 // bounds need ptrace access to the task; a gone task has nothing).
 struct TaskFacts {
-  std::uint32_t pid = 0, tgid = 0, ppid = 0;
+  std::uint32_t pid = 0, tgid = 0, ppid = 0, pgrp = 0;
   char comm[16] = {};
   char state = 0;                  // /proc/TID/stat's letter: R, S, D, T, t, Z, X, I
   std::uint32_t flags = 0;         // PF_*
   int prio = 0, nice = 0;          // the kernel's task_prio (prio - 100) and nice
   std::uint32_t cpu = 0;           // where it last ran
-  std::uint64_t start_boottime_ns = 0;  // at fork, CLOCK_BOOTTIME (in the USER_HZ ticks /proc keeps)
+  std::uint64_t start_ticks = 0;       // at fork, CLOCK_BOOTTIME in USER_HZ ticks, as /proc keeps it
+  std::uint64_t start_boottime_ns = 0;  // the same in ns (to the tick)
   std::uint64_t start_code = 0, end_code = 0, start_stack = 0, start_data = 0, end_data = 0, start_brk = 0;
   std::uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
   std::int32_t exit_code = 0;      // a zombie's wait status
@@ -84,5 +85,8 @@ struct TaskFacts {
 // Fills `out` for task `tid`; false when the task does not exist (or /proc is not readable). Reads with
 // open/read/fstatat into fixed buffers: nothing allocated, so a program run in a signal handler may use it.
 bool read_task_facts(std::uint32_t tid, TaskFacts& out);
+// The part of it /proc/TID/stat gives (ids but tgid, name, state, flags, priorities, start, memory
+// bounds, exit code): one file read, for callers that need no more.
+bool read_task_stat(std::uint32_t tid, TaskFacts& out);
 
 }  // namespace bpfvm::os

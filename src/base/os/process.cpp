@@ -258,7 +258,7 @@ int status_numbers(const char* text, const char* key, std::uint32_t* out, int ma
 
 }  // namespace
 
-bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
+bool read_task_stat(std::uint32_t tid, TaskFacts& out) {
   out = TaskFacts{};
   char path[64];
   char buf[2048];
@@ -276,11 +276,13 @@ bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
   std::int64_t field[53] = {};  // 1-based, as proc(5) numbers them; 4 onwards
   for (int i = 4; i <= 52 && *p && *p != '\n'; ++i) field[i] = next_number(p);
   out.ppid = static_cast<std::uint32_t>(field[4]);
+  out.pgrp = static_cast<std::uint32_t>(field[5]);
   out.flags = static_cast<std::uint32_t>(field[9]);
   out.prio = static_cast<int>(field[18]);
   out.nice = static_cast<int>(field[19]);
   constexpr std::uint64_t kUserHz = 100;  // USER_HZ: the unit of starttime on every Linux architecture bpfvm runs on
-  out.start_boottime_ns = static_cast<std::uint64_t>(field[22]) * (1000000000 / kUserHz);
+  out.start_ticks = static_cast<std::uint64_t>(field[22]);
+  out.start_boottime_ns = out.start_ticks * (1000000000 / kUserHz);
   out.start_code = static_cast<std::uint64_t>(field[26]);
   out.end_code = static_cast<std::uint64_t>(field[27]);
   out.start_stack = static_cast<std::uint64_t>(field[28]);
@@ -293,7 +295,13 @@ bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
   out.env_start = static_cast<std::uint64_t>(field[50]);
   out.env_end = static_cast<std::uint64_t>(field[51]);
   out.exit_code = static_cast<std::int32_t>(field[52]);
+  return true;
+}
 
+bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
+  if (!read_task_stat(tid, out)) return false;
+  char path[64];
+  char buf[2048];
   proc_path(path, sizeof path, tid, "/status");
   if (read_proc(path, buf, sizeof buf) > 0) {
     std::uint32_t tgid = 0;
