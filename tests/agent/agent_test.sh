@@ -96,7 +96,9 @@ SEC("tracepoint/syscalls/sys_enter_close") int in(struct enter* e) {
   __u32 k = 1; __u64 one = 1, *v;
   if ((int)e->fd != -1) return 0;
   v = bpf_map_lookup_elem(&c, &k);
-  if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST);
+  if (!v && bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST) == 0) return 0;
+  if (!v) v = bpf_map_lookup_elem(&c, &k);  // another thread inserted it first
+  if (v) __sync_fetch_and_add(v, 1);
   return 0;
 }
 char LICENSE[] SEC("license") = "GPL";
@@ -242,7 +244,16 @@ cat > "$TMP/closes.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } c SEC(".maps");
-static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&c, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST); }
+// (two threads may both find no entry: the one whose insert fails adds to the other's)
+static void bump(__u32 k) {
+  __u64 one = 1, *v = bpf_map_lookup_elem(&c, &k);
+  if (!v) {
+    if (bpf_map_update_elem(&c, &k, &one, BPF_NOEXIST) == 0) return;
+    v = bpf_map_lookup_elem(&c, &k);
+    if (!v) return;
+  }
+  __sync_fetch_and_add(v, 1);
+}
 struct enter { __u64 common; long nr; long fd; };
 struct exit { __u64 common; long nr; long ret; };
 SEC("tracepoint/syscalls/sys_enter_close") int in(struct enter* e) { if ((int)e->fd == -1) bump(1); return 0; }
@@ -304,7 +315,7 @@ cat > "$TMP/events.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16); __type(key, __u32); __type(value, __u64); } e SEC(".maps");
-static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&e, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&e, &k, &one, BPF_NOEXIST); }
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&e, &k); if (!v && bpf_map_update_elem(&e, &k, &one, BPF_NOEXIST) == 0) return; if (!v) v = bpf_map_lookup_elem(&e, &k); if (v) __sync_fetch_and_add(v, 1); }
 struct exec_rec { __u64 common; __u32 filename; int pid; int old_pid; };
 struct fork_rec { __u64 common; __u32 parent_comm; int parent_pid; __u32 child_comm; int child_pid; };
 struct exit_rec { __u64 common; char comm[16]; int pid; int prio; _Bool group_dead; };
@@ -382,7 +393,7 @@ cat > "$TMP/signals.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 32); __type(key, __u32); __type(value, __u64); } s SEC(".maps");
-static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&s, &k); if (v) __sync_fetch_and_add(v, 1); else bpf_map_update_elem(&s, &k, &one, BPF_NOEXIST); }
+static void bump(__u32 k) { __u64 one = 1, *v = bpf_map_lookup_elem(&s, &k); if (!v && bpf_map_update_elem(&s, &k, &one, BPF_NOEXIST) == 0) return; if (!v) v = bpf_map_lookup_elem(&s, &k); if (v) __sync_fetch_and_add(v, 1); }
 struct gen { __u64 common; int sig; int err; int code; char comm[16]; int pid; int group; int result; };
 SEC("tracepoint/signal/signal_generate") int on_gen(struct gen* g) {
   bump(g->sig * 1000 + g->result * 100 + g->group * 10 + (g->code == -6 ? 1 : g->code == -1 ? 2 : 0));
