@@ -207,7 +207,7 @@ fi
 if command -v execsnoop >/dev/null; then
   "$BPFVM" run -- opensnoop -n wl_open > "$TMP/both_open" 2>&1 & first=$!
   "$BPFVM" run -- execsnoop > "$TMP/both_exec" 2>&1 & second=$!
-  if wait_links 4; then
+  if wait_links 6; then  # (opensnoop's open and openat, execsnoop's execve: entry and exit each)
     progs=$("$BPFVM" prog show 2>/dev/null)
     "$BPFVM" run -- sh -c '"$0" "$1"' "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1  # (an exec in scope)
     sleep 0.5
