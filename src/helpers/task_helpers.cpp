@@ -70,32 +70,41 @@ std::uint64_t read_mem(pid_t pid, std::uint64_t dst, std::uint64_t size, std::ui
 }
 
 // The _str variants: up to size - 1 bytes and a NUL; returns the length including the NUL. Like the
-// kernel's strncpy_from_user, nothing past the NUL is written.
-std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx) {
+// kernel's strncpy_from_user, nothing past the NUL is written. `chunk(at, buf, most)` copies up to `most`
+// bytes at `at` into buf and says how many (0: a fault); the string comes a chunk at a time.
+template <typename Chunk>
+std::uint64_t copy_string(std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx, Chunk&& chunk) {
   if (size == 0) return 0;
   if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
   auto* out = reinterpret_cast<char*>(dst);
-  constexpr std::uint64_t kPage = 4096;
+  constexpr std::size_t kPage = 4096;
   char bounce[kPage];
   std::size_t done = 0;
   while (done < size - 1) {
-    // One page at a time, so that a string ending just before an unmapped page still reads.
-    const std::uint64_t at = src + done;
-    const std::size_t chunk = std::min<std::uint64_t>(size - 1 - done, kPage - at % kPage);
-    if (!safe_read(env_of(ctx), pid, bounce, at, chunk)) {
+    const std::size_t n = chunk(src + done, bounce, std::min<std::size_t>(size - 1 - done, kPage));
+    if (n == 0) {
       std::memset(out, 0, size);
       return errno_result(EFAULT);
     }
-    if (const void* nul = std::memchr(bounce, 0, chunk)) {
-      const std::size_t n = static_cast<std::size_t>(static_cast<const char*>(nul) - bounce) + 1;
-      std::memcpy(out + done, bounce, n);
-      return done + n;
+    if (const void* nul = std::memchr(bounce, 0, n)) {
+      const std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nul) - bounce) + 1;
+      std::memcpy(out + done, bounce, len);
+      return done + len;
     }
-    std::memcpy(out + done, bounce, chunk);
-    done += chunk;
+    std::memcpy(out + done, bounce, n);
+    done += n;
   }
   out[size - 1] = 0;
   return size;
+}
+
+std::uint64_t read_str(pid_t pid, std::uint64_t dst, std::uint64_t size, std::uint64_t src, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  return copy_string(dst, size, src, ctx, [&](std::uint64_t at, char* buf, std::size_t most) -> std::size_t {
+    // One page at a time, so that a string ending just before an unmapped page still reads.
+    const std::size_t n = std::min<std::size_t>(most, 4096 - at % 4096);
+    return safe_read(env, pid, buf, at, n) ? n : 0;
+  });
 }
 
 std::uint64_t probe_read_user(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
@@ -120,33 +129,12 @@ std::uint64_t read_kernel_object(KernelMemory& kernel, std::uint64_t dst, std::u
 }
 std::uint64_t read_kernel_string(KernelMemory& kernel, std::uint64_t dst, std::uint64_t size, std::uint64_t src,
                                  CallContext* ctx) {
-  if (size == 0) return 0;
-  if (!ctx->may_access(dst, size, true)) return errno_result(EFAULT);
-  auto* out = reinterpret_cast<char*>(dst);
-  // A chunk at a time (a comm is one), a byte at a time where a chunk would cross the end of a task's
-  // objects; as strncpy_from_kernel_nofault, nothing past the NUL is written.
-  constexpr std::size_t kChunk = 64;
-  char bounce[kChunk];
-  std::size_t done = 0;
-  while (done < size - 1) {
-    std::size_t n = std::min<std::size_t>(kChunk, size - 1 - done);
-    if (!kernel.read(src + done, bounce, n)) {
-      n = 1;
-      if (!kernel.read(src + done, bounce, 1)) {
-        std::memset(out, 0, size);
-        return errno_result(EFAULT);
-      }
-    }
-    if (const void* nul = std::memchr(bounce, 0, n)) {
-      const std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nul) - bounce) + 1;
-      std::memcpy(out + done, bounce, len);
-      return done + len;
-    }
-    std::memcpy(out + done, bounce, n);
-    done += n;
-  }
-  out[size - 1] = 0;
-  return size;
+  // 64 bytes at a time (a comm is one), a byte where that would cross the end of a task's objects.
+  return copy_string(dst, size, src, ctx, [&](std::uint64_t at, char* buf, std::size_t most) -> std::size_t {
+    const std::size_t n = std::min<std::size_t>(most, 64);
+    if (kernel.read(at, buf, n)) return n;
+    return kernel.read(at, buf, 1) ? 1 : 0;
+  });
 }
 
 // x86-64's copy_from_kernel_nofault refuses a non-canonical address with -ERANGE (bits 63..47 differ).
