@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -562,6 +563,77 @@ bool serve(PtRegs* regs) {
   return true;
 }
 
+// glibc changes a process's ids in every thread it knows: its setxid broadcast has each thread make
+// the same set*id call in its SIGSETXID handler, and aborts the process when one result differs. The
+// agent's watcher is such a thread, but what decides a result is partly per thread: capabilities set by
+// capset and PR_SET_KEEPCAPS reach only the thread that sets them (setpriv: KEEPCAPS, setresuid, capset,
+// setresgid). Untraced the process would have no such thread, so the watcher makes its call with all it
+// is permitted (KEEPCAPS, effective = permitted) and, once the process's leader has made the same change,
+// drops every capability the leader lacks: it ends with the leader's credentials and never more.
+std::atomic<pid_t> g_watcher_tid{0};
+
+struct Capabilities {
+  __user_cap_data_struct data[2] = {};
+};
+std::int64_t capabilities(std::uint64_t nr, pid_t pid, Capabilities& caps) {
+  __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, pid};
+  const std::uint64_t args[6] = {reinterpret_cast<std::uint64_t>(&head), reinterpret_cast<std::uint64_t>(caps.data)};
+  return raw_syscall(nr, args);
+}
+
+bool on_watcher() {
+  static constexpr std::uint64_t kNoArgs[6] = {};
+  const pid_t watcher = g_watcher_tid.load(std::memory_order_acquire);
+  return watcher != 0 && static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) == watcher;
+}
+
+void before_setxid() {  // (in the SIGSETXID handler, before glibc's)
+  if (!on_watcher()) return;
+  const std::uint64_t keep[6] = {PR_SET_KEEPCAPS, 1};
+  raw_syscall(SYS_prctl, keep);
+  Capabilities own;
+  if (capabilities(SYS_capget, 0, own) != 0) return;
+  for (auto& d : own.data) d.effective = d.permitted;
+  capabilities(SYS_capset, 0, own);
+}
+
+// The watcher's capabilities: none the leader lacks (its own capset calls reach no other thread; the
+// watcher checks after each set*id broadcast and whenever it wakes).
+void drop_what_the_leader_lacks() {
+  Capabilities own, lead;
+  if (capabilities(SYS_capget, 0, own) != 0 || capabilities(SYS_capget, ::getpid(), lead) != 0) return;
+  const Capabilities was = own;
+  for (int i = 0; i < 2; ++i) {
+    own.data[i].permitted &= lead.data[i].permitted;
+    own.data[i].effective = lead.data[i].effective & own.data[i].permitted;
+    own.data[i].inheritable &= lead.data[i].inheritable;
+  }
+  if (std::memcmp(&was, &own, sizeof own) != 0) capabilities(SYS_capset, 0, own);
+}
+
+void after_setxid() {  // (in the SIGSETXID handler, after glibc's)
+  if (!on_watcher()) return;
+  // The thread that asked makes its own call once every other thread has made theirs: wait for the
+  // leader's ids to be this thread's (at most ~20 ms; a failed call leaves them as they were).
+  const pid_t leader = ::getpid();
+  os::TaskFacts mine, theirs;
+  for (int i = 0; i < 200; ++i) {
+    if (!os::read_task_facts(static_cast<std::uint32_t>(::syscall(SYS_gettid)), mine) ||
+        !os::read_task_facts(static_cast<std::uint32_t>(leader), theirs)) {
+      break;
+    }
+    if (std::equal(std::begin(mine.uid), std::end(mine.uid), std::begin(theirs.uid)) &&
+        std::equal(std::begin(mine.gid), std::end(mine.gid), std::begin(theirs.gid))) {
+      break;
+    }
+    const timespec pause{0, 100000};
+    ::nanosleep(&pause, nullptr);
+  }
+  drop_what_the_leader_lacks();
+  const std::uint64_t keep[6] = {PR_SET_KEEPCAPS, 0};
+  raw_syscall(SYS_prctl, keep);
+}
+
 // The syscall as it goes on: served, or a memory syscall through the writer, or the instruction.
 void perform(PtRegs* regs) {
   if (!serve(regs)) memory_syscall(regs);
@@ -1114,6 +1186,7 @@ void* watch(void* arg) {
   t_agent_thread = true;
   ::prctl(PR_SET_NAME, "bpfvm-agent", 0, 0, 0);  // by itself: pthread_setname_np writes a /proc file
   g_watcher_creator.store(0, std::memory_order_release);
+  g_watcher_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
   State& s = *g_state;
   if (arg) {
     const auto at_fork = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(arg) - 1);
@@ -1128,6 +1201,7 @@ void* watch(void* arg) {
     }
     // Woken by a link's change; every second anyway, for links whose loader died without withdrawing.
     park(s, seen);
+    drop_what_the_leader_lacks();
   }
 }
 
@@ -1161,6 +1235,8 @@ void start_watcher(void* arg = nullptr) {
   // The process's own signals are blocked here only while the thread is made (it inherits the mask).
   g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
   const int made = pthread_create(&thread, &attr, watch, arg);
+  // (glibc installs its SIGSETXID handler at a process's first pthread_create, this one or an earlier.)
+  if (made == 0) detail::chain_setxid(before_setxid, after_setxid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (made == 0) {
     for (int i = 0; i < 100000 && g_watcher_creator.load(std::memory_order_acquire) != 0; ++i) sched_yield();

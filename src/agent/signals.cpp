@@ -163,6 +163,40 @@ void interpose_signals(DeliverFn deliver) {
   g_interposed.store(true, std::memory_order_release);
 }
 
+namespace {
+std::atomic<std::uint64_t> g_setxid_handler{0}, g_setxid_flags{0};
+std::atomic<void (*)()> g_setxid_before{nullptr}, g_setxid_after{nullptr};
+
+void setxid_chain(int sig, siginfo_t* info, void* context) {
+  if (auto before = g_setxid_before.load(std::memory_order_acquire)) before();
+  const std::uint64_t handler = g_setxid_handler.load(std::memory_order_acquire);
+  if (g_setxid_flags.load(std::memory_order_acquire) & SA_SIGINFO) {
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(sig, info, context);
+  } else {
+    reinterpret_cast<void (*)(int)>(handler)(sig);
+  }
+  if (auto after = g_setxid_after.load(std::memory_order_acquire)) after();
+}
+}  // namespace
+
+bool chain_setxid(void (*before)(), void (*after)()) {
+  constexpr int kSetxid = 33;
+  g_setxid_before.store(before, std::memory_order_release);
+  g_setxid_after.store(after, std::memory_order_release);
+  if (g_setxid_handler.load(std::memory_order_acquire) != 0) return true;
+  KernelAction now;
+  if (sys(SYS_rt_sigaction, kSetxid, 0, reinterpret_cast<std::uint64_t>(&now), 8) != 0) return false;
+  if (now.handler == reinterpret_cast<std::uint64_t>(SIG_DFL) || now.handler == reinterpret_cast<std::uint64_t>(SIG_IGN)) {
+    return false;
+  }
+  g_setxid_flags.store(now.flags, std::memory_order_release);
+  g_setxid_handler.store(now.handler, std::memory_order_release);
+  KernelAction chained = now;
+  chained.handler = reinterpret_cast<std::uint64_t>(&setxid_chain);
+  chained.flags |= SA_SIGINFO;
+  return sys(SYS_rt_sigaction, kSetxid, reinterpret_cast<std::uint64_t>(&chained), 0, 8) == 0;
+}
+
 bool signals_interposed() { return g_interposed.load(std::memory_order_acquire); }
 
 void signals_forked() {

@@ -60,4 +60,9 @@ void process_action(int sig, std::uint64_t (&words)[4]);
 // agent's own syscall, never the process's: the kernel's previous action in `old`. 0 or -errno.
 std::int64_t set_kernel_action(int sig, std::uint64_t handler, std::uint64_t flags, std::uint64_t (&old)[4]);
 
+// glibc's SIGSETXID (33; its set*id broadcast to every thread it made): `before` runs in each receiving
+// thread, then glibc's own handler, then `after`. Installed once, by the agent's own rt_sigaction; false
+// (nothing done) where glibc has no handler for it yet.
+bool chain_setxid(void (*before)(), void (*after)());
+
 }  // namespace bpfvm::agent::detail

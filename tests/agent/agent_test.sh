@@ -670,6 +670,20 @@ if command -v readelf >/dev/null; then
   check "the agent's thread-local storage is under 1 KiB (${tls:-none} bytes)" 0 "$([ "${tls:-0}" -lt 1024 ] && echo small)" 0 "small"
 fi
 
+# A process in scope that drops root (setpriv's order: PR_SET_KEEPCAPS, setresuid, capset, setresgid).
+# glibc makes every thread it knows, the agent's watcher too, make each set*id call, and aborts the
+# process when one fails: the watcher must succeed where the calling thread does, and end with no
+# capability the process's leader lacks.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && command -v python3 >/dev/null; then
+  out=$("$BPFVM" run -- setpriv --reuid=nobody --regid=nogroup --clear-groups id 2>&1); rc=$?
+  check "a process that drops root in scope (setpriv) runs as it would" $rc "$out" 0 "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+  out=$("$BPFVM" run -- python3 "$DIR/drop_privileges.py" 2>&1); rc=$?
+  check "after it, the agent's thread has the process's ids and no capability it dropped" $rc "$out" 0 \
+    "2 threads: ['65534 65534 0000000000000000 0000000000000000 groups=']"
+else
+  echo "skip: a process that drops root (needs root, setpriv and python3)"
+fi
+
 
 # An ordinary user traces a program of theirs: the agent needs no privilege.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
