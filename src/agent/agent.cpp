@@ -140,9 +140,71 @@ void report(const std::string& what) {
 
 // ---- the probed thread's side ----------------------------------------------------------------------
 
-struct ThreadRunner {
-  const Entry* entry;
-  std::unique_ptr<runtime::Program::Runner> runner;
+// The probed thread's memory of the agent (its state, its runners) is mapped by raw mmap, never taken
+// from malloc: a syscall or probe can fire while the thread is inside malloc holding its arena lock
+// (sysmalloc's brk and mmap), and the first event of a thread, or of a link on it, would then wait for
+// that lock forever. Unmapped through memory_syscall, as the process's own munmap (user_memory.hpp).
+void* raw_map(std::size_t size) {
+  const std::uint64_t args[6] = {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0};
+  const std::int64_t r = raw_syscall(SYS_mmap, args);
+  return r < 0 && r > -4096 ? nullptr : reinterpret_cast<void*>(r);
+}
+void raw_unmap(void* p, std::size_t size) {
+  const std::uint64_t args[6] = {reinterpret_cast<std::uint64_t>(p), size};
+  detail::memory_syscall(SYS_munmap, args);
+}
+template <typename T, typename... Args>
+T* raw_new(Args&&... args) {
+  void* p = raw_map(sizeof(T));
+  return p ? new (p) T(std::forward<Args>(args)...) : nullptr;
+}
+template <typename T>
+void raw_delete(T* p) {
+  if (!p) return;
+  p->~T();
+  raw_unmap(p, sizeof(T));
+}
+
+// A thread's runners, one per entry that ran on it.
+class ThreadRunners {
+ public:
+  struct Item {
+    const Entry* entry;
+    runtime::Program::Runner* runner;
+  };
+  ThreadRunners() = default;
+  ThreadRunners(const ThreadRunners&) = delete;
+  ThreadRunners& operator=(const ThreadRunners&) = delete;
+  ~ThreadRunners() {
+    clear();
+    if (items_) raw_unmap(items_, capacity_ * sizeof(Item));
+  }
+  Item* begin() { return items_; }
+  Item* end() { return items_ + size_; }
+  // False (nothing kept) when no memory could be mapped.
+  bool add(const Entry* entry, runtime::Program::Runner* runner) {
+    if (size_ == capacity_) {
+      const std::size_t more = capacity_ ? capacity_ * 2 : 4096 / sizeof(Item);
+      auto* grown = static_cast<Item*>(raw_map(more * sizeof(Item)));
+      if (!grown) return false;
+      if (items_) {
+        std::memcpy(grown, items_, size_ * sizeof(Item));
+        raw_unmap(items_, capacity_ * sizeof(Item));
+      }
+      items_ = grown;
+      capacity_ = more;
+    }
+    items_[size_++] = {entry, runner};
+    return true;
+  }
+  void clear() {
+    for (Item& i : *this) raw_delete(i.runner);
+    size_ = 0;
+  }
+
+ private:
+  Item* items_ = nullptr;
+  std::size_t size_ = 0, capacity_ = 0;
 };
 
 struct ThreadState {
@@ -150,11 +212,11 @@ struct ThreadState {
   bool ids_stale = false;  // a vfork child on its parent's thread-locals, or that parent after it
   std::uint32_t generation = ~0u;
   helpers::RunEnv env;
-  std::vector<ThreadRunner> runners;
+  ThreadRunners runners;
   attach::SyscallContext context{};  // here, not thread_local: every thread of the process would carry it
 };
 
-// Each thread's state is on the heap, reached through a trivially destructible thread-local pointer:
+// Each thread's state is mapped (above), reached through a trivially destructible thread-local pointer:
 // probes keep firing after the thread's C++ thread-locals are destroyed (exit runs them before atexit
 // handlers, which still make syscalls: cat's close(1)). A key destructor frees it when a thread ends;
 // the main thread's lives as long as the process.
@@ -163,7 +225,7 @@ pthread_key_t g_state_key;
 
 void free_thread_state(void* p) {
   t_state = nullptr;
-  delete static_cast<ThreadState*>(p);
+  raw_delete(static_cast<ThreadState*>(p));
 }
 
 // Set while a thread's state is made: the calls it makes (malloc, getpid...) may be probed functions,
@@ -174,8 +236,14 @@ ThreadState& thread_state() {
   if (!t_state) [[unlikely]] {
     static const bool keyed = pthread_key_create(&g_state_key, free_thread_state) == 0;
     t_making_state = true;
-    t_state = new ThreadState;
-    if (keyed) pthread_setspecific(g_state_key, t_state);
+    t_state = raw_new<ThreadState>();
+    if (t_state) {
+      if (keyed) pthread_setspecific(g_state_key, t_state);
+    } else [[unlikely]] {  // no memory left to map: this thread's events are missed (counted as such)
+      static ThreadState spare;
+      spare.busy = true;
+      t_state = &spare;
+    }
     t_making_state = false;
   }
   ThreadState& t = *t_state;
@@ -211,24 +279,32 @@ ThreadState& thread_state() {
   return t;
 }
 
-runtime::Program::Runner& runner_for(ThreadState& t, const Entry& e, void* ctx, std::size_t ctx_size) {
+// Null when no memory could be mapped for it.
+runtime::Program::Runner* runner_for(ThreadState& t, const Entry& e, void* ctx, std::size_t ctx_size) {
   for (auto& r : t.runners) {
-    if (r.entry == &e) return *r.runner;
+    if (r.entry == &e) return r.runner;
   }
   helpers::RunEnv env = t.env;
   env.func_ip = e.address;
   env.attach_cookie = e.cookie;
-  t.runners.push_back({&e, std::make_unique<runtime::Program::Runner>(*e.program, ctx, ctx_size,
-                                                                        std::span<const std::uint8_t>(), env)});
-  return *t.runners.back().runner;
+  auto* runner = raw_new<runtime::Program::Runner>(*e.program, ctx, ctx_size, std::span<const std::uint8_t>(), env);
+  if (runner && !t.runners.add(&e, runner)) {
+    raw_delete(runner);
+    runner = nullptr;
+  }
+  return runner;
 }
 
 void run_entries(const std::vector<Entry>& list, PtRegs* regs, ThreadState& t) {
   const int cpu = ::sched_getcpu();
   for (const Entry& e : list) {
-    runtime::Program::Runner& runner = runner_for(t, e, regs, sizeof(PtRegs));
-    runner.set_user_regs(regs);
-    auto r = runner.run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
+    runtime::Program::Runner* runner = runner_for(t, e, regs, sizeof(PtRegs));
+    if (!runner) [[unlikely]] {
+      e.failures->fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    runner->set_user_regs(regs);
+    auto r = runner->run_on(regs, cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu));
     if (!r) [[unlikely]] e.failures->fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -272,9 +348,13 @@ void run_syscall_entries(const std::vector<SyscallEntry>& list, const attach::Sy
   attach::SyscallContext& context = t.context;
   for (const SyscallEntry& e : list) {
     attach::make_syscall_context(e.point, stop, context);
-    runtime::Program::Runner& runner = runner_for(t, e.entry, context.bytes, context.size);
-    runner.set_user_regs(stop.user_regs);
-    auto r = runner.run_on(context.bytes, static_cast<std::uint32_t>(cpu));
+    runtime::Program::Runner* runner = runner_for(t, e.entry, context.bytes, context.size);
+    if (!runner) [[unlikely]] {
+      e.entry.failures->fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    runner->set_user_regs(stop.user_regs);
+    auto r = runner->run_on(context.bytes, static_cast<std::uint32_t>(cpu));
     if (!r) [[unlikely]] e.entry.failures->fetch_add(1, std::memory_order_relaxed);
   }
 }

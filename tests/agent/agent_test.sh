@@ -264,6 +264,34 @@ out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=
 check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
+# A link made while a process in scope runs: its first event on a thread comes from a syscall malloc
+# makes with its arena lock held (brk, the only syscall of the target's rounds). The agent takes
+# nothing from malloc on that path: it would wait for that lock forever (the process hung).
+cat > "$TMP/brk.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } b SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_brk") int in(void* ctx) {
+  __u32 k = 0;
+  __u64* v = bpf_map_lookup_elem(&b, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+"$BPFVM" run -- "$TMP/target" brks "$TMP/brks-go" 0 > "$TMP/brks.out" 2>&1 &
+brks=$!
+for _ in $(seq 100); do "$BPFVM" agent show 2>/dev/null | grep -q "pid $brks" && break; sleep 0.05; done
+"$BPFVM" trace "$TMP/brk.bpf.c" > "$TMP/brk-trace.out" 2>&1 &
+tracer=$!
+for _ in $(seq 200); do grep -q Attached "$TMP/brk-trace.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3
+touch "$TMP/brks-go"
+for _ in $(seq 600); do kill -0 $brks 2>/dev/null || break; sleep 0.1; done  # (at most 60 s)
+if kill -0 $brks 2>/dev/null; then kill -9 $brks; fi
+wait $brks; brc=$?
+kill -INT $tracer; wait $tracer
+check "a link's first event on a thread inside malloc (its lock held)" $brc "$(cat "$TMP/brks.out" "$TMP/brk-trace.out")" 0 "done" "@b[0]: "
 
 # A global trace whose syscall links a process in scope cannot take (it runs threads when they come,
 # so its syscall instructions stay unpatched): said on stderr at the end, with the reason. (Not served:

@@ -3,6 +3,7 @@
  * syscalls, or opens paths in memory it unmaps, as asked. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -173,14 +174,33 @@ static long calls(int n) {
 
 static void* calls_thread(void* n) { return (void*)calls((int)(long)n); }
 
+/* Rounds of malloc and free of 1 MiB from the heap's top: each grows it (brk) and trims it (brk) with
+ * malloc's arena lock held. 1000 at a time until FILE exists (one access() between), then 1000 more. */
+static void brks(const char* file) {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 0);
+  mallopt(M_TOP_PAD, 0);
+  for (int last = 0; last < 2;) {
+    for (int i = 0; i < 1000; i++) {
+      volatile char* p = malloc(1 << 20);
+      if (p) p[0] = 1;
+      free((void*)p);
+    }
+    if (last || access(file, F_OK) == 0) last++;
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | threadcalls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
   if (!strcmp(argv[1], "calls")) {
     printf("total %ld\n", calls(n));
+  } else if (!strcmp(argv[1], "brks")) {  /* brk up and down, inside malloc and free, until FILE exists */
+    brks(argv[2]);
+    printf("done\n");
   } else if (!strcmp(argv[1], "threadcalls")) {  /* n calls in each of 3 threads at once */
     pthread_t a, b;
     pthread_create(&a, NULL, calls_thread, (void*)(long)n);
