@@ -269,6 +269,19 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
   union bpf_attr attr {};
   const std::size_t n = std::min<std::size_t>(size, sizeof attr);
   if (size > 0 && !os::copy_own_memory(&attr, user, n)) return -EFAULT;
+  if (cmd == BPF_RAW_TRACEPOINT_OPEN) {
+    // Raw tracepoints pass the kernel's own arguments (pt_regs, task_struct, request pointers...) to
+    // the program: none has events in user space, nor do BTF tracepoints and fentry/fexit (their links
+    // come here too, with no name).
+    const auto name = attr.raw_tracepoint.name
+                          ? os::read_own_string(reinterpret_cast<const char*>(attr.raw_tracepoint.name), 256)
+                          : std::optional<std::string>(std::string());
+    if (!name) return -EFAULT;
+    std::fprintf(stderr, "bpfvm: %s has no events in user space: bpfvm runs programs on syscall, process and signal "
+                 "tracepoints (tracepoint/, not raw_tp/) and uprobes\n",
+                 name->empty() ? "a BTF tracepoint or fentry/fexit program" : fmt::format("raw tracepoint {}", *name).c_str());
+    return -EOPNOTSUPP;
+  }
   union bpf_attr before = attr;
   const long r = rt_.bpf(cmd, &attr, static_cast<unsigned>(n));
   const std::int64_t result = r < 0 ? neg_errno() : r;

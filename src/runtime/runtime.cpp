@@ -378,6 +378,14 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   // socket hooks, lwt, flow dissector...) are verified and loaded, as the kernel loads programs that
   // only run once attached, but never run: their hooks are kernel objects.
   const bool runs = context_size(request.prog_type) != 0;
+  if (request.prog_type == BPF_PROG_TYPE_TRACING || request.prog_type == BPF_PROG_TYPE_LSM) {
+    // (fentry/fexit/fmod_ret/tp_btf/iter and lsm: their hooks are kernel functions)
+    return fail(make_error(Errc::kNotSupported,
+                           "program type {} ({}) attaches to kernel functions and BTF tracepoints, which have no "
+                           "events in user space: bpfvm runs programs on syscall, process and signal tracepoints "
+                           "and uprobes",
+                           request.prog_type, request.prog_type == BPF_PROG_TYPE_LSM ? "lsm" : "fentry, fexit, tp_btf"));
+  }
   if (!runs && !verified_only_type(request.prog_type)) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }

@@ -7,9 +7,10 @@
 # same workload (field by field, timestamps aside). bashreadline's uretprobe reads an interactive bash's
 # lines. execsnoop, exitsnoop and syscount see a workload's processes (their parents, exit codes and
 # leaders through the emulated task_struct), execsnoop and exitsnoop as the kernel's do; killsnoop's
-# row of a kill that ends its sender; funclatency
-# counts a libc function through a uprobe the tool's own process also calls. A kprobe tool fails at
-# attach, saying why. An ordinary user runs opensnoop too.
+# row of a kill that ends its sender; execsnoop -c keeps the execs in a cgroup and syscount -p -L one
+# process's syscalls, both as on the kernel; funclatency counts a libc function through a uprobe the
+# tool's own process also calls. Tools on kprobes, raw tracepoints and fentry fail, saying why. An
+# ordinary user runs opensnoop too.
 # Usage: libbpf_tools_test.sh BPFVM. Exits 77 (skipped) without libbpf-tools.
 set -u
 BPFVM=$1
@@ -145,6 +146,16 @@ if command -v vfsstat >/dev/null; then
     ok "vfsstat: kprobes fail at attach, saying why"
   else bad "vfsstat" "rc=$rc" "$out"; fi
 fi
+# The same for raw tracepoints (cpudist: raw_tp/sched_switch) and fentry programs (biosnoop's), which
+# the kernel passes its own objects.
+for t in "cpudist:raw tracepoint sched_switch has no events in user space" \
+         "biosnoop:attaches to kernel functions and BTF tracepoints, which have no events in user space"; do
+  tool=${t%%:*} why=${t#*:}
+  command -v "$tool" >/dev/null || continue
+  out=$(timeout -s INT 20 "$BPFVM" run -- "$tool" 2>&1); rc=$?
+  if [ $rc != 0 ] && [ $rc != 124 ] && grep -q "$why" <<<"$out"; then ok "$tool: fails, saying why"
+  else bad "$tool" "rc=$rc" "$out"; fi
+done
 
 # Process tools: a workload that execs, exits with a code and dies by a signal, in scope. execsnoop
 # (bpf_get_current_task: the parent's tgid through CO-RE reads of the emulated task_struct), exitsnoop
@@ -223,6 +234,91 @@ if command -v syscount >/dev/null; then
   if grep -q "^PID *COMM *COUNT" "$TMP/count" && grep -Eq "^$(cat "$TMP/wl.pid") +bash +[0-9]+" "$TMP/count"; then
     ok "syscount -P: the workload's syscalls, by process and its leader's name"
   else bad "syscount -P" "$(cat "$TMP/count")"; fi
+fi
+# execsnoop -c: only the execs of processes in a cgroup (bpf_current_task_under_cgroup against the
+# cgroup array the tool fills with the directory's descriptor). The workload execs once outside, then
+# moves itself into the cgroup and execs again. As root, where cgroup v2 is mounted.
+cgroup2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+if [ "$(id -u)" = 0 ] && [ -n "$cgroup2" ] && command -v execsnoop >/dev/null &&
+   CG=$(mktemp -d "$cgroup2/bpfvm-test.XXXXXX" 2>/dev/null); then
+  cat > "$TMP/wl_cg.sh" <<WL
+echo \$\$ > "$TMP/wl.pid"
+"$TMP/wl_exec" outside
+echo \$\$ > "$CG/cgroup.procs"
+"$TMP/wl_exec" inside
+true
+WL
+  cgroup_run() {  # OUT KERNEL(0|1)
+    local pid
+    if [ "$2" = 1 ]; then execsnoop -c "$CG" > "$1" 2>&1 & pid=$!; sleep 2
+    else "$BPFVM" run -- execsnoop -c "$CG" > "$1" 2>&1 & pid=$!; wait_links 2 || { kill -INT $pid; wait $pid; return 1; }; fi
+    if [ "$2" = 1 ]; then bash "$TMP/wl_cg.sh"; else "$BPFVM" run -- bash "$TMP/wl_cg.sh"; fi
+    sleep 0.5
+    kill -INT $pid
+    wait $pid
+  }
+  cgroup_run "$TMP/cg" 0
+  got=$(exec_rows "$TMP/cg")
+  if [ "$got" = "wl_exec 0 $TMP/wl_exec inside" ]; then ok "execsnoop -c: only the execs in the cgroup"
+  else bad "execsnoop -c" "got: $got" "$(cat "$TMP/cg")"; fi
+  if [ -r /sys/kernel/tracing/events/syscalls/sys_enter_execve/id ]; then
+    cgroup_run "$TMP/kcg" 1
+    k=$(exec_rows "$TMP/kcg")
+    if [ -n "$k" ] && [ "$k" = "$got" ]; then ok "execsnoop -c: the kernel's rows"
+    else bad "execsnoop -c against the kernel" "kernel: $k" "bpfvm:  $got"; fi
+  fi
+  rmdir "$CG" 2>/dev/null
+fi
+# syscount -p PID -L: one process's syscalls, counted and timed. The workload waits for its go without
+# a syscall (a busy loop on a shared mapping), so that the tool sees all it does after, and none is in
+# flight when the tool attaches (neither the syscalls its dynamic loader makes before the agent loads).
+cat > "$TMP/wl_count.py" <<'WL'
+import mmap, os, sys
+with open(sys.argv[1], "r+b") as f:
+    go = mmap.mmap(f.fileno(), 1)
+os.close(os.open(sys.argv[1] + ".ready", os.O_CREAT | os.O_WRONLY, 0o644))
+while go[0] == 0x30:
+    pass
+for _ in range(5):
+    os.close(os.open(sys.argv[2], os.O_RDONLY))
+for _ in range(7):
+    os.getppid()
+for _ in range(3):
+    os.stat("/")
+os._exit(0)
+WL
+# (python3 itself, not a shim that execs it: pyenv's makes its own syscalls under the same pid)
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+count_run() {  # OUT KERNEL(0|1): the tool's rows, SYSCALL COUNT, sorted
+  local pid wl
+  printf 0 > "$TMP/go"
+  rm -f "$TMP/go.ready"
+  if [ "$2" = 1 ]; then "$PY" "$TMP/wl_count.py" "$TMP/go" "$TMP/present" & wl=$!
+  else "$BPFVM" run -- "$PY" "$TMP/wl_count.py" "$TMP/go" "$TMP/present" & wl=$!; fi
+  for _ in $(seq 200); do [ -e "$TMP/go.ready" ] && break; sleep 0.1; done  # (its start-up done)
+  if [ "$2" = 1 ]; then syscount -L -T 40 -p $wl > "$1" 2>&1 & pid=$!; sleep 2
+  else "$BPFVM" run -- syscount -L -T 40 -p $wl > "$1" 2>&1 & pid=$!; wait_links 2; fi
+  printf 1 | dd of="$TMP/go" bs=1 count=1 conv=notrunc status=none  # (in place: the mapping stays whole)
+  wait $wl
+  sleep 0.3
+  kill -INT $pid
+  wait $pid
+}
+if command -v syscount >/dev/null && [ -x "$PY" ]; then
+  count_run "$TMP/sc" 0
+  got=$(awk '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9.]+$/ { print $1, $2 }' "$TMP/sc" | sort)
+  want="close 5
+getppid 7
+newfstatat 3
+openat 5"
+  if [ "$got" = "$want" ]; then ok "syscount -p -L: one process's syscalls, counted and timed"
+  else bad "syscount -p -L" "want: $want" "got: $got" "$(cat "$TMP/sc")"; fi
+  if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/raw_syscalls/sys_enter/id ]; then
+    count_run "$TMP/ksc" 1
+    k=$(awk '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9.]+$/ { print $1, $2 }' "$TMP/ksc" | sort)
+    if [ -n "$k" ] && [ "$k" = "$got" ]; then ok "syscount -p -L: the kernel's counts"
+    else bad "syscount -p -L against the kernel" "kernel: $k" "bpfvm:  $got"; fi
+  fi
 fi
 # funclatency: a uprobe and uretprobe on libc's getpid, which the tool (an agent process too) and the
 # agent call themselves; the workload's 100 calls are counted.

@@ -8,7 +8,8 @@
 //   perf_event_open   a tracepoint (by the id the served tracefs file gave), a uprobe or uretprobe (the
 //                     uprobe PMU's type, path in config1, offset in config2, retprobe in config bit 0,
 //                     ref_ctr_offset in config bits 32-63), a BPF output event (its buffer made at mmap);
-//                     kprobes and other events bpfvm cannot produce fail with a message saying so
+//                     kprobes and other events bpfvm cannot produce fail with a message saying so, as
+//                     BPF_RAW_TRACEPOINT_OPEN does (raw and BTF tracepoints, fentry/fexit)
 //   ioctl             PERF_EVENT_IOC_SET_BPF / ENABLE / DISABLE / ID on those events
 //   mmap              a BPF output event's buffer, a ring buffer's consumer and producer pages, an
 //                     array's values (BPF_F_MMAPABLE): the map's shared file mapped with the kernel's layout
