@@ -14,6 +14,7 @@
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/cgroup_array.hpp"
+#include "bpfvm/maps/stack_trace.hpp"
 #include "helper_args.hpp"
 
 namespace bpfvm::helpers {
@@ -220,11 +221,38 @@ const RunEnv& current_thread_env() {
   return env;
 }
 
-// bpf_get_stack (67): the user stack (BPF_F_USER_STACK) as the kernel's perf_callchain_user takes it, the
-// user ip first, then the return address of each frame by the frame-pointer chain from rbp, until a frame
-// is not readable or not above the last; BPF_F_SKIP_FIELD_MASK entries skipped. The kernel stack of an
-// event in user space has no frames: 0 bytes. Returns the bytes written (the rest of buf zeroed), or
-// -EINVAL (bad flags, a size not a multiple of 8, build ids), -EFAULT (no user registers for this event).
+// The user stack as the kernel's perf_callchain_user takes it (arch/x86/events/core.c): the user ip
+// first, then, from rbp, each frame's return address (zero ones too) and on to its saved rbp, until a
+// frame cannot be read or the depth is reached, with no other check of the chain; the first `skip`
+// entries left out, at most `room` kept. False when the event has no user registers.
+bool user_stack(const RunEnv& env, std::uint64_t skip, std::uint64_t* out, std::size_t room, std::size_t& n) {
+  n = 0;
+  if (!env.user_regs) return false;
+  std::uint64_t regs[21];
+  std::memcpy(regs, env.user_regs, sizeof regs);
+  constexpr int kRbp = 4, kRip = 16;  // struct pt_regs
+  constexpr std::uint64_t kTaskSize = 0x7ffffffff000;  // x86-64's TASK_SIZE_MAX (4-level paging)
+  const std::size_t depth = std::min<std::uint64_t>(room + skip, maps::StackTraceMap::kMaxFrames);
+  std::size_t taken = 0;  // entries of the callchain, skipped ones included
+  auto push = [&](std::uint64_t ip) {
+    if (taken++ >= skip && n < room) out[n++] = ip;
+  };
+  push(regs[kRip]);
+  std::uint64_t fp = regs[kRbp];
+  while (taken < depth) {
+    if (fp > kTaskSize - 16) break;  // valid_user_frame
+    std::uint64_t frame[2];  // saved rbp, return address
+    if (!safe_read(env, env.memory_pid, frame, fp, sizeof frame)) break;
+    push(frame[1]);
+    fp = frame[0];
+  }
+  return true;
+}
+
+// bpf_get_stack (67): the user stack (BPF_F_USER_STACK, see user_stack), BPF_F_SKIP_FIELD_MASK entries
+// skipped. The kernel stack of an event in user space has no frames: 0 bytes. Returns the bytes written
+// (the rest of buf zeroed), or -EINVAL (bad flags, a size not a multiple of 8, build ids), -EFAULT (no
+// user registers for this event).
 std::uint64_t get_stack(std::uint64_t, std::uint64_t buf, std::uint64_t size, std::uint64_t flags, std::uint64_t,
                         CallContext* ctx) {
   constexpr std::uint64_t kSkipMask = BPF_F_SKIP_FIELD_MASK;
@@ -233,36 +261,34 @@ std::uint64_t get_stack(std::uint64_t, std::uint64_t buf, std::uint64_t size, st
   if (size == 0) return 0;
   if (!ctx->may_access(buf, size, true)) return errno_result(EFAULT);
   auto* out = reinterpret_cast<std::uint64_t*>(buf);
-  const std::size_t room = size / 8;
   std::size_t n = 0;
-  if (flags & BPF_F_USER_STACK) {
-    const RunEnv& env = env_of(ctx);
-    if (!env.user_regs) {
-      std::memset(out, 0, size);
-      return errno_result(EFAULT);
-    }
-    std::uint64_t regs[21];
-    std::memcpy(regs, env.user_regs, sizeof regs);
-    constexpr int kRbp = 4, kRip = 16, kRsp = 19;  // struct pt_regs
-    std::uint64_t skip = flags & kSkipMask;
-    auto push = [&](std::uint64_t ip) {
-      if (skip > 0) --skip;
-      else if (n < room) out[n++] = ip;
-    };
-    push(regs[kRip]);
-    std::uint64_t fp = regs[kRbp], floor = regs[kRsp];
-    for (int depth = 0; depth < 127 && n < room; ++depth) {
-      if (fp < floor || fp % 8 != 0) break;
-      std::uint64_t frame[2];  // saved rbp, return address
-      if (!safe_read(env, env.memory_pid, frame, fp, sizeof frame)) break;
-      if (frame[1] == 0) break;
-      push(frame[1]);
-      floor = fp + 16;
-      fp = frame[0];
-    }
+  if ((flags & BPF_F_USER_STACK) && !user_stack(env_of(ctx), flags & kSkipMask, out, size / 8, n)) {
+    std::memset(out, 0, size);
+    return errno_result(EFAULT);
   }
   std::memset(out + n, 0, size - n * 8);
   return n * 8;
+}
+
+// bpf_get_stackid (27): the stack (the user's with BPF_F_USER_STACK, see user_stack; the kernel's has no
+// frames here) stored in a stack_trace map, its id returned (maps::StackTraceMap::store: -EEXIST, or the
+// same id for the same stack). -EINVAL for unknown flags, -EFAULT for a stack with no frames left after
+// the skipped ones (as __bpf_get_stackid's trace_nr <= 0).
+std::uint64_t get_stackid(std::uint64_t, std::uint64_t map_arg, std::uint64_t flags, std::uint64_t, std::uint64_t,
+                          CallContext* ctx) {
+  constexpr std::uint64_t kFlags = BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP | BPF_F_REUSE_STACKID;
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_STACK_TRACE) {
+    ctx->fail(make_error(Errc::kFault, "bpf_get_stackid of 0x{:x}, which is not a stack_trace map", map_arg));
+    return 0;
+  }
+  if (flags & ~kFlags) return errno_result(EINVAL);
+  auto* stacks = static_cast<maps::StackTraceMap*>(map);
+  std::uint64_t frames[maps::StackTraceMap::kMaxFrames];
+  std::size_t n = 0;
+  if (flags & BPF_F_USER_STACK) user_stack(env_of(ctx), flags & BPF_F_SKIP_FIELD_MASK, frames, map->def().value_size / 8, n);
+  if (n == 0) return errno_result(EFAULT);
+  return static_cast<std::uint64_t>(stacks->store({frames, n}, flags));
 }
 
 // bpf_current_task_under_cgroup (37): 1 when the current task's cgroup (v2) is slot `index`'s of the
@@ -277,15 +303,28 @@ std::uint64_t current_task_under_cgroup(std::uint64_t map_arg, std::uint64_t ind
     return 0;
   }
   const RunEnv& env = env_of(ctx);
-  auto cgroup = os::cgroup_of_task(static_cast<int>(env.task.pid ? env.task.pid : ::gettid()));
-  if (!cgroup) return 0;
-  const long r = static_cast<maps::CgroupArray*>(map)->under(static_cast<std::uint32_t>(index), *cgroup);
+  char cgroup[4096];
+  if (!os::read_task_cgroup(env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid()), cgroup, sizeof cgroup)) {
+    return 0;
+  }
+  const long r = static_cast<maps::CgroupArray*>(map)->under(static_cast<std::uint32_t>(index), cgroup);
   return static_cast<std::uint64_t>(r == -ENOENT ? -EAGAIN : r);
+}
+
+// bpf_get_current_cgroup_id (80): the id (the cgroup2 directory's inode) of the current task's cgroup; 0
+// where it has none. Read from /proc/TID/cgroup and a stat at each call, nothing allocated.
+std::uint64_t get_current_cgroup_id(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                    CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  std::uint64_t id = 0;
+  return os::cgroup_id_of_task(env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid()), id) ? id : 0;
 }
 
 void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);
+  table.set(BPF_FUNC_get_stackid, get_stackid);
+  table.set(BPF_FUNC_get_current_cgroup_id, get_current_cgroup_id);
   table.set(BPF_FUNC_get_current_task, get_current_task);
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);

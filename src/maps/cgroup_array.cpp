@@ -60,15 +60,12 @@ Result<void> CgroupArray::set_cgroup(const void* key, const std::string& path, s
   return {};
 }
 
-long CgroupArray::under(std::uint32_t index, const std::string& cgroup_path) const {
+long CgroupArray::under(std::uint32_t index, std::string_view cgroup_path) const {
   if (index >= def().max_entries) return -E2BIG;
-  std::string path;
-  {
-    SpinGuard guard(header()->lock);
-    const Slot* s = slot(index);
-    if (!s->present) return -ENOENT;
-    path.assign(s->path, strnlen(s->path, sizeof s->path));
-  }
+  SpinGuard guard(header()->lock);
+  const Slot* s = slot(index);
+  if (!s->present) return -ENOENT;
+  const std::string_view path(s->path, strnlen(s->path, sizeof s->path));
   // task_under_cgroup_hierarchy: the slot's cgroup or one of its descendants.
   if (path == "/" || cgroup_path == path) return 1;
   return cgroup_path.size() > path.size() && cgroup_path.starts_with(path) && cgroup_path[path.size()] == '/' ? 1 : 0;

@@ -23,6 +23,7 @@
 #include "map_of_maps.hpp"
 #include "percpu_array.hpp"
 #include "bpfvm/maps/cgroup_array.hpp"
+#include "bpfvm/maps/stack_trace.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
 
@@ -249,6 +250,7 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
     case BPF_MAP_TYPE_PROG_ARRAY: return ProgArray::create(def);
     case BPF_MAP_TYPE_PERF_EVENT_ARRAY: return PerfEventArray::create(def, storage_dir);
     case BPF_MAP_TYPE_CGROUP_ARRAY: return CgroupArray::create(def, storage_dir);
+    case BPF_MAP_TYPE_STACK_TRACE: return StackTraceMap::create(def, storage_dir);
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS:
       if (!inner) return make_error(Errc::kInvalid, "a map-in-map needs an inner map template");
@@ -304,6 +306,7 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     case BPF_MAP_TYPE_LPM_TRIE: return LpmTrie::attach(def, std::move(memory));
     case BPF_MAP_TYPE_PERF_EVENT_ARRAY: return PerfEventArray::attach(def, std::move(memory));
     case BPF_MAP_TYPE_CGROUP_ARRAY: return CgroupArray::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_STACK_TRACE: return StackTraceMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS: return MapOfMaps::attach(def, std::move(memory));
     default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);

@@ -324,6 +324,9 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       std::vector<std::uint8_t> ctx(size, 0);
       std::copy(req.ctx_in.begin(), req.ctx_in.end(), ctx.begin());
       Runner runner(*this, ctx.data(), ctx.size(), {}, this_thread_env());
+      // A kprobe program's pt_regs are, for a user-space event, the user's registers (the stack helpers
+      // walk from them).
+      if (p_.prog_type == BPF_PROG_TYPE_KPROBE) runner.set_user_regs(ctx.data());
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
       break;

@@ -264,6 +264,28 @@ out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=
 check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
+# bpf_get_stackid on a uprobe in the process: the same call site's user stack gets one id (all 50 calls
+# under one key of the program's hash).
+cat > "$TMP/stackid.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_STACK_TRACE); __uint(max_entries, 1024); __uint(key_size, 4); __uint(value_size, 64); } st SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, __s64); __type(value, __u64); } ids SEC(".maps");
+SEC("uprobe//proc/self/exe:add_one") int on(struct pt_regs* ctx) {
+  __s64 id = bpf_get_stackid(ctx, &st, BPF_F_USER_STACK);
+  __u64 one = 1, *v = bpf_map_lookup_elem(&ids, &id);
+  if (v) __sync_fetch_and_add(v, 1);
+  else bpf_map_update_elem(&ids, &id, &one, BPF_NOEXIST);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/stackid.bpf.c" -- "$TMP/target" calls 50 2>&1); rc=$?
+ids=$(grep -c '^@ids\[[0-9]*\]: 50$' <<<"$out")
+check "bpf_get_stackid: one id for one call site's stack" $rc "$out
+ids $ids" 0 "ids 1"
+
 # A link made while a process in scope runs: its first event on a thread comes from a syscall malloc
 # makes with its arena lock held (brk, the only syscall of the target's rounds). The agent takes
 # nothing from malloc on that path: it would wait for that lock forever (the process hung).

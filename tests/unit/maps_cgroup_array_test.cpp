@@ -1,6 +1,7 @@
 // BPF_MAP_TYPE_CGROUP_ARRAY: slots filled from cgroup2 directory descriptors, and the test
 // bpf_current_task_under_cgroup makes of them (the slot's cgroup or below it).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
@@ -42,8 +43,16 @@ TEST(CgroupArray, SlotsFromDirectoriesAndTheHierarchyTest) {
     FAIL() << mount << ": " << cg.error().to_string();
   }
   EXPECT_EQ(cg->first, "/");
-  auto mine = os::cgroup_of_task(static_cast<int>(::getpid()));
-  ASSERT_TRUE(mine) << mine.error().to_string();
+  char path[4096];
+  ASSERT_TRUE(os::read_task_cgroup(static_cast<std::uint32_t>(::getpid()), path, sizeof path));
+  const std::string_view mine_path(path);
+  const std::string_view* mine = &mine_path;
+  // The id bpf_get_current_cgroup_id gives: the inode of this task's cgroup directory.
+  std::uint64_t id = 0;
+  ASSERT_TRUE(os::cgroup_id_of_task(static_cast<std::uint32_t>(::getpid()), id));
+  struct stat st {};
+  ASSERT_EQ(::stat((mount + (mine_path == "/" ? "" : std::string(mine_path))).c_str(), &st), 0);
+  EXPECT_EQ(id, st.st_ino);
 
   auto map = create_map({BPF_MAP_TYPE_CGROUP_ARRAY, 4, 4, 2, 0, "cg"}, nullptr, "");
   ASSERT_TRUE(map) << map.error().to_string();

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <linux/ptrace.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,9 +19,11 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
+#include "bpfvm/maps/stack_trace.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
 
@@ -358,6 +361,96 @@ TEST_F(KernelOracle, CurrentTaskObjects) {
   EXPECT_EQ(mine.user_read, kernel.user_read);
   EXPECT_EQ(mine.root_pid, kernel.root_pid);
   EXPECT_EQ(mine.root_parent_pid, kernel.root_parent_pid);
+}
+
+}  // namespace
+}  // namespace bpfvm::runtime
+
+// The function the kernel's uprobe probes in StackIds (this test binary's own).
+extern "C" __attribute__((noinline)) int bpfvm_stack_probe_target(int x) {
+  __asm__ volatile("" ::: "memory");
+  return x + 1;
+}
+
+namespace bpfvm::runtime {
+namespace {
+
+// bpf_get_stackid: the kernel's ids are its jhash2 of the stored frames (seed 0) masked to the buckets,
+// which bpfvm's maps::jhash2 computes the same; the same stack gets the same id, a stack with no frames
+// left after the skipped ones -EFAULT, an unknown flag -EINVAL, on both sides. The kernel's uprobe
+// probes a function of this binary; bpfvm runs the program on registers whose frame chain is made here.
+TEST_F(KernelOracle, StackIds) {
+  constexpr std::uint32_t kMask = 16384 - 1;  // stack_ids.bpf.c's buckets (many: a chance match is rare)
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/stack_ids.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  LIBBPF_OPTS(bpf_uprobe_opts, uprobe, .func_name = "bpfvm_stack_probe_target");
+  struct bpf_link* link = bpf_program__attach_uprobe_opts(bpf_object__find_program_by_name(kobj, "stack_ids"), 0,
+                                                          "/proc/self/exe", 0, &uprobe);
+  if (!link) {
+    bpf_object__close(kobj);
+    GTEST_SKIP() << "the kernel cannot attach a uprobe here";
+  }
+  volatile int sink = bpfvm_stack_probe_target(1);
+  (void)sink;
+  std::int64_t kernel[4] = {};
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "ids"), &k, 4, &kernel[k], 8, 0), 0);
+  }
+  EXPECT_GE(kernel[0], 0);
+  EXPECT_EQ(kernel[1], kernel[0]);
+  EXPECT_EQ(kernel[2], -EFAULT);
+  EXPECT_EQ(kernel[3], -EINVAL);
+  std::uint64_t frames[16] = {};
+  const auto id = static_cast<std::uint32_t>(kernel[0]);
+  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "stacks"), &id, 4, frames, sizeof frames, 0), 0);
+  // (the kernel keeps the frames its walk found, zero return addresses too, and a lookup zero-fills
+  // after them: the stored count is one of those after which only zeros follow)
+  std::size_t last = 16;
+  while (last > 0 && frames[last - 1] == 0) --last;
+  ASSERT_GT(last, 0u);
+  std::uint32_t words[32];
+  bool hashed = false;
+  for (std::size_t n = std::max<std::size_t>(last, 1); n <= 16 && !hashed; ++n) {
+    std::memcpy(words, frames, n * 8);
+    hashed = (maps::jhash2({words, n * 2}, 0) & kMask) == id;
+  }
+  EXPECT_TRUE(hashed) << "the kernel's stack id " << id << " is not its jhash2 of the frames"
+                      << fmt::format(" ({:#x})", fmt::join(std::span(frames, 16), ", "));
+  bpf_link__destroy(link);
+  bpf_object__close(kobj);
+
+  // bpfvm: rip, then the return addresses of the frames chained by rbp.
+  alignas(16) std::uint64_t stack[6] = {};
+  stack[0] = reinterpret_cast<std::uint64_t>(&stack[2]);
+  stack[1] = 0x401111;
+  stack[2] = reinterpret_cast<std::uint64_t>(&stack[4]);
+  stack[3] = 0x402222;
+  struct pt_regs regs {};
+  regs.rip = 0x400000;
+  regs.rbp = reinterpret_cast<std::uint64_t>(&stack[0]);
+  regs.rsp = reinterpret_cast<std::uint64_t>(&stack[0]);
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  ASSERT_TRUE(ours->find_program("stack_ids")->test_run({{}, bytes_of(regs), 1}));
+  std::int64_t mine[4] = {};
+  for (std::uint32_t k = 0; k < 4; ++k) ASSERT_TRUE(ours->find_map("ids")->impl().lookup(&k, &mine[k]));
+  // (the frame at stack[4] is read too: its zero return address is kept, as the kernel keeps it, and
+  // the walk ends at its saved rbp, 0)
+  const std::uint64_t want[4] = {0x400000, 0x401111, 0x402222, 0};
+  std::memcpy(words, want, sizeof want);
+  EXPECT_EQ(mine[0], static_cast<std::int64_t>(maps::jhash2({words, 8}, 0) & kMask));
+  EXPECT_EQ(mine[1], mine[0]);
+  EXPECT_EQ(mine[2], -EFAULT);
+  EXPECT_EQ(mine[3], -EINVAL);
+  std::uint64_t got[16];
+  const auto my_id = static_cast<std::uint32_t>(mine[0]);
+  ASSERT_TRUE(ours->find_map("stacks")->impl().lookup(&my_id, got));
+  EXPECT_EQ(got[0], want[0]);
+  EXPECT_EQ(got[1], want[1]);
+  EXPECT_EQ(got[2], want[2]);
+  EXPECT_EQ(got[3], 0u);
 }
 
 // Helpers on the calling task: the kernel runs a raw tracepoint's test_run in the caller's context, so

@@ -57,8 +57,12 @@ std::optional<std::string> read_own_string(const char* src, std::size_t max);
 // Cgroups (v2): the path below the cgroup2 mount ("/a/b", "/" for the root) of the directory `fd` is
 // open on, and its id (the directory's inode); an error when it is not a cgroup2 directory.
 Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd);
-// The cgroup2 path of task `pid` (its /proc/PID/cgroup "0::" line).
-Result<std::string> cgroup_of_task(int pid);
+// The cgroup2 path of task `tid` (its /proc/TID/cgroup "0::" line) into `out`, NUL-terminated; false
+// when it has none or it does not fit. And its id, as bpf_get_current_cgroup_id gives it: the inode of
+// its cgroup2 directory. Nothing allocated (after the first call, which finds the cgroup2 mount): helpers
+// call them on the probed thread, which may be inside malloc.
+bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size);
+bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id);
 
 // What /proc tells of a task (a thread id: /proc/TID answers for threads too), for the kernel objects
 // bpfvm shows programs (runtime/kernel_tasks). Fields stay 0 where /proc does not say (the memory

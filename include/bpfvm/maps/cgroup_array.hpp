@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "bpfvm/maps/map.hpp"
 
@@ -26,7 +27,8 @@ class CgroupArray final : public Map {
   Result<void> set_cgroup(const void* key, const std::string& path, std::uint64_t id, std::uint64_t flags);
   // bpf_current_task_under_cgroup: 1 when the cgroup at `cgroup_path` (a task's, from /proc/PID/cgroup's
   // "0::" line) is slot `index`'s or below it, 0 when not; -E2BIG past the end, -ENOENT for an empty slot.
-  long under(std::uint32_t index, const std::string& cgroup_path) const;
+  // Nothing allocated.
+  long under(std::uint32_t index, std::string_view cgroup_path) const;
 
   Result<void> lookup(const void* key, void* value) const override;
   Result<void> update(const void* key, const void* value, std::uint64_t flags) override;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -141,6 +142,29 @@ std::optional<std::string> read_own_string(const char* src, std::size_t max) {
   return std::nullopt;
 }
 
+namespace {
+// The mount points of cgroup2 (mountinfo's fifth field on its lines whose filesystem is cgroup2).
+std::vector<std::string> cgroup2_mounts() {
+  std::vector<std::string> points;
+  auto mounts = read_text_file("/proc/self/mountinfo");
+  if (!mounts) return points;
+  std::size_t at = 0;
+  while (at < mounts->size()) {
+    const std::size_t end = std::min(mounts->find('\n', at), mounts->size());
+    const std::string line = mounts->substr(at, end - at);
+    at = end + 1;
+    if (line.find(" - cgroup2 ") == std::string::npos) continue;
+    // fields: id parent major:minor root mount-point ...
+    std::size_t p = 0;
+    for (int field = 0; field < 4 && p != std::string::npos; ++field) p = line.find(' ', p + 1);
+    if (p == std::string::npos) continue;
+    const std::size_t q = line.find(' ', p + 1);
+    points.push_back(line.substr(p + 1, q - p - 1));
+  }
+  return points;
+}
+}  // namespace
+
 Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd) {
   struct statfs fs {};
   struct stat st {};
@@ -153,39 +177,14 @@ Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd) {
   if (n <= 0) return make_error(Errc::kBadFd, "fd {}: its path cannot be read", fd);
   std::string path(target, static_cast<std::size_t>(n));
   // Below the cgroup2 mount: the mount point is the path's prefix whose mountinfo entry is cgroup2.
-  auto mounts = read_text_file("/proc/self/mountinfo");
   std::string root;
-  if (mounts) {
-    std::size_t at = 0;
-    while (at < mounts->size()) {
-      const std::size_t end = std::min(mounts->find('\n', at), mounts->size());
-      const std::string line = mounts->substr(at, end - at);
-      at = end + 1;
-      if (line.find(" - cgroup2 ") == std::string::npos) continue;
-      // fields: id parent major:minor root mount-point ...
-      std::size_t p = 0;
-      for (int field = 0; field < 4 && p != std::string::npos; ++field) p = line.find(' ', p + 1);
-      if (p == std::string::npos) continue;
-      const std::size_t q = line.find(' ', p + 1);
-      const std::string point = line.substr(p + 1, q - p - 1);
-      if ((path == point || path.starts_with(point + "/")) && point.size() > root.size()) root = point;
-    }
+  for (const std::string& point : cgroup2_mounts()) {
+    if ((path == point || path.starts_with(point + "/")) && point.size() > root.size()) root = point;
   }
   if (root.empty()) return make_error(Errc::kBadFd, "fd {}: '{}' is under no cgroup2 mount", fd, path);
   std::string below = path.substr(root.size());
   if (below.empty()) below = "/";
   return std::make_pair(below, static_cast<std::uint64_t>(st.st_ino));
-}
-
-Result<std::string> cgroup_of_task(int pid) {
-  auto text = BPFVM_TRY(read_text_file(fmt::format("/proc/{}/cgroup", pid)));
-  std::size_t at = 0;
-  while (at < text.size()) {
-    const std::size_t end = std::min(text.find('\n', at), text.size());
-    if (text.compare(at, 3, "0::") == 0) return text.substr(at + 3, end - at - 3);
-    at = end + 1;
-  }
-  return make_error(Errc::kNotFound, "task {} is in no cgroup2 cgroup", pid);
 }
 
 namespace {
@@ -333,6 +332,65 @@ bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
     struct stat st {};
     if (::stat(path, &st) == 0) out.ns_inode[i] = st.st_ino;
   }
+  return true;
+}
+
+bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size) {
+  char path[64];
+  char buf[4096];
+  proc_path(path, sizeof path, tid, "/cgroup");
+  if (size == 0 || read_proc(path, buf, sizeof buf) <= 0) return false;
+  for (const char* line = buf; *line;) {
+    const char* end = std::strchr(line, '\n');
+    if (!end) end = line + std::strlen(line);
+    if (std::strncmp(line, "0::", 3) == 0) {
+      const std::size_t n = static_cast<std::size_t>(end - line - 3);
+      if (n == 0 || n >= size) return false;
+      std::memcpy(out, line + 3, n);
+      out[n] = '\0';
+      return true;
+    }
+    line = *end ? end + 1 : end;
+  }
+  return false;
+}
+
+bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) {
+  // The cgroup2 mount: where systemd and Debian put it (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside
+  // v1 controllers), else the first in mountinfo; found once.
+  static char mount[512];
+  static std::atomic<int> found{0};  // 0 not yet, 1 found, -1 none
+  if (found.load(std::memory_order_acquire) == 0) {
+    std::string point;
+    for (const char* p : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+      struct statfs fs {};
+      if (::statfs(p, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+        point = p;
+        break;
+      }
+    }
+    if (point.empty()) {
+      const auto mounts = cgroup2_mounts();
+      if (!mounts.empty()) point = mounts.front();
+    }
+    if (!point.empty() && point.size() < sizeof mount) {
+      std::memcpy(mount, point.c_str(), point.size() + 1);
+      found.store(1, std::memory_order_release);
+    } else {
+      found.store(-1, std::memory_order_release);
+    }
+  }
+  if (found.load(std::memory_order_acquire) != 1) return false;
+  char cgroup[3584];
+  if (!read_task_cgroup(tid, cgroup, sizeof cgroup)) return false;
+  char full[sizeof mount + sizeof cgroup];
+  const std::size_t m = std::strlen(mount);
+  std::memcpy(full, mount, m);
+  std::memcpy(full + m, cgroup, std::strlen(cgroup) + 1);
+  if (std::strcmp(cgroup, "/") == 0) full[m] = '\0';
+  struct stat st {};
+  if (::stat(full, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  id = static_cast<std::uint64_t>(st.st_ino);
   return true;
 }
 
