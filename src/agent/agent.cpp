@@ -1197,11 +1197,7 @@ void sync_locked(State& s) {
                         r.value("agent", false);
     const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint") && r.value("agent", false);
     if (!uprobe && !syscall) continue;
-    const std::uint32_t pid = r.value("pid", 0u);
-    if (pid != 0 && pid != static_cast<std::uint32_t>(::getpid())) continue;
-    if (runtime::Registry::owned_here(r) && !r.value("self", false)) continue;
-    const std::uint32_t scope = r.value("scope", 0u);
-    if (scope != 0 && scope != s.options.scope) continue;
+    if (!runtime::Registry::link_fires_here(r, s.options.scope)) continue;
     wanted.emplace(r.value("id", 0u), std::move(r));
   }
   bool changed = false;

@@ -47,6 +47,11 @@ int cmd_run(Args& args) {
   std::vector<char*> argv;
   for (auto& a : command) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // This execve is the command's first event: no agent runs in bpfvm, so the entry programs of the
+  // links that fire here run now (the new image's agent reports its exit and sched_process_exec).
+  attach::SyscallProbes probes;
+  attach_exec_entry_links(rt, probes);
+  if (!probes.empty()) run_exec_entry(probes, path->c_str(), argv.data(), environ);
   ::execv(path->c_str(), argv.data());
   fail(make_error(Errc::kAccess, "cannot run '{}': {}", *path, std::strerror(errno)));
   return kExitCannotRun;

@@ -488,17 +488,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
       std::function<void(const char*, char* const*, char* const*)> before_exec;
       if (in_process) {
         before_exec = [&probes](const char* path, char* const* argv, char* const* envp) {
-          helpers::Task task;
-          task.pid = task.tgid = static_cast<std::uint32_t>(::getpid());
-          task.uid = ::getuid();
-          task.gid = ::getgid();
-          ::prctl(PR_GET_NAME, task.comm, 0, 0, 0);
-          attach::SyscallStop stop;
-          stop.task = &task;
-          stop.nr = SYS_execve;
-          stop.args = {reinterpret_cast<std::uint64_t>(path), reinterpret_cast<std::uint64_t>(argv),
-                       reinterpret_cast<std::uint64_t>(envp), 0, 0, 0};
-          probes.run(stop);
+          run_exec_entry(probes, path, argv, envp);
         };
       }
       auto spawned = spawn(command, before_exec);

@@ -3,7 +3,9 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <limits.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -253,6 +255,36 @@ Result<pid_t> spawn(const std::vector<std::string>& command,
     _exit(127);
   }
   return pid;
+}
+
+void run_exec_entry(attach::SyscallProbes& probes, const char* path, char* const* argv, char* const* envp) {
+  helpers::Task task;
+  task.pid = task.tgid = static_cast<std::uint32_t>(::getpid());
+  task.uid = ::getuid();
+  task.gid = ::getgid();
+  ::prctl(PR_GET_NAME, task.comm, 0, 0, 0);
+  attach::SyscallStop stop;
+  stop.task = &task;
+  stop.nr = SYS_execve;
+  stop.args = {reinterpret_cast<std::uint64_t>(path), reinterpret_cast<std::uint64_t>(argv),
+               reinterpret_cast<std::uint64_t>(envp), 0, 0, 0};
+  probes.run(stop);
+}
+
+void attach_exec_entry_links(runtime::Runtime& rt, attach::SyscallProbes& probes) {
+  const auto& registry = rt.registry();
+  if (!registry) return;
+  for (const auto& link : registry->list(runtime::ObjectKind::kLink)) {
+    const std::string kind = link.value("kind", "");
+    const std::string name = link.value("name", "");
+    if (!link.value("agent", false) || !runtime::Registry::link_fires_here(link, 0)) continue;
+    const bool entry = (kind == "tracepoint" && (name == "syscalls/sys_enter_execve" || name == "raw_syscalls/sys_enter")) ||
+                       (kind == "raw_tracepoint" && name == "sys_enter");
+    if (!entry) continue;
+    auto program = rt.open_program_by_id(link.value("prog_id", 0u));
+    if (!program) continue;  // (gone since it was listed)
+    (void)probes.attach(kind + "/" + name, *program);
+  }
 }
 
 }  // namespace bpfvm::cli

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/base/result.hpp"
+#include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::cli {
 
@@ -48,5 +50,13 @@ Result<pid_t> spawn(const std::vector<std::string>& command,
                     const std::function<void(const char*, char* const*, char* const*)>& before_exec = {});
 // The executable `command` would run (for /proc/self/exe in uprobe sections).
 Result<std::string> command_path(const std::string& name);
+
+// The execve a process makes before any agent runs in it (bpfvm run's, a traced command's): runs the
+// entry programs of `probes` there, with this process as the task, as the kernel runs sys_enter in the
+// process that calls execve (the exit and sched_process_exec are reported by the new image's agent).
+void run_exec_entry(attach::SyscallProbes& probes, const char* path, char* const* argv, char* const* envp);
+// The registry's links that fire in this process (scope 0) at the entry of execve (syscalls/
+// sys_enter_execve, raw_syscalls/sys_enter, raw_tracepoint/sys_enter), attached to `probes`.
+void attach_exec_entry_links(runtime::Runtime& rt, attach::SyscallProbes& probes);
 
 }  // namespace bpfvm::cli

@@ -121,6 +121,14 @@ std::string Registry::path_of(ObjectKind kind, std::uint32_t id) const {
 
 bool Registry::owned_here(const json& record) { return record.value("owner_pid", 0) == ::getpid(); }
 
+bool Registry::link_fires_here(const json& link, std::uint32_t scope) {
+  const std::uint32_t pid = link.value("pid", 0u);
+  if (pid != 0 && pid != static_cast<std::uint32_t>(::getpid())) return false;
+  if (owned_here(link) && !link.value("self", false)) return false;
+  const std::uint32_t link_scope = link.value("scope", 0u);
+  return link_scope == 0 || link_scope == scope;
+}
+
 void Registry::publish(ObjectKind kind, std::uint32_t id, json record) {
   // Cached per pid: a process that forks after loading has a child with another pid and start.
   static thread_local std::pair<int, std::uint64_t> owner{0, 0};

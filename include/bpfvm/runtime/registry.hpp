@@ -52,6 +52,10 @@ class Registry {
   // Whether the record's owner process is this one; whether it is still running.
   static bool owned_here(const nlohmann::json& record);
   static bool owner_alive(const nlohmann::json& record);
+  // Whether a link record fires in this process, in scope `scope`: its pid filter is 0 or this process,
+  // its scope 0 or `scope`, and its loader is another process unless the link asks to fire there too
+  // ("self"). The agent's rule, and bpfvm run's for the exec it makes before any agent runs.
+  static bool link_fires_here(const nlohmann::json& link, std::uint32_t scope);
 
   const std::string& directory() const { return dir_; }
 
