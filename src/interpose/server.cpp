@@ -260,6 +260,69 @@ bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* ra
   }
 }
 
+// The buffers an attr points at, as the command will read or write them: the kernel copies them with
+// copy_from_user/copy_to_user and answers EFAULT for a bad one; bpfvm runs in the application, where a
+// bad pointer would fault it, so they are checked first. (A buffer another thread unmaps meanwhile is
+// not covered.) Sizes the runtime checks later (a zero count, a size past a limit) are taken as given.
+bool Server::user_buffers_accessible(int cmd, const union bpf_attr& a) {
+  const auto ok = [](std::uint64_t p, std::uint64_t n, bool write) {
+    return n == 0 || (p != 0 && n < (std::uint64_t{1} << 32) &&
+                      os::own_memory_accessible(reinterpret_cast<const void*>(p), static_cast<std::size_t>(n), write));
+  };
+  const auto string_ok = [](std::uint64_t p) { return p == 0 || os::read_own_string(reinterpret_cast<const char*>(p), 4096); };
+  switch (cmd) {
+    case BPF_MAP_LOOKUP_ELEM:
+    case BPF_MAP_UPDATE_ELEM:
+    case BPF_MAP_DELETE_ELEM:
+    case BPF_MAP_GET_NEXT_KEY:
+    case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
+    case BPF_MAP_LOOKUP_BATCH:
+    case BPF_MAP_LOOKUP_AND_DELETE_BATCH:
+    case BPF_MAP_UPDATE_BATCH:
+    case BPF_MAP_DELETE_BATCH: {
+      const bool batch = cmd == BPF_MAP_LOOKUP_BATCH || cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH ||
+                         cmd == BPF_MAP_UPDATE_BATCH || cmd == BPF_MAP_DELETE_BATCH;
+      auto object = rt_.object_for_fd(static_cast<int>(batch ? a.batch.map_fd : a.map_fd));
+      if (!object) return true;  // (EBADF is the runtime's to answer)
+      auto* map = std::get_if<std::shared_ptr<runtime::Map>>(&*object);
+      if (!map) return true;
+      const std::uint64_t ks = (*map)->def().key_size, vs = (*map)->impl().user_value_size();
+      const bool lookup = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+      switch (cmd) {
+        case BPF_MAP_LOOKUP_ELEM:
+        case BPF_MAP_UPDATE_ELEM:
+        case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
+          return ok(a.key, ks, false) && ok(a.value, vs, lookup);
+        case BPF_MAP_DELETE_ELEM: return ok(a.key, ks, false);
+        case BPF_MAP_GET_NEXT_KEY: return (a.key == 0 || ok(a.key, ks, false)) && ok(a.next_key, ks, true);
+        default: {  // batches: count keys and values; the batch cursors are a key each
+          const std::uint64_t count = a.batch.count;
+          const bool out = cmd != BPF_MAP_UPDATE_BATCH && cmd != BPF_MAP_DELETE_BATCH;
+          return ok(a.batch.keys, count * ks, out) && (cmd == BPF_MAP_DELETE_BATCH || ok(a.batch.values, count * vs, out)) &&
+                 (a.batch.in_batch == 0 || ok(a.batch.in_batch, ks, false)) &&
+                 (a.batch.out_batch == 0 || ok(a.batch.out_batch, ks, true));
+        }
+      }
+    }
+    case BPF_PROG_LOAD: {
+      return ok(a.insns, std::uint64_t{a.insn_cnt} * 8, false) && string_ok(a.license) &&
+             (a.log_buf == 0 || ok(a.log_buf, a.log_size, true)) &&
+             (a.func_info == 0 || ok(a.func_info, std::uint64_t{a.func_info_cnt} * a.func_info_rec_size, false)) &&
+             (a.line_info == 0 || ok(a.line_info, std::uint64_t{a.line_info_cnt} * a.line_info_rec_size, false));
+    }
+    case BPF_BTF_LOAD:
+      return ok(a.btf, a.btf_size, false) && (a.btf_log_buf == 0 || ok(a.btf_log_buf, a.btf_log_size, true));
+    case BPF_OBJ_PIN:
+    case BPF_OBJ_GET: return a.pathname != 0 && string_ok(a.pathname);
+    case BPF_OBJ_GET_INFO_BY_FD: return a.info.info == 0 || ok(a.info.info, a.info.info_len, true);
+    case BPF_PROG_TEST_RUN:
+      return ok(a.test.data_in, a.test.data_size_in, false) && ok(a.test.ctx_in, a.test.ctx_size_in, false) &&
+             (a.test.data_out == 0 || ok(a.test.data_out, a.test.data_size_out, true)) &&
+             (a.test.ctx_out == 0 || ok(a.test.ctx_out, a.test.ctx_size_out, true));
+    default: return true;
+  }
+}
+
 std::int64_t Server::do_bpf(const std::uint64_t* args) {
   const int cmd = static_cast<int>(args[0]);
   auto* user = reinterpret_cast<union bpf_attr*>(args[1]);
@@ -282,6 +345,7 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
                  name->empty() ? "a BTF tracepoint or fentry/fexit program" : fmt::format("raw tracepoint {}", *name).c_str());
     return -EOPNOTSUPP;
   }
+  if (!user_buffers_accessible(cmd, attr)) return -EFAULT;
   union bpf_attr before = attr;
   const long r = rt_.bpf(cmd, &attr, static_cast<unsigned>(n));
   const std::int64_t result = r < 0 ? neg_errno() : r;

@@ -94,6 +94,75 @@ TEST_F(ServerTest, BadAttrPointerIsEfaultNotACrash) {
   EXPECT_EQ(call(SYS_bpf, BPF_MAP_CREATE, 0x10, 72), -EFAULT);
 }
 
+// The buffers an attr points at are the application's too: a bad one is EFAULT, as the kernel's
+// copy_from_user/copy_to_user give, and the application goes on (bpfvm runs inside it).
+TEST_F(ServerTest, BadNestedPointersAreEfaultNotACrash) {
+  const int fd = map_create(BPF_MAP_TYPE_HASH, 4, 8, 4);
+  ASSERT_GE(fd, 0);
+  // A page that cannot be read, and one that can be read but not written.
+  void* none = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* ro = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(none, MAP_FAILED);
+  ASSERT_NE(ro, MAP_FAILED);
+  std::uint32_t key = 1;
+  std::uint64_t value = 7;
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(fd);
+  a.key = reinterpret_cast<std::uint64_t>(none);
+  a.value = reinterpret_cast<std::uint64_t>(&value);
+  EXPECT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), -EFAULT);
+  a.key = reinterpret_cast<std::uint64_t>(&key);
+  a.value = 0;
+  EXPECT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), -EFAULT);
+  a.value = reinterpret_cast<std::uint64_t>(&value);
+  ASSERT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), 0);
+  a.value = reinterpret_cast<std::uint64_t>(ro);  // a lookup writes the value
+  EXPECT_EQ(bpf(BPF_MAP_LOOKUP_ELEM, a), -EFAULT);
+  a.value = reinterpret_cast<std::uint64_t>(ro) + 4092;  // 4 of its 8 bytes past the page
+  EXPECT_EQ(bpf(BPF_MAP_UPDATE_ELEM, a), -EFAULT);
+  union bpf_attr next {};
+  next.map_fd = static_cast<std::uint32_t>(fd);
+  next.next_key = reinterpret_cast<std::uint64_t>(ro);
+  EXPECT_EQ(bpf(BPF_MAP_GET_NEXT_KEY, next), -EFAULT);
+  union bpf_attr batch {};
+  batch.batch.map_fd = static_cast<std::uint32_t>(fd);
+  batch.batch.keys = reinterpret_cast<std::uint64_t>(none);
+  batch.batch.values = reinterpret_cast<std::uint64_t>(none);
+  batch.batch.count = 4;
+  EXPECT_EQ(bpf(BPF_MAP_LOOKUP_BATCH, batch), -EFAULT);
+  // A program whose instructions, license or log cannot be reached.
+  const std::uint64_t insns[2] = {0x00000000000000b7ull, 0x0000000000000095ull};  // r0 = 0; exit
+  char log[256];
+  union bpf_attr load {};
+  load.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  load.insn_cnt = 2;
+  load.insns = reinterpret_cast<std::uint64_t>(none);
+  load.license = reinterpret_cast<std::uint64_t>("GPL");
+  EXPECT_EQ(bpf(BPF_PROG_LOAD, load), -EFAULT);
+  load.insns = reinterpret_cast<std::uint64_t>(insns);
+  load.license = reinterpret_cast<std::uint64_t>(none);
+  EXPECT_EQ(bpf(BPF_PROG_LOAD, load), -EFAULT);
+  load.license = reinterpret_cast<std::uint64_t>("GPL");
+  load.log_level = 1;
+  load.log_size = sizeof log;
+  load.log_buf = reinterpret_cast<std::uint64_t>(ro);
+  EXPECT_EQ(bpf(BPF_PROG_LOAD, load), -EFAULT);
+  load.log_buf = reinterpret_cast<std::uint64_t>(log);
+  const auto prog = bpf(BPF_PROG_LOAD, load);
+  EXPECT_GE(prog, 0);
+  union bpf_attr info {};
+  info.info.bpf_fd = static_cast<std::uint32_t>(fd);
+  info.info.info_len = 64;
+  info.info.info = reinterpret_cast<std::uint64_t>(ro);
+  EXPECT_EQ(bpf(BPF_OBJ_GET_INFO_BY_FD, info), -EFAULT);
+  union bpf_attr pin {};
+  pin.pathname = reinterpret_cast<std::uint64_t>(none);
+  pin.bpf_fd = static_cast<std::uint32_t>(fd);
+  EXPECT_EQ(bpf(BPF_OBJ_PIN, pin), -EFAULT);
+  ::munmap(none, 4096);
+  ::munmap(ro, 4096);
+}
+
 TEST_F(ServerTest, MmapableArrayMapsItsValues) {
   const int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 16, BPF_F_MMAPABLE);
   ASSERT_GE(fd, 0);

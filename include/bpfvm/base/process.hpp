@@ -51,6 +51,9 @@ class TempDirectory {
 // Copies `n` bytes at `src` in this process's own memory without faulting (process_vm_readv on itself):
 // false when any of them is not readable. For pointers an application passes to a served syscall.
 bool copy_own_memory(void* dst, const void* src, std::size_t n);
+// Whether [p, p + n) of this process can be read (and written back, with `write`), without faulting:
+// the bytes are read by process_vm_readv and, for `write`, written back unchanged by process_vm_writev.
+bool own_memory_accessible(const void* p, std::size_t n, bool write);
 // The NUL-terminated string at `src` (at most `max` bytes), or nothing when it is not readable or longer.
 std::optional<std::string> read_own_string(const char* src, std::size_t max);
 

@@ -71,6 +71,7 @@ class Server {
   struct WakeSource;  // a map whose futex a helper thread sleeps on
 
   std::int64_t do_bpf(const std::uint64_t* args);
+  bool user_buffers_accessible(int cmd, const union bpf_attr& attr);
   std::int64_t perf_event_open(const std::uint64_t* args);
   std::optional<std::int64_t> ioctl(int fd, std::uint64_t request, std::uint64_t arg);
   std::optional<std::int64_t> mmap(const std::uint64_t* args);

@@ -122,6 +122,23 @@ bool copy_own_memory(void* dst, const void* src, std::size_t n) {
   return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n);
 }
 
+bool own_memory_accessible(const void* p, std::size_t n, bool write) {
+  if (n == 0) return true;
+  if (!p) return false;
+  char chunk[4096];
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t k = std::min(sizeof chunk, n - done);
+    const auto* at = static_cast<const char*>(p) + done;
+    if (!copy_own_memory(chunk, at, k)) return false;
+    if (write) {
+      const iovec local{chunk, k}, remote{const_cast<char*>(at), k};
+      if (::process_vm_writev(::getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(k)) return false;
+    }
+    done += k;
+  }
+  return true;
+}
+
 std::optional<std::string> read_own_string(const char* src, std::size_t max) {
   if (!src) return std::nullopt;
   std::string out;
