@@ -314,7 +314,28 @@ bool Server::user_buffers_accessible(int cmd, const union bpf_attr& a) {
       return ok(a.btf, a.btf_size, false) && (a.btf_log_buf == 0 || ok(a.btf_log_buf, a.btf_log_size, true));
     case BPF_OBJ_PIN:
     case BPF_OBJ_GET: return a.pathname != 0 && string_ok(a.pathname);
-    case BPF_OBJ_GET_INFO_BY_FD: return a.info.info == 0 || ok(a.info.info, a.info.info_len, true);
+    case BPF_OBJ_GET_INFO_BY_FD: {
+      if (a.info.info == 0) return true;
+      if (!ok(a.info.info, a.info.info_len, true)) return false;
+      // The arrays a program's or a BTF object's info points at, which the command fills.
+      auto object = rt_.object_for_fd(static_cast<int>(a.info.bpf_fd));
+      if (!object) return true;
+      if (std::holds_alternative<std::shared_ptr<runtime::Program>>(*object)) {
+        struct bpf_prog_info info {};
+        std::memcpy(&info, reinterpret_cast<const void*>(a.info.info), std::min<std::size_t>(a.info.info_len, sizeof info));
+        return (!info.xlated_prog_insns || ok(info.xlated_prog_insns, info.xlated_prog_len, true)) &&
+               (!info.jited_prog_insns || ok(info.jited_prog_insns, info.jited_prog_len, true)) &&
+               (!info.map_ids || ok(info.map_ids, std::uint64_t{info.nr_map_ids} * 4, true)) &&
+               (!info.func_info || ok(info.func_info, std::uint64_t{info.nr_func_info} * 8, true)) &&
+               (!info.line_info || ok(info.line_info, std::uint64_t{info.nr_line_info} * 16, true));
+      }
+      if (std::holds_alternative<std::shared_ptr<runtime::BtfObject>>(*object)) {
+        struct bpf_btf_info info {};
+        std::memcpy(&info, reinterpret_cast<const void*>(a.info.info), std::min<std::size_t>(a.info.info_len, sizeof info));
+        return !info.btf || ok(info.btf, info.btf_size, true);
+      }
+      return true;
+    }
     case BPF_PROG_TEST_RUN:
       return ok(a.test.data_in, a.test.data_size_in, false) && ok(a.test.ctx_in, a.test.ctx_size_in, false) &&
              (a.test.data_out == 0 || ok(a.test.data_out, a.test.data_size_out, true)) &&

@@ -155,6 +155,17 @@ TEST_F(ServerTest, BadNestedPointersAreEfaultNotACrash) {
   info.info.info_len = 64;
   info.info.info = reinterpret_cast<std::uint64_t>(ro);
   EXPECT_EQ(bpf(BPF_OBJ_GET_INFO_BY_FD, info), -EFAULT);
+  struct bpf_prog_info pinfo {};  // an info whose instruction array cannot be written
+  pinfo.xlated_prog_len = 16;
+  pinfo.xlated_prog_insns = reinterpret_cast<std::uint64_t>(ro);
+  info.info.bpf_fd = static_cast<std::uint32_t>(prog);
+  info.info.info_len = sizeof pinfo;
+  info.info.info = reinterpret_cast<std::uint64_t>(&pinfo);
+  EXPECT_EQ(bpf(BPF_OBJ_GET_INFO_BY_FD, info), -EFAULT);
+  std::uint64_t xlated[2] = {};
+  pinfo.xlated_prog_insns = reinterpret_cast<std::uint64_t>(xlated);
+  EXPECT_EQ(bpf(BPF_OBJ_GET_INFO_BY_FD, info), 0);
+  EXPECT_EQ(xlated[1], insns[1]);
   union bpf_attr pin {};
   pin.pathname = reinterpret_cast<std::uint64_t>(none);
   pin.bpf_fd = static_cast<std::uint32_t>(fd);
