@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/obj/native_elf.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "command.hpp"
 #include "json_output.hpp"
@@ -33,6 +34,15 @@ int cmd_run(Args& args) {
   if (!path) {
     fail(path.error());
     return path.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;
+  }
+  // The agent joins a command through the dynamic loader (LD_PRELOAD): a statically linked program has
+  // none, so it would run outside the scope, its bpf() calls going to the kernel. Said, not run.
+  if (auto is_static = obj::is_static_executable(*path); is_static && *is_static) {
+    fail(make_error(Errc::kNotSupported,
+                    "'{}' is statically linked: bpfvm run joins a command through the dynamic loader, which it does "
+                    "not have (its bpf() calls would reach the kernel, and its events would not be seen); `bpfvm "
+                    "trace PROG -- {}` traces such a program through ptrace", *path, command[0]));
+    return kExitCannotRun;
   }
   const char* verbose = std::getenv("BPFVM_AGENT_VERBOSE");
   if (auto r = export_agent_environment(rt.pin_root(), 0, verbose && *verbose == '1'); !r) {

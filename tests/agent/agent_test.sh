@@ -674,6 +674,10 @@ if cc -O2 -static -pthread -o "$TMP/target_static" "$DIR/uprobe_target.c" 2>/dev
   sed "s#/proc/self/exe#$TMP/target_static#" "$DIR/count.bpf.c" > "$TMP/static.bpf.c"
   out=$("$BPFVM" trace "$TMP/static.bpf.c" -- "$TMP/target_static" threadcalls 300 2>&1); rc=$?
   check "uprobes in a statically linked command (ptrace)" $rc "$out" 0 "@calls[1]: 900" "@calls[2]: 900"
+  # bpfvm run cannot join it to the scope (no dynamic loader to preload the agent): said, not run.
+  out=$("$BPFVM" run -- "$TMP/target_static" calls 1 2>&1); rc=$?
+  check "bpfvm run of a statically linked command says why it cannot" $rc "$out" 126 "is statically linked" \
+    "bpfvm trace PROG -- $TMP/target_static"
 else
   echo "skip uprobes in a static command: no static libc (libc6-dev's libc.a)"
 fi
