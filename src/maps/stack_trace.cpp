@@ -142,16 +142,25 @@ long StackTraceMap::store(std::span<const std::uint64_t> frames, std::uint64_t f
   return result;
 }
 
-Result<void> StackTraceMap::lookup(const void* key, void* value) const {
+// The stored stack `key` names, under its bucket's lock: `then(bucket)`. Past the buckets: `past` (the
+// kernel's lookup says ENOENT, its delete EINVAL); an empty bucket: ENOENT.
+template <typename F>
+Result<void> StackTraceMap::with_stack(const void* key, Errc past, F then) const {
   std::uint32_t id;
   std::memcpy(&id, key, 4);
-  if (id >= buckets()) return make_error(Errc::kNotFound, "stack id {} is past the map's {} buckets", id, buckets());
+  if (id >= buckets()) return make_error(past, "stack id {} is past the map's {} buckets", id, buckets());
   Bucket* b = bucket(id);
   SpinGuard guard(b->lock);
   if (!b->present) return make_error(Errc::kNotFound, "no stack with id {}", id);
-  std::memcpy(value, b->ips, b->frames * 8);
-  std::memset(static_cast<std::uint8_t*>(value) + b->frames * 8, 0, def().value_size - b->frames * 8);
+  then(*b);
   return {};
+}
+
+Result<void> StackTraceMap::lookup(const void* key, void* value) const {
+  return with_stack(key, Errc::kNotFound, [&](const Bucket& b) {
+    std::memcpy(value, b.ips, b.frames * 8);
+    std::memset(static_cast<std::uint8_t*>(value) + b.frames * 8, 0, def().value_size - b.frames * 8);
+  });
 }
 
 Result<void> StackTraceMap::update(const void*, const void*, std::uint64_t) {
@@ -160,14 +169,7 @@ Result<void> StackTraceMap::update(const void*, const void*, std::uint64_t) {
 
 Result<void> StackTraceMap::erase(const void* key) {
   BPFVM_TRY(check_user_write());
-  std::uint32_t id;
-  std::memcpy(&id, key, 4);
-  if (id >= buckets()) return make_error(Errc::kInvalid, "stack id {} is past the map's {} buckets", id, buckets());
-  Bucket* b = bucket(id);
-  SpinGuard guard(b->lock);
-  if (!b->present) return make_error(Errc::kNotFound, "no stack with id {}", id);
-  b->present = 0;
-  return {};
+  return with_stack(key, Errc::kInvalid, [](Bucket& b) { b.present = 0; });
 }
 
 Result<void> StackTraceMap::next_key(const void* key, void* next) const {

@@ -46,6 +46,8 @@ class StackTraceMap final : public Map {
   StackTraceMap(const MapDef& def, os::SharedMemory memory) : Map(def, std::move(memory)) {}
   static Result<std::size_t> payload_size(const MapDef& def);
   Bucket* bucket(std::uint32_t id) const;
+  template <typename F>
+  Result<void> with_stack(const void* key, Errc past, F then) const;
 };
 
 // The kernel's jhash2 (Bob Jenkins' lookup3 hashword) of `words` with `seed`.
