@@ -313,7 +313,10 @@ for _ in $(seq 600); do kill -0 $brks 2>/dev/null || break; sleep 0.1; done  # (
 if kill -0 $brks 2>/dev/null; then kill -9 $brks; fi
 wait $brks; brc=$?
 kill -INT $tracer; wait $tracer
-check "a link's first event on a thread inside malloc (its lock held)" $brc "$(cat "$TMP/brks.out" "$TMP/brk-trace.out")" 0 "done" "@b[0]: "
+# (A sanitized bpfvm preloads its sanitizer's runtime into the target, whose malloc then makes no brk:
+# there the target must only end.)
+if ldd "$BPFVM" | grep -q libasan; then brk_seen="done"; else brk_seen="@b[0]: "; fi
+check "a link's first event on a thread inside malloc (its lock held)" $brc "$(cat "$TMP/brks.out" "$TMP/brk-trace.out")" 0 "done" "$brk_seen"
 
 # A global trace whose syscall links a process in scope cannot take (it runs threads when they come,
 # so its syscall instructions stay unpatched): said on stderr at the end, with the reason. (Not served:
