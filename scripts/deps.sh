@@ -10,6 +10,7 @@ packages=(
   libasmjit-dev libzydis-dev
   bpftool strace graphviz
   libbpf-tools systemtap-sdt-dev
+  bpfcc-tools python3-bpfcc
 )
 
 missing=()
