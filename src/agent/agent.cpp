@@ -145,8 +145,7 @@ void report(const std::string& what) {
 // (sysmalloc's brk and mmap), and the first event of a thread, or of a link on it, would then wait for
 // that lock forever. Unmapped through memory_syscall, as the process's own munmap (user_memory.hpp).
 void* raw_map(std::size_t size) {
-  const std::uint64_t args[6] = {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0};
-  const std::int64_t r = raw_syscall(SYS_mmap, args);
+  const std::int64_t r = sys(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0);
   return r < 0 && r > -4096 ? nullptr : reinterpret_cast<void*>(r);
 }
 void raw_unmap(void* p, std::size_t size) {
@@ -483,10 +482,6 @@ void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
 // In the signal handler (see signals.hpp): nothing allocated, no lock, only the agent's own syscalls.
 __attribute__((tls_model("initial-exec"))) thread_local bool t_in_signal_program = false;
 
-std::int64_t sys(std::uint64_t nr, std::uint64_t a = 0, std::uint64_t b = 0, std::uint64_t c = 0) {
-  const std::uint64_t args[6] = {a, b, c, 0, 0, 0};
-  return raw_syscall(nr, args);
-}
 
 // This thread's task, from its state when it has a fresh one, else by the agent's own syscalls.
 helpers::Task signal_task() {
@@ -657,20 +652,17 @@ struct Capabilities {
 };
 std::int64_t capabilities(std::uint64_t nr, pid_t pid, Capabilities& caps) {
   __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, pid};
-  const std::uint64_t args[6] = {reinterpret_cast<std::uint64_t>(&head), reinterpret_cast<std::uint64_t>(caps.data)};
-  return raw_syscall(nr, args);
+  return sys(nr, reinterpret_cast<std::uint64_t>(&head), reinterpret_cast<std::uint64_t>(caps.data));
 }
 
 bool on_watcher() {
-  static constexpr std::uint64_t kNoArgs[6] = {};
   const pid_t watcher = g_watcher_tid.load(std::memory_order_acquire);
-  return watcher != 0 && static_cast<pid_t>(raw_syscall(SYS_gettid, kNoArgs)) == watcher;
+  return watcher != 0 && static_cast<pid_t>(sys(SYS_gettid)) == watcher;
 }
 
 void before_setxid() {  // (in the SIGSETXID handler, before glibc's)
   if (!on_watcher()) return;
-  const std::uint64_t keep[6] = {PR_SET_KEEPCAPS, 1};
-  raw_syscall(SYS_prctl, keep);
+  sys(SYS_prctl, PR_SET_KEEPCAPS, 1);
   Capabilities own;
   if (capabilities(SYS_capget, 0, own) != 0) return;
   for (auto& d : own.data) d.effective = d.permitted;
@@ -697,11 +689,9 @@ void after_setxid() {  // (in the SIGSETXID handler, after glibc's)
   // leader's ids to be this thread's (at most ~20 ms; a failed call leaves them as they were).
   const pid_t leader = ::getpid();
   os::TaskFacts mine, theirs;
+  if (!os::read_task_facts(static_cast<std::uint32_t>(sys(SYS_gettid)), mine)) return;
   for (int i = 0; i < 200; ++i) {
-    if (!os::read_task_facts(static_cast<std::uint32_t>(::syscall(SYS_gettid)), mine) ||
-        !os::read_task_facts(static_cast<std::uint32_t>(leader), theirs)) {
-      break;
-    }
+    if (!os::read_task_facts(static_cast<std::uint32_t>(leader), theirs)) break;
     if (std::equal(std::begin(mine.uid), std::end(mine.uid), std::begin(theirs.uid)) &&
         std::equal(std::begin(mine.gid), std::end(mine.gid), std::begin(theirs.gid))) {
       break;
@@ -710,8 +700,7 @@ void after_setxid() {  // (in the SIGSETXID handler, after glibc's)
     ::nanosleep(&pause, nullptr);
   }
   drop_what_the_leader_lacks();
-  const std::uint64_t keep[6] = {PR_SET_KEEPCAPS, 0};
-  raw_syscall(SYS_prctl, keep);
+  sys(SYS_prctl, PR_SET_KEEPCAPS, 0);
 }
 
 // The syscall as it goes on: served, or a memory syscall through the writer, or the instruction.

@@ -49,11 +49,6 @@ std::atomic<DeliverFn> g_deliver{nullptr};
 std::atomic<pid_t> g_owner{0};         // the process whose table this is (a vfork child's is not)
 std::atomic<pid_t> g_writer{0};        // the thread changing the table (writers take turns)
 
-std::int64_t sys(std::uint64_t nr, std::uint64_t a = 0, std::uint64_t b = 0, std::uint64_t c = 0, std::uint64_t d = 0,
-                 std::uint64_t e = 0) {
-  const std::uint64_t args[6] = {a, b, c, d, e, 0};
-  return raw_syscall(nr, args);
-}
 
 bool managed(int sig) {
   return sig >= 1 && sig <= 64 && sig != SIGKILL && sig != SIGSTOP && sig != 32 && sig != 33 &&

@@ -63,5 +63,11 @@ std::size_t commit_prepared_sites(const std::vector<PreparedSite>& sites, const 
 
 // Executes the syscall `nr` with `args` (from the agent's own code, which is never patched).
 std::int64_t raw_syscall(std::uint64_t nr, const std::uint64_t* args);
+// The same with the arguments given one by one (those left out are 0).
+inline std::int64_t sys(std::uint64_t nr, std::uint64_t a = 0, std::uint64_t b = 0, std::uint64_t c = 0,
+                        std::uint64_t d = 0, std::uint64_t e = 0, std::uint64_t f = 0) {
+  const std::uint64_t args[6] = {a, b, c, d, e, f};
+  return raw_syscall(nr, args);
+}
 
 }  // namespace bpfvm::agent
