@@ -973,6 +973,11 @@ void publish_syscalls(State& s) {
     } else if (a.point.kind == attach::SyscallPoint::Kind::kSyscall) {
       if (a.point.nr < 0 || static_cast<std::size_t>(a.point.nr) >= kMaxSyscall) continue;
       (a.point.exit ? next->exit : next->enter)[a.point.nr].push_back(e);
+    } else if (a.point.kind == attach::SyscallPoint::Kind::kKernelFunction) {
+      for (std::size_t i = 0; i < a.point.function.count; ++i) {
+        const int nr = a.point.function.nrs[i];
+        if (nr >= 0 && static_cast<std::size_t>(nr) < kMaxSyscall) (a.point.exit ? next->exit : next->enter)[nr].push_back(e);
+      }
     } else {
       (a.point.exit ? next->all_exit : next->all_enter).push_back(e);
     }
@@ -1010,7 +1015,8 @@ Result<std::shared_ptr<runtime::Program>> program_of(State& s, std::uint32_t pro
 
 Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) {
   const std::string kind = record.value("kind", "");
-  const std::string section = (kind == "raw_tracepoint" ? "raw_tracepoint/" : "tracepoint/") + record.value("name", "");
+  const std::string section = (kind == "raw_tracepoint" || kind == "kprobe" || kind == "kretprobe" ? kind : std::string("tracepoint")) +
+                              "/" + record.value("name", "");
   const std::shared_ptr<runtime::Program> program = BPFVM_TRY(program_of(s, record.value("prog_id", 0u)));
   const attach::SyscallPoint point = BPFVM_TRY(attach::parse_syscall_section(section, program->type()));
   hook_sites(s);
@@ -1126,16 +1132,11 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
   }
   std::uintptr_t semaphore = 0;
   if (const std::uint64_t ref = u.value("ref_ctr_offset", std::uint64_t{0})) {
+    // Where the file maps no writable page at that offset the probe applies all the same, as the
+    // kernel's does (its update_ref_ctr finds no valid vma and counts nothing): BCC 0.26's Python passes
+    // no ref_ctr_offset to a libbcc that reads one, so its uprobes come with whatever the stack held.
     semaphore = semaphore_of(u.value("dev", std::uint64_t{0}), u.value("inode", std::uint64_t{0}), ref);
-    if (!semaphore) {
-      if (site->links.empty()) {
-        (void)site->hook->remove();
-        s.sites.erase(address);
-      }
-      return make_error(Errc::kNotFound, "the USDT semaphore at offset {:#x} of '{}' is mapped nowhere writable", ref,
-                        u.value("path", std::string("?")));
-    }
-    count_semaphore(semaphore, 1);
+    if (semaphore) count_semaphore(semaphore, 1);
   }
   s.applied[link_id] = {address, record.value("kind", "") == "uretprobe", record.value("cookie", std::uint64_t{0}),
                         program, semaphore};
@@ -1184,7 +1185,8 @@ void sync_locked(State& s) {
     // (uprobes that a loader's own ptrace tracer places are not the agents')
     const bool uprobe = (kind == "uprobe" || kind == "uretprobe" || kind == "usdt") && r.contains("uprobe") &&
                         r.value("agent", false);
-    const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint") && r.value("agent", false);
+    const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint" || kind == "kprobe" || kind == "kretprobe") &&
+                         r.value("agent", false);
     if (!uprobe && !syscall) continue;
     if (!runtime::Registry::link_fires_here(r, s.options.scope)) continue;
     wanted.emplace(r.value("id", 0u), std::move(r));
@@ -1420,6 +1422,10 @@ void serve_syscall(int nr) {
   if (nr < 0 || static_cast<std::size_t>(nr) >= kMaxSyscall) return;
   g_served[nr] = 1;
   if (g_state && g_state->sites_hooked) syscall_table()[nr] = 1;
+}
+
+bool read_own_memory(void* dst, const void* src, std::size_t n) {
+  return detail::read(static_cast<pid_t>(::getpid()), dst, reinterpret_cast<std::uintptr_t>(src), n);
 }
 
 void mark_own_thread() { t_agent_thread = true; }

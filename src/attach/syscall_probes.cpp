@@ -88,6 +88,20 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
                         "syscalls/sys_exit_<name>, raw_syscalls/sys_enter|sys_exit) and the process events "
                         "(sched/sched_process_exec|fork|exit)", section);
     }
+  } else if (section.starts_with("kprobe/") || section.starts_with("kretprobe/")) {
+    const bool ret = section.starts_with("kretprobe/");
+    const std::string_view name = section.substr(ret ? 10 : 7);
+    if (type != BPF_PROG_TYPE_KPROBE) return make_error(Errc::kInvalid, "'{}' needs a kprobe program", section);
+    const auto f = kernel_function(name);
+    if (!f) {
+      return make_error(Errc::kNotSupported,
+                        "'{}': the kernel function {} has no events in user space (bpfvm's kprobes are the "
+                        "syscall entries: __x64_sys_NAME, __se_sys_NAME, __do_sys_NAME, sys_NAME, ksys_NAME, "
+                        "do_sys_open, do_sys_openat2)", section, name);
+    }
+    point.kind = SyscallPoint::Kind::kKernelFunction;
+    point.exit = ret;
+    point.function = *f;
   } else if (const std::string_view raw = raw_tracepoint_of(section); raw == "sys_enter" || raw == "sys_exit") {
     if (type != BPF_PROG_TYPE_RAW_TRACEPOINT) {
       return make_error(Errc::kInvalid, "'{}' needs a raw_tracepoint program", section);
@@ -111,6 +125,11 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
   if (point.kind == SyscallPoint::Kind::kProcess) {
     make_process_record(stop, out.bytes, sizeof out.bytes);
     out.size = sizeof out.bytes;
+    return;
+  }
+  if (point.kind == SyscallPoint::Kind::kKernelFunction) {
+    kernel_function_regs(point.function, stop.nr, stop.args, stop.exit, stop.ret, stop.ip, stop.sp, out.bytes, out.regs);
+    out.size = 168;
     return;
   }
   if (point.kind == SyscallPoint::Kind::kRawTracepoint) {
@@ -165,7 +184,12 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
 
 Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<runtime::Program> program) {
   const SyscallPoint point = BPFVM_TRY(parse_syscall_section(section, program->type()));
-  probes_.push_back({point.kind, point.exit, point.nr, point.event, std::string(section), std::move(program), 0, 0, {}});
+  if (point.kind == SyscallPoint::Kind::kKernelFunction && !in_process_) {
+    return make_error(Errc::kNotSupported, "'{}': kprobes on syscall entries run in the agent (bpfvm run), not "
+                      "under the ptrace tracer", section);
+  }
+  probes_.push_back({point.kind, point.exit, point.nr, point.event, point.function, std::string(section),
+                     std::move(program), 0, 0, {}});
   return {};
 }
 
@@ -182,6 +206,8 @@ SyscallSelection SyscallProbes::selection() const {
 
     } else if (p.kind == Probe::Kind::kSyscall) {
       (p.exit ? s.exit : s.enter).insert(p.nr);
+    } else if (p.kind == Probe::Kind::kKernelFunction) {
+      for (std::size_t i = 0; i < p.function.count; ++i) (p.exit ? s.exit : s.enter).insert(p.function.nrs[i]);
     } else {
       (p.exit ? s.all_exit : s.all_enter) = true;
     }
@@ -195,6 +221,7 @@ void SyscallProbes::run(const SyscallStop& stop) {
     if (p.kind == Probe::Kind::kProcess && p.event != stop.event) continue;
     if (p.kind != Probe::Kind::kProcess && p.exit != stop.exit) continue;
     if (p.kind == Probe::Kind::kSyscall && p.nr != stop.nr) continue;
+    if (p.kind == Probe::Kind::kKernelFunction && !p.function.covers(stop.nr)) continue;
     run_one(p, stop);
   }
 }
@@ -204,7 +231,7 @@ void SyscallProbes::run_one(Probe& probe, const SyscallStop& stop) {
   env.task = *stop.task;
   env.memory_pid = static_cast<pid_t>(stop.task->pid);
   env.cpu = maps::this_cpu();
-  make_syscall_context({probe.kind, probe.exit, probe.nr, probe.event}, stop, context_);
+  make_syscall_context({probe.kind, probe.exit, probe.nr, probe.event, probe.function}, stop, context_);
   const Result<std::uint64_t> r = probe.program->run_for(env, context_.bytes, context_.size);
   ++probe.runs;
   if (!r) {

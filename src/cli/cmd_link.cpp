@@ -55,6 +55,11 @@ int cmd_link(Args& args) {
         j["offset"] = u->value("offset", std::uint64_t{0});
         j["cookie"] = cookie;
         j["ref_ctr_offset"] = u->value("ref_ctr_offset", std::uint64_t{0});
+      } else if (kind == "kprobe" || kind == "kretprobe") {
+        j["retprobe"] = kind == "kretprobe";
+        j["func"] = name;
+        j["offset"] = 0;
+        j["cookie"] = cookie;
       } else if (kind == "raw_tracepoint") j["tp_name"] = name;
       else j["tracepoint"] = name;
       j["target_pid"] = r.value("pid", 0u);
@@ -69,6 +74,10 @@ int cmd_link(Args& args) {
       if (cookie) fmt::print("cookie {}  ", cookie);
       if (const std::uint64_t ref = u->value("ref_ctr_offset", std::uint64_t{0})) fmt::print("ref_ctr_offset {:#x}  ", ref);
       fmt::print("\n");
+    } else if (kind == "kprobe" || kind == "kretprobe") {  // bpftool: "kprobe FUNC+OFFSET"
+      fmt::print("\t{} {}+0x0  ", kind, name);
+      if (cookie) fmt::print("cookie {}  ", cookie);
+      fmt::print("target_pid {}\n", r.value("pid", 0u));
     } else if (kind == "raw_tracepoint") fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
     else fmt::print("\ttracepoint {}  target_pid {}\n", name, r.value("pid", 0u));
     if (const std::string owner = owner_text(r); !owner.empty()) fmt::print("\tpids {}\n", owner);
@@ -106,6 +115,16 @@ int cmd_perf(Args& args) {
       } else {
         fmt::print("pid {}  link {}: prog_id {}  {}  filename {}  offset {}\n", pid, r.value("id", 0u),
                    r.value("prog_id", 0u), type, u.value("path", std::string()), u.value("offset", std::uint64_t{0}));
+      }
+      continue;
+    }
+    if (kind == "kprobe" || kind == "kretprobe") {  // bpftool: "kprobe  func NAME  offset N"
+      if (output_format().json) {
+        all.push_back({{"pid", pid}, {"link_id", r.value("id", 0u)}, {"prog_id", r.value("prog_id", 0u)},
+                       {"fd_type", kind}, {"func", name}, {"offset", 0}});
+      } else {
+        fmt::print("pid {}  link {}: prog_id {}  {}  func {}  offset 0\n", pid, r.value("id", 0u), r.value("prog_id", 0u),
+                   kind, name);
       }
       continue;
     }

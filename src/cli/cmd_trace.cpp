@@ -59,11 +59,8 @@ Result<std::string> vmlinux_include_dir(const os::TempDirectory& tmp) {
   const auto digest = sha256(bytes);
   std::string hash;
   for (std::size_t i = 0; i < 8; ++i) hash += fmt::format("{:02x}", digest[i]);
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  std::string dir = xdg && *xdg ? std::string(xdg) + "/bpfvm" : home && *home ? std::string(home) + "/.cache/bpfvm" : "";
-  if (dir.empty() || !os::make_directories(dir + "/vmlinux-" + hash)) dir = tmp.path();
-  else dir += "/vmlinux-" + hash;
+  auto cached = os::user_cache_directory("vmlinux-" + hash);
+  const std::string dir = cached ? *cached : tmp.path();
   const std::string header = dir + "/vmlinux.h";
   if (os::exists(header)) return dir;
   const obj::Btf btf = BPFVM_TRY_CTX(obj::Btf::parse(bytes), "/sys/kernel/btf/vmlinux");
@@ -180,7 +177,10 @@ Result<attach::TraceeExit> wait_draining(pid_t child, pid_t pid, Outputs& out) {
 runtime::LinkTarget syscall_link_target(const attach::SyscallProbes::Probe& p, std::uint32_t pid) {
   const std::string_view section = p.section;
   runtime::LinkTarget where;
-  where.kind = p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint ? "raw_tracepoint" : "tracepoint";
+  using Kind = attach::SyscallProbes::Probe::Kind;
+  where.kind = p.kind == Kind::kRawTracepoint ? "raw_tracepoint"
+               : p.kind == Kind::kKernelFunction ? (p.exit ? "kretprobe" : "kprobe")
+                                                  : "tracepoint";
   where.name = std::string(section.substr(section.find('/') + 1));
   where.pid = pid;
   return where;
@@ -250,7 +250,8 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   auto loaded = runtime::Object::open_file(rt, object, options);
   if (!loaded) return trace_fail(std::move(loaded).error().with_context(fmt::format("loading '{}'", file)));
 
-  attach::SyscallProbes probes;
+  // (kprobes on syscall entries are accepted here, and refused below where the ptrace tracer would run them)
+  attach::SyscallProbes probes(true);
   // Uprobes, and USDT sites (uprobes at the notes' nops, each with its argument spec's id as cookie and
   // its semaphore counted up where it is applied).
   struct Uprobe {
@@ -325,6 +326,15 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
     }
   }
   if (ptrace_uprobes) in_process = false;  // one tracer for everything of this trace
+  if (!in_process) {
+    for (const auto& p : probes.probes()) {
+      if (p.kind != attach::SyscallProbes::Probe::Kind::kKernelFunction) continue;
+      return trace_fail(make_error(Errc::kNotSupported,
+                                   "program at '{}': kprobes on syscall entries run in the agent, and this trace "
+                                   "uses the ptrace tracer (--ptrace, a statically linked command, a process "
+                                   "without the agent, or uprobes it places itself)", p.section));
+    }
+  }
   if ((ptrace_uprobes || (!probes.empty() && !in_process)) && command.empty() && pid == 0) {
     throw UsageError{"trace --ptrace needs what to trace: '-- CMD ARGS...' or '-p PID'"};
   }

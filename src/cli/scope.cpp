@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/attach/remote_call.hpp"
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/process.hpp"
@@ -278,8 +279,9 @@ void attach_exec_entry_links(runtime::Runtime& rt, attach::SyscallProbes& probes
     const std::string kind = link.value("kind", "");
     const std::string name = link.value("name", "");
     if (!link.value("agent", false) || !runtime::Registry::link_fires_here(link, 0)) continue;
+    const auto function = kind == "kprobe" ? attach::kernel_function(name) : std::nullopt;
     const bool entry = (kind == "tracepoint" && (name == "syscalls/sys_enter_execve" || name == "raw_syscalls/sys_enter")) ||
-                       (kind == "raw_tracepoint" && name == "sys_enter");
+                       (kind == "raw_tracepoint" && name == "sys_enter") || (function && function->covers(SYS_execve));
     if (!entry) continue;
     auto program = rt.open_program_by_id(link.value("prog_id", 0u));
     if (!program) continue;  // (gone since it was listed)

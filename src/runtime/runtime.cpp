@@ -674,9 +674,9 @@ Result<std::shared_ptr<Link>> Runtime::link_perf_event(std::shared_ptr<Program> 
                                                        std::uint64_t cookie) {
   if (!prog) return make_error(Errc::kInvalid, "no program to link");
   const std::string& kind = point.where.kind;
-  const bool uprobe = kind == "uprobe" || kind == "uretprobe" || kind == "usdt";
-  const std::uint32_t want = uprobe ? BPF_PROG_TYPE_KPROBE : BPF_PROG_TYPE_TRACEPOINT;
-  // perf_event_set_bpf_prog: a tracepoint event takes tracepoint programs, a uprobe event kprobe ones.
+  const bool probe = kind == "uprobe" || kind == "uretprobe" || kind == "usdt" || kind == "kprobe" || kind == "kretprobe";
+  const std::uint32_t want = probe ? BPF_PROG_TYPE_KPROBE : BPF_PROG_TYPE_TRACEPOINT;
+  // perf_event_set_bpf_prog: a tracepoint event takes tracepoint programs, a k/uprobe event kprobe ones.
   if (prog->type() != want) {
     return make_error(Errc::kInvalid, "a {} program cannot attach to a {} event", prog->type(), kind);
   }

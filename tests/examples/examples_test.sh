@@ -202,11 +202,34 @@ check "compile error" $rc "$out" 125 "use of undeclared identifier 'y'" "clang c
 cat > "$TMP/kprobe.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-SEC("kprobe/do_sys_open") int k(void *ctx) { return 0; }
+SEC("kprobe/vfs_read") int k(void *ctx) { return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
 run "$BPFVM" trace "$TMP/kprobe.bpf.c" -- true
-check "unsupported attach point" $rc "$out" 125 "'kprobe/do_sys_open': bpfvm trace attaches to syscall and process events only"
+check "unsupported attach point" $rc "$out" 125 "'kprobe/vfs_read': the kernel function vfs_read has no events in user space"
+# A kprobe on a syscall entry function: do_sys_openat2's registers (di dfd, si the user's filename) and a
+# kretprobe's result, through the agent; the ptrace tracer does not run them.
+cat > "$TMP/kopen.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+SEC("kprobe/do_sys_openat2") int k(struct pt_regs *ctx) {
+  char name[64];
+  bpf_probe_read_user_str(name, sizeof(name), (const void *)ctx->rsi);
+  bpf_printk("kprobe open %s", name);
+  return 0;
+}
+SEC("kretprobe/__x64_sys_openat") int r(struct pt_regs *ctx) {
+  bpf_printk("kretprobe openat = %ld", (long)ctx->rax);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+run "$BPFVM" trace "$TMP/kopen.bpf.c" -- env LC_ALL=C cat "$TMP/opened-file" "$TMP/no-such-file"
+check "kprobe on do_sys_openat2" $rc "$out" 1 "bpf_trace_printk: kprobe open $TMP/opened-file" \
+  "bpf_trace_printk: kprobe open $TMP/no-such-file" "bpf_trace_printk: kretprobe openat = -2"
+run "$BPFVM" trace --ptrace "$TMP/kopen.bpf.c" -- cat "$TMP/opened-file"
+check "kprobe under --ptrace" $rc "$out" 125 "kprobes on syscall entries run in the agent"
 cat > "$TMP/nosys.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

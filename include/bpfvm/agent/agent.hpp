@@ -69,6 +69,10 @@ void set_syscall_server(SyscallServer server);
 void serve_syscall(int nr);
 // The calling thread is bpfvm's own (a server's helper thread): its syscalls are never traced or served.
 void mark_own_thread();
+// Copies `n` bytes of this process's memory from `src`, false (nothing copied in part) where they are not
+// all readable: the reads probe_read_user makes here, a memcpy where the pages are known to be mapped
+// (see src/agent/user_memory.hpp), else process_vm_readv.
+bool read_own_memory(void* dst, const void* src, std::size_t n);
 // While one lives, the calling thread's syscalls are bpfvm's own (a server starting up in a constructor).
 class OwnSyscalls {
  public:

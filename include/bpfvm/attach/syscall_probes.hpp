@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/attach/syscall_tracer.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/runtime.hpp"
@@ -30,10 +31,11 @@ namespace bpfvm::attach {
 
 // A syscall event as a SEC name gives it.
 struct SyscallPoint {
-  enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint, kProcess } kind = Kind::kSyscall;
+  enum class Kind { kSyscall, kRawSyscalls, kRawTracepoint, kProcess, kKernelFunction } kind = Kind::kSyscall;
   bool exit = false;
   int nr = -1;  // kSyscall only
   ProcessEvent event = ProcessEvent::kNone;  // kProcess only
+  KernelFunction function;  // kKernelFunction only: a kprobe ("kprobe/NAME") or kretprobe (exit)
 };
 // The syscall event `section` names, for a program of type `prog_type`; the error says why it cannot be
 // one (an unknown syscall, a program type that does not fit, an event bpfvm does not produce).
@@ -41,7 +43,8 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
 
 // The context a program at `point` gets at `stop`, as the kernel's tracepoints give it: the tracepoint
 // record (common fields, then the number and the arguments or the return value), or for raw
-// tracepoints the args array whose first element points at a pt_regs of the syscall's registers.
+// tracepoints the args array whose first element points at a pt_regs of the syscall's registers; for a
+// kprobe on a kernel function, the struct pt_regs that function has (kernel_functions.hpp).
 struct SyscallContext {
   alignas(8) std::uint8_t bytes[runtime::kTracepointRecordMax];
   alignas(8) std::uint8_t regs[168];  // struct pt_regs, for raw tracepoints
@@ -54,6 +57,10 @@ void make_process_record(const SyscallStop& stop, std::uint8_t* out, std::size_t
 
 class SyscallProbes {
  public:
+  // `in_process`: the programs run in the process whose syscalls they see (bpfvm run's own exec), so
+  // kprobes on kernel functions may attach (their registers point at this process's memory); the
+  // ptrace tracer's run elsewhere.
+  explicit SyscallProbes(bool in_process = false) : in_process_(in_process) {}
   // Attaches `program` where its section name says; the error says why it cannot (an unknown syscall,
   // a program type that does not fit the attach point, an event bpfvm does not produce).
   Result<void> attach(std::string_view section, std::shared_ptr<runtime::Program> program);
@@ -69,6 +76,7 @@ class SyscallProbes {
     bool exit;
     int nr;  // kSyscall only
     ProcessEvent event;  // kProcess only
+    KernelFunction function;  // kKernelFunction only
     std::string section;
     std::shared_ptr<runtime::Program> program;
     std::uint64_t runs = 0, failures = 0;
@@ -78,6 +86,7 @@ class SyscallProbes {
 
  private:
   void run_one(Probe& probe, const SyscallStop& stop);
+  bool in_process_ = false;
   std::vector<Probe> probes_;
   SyscallContext context_{};  // the record being built (one tracer thread)
 };

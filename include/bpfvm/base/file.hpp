@@ -32,5 +32,9 @@ Result<void> make_private_directory(const std::string& path, bool tighten = fals
 bool is_directory(const std::string& path);
 bool exists(const std::string& path);
 std::string current_directory();
+// bpfvm's directory in the user's cache ($XDG_CACHE_HOME/bpfvm, else ~/.cache/bpfvm), created private
+// with `leaf` under it (made once per input, by content hash); an error when neither is set or it
+// cannot be made.
+Result<std::string> user_cache_directory(const std::string& leaf);
 
 }  // namespace bpfvm::os

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace bpfvm::os {
@@ -153,6 +154,15 @@ bool is_directory(const std::string& path) {
 bool exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+Result<std::string> user_cache_directory(const std::string& leaf) {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  if (!(xdg && *xdg) && !(home && *home)) return make_error(Errc::kNotFound, "neither $XDG_CACHE_HOME nor $HOME is set");
+  const std::string dir = (xdg && *xdg ? std::string(xdg) + "/bpfvm" : std::string(home) + "/.cache/bpfvm") + "/" + leaf;
+  BPFVM_TRY(make_directories(dir));
+  return dir;
 }
 
 std::string current_directory() {
