@@ -5,18 +5,22 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/attach/uprobe.hpp"
 #include "bpfvm/base/file.hpp"
@@ -96,6 +100,9 @@ Server::~Server() {
   for (auto& s : sources_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  for (auto& t : relays_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
@@ -111,7 +118,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   if (s->options_.route) {
     // (and the access family from the start: the tools ask whether a tracepoint exists, by access() of
     // its format file, before their first bpf() call)
-    for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_access, SYS_faccessat, SYS_faccessat2}) s->options_.route(nr);
+    // (and chdir: BCC's loader enters the kernel tree to compile, and reads /proc/kallsyms before its
+    // first bpf() call)
+    for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_access, SYS_faccessat, SYS_faccessat2, SYS_chdir}) {
+      s->options_.route(nr);
+    }
   }
   return s;
 }
@@ -172,6 +183,19 @@ bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* ra
       if (!r) return false;
       *rax = *r;
       return true;
+    }
+    case SYS_chdir: {
+      // A BCC loader moving into the kernel tree ($BCC_KERNEL_SOURCE, or /lib/modules/RELEASE/...) to
+      // compile is a loader from now on: its opens are served (kallsyms, tracefs) before any bpf().
+      if (!routed_descriptors_) {
+        const char* tree = std::getenv("BCC_KERNEL_SOURCE");
+        const auto path = os::read_own_string(reinterpret_cast<const char*>(args[0]), 4096);
+        if (path && (path->starts_with("/lib/modules/") || (tree && *tree && path->starts_with(tree)))) {
+          std::lock_guard lock(mutex_);
+          route_descriptors();
+        }
+      }
+      return false;  // the kernel's
     }
     case SYS_access:
     case SYS_faccessat:
@@ -453,11 +477,23 @@ std::int64_t Server::perf_event_open(const std::uint64_t* args) {
     point.where.ref_ctr_offset = attr.config >> 32;
     if (pid > 0) point.where.pid = static_cast<std::uint32_t>(pid);
   } else if (attr.type == kprobe_type_) {
-    const auto fn = os::read_own_string(reinterpret_cast<const char*>(attr.config1), 4096);
-    std::fprintf(stderr, "bpfvm: a %s on the kernel function %s has no events in user space: bpfvm runs programs on "
-                 "syscall, process and signal tracepoints and uprobes\n", attr.config & 1 ? "kretprobe" : "kprobe",
-                 fn && !fn->empty() ? fn->c_str() : "(by address)");
-    return -EOPNOTSUPP;
+    // A kprobe on a kernel function that is a syscall entry (attach/kernel_functions.hpp), at its first
+    // byte (config2: the offset; a kprobe by address has no name in config1).
+    const bool retprobe = attr.config & 1;
+    const auto fn = attr.config1 ? os::read_own_string(reinterpret_cast<const char*>(attr.config1), 4096)
+                                 : std::optional<std::string>(std::string());
+    if (!fn) return -EFAULT;
+    if (fn->empty() || attr.config2 != 0 || !attach::kernel_function(*fn)) {
+      std::fprintf(stderr, "bpfvm: a %s on the kernel function %s%s has no events in user space: bpfvm's kprobes are the "
+                   "syscall entries (__x64_sys_NAME, __se_sys_NAME, __do_sys_NAME, sys_NAME, ksys_NAME, do_sys_open, "
+                   "do_sys_openat2); it runs programs also on syscall, process and signal tracepoints and uprobes\n",
+                   retprobe ? "kretprobe" : "kprobe", fn->empty() ? "(by address)" : fn->c_str(),
+                   attr.config2 && !fn->empty() ? fmt::format("+{:#x}", attr.config2).c_str() : "");
+      return -EOPNOTSUPP;
+    }
+    point.where.kind = retprobe ? "kretprobe" : "kprobe";
+    point.where.name = *fn;
+    if (pid > 0) point.where.pid = static_cast<std::uint32_t>(pid);
   } else {
     return INT64_MIN;  // the kernel's
   }
@@ -654,12 +690,28 @@ std::optional<std::int64_t> Server::access_file(const char* user_path, int mode)
 
 std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, int flags) {
   (void)dirfd;
-  char head[5] = {};
-  if (!user_path || !os::copy_own_memory(head, user_path, 5) || std::memcmp(head, "/sys/", 5) != 0) return std::nullopt;
+  // (Every open of the process comes here: the first bytes are read the cheap way.)
+  char head[6] = {};
+  if (!user_path || !(options_.read_own ? options_.read_own : &os::copy_own_memory)(head, user_path, 6) ||
+      (std::memcmp(head, "/sys/", 5) != 0 && std::memcmp(head, "/proc/", 6) != 0)) {
+    return std::nullopt;
+  }
   const auto path = os::read_own_string(user_path, 4096);
   if (!path) return std::nullopt;
   std::string content;
-  if (const auto name = tracepoint_for_open(*path)) {
+  if (*path == "/proc/kallsyms") {
+    // The kernel's symbols as bpfvm's kernel has them (attach::kallsyms_view).
+    if ((flags & O_ACCMODE) != O_RDONLY) return std::nullopt;
+    auto real = os::read_text_file(*path);
+    if (!real) return std::nullopt;
+    content = attach::kallsyms_view(*real);
+  } else if (*path == "/sys/kernel/debug/kprobes/blacklist") {
+    // No function is refused for being the kprobes' own (BCC's get_kprobe_functions reads it first).
+    if (os::exists(*path)) return std::nullopt;
+  } else if (*path == "/sys/kernel/tracing/trace_pipe" || *path == "/sys/kernel/debug/tracing/trace_pipe") {
+    if ((flags & O_ACCMODE) != O_RDONLY) return -EACCES;
+    return open_trace_pipe(flags);
+  } else if (const auto name = tracepoint_for_open(*path)) {
     // The id of a tracepoint: the kernel's where tracefs is readable (so that ids agree with it), else
     // one of bpfvm's. Names bpfvm has no events for are the kernel's to answer.
     const bool ours = static_cast<bool>(attach::parse_syscall_section("tracepoint/" + *name, BPF_PROG_TYPE_TRACEPOINT));
@@ -677,6 +729,14 @@ std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, 
     tracepoint_ids_[id] = *name;
     if (!ours) return std::nullopt;
     content = fmt::format("{}\n", id);
+  } else if (path->ends_with("/kprobe_events") || path->ends_with("/uprobe_events")) {
+    // The probes made through perf_event_open are not listed there (as on the kernel); loaders read the
+    // file to find ones they made the older way before they remove them (BCC's bpf_detach_probe).
+    if (path != "/sys/kernel/tracing" + path->substr(path->rfind('/')) &&
+        path != "/sys/kernel/debug/tracing" + path->substr(path->rfind('/'))) {
+      return std::nullopt;
+    }
+    if (os::exists(*path)) return std::nullopt;
   } else if (path->starts_with("/sys/bus/event_source/devices/uprobe/") ||
              path->starts_with("/sys/bus/event_source/devices/kprobe/")) {
     // The PMUs' files, where the machine has none (the kernel's own answer otherwise).
@@ -699,6 +759,42 @@ std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, 
     return err;
   }
   return fd;
+}
+
+// bpfvm's trace pipe (bpf_trace_printk's lines from every process in scope) as the kernel's
+// trace_pipe reads: a stream that blocks until a line comes, each line read once. The application gets
+// one end of a socket pair; a thread moves the lines into the other as programs write them, and ends
+// when the application closes its end.
+std::int64_t Server::open_trace_pipe(int flags) {
+  auto pipe = rt_.trace_pipe();
+  if (!pipe) return -ENOMEM;
+  int ends[2];
+  const int type = SOCK_STREAM | (flags & O_CLOEXEC ? SOCK_CLOEXEC : 0) | (flags & O_NONBLOCK ? SOCK_NONBLOCK : 0);
+  if (::socketpair(AF_UNIX, type, 0, ends) != 0) return neg_errno();
+  ::fcntl(ends[1], F_SETFD, FD_CLOEXEC);
+  std::lock_guard lock(mutex_);
+  Server* self = this;
+  relays_.emplace_back([self, ring = *pipe, out = ends[1]] {
+    if (self->options_.own_thread) self->options_.own_thread();
+    bool open = true;
+    while (open && !self->stop_.load(std::memory_order_acquire)) {
+      const std::uint32_t seen = ring->notify_count();
+      ring->consume([&](std::span<const std::uint8_t> line) {
+        std::size_t sent = 0;
+        while (open && sent < line.size()) {
+          const ssize_t n = ::send(out, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+          if (n > 0) sent += static_cast<std::size_t>(n);
+          else if (n < 0 && errno != EINTR) open = false;
+        }
+        return open ? 0 : 1;
+      });
+      pollfd p{out, 0, 0};  // the application closed its end: POLLHUP
+      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) break;
+      if (open) ring->wait_notify(seen, 200);
+    }
+    ::close(out);
+  });
+  return ends[0];
 }
 
 void Server::forget(int fd) {

@@ -33,6 +33,7 @@ Result<void> start(const ServerOptions& options) {
   ServerOptions o = options;
   o.route = [](int nr) { agent::serve_syscall(nr); };
   o.own_thread = [] { agent::mark_own_thread(); };
+  o.read_own = &agent::read_own_memory;
   auto server = Server::create(std::move(o));
   if (!server) return std::move(server).error();
   g_server = server->release();

@@ -8,15 +8,18 @@
 //   perf_event_open   a tracepoint (by the id the served tracefs file gave), a uprobe or uretprobe (the
 //                     uprobe PMU's type, path in config1, offset in config2, retprobe in config bit 0,
 //                     ref_ctr_offset in config bits 32-63), a BPF output event (its buffer made at mmap);
-//                     kprobes and other events bpfvm cannot produce fail with a message saying so, as
+//                     kprobes on other kernel functions and events bpfvm cannot produce fail with a message saying so, as
 //                     BPF_RAW_TRACEPOINT_OPEN does (raw and BTF tracepoints, fentry/fexit)
 //   ioctl             PERF_EVENT_IOC_SET_BPF / ENABLE / DISABLE / ID on those events
 //   mmap              a BPF output event's buffer, a ring buffer's consumer and producer pages, an
 //                     array's values (BPF_F_MMAPABLE): the map's shared file mapped with the kernel's layout
 //   close, dup*, fcntl(F_DUPFD*), close_range   the fd table follows the application's descriptors
 //   epoll_wait, poll, select (all variants)     readiness brought up to date before the kernel waits
-//   open, openat      tracefs ids (`.../events/CAT/NAME/id`), the uprobe PMU's sysfs files when the
-//                     machine has none (routed, as the descriptor syscalls, after the first bpf())
+//   open, openat      tracefs ids (`.../events/CAT/NAME/id`), the uprobe and kprobe PMUs' sysfs files
+//                     and tracefs' k/uprobe_events when the machine has none, trace_pipe (bpfvm's,
+//                     bpf_trace_printk's lines) (routed, as the descriptor syscalls, after the first bpf())
+//   perf_event_open's kprobes: those on kernel functions that are syscall entries
+//                     (attach/kernel_functions.hpp), fired by the agents in scope
 //
 // Objects are real descriptors (an eventfd each: close-on-exec, counted against RLIMIT_NOFILE). An event
 // buffer or ring buffer descriptor becomes readable when programs (in any process in scope) write to
@@ -34,6 +37,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
@@ -48,6 +52,9 @@ struct ServerOptions {
   std::function<void(int)> route;
   // Called on each helper thread the server starts (the agent's mark_own_thread).
   std::function<void()> own_thread;
+  // Reads the process's own memory without faulting (the agent's read_own_memory; process_vm_readv
+  // when unset), for the path of each open the server sees.
+  bool (*read_own)(void* dst, const void* src, std::size_t n) = nullptr;
 };
 
 class Server {
@@ -77,6 +84,7 @@ class Server {
   std::optional<std::int64_t> mmap(const std::uint64_t* args);
   std::optional<std::int64_t> open_file(int dirfd, const char* path, int flags);
   std::optional<std::int64_t> access_file(const char* path, int mode);
+  std::int64_t open_trace_pipe(int flags);
   void forget(int fd);
   void alias(int from, int to);
   void route_descriptors();
@@ -94,6 +102,7 @@ class Server {
   std::map<int, std::shared_ptr<Output>> outputs_;  // by descriptor (dup'd ones share)
   std::vector<std::shared_ptr<Pollable>> pollables_;
   std::vector<std::unique_ptr<WakeSource>> sources_;
+  std::vector<std::thread> relays_;  // trace_pipe readers' (open_trace_pipe)
   std::map<std::uint64_t, std::string> tracepoint_ids_;  // ids served (or read from tracefs) -> CAT/NAME
   std::map<std::string, std::uint64_t> own_ids_;         // ids bpfvm gave where tracefs is not readable
   std::set<const void*> watched_;
