@@ -114,6 +114,11 @@ std::optional<std::pair<std::int64_t, std::int64_t>> VerifierPlatform::return_ra
   return runtime::return_range(prog_type_, attach_type_);
 }
 
+bool VerifierPlatform::return_value_ignored() const {
+  return prog_type_ == BPF_PROG_TYPE_KPROBE || prog_type_ == BPF_PROG_TYPE_TRACEPOINT ||
+         prog_type_ == BPF_PROG_TYPE_RAW_TRACEPOINT || prog_type_ == BPF_PROG_TYPE_PERF_EVENT;
+}
+
 std::string_view VerifierPlatform::prog_type_name() const { return obj::prog_type_name(prog_type_); }
 
 bool VerifierPlatform::legacy_packet_loads() const { return is_skb(prog_type_); }

@@ -429,7 +429,9 @@ Result<bool> Explorer::exit(Path& path) {
     path.pc = callsite + 1;
     return true;
   }
-  if (r0.is_pointer()) return reject(pc, "R0 leaks addr as return value", "return a number, not a pointer");
+  if (r0.is_pointer() && !(platform_.return_value_ignored() && f.subprog == 0)) {
+    return reject(pc, "R0 leaks addr as return value", "return a number, not a pointer");
+  }
   // The program's own exit (not a global function's): the type's return range (check_return_code).
   if (const auto range = platform_.return_range(); range && f.subprog == 0) {
     if (r0.value.smin < range->first || r0.value.smax > range->second) {

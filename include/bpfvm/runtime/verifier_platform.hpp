@@ -31,6 +31,7 @@ class VerifierPlatform final : public verifier::Platform {
   bool gpl_compatible() const override { return gpl_; }
   const verifier::GlobalFunction* global_function(std::uint32_t insn) const override;
   std::optional<std::pair<std::int64_t, std::int64_t>> return_range() const override;
+  bool return_value_ignored() const override;
 
   // The program's expected attach type: some types' context and return rules depend on it
   // (cgroup_sock_addr's connect4 against recvmsg6, cgroup_skb's egress...).

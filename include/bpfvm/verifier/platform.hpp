@@ -105,6 +105,10 @@ class Platform {
   virtual bool gpl_compatible() const { return true; }
   // The range the program's return value must lie in at its exit, nullopt for any (check_return_code).
   virtual std::optional<std::pair<std::int64_t, std::int64_t>> return_range() const { return std::nullopt; }
+  // Whether nothing reads the program's return value (tracing programs): a pointer it returns leaks
+  // nowhere, and the privileged kernel accepts it (allow_ptr_leaks), as BCC's void kprobe functions
+  // need. Elsewhere bpfvm refuses a returned pointer, stricter than the privileged kernel.
+  virtual bool return_value_ignored() const { return false; }
   // The global function that starts at instruction `insn`, if it is one (from BTF func_info).
   virtual const GlobalFunction* global_function(std::uint32_t insn) const {
     (void)insn;
