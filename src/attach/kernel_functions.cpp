@@ -78,8 +78,9 @@ std::string kallsyms_view(std::string_view kernel) {
     std::string_view name = line.substr(b + 1);
     if (const auto tab = name.find('\t'); tab != std::string_view::npos) continue;  // a module's
     const char type = line[a + 1];
-    if (type != 't' && type != 'T') continue;
-    if (!kernel_function(name)) continue;
+    // Functions: those bpfvm can probe. Data (tables that tools look up, such as btrfsdist's
+    // btrfs_file_operations) as the kernel has it.
+    if ((type == 't' || type == 'T' || type == 'w' || type == 'W') && !kernel_function(name)) continue;
     out.append(line).push_back('\n');
     if (name == "do_sys_open") do_sys_open_line = line;
     if (name == "do_sys_openat") has_do_sys_openat = true;

@@ -158,7 +158,18 @@ bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* ra
       return true;
     }
     case SYS_ioctl: {
-      if (!rt_.owns_fd(fd0)) return false;
+      if (!rt_.owns_fd(fd0)) {
+        // A perf event of the kernel's own (a CPU clock or hardware counter to sample on) given a bpfvm
+        // program: the kernel would answer EINVAL for a descriptor it does not know as a program.
+        if (args[1] == PERF_EVENT_IOC_SET_BPF && rt_.owns_fd(static_cast<int>(args[2]))) {
+          std::fprintf(stderr, "bpfvm: a sampling perf event (CPU clock, hardware counter) cannot run a bpfvm program: "
+                       "bpfvm runs programs on syscall, process and signal tracepoints, syscall-entry kprobes and "
+                       "uprobes\n");
+          *rax = -EOPNOTSUPP;
+          return true;
+        }
+        return false;
+      }
       std::lock_guard lock(mutex_);
       auto r = ioctl(fd0, args[1], args[2]);
       if (!r) return false;

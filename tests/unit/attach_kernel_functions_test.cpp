@@ -130,7 +130,7 @@ TEST(KernelFunctions, KprobeSectionsParseAndNeedKprobePrograms) {
       << other.error().message();
 }
 
-TEST(KernelFunctions, KallsymsViewKeepsTheServedFunctions) {
+TEST(KernelFunctions, KallsymsViewKeepsTheServedFunctionsAndData) {
   const std::string kernel =
       "ffffffff81000000 T _stext\n"
       "ffffffff81100000 T __x64_sys_openat\n"
@@ -146,6 +146,7 @@ TEST(KernelFunctions, KallsymsViewKeepsTheServedFunctions) {
             "ffffffff81100000 T __x64_sys_openat\n"
             "ffffffff81100100 t do_sys_openat2\n"
             "ffffffff81100200 T do_sys_open\n"
+            "ffffffff81100600 D sys_call_table\n"
             "ffffffff81100200 T do_sys_openat\n");
   EXPECT_EQ(kallsyms_view(""), "");
   EXPECT_EQ(kallsyms_view("garbage\n\n x"), "");

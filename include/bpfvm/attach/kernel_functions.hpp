@@ -38,7 +38,7 @@ struct KernelFunction {
 std::optional<KernelFunction> kernel_function(std::string_view name);
 
 // /proc/kallsyms as a process with bpfvm as its kernel sees it: the lines of `kernel` (the running
-// kernel's file) that name functions above, and do_sys_openat beside do_sys_open where the kernel has
+// kernel's file) but those of other functions (and of modules), and do_sys_openat beside do_sys_open where the kernel has
 // no such function (older texts attach to it). Loaders that choose a mechanism by the symbols they find
 // (BCC's support_kfunc: bpf_trampoline_link_prog, support_raw_tracepoint) then choose kprobes, which
 // bpfvm has, and symbol lookups (ksymname, get_syscall_fnname) find what bpfvm serves.
