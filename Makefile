@@ -2,6 +2,7 @@
 # missing (scripts/deps.sh), configures and builds first.
 #   make check SANITIZE=1   the same suite under ASan+UBSan (build-asan/)
 #   make conformance        the shared conformance suite (../shared/conformance), when present
+#   make bcc-examples       the classic BCC examples (../shared/seed-examples), unchanged, on bpfvm
 #   make bench              the JIT (against native code and the kernel's JIT), interpreter, map and
 #                           verifier benchmarks, and bpfvm trace's overhead against strace; writes
 #                           bench/RESULTS.md (dated), where the README's figures come from
@@ -22,10 +23,11 @@ else
 BUILD ?= build
 endif
 CONFORMANCE_DIR ?= ../shared/conformance/tests
+SEED_EXAMPLES_DIR ?= ../shared/seed-examples
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build check demo conformance bench fuzz fuzz-verifier clean
+.PHONY: all deps configure build check demo conformance bcc-examples bench fuzz fuzz-verifier clean
 
 all: build
 
@@ -53,6 +55,10 @@ conformance: build
 	  $(BUILD)/bin/bpfvm-conformance --jit $(CONFORMANCE_DIR) && \
 	  $(BUILD)/bin/bpfvm-conformance --jit --harden $(CONFORMANCE_DIR); \
 	else echo "conformance: $(CONFORMANCE_DIR) not found, skipped"; fi
+
+bcc-examples: build
+	@if [ -d "$(SEED_EXAMPLES_DIR)" ]; then tests/bcc/seed_examples.sh $(SEED_EXAMPLES_DIR) $(BUILD)/bin/bpfvm; \
+	else echo "bcc-examples: $(SEED_EXAMPLES_DIR) not found, skipped"; fi
 
 bench: build
 	@bench/run_all.sh $(BUILD)

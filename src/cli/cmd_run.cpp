@@ -10,6 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/base/process.hpp"
+#include "bpfvm/bcc/kernel_headers.hpp"
+#include "bpfvm/bcc/python.hpp"
 #include "bpfvm/obj/native_elf.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "command.hpp"
@@ -30,7 +33,8 @@ int cmd_run(Args& args) {
     fail(why ? *why : make_error(Errc::kNotFound, "no registry at '{}'", rt.pin_root()));
     return kExitTraceFailure;
   }
-  auto path = command_path(command[0]);
+  // The path execvp would give the kernel (not resolved further: tools show the exec's filename).
+  auto path = os::find_command(command[0]);
   if (!path) {
     fail(path.error());
     return path.error().code() == Errc::kNotFound ? kExitCommandNotFound : kExitCannotRun;
@@ -54,12 +58,25 @@ int cmd_run(Args& args) {
   // environment keeps the kernel's (the command in scope, its syscall instructions patched only when a
   // syscall link needs them).
   ::setenv("BPFVM_SERVE", "1", 0);
+  // BCC compiles its programs against the kernel's headers, which few machines have: where this one
+  // has none (and the user named no tree), BCC finds bpfvm's, made from the kernel's BTF.
+  if (!std::getenv("BCC_KERNEL_SOURCE") && !bcc::machine_has_kernel_headers()) {
+    if (auto tree = bcc::kernel_headers()) {
+      ::setenv("BCC_KERNEL_SOURCE", tree->c_str(), 1);
+    } else if (verbose && *verbose == '1') {
+      fmt::print(stderr, "bpfvm: no kernel headers for BCC: {}\n", tree.error().to_string());
+    }
+  }
+  // BCC's Python package for whichever python3 the command is (Debian's is for /usr/bin/python3).
+  if (const auto folder = bcc::python_package_path()) {
+    ::setenv("PYTHONPATH", bcc::with_python_path(std::getenv("PYTHONPATH"), *folder).c_str(), 1);
+  }
   std::vector<char*> argv;
   for (auto& a : command) argv.push_back(a.data());
   argv.push_back(nullptr);
   // This execve is the command's first event: no agent runs in bpfvm, so the entry programs of the
   // links that fire here run now (the new image's agent reports its exit and sched_process_exec).
-  attach::SyscallProbes probes;
+  attach::SyscallProbes probes(true);
   attach_exec_entry_links(rt, probes);
   if (!probes.empty()) run_exec_entry(probes, path->c_str(), argv.data(), environ);
   ::execv(path->c_str(), argv.data());

@@ -1,0 +1,160 @@
+#!/bin/bash
+# BCC on bpfvm: Debian's BCC (python3-bpfcc, libbcc) runs unchanged with bpfvm as its kernel
+# (`bpfvm run -- python3 SCRIPT`). BCC compiles its C dialect against the kernel headers bpfvm makes from
+# the kernel's BTF (bpfvm run names them in BCC_KERNEL_SOURCE), loads through the served bpf(), attaches
+# kprobes on syscall-entry kernel functions (do_sys_openat2, __x64_sys_NAME through
+# get_syscall_fnname) by the kprobe PMU, and reads bpfvm's trace pipe and perf buffers. Checked here:
+# the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
+# items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
+# the syscall wrapper, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc and bashreadline-bpfcc
+# on a workload in scope, a kernel-only function refused with BCC's and bpfvm's words, and an
+# ordinary user running the example.
+# Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
+set -u
+set -m  # (background jobs keep SIGINT: Python ignores it when started ignoring it)
+BPFVM=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+EXAMPLE=$HERE/../../examples/bcc/opens.py
+PY=/usr/bin/python3
+[ -x "$PY" ] && "$PY" -c 'import bcc' 2>/dev/null || { echo "SKIP: python3-bpfcc (Debian's BCC) is not installed"; exit 77; }
+export PATH=$PATH:/usr/sbin
+TMP=$(mktemp -d)
+chmod 755 "$TMP"
+export BPFVM_PIN_ROOT=$TMP/pins
+export XDG_CACHE_HOME=$TMP/cache
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+cp /bin/cat "$TMP/wl_open"
+echo bpfvm > "$TMP/present"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
+
+wait_links() {  # COUNT: the tool attached (its links are in the registry), at most 60 s (BCC compiles)
+  for _ in $(seq 600); do
+    [ "$("$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Runs a BCC script under bpfvm around the workload (wl_open opening a file that exists and one that
+# does not, started in scope); OUT gets its output.
+run_bcc() {  # OUT LINKS COMMAND...
+  local out=$1 links=$2
+  shift 2
+  "$BPFVM" run -- "$@" > "$out" 2>&1 &
+  local pid=$!
+  if ! wait_links "$links"; then kill -INT $pid; wait $pid; return 1; fi
+  "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" "$TMP/absent" > /dev/null 2>&1
+  sleep 1
+  kill -INT $pid
+  wait $pid
+}
+
+# 1. The project's example: kprobe and kretprobe on do_sys_openat2 (its struct open_how read through
+# BCC's rewriter), a hash between them, a perf buffer, a table's items at the end.
+run_bcc "$TMP/opens" 2 "$PY" "$EXAMPLE" -n wl_open
+got=$(awk -v dir="$TMP" '$NF ~ "^" dir "/(present|absent)$" { fd = $3 >= 0 ? "FD" : $3; print $1, fd, $4, $5 }' "$TMP/opens")
+want="wl_open FD 100000 $TMP/present
+wl_open -2 100000 $TMP/absent"
+if [ "$got" = "$want" ] && head -1 "$TMP/opens" | grep -q "COMM.*PID.*FD.*FLAGS.*FILE"; then ok "opens.py: the workload's opens, results and flags"
+else bad "opens.py" "want: $want" "got: $got" "output:" "$(cat "$TMP/opens")"; fi
+wl_pid=$(awk -v dir="$TMP" '$NF == dir "/present" { print $2 }' "$TMP/opens")
+if [ -n "$wl_pid" ] && awk -v p="$wl_pid" '$1 == p && $2 > 2 { found = 1 } END { exit !found }' "$TMP/opens"; then
+  ok "opens.py: the hash's counts (table items) name the workload"
+else bad "opens.py: counts" "$(tail -5 "$TMP/opens")"; fi
+
+# 2. bpf_trace_printk through trace_print(), on the syscall wrapper (get_syscall_fnname, syscall__: the
+# arguments read through the wrapper's struct pt_regs).
+cat > "$TMP/printk.py" <<'PY'
+from bcc import BPF
+b = BPF(text=r"""
+int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename, int flags) {
+    char name[64] = {};
+    char comm[16] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] != 'w' || comm[1] != 'l')
+        return 0;
+    bpf_probe_read_user_str(name, sizeof(name), filename);
+    bpf_trace_printk("openat %s\n", name);
+    return 0;
+}
+""")
+b.attach_kprobe(event=b.get_syscall_fnname("openat"), fn_name="syscall__openat")
+b.trace_print()
+PY
+run_bcc "$TMP/printk" 1 "$PY" "$TMP/printk.py"
+if grep -Eq "^b' *wl_open-[0-9]+ +\[[0-9]+\] [^ ]+ +[0-9]+\.[0-9]+: bpf_trace_printk: openat $TMP/present'$" "$TMP/printk"; then
+  ok "trace_print: bpf_trace_printk's lines in trace_pipe's format, from a syscall__ function"
+else bad "trace_print" "$(cat "$TMP/printk")"; fi
+
+# 3. Debian's BCC tools, unchanged.
+run_bcc "$TMP/opensnoop" 3 opensnoop-bpfcc -n wl_open
+got=$(awk -v dir="$TMP" '$NF ~ "^" dir "/(present|absent)$" { fd = $3 >= 0 ? "FD" : $3; print $2, fd, $4, $5 }' "$TMP/opensnoop")
+want="wl_open FD 0 $TMP/present
+wl_open -1 2 $TMP/absent"
+if [ "$got" = "$want" ]; then ok "opensnoop-bpfcc -n: the workload's opens (kprobes, as on a kernel without fentry)"
+else bad "opensnoop-bpfcc" "want: $want" "got: $got" "output:" "$(cat "$TMP/opensnoop")"; fi
+
+run_bcc "$TMP/execsnoop" 2 execsnoop-bpfcc
+if grep -Eq "^wl_open +[0-9]+ +[0-9]+ +0 $TMP/wl_open $TMP/present $TMP/absent$" "$TMP/execsnoop"; then
+  ok "execsnoop-bpfcc: the workload's exec with its arguments"
+else bad "execsnoop-bpfcc" "$(cat "$TMP/execsnoop")"; fi
+
+run_bcc "$TMP/trace" 1 trace-bpfcc 'do_sys_openat2 "%s", arg2'
+if grep -Eq "^[0-9]+ +[0-9]+ +wl_open +do_sys_openat2 +$TMP/present$" "$TMP/trace"; then
+  ok "trace-bpfcc 'do_sys_openat2 \"%s\", arg2': the filename argument"
+else bad "trace-bpfcc" "$(cat "$TMP/trace")"; fi
+
+if command -v script >/dev/null && [ -x /bin/bash ]; then
+  "$BPFVM" run -- bashreadline-bpfcc > "$TMP/readline" 2>&1 &
+  pid=$!
+  if wait_links 1; then
+    printf 'echo bpfvm-line\nexit\n' | "$BPFVM" run -- script -qc "bash --norc -i" /dev/null > /dev/null 2>&1
+    sleep 1
+  fi
+  kill -INT $pid
+  wait $pid
+  got=$(awk 'NR > 1 { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' "$TMP/readline")
+  if [ "$got" = "echo bpfvm-line
+exit" ]; then ok "bashreadline-bpfcc: an interactive bash's lines (a uretprobe)"
+  else bad "bashreadline-bpfcc" "$(cat "$TMP/readline")"; fi
+else
+  echo "skip bashreadline-bpfcc: no script(1) or bash"
+fi
+
+# 4. A kernel function that is not a syscall entry: BCC's error, and bpfvm's reason.
+cat > "$TMP/other.py" <<'PY'
+from bcc import BPF
+b = BPF(text="int probe(void *ctx) { return 0; }")
+b.attach_kprobe(event="vfs_read", fn_name="probe")
+PY
+"$BPFVM" run -- "$PY" "$TMP/other.py" > "$TMP/other" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "Failed to attach BPF program b'probe' to kprobe b'vfs_read'" "$TMP/other" &&
+   grep -q "kprobe on the kernel function vfs_read has no events in user space" "$TMP/other"; then
+  ok "kprobe on vfs_read: fails, saying why"
+else bad "kprobe on vfs_read (exit $rc)" "$(cat "$TMP/other")"; fi
+
+# 5. An ordinary user runs the example (BCC as nobody: its own kernel tree in its own cache).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+  mkdir -p "$TMP/user" && chown nobody "$TMP/user"
+  as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$TMP/user" XDG_CACHE_HOME="$TMP/user/cache"
+             BPFVM_PIN_ROOT="$TMP/user/pins")
+  "${as_nobody[@]}" "$BPFVM" run -- "$PY" "$EXAMPLE" -n wl_open > "$TMP/user/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    [ "$("${as_nobody[@]}" "$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge 2 ] && break
+    sleep 0.1
+  done
+  "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
+  sleep 1
+  kill -INT $pid
+  wait $pid
+  if grep -Eq "^wl_open +[0-9]+ +[0-9]+ +100000 +$TMP/present$" "$TMP/user/out"; then ok "an ordinary user: opens.py sees its workload"
+  else bad "ordinary user" "$(cat "$TMP/user/out")"; fi
+else
+  echo "skip ordinary user: not root, or no nobody/setpriv"
+fi
+
+echo "bcc: $pass passed, $fail failed"
+[ $fail -eq 0 ]
