@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "2";
+constexpr std::string_view kTreeVersion = "3";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -58,6 +58,12 @@ constexpr std::string_view kCommonMacros = R"(/* annotations (linux/compiler_typ
 #endif
 #define container_of(ptr, type, member) ({ void *__mptr = (void *)(ptr); ((type *)(__mptr - offsetof(type, member))); })
 #define ARRAY_SIZE(arr) (sizeof(arr) / sizeof((arr)[0]))
+/* linux/minmax.h (without its type checks) */
+#define min(x, y) ({ __typeof__(x) __x = (x); __typeof__(y) __y = (y); __x < __y ? __x : __y; })
+#define max(x, y) ({ __typeof__(x) __x = (x); __typeof__(y) __y = (y); __x > __y ? __x : __y; })
+#define min_t(type, x, y) min((type)(x), (type)(y))
+#define max_t(type, x, y) max((type)(x), (type)(y))
+#define clamp(val, lo, hi) min(max(val, lo), hi)
 #define BITS_PER_LONG 64
 /* limits (uapi/linux/limits.h) */
 #define NGROUPS_MAX 65536
@@ -278,10 +284,22 @@ constexpr std::string_view kSockFields = R"(/* struct sock's names for struct so
 )";
 
 constexpr std::string_view kInetSockFields = R"(/* struct inet_sock's names (net/inet_sock.h) */
+static inline struct inet_sock *inet_sk(const struct sock *sk) { return (struct inet_sock *)sk; }
 #define inet_daddr sk.__sk_common.skc_daddr
 #define inet_rcv_saddr sk.__sk_common.skc_rcv_saddr
 #define inet_dport sk.__sk_common.skc_dport
 #define inet_num sk.__sk_common.skc_num
+)";
+
+constexpr std::string_view kTcpFunctions = R"(/* linux/tcp.h: a struct sock is the start of its struct tcp_sock */
+#ifndef __BPFVM_TCP_SK
+#define __BPFVM_TCP_SK
+static inline struct tcp_sock *tcp_sk(const struct sock *sk) { return (struct tcp_sock *)sk; }
+#endif
+)";
+
+constexpr std::string_view kInetCskFunctions = R"(/* net/inet_connection_sock.h */
+static inline struct inet_connection_sock *inet_csk(const struct sock *sk) { return (struct inet_connection_sock *)sk; }
 )";
 
 constexpr std::string_view kErrnoMacros = R"(/* errno (uapi/asm-generic/errno-base.h) */
@@ -434,7 +452,7 @@ constexpr Header kHeaders[] = {
     {"include/linux/socket.h", kSocketMacros},
     {"include/linux/skbuff.h", ""},
     {"include/linux/netdevice.h", ""},
-    {"include/linux/tcp.h", ""},
+    {"include/linux/tcp.h", kTcpFunctions},
     {"include/uapi/linux/tcp.h", ""},
     {"include/uapi/linux/udp.h", ""},
     {"include/uapi/linux/ip.h", ""},
@@ -444,9 +462,9 @@ constexpr Header kHeaders[] = {
     {"include/uapi/linux/if_ether.h", ""},
     {"include/net/sock.h", kSockFields},
     {"include/net/inet_sock.h", kInetSockFields},
-    {"include/net/inet_connection_sock.h", ""},
+    {"include/net/inet_connection_sock.h", kInetCskFunctions},
     {"include/net/net_namespace.h", ""},
-    {"include/net/tcp.h", ""},
+    {"include/net/tcp.h", kTcpFunctions},
     {"include/net/tcp_states.h", ""},
     {"include/net/ip.h", ""},
 };

@@ -54,6 +54,9 @@ TEST(KernelHeaders, BccStyleProgramCompilesInTheTree) {
 #include <linux/fs.h>
 #include <net/sock.h>
 #include <net/inet_sock.h>
+#include <net/inet_connection_sock.h>
+#include <linux/tcp.h>
+#include <net/tcp.h>
 #include <uapi/linux/bpf.h>
 #include <linux/version.h>
 #include <asm/page.h>
@@ -66,7 +69,8 @@ int probe(struct pt_regs *ctx, int dfd, const char __user *filename, struct open
   struct sock *sk = (struct sock *)0;
   struct inet_sock *inet = (struct inet_sock *)sk;
   return t->tgid + sk->sk_family + inet->inet_dport + (how->flags & O_CREAT) + TASK_RUNNING + PAGE_SIZE +
-         BPF_F_CURRENT_CPU + ctx->di + S_ISREG(t->pid) + MAJOR(0);
+         BPF_F_CURRENT_CPU + ctx->di + S_ISREG(t->pid) + MAJOR(0) + min(t->pid, 3) + max_t(u32, 1, 2) +
+         tcp_sk(sk)->srtt_us + inet_sk(sk)->inet_sport + inet_csk(sk)->icsk_retransmits;
 }
 )";
   ASSERT_TRUE(os::write_file(source, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
