@@ -123,6 +123,16 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     for (const int nr : {SYS_bpf, SYS_perf_event_open, SYS_access, SYS_faccessat, SYS_faccessat2, SYS_chdir}) {
       s->options_.route(nr);
     }
+    // A Python program may be a BCC tool, which reads the kernel's files (kallsyms to choose between
+    // fentry and kprobes, kprobes/blacklist for a pattern) before it compiles anything: its opens are
+    // served from the start (half a microsecond an open, in Python processes only).
+    char exe[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const std::string_view path(exe, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (path.substr(path.rfind('/') + 1).starts_with("python")) {
+      std::lock_guard lock(s->mutex_);
+      s->route_descriptors();
+    }
   }
   return s;
 }

@@ -6,9 +6,9 @@
 # get_syscall_fnname) by the kprobe PMU, and reads bpfvm's trace pipe and perf buffers. Checked here:
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
-# the syscall wrapper, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc and bashreadline-bpfcc
-# on a workload in scope, a kernel-only function refused with BCC's and bpfvm's words, and an
-# ordinary user running the example.
+# the syscall wrapper, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
+# bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
+# words, and an ordinary user running the example.
 # Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
 set -u
 set -m  # (background jobs keep SIGINT: Python ignores it when started ignoring it)
@@ -104,6 +104,13 @@ run_bcc "$TMP/trace" 1 trace-bpfcc 'do_sys_openat2 "%s", arg2'
 if grep -Eq "^[0-9]+ +[0-9]+ +wl_open +do_sys_openat2 +$TMP/present$" "$TMP/trace"; then
   ok "trace-bpfcc 'do_sys_openat2 \"%s\", arg2': the filename argument"
 else bad "trace-bpfcc" "$(cat "$TMP/trace")"; fi
+
+# funccount reads /proc/kallsyms (bpfvm's: the functions it can probe) and kprobes/blacklist before its
+# first bpf() call, to expand its pattern.
+run_bcc "$TMP/funccount" 1 funccount-bpfcc '__x64_sys_open*'
+if grep -Eq "^__x64_sys_openat +[0-9]+$" "$TMP/funccount" && ! grep -q "__x64_sys_read" "$TMP/funccount"; then
+  ok "funccount-bpfcc '__x64_sys_open*': the pattern's functions, counted"
+else bad "funccount-bpfcc" "$(cat "$TMP/funccount")"; fi
 
 if command -v script >/dev/null && [ -x /bin/bash ]; then
   "$BPFVM" run -- bashreadline-bpfcc > "$TMP/readline" 2>&1 &
