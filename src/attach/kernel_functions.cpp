@@ -91,30 +91,34 @@ std::string kallsyms_view(std::string_view kernel) {
   return out;
 }
 
+void syscall_regs(int nr, const std::array<std::uint64_t, 6>& args, bool exit, std::int64_t ret, std::uint64_t ip,
+                  std::uint64_t sp, std::uint8_t* out) {
+  static_assert(sizeof(struct pt_regs) == 168);
+  struct pt_regs regs {};
+  regs.rdi = args[0];
+  regs.rsi = args[1];
+  regs.rdx = args[2];
+  regs.r10 = args[3];
+  regs.r8 = args[4];
+  regs.r9 = args[5];
+  regs.orig_rax = static_cast<unsigned long>(nr);
+  regs.rax = exit ? static_cast<unsigned long>(ret) : static_cast<unsigned long>(-38L);  // -ENOSYS until it returns
+  regs.rip = ip;
+  regs.rsp = sp;
+  std::memcpy(out, &regs, sizeof regs);
+}
+
 void kernel_function_regs(const KernelFunction& f, int nr, const std::array<std::uint64_t, 6>& args, bool exit,
                           std::int64_t ret, std::uint64_t ip, std::uint64_t sp, std::uint8_t* out, std::uint8_t* scratch) {
-  static_assert(sizeof(struct pt_regs) == 168);
   struct pt_regs regs {};
   regs.rip = ip;
   regs.rsp = sp;
   switch (f.shape) {
-    case KernelFunction::Shape::kRegsPointer: {
+    case KernelFunction::Shape::kRegsPointer:
       // The wrapper's argument: the syscall's registers as the entry code saved them.
-      struct pt_regs inner {};
-      inner.rdi = args[0];
-      inner.rsi = args[1];
-      inner.rdx = args[2];
-      inner.r10 = args[3];
-      inner.r8 = args[4];
-      inner.r9 = args[5];
-      inner.orig_rax = static_cast<unsigned long>(nr);
-      inner.rax = static_cast<unsigned long>(-38L);  // -ENOSYS until the syscall returns
-      inner.rip = ip;
-      inner.rsp = sp;
-      std::memcpy(scratch, &inner, sizeof inner);
+      syscall_regs(nr, args, false, 0, ip, sp, scratch);
       regs.rdi = reinterpret_cast<std::uintptr_t>(scratch);
       break;
-    }
     case KernelFunction::Shape::kArgs:
       regs.rdi = args[0];
       regs.rsi = args[1];

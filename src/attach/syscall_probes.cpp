@@ -133,21 +133,9 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
     return;
   }
   if (point.kind == SyscallPoint::Kind::kRawTracepoint) {
-    // The syscall's registers as the kernel's struct pt_regs (x86-64): arguments in rdi, rsi, rdx, r10,
-    // r8, r9; the number in orig_rax; rax -ENOSYS at entry and the return value at exit.
+    // The syscall's registers as the kernel's struct pt_regs (x86-64).
     static_assert(sizeof(struct pt_regs) == sizeof out.regs);
-    struct pt_regs regs {};
-    regs.rdi = stop.args[0];
-    regs.rsi = stop.args[1];
-    regs.rdx = stop.args[2];
-    regs.r10 = stop.args[3];
-    regs.r8 = stop.args[4];
-    regs.r9 = stop.args[5];
-    regs.orig_rax = static_cast<unsigned long>(stop.nr);
-    regs.rax = stop.exit ? static_cast<unsigned long>(stop.ret) : static_cast<unsigned long>(-38L);
-    regs.rip = stop.ip;
-    regs.rsp = stop.sp;
-    std::memcpy(out.regs, &regs, sizeof regs);
+    syscall_regs(stop.nr, stop.args, stop.exit, stop.ret, stop.ip, stop.sp, out.regs);
     std::uint64_t args[runtime::kRawTracepointArgsMax / 8] = {};
     args[0] = reinterpret_cast<std::uint64_t>(out.regs);
     args[1] = stop.exit ? static_cast<std::uint64_t>(stop.ret) : static_cast<std::uint64_t>(stop.nr);

@@ -25,17 +25,7 @@ export XDG_CACHE_HOME=$TMP/cache
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
 cp /bin/cat "$TMP/wl_open"
 echo bpfvm > "$TMP/present"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
-
-wait_links() {  # COUNT: the tool attached (its links are in the registry), at most 60 s (BCC compiles)
-  for _ in $(seq 600); do
-    [ "$("$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+. "$HERE/../support/checks.sh"
 # Runs a BCC script under bpfvm around the workload (wl_open opening a file that exists and one that
 # does not, started in scope); OUT gets its output.
 run_bcc() {  # OUT LINKS COMMAND...
@@ -43,7 +33,7 @@ run_bcc() {  # OUT LINKS COMMAND...
   shift 2
   "$BPFVM" run -- "$@" > "$out" 2>&1 &
   local pid=$!
-  if ! wait_links "$links"; then kill -INT $pid; wait $pid; return 1; fi
+  if ! wait_links "$links" 60; then kill -INT $pid; wait $pid; return 1; fi  # (BCC compiles first)
   "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" "$TMP/absent" > /dev/null 2>&1
   sleep 1
   kill -INT $pid
@@ -115,7 +105,7 @@ else bad "funccount-bpfcc" "$(cat "$TMP/funccount")"; fi
 if command -v script >/dev/null && [ -x /bin/bash ]; then
   "$BPFVM" run -- bashreadline-bpfcc > "$TMP/readline" 2>&1 &
   pid=$!
-  if wait_links 1; then
+  if wait_links 1 60; then
     printf 'echo bpfvm-line\nexit\n' | "$BPFVM" run -- script -qc "bash --norc -i" /dev/null > /dev/null 2>&1
     sleep 1
   fi
@@ -149,10 +139,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/n
              BPFVM_PIN_ROOT="$TMP/user/pins")
   "${as_nobody[@]}" "$BPFVM" run -- "$PY" "$EXAMPLE" -n wl_open > "$TMP/user/out" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do
-    [ "$("${as_nobody[@]}" "$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge 2 ] && break
-    sleep 0.1
-  done
+  wait_links 2 60 "${as_nobody[@]}"
   "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
   sleep 1
   kill -INT $pid

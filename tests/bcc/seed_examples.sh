@@ -18,17 +18,12 @@ export BPFVM_PIN_ROOT=$TMP/pins
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
 cp /bin/cat "$TMP/wl_open"
 echo bpfvm > "$TMP/present"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
+. "$(dirname "$0")/../support/checks.sh"
 
 run_example() {  # NAME OUT
   (cd "$DIR/$1" && exec "$BPFVM" run -- "$PY" hello.py) > "$2" 2>&1 &
   local pid=$!
-  for _ in $(seq 600); do
-    "$BPFVM" link show 2>/dev/null | grep -q '^[0-9]*: perf_event' && break
-    sleep 0.1
-  done
+  wait_links 1 60
   sleep 0.5
   "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
   sleep 1

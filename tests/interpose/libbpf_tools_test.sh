@@ -24,18 +24,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
 # and one that does not.
 cp /bin/cat "$TMP/wl_open"
 echo bpfvm > "$TMP/present"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
-
-# Waits until the tool's links are in the registry (it attached), at most 20 s.
-wait_links() {  # COUNT
-  for _ in $(seq 200); do
-    [ "$("$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: perf_event')" -ge "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+. "$(dirname "$0")/../support/checks.sh"
 # Runs TOOL ARGS under bpfvm (or on the kernel with KERNEL=1) around the workload; prints its output.
 run_tool() {  # OUT TOOL ARGS...
   local out=$1

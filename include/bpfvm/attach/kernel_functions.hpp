@@ -44,6 +44,12 @@ std::optional<KernelFunction> kernel_function(std::string_view name);
 // bpfvm has, and symbol lookups (ksymname, get_syscall_fnname) find what bpfvm serves.
 std::string kallsyms_view(std::string_view kernel);
 
+// The syscall's registers (struct pt_regs, 168 bytes, into `regs`) as the kernel's entry code saves
+// them: the arguments in rdi, rsi, rdx, r10, r8, r9, the number in orig_rax, rax -ENOSYS at entry and the
+// result at exit. What a raw syscall tracepoint's args[0] and a syscall wrapper's argument point at.
+void syscall_regs(int nr, const std::array<std::uint64_t, 6>& args, bool exit, std::int64_t ret, std::uint64_t ip,
+                  std::uint64_t sp, std::uint8_t* regs);
+
 // The registers (struct pt_regs, 168 bytes, into `regs`) the function would have at `nr`'s entry with
 // the syscall's `args`, or at its return with `ret` (`exit`); `scratch` (168 bytes, kept beside the
 // registers while the program runs) holds what a register points at: the inner pt_regs of a wrapper,
