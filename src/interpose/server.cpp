@@ -400,14 +400,33 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
   if (size > 0 && !os::copy_own_memory(&attr, user, n)) return -EFAULT;
   if (cmd == BPF_RAW_TRACEPOINT_OPEN) {
     // Raw tracepoints pass the kernel's own arguments (pt_regs, task_struct, request pointers...) to
-    // the program: none has events in user space, nor do BTF tracepoints and fentry/fexit (their links
-    // come here too, with no name).
+    // the program: only sys_enter and sys_exit have events in user space; BTF tracepoints and
+    // fentry/fexit (their links come here too, with no name) have none.
     const auto name = attr.raw_tracepoint.name
                           ? os::read_own_string(reinterpret_cast<const char*>(attr.raw_tracepoint.name), 256)
                           : std::optional<std::string>(std::string());
     if (!name) return -EFAULT;
+    if (*name == "sys_enter" || *name == "sys_exit") {
+      // The raw syscall tracepoints: the agents in scope run the program with (pt_regs *, id or ret).
+      std::lock_guard lock(mutex_);
+      auto object = rt_.object_for_fd(static_cast<int>(attr.raw_tracepoint.prog_fd));
+      auto* prog = object ? std::get_if<std::shared_ptr<runtime::Program>>(&*object) : nullptr;
+      if (!prog) return -EBADF;
+      if ((*prog)->type() != BPF_PROG_TYPE_RAW_TRACEPOINT) return -EINVAL;
+      runtime::LinkTarget where;
+      where.kind = "raw_tracepoint";
+      where.name = *name;
+      where.in_process = true;
+      where.self = true;
+      auto link = rt_.create_link(*prog, BPF_TRACE_RAW_TP, 0, std::move(where));
+      if (!link) return -static_cast<std::int64_t>(link.error().errno_value());
+      const int fd = rt_.install_fd(*link);
+      if (fd < 0) return neg_errno();
+      route_descriptors();
+      return fd;
+    }
     std::fprintf(stderr, "bpfvm: %s has no events in user space: bpfvm runs programs on syscall, process and signal "
-                 "tracepoints (tracepoint/, not raw_tp/) and uprobes\n",
+                 "tracepoints, the raw sys_enter/sys_exit, syscall-entry kprobes and uprobes\n",
                  name->empty() ? "a BTF tracepoint or fentry/fexit program" : fmt::format("raw tracepoint {}", *name).c_str());
     return -EOPNOTSUPP;
   }

@@ -1,6 +1,7 @@
 // The interposition's server called as the agent calls it: descriptors that are the process's own,
 // mmap of maps and BPF output events with the kernel's layout, readiness an epoll sees, tracefs ids.
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/interpose/server.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
@@ -274,6 +276,102 @@ TEST_F(ServerTest, TracepointIdsAndEventsBpfvmCannotMake) {
        &served);
   EXPECT_FALSE(served);
   // BPF_LINK_CREATE's feature probe: a perf link to no event is EBADF.
+  call(SYS_close, static_cast<std::uint64_t>(ev));
+}
+
+// What BCC reads of its kernel: kprobes on syscall-entry functions (the kprobe PMU, the function's name
+// in config1), the raw syscall tracepoints, bpfvm's kallsyms and trace pipe.
+TEST_F(ServerTest, KprobesRawSyscallTracepointsAndBccsFiles) {
+  const std::uint64_t insns[2] = {0x00000000000000b7ull, 0x0000000000000095ull};  // r0 = 0; exit
+  union bpf_attr load {};
+  load.prog_type = BPF_PROG_TYPE_KPROBE;
+  load.insn_cnt = 2;
+  load.insns = reinterpret_cast<std::uint64_t>(insns);
+  load.license = reinterpret_cast<std::uint64_t>("GPL");
+  const auto kprobe = bpf(BPF_PROG_LOAD, load);
+  ASSERT_GE(kprobe, 0);
+  load.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
+  const auto raw = bpf(BPF_PROG_LOAD, load);
+  ASSERT_GE(raw, 0);
+
+  // The kprobe PMU's type, as its sysfs file says (the machine's, or bpfvm's where it has none).
+  bool served = false;
+  const auto type_fd = call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD),
+                            reinterpret_cast<std::uint64_t>("/sys/bus/event_source/devices/kprobe/type"), O_RDONLY, 0, 0, 0,
+                            &served);
+  std::uint32_t type = 6;
+  if (served && type_fd >= 0) {
+    char text[16] = {};
+    ASSERT_GT(::read(static_cast<int>(type_fd), text, sizeof text - 1), 0);
+    type = static_cast<std::uint32_t>(std::strtoul(text, nullptr, 10));
+    ::close(static_cast<int>(type_fd));
+  } else if (const auto real = os::read_text_file("/sys/bus/event_source/devices/kprobe/type")) {
+    type = static_cast<std::uint32_t>(std::strtoul(real->c_str(), nullptr, 10));
+  }
+  perf_event_attr attr{};
+  attr.type = type;
+  attr.size = sizeof attr;
+  attr.config = 1;  // retprobe
+  attr.config1 = reinterpret_cast<std::uint64_t>("do_sys_openat2");
+  const auto ev = call(SYS_perf_event_open, reinterpret_cast<std::uint64_t>(&attr), static_cast<std::uint64_t>(-1), 0,
+                       static_cast<std::uint64_t>(-1), PERF_FLAG_FD_CLOEXEC);
+  ASSERT_GE(ev, 0);
+  EXPECT_EQ(call(SYS_ioctl, static_cast<std::uint64_t>(ev), PERF_EVENT_IOC_SET_BPF, static_cast<std::uint64_t>(kprobe)), 0);
+  bool found = false;
+  for (const auto& r : server_->runtime().registry()->list(runtime::ObjectKind::kLink)) {
+    found |= r.value("kind", "") == "kretprobe" && r.value("name", "") == "do_sys_openat2" && r.value("agent", false);
+  }
+  EXPECT_TRUE(found) << "a kretprobe link the agents apply";
+  attr.config1 = reinterpret_cast<std::uint64_t>("vfs_read");  // a kernel function that is no syscall entry
+  EXPECT_EQ(call(SYS_perf_event_open, reinterpret_cast<std::uint64_t>(&attr), static_cast<std::uint64_t>(-1), 0,
+                 static_cast<std::uint64_t>(-1), 0),
+            -EOPNOTSUPP);
+
+  // BPF_RAW_TRACEPOINT_OPEN: sys_enter is a link; the scheduler's have no events here.
+  union bpf_attr open {};
+  open.raw_tracepoint.name = reinterpret_cast<std::uint64_t>("sys_enter");
+  open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(raw);
+  const auto link = bpf(BPF_RAW_TRACEPOINT_OPEN, open);
+  EXPECT_GE(link, 0);
+  open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(kprobe);
+  EXPECT_EQ(bpf(BPF_RAW_TRACEPOINT_OPEN, open), -EINVAL);  // not a raw tracepoint program
+  open.raw_tracepoint.name = reinterpret_cast<std::uint64_t>("sched_switch");
+  open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(raw);
+  EXPECT_EQ(bpf(BPF_RAW_TRACEPOINT_OPEN, open), -EOPNOTSUPP);
+
+  // /proc/kallsyms lists no function bpfvm cannot probe (BCC's support_kfunc looks for one).
+  const auto syms = call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>("/proc/kallsyms"),
+                         O_RDONLY | O_CLOEXEC, 0, 0, 0, &served);
+  if (served) {
+    ASSERT_GE(syms, 0);
+    std::string text;
+    char buf[65536];
+    for (ssize_t n; (n = ::read(static_cast<int>(syms), buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+    ::close(static_cast<int>(syms));
+    EXPECT_EQ(text.find(" bpf_trampoline_link_prog\n"), std::string::npos);
+    EXPECT_EQ(text.find(" vfs_read\n"), std::string::npos);
+  }
+
+  // trace_pipe: a stream of bpfvm's trace lines, each read once.
+  const auto pipe = call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD),
+                         reinterpret_cast<std::uint64_t>("/sys/kernel/tracing/trace_pipe"), O_RDONLY | O_CLOEXEC, 0, 0, 0,
+                         &served);
+  ASSERT_TRUE(served);
+  ASSERT_GE(pipe, 0);
+  auto ring = server_->runtime().trace_pipe();
+  ASSERT_TRUE(ring);
+  const char line[] = "  wl-1 [000] d..31 1.000000: bpf_trace_printk: hello\n";
+  ASSERT_TRUE((*ring)->output(line, sizeof line - 1, 0));
+  std::string got;
+  pollfd p{static_cast<int>(pipe), POLLIN, 0};
+  while (got.size() < sizeof line - 1 && ::poll(&p, 1, 5000) > 0) {
+    char buf[256];
+    const ssize_t n = ::read(static_cast<int>(pipe), buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got, line);
+  ::close(static_cast<int>(pipe));
   call(SYS_close, static_cast<std::uint64_t>(ev));
 }
 
