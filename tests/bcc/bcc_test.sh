@@ -6,7 +6,7 @@
 # get_syscall_fnname) by the kprobe PMU, and reads bpfvm's trace pipe and perf buffers. Checked here:
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
-# the syscall wrapper, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
+# the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
 # bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
 # words, and an ordinary user running the example.
 # Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
@@ -68,14 +68,24 @@ int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename, i
     bpf_trace_printk("openat %s\n", name);
     return 0;
 }
+RAW_TRACEPOINT_PROBE(sys_enter) {
+    char comm[16] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] == 'w' && comm[1] == 'l' && ctx->args[1] == 257)
+        bpf_trace_printk("raw sys_enter openat\n");
+    return 0;
+}
 """)
 b.attach_kprobe(event=b.get_syscall_fnname("openat"), fn_name="syscall__openat")
 b.trace_print()
 PY
-run_bcc "$TMP/printk" 1 "$PY" "$TMP/printk.py"
+run_bcc "$TMP/printk" 2 "$PY" "$TMP/printk.py"
 if grep -Eq "^b' *wl_open-[0-9]+ +\[[0-9]+\] [^ ]+ +[0-9]+\.[0-9]+: bpf_trace_printk: openat $TMP/present'$" "$TMP/printk"; then
   ok "trace_print: bpf_trace_printk's lines in trace_pipe's format, from a syscall__ function"
 else bad "trace_print" "$(cat "$TMP/printk")"; fi
+if grep -Eq "^b' *wl_open-[0-9]+ .*: bpf_trace_printk: raw sys_enter openat'$" "$TMP/printk"; then
+  ok "RAW_TRACEPOINT_PROBE(sys_enter): the raw syscall tracepoint"
+else bad "RAW_TRACEPOINT_PROBE" "$(cat "$TMP/printk")"; fi
 
 # 3. Debian's BCC tools, unchanged.
 run_bcc "$TMP/opensnoop" 3 opensnoop-bpfcc -n wl_open
