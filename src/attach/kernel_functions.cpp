@@ -24,6 +24,17 @@ KernelFunction of_syscalls(KernelFunction::Shape shape, std::initializer_list<in
   return f;
 }
 
+// Six arguments in the argument registers: the fourth in r10 (the syscall convention) or rcx (a C
+// function's).
+void put_args(struct pt_regs& regs, const std::array<std::uint64_t, 6>& args, bool syscall) {
+  regs.rdi = args[0];
+  regs.rsi = args[1];
+  regs.rdx = args[2];
+  (syscall ? regs.r10 : regs.rcx) = args[3];
+  regs.r8 = args[4];
+  regs.r9 = args[5];
+}
+
 // The kernel's O_LARGEFILE on x86-64 (asm-generic/fcntl.h); glibc's is 0 on 64-bit targets.
 constexpr std::uint64_t kLargeFile = 0100000;
 
@@ -95,12 +106,7 @@ void syscall_regs(int nr, const std::array<std::uint64_t, 6>& args, bool exit, s
                   std::uint64_t sp, std::uint8_t* out) {
   static_assert(sizeof(struct pt_regs) == 168);
   struct pt_regs regs {};
-  regs.rdi = args[0];
-  regs.rsi = args[1];
-  regs.rdx = args[2];
-  regs.r10 = args[3];
-  regs.r8 = args[4];
-  regs.r9 = args[5];
+  put_args(regs, args, true);
   regs.orig_rax = static_cast<unsigned long>(nr);
   regs.rax = exit ? static_cast<unsigned long>(ret) : static_cast<unsigned long>(-38L);  // -ENOSYS until it returns
   regs.rip = ip;
@@ -120,12 +126,7 @@ void kernel_function_regs(const KernelFunction& f, int nr, const std::array<std:
       regs.rdi = reinterpret_cast<std::uintptr_t>(scratch);
       break;
     case KernelFunction::Shape::kArgs:
-      regs.rdi = args[0];
-      regs.rsi = args[1];
-      regs.rdx = args[2];
-      regs.rcx = args[3];
-      regs.r8 = args[4];
-      regs.r9 = args[5];
+      put_args(regs, args, false);
       break;
     case KernelFunction::Shape::kOpen:
     case KernelFunction::Shape::kOpenat2: {
