@@ -741,10 +741,15 @@ std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, 
   std::string content;
   if (*path == "/proc/kallsyms") {
     // The kernel's symbols as bpfvm's kernel has them (attach::kallsyms_view).
+    // (read and filtered once: BCC's symbol caches and get_kprobe_functions each open it)
     if ((flags & O_ACCMODE) != O_RDONLY) return std::nullopt;
-    auto real = os::read_text_file(*path);
-    if (!real) return std::nullopt;
-    content = attach::kallsyms_view(*real);
+    std::lock_guard lock(mutex_);
+    if (!kallsyms_) {
+      auto real = os::read_text_file(*path);
+      if (!real) return std::nullopt;
+      kallsyms_ = attach::kallsyms_view(*real);
+    }
+    content = *kallsyms_;
   } else if (*path == "/sys/kernel/debug/kprobes/blacklist") {
     // No function is refused for being the kprobes' own (BCC's get_kprobe_functions reads it first).
     if (os::exists(*path)) return std::nullopt;

@@ -103,6 +103,7 @@ class Server {
   std::vector<std::shared_ptr<Pollable>> pollables_;
   std::vector<std::unique_ptr<WakeSource>> sources_;
   std::vector<std::thread> relays_;  // trace_pipe readers' (open_trace_pipe)
+  std::optional<std::string> kallsyms_;  // /proc/kallsyms as served (attach::kallsyms_view), once read
   std::map<std::uint64_t, std::string> tracepoint_ids_;  // ids served (or read from tracefs) -> CAT/NAME
   std::map<std::string, std::uint64_t> own_ids_;         // ids bpfvm gave where tracefs is not readable
   std::set<const void*> watched_;
