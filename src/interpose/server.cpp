@@ -835,7 +835,7 @@ std::int64_t Server::open_trace_pipe(int flags) {
       });
       pollfd p{out, 0, 0};  // the application closed its end: POLLHUP
       if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) break;
-      if (open) ring->wait_notify(seen, 200);
+      if (open) ring->wait_notify(seen, *ring->consumer_pos(), 200);
     }
     ::close(out);
   });
@@ -881,14 +881,17 @@ void Server::watch(std::shared_ptr<runtime::Map> map) {
       return ring ? static_cast<maps::RingBuffer*>(impl)->notify_count()
                   : static_cast<maps::PerfEventArray*>(impl)->output_count();
     };
+    auto produced = [&] { return ring ? *static_cast<maps::RingBuffer*>(impl)->producer_pos() : 0; };
     std::uint32_t seen = count();
+    std::uint64_t position = produced();
     while (!self->stop_.load(std::memory_order_acquire)) {
       self->refresh(false);
-      // Sleeps until a program writes (the map's futex); the timeout only lets a server that goes (a
-      // test's) stop the thread.
-      if (ring) static_cast<maps::RingBuffer*>(impl)->wait_notify(seen, 500);
+      // Sleeps until a program writes (the map's futex, or a producer position past what refresh saw);
+      // the timeout only lets a server that goes (a test's) stop the thread.
+      if (ring) static_cast<maps::RingBuffer*>(impl)->wait_notify(seen, position, 500);
       else static_cast<maps::PerfEventArray*>(impl)->wait(seen, 500);
       seen = count();
+      position = produced();
     }
   });
   sources_.push_back(std::move(source));

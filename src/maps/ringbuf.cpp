@@ -25,6 +25,8 @@ constexpr std::size_t kPage = 4096;
 // then the data (mirrored).
 constexpr std::size_t kConsumerPage = kPage, kProducerPage = 2 * kPage, kDataOffset = 3 * kPage;
 constexpr std::size_t kNotifyOffset = 256;  // in page 0, after the header
+// How many consumers sleep on the notify counter: producers make the futex call only when one does.
+constexpr std::size_t kWaitersOffset = kNotifyOffset + 4;
 constexpr std::uint32_t kHeaderSize = BPF_RINGBUF_HDR_SZ;
 
 std::atomic<std::uint64_t>& atomic64(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint64_t>*>(p); }
@@ -157,7 +159,11 @@ void RingBuffer::commit(void* sample, std::uint64_t flags, bool discard) {
   auto& len = atomic32(hdr);
   std::uint32_t v = len.load(std::memory_order_relaxed) & ~BPF_RINGBUF_BUSY_BIT;
   if (discard) v |= BPF_RINGBUF_DISCARD_BIT;
-  len.store(v, std::memory_order_release);
+  // An exchange, a full barrier (as the kernel's xchg of the header): the producer position stored at
+  // reserve is visible before consumer_pos is read below. Paired with the barrier a consumer makes
+  // between storing consumer_pos and reading producer_pos before it sleeps (sleep()), so that either
+  // this sees the consumer caught up and wakes it, or the consumer sees this record.
+  len.exchange(v, std::memory_order_seq_cst);
   // Wake the consumer if asked, or (by default) when it has caught up with this record.
   const std::uint64_t rec_pos = static_cast<std::uint64_t>(hdr - data_mut()) & (size() - 1);
   const std::uint64_t cons = atomic64(base() + kConsumerPage).load(std::memory_order_acquire);
@@ -190,6 +196,9 @@ std::uint64_t RingBuffer::query(std::uint64_t flags) const {
 }
 
 std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uint8_t>)>& fn) {
+  // The producers' position is read once per batch and the consumer's stored once per batch (before the
+  // next read, and when fn stops early): each is a cache line the other side writes, so touching them
+  // per record would make consumer and producers take turns on them.
   auto& cons = atomic64(base() + kConsumerPage);
   const auto& prod = atomic64(base() + kProducerPage);
   std::size_t count = 0;
@@ -197,40 +206,59 @@ std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uin
   for (;;) {
     const std::uint64_t p = prod.load(std::memory_order_acquire);
     if (c >= p) break;
-    std::uint8_t* hdr = data_mut() + (c & (size() - 1));
-    const std::uint32_t len = atomic32(hdr).load(std::memory_order_acquire);
-    if (len & BPF_RINGBUF_BUSY_BIT) break;
-    const std::uint32_t n = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-    if (round8(n + kHeaderSize) > size()) break;  // corrupt: stop rather than read past the ring
-    c += round8(n + kHeaderSize);
-    int stop = 0;
-    if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-      ++count;
-      stop = fn({hdr + kHeaderSize, n});
+    const std::uint64_t start = c;
+    bool stop = false, blocked = false;
+    while (c < p && !stop) {
+      std::uint8_t* hdr = data_mut() + (c & (size() - 1));
+      const std::uint32_t len = atomic32(hdr).load(std::memory_order_acquire);
+      const std::uint32_t n = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+      // A record still being written, or a corrupt length: stop rather than read past the ring.
+      if ((len & BPF_RINGBUF_BUSY_BIT) || round8(n + kHeaderSize) > size()) {
+        blocked = true;
+        break;
+      }
+      c += round8(n + kHeaderSize);
+      if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+        ++count;
+        stop = fn({hdr + kHeaderSize, n}) != 0;
+      }
     }
-    cons.store(c, std::memory_order_release);
-    if (stop) break;
+    if (c != start) cons.store(c, std::memory_order_release);
+    if (stop || blocked) break;
   }
   return count;
 }
 
 void RingBuffer::notify() const {
+  // Paired with sleep(): either the consumer sees the new count, or this sees the consumer waiting.
   auto& word = atomic32(base() + kNotifyOffset);
-  word.fetch_add(1, std::memory_order_release);
-  os::futex_wake_all(word);
+  word.fetch_add(1, std::memory_order_seq_cst);
+  if (atomic32(base() + kWaitersOffset).load(std::memory_order_seq_cst) != 0) os::futex_wake_all(word);
+}
+
+void RingBuffer::sleep(std::uint32_t seen, std::uint64_t produced, int timeout_ms) const {
+  auto& word = atomic32(base() + kNotifyOffset);
+  auto& waiters = atomic32(base() + kWaitersOffset);
+  waiters.fetch_add(1, std::memory_order_seq_cst);  // also the consumer's barrier (see commit)
+  if (word.load(std::memory_order_seq_cst) == seen &&
+      atomic64(base() + kProducerPage).load(std::memory_order_seq_cst) == produced) {
+    os::futex_wait(word, seen, timeout_ms);
+  }
+  waiters.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 std::uint32_t RingBuffer::notify_count() const { return atomic32(base() + kNotifyOffset).load(std::memory_order_acquire); }
 
-void RingBuffer::wait_notify(std::uint32_t seen, int timeout_ms) const {
-  os::futex_wait(atomic32(base() + kNotifyOffset), seen, timeout_ms);
+void RingBuffer::wait_notify(std::uint32_t seen, std::uint64_t produced, int timeout_ms) const {
+  sleep(seen, produced, timeout_ms);
 }
 
 bool RingBuffer::wait(int timeout_ms) const {
   auto& word = atomic32(base() + kNotifyOffset);
   const std::uint32_t seen = word.load(std::memory_order_acquire);
-  if (query(BPF_RB_AVAIL_DATA) != 0) return true;
-  os::futex_wait(word, seen, timeout_ms);
+  const std::uint64_t c = atomic64(base() + kConsumerPage).load(std::memory_order_acquire);
+  if (atomic64(base() + kProducerPage).load(std::memory_order_acquire) != c) return true;
+  sleep(seen, c, timeout_ms);
   return word.load(std::memory_order_acquire) != seen || query(BPF_RB_AVAIL_DATA) != 0;
 }
 
@@ -239,7 +267,7 @@ Result<int> RingBuffer::wakeup_fd() {
   if (!relay_) {
     auto& word = atomic32(base() + kNotifyOffset);
     relay_ = BPFVM_TRY(WakeupRelay::start([&word] { return word.load(std::memory_order_acquire); },
-                                          [&word](std::uint32_t seen, int ms) { os::futex_wait(word, seen, ms); },
+                                          [this](std::uint32_t seen, int ms) { sleep(seen, *producer_pos(), ms); },
                                           query(BPF_RB_AVAIL_DATA) != 0));
   }
   return relay_->fd();

@@ -54,10 +54,12 @@ class RingBuffer final : public Map {
   std::size_t consume(const std::function<int(std::span<const std::uint8_t>)>& fn);
   // Waits until a producer notifies or `timeout_ms` passes (-1: forever); true if notified.
   bool wait(int timeout_ms) const;
-  // The producers' notification counter, and a wait until it moves past `seen` (or `timeout_ms`): for a
-  // reader that tracks readiness itself (an application's epoll on the map's fd, interpose).
+  // The producers' notification counter, and a wait until it moves past `seen`, or the producer
+  // position moves from `produced` (what the reader has seen or consumed up to: a record committed
+  // while the reader was finishing does not get lost), or `timeout_ms` passes: for a reader that
+  // tracks readiness itself (an application's epoll on the map's fd, interpose).
   std::uint32_t notify_count() const;
-  void wait_notify(std::uint32_t seen, int timeout_ms) const;
+  void wait_notify(std::uint32_t seen, std::uint64_t produced, int timeout_ms) const;
   // An eventfd that becomes readable when producers notify (as epoll on the kernel's ring buffer fd):
   // for event loops that wait on several sources. Readable at once when records are waiting. The
   // reader drains it (read 8 bytes) and then consumes.
@@ -76,6 +78,9 @@ class RingBuffer final : public Map {
   std::uint8_t* base() const;  // the start of the mapping (pg_off counts pages from here)
   std::uint8_t* data_mut() const;
   void notify() const;
+  // A consumer's futex wait, counted as a waiter: until the counter moves past `seen`, the producer
+  // position differs from `produced`, or `timeout_ms` passes.
+  void sleep(std::uint32_t seen, std::uint64_t produced, int timeout_ms) const;
 
   std::mutex relay_mutex_;
   std::unique_ptr<class WakeupRelay> relay_;
