@@ -41,10 +41,24 @@ std::uint32_t possible_cpus() {
   return count;
 }
 
+namespace {
+// Constant-initialised and trivially destructible: no TLS init function, no guard, safe in a signal
+// handler and after the thread's C++ thread-locals are gone.
+__attribute__((tls_model("initial-exec"))) thread_local std::uint32_t t_slot_plus_one = 0;
+}  // namespace
+
 std::uint32_t this_cpu() {
-  static std::atomic<std::uint32_t> next{0};
-  thread_local const std::uint32_t slot = next.fetch_add(1, std::memory_order_relaxed) % possible_cpus();
-  return slot;
+  std::uint32_t s = t_slot_plus_one;
+  if (s == 0) [[unlikely]] {
+    static std::atomic<std::uint32_t> next{0};
+    s = next.fetch_add(1, std::memory_order_relaxed) % possible_cpus() + 1;
+    t_slot_plus_one = s;
+  }
+  return s - 1;
+}
+
+std::intptr_t this_cpu_tls_offset() {
+  return reinterpret_cast<const char*>(&t_slot_plus_one) - static_cast<const char*>(__builtin_thread_pointer());
 }
 
 }  // namespace bpfvm::maps

@@ -59,7 +59,10 @@ Result<HashMap::Layout> HashMap::layout_for(const MapDef& def) {
 }
 
 HashMap::HashMap(const MapDef& def, os::SharedMemory memory, Layout layout)
-    : Map(def, std::move(memory)), layout_(layout) {}
+    : Map(def, std::move(memory)), layout_(layout) {
+  bucket_array_ = reinterpret_cast<std::uint32_t*>(payload() + sizeof(Meta));
+  elements_ = payload() + round8(sizeof(Meta) + std::size_t{layout_.buckets} * 4);
+}
 
 Result<std::shared_ptr<Map>> HashMap::create(const MapDef& def, const std::string& storage_dir) {
   const Layout l = BPFVM_TRY(layout_for(def));
@@ -90,10 +93,8 @@ Result<std::shared_ptr<Map>> HashMap::attach(const MapDef& def, os::SharedMemory
 }
 
 HashMap::Meta& HashMap::meta() const { return *reinterpret_cast<Meta*>(payload()); }
-std::uint32_t* HashMap::buckets() const { return reinterpret_cast<std::uint32_t*>(payload() + sizeof(Meta)); }
-std::uint8_t* HashMap::element(std::uint32_t index) const {
-  return payload() + round8(sizeof(Meta) + std::size_t{layout_.buckets} * 4) + (index - 1) * layout_.element_size;
-}
+std::uint32_t* HashMap::buckets() const { return bucket_array_; }
+std::uint8_t* HashMap::element(std::uint32_t index) const { return elements_ + (index - 1) * layout_.element_size; }
 
 // The recency list of an LRU hash (lock held). Indexes come from our own bookkeeping but are checked
 // anyway: the memory is shared.
@@ -174,13 +175,14 @@ bool same_key(const std::uint8_t* a, const void* b, std::uint32_t n) {
   }
   return std::memcmp(a, b, n) == 0;
 }
-}  // namespace
 
-std::uint32_t HashMap::hash_of(const void* key) const {
-  // 8 bytes at a time (the last chunk zero-extended), each folded in with a multiply, then a finalizer
-  // so that the low bits (the bucket) depend on every byte. 4- and 8-byte keys take one fold.
+// 8 bytes at a time (the last chunk zero-extended), each folded in with a multiply, then a finalizer so
+// that the low bits (the bucket) depend on every byte. 4- and 8-byte keys take one fold. N is the key
+// size when the caller knows it at compile time (program lookups specialised by size), else 0.
+template <std::uint32_t N>
+std::uint32_t hash_key(const void* key, std::uint32_t n) {
+  if constexpr (N != 0) n = N;
   const auto* p = static_cast<const std::uint8_t*>(key);
-  const std::uint32_t n = def().key_size;
   std::uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
   if (n == 4) {
     std::uint32_t w;
@@ -207,6 +209,9 @@ std::uint32_t HashMap::hash_of(const void* key) const {
   h ^= h >> 29;
   return static_cast<std::uint32_t>(h);
 }
+}  // namespace
+
+std::uint32_t HashMap::hash_of(const void* key) const { return hash_key<0>(key, def().key_size); }
 
 namespace {
 // Chain links are read while a writer may change them (lock-free lookups): atomically, relaxed.
@@ -383,6 +388,49 @@ void* HashMap::lookup_in_place(const void* key) {
     if (!i) return nullptr;
   }
   return values_of(i) + (layout_.cpus == 1 ? 0 : this_cpu() * layout_.value_stride);
+}
+
+// find_lock_free + values_of, inlined with the key size fixed: the seqlock read of lookup_in_place.
+template <std::uint32_t KeySize>
+void* HashMap::lookup_for_program(void* self, const void* key) {
+  HashMap& m = *static_cast<HashMap*>(static_cast<Map*>(self));
+  const std::uint32_t n = KeySize ? KeySize : m.def().key_size;
+  const std::uint32_t hash = hash_key<KeySize>(key, n);
+  const std::uint32_t max = m.def().max_entries;
+  std::atomic_ref<std::uint32_t> seq(m.meta().change_seq);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::uint32_t before = seq.load(std::memory_order_acquire);
+    if (before & 1) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    std::uint8_t* found = nullptr;
+    std::uint32_t index = load_link(m.bucket_array_[hash & (m.layout_.buckets - 1)]);
+    for (std::uint32_t steps = 0; index != 0 && index <= max && steps < max; ++steps) {
+      std::uint8_t* e = m.elements_ + std::size_t{index - 1} * m.layout_.element_size;
+      auto* head = reinterpret_cast<ElementHead*>(e);
+      if (load_link(head->hash) == hash && same_key(e + kKeyOffset, key, n)) {
+        found = e;
+        break;
+      }
+      index = load_link(head->next);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) != before) continue;
+    if (!found) return nullptr;
+    std::uint8_t* value = found + kKeyOffset + round8(n);
+    return m.layout_.cpus == 1 ? value : value + this_cpu() * m.layout_.value_stride;
+  }
+  return m.lookup_in_place(key);  // writers kept changing the chains: wait for one under the lock
+}
+
+Map::ProgramLookup HashMap::program_lookup() const {
+  if (layout_.lru) return Map::program_lookup();
+  switch (def().key_size) {
+    case 4: return &HashMap::lookup_for_program<4>;
+    case 8: return &HashMap::lookup_for_program<8>;
+    default: return &HashMap::lookup_for_program<0>;
+  }
 }
 
 }  // namespace bpfvm::maps

@@ -26,6 +26,11 @@ class HashMap final : public Map {
   Result<void> erase(const void* key) override;
   Result<void> next_key(const void* key, void* next) const override;
   void* lookup_in_place(const void* key) override;
+  // Plain and per-CPU hashes: lookup_in_place's lock-free walk specialised for 4- and 8-byte keys and
+  // addressed from fields of this object, without a virtual call (the kernel's htab_map_gen_lookup
+  // calls __htab_map_lookup_elem directly). LRU hashes, which update their recency list under the lock,
+  // take the default.
+  ProgramLookup program_lookup() const override;
   Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags) override;
   Result<void> erase_from_program(const void* key) override;
 
@@ -72,7 +77,13 @@ class HashMap final : public Map {
   bool evict();
   Result<void> remove(const void* key);
 
+  template <std::uint32_t KeySize>
+  static void* lookup_for_program(void* self, const void* key);
+
   Layout layout_;
+  // Fixed for the map's life (the memory never moves): where the buckets and elements are.
+  std::uint32_t* bucket_array_ = nullptr;
+  std::uint8_t* elements_ = nullptr;
 };
 
 }  // namespace bpfvm::maps

@@ -118,6 +118,10 @@ Result<void> Map::check_user_write() const {
   return {};
 }
 
+Map::ProgramLookup Map::program_lookup() const {
+  return [](void* map, const void* key) { return static_cast<Map*>(map)->lookup_in_place(key); };
+}
+
 Result<void> Map::update_from_program(const void* key, const void* value, std::uint64_t flags) {
   return update(key, value, flags);
 }

@@ -16,6 +16,9 @@ class PercpuArray final : public Map {
   Result<void> erase(const void* key) override;
   Result<void> next_key(const void* key, void* next) const override;
   void* lookup_in_place(const void* key) override;
+  std::optional<DirectArray> direct_array() const override {
+    return DirectArray{value_of(0, 0), stride_ * cpus_, def().max_entries, stride_};
+  }
   Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags) override;
 
  private:

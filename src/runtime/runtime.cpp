@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -14,6 +15,7 @@
 #include "bpfvm/base/wakeup.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
@@ -495,6 +497,8 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   vopts.rejection = &rejection;
   vopts.log_level = request.log_level & 3;
   vopts.log = vopts.log_level ? &trace : nullptr;
+  std::vector<std::int64_t> call_maps;
+  vopts.call_maps = &call_maps;
   auto verdict = verifier::verify(request.insns, platform, vopts);
   if (log) *log = trace;
   if (verdict) {
@@ -539,16 +543,33 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   if (runs && request.mode == ExecMode::kJit) {
     vm::JitOptions options;
     options.harden = request.jit_harden;
-    // The program's array maps: their lookups become address arithmetic in the JIT, as the kernel's
-    // verifier inlines them (the maps live as long as the program, which holds them).
+    // Lookups in a map the verifier proved a call passes skip the helper, as the kernel's fixups make
+    // them: an array's become address arithmetic, other maps' call the map's own lookup (the maps live
+    // as long as the program, which holds them). Handles past request.maps are map-in-map templates:
+    // the inner map is only known at run time, so those calls stay calls.
     options.map_lookup = helper_table().find(BPF_FUNC_map_lookup_elem);
-    for (const auto& m : parts.maps) {
+    options.call_maps = std::move(call_maps);
+    options.cpu_slot_tls = maps::this_cpu_tls_offset();
+    options.cpu_slot = [] { return maps::this_cpu(); };
+    for (const auto& m : request.maps) {
+      vm::JitOptions::KnownMap& known = options.maps.emplace_back();
+      if (!m) continue;
       if (auto arr = m->impl().direct_array()) {
-        options.inline_arrays.push_back({reinterpret_cast<std::uint64_t>(&m->impl()),
-                                         reinterpret_cast<std::uint64_t>(arr->values),
-                                         static_cast<std::uint32_t>(arr->stride), arr->max_entries});
+        known.values = reinterpret_cast<std::uint64_t>(arr->values);
+        known.stride = static_cast<std::uint32_t>(arr->stride);
+        known.max_entries = arr->max_entries;
+        known.cpu_stride = static_cast<std::uint32_t>(arr->cpu_stride);
+      } else {
+        known.lookup = m->impl().program_lookup();
       }
     }
+    // What a RunEnv answers: the CPU and the task's ids are loads, not calls.
+    static_assert(offsetof(helpers::Task, tgid) == offsetof(helpers::Task, pid) + 4, "pid_tgid is one u64");
+    options.user_fields = {
+        {helper_table().find(BPF_FUNC_get_smp_processor_id), static_cast<std::int32_t>(offsetof(helpers::RunEnv, cpu)), 4},
+        {helper_table().find(BPF_FUNC_get_current_pid_tgid),
+         static_cast<std::int32_t>(offsetof(helpers::RunEnv, task) + offsetof(helpers::Task, pid)), 8},
+    };
     auto jit = vm::JitProgram::compile(code, helper_table(), options);
     if (!jit) return fail(std::move(jit).error());
     parts.jit = std::move(*jit);

@@ -862,6 +862,7 @@ Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platfo
     if (options.log) *options.log += cfg.error().message() + "\n";
     return std::move(cfg).error();
   }
+  if (options.call_maps) options.call_maps->assign(program.size(), kNoMap);
   Explorer explorer(program, *cfg, platform, options);
   auto result = explorer.run();
   if (options.stats) *options.stats = result ? *result : explorer.stats();

@@ -192,6 +192,10 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (v.type != RegType::kMapPtr) return expected("map_ptr");
         map = platform_.map(v.map_index);
         map_handle = v.map_index;
+        if (options_.call_maps && pc < options_.call_maps->size()) {
+          std::int64_t& seen = (*options_.call_maps)[pc];
+          seen = seen == kNoMap || seen == static_cast<std::int64_t>(map_handle) ? map_handle : kVariousMaps;
+        }
         if (auto why = map_func_mismatch(map->type, c.imm, sig->name); !why.empty()) return error(pc, why);
         break;
       case ArgType::kMapKey:

@@ -214,5 +214,35 @@ TEST(VerifierCases, EveryCaseGetsItsVerdict) {
               hinted, kernel_compared);
 }
 
+// The map each helper call passes, as the JIT uses it: one map on every path, different maps, none.
+TEST(VerifierCallMaps, RecordsTheMapEachCallPasses) {
+  maps::MapDef hash{BPF_MAP_TYPE_HASH, 4, 8, 16, 0, "h"};
+  const std::vector<MapInfo> infos = {runtime::VerifierPlatform::map_info(hash), runtime::VerifierPlatform::map_info(hash)};
+  const runtime::VerifierPlatform platform(BPF_PROG_TYPE_SOCKET_FILTER, infos);
+  auto record = [&](const char* text) {
+    auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
+    EXPECT_TRUE(insns) << insns.error().to_string();
+    std::vector<std::int64_t> call_maps;
+    VerifierOptions options;
+    options.call_maps = &call_maps;
+    auto verdict = verify(*insns, platform, options);
+    EXPECT_TRUE(verdict) << verdict.error().to_string();
+    EXPECT_EQ(call_maps.size(), insns->size());
+    return call_maps;
+  };
+  // r1 is map 1 on both branches: the call (instruction 8) knows it; the lddw slots know nothing.
+  const char* same = "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nif r1 == 0 goto one\nr1 = map[idx:1]\n"
+                     "goto call\none:\nr1 = map[idx:1]\ncall:\ncall bpf_map_lookup_elem\nr0 = 0\nexit";
+  auto known = record(same);
+  ASSERT_EQ(known.size(), 12u);
+  EXPECT_EQ(known[9], 1);
+  EXPECT_EQ(known[4], kNoMap);
+  EXPECT_EQ(known[11], kNoMap);
+  // Map 0 on one branch, map 1 on the other.
+  const char* various = "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nif r1 == 0 goto one\nr1 = map[idx:0]\n"
+                        "goto call\none:\nr1 = map[idx:1]\ncall:\ncall bpf_map_lookup_elem\nr0 = 0\nexit";
+  EXPECT_EQ(record(various)[9], kVariousMaps);
+}
+
 }  // namespace
 }  // namespace bpfvm::verifier

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
@@ -215,51 +216,145 @@ TEST(Jit, RunsConcurrently) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-// Array lookups inlined as address arithmetic: for a known map in r1 no call is made and r0 is the
-// value's address (or 0 past the end); any other map in r1 still calls bpf_map_lookup_elem.
+// Lookups in a map the verifier proved a call passes (call_maps): an array's become address arithmetic
+// (r0 = the value's address, or 0 past the end) and another map's call its own lookup, without the
+// helper; a call whose map is not known (or known to vary) still calls bpf_map_lookup_elem.
 int g_lookup_calls = 0;
 std::uint64_t fake_lookup(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext*) {
   ++g_lookup_calls;
   return 77;
 }
+int g_direct_calls = 0;
+void* fake_direct_lookup(void* map, const void* key) {
+  ++g_direct_calls;
+  return static_cast<std::uint8_t*>(map) + *static_cast<const std::uint32_t*>(key);
+}
 
-TEST(Jit, InlinesArrayLookups) {
+TEST(Jit, InlinesLookupsInKnownMaps) {
   HelperTable h;
   h.set(1, fake_lookup);
   alignas(8) std::uint8_t values[3 * 24] = {};
   alignas(8) std::uint8_t pow2_values[4 * 16] = {};
-  std::uint64_t map_a = 0, map_b = 0, map_other = 0;  // what r1 holds: the maps' identities
-  JitOptions options;
-  options.map_lookup = fake_lookup;
-  options.inline_arrays = {{reinterpret_cast<std::uint64_t>(&map_a), reinterpret_cast<std::uint64_t>(values), 24, 3},
-                           {reinterpret_cast<std::uint64_t>(&map_b), reinterpret_cast<std::uint64_t>(pow2_values), 16, 4}};
+  std::uint64_t map_a = 0, map_b = 0, map_hash = 0, map_other = 0;  // what r1 holds: the maps' identities
   // r1 = the map, r2 = a pointer to the key: r0 = bpf_map_lookup_elem(r1, r2).
-  auto jit = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h, options);
-  ASSERT_TRUE(jit) << jit.error().to_string();
-  auto lookup = [&](std::uint64_t* map, std::uint32_t key) {
+  auto compile_for = [&](std::int64_t handle) {
+    JitOptions options;
+    options.map_lookup = fake_lookup;
+    options.maps = {{reinterpret_cast<std::uint64_t>(values), 24, 3, nullptr},
+                    {reinterpret_cast<std::uint64_t>(pow2_values), 16, 4, nullptr},
+                    {0, 0, 0, fake_direct_lookup},
+                    {}};
+    options.call_maps = {handle, -1};
+    auto jit = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h, options);
+    EXPECT_TRUE(jit) << jit.error().to_string();
+    return std::move(*jit);
+  };
+  auto lookup = [&](const JitProgram& jit, std::uint64_t* map, std::uint32_t key) {
     RunContext ctx;
     ctx.r1 = reinterpret_cast<std::uint64_t>(map);
     ctx.r2 = reinterpret_cast<std::uint64_t>(&key);
-    return *jit->run(ctx);
+    return *jit.run(ctx);
   };
-  g_lookup_calls = 0;
-  EXPECT_EQ(lookup(&map_a, 0), reinterpret_cast<std::uint64_t>(values));
-  EXPECT_EQ(lookup(&map_a, 2), reinterpret_cast<std::uint64_t>(values + 48));
-  EXPECT_EQ(lookup(&map_a, 3), 0u);           // past the end
-  EXPECT_EQ(lookup(&map_a, 0xffffffff), 0u);  // the key is unsigned
-  EXPECT_EQ(lookup(&map_b, 3), reinterpret_cast<std::uint64_t>(pow2_values + 48));
-  EXPECT_EQ(lookup(&map_b, 4), 0u);
+  g_lookup_calls = g_direct_calls = 0;
+  const JitProgram a = compile_for(0), b = compile_for(1), hash = compile_for(2), empty = compile_for(3);
+  EXPECT_EQ(lookup(a, &map_a, 0), reinterpret_cast<std::uint64_t>(values));
+  EXPECT_EQ(lookup(a, &map_a, 2), reinterpret_cast<std::uint64_t>(values + 48));
+  EXPECT_EQ(lookup(a, &map_a, 3), 0u);           // past the end
+  EXPECT_EQ(lookup(a, &map_a, 0xffffffff), 0u);  // the key is unsigned
+  EXPECT_EQ(lookup(b, &map_b, 3), reinterpret_cast<std::uint64_t>(pow2_values + 48));
+  EXPECT_EQ(lookup(b, &map_b, 4), 0u);
   EXPECT_EQ(g_lookup_calls, 0);
-  EXPECT_EQ(lookup(&map_other, 1), 77u);  // not an inlined array: the helper
-  EXPECT_EQ(g_lookup_calls, 1);
-  // Without the option the call is a call.
+  EXPECT_EQ(lookup(hash, &map_hash, 5), reinterpret_cast<std::uint64_t>(&map_hash) + 5);  // its own lookup
+  EXPECT_EQ(g_direct_calls, 1);
+  EXPECT_EQ(g_lookup_calls, 0);
+  // A map with neither, a call the verifier saw pass different maps, a handle past the list: the helper.
+  EXPECT_EQ(lookup(empty, &map_other, 1), 77u);
+  EXPECT_EQ(lookup(compile_for(-2), &map_other, 1), 77u);
+  EXPECT_EQ(lookup(compile_for(9), &map_other, 1), 77u);
+  EXPECT_EQ(g_lookup_calls, 3);
+  // Without the verifier's record the call is a call.
   auto plain = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h);
   ASSERT_TRUE(plain);
+  EXPECT_EQ(lookup(*plain, &map_a, 0), 77u);
+  EXPECT_EQ(g_direct_calls, 1);
+}
+
+// A per-CPU array's lookups add the thread's slot (read from thread-local storage, assigned by a call
+// the first time) times the per-CPU stride.
+__attribute__((tls_model("initial-exec"))) thread_local std::uint32_t t_slot_plus_one = 0;
+int g_slot_calls = 0;
+std::uint32_t assign_slot() {
+  ++g_slot_calls;
+  t_slot_plus_one = 3;
+  return 2;
+}
+
+TEST(Jit, InlinesPerCpuArrayLookups) {
+  HelperTable h;
+  h.set(1, fake_lookup);
+  // 3 entries, 4 slots, 16 bytes each: entry i of slot c at (i * 4 + c) * 16.
+  alignas(8) std::uint8_t values[3 * 4 * 16] = {};
+  JitOptions options;
+  options.map_lookup = fake_lookup;
+  options.maps = {{reinterpret_cast<std::uint64_t>(values), 64, 3, nullptr, 16}};
+  options.call_maps = {0, -1};
+  options.cpu_slot_tls = reinterpret_cast<const char*>(&t_slot_plus_one) - static_cast<const char*>(__builtin_thread_pointer());
+  options.cpu_slot = assign_slot;
+  auto jit = JitProgram::compile(kasm("call bpf_map_lookup_elem#1\nexit"), h, options);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  auto lookup = [&](std::uint32_t key) {
+    RunContext ctx;
+    ctx.r2 = reinterpret_cast<std::uint64_t>(&key);
+    return *jit->run(ctx);
+  };
+  t_slot_plus_one = 0;
+  g_slot_calls = 0;
+  EXPECT_EQ(lookup(1), reinterpret_cast<std::uint64_t>(values + (1 * 4 + 2) * 16));  // assigned: slot 2
+  EXPECT_EQ(g_slot_calls, 1);
+  t_slot_plus_one = 2;  // slot 1, already assigned: no call
+  EXPECT_EQ(lookup(2), reinterpret_cast<std::uint64_t>(values + (2 * 4 + 1) * 16));
+  EXPECT_EQ(lookup(3), 0u);
+  EXPECT_EQ(g_slot_calls, 1);
+  // Another thread has its own slot.
+  std::uint64_t other = 0;
+  std::thread([&] {
+    t_slot_plus_one = 4;
+    other = lookup(0);
+  }).join();
+  EXPECT_EQ(other, reinterpret_cast<std::uint64_t>(values + 3 * 16));
+}
+
+// Helpers whose answer is a field of the run's user data become loads; without user data they are
+// called.
+std::uint64_t fake_cpu(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext*) {
+  return 99;
+}
+
+TEST(Jit, InlinesUserDataFields) {
+  HelperTable h;
+  h.set(8, fake_cpu);
+  h.set(14, fake_cpu);
+  struct Env {
+    std::uint64_t pad = 0;
+    std::uint32_t cpu = 0;
+    std::uint64_t ids = 0;
+  } env;
+  env.cpu = 3;
+  env.ids = 0x1234'0000'5678ull;
+  JitOptions options;
+  options.user_fields = {{fake_cpu, static_cast<std::int32_t>(offsetof(Env, cpu)), 4}};
+  auto cpu = JitProgram::compile(kasm("r0 = -1\ncall 8\nexit"), h, options);
+  ASSERT_TRUE(cpu) << cpu.error().to_string();
   RunContext ctx;
-  std::uint32_t key = 0;
-  ctx.r1 = reinterpret_cast<std::uint64_t>(&map_a);
-  ctx.r2 = reinterpret_cast<std::uint64_t>(&key);
-  EXPECT_EQ(*plain->run(ctx), 77u);
+  ctx.user = &env;
+  EXPECT_EQ(*cpu->run(ctx), 3u);  // zero-extended: the upper half of r0 is cleared
+  ctx.user = nullptr;
+  EXPECT_EQ(*cpu->run(ctx), 99u);
+  options.user_fields = {{fake_cpu, static_cast<std::int32_t>(offsetof(Env, ids)), 8}};
+  auto ids = JitProgram::compile(kasm("call 14\nexit"), h, options);
+  ASSERT_TRUE(ids);
+  ctx.user = &env;
+  EXPECT_EQ(*ids->run(ctx), 0x1234'0000'5678ull);
 }
 
 TEST(Jit, RefusesWhatTheInterpreterRefuses) {

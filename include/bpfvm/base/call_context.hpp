@@ -40,6 +40,8 @@ class CallContext {
 
   // The embedder's per-run data (RunContext::user).
   void* user() const { return user_; }
+  // Where it is kept: JIT code that inlines a helper reads it from there.
+  void* const* user_slot() const { return &user_; }
 
   // Ends the program when this helper returns, with r0 = the helper's return value. The conformance
   // suite's "unwind" helper is built on this.

@@ -11,5 +11,9 @@ namespace bpfvm::maps {
 std::uint32_t possible_cpus();
 // The calling thread's slot, in [0, possible_cpus()).
 std::uint32_t this_cpu();
+// Where this_cpu() keeps the calling thread's slot + 1 (0 until the thread's first call): an offset from
+// the thread pointer (the %fs base on x86-64), the same in every thread, so that JIT code can read the
+// slot with one load. The variable is initial-exec TLS, also readable where the agent runs probes.
+std::intptr_t this_cpu_tls_offset();
 
 }  // namespace bpfvm::maps

@@ -53,15 +53,24 @@ class Map {
 
   // Programs (bpf_map_lookup_elem): the value in place, or null. For map-in-map, the inner Map*.
   virtual void* lookup_in_place(const void* key) = 0;
-  // A plain array's values, for code that computes a lookup's address itself (the JIT inlines array
-  // lookups, as the kernel's verifier does with array_map_gen_lookup): value i is at values + i * stride
-  // for i < max_entries, for the map's whole life. Nothing for other maps.
+  // An array's values, for code that computes a lookup's address itself (the JIT inlines array
+  // lookups, as the kernel's verifier does with array_map_gen_lookup and percpu_array_map_gen_lookup):
+  // value i is at values + i * stride for i < max_entries, for the map's whole life; in a per-CPU array
+  // (cpu_stride != 0) that is CPU 0's, and slot c's (maps::this_cpu()) is c * cpu_stride further.
+  // Nothing for other maps.
   struct DirectArray {
     std::uint8_t* values = nullptr;
     std::size_t stride = 0;
     std::uint32_t max_entries = 0;
+    std::size_t cpu_stride = 0;
   };
   virtual std::optional<DirectArray> direct_array() const { return std::nullopt; }
+  // What JIT code calls for a program's lookup in this map when the verifier proved which map a call
+  // passes (the kernel's fixups call the map type's own lookup there instead of the helper):
+  // fn(this, key) returns what lookup_in_place does. The default calls lookup_in_place; a type may
+  // give a function specialised for its layout and key size.
+  using ProgramLookup = void* (*)(void* map, const void* key);
+  virtual ProgramLookup program_lookup() const;
   // Programs (bpf_map_update_elem / bpf_map_delete_elem): as above but ignoring the user-side freeze.
   virtual Result<void> update_from_program(const void* key, const void* value, std::uint64_t flags);
   virtual Result<void> erase_from_program(const void* key);

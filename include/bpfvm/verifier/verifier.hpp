@@ -51,7 +51,14 @@ struct VerifierOptions {
   // scalar when 0) and r2 holds the count, instead of r1 = the context. `bpfvm exec`'s and the
   // conformance suite's calling convention.
   std::optional<std::uint32_t> memory_arg;
+  // When set, filled with one entry per instruction: at a helper call that takes a map (r1 of
+  // bpf_map_lookup_elem, ...), the map's handle when every path reaching the call passes the same map,
+  // kVariousMaps when paths pass different ones, kNoMap elsewhere (the kernel's insn_aux_data
+  // map_ptr_state, which lets its fixups inline or call a map's own function at that call).
+  std::vector<std::int64_t>* call_maps = nullptr;
 };
+inline constexpr std::int64_t kNoMap = -1;
+inline constexpr std::int64_t kVariousMaps = -2;
 
 
 // Ok with the statistics, or the first unsafe instruction: the error's location names it and the

@@ -30,19 +30,38 @@ struct JitOptions {
   // Variable shifts with BMI2's shlx/shrx/sarx (which mask the count as BPF does) where the host has
   // them; off forces the cl-based sequence (tests run both).
   bool bmi2 = true;
-  // Array maps whose lookups become address arithmetic, as the kernel's verifier inlines them
-  // (array_map_gen_lookup): at a call of `map_lookup` (the bpf_map_lookup_elem implementation) whose r1
-  // is one of these maps (compared at run time), r0 = values + key * stride when the u32 key at r2 is
-  // below max_entries, else 0, without a call. The first kMaxInlineArrays are compared; other maps call.
-  struct InlineArray {
-    std::uint64_t map = 0;  // what r1 holds for it
+  // What the verifier proved about the maps helper calls pass (VerifierOptions::call_maps: per
+  // instruction, an index into `maps`, or negative where no one map is known), so that a call of
+  // `map_lookup` (the bpf_map_lookup_elem implementation) on a known map skips the helper, as the
+  // kernel's fixups do for a map whose type has map_gen_lookup:
+  //  - an array (values set): r0 = values + key * stride when the u32 key at r2 is below max_entries,
+  //    else 0, with no call (array_map_gen_lookup); a per-CPU array's (cpu_stride set) adds the
+  //    thread's slot times cpu_stride, the slot read from cpu_slot_tls (percpu_array_map_gen_lookup);
+  //  - else, when `lookup` is set: r0 = lookup(r1, r2), the map's own function called directly
+  //    (htab_map_gen_lookup's call of __htab_map_lookup_elem).
+  struct KnownMap {
     std::uint64_t values = 0;
     std::uint32_t stride = 0;
     std::uint32_t max_entries = 0;
+    void* (*lookup)(void* map, const void* key) = nullptr;
+    std::uint32_t cpu_stride = 0;
   };
-  static constexpr std::size_t kMaxInlineArrays = 4;
+  // The thread's slot for per-CPU arrays: slot + 1 at this offset from the thread pointer (0 until
+  // assigned, when `cpu_slot` is called to assign and return it); see maps::this_cpu_tls_offset.
+  std::intptr_t cpu_slot_tls = 0;
+  std::uint32_t (*cpu_slot)() = nullptr;
   HelperFn map_lookup = nullptr;
-  std::vector<InlineArray> inline_arrays;
+  std::vector<std::int64_t> call_maps;
+  std::vector<KnownMap> maps;
+  // Helpers whose answer is a field of the run's user data (CallContext::user(), the embedder's per-run
+  // data): a call becomes a load of the `size`-byte value at user() + offset, zero-extended (the
+  // kernel inlines bpf_get_smp_processor_id as a per-CPU load); with no user data the helper is called.
+  struct UserField {
+    HelperFn helper = nullptr;
+    std::int32_t offset = 0;
+    std::uint8_t size = 8;  // 4 or 8
+  };
+  std::vector<UserField> user_fields;
 };
 
 class JitProgram {

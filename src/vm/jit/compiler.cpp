@@ -125,7 +125,7 @@ class Compiler {
     std::uint32_t n = 16;
     switch (op.code) {
       CASE4(DIV): CASE4(MOD): CASE4(SDIV): CASE4(SMOD): n = 80; break;
-      case IOp::CALL_HELPER: n = 56 + (inlines_lookup(op) ? 8 + 72 * inline_arrays() : 0); break;
+      case IOp::CALL_HELPER: n = 56 + 64; break;  // the helper's call, or an inline lookup or load before it
       case IOp::CALL_LOCAL: n = 56; break;
       case IOp::CALLX: n = 96; break;
       case IOp::ATOMIC_FETCH_OR32: case IOp::ATOMIC_FETCH_AND32: case IOp::ATOMIC_FETCH_XOR32:
@@ -455,40 +455,91 @@ class Compiler {
     jump_to(jcc, static_cast<std::size_t>(op.off));
   }
 
-  std::size_t inline_arrays() const { return std::min(options_.inline_arrays.size(), JitOptions::kMaxInlineArrays); }
-  bool inlines_lookup(const Op& op) const {
-    return options_.map_lookup && op.imm == reinterpret_cast<std::uint64_t>(options_.map_lookup) && inline_arrays();
+  // The map the verifier proved r1 holds at this call of bpf_map_lookup_elem, when the JIT has a
+  // faster way to its lookup; null otherwise.
+  const JitOptions::KnownMap* known_lookup(const Op& op) const {
+    if (!options_.map_lookup || op.imm != reinterpret_cast<std::uint64_t>(options_.map_lookup)) return nullptr;
+    if (pc_ >= options_.call_maps.size()) return nullptr;
+    const std::int64_t handle = options_.call_maps[pc_];
+    if (handle < 0 || static_cast<std::uint64_t>(handle) >= options_.maps.size()) return nullptr;
+    const JitOptions::KnownMap& m = options_.maps[static_cast<std::size_t>(handle)];
+    if (m.values && m.cpu_stride && !options_.cpu_slot) return nullptr;
+    if (m.values && (m.stride > INT32_MAX || m.cpu_stride > INT32_MAX)) return nullptr;  // imul takes an imm32
+    return m.values || m.lookup ? &m : nullptr;
   }
 
-  // bpf_map_lookup_elem on an array map, without the call (the kernel's array_map_gen_lookup): for each
-  // known array, if r1 is that map, r0 = values + key * stride for a key below max_entries, else NULL.
-  // Another map in r1 calls the helper. r1-r5 are dead after a call, so the inline path may leave them.
-  void inline_array_lookup(const Op& op) {
-    const Label done = a_.newLabel(), null = a_.newLabel();
-    for (std::size_t i = 0; i < inline_arrays(); ++i) {
-      const JitOptions::InlineArray& arr = options_.inline_arrays[i];
-      const Label other = a_.newLabel();
-      a_.mov(x86::r11, arr.map);
-      a_.cmp(q(1), x86::r11);
-      a_.jne(other);
-      a_.mov(x86::eax, x86::dword_ptr(q(2)));  // the u32 key; the upper half of rax is cleared
-      a_.cmp(x86::eax, arr.max_entries);
-      a_.jae(null);
-      if (arr.stride && (arr.stride & (arr.stride - 1)) == 0) {
-        a_.shl(x86::rax, static_cast<std::uint32_t>(__builtin_ctz(arr.stride)));
-      } else {
-        a_.imul(x86::rax, x86::rax, arr.stride);
-      }
-      a_.mov(x86::r11, arr.values);
-      a_.add(x86::rax, x86::r11);
-      a_.jmp(done);
-      a_.bind(other);
+  // bpf_map_lookup_elem on a known map. An array: r0 = values + key * stride for a key below
+  // max_entries, else NULL, without a call (the kernel's array_map_gen_lookup). Another map: its own
+  // lookup called directly with r1 and r2 where they are (no CallContext, no exit check: it cannot end
+  // the program). r1-r5 are dead after a call, so either may leave them changed.
+  void known_map_lookup(const JitOptions::KnownMap& m) {
+    if (!m.values) {
+      a_.mov(x86::r11, reinterpret_cast<std::uint64_t>(m.lookup));
+      a_.sub(x86::rsp, 8);
+      a_.call(x86::r11);
+      a_.add(x86::rsp, 8);
+      return;
     }
-    a_.mov(x86::r11, op.imm);
-    call_helper(x86::r11);
+    const Label null = a_.newLabel(), done = a_.newLabel();
+    if (m.cpu_stride) {
+      // r11 = the thread's slot + 1, read at %fs:cpu_slot_tls; assigned by a call the first time.
+      const Label have = a_.newLabel();
+      Mem slot = x86::dword_ptr_abs(static_cast<std::uint64_t>(options_.cpu_slot_tls));
+      slot.setSegment(x86::fs);
+      a_.mov(x86::r11d, slot);
+      a_.test(x86::r11d, x86::r11d);
+      a_.jnz(have);
+      a_.push(q(2));  // the key's address; the push keeps the stack 16-byte aligned for the call
+      a_.mov(x86::rax, reinterpret_cast<std::uint64_t>(options_.cpu_slot));
+      a_.call(x86::rax);
+      a_.pop(q(2));
+      a_.lea(x86::r11d, x86::ptr(x86::rax, 1));
+      a_.bind(have);
+    }
+    a_.mov(x86::eax, x86::dword_ptr(q(2)));  // the u32 key; the upper half of rax is cleared
+    a_.cmp(x86::eax, m.max_entries);
+    a_.jae(null);
+    if (m.stride && (m.stride & (m.stride - 1)) == 0) {
+      a_.shl(x86::rax, static_cast<std::uint32_t>(__builtin_ctz(m.stride)));
+    } else {
+      a_.imul(x86::rax, x86::rax, m.stride);
+    }
+    if (m.cpu_stride) {
+      // (slot + 1) * cpu_stride, the extra cpu_stride taken off the base below
+      a_.imul(x86::r11, x86::r11, m.cpu_stride);  // the upper half of r11 was cleared by the 32-bit load
+      a_.add(x86::rax, x86::r11);
+    }
+    a_.mov(x86::r11, m.values - m.cpu_stride);
+    a_.add(x86::rax, x86::r11);
     a_.jmp(done);
     a_.bind(null);
     a_.xor_(x86::eax, x86::eax);
+    a_.bind(done);
+  }
+
+  // The user-data field this helper's answer is, if any.
+  const JitOptions::UserField* user_field(const Op& op) const {
+    for (const JitOptions::UserField& f : options_.user_fields) {
+      if (f.helper && op.imm == reinterpret_cast<std::uint64_t>(f.helper)) return &f;
+    }
+    return nullptr;
+  }
+
+  // r0 = the field at user() + offset; the helper when the run has no user data.
+  void user_field_load(const JitOptions::UserField& f, const Op& op) {
+    const Label call = a_.newLabel(), done = a_.newLabel();
+    a_.mov(x86::r11, x86::qword_ptr(kState, layout_.user));
+    a_.test(x86::r11, x86::r11);
+    a_.jz(call);
+    if (f.size == 8) {
+      a_.mov(x86::rax, x86::qword_ptr(x86::r11, f.offset));
+    } else {
+      a_.mov(x86::eax, x86::dword_ptr(x86::r11, f.offset));
+    }
+    a_.jmp(done);
+    a_.bind(call);
+    a_.mov(x86::r11, op.imm);
+    call_helper(x86::r11);
     a_.bind(done);
   }
 
@@ -687,8 +738,12 @@ void Compiler::emit(const Op& op) {
       if (static_cast<std::size_t>(op.off) != pc_ + 1) jump_to(I::kIdJmp, static_cast<std::size_t>(op.off));
       return;
     case IOp::CALL_HELPER:
-      if (inlines_lookup(op)) {
-        inline_array_lookup(op);
+      if (const JitOptions::KnownMap* m = known_lookup(op)) {
+        known_map_lookup(*m);
+        return;
+      }
+      if (const JitOptions::UserField* f = user_field(op)) {
+        user_field_load(*f, op);
         return;
       }
       a_.mov(x86::r11, op.imm);

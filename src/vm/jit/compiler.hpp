@@ -15,6 +15,7 @@ namespace bpfvm::vm::jit {
 struct ContextLayout {
   std::int32_t call = 0;       // the CallContext helpers receive
   std::int32_t exit_flag = 0;  // its exit-requested byte
+  std::int32_t user = 0;       // its user-data pointer
 };
 
 struct NativeCode {

@@ -28,6 +28,7 @@ jit::ContextLayout context_layout() {
     jit::ContextLayout l;
     l.call = static_cast<std::int32_t>(reinterpret_cast<const char*>(&probe.call) - base);
     l.exit_flag = static_cast<std::int32_t>(reinterpret_cast<const char*>(probe.call.exit_flag()) - base);
+    l.user = static_cast<std::int32_t>(reinterpret_cast<const char*>(probe.call.user_slot()) - base);
     return l;
   }();
   return layout;
