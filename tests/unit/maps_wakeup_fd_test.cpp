@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -96,6 +98,43 @@ TEST_F(WakeupFd, PerfBufferNotifiesThroughAnEventfd) {
   drain(*fd);
   EXPECT_EQ((*reader)->consume(), 1u);
   EXPECT_EQ(samples, 1u);
+}
+
+// A consumer that catches up and goes to sleep just as a producer commits the next record is still
+// woken: wait() never runs into its timeout while records keep coming (before the fix, a commit that
+// read the consumer position from before the consumer's last store skipped the wake-up, and the
+// consumer slept the whole timeout, about once every 200 000 records here).
+TEST_F(WakeupFd, RingBufferConsumerIsNeverLeftAsleepWhileRecordsCome) {
+  auto map = create_map({BPF_MAP_TYPE_RINGBUF, 0, 0, 1u << 16, 0, "rb"}, nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  auto& rb = static_cast<RingBuffer&>(**map);
+  constexpr std::uint64_t kRecords = 1'000'000;
+  std::atomic<bool> done{false}, stop{false};
+  std::uint64_t made = 0;
+  std::thread producer([&] {
+    const std::uint64_t record[2] = {1, 2};
+    for (; made < kRecords && !stop; ++made) {
+      while (!rb.output(record, sizeof record, 0) && !stop) std::this_thread::yield();
+    }
+    done = true;
+  });
+  std::uint64_t got = 0;
+  int timeouts = 0;
+  while (got < kRecords) {
+    const auto t0 = std::chrono::steady_clock::now();
+    rb.wait(3000);
+    // A wait that ran its course while the producer was still at work (and so the ring full) missed a
+    // wake-up.
+    if (!done && std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(2000)) {
+      ++timeouts;
+      stop = true;  // the bug: stop here rather than sleep through every record
+      break;
+    }
+    got += rb.consume([](std::span<const std::uint8_t>) { return 0; });
+  }
+  producer.join();
+  EXPECT_EQ(timeouts, 0);
+  EXPECT_EQ(got, kRecords);
 }
 
 }  // namespace
