@@ -26,6 +26,21 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
 
 }  // namespace
 
+Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
+                                     std::uint32_t attach_btf_id) {
+  if (prog_type != BPF_PROG_TYPE_TRACING) return 0u;
+  auto btf = BPFVM_TRY(VerifierPlatform::kernel_btf());
+  if (attach_btf_id == 0) {
+    if (kind.attach_target.empty()) {
+      return make_error(Errc::kInvalid, "a tracing program needs a target: SEC(\"fentry/FUNCTION\"), \"fexit/...\" or "
+                                        "\"tp_btf/TRACEPOINT\" (or attach_btf_id)");
+    }
+    attach_btf_id = BPFVM_TRY(VerifierPlatform::find_btf_target(*btf, kind.expected_attach_type, kind.attach_target));
+  }
+  BPFVM_TRY(platform.set_btf_target(std::move(btf), attach_btf_id));
+  return attach_btf_id;
+}
+
 std::vector<isa::RawInsn> map_references_by_index(std::span<const isa::RawInsn> insns) {
   std::vector<isa::RawInsn> out(insns.begin(), insns.end());
   for (std::size_t i = 0; i + 1 < out.size(); ++i) {
@@ -86,6 +101,12 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     // An overriding type (-t) keeps the section's attach type only when the section named that type.
     platform.set_expected_attach_type(v.prog_type == p.kind.prog_type ? p.kind.expected_attach_type : 0);
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
+    if (auto target = tracing_target(platform, v.prog_type, p.kind); !target) {
+      v.message = target.error().to_string();
+      v.explanation = v.message;
+      out.push_back(std::move(v));
+      continue;
+    }
     verifier::Rejection rejection;
     verifier::VerifierOptions options;
     options.rejection = &rejection;

@@ -380,15 +380,14 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   // socket hooks, lwt, flow dissector...) are verified and loaded, as the kernel loads programs that
   // only run once attached, but never run: their hooks are kernel objects.
   const bool runs = context_size(request.prog_type) != 0;
-  if (request.prog_type == BPF_PROG_TYPE_TRACING || request.prog_type == BPF_PROG_TYPE_LSM) {
-    // (fentry/fexit/fmod_ret/tp_btf/iter and lsm: their hooks are kernel functions)
+  if (request.prog_type == BPF_PROG_TYPE_LSM) {
+    // (lsm: its hooks are kernel functions)
     return fail(make_error(Errc::kNotSupported,
-                           "program type {} ({}) attaches to kernel functions and BTF tracepoints, which have no "
-                           "events in user space: bpfvm runs programs on syscall, process and signal tracepoints "
-                           "and uprobes",
-                           request.prog_type, request.prog_type == BPF_PROG_TYPE_LSM ? "lsm" : "fentry, fexit, tp_btf"));
+                           "program type {} (lsm) attaches to security hooks of the kernel, which have no events in "
+                           "user space: bpfvm runs programs on syscall, process and signal tracepoints and uprobes",
+                           request.prog_type));
   }
-  if (!runs && !verified_only_type(request.prog_type)) {
+  if (!runs && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
   if (request.mode == ExecMode::kJit && !vm::JitProgram::available()) {
@@ -491,6 +490,17 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
   platform.set_expected_attach_type(request.expected_attach_type);
   if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info);
+  {
+    obj::ProgramKind kind;
+    kind.expected_attach_type = request.expected_attach_type;
+    kind.attach_target = request.attach_target;
+    auto target = tracing_target(platform, request.prog_type, kind, request.attach_btf_id);
+    if (!target) {
+      if (log) *log = target.error().to_string() + "\n";
+      return fail(std::move(target).error());
+    }
+    parts.attach_btf_id = *target;
+  }
   verifier::Rejection rejection;
   std::string trace;
   verifier::VerifierOptions vopts;
@@ -501,6 +511,19 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   vopts.call_maps = &call_maps;
   auto verdict = verifier::verify(request.insns, platform, vopts);
   if (log) *log = trace;
+  if (verdict && request.prog_type == BPF_PROG_TYPE_TRACING) {
+    // Judged as the kernel judges it, then refused: its target is a kernel function or BTF tracepoint,
+    // which never fires in user space. (Loaders probe for fentry and tp_btf this way, and fall back to
+    // kprobes and tracepoints, which bpfvm has.)
+    Error e = make_error(Errc::kNotSupported,
+                         "the program is safe (verified against the kernel's '{}'), but fentry, fexit and tp_btf "
+                         "programs attach to kernel functions and BTF tracepoints, which have no events in user "
+                         "space: bpfvm runs programs on syscall, process and signal tracepoints, syscall-entry "
+                         "kprobes and uprobes",
+                         platform.btf_type_name(parts.attach_btf_id));
+    if (log) *log = trace + e.to_string() + "\n";
+    return e;
+  }
   if (verdict) {
     parts.verified = *verdict;
   } else {

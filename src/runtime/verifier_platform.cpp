@@ -5,7 +5,11 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <mutex>
 
+#include <bpf/btf.h>
+
+#include "bpfvm/base/file.hpp"
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -106,17 +110,183 @@ const verifier::MapInfo* VerifierPlatform::map(std::int64_t handle) const {
   return &maps_[static_cast<std::size_t>(handle)];
 }
 
+namespace {
+
+// A type with its modifiers (const, volatile, restrict, type tags) and typedefs looked through.
+std::uint32_t skip_mods(const btf* b, std::uint32_t id) {
+  for (int depth = 0; depth < 64; ++depth) {
+    const btf_type* t = btf__type_by_id(b, id);
+    if (!t || !(btf_is_mod(t) || btf_is_typedef(t))) return id;
+    id = t->type;
+  }
+  return id;
+}
+
+bool is_composite(const btf* b, std::uint32_t id) {
+  const btf_type* t = btf__type_by_id(b, id);
+  return t && btf_is_composite(t);
+}
+
+// What a load of `size` bytes at `off` in an object of type `id` finds (the kernel's btf_struct_walk):
+// a scalar inside one member, a whole pointer member (to a struct: another object), or a refusal.
+verifier::BtfField walk(const btf* b, std::uint32_t id, std::int64_t off, std::uint32_t size, int depth) {
+  using R = verifier::BtfField::Result;
+  auto denied = [](std::string why) { return verifier::BtfField{R::kDenied, 0, std::move(why)}; };
+  id = skip_mods(b, id);
+  const btf_type* t = btf__type_by_id(b, id);
+  if (!t || depth > 32) return denied("the type cannot be walked");
+  const std::string name = btf__name_by_offset(b, t->name_off) ? btf__name_by_offset(b, t->name_off) : "";
+  const long long tsize = btf__resolve_size(b, id);
+  if (off < 0) return denied("a negative offset");
+  if (btf_is_array(t)) {
+    const struct btf_array* a = btf_array(t);
+    const long long esize = btf__resolve_size(b, a->type);
+    if (esize <= 0 || off >= esize * a->nelems) return denied("past the end of the array");
+    return walk(b, a->type, off % esize, size, depth + 1);
+  }
+  if (btf_is_ptr(t)) {
+    if (off != 0 || size != 8) return denied("a pointer member is read whole (8 bytes at its offset)");
+    const std::uint32_t to = skip_mods(b, t->type);
+    return is_composite(b, to) ? verifier::BtfField{R::kPointer, to, {}} : verifier::BtfField{R::kScalar, 0, {}};
+  }
+  if (!btf_is_composite(t)) {
+    if (tsize <= 0 || off + size > tsize) return denied(fmt::format("access beyond the end of a {}-byte member", tsize));
+    return {R::kScalar, 0, {}};
+  }
+  if (off + size > tsize) {
+    return denied(fmt::format("access beyond struct {} (its size is {})", name.empty() ? "(anon)" : name, tsize));
+  }
+  // The members that hold [off, off + size): the first that allows the access (a union's members
+  // overlap).
+  const btf_member* m = btf_members(t);
+  verifier::BtfField found = denied(fmt::format("struct {} has no field at offset {}", name.empty() ? "(anon)" : name, off));
+  for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+    const std::uint32_t bits = btf_member_bitfield_size(t, i);
+    const std::int64_t moff = btf_member_bit_offset(t, i) / 8;
+    if (bits) {
+      const std::int64_t mend = (btf_member_bit_offset(t, i) + bits + 7) / 8;
+      if (off >= moff && off + size <= mend) return {R::kScalar, 0, {}};
+      continue;
+    }
+    const long long msize = btf__resolve_size(b, m->type);
+    if (msize < 0 || off < moff || off >= moff + msize) continue;
+    verifier::BtfField r = walk(b, m->type, off - moff, size, depth + 1);
+    if (r.result != R::kDenied) return r;
+    found = r;
+  }
+  return found;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const obj::Btf>> VerifierPlatform::kernel_btf() {
+  static std::mutex mutex;
+  static std::shared_ptr<const obj::Btf> cached;
+  std::lock_guard lock(mutex);
+  if (!cached) {
+    const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "the kernel's types (a tracing program's target)");
+    cached = std::make_shared<const obj::Btf>(BPFVM_TRY_CTX(obj::Btf::parse(bytes), "/sys/kernel/btf/vmlinux"));
+  }
+  return cached;
+}
+
+Result<std::uint32_t> VerifierPlatform::find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
+                                                         std::string_view name) {
+  const bool raw_tp = expected_attach_type == BPF_TRACE_RAW_TP;
+  const std::string wanted = raw_tp ? "btf_trace_" + std::string(name) : std::string(name);
+  const int id = btf__find_by_name_kind(btf.get(), wanted.c_str(), raw_tp ? BTF_KIND_TYPEDEF : BTF_KIND_FUNC);
+  if (id <= 0) {
+    return make_error(Errc::kNotFound, "the kernel's BTF has no {} '{}' for this {} program to attach to",
+                      raw_tp ? "raw tracepoint" : "function", name, raw_tp ? "tp_btf" : "fentry/fexit");
+  }
+  return static_cast<std::uint32_t>(id);
+}
+
+Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id) {
+  const struct btf* b = btf->get();
+  const btf_type* t = btf__type_by_id(b, attach_btf_id);
+  if (!t) return make_error(Errc::kInvalid, "attach_btf_id {} is not a type of the kernel's BTF", attach_btf_id);
+  target_name_ = btf__name_by_offset(b, t->name_off) ? btf__name_by_offset(b, t->name_off) : "";
+  // tp_btf: btf_trace_NAME is a typedef of a pointer to a prototype whose first parameter is the
+  // tracepoint's own `void *__data`, not an argument of the program.
+  bool skip_first = false;
+  if (btf_is_typedef(t)) {
+    const btf_type* p = btf__type_by_id(b, t->type);
+    if (!p || !btf_is_ptr(p)) return make_error(Errc::kInvalid, "'{}' is not a raw tracepoint's type", target_name_);
+    t = btf__type_by_id(b, p->type);
+    skip_first = true;
+  } else if (btf_is_func(t)) {
+    t = btf__type_by_id(b, t->type);
+  } else {
+    return make_error(Errc::kInvalid, "attach_btf_id {} ('{}') is neither a function nor a raw tracepoint",
+                      attach_btf_id, target_name_);
+  }
+  if (!t || !btf_is_func_proto(t)) return make_error(Errc::kInvalid, "'{}' has no prototype", target_name_);
+  target_args_.clear();
+  const btf_param* p = btf_params(t);
+  for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++p) {
+    if (skip_first && i == 0) continue;
+    target_args_.push_back(p->type);
+  }
+  // fexit also sees the return value, after the arguments.
+  if (attach_type_ == BPF_TRACE_FEXIT && t->type != 0) target_args_.push_back(t->type);
+  target_btf_ = std::move(btf);
+  return {};
+}
+
+verifier::BtfField VerifierPlatform::btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
+  if (!target_btf_) return {verifier::BtfField::Result::kDenied, 0, "this program has no kernel types"};
+  return walk(target_btf_->get(), type_id, off, size, 0);
+}
+
+std::string VerifierPlatform::btf_type_name(std::uint32_t type_id) const {
+  if (!target_btf_) return {};
+  const btf_type* t = btf__type_by_id(target_btf_->get(), type_id);
+  const char* n = t ? btf__name_by_offset(target_btf_->get(), t->name_off) : nullptr;
+  return n ? n : "";
+}
+
 verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t size, bool write) const {
+  using R = verifier::CtxField::Result;
+  if (prog_type_ == BPF_PROG_TYPE_TRACING) {
+    // The context is the target's arguments, a u64 each (bpf_tracing_btf_ctx_access, btf_ctx_access).
+    if (!target_btf_) {
+      return {R::kDenied, "a tracing program's context is its target's arguments, and no target was named (attach_btf_id)"};
+    }
+    if (write) return {R::kDenied, "the arguments are read-only"};
+    if (off < 0 || size == 0 || off % static_cast<std::int32_t>(size) != 0) return {R::kDenied, "a misaligned argument"};
+    const auto arg = static_cast<std::size_t>(off / 8);
+    if (arg >= target_args_.size() || (off % 8) + size > 8) {
+      return {R::kDenied, fmt::format("func '{}' doesn't have {}-th argument", target_name_, arg)};
+    }
+    const struct btf* b = target_btf_->get();
+    const btf_type* t = btf__type_by_id(b, skip_mods(b, target_args_[arg]));
+    if (t && btf_is_ptr(t)) {
+      const std::uint32_t to = skip_mods(b, t->type);
+      if (is_composite(b, to)) {
+        if (size != 8) return {R::kDenied, "a pointer argument is read whole (8 bytes)"};
+        return {R::kBtfPointer, {}, to};
+      }
+    }
+    return {R::kScalar, {}};
+  }
   return context_field(prog_type_, off, size, write, attach_type_);
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> VerifierPlatform::return_range() const {
+  if (prog_type_ == BPF_PROG_TYPE_TRACING) {
+    // check_return_code: fentry and fexit return 0; raw tracepoints and fmod_ret anything; iterators 0 or 1.
+    if (attach_type_ == BPF_TRACE_FENTRY || attach_type_ == BPF_TRACE_FEXIT) return std::pair<std::int64_t, std::int64_t>{0, 0};
+    if (attach_type_ == BPF_TRACE_ITER) return std::pair<std::int64_t, std::int64_t>{0, 1};
+    return std::nullopt;
+  }
   return runtime::return_range(prog_type_, attach_type_);
 }
 
 bool VerifierPlatform::return_value_ignored() const {
   return prog_type_ == BPF_PROG_TYPE_KPROBE || prog_type_ == BPF_PROG_TYPE_TRACEPOINT ||
-         prog_type_ == BPF_PROG_TYPE_RAW_TRACEPOINT || prog_type_ == BPF_PROG_TYPE_PERF_EVENT;
+         prog_type_ == BPF_PROG_TYPE_RAW_TRACEPOINT || prog_type_ == BPF_PROG_TYPE_PERF_EVENT ||
+         (prog_type_ == BPF_PROG_TYPE_TRACING && (attach_type_ == BPF_TRACE_RAW_TP || attach_type_ == BPF_MODIFY_RETURN));
 }
 
 std::string_view VerifierPlatform::prog_type_name() const { return obj::prog_type_name(prog_type_); }

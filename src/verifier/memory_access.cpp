@@ -116,6 +116,11 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
         case CtxField::Result::kPacket: return RegState::pointer(RegType::kPacket);
         case CtxField::Result::kPacketEnd: return RegState::pointer(RegType::kPacketEnd);
         case CtxField::Result::kPacketMeta: return RegState::pointer(RegType::kPacketMeta);
+        case CtxField::Result::kBtfPointer: {
+          RegState r = RegState::pointer(RegType::kBtfId);
+          r.btf_id = a.btf_id;
+          return r;
+        }
       }
       return RegState::unknown_scalar();
     }
@@ -127,6 +132,34 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       BPFVM_TRY(packet_check(pc, reg, base, off, size));
       if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into packet", reg), "store numbers there; a pointer stays in registers and on the stack");
       return loaded_unknown(size, sign_extend_load);
+    case RegType::kBtfId: {
+      // The kernel's check_ptr_to_btf_access: reads only, at a fixed offset, of what the type has there.
+      // (Loads through these pointers are PROBE_MEM in the kernel: a fault reads 0. Programs of this
+      // kind are only judged by bpfvm, never run.)
+      const std::string name = "ptr_" + platform_.btf_type_name(base.btf_id);
+      if (write) {
+        return reject(pc, fmt::format("only read is supported: R{} is {}, a kernel object", reg, name),
+                      "kernel objects are read-only to tracing programs; copy what you need to the stack or a map");
+      }
+      if (!base.value.is_const()) {
+        return error(pc, fmt::format("R{} is {} invalid variable offset: off={}, var_off={}", reg, name, base.off + off,
+                                     base.value.to_string()));
+      }
+      const std::int64_t at = static_cast<std::int64_t>(base.off) + off + static_cast<std::int64_t>(base.value.const_value());
+      const BtfField f = platform_.btf_access(base.btf_id, at, static_cast<std::uint32_t>(size));
+      switch (f.result) {
+        case BtfField::Result::kDenied:
+          return reject(pc, fmt::format("R{} {} access at off={} size={}: {}", reg, name, at, size, f.why),
+                        "read the object's fields at their own offsets and sizes (BPF_CORE_READ keeps them right)");
+        case BtfField::Result::kScalar: return loaded_unknown(size, sign_extend_load);
+        case BtfField::Result::kPointer: {
+          RegState r = RegState::pointer(RegType::kBtfId);
+          r.btf_id = f.btf_id;
+          return r;
+        }
+      }
+      return RegState::unknown_scalar();
+    }
     case RegType::kScalar:
       return reject(pc, fmt::format("R{} invalid mem access 'scalar': r{} holds a number, not a pointer", reg, reg),
                     fmt::format("r{} must hold a pointer here (the context, r10 plus an offset, a map value, a "

@@ -20,6 +20,7 @@ std::string_view reg_type_name(RegType type, bool maybe_null) {
     case RegType::kPacketEnd: return "pkt_end";
     case RegType::kMem: return maybe_null ? "mem_or_null" : "mem";
     case RegType::kFunc: return "func";
+    case RegType::kBtfId: return maybe_null ? "ptr_or_null_" : "ptr_";
   }
   return "?";
 }
@@ -59,6 +60,7 @@ std::string RegState::to_string() const {
   if (off) add(fmt::format("off={}", off));
   if (type == RegType::kPacket || type == RegType::kPacketMeta) add(fmt::format("r={}", range));
   if (type == RegType::kMem) add(fmt::format("sz={}", mem_size));
+  if (type == RegType::kBtfId) add(fmt::format("btf_id={}", btf_id));
   if (!(value.is_const() && value.const_value() == 0)) add(value.to_string());
   return out + ")";
 }
@@ -83,7 +85,7 @@ bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
     return old.value.includes(cur.value) && (old.id == 0 || ids.check(old.id, cur.id));
   }
   if (old.off != cur.off || old.map_index != cur.map_index || old.frame != cur.frame || old.subprog != cur.subprog ||
-      old.mem_size != cur.mem_size) {
+      old.mem_size != cur.mem_size || old.btf_id != cur.btf_id) {
     return false;
   }
   // A packet pointer needs at least the range the explored one had proven.

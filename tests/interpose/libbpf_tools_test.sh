@@ -138,7 +138,7 @@ fi
 # The same for raw tracepoints (cpudist: raw_tp/sched_switch) and fentry programs (biosnoop's), which
 # the kernel passes its own objects.
 for t in "cpudist:raw tracepoint sched_switch has no events in user space" \
-         "biosnoop:attaches to kernel functions and BTF tracepoints, which have no events in user space"; do
+         "biosnoop:is safe (verified against the kernel.s .blk_account_io_start.), but fentry, fexit and tp_btf programs attach to kernel functions"; do
   tool=${t%%:*} why=${t#*:}
   command -v "$tool" >/dev/null || continue
   out=$(timeout -s INT 20 "$BPFVM" run -- "$tool" 2>&1); rc=$?

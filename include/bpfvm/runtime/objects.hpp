@@ -92,7 +92,7 @@ class Program {
  public:
   struct Parts {  // what the runtime hands over when a load succeeds
     std::uint32_t id = 0;
-    std::uint32_t prog_type = 0, expected_attach_type = 0;
+    std::uint32_t prog_type = 0, expected_attach_type = 0, attach_btf_id = 0;
     std::string name, license;
     std::vector<isa::RawInsn> original;  // as loaded, map references as BPF_PSEUDO_MAP_IDX(_VALUE) into maps
     std::vector<isa::RawInsn> xlated;    // after rewriting, map references as map ids (what bpftool dumps)
@@ -112,6 +112,8 @@ class Program {
   std::uint32_t id() const { return p_.id; }
   std::uint32_t type() const { return p_.prog_type; }
   std::uint32_t expected_attach_type() const { return p_.expected_attach_type; }
+  // A tracing program's target in the kernel's BTF (0 for other types).
+  std::uint32_t attach_btf_id() const { return p_.attach_btf_id; }
   const std::string& name() const { return p_.name; }
   const std::string& license() const { return p_.license; }
   std::span<const isa::RawInsn> xlated() const { return p_.xlated; }

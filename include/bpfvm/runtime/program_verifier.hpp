@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bpfvm/obj/object_spec.hpp"
+#include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/verifier/verifier.hpp"
 
 namespace bpfvm::runtime {
@@ -28,6 +29,14 @@ struct ProgramVerdict {
 // Every program of `spec`, with its type from its section name unless `prog_type` overrides it.
 std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::optional<std::uint32_t> prog_type = {},
                                           std::uint32_t log_level = 0);
+
+class VerifierPlatform;
+// A tracing program's target for `platform` (nothing to do for other types): the kernel function or raw
+// tracepoint attach_btf_id names in the running kernel's BTF, else the one its SEC name names
+// (kind.attach_target). The id it took (0 for other types); an error when there is neither, or the
+// kernel has no such target.
+Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
+                            std::uint32_t attach_btf_id = 0);
 
 // An object's program with its map references (BPF_PSEUDO_MAP_FD/_VALUE, whose imm is an index into
 // ObjectSpec::maps) turned into the BPF_PSEUDO_MAP_IDX/_IDX_VALUE form the runtime and verifier take.

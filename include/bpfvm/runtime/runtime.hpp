@@ -40,6 +40,10 @@ struct MapCreateRequest {
 
 struct ProgramLoadRequest {
   std::uint32_t prog_type = 0, expected_attach_type = 0;
+  // Tracing programs (fentry/fexit/tp_btf): their target, by its id in the kernel's BTF (as bpf() takes
+  // it) or by name as the SEC name gives it ("do_unlinkat", "sched_switch").
+  std::uint32_t attach_btf_id = 0;
+  std::string attach_target;
   std::string name, license;
   // Map references as BPF_PSEUDO_MAP_IDX / BPF_PSEUDO_MAP_IDX_VALUE: indexes into `maps` (the kernel's
   // fd_array). bpf() turns BPF_PSEUDO_MAP_FD references into these.

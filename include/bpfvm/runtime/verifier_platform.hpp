@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "bpfvm/maps/map.hpp"
@@ -32,6 +34,8 @@ class VerifierPlatform final : public verifier::Platform {
   const verifier::GlobalFunction* global_function(std::uint32_t insn) const override;
   std::optional<std::pair<std::int64_t, std::int64_t>> return_range() const override;
   bool return_value_ignored() const override;
+  verifier::BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const override;
+  std::string btf_type_name(std::uint32_t type_id) const override;
 
   // The program's expected attach type: some types' context and return rules depend on it
   // (cgroup_sock_addr's connect4 against recvmsg6, cgroup_skb's egress...).
@@ -45,12 +49,27 @@ class VerifierPlatform final : public verifier::Platform {
   // The verifier's description of a map.
   static verifier::MapInfo map_info(const maps::MapDef& def);
 
+  // A tracing program's target (BPF_PROG_TYPE_TRACING: fentry/fexit/fmod_ret on a kernel function,
+  // tp_btf on a raw tracepoint), as attach_btf_id names it in `btf` (the kernel's types): its arguments
+  // are the context, typed (a pointer to a kernel struct is a PTR_TO_BTF_ID the program may read
+  // through). An error when the id is not a FUNC or a btf_trace_* typedef.
+  Result<void> set_btf_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id);
+  // The id attach_btf_id takes for a target named as in a SEC name: fentry/fexit/fmod_ret: the FUNC
+  // `name`; tp_btf: the typedef btf_trace_<name>. An error that says so when the kernel has none.
+  static Result<std::uint32_t> find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
+                                               std::string_view name);
+  // The running kernel's types (/sys/kernel/btf/vmlinux), read once.
+  static Result<std::shared_ptr<const obj::Btf>> kernel_btf();
+
  private:
   std::uint32_t prog_type_;
   std::uint32_t attach_type_ = 0;
   std::vector<verifier::MapInfo> maps_;
   bool gpl_;
   std::map<std::uint32_t, verifier::GlobalFunction> globals_;  // by first instruction
+  std::shared_ptr<const obj::Btf> target_btf_;
+  std::string target_name_;
+  std::vector<std::uint32_t> target_args_;  // argument types (fexit: then the return type)
 };
 
 }  // namespace bpfvm::runtime

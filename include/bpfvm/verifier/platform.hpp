@@ -69,8 +69,17 @@ struct MapInfo {
 
 // What a context access gives, when the program type allows it.
 struct CtxField {
-  enum class Result : std::uint8_t { kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta } result = Result::kDenied;
+  enum class Result : std::uint8_t { kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta, kBtfPointer } result = Result::kDenied;
   std::string why;  // kDenied: the reason, in plain words
+  std::uint32_t btf_id = 0;  // kBtfPointer: the pointed-to object's type (a tracing program's argument)
+};
+
+// What a load from a kernel object of a BTF type gives (the kernel's btf_struct_access): a number, a
+// pointer to another object, or a refusal.
+struct BtfField {
+  enum class Result : std::uint8_t { kDenied, kScalar, kPointer } result = Result::kDenied;
+  std::uint32_t btf_id = 0;  // kPointer: the type it points to
+  std::string why;           // kDenied: the reason
 };
 
 // A global (BTF_FUNC_GLOBAL) function, as the kernel treats one: verified once on its own with
@@ -109,6 +118,16 @@ class Platform {
   // nowhere, and the privileged kernel accepts it (allow_ptr_leaks), as BCC's void kprobe functions
   // need. Elsewhere bpfvm refuses a returned pointer, stricter than the privileged kernel.
   virtual bool return_value_ignored() const { return false; }
+  // Kernel objects typed by BTF (PTR_TO_BTF_ID, what tracing programs get as arguments): a load of `size`
+  // bytes at `off` in an object of type `type_id`, and the type's name for messages ("task_struct").
+  virtual BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
+    (void)type_id, (void)off, (void)size;
+    return {BtfField::Result::kDenied, 0, "this program has no kernel types"};
+  }
+  virtual std::string btf_type_name(std::uint32_t type_id) const {
+    (void)type_id;
+    return {};
+  }
   // The global function that starts at instruction `insn`, if it is one (from BTF func_info).
   virtual const GlobalFunction* global_function(std::uint32_t insn) const {
     (void)insn;

@@ -29,6 +29,7 @@ enum class RegType : std::uint8_t {
   kPacketEnd,   // PTR_TO_PACKET_END
   kMem,         // PTR_TO_MEM (a ring buffer record: with a reference)
   kFunc,        // PTR_TO_FUNC (a callback)
+  kBtfId,       // PTR_TO_BTF_ID: a kernel object of a BTF type (a tracing program's arguments)
 };
 std::string_view reg_type_name(RegType type, bool maybe_null = false);
 
@@ -47,6 +48,7 @@ struct RegState {
   std::uint32_t range = 0;       // kPacket: bytes from this pointer proven below data_end
   std::uint32_t frame = 0;       // kStack: whose frame
   std::uint32_t subprog = 0;     // kFunc: which subprogram
+  std::uint32_t btf_id = 0;      // kBtfId: the object's type in the attach target's BTF
 
   static RegState scalar(const Scalar& s);
   static RegState unknown_scalar() { return scalar(Scalar::unknown()); }
