@@ -134,9 +134,11 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
                                    const RegState& src) {
   const bool ptr_dst = d.is_pointer();
   if (ptr_dst && src.is_pointer()) {
-    // Pointer minus pointer: a number (a length, data_end - data), for a privileged loader.
-    if (a.op == isa::AluOp::kSub && a.is64) {
-      if (d.type == src.type && d.type == RegType::kStack && d.frame == src.frame && d.value.is_const() &&
+    // Pointer minus pointer: a number (a length, data_end - data), for a privileged loader; in 32 bits
+    // too (adjust_reg_min_max_vals takes BPF_SUB of two pointers before it looks at the width: w7 -= w6,
+    // as clang emits for a u32 length in cilium's programs).
+    if (a.op == isa::AluOp::kSub) {
+      if (a.is64 && d.type == src.type && d.type == RegType::kStack && d.frame == src.frame && d.value.is_const() &&
           src.value.is_const()) {
         dst = RegState::scalar(Scalar::constant(static_cast<std::uint64_t>(static_cast<std::int64_t>(d.off) - src.off)));
       } else {
@@ -150,6 +152,12 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
   const RegState& num = ptr_dst ? src : d;
   const std::string_view type = reg_type_name(ptr.type, ptr.maybe_null);
   if (!a.is64) {
+    // A 32-bit subtraction with a pointer gives a (meaningless) number to a privileged loader
+    // (adjust_ptr_min_max_vals); any other 32-bit operation on a pointer is refused.
+    if (a.op == isa::AluOp::kSub) {  // either way round: the width is checked first
+      dst = RegState::unknown_scalar();
+      return {};
+    }
     return error(pc, fmt::format("R{} 32-bit pointer arithmetic prohibited: a pointer lives in all 64 bits", a.dst));
   }
   if (ptr.maybe_null) {
