@@ -391,6 +391,8 @@ void* HashMap::lookup_in_place(const void* key) {
 }
 
 // find_lock_free + values_of, inlined with the key size fixed: the seqlock read of lookup_in_place.
+// Written out rather than through read_unlocked and find: that composition measured 5.8 ns a lookup
+// from a program against 3.4 ns for this (maps_bench program, 2026-12-06).
 template <std::uint32_t KeySize>
 void* HashMap::lookup_for_program(void* self, const void* key) {
   HashMap& m = *static_cast<HashMap*>(static_cast<Map*>(self));

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string>
 
+#include "bpfvm/base/file.hpp"
+
 namespace bpfvm::obj {
 
 namespace {
@@ -243,6 +245,14 @@ std::string_view Btf::type_name(std::uint32_t id) const {
   if (id >= type_count()) return "";
   const struct btf_type* t = btf__type_by_id(btf_.get(), id);
   return t ? string_at(t->name_off) : "";
+}
+
+Result<std::shared_ptr<const Btf>> running_kernel_btf() {
+  static const Result<std::shared_ptr<const Btf>> once = []() -> Result<std::shared_ptr<const Btf>> {
+    const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "the running kernel's types");
+    return std::make_shared<const Btf>(BPFVM_TRY_CTX(Btf::parse(bytes), "/sys/kernel/btf/vmlinux"));
+  }();
+  return once;
 }
 
 }  // namespace bpfvm::obj

@@ -125,9 +125,8 @@ Result<void> KernelTasks::prepare() {
   if (tried_) return make_error(Errc::kNotSupported, "{}", error_);
   tried_ = true;
   auto prepared = [&]() -> Result<void> {
-    const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "the kernel's types for bpf_get_current_task");
-    const obj::Btf btf = BPFVM_TRY_CTX(obj::Btf::parse(bytes), "/sys/kernel/btf/vmlinux");
-    return prepare(btf);
+    const auto btf = BPFVM_TRY_CTX(obj::running_kernel_btf(), "bpf_get_current_task");
+    return prepare(*btf);
   }();
   if (!prepared) error_ = prepared.error().message();
   return prepared;

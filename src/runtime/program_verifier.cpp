@@ -29,7 +29,7 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
 Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
                                      std::uint32_t attach_btf_id) {
   if (prog_type != BPF_PROG_TYPE_TRACING) return 0u;
-  auto btf = BPFVM_TRY(VerifierPlatform::kernel_btf());
+  auto btf = BPFVM_TRY(obj::running_kernel_btf());
   if (attach_btf_id == 0) {
     if (kind.attach_target.empty()) {
       return make_error(Errc::kInvalid, "a tracing program needs a target: SEC(\"fentry/FUNCTION\"), \"fexit/...\" or "

@@ -5,11 +5,9 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <mutex>
 
 #include <bpf/btf.h>
 
-#include "bpfvm/base/file.hpp"
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -178,17 +176,6 @@ verifier::BtfField walk(const btf* b, std::uint32_t id, std::int64_t off, std::u
 }
 
 }  // namespace
-
-Result<std::shared_ptr<const obj::Btf>> VerifierPlatform::kernel_btf() {
-  static std::mutex mutex;
-  static std::shared_ptr<const obj::Btf> cached;
-  std::lock_guard lock(mutex);
-  if (!cached) {
-    const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "the kernel's types (a tracing program's target)");
-    cached = std::make_shared<const obj::Btf>(BPFVM_TRY_CTX(obj::Btf::parse(bytes), "/sys/kernel/btf/vmlinux"));
-  }
-  return cached;
-}
 
 Result<std::uint32_t> VerifierPlatform::find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
                                                          std::string_view name) {

@@ -50,7 +50,7 @@ Loaded load(Runtime* rt, const std::string& source, std::uint32_t attach_type, s
 class Tracing : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto btf = VerifierPlatform::kernel_btf();
+    auto btf = obj::running_kernel_btf();
     if (!btf) GTEST_SKIP() << "no kernel BTF: " << btf.error().to_string();
     btf_ = *btf;
     dir_ = std::filesystem::temp_directory_path() / ("bpfvm-tracing-" + std::to_string(::getpid()));

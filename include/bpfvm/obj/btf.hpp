@@ -71,4 +71,8 @@ class Btf {
   std::shared_ptr<struct btf> btf_;
 };
 
+// The running kernel's types (/sys/kernel/btf/vmlinux), read and parsed once per process; later calls
+// share it (or give the first call's error again).
+Result<std::shared_ptr<const Btf>> running_kernel_btf();
+
 }  // namespace bpfvm::obj

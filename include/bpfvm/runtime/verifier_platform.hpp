@@ -58,8 +58,6 @@ class VerifierPlatform final : public verifier::Platform {
   // `name`; tp_btf: the typedef btf_trace_<name>. An error that says so when the kernel has none.
   static Result<std::uint32_t> find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
                                                std::string_view name);
-  // The running kernel's types (/sys/kernel/btf/vmlinux), read once.
-  static Result<std::shared_ptr<const obj::Btf>> kernel_btf();
 
  private:
   std::uint32_t prog_type_;
