@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <linux/bpf.h>
+
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/isa/validate.hpp"
 
@@ -130,6 +132,11 @@ Result<Cfg> build_cfg(std::span<const isa::RawInsn> program) {
     }
   }
   return cfg;
+}
+
+bool calls_callback(const isa::Insn& insn) {
+  const auto* c = std::get_if<isa::Call>(&insn);
+  return c && c->kind == isa::Call::Kind::kHelper && (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem);
 }
 
 }  // namespace bpfvm::verifier

@@ -32,11 +32,6 @@ CmpOp cmp_op(isa::Cond c) {
   return CmpOp::kEq;
 }
 
-bool calls_callback(const isa::Insn& insn) {
-  const auto* c = std::get_if<isa::Call>(&insn);
-  return c && c->kind == isa::Call::Kind::kHelper && (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem);
-}
-
 // Pointers the kernel knows are never NULL (reg_not_null): compared with 0, the outcome is known.
 bool never_null(const RegState& r) {
   if (r.maybe_null) return false;

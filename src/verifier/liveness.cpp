@@ -183,15 +183,19 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
           },
           [&](const isa::Call& c) {
             // r0-r5 are set by the call; its arguments are read, and may decide safety (sizes). The
-            // callee or helper may read the stack through pointers, and a callback's results feed
-            // its caller's stack: every slot matters across a call.
+            // callee may read the stack through pointers: every slot is live across a call.
             in.live &= static_cast<std::uint16_t>(~kCallerSaved);
             in.demanded &= static_cast<std::uint16_t>(~kCallerSaved);
             in.live |= kArgs;
             in.demanded |= kArgs;
             in.live_slots = kAllSlots;
-            in.demanded_slots = kAllSlots;
-            (void)c;
+            // Whose values matter: a function's (or a callback's) code is verified with the caller's
+            // stack as its memory, so what it reads there may decide its safety. A helper's code is not
+            // verified: the bytes it reads through a pointer must be initialised (live, their type
+            // compared) but their values decide nothing; it has no argument read from the stack (keys,
+            // buffers and names are data, sizes come in registers), as the kernel's check_func_arg
+            // marks precise only registers (ARG_CONST_SIZE*, constant allocation sizes).
+            if (c.kind != isa::Call::Kind::kHelper || calls_callback(c)) in.demanded_slots = kAllSlots;
           },
           [&](const isa::CallReg&) {
             in.live |= kArgs;

@@ -37,4 +37,8 @@ struct Cfg {
 
 Result<Cfg> build_cfg(std::span<const isa::RawInsn> program);
 
+// A call of a helper that calls back into the program (bpf_loop, bpf_for_each_map_elem): verified code
+// runs inside it, with the caller's stack reachable through the callback's context.
+bool calls_callback(const isa::Insn& insn);
+
 }  // namespace bpfvm::verifier

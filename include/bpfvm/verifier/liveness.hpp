@@ -6,8 +6,9 @@
 //    cannot affect anything, so pruning ignores it.
 //  - demanded: a scalar's value (not only its type) may decide safety on some path: it may reach a
 //    branch condition, a memory access's offset (through pointer arithmetic), a helper's argument
-//    or a callback's or function's result. A scalar that is live but not demanded only flows into
-//    values nothing checks (counters, hashes, return values), so any number covers any other there.
+//    register or a callback's or function's result. A scalar that is live but not demanded only
+//    flows into values nothing checks (counters, hashes, keys and buffers a helper reads, return
+//    values), so any number covers any other there.
 #pragma once
 
 #include <cstdint>
