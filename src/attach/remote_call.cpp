@@ -31,8 +31,7 @@ Error ptrace_error(std::string_view what, pid_t pid) {
 Result<int> wait_stop(pid_t pid) {
   for (;;) {
     int status = 0;
-    if (::waitpid(pid, &status, __WALL) < 0) {
-      if (errno == EINTR) continue;
+    if (os::wait_task(pid, &status) < 0) {
       return make_error(Errc::kIo, "waitpid (process {}): {}", pid, std::strerror(errno));
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) return make_error(Errc::kNotFound, "process {} ended", pid);

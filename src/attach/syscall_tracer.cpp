@@ -47,14 +47,6 @@ Error os_error(std::string_view what) {
 constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                           PTRACE_O_TRACEEXEC;
 
-// waitpid for any tracee, through interruptions: the tid, or -1 when none is left.
-pid_t wait_any(int* status) {
-  while (true) {
-    const pid_t tid = ::waitpid(-1, status, __WALL);
-    if (tid >= 0 || errno != EINTR) return tid;
-  }
-}
-
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
 long options_for(const SyscallSelection& selection) {
@@ -482,8 +474,23 @@ Result<TraceeExit> SyscallTracer::run(const Handler& handler, const std::atomic<
     } else if (sig == SIGTRAP && event != 0) {
       // Other events: nothing to do.
     } else if (sig == SIGTRAP && !probes_.empty() && probe_hit(tid, t)) {
-      // A probe's int3: handled, the displaced instruction run; nothing is delivered.
-      inject = std::exchange(t.deferred_signal, 0);
+      // A probe's int3: handled, the displaced instruction run; nothing is delivered, but a signal that
+      // came during its step: now, with its own siginfo (the kernel keeps the tracer's injected signal's
+      // siginfo when it names that signal), reported as delivered as any other. More than one: the
+      // others sent to the thread again (the siginfo of a signal from the tracer), each delivered then.
+      if (!t.deferred_signals.empty()) {
+        siginfo_t info = t.deferred_signals.front();
+        for (std::size_t i = 1; i < t.deferred_signals.size(); ++i) {
+          ::syscall(SYS_tgkill, t.task.tgid, tid, t.deferred_signals[i].si_signo);
+        }
+        t.deferred_signals.clear();
+        if (::ptrace(PTRACE_SETSIGINFO, tid, nullptr, &info) == 0) {
+          inject = info.si_signo;
+          if (selection_.wants(ProcessEvent::kSignalDeliver)) report_delivery(tid, t, inject, handler);
+        } else {
+          ::syscall(SYS_tgkill, t.task.tgid, tid, info.si_signo);
+        }
+      }
     } else {
       inject = sig;  // a signal on its way to the tracee: deliver it
       if (selection_.wants(ProcessEvent::kSignalGenerate)) {
@@ -530,7 +537,7 @@ void SyscallTracer::finish(bool kill_tree) {
     deferred_.clear();
     for (const auto& [tid, t] : tasks_) ::kill(tid, SIGKILL);
     int status = 0;
-    for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) reaped(tid, status);
+    for (pid_t tid; !tasks_.empty() && (tid = os::wait_task(-1, &status)) > 0;) reaped(tid, status);
     tasks_.clear();
     return;
   }
@@ -544,7 +551,7 @@ void SyscallTracer::finish(bool kill_tree) {
     tasks_.erase(d.first);
   }
   deferred_.clear();
-  for (pid_t tid; !tasks_.empty() && (tid = wait_any(&status)) > 0;) {
+  for (pid_t tid; !tasks_.empty() && (tid = os::wait_task(-1, &status)) > 0;) {
     if (WIFSTOPPED(status)) stopped.push_back({tid, status});
     tasks_.erase(tid);
   }
@@ -557,7 +564,7 @@ void SyscallTracer::finish(bool kill_tree) {
       if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0) continue;
       for (int tries = 0; tries < 4 && trap_pending(tid); ++tries) {
         int next = 0;
-        if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0 || ::waitpid(tid, &next, __WALL) != tid || !WIFSTOPPED(next)) break;
+        if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0 || os::wait_task(tid, &next) != tid || !WIFSTOPPED(next)) break;
         st = next;
         if (WSTOPSIG(next) == SIGTRAP && (next >> 16) == 0) break;
       }

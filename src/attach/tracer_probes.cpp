@@ -238,26 +238,33 @@ void SyscallTracer::step_over(pid_t tid, Space& space, std::uint64_t address, vo
     if (std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) { return d.first == other; })) continue;
     if (::ptrace(PTRACE_INTERRUPT, other, nullptr, nullptr) != 0) continue;
     int status = 0;
-    if (::waitpid(other, &status, __WALL) != other) continue;
+    if (os::wait_task(other, &status) != other) continue;
     if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) held.push_back(other);
     else deferred_.push_back({other, status});  // stopped (or gone) for a reason of its own: the loop's
   }
   write_byte(space, address, bp.original);
   ::ptrace(PTRACE_SETREGS, tid, nullptr, &regs);
-  int pending_signal = 0;
+  std::vector<siginfo_t> pending;
   for (int tries = 0; tries < 16; ++tries) {
     if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) break;
     int status = 0;
-    if (::waitpid(tid, &status, __WALL) != tid) break;
+    if (os::wait_task(tid, &status) != tid) break;
     if (!WIFSTOPPED(status)) {
       deferred_.push_back({tid, status});
       break;
     }
     if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) break;  // the step
-    if ((status >> 16) == 0) pending_signal = WSTOPSIG(status);  // a signal meanwhile: delivered after
+    if ((status >> 16) == 0) {  // a signal meanwhile: delivered after the step (its siginfo kept)
+      siginfo_t info{};
+      if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info) != 0) info.si_signo = WSTOPSIG(status);
+      pending.push_back(info);
+    }
   }
   write_byte(space, address, kInt3);
-  if (pending_signal) tasks_[tid].deferred_signal = pending_signal;  // delivered as the thread resumes
+  if (!pending.empty()) {
+    auto& deferred = tasks_[tid].deferred_signals;
+    deferred.insert(deferred.end(), pending.begin(), pending.end());
+  }
   for (const pid_t other : held) restart(other, tasks_[other], 0);
 }
 
@@ -274,6 +281,8 @@ void SyscallTracer::remove_probes() {
       }
     }
     for (const auto& [address, bp] : space->breakpoints) removed_.insert(address);
+    // Return int3s taken out while the trace ran: a thread may have trapped on one just before.
+    removed_.insert(space->former.begin(), space->former.end());
     space->breakpoints.clear();
     space->semaphores.clear();
   }
@@ -286,6 +295,10 @@ bool SyscallTracer::rewind_if_probe(pid_t tid) {
       ::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0 || !removed_.contains(regs.rip - 1)) {
     return false;
   }
+  // The byte there now is the original one, not the program's own int3 (which must kill it as it would).
+  errno = 0;
+  const long word = ::ptrace(PTRACE_PEEKTEXT, tid, reinterpret_cast<void*>(regs.rip - 1), nullptr);
+  if (errno != 0 || static_cast<std::uint8_t>(word & 0xff) == kInt3) return false;
   regs.rip -= 1;  // the original byte is back: it runs again
   return ::ptrace(PTRACE_SETREGS, tid, nullptr, &regs) == 0;
 }

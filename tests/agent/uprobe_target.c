@@ -85,6 +85,35 @@ static void signals(void) {
   printf("usr1 %d\n", (int)usr1);
 }
 
+/* A signal to a thread while a probe's program runs on it: another thread sends it SIGUSR1 20 ms after
+ * the thread called signal_point (whose program runs until the handler has run, or 300 ms). The handler
+ * makes a syscall of its own (getppid). */
+static volatile sig_atomic_t handled;
+static volatile int calling;
+static pid_t main_tid;
+static void on_usr1_probe(int sig) {
+  (void)sig;
+  handled = 1;
+  syscall(SYS_getppid);
+}
+__attribute__((noinline)) int signal_point(volatile sig_atomic_t* flag) { __asm__ volatile(""); return *flag; }
+static void* sends_usr1(void* a) {
+  while (!calling) usleep(1000);
+  usleep(20000);
+  syscall(SYS_tgkill, getpid(), main_tid, SIGUSR1);
+  return a;
+}
+static void signal_in_probe(void) {
+  signal(SIGUSR1, on_usr1_probe);
+  main_tid = (pid_t)syscall(SYS_gettid);
+  pthread_t t;
+  pthread_create(&t, NULL, sends_usr1, NULL);
+  calling = 1;
+  const int seen = signal_point(&handled);
+  pthread_join(t, NULL);
+  printf("handled %d before the body %d\n", (int)handled, seen);
+}
+
 /* Signal actions as the process sets and reads them: SA_SIGINFO|SA_RESETHAND (reset after one
  * delivery), signal() read back by sigaction; then two threads and a SIGTERM to the process, which ends
  * it (each thread of it reports SIGKILL, as the kernel makes it). */
@@ -174,6 +203,12 @@ static long calls(int n) {
 
 static void* calls_thread(void* n) { return (void*)calls((int)(long)n); }
 
+/* Rounds of 10000 calls until FILE exists (one access() between). */
+static void* calls_until(void* file) {
+  while (access((const char*)file, F_OK) != 0) calls(10000);
+  return NULL;
+}
+
 /* Rounds of malloc and free of 1 MiB from the heap's top: each grows it (brk) and trims it (brk) with
  * malloc's arena lock held. 1000 at a time until FILE exists (one access() between), then 1000 more. */
 static void brks(const char* file) {
@@ -192,7 +227,7 @@ static void brks(const char* file) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -208,6 +243,14 @@ int main(int argc, char** argv) {
     calls(n);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
+  } else if (!strcmp(argv[1], "threaduntil")) {  /* calls in each of 3 threads at once until FILE exists */
+    pthread_t a, b;
+    pthread_create(&a, NULL, calls_until, argv[2]);
+    pthread_create(&b, NULL, calls_until, argv[2]);
+    calls_until(argv[2]);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    printf("done\n");
   } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
     pid_t c = fork();
     calls(n);
@@ -260,6 +303,8 @@ int main(int argc, char** argv) {
     exit(0);
   } else if (!strcmp(argv[1], "signals")) {
     signals();
+  } else if (!strcmp(argv[1], "signalprobe")) {
+    signal_in_probe();
   } else if (!strcmp(argv[1], "actions")) {
     actions();
   } else if (!strcmp(argv[1], "killall")) {

@@ -8,6 +8,7 @@
 // untouched, when tracing stops.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <array>
@@ -177,7 +178,9 @@ class SyscallTracer {
     bool exiting = false;       // reported its exit (exit events)
     bool fatal_reported = false;  // reported the delivery of the signal that ends it (signal_deliver)
     bool listening = false;       // in a group-stop (PTRACE_LISTEN)
-    int deferred_signal = 0;      // a signal that came during a probe's single step, delivered after
+    // Signals that came during a probe's single step (their siginfo), delivered after it: the first
+    // as the thread resumes from the probe, with its siginfo; any more sent to it again.
+    std::vector<siginfo_t> deferred_signals;
     struct Return {
       std::uint64_t rsp;      // the stack pointer once the call returned
       std::uint64_t address;  // where it returns
@@ -238,7 +241,7 @@ class SyscallTracer {
   std::map<std::uint32_t, std::shared_ptr<Space>> spaces_;  // by tgid
   std::vector<std::pair<pid_t, int>> deferred_;  // statuses taken while stopping threads for a step
   std::vector<std::string> probe_errors_;
-  std::set<std::uint64_t> removed_;  // addresses of the int3s remove_probes took out
+  std::set<std::uint64_t> removed_;  // int3s remove_probes took out, and those taken out before (former)
   TraceeExit main_exit_;
   bool main_exited_ = false;
   std::uint64_t unwanted_stops_ = 0;

@@ -18,6 +18,10 @@ namespace bpfvm::os {
 // or 128 + N when signal N killed it. An error when it cannot start.
 Result<int> run_process(const std::vector<std::string>& argv);
 
+// waitpid(pid, status, __WALL) through interruptions (a signal to the waiter, such as Ctrl-C, must not
+// lose a tracee's stop it is waiting for): the pid reported, or -1 with errno (ECHILD: none is left).
+pid_t wait_task(pid_t pid, int* status);
+
 // The file execvp would run for `name` (searched in $PATH unless it has a '/'), so that a missing
 // command is reported before anything starts: its path, or why there is none (kNotFound: not found;
 // kAccess: found, but not an executable file).

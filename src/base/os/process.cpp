@@ -37,10 +37,15 @@ Result<int> run_process(const std::vector<std::string>& argv) {
     return make_error(Errc::kNotFound, "cannot run '{}': {}", argv[0], std::strerror(err));
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return make_error(Errc::kIo, "waiting for '{}': {}", argv[0], std::strerror(errno));
-  }
+  if (wait_task(pid, &status) < 0) return make_error(Errc::kIo, "waiting for '{}': {}", argv[0], std::strerror(errno));
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+pid_t wait_task(pid_t pid, int* status) {
+  while (true) {
+    const pid_t r = ::waitpid(pid, status, __WALL);
+    if (r >= 0 || errno != EINTR) return r;
+  }
 }
 
 Result<TempDirectory> TempDirectory::create(std::string_view prefix) {
