@@ -130,6 +130,9 @@ std::atomic<const SyscallEntries*> g_syscalls{nullptr};
 std::atomic<SyscallServer> g_server{nullptr};
 std::uint8_t g_served[kMaxSyscall] = {};  // the numbers the server answers
 thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the agent's, not the process's
+// A thread of the agent's own (the watcher, a server's helpers), for good; t_agent_thread may also be set
+// for a while on a thread of the process doing the agent's work.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_own_thread = false;
 thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
 std::atomic<pid_t> g_watcher_creator{0};
 std::atomic<std::uint32_t> g_fork_generation{0};
@@ -231,6 +234,66 @@ void free_thread_state(void* p) {
 // whose probes then do nothing rather than make it again.
 __attribute__((tls_model("initial-exec"))) thread_local bool t_making_state = false;
 
+// In the signal handler (see signals.hpp): nothing allocated, no lock, only the agent's own syscalls.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_in_signal_program = false;
+
+// ---- signals that come during the agent's work ------------------------------------------------------
+// The kernel delivers a signal on a thread's way back to user space: never inside a program, a
+// syscall's entry or exit work, or the kernel's own work. A signal that comes while a thread of the
+// process does the agent's work (runs programs, handles a syscall, makes its state, starts the watcher
+// after a fork) is held: the dispatcher takes neither the process's action nor reports it, and the agent
+// sends it to the thread again, with its siginfo, when that work ends. It is then delivered, or stays
+// pending if the process blocked it meanwhile, as the kernel's would. Faults are never held (they come
+// from the instruction that runs), nor are signals on the agent's own threads.
+struct HeldSignal {
+  std::atomic<pid_t> tid{0};  // the thread it came to; 0: a free slot
+  siginfo_t info{};
+};
+constexpr std::size_t kHeldSlots = 32;
+HeldSignal g_held[kHeldSlots];
+__attribute__((tls_model("initial-exec"))) thread_local std::uint32_t t_held = 0;  // this thread's slots in use
+
+bool in_agent_work() {
+  return t_making_state || t_in_signal_program || t_agent_thread || t_in_syscall_handler || (t_state && t_state->busy);
+}
+
+// False when every slot is taken (the signal is then taken at once, as before the agent held any).
+bool hold_signal(const siginfo_t* info) {
+  const auto tid = static_cast<pid_t>(sys(SYS_gettid));
+  for (HeldSignal& h : g_held) {
+    pid_t none = 0;
+    if (h.tid.load(std::memory_order_relaxed) == 0 && h.tid.compare_exchange_strong(none, -tid, std::memory_order_acquire)) {
+      h.info = *info;
+      h.tid.store(tid, std::memory_order_release);  // (negative while its siginfo is written)
+      ++t_held;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Where the agent's work on this thread may have ended: its held signals are sent to it again.
+void release_held() {
+  if (t_held == 0 || in_agent_work()) [[likely]] return;
+  t_held = 0;  // before sending: each may be delivered at once, and its handler may come back here
+  const auto tid = static_cast<pid_t>(sys(SYS_gettid));
+  const auto tgid = static_cast<pid_t>(sys(SYS_getpid));
+  for (HeldSignal& h : g_held) {
+    if (h.tid.load(std::memory_order_acquire) != tid) continue;
+    siginfo_t info = h.info;
+    h.tid.store(0, std::memory_order_release);
+    sys(SYS_rt_tgsigqueueinfo, static_cast<std::uint64_t>(tgid), static_cast<std::uint64_t>(tid),
+        static_cast<std::uint64_t>(info.si_signo), reinterpret_cast<std::uint64_t>(&info));
+  }
+}
+
+// A forked child: signals held for its parent's threads are not its own (the kernel's child starts with
+// none pending).
+void forget_held() {
+  t_held = 0;
+  for (HeldSignal& h : g_held) h.tid.store(0, std::memory_order_relaxed);
+}
+
 ThreadState& thread_state() {
   if (!t_state) [[unlikely]] {
     static const bool keyed = pthread_key_create(&g_state_key, free_thread_state) == 0;
@@ -274,6 +337,7 @@ ThreadState& thread_state() {
     t.generation = gen;
     t_making_state = false;
     t_agent_thread = was;
+    release_held();
   }
   return t;
 }
@@ -318,6 +382,7 @@ void on_return(PtRegs* regs, void* data) {
   t.busy = true;
   run_entries(static_cast<const Entries*>(data)->on_return, regs, t);
   t.busy = false;
+  release_held();
 }
 
 void on_entry(PtRegs* regs, void* data) {
@@ -333,6 +398,7 @@ void on_entry(PtRegs* regs, void* data) {
   t.busy = true;
   run_entries(e->on_entry, regs, t);
   t.busy = false;
+  release_held();
   if (!e->on_return.empty()) hook_return(regs, on_return, const_cast<Entries*>(e));
 }
 
@@ -390,6 +456,7 @@ void fork_event(std::int64_t child_id, std::uint64_t flags) {
     t.busy = false;
   }
   t_in_syscall_handler = false;
+  release_held();
 }
 
 // A fork to report once glibc's fork has released its locks (malloc's among them): its atfork parent
@@ -408,7 +475,10 @@ void after_fork(PtRegs* regs, void*) {
   // A vfork child runs on its parent's thread-locals: its ids are read again, and the parent's after
   // it resumes. A new thread has none yet; a forked process, its own copy.
   if (t_state) t_state->ids_stale = true;
-  if (child_id == 0 && !(t_fork_flags & CLONE_VM)) detail::signals_forked();
+  if (child_id == 0 && !(t_fork_flags & CLONE_VM)) {
+    detail::signals_forked();
+    forget_held();
+  }
   if (child_id <= 0) return;
   // A new process of its own memory (fork): the caller may hold locks the programs need (glibc's fork
   // holds malloc's until after this returns). Threads and vfork children: now, as the kernel does.
@@ -478,10 +548,6 @@ void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
 }
 
 // ---- signal/signal_deliver ------------------------------------------------------------------------
-
-// In the signal handler (see signals.hpp): nothing allocated, no lock, only the agent's own syscalls.
-__attribute__((tls_model("initial-exec"))) thread_local bool t_in_signal_program = false;
-
 
 // This thread's task, from its state when it has a fresh one, else by the agent's own syscalls.
 helpers::Task signal_task() {
@@ -561,18 +627,23 @@ void run_exit(const std::vector<SyscallEntry>& list, const helpers::Task& task, 
 // for it; the process events around it that only the signal handler sees: a fault's signal_generate,
 // and when the signal ends the process, each thread's SIGKILL delivery and exit, and the SIGCHLD its
 // parent gets.
-void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction action) {
+bool on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction action, bool may_hold) {
+  if (t_own_thread) return true;  // (the agent's own threads take no signal of the process's)
+  if (may_hold && in_agent_work() && !attach::is_synchronous_fault(sig, info->si_code) && hold_signal(info)) {
+    return false;
+  }
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
-  if (!e || t_agent_thread) return;
+  if (!e) return true;
   const auto& generate = e->of(attach::ProcessEvent::kSignalGenerate);
   const auto& deliver = e->of(attach::ProcessEvent::kSignalDeliver);
   const auto& exits = e->of(attach::ProcessEvent::kExit);
-  if (generate.empty() && deliver.empty() && exits.empty()) return;
-  if (t_in_signal_program || (t_state && t_state->busy)) {  // inside a program of this thread: a miss
+  if (generate.empty() && deliver.empty() && exits.empty()) return true;
+  if (t_in_signal_program || (t_state && t_state->busy)) {  // a fault inside a program of this thread: a miss
     g_state->misses.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return true;
   }
   t_in_signal_program = true;
+  const bool was_agent = t_agent_thread;
   t_agent_thread = true;  // the libc calls below (reading /proc) are the agent's, not the process's
   const helpers::Task task = signal_task();
   if (!generate.empty() && attach::is_synchronous_fault(sig, info->si_code)) {
@@ -614,8 +685,10 @@ void on_signal_delivered(int sig, const siginfo_t* info, detail::SignalAction ac
       }
     }
   }
-  t_agent_thread = false;
+  t_agent_thread = was_agent;
   t_in_signal_program = false;
+  release_held();  // (signals that came while its programs ran: blocked in this handler unless SA_NODEFER)
+  return true;
 }
 
 // The server's answer to this syscall, when it has one: rax is the result and rcx 1 (performed).
@@ -743,7 +816,10 @@ void on_syscall(PtRegs* regs, void*) {
   }
   t_in_syscall_handler = true;
   struct Leave {
-    ~Leave() { t_in_syscall_handler = false; }
+    ~Leave() {
+      t_in_syscall_handler = false;
+      release_held();
+    }
   } leave;
   ThreadState& t = thread_state();
   if (t.busy) {  // a syscall of a helper or of the agent itself
@@ -1150,7 +1226,10 @@ Result<void> apply(State& s, std::uint32_t link_id, const json& record) {
 struct AgentWork {
   bool saved = t_agent_thread;
   AgentWork() { t_agent_thread = true; }
-  ~AgentWork() { t_agent_thread = saved; }
+  ~AgentWork() {
+    t_agent_thread = saved;
+    release_held();
+  }
 };
 
 void publish_record(State& s) {
@@ -1251,6 +1330,7 @@ void park(State& s, std::uint32_t seen) {
 // at the fork + 1: wait for a change first, so that a short-lived child costs no registry work.
 void* watch(void* arg) {
   t_agent_thread = true;
+  t_own_thread = true;
   ::prctl(PR_SET_NAME, "bpfvm-agent", 0, 0, 0);  // by itself: pthread_setname_np writes a /proc file
   g_watcher_creator.store(0, std::memory_order_release);
   g_watcher_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
@@ -1329,6 +1409,7 @@ void after_fork_child() {
   detail::g_watcher_parked.store(false);
   detail::forked();
   detail::signals_forked();
+  forget_held();
   g_state->mutex.unlock();
   // The probes came with the memory; the watching thread did not.
   // The child's record and its first sync wait for a change of links (or a second): see watch().
@@ -1404,6 +1485,7 @@ Result<void> start(const AgentOptions& options) {
       run_syscall_entries(e->exit[SYS_execve], stop, t, c < 0 ? 0 : c);
       t.busy = false;
     }
+    release_held();
     if (options.watch) {
       AgentWork own;
       start_watcher();
@@ -1428,10 +1510,16 @@ bool read_own_memory(void* dst, const void* src, std::size_t n) {
   return detail::read(static_cast<pid_t>(::getpid()), dst, reinterpret_cast<std::uintptr_t>(src), n);
 }
 
-void mark_own_thread() { t_agent_thread = true; }
+void mark_own_thread() {
+  t_agent_thread = true;
+  t_own_thread = true;
+}
 
 OwnSyscalls::OwnSyscalls() : saved_(t_agent_thread) { t_agent_thread = true; }
-OwnSyscalls::~OwnSyscalls() { t_agent_thread = saved_; }
+OwnSyscalls::~OwnSyscalls() {
+  t_agent_thread = saved_;
+  release_held();
+}
 
 std::size_t commit_sites(const std::uint64_t* positions, std::size_t count) {
   State* s = g_state;

@@ -105,12 +105,23 @@ struct WriterTurn {
 void dispatch(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
   const KernelAction action = read_action(sig);
+  const DeliverFn deliver = g_deliver.load(std::memory_order_acquire);
+  if (deliver && !deliver(sig, info, {action.handler, action.flags}, true)) {
+    // Held, to come again when the agent's work on this thread ends: the process's action is not taken
+    // now. One the kernel reset as it delivered this one (SA_RESETHAND) is put back as it stands.
+    if (action.flags & SA_RESETHAND) {
+      WriterTurn turn;
+      const KernelAction k = kernel_action(sig, read_action(sig));
+      sys(SYS_rt_sigaction, static_cast<std::uint64_t>(sig), reinterpret_cast<std::uint64_t>(&k), 0, 8);
+    }
+    errno = saved_errno;
+    return;
+  }
   if (action.flags & SA_RESETHAND) {
     // The kernel put SIG_DFL back as it delivered this one (the dispatcher carries the process's flags).
     WriterTurn turn;
     write_action(sig, KernelAction{});
   }
-  if (const DeliverFn deliver = g_deliver.load(std::memory_order_acquire)) deliver(sig, info, {action.handler, action.flags});
   errno = saved_errno;
   if (action.handler == reinterpret_cast<std::uint64_t>(SIG_IGN)) return;  // changed meanwhile
   if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL)) {
@@ -215,7 +226,7 @@ std::int64_t set_kernel_action(int sig, std::uint64_t handler, std::uint64_t fla
 }
 
 void report_delivery(int sig, const siginfo_t* info, SignalAction action) {
-  if (const DeliverFn deliver = g_deliver.load(std::memory_order_acquire)) deliver(sig, info, action);
+  if (const DeliverFn deliver = g_deliver.load(std::memory_order_acquire)) deliver(sig, info, action, false);
 }
 
 namespace {

@@ -33,7 +33,11 @@ struct SignalAction {
 };
 
 // Called by the dispatcher (in the signal handler, on the receiving thread) before the process's action.
-using DeliverFn = void (*)(int sig, const siginfo_t* info, SignalAction action);
+// False when the agent holds the signal instead (`may_hold`: the caller can leave the action untaken):
+// it came while the thread did the agent's own work, and the agent sends it to the thread again when
+// that work ends, to be delivered then (the kernel delivers only on the way back to user space, never
+// inside a program or a syscall's work).
+using DeliverFn = bool (*)(int sig, const siginfo_t* info, SignalAction action, bool may_hold);
 
 // Puts the dispatcher in place (once; later calls change only `deliver`). Only while every syscall
 // instruction of the process is patched, so that its rt_sigaction calls come to signal_action_syscall.
