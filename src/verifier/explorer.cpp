@@ -208,8 +208,10 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
         ++stats_.pruned;
         return true;
       }
-    } else if (c.state.includes(path.state) && path.state.includes(c.state)) {
-      // The same state again while the first is still being explored: it loops without end.
+    } else if (c.state.callback_unroll_depth == path.state.callback_unroll_depth && c.state.includes(path.state) &&
+               path.state.includes(c.state)) {
+      // The same state again while the first is still being explored: it loops without end (unless a
+      // callback was called again in between: a helper's bounded calls, as the kernel's check excepts).
       return reject(path.pc, fmt::format("infinite loop detected at insn {}", path.pc),
                     "the loop comes back to the same state: make its exit depend on a counter that changes");
     }

@@ -363,6 +363,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   Path after{s, pc + 1, path.checkpoint, path.decision};
   returned(after.state);
   push(std::move(after));
+  ++s.callback_unroll_depth;
   Frame cb;
   cb.callsite = pc;
   cb.subprog = callback;

@@ -98,6 +98,10 @@ struct State {
   std::vector<Reference> refs;     // acquired references not yet released
   std::uint64_t active_lock = 0;   // the bpf_spin_lock held: (map << 32 | pointer id) + 1, 0: none
   std::uint32_t lock_insn = 0;     // where it was taken
+  // Calls into callbacks on this path (the kernel's callback_unroll_depth): a callback's second call
+  // may come back to the first one's state, which is no loop of the program's (the helper bounds the
+  // calls), so that the infinite-loop check compares it too; pruning does not.
+  std::uint32_t callback_unroll_depth = 0;
 
   // The state at the entry of a program: r1 = ctx, r10 = frame pointer, everything else unset.
   static State entry();
