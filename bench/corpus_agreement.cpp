@@ -1,7 +1,7 @@
 // corpus_agreement: how often bpfvm's verifier gives a program the running kernel's verdict, over objects
 // built by others (object files, directories of them, programs that embed them such as libbpf-tools).
 //
-//   corpus_agreement [--require PCT] [--list] PATH...
+//   corpus_agreement [--require PCT] [--list] [--speed] PATH...
 //
 // Each program bpfvm reads is verified by bpfvm (as `bpfvm veristat`) and loaded alone into the kernel
 // with the same program type: through libbpf when libbpf opens the object (so CO-RE, kconfig and its map
@@ -41,7 +41,18 @@ struct KernelVerdict {
   bool judged = false;    // loaded, or refused by the verifier
   bool accepted = false;
   std::string message;    // the last line of the verifier's log, or why it was not judged
+  std::uint64_t insns = 0, usec = 0;  // from the log's statistics (BPF_LOG_STATS), when asked for
 };
+
+// "processed N insns ..." and "verification time N usec" of a BPF_LOG_STATS log.
+void read_stats(const std::string& log, KernelVerdict& k) {
+  auto number_after = [&](std::string_view key) -> std::uint64_t {
+    const auto at = log.rfind(key);
+    return at == std::string::npos ? 0 : std::strtoull(log.c_str() + at + key.size(), nullptr, 10);
+  };
+  k.insns = number_after("processed ");
+  k.usec = number_after("verification time ");
+}
 
 int silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
@@ -71,7 +82,7 @@ KernelVerdict verdict_of(int err, const std::string& log) {
 
 // Through libbpf: the object opened from its bytes, only `program` loaded, with bpfvm's program type.
 std::optional<KernelVerdict> through_libbpf(std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec,
-                                            const obj::ProgramSpec& program) {
+                                            const obj::ProgramSpec& program, std::uint32_t log_level = 1) {
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str());
   bpf_object* o = bpf_object__open_mem(bytes.data(), bytes.size(), &opts);
   if (!o) return std::nullopt;
@@ -87,7 +98,7 @@ std::optional<KernelVerdict> through_libbpf(std::span<const std::uint8_t> bytes,
     bpf_program__set_type(p, static_cast<bpf_prog_type>(program.kind.prog_type));
     bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(program.kind.expected_attach_type));
     bpf_program__set_log_buf(p, log.data(), log.size());
-    bpf_program__set_log_level(p, 1);
+    bpf_program__set_log_level(p, log_level);
   }
   if (!found) {
     bpf_object__close(o);
@@ -95,15 +106,19 @@ std::optional<KernelVerdict> through_libbpf(std::span<const std::uint8_t> bytes,
   }
   const int err = bpf_object__load(o);
   bpf_object__close(o);
-  if (err == 0) return KernelVerdict{true, true, {}};
   const std::string text(log.data(), strnlen(log.data(), log.size()));
+  if (err == 0) {
+    KernelVerdict k{true, true, {}};
+    read_stats(text, k);
+    return k;
+  }
   // A log means the program reached the kernel's verifier; without one libbpf stopped earlier.
   if (text.empty()) return KernelVerdict{false, false, fmt::format("libbpf: {}", std::strerror(-err))};
   return verdict_of(-err, text);
 }
 
 // Through bpf() directly, with the maps as bpfvm reads them (objects libbpf 1.x no longer opens).
-KernelVerdict through_bpf(const obj::ObjectSpec& spec, const obj::ProgramSpec& program) {
+KernelVerdict through_bpf(const obj::ObjectSpec& spec, const obj::ProgramSpec& program, std::uint32_t log_level = 1) {
   std::vector<int> fds;
   const auto close_all = [&] {
     for (int fd : fds) {
@@ -172,7 +187,7 @@ KernelVerdict through_bpf(const obj::ObjectSpec& spec, const obj::ProgramSpec& p
   po.expected_attach_type = static_cast<bpf_attach_type>(program.kind.expected_attach_type);
   po.prog_flags = program.kind.sleepable ? BPF_F_SLEEPABLE : 0u;
   po.kern_version = spec.kern_version;
-  po.log_level = 1;
+  po.log_level = log_level;
   po.log_size = static_cast<__u32>(log.size());
   po.log_buf = log.data();
   const std::vector<std::uint8_t> wire = isa::to_wire(insns);
@@ -182,16 +197,30 @@ KernelVerdict through_bpf(const obj::ObjectSpec& spec, const obj::ProgramSpec& p
   const int e = fd < 0 ? errno : 0;
   if (fd >= 0) ::close(fd);
   close_all();
-  return verdict_of(e, std::string(log.data(), strnlen(log.data(), log.size())));
+  const std::string text(log.data(), strnlen(log.data(), log.size()));
+  KernelVerdict k = verdict_of(e, text);
+  if (k.accepted) read_stats(text, k);
+  return k;
 }
 
 struct Totals {
   int programs = 0, no_type = 0, unlinked = 0, kernel_judged = 0, agree = 0, unsafe = 0, too_strict = 0,
       not_judged = 0, core = 0;
+  // --speed: per program both accept, bpfvm's verification time over the kernel's.
+  std::vector<std::pair<double, std::string>> time_ratios;
 };
 
+// The kernel's statistics for a program it accepts: loaded again with BPF_LOG_STATS alone (a
+// level-1 log of a big program would be mostly the trace).
+KernelVerdict kernel_stats(std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec,
+                           const obj::ProgramSpec& p) {
+  constexpr std::uint32_t kStats = 4;  // BPF_LOG_STATS
+  if (auto k = through_libbpf(bytes, spec, p, kStats)) return *k;
+  return through_bpf(spec, p, kStats);
+}
+
 void judge(const std::string& where, std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec, bool list,
-           Totals& t) {
+           bool speed, Totals& t) {
   // bpfvm verifies the code as it would load it: CO-RE relocated against the running kernel.
   obj::ObjectSpec relocated = spec;
   if (auto core = runtime::apply_core(relocated, std::nullopt); !core && list) {
@@ -233,6 +262,17 @@ void judge(const std::string& where, std::span<const std::uint8_t> bytes, const 
     ++t.kernel_judged;
     if (k.accepted == v.accepted) {
       ++t.agree;
+      if (speed && k.accepted) {
+        const KernelVerdict s = kernel_stats(bytes, spec, p);
+        const double us = static_cast<double>(v.duration.count()) / 1000.0;
+        if (s.usec > 0) {
+          t.time_ratios.emplace_back(us / static_cast<double>(s.usec), where + "/" + p.name);
+          if (list) {
+            fmt::print("{}/{}: kernel {} insns {} us, bpfvm {} insns {:.0f} us\n", where, p.name, s.insns, s.usec,
+                       v.stats.insns_processed, us);
+          }
+        }
+      }
       continue;
     }
     (v.accepted ? t.unsafe : t.too_strict) += 1;
@@ -246,7 +286,7 @@ void judge(const std::string& where, std::span<const std::uint8_t> bytes, const 
 
 int main(int argc, char** argv) {
   double require = -1;
-  bool list = false;
+  bool list = false, speed = false;
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -254,12 +294,14 @@ int main(int argc, char** argv) {
       require = std::stod(argv[++i]);
     } else if (a == "--list") {
       list = true;
+    } else if (a == "--speed") {
+      speed = true;
     } else {
       paths.push_back(a);
     }
   }
   if (paths.empty()) {
-    fmt::print(stderr, "usage: corpus_agreement [--require PCT] [--list] PATH...\n");
+    fmt::print(stderr, "usage: corpus_agreement [--require PCT] [--list] [--speed] PATH...\n");
     return 2;
   }
   if (::geteuid() != 0) {
@@ -297,7 +339,7 @@ int main(int argc, char** argv) {
       // A file that is an object is its own bytes; a host program's k-th object is the k-th embedded one.
       const std::span<const std::uint8_t> object_bytes =
           embedded.size() == specs->size() ? embedded[k].bytes : std::span<const std::uint8_t>(*bytes);
-      judge(std::filesystem::path(f).filename().string(), object_bytes, (*specs)[k], list, t);
+      judge(std::filesystem::path(f).filename().string(), object_bytes, (*specs)[k], list, speed, t);
     }
   }
   const double pct = t.kernel_judged ? 100.0 * t.agree / t.kernel_judged : 0;
@@ -308,6 +350,14 @@ int main(int argc, char** argv) {
   fmt::print("verdict agreement with the kernel: {} of {} ({:.1f}%); bpfvm accepts {} the kernel refuses, refuses {} "
              "the kernel accepts\n",
              t.agree, t.kernel_judged, pct, t.unsafe, t.too_strict);
+  if (speed && !t.time_ratios.empty()) {
+    auto& r = t.time_ratios;
+    std::sort(r.begin(), r.end());
+    const auto faster = std::count_if(r.begin(), r.end(), [](const auto& x) { return x.first < 1.0; });
+    fmt::print("verification time, bpfvm / kernel, on the {} programs both accept: faster on {}, median {:.2f}x, "
+               "slowest {:.2f}x ({})\n",
+               r.size(), faster, r[r.size() / 2].first, r.back().first, r.back().second);
+  }
   if (t.unsafe > 0 || (require >= 0 && pct < require)) return 1;
   return 0;
 }
