@@ -148,6 +148,13 @@ Result<void> attach_process(pid_t pid, const std::string& pin_root) {
     return make_error(Errc::kNotSupported, "process {} is linked statically: the agent cannot be loaded into it "
                                            "(bpfvm trace --ptrace -p {} traces its syscalls)", pid, pid);
   }
+  // A process that has just been started may still be in the dynamic loader, which maps libc (where
+  // dlopen is) within moments: wait up to a second for it rather than fail.
+  for (int i = 0; i < 100; ++i) {
+    const auto maps = os::read_text_file(fmt::format("/proc/{}/maps", pid));
+    if (!maps || maps->find("/libc.so.6") != std::string::npos) break;
+    ::usleep(10000);
+  }
   auto call = BPFVM_TRY(attach::RemoteCall::seize(pid));
   std::uint64_t join = BPFVM_TRY(call->function_address("/libbpfvm-agent.so", "bpfvm_agent_join"));
   if (!join) {
