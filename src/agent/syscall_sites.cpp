@@ -74,8 +74,10 @@ void put32(std::vector<std::uint8_t>& out, std::size_t at, std::int64_t value) {
 //           0: jmp native; 1 (performed): jmp post; 2 (a fork to see returning): jmp forking
 //   forking (where the syscall may be of the clone family): syscall; the state wrapper calling
 //           dispatch_after_fork (in the parent and the child); jmp post
+// `vectors_dead`: no vector register is read after the syscall before a call or a return (see
+// vectors_dead_after): the wrappers save only xmm0-7, as at a call boundary, not the whole XSAVE state.
 Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t from, std::uintptr_t at,
-                                        std::uintptr_t to, std::uintptr_t tramp) {
+                                        std::uintptr_t to, std::uintptr_t tramp, bool vectors_dead) {
   std::vector<std::uint8_t> code;
   if (at > from) {
     Relocation pre = BPFVM_TRY(relocate(dec, from, at, tramp, at - from));
@@ -101,7 +103,7 @@ Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t 
   }
   const std::size_t slow = code.size();
   put32(code, jmp_slow, static_cast<std::int64_t>(slow) - static_cast<std::int64_t>(jmp_slow + 4));
-  const auto wrapper = BPFVM_TRY(state_wrapper(at + 2, dispatch, nullptr, false, false));
+  const auto wrapper = BPFVM_TRY(state_wrapper(at + 2, dispatch, nullptr, false, vectors_dead));
   code.insert(code.end(), wrapper.begin(), wrapper.end());
   auto jmp_to = [&](std::size_t target) {
     code.push_back(0xe9);
@@ -120,7 +122,7 @@ Result<std::vector<std::uint8_t>> build(const ZydisDecoder& dec, std::uintptr_t 
     // syscall; the wrapper (in the parent and in the child: a vfork child shares its parent's memory
     // and thread-locals, and must not be taken for it); jmp post
     for (std::uint8_t b : {0x0f, 0x05}) code.push_back(b);
-    const auto after = BPFVM_TRY(state_wrapper(at + 2, dispatch_after_fork, nullptr, false, false));
+    const auto after = BPFVM_TRY(state_wrapper(at + 2, dispatch_after_fork, nullptr, false, vectors_dead));
     code.insert(code.end(), after.begin(), after.end());
     jmp_to(post);
   }
@@ -152,11 +154,88 @@ namespace {
 // on the file's bytes and the mapping's extent, so it is cached per file (see below).
 struct Window {
   std::uint64_t from = 0, at = 0, to = 0;
+  bool vectors_dead = false;
 };
 struct Plan {
   std::vector<Window> windows;
   std::vector<std::pair<std::uint64_t, std::string>> left;  // sites that cannot be patched, and why
 };
+
+// Whether the code after a syscall instruction (`after`) can reach no read of a vector, mask, MMX or x87
+// register before a call or a return: the System V ABI leaves live there only xmm0-7 (a call's
+// arguments) and xmm0-1 (a return's values), which the call-boundary form of the state wrapper saves
+// whole, while the full XSAVEC/XRSTOR of this machine's AVX-512 state costs about 130 ns per event
+// (bench/RESULTS.md: the syscall workload). The kernel's syscall itself keeps every vector register.
+// Every path is followed (both ways of a conditional branch, direct jumps, over other syscalls), up to
+// 64 instructions in all; any instruction not plainly of the integer kinds below, an indirect jump, code
+// outside `code` (ranges of executable bytes) or past the budget answers false (the whole state is saved, as before). glibc's
+// wrappers return or call (the cancellation calls) within a few instructions of their syscall.
+bool vectors_dead_after(const ZydisDecoder& dec, std::uintptr_t after,
+                        const std::vector<std::pair<std::uintptr_t, std::uintptr_t>>& code) {
+  auto room = [&](std::uintptr_t at) -> std::size_t {  // bytes of code from `at` to its range's end
+    for (const auto& [lo, hi] : code) {
+      if (at >= lo && at < hi) return hi - at;
+    }
+    return 0;
+  };
+  std::vector<std::uintptr_t> work{after}, seen;
+  int budget = 64;
+  while (!work.empty()) {
+    const std::uintptr_t at = work.back();
+    work.pop_back();
+    if (std::find(seen.begin(), seen.end(), at) != seen.end()) continue;
+    seen.push_back(at);
+    const std::size_t avail = room(at);
+    Decoded d;
+    if (--budget < 0 || avail == 0 || !decode(dec, at, avail, d)) return false;
+    for (std::size_t i = 0; i < d.insn.operand_count; ++i) {
+      if (d.ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER) continue;
+      switch (ZydisRegisterGetClass(d.ops[i].reg.value)) {
+        case ZYDIS_REGCLASS_X87: case ZYDIS_REGCLASS_MMX: case ZYDIS_REGCLASS_XMM: case ZYDIS_REGCLASS_YMM:
+        case ZYDIS_REGCLASS_ZMM: case ZYDIS_REGCLASS_MASK: case ZYDIS_REGCLASS_TMM:
+          return false;
+        default:
+          break;
+      }
+    }
+    const std::uintptr_t next = at + d.insn.length;
+    const bool relative = d.insn.operand_count_visible > 0 && d.ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                          d.ops[0].imm.is_relative;
+    const std::uintptr_t target = relative ? next + static_cast<std::uintptr_t>(d.ops[0].imm.value.s) : 0;
+    switch (d.insn.meta.category) {
+      case ZYDIS_CATEGORY_RET:
+      case ZYDIS_CATEGORY_CALL:
+        break;  // a boundary: what may be live is saved
+      case ZYDIS_CATEGORY_UNCOND_BR:
+        if (!relative) return false;
+        work.push_back(target);
+        break;
+      case ZYDIS_CATEGORY_COND_BR:
+        if (!relative) return false;
+        work.push_back(target);
+        work.push_back(next);
+        break;
+      case ZYDIS_CATEGORY_SYSCALL: case ZYDIS_CATEGORY_BINARY: case ZYDIS_CATEGORY_LOGICAL:
+      case ZYDIS_CATEGORY_DATAXFER: case ZYDIS_CATEGORY_CMOV: case ZYDIS_CATEGORY_SETCC: case ZYDIS_CATEGORY_SHIFT:
+      case ZYDIS_CATEGORY_ROTATE: case ZYDIS_CATEGORY_BITBYTE: case ZYDIS_CATEGORY_CONVERT: case ZYDIS_CATEGORY_NOP:
+      case ZYDIS_CATEGORY_WIDENOP: case ZYDIS_CATEGORY_FLAGOP: case ZYDIS_CATEGORY_PUSH: case ZYDIS_CATEGORY_POP:
+      case ZYDIS_CATEGORY_SEMAPHORE: case ZYDIS_CATEGORY_STRINGOP: case ZYDIS_CATEGORY_BMI1:
+      case ZYDIS_CATEGORY_BMI2: case ZYDIS_CATEGORY_LZCNT: case ZYDIS_CATEGORY_CET:
+        work.push_back(next);
+        break;
+      case ZYDIS_CATEGORY_MISC:  // lea, leave, pause...; not ud2 (a signal's handler sees every register)
+        if (d.insn.mnemonic == ZYDIS_MNEMONIC_UD0 || d.insn.mnemonic == ZYDIS_MNEMONIC_UD1 ||
+            d.insn.mnemonic == ZYDIS_MNEMONIC_UD2) {
+          return false;
+        }
+        work.push_back(next);
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
 
 // One linear pass over each section of code: the syscall instructions with their neighbours, and every
 // direct branch's target; then each site's window.
@@ -245,7 +324,8 @@ Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t
       plan.left.emplace_back(file_offset(st.at), "no five bytes around it that branches do not enter");
       continue;
     }
-    plan.windows.push_back({file_offset(from), file_offset(st.at), file_offset(to)});
+    plan.windows.push_back({file_offset(from), file_offset(st.at), file_offset(to),
+                            vectors_dead_after(dec, st.at + 2, ranges)});
   }
   return plan;
 }
@@ -253,7 +333,7 @@ Result<Plan> sweep(const std::string& path, std::uintptr_t start, std::uintptr_t
 // The cache: a plan per (file, mapping) in a directory private to this user, named by the file's
 // device, inode, size and modification time, so a changed file is swept again. A plan read back is
 // checked against the mapping (each site still a syscall instruction, each window inside it) before use.
-constexpr std::string_view kPlanHeader = "bpfvm syscall sites 2";
+constexpr std::string_view kPlanHeader = "bpfvm syscall sites 3";
 
 std::string plan_file(const std::string& dir, const std::string& path, std::uint64_t offset, std::uint64_t size) {
   struct stat st {};
@@ -275,13 +355,13 @@ std::optional<Plan> read_plan(const std::string& file, std::uintptr_t start, std
     const std::string line = text->substr(pos + 1, eol == std::string::npos ? std::string::npos : eol - pos - 1);
     pos = eol;
     unsigned long long a = 0, b = 0, c = 0;
-    int used = 0;
-    if (std::sscanf(line.c_str(), "w %llx %llx %llx", &a, &b, &c) == 3) {
+    int used = 0, dead = 0;
+    if (std::sscanf(line.c_str(), "w %llx %llx %llx %d", &a, &b, &c, &dead) == 4) {
       const bool inside = a >= offset && c <= offset + size && a <= b && b + 2 <= c && c - a >= kJmpSize;
       if (!inside) return std::nullopt;
       const auto* p = reinterpret_cast<const std::uint8_t*>(start + (b - offset));
       if (p[0] != 0x0f || p[1] != 0x05) return std::nullopt;
-      plan.windows.push_back({a, b, c});
+      plan.windows.push_back({a, b, c, dead == 1});
     } else if (std::sscanf(line.c_str(), "l %llx %n", &a, &used) == 1 && used > 0) {
       plan.left.emplace_back(a, line.substr(static_cast<std::size_t>(used)));
     } else {
@@ -294,7 +374,7 @@ std::optional<Plan> read_plan(const std::string& file, std::uintptr_t start, std
 void write_plan(const std::string& file, const Plan& plan) {
   std::string text(kPlanHeader);
   text += '\n';
-  for (const Window& w : plan.windows) text += fmt::format("w {:x} {:x} {:x}\n", w.from, w.at, w.to);
+  for (const Window& w : plan.windows) text += fmt::format("w {:x} {:x} {:x} {:d}\n", w.from, w.at, w.to, w.vectors_dead ? 1 : 0);
   for (const auto& [at, why] : plan.left) text += fmt::format("l {:x} {}\n", at, why);
   (void)os::replace_file(file, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }
@@ -327,10 +407,12 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
   if (alone && ::mprotect(reinterpret_cast<void*>(start), map_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
     return make_error(Errc::kPermission, "cannot make '{}' writable to patch its syscalls: {}", path, std::strerror(errno));
   }
+  std::vector<std::pair<std::uintptr_t, std::vector<std::uint8_t>>> writes;
+  std::vector<std::pair<PreparedSite, std::uint64_t>> sites;  // and each one's file offset
   for (const Window& w : plan->windows) {
     const std::uintptr_t from = address_of(w.from), at = address_of(w.at), to = address_of(w.to);
     // Its size first (it does not depend on where it goes), then the code for where it is.
-    auto sized = build(dec, from, at, to, at);
+    auto sized = build(dec, from, at, to, at, w.vectors_dead);
     if (!sized) {
       out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, sized.error().message()));
       continue;
@@ -340,13 +422,9 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
       out.left.push_back(fmt::format("{}+{:#x}: no memory for a trampoline within 2 GiB", path, w.at));
       continue;
     }
-    auto code = build(dec, from, at, to, tramp);
+    auto code = build(dec, from, at, to, tramp, w.vectors_dead);
     if (!code) {
       out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, code.error().message()));
-      continue;
-    }
-    if (auto r = write_trampoline(tramp, *code); !r) {
-      out.left.push_back(fmt::format("{}+{:#x}: {}", path, w.at, r.error().message()));
       continue;
     }
     PreparedSite site;
@@ -360,11 +438,20 @@ Result<SyscallSites> hook_syscall_sites(const std::string& path, std::uintptr_t 
     const auto rel = static_cast<std::int32_t>(static_cast<std::int64_t>(tramp - (from + kJmpSize)));
     std::memcpy(site.bytes + 1, &rel, 4);
     std::memset(site.bytes + kJmpSize, 0xcc, to - from - kJmpSize);  // never executed: no branch lands there
+    writes.emplace_back(tramp, std::move(*code));
+    sites.push_back({site, w.at});
+  }
+  // Every trampoline first (one change of protection per run of pages), then the jumps to them.
+  if (auto r = write_trampolines(writes); !r) {
+    for (const auto& [site, at] : sites) out.left.push_back(fmt::format("{}+{:#x}: {}", path, at, r.error().message()));
+    sites.clear();
+  }
+  for (const auto& [site, at] : sites) {
     if (!alone) {
       prepared->push_back(site);
       continue;
     }
-    std::memcpy(reinterpret_cast<std::uint8_t*>(from), site.bytes, to - from);
+    std::memcpy(reinterpret_cast<std::uint8_t*>(site.from), site.bytes, site.to - site.from);
     ++out.hooked;
   }
   if (!alone) return out;

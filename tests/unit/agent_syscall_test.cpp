@@ -39,8 +39,10 @@ void handler(agent::PtRegs* regs, void*) {
   }
 }
 
-// Patches every executable mapping of libc in this process; the number of sites hooked.
-std::size_t hook_libc(const std::string& cache = {}, std::vector<std::string>* left = nullptr) {
+// Patches every executable mapping of libc (or of the file whose path contains `which`) in this process;
+// the number of sites hooked.
+std::size_t hook_libc(const std::string& cache = {}, std::vector<std::string>* left = nullptr,
+                      const char* which = "/libc.so") {
   FILE* f = std::fopen("/proc/self/maps", "re");
   char line[4096];
   std::size_t hooked = 0;
@@ -48,13 +50,43 @@ std::size_t hook_libc(const std::string& cache = {}, std::vector<std::string>* l
     unsigned long start, end, off;
     char perms[8], path[4096] = {};
     if (std::sscanf(line, "%lx-%lx %7s %lx %*s %*s %4095s", &start, &end, perms, &off, path) != 5) continue;
-    if (perms[2] != 'x' || !std::strstr(path, "/libc.so")) continue;
+    if (perms[2] != 'x' || !std::strstr(path, which)) continue;
     auto r = agent::hook_syscall_sites(path, start, end, off, true, cache);
     if (r) hooked += r->hooked;
     if (r && left) left->insert(left->end(), r->left.begin(), r->left.end());
   }
   if (f) std::fclose(f);
   return hooked;
+}
+
+// Syscall sites of this test's own code with vector registers around them (see the test below):
+//   keep_xmm8(x): x in xmm8 across a getppid, read back after it (live after the syscall);
+//   keep_xmm0(x): a double in xmm0 across a getppid, then ret (live only as the return value).
+extern "C" long keep_xmm8(long x);
+extern "C" double keep_xmm0(double x);
+__asm__(
+    ".text\n"
+    ".globl keep_xmm8\n"
+    ".type keep_xmm8, @function\n"
+    "keep_xmm8:\n"
+    "  movq %rdi, %xmm8\n"
+    "  mov $110, %eax\n"  // SYS_getppid
+    "  syscall\n"
+    "  movq %xmm8, %rax\n"
+    "  ret\n"
+    ".size keep_xmm8, .-keep_xmm8\n"
+    ".globl keep_xmm0\n"
+    ".type keep_xmm0, @function\n"
+    "keep_xmm0:\n"
+    "  mov $110, %eax\n"
+    "  syscall\n"
+    "  ret\n"
+    ".size keep_xmm0, .-keep_xmm0\n");
+
+// A handler that uses vector registers as code it calls may (glibc's string functions do).
+void clobbering_handler(agent::PtRegs* regs, void* data) {
+  __asm__ volatile("pcmpeqd %%xmm0, %%xmm0\n pcmpeqd %%xmm1, %%xmm1\n pcmpeqd %%xmm8, %%xmm8" ::: "xmm0", "xmm1", "xmm8");
+  handler(regs, data);
 }
 
 // Runs `body` in a child process; its exit code (0: every check passed).
@@ -129,9 +161,41 @@ TEST(AgentSyscalls, ForkAndThreadsThroughHookedSites) {
   }), 0);
 }
 
+// The slow path saves the vector state a site's code may still read: the whole of it where a vector
+// register is read after the syscall (keep_xmm8), only xmm0-7 (the call-boundary form) where the code
+// returns before any is read (keep_xmm0); the plan says which. A handler that clobbers vectors changes
+// neither function's result.
+TEST(AgentSyscalls, VectorStateLiveAfterASiteSurvivesTheHandler) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("bpfvm-vsites-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string self = fs::read_symlink("/proc/self/exe").filename().string();
+  EXPECT_EQ(in_child([&] {
+    if (hook_libc(dir, nullptr, ("/" + self).c_str()) < 2) return 1;
+    agent::set_syscall_handler(clobbering_handler);
+    agent::syscall_table()[SYS_getppid] = 1;
+    if (keep_xmm8(0x1234567890abcdefL) != 0x1234567890abcdefL) return 2;
+    if (keep_xmm0(2.5) != 2.5) return 3;
+    if (g_enter.load() != 2) return 4;
+    return 0;
+  }), 0);
+  // The plan: keep_xmm8's site saves everything (0), keep_xmm0's only xmm0-7 (1).
+  std::string plan;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    plan += ss.str();
+  }
+  EXPECT_NE(plan.find(" 0\n"), std::string::npos) << plan;
+  EXPECT_NE(plan.find(" 1\n"), std::string::npos) << plan;
+  fs::remove_all(dir);
+}
+
 std::string fmt_window(unsigned long long a, unsigned long long b, unsigned long long c) {
   char line[80];
-  std::snprintf(line, sizeof line, "w %llx %llx %llx\n", a, b, c);
+  std::snprintf(line, sizeof line, "w %llx %llx %llx 0\n", a, b, c);
   return line;
 }
 
@@ -154,7 +218,7 @@ TEST(AgentSyscalls, SitePlansAreCachedAndCheckedBeforeUse) {
     return ss.str();
   };
   const std::string swept = slurp(plans[0]);
-  ASSERT_TRUE(swept.starts_with("bpfvm syscall sites 2\nw ")) << swept.substr(0, 80);
+  ASSERT_TRUE(swept.starts_with("bpfvm syscall sites 3\nw ")) << swept.substr(0, 80);
 
   // Read back: the marker line comes out as a site left.
   std::ofstream(plans[0], std::ios::app) << "l 1 marked by the test\n";
@@ -170,12 +234,12 @@ TEST(AgentSyscalls, SitePlansAreCachedAndCheckedBeforeUse) {
   // A window at a place that holds no syscall: the plan is not used, the file is swept again.
   unsigned long long a = 0, b = 0, c = 0;
   ASSERT_EQ(std::sscanf(swept.c_str() + swept.find("\nw ") + 1, "w %llx %llx %llx", &a, &b, &c), 3);
-  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 2\n"
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 3\n"
                                            << fmt_window(a, b + 1, c + 1);
   EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
   EXPECT_EQ(slurp(plans[0]), swept);
   // Garbage: the same.
-  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 2\nnot a plan\n";
+  std::ofstream(plans[0], std::ios::trunc) << "bpfvm syscall sites 3\nnot a plan\n";
   EXPECT_EQ(in_child([&] { return hook_libc(dir) >= 100 ? 0 : 1; }), 0);
   EXPECT_EQ(slurp(plans[0]), swept);
   fs::remove_all(dir);
