@@ -117,6 +117,32 @@ std::uintptr_t allocate_near(std::uintptr_t near, std::size_t size) {
   return 0;
 }
 
+Result<void> write_trampolines(const std::vector<std::pair<std::uintptr_t, std::vector<std::uint8_t>>>& writes) {
+  // One mprotect pair per run of adjacent pages rather than per trampoline: each splits and merges the
+  // mapping (a few microseconds each, over a thousand for a process's syscall sites).
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // page ranges, merged
+  for (const auto& [at, code] : writes) {
+    spans.emplace_back(at & ~std::uintptr_t{4095}, (at + code.size() + 4095) & ~std::uintptr_t{4095});
+  }
+  std::sort(spans.begin(), spans.end());
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> merged;
+  for (const auto& s : spans) {
+    if (!merged.empty() && s.first <= merged.back().second) merged.back().second = std::max(merged.back().second, s.second);
+    else merged.push_back(s);
+  }
+  for (const auto& [lo, hi] : merged) {
+    if (::mprotect(reinterpret_cast<void*>(lo), hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+      return make_error(Errc::kPermission, "cannot write a trampoline: mprotect: {}", std::strerror(errno));
+    }
+  }
+  for (const auto& [at, code] : writes) {
+    std::memcpy(reinterpret_cast<void*>(at), code.data(), code.size());
+    __builtin___clear_cache(reinterpret_cast<char*>(at), reinterpret_cast<char*>(at + code.size()));
+  }
+  for (const auto& [lo, hi] : merged) ::mprotect(reinterpret_cast<void*>(lo), hi - lo, PROT_READ | PROT_EXEC);
+  return {};
+}
+
 Result<void> write_trampoline(std::uintptr_t at, const std::vector<std::uint8_t>& code) {
   const std::uintptr_t page = at & ~std::uintptr_t{4095};
   const std::size_t len = ((at + code.size() + 4095) & ~std::uintptr_t{4095}) - page;
@@ -180,8 +206,10 @@ asmjit::x86::Gp reg_at(int slot) {
 // lose, and MXCSR and the x87 control word are never changed by the handler. Saving those 8 registers
 // costs a few nanoseconds where XSAVEC/XRSTOR of the whole AVX-512 state costs over a hundred. Anywhere
 // else in a function every register may be live, and the whole state is saved.
-Result<std::vector<std::uint8_t>> state_wrapper(std::uint64_t rip, ProbeHandler handler, void* data, bool ret_via_stack,
-                                                bool at_call_boundary) {
+namespace {
+
+Result<std::vector<std::uint8_t>> assemble_state_wrapper(std::uint64_t rip, ProbeHandler handler, void* data,
+                                                         bool ret_via_stack, bool at_call_boundary) {
   using namespace asmjit;
   using namespace asmjit::x86;
   CodeHolder holder;
@@ -254,6 +282,44 @@ Result<std::vector<std::uint8_t>> state_wrapper(std::uint64_t rip, ProbeHandler 
   if (holder.copyFlattenedData(out.data(), size, CopySectionFlags::kPadSectionBuffer) != kErrorOk) {
     return make_error(Errc::kInvalid, "cannot encode a probe trampoline");
   }
+  return out;
+}
+
+}  // namespace
+
+// Assembled once per (handler, data, form) with a stand-in rip, which each call replaces: the agent makes
+// one for each of a process's ~500 syscall sites as it starts (asmjit's assembly of each was a
+// noticeable part of a traced command's start).
+Result<std::vector<std::uint8_t>> state_wrapper(std::uint64_t rip, ProbeHandler handler, void* data, bool ret_via_stack,
+                                                bool at_call_boundary) {
+  constexpr std::uint64_t kStandIn = 0x8badf00d5eedc0deULL;  // a 64-bit immediate: always mov rax, imm64
+  struct Template {
+    ProbeHandler handler;
+    void* data;
+    bool ret_via_stack, at_call_boundary;
+    std::vector<std::uint8_t> code;
+    std::size_t rip_at;
+  };
+  static std::mutex mutex;
+  static std::vector<Template>* templates = new std::vector<Template>;  // never destroyed (probes outlive exit)
+  std::lock_guard lock(mutex);
+  auto it = std::find_if(templates->begin(), templates->end(), [&](const Template& t) {
+    return t.handler == handler && t.data == data && t.ret_via_stack == ret_via_stack && t.at_call_boundary == at_call_boundary;
+  });
+  if (it == templates->end()) {
+    std::vector<std::uint8_t> code = BPFVM_TRY(assemble_state_wrapper(kStandIn, handler, data, ret_via_stack, at_call_boundary));
+    std::uint8_t needle[8];
+    std::memcpy(needle, &kStandIn, 8);
+    const auto found = std::search(code.begin(), code.end(), std::begin(needle), std::end(needle));
+    if (found == code.end() || std::search(found + 1, code.end(), std::begin(needle), std::end(needle)) != code.end()) {
+      return assemble_state_wrapper(rip, handler, data, ret_via_stack, at_call_boundary);  // (never: one mov)
+    }
+    const auto at = static_cast<std::size_t>(found - code.begin());
+    templates->push_back({handler, data, ret_via_stack, at_call_boundary, std::move(code), at});
+    it = templates->end() - 1;
+  }
+  std::vector<std::uint8_t> out = it->code;
+  std::memcpy(out.data() + it->rip_at, &rip, 8);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "bpfvm/agent/hook.hpp"
@@ -23,6 +24,9 @@ extern std::mutex g_chunks_mutex;
 std::uintptr_t allocate_near(std::uintptr_t near, std::size_t size);
 // Copies `code` to trampoline memory from allocate_near.
 Result<void> write_trampoline(std::uintptr_t at, const std::vector<std::uint8_t>& code);
+// The same for many at once (each to memory no thread executes yet), with one change of protection per
+// run of pages.
+Result<void> write_trampolines(const std::vector<std::pair<std::uintptr_t, std::vector<std::uint8_t>>>& writes);
 
 // Code that steps over the red zone, saves the registers as pt_regs (rip = `rip`) and the vector state,
 // calls handler(regs, data) and restores everything (the handler may change the saved registers).
