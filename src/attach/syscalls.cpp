@@ -7,18 +7,35 @@ namespace bpfvm::attach {
 
 namespace {
 
+constexpr std::uint8_t count_fields(std::string_view fields) {
+  if (fields.empty()) return 0;
+  return static_cast<std::uint8_t>(std::count(fields.begin(), fields.end(), ';') + 1);
+}
+
 constexpr SyscallFormat kFormats[] = {
-#define SYSCALL_FORMAT(name, nr, enter, exit, fields) {#name, nr, enter, exit, fields},
+#define SYSCALL_FORMAT(name, nr, enter, exit, fields) {#name, nr, enter, exit, fields, count_fields(fields)},
 #include "syscall_formats.inc"
 #undef SYSCALL_FORMAT
 };
 
-}  // namespace
+// Each number's format by index (the syscall handler asks per event): -1 where there is none.
+constexpr int kMaxNr = 512;
+constexpr auto kByNr = [] {
+  std::array<std::int16_t, kMaxNr> at{};
+  at.fill(-1);
+  for (std::size_t i = 0; i < std::size(kFormats); ++i) {
+    if (kFormats[i].nr >= 0 && kFormats[i].nr < kMaxNr) at[static_cast<std::size_t>(kFormats[i].nr)] = static_cast<std::int16_t>(i);
+  }
+  return at;
+}();
+static_assert([] {
+  for (const SyscallFormat& f : kFormats) {
+    if (f.nr < 0 || f.nr >= kMaxNr) return false;
+  }
+  return true;
+}(), "a syscall number past the index");
 
-std::size_t SyscallFormat::arg_count() const {
-  if (fields.empty()) return 0;
-  return static_cast<std::size_t>(std::count(fields.begin(), fields.end(), ';')) + 1;
-}
+}  // namespace
 
 std::vector<std::string> SyscallFormat::field_list() const {
   std::vector<std::string> out;
@@ -42,10 +59,8 @@ const SyscallFormat* syscall_by_name(std::string_view name) {
 }
 
 const SyscallFormat* syscall_by_nr(int nr) {
-  // The table is sorted by number.
-  const auto* it = std::lower_bound(std::begin(kFormats), std::end(kFormats), nr,
-                                    [](const SyscallFormat& f, int n) { return f.nr < n; });
-  return it != std::end(kFormats) && it->nr == nr ? it : nullptr;
+  if (nr < 0 || nr >= kMaxNr || kByNr[static_cast<std::size_t>(nr)] < 0) return nullptr;
+  return &kFormats[kByNr[static_cast<std::size_t>(nr)]];
 }
 
 }  // namespace bpfvm::attach

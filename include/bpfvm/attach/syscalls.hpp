@@ -24,8 +24,9 @@ struct SyscallFormat {
   int nr;                 // x86-64
   std::uint16_t enter_id, exit_id;
   std::string_view fields;  // "int dfd;const char * filename;..."
+  std::uint8_t args = 0;    // how many fields (counted once, at compile time: per event it is read)
 
-  std::size_t arg_count() const;
+  std::size_t arg_count() const { return args; }
   std::vector<std::string> field_list() const;  // "int dfd", "const char * filename", ...
 };
 
