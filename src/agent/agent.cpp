@@ -135,6 +135,11 @@ thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the 
 __attribute__((tls_model("initial-exec"))) thread_local bool t_own_thread = false;
 thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
 std::atomic<pid_t> g_watcher_creator{0};
+std::atomic<pid_t> g_watcher_tid{0};  // the watcher thread's id (0: none yet)
+// The watcher's own stack (start_watcher): a syscall made on it is the watcher's, from its first (glibc's
+// thread start, before it can mark itself as the agent's) on.
+std::atomic<std::uintptr_t> g_watcher_stack{0};
+constexpr std::size_t kWatcherStack = std::size_t{8} << 20;
 std::atomic<std::uint32_t> g_fork_generation{0};
 
 void report(const std::string& what) {
@@ -533,7 +538,7 @@ void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
       if (std::fgets(other.comm, sizeof other.comm, f)) other.comm[std::strcspn(other.comm, "\n")] = '\0';
       std::fclose(f);
     }
-    if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0) continue;
+    if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0 || tid == g_watcher_tid.load(std::memory_order_acquire)) continue;
     t.env.task = other;
     for (auto& r : t.runners) r.runner->set_task(other, t.env.memory_pid);
     attach::SyscallStop ev;
@@ -608,7 +613,7 @@ void for_each_sibling(const helpers::Task& self, F&& fn) {
         if (got > 0) other.comm[std::strcspn(other.comm, "\n")] = '\0';
         sys(SYS_close, static_cast<std::uint64_t>(f));
       }
-      if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0) continue;
+      if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0 || tid == g_watcher_tid.load(std::memory_order_acquire)) continue;
       fn(other);
     }
   }
@@ -718,7 +723,6 @@ bool serve(PtRegs* regs) {
 // setresgid). Untraced the process would have no such thread, so the watcher makes its call with all it
 // is permitted (KEEPCAPS, effective = permitted) and, once the process's leader has made the same change,
 // drops every capability the leader lacks: it ends with the leader's credentials and never more.
-std::atomic<pid_t> g_watcher_tid{0};
 
 struct Capabilities {
   __user_cap_data_struct data[2] = {};
@@ -800,6 +804,10 @@ void on_syscall(PtRegs* regs, void*) {
   }
   if (!e) {
     perform(regs);
+    return;
+  }
+  if (regs->rsp - g_watcher_stack.load(std::memory_order_relaxed) < kWatcherStack) [[unlikely]] {
+    perform(regs);  // the watcher starting (glibc's thread start)
     return;
   }
   if (const pid_t creator = g_watcher_creator.load(std::memory_order_acquire); creator != 0) [[unlikely]] {
@@ -1365,12 +1373,13 @@ void start_watcher(void* arg = nullptr) {
   // child starts its watcher on the same memory, which its parent's watcher used and the child's copy
   // of that thread no longer does. glibc's stack cache would do the same but, reached first in the
   // child, costs it a lazy symbol lookup through every library (and the page faults that go with it).
-  constexpr std::size_t kStack = std::size_t{8} << 20, kGuard = 4096;
+  constexpr std::size_t kStack = kWatcherStack, kGuard = 4096;
   static void* stack = nullptr;
   if (!stack) {
     void* p = ::mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p != MAP_FAILED && ::mprotect(p, kGuard, PROT_NONE) == 0) stack = static_cast<char*>(p) + kGuard;
+    g_watcher_stack.store(reinterpret_cast<std::uintptr_t>(stack), std::memory_order_relaxed);
   }
   if (stack) {
     pthread_attr_setstack(&attr, stack, kStack);
@@ -1378,15 +1387,26 @@ void start_watcher(void* arg = nullptr) {
     pthread_attr_setstacksize(&attr, kStack);
   }
   // The new thread's first syscalls (glibc's thread start) come before it can mark itself as the
-  // agent's: until it has, only the creating thread's syscalls are the process's.
+  // agent's: on its own stack they are known as the watcher's (on_syscall), and this thread goes on at
+  // once (a forked child that exits or execs never waits for its watcher to be scheduled: about 50 µs
+  // a fork here). Without that stack, only the creating thread's syscalls are the process's until the
+  // watcher has marked itself, and this thread waits for that.
   // The process's own signals are blocked here only while the thread is made (it inherits the mask).
-  g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
+  if (!stack) g_watcher_creator.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);
+  g_watcher_tid.store(0, std::memory_order_release);  // (a forked child's is its parent's watcher's)
   const int made = pthread_create(&thread, &attr, watch, arg);
   // (glibc installs its SIGSETXID handler at a process's first pthread_create, this one or an earlier.)
   if (made == 0) detail::chain_setxid(before_setxid, after_setxid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (made == 0) {
-    for (int i = 0; i < 100000 && g_watcher_creator.load(std::memory_order_acquire) != 0; ++i) sched_yield();
+    // Its id, which the process's thread lists skip it by (signal deaths, exit_group's exits), before
+    // it may have run at all: the kernel's CPU clock id of a thread encodes its tid (~tid << 3 | 6,
+    // CPUCLOCK_PID), which glibc makes from the tid clone wrote. Without it, or without its own stack,
+    // wait until it has started (named itself, its syscalls marked as the agent's).
+    clockid_t clock = 0;
+    const bool known = stack && pthread_getcpuclockid(thread, &clock) == 0 && (clock & 7) == 6;
+    if (known) g_watcher_tid.store(static_cast<pid_t>(~(clock >> 3)), std::memory_order_release);
+    for (int i = 0; i < 100000 && !known && g_watcher_tid.load(std::memory_order_acquire) == 0; ++i) sched_yield();
   } else {
     report("cannot start the watching thread: links made from now on do not apply");
   }
