@@ -129,11 +129,11 @@ State* g_state = nullptr;  // made once, never destroyed: probes may fire during
 std::atomic<const SyscallEntries*> g_syscalls{nullptr};
 std::atomic<SyscallServer> g_server{nullptr};
 std::uint8_t g_served[kMaxSyscall] = {};  // the numbers the server answers
-thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the agent's, not the process's
+__attribute__((tls_model("initial-exec"))) thread_local bool t_agent_thread = false;  // the watcher: its syscalls are the agent's, not the process's
 // A thread of the agent's own (the watcher, a server's helpers), for good; t_agent_thread may also be set
 // for a while on a thread of the process doing the agent's work.
 __attribute__((tls_model("initial-exec"))) thread_local bool t_own_thread = false;
-thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
+__attribute__((tls_model("initial-exec"))) thread_local bool t_in_syscall_handler = false;  // a syscall of the handler itself (malloc's first openat...)
 std::atomic<pid_t> g_watcher_creator{0};
 std::atomic<pid_t> g_watcher_tid{0};  // the watcher thread's id (0: none yet)
 // The watcher's own stack (start_watcher): a syscall made on it is the watcher's, from its first (glibc's

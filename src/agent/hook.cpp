@@ -520,18 +520,18 @@ void return_dispatch(PtRegs* regs, void*) {
   e.handler(regs, e.data);
 }
 
+// Made at the first call (a function-local static: later calls read a guard byte, where std::call_once
+// set two thread-locals through __tls_get_addr and called pthread_once on every uretprobe hit).
 std::uintptr_t return_trampoline() {
-  static std::once_flag once;
-  static std::uintptr_t at = 0;
-  std::call_once(once, [] {
+  static const std::uintptr_t at = []() -> std::uintptr_t {
     auto code = state_wrapper(0, return_dispatch, nullptr, true, true);
-    if (!code) return;
+    if (!code) return 0;
     void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED || code->size() > 4096) return;
+    if (p == MAP_FAILED || code->size() > 4096) return 0;
     std::memcpy(p, code->data(), code->size());
     ::mprotect(p, 4096, PROT_READ | PROT_EXEC);
-    at = reinterpret_cast<std::uintptr_t>(p);
-  });
+    return reinterpret_cast<std::uintptr_t>(p);
+  }();
   return at;
 }
 

@@ -36,9 +36,10 @@ struct LiveMaps {
   std::atomic<std::uint64_t> generation{0};  // bumped when a map goes
 };
 // The last map this thread found live, and the generation it was found in: a program calls helpers
-// on the same map again and again, and this answers those without the shared lock.
-thread_local const void* t_last_live = nullptr;
-thread_local std::uint64_t t_last_generation = 0;
+// on the same map again and again, and this answers those without the shared lock. (initial-exec: no
+// __tls_get_addr call per helper in the agent, a shared library whose TLS is static anyway.)
+__attribute__((tls_model("initial-exec"))) thread_local const void* t_last_live = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_last_generation = 0;
 LiveMaps& live() {
   static LiveMaps* l = new LiveMaps;  // never destroyed: maps may outlive static destruction
   return *l;
