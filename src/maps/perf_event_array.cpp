@@ -41,7 +41,26 @@ Result<std::size_t> PerfEventArray::payload_size(const MapDef& def) {
 }
 
 PerfEventArray::PerfEventArray(const MapDef& def, os::SharedMemory memory)
-    : Map(def, std::move(memory)), local_(def.max_entries) {}
+    : Map(def, std::move(memory)), local_(new Local[def.max_entries]) {}
+
+void PerfEventArray::set_local(std::uint32_t index, std::uint32_t seq, std::shared_ptr<PerfEvent> event) {
+  Local& local = local_[index];
+  local.seq.store(0, std::memory_order_seq_cst);  // outputs reading the entry now go the slow way
+  local.raw.store(event.get(), std::memory_order_seq_cst);
+  if (local.event && local.event != event) retired_.push_back(std::move(local.event));
+  local.event = std::move(event);
+  local.seq.store(seq, std::memory_order_seq_cst);
+  // An output counted in flight may still use a retired event; one that starts later reads the new one.
+  if (in_flight_.load(std::memory_order_seq_cst) == 0) retired_.clear();
+}
+
+PerfEvent* PerfEventArray::cached(std::uint32_t index) const {
+  const Local& local = local_[index];
+  const std::uint32_t seq = local.seq.load(std::memory_order_acquire);
+  if (seq == 0 || seq != slot(index)->seq.load(std::memory_order_acquire)) return nullptr;
+  PerfEvent* raw = local.raw.load(std::memory_order_acquire);
+  return local.seq.load(std::memory_order_acquire) == seq ? raw : nullptr;
+}
 
 Result<std::shared_ptr<Map>> PerfEventArray::create(const MapDef& def, const std::string& storage_dir) {
   const std::size_t payload = BPFVM_TRY(payload_size(def));
@@ -86,7 +105,7 @@ Result<void> PerfEventArray::set_event(const void* key, std::shared_ptr<PerfEven
   s->present = 1;
   const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
   s->seq.store(seq, std::memory_order_release);
-  local_[i] = {seq, std::move(event)};
+  set_local(i, seq, std::move(event));
   return {};
 }
 
@@ -101,7 +120,7 @@ Result<void> PerfEventArray::erase(const void* key) {
   std::memset(s->path, 0, sizeof s->path);
   const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
   s->seq.store(seq, std::memory_order_release);
-  local_[i] = {seq, nullptr};
+  set_local(i, seq, nullptr);
   return {};
 }
 
@@ -111,7 +130,7 @@ std::shared_ptr<PerfEvent> PerfEventArray::event(std::uint32_t index) {
   std::lock_guard lock(mutex_);
   Local& local = local_[index];
   const std::uint32_t seq = s->seq.load(std::memory_order_acquire);
-  if (local.seq == seq) return local.event;
+  if (local.seq.load(std::memory_order_relaxed) == seq) return local.event;
   // Another process changed the slot: open the event it names.
   std::string path;
   bool present;
@@ -125,7 +144,7 @@ std::shared_ptr<PerfEvent> PerfEventArray::event(std::uint32_t index) {
     auto opened = PerfEvent::open(path);
     if (opened) event = std::move(*opened);
   }
-  local = {seq, event};
+  set_local(index, seq, event);
   return event;
 }
 
@@ -133,7 +152,19 @@ int PerfEventArray::output(std::uint32_t index, std::uint32_t cpu,
                            std::span<const std::span<const std::uint8_t>> parts) {
   if (index == BPF_F_CURRENT_CPU) index = cpu;
   if (index >= def().max_entries) return -E2BIG;
-  std::shared_ptr<PerfEvent> ev = event(index);
+  // The slot's event as this process last opened it, without the mutex or a reference count while the
+  // slot is unchanged (every output of a program); else through event().
+  struct InFlight {
+    std::atomic<std::uint32_t>& n;
+    explicit InFlight(std::atomic<std::uint32_t>& count) : n(count) { n.fetch_add(1, std::memory_order_seq_cst); }
+    ~InFlight() { n.fetch_sub(1, std::memory_order_seq_cst); }
+  } in_flight(in_flight_);
+  PerfEvent* ev = cached(index);
+  std::shared_ptr<PerfEvent> opened;
+  if (!ev) {
+    opened = event(index);
+    ev = opened.get();
+  }
   if (!ev) return -ENOENT;
   // The event must be the running CPU's (event->oncpu != smp_processor_id()).
   if (ev->cpu() != cpu) return -EOPNOTSUPP;

@@ -12,6 +12,8 @@
 // that readers wait on (a futex, woken only when a reader sleeps).
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -56,12 +58,20 @@ class PerfEventArray final : public Map {
   Result<std::uint32_t> index_of(const void* key) const;
   void notify() const;
 
+  // This process's view of each slot's event. Outputs read `seq` and `raw` without the mutex (a seqlock:
+  // seq 0 while a writer changes the entry); events replaced while outputs may be using them wait in
+  // `retired_` until none is in flight.
   struct Local {
-    std::uint32_t seq = 0;
+    std::atomic<std::uint32_t> seq{0};
+    std::atomic<PerfEvent*> raw{nullptr};
     std::shared_ptr<PerfEvent> event;
   };
+  void set_local(std::uint32_t index, std::uint32_t seq, std::shared_ptr<PerfEvent> event);  // under mutex_
+  PerfEvent* cached(std::uint32_t index) const;
   mutable std::mutex mutex_;
-  std::vector<Local> local_;  // this process's view of each slot's event
+  std::unique_ptr<Local[]> local_;
+  std::vector<std::shared_ptr<PerfEvent>> retired_;
+  mutable std::atomic<std::uint32_t> in_flight_{0};
 };
 
 }  // namespace bpfvm::maps
