@@ -31,10 +31,17 @@ static void* bad_closes(void* n) {
 /* n rounds of: a page holding a path, open() of it (a probe reads the path), mprotect(PROT_NONE) and
  * open() again, munmap and open() again (the kernel says EFAULT to both; so must the probe's read).
  * Each round has a page of its own, from a range reserved first, so that no other mapping (of the
- * other thread) comes at an address unmapped here. */
+ * other thread) comes at an address unmapped here; and both threads have made a first syscall (an open
+ * of "/", whose event is the first of the thread's: what a tracer maps for a thread, it maps then)
+ * before either unmaps anything, so that no mapping made for the other thread lands in a page just
+ * unmapped (the kernel's probe would read it too). */
+static pthread_barrier_t unmaps_ready;
 static void* unmaps(void* n) {
   char* range = mmap(NULL, 4096 * (long)n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (range == MAP_FAILED) abort();
+  const int root = open("/", O_RDONLY);
+  if (root >= 0) close(root);
+  pthread_barrier_wait(&unmaps_ready);
   for (long i = 0; i < (long)n; i++) {
     char* p = range + 4096 * i;
     if (mprotect(p, 4096, PROT_READ | PROT_WRITE) != 0) abort();
@@ -291,6 +298,7 @@ int main(int argc, char** argv) {
     waitpid(c, &st, 0);
   } else if (!strcmp(argv[1], "unmaps")) {  /* n rounds in each of 2 threads */
     pthread_t a, b;
+    pthread_barrier_init(&unmaps_ready, NULL, 2);
     pthread_create(&a, NULL, unmaps, (void*)(long)n);
     pthread_create(&b, NULL, unmaps, (void*)(long)n);
     pthread_join(a, NULL);
