@@ -278,8 +278,8 @@ bool hold_signal(const siginfo_t* info) {
 }
 
 // Where the agent's work on this thread may have ended: its held signals are sent to it again.
-void release_held() {
-  if (t_held == 0 || in_agent_work()) [[likely]] return;
+[[gnu::noinline]] void send_held_again() {
+  if (in_agent_work()) return;
   t_held = 0;  // before sending: each may be delivered at once, and its handler may come back here
   const auto tid = static_cast<pid_t>(sys(SYS_gettid));
   const auto tgid = static_cast<pid_t>(sys(SYS_getpid));
@@ -290,6 +290,10 @@ void release_held() {
     sys(SYS_rt_tgsigqueueinfo, static_cast<std::uint64_t>(tgid), static_cast<std::uint64_t>(tid),
         static_cast<std::uint64_t>(info.si_signo), reinterpret_cast<std::uint64_t>(&info));
   }
+}
+
+inline void release_held() {
+  if (t_held != 0) [[unlikely]] send_held_again();  // (one thread-local read on every syscall's way out)
 }
 
 // A forked child: signals held for its parent's threads are not its own (the kernel's child starts with
