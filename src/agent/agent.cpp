@@ -296,6 +296,12 @@ inline void release_held() {
   if (t_held != 0) [[unlikely]] send_held_again();  // (one thread-local read on every syscall's way out)
 }
 
+// Whether a thread of this process (from /proc/self/task) is the agent's watcher: by the id start_watcher
+// learns before the thread runs, or by the name it gives itself.
+bool is_watcher(long tid, const char* comm) {
+  return tid == g_watcher_tid.load(std::memory_order_acquire) || std::strncmp(comm, "bpfvm-agent", 11) == 0;
+}
+
 // A forked child: signals held for its parent's threads are not its own (the kernel's child starts with
 // none pending).
 void forget_held() {
@@ -542,7 +548,7 @@ void report_sibling_exits(const SyscallEntries* e, ThreadState& t) {
       if (std::fgets(other.comm, sizeof other.comm, f)) other.comm[std::strcspn(other.comm, "\n")] = '\0';
       std::fclose(f);
     }
-    if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0 || tid == g_watcher_tid.load(std::memory_order_acquire)) continue;
+    if (is_watcher(tid, other.comm)) continue;
     t.env.task = other;
     for (auto& r : t.runners) r.runner->set_task(other, t.env.memory_pid);
     attach::SyscallStop ev;
@@ -617,7 +623,7 @@ void for_each_sibling(const helpers::Task& self, F&& fn) {
         if (got > 0) other.comm[std::strcspn(other.comm, "\n")] = '\0';
         sys(SYS_close, static_cast<std::uint64_t>(f));
       }
-      if (std::strncmp(other.comm, "bpfvm-agent", 11) == 0 || tid == g_watcher_tid.load(std::memory_order_acquire)) continue;
+      if (is_watcher(tid, other.comm)) continue;
       fn(other);
     }
   }

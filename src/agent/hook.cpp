@@ -144,15 +144,7 @@ Result<void> write_trampolines(const std::vector<std::pair<std::uintptr_t, std::
 }
 
 Result<void> write_trampoline(std::uintptr_t at, const std::vector<std::uint8_t>& code) {
-  const std::uintptr_t page = at & ~std::uintptr_t{4095};
-  const std::size_t len = ((at + code.size() + 4095) & ~std::uintptr_t{4095}) - page;
-  if (::mprotect(reinterpret_cast<void*>(page), len, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
-    return make_error(Errc::kPermission, "cannot write a trampoline: mprotect: {}", std::strerror(errno));
-  }
-  std::memcpy(reinterpret_cast<void*>(at), code.data(), code.size());
-  ::mprotect(reinterpret_cast<void*>(page), len, PROT_READ | PROT_EXEC);
-  __builtin___clear_cache(reinterpret_cast<char*>(at), reinterpret_cast<char*>(at + code.size()));
-  return {};
+  return write_trampolines({{at, code}});
 }
 
 // ---- saving and restoring the probed code's state ---------------------------------------------------
