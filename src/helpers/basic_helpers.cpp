@@ -95,6 +95,7 @@ void install(Registry& table) {
   install_snprintf_helper(table);
   install_perf_event_helpers(table);
   install_packet_helpers(table);
+  install_socket_helpers(table);
 }
 }  // namespace
 

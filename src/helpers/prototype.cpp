@@ -99,6 +99,11 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_get_current_cgroup_id, "get_current_cgroup_id", Ret::kInteger, {_, _, _, _, _}, false},
     {BPF_FUNC_sk_select_reuseport, "sk_select_reuseport", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
     {BPF_FUNC_skb_ancestor_cgroup_id, "skb_ancestor_cgroup_id", Ret::kInteger, {A::kCtx, A::kAnything, _, _, _}, false},
+    // Sockets (net/core/filter.c): the lookups acquire a reference that bpf_sk_release gives back; the
+    // tuple is read-only memory of the given size (struct bpf_sock_tuple).
+    {BPF_FUNC_sk_lookup_tcp, "sk_lookup_tcp", Ret::kSocketOrNull, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, A::kAnything}, false, false, Ref::kAcquires},
+    {BPF_FUNC_sk_lookup_udp, "sk_lookup_udp", Ret::kSocketOrNull, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, A::kAnything}, false, false, Ref::kAcquires},
+    {BPF_FUNC_sk_release, "sk_release", Ret::kInteger, {A::kSockRelease, _, _, _, _}, false},
     {BPF_FUNC_map_push_elem, "map_push_elem", Ret::kInteger, {A::kConstMapPtr, A::kMapValue, A::kAnything, _, _}, false},
     {BPF_FUNC_map_pop_elem, "map_pop_elem", Ret::kInteger, {A::kConstMapPtr, A::kUninitMapValue, _, _, _}, false},
     {BPF_FUNC_map_peek_elem, "map_peek_elem", Ret::kInteger, {A::kConstMapPtr, A::kUninitMapValue, _, _, _}, false},
@@ -106,11 +111,17 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_spin_lock, "spin_lock", Ret::kVoid, {A::kSpinLock, _, _, _, _}, false},
     {BPF_FUNC_spin_unlock, "spin_unlock", Ret::kVoid, {A::kSpinLock, _, _, _, _}, false},
     {BPF_FUNC_skb_ecn_set_ce, "skb_ecn_set_ce", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_sk_fullsock, "sk_fullsock", Ret::kSocketOrNull, {A::kSockCommon, _, _, _, _}, false, false, Ref::kCasts},
+    {BPF_FUNC_tcp_sock, "tcp_sock", Ret::kTcpSockOrNull, {A::kSockCommon, _, _, _, _}, false, false, Ref::kCasts},
+    {BPF_FUNC_get_listener_sock, "get_listener_sock", Ret::kSocketOrNull, {A::kSockCommon, _, _, _, _}, false},
+    {BPF_FUNC_skc_lookup_tcp, "skc_lookup_tcp", Ret::kSockCommonOrNull, {A::kCtx, A::kMem, A::kConstSize, A::kAnything, A::kAnything}, false, false, Ref::kAcquires},
+    {BPF_FUNC_tcp_check_syncookie, "tcp_check_syncookie", Ret::kInteger, {A::kBtfIdSockCommon, A::kMem, A::kConstSize, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_sysctl_get_name, "sysctl_get_name", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, A::kAnything, _}, false},
     {BPF_FUNC_sysctl_get_current_value, "sysctl_get_current_value", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, false},
     {BPF_FUNC_sysctl_get_new_value, "sysctl_get_new_value", Ret::kInteger, {A::kCtx, A::kUninitMem, A::kConstSize, _, _}, false},
     {BPF_FUNC_sysctl_set_new_value, "sysctl_set_new_value", Ret::kInteger, {A::kCtx, A::kMem, A::kConstSize, _, _}, false},
     {BPF_FUNC_send_signal, "send_signal", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
+    {BPF_FUNC_tcp_gen_syncookie, "tcp_gen_syncookie", Ret::kInteger, {A::kBtfIdSockCommon, A::kMem, A::kConstSize, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_probe_read_user, "probe_read_user", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_probe_read_kernel, "probe_read_kernel", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
     {BPF_FUNC_probe_read_user_str, "probe_read_user_str", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _, _}, true},
@@ -121,7 +132,11 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_get_ns_current_pid_tgid, "get_ns_current_pid_tgid", Ret::kInteger, {A::kAnything, A::kAnything, A::kUninitMem, A::kConstSize, _}, false},
     {BPF_FUNC_get_netns_cookie, "get_netns_cookie", Ret::kInteger, {A::kCtxOrNull, _, _, _, _}, false},
     {BPF_FUNC_get_current_ancestor_cgroup_id, "get_current_ancestor_cgroup_id", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
+    // tc's prototype; sk_lookup programs see another (kSkLookupAssign below).
+    {BPF_FUNC_sk_assign, "sk_assign", Ret::kInteger, {A::kCtx, A::kBtfIdSockCommon, A::kAnything, _, _}, false},
     {BPF_FUNC_ktime_get_boot_ns, "ktime_get_boot_ns", Ret::kInteger, {_, _, _, _, _}, false},
+    {BPF_FUNC_sk_cgroup_id, "sk_cgroup_id", Ret::kInteger, {A::kBtfIdSockCommon, _, _, _, _}, false},
+    {BPF_FUNC_sk_ancestor_cgroup_id, "sk_ancestor_cgroup_id", Ret::kInteger, {A::kBtfIdSockCommon, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_output, "ringbuf_output", Ret::kInteger, {A::kConstMapPtr, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, false},
     {BPF_FUNC_ringbuf_reserve, "ringbuf_reserve", Ret::kRingbufRecordOrNull, {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, _, _}, false},
     {BPF_FUNC_ringbuf_submit, "ringbuf_submit", Ret::kVoid, {A::kRingbufRecord, A::kAnything, _, _, _}, false},
@@ -154,10 +169,18 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_ktime_get_tai_ns, "ktime_get_tai_ns", Ret::kInteger, {_, _, _, _, _}, false},
 };
 
+// bpf_sk_lookup_assign_proto: an sk_lookup program assigns the socket its context or a lookup gave, or
+// NULL to drop the assignment.
+constexpr Prototype kSkLookupAssign = {BPF_FUNC_sk_assign, "sk_assign", Ret::kInteger, {A::kCtx, A::kSocketOrNull, A::kAnything, _, _}, false};
 
 }  // namespace
 
 std::span<const Prototype> prototypes() { return kPrototypes; }
+
+const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type) {
+  if (id == BPF_FUNC_sk_assign && prog_type == BPF_PROG_TYPE_SK_LOOKUP) return &kSkLookupAssign;
+  return find_prototype(id);
+}
 
 const Prototype* find_prototype(std::int64_t id) {
   const auto* it = std::find_if(std::begin(kPrototypes), std::end(kPrototypes), [&](const Prototype& p) { return p.id == id; });

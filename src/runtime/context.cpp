@@ -55,6 +55,9 @@ const std::vector<Field>& sched_cls_fields() {
       {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite}, {SKB(hash)}, {SKB(tc_classid), 1, kRead | kWrite},
       SKB_PTR(data, data, kPacket), SKB_PTR(data_end, data_end, kPacketEnd), {SKB(napi_id)}, SKB_PTR(data_meta, data_meta, kPacketMeta),
       {SKB(tstamp), 1, kRead | kWrite}, {SKB(wire_len)}, {SKB(gso_segs)}, {SKB(gso_size)}, {SKB(hwtstamp)},
+      // skb->sk: the socket that owns the packet, or NULL (bpf_skb_is_valid_access), read whole.
+      Field{offsetof(struct __sk_buff, sk), 8, 1, kRead, static_cast<std::int32_t>(offsetof(SkbContext, sk)),
+            verifier::CtxField::Result::kSockCommonOrNull},
   };
   return f;
 }
@@ -157,6 +160,9 @@ Classified classify_probed(const ProbedRules& rules, std::int64_t off, std::int6
     if (a.loads == "pkt") return {{R::kPacket, {}}};
     if (a.loads == "pkt_end") return {{R::kPacketEnd, {}}};
     if (a.loads == "pkt_meta") return {{R::kPacketMeta, {}}};
+    if (a.loads == "sock") return {{R::kSocket, {}}};
+    if (a.loads == "sock_or_null") return {{R::kSocketOrNull, {}}};
+    if (a.loads == "sock_common_or_null") return {{R::kSockCommonOrNull, {}}};
     return denied(fmt::format("the field is a kernel pointer ({}) that bpfvm's verifier does not model yet", a.loads));
   }
   return denied(fmt::format("no field of {}'s context can be {} with {} bytes there", rules.name,

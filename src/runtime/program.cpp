@@ -3,6 +3,7 @@
 // data_out and ctx_out hold afterwards.
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <atomic>
@@ -245,6 +246,22 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
         ctx.data = reinterpret_cast<std::uint64_t>(packet.data() + hh);
         ctx.data_meta = ctx.data;
         ctx.data_end = reinterpret_cast<std::uint64_t>(packet.data() + packet.size());
+        // bpf_prog_test_run_skb's dummy socket: closed, no protocol, the family and the addresses of the
+        // packet's network header.
+        struct bpf_sock& sk = ctx.sock;
+        sk.state = 7;  // TCP_CLOSE (sock_init_data)
+        sk.rx_queue_mapping = -1;
+        const std::uint8_t* net = req.data_in.data() + ETH_HLEN;
+        if (ethertype == ETH_P_IP) {
+          sk.family = AF_INET;
+          std::memcpy(&sk.src_ip4, net + 12, 4);
+          std::memcpy(&sk.dst_ip4, net + 16, 4);
+        } else if (ethertype == ETH_P_IPV6) {
+          sk.family = AF_INET6;
+          std::memcpy(sk.src_ip6, net + 8, 16);
+          std::memcpy(sk.dst_ip6, net + 24, 16);
+        }
+        ctx.sk = reinterpret_cast<std::uint64_t>(&ctx.sock);
       };
       prepare();
       Runner runner(*this, &ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh}, this_thread_env());

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <map>
+#include <mutex>
 
 #include <bpf/btf.h>
 
@@ -39,6 +41,10 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kConstStr: return V::kConstStr;
     case A::kSpinLock: return V::kSpinLock;
     case A::kRingbufRecord: return V::kRingbufRecord;
+    case A::kSockCommon: return V::kSockCommon;
+    case A::kBtfIdSockCommon: return V::kBtfIdSockCommon;
+    case A::kSockRelease: return V::kSockRelease;
+    case A::kSocketOrNull: return V::kSocketOrNull;
   }
   return V::kNone;
 }
@@ -49,23 +55,31 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kVoid: return verifier::RetType::kVoid;
     case helpers::Ret::kMapValueOrNull: return verifier::RetType::kMapValueOrNull;
     case helpers::Ret::kRingbufRecordOrNull: return verifier::RetType::kRingbufRecordOrNull;
+    case helpers::Ret::kSockCommonOrNull: return verifier::RetType::kSockCommonOrNull;
+    case helpers::Ret::kSocketOrNull: return verifier::RetType::kSocketOrNull;
+    case helpers::Ret::kTcpSockOrNull: return verifier::RetType::kTcpSockOrNull;
   }
   return verifier::RetType::kInteger;
+}
+
+verifier::HelperSignature signature(const helpers::Prototype& p) {
+  verifier::HelperSignature s;
+  s.name = p.name;
+  s.ret = ret_type(p.ret);
+  s.gpl_only = p.gpl_only;
+  s.changes_packet = p.changes_packet;
+  s.ref = p.ref == helpers::Ref::kAcquires ? verifier::RefEffect::kAcquires
+          : p.ref == helpers::Ref::kCasts  ? verifier::RefEffect::kCasts
+                                           : verifier::RefEffect::kNone;
+  for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
+  return s;
 }
 
 // The helper table in the verifier's terms, indexed like helpers::prototypes().
 const std::vector<verifier::HelperSignature>& signatures() {
   static const std::vector<verifier::HelperSignature> table = [] {
     std::vector<verifier::HelperSignature> t;
-    for (const helpers::Prototype& p : helpers::prototypes()) {
-      verifier::HelperSignature s;
-      s.name = p.name;
-      s.ret = ret_type(p.ret);
-      s.gpl_only = p.gpl_only;
-      s.changes_packet = p.changes_packet;
-      for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
-      t.push_back(s);
-    }
+    for (const helpers::Prototype& p : helpers::prototypes()) t.push_back(signature(p));
     return t;
   }();
   return table;
@@ -94,11 +108,15 @@ VerifierPlatform::VerifierPlatform(std::uint32_t prog_type, std::vector<verifier
     : prog_type_(prog_type), maps_(std::move(maps)), gpl_(gpl_compatible) {}
 
 const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const {
+  const helpers::Prototype* p = helpers::find_prototype(id, prog_type_);
+  if (!p) return nullptr;
   const auto protos = helpers::prototypes();
-  for (std::size_t i = 0; i < protos.size(); ++i) {
-    if (protos[i].id == id) return &signatures()[i];
-  }
-  return nullptr;
+  if (p >= protos.data() && p < protos.data() + protos.size()) return &signatures()[static_cast<std::size_t>(p - protos.data())];
+  // A type's own prototype of a helper (bpf_sk_assign in sk_lookup programs): few, kept once each.
+  static std::mutex mu;
+  static std::map<const helpers::Prototype*, verifier::HelperSignature> own;
+  const std::lock_guard lock(mu);
+  return &own.try_emplace(p, signature(*p)).first->second;
 }
 
 bool VerifierPlatform::helper_allowed(std::int32_t id) const { return helpers::allowed(prog_type_, id); }

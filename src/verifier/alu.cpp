@@ -164,7 +164,8 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
     return reject(pc, fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", a.dst, type),
                   "compare the pointer with 0 first (`if (!p) return 0;`), then move it", ptr.id);
   }
-  if (ptr.type == RegType::kMapPtr || ptr.type == RegType::kPacketEnd || ptr.type == RegType::kFunc) {
+  if (ptr.type == RegType::kMapPtr || ptr.type == RegType::kPacketEnd || ptr.type == RegType::kFunc ||
+      is_socket_type(ptr.type)) {
     return error(pc, fmt::format("R{} pointer arithmetic on {} prohibited", a.dst, type));
   }
   if (!ptr_dst && a.op == isa::AluOp::kSub) {

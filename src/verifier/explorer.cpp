@@ -35,7 +35,7 @@ CmpOp cmp_op(isa::Cond c) {
 // Pointers the kernel knows are never NULL (reg_not_null): compared with 0, the outcome is known.
 bool never_null(const RegState& r) {
   if (r.maybe_null) return false;
-  return r.type == RegType::kMapValue || r.type == RegType::kMapKey || r.type == RegType::kMem;
+  return r.type == RegType::kMapValue || r.type == RegType::kMapKey || r.type == RegType::kMem || is_socket_type(r.type);
 }
 
 // A branch side where `pkt` (a packet pointer) is at most data_end (`strict`: below it): every copy of
@@ -447,6 +447,15 @@ Result<bool> Explorer::exit(Path& path) {
   }
   if (!path.state.refs.empty()) {
     const Reference& ref = path.state.refs.front();
+    if (ref.socket) {
+      return reject(pc,
+                    fmt::format("Unreleased reference id={} alloc_insn={}: the socket looked up there is not "
+                                "released on this path",
+                                ref.id, ref.insn),
+                    "call bpf_sk_release on the socket on every path where the lookup found one, early returns "
+                    "included",
+                    0, ref.insn);
+    }
     return reject(pc,
                   fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
                               "submitted nor discarded on this path",
@@ -484,11 +493,14 @@ void Explorer::mark_null_checked(State& s, std::uint32_t id, bool is_null) {
   for_each_reg(s, [&](RegState& r) {
     if (!r.is_pointer() || !r.maybe_null || r.id != id) return;
     if (is_null) {
-      if (r.ref_id) released = r.ref_id;
+      // Only the acquired pointer itself (its id is its reference's) holds nothing when NULL; a NULL
+      // cast of a socket leaves the socket's reference to release (mark_ptr_or_null_regs).
+      if (r.ref_id && r.ref_id == r.id) released = r.ref_id;
       r = RegState::scalar(Scalar::constant(0));
       return;
     }
     r.maybe_null = false;
+    if (is_socket_type(r.type)) r.id = 0;  // mark_ptr_or_null_reg: only a map value's lock needs its id
     if (r.type == RegType::kMapValue) {
       const MapInfo* m = platform_.map(r.map_index);
       if (m && m->inner >= 0) {

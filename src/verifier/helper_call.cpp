@@ -168,6 +168,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   std::uint8_t mem_reg = 0;  // the memory argument a size argument sizes
   bool mem_write = false, mem_null = false;
   std::uint32_t release = 0;
+  std::uint32_t cast_ref = 0;  // the reference of a socket argument, which a cast passes on to r0
   std::uint64_t alloc_size = 0;
   std::uint32_t callback = 0;
   bool has_callback = false;
@@ -308,10 +309,39 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         }
         release = v.ref_id;
         break;
+      case ArgType::kSockCommon:
+      case ArgType::kBtfIdSockCommon:
+      case ArgType::kSockRelease:
+        // compatible_reg_types: sock_common_types and btf_id_sock_common_types (the BTF socket types
+        // come only from kfuncs and iterators, which bpfvm's programs do not have).
+        if (!is_socket_type(v.type) || v.maybe_null) {
+          return reject(pc,
+                        fmt::format("R{} type={} expected=sock_common, sock, tcp_sock: argument {} of bpf_{} must be a "
+                                    "socket checked for NULL",
+                                    r, vtype, i + 1, sig->name),
+                        "pass the socket a lookup (bpf_sk_lookup_tcp...) or the context gave, after `if (!sk)`",
+                        v.maybe_null ? v.id : 0);
+        }
+        if (t == ArgType::kSockRelease) {
+          if (v.ref_id == 0) {
+            return error(pc, fmt::format("R{} must be referenced when passed to release function: only a socket a "
+                                         "lookup acquired is released (bpf_sk_release)",
+                                         r));
+          }
+          release = v.ref_id;
+        }
+        cast_ref = v.ref_id;
+        break;
+      case ArgType::kSocketOrNull:
+        if (is_null_const(v)) break;
+        if (v.type != RegType::kSocket) return expected("sock");
+        break;
     }
   }
   if (c.imm == BPF_FUNC_tail_call && !s.refs.empty()) {
-    return error(pc, "tail_call would lead to reference leak: release every ring buffer record first");
+    return error(pc, fmt::format("tail_call would lead to reference leak: release every {} first (acquired at insn {})",
+                                 s.refs.front().socket ? "socket (bpf_sk_release)" : "ring buffer record",
+                                 s.refs.front().insn));
   }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
 
@@ -340,13 +370,25 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         break;
       case RetType::kRingbufRecordOrNull:
         r0 = RegState::pointer(RegType::kMem);
-        r0.maybe_null = true;
-        r0.id = new_id();
-        r0.ref_id = new_id();
         r0.mem_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(alloc_size, UINT32_MAX));
-        st.refs.push_back({r0.ref_id, pc});
-        id_origin_[r0.id] = pc;
         break;
+      case RetType::kSockCommonOrNull: r0 = RegState::pointer(RegType::kSockCommon); break;
+      case RetType::kSocketOrNull: r0 = RegState::pointer(RegType::kSocket); break;
+      case RetType::kTcpSockOrNull: r0 = RegState::pointer(RegType::kTcpSock); break;
+    }
+    if (r0.is_pointer() && r0.type != RegType::kMapValue) {
+      // check_helper_call: a pointer that may be NULL gets an id for its null check; an acquired one
+      // takes the new reference's id as both (so the NULL side of its check holds nothing to release);
+      // a cast keeps its argument's reference.
+      r0.maybe_null = true;
+      r0.id = new_id();
+      if (sig->ret == RetType::kRingbufRecordOrNull || sig->ref == RefEffect::kAcquires) {
+        r0.ref_id = r0.id = new_id();
+        st.refs.push_back({r0.ref_id, pc, sig->ret != RetType::kRingbufRecordOrNull});
+      } else if (sig->ref == RefEffect::kCasts) {
+        r0.ref_id = cast_ref;
+      }
+      id_origin_[r0.id] = pc;
     }
     f.regs[0] = r0;
   };

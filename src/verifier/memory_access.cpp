@@ -41,6 +41,36 @@ void scrub_spill(StackSlot& slot) {
 
 Frame& frame_of(State& s, const RegState& stack_pointer) { return s.frames[stack_pointer.frame]; }
 
+// Whether a load of `size` bytes at `off` of a socket is allowed, by the UAPI struct the pointer shows
+// (include/uapi/linux/bpf.h): the kernel's bpf_sock_is_valid_access, bpf_sock_common_is_valid_access
+// and bpf_tcp_sock_is_valid_access (net/core/filter.c). A 4-byte field may be read narrower where the
+// kernel lists it (bpf_ctx_narrow_access_ok: a power of two up to 4); dst_port is a 2-byte field that a
+// 4-byte load may also read.
+bool sock_load_allowed(RegType type, std::int32_t off, int size) {
+  if (type == RegType::kTcpSock) {
+    // struct bpf_tcp_sock: u32 fields up to icsk_retransmits (ends at 112), bytes_received (80) and
+    // bytes_acked (88) are u64.
+    if (off < 0 || off >= 112 || off % size != 0) return false;
+    if (off == 80 || off == 88) return size == 8;
+    return size == 4;
+  }
+  // struct bpf_sock: bound_dev_if 0, family 4, type 8, protocol 12, mark 16, priority 20, src_ip4 24,
+  // src_ip6 28..43, src_port 44, dst_port 48 (__be16, 2 bytes padding), dst_ip4 52, dst_ip6 56..71,
+  // state 72, rx_queue_mapping 76; 80 bytes.
+  if (off < 0 || off >= 80 || off % size != 0) return false;
+  // A sock_common has no type, protocol, mark or priority (the fields 8..23).
+  if (type == RegType::kSockCommon && off >= 8 && off < 24) return false;
+  const bool narrow_ok = size <= 4 && (size & (size - 1)) == 0;
+  switch (off) {
+    case 4: case 8: case 12: case 44: case 72: case 76: return narrow_ok;  // fields listed at their start
+    default: break;
+  }
+  if ((off >= 24 && off < 44) || (off >= 52 && off < 72)) return narrow_ok;  // the addresses, any byte
+  if (off == 48 || off == 49) return size == 4 ? off == 48 : size <= 2 && (size & (size - 1)) == 0;
+  if (off == 50 || off == 51) return false;
+  return size == 4;
+}
+
 }  // namespace
 
 const MapInfo& Explorer::map_of(const RegState& r) const {
@@ -121,8 +151,35 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
           r.btf_id = a.btf_id;
           return r;
         }
+        case CtxField::Result::kSocket: return RegState::pointer(RegType::kSocket);
+        case CtxField::Result::kSockCommonOrNull:
+        case CtxField::Result::kSocketOrNull: {
+          // A pointer that may be NULL gets its own id, for its null check (check_mem_access).
+          RegState r = RegState::pointer(a.result == CtxField::Result::kSocketOrNull ? RegType::kSocket : RegType::kSockCommon);
+          r.maybe_null = true;
+          r.id = new_id();
+          id_origin_[r.id] = pc;
+          return r;
+        }
       }
       return RegState::unknown_scalar();
+    }
+    case RegType::kSockCommon:
+    case RegType::kSocket:
+    case RegType::kTcpSock: {
+      // check_mem_access for type_is_sk_pointer, then check_sock_access.
+      if (write) {
+        return reject(pc, fmt::format("R{} cannot write into {}", reg, type),
+                      "a socket is read-only to programs; keep what you compute in a register, the stack or a map");
+      }
+      const std::int64_t at = static_cast<std::int64_t>(base.off) + off;
+      if (!sock_load_allowed(base.type, static_cast<std::int32_t>(at), size)) {
+        return reject(pc, fmt::format("R{} invalid {} access off={} size={}", reg, type, at, size),
+                      fmt::format("read the fields of struct bpf_{} at their own offsets (a 4-byte field may be read "
+                                  "narrower from its start where the kernel allows it)",
+                                  base.type == RegType::kTcpSock ? "tcp_sock" : "sock"));
+      }
+      return loaded_unknown(size, sign_extend_load);
     }
     case RegType::kPacket:
     case RegType::kPacketMeta:

@@ -21,6 +21,9 @@ std::string_view reg_type_name(RegType type, bool maybe_null) {
     case RegType::kMem: return maybe_null ? "mem_or_null" : "mem";
     case RegType::kFunc: return "func";
     case RegType::kBtfId: return maybe_null ? "ptr_or_null_" : "ptr_";
+    case RegType::kSockCommon: return maybe_null ? "sock_common_or_null" : "sock_common";
+    case RegType::kSocket: return maybe_null ? "sock_or_null" : "sock";
+    case RegType::kTcpSock: return maybe_null ? "tcp_sock_or_null" : "tcp_sock";
   }
   return "?";
 }

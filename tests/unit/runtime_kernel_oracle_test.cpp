@@ -280,6 +280,38 @@ TEST_F(KernelOracle, PacketHelpers) {
                                    {"xdp_redirect", ipv4_frame(), {}}});
 }
 
+// Socket lookups from tc and XDP (no socket listens on the packet's addresses, on either side), and the
+// packet's own socket: the dummy one a test run gives it, with the packet's family and addresses.
+TEST_F(KernelOracle, SocketLookups) {
+  // A TCP SYN from 10.1.2.3 to 10.4.5.6, and an IPv6 frame from 2001:db8::1 to 2001:db8::2.
+  std::vector<std::uint8_t> tcp4(14 + 20 + 20, 0);
+  tcp4[12] = 0x08;
+  tcp4[14] = 0x45;
+  tcp4[14 + 8] = 64;
+  tcp4[14 + 9] = 6;
+  const std::uint8_t addrs[] = {10, 1, 2, 3, 10, 4, 5, 6};
+  std::memcpy(&tcp4[14 + 12], addrs, sizeof addrs);
+  tcp4[34 + 12] = 0x50;  // doff 5
+  tcp4[34 + 13] = 0x02;  // SYN
+  std::vector<std::uint8_t> ip6(14 + 40 + 8, 0);
+  ip6[12] = 0x86;
+  ip6[13] = 0xdd;
+  ip6[14] = 0x60;
+  ip6[14 + 6] = 17;
+  ip6[14 + 7] = 64;
+  for (int i : {0, 16}) {
+    ip6[14 + 8 + i] = 0x20;
+    ip6[14 + 9 + i] = 0x01;
+    ip6[14 + 10 + i] = 0x0d;
+    ip6[14 + 11 + i] = 0xb8;
+    ip6[14 + 23 + i] = static_cast<std::uint8_t>(1 + i / 16);
+  }
+  compare("socket_helpers.bpf.o",
+          {{"tc_lookup", ipv4_frame(), {}}, {"tc_lookup", tcp4, {}}, {"xdp_lookup", ipv4_frame(), {}},
+           {"tc_own", ipv4_frame(), {}}, {"tc_own", ip6, {}}, {"tc_own_addresses", tcp4, {}},
+           {"tc_own_addresses", ip6, {}}, {"tc_syncookie", tcp4, {}}});
+}
+
 // The corpus's katran-like encapsulation: adjust_head, rewritten headers and checksum, byte for byte.
 TEST_F(KernelOracle, EncapsulationLikeKatran) {
   auto frame = ipv4_frame();

@@ -29,6 +29,10 @@ enum class Arg : std::uint8_t {
   kConstStr,             // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map
   kSpinLock,             // ARG_PTR_TO_SPIN_LOCK
   kRingbufRecord,        // ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: releases the reference
+  kSockCommon,           // ARG_PTR_TO_SOCK_COMMON
+  kBtfIdSockCommon,      // ARG_PTR_TO_BTF_ID_SOCK_COMMON
+  kSockRelease,          // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
+  kSocketOrNull,         // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL
 };
 
 enum class Ret : std::uint8_t {
@@ -36,7 +40,13 @@ enum class Ret : std::uint8_t {
   kVoid,                 // RET_VOID
   kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
   kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
+  kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
+  kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
+  kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
 };
+
+// References: the socket lookups acquire one; bpf_sk_fullsock and bpf_tcp_sock pass their argument's on.
+enum class Ref : std::uint8_t { kNone, kAcquires, kCasts };
 
 struct Prototype {
   std::int32_t id;  // BPF_FUNC_*
@@ -45,6 +55,7 @@ struct Prototype {
   std::array<Arg, 5> args;
   bool gpl_only;
   bool changes_packet = false;  // moves or resizes the packet: packet pointers are stale after it
+  Ref ref = Ref::kNone;
 };
 
 // Every helper whose prototype bpfvm's verifier models, by id (the kernel's arguments and return types;
@@ -52,6 +63,9 @@ struct Prototype {
 std::span<const Prototype> prototypes();
 // nullptr for a helper bpfvm does not have.
 const Prototype* find_prototype(std::int64_t id);
+// The prototype a program of this type sees: a few helpers take other arguments in some types
+// (bpf_sk_assign takes a socket or NULL in sk_lookup programs, a referenced socket in tc).
+const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type);
 // Whether a program of this type may call the helper (the kernel's get_func_proto per type, as the
 // running kernel answered scripts/probe_helpers).
 bool allowed(std::uint32_t prog_type, std::int64_t id);

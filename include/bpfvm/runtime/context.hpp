@@ -27,6 +27,11 @@ namespace bpfvm::runtime {
 struct SkbContext {
   struct __sk_buff user;
   std::uint64_t data = 0, data_end = 0, data_meta = 0;
+  // What `skb->sk` loads: the packet's socket. Outside test runs none (NULL); a test run's packet belongs
+  // to a dummy socket, as in the kernel's bpf_prog_test_run_skb: `sock` below, in the UAPI layout
+  // programs read (bpfvm has no struct sock to translate from).
+  std::uint64_t sk = 0;
+  struct bpf_sock sock {};
 };
 
 // Behind struct xdp_md. data_hard_start is the buffer's start (its headroom), for bpf_xdp_adjust_head.

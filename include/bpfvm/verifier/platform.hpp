@@ -36,6 +36,10 @@ enum class ArgType : std::uint8_t {
   kConstStr,              // ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map
   kSpinLock,              // ARG_PTR_TO_SPIN_LOCK: the bpf_spin_lock of a map value
   kRingbufRecord,         // ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: releases the record's reference
+  kSockCommon,            // ARG_PTR_TO_SOCK_COMMON: sock_common, sock or tcp_sock, not NULL
+  kBtfIdSockCommon,       // ARG_PTR_TO_BTF_ID_SOCK_COMMON: the same (BTF socket types aside)
+  kSockRelease,           // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE: a socket a lookup acquired
+  kSocketOrNull,          // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL: a sock, or NULL
 };
 
 enum class RetType : std::uint8_t {
@@ -43,6 +47,16 @@ enum class RetType : std::uint8_t {
   kVoid,                 // RET_VOID
   kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
   kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
+  kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
+  kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
+  kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
+};
+
+// What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
+enum class RefEffect : std::uint8_t {
+  kNone,
+  kAcquires,  // r0 holds a new reference, released by a release argument (the socket lookups)
+  kCasts,     // r0 is its socket argument seen as another type: it carries that argument's reference
 };
 
 struct HelperSignature {
@@ -51,6 +65,7 @@ struct HelperSignature {
   std::array<ArgType, 5> args{};
   bool gpl_only = false;        // callable only from GPL-compatible programs
   bool changes_packet = false;  // moves or resizes the packet (bpf_helper_changes_pkt_data)
+  RefEffect ref = RefEffect::kNone;
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
@@ -69,7 +84,10 @@ struct MapInfo {
 
 // What a context access gives, when the program type allows it.
 struct CtxField {
-  enum class Result : std::uint8_t { kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta, kBtfPointer } result = Result::kDenied;
+  enum class Result : std::uint8_t {
+    kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta, kBtfPointer,
+    kSockCommonOrNull, kSocket, kSocketOrNull,  // a context's socket (__sk_buff->sk, bpf_sock_addr->sk...)
+  } result = Result::kDenied;
   std::string why;  // kDenied: the reason, in plain words
   std::uint32_t btf_id = 0;  // kBtfPointer: the pointed-to object's type (a tracing program's argument)
 };

@@ -30,7 +30,17 @@ enum class RegType : std::uint8_t {
   kMem,         // PTR_TO_MEM (a ring buffer record: with a reference)
   kFunc,        // PTR_TO_FUNC (a callback)
   kBtfId,       // PTR_TO_BTF_ID: a kernel object of a BTF type (a tracing program's arguments)
+  // Sockets (struct bpf_sock_common / bpf_sock / bpf_tcp_sock as UAPI shows them): from the socket
+  // lookup helpers (with a reference to release), bpf_sk_fullsock and bpf_tcp_sock, or a context's
+  // `sk`. Read-only, at fixed offsets, never moved.
+  kSockCommon,  // PTR_TO_SOCK_COMMON
+  kSocket,      // PTR_TO_SOCKET
+  kTcpSock,     // PTR_TO_TCP_SOCK
 };
+// One of the socket pointer types (the kernel's type_is_sk_pointer).
+constexpr bool is_socket_type(RegType t) {
+  return t == RegType::kSockCommon || t == RegType::kSocket || t == RegType::kTcpSock;
+}
 std::string_view reg_type_name(RegType type, bool maybe_null = false);
 
 struct RegState {
@@ -90,6 +100,7 @@ struct Frame {
 struct Reference {
   std::uint32_t id = 0;
   std::uint32_t insn = 0;  // where it was acquired
+  bool socket = false;     // a socket from a lookup (bpf_sk_release) rather than a ring buffer record
   friend bool operator==(const Reference&, const Reference&) = default;
 };
 
