@@ -70,7 +70,7 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
                    const VerifierOptions& options)
     : program_(program),
       cfg_(cfg),
-      liveness_(compute_liveness(cfg)),
+      liveness_(compute_liveness(cfg, &platform)),
       platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
   at_pc_.resize(cfg.size());
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {

@@ -2,6 +2,9 @@
 
 #include <linux/bpf.h>
 
+#include <array>
+#include <climits>
+
 namespace bpfvm::verifier {
 
 namespace {
@@ -26,9 +29,15 @@ std::uint64_t slots_of(std::int32_t off, int size) {
 // stores through other registers are known not to touch it. A function's arguments may (its caller's
 // stack); values loaded from memory that is not the stack may not (no pointer to the stack can be
 // stored anywhere else: bpfvm keeps pointers out of maps, and the stack dies with the program).
+//
+// Of a register that may point into the function's own stack, `off` also keeps its offset from r10
+// when every path that makes it a stack pointer gives the same constant one (kVaries otherwise), so
+// that accesses and helper calls through it touch only the slots there.
+constexpr std::int32_t kVaries = INT32_MIN;
 struct StackPointers {
   std::uint16_t regs = 0;
   std::uint64_t slots = 0;
+  std::array<std::int32_t, 11> off{};
   bool operator==(const StackPointers&) const = default;
 };
 
@@ -39,6 +48,8 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
   for (const Subprogram& sub : cfg.subprogs) {
     reached[sub.start] = 1;
     in[sub.start].regs = static_cast<std::uint16_t>(bit(10) | (sub.start == 0 ? 0 : kArgs));
+    in[sub.start].off.fill(kVaries);  // a function's arguments point into its caller's stack
+    in[sub.start].off[10] = 0;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -49,11 +60,22 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
           isa::Overloaded{
               [&](const isa::Alu& a) {
                 const bool src_sp = a.src.is_reg && (in[k].regs & bit(a.src.reg));
+                const bool dst_sp = in[k].regs & bit(a.dst);
                 const bool mov = a.op == isa::AluOp::kMov && a.is64;
                 if (mov) {
                   out.regs = static_cast<std::uint16_t>(src_sp ? out.regs | bit(a.dst) : out.regs & ~bit(a.dst));
+                  if (src_sp) out.off[a.dst] = in[k].off[a.src.reg];
                 } else if ((a.op == isa::AluOp::kAdd || a.op == isa::AluOp::kSub) && a.is64) {
-                  if (src_sp) out.regs |= bit(a.dst);  // number + stack pointer
+                  if (src_sp) {
+                    out.regs |= bit(a.dst);  // number + stack pointer
+                    out.off[a.dst] = kVaries;
+                  } else if (dst_sp) {
+                    // A stack pointer moved by a constant keeps a known offset; by a register, not.
+                    const std::int64_t moved = static_cast<std::int64_t>(in[k].off[a.dst]) +
+                                               (a.op == isa::AluOp::kAdd ? a.src.imm : -static_cast<std::int64_t>(a.src.imm));
+                    const bool known = !a.src.is_reg && in[k].off[a.dst] != kVaries && moved > -4096 && moved < 4096;
+                    out.off[a.dst] = known ? static_cast<std::int32_t>(moved) : kVaries;
+                  }
                 } else {
                   out.regs &= static_cast<std::uint16_t>(~bit(a.dst));
                 }
@@ -68,6 +90,7 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
                   sp = in[k].slots != 0;
                 }
                 out.regs = static_cast<std::uint16_t>(sp ? out.regs | bit(l.dst) : out.regs & ~bit(l.dst));
+                if (sp) out.off[l.dst] = kVaries;  // a spilled stack pointer: where it points is not known here
               },
               [&](const isa::Store& st) {
                 const bool sp = st.src.is_reg && (in[k].regs & bit(st.src.reg));
@@ -93,7 +116,12 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
       for (std::int32_t s : cfg.successors[k]) {
         if (s < 0) continue;
         const auto t = static_cast<std::size_t>(s);
-        const StackPointers merged{static_cast<std::uint16_t>(in[t].regs | out.regs), in[t].slots | out.slots};
+        StackPointers merged{static_cast<std::uint16_t>(in[t].regs | out.regs), in[t].slots | out.slots, {}};
+        for (std::size_t r = 0; r < merged.off.size(); ++r) {
+          const bool a = reached[t] && (in[t].regs & bit(static_cast<std::uint8_t>(r)));
+          const bool b = out.regs & bit(static_cast<std::uint8_t>(r));
+          merged.off[r] = a && b ? (in[t].off[r] == out.off[r] ? out.off[r] : kVaries) : a ? in[t].off[r] : b ? out.off[r] : 0;
+        }
         if (!reached[t] || !(merged == in[t])) {
           in[t] = merged;
           reached[t] = 1;
@@ -112,12 +140,20 @@ struct Facts {
 };
 
 // What holds at the entry of `insn` given what holds after it (a backward transfer).
-Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp) {
-  // The stack slots an access through `base` may touch: exact through r10, any through a register
-  // that may point into the stack, none through others.
+Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const Platform* platform) {
+  // The stack slots an access through `base` may touch: exact through r10 or a stack pointer at a
+  // known offset, any through a register that may point anywhere into the stack, none through others.
   auto touched = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::uint64_t {
-    if (base == 10) return slots_of(off, isa::bytes_of(size));
-    return (sp.regs & bit(base)) ? kAllSlots : 0;
+    if (!(sp.regs & bit(base))) return 0;
+    if (sp.off[base] == kVaries) return kAllSlots;
+    return slots_of(sp.off[base] + off, isa::bytes_of(size));
+  };
+  // What a helper may read through a pointer argument: from where it points to the frame's top (its
+  // size is a register's value, not known here).
+  auto reachable = [&](std::uint8_t reg) -> std::uint64_t {
+    if (!(sp.regs & bit(reg))) return 0;
+    if (sp.off[reg] == kVaries || sp.off[reg] >= 0) return sp.off[reg] == kVaries ? kAllSlots : 0;
+    return slots_of(sp.off[reg], -sp.off[reg]);
   };
   Facts in = out;
   std::visit(
@@ -183,9 +219,22 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
           },
           [&](const isa::Call& c) {
             // r0-r5 are set by the call; its arguments are read, and may decide safety (sizes). The
-            // callee may read the stack through pointers: every slot is live across a call.
+            // callee may read the stack through pointers: every slot is live across a call, except
+            // for a helper of known prototype, which reads only its arguments and the stack they may
+            // point to (the kernel's check_helper_mem_access marks only the bytes a helper reads).
             in.live &= static_cast<std::uint16_t>(~kCallerSaved);
             in.demanded &= static_cast<std::uint16_t>(~kCallerSaved);
+            const HelperSignature* sig =
+                platform && c.kind == isa::Call::Kind::kHelper && !calls_callback(c) ? platform->helper(c.imm) : nullptr;
+            if (sig) {
+              for (std::size_t i = 0; i < sig->args.size() && sig->args[i] != ArgType::kNone; ++i) {
+                const auto r = static_cast<std::uint8_t>(i + 1);
+                in.live |= bit(r);
+                if (sig->args[i] != ArgType::kAnything) in.demanded |= bit(r);
+                in.live_slots |= reachable(r);
+              }
+              return;
+            }
             in.live |= kArgs;
             in.demanded |= kArgs;
             in.live_slots = kAllSlots;
@@ -222,7 +271,7 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
 
 }  // namespace
 
-Liveness compute_liveness(const Cfg& cfg) {
+Liveness compute_liveness(const Cfg& cfg, const Platform* platform) {
   const std::size_t n = cfg.size();
   const std::vector<StackPointers> sp = stack_pointers(cfg);
   std::vector<Facts> in(n);
@@ -240,7 +289,7 @@ Liveness compute_liveness(const Cfg& cfg) {
         out.live_slots |= f.live_slots;
         out.demanded_slots |= f.demanded_slots;
       }
-      const Facts next = transfer(cfg.insns[k], out, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k]);
+      const Facts next = transfer(cfg.insns[k], out, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform);
       if (!(next == in[k])) {
         in[k] = next;
         changed = true;

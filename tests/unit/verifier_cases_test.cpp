@@ -15,6 +15,8 @@
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
+#include "bpfvm/verifier/cfg.hpp"
+#include "bpfvm/verifier/liveness.hpp"
 #include "bpfvm/verifier/verifier.hpp"
 
 namespace bpfvm::verifier {
@@ -267,6 +269,45 @@ TEST(VerifierPruning, KeysThatDifferDoNotKeepPathsApart) {
   ASSERT_TRUE(stats) << stats.error().to_string();
   EXPECT_LT(stats->insns_processed, 400u);  // each choice joins its other side (4601 when keys kept paths apart)
   EXPECT_GT(stats->pruned, 6u);
+}
+
+// A helper reads only its own argument registers, and of the stack only what its pointer arguments
+// may reach (from where they point to the frame's top): slots below the key and registers the
+// prototype has no argument in are dead at the call, so paths that differ only there prune into one
+// another (the kernel marks only what a helper reads, check_helper_mem_access).
+TEST(VerifierPruning, WhatAHelperCannotReadDoesNotKeepPathsApart) {
+  maps::MapDef hash{BPF_MAP_TYPE_HASH, 8, 8, 16, 0, "h"};
+  const std::vector<MapInfo> infos = {runtime::VerifierPlatform::map_info(hash)};
+  const runtime::VerifierPlatform platform(BPF_PROG_TYPE_SOCKET_FILTER, infos);
+  std::string text = "r9 = r1\n*(u64 *)(r10 -8) = 0\n";
+  // Eight choices, each leaving the context or a stack pointer in a slot deep below the key (and in
+  // r3, which bpf_map_lookup_elem does not take), then a lookup: without pruning, 2^8 paths.
+  for (int i = 0; i < 8; ++i) {
+    text += fmt::format("r6 = *(u32 *)(r9 +0)\nr7 = 1\nr7 += 1\nr7 += 1\nr7 += 1\nr7 += 1\nr7 += 1\n"
+                        "*(u64 *)(r10 -{0}) = r9\nr3 = r9\nif r6 > {1} goto k{1}\n*(u64 *)(r10 -{0}) = r10\nr3 = r10\nk{1}:\n",
+                        200 + 8 * i, i);
+  }
+  text += "r2 = r10\nr2 += -8\nr1 = map[idx:0]\ncall bpf_map_lookup_elem\nif r0 == 0 goto out\n"
+          "r1 = *(u64 *)(r0 +0)\nout:\nr0 = 0\nexit";
+  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
+  ASSERT_TRUE(insns) << insns.error().to_string();
+  auto stats = verify(*insns, platform, {});
+  ASSERT_TRUE(stats) << stats.error().to_string();
+  EXPECT_LT(stats->insns_processed, 400u);  // every path apart when every slot and r1-r5 were live at each call
+  EXPECT_GT(stats->pruned, 6u);
+  // The same, statically: at the call, r1 and r2 are read, r3 is not; the key's slot is, fp-200 is not.
+  const auto cfg = build_cfg(*insns);
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  const Liveness l = compute_liveness(*cfg, &platform);
+  std::size_t call = 0;
+  for (std::size_t k = 0; k < cfg->insns.size(); ++k) {
+    if (cfg->starts[k] && std::holds_alternative<isa::Call>(cfg->insns[k])) call = k;
+  }
+  EXPECT_EQ(l.live_regs[call] & 0x3e, 0x06);
+  EXPECT_TRUE(l.live_slots[call] & 1);
+  EXPECT_FALSE(l.live_slots[call] & (1ull << 24));
+  const Liveness coarse = compute_liveness(*cfg);
+  EXPECT_TRUE(coarse.live_slots[call] & (1ull << 24));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bpfvm/verifier/cfg.hpp"
+#include "bpfvm/verifier/platform.hpp"
 
 namespace bpfvm::verifier {
 
@@ -25,6 +26,9 @@ struct Liveness {
   std::vector<std::uint64_t> live_slots, demanded_slots;
 };
 
-Liveness compute_liveness(const Cfg& cfg);
+// With a platform, a helper call reads only the argument registers its prototype has, demands only
+// those whose value may decide safety (not ARG_ANYTHING), and reads only the stack its pointer
+// arguments may reach; without one, every call reads r1-r5 and the whole stack.
+Liveness compute_liveness(const Cfg& cfg, const Platform* platform = nullptr);
 
 }  // namespace bpfvm::verifier
