@@ -70,13 +70,16 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
                    const VerifierOptions& options)
     : program_(program),
       cfg_(cfg),
-      liveness_(compute_liveness(cfg, &platform)),
+      liveness_(cfg, &platform, false),
       platform_(platform), options_(options), prune_point_(cfg.size(), 0) {
   at_pc_.resize(cfg.size());
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {
     if (!cfg.starts[i]) continue;
     if (std::holds_alternative<isa::CondJump>(cfg.insns[i])) prune_point_[i] = 1;
-    if (calls_callback(cfg.insns[i])) prune_point_[i] = 2;
+    if (calls_callback(cfg.insns[i])) {
+      prune_point_[i] = 2;
+      if (!callback_liveness_) callback_liveness_ = std::make_unique<Liveness>(compute_liveness(cfg, &platform));
+    }
     for (std::int32_t s : cfg.successors[i]) {
       if (s >= 0 && static_cast<std::uint32_t>(s) != i + static_cast<std::uint32_t>(isa::slots_of(cfg.insns[i]))) {
         prune_point_[static_cast<std::size_t>(s)] = std::max<std::uint8_t>(prune_point_[static_cast<std::size_t>(s)], 1);
@@ -203,7 +206,7 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       // A complete state covers every path from a state it includes. At a helper that calls back, a
       // state still being explored covers it too: every call more gives nothing new, and the helper
       // bounds the calls (the kernel's callback fixed point); the first visit explores the rest.
-      if (c.state.includes(path.state, liveness_, path.pc)) {
+      if (c.state.includes(path.state, callback_site ? *callback_liveness_ : liveness_.facts(), path.pc)) {
         ++c.hits;
         ++stats_.pruned;
         return true;
@@ -254,7 +257,7 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       }
     }
     for (std::uint32_t k : here) {
-      if (checkpoints_[k].state.includes(path.state, liveness_, path.pc)) {
+      if (checkpoints_[k].state.includes(path.state, *callback_liveness_, path.pc)) {
         ++stats_.pruned;
         return true;
       }
@@ -263,7 +266,8 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   if (!add_new_state) return false;
   jumps_since_ = insns_since_ = 0;
   Checkpoint kept{path.state, path.pc, path.checkpoint, 1, 0, 0, 0, {}};
-  const std::uint16_t demanded = static_cast<std::uint16_t>(liveness_.demanded_regs[path.pc] & liveness_.live_regs[path.pc]);
+  const Liveness& facts = callback_site ? *callback_liveness_ : liveness_.facts();
+  const std::uint16_t demanded = static_cast<std::uint16_t>(facts.demanded_regs[path.pc] & facts.live_regs[path.pc]);
   for (std::size_t r = 0; r < now.regs.size(); ++r) {
     if ((demanded & (1u << r)) && now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const()) {
       kept.const_mask = static_cast<std::uint16_t>(kept.const_mask | (1u << r));
@@ -607,12 +611,16 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   }
   const CmpOp op = cmp_op(j.cond);
   if (auto known = branch_taken(op, a.value, b.value, j.is32)) {
+    liveness_.demand_branch(pc);  // the values decided the path: they matter wherever they came from
     path.pc = *known ? target : pc + 1;
     return true;
   }
   Scalar ta = a.value, tb = b.value, fa = a.value, fb = b.value;
   const bool taken_possible = refine_branch(op, true, ta, tb, j.is32);
   const bool fall_possible = refine_branch(op, false, fa, fb, j.is32);
+  // Also when the refinement reaches copies of an operand (scalar ids): whatever relies on a copy's
+  // narrowed range relies on the link, which pruning checks only for demanded numbers.
+  if (!taken_possible || !fall_possible || a.id != 0 || (j.src.is_reg && b.id != 0)) liveness_.demand_branch(pc);
   if (!taken_possible && !fall_possible) return false;
   auto apply = [&](State& s, const Scalar& va, const Scalar& vb) {
     Frame& fr = s.cur();

@@ -140,7 +140,11 @@ class Explorer {
 
   std::span<const isa::RawInsn> program_;
   const Cfg& cfg_;
-  Liveness liveness_;
+  // Which registers and slots matter where; conditional jumps demand their operands once a path's
+  // values decided them. At a helper that calls back, states still being explored cover new ones:
+  // there every jump demands (callback_liveness_, made when the program has such a helper).
+  LivenessSolver liveness_;
+  std::unique_ptr<Liveness> callback_liveness_;
   Frame before_;                // log level 2: the registers before the instruction
   std::size_t log_depth_ = 0;
   const Platform& platform_;

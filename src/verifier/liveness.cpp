@@ -140,7 +140,8 @@ struct Facts {
 };
 
 // What holds at the entry of `insn` given what holds after it (a backward transfer).
-Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const Platform* platform) {
+Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const Platform* platform,
+               bool branch_demands) {
   // The stack slots an access through `base` may touch: exact through r10 or a stack pointer at a
   // known offset, any through a register that may point anywhere into the stack, none through others.
   auto touched = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::uint64_t {
@@ -210,11 +211,13 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
             in.demanded_slots |= slots;
           },
           [&](const isa::CondJump& j) {
+            // Its operands are read; their values matter only where they decided the path (see
+            // LivenessSolver::demand_branch).
             in.live |= bit(j.dst);
-            in.demanded |= bit(j.dst);
+            if (branch_demands) in.demanded |= bit(j.dst);
             if (j.src.is_reg) {
               in.live |= bit(j.src.reg);
-              in.demanded |= bit(j.src.reg);
+              if (branch_demands) in.demanded |= bit(j.src.reg);
             }
           },
           [&](const isa::Call& c) {
@@ -271,43 +274,94 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
 
 }  // namespace
 
-Liveness compute_liveness(const Cfg& cfg, const Platform* platform) {
+struct LivenessSolver::Impl {
+  const Cfg& cfg;
+  const Platform* platform;
+  std::vector<StackPointers> sp;
+  std::vector<Facts> in;
+  std::vector<std::uint8_t> demands;  // per conditional jump: its operands are demanded
+  std::vector<std::vector<std::uint32_t>> preds;
+  Liveness out;
+
+  Facts recompute(std::size_t k) const {
+    Facts after;
+    for (std::int32_t s : cfg.successors[k]) {
+      if (s < 0) continue;
+      const Facts& f = in[static_cast<std::size_t>(s)];
+      after.live |= f.live;
+      after.demanded |= f.demanded;
+      after.live_slots |= f.live_slots;
+      after.demanded_slots |= f.demanded_slots;
+    }
+    return transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform,
+                    demands[k] != 0);
+  }
+  void publish(std::size_t k) {
+    out.live_regs[k] = in[k].live;
+    out.demanded_regs[k] = static_cast<std::uint16_t>(in[k].demanded & in[k].live);
+    out.live_slots[k] = in[k].live_slots;
+    out.demanded_slots[k] = in[k].demanded_slots & in[k].live_slots;
+  }
+};
+
+LivenessSolver::LivenessSolver(const Cfg& cfg, const Platform* platform, bool every_branch_demands)
+    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, {}, {}, {}})) {
+  Impl& m = *impl_;
   const std::size_t n = cfg.size();
-  const std::vector<StackPointers> sp = stack_pointers(cfg);
-  std::vector<Facts> in(n);
+  m.in.resize(n);
+  m.demands.assign(n, every_branch_demands ? 1 : 0);
+  m.preds.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!cfg.starts[k]) continue;
+    for (std::int32_t s : cfg.successors[k]) {
+      if (s >= 0) m.preds[static_cast<std::size_t>(s)].push_back(static_cast<std::uint32_t>(k));
+    }
+  }
   // Round-robin backwards until nothing changes (loops converge: the facts only grow).
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t k = n; k-- > 0;) {
       if (!cfg.starts[k]) continue;
-      Facts out;
-      for (std::int32_t s : cfg.successors[k]) {
-        if (s < 0) continue;
-        const Facts& f = in[static_cast<std::size_t>(s)];
-        out.live |= f.live;
-        out.demanded |= f.demanded;
-        out.live_slots |= f.live_slots;
-        out.demanded_slots |= f.demanded_slots;
-      }
-      const Facts next = transfer(cfg.insns[k], out, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform);
-      if (!(next == in[k])) {
-        in[k] = next;
+      const Facts next = m.recompute(k);
+      if (!(next == m.in[k])) {
+        m.in[k] = next;
         changed = true;
       }
     }
   }
-  Liveness l;
-  l.live_regs.resize(n);
-  l.demanded_regs.resize(n);
-  l.live_slots.resize(n);
-  l.demanded_slots.resize(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    l.live_regs[k] = in[k].live;
-    l.demanded_regs[k] = static_cast<std::uint16_t>(in[k].demanded & in[k].live);
-    l.live_slots[k] = in[k].live_slots;
-    l.demanded_slots[k] = in[k].demanded_slots & in[k].live_slots;
+  m.out.live_regs.resize(n);
+  m.out.demanded_regs.resize(n);
+  m.out.live_slots.resize(n);
+  m.out.demanded_slots.resize(n);
+  for (std::size_t k = 0; k < n; ++k) m.publish(k);
+}
+
+LivenessSolver::~LivenessSolver() = default;
+
+const Liveness& LivenessSolver::facts() const { return impl_->out; }
+
+bool LivenessSolver::demands(std::uint32_t pc) const { return impl_->demands[pc] != 0; }
+
+void LivenessSolver::demand_branch(std::uint32_t pc) {
+  Impl& m = *impl_;
+  if (m.demands[pc]) return;
+  m.demands[pc] = 1;
+  // The facts only grow: from the jump backwards, every instruction whose facts change passes the
+  // change on to its predecessors.
+  std::vector<std::uint32_t> work{pc};
+  while (!work.empty()) {
+    const std::uint32_t k = work.back();
+    work.pop_back();
+    const Facts next = m.recompute(k);
+    if (next == m.in[k]) continue;
+    m.in[k] = next;
+    m.publish(k);
+    for (std::uint32_t p : m.preds[k]) work.push_back(p);
   }
-  return l;
+}
+
+Liveness compute_liveness(const Cfg& cfg, const Platform* platform) {
+  return LivenessSolver(cfg, platform, true).facts();
 }
 
 }  // namespace bpfvm::verifier

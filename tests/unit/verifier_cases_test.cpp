@@ -310,5 +310,33 @@ TEST(VerifierPruning, WhatAHelperCannotReadDoesNotKeepPathsApart) {
   EXPECT_TRUE(coarse.live_slots[call] & (1ull << 24));
 }
 
+// A number compared where both sides of the branch go on decides nothing: paths that differ only in
+// it prune into one another (the kernel marks a jump's operands precise only when their values decided
+// it). tests/verifier/pruning.cases holds the cases where they must not.
+TEST(VerifierPruning, NumbersOnlyComparedBothWaysDoNotKeepPathsApart) {
+  const runtime::VerifierPlatform platform(BPF_PROG_TYPE_SOCKET_FILTER, {});
+  std::string text = "r9 = r1\n";
+  // Eight choices of a number (1 or 2) kept on the stack, each compared at the end with an unknown
+  // number read afresh, both ways: 2^8 paths unless those comparisons leave the numbers out of the
+  // states..
+  for (int i = 0; i < 8; ++i) {
+    text += fmt::format("r7 = *(u32 *)(r9 +4)\nr8 = 1\nr8 += 1\nr8 += 1\nr8 += 1\nr8 += 1\nr8 += 1\n"
+                        "r8 = 1\nif r7 > {0} goto k{0}\nr8 = 2\nk{0}:\n*(u64 *)(r10 -{1}) = r8\n",
+                        i, 8 * (i + 1));
+  }
+  for (int i = 0; i < 8; ++i) {
+    text += fmt::format("r6 = *(u32 *)(r9 +0)\nr8 = *(u64 *)(r10 -{1})\nif r8 > r6 goto e{0}\nr7 = 0\ne{0}:\n", i,
+                        8 * (i + 1));
+  }
+  text += "r0 = 0\nexit";
+  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
+  ASSERT_TRUE(insns) << insns.error().to_string();
+  auto stats = verify(*insns, platform, {});
+  ASSERT_TRUE(stats) << stats.error().to_string();
+  EXPECT_LT(stats->insns_processed, 1000u);
+  EXPECT_GT(stats->pruned, 6u);
+}
+
+
 }  // namespace
 }  // namespace bpfvm::verifier

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "bpfvm/verifier/cfg.hpp"
@@ -30,5 +31,25 @@ struct Liveness {
 // those whose value may decide safety (not ARG_ANYTHING), and reads only the stack its pointer
 // arguments may reach; without one, every call reads r1-r5 and the whole stack.
 Liveness compute_liveness(const Cfg& cfg, const Platform* platform = nullptr);
+
+// The same facts, where a conditional jump's operands are demanded only once a path's values decided
+// it (one side, or neither, could be taken; or it refined copies of a number): the kernel marks
+// precise only what decided a path (check_cond_jmp_op's mark_chain_precision on a known outcome), and
+// a state that covers a new one is complete, so every jump its paths decided has been named by then.
+// demand_branch updates the facts incrementally, backwards from the jump.
+class LivenessSolver {
+ public:
+  LivenessSolver(const Cfg& cfg, const Platform* platform, bool every_branch_demands);
+  ~LivenessSolver();
+  LivenessSolver(const LivenessSolver&) = delete;
+  LivenessSolver& operator=(const LivenessSolver&) = delete;
+  const Liveness& facts() const;
+  bool demands(std::uint32_t pc) const;
+  void demand_branch(std::uint32_t pc);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace bpfvm::verifier
