@@ -261,10 +261,11 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
           },
           [&](const isa::Exit&) {
             // A function's result goes back to its caller, a callback's must be 0 or 1; the program's
-            // own result is only checked for its type.
+            // own result is checked against its type's range when it has one (check_return_code), and
+            // otherwise only for its type.
             in = Facts{};
             in.live = bit(0);
-            if (in_subprog) in.demanded = bit(0);
+            if (in_subprog || !platform || platform->return_range()) in.demanded = bit(0);
           },
           [&](const isa::Jump&) {},
       },
