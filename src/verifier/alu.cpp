@@ -201,6 +201,8 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
     }
     return {};
   };
+  // The number's bounds decide this step's safety, used or not after (the kernel marks it precise).
+  if (ptr_dst ? a.src.is_reg : true) liveness_.demand(pc, static_cast<std::uint16_t>(1u << (ptr_dst ? a.src.reg : a.dst)));
   BPFVM_TRY(sane(num, true));
   RegState r = ptr;
   const bool sub = a.op == isa::AluOp::kSub;

@@ -141,7 +141,7 @@ struct Facts {
 
 // What holds at the entry of `insn` given what holds after it (a backward transfer).
 Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const Platform* platform,
-               bool branch_demands) {
+               bool branch_demands, bool conservative) {
   // The stack slots an access through `base` may touch: exact through r10 or a stack pointer at a
   // known offset, any through a register that may point anywhere into the stack, none through others.
   auto touched = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::uint64_t {
@@ -171,6 +171,12 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
             if (a.src.is_reg) {
               in.live |= bit(a.src.reg);  // read (reading an unset register is an error)
               if (dst_demanded) in.demanded |= bit(a.src.reg);
+              // A number added to a pointer must be bounded (check_reg_sane_offset) whether or not the
+              // pointer is used after: the explorer demands it where it sees one (LivenessSolver::
+              // demand); a conservative analysis, blind to types, demands both sides of every move.
+              if (conservative && a.is64 && (a.op == isa::AluOp::kAdd || a.op == isa::AluOp::kSub)) {
+                in.demanded |= static_cast<std::uint16_t>(bit(a.src.reg) | bit(a.dst));
+              }
             }
             (void)dst_live;
           },
@@ -280,7 +286,9 @@ struct LivenessSolver::Impl {
   const Platform* platform;
   std::vector<StackPointers> sp;
   std::vector<Facts> in;
+  bool conservative;
   std::vector<std::uint8_t> demands;  // per conditional jump: its operands are demanded
+  std::vector<std::uint16_t> extra;   // registers demanded at an instruction (LivenessSolver::demand)
   std::vector<std::vector<std::uint32_t>> preds;
   Liveness out;
 
@@ -294,8 +302,10 @@ struct LivenessSolver::Impl {
       after.live_slots |= f.live_slots;
       after.demanded_slots |= f.demanded_slots;
     }
-    return transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform,
-                    demands[k] != 0);
+    Facts before = transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform,
+                            demands[k] != 0, conservative);
+    before.demanded |= extra[k];
+    return before;
   }
   void publish(std::size_t k) {
     out.live_regs[k] = in[k].live;
@@ -306,10 +316,11 @@ struct LivenessSolver::Impl {
 };
 
 LivenessSolver::LivenessSolver(const Cfg& cfg, const Platform* platform, bool every_branch_demands)
-    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, {}, {}, {}})) {
+    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, every_branch_demands, {}, {}, {}, {}})) {
   Impl& m = *impl_;
   const std::size_t n = cfg.size();
   m.in.resize(n);
+  m.extra.assign(n, 0);
   m.demands.assign(n, every_branch_demands ? 1 : 0);
   m.preds.resize(n);
   for (std::size_t k = 0; k < n; ++k) {
@@ -344,9 +355,19 @@ const Liveness& LivenessSolver::facts() const { return impl_->out; }
 bool LivenessSolver::demands(std::uint32_t pc) const { return impl_->demands[pc] != 0; }
 
 void LivenessSolver::demand_branch(std::uint32_t pc) {
+  if (impl_->demands[pc]) return;
+  impl_->demands[pc] = 1;
+  propagate(pc);
+}
+
+void LivenessSolver::demand(std::uint32_t pc, std::uint16_t regs) {
+  if ((impl_->extra[pc] | regs) == impl_->extra[pc]) return;
+  impl_->extra[pc] = static_cast<std::uint16_t>(impl_->extra[pc] | regs);
+  propagate(pc);
+}
+
+void LivenessSolver::propagate(std::uint32_t pc) {
   Impl& m = *impl_;
-  if (m.demands[pc]) return;
-  m.demands[pc] = 1;
   // The facts only grow: from the jump backwards, every instruction whose facts change passes the
   // change on to its predecessors.
   std::vector<std::uint32_t> work{pc};
