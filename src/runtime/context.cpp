@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstddef>
 #include <initializer_list>
 #include <span>
@@ -78,27 +79,43 @@ const std::vector<Field>& xdp_fields() {
 
 // The contexts of the types bpfvm verifies but does not run, and every type's return range, as the
 // running kernel's verifier answered scripts/probe_contexts.
+// What a load gives, by the verifier's name of it ("": loads refused). A name not listed here does not
+// compile: add it (and, when bpfvm's verifier models it, its meaning in classify_probed).
+constexpr std::string_view kProbedLoads[] = {"", "scalar", "pkt", "pkt_end", "pkt_meta", "sock", "sock_or_null",
+                                             "sock_common_or_null", "flow_keys", "trusted_ptr_nf_hook_state",
+                                             "trusted_ptr_sk_buff"};
 struct ProbedAccess {
-  std::uint16_t off;
-  std::uint8_t size;
-  std::string_view loads;  // the verifier's name of what a load gives ("scalar", "pkt", "sock"...), "": refused
-  bool store;
+  std::uint16_t off = 0;
+  std::uint8_t size = 0;
+  std::uint8_t load = 0;  // index in kProbedLoads
+  bool store = false;
+  constexpr ProbedAccess() = default;
+  constexpr ProbedAccess(std::uint16_t o, std::uint8_t sz, std::string_view loads, bool st) : off(o), size(sz), store(st) {
+    while (kProbedLoads[load] != loads) ++load;  // past the table's end: not a constant expression
+  }
+  std::string_view loads() const { return kProbedLoads[load]; }
 };
+// Built at compile time (the accesses copied into a fixed table), so that nothing is made at run time:
+// the first program a process verifies used to pay about 0.1 ms for building these lists.
 struct ProbedRules {
+  static constexpr std::size_t kMaxAccesses = 192;
   std::uint32_t prog_type, attach;
   std::string_view name;
   bool has_range;
   std::int64_t lo, hi;
-  std::initializer_list<ProbedAccess> accesses;
+  std::array<ProbedAccess, kMaxAccesses> table{};
+  std::size_t count = 0;
+  constexpr ProbedRules(std::uint32_t type, std::uint32_t attach_type, std::string_view type_name, bool range,
+                        std::int64_t low, std::int64_t high, std::initializer_list<ProbedAccess> list)
+      : prog_type(type), attach(attach_type), name(type_name), has_range(range), lo(low), hi(high) {
+    for (const ProbedAccess& a : list) table[count++] = a;  // past kMaxAccesses: not a constant expression
+  }
+  std::span<const ProbedAccess> accesses() const { return {table.data(), count}; }
 };
-// Made on first use (a function's static): the agent runs verifier code from a preloaded library's
-// constructor, before the library's other namespace-scope objects would be initialized.
-std::span<const ProbedRules> probed_rules() {
-  static const ProbedRules rules[] = {
+constexpr ProbedRules kProbedRules[] = {
 #include "context_rules.inc"
-  };
-  return rules;
-}
+};
+std::span<const ProbedRules> probed_rules() { return kProbedRules; }
 
 // The rules of (type, attach type); a type's first variant when the attach type is not one probed.
 const ProbedRules* probed(std::uint32_t prog_type, std::uint32_t attach) {
@@ -152,18 +169,19 @@ Classified classify_raw(std::size_t ctx_size, std::size_t first_readable, std::i
 
 Classified classify_probed(const ProbedRules& rules, std::int64_t off, std::int64_t size, bool store) {
   using R = verifier::CtxField::Result;
-  for (const ProbedAccess& a : rules.accesses) {
+  for (const ProbedAccess& a : rules.accesses()) {
     if (a.off != off || a.size != size) continue;
     if (store) return a.store ? Classified{{R::kScalar, {}}} : denied("the field is read-only");
-    if (a.loads.empty()) return denied("the field cannot be loaded");
-    if (a.loads == "scalar") return {{R::kScalar, {}}};
-    if (a.loads == "pkt") return {{R::kPacket, {}}};
-    if (a.loads == "pkt_end") return {{R::kPacketEnd, {}}};
-    if (a.loads == "pkt_meta") return {{R::kPacketMeta, {}}};
-    if (a.loads == "sock") return {{R::kSocket, {}}};
-    if (a.loads == "sock_or_null") return {{R::kSocketOrNull, {}}};
-    if (a.loads == "sock_common_or_null") return {{R::kSockCommonOrNull, {}}};
-    return denied(fmt::format("the field is a kernel pointer ({}) that bpfvm's verifier does not model yet", a.loads));
+    const std::string_view loads = a.loads();
+    if (loads.empty()) return denied("the field cannot be loaded");
+    if (loads == "scalar") return {{R::kScalar, {}}};
+    if (loads == "pkt") return {{R::kPacket, {}}};
+    if (loads == "pkt_end") return {{R::kPacketEnd, {}}};
+    if (loads == "pkt_meta") return {{R::kPacketMeta, {}}};
+    if (loads == "sock") return {{R::kSocket, {}}};
+    if (loads == "sock_or_null") return {{R::kSocketOrNull, {}}};
+    if (loads == "sock_common_or_null") return {{R::kSockCommonOrNull, {}}};
+    return denied(fmt::format("the field is a kernel pointer ({}) that bpfvm's verifier does not model yet", loads));
   }
   return denied(fmt::format("no field of {}'s context can be {} with {} bytes there", rules.name,
                             store ? "stored" : "loaded", size));
@@ -181,7 +199,7 @@ Classified classify(std::uint32_t prog_type, std::uint32_t attach, std::int64_t 
     case BPF_PROG_TYPE_KPROBE: return classify_raw(sizeof(struct pt_regs), 0, off, size, store);
     case BPF_PROG_TYPE_PERF_EVENT: return classify_raw(sizeof(struct bpf_perf_event_data), 0, off, size, store);
     default:
-      if (const ProbedRules* r = probed(prog_type, attach); r && r->accesses.size() > 0) {
+      if (const ProbedRules* r = probed(prog_type, attach); r && r->accesses().size() > 0) {
         return classify_probed(*r, off, size, store);
       }
       return denied("this program type has no context bpfvm knows");
@@ -222,7 +240,7 @@ verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std:
 bool verified_only_type(std::uint32_t prog_type) {
   if (context_size(prog_type) != 0) return false;
   const ProbedRules* r = probed(prog_type, 0);
-  return r && r->accesses.size() > 0;
+  return r && r->accesses().size() > 0;
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t prog_type,
