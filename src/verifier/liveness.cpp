@@ -2,6 +2,7 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 
@@ -51,10 +52,18 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
     in[sub.start].off.fill(kVaries);  // a function's arguments point into its caller's stack
     in[sub.start].off[10] = 0;
   }
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (std::size_t k = 0; k < n; ++k) {
-      if (!cfg.starts[k] || !reached[k]) continue;
+  // Forward sweeps in instruction order; a change flows to successors, and a loop's back edge sends the
+  // sweep back to its head.
+  std::vector<std::uint8_t> queued(n, 0);
+  for (const Subprogram& sub : cfg.subprogs) queued[sub.start] = 1;
+  for (std::size_t k = 0; k < n;) {
+    if (!queued[k] || !cfg.starts[k]) {
+      ++k;
+      continue;
+    }
+    queued[k] = 0;
+    std::size_t next = k + 1;
+    {
       StackPointers out = in[k];
       std::visit(
           isa::Overloaded{
@@ -125,10 +134,12 @@ std::vector<StackPointers> stack_pointers(const Cfg& cfg) {
         if (!reached[t] || !(merged == in[t])) {
           in[t] = merged;
           reached[t] = 1;
-          changed = true;
+          queued[t] = 1;
+          next = std::min(next, t);
         }
       }
     }
+    k = next;
   }
   return in;
 }
@@ -140,8 +151,8 @@ struct Facts {
 };
 
 // What holds at the entry of `insn` given what holds after it (a backward transfer).
-Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const Platform* platform,
-               bool branch_demands, bool conservative) {
+Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPointers& sp, const HelperSignature* sig,
+               bool result_demanded, bool branch_demands, bool conservative) {
   // The stack slots an access through `base` may touch: exact through r10 or a stack pointer at a
   // known offset, any through a register that may point anywhere into the stack, none through others.
   auto touched = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::uint64_t {
@@ -233,9 +244,7 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
             // point to (the kernel's check_helper_mem_access marks only the bytes a helper reads).
             in.live &= static_cast<std::uint16_t>(~kCallerSaved);
             in.demanded &= static_cast<std::uint16_t>(~kCallerSaved);
-            const HelperSignature* sig =
-                platform && c.kind == isa::Call::Kind::kHelper && !calls_callback(c) ? platform->helper(c.imm) : nullptr;
-            if (sig) {
+            if (sig) {  // a helper (not one that calls back) of known prototype
               for (std::size_t i = 0; i < sig->args.size() && sig->args[i] != ArgType::kNone; ++i) {
                 const auto r = static_cast<std::uint8_t>(i + 1);
                 in.live |= bit(r);
@@ -271,7 +280,7 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
             // otherwise only for its type.
             in = Facts{};
             in.live = bit(0);
-            if (in_subprog || !platform || platform->return_range()) in.demanded = bit(0);
+            if (in_subprog || result_demanded) in.demanded = bit(0);
           },
           [&](const isa::Jump&) {},
       },
@@ -289,7 +298,9 @@ struct LivenessSolver::Impl {
   bool conservative;
   std::vector<std::uint8_t> demands;  // per conditional jump: its operands are demanded
   std::vector<std::uint16_t> extra;   // registers demanded at an instruction (LivenessSolver::demand)
-  std::vector<std::vector<std::uint32_t>> preds;
+  std::vector<const HelperSignature*> sigs;  // per helper call of known prototype
+  bool result_demanded = true;               // the program's type checks its result's range
+  std::vector<std::uint32_t> pred_start, preds;  // instruction k's predecessors: preds[pred_start[k]..[k+1])
   Liveness out;
 
   Facts recompute(std::size_t k) const {
@@ -302,8 +313,8 @@ struct LivenessSolver::Impl {
       after.live_slots |= f.live_slots;
       after.demanded_slots |= f.demanded_slots;
     }
-    Facts before = transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], platform,
-                            demands[k] != 0, conservative);
+    Facts before = transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], sigs[k],
+                            result_demanded, demands[k] != 0, conservative);
     before.demanded |= extra[k];
     return before;
   }
@@ -316,30 +327,52 @@ struct LivenessSolver::Impl {
 };
 
 LivenessSolver::LivenessSolver(const Cfg& cfg, const Platform* platform, bool every_branch_demands)
-    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, every_branch_demands, {}, {}, {}, {}})) {
+    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, every_branch_demands, {}, {}, {}, true, {}, {}, {}})) {
   Impl& m = *impl_;
   const std::size_t n = cfg.size();
   m.in.resize(n);
   m.extra.assign(n, 0);
   m.demands.assign(n, every_branch_demands ? 1 : 0);
-  m.preds.resize(n);
+  m.sigs.assign(n, nullptr);
+  m.result_demanded = !platform || platform->return_range().has_value();
+  m.pred_start.assign(n + 1, 0);
   for (std::size_t k = 0; k < n; ++k) {
     if (!cfg.starts[k]) continue;
+    if (const auto* c = std::get_if<isa::Call>(&cfg.insns[k]);
+        c && platform && c->kind == isa::Call::Kind::kHelper && !calls_callback(cfg.insns[k])) {
+      m.sigs[k] = platform->helper(c->imm);
+    }
     for (std::int32_t s : cfg.successors[k]) {
-      if (s >= 0) m.preds[static_cast<std::size_t>(s)].push_back(static_cast<std::uint32_t>(k));
+      if (s >= 0) ++m.pred_start[static_cast<std::size_t>(s) + 1];
     }
   }
-  // Round-robin backwards until nothing changes (loops converge: the facts only grow).
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (std::size_t k = n; k-- > 0;) {
+  for (std::size_t k = 0; k < n; ++k) m.pred_start[k + 1] += m.pred_start[k];
+  m.preds.resize(m.pred_start[n]);
+  {
+    std::vector<std::uint32_t> fill(m.pred_start.begin(), m.pred_start.end() - 1);
+    for (std::size_t k = 0; k < n; ++k) {
       if (!cfg.starts[k]) continue;
-      const Facts next = m.recompute(k);
-      if (!(next == m.in[k])) {
-        m.in[k] = next;
-        changed = true;
+      for (std::int32_t s : cfg.successors[k]) {
+        if (s >= 0) m.preds[fill[static_cast<std::size_t>(s)]++] = static_cast<std::uint32_t>(k);
       }
     }
+  }
+  // Backward sweeps from the last instruction: a change flows to predecessors, and a loop sends the
+  // sweep back up to its end (the facts only grow, so loops converge).
+  std::vector<std::uint8_t> queued(n, 1);
+  for (std::size_t k = n; k-- > 0;) {
+    if (!queued[k] || !cfg.starts[k]) continue;
+    queued[k] = 0;
+    const Facts next = m.recompute(k);
+    if (next == m.in[k]) continue;
+    m.in[k] = next;
+    std::size_t back = k;
+    for (std::uint32_t i = m.pred_start[k]; i < m.pred_start[k + 1]; ++i) {
+      const std::uint32_t p = m.preds[i];
+      queued[p] = 1;
+      back = std::max<std::size_t>(back, p + 1);
+    }
+    k = back;  // the loop's --k resumes at the highest predecessor queued above k
   }
   m.out.live_regs.resize(n);
   m.out.demanded_regs.resize(n);
@@ -378,7 +411,7 @@ void LivenessSolver::propagate(std::uint32_t pc) {
     if (next == m.in[k]) continue;
     m.in[k] = next;
     m.publish(k);
-    for (std::uint32_t p : m.preds[k]) work.push_back(p);
+    for (std::uint32_t i = m.pred_start[k]; i < m.pred_start[k + 1]; ++i) work.push_back(m.preds[i]);
   }
 }
 
