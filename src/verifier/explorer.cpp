@@ -79,6 +79,7 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
     if (calls_callback(cfg.insns[i])) {
       prune_point_[i] = 2;
       if (!callback_liveness_) callback_liveness_ = std::make_unique<Liveness>(compute_liveness(cfg, &platform));
+      per_path_precision_ = false;
     }
     for (std::int32_t s : cfg.successors[i]) {
       if (s >= 0 && static_cast<std::uint32_t>(s) != i + static_cast<std::uint32_t>(isa::slots_of(cfg.insns[i]))) {
@@ -206,9 +207,18 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       // A complete state covers every path from a state it includes. At a helper that calls back, a
       // state still being explored covers it too: every call more gives nothing new, and the helper
       // bounds the calls (the kernel's callback fixed point); the first visit explores the rest.
-      if (c.state.includes(path.state, callback_site ? *callback_liveness_ : liveness_.facts(), path.pc)) {
+      const bool covers = callback_site ? c.state.includes(path.state, *callback_liveness_, path.pc)
+                                        : c.state.includes(path.state, liveness_.facts(), path.pc, c.precise_regs,
+                                                           c.precise_slots);
+      if (covers) {
         ++c.hits;
         ++stats_.pruned;
+        // What decided something below the covering state decides the same below this path: its
+        // ancestors learn it (the kernel's propagate_precision).
+        if (!callback_site && (c.precise_regs || c.precise_slots) &&
+            !mark_precise(path, c.precise_regs, c.precise_slots, false)) {
+          liveness_.demand(path.pc, c.precise_regs, c.precise_slots);
+        }
         return true;
       }
     } else if (c.state.callback_unroll_depth == path.state.callback_unroll_depth && c.state.includes(path.state) &&
@@ -274,6 +284,9 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
       kept.consts[r] = now.regs[r].value.const_value();
     }
   }
+  kept.depth = path.state.frames.size();
+  kept.trail = std::move(path.trail);
+  path.trail.clear();
   checkpoints_.push_back(std::move(kept));
   path.checkpoint = static_cast<std::int32_t>(checkpoints_.size() - 1);
   here.push_back(static_cast<std::uint32_t>(path.checkpoint));
@@ -339,6 +352,7 @@ Result<void> Explorer::explore(Path path) {
       return {};
     }
     const std::uint32_t pc = path.pc;
+    if (per_path_precision_) path.trail.push_back(pc);
     const isa::Insn& insn = cfg_.insns[pc];
     Frame& f = path.state.cur();
     if (std::holds_alternative<isa::Exit>(insn)) {
@@ -539,7 +553,7 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
   if (!j.is32 && (eq || ne) && !j.src.is_reg && is_null_const(b)) {
     if (a.maybe_null && a.id) {
       // The null check: on one side every copy of the pointer is NULL, on the other none is.
-      Path other{path.state, target, path.checkpoint, path.decision};
+      Path other{path.state, target, path.checkpoint, path.decision, path.trail};
       mark_null_checked(other.state, a.id, eq);
       mark_null_checked(path.state, a.id, !eq);
       record_fork(path, other, pc);
@@ -575,7 +589,7 @@ bool Explorer::branch_on_pointers(Path& path, const isa::CondJump& j, const RegS
       }
     }
     if (pkt) {
-      Path other{path.state, target, path.checkpoint, path.decision};
+      Path other{path.state, target, path.checkpoint, path.decision, path.trail};
       switch (op) {
         case isa::Cond::kGt: prove_packet_range(path.state, *pkt, false); break;  // fall through: pkt <= end
         case isa::Cond::kLt: prove_packet_range(other.state, *pkt, true); break;  // taken: pkt < end
@@ -603,15 +617,20 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   if (a.type != RegType::kScalar || b.type != RegType::kScalar) {
     if (branch_on_pointers(path, j, a, b)) return true;
     // Other comparisons involving pointers teach nothing; both sides go on.
-    Path other{path.state, target, path.checkpoint, path.decision};
+    Path other{path.state, target, path.checkpoint, path.decision, path.trail};
     record_fork(path, other, pc);
     push(std::move(other));
     path.pc = pc + 1;
     return true;
   }
   const CmpOp op = cmp_op(j.cond);
+  // The operands decided the path: their values matter back along it, wherever they came from.
+  const auto decided = [&] {
+    const auto regs = static_cast<std::uint16_t>((1u << j.dst) | (j.src.is_reg ? 1u << j.src.reg : 0u));
+    if (!per_path_precision_ || !mark_precise(path, regs, 0, true)) liveness_.demand_branch(pc);
+  };
   if (auto known = branch_taken(op, a.value, b.value, j.is32)) {
-    liveness_.demand_branch(pc);  // the values decided the path: they matter wherever they came from
+    decided();
     path.pc = *known ? target : pc + 1;
     return true;
   }
@@ -619,8 +638,12 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   const bool taken_possible = refine_branch(op, true, ta, tb, j.is32);
   const bool fall_possible = refine_branch(op, false, fa, fb, j.is32);
   // Also when the refinement reaches copies of an operand (scalar ids): whatever relies on a copy's
-  // narrowed range relies on the link, which pruning checks only for demanded numbers.
-  if (!taken_possible || !fall_possible || a.id != 0 || (j.src.is_reg && b.id != 0)) liveness_.demand_branch(pc);
+  // narrowed range relies on the link, which pruning checks only for numbers demanded for every path.
+  if (a.id != 0 || (j.src.is_reg && b.id != 0)) {
+    liveness_.demand_branch(pc);
+  } else if (!taken_possible || !fall_possible) {
+    decided();
+  }
   if (!taken_possible && !fall_possible) return false;
   auto apply = [&](State& s, const Scalar& va, const Scalar& vb) {
     Frame& fr = s.cur();
@@ -632,7 +655,7 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
     }
   };
   if (taken_possible) {
-    Path other{path.state, target, path.checkpoint, path.decision};
+    Path other{path.state, target, path.checkpoint, path.decision, path.trail};
     apply(other.state, ta, tb);
     if (fall_possible) {
       record_fork(path, other, pc);
@@ -645,6 +668,90 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   apply(path.state, fa, fb);
   path.pc = pc + 1;
   return true;
+}
+
+bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last) {
+  regs &= 0x3ff;  // r10 is always the frame pointer
+  auto walk = [&](const std::vector<std::uint32_t>& trail, std::size_t end) {
+    for (std::size_t i = end; i-- > 0;) {
+      if (!backtrack_insn(trail[i], regs, slots)) return false;
+      if (!regs && !slots) break;
+    }
+    return true;
+  };
+  if (!walk(path.trail, path.trail.size() - (skip_last && !path.trail.empty() ? 1 : 0))) return false;
+  for (std::int32_t cp = path.checkpoint; cp >= 0 && (regs || slots);) {
+    Checkpoint& c = checkpoints_[static_cast<std::size_t>(cp)];
+    if (c.depth != path.state.frames.size()) return false;
+    // What this state already had marked has gone further back before: only the rest goes on.
+    const auto fresh_regs = static_cast<std::uint16_t>(regs & ~c.precise_regs);
+    const std::uint64_t fresh_slots = slots & ~c.precise_slots;
+    c.precise_regs = static_cast<std::uint16_t>(c.precise_regs | regs);
+    c.precise_slots |= slots;
+    regs = fresh_regs;
+    slots = fresh_slots;
+    if (!walk(c.trail, c.trail.size())) return false;
+    cp = c.parent;
+  }
+  return true;
+}
+
+bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots) const {
+  const auto bit = [](std::uint8_t r) { return static_cast<std::uint16_t>(1u << r); };
+  const isa::Insn& insn = cfg_.insns[pc];
+  return std::visit(
+      isa::Overloaded{
+          [&](const isa::Alu& a) {
+            if (!(regs & bit(a.dst))) return true;
+            if (a.op == isa::AluOp::kMov || a.op == isa::AluOp::kMovsx) regs &= static_cast<std::uint16_t>(~bit(a.dst));
+            if (a.src.is_reg) regs |= bit(a.src.reg);
+            return true;
+          },
+          [&](const isa::Endian&) { return true; },
+          [&](const isa::LoadImm64& l) {
+            regs &= static_cast<std::uint16_t>(~bit(l.dst));
+            return true;
+          },
+          [&](const isa::Load& l) {
+            if (!(regs & bit(l.dst))) return true;
+            regs &= static_cast<std::uint16_t>(~bit(l.dst));
+            // From the stack: the slot's value (a spilled number) decides; from other memory, nothing
+            // earlier on the path does.
+            const auto touched = liveness_.slots_through(pc, l.base, l.off, isa::bytes_of(l.size));
+            if (!touched) return false;
+            slots |= *touched;
+            return true;
+          },
+          [&](const isa::Store& st) {
+            const auto touched = liveness_.slots_through(pc, st.base, st.off, isa::bytes_of(st.size));
+            if (!touched) return slots == 0;
+            if (!(*touched & slots)) return true;
+            if (st.src.is_reg) regs |= bit(st.src.reg);
+            if (st.base == 10 && st.size == isa::Size::kDW && st.off % 8 == 0) slots &= ~*touched;  // all of it
+            return true;
+          },
+          [&](const isa::Atomic& a) {
+            const auto touched = liveness_.slots_through(pc, a.base, a.off, isa::bytes_of(a.size));
+            const std::uint8_t fetched = a.op == isa::AtomicOp::kCmpxchg ? 0 : a.src;
+            return touched && !(*touched & slots) && !(a.fetch && (regs & bit(fetched)));
+          },
+          [&](const isa::Call& c) {
+            // A helper's result decides nothing earlier; r1-r5 hold nothing after it.
+            if (c.kind != isa::Call::Kind::kHelper || calls_callback(insn) || !platform_.helper(c.imm)) return false;
+            if (regs & 0x3e) return false;
+            regs &= static_cast<std::uint16_t>(~1u);
+            return true;
+          },
+          [&](const isa::CallReg&) { return false; },
+          [&](const isa::PacketLoad&) {
+            regs &= static_cast<std::uint16_t>(~0x3fu);
+            return true;
+          },
+          [&](const isa::CondJump&) { return true; },
+          [&](const isa::Jump&) { return true; },
+          [&](const isa::Exit&) { return false; },
+      },
+      insn);
 }
 
 Result<void> Explorer::load_imm64(Frame& f, std::uint32_t pc, const isa::LoadImm64& l) {

@@ -31,6 +31,13 @@ struct Checkpoint {
   // another only if it holds the same constants there (a quick test before the whole comparison).
   std::uint16_t const_mask = 0;
   std::array<std::uint64_t, 11> consts{};
+  // The instructions its path ran from the previous checkpoint (`parent`) to here, and the current
+  // frame's registers and slots whose values decided something on the paths below it (the kernel's
+  // precision marks, found by walking those instructions backwards).
+  std::vector<std::uint32_t> trail{};
+  std::uint16_t precise_regs = 0;
+  std::uint64_t precise_slots = 0;
+  std::size_t depth = 0;  // frames
 };
 
 struct Path {
@@ -38,6 +45,7 @@ struct Path {
   std::uint32_t pc;
   std::int32_t checkpoint;    // the last checkpoint on this path, -1 for none
   std::int32_t decision = -1;  // the last branch decision on this path (Explorer::decisions_), -1: none
+  std::vector<std::uint32_t> trail{};  // the instructions run since `checkpoint` (or the start)
 };
 
 // A sign-extended constant of `bits` bits.
@@ -74,6 +82,13 @@ class Explorer {
   Result<void> explore(Path path);
   Result<bool> exit(Path& path);
   Result<bool> branch(Path& path, const isa::CondJump& j);
+  // Registers (and slots) of the current frame whose values decided something at the end of `path`'s
+  // trail (the last instruction's own operands when skip_last): marked in the checkpoints back along
+  // the path, through what each instruction computed them from (the kernel's mark_chain_precision).
+  // False when the walk meets what it cannot follow (calls, exits, stack accesses at unknown offsets):
+  // the caller then demands them statically, for every path.
+  bool mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last);
+  bool backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots) const;
   bool branch_on_pointers(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b);
   void fork(const Path& path, std::uint32_t target);
   void push(Path p);
@@ -145,6 +160,9 @@ class Explorer {
   // there every jump demands (callback_liveness_, made when the program has such a helper).
   LivenessSolver liveness_;
   std::unique_ptr<Liveness> callback_liveness_;
+  // Per-path precision (mark_precise) needs complete states only; with helpers that call back, where
+  // states still being explored cover, decided jumps demand statically (LivenessSolver::demand_branch).
+  bool per_path_precision_ = true;
   Frame before_;                // log level 2: the registers before the instruction
   std::size_t log_depth_ = 0;
   const Platform& platform_;

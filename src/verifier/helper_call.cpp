@@ -402,7 +402,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   if (s.frames.size() >= static_cast<std::size_t>(isa::kMaxCallFrames)) {
     return error(pc, fmt::format("the call stack of {} frames is too deep", s.frames.size() + 1));
   }
-  Path after{s, pc + 1, path.checkpoint, path.decision};
+  Path after{s, pc + 1, path.checkpoint, path.decision, path.trail};
   returned(after.state);
   push(std::move(after));
   ++s.callback_unroll_depth;

@@ -298,6 +298,7 @@ struct LivenessSolver::Impl {
   bool conservative;
   std::vector<std::uint8_t> demands;  // per conditional jump: its operands are demanded
   std::vector<std::uint16_t> extra;   // registers demanded at an instruction (LivenessSolver::demand)
+  std::vector<std::uint64_t> extra_slots;
   std::vector<const HelperSignature*> sigs;  // per helper call of known prototype
   bool result_demanded = true;               // the program's type checks its result's range
   std::vector<std::uint32_t> pred_start, preds;  // instruction k's predecessors: preds[pred_start[k]..[k+1])
@@ -316,6 +317,7 @@ struct LivenessSolver::Impl {
     Facts before = transfer(cfg.insns[k], after, cfg.subprog_of(static_cast<std::uint32_t>(k)) != 0, sp[k], sigs[k],
                             result_demanded, demands[k] != 0, conservative);
     before.demanded |= extra[k];
+    before.demanded_slots |= extra_slots[k];
     return before;
   }
   void publish(std::size_t k) {
@@ -327,11 +329,12 @@ struct LivenessSolver::Impl {
 };
 
 LivenessSolver::LivenessSolver(const Cfg& cfg, const Platform* platform, bool every_branch_demands)
-    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, every_branch_demands, {}, {}, {}, true, {}, {}, {}})) {
+    : impl_(std::make_unique<Impl>(Impl{cfg, platform, stack_pointers(cfg), {}, every_branch_demands, {}, {}, {}, {}, true, {}, {}, {}})) {
   Impl& m = *impl_;
   const std::size_t n = cfg.size();
   m.in.resize(n);
   m.extra.assign(n, 0);
+  m.extra_slots.assign(n, 0);
   m.demands.assign(n, every_branch_demands ? 1 : 0);
   m.sigs.assign(n, nullptr);
   m.result_demanded = !platform || platform->return_range().has_value();
@@ -393,10 +396,21 @@ void LivenessSolver::demand_branch(std::uint32_t pc) {
   propagate(pc);
 }
 
-void LivenessSolver::demand(std::uint32_t pc, std::uint16_t regs) {
-  if ((impl_->extra[pc] | regs) == impl_->extra[pc]) return;
-  impl_->extra[pc] = static_cast<std::uint16_t>(impl_->extra[pc] | regs);
+void LivenessSolver::demand(std::uint32_t pc, std::uint16_t regs, std::uint64_t slots) {
+  Impl& m = *impl_;
+  if ((m.extra[pc] | regs) == m.extra[pc] && (m.extra_slots[pc] | slots) == m.extra_slots[pc]) return;
+  m.extra[pc] = static_cast<std::uint16_t>(m.extra[pc] | regs);
+  m.extra_slots[pc] |= slots;
   propagate(pc);
+}
+
+std::optional<std::uint64_t> LivenessSolver::slots_through(std::uint32_t pc, std::uint8_t reg, std::int32_t off,
+                                                           int size) const {
+  const StackPointers& sp = impl_->sp[pc];
+  if (reg == 10) return slots_of(off, size);
+  if (!(sp.regs & bit(reg))) return 0;
+  if (sp.off[reg] == kVaries) return std::nullopt;
+  return slots_of(sp.off[reg] + off, size);
 }
 
 void LivenessSolver::propagate(std::uint32_t pc) {

@@ -155,7 +155,13 @@ bool State::includes(const State& other, const Liveness& liveness, std::uint32_t
   return compare(other, &liveness, pc);
 }
 
-bool State::compare(const State& other, const Liveness* liveness, std::uint32_t pc) const {
+bool State::includes(const State& other, const Liveness& liveness, std::uint32_t pc, std::uint16_t more_regs,
+                     std::uint64_t more_slots) const {
+  return compare(other, &liveness, pc, more_regs, more_slots);
+}
+
+bool State::compare(const State& other, const Liveness* liveness, std::uint32_t pc, std::uint16_t more_regs,
+                    std::uint64_t more_slots) const {
   if (frames.size() != other.frames.size() || refs.size() != other.refs.size()) return false;
   if ((active_lock == 0) != (other.active_lock == 0)) return false;
   IdMap ids;
@@ -178,6 +184,10 @@ bool State::compare(const State& other, const Liveness* liveness, std::uint32_t 
       demanded = liveness->demanded_regs[at];
       live_slots = liveness->live_slots[at];
       demanded_slots = liveness->demanded_slots[at];
+      if (f + 1 == frames.size()) {
+        demanded = static_cast<std::uint16_t>(demanded | (more_regs & live));
+        demanded_slots |= more_slots & live_slots;
+      }
     }
     // First the cheap and most often decisive difference: a demanded constant (a loop counter) that
     // differs. Most states a path meets are other iterations of its loop.

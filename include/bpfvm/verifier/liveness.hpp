@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bpfvm/verifier/cfg.hpp"
@@ -50,7 +51,10 @@ class LivenessSolver {
   void demand_branch(std::uint32_t pc);
   // Registers whose values decide safety at `pc` (a number added to a pointer there), and what flows
   // into them.
-  void demand(std::uint32_t pc, std::uint16_t regs);
+  void demand(std::uint32_t pc, std::uint16_t regs, std::uint64_t slots = 0);
+  // The slots of the function's own stack an access of `size` bytes at reg+off at `pc` may touch: none
+  // when reg cannot point into the stack, nullopt when it may at an offset not known here.
+  std::optional<std::uint64_t> slots_through(std::uint32_t pc, std::uint8_t reg, std::int32_t off, int size) const;
 
  private:
   void propagate(std::uint32_t pc);

@@ -124,9 +124,14 @@ struct State {
   // The same, comparing only what matters from instruction `pc` on (liveness: dead registers and
   // slots are ignored, numbers whose value nothing checks cover any number).
   bool includes(const State& other, const Liveness& liveness, std::uint32_t pc) const;
+  // The same, with more of the current frame's registers and slots demanded (what this state's own
+  // paths found deciding: the kernel's precision marks).
+  bool includes(const State& other, const Liveness& liveness, std::uint32_t pc, std::uint16_t more_regs,
+                std::uint64_t more_slots) const;
 
  private:
-  bool compare(const State& other, const Liveness* liveness, std::uint32_t pc) const;
+  bool compare(const State& other, const Liveness* liveness, std::uint32_t pc, std::uint16_t more_regs = 0,
+               std::uint64_t more_slots = 0) const;
 };
 
 // Whether `old` covers `cur` for pruning. `ids` pairs the ids of `old` with those of `cur` (a null
