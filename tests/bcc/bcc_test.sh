@@ -6,7 +6,8 @@
 # get_syscall_fnname) by the kprobe PMU, and reads bpfvm's trace pipe and perf buffers. Checked here:
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
-# the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
+# the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), a ring buffer (open_ring_buffer) and a log2
+# histogram (print_log2_hist), Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
 # bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
 # words, and an ordinary user running the example.
 # Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
@@ -86,6 +87,56 @@ else bad "trace_print" "$(cat "$TMP/printk")"; fi
 if grep -Eq "^b' *wl_open-[0-9]+ .*: bpf_trace_printk: raw sys_enter openat'$" "$TMP/printk"; then
   ok "RAW_TRACEPOINT_PROBE(sys_enter): the raw syscall tracepoint"
 else bad "RAW_TRACEPOINT_PROBE" "$(cat "$TMP/printk")"; fi
+
+# 2b. A ring buffer through open_ring_buffer/ring_buffer_poll (BPF_RINGBUF_OUTPUT, ringbuf_reserve and
+# ringbuf_submit) and a histogram through print_log2_hist (BPF_HISTOGRAM, increment, bpf_log2l): each
+# of the workload's opens is a record, and the histogram's rows count those records by name length.
+cat > "$TMP/ring.py" <<'PY'
+from bcc import BPF
+b = BPF(text=r"""
+BPF_HISTOGRAM(dist);
+BPF_RINGBUF_OUTPUT(events, 8);
+struct event { u32 len; char name[64]; };
+int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename, int flags) {
+    char comm[16] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] != 'w' || comm[1] != 'l')
+        return 0;
+    struct event *e = events.ringbuf_reserve(sizeof(struct event));
+    if (!e)
+        return 0;
+    int n = bpf_probe_read_user_str(e->name, sizeof(e->name), filename);
+    e->len = n;
+    dist.increment(bpf_log2l(n));
+    events.ringbuf_submit(e, 0);
+    return 0;
+}
+""")
+b.attach_kprobe(event=b.get_syscall_fnname("openat"), fn_name="syscall__openat")
+def show(ctx, data, size):
+    e = b["events"].event(data)
+    print("ring %d %s" % (e.len, e.name.decode()), flush=True)
+b["events"].open_ring_buffer(show)
+try:
+    while True:
+        b.ring_buffer_poll(100)
+except KeyboardInterrupt:
+    pass
+b.ring_buffer_consume()
+b["dist"].print_log2_hist("len")
+PY
+run_bcc "$TMP/ring" 1 "$PY" "$TMP/ring.py"
+present_len=$(( ${#TMP} + 9 ))  # "/present" and its NUL
+if grep -qx "ring $present_len $TMP/present" "$TMP/ring" && grep -qx "ring $((present_len - 1)) $TMP/absent" "$TMP/ring"; then
+  ok "open_ring_buffer: a record per open of the workload, names and lengths"
+else bad "open_ring_buffer" "$(cat "$TMP/ring")"; fi
+# The histogram's rows, recomputed from the records: bucket [2^k, 2^(k+1)-1] counts the lengths in it.
+want=$(awk '/^ring / { n = $2; k = 0; while (n > 1) { n = int(n / 2); k++ } c[k]++ }
+            END { for (k in c) printf "%d %d\n", 2 ^ k, c[k] }' "$TMP/ring" | sort -n)
+got=$(awk '/^ +[0-9]+ -> [0-9]+ +: +[0-9]+ +\|/ { if ($5 > 0) printf "%d %d\n", $1, $5 }' "$TMP/ring" | sort -n)
+if [ -n "$want" ] && [ "$got" = "$want" ] && grep -Eq "^ +len +: count +distribution$" "$TMP/ring"; then
+  ok "print_log2_hist: the log2 histogram of the records' lengths, in BCC's format"
+else bad "print_log2_hist" "want: $want" "got: $got" "$(cat "$TMP/ring")"; fi
 
 # 3. Debian's BCC tools, unchanged.
 run_bcc "$TMP/opensnoop" 3 opensnoop-bpfcc -n wl_open
