@@ -7,7 +7,7 @@
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
 # the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), a ring buffer (open_ring_buffer) and a log2
-# histogram (print_log2_hist), Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
+# histogram (print_log2_hist), BCC's USDT class on a process in scope, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
 # bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
 # words, and an ordinary user running the example.
 # Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
@@ -137,6 +137,58 @@ got=$(awk '/^ +[0-9]+ -> [0-9]+ +: +[0-9]+ +\|/ { if ($5 > 0) printf "%d %d\n", 
 if [ -n "$want" ] && [ "$got" = "$want" ] && grep -Eq "^ +len +: count +distribution$" "$TMP/ring"; then
   ok "print_log2_hist: the log2 histogram of the records' lengths, in BCC's format"
 else bad "print_log2_hist" "want: $want" "got: $got" "$(cat "$TMP/ring")"; fi
+
+# 2c. USDT through BCC's USDT class: a process in scope with a probe (wl:tick, a long and an int in
+# registers), enable_probe on its pid, bpf_usdt_readarg of each argument at its own size.
+cat > "$TMP/usdt.c" <<'C'
+#include <stdlib.h>
+#include <sys/sdt.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 5;
+  for (long i = 1; i <= n; i++) {
+    DTRACE_PROBE2(wl, tick, i, n);
+    usleep(20000);
+  }
+  return 0;
+}
+C
+cat > "$TMP/usdt.py" <<'PY'
+import sys
+from bcc import BPF, USDT
+u = USDT(pid=int(sys.argv[1]))
+u.enable_probe(probe="tick", fn_name="on_tick")
+b = BPF(text=r"""
+int on_tick(struct pt_regs *ctx) {
+    long i = 0;
+    int n = 0;
+    bpf_usdt_readarg(1, ctx, &i);
+    bpf_usdt_readarg(2, ctx, &n);
+    bpf_trace_printk("tick %ld of %d\n", i, n);
+    return 0;
+}
+""", usdt_contexts=[u])
+b.trace_print()
+PY
+if cc -O1 -o "$TMP/wl_usdt" "$TMP/usdt.c" 2>"$TMP/usdt.cc"; then
+  "$BPFVM" run -- "$TMP/wl_usdt" 100000 > /dev/null 2>&1 &
+  target=$!
+  sleep 0.3
+  "$BPFVM" run -- "$PY" "$TMP/usdt.py" "$target" > "$TMP/usdt" 2>&1 &
+  reader=$!
+  wait_links 1 60 && sleep 1
+  kill -INT $reader
+  wait $reader
+  kill $target
+  wait $target 2>/dev/null
+  # Consecutive ticks, each with both arguments.
+  if awk '/bpf_trace_printk: tick [0-9]+ of 100000/ { sub(/.*tick /, ""); if (seen && $1 != last + 1) bad = 1; last = $1; seen++ }
+          END { exit !(seen >= 5 && !bad) }' "$TMP/usdt"; then
+    ok "USDT class: enable_probe on a pid, bpf_usdt_readarg of a long and an int"
+  else bad "USDT class" "$(head -20 "$TMP/usdt")"; fi
+else
+  bad "USDT class: cannot build the target" "$(cat "$TMP/usdt.cc")"
+fi
 
 # 3. Debian's BCC tools, unchanged.
 run_bcc "$TMP/opensnoop" 3 opensnoop-bpfcc -n wl_open
