@@ -195,7 +195,7 @@ int tracelog(Args& args) {
   ::sigaction(SIGTERM, &sa, nullptr);
   while (!g_stop) {
     (*pipe)->wait(100);
-    (*pipe)->consume([](std::span<const std::uint8_t> line) {
+    (*pipe)->consume_shared([](std::span<const std::uint8_t> line) {
       std::fwrite(line.data(), 1, line.size(), stdout);
       return 0;
     });

@@ -96,7 +96,7 @@ struct Outputs {
 
   void drain() {
     if (trace_pipe) {
-      trace_pipe->consume([](std::span<const std::uint8_t> line) {
+      trace_pipe->consume_shared([](std::span<const std::uint8_t> line) {
         std::fwrite(line.data(), 1, line.size(), stdout);
         return 0;
       });
@@ -342,7 +342,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   Outputs out{{}, {}, nullptr, EventTable(btf, object, stdout)};
   if (auto pipe = rt.trace_pipe()) {
     out.trace_pipe = *pipe;
-    out.trace_pipe->consume([](std::span<const std::uint8_t>) { return 0; });  // lines from before
+    out.trace_pipe->consume_shared([](std::span<const std::uint8_t>) { return 0; });  // lines from before
   }
   for (const auto& m : loaded->maps()) {
     if (m->def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {

@@ -824,7 +824,7 @@ std::int64_t Server::open_trace_pipe(int flags) {
     bool open = true;
     while (open && !self->stop_.load(std::memory_order_acquire)) {
       const std::uint32_t seen = ring->notify_count();
-      ring->consume([&](std::span<const std::uint8_t> line) {
+      ring->consume_shared([&](std::span<const std::uint8_t> line) {
         std::size_t sent = 0;
         while (open && sent < line.size()) {
           const ssize_t n = ::send(out, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);

@@ -229,6 +229,34 @@ std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uin
   return count;
 }
 
+std::size_t RingBuffer::consume_shared(const std::function<int(std::span<const std::uint8_t>)>& fn) {
+  auto& cons = atomic64(base() + kConsumerPage);
+  const auto& prod = atomic64(base() + kProducerPage);
+  std::vector<std::uint8_t> copy;
+  std::size_t count = 0;
+  for (;;) {
+    std::uint64_t c = cons.load(std::memory_order_acquire);
+    if (c >= prod.load(std::memory_order_acquire)) break;
+    const std::uint8_t* hdr = data_mut() + (c & (size() - 1));
+    const std::uint32_t len = atomic32(const_cast<std::uint8_t*>(hdr)).load(std::memory_order_acquire);
+    const std::uint32_t n = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    if ((len & BPF_RINGBUF_BUSY_BIT) || round8(n + kHeaderSize) > size()) {
+      // Still being written (or another reader took it and a producer reuses the space): stop unless
+      // consumer_pos moved meanwhile.
+      if (cons.load(std::memory_order_acquire) == c) break;
+      continue;
+    }
+    // Copied before the claim: once consumer_pos moves past it, producers may write over the space.
+    // (The data is mirrored after the ring, so a record that wraps reads in one piece.)
+    copy.assign(hdr + kHeaderSize, hdr + kHeaderSize + n);
+    if (!cons.compare_exchange_strong(c, c + round8(n + kHeaderSize), std::memory_order_acq_rel)) continue;
+    if (len & BPF_RINGBUF_DISCARD_BIT) continue;
+    ++count;
+    if (fn(copy) != 0) break;
+  }
+  return count;
+}
+
 void RingBuffer::notify() const {
   // Paired with sleep(): either the consumer sees the new count, or this sees the consumer waiting.
   auto& word = atomic32(base() + kNotifyOffset);

@@ -10,6 +10,9 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
+#include <algorithm>
+#include <cstring>
 
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/perf_buffer.hpp"
@@ -136,6 +139,43 @@ TEST_F(WakeupFd, RingBufferConsumerIsNeverLeftAsleepWhileRecordsCome) {
   EXPECT_EQ(timeouts, 0);
   EXPECT_EQ(got, kRecords);
 }
+
+// Two readers of one ring (two tools reading the trace pipe at once): with consume_shared each record
+// goes to exactly one of them, as each line of the kernel's trace_pipe goes to one reader.
+TEST_F(WakeupFd, SharedConsumersGetEachRecordOnce) {
+  auto map = create_map({BPF_MAP_TYPE_RINGBUF, 0, 0, 1u << 14, 0, "rb"}, nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  auto& rb = static_cast<RingBuffer&>(**map);
+  constexpr std::uint64_t kRecords = 200'000;
+  // Two single-consumer readers can move consumer_pos back and forth and never finish: give up then.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto late = [&] { return std::chrono::steady_clock::now() > deadline; };
+  std::vector<std::uint8_t> seen(kRecords, 0);
+  std::atomic<std::uint64_t> got{0};
+  std::atomic<int> duplicates{0};
+  auto reader = [&] {
+    while (got.load() < kRecords && !late()) {
+      const std::size_t n = rb.consume_shared([&](std::span<const std::uint8_t> rec) {
+        std::uint64_t seq = 0;
+        std::memcpy(&seq, rec.data(), sizeof seq);
+        if (seq >= kRecords || __atomic_exchange_n(&seen[seq], 1, __ATOMIC_RELAXED)) ++duplicates;
+        return 0;
+      });
+      got += n;
+      if (n == 0) std::this_thread::yield();
+    }
+  };
+  std::thread a(reader), b(reader);
+  for (std::uint64_t i = 0; i < kRecords && !late(); ++i) {
+    while (!rb.output(&i, sizeof i, 0) && !late()) std::this_thread::yield();
+  }
+  a.join();
+  b.join();
+  EXPECT_EQ(duplicates.load(), 0);
+  EXPECT_EQ(got.load(), kRecords);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(kRecords));
+}
+
 
 }  // namespace
 }  // namespace bpfvm::maps

@@ -52,6 +52,10 @@ class RingBuffer final : public Map {
   // past every finished record. Stops at a record still being written, or when fn returns non-zero.
   // Returns the number of records passed to fn.
   std::size_t consume(const std::function<int(std::span<const std::uint8_t>)>& fn);
+  // The same for a ring several readers consume at once, each record going to one of them (the trace
+  // pipe, as the kernel's trace_pipe reads consume lines): a reader copies a record out, then claims it
+  // by moving consumer_pos past it with a compare-and-swap; only the reader that wins passes it to fn.
+  std::size_t consume_shared(const std::function<int(std::span<const std::uint8_t>)>& fn);
   // Waits until a producer notifies or `timeout_ms` passes (-1: forever); true if notified.
   bool wait(int timeout_ms) const;
   // The producers' notification counter, and a wait until it moves past `seen`, or the producer
