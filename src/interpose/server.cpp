@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "bpfvm/attach/syscalls.hpp"
 #include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/attach/uprobe.hpp"
@@ -774,6 +775,20 @@ std::optional<std::int64_t> Server::open_file(int dirfd, const char* user_path, 
     tracepoint_ids_[id] = *name;
     if (!ours) return std::nullopt;
     content = fmt::format("{}\n", id);
+  } else if (const auto event = path->ends_with("/format") ? tracepoint_of_path(*path) : std::nullopt) {
+    // The format of a syscall tracepoint bpfvm produces, where tracefs is not readable (an ordinary
+    // user): the kernel's text, with the id the `id` file gives (BCC's TRACEPOINT_PROBE builds its
+    // args struct from it). Where it is readable, or for other events, the kernel answers.
+    if (::access(path->c_str(), R_OK) == 0 ||
+        !attach::parse_syscall_section("tracepoint/" + *event, BPF_PROG_TYPE_TRACEPOINT)) {
+      return std::nullopt;
+    }
+    std::lock_guard lock(mutex_);
+    const auto [it, added] = own_ids_.emplace(*event, kOwnTracepointIds + own_ids_.size());
+    const auto text = attach::syscall_tracepoint_format(*event, it->second);
+    if (!text) return std::nullopt;
+    tracepoint_ids_[it->second] = *event;
+    content = *text;
   } else if (path->ends_with("/kprobe_events") || path->ends_with("/uprobe_events")) {
     // The probes made through perf_event_open are not listed there (as on the kernel); loaders read the
     // file to find ones they made the older way before they remove them (BCC's bpf_detach_probe).

@@ -259,6 +259,34 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/n
   wait $pid
   if grep -Eq "^wl_open +[0-9]+ +[0-9]+ +100000 +$TMP/present$" "$TMP/user/out"; then ok "an ordinary user: opens.py sees its workload"
   else bad "ordinary user" "$(cat "$TMP/user/out")"; fi
+  # TRACEPOINT_PROBE builds its args struct from the event's tracefs format, which an ordinary user
+  # cannot read: bpfvm serves the kernel's text for the syscall events it produces.
+  cat > "$TMP/user/tp.py" <<'PY'
+from bcc import BPF
+b = BPF(text=r"""
+TRACEPOINT_PROBE(syscalls, sys_enter_openat) {
+    char comm[16] = {};
+    char name[64] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] != 'w' || comm[1] != 'l')
+        return 0;
+    bpf_probe_read_user_str(name, sizeof(name), args->filename);
+    bpf_trace_printk("tp openat %s\n", name);
+    return 0;
+}
+""")
+b.trace_print()
+PY
+  "${as_nobody[@]}" "$BPFVM" run -- "$PY" "$TMP/user/tp.py" > "$TMP/user/tp" 2>&1 &
+  pid=$!
+  wait_links 1 60 "${as_nobody[@]}"
+  "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
+  sleep 1
+  kill -INT $pid
+  wait $pid
+  if grep -q "bpf_trace_printk: tp openat $TMP/present'" "$TMP/user/tp"; then
+    ok "an ordinary user: TRACEPOINT_PROBE(syscalls, sys_enter_openat) with args from the served format"
+  else bad "ordinary user: TRACEPOINT_PROBE" "$(head -30 "$TMP/user/tp")"; fi
 else
   echo "skip ordinary user: not root, or no nobody/setpriv"
 fi

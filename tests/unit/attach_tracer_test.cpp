@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -37,6 +39,38 @@ TEST(SyscallTable, HasTheKernelsNumbersAndFields) {
   EXPECT_EQ(syscall_by_nr(SYS_getpid)->arg_count(), 0u);
   EXPECT_EQ(syscall_by_name("no_such_syscall"), nullptr);
   EXPECT_EQ(syscall_by_nr(100000), nullptr);
+}
+
+// The format files bpfvm serves where tracefs is not readable (BCC's TRACEPOINT_PROBE as an ordinary
+// user) are the kernel's, byte for byte: every syscall's enter and exit event, and raw_syscalls'.
+TEST(SyscallFormatOracle, FormatFilesAreTheKernels) {
+  std::string root;
+  for (const char* r : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (::access((std::string(r) + "/events/syscalls/sys_enter_openat/format").c_str(), R_OK) == 0) root = r;
+  }
+  if (root.empty()) GTEST_SKIP() << "tracefs is not readable here (mount it as root to compare with the kernel)";
+  auto compare = [&](const std::string& name) {
+    std::ifstream in(root + "/events/" + name + "/format");
+    if (!in) return;  // a syscall this kernel's build has no tracepoint for
+    const std::string real((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto id_at = real.find("ID: ");
+    ASSERT_NE(id_at, std::string::npos) << name;
+    const std::uint64_t id = std::strtoull(real.c_str() + id_at + 4, nullptr, 10);
+    const auto ours = syscall_tracepoint_format(name, id);
+    ASSERT_TRUE(ours) << name;
+    EXPECT_EQ(*ours, real) << name;
+  };
+  int compared = 0;
+  for (const SyscallFormat& f : syscall_formats()) {
+    compare("syscalls/sys_enter_" + std::string(f.name));
+    compare("syscalls/sys_exit_" + std::string(f.name));
+    compared += 2;
+  }
+  compare("raw_syscalls/sys_enter");
+  compare("raw_syscalls/sys_exit");
+  EXPECT_GT(compared, 600);
+  EXPECT_FALSE(syscall_tracepoint_format("sched/sched_switch", 1));
+  EXPECT_FALSE(syscall_tracepoint_format("syscalls/sys_enter_no_such_call", 1));
 }
 
 TEST(SeccompFilter, TracesOnlyTheSelectedSyscalls) {

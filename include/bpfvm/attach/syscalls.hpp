@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,5 +37,10 @@ inline constexpr std::size_t kSyscallRecordArgs = 16;  // where the arguments (o
 std::span<const SyscallFormat> syscall_formats();
 const SyscallFormat* syscall_by_name(std::string_view name);
 const SyscallFormat* syscall_by_nr(int nr);
+
+// The tracefs format file of a syscall tracepoint bpfvm produces ("syscalls/sys_enter_openat",
+// "raw_syscalls/sys_exit"...), as the kernel prints it, with `id` on its ID line; nullopt for others.
+// What an application reads where tracefs is not readable (BCC's TRACEPOINT_PROBE as an ordinary user).
+std::optional<std::string> syscall_tracepoint_format(std::string_view name, std::uint64_t id);
 
 }  // namespace bpfvm::attach
