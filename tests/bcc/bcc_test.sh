@@ -250,13 +250,19 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/n
   mkdir -p "$TMP/user" && chown nobody "$TMP/user"
   as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$TMP/user" XDG_CACHE_HOME="$TMP/user/cache"
              BPFVM_PIN_ROOT="$TMP/user/pins")
-  "${as_nobody[@]}" "$BPFVM" run -- "$PY" "$EXAMPLE" -n wl_open > "$TMP/user/out" 2>&1 &
-  pid=$!
-  wait_links 2 60 "${as_nobody[@]}"
-  "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
-  sleep 1
-  kill -INT $pid
-  wait $pid
+  # run_bcc as nobody: OUT LINKS COMMAND...
+  run_as_nobody() {
+    local out=$1 links=$2
+    shift 2
+    "${as_nobody[@]}" "$BPFVM" run -- "$@" > "$out" 2>&1 &
+    local pid=$!
+    wait_links "$links" 60 "${as_nobody[@]}"
+    "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
+    sleep 1
+    kill -INT $pid
+    wait $pid
+  }
+  run_as_nobody "$TMP/user/out" 2 "$PY" "$EXAMPLE" -n wl_open
   if grep -Eq "^wl_open +[0-9]+ +[0-9]+ +100000 +$TMP/present$" "$TMP/user/out"; then ok "an ordinary user: opens.py sees its workload"
   else bad "ordinary user" "$(cat "$TMP/user/out")"; fi
   # TRACEPOINT_PROBE builds its args struct from the event's tracefs format, which an ordinary user
@@ -277,13 +283,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat) {
 """)
 b.trace_print()
 PY
-  "${as_nobody[@]}" "$BPFVM" run -- "$PY" "$TMP/user/tp.py" > "$TMP/user/tp" 2>&1 &
-  pid=$!
-  wait_links 1 60 "${as_nobody[@]}"
-  "${as_nobody[@]}" "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
-  sleep 1
-  kill -INT $pid
-  wait $pid
+  run_as_nobody "$TMP/user/tp" 1 "$PY" "$TMP/user/tp.py"
   if grep -q "bpf_trace_printk: tp openat $TMP/present'" "$TMP/user/tp"; then
     ok "an ordinary user: TRACEPOINT_PROBE(syscalls, sys_enter_openat) with args from the served format"
   else bad "ordinary user: TRACEPOINT_PROBE" "$(head -30 "$TMP/user/tp")"; fi
