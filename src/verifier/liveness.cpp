@@ -388,7 +388,6 @@ LivenessSolver::~LivenessSolver() = default;
 
 const Liveness& LivenessSolver::facts() const { return impl_->out; }
 
-bool LivenessSolver::demands(std::uint32_t pc) const { return impl_->demands[pc] != 0; }
 
 void LivenessSolver::demand_branch(std::uint32_t pc) {
   if (impl_->demands[pc]) return;

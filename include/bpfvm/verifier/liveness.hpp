@@ -37,7 +37,9 @@ Liveness compute_liveness(const Cfg& cfg, const Platform* platform = nullptr);
 // it (one side, or neither, could be taken; or it refined copies of a number): the kernel marks
 // precise only what decided a path (check_cond_jmp_op's mark_chain_precision on a known outcome), and
 // a state that covers a new one is complete, so every jump its paths decided has been named by then.
-// demand_branch updates the facts incrementally, backwards from the jump. With every_branch_demands,
+// The explorer marks such numbers along the deciding path (Explorer::mark_precise); what it cannot
+// follow it demands here for every path: demand_branch and demand update the facts incrementally,
+// backwards from the instruction. With every_branch_demands,
 // the analysis is also blind to what the explorer learns: both sides of every 64-bit addition or
 // subtraction of registers are demanded (one may be a number added to a pointer).
 class LivenessSolver {
@@ -47,7 +49,6 @@ class LivenessSolver {
   LivenessSolver(const LivenessSolver&) = delete;
   LivenessSolver& operator=(const LivenessSolver&) = delete;
   const Liveness& facts() const;
-  bool demands(std::uint32_t pc) const;
   void demand_branch(std::uint32_t pc);
   // Registers whose values decide safety at `pc` (a number added to a pointer there), and what flows
   // into them.
