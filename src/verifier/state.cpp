@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 
 namespace bpfvm::verifier {
 
@@ -205,8 +206,11 @@ bool State::compare(const State& other, const Liveness* liveness, std::uint32_t 
       if (!reg_includes(o, c, ids)) return false;
     }
     static const StackSlot kUnwritten{};
-    for (std::size_t s = 0; s < std::max(a.stack.size(), b.stack.size()); ++s) {
-      if (!(live_slots & (1ull << s))) continue;
+    // Only the live slots either frame has: their bits, one by one.
+    const std::size_t slots = std::max(a.stack.size(), b.stack.size());
+    std::uint64_t todo = slots >= 64 ? live_slots : live_slots & ((1ull << slots) - 1);
+    for (; todo; todo &= todo - 1) {
+      const auto s = static_cast<std::size_t>(std::countr_zero(todo));
       const StackSlot& os = s < a.stack.size() ? a.stack[s] : kUnwritten;
       const StackSlot& cs = s < b.stack.size() ? b.stack[s] : kUnwritten;
       if (!(demanded_slots & (1ull << s)) && holds_number(os) && holds_number(cs)) continue;
