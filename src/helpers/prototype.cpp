@@ -138,7 +138,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_sk_cgroup_id, "sk_cgroup_id", Ret::kInteger, {A::kBtfIdSockCommon, _, _, _, _}, false},
     {BPF_FUNC_sk_ancestor_cgroup_id, "sk_ancestor_cgroup_id", Ret::kInteger, {A::kBtfIdSockCommon, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_output, "ringbuf_output", Ret::kInteger, {A::kConstMapPtr, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, false},
-    {BPF_FUNC_ringbuf_reserve, "ringbuf_reserve", Ret::kRingbufRecordOrNull, {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, _, _}, false},
+    {BPF_FUNC_ringbuf_reserve, "ringbuf_reserve", Ret::kRingbufRecordOrNull, {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, _, _}, false, false, Ref::kAcquires},
     {BPF_FUNC_ringbuf_submit, "ringbuf_submit", Ret::kVoid, {A::kRingbufRecord, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_discard, "ringbuf_discard", Ret::kVoid, {A::kRingbufRecord, A::kAnything, _, _, _}, false},
     {BPF_FUNC_ringbuf_query, "ringbuf_query", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, false},

@@ -518,7 +518,8 @@ void Explorer::mark_null_checked(State& s, std::uint32_t id, bool is_null) {
       return;
     }
     r.maybe_null = false;
-    if (is_socket_type(r.type)) r.id = 0;  // mark_ptr_or_null_reg: only a map value's lock needs its id
+    // mark_ptr_or_null_reg: only a map value's lock needs its id once the check is done.
+    if (r.type != RegType::kMapValue) r.id = 0;
     if (r.type == RegType::kMapValue) {
       const MapInfo* m = platform_.map(r.map_index);
       if (m && m->inner >= 0) {

@@ -382,9 +382,9 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       // a cast keeps its argument's reference.
       r0.maybe_null = true;
       r0.id = new_id();
-      if (sig->ret == RetType::kRingbufRecordOrNull || sig->ref == RefEffect::kAcquires) {
+      if (sig->ref == RefEffect::kAcquires) {
         r0.ref_id = r0.id = new_id();
-        st.refs.push_back({r0.ref_id, pc, sig->ret != RetType::kRingbufRecordOrNull});
+        st.refs.push_back({r0.ref_id, pc, is_socket_type(r0.type)});
       } else if (sig->ref == RefEffect::kCasts) {
         r0.ref_id = cast_ref;
       }

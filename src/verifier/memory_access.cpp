@@ -66,7 +66,7 @@ bool sock_load_allowed(RegType type, std::int32_t off, int size) {
     default: break;
   }
   if ((off >= 24 && off < 44) || (off >= 52 && off < 72)) return narrow_ok;  // the addresses, any byte
-  if (off == 48 || off == 49) return size == 4 ? off == 48 : size <= 2 && (size & (size - 1)) == 0;
+  if (off == 48 || off == 49) return size == 4 ? off == 48 : size <= 2 && narrow_ok;
   if (off == 50 || off == 51) return false;
   return size == 4;
 }

@@ -299,7 +299,8 @@ void compare_xdp_programs(std::string (*generate)(std::mt19937&), unsigned defau
       static const HelperSignature lookup{"map_lookup_elem", RetType::kMapValueOrNull,
                                           {A::kConstMapPtr, A::kMapKey, A::kNone, A::kNone, A::kNone}};
       static const HelperSignature reserve{"ringbuf_reserve", RetType::kRingbufRecordOrNull,
-                                           {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, A::kNone, A::kNone}};
+                                           {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything, A::kNone, A::kNone},
+                                           false, false, RefEffect::kAcquires};
       static const HelperSignature submit{"ringbuf_submit", RetType::kVoid,
                                           {A::kRingbufRecord, A::kAnything, A::kNone, A::kNone, A::kNone}};
       static const HelperSignature discard{"ringbuf_discard", RetType::kVoid,

@@ -39,13 +39,14 @@ enum class Ret : std::uint8_t {
   kInteger,              // RET_INTEGER
   kVoid,                 // RET_VOID
   kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
-  kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
+  kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL (its helper acquires a reference)
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
 };
 
-// References: the socket lookups acquire one; bpf_sk_fullsock and bpf_tcp_sock pass their argument's on.
+// References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and
+// bpf_tcp_sock pass their argument's on.
 enum class Ref : std::uint8_t { kNone, kAcquires, kCasts };
 
 struct Prototype {

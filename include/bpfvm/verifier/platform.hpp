@@ -55,7 +55,7 @@ enum class RetType : std::uint8_t {
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
 enum class RefEffect : std::uint8_t {
   kNone,
-  kAcquires,  // r0 holds a new reference, released by a release argument (the socket lookups)
+  kAcquires,  // r0 holds a new reference, released by a release argument (ringbuf_reserve, socket lookups)
   kCasts,     // r0 is its socket argument seen as another type: it carries that argument's reference
 };
 
