@@ -175,6 +175,24 @@ std::uint64_t probe_read_str(std::uint64_t dst, std::uint64_t size, std::uint64_
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
 
+}  // namespace
+
+std::uint64_t probe_load(std::uint64_t addr, std::uint64_t size, std::uint64_t, std::uint64_t, std::uint64_t,
+                         CallContext* ctx) {
+  std::uint64_t v = 0;
+  if (size == 0 || size > sizeof v) return 0;
+  const RunEnv& env = env_of(ctx);
+  bool ok = false;
+  if (env.kernel && env.kernel->contains(addr)) {
+    ok = env.kernel->read(addr, &v, size);
+  } else if (!non_canonical(addr) && addr >= 4096) {  // (page zero: a NULL object's field, never mapped)
+    ok = safe_read(env, env.memory_pid, &v, addr, size);
+  }
+  return ok ? v : 0;
+}
+
+namespace {
+
 // bpf_get_current_task (35): the address of the current task's task_struct among the emulated kernel
 // objects (see KernelMemory); 0 where there are none.
 std::uint64_t get_current_task(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,

@@ -988,6 +988,7 @@ Result<VerifierStats> verify(std::span<const isa::RawInsn> program, const Platfo
     return std::move(cfg).error();
   }
   if (options.call_maps) options.call_maps->assign(program.size(), kNoMap);
+  if (options.probe_loads) options.probe_loads->assign(program.size(), false);
   Explorer explorer(program, *cfg, platform, options);
   auto result = explorer.run();
   if (options.stats) *options.stats = result ? *result : explorer.stats();

@@ -191,8 +191,9 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       return loaded_unknown(size, sign_extend_load);
     case RegType::kBtfId: {
       // The kernel's check_ptr_to_btf_access: reads only, at a fixed offset, of what the type has there.
-      // (Loads through these pointers are PROBE_MEM in the kernel: a fault reads 0. Programs of this
-      // kind are only judged by bpfvm, never run.)
+      // (Loads through these pointers are PROBE_MEM in the kernel: a fault reads 0. So in bpfvm's
+      // engines, which are told where they are.)
+      if (!write && options_.probe_loads && pc < options_.probe_loads->size()) (*options_.probe_loads)[pc] = true;
       const std::string name = "ptr_" + platform_.btf_type_name(base.btf_id);
       if (write) {
         return reject(pc, fmt::format("only read is supported: R{} is {}, a kernel object", reg, name),

@@ -349,7 +349,7 @@ std::size_t Interpreter::size() const { return code_->ops.size(); }
 Result<Interpreter> Interpreter::load(std::span<const isa::RawInsn> program, const HelperTable& helpers,
                                       InterpreterOptions options) {
   auto code = std::make_unique<Code>();
-  code->ops = BPFVM_TRY(detail::predecode(program, helpers));
+  code->ops = BPFVM_TRY(detail::predecode(program, helpers, options.probe_loads));
   code->helpers = helpers;
   return Interpreter(std::move(code), options);
 }

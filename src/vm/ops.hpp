@@ -25,7 +25,7 @@ namespace bpfvm::vm::detail {
   BPFVM_OP4(X, JSGT) BPFVM_OP4(X, JSGE) BPFVM_OP4(X, JLT) BPFVM_OP4(X, JLE) BPFVM_OP4(X, JSLT)   \
   BPFVM_OP4(X, JSLE)                                                                             \
   X(JA) X(CALL_HELPER) X(CALL_LOCAL) X(CALLX) X(EXIT) X(LDDW) X(FILLER)                          \
-  X(LDXB) X(LDXH) X(LDXW) X(LDXDW) X(LDXSB) X(LDXSH) X(LDXSW)                                    \
+  X(LDXB) X(LDXH) X(LDXW) X(LDXDW) X(LDXSB) X(LDXSH) X(LDXSW) X(PROBE_LDX)                       \
   X(STB) X(STH) X(STW) X(STDW) X(STXB) X(STXH) X(STXW) X(STXDW)                                  \
   X(ATOMIC_ADD32) X(ATOMIC_OR32) X(ATOMIC_AND32) X(ATOMIC_XOR32)                                 \
   X(ATOMIC_FETCH_ADD32) X(ATOMIC_FETCH_OR32) X(ATOMIC_FETCH_AND32) X(ATOMIC_FETCH_XOR32)         \
@@ -46,14 +46,15 @@ struct Op {
   IOp code;
   std::uint8_t dst;
   std::uint8_t src;
-  std::uint8_t unused = 0;
+  std::uint8_t aux = 0;  // PROBE_LDX: the size in bytes, | 0x80 when the load sign-extends
   std::int32_t off;    // memory offset, or the absolute target of a jump or local call
   std::uint64_t imm;   // sign-extended immediate, 64-bit immediate, or a HelperFn for CALL_HELPER
 };
 static_assert(sizeof(Op) == 16);
 
 // Translates a validated program; fails on what the interpreter cannot run (unknown helper ids,
-// kfunc calls, unresolved map references).
-Result<std::vector<Op>> predecode(std::span<const isa::RawInsn> program, const HelperTable& helpers);
+// kfunc calls, unresolved map references). The loads `probes` marks become PROBE_LDX (imm: probes.read).
+Result<std::vector<Op>> predecode(std::span<const isa::RawInsn> program, const HelperTable& helpers,
+                                  const ProbeLoads& probes = {});
 
 }  // namespace bpfvm::vm::detail

@@ -53,7 +53,8 @@ IOp variant(IOp base, bool is64, bool is_reg) {
   return static_cast<IOp>(static_cast<int>(base) + (is64 ? 0 : 2) + (is_reg ? 1 : 0));
 }
 
-IOp by_size(Size s, IOp b, IOp h, IOp w, IOp dw) {
+template <typename T>
+T by_size(Size s, T b, T h, T w, T dw) {
   switch (s) {
     case Size::kB: return b;
     case Size::kH: return h;
@@ -67,7 +68,8 @@ std::uint64_t sext(std::int32_t imm) { return static_cast<std::uint64_t>(static_
 
 }  // namespace
 
-Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const HelperTable& helpers) {
+Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const HelperTable& helpers,
+                                  const ProbeLoads& probes) {
   // One pass: validation hands over each instruction as it decodes it.
   std::vector<Op> ops(program.size(), Op{IOp::FILLER, 0, 0, 0, 0, 0});
   BPFVM_TRY(validate_each(program, [&](std::size_t i, const auto& insn) -> Result<void> {
@@ -165,6 +167,11 @@ Result<std::vector<Op>> predecode(std::span<const RawInsn> program, const Helper
               op.dst = l.dst;
               op.src = l.base;
               op.off = l.off;
+              if (probes.marks(i)) {
+                op.aux = static_cast<std::uint8_t>(by_size(l.size, 1, 2, 4, 8) | (l.sign_extend ? 0x80 : 0));
+                op.code = IOp::PROBE_LDX;
+                op.imm = reinterpret_cast<std::uint64_t>(probes.read);
+              }
               return ok();
             },
             [&](const Store& s) -> Result<void> {

@@ -357,6 +357,48 @@ TEST(Jit, InlinesUserDataFields) {
   EXPECT_EQ(*ids->run(ctx), 0x1234'0000'5678ull);
 }
 
+// Loads the verifier marks as through pointers to kernel objects (ProbeLoads, the kernel's
+// BPF_PROBE_MEM) call the reader instead of touching memory: its address and size, its answer
+// zero- or sign-extended, r0-r5 kept across it, in both engines. Unmarked loads stay plain loads.
+std::uint64_t probe_reader(std::uint64_t addr, std::uint64_t size, std::uint64_t, std::uint64_t, std::uint64_t,
+                           CallContext*) {
+  return size == 1 ? 0xff : addr * 2 + size;
+}
+
+TEST(Jit, ProbeLoadsCallTheReaderAndKeepTheRegisters) {
+  const auto program = kasm(
+      "r1 = 256\nr0 = 10\nr2 = 20\nr3 = 30\nr4 = 40\nr5 = 50\n"
+      "r6 = *(u32 *)(r1 +8)\n"    // 6: the reader: 0x108 * 2 + 4
+      "r7 = *(s8 *)(r1 +1)\n"     // 7: 0xff, sign-extended: -1
+      "r1 = *(u64 *)(r1 +0)\n"    // 8: into its own base register: 0x100 * 2 + 8
+      "r9 = *(u8 *)(r1 +0)\n"     // 9: at 0x208: the reader answers 0xff
+      "r0 += r2\nr0 += r3\nr0 += r4\nr0 += r5\nr0 += r6\nr0 += r7\nr0 += r1\nexit");
+  ProbeLoads probes;
+  probes.read = probe_reader;
+  probes.at.assign(program.size(), false);
+  probes.at[6] = probes.at[7] = probes.at[8] = probes.at[9] = true;
+  const std::uint64_t want = 10 + 20 + 30 + 40 + 50 + 0x214 - 1 + 0x208;
+  ASSERT_EQ(program.size(), 18u);
+  HelperTable h;
+  JitOptions jo;
+  jo.probe_loads = probes;
+  auto jit = JitProgram::compile(program, h, jo);
+  ASSERT_TRUE(jit) << jit.error().to_string();
+  EXPECT_EQ(*jit->run({}), want);
+  InterpreterOptions io;
+  io.probe_loads = probes;
+  auto interp = Interpreter::load(program, h, io);
+  ASSERT_TRUE(interp) << interp.error().to_string();
+  EXPECT_EQ(*interp->run({}), want);
+  // Unmarked, the same loads read memory: r1 = 0x100 is not mapped, so the program is refused by
+  // the checked interpreter rather than run.
+  InterpreterOptions checked;
+  checked.checked = true;
+  auto plain = Interpreter::load(program, h, checked);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->run({}));
+}
+
 TEST(Jit, RefusesWhatTheInterpreterRefuses) {
   HelperTable h;
   auto r = JitProgram::compile(kasm("call 1\nexit"), h);

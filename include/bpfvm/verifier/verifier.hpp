@@ -56,6 +56,11 @@ struct VerifierOptions {
   // kVariousMaps when paths pass different ones, kNoMap elsewhere (the kernel's insn_aux_data
   // map_ptr_state, which lets its fixups inline or call a map's own function at that call).
   std::vector<std::int64_t>* call_maps = nullptr;
+  // When set, filled with one entry per instruction: true at a load through a pointer to a kernel
+  // object (PTR_TO_BTF_ID: a tracing program's arguments and what they point to). The kernel's JIT
+  // makes those loads fault-tolerant (BPF_PROBE_MEM, a load that faults reads 0), and so do bpfvm's
+  // engines (vm::ProbeLoads).
+  std::vector<bool>* probe_loads = nullptr;
 };
 inline constexpr std::int64_t kNoMap = -1;
 inline constexpr std::int64_t kVariousMaps = -2;

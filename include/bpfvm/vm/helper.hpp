@@ -30,4 +30,15 @@ class HelperTable {
   std::vector<HelperFn> fns_;
 };
 
+// Loads through pointers to kernel objects (what the verifier reports in VerifierOptions::probe_loads),
+// which the kernel's JIT makes fault-tolerant (BPF_PROBE_MEM: a load that faults reads 0). At each
+// instruction `at` marks, both engines call `read(addr, size, 0, 0, 0, ctx)` in place of the plain
+// load: the `size`-byte value at `addr` zero-extended (a sign-extending load extends it), or 0 where
+// nothing is readable. The other registers keep their values, as around the kernel's load.
+struct ProbeLoads {
+  HelperFn read = nullptr;
+  std::vector<bool> at;
+  bool marks(std::size_t i) const { return read && i < at.size() && at[i]; }
+};
+
 }  // namespace bpfvm::vm

@@ -29,6 +29,8 @@ struct InterpreterOptions {
   std::uint64_t max_instructions = 0;
   // kSwitch is the plain switch loop, kept as the benchmark's baseline; both run the same op bodies.
   enum class Dispatch { kThreaded, kSwitch } dispatch = Dispatch::kThreaded;
+  // Loads through pointers to kernel objects, made fault-tolerant (see ProbeLoads).
+  ProbeLoads probe_loads;
 };
 
 struct RunContext {

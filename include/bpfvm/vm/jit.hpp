@@ -62,6 +62,9 @@ struct JitOptions {
     std::uint8_t size = 8;  // 4 or 8
   };
   std::vector<UserField> user_fields;
+  // Loads through pointers to kernel objects, made fault-tolerant (see ProbeLoads): a call of
+  // probe_loads.read with r0-r5 kept.
+  ProbeLoads probe_loads;
 };
 
 class JitProgram {

@@ -132,6 +132,7 @@ class Compiler {
       case IOp::ATOMIC_FETCH_OR64: case IOp::ATOMIC_FETCH_AND64: case IOp::ATOMIC_FETCH_XOR64: n = 48; break;
       case IOp::LDABSB: case IOp::LDABSH: case IOp::LDABSW:
       case IOp::LDINDB: case IOp::LDINDH: case IOp::LDINDW: n = 64; break;
+      case IOp::PROBE_LDX: n = 80; break;
       case IOp::FILLER: n = 0; break;
       default: break;
     }
@@ -569,6 +570,32 @@ class Compiler {
     }
   }
 
+  // A load through a pointer to a kernel object (ProbeLoads): the reader called with r0-r5 pushed
+  // around it (six pushes and 8 bytes keep the call 16-byte aligned), its answer extended into dst.
+  void probe_load(const Op& op) {
+    const std::uint32_t size = op.aux & 0x7fu;
+    a_.lea(x86::r11, x86::ptr(q(op.src), op.off));
+    for (int r = 0; r <= 5; ++r) a_.push(q(r));
+    a_.mov(x86::rdi, x86::r11);
+    a_.mov(x86::esi, size);
+    a_.lea(x86::r9, x86::ptr(kState, layout_.call));
+    a_.mov(x86::r11, op.imm);
+    a_.sub(x86::rsp, 8);
+    a_.call(x86::r11);
+    a_.add(x86::rsp, 8);
+    a_.mov(x86::r11, x86::rax);
+    for (int r = 5; r >= 0; --r) a_.pop(q(r));
+    if (!(op.aux & 0x80) || size == 8) {
+      a_.mov(q(op.dst), x86::r11);
+    } else if (size == 4) {
+      a_.movsxd(q(op.dst), x86::r11d);
+    } else if (size == 2) {
+      a_.movsx(q(op.dst), x86::r11w);
+    } else {
+      a_.movsx(q(op.dst), x86::r11b);
+    }
+  }
+
   void store(const Op& op, std::uint32_t size, bool from_reg) {
     const Mem m = x86::ptr(q(op.dst), op.off, size);
     if (from_reg) {
@@ -793,6 +820,7 @@ void Compiler::emit(const Op& op) {
     case IOp::LDXSB: load(op, 1, true); return;
     case IOp::LDXSH: load(op, 2, true); return;
     case IOp::LDXSW: load(op, 4, true); return;
+    case IOp::PROBE_LDX: probe_load(op); return;
     case IOp::STB: store(op, 1, false); return;
     case IOp::STH: store(op, 2, false); return;
     case IOp::STW: store(op, 4, false); return;

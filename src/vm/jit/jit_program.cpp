@@ -119,7 +119,7 @@ bool JitProgram::available() {
 Result<JitProgram> JitProgram::compile(std::span<const isa::RawInsn> program, const HelperTable& helpers,
                                        JitOptions options) {
   if (!available()) return make_error(Errc::kNotSupported, "the JIT needs an x86-64 host");
-  auto ops = BPFVM_TRY(detail::predecode(program, helpers));
+  auto ops = BPFVM_TRY(detail::predecode(program, helpers, options.probe_loads));
   auto code = std::make_unique<Code>();
   code->callx_table.assign(helpers.all().begin(), helpers.all().end());
   if (options.bmi2) options.bmi2 = __builtin_cpu_supports("bmi2");
