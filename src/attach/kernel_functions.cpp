@@ -91,7 +91,12 @@ std::string kallsyms_view(std::string_view kernel) {
     const char type = line[a + 1];
     // Functions: those bpfvm can probe. Data (tables that tools look up, such as btrfsdist's
     // btrfs_file_operations) as the kernel has it.
-    if ((type == 't' || type == 'T' || type == 'w' || type == 'W') && !kernel_function(name)) continue;
+    // (bpf_trampoline_link_prog: the kernel's mark of fentry/fexit, which bpfvm runs on those functions;
+    // BCC's support_kfunc looks for it)
+    if ((type == 't' || type == 'T' || type == 'w' || type == 'W') && !kernel_function(name) &&
+        name != "bpf_trampoline_link_prog") {
+      continue;
+    }
     out.append(line).push_back('\n');
     if (name == "do_sys_open") do_sys_open_line = line;
     if (name == "do_sys_openat") has_do_sys_openat = true;

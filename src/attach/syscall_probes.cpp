@@ -39,7 +39,7 @@ bool is_syscall_section(std::string_view section) {
          raw == "sys_enter" || raw == "sys_exit" || raw.starts_with("sched_process_");
 }
 
-Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32_t type) {
+Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32_t type, std::uint32_t target_args) {
   SyscallPoint point;
   if (const std::string_view tp = tracepoint_of(section); !tp.empty()) {
     if (type != BPF_PROG_TYPE_TRACEPOINT) {
@@ -88,6 +88,36 @@ Result<SyscallPoint> parse_syscall_section(std::string_view section, std::uint32
                         "syscalls/sys_exit_<name>, raw_syscalls/sys_enter|sys_exit) and the process events "
                         "(sched/sched_process_exec|fork|exit)", section);
     }
+  } else if (section.starts_with("fentry/") || section.starts_with("fexit/")) {
+    const bool ret = section.starts_with("fexit/");
+    const std::string_view name = section.substr(ret ? 6 : 7);
+    if (type != BPF_PROG_TYPE_TRACING) return make_error(Errc::kInvalid, "'{}' needs a tracing program", section);
+    const auto f = kernel_function(name);
+    if (!f) {
+      return make_error(Errc::kNotSupported,
+                        "'{}': the kernel function {} has no events in user space (bpfvm's fentry and fexit are "
+                        "on the syscall entries: __x64_sys_NAME, __se_sys_NAME, __do_sys_NAME, sys_NAME, "
+                        "ksys_NAME, do_sys_open, do_sys_openat2)", section, name);
+    }
+    if (target_args > 6) {
+      return make_error(Errc::kNotSupported, "'{}': {} has {} arguments; a syscall entry has at most 6", section,
+                        name, target_args);
+    }
+    point.kind = SyscallPoint::Kind::kKernelFunction;
+    point.exit = ret;
+    point.function = *f;
+    point.typed = true;
+    point.typed_args = static_cast<std::uint8_t>(target_args);
+  } else if (section.starts_with("tp_btf/")) {
+    const std::string_view name = section.substr(7);
+    if (type != BPF_PROG_TYPE_TRACING) return make_error(Errc::kInvalid, "'{}' needs a tracing program", section);
+    if (name != "sys_enter" && name != "sys_exit") {
+      return make_error(Errc::kNotSupported,
+                        "'{}': of the kernel's BTF tracepoints bpfvm produces sys_enter and sys_exit (the others "
+                        "pass kernel objects user space does not have)", section);
+    }
+    point.kind = SyscallPoint::Kind::kRawTracepoint;
+    point.exit = name == "sys_exit";
   } else if (section.starts_with("kprobe/") || section.starts_with("kretprobe/")) {
     const bool ret = section.starts_with("kretprobe/");
     const std::string_view name = section.substr(ret ? 10 : 7);
@@ -125,6 +155,22 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
   if (point.kind == SyscallPoint::Kind::kProcess) {
     make_process_record(stop, out.bytes, sizeof out.bytes);
     out.size = sizeof out.bytes;
+    return;
+  }
+  if (point.kind == SyscallPoint::Kind::kKernelFunction && point.typed) {
+    // fentry/fexit: the registers the function has (made past the args, which the program cannot
+    // read), its argument registers as u64 args[], then fexit's return value.
+    static_assert(sizeof out.bytes >= 4096 + sizeof(struct pt_regs));
+    auto* regs = reinterpret_cast<struct pt_regs*>(out.bytes + 4096);
+    kernel_function_regs(point.function, stop.nr, stop.args, stop.exit, stop.ret, stop.ip, stop.sp,
+                         reinterpret_cast<std::uint8_t*>(regs), out.regs);
+    const std::uint64_t in_regs[6] = {regs->rdi, regs->rsi, regs->rdx, regs->rcx, regs->r8, regs->r9};
+    std::uint64_t args[runtime::kRawTracepointArgsMax / 8] = {};
+    const std::size_t n = std::min<std::size_t>(point.typed_args, 6);
+    std::memcpy(args, in_regs, 8 * n);
+    if (point.exit) args[n] = regs->rax;
+    std::memcpy(out.bytes, args, sizeof args);
+    out.size = 8 * (n + (point.exit ? 1 : 0));
     return;
   }
   if (point.kind == SyscallPoint::Kind::kKernelFunction) {
@@ -171,19 +217,50 @@ void make_syscall_context(const SyscallPoint& point, const SyscallStop& stop, Sy
 }
 
 Result<void> SyscallProbes::attach(std::string_view section, std::shared_ptr<runtime::Program> program) {
-  const SyscallPoint point = BPFVM_TRY(parse_syscall_section(section, program->type()));
+  const SyscallPoint point = BPFVM_TRY(tracing_point(section, *program));
   if (point.kind == SyscallPoint::Kind::kKernelFunction && !in_process_) {
     return make_error(Errc::kNotSupported, "'{}': kprobes on syscall entries run in the agent (bpfvm run), not "
                       "under the ptrace tracer", section);
   }
-  probes_.push_back({point.kind, point.exit, point.nr, point.event, point.function, std::string(section),
-                     std::move(program), 0, 0, {}});
+  probes_.push_back({point, std::string(section), std::move(program), 0, 0, {}});
   return {};
+}
+
+Result<SyscallPoint> tracing_point(std::string_view section, const runtime::Program& program) {
+  if (program.type() == BPF_PROG_TYPE_TRACING) {
+    const std::string_view target = section.substr(section.find('/') + 1);
+    if (target != program.attach_target()) {
+      return make_error(Errc::kInvalid, "'{}': the program was verified against '{}', not '{}'", section,
+                        program.attach_target(), target);
+    }
+  }
+  return parse_syscall_section(section, program.type(), program.attach_args());
+}
+
+std::string_view link_kind(const SyscallPoint& point, std::uint32_t prog_type) {
+  const bool tracing = prog_type == BPF_PROG_TYPE_TRACING;
+  switch (point.kind) {
+    case SyscallPoint::Kind::kRawTracepoint: return tracing ? "tp_btf" : "raw_tracepoint";
+    case SyscallPoint::Kind::kKernelFunction:
+      if (point.typed) return point.exit ? "fexit" : "fentry";
+      return point.exit ? "kretprobe" : "kprobe";
+    default: return "tracepoint";
+  }
+}
+
+std::uint32_t link_attach_type(const SyscallPoint& point, std::uint32_t prog_type) {
+  if (point.kind == SyscallPoint::Kind::kKernelFunction && point.typed) {
+    return point.exit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY;
+  }
+  if (point.kind == SyscallPoint::Kind::kRawTracepoint) return BPF_TRACE_RAW_TP;
+  (void)prog_type;
+  return BPF_PERF_EVENT;
 }
 
 SyscallSelection SyscallProbes::selection() const {
   SyscallSelection s;
-  for (const Probe& p : probes_) {
+  for (const Probe& probe : probes_) {
+    const SyscallPoint& p = probe.point;
     if (p.kind == Probe::Kind::kProcess) {
       s.events |= static_cast<std::uint8_t>(1u << static_cast<unsigned>(p.event));
       if (p.event == ProcessEvent::kExec) s.enter.insert({SYS_execve, SYS_execveat});  // for the filename
@@ -205,11 +282,12 @@ SyscallSelection SyscallProbes::selection() const {
 
 void SyscallProbes::run(const SyscallStop& stop) {
   for (Probe& p : probes_) {
-    if ((p.kind == Probe::Kind::kProcess) != (stop.event != ProcessEvent::kNone)) continue;
-    if (p.kind == Probe::Kind::kProcess && p.event != stop.event) continue;
-    if (p.kind != Probe::Kind::kProcess && p.exit != stop.exit) continue;
-    if (p.kind == Probe::Kind::kSyscall && p.nr != stop.nr) continue;
-    if (p.kind == Probe::Kind::kKernelFunction && !p.function.covers(stop.nr)) continue;
+    const SyscallPoint& at = p.point;
+    if ((at.kind == Probe::Kind::kProcess) != (stop.event != ProcessEvent::kNone)) continue;
+    if (at.kind == Probe::Kind::kProcess && at.event != stop.event) continue;
+    if (at.kind != Probe::Kind::kProcess && at.exit != stop.exit) continue;
+    if (at.kind == Probe::Kind::kSyscall && at.nr != stop.nr) continue;
+    if (at.kind == Probe::Kind::kKernelFunction && !at.function.covers(stop.nr)) continue;
     run_one(p, stop);
   }
 }
@@ -219,7 +297,7 @@ void SyscallProbes::run_one(Probe& probe, const SyscallStop& stop) {
   env.task = *stop.task;
   env.memory_pid = static_cast<pid_t>(stop.task->pid);
   env.cpu = maps::this_cpu();
-  make_syscall_context({probe.kind, probe.exit, probe.nr, probe.event, probe.function}, stop, context_);
+  make_syscall_context(probe.point, stop, context_);
   const Result<std::uint64_t> r = probe.program->run_for(env, context_.bytes, context_.size);
   ++probe.runs;
   if (!r) {

@@ -15,7 +15,9 @@ namespace bpfvm::cli {
 namespace {
 
 std::string link_type(const nlohmann::json& r) {
-  return r.value("kind", "") == "raw_tracepoint" ? "raw_tracepoint" : "perf_event";
+  const std::string kind = r.value("kind", "");
+  if (kind == "fentry" || kind == "fexit") return "tracing";
+  return kind == "raw_tracepoint" || kind == "tp_btf" ? "raw_tracepoint" : "perf_event";
 }
 
 Result<std::vector<nlohmann::json>> links(runtime::Runtime& rt) {
@@ -60,7 +62,11 @@ int cmd_link(Args& args) {
         j["func"] = name;
         j["offset"] = 0;
         j["cookie"] = cookie;
-      } else if (kind == "raw_tracepoint") j["tp_name"] = name;
+      } else if (kind == "fentry" || kind == "fexit") {  // bpftool's tracing link, and the function by name
+        j["prog_type"] = "tracing";
+        j["attach_type"] = kind == "fentry" ? "trace_fentry" : "trace_fexit";
+        j["func"] = name;
+      } else if (kind == "raw_tracepoint" || kind == "tp_btf") j["tp_name"] = name;
       else j["tracepoint"] = name;
       j["target_pid"] = r.value("pid", 0u);
       j["pids"] = owner_json(r);
@@ -78,7 +84,12 @@ int cmd_link(Args& args) {
       fmt::print("\t{} {}+0x0  ", kind, name);
       if (cookie) fmt::print("cookie {}  ", cookie);
       fmt::print("target_pid {}\n", r.value("pid", 0u));
-    } else if (kind == "raw_tracepoint") fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
+    } else if (kind == "fentry" || kind == "fexit") {
+      fmt::print("\tprog_type tracing  attach_type {}  func {}  target_pid {}\n",
+                 kind == "fentry" ? "trace_fentry" : "trace_fexit", name, r.value("pid", 0u));
+    } else if (kind == "raw_tracepoint" || kind == "tp_btf") {
+      fmt::print("\ttp '{}'  target_pid {}\n", name, r.value("pid", 0u));
+    }
     else fmt::print("\ttracepoint {}  target_pid {}\n", name, r.value("pid", 0u));
     if (const std::string owner = owner_text(r); !owner.empty()) fmt::print("\tpids {}\n", owner);
   }

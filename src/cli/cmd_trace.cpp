@@ -177,17 +177,14 @@ Result<attach::TraceeExit> wait_draining(pid_t child, pid_t pid, Outputs& out) {
 runtime::LinkTarget syscall_link_target(const attach::SyscallProbes::Probe& p, std::uint32_t pid) {
   const std::string_view section = p.section;
   runtime::LinkTarget where;
-  using Kind = attach::SyscallProbes::Probe::Kind;
-  where.kind = p.kind == Kind::kRawTracepoint ? "raw_tracepoint"
-               : p.kind == Kind::kKernelFunction ? (p.exit ? "kretprobe" : "kprobe")
-                                                  : "tracepoint";
+  where.kind = std::string(attach::link_kind(p.point, p.program->type()));
   where.name = std::string(section.substr(section.find('/') + 1));
   where.pid = pid;
   return where;
 }
 
 std::uint32_t link_attach_type(const attach::SyscallProbes::Probe& p) {
-  return p.kind == attach::SyscallProbes::Probe::Kind::kRawTracepoint ? BPF_TRACE_RAW_TP : BPF_PERF_EVENT;
+  return attach::link_attach_type(p.point, p.program->type());
 }
 
 // Exits as the traced command did: with its code, or (through main, once every object is cleaned up)
@@ -328,7 +325,7 @@ int cmd_trace(Args& args, std::optional<bool> jit) {
   if (ptrace_uprobes) in_process = false;  // one tracer for everything of this trace
   if (!in_process) {
     for (const auto& p : probes.probes()) {
-      if (p.kind != attach::SyscallProbes::Probe::Kind::kKernelFunction) continue;
+      if (p.point.kind != attach::SyscallProbes::Probe::Kind::kKernelFunction) continue;
       return trace_fail(make_error(Errc::kNotSupported,
                                    "program at '{}': kprobes on syscall entries run in the agent, and this trace "
                                    "uses the ptrace tracer (--ptrace, a statically linked command, a process "

@@ -401,35 +401,22 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
   if (size > 0 && !os::copy_own_memory(&attr, user, n)) return -EFAULT;
   if (cmd == BPF_RAW_TRACEPOINT_OPEN) {
     // Raw tracepoints pass the kernel's own arguments (pt_regs, task_struct, request pointers...) to
-    // the program: only sys_enter and sys_exit have events in user space; BTF tracepoints and
-    // fentry/fexit (their links come here too, with no name) have none.
+    // the program: only sys_enter and sys_exit have events in user space. Tracing programs (fentry,
+    // fexit, tp_btf) come here with no name: their target is the one they were verified against.
     const auto name = attr.raw_tracepoint.name
                           ? os::read_own_string(reinterpret_cast<const char*>(attr.raw_tracepoint.name), 256)
                           : std::optional<std::string>(std::string());
     if (!name) return -EFAULT;
-    if (*name == "sys_enter" || *name == "sys_exit") {
-      // The raw syscall tracepoints: the agents in scope run the program with (pt_regs *, id or ret).
-      std::lock_guard lock(mutex_);
-      auto object = rt_.object_for_fd(static_cast<int>(attr.raw_tracepoint.prog_fd));
-      auto* prog = object ? std::get_if<std::shared_ptr<runtime::Program>>(&*object) : nullptr;
-      if (!prog) return -EBADF;
-      if ((*prog)->type() != BPF_PROG_TYPE_RAW_TRACEPOINT) return -EINVAL;
-      runtime::LinkTarget where;
-      where.kind = "raw_tracepoint";
-      where.name = *name;
-      where.in_process = true;
-      where.self = true;
-      auto link = rt_.create_link(*prog, BPF_TRACE_RAW_TP, 0, std::move(where));
-      if (!link) return -static_cast<std::int64_t>(link.error().errno_value());
-      const int fd = rt_.install_fd(*link);
-      if (fd < 0) return neg_errno();
-      route_descriptors();
-      return fd;
-    }
-    std::fprintf(stderr, "bpfvm: %s has no events in user space: bpfvm runs programs on syscall, process and signal "
-                 "tracepoints, the raw sys_enter/sys_exit, syscall-entry kprobes and uprobes\n",
-                 name->empty() ? "a BTF tracepoint or fentry/fexit program" : fmt::format("raw tracepoint {}", *name).c_str());
-    return -EOPNOTSUPP;
+    return syscall_link(static_cast<int>(attr.raw_tracepoint.prog_fd), *name, 0);
+  }
+  if (cmd == BPF_LINK_CREATE && (attr.link_create.attach_type == BPF_TRACE_FENTRY ||
+                                 attr.link_create.attach_type == BPF_TRACE_FEXIT ||
+                                 attr.link_create.attach_type == BPF_TRACE_RAW_TP)) {
+    // (libbpf's bpf_program__attach_trace: a tracing program's link, by LINK_CREATE on newer kernels;
+    // target_btf_id retargets it, which bpfvm does not: EINVAL as for an unknown target)
+    if (attr.link_create.target_fd != 0 || attr.link_create.target_btf_id != 0) return -EINVAL;
+    return syscall_link(static_cast<int>(attr.link_create.prog_fd), std::string(),
+                        attr.link_create.tracing.cookie);
   }
   if (!user_buffers_accessible(cmd, attr)) return -EFAULT;
   union bpf_attr before = attr;
@@ -461,6 +448,49 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
     }
   }
   return result;
+}
+
+std::int64_t Server::syscall_link(int prog_fd, const std::string& name, std::uint64_t cookie) {
+  std::lock_guard lock(mutex_);
+  auto object = rt_.object_for_fd(prog_fd);
+  auto* prog = object ? std::get_if<std::shared_ptr<runtime::Program>>(&*object) : nullptr;
+  if (!prog) return -EBADF;
+  const std::uint32_t type = (*prog)->type();
+  const std::uint32_t expected = (*prog)->expected_attach_type();
+  // The section an agent applies: raw_tracepoint/NAME, or the tracing program's own target.
+  std::string kind;
+  if (type == BPF_PROG_TYPE_RAW_TRACEPOINT && !name.empty()) {
+    kind = "raw_tracepoint";
+  } else if (type == BPF_PROG_TYPE_TRACING && name.empty()) {
+    kind = expected == BPF_TRACE_FENTRY ? "fentry" : expected == BPF_TRACE_FEXIT ? "fexit"
+           : expected == BPF_TRACE_RAW_TP ? "tp_btf" : "";
+  }
+  const std::string target = type == BPF_PROG_TYPE_TRACING ? (*prog)->attach_target() : name;
+  if (kind.empty()) return -EINVAL;
+  const auto point = attach::tracing_point(kind + "/" + target, **prog);
+  if (!point) {
+    if (kind == "raw_tracepoint") {
+      std::fprintf(stderr, "bpfvm: raw tracepoint %s has no events in user space: bpfvm runs programs on syscall, "
+                   "process and signal tracepoints, the raw sys_enter/sys_exit, syscall-entry kprobes and uprobes\n",
+                   target.c_str());
+    } else {
+      std::fprintf(stderr, "bpfvm: %s\n", point.error().message().c_str());
+    }
+    return -EOPNOTSUPP;
+  }
+  // The agents in scope run the program there (the application's own process too, as the kernel's would).
+  runtime::LinkTarget where;
+  where.kind = kind;
+  where.name = target;
+  where.in_process = true;
+  where.self = true;
+  where.cookie = cookie;
+  auto link = rt_.create_link(*prog, attach::link_attach_type(*point, type), 0, std::move(where));
+  if (!link) return -static_cast<std::int64_t>(link.error().errno_value());
+  const int fd = rt_.install_fd(*link);
+  if (fd < 0) return neg_errno();
+  route_descriptors();
+  return fd;
 }
 
 std::int64_t Server::perf_event_open(const std::uint64_t* args) {

@@ -218,6 +218,14 @@ std::size_t context_size(std::uint32_t prog_type) {
   }
 }
 
+bool runs_in_user_space(std::uint32_t prog_type, std::uint32_t expected_attach_type) {
+  if (prog_type == BPF_PROG_TYPE_TRACING) {
+    return expected_attach_type == BPF_TRACE_FENTRY || expected_attach_type == BPF_TRACE_FEXIT ||
+           expected_attach_type == BPF_TRACE_RAW_TP;
+  }
+  return context_size(prog_type) != 0;
+}
+
 std::size_t user_context_size(std::uint32_t prog_type) {
   switch (prog_type) {
     case BPF_PROG_TYPE_SOCKET_FILTER:

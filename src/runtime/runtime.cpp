@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -109,7 +110,7 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
                         proto->name, in.imm, r.license).at_insn(i);
     }
     // A program of a type bpfvm only verifies never runs: what its helpers would do does not matter.
-    if (!helpers::implemented(in.imm) && context_size(r.prog_type) != 0) {
+    if (!helpers::implemented(in.imm) && runs_in_user_space(r.prog_type, r.expected_attach_type)) {
       return make_error(Errc::kNotSupported,
                         "bpf_{}#{} cannot run in bpfvm: its verifier judges calls to it (bpfvm veristat), but bpfvm has "
                         "no user-space implementation of it yet",
@@ -379,7 +380,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   // Types bpfvm runs have a context of its own; the others it knows the kernel's rules for (cgroup and
   // socket hooks, lwt, flow dissector...) are verified and loaded, as the kernel loads programs that
   // only run once attached, but never run: their hooks are kernel objects.
-  const bool runs = context_size(request.prog_type) != 0;
+  const bool runs = runs_in_user_space(request.prog_type, request.expected_attach_type);
   if (request.prog_type == BPF_PROG_TYPE_LSM) {
     // (lsm: its hooks are kernel functions)
     return fail(make_error(Errc::kNotSupported,
@@ -500,6 +501,12 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       return fail(std::move(target).error());
     }
     parts.attach_btf_id = *target;
+    if (*target) {
+      parts.attach_target = platform.target_name();
+      // (a BTF tracepoint's type is btf_trace_NAME; its name is NAME)
+      if (parts.attach_target.starts_with("btf_trace_")) parts.attach_target.erase(0, 10);
+      parts.attach_args = platform.target_params();
+    }
   }
   verifier::Rejection rejection;
   std::string trace;
@@ -509,17 +516,17 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   vopts.log = vopts.log_level ? &trace : nullptr;
   std::vector<std::int64_t> call_maps;
   vopts.call_maps = &call_maps;
+  std::vector<bool> probe_loads;
+  vopts.probe_loads = &probe_loads;
   auto verdict = verifier::verify(request.insns, platform, vopts);
   if (log) *log = trace;
-  if (verdict && request.prog_type == BPF_PROG_TYPE_TRACING) {
-    // Judged as the kernel judges it, then refused: its target is a kernel function or BTF tracepoint,
-    // which never fires in user space. (Loaders probe for fentry and tp_btf this way, and fall back to
-    // kprobes and tracepoints, which bpfvm has.)
+  if (verdict && !runs && request.prog_type == BPF_PROG_TYPE_TRACING) {
+    // Judged as the kernel judges it, then refused: fmod_ret and iterators work on kernel objects.
     Error e = make_error(Errc::kNotSupported,
-                         "the program is safe (verified against the kernel's '{}'), but fentry, fexit and tp_btf "
-                         "programs attach to kernel functions and BTF tracepoints, which have no events in user "
-                         "space: bpfvm runs programs on syscall, process and signal tracepoints, syscall-entry "
-                         "kprobes and uprobes",
+                         "the program is safe (verified against the kernel's '{}'), but fmod_ret and iterator "
+                         "programs act on the kernel's own objects, which user space does not have: bpfvm runs "
+                         "fentry/fexit on the kernel functions that are syscall entries, tp_btf on sys_enter and "
+                         "sys_exit, syscall, process and signal tracepoints, kprobes on syscall entries and uprobes",
                          platform.btf_type_name(parts.attach_btf_id));
     if (log) *log = trace + e.to_string() + "\n";
     return e;
@@ -539,8 +546,16 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   for (isa::RawInsn& in : code) {
     if (in.opcode == 0x85 && in.src == 0 && isa::poison_of_call(in.imm) != isa::Poison::kNone) in = isa::RawInsn{0xb7, 0, 0, 0, 0};
   }
-  if (runs) {
+  // (A tracing program's context is its target's arguments as they are.)
+  if (runs && request.prog_type != BPF_PROG_TYPE_TRACING) {
     if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
+  }
+  // Loads through pointers to kernel objects are fault-tolerant in both engines, as the kernel's
+  // BPF_PROBE_MEM loads are.
+  vm::ProbeLoads probes;
+  if (std::find(probe_loads.begin(), probe_loads.end(), true) != probe_loads.end()) {
+    probes.read = helpers::probe_load;
+    probes.at = std::move(probe_loads);
   }
   parts.xlated = code;
   // What a pin keeps (pin.cpp) is the program as loaded with the maps it uses (parts.maps), so its map
@@ -572,6 +587,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     // the inner map is only known at run time, so those calls stay calls.
     options.map_lookup = helper_table().find(BPF_FUNC_map_lookup_elem);
     options.call_maps = std::move(call_maps);
+    options.probe_loads = std::move(probes);
     options.cpu_slot_tls = maps::this_cpu_tls_offset();
     options.cpu_slot = [] { return maps::this_cpu(); };
     for (const auto& m : request.maps) {
@@ -597,7 +613,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     if (!jit) return fail(std::move(jit).error());
     parts.jit = std::move(*jit);
   } else if (runs) {
-    auto interp = vm::Interpreter::load(code, helper_table(), vm::InterpreterOptions{});
+    vm::InterpreterOptions options;
+    options.probe_loads = std::move(probes);
+    auto interp = vm::Interpreter::load(code, helper_table(), std::move(options));
     if (!interp) return fail(std::move(interp).error());
     parts.interpreter = std::move(*interp);
   }

@@ -198,7 +198,11 @@ verifier::BtfField walk(const btf* b, std::uint32_t id, std::int64_t off, std::u
 Result<std::uint32_t> VerifierPlatform::find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
                                                          std::string_view name) {
   const bool raw_tp = expected_attach_type == BPF_TRACE_RAW_TP;
-  const std::string wanted = raw_tp ? "btf_trace_" + std::string(name) : std::string(name);
+  // (libbpf's prefixes: a BTF tracepoint is the typedef btf_trace_NAME, an iterator the function
+  // bpf_iter_NAME)
+  const std::string wanted = raw_tp                                    ? "btf_trace_" + std::string(name)
+                             : expected_attach_type == BPF_TRACE_ITER ? "bpf_iter_" + std::string(name)
+                                                                        : std::string(name);
   const int id = btf__find_by_name_kind(btf.get(), wanted.c_str(), raw_tp ? BTF_KIND_TYPEDEF : BTF_KIND_FUNC);
   if (id <= 0) {
     return make_error(Errc::kNotFound, "the kernel's BTF has no {} '{}' for this {} program to attach to",
@@ -233,6 +237,7 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
     if (skip_first && i == 0) continue;
     target_args_.push_back(p->type);
   }
+  target_params_ = static_cast<std::uint32_t>(target_args_.size());
   // fexit also sees the return value, after the arguments.
   if (attach_type_ == BPF_TRACE_FEXIT && t->type != 0) target_args_.push_back(t->type);
   target_btf_ = std::move(btf);

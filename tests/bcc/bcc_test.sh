@@ -6,7 +6,7 @@
 # get_syscall_fnname) by the kprobe PMU, and reads bpfvm's trace pipe and perf buffers. Checked here:
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
-# the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), a ring buffer (open_ring_buffer) and a log2
+# the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), KFUNC_PROBE/KRETFUNC_PROBE, a ring buffer (open_ring_buffer) and a log2
 # histogram (print_log2_hist), BCC's USDT class on a process in scope, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
 # bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
 # words, and an ordinary user running the example.
@@ -76,17 +76,43 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
         bpf_trace_printk("raw sys_enter openat\n");
     return 0;
 }
+KFUNC_PROBE(do_sys_openat2, int dfd, const char __user *filename, struct open_how *how) {
+    char name[64] = {};
+    char comm[16] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] != 'w' || comm[1] != 'l')
+        return 0;
+    bpf_probe_read_user_str(name, sizeof(name), filename);
+    bpf_trace_printk("kfunc %s flags %llx\n", name, how->flags);
+    return 0;
+}
+KRETFUNC_PROBE(__x64_sys_openat, struct pt_regs *regs, int ret) {
+    char name[64] = {};
+    char comm[16] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (comm[0] != 'w' || comm[1] != 'l')
+        return 0;
+    bpf_probe_read_user_str(name, sizeof(name), (void *)regs->si);
+    bpf_trace_printk("kretfunc %s = %d\n", name, ret);
+    return 0;
+}
 """)
 b.attach_kprobe(event=b.get_syscall_fnname("openat"), fn_name="syscall__openat")
 b.trace_print()
 PY
-run_bcc "$TMP/printk" 2 "$PY" "$TMP/printk.py"
+run_bcc "$TMP/printk" 4 "$PY" "$TMP/printk.py"
 if grep -Eq "^b' *wl_open-[0-9]+ +\[[0-9]+\] [^ ]+ +[0-9]+\.[0-9]+: bpf_trace_printk: openat $TMP/present'$" "$TMP/printk"; then
   ok "trace_print: bpf_trace_printk's lines in trace_pipe's format, from a syscall__ function"
 else bad "trace_print" "$(cat "$TMP/printk")"; fi
 if grep -Eq "^b' *wl_open-[0-9]+ .*: bpf_trace_printk: raw sys_enter openat'$" "$TMP/printk"; then
   ok "RAW_TRACEPOINT_PROBE(sys_enter): the raw syscall tracepoint"
 else bad "RAW_TRACEPOINT_PROBE" "$(cat "$TMP/printk")"; fi
+# KFUNC_PROBE/KRETFUNC_PROBE (fentry/fexit): do_sys_openat2's struct open_how and the wrapper's
+# struct pt_regs read directly (the kernel's BTF-typed loads), the result after the arguments.
+if grep -Eq "bpf_trace_printk: kfunc $TMP/present flags 8000'$" "$TMP/printk" &&
+   grep -Eq "bpf_trace_printk: kretfunc $TMP/absent = -2'$" "$TMP/printk"; then
+  ok "KFUNC_PROBE and KRETFUNC_PROBE: arguments typed by the kernel's BTF, read through kernel objects"
+else bad "KFUNC_PROBE" "$(cat "$TMP/printk")"; fi
 
 # 2b. A ring buffer through open_ring_buffer/ring_buffer_poll (BPF_RINGBUF_OUTPUT, ringbuf_reserve and
 # ringbuf_submit) and a histogram through print_log2_hist (BPF_HISTOGRAM, increment, bpf_log2l): each
@@ -195,8 +221,14 @@ run_bcc "$TMP/opensnoop" 3 opensnoop-bpfcc -n wl_open
 got=$(awk -v dir="$TMP" '$NF ~ "^" dir "/(present|absent)$" { fd = $3 >= 0 ? "FD" : $3; print $2, fd, $4, $5 }' "$TMP/opensnoop")
 want="wl_open FD 0 $TMP/present
 wl_open -1 2 $TMP/absent"
-if [ "$got" = "$want" ]; then ok "opensnoop-bpfcc -n: the workload's opens (kprobes, as on a kernel without fentry)"
+if [ "$got" = "$want" ]; then ok "opensnoop-bpfcc -n: the workload's opens"
 else bad "opensnoop-bpfcc" "want: $want" "got: $got" "output:" "$(cat "$TMP/opensnoop")"; fi
+# It chose KRETFUNC_PROBE (fexit on __x64_sys_openat...: BCC's support_kfunc found the kernel's mark of
+# fentry), as on this kernel, and read the filename through the wrapper's struct pt_regs directly.
+ebpf=$(timeout 60 "$BPFVM" run -- opensnoop-bpfcc --ebpf 2>&1)
+if grep -q "KRETFUNC_PROBE(__x64_sys_openat, struct pt_regs \*regs, int ret)" <<<"$ebpf"; then
+  ok "opensnoop-bpfcc: BCC chose fexit (KRETFUNC_PROBE), as on the kernel"
+else bad "opensnoop-bpfcc --ebpf: no KRETFUNC_PROBE" "$(head -40 <<<"$ebpf")"; fi
 
 run_bcc "$TMP/execsnoop" 2 execsnoop-bpfcc
 if grep -Eq "^wl_open +[0-9]+ +[0-9]+ +0 $TMP/wl_open $TMP/present $TMP/absent$" "$TMP/execsnoop"; then

@@ -72,8 +72,8 @@ if [ -n "$PROGS" ] && [ -f "$PROGS/prog_types.bpf.o" ]; then
     "$BPFVM" prog run pinned /sys/fs/bpf/g_maps/globals_data data_in "$TMP/frame"
   expect "pin outside the root" 255 "is not under the pin root" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /tmp/elsewhere
   expect "pin exists" 255 "File exists" -- "$BPFVM" prog loadall "$PROGS/globals.bpf.o" /sys/fs/bpf/g
-  expect "unsupported type" 255 "section 'fentry/do_unlinkat' programs are not supported" -- \
-    "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f
+  expect "unsupported type" 255 "section 'iter/task' programs are not supported" -- \
+    "$BPFVM" prog loadall "$PROGS/iterator.bpf.o" /sys/fs/bpf/f
   expect "type override" 0 "" -- "$BPFVM" prog loadall "$PROGS/fentry.bpf.o" /sys/fs/bpf/f2 type raw_tracepoint
   expect "jit flag" 0 "" -- "$BPFVM" --jit prog loadall "$PROGS/subprogs.bpf.o" /sys/fs/bpf/j
   expect "interpret flag" 0 "" -- "$BPFVM" --interpret prog loadall "$PROGS/subprogs.bpf.o" /sys/fs/bpf/i

@@ -128,6 +128,43 @@ C
   XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace "$TMP/corevm.bpf.c" -- cat "$TMP/opened-file"
   check "vmlinux.h and CO-RE" $rc "$out" 0 "vmlinux.h openat $TMP/opened-file"
   [ -f "$(echo "$TMP"/cache/bpfvm/vmlinux-*/vmlinux.h)" ] || { echo "FAIL vmlinux.h not cached"; fail=$((fail + 1)); }
+  # fentry/fexit on syscall entries and tp_btf on sys_enter, as libbpf names them: the arguments typed
+  # by the kernel's BTF, read directly through the kernel objects they point to (do_sys_openat2's struct
+  # open_how, the syscall wrapper's struct pt_regs: loads the kernel makes fault-tolerant, as bpfvm does).
+  cat > "$TMP/fentry.bpf.c" <<'C'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+SEC("fentry/do_sys_openat2") int BPF_PROG(fe, int dfd, const char *filename, struct open_how *how) {
+  char name[64];
+  bpf_probe_read_user_str(name, sizeof(name), filename);
+  bpf_printk("fentry %s dfd %d flags %llx", name, dfd, how->flags);
+  return 0;
+}
+SEC("fexit/__x64_sys_openat") int BPF_PROG(fx, struct pt_regs *regs, long ret) {
+  char name[64];
+  bpf_probe_read_user_str(name, sizeof(name), (void *)regs->si);
+  bpf_printk("fexit %s = %ld", name, ret);
+  return 0;
+}
+SEC("tp_btf/sys_enter") int BPF_PROG(te, struct pt_regs *regs, long id) {
+  if (id == 257) bpf_printk("tp_btf openat flags %lx", regs->dx);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+  XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace "$TMP/fentry.bpf.c" -- env LC_ALL=C cat "$TMP/opened-file" "$TMP/no-such-file"
+  check "fentry, fexit, tp_btf" $rc "$out" 1 "bpf_trace_printk: fentry $TMP/opened-file dfd -100 flags 8000" \
+    "bpf_trace_printk: fexit $TMP/opened-file = " "bpf_trace_printk: fexit $TMP/no-such-file = -2" \
+    "bpf_trace_printk: tp_btf openat flags 0"
+  cat > "$TMP/fvfs.bpf.c" <<'C'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+SEC("fentry/vfs_read") int f(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+  XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace "$TMP/fvfs.bpf.c" -- true
+  check "fentry without events" $rc "$out" 125 "'fentry/vfs_read': the kernel function vfs_read has no events in user space"
 else
   echo "note: no /sys/kernel/btf/vmlinux: the vmlinux.h case is not run"
 fi

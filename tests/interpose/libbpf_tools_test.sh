@@ -135,10 +135,10 @@ if command -v vfsstat >/dev/null; then
     ok "vfsstat: kprobes fail at attach, saying why"
   else bad "vfsstat" "rc=$rc" "$out"; fi
 fi
-# The same for raw tracepoints (cpudist: raw_tp/sched_switch) and fentry programs (biosnoop's), which
-# the kernel passes its own objects.
-for t in "cpudist:raw tracepoint sched_switch has no events in user space" \
-         "biosnoop:is safe (verified against the kernel.s .blk_account_io_start.), but fentry, fexit and tp_btf programs attach to kernel functions"; do
+# The same for BTF tracepoints (cpudist: tp_btf/sched_switch, chosen as on the kernel since it loads)
+# and fentry programs (biosnoop's) on kernel functions, which the kernel passes its own objects.
+for t in "cpudist:'tp_btf/sched_switch': of the kernel's BTF tracepoints bpfvm produces sys_enter and sys_exit" \
+         "biosnoop:blk_account_io_start has no events in user space"; do
   tool=${t%%:*} why=${t#*:}
   command -v "$tool" >/dev/null || continue
   out=$(timeout -s INT 20 "$BPFVM" run -- "$tool" 2>&1); rc=$?

@@ -1,4 +1,5 @@
-// A program type bpfvm decodes but does not run: fentry needs kernel BTF.
+// fentry on a kernel function that is not a syscall entry: it loads (verified against the kernel's BTF),
+// and has no events in user space.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 

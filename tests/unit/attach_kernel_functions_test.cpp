@@ -146,6 +146,7 @@ TEST(KernelFunctions, KallsymsViewKeepsTheServedFunctionsAndData) {
             "ffffffff81100000 T __x64_sys_openat\n"
             "ffffffff81100100 t do_sys_openat2\n"
             "ffffffff81100200 T do_sys_open\n"
+            "ffffffff81100300 T bpf_trampoline_link_prog\n"  // (the kernel's mark of fentry, which bpfvm runs)
             "ffffffff81100600 D sys_call_table\n"
             "ffffffff81100200 T do_sys_openat\n");
   EXPECT_EQ(kallsyms_view(""), "");

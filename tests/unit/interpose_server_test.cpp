@@ -16,7 +16,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bpf/btf.h>
+
 #include "bpfvm/base/file.hpp"
+#include "bpfvm/obj/btf.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/interpose/server.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
@@ -279,6 +282,53 @@ TEST_F(ServerTest, TracepointIdsAndEventsBpfvmCannotMake) {
   call(SYS_close, static_cast<std::uint64_t>(ev));
 }
 
+// Tracing programs link at the target they were verified against: fentry on a syscall entry by
+// BPF_LINK_CREATE (libbpf's attach) and by BPF_RAW_TRACEPOINT_OPEN with no name (BCC's attach_kfunc),
+// a link the agents apply; fentry on another kernel function has no events (EOPNOTSUPP), and a
+// retargeting LINK_CREATE is EINVAL.
+TEST_F(ServerTest, TracingProgramsLinkAtTheirTarget) {
+  auto btf = obj::running_kernel_btf();
+  if (!btf) GTEST_SKIP() << "no kernel BTF: " << btf.error().to_string();
+  const std::uint64_t insns[2] = {0x00000000000000b7ull, 0x0000000000000095ull};  // r0 = 0; exit
+  const auto load_at = [&](const char* function, std::uint32_t attach_type) {
+    const int id = btf__find_by_name_kind((*btf)->get(), function, BTF_KIND_FUNC);
+    union bpf_attr load {};
+    load.prog_type = BPF_PROG_TYPE_TRACING;
+    load.expected_attach_type = attach_type;
+    load.attach_btf_id = static_cast<std::uint32_t>(id);
+    load.insn_cnt = 2;
+    load.insns = reinterpret_cast<std::uint64_t>(insns);
+    load.license = reinterpret_cast<std::uint64_t>("GPL");
+    return id > 0 ? bpf(BPF_PROG_LOAD, load) : -ENOENT;
+  };
+  const auto entry = load_at("do_sys_openat2", BPF_TRACE_FENTRY);
+  const auto exit = load_at("__x64_sys_openat", BPF_TRACE_FEXIT);
+  const auto other = load_at("vfs_read", BPF_TRACE_FENTRY);
+  ASSERT_GE(entry, 0);
+  ASSERT_GE(exit, 0);
+  ASSERT_GE(other, 0);  // (it loads, as on the kernel)
+  union bpf_attr link {};
+  link.link_create.prog_fd = static_cast<std::uint32_t>(entry);
+  link.link_create.attach_type = BPF_TRACE_FENTRY;
+  EXPECT_GE(bpf(BPF_LINK_CREATE, link), 0);
+  union bpf_attr open {};
+  open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(exit);
+  EXPECT_GE(bpf(BPF_RAW_TRACEPOINT_OPEN, open), 0);
+  int found = 0;
+  for (const auto& r : server_->runtime().registry()->list(runtime::ObjectKind::kLink)) {
+    found += (r.value("kind", "") == "fentry" && r.value("name", "") == "do_sys_openat2" && r.value("agent", false)) ||
+             (r.value("kind", "") == "fexit" && r.value("name", "") == "__x64_sys_openat" && r.value("agent", false));
+  }
+  EXPECT_EQ(found, 2) << "fentry and fexit links the agents apply";
+  open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(other);
+  EXPECT_EQ(bpf(BPF_RAW_TRACEPOINT_OPEN, open), -EOPNOTSUPP);
+  link.link_create.prog_fd = static_cast<std::uint32_t>(other);
+  EXPECT_EQ(bpf(BPF_LINK_CREATE, link), -EOPNOTSUPP);
+  link.link_create.prog_fd = static_cast<std::uint32_t>(entry);
+  link.link_create.target_btf_id = 1;
+  EXPECT_EQ(bpf(BPF_LINK_CREATE, link), -EINVAL);
+}
+
 // What BCC reads of its kernel: kprobes on syscall-entry functions (the kprobe PMU, the function's name
 // in config1), the raw syscall tracepoints, bpfvm's kallsyms and trace pipe.
 TEST_F(ServerTest, KprobesRawSyscallTracepointsAndBccsFiles) {
@@ -339,7 +389,8 @@ TEST_F(ServerTest, KprobesRawSyscallTracepointsAndBccsFiles) {
   open.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(raw);
   EXPECT_EQ(bpf(BPF_RAW_TRACEPOINT_OPEN, open), -EOPNOTSUPP);
 
-  // /proc/kallsyms lists no function bpfvm cannot probe (BCC's support_kfunc looks for one).
+  // /proc/kallsyms lists no function bpfvm cannot probe, but the kernel's mark of fentry where it has
+  // it (BCC's support_kfunc looks for bpf_trampoline_link_prog; bpfvm runs fentry on what it lists).
   const auto syms = call(SYS_openat, static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>("/proc/kallsyms"),
                          O_RDONLY | O_CLOEXEC, 0, 0, 0, &served);
   if (served) {
@@ -348,7 +399,9 @@ TEST_F(ServerTest, KprobesRawSyscallTracepointsAndBccsFiles) {
     char buf[65536];
     for (ssize_t n; (n = ::read(static_cast<int>(syms), buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
     ::close(static_cast<int>(syms));
-    EXPECT_EQ(text.find(" bpf_trampoline_link_prog\n"), std::string::npos);
+    const auto kernel = os::read_text_file("/proc/kallsyms");
+    const bool marked = kernel && kernel->find(" bpf_trampoline_link_prog\n") != std::string::npos;
+    EXPECT_EQ(text.find(" bpf_trampoline_link_prog\n") != std::string::npos, marked);
     EXPECT_EQ(text.find(" vfs_read\n"), std::string::npos);
   }
 

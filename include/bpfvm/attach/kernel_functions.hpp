@@ -40,8 +40,9 @@ std::optional<KernelFunction> kernel_function(std::string_view name);
 // /proc/kallsyms as a process with bpfvm as its kernel sees it: the lines of `kernel` (the running
 // kernel's file) but those of other functions (and of modules), and do_sys_openat beside do_sys_open where the kernel has
 // no such function (older texts attach to it). Loaders that choose a mechanism by the symbols they find
-// (BCC's support_kfunc: bpf_trampoline_link_prog, support_raw_tracepoint) then choose kprobes, which
-// bpfvm has, and symbol lookups (ksymname, get_syscall_fnname) find what bpfvm serves.
+// (BCC's support_kfunc: bpf_trampoline_link_prog, kept where the kernel has it, as bpfvm runs fentry
+// and fexit on these functions) choose as on the kernel, and symbol lookups (ksymname,
+// get_syscall_fnname) find what bpfvm serves.
 std::string kallsyms_view(std::string_view kernel);
 
 // The syscall's registers (struct pt_regs, 168 bytes, into `regs`) as the kernel's entry code saves

@@ -80,6 +80,10 @@ class Server {
   std::int64_t do_bpf(const std::uint64_t* args);
   bool user_buffers_accessible(int cmd, const union bpf_attr& attr);
   std::int64_t perf_event_open(const std::uint64_t* args);
+  // A link of a raw tracepoint program at `name` (sys_enter, sys_exit), or of a tracing program (name
+  // empty) at its own target: fentry/fexit on a syscall entry, tp_btf on sys_enter/sys_exit. -EOPNOTSUPP
+  // (saying why on stderr) where there are no events in user space.
+  std::int64_t syscall_link(int prog_fd, const std::string& name, std::uint64_t cookie);
   std::optional<std::int64_t> ioctl(int fd, std::uint64_t request, std::uint64_t arg);
   std::optional<std::int64_t> mmap(const std::uint64_t* args);
   std::optional<std::int64_t> open_file(int dirfd, const char* path, int flags);

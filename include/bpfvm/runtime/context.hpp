@@ -52,6 +52,11 @@ inline constexpr std::size_t kRawTracepointArgsMax = 12 * 8;  // MAX_BPF_FUNC_AR
 // struct (what ctx_in / ctx_out hold). 0 for types bpfvm does not run.
 std::size_t context_size(std::uint32_t prog_type);
 std::size_t user_context_size(std::uint32_t prog_type);
+// Whether bpfvm runs programs of this type and attach type: those with a context above, and tracing
+// programs whose context is their target's arguments (fentry/fexit on a kernel function, tp_btf on a
+// raw tracepoint: u64 args[], at most kRawTracepointArgsMax bytes). Which targets have events in user
+// space is the attach layer's to say.
+bool runs_in_user_space(std::uint32_t prog_type, std::uint32_t expected_attach_type);
 
 // What the verifier learns of a context access: refused (and why), a number, or a packet pointer. The
 // types bpfvm runs are described here; the others (cgroup, socket, lwt, flow dissector, sysctl, sockopt,

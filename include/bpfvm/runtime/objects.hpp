@@ -93,6 +93,10 @@ class Program {
   struct Parts {  // what the runtime hands over when a load succeeds
     std::uint32_t id = 0;
     std::uint32_t prog_type = 0, expected_attach_type = 0, attach_btf_id = 0;
+    // A tracing program's target by name (a kernel function, a raw tracepoint) and how many arguments
+    // it has (fexit's return value comes after them in the context).
+    std::string attach_target;
+    std::uint32_t attach_args = 0;
     std::string name, license;
     std::vector<isa::RawInsn> original;  // as loaded, map references as BPF_PSEUDO_MAP_IDX(_VALUE) into maps
     std::vector<isa::RawInsn> xlated;    // after rewriting, map references as map ids (what bpftool dumps)
@@ -114,6 +118,8 @@ class Program {
   std::uint32_t expected_attach_type() const { return p_.expected_attach_type; }
   // A tracing program's target in the kernel's BTF (0 for other types).
   std::uint32_t attach_btf_id() const { return p_.attach_btf_id; }
+  const std::string& attach_target() const { return p_.attach_target; }
+  std::uint32_t attach_args() const { return p_.attach_args; }
   const std::string& name() const { return p_.name; }
   const std::string& license() const { return p_.license; }
   std::span<const isa::RawInsn> xlated() const { return p_.xlated; }

@@ -56,6 +56,9 @@ class VerifierPlatform final : public verifier::Platform {
   Result<void> set_btf_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id);
   // The id attach_btf_id takes for a target named as in a SEC name: fentry/fexit/fmod_ret: the FUNC
   // `name`; tp_btf: the typedef btf_trace_<name>. An error that says so when the kernel has none.
+  // The target set_btf_target found: its name and how many arguments it has (without fexit's return value).
+  const std::string& target_name() const { return target_name_; }
+  std::uint32_t target_params() const { return target_params_; }
   static Result<std::uint32_t> find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
                                                std::string_view name);
 
@@ -68,6 +71,7 @@ class VerifierPlatform final : public verifier::Platform {
   std::shared_ptr<const obj::Btf> target_btf_;
   std::string target_name_;
   std::vector<std::uint32_t> target_args_;  // argument types (fexit: then the return type)
+  std::uint32_t target_params_ = 0;
 };
 
 }  // namespace bpfvm::runtime
