@@ -52,6 +52,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_skb_under_cgroup, "skb_under_cgroup", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, false},
     {BPF_FUNC_get_hash_recalc, "get_hash_recalc", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_get_current_task, "get_current_task", Ret::kInteger, {_, _, _, _, _}, true},
+    {BPF_FUNC_get_current_task_btf, "get_current_task_btf", Ret::kBtfIdTask, {_, _, _, _, _}, true},
     {BPF_FUNC_probe_write_user, "probe_write_user", Ret::kInteger, {A::kAnything, A::kMem, A::kConstSize, _, _}, true},
     {BPF_FUNC_current_task_under_cgroup, "current_task_under_cgroup", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
     {BPF_FUNC_skb_change_tail, "skb_change_tail", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},

@@ -344,6 +344,9 @@ void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_get_stackid, get_stackid);
   table.set(BPF_FUNC_get_current_cgroup_id, get_current_cgroup_id);
   table.set(BPF_FUNC_get_current_task, get_current_task);
+  // (the same task as a trusted BTF pointer: its fields are read by loads, which read the emulated
+  // objects through probe_load)
+  table.set(BPF_FUNC_get_current_task_btf, get_current_task);
   table.set(BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid);
   table.set(BPF_FUNC_get_current_uid_gid, get_current_uid_gid);
   table.set(BPF_FUNC_get_current_comm, get_current_comm);

@@ -1,5 +1,7 @@
 #include "bpfvm/runtime/program_verifier.hpp"
 
+#include <algorithm>
+
 #include <linux/bpf.h>
 
 #include "bpfvm/runtime/object.hpp"
@@ -39,6 +41,14 @@ Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t p
   }
   BPFVM_TRY(platform.set_btf_target(std::move(btf), attach_btf_id));
   return attach_btf_id;
+}
+
+void kernel_types_for_helpers(VerifierPlatform& platform, std::span<const isa::RawInsn> insns) {
+  const bool calls = std::any_of(insns.begin(), insns.end(), [](const isa::RawInsn& in) {
+    return in.opcode == 0x85 && in.src == 0 && in.imm == BPF_FUNC_get_current_task_btf;
+  });
+  if (!calls) return;
+  if (auto btf = obj::running_kernel_btf()) platform.use_kernel_types(*btf);
 }
 
 std::vector<isa::RawInsn> map_references_by_index(std::span<const isa::RawInsn> insns) {
@@ -101,6 +111,7 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     // An overriding type (-t) keeps the section's attach type only when the section named that type.
     platform.set_expected_attach_type(v.prog_type == p.kind.prog_type ? p.kind.expected_attach_type : 0);
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
+    kernel_types_for_helpers(platform, insns);
     if (auto target = tracing_target(platform, v.prog_type, p.kind); !target) {
       v.message = target.error().to_string();
       v.explanation = v.message;

@@ -118,7 +118,9 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
     }
     // Its kernel objects are laid out now, so that runs (in a signal handler too) allocate nothing. A
     // kernel without BTF leaves the program loadable: the helper then returns 0, as its reads fail.
-    if (in.imm == BPF_FUNC_get_current_task) (void)KernelTasks::instance().prepare();
+    if (in.imm == BPF_FUNC_get_current_task || in.imm == BPF_FUNC_get_current_task_btf) {
+      (void)KernelTasks::instance().prepare();
+    }
   }
   return {};
 }
@@ -495,6 +497,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     obj::ProgramKind kind;
     kind.expected_attach_type = request.expected_attach_type;
     kind.attach_target = request.attach_target;
+    kernel_types_for_helpers(platform, request.insns);
     auto target = tracing_target(platform, request.prog_type, kind, request.attach_btf_id);
     if (!target) {
       if (log) *log = target.error().to_string() + "\n";

@@ -58,6 +58,7 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kSockCommonOrNull: return verifier::RetType::kSockCommonOrNull;
     case helpers::Ret::kSocketOrNull: return verifier::RetType::kSocketOrNull;
     case helpers::Ret::kTcpSockOrNull: return verifier::RetType::kTcpSockOrNull;
+    case helpers::Ret::kBtfIdTask: return verifier::RetType::kBtfIdTask;
   }
   return verifier::RetType::kInteger;
 }
@@ -158,6 +159,15 @@ verifier::BtfField walk(const btf* b, std::uint32_t id, std::int64_t off, std::u
     const struct btf_array* a = btf_array(t);
     const long long esize = btf__resolve_size(b, a->type);
     if (esize <= 0 || off >= esize * a->nelems) return denied("past the end of the array");
+    // An array of numbers may be read across its elements, up to its end (btf_struct_walk checks an
+    // int against mtrue_end, the array's end: task->comm copied 8 bytes at a time).
+    const btf_type* elem = btf__type_by_id(b, skip_mods(b, a->type));
+    if (elem && !btf_is_composite(elem) && !btf_is_ptr(elem) && !btf_is_array(elem)) {
+      if (off + size > esize * a->nelems) {
+        return denied(fmt::format("access beyond the end of a {}-byte array", esize * a->nelems));
+      }
+      return {R::kScalar, 0, {}};
+    }
     return walk(b, a->type, off % esize, size, depth + 1);
   }
   if (btf_is_ptr(t)) {
@@ -247,6 +257,16 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
 verifier::BtfField VerifierPlatform::btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
   if (!target_btf_) return {verifier::BtfField::Result::kDenied, 0, "this program has no kernel types"};
   return walk(target_btf_->get(), type_id, off, size, 0);
+}
+
+std::uint32_t VerifierPlatform::btf_struct_id(std::string_view name) const {
+  if (!target_btf_) return 0;
+  const int id = btf__find_by_name_kind(target_btf_->get(), std::string(name).c_str(), BTF_KIND_STRUCT);
+  return id > 0 ? static_cast<std::uint32_t>(id) : 0;
+}
+
+void VerifierPlatform::use_kernel_types(std::shared_ptr<const obj::Btf> btf) {
+  if (!target_btf_) target_btf_ = std::move(btf);
 }
 
 std::string VerifierPlatform::btf_type_name(std::uint32_t type_id) const {

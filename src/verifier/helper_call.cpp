@@ -345,6 +345,15 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
 
+  std::uint32_t returned_btf_id = 0;
+  if (sig->ret == RetType::kBtfIdTask) {
+    returned_btf_id = platform_.btf_struct_id("task_struct");
+    if (returned_btf_id == 0) {
+      return reject(pc, fmt::format("bpf_{}: the kernel's BTF has no struct task_struct", sig->name),
+                    "bpf_get_current_task_btf needs the kernel's types (/sys/kernel/btf/vmlinux); "
+                    "bpf_get_current_task with BPF_CORE_READ works without");
+    }
+  }
   // After the call: r1-r5 hold nothing, r0 the result; a helper that moved the packet leaves every
   // packet pointer stale, a number from now on (clear_all_pkt_pointers).
   auto returned = [&](State& st) {
@@ -375,8 +384,13 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       case RetType::kSockCommonOrNull: r0 = RegState::pointer(RegType::kSockCommon); break;
       case RetType::kSocketOrNull: r0 = RegState::pointer(RegType::kSocket); break;
       case RetType::kTcpSockOrNull: r0 = RegState::pointer(RegType::kTcpSock); break;
+      case RetType::kBtfIdTask:
+        // A trusted pointer that is never NULL (the current task), of the kernel's task_struct.
+        r0 = RegState::pointer(RegType::kBtfId);
+        r0.btf_id = returned_btf_id;
+        break;
     }
-    if (r0.is_pointer() && r0.type != RegType::kMapValue) {
+    if (r0.is_pointer() && r0.type != RegType::kMapValue && r0.type != RegType::kBtfId) {
       // check_helper_call: a pointer that may be NULL gets an id for its null check; an acquired one
       // takes the new reference's id as both (so the NULL side of its check holds nothing to release);
       // a cast keeps its argument's reference.

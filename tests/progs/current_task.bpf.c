@@ -36,6 +36,9 @@ struct pid {
   unsigned int level;
   struct upid numbers[1];
 } __attribute__((preserve_access_index));
+struct fs_struct {
+  int umask;
+} __attribute__((preserve_access_index));
 struct task_struct {
   int pid;
   int tgid;
@@ -49,6 +52,7 @@ struct task_struct {
   struct nsproxy *nsproxy;
   struct mm_struct *mm;
   struct pid *thread_pid;
+  struct fs_struct *fs;
 } __attribute__((preserve_access_index));
 
 struct out {
@@ -111,6 +115,45 @@ int current_task(void *ctx) {
   }
   o->root_pid = BPF_CORE_READ(t, pid);
   o->root_parent_pid = BPF_CORE_READ(t, real_parent, pid);
+  return 0;
+}
+
+// bpf_get_current_task_btf (158): the same task as a trusted BTF pointer, its fields read by plain
+// loads (the kernel's PROBE_MEM loads), pointers followed directly.
+struct out_btf {
+  int pid, tgid, ppid, root_pid;
+  unsigned int uid;
+  char comm[16];
+  unsigned long long arg_start;
+  int umask;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct out_btf);
+} task_btf_out SEC(".maps");
+
+SEC("raw_tracepoint/test")
+int current_task_btf(void *ctx) {
+  __u32 zero = 0;
+  struct out_btf *o = bpf_map_lookup_elem(&task_btf_out, &zero);
+  if (!o) return 1;
+  struct task_struct *task = bpf_get_current_task_btf();
+  o->pid = task->pid;
+  o->tgid = task->tgid;
+  o->ppid = task->real_parent->tgid;
+  o->uid = task->real_cred->uid.val;
+  __builtin_memcpy(o->comm, task->comm, sizeof o->comm);
+  o->arg_start = task->mm->arg_start;
+  o->umask = task->fs->umask;  // (bpfvm has no fs_struct: a load through NULL, which reads 0)
+  struct task_struct *t = task;
+  for (int i = 0; i < 64; i++) {
+    if (t->pid == 0) break;
+    t = t->real_parent;
+  }
+  o->root_pid = t->pid;
   return 0;
 }
 

@@ -396,6 +396,48 @@ TEST_F(KernelOracle, CurrentTaskObjects) {
   EXPECT_EQ(mine.root_parent_pid, kernel.root_parent_pid);
 }
 
+// bpf_get_current_task_btf: the same objects through a trusted BTF pointer, read by plain loads (the
+// kernel's PROBE_MEM loads; bpfvm's engines read the emulated objects for them) on both sides.
+TEST_F(KernelOracle, CurrentTaskBtfLoads) {
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "no /sys/kernel/btf/vmlinux";
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/current_task.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  struct Out {  // current_task.bpf.c's struct out_btf
+    std::int32_t pid, tgid, ppid, root_pid;
+    std::uint32_t uid;
+    char comm[16];
+    std::uint64_t arg_start;
+    std::int32_t umask;
+  } kernel{}, mine{};
+  std::uint64_t args[1] = {0};
+  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = args, .ctx_size_in = sizeof args);
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "current_task_btf")), &run), 0);
+  const std::uint32_t zero = 0;
+  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "task_btf_out"), &zero, sizeof zero, &kernel,
+                                 sizeof kernel, 0), 0);
+  bpf_object__close(kobj);
+  for (const ExecMode mode : {ExecMode::kJit, ExecMode::kInterpreter}) {
+    SCOPED_TRACE(mode == ExecMode::kJit ? "jit" : "interpreter");
+    ObjectOptions options;
+    options.mode = mode;
+    auto ours = Object::open_file(*rt_, path, options);
+    ASSERT_TRUE(ours) << ours.error().to_string();
+    auto r = ours->find_program("current_task_btf")->test_run({{}, bytes_of(args), 1});
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_TRUE(ours->find_map("task_btf_out")->impl().lookup(&zero, &mine));
+    EXPECT_EQ(mine.pid, kernel.pid);
+    EXPECT_EQ(mine.tgid, kernel.tgid);
+    EXPECT_EQ(mine.ppid, kernel.ppid);
+    EXPECT_EQ(mine.root_pid, kernel.root_pid);
+    EXPECT_EQ(mine.uid, kernel.uid);
+    EXPECT_STREQ(mine.comm, kernel.comm);
+    EXPECT_EQ(mine.arg_start, kernel.arg_start);
+    EXPECT_EQ(mine.umask, 0);  // (bpfvm has no fs_struct: the load through its NULL pointer reads 0)
+  }
+}
+
 }  // namespace
 }  // namespace bpfvm::runtime
 

@@ -43,6 +43,7 @@ enum class Ret : std::uint8_t {
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
+  kBtfIdTask,            // RET_PTR_TO_BTF_ID_TRUSTED to the kernel's struct task_struct
 };
 
 // References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and

@@ -36,6 +36,10 @@ class VerifierPlatform final : public verifier::Platform {
   bool return_value_ignored() const override;
   verifier::BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const override;
   std::string btf_type_name(std::uint32_t type_id) const override;
+  std::uint32_t btf_struct_id(std::string_view name) const override;
+  // The kernel's types for a program that is not a tracing program but reaches kernel objects
+  // (bpf_get_current_task_btf): btf_access walks them. A tracing target's BTF, when set, stays.
+  void use_kernel_types(std::shared_ptr<const obj::Btf> btf);
 
   // The program's expected attach type: some types' context and return rules depend on it
   // (cgroup_sock_addr's connect4 against recvmsg6, cgroup_skb's egress...).

@@ -50,6 +50,7 @@ enum class RetType : std::uint8_t {
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
+  kBtfIdTask,            // RET_PTR_TO_BTF_ID_TRUSTED, a struct task_struct (bpf_get_current_task_btf)
 };
 
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
@@ -141,6 +142,11 @@ class Platform {
   virtual BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
     (void)type_id, (void)off, (void)size;
     return {BtfField::Result::kDenied, 0, "this program has no kernel types"};
+  }
+  // The id of the kernel's struct `name` in the BTF btf_access walks; 0 when there is none.
+  virtual std::uint32_t btf_struct_id(std::string_view name) const {
+    (void)name;
+    return 0;
   }
   virtual std::string btf_type_name(std::uint32_t type_id) const {
     (void)type_id;
