@@ -7,7 +7,9 @@
 # the project's example (examples/bcc/opens.py: kprobe + kretprobe, a hash, a perf buffer, a table's
 # items), bpf_trace_printk lines through trace_print() in trace_pipe's format, a syscall__ function on
 # the syscall wrapper, RAW_TRACEPOINT_PROBE(sys_enter), KFUNC_PROBE/KRETFUNC_PROBE, a ring buffer (open_ring_buffer) and a log2
-# histogram (print_log2_hist), BCC's USDT class on a process in scope, Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
+# histogram (print_log2_hist), BCC's USDT class on a process in scope, the rest of the Python API
+# (attach_uprobe/uretprobe by regex, address and pid, attach_tracepoint/raw_tracepoint, num_open_*,
+# trace_fields, the table API, print_linear_hist, cleanup), Debian's opensnoop-bpfcc, execsnoop-bpfcc, trace-bpfcc, funccount-bpfcc and
 # bashreadline-bpfcc on a workload in scope, a kernel-only function refused with BCC's and bpfvm's
 # words, and an ordinary user running the example.
 # Usage: bcc_test.sh BPFVM. Exits 77 (skipped) without Debian's BCC.
@@ -214,6 +216,104 @@ if cc -O1 -o "$TMP/wl_usdt" "$TMP/usdt.c" 2>"$TMP/usdt.cc"; then
   else bad "USDT class" "$(head -20 "$TMP/usdt")"; fi
 else
   bad "USDT class: cannot build the target" "$(cat "$TMP/usdt.cc")"
+fi
+
+# 2d. The rest of BCC's Python API on a process in scope: attach_uprobe by regex on a pid and
+# attach_uretprobe by address, attach_tracepoint and attach_raw_tracepoint by name, num_open_*,
+# trace_fields, the table API (items, keys, [] with Key/Leaf, clear), print_linear_hist, cleanup
+# (every link gone, the target running on).
+cat > "$TMP/api.c" <<'C'
+#include <fcntl.h>
+#include <unistd.h>
+__attribute__((noinline)) int wl_add(int a, int b) { __asm__ volatile("" ::: "memory"); return a + b; }
+__attribute__((noinline)) int wl_mul(int a, int b) { __asm__ volatile("" ::: "memory"); return a * b; }
+int main(void) {
+  for (int i = 0;; i++) {
+    wl_add(i, 1);
+    wl_mul(i % 100, 3);
+    close(open("/dev/null", O_RDONLY));
+    usleep(5000);
+  }
+}
+C
+cat > "$TMP/api.py" <<'PY'
+import sys, time
+from bcc import BPF
+pid, path = int(sys.argv[1]), sys.argv[2]
+b = BPF(text=r"""
+#include <uapi/linux/ptrace.h>
+BPF_HASH(calls, u32, u64);
+BPF_HISTOGRAM(low, int, 8);
+int on_add(struct pt_regs *ctx) {
+    u32 k = 1;
+    calls.increment(k);
+    low.increment(PT_REGS_PARM1(ctx) & 7);
+    return 0;
+}
+int on_mul_ret(struct pt_regs *ctx) {
+    u32 k = 2;
+    calls.increment(k);
+    bpf_trace_printk("mul %d\n", (int)PT_REGS_RC(ctx));
+    return 0;
+}
+int on_openat(void *ctx) {
+    u32 k = 3;
+    if (bpf_get_current_pid_tgid() >> 32 == PID)
+        calls.increment(k);
+    return 0;
+}
+int on_enter(struct bpf_raw_tracepoint_args *ctx) {
+    u32 k = 4;
+    if (bpf_get_current_pid_tgid() >> 32 == PID && ctx->args[1] == 3)  /* close */
+        calls.increment(k);
+    return 0;
+}
+""".replace("PID", str(pid)))
+b.attach_uprobe(name=path, sym_re="^wl_ad+$", fn_name="on_add", pid=pid)
+addr = [a for (n, a) in BPF.get_user_functions_and_addresses(path, "^wl_mul$")][0]
+b.attach_uretprobe(name=path, addr=addr, fn_name="on_mul_ret", pid=pid)
+b.attach_tracepoint(tp="syscalls:sys_enter_openat", fn_name="on_openat")
+b.attach_raw_tracepoint(tp="sys_enter", fn_name="on_enter")
+print("open", b.num_open_uprobes(), b.num_open_tracepoints(), b.num_open_kprobes(), flush=True)
+(task, tpid, cpu, flags, ts, msg) = b.trace_fields()
+print("fields", task.decode(), tpid, msg.decode(), flush=True)
+time.sleep(1)
+calls = b["calls"]
+for k, v in sorted(calls.items(), key=lambda kv: kv[0].value):
+    print("calls", k.value, "many" if v.value >= 20 else v.value)
+print("keys", len(list(calls.keys())))
+b["low"].print_linear_hist("low")
+calls[calls.Key(9)] = calls.Leaf(42)
+print("set", calls[calls.Key(9)].value)
+calls.clear()
+print("cleared", len(list(calls.items())))
+b.cleanup()
+print("after cleanup", b.num_open_uprobes(), b.num_open_tracepoints(), flush=True)
+time.sleep(30)
+PY
+if cc -O1 -o "$TMP/wl_api" "$TMP/api.c" 2>"$TMP/api.cc"; then
+  "$BPFVM" run -- "$TMP/wl_api" > /dev/null 2>&1 &
+  target=$!
+  sleep 0.3
+  "$BPFVM" run -- "$PY" "$TMP/api.py" "$target" "$TMP/wl_api" > "$TMP/api" 2>&1 &
+  reader=$!
+  for _ in $(seq 600); do grep -q "^after cleanup" "$TMP/api" && break; sleep 0.1; done
+  links_left=$("$BPFVM" link show 2>/dev/null | grep -c '^[0-9]*: ')
+  kill -INT $reader
+  wait $reader
+  alive=no; kill -0 $target 2>/dev/null && alive=yes
+  kill $target
+  wait $target 2>/dev/null
+  hist=$(awk '/^ +[0-9]+ +: +[0-9]+ +\|/ { if ($3 > 0) n++ } END { print n + 0 }' "$TMP/api")
+  if grep -qx "open 2 1 0" "$TMP/api" && grep -Eq "^fields wl_api $target mul [0-9]+$" "$TMP/api" &&
+     grep -qx "calls 1 many" "$TMP/api" && grep -qx "calls 2 many" "$TMP/api" && grep -qx "calls 3 many" "$TMP/api" &&
+     grep -qx "calls 4 many" "$TMP/api" && grep -qx "keys 4" "$TMP/api" && [ "$hist" = 8 ] &&
+     grep -qx "set 42" "$TMP/api" && grep -qx "cleared 0" "$TMP/api" && grep -qx "after cleanup 0 0" "$TMP/api" &&
+     [ "$links_left" = 0 ] && [ $alive = yes ]; then
+    ok "BCC's API: uprobe by regex on a pid, uretprobe by address, tracepoints, trace_fields, tables, linear histogram, cleanup"
+  else bad "BCC's API" "links left after cleanup: $links_left, target alive: $alive, histogram rows: $hist" "$(cat "$TMP/api")"; fi
+else
+  bad "BCC's API: cannot build the target" "$(cat "$TMP/api.cc")"
 fi
 
 # 3. Debian's BCC tools, unchanged.
