@@ -412,9 +412,10 @@ void on_entry(PtRegs* regs, void* data) {
   if (!e) return;
   t.busy = true;
   run_entries(e->on_entry, regs, t);
+  // (hooking the return is the agent's work too: the probed function may be one it calls, malloc)
+  if (!e->on_return.empty()) hook_return(regs, on_return, const_cast<Entries*>(e));
   t.busy = false;
   release_held();
-  if (!e->on_return.empty()) hook_return(regs, on_return, const_cast<Entries*>(e));
 }
 
 // Syscalls that must run where the program made them (a new stack, a return to another context): their

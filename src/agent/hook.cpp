@@ -3,7 +3,9 @@
 
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
+#include "bpfvm/agent/syscall_sites.hpp"
 #include "patching.hpp"
+#include "user_memory.hpp"
 #include "signals.hpp"
 
 #include <Zydis/Zydis.h>
@@ -16,6 +18,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -477,21 +480,26 @@ struct ReturnStack {
   int depth = 0;
   PendingReturn entries[kMaxPending];
 };
-// On the heap, from a thread's first uretprobe hit: in TLS it would weigh on every thread the process
-// creates. A key's destructor frees it when the thread ends.
+// Mapped by a raw syscall at a thread's first uretprobe hit (in TLS it would weigh on every thread
+// the process creates; from malloc, it would recurse when malloc is the probed function). A key's
+// destructor unmaps it when the thread ends.
 __attribute__((tls_model("initial-exec"))) thread_local ReturnStack* t_returns = nullptr;
 pthread_key_t g_returns_key;
 
 void free_returns(void* p) {
   t_returns = nullptr;
-  delete static_cast<ReturnStack*>(p);
+  static_cast<ReturnStack*>(p)->~ReturnStack();
+  const std::uint64_t args[6] = {reinterpret_cast<std::uint64_t>(p), sizeof(ReturnStack)};
+  detail::memory_syscall(SYS_munmap, args);
 }
 
 ReturnStack* returns(bool create) {
   if (!t_returns && create) {
     static const bool keyed = pthread_key_create(&g_returns_key, free_returns) == 0;
-    t_returns = new (std::nothrow) ReturnStack;
-    if (t_returns && keyed) pthread_setspecific(g_returns_key, t_returns);
+    const std::int64_t r = sys(SYS_mmap, 0, sizeof(ReturnStack), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0);
+    if (r < 0 && r > -4096) return nullptr;
+    t_returns = new (reinterpret_cast<void*>(r)) ReturnStack;
+    if (keyed) pthread_setspecific(g_returns_key, t_returns);
   }
   return t_returns;
 }

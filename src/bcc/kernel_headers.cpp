@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "3";
+constexpr std::string_view kTreeVersion = "4";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -228,6 +228,16 @@ constexpr std::string_view kFileMacros = R"(/* linux/dcache.h, which linux/fs.h 
 #define FMODE_EXEC 0x20
 )";
 
+constexpr std::string_view kLog2Macros = R"(/* linux/log2.h, as constant expressions (BCC's BPF_STACK_TRACE sizes its table with
+   roundup_pow_of_two) */
+#define __bpfvm_ilog2(n) ((n) < 2 ? 0 : 63 - __builtin_clzll((unsigned long long)(n)))
+#define ilog2(n) __bpfvm_ilog2(n)
+#define roundup_pow_of_two(n) ((n) <= 1 ? 1UL : 1UL << (__bpfvm_ilog2((n) - 1) + 1))
+#define rounddown_pow_of_two(n) (1UL << __bpfvm_ilog2(n))
+#define is_power_of_2(n) ((n) != 0 && (((n) & ((n) - 1)) == 0))
+#define order_base_2(n) ((n) > 1 ? __bpfvm_ilog2((n) - 1) + 1 : 0)
+)";
+
 constexpr std::string_view kSocketMacros = R"(/* address families (linux/socket.h) */
 #define AF_UNSPEC 0
 #define AF_UNIX 1
@@ -391,7 +401,7 @@ constexpr Header kHeaders[] = {
     {"include/uapi/linux/bpf.h", ""},
     {"include/linux/bpf.h", ""},
     {"include/uapi/linux/if_packet.h", ""},
-    {"include/linux/log2.h", ""},
+    {"include/linux/log2.h", kLog2Macros},
     {"arch/x86/include/asm/page.h", ""},
     {"arch/x86/include/asm/ptrace.h", ""},
     {"include/uapi/linux/ptrace.h", ""},
@@ -536,6 +546,9 @@ Result<void> write_kernel_headers(const std::string& btf_path, const std::string
 #define IS_ENABLED(option) (IS_BUILTIN(option) || IS_MODULE(option))
 #include <bpfvm/vmlinux.h>
 #include <bpfvm/kernel_macros.h>
+/* what most kernel headers bring in with them (BCC's helpers.h and the tools rely on it) */
+#include <linux/log2.h>
+#include <linux/socket.h>
 /* linux/bpf.h's types are all above: BCC's own copy of it must not define them again */
 #define _UAPI__LINUX_BPF_H__
 #endif

@@ -672,6 +672,30 @@ check "a library loaded with dlopen" $rc "$out" 0 "lib total 5150" "@lib[0]: 100
 out=$("$BPFVM" trace --ptrace "$TMP/lib.bpf.c" -- "$TMP/target" dlopen "$TMP/libadd.so" 100 2>&1); rc=$?
 check "a library loaded with dlopen: ptrace's int3s" $rc "$out" 0 "lib total 5150" "@lib[0]: 100" "@lib[1]: 5150"
 
+# A uprobe and a uretprobe on malloc, which the agent's own work calls (the first return probe of a
+# thread makes its return stack): each call is one event, and the command runs as without them (it
+# used to recurse through malloc until its stack ran out: BCC's memleak killed its target).
+cat > "$TMP/malloc.bpf.c" <<C
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} m SEC(".maps");
+static void add(__u32 k) { __u64* p = bpf_map_lookup_elem(&m, &k); if (p) __sync_fetch_and_add(p, 1); }
+SEC("uprobe/libc.so.6:malloc") int BPF_KPROBE(in_malloc, long n) { add(0); return 0; }
+SEC("uretprobe/libc.so.6:malloc") int BPF_KRETPROBE(out_malloc, void *p) { add(1); return 0; }
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/malloc.bpf.c" -- sh -c 'ls / > /dev/null; echo malloc-done' 2>&1); rc=$?
+calls=$(awk '/^@m\[0\]: [1-9]/ { e = $2 } /^@m\[1\]: [1-9]/ { r = $2 } END { print (e > 0 && e == r) ? "entries = returns" : "entries " e " returns " r }' <<<"$out")
+check "uprobe and uretprobe on malloc" $rc "$out
+$calls" 0 "malloc-done" "entries = returns"
+
 # `bpfvm prog profile` of a program the agent runs in the traced process (the loader made its profile
 # page; the agent's runs add to it).
 "$BPFVM" trace "$TMP/named.bpf.c" -- "$TMP/target" threadcalls 30000000 > "$TMP/profiled.out" 2>&1 &
