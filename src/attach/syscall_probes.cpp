@@ -248,12 +248,11 @@ std::string_view link_kind(const SyscallPoint& point, std::uint32_t prog_type) {
   }
 }
 
-std::uint32_t link_attach_type(const SyscallPoint& point, std::uint32_t prog_type) {
+std::uint32_t link_attach_type(const SyscallPoint& point) {
   if (point.kind == SyscallPoint::Kind::kKernelFunction && point.typed) {
     return point.exit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY;
   }
   if (point.kind == SyscallPoint::Kind::kRawTracepoint) return BPF_TRACE_RAW_TP;
-  (void)prog_type;
   return BPF_PERF_EVENT;
 }
 

@@ -184,7 +184,7 @@ runtime::LinkTarget syscall_link_target(const attach::SyscallProbes::Probe& p, s
 }
 
 std::uint32_t link_attach_type(const attach::SyscallProbes::Probe& p) {
-  return attach::link_attach_type(p.point, p.program->type());
+  return attach::link_attach_type(p.point);
 }
 
 // Exits as the traced command did: with its code, or (through main, once every object is cleaned up)

@@ -186,7 +186,9 @@ std::uint64_t probe_load(std::uint64_t addr, std::uint64_t size, std::uint64_t, 
   if (env.kernel && env.kernel->contains(addr)) {
     ok = env.kernel->read(addr, &v, size);
   } else if (!non_canonical(addr) && addr >= 4096) {  // (page zero: a NULL object's field, never mapped)
-    ok = safe_read(env, env.memory_pid, &v, addr, size);
+    // The objects a context hands out (a wrapper's pt_regs, an open_how) are the runtime's own, as
+    // kernel memory is: this process's (the traced one's where the agent runs the program).
+    ok = safe_read(env, 0, &v, addr, size);
   }
   return ok ? v : 0;
 }

@@ -485,7 +485,7 @@ std::int64_t Server::syscall_link(int prog_fd, const std::string& name, std::uin
   where.in_process = true;
   where.self = true;
   where.cookie = cookie;
-  auto link = rt_.create_link(*prog, attach::link_attach_type(*point, type), 0, std::move(where));
+  auto link = rt_.create_link(*prog, attach::link_attach_type(*point), 0, std::move(where));
   if (!link) return -static_cast<std::int64_t>(link.error().errno_value());
   const int fd = rt_.install_fd(*link);
   if (fd < 0) return neg_errno();

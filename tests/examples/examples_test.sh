@@ -157,6 +157,20 @@ C
   check "fentry, fexit, tp_btf" $rc "$out" 1 "bpf_trace_printk: fentry $TMP/opened-file dfd -100 flags 8000" \
     "bpf_trace_printk: fexit $TMP/opened-file = " "bpf_trace_printk: fexit $TMP/no-such-file = -2" \
     "bpf_trace_printk: tp_btf openat flags 0"
+  # Under the ptrace tracer too (tp_btf: the registers live in the tracer, as kernel objects are the
+  # runtime's own; fentry and fexit run in the agent only).
+  cat > "$TMP/tpbtf.bpf.c" <<'C'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+SEC("tp_btf/sys_enter") int BPF_PROG(te, struct pt_regs *regs, long id) {
+  if (id == 257) bpf_printk("tp_btf openat flags %lx", regs->dx);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+  XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace --ptrace "$TMP/tpbtf.bpf.c" -- env LC_ALL=C cat "$TMP/opened-file"
+  check "tp_btf under --ptrace" $rc "$out" 0 "bpf_trace_printk: tp_btf openat flags 80000"
   cat > "$TMP/fvfs.bpf.c" <<'C'
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

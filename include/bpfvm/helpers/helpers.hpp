@@ -27,8 +27,8 @@ bool implemented(std::int64_t id);
 
 // The reader of loads through pointers to kernel objects (vm::ProbeLoads::read, the kernel's
 // BPF_PROBE_MEM): the `size`-byte value (1, 2, 4 or 8) at `addr` among the emulated kernel objects
-// (RunEnv::kernel), else in the memory of the run's task, read without faulting; 0 where nothing is
-// readable, as a faulting PROBE_MEM load reads in the kernel.
+// (RunEnv::kernel), else in this process's memory, where a context's kernel objects are, read without
+// faulting; 0 where nothing is readable, as a faulting PROBE_MEM load reads in the kernel.
 std::uint64_t probe_load(std::uint64_t addr, std::uint64_t size, std::uint64_t, std::uint64_t, std::uint64_t,
                          CallContext* ctx);
 
