@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "4";
+constexpr std::string_view kTreeVersion = "5";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -479,6 +479,21 @@ constexpr Header kHeaders[] = {
     {"include/net/ip.h", ""},
 };
 
+// Types the kernel keeps out of include/ (fs/mount.h, fs/namei.c) are declared, not defined, as in the
+// kernel's headers: BCC tools define their own (mountsnoop's struct mnt_namespace, dcsnoop's struct
+// nameidata), which would otherwise be redefinitions. Nothing in the BTF embeds them by value.
+std::string declared_only(std::string types) {
+  for (const std::string_view name : {"mnt_namespace", "mount", "mountpoint", "nameidata"}) {
+    const std::string head = fmt::format("\nstruct {} {{\n", name);
+    const auto at = types.find(head);
+    if (at == std::string::npos) continue;
+    const auto end = types.find("\n};\n", at);
+    if (end == std::string::npos) continue;
+    types.replace(at, end + 4 - at, fmt::format("\nstruct {};\n", name));
+  }
+  return types;
+}
+
 std::string autoconf_of(const std::map<std::string, std::string>& config) {
   std::string out = "/* The running kernel's configuration (/proc/config.gz), as include/generated/autoconf.h */\n";
   for (const auto& [name, value] : config) {
@@ -527,7 +542,7 @@ Result<void> write_kernel_headers(const std::string& btf_path, const std::string
 
   BPFVM_TRY(write_text(dir + "/include/bpfvm/vmlinux.h",
                        "/* The kernel's types, from its BTF (" + btf_path + "), made by bpfvm */\n#ifndef __VMLINUX_H__\n"
-                       "#define __VMLINUX_H__\n" + types + "\n#endif\n"));
+                       "#define __VMLINUX_H__\n" + declared_only(types) + "\n#endif\n"));
   BPFVM_TRY(write_text(dir + "/include/bpfvm/kernel_macros.h",
                        "#ifndef __BPFVM_KERNEL_MACROS_H\n#define __BPFVM_KERNEL_MACROS_H\n" + std::string(kCommonMacros) + "#endif\n"));
   BPFVM_TRY(write_text(dir + "/include/generated/autoconf.h", autoconf_of(config)));
@@ -546,9 +561,17 @@ Result<void> write_kernel_headers(const std::string& btf_path, const std::string
 #define IS_ENABLED(option) (IS_BUILTIN(option) || IS_MODULE(option))
 #include <bpfvm/vmlinux.h>
 #include <bpfvm/kernel_macros.h>
-/* what most kernel headers bring in with them (BCC's helpers.h and the tools rely on it) */
+/* what kernel headers bring in with each other (BCC's helpers.h and the tools rely on it): every
+   stub that holds only macros */
 #include <linux/log2.h>
 #include <linux/socket.h>
+#include <linux/sched.h>
+#include <uapi/linux/sched.h>
+#include <linux/fs.h>
+#include <linux/dcache.h>
+#include <linux/errno.h>
+#include <linux/signal.h>
+#include <linux/blkdev.h>
 /* linux/bpf.h's types are all above: BCC's own copy of it must not define them again */
 #define _UAPI__LINUX_BPF_H__
 #endif
