@@ -1347,8 +1347,9 @@ void park(State& s, std::uint32_t seen) {
   }
 }
 
-// `arg`: null, sync first; else (a forked child, which has its parent's links) the links generation
-// at the fork + 1: wait for a change first, so that a short-lived child costs no registry work.
+// `arg`: null, sync first; else the links generation of the last sync + 1 (start's, or for a forked
+// child, which has its parent's links, the fork's): wait for a change first, so that a short-lived
+// child costs no registry work and the process's first files are not opened beside the watcher's.
 void* watch(void* arg) {
   t_agent_thread = true;
   t_own_thread = true;
@@ -1457,15 +1458,17 @@ void after_fork_child() {
 
 Result<void> start(const AgentOptions& options) {
   if (g_state && g_state->stopped) {  // joined again after stop() (bpfvm attach after detach)
+    std::uint32_t synced = 0;
     {
       std::lock_guard lock(g_state->mutex);
       g_state->stopped = false;
+      synced = g_state->registry->links_generation();
       sync_locked(*g_state);
       publish_record(*g_state);
     }
     if (g_state->options.watch) {
       AgentWork own;
-      start_watcher();
+      start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(synced) + 1));
     }
     return {};
   }
@@ -1483,10 +1486,12 @@ Result<void> start(const AgentOptions& options) {
     g_state = s.release();
     static std::once_flag atfork;
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+    std::uint32_t synced = 0;
     {
       std::lock_guard lock(g_state->mutex);
       if (options.prepare_sites) prepare_sites(*g_state);
       if (options.serve) hook_sites(*g_state);
+      synced = g_state->registry->links_generation();
       sync_locked(*g_state);
       publish_record(*g_state);
     }
@@ -1520,8 +1525,11 @@ Result<void> start(const AgentOptions& options) {
     }
     release_held();
     if (options.watch) {
+      // The links were just synced here, before the process runs on: the watcher waits for a change
+      // first. (Syncing again at once, it read the registry while the process opened its first files,
+      // and the process's descriptors came out one or two higher than without bpfvm.)
       AgentWork own;
-      start_watcher();
+      start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(synced) + 1));
     }
     return {};
   } catch (const std::exception& e) {
