@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "5";
+constexpr std::string_view kTreeVersion = "6";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -261,6 +261,26 @@ constexpr std::string_view kSocketMacros = R"(/* address families (linux/socket.
 #define ETH_P_ARP 0x0806
 #define ETH_P_8021Q 0x8100
 #define ETH_P_IPV6 0x86DD
+/* byte order (linux/byteorder/generic.h, which the networking headers bring in): x86-64 is little-endian */
+#define __bpfvm_swab16(x) ((__u16)__builtin_bswap16((__u16)(x)))
+#define __bpfvm_swab32(x) ((__u32)__builtin_bswap32((__u32)(x)))
+#define __bpfvm_swab64(x) ((__u64)__builtin_bswap64((__u64)(x)))
+#define ntohs(x) __bpfvm_swab16(x)
+#define htons(x) __bpfvm_swab16(x)
+#define ntohl(x) __bpfvm_swab32(x)
+#define htonl(x) __bpfvm_swab32(x)
+#define be16_to_cpu(x) __bpfvm_swab16(x)
+#define cpu_to_be16(x) __bpfvm_swab16(x)
+#define be32_to_cpu(x) __bpfvm_swab32(x)
+#define cpu_to_be32(x) __bpfvm_swab32(x)
+#define be64_to_cpu(x) __bpfvm_swab64(x)
+#define cpu_to_be64(x) __bpfvm_swab64(x)
+#define le16_to_cpu(x) ((__u16)(x))
+#define le32_to_cpu(x) ((__u32)(x))
+#define le64_to_cpu(x) ((__u64)(x))
+#define cpu_to_le16(x) ((__u16)(x))
+#define cpu_to_le32(x) ((__u32)(x))
+#define cpu_to_le64(x) ((__u64)(x))
 )";
 
 constexpr std::string_view kSockFields = R"(/* struct sock's names for struct sock_common's fields (net/sock.h) */
