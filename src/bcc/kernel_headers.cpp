@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "6";
+constexpr std::string_view kTreeVersion = "7";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -254,6 +254,8 @@ constexpr std::string_view kSocketMacros = R"(/* address families (linux/socket.
 #define PF_INET6 AF_INET6
 #define PF_NETLINK AF_NETLINK
 #define PF_PACKET AF_PACKET
+#define SCM_RIGHTS 0x01
+#define SCM_CREDENTIALS 0x02
 /* ethernet (uapi/linux/if_ether.h) */
 #define ETH_ALEN 6
 #define ETH_HLEN 14

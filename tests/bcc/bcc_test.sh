@@ -56,6 +56,18 @@ if [ -n "$wl_pid" ] && awk -v p="$wl_pid" '$1 == p && $2 > 2 { found = 1 } END {
   ok "opens.py: the hash's counts (table items) name the workload"
 else bad "opens.py: counts" "$(tail -5 "$TMP/opens")"; fi
 
+# 1b. Another python3 the user has (the first on PATH when it is not Debian's: pyenv's, /usr/local's),
+# which finds Debian's bcc package on the PYTHONPATH bpfvm run adds.
+other_py=$(command -v python3)
+if [ -n "$other_py" ] && [ "$(readlink -f "$other_py")" != "$(readlink -f "$PY")" ] && "$other_py" -c 'import sys' 2>/dev/null; then
+  run_bcc "$TMP/opens_other" 2 "$other_py" "$EXAMPLE" -n wl_open
+  got=$(awk -v dir="$TMP" '$NF ~ "^" dir "/(present|absent)$" { fd = $3 >= 0 ? "FD" : $3; print $1, fd, $4, $5 }' "$TMP/opens_other")
+  if [ "$got" = "$want" ]; then ok "opens.py under $other_py ($("$other_py" --version 2>&1)): the workload's opens"
+  else bad "opens.py under $other_py" "want: $want" "got: $got" "output:" "$(cat "$TMP/opens_other")"; fi
+else
+  echo "note: no python3 on PATH other than $PY: the example is not run under another"
+fi
+
 # 2. bpf_trace_printk through trace_print(), on the syscall wrapper (get_syscall_fnname, syscall__: the
 # arguments read through the wrapper's struct pt_regs).
 cat > "$TMP/printk.py" <<'PY'
