@@ -334,6 +334,16 @@ TEST_F(KernelOracle, ConstantsRuleOutCode) {
   compare("dead_code.bpf.o", {{"rodata_rules_out", ipv4_frame(), {}}, {"core_rules_out", {}, bytes_of(args), 1, true}});
 }
 
+// Runs the kernel's `prog` once by test_run (in this thread, with `ctx`) and reads entry 0 of its `map`
+// into `out`.
+void kernel_run_once(struct bpf_object* kobj, const char* prog, void* ctx, std::uint32_t ctx_size, const char* map,
+                     void* out, std::size_t size) {
+  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = ctx, .ctx_size_in = ctx_size);
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, prog)), &run), 0);
+  const std::uint32_t zero = 0;
+  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, map), &zero, sizeof zero, out, size, 0), 0);
+}
+
 // bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same
 // CO-RE program in the same thread (test_run runs a raw tracepoint in the caller's context), hold the
 // same ids, names, parents, credentials, namespaces, memory bounds and pid numbers.
@@ -357,11 +367,8 @@ TEST_F(KernelOracle, CurrentTaskObjects) {
     std::int64_t bad_read, user_read, str_len, root_pid, root_parent_pid;
   } kernel{}, mine{};
   std::uint64_t args[1] = {0};
-  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = args, .ctx_size_in = sizeof args);
-  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "current_task")), &run), 0);
   const std::uint32_t zero = 0;
-  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "task_out"), &zero, sizeof zero, &kernel,
-                                 sizeof kernel, 0), 0);
+  kernel_run_once(kobj, "current_task", args, sizeof args, "task_out", &kernel, sizeof kernel);
   bpf_object__close(kobj);
   auto ours = Object::open_file(*rt_, path);
   ASSERT_TRUE(ours) << ours.error().to_string();
@@ -412,11 +419,8 @@ TEST_F(KernelOracle, CurrentTaskBtfLoads) {
     std::int32_t umask;
   } kernel{}, mine{};
   std::uint64_t args[1] = {0};
-  LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = args, .ctx_size_in = sizeof args);
-  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "current_task_btf")), &run), 0);
   const std::uint32_t zero = 0;
-  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "task_btf_out"), &zero, sizeof zero, &kernel,
-                                 sizeof kernel, 0), 0);
+  kernel_run_once(kobj, "current_task_btf", args, sizeof args, "task_btf_out", &kernel, sizeof kernel);
   bpf_object__close(kobj);
   for (const ExecMode mode : {ExecMode::kJit, ExecMode::kInterpreter}) {
     SCOPED_TRACE(mode == ExecMode::kJit ? "jit" : "interpreter");
