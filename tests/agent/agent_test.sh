@@ -691,10 +691,15 @@ SEC("uprobe/libc.so.6:malloc") int BPF_KPROBE(in_malloc, long n) { add(0); retur
 SEC("uretprobe/libc.so.6:malloc") int BPF_KRETPROBE(out_malloc, void *p) { add(1); return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
-out=$("$BPFVM" trace "$TMP/malloc.bpf.c" -- sh -c 'ls / > /dev/null; echo malloc-done' 2>&1); rc=$?
-calls=$(awk '/^@m\[0\]: [1-9]/ { e = $2 } /^@m\[1\]: [1-9]/ { r = $2 } END { print (e > 0 && e == r) ? "entries = returns" : "entries " e " returns " r }' <<<"$out")
-check "uprobe and uretprobe on malloc" $rc "$out
+if ldd "$BPFVM" | grep -q libasan; then
+  # (a sanitized bpfvm preloads its sanitizer's runtime, whose malloc the process calls instead of libc's)
+  echo "skip uprobe and uretprobe on malloc: a sanitized build (the process's malloc is the sanitizer's)"
+else
+  out=$("$BPFVM" trace "$TMP/malloc.bpf.c" -- sh -c 'ls / > /dev/null; echo malloc-done' 2>&1); rc=$?
+  calls=$(awk '/^@m\[0\]: [1-9]/ { e = $2 } /^@m\[1\]: [1-9]/ { r = $2 } END { print (e > 0 && e == r) ? "entries = returns" : "entries " e " returns " r }' <<<"$out")
+  check "uprobe and uretprobe on malloc" $rc "$out
 $calls" 0 "malloc-done" "entries = returns"
+fi
 
 # `bpfvm prog profile` of a program the agent runs in the traced process (the loader made its profile
 # page; the agent's runs add to it).
