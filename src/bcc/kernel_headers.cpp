@@ -24,7 +24,7 @@ namespace bpfvm::bcc {
 namespace {
 
 // Bumped when the tree's layout or contents change, so that caches made by an older bpfvm are not used.
-constexpr std::string_view kTreeVersion = "7";
+constexpr std::string_view kTreeVersion = "8";
 
 // The kernel's macros that programs use without naming a header (include/linux/compiler_types.h's
 // annotations, and what nearly every kernel header brings in). Values are those of Linux 6.x, x86-64.
@@ -226,6 +226,8 @@ constexpr std::string_view kFileMacros = R"(/* linux/dcache.h, which linux/fs.h 
 #define FMODE_PREAD 0x8
 #define FMODE_PWRITE 0x10
 #define FMODE_EXEC 0x20
+#define FMODE_OPENED 0x80000
+#define FMODE_CREATED 0x100000
 )";
 
 constexpr std::string_view kLog2Macros = R"(/* linux/log2.h, as constant expressions (BCC's BPF_STACK_TRACE sizes its table with
