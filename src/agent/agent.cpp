@@ -1110,9 +1110,8 @@ Result<std::shared_ptr<runtime::Program>> program_of(State& s, std::uint32_t pro
 
 Result<void> apply_syscall(State& s, std::uint32_t link_id, const json& record) {
   const std::string kind = record.value("kind", "");
-  const bool named = kind == "raw_tracepoint" || kind == "kprobe" || kind == "kretprobe" || kind == "fentry" ||
-                     kind == "fexit" || kind == "tp_btf";
-  const std::string section = (named ? kind : std::string("tracepoint")) + "/" + record.value("name", "");
+  // (sync_locked takes only the kinds attach::is_syscall_link_kind names: `kind/name` is the section)
+  const std::string section = kind + "/" + record.value("name", "");
   const std::shared_ptr<runtime::Program> program = BPFVM_TRY(program_of(s, record.value("prog_id", 0u)));
   const attach::SyscallPoint point = BPFVM_TRY(attach::tracing_point(section, *program));
   hook_sites(s);
@@ -1284,9 +1283,7 @@ void sync_locked(State& s) {
     // (uprobes that a loader's own ptrace tracer places are not the agents')
     const bool uprobe = (kind == "uprobe" || kind == "uretprobe" || kind == "usdt") && r.contains("uprobe") &&
                         r.value("agent", false);
-    const bool syscall = (kind == "tracepoint" || kind == "raw_tracepoint" || kind == "kprobe" || kind == "kretprobe" ||
-                          kind == "fentry" || kind == "fexit" || kind == "tp_btf") &&
-                         r.value("agent", false);
+    const bool syscall = attach::is_syscall_link_kind(kind) && r.value("agent", false);
     if (!uprobe && !syscall) continue;
     if (!runtime::Registry::link_fires_here(r, s.options.scope)) continue;
     wanted.emplace(r.value("id", 0u), std::move(r));

@@ -248,6 +248,13 @@ std::string_view link_kind(const SyscallPoint& point, std::uint32_t prog_type) {
   }
 }
 
+bool is_syscall_link_kind(std::string_view kind) {
+  for (const std::string_view k : {"tracepoint", "raw_tracepoint", "kprobe", "kretprobe", "fentry", "fexit", "tp_btf"}) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
 std::uint32_t link_attach_type(const SyscallPoint& point) {
   if (point.kind == SyscallPoint::Kind::kKernelFunction && point.typed) {
     return point.exit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY;

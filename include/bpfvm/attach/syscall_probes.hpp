@@ -107,6 +107,8 @@ Result<SyscallPoint> tracing_point(std::string_view section, const runtime::Prog
 // The link record's kind ("tracepoint", "raw_tracepoint", "kprobe", "kretprobe", "fentry", "fexit",
 // "tp_btf": `kind/name` is the section an agent parses) and attach type of a program at `point`.
 std::string_view link_kind(const SyscallPoint& point, std::uint32_t prog_type);
+// Whether a link record's kind is one of those (an event the syscall hooks make, not a uprobe).
+bool is_syscall_link_kind(std::string_view kind);
 std::uint32_t link_attach_type(const SyscallPoint& point);
 
 // Whether `section` names a syscall event (so bpfvm trace can tell its programs from helpers it does
