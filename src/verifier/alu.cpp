@@ -201,8 +201,13 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
     }
     return {};
   };
-  // The number's bounds decide this step's safety, used or not after (the kernel marks it precise).
-  if (ptr_dst ? a.src.is_reg : true) liveness_.demand(pc, static_cast<std::uint16_t>(1u << (ptr_dst ? a.src.reg : a.dst)));
+  // The number's bounds decide this step's safety, used or not after: the kernel marks it precise
+  // back along this path (adjust_reg_min_max_vals' mark_chain_precision); what the walk cannot follow
+  // is demanded for every path.
+  if (ptr_dst ? a.src.is_reg : true) {
+    const auto reg = static_cast<std::uint16_t>(1u << (ptr_dst ? a.src.reg : a.dst));
+    if (!per_path_precision_ || !current_ || !mark_precise(*current_, reg, 0, true)) liveness_.demand(pc, reg);
+  }
   BPFVM_TRY(sane(num, true));
   RegState r = ptr;
   const bool sub = a.op == isa::AluOp::kSub;

@@ -88,9 +88,11 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
     }
   }
   for (const auto& [from, to] : cfg.back_edges) prune_point_[to] = std::max<std::uint8_t>(prune_point_[to], 1);
+  // After every call, a helper's too (the kernel's visit_func_call_insn marks the instruction after
+  // any call a prune point).
   for (std::uint32_t i = 0; i < cfg.size(); ++i) {
     const auto* c = std::get_if<isa::Call>(&cfg.insns[i]);
-    if (cfg.starts[i] && c && c->kind == isa::Call::Kind::kLocal && i + 1 < cfg.size()) {
+    if (cfg.starts[i] && c && i + 1 < cfg.size()) {
       prune_point_[i + 1] = std::max<std::uint8_t>(prune_point_[i + 1], 1);
     }
   }
@@ -193,10 +195,16 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   // last one (and always where a helper calls back).
   const bool add_new_state = callback_site || (jumps_since_ >= 2 && insns_since_ >= 8);
   const Frame& now = path.state.cur();
+  const Liveness& facts = callback_site ? *callback_liveness_ : liveness_.facts();
+  const auto static_demand = static_cast<std::uint16_t>(facts.demanded_regs[path.pc] & facts.live_regs[path.pc]);
   for (std::size_t i = 0; i < here.size();) {
     Checkpoint& c = checkpoints_[here[i]];
     bool same_consts = c.state.frames.size() == path.state.frames.size();
-    for (std::uint16_t m = c.const_mask; m && same_consts; m = static_cast<std::uint16_t>(m & (m - 1))) {
+    // The constants the comparison would check first (demanded, or marked precise by the paths below
+    // a complete state), tested here without it.
+    const auto precise = static_cast<std::uint16_t>(c.branches == 0 && !callback_site ? c.precise_regs : 0);
+    const auto check = static_cast<std::uint16_t>(c.const_mask & (static_demand | (precise & facts.live_regs[path.pc])));
+    for (std::uint16_t m = check; m && same_consts; m = static_cast<std::uint16_t>(m & (m - 1))) {
       const auto r = static_cast<std::size_t>(std::countr_zero(m));
       same_consts = now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const() &&
                     now.regs[r].value.const_value() == c.consts[r];
@@ -276,10 +284,8 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   if (!add_new_state) return false;
   jumps_since_ = insns_since_ = 0;
   Checkpoint kept{path.state, path.pc, path.checkpoint, 1, 0, 0, 0, {}};
-  const Liveness& facts = callback_site ? *callback_liveness_ : liveness_.facts();
-  const std::uint16_t demanded = static_cast<std::uint16_t>(facts.demanded_regs[path.pc] & facts.live_regs[path.pc]);
   for (std::size_t r = 0; r < now.regs.size(); ++r) {
-    if ((demanded & (1u << r)) && now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const()) {
+    if (now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const()) {
       kept.const_mask = static_cast<std::uint16_t>(kept.const_mask | (1u << r));
       kept.consts[r] = now.regs[r].value.const_value();
     }
@@ -352,9 +358,18 @@ Result<void> Explorer::explore(Path path) {
       return {};
     }
     const std::uint32_t pc = path.pc;
-    if (per_path_precision_) path.trail.push_back(pc);
     const isa::Insn& insn = cfg_.insns[pc];
+    if (per_path_precision_) {
+      path.trail.push_back(pc);
+      record_stack_access(path, pc, insn);
+    }
     Frame& f = path.state.cur();
+    // The kernel counts every instruction of the jump classes toward its heuristic: calls and exits
+    // too (do_check's jmps_processed).
+    if (std::holds_alternative<isa::Exit>(insn) || std::holds_alternative<isa::Call>(insn) ||
+        std::holds_alternative<isa::CallReg>(insn)) {
+      ++jumps_since_;
+    }
     if (std::holds_alternative<isa::Exit>(insn)) {
       if (!BPFVM_TRY(exit(path))) {
         finish(path.checkpoint);
@@ -638,12 +653,13 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   Scalar ta = a.value, tb = b.value, fa = a.value, fb = b.value;
   const bool taken_possible = refine_branch(op, true, ta, tb, j.is32);
   const bool fall_possible = refine_branch(op, false, fa, fb, j.is32);
-  // Also when the refinement reaches copies of an operand (scalar ids): whatever relies on a copy's
-  // narrowed range relies on the link, which pruning checks only for numbers demanded for every path.
-  if (a.id != 0 || (j.src.is_reg && b.id != 0)) {
+  if (!taken_possible || !fall_possible) decided();
+  // When the refinement reaches copies of an operand (scalar ids), whatever relies on a copy's
+  // narrowed range relies on the link: the trail says which numbers were linked here, and pruning
+  // compares the links of the numbers marked precise. Copies the mark cannot name (in a caller's
+  // frame), or no per-path marks at all: demanded for every path.
+  if ((a.id != 0 || (j.src.is_reg && b.id != 0)) && (!per_path_precision_ || !record_links(path, j, a, b))) {
     liveness_.demand_branch(pc);
-  } else if (!taken_possible || !fall_possible) {
-    decided();
   }
   if (!taken_possible && !fall_possible) return false;
   auto apply = [&](State& s, const Scalar& va, const Scalar& vb) {
@@ -671,11 +687,88 @@ Result<bool> Explorer::branch(Path& path, const isa::CondJump& j) {
   return true;
 }
 
+bool Explorer::record_links(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b) {
+  const std::uint32_t ida = a.id, idb = j.src.is_reg ? b.id : 0;
+  const auto linked = [&](const RegState& r) {
+    return r.type == RegType::kScalar && r.id != 0 && (r.id == ida || r.id == idb);
+  };
+  const std::size_t depth = path.state.frames.size();
+  for (std::size_t f = 0; f + 1 < depth; ++f) {
+    const Frame& fr = path.state.frames[f];
+    for (const RegState& r : fr.regs) {
+      if (linked(r)) return false;
+    }
+    for (const StackSlot& slot : fr.stack) {
+      if (slot.bytes[0] == ByteType::kSpill && linked(slot.spilled)) return false;
+    }
+  }
+  const Frame& fr = path.state.cur();
+  Link link{static_cast<std::uint16_t>((1u << j.dst) | (j.src.is_reg ? 1u << j.src.reg : 0u)), 0};
+  for (std::size_t r = 0; r < 10; ++r) {
+    if (linked(fr.regs[r])) link.regs = static_cast<std::uint16_t>(link.regs | (1u << r));
+  }
+  for (std::size_t k = 0; k < fr.stack.size() && k < 64; ++k) {
+    if (fr.stack[k].bytes[0] == ByteType::kSpill && linked(fr.stack[k].spilled)) link.slots |= 1ull << k;
+  }
+  for (std::size_t k = 64; k < fr.stack.size(); ++k) {
+    if (fr.stack[k].bytes[0] == ByteType::kSpill && linked(fr.stack[k].spilled)) return false;
+  }
+  links_.push_back(link);
+  path.trail.push_back(kLinkMark | static_cast<std::uint32_t>(links_.size() - 1));
+  return true;
+}
+
+void Explorer::record_stack_access(Path& path, std::uint32_t pc, const isa::Insn& insn) {
+  std::uint8_t base = 0;
+  std::int16_t off = 0;
+  isa::Size size{};
+  if (const auto* l = std::get_if<isa::Load>(&insn)) {
+    base = l->base, off = l->off, size = l->size;
+  } else if (const auto* st = std::get_if<isa::Store>(&insn)) {
+    base = st->base, off = st->off, size = st->size;
+  } else if (const auto* a = std::get_if<isa::Atomic>(&insn)) {
+    base = a->base, off = a->off, size = a->size;
+  } else {
+    return;
+  }
+  if (liveness_.slots_through(pc, base, off, isa::bytes_of(size))) return;  // known statically
+  const RegState& r = path.state.cur().regs[base];
+  std::uint64_t touched = 0;
+  if (r.type == RegType::kStack) {
+    if (r.frame + 1 != path.state.frames.size()) {
+      touched = kOtherFrame;
+    } else {
+      // Every byte from the lowest to the highest address the access may reach (a variable offset
+      // reads any slot in its range).
+      const std::int64_t lo = r.off + off + r.value.smin;
+      const std::int64_t hi = r.off + off + r.value.smax + isa::bytes_of(size);
+      for (std::int64_t b = std::max<std::int64_t>(lo, -512); b < std::min<std::int64_t>(hi, 0); b += 1) {
+        touched |= 1ull << ((-b - 1) / 8);
+      }
+    }
+  }
+  stack_marks_.push_back(touched);
+  path.trail.push_back(kStackMark | static_cast<std::uint32_t>(stack_marks_.size() - 1));
+}
+
 bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last) {
   regs &= 0x3ff;  // r10 is always the frame pointer
   auto walk = [&](const std::vector<std::uint32_t>& trail, std::size_t end) {
+    std::optional<std::uint64_t> touched;  // from the stack mark after the entry walked next
     for (std::size_t i = end; i-- > 0;) {
-      if (!backtrack_insn(trail[i], regs, slots)) return false;
+      if (trail[i] & kStackMark) {
+        touched = stack_marks_[trail[i] & ~kStackMark];
+        continue;
+      }
+      if (trail[i] & kLinkMark) {
+        const Link& l = links_[trail[i] & ~kLinkMark];
+        if ((regs & l.regs) || (slots & l.slots)) {
+          regs = static_cast<std::uint16_t>(regs | l.regs);
+          slots |= l.slots;
+        }
+        continue;
+      }
+      if (!backtrack_insn(trail[i], regs, slots, std::exchange(touched, std::nullopt))) return false;
       if (!regs && !slots) break;
     }
     return true;
@@ -697,9 +790,14 @@ bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t 
   return true;
 }
 
-bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots) const {
+bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots,
+                              std::optional<std::uint64_t> marked) const {
   const auto bit = [](std::uint8_t r) { return static_cast<std::uint16_t>(1u << r); };
   const isa::Insn& insn = cfg_.insns[pc];
+  const auto slots_through = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::optional<std::uint64_t> {
+    if (marked) return *marked == kOtherFrame ? std::nullopt : marked;
+    return liveness_.slots_through(pc, base, off, isa::bytes_of(size));
+  };
   return std::visit(
       isa::Overloaded{
           [&](const isa::Alu& a) {
@@ -718,13 +816,13 @@ bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64
             regs &= static_cast<std::uint16_t>(~bit(l.dst));
             // From the stack: the slot's value (a spilled number) decides; from other memory, nothing
             // earlier on the path does.
-            const auto touched = liveness_.slots_through(pc, l.base, l.off, isa::bytes_of(l.size));
+            const auto touched = slots_through(l.base, l.off, l.size);
             if (!touched) return false;
             slots |= *touched;
             return true;
           },
           [&](const isa::Store& st) {
-            const auto touched = liveness_.slots_through(pc, st.base, st.off, isa::bytes_of(st.size));
+            const auto touched = slots_through(st.base, st.off, st.size);
             if (!touched) return slots == 0;
             if (!(*touched & slots)) return true;
             if (st.src.is_reg) regs |= bit(st.src.reg);
@@ -732,7 +830,7 @@ bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64
             return true;
           },
           [&](const isa::Atomic& a) {
-            const auto touched = liveness_.slots_through(pc, a.base, a.off, isa::bytes_of(a.size));
+            const auto touched = slots_through(a.base, a.off, a.size);
             const std::uint8_t fetched = a.op == isa::AtomicOp::kCmpxchg ? 0 : a.src;
             return touched && !(*touched & slots) && !(a.fetch && (regs & bit(fetched)));
           },
@@ -748,7 +846,12 @@ bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64
             regs &= static_cast<std::uint16_t>(~0x3fu);
             return true;
           },
-          [&](const isa::CondJump&) { return true; },
+          [&](const isa::CondJump& j) {
+            // One register compared with another bounds each by the other: either precise makes both
+            // precise (the kernel's backtrack_insn for BPF_X jumps).
+            if (j.src.is_reg && (regs & (bit(j.dst) | bit(j.src.reg)))) regs |= bit(j.dst) | bit(j.src.reg);
+            return true;
+          },
           [&](const isa::Jump&) { return true; },
           [&](const isa::Exit&) { return false; },
       },

@@ -27,8 +27,9 @@ struct Checkpoint {
   std::int32_t parent;
   std::uint32_t branches;
   std::uint32_t hits = 0, misses = 0;  // pruning checks this state passed and failed
-  // The current frame's registers that hold a constant whose value matters here: a state covers
-  // another only if it holds the same constants there (a quick test before the whole comparison).
+  // The current frame's registers that hold a constant: where its value matters (demanded here or
+  // marked precise), a state covers another only if it holds the same constant (a quick test before
+  // the whole comparison).
   std::uint16_t const_mask = 0;
   std::array<std::uint64_t, 11> consts{};
   // The instructions its path ran from the previous checkpoint (`parent`) to here, and the current
@@ -88,7 +89,29 @@ class Explorer {
   // False when the walk meets what it cannot follow (calls, exits, stack accesses at unknown offsets):
   // the caller then demands them statically, for every path.
   bool mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last);
-  bool backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots) const;
+  // `touched`: the slots a stack mark says this access touched, else what the static analysis knows.
+  bool backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots,
+                      std::optional<std::uint64_t> touched = std::nullopt) const;
+  // A jump that refined copies of a number (registers and slots of the current frame sharing an
+  // operand's scalar id) leaves a mark in the trail after its own entry: its index in links_ with
+  // kLinkMark set. Walking back, a precise member makes all of them precise (the kernel's linked
+  // registers in the jump history, bt_sync_linked_regs). False when a copy is in another frame.
+  bool record_links(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b);
+  static constexpr std::uint32_t kLinkMark = 0x80000000u;
+  struct Link {
+    std::uint16_t regs;
+    std::uint64_t slots;
+  };
+  std::vector<Link> links_;
+  // A memory access whose stack slots the static analysis cannot name (through a pointer loaded
+  // from the stack, or one that points into the stack on some paths only) leaves a mark after its
+  // entry: the slots of the current frame it touched on this path, its index in stack_marks_ with
+  // kStackMark set (the kernel's stack access flags in the jump history), or kOtherFrame when it
+  // touched a caller's stack.
+  void record_stack_access(Path& path, std::uint32_t pc, const isa::Insn& insn);
+  static constexpr std::uint32_t kStackMark = 0x40000000u;
+  static constexpr std::uint64_t kOtherFrame = ~0ull;
+  std::vector<std::uint64_t> stack_marks_;
   bool branch_on_pointers(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b);
   void fork(const Path& path, std::uint32_t target);
   void push(Path p);

@@ -173,6 +173,18 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   std::uint32_t callback = 0;
   bool has_callback = false;
   RegState callback_ctx;
+  {
+    // A number in an argument register decides the call's safety (a size, a NULL where a pointer may
+    // be): its value matters back along this path, as the kernel marks size arguments precise
+    // (check_mem_size_reg). A pointer argument is compared whole by pruning, and the numbers added to
+    // it were marked where they were added.
+    std::uint16_t numbers = 0;
+    for (std::size_t i = 0; i < sig->args.size() && sig->args[i] != ArgType::kNone; ++i) {
+      const RegState& v = s.cur().regs[i + 1];
+      if (sig->args[i] != ArgType::kAnything && v.type == RegType::kScalar) numbers |= static_cast<std::uint16_t>(1u << (i + 1));
+    }
+    if (numbers && (!per_path_precision_ || !mark_precise(path, numbers, 0, true))) liveness_.demand(pc, numbers);
+  }
   for (std::size_t i = 0; i < sig->args.size(); ++i) {
     const ArgType t = sig->args[i];
     if (t == ArgType::kNone) break;

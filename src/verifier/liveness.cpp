@@ -201,14 +201,17 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
             in.live &= static_cast<std::uint16_t>(~bit(l.dst));
             in.demanded &= static_cast<std::uint16_t>(~bit(l.dst));
             in.live |= bit(l.base);
-            in.demanded |= bit(l.base);  // the address's offset decides whether the access is safe
+            // The address's offset decides whether the access is safe. A base is a pointer, compared
+            // whole by pruning; what matters is the numbers added to it, which the explorer marks where
+            // it adds them (LivenessSolver::demand) and a conservative analysis demands through here.
+            if (conservative) in.demanded |= bit(l.base);
             const std::uint64_t slots = touched(l.base, l.off, l.size);
             in.live_slots |= slots;
             if (dst_demanded) in.demanded_slots |= slots;
           },
           [&](const isa::Store& s) {
             in.live |= bit(s.base);
-            in.demanded |= bit(s.base);
+            if (conservative) in.demanded |= bit(s.base);  // as a load's
             const std::uint64_t slots = touched(s.base, s.off, s.size);
             const bool whole = s.base == 10 && s.size == isa::Size::kDW && s.off % 8 == 0;
             if (s.src.is_reg) {
@@ -248,7 +251,9 @@ Facts transfer(const isa::Insn& insn, Facts out, bool in_subprog, const StackPoi
               for (std::size_t i = 0; i < sig->args.size() && sig->args[i] != ArgType::kNone; ++i) {
                 const auto r = static_cast<std::uint8_t>(i + 1);
                 in.live |= bit(r);
-                if (sig->args[i] != ArgType::kAnything) in.demanded |= bit(r);
+                // Which numbers decide the call (sizes, a NULL pointer) the explorer sees and marks
+                // (LivenessSolver::demand); a conservative analysis demands every checked argument.
+                if (conservative && sig->args[i] != ArgType::kAnything) in.demanded |= bit(r);
                 in.live_slots |= reachable(r);
               }
               return;

@@ -72,10 +72,18 @@ std::string RegState::to_string() const {
 bool IdMap::check(std::uint32_t old_id, std::uint32_t cur_id) {
   if (old_id == 0 && cur_id == 0) return true;
   if (old_id == 0 || cur_id == 0) return false;
-  for (const auto& [o, c] : pairs) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& [o, c] = first[i];
     if (o == old_id || c == cur_id) return o == old_id && c == cur_id;
   }
-  pairs.emplace_back(old_id, cur_id);
+  for (const auto& [o, c] : more) {
+    if (o == old_id || c == cur_id) return o == old_id && c == cur_id;
+  }
+  if (count < kInline) {
+    first[count++] = {old_id, cur_id};
+  } else {
+    more.emplace_back(old_id, cur_id);
+  }
   return true;
 }
 
@@ -198,6 +206,18 @@ bool State::compare(const State& other, const Liveness* liveness, std::uint32_t 
       const RegState& c = b.regs[r];
       if (c.type != RegType::kScalar || !c.value.is_const() || c.value.const_value() != o.value.const_value()) return false;
     }
+    static const StackSlot kUnwritten{};
+    // Only the live slots either frame has: their bits, one by one. The demanded ones first, with the
+    // demanded constants above: where states differ, it is most often in numbers that decide.
+    const std::size_t slots = std::max(a.stack.size(), b.stack.size());
+    const std::uint64_t todo = slots >= 64 ? live_slots : live_slots & ((1ull << slots) - 1);
+    const auto slot_at = [&](const Frame& fr, std::size_t s) -> const StackSlot& {
+      return s < fr.stack.size() ? fr.stack[s] : kUnwritten;
+    };
+    for (std::uint64_t m = todo & demanded_slots; m; m &= m - 1) {
+      const auto s = static_cast<std::size_t>(std::countr_zero(m));
+      if (!slot_includes(slot_at(a, s), slot_at(b, s), ids)) return false;
+    }
     for (std::size_t r = 0; r < a.regs.size(); ++r) {
       if (!(live & (1u << r))) continue;
       const RegState& o = a.regs[r];
@@ -205,15 +225,12 @@ bool State::compare(const State& other, const Liveness* liveness, std::uint32_t 
       if (!(demanded & (1u << r)) && o.type == RegType::kScalar && c.type == RegType::kScalar) continue;
       if (!reg_includes(o, c, ids)) return false;
     }
-    static const StackSlot kUnwritten{};
-    // Only the live slots either frame has: their bits, one by one.
-    const std::size_t slots = std::max(a.stack.size(), b.stack.size());
-    std::uint64_t todo = slots >= 64 ? live_slots : live_slots & ((1ull << slots) - 1);
-    for (; todo; todo &= todo - 1) {
-      const auto s = static_cast<std::size_t>(std::countr_zero(todo));
-      const StackSlot& os = s < a.stack.size() ? a.stack[s] : kUnwritten;
-      const StackSlot& cs = s < b.stack.size() ? b.stack[s] : kUnwritten;
-      if (!(demanded_slots & (1ull << s)) && holds_number(os) && holds_number(cs)) continue;
+    // The other live slots: any number covers any number there; pointers are compared whole.
+    for (std::uint64_t m = todo & ~demanded_slots; m; m &= m - 1) {
+      const auto s = static_cast<std::size_t>(std::countr_zero(m));
+      const StackSlot& os = slot_at(a, s);
+      const StackSlot& cs = slot_at(b, s);
+      if (holds_number(os) && holds_number(cs)) continue;
       if (!slot_includes(os, cs, ids)) return false;
     }
   }

@@ -137,7 +137,11 @@ struct State {
 // Whether `old` covers `cur` for pruning. `ids` pairs the ids of `old` with those of `cur` (a null
 // check on one copy must meet the same copies in both).
 struct IdMap {
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  // Pruning compares states many times per instruction: the first pairs live here, not on the heap.
+  static constexpr std::size_t kInline = 24;
+  std::array<std::pair<std::uint32_t, std::uint32_t>, kInline> first;  // [0, count) set
+  std::size_t count = 0;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> more;
   bool check(std::uint32_t old_id, std::uint32_t cur_id);
 };
 bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids);
