@@ -9,7 +9,9 @@
 // bpfvm reads them (iproute2's and samples/bpf's legacy objects). A program counts as judged by the
 // kernel when it loads or the verifier refuses it; a load that fails before the verifier (a map the
 // kernel cannot make, a missing attach target) is counted apart. Prints every disagreement and a summary;
-// exits 1 when the agreement is below --require or bpfvm accepts a program the kernel refuses.
+// exits 1 when the agreement is below --require or bpfvm accepts a program the kernel refuses. --speed
+// also compares the verification times of the programs both accept, each side's the best of three
+// (the kernel's BPF_LOG_STATS "verification time", bpfvm's verify()); --list prints them per program.
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -205,6 +207,9 @@ KernelVerdict through_bpf(const obj::ObjectSpec& spec, const obj::ProgramSpec& p
   return k;
 }
 
+// --speed: each side's time is the best of this many verifications of the program.
+constexpr int kRuns = 3;
+
 struct Totals {
   int programs = 0, no_type = 0, unlinked = 0, kernel_judged = 0, agree = 0, unsafe = 0, too_strict = 0,
       not_judged = 0, core = 0;
@@ -217,8 +222,17 @@ struct Totals {
 KernelVerdict kernel_stats(std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec,
                            const obj::ProgramSpec& p) {
   constexpr std::uint32_t kStats = 4;  // BPF_LOG_STATS
-  if (auto k = through_libbpf(bytes, spec, p, kStats)) return *k;
-  return through_bpf(spec, p, kStats);
+  KernelVerdict best;
+  for (int run = 0; run < kRuns; ++run) {
+    KernelVerdict k;
+    if (auto via_libbpf = through_libbpf(bytes, spec, p, kStats)) {
+      k = *via_libbpf;
+    } else {
+      k = through_bpf(spec, p, kStats);
+    }
+    if (run == 0 || (k.usec > 0 && (best.usec <= 0 || k.usec < best.usec))) best = k;
+  }
+  return best;
 }
 
 void judge(const std::string& where, std::span<const std::uint8_t> bytes, const obj::ObjectSpec& spec, bool list,
@@ -228,7 +242,8 @@ void judge(const std::string& where, std::span<const std::uint8_t> bytes, const 
   if (auto core = runtime::apply_core(relocated, std::nullopt); !core && list) {
     fmt::print("{}: CO-RE: {}\n", where, core.error().to_string());
   }
-  const auto verdicts = runtime::verify_object(relocated);
+  // Times as the best of kRuns in a row, on both sides (the kernel's below).
+  const auto verdicts = runtime::verify_object(relocated, std::nullopt, 0, speed ? kRuns : 1);
   for (std::size_t i = 0; i < spec.programs.size(); ++i) {
     const obj::ProgramSpec& p = spec.programs[i];
     const runtime::ProgramVerdict& v = verdicts[i];

@@ -26,9 +26,11 @@ struct ProgramVerdict {
   std::string log;                      // the log_level trace, when asked for
 };
 
-// Every program of `spec`, with its type from its section name unless `prog_type` overrides it.
+// Every program of `spec`, with its type from its section name unless `prog_type` overrides it. With
+// `runs` > 1 each program is verified that many times in a row and `duration` is the shortest (a
+// benchmark's measure: the first run of a program after others pays for cold caches).
 std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::optional<std::uint32_t> prog_type = {},
-                                          std::uint32_t log_level = 0);
+                                          std::uint32_t log_level = 0, std::uint32_t runs = 1);
 
 class VerifierPlatform;
 // A tracing program's target for `platform` (nothing to do for other types): the kernel function or raw
