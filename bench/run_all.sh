@@ -37,8 +37,8 @@ section "bpfvm trace against strace" "$ROOT/bench/trace_overhead.sh" "$BUILD"
 section "Debian's libbpf-tools on the kernel and on bpfvm (bpfvm run -- TOOL)" "$ROOT/bench/libbpf_tools_overhead.sh" "$BUILD"
 section "Uprobes: bpfvm's in-process agent against the kernel's uprobes (ns per hit)" \
   "$ROOT/bench/uprobe_overhead.sh" "$BUILD"
-section "Verifier verdicts against the kernel's on objects built by others (test objects, libbpf-tools)" \
-  "$ROOT/tests/cli/corpus_oracle.sh" "$BUILD/bin/corpus_agreement" "$BUILD/tests/progs"
+section "Verifier verdicts and times against the kernel's on objects built by others (test objects, libbpf-tools)" \
+  env CORPUS_SPEED=1 "$ROOT/tests/cli/corpus_oracle.sh" "$BUILD/bin/corpus_agreement" "$BUILD/tests/progs"
 chmod 644 "$TMP"
 mv "$TMP" "$OUT"
 trap - EXIT

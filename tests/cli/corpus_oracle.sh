@@ -14,4 +14,6 @@ if dpkg-query -W -f='${Status}' libbpf-tools 2>/dev/null | grep -q 'install ok i
 else
   echo "note: libbpf-tools is not installed (scripts/deps.sh installs it); its objects are not compared"
 fi
-exec "$tool" "${files[@]}"
+# CORPUS_SPEED=1 (make bench): also the verification times of the programs both accept, bpfvm's over
+# the kernel's, each side's the best of three.
+exec "$tool" ${CORPUS_SPEED:+--speed} "${files[@]}"
