@@ -239,6 +239,9 @@ Result<std::vector<std::uint8_t>> assemble_state_wrapper(std::uint64_t rip, Prob
   };
   if (at_call_boundary) {
     vectors(true);
+    // The other registers' vector state is the caller's to lose here: their upper halves are cleared, so
+    // that the handler's SSE code does not run against a dirty upper state (a stall per instruction).
+    if (xs.vector_bytes > 16) a.vzeroupper();
   } else if (xs.xsave) {
     a.xor_(eax, eax);
     for (int i = 0; i < 8; ++i) a.mov(ptr(rsp, 512 + i * 8), rax);  // the XSAVE header XRSTOR checks
@@ -246,6 +249,7 @@ Result<std::vector<std::uint8_t>> assemble_state_wrapper(std::uint64_t rip, Prob
     a.mov(edx, -1);
     if (xs.xsavec) a.xsavec64(ptr(rsp), edx, eax);
     else a.xsave64(ptr(rsp), edx, eax);
+    if (xs.vector_bytes > 16) a.vzeroupper();  // all saved, XRSTOR puts it back; as above, for the handler
   } else {
     a.fxsave64(ptr(rsp));
   }

@@ -61,11 +61,27 @@ std::size_t hook_libc(const std::string& cache = {}, std::vector<std::string>* l
 
 // Syscall sites of this test's own code with vector registers around them (see the test below):
 //   keep_xmm8(x): x in xmm8 across a getppid, read back after it (live after the syscall);
-//   keep_xmm0(x): a double in xmm0 across a getppid, then ret (live only as the return value).
+//   keep_xmm0(x): a double in xmm0 across a getppid, then ret (live only as the return value);
+//   keep_ymm8_high(x): x in the upper half of ymm8 across a getppid, read back after it (AVX only).
 extern "C" long keep_xmm8(long x);
 extern "C" double keep_xmm0(double x);
+extern "C" long keep_ymm8_high(long x);
 __asm__(
     ".text\n"
+    ".globl keep_ymm8_high\n"
+    ".type keep_ymm8_high, @function\n"
+    "keep_ymm8_high:\n"
+    "  vmovq %rdi, %xmm8\n"
+    "  vinsertf128 $1, %xmm8, %ymm8, %ymm8\n"
+    "  vpxor %xmm9, %xmm9, %xmm9\n"
+    "  vblendps $0x0f, %ymm9, %ymm8, %ymm8\n"  // the lower half 0: only the upper one holds x
+    "  mov $110, %eax\n"
+    "  syscall\n"
+    "  vextractf128 $1, %ymm8, %xmm8\n"
+    "  vmovq %xmm8, %rax\n"
+    "  vzeroupper\n"
+    "  ret\n"
+    ".size keep_ymm8_high, .-keep_ymm8_high\n"
     ".globl keep_xmm8\n"
     ".type keep_xmm8, @function\n"
     "keep_xmm8:\n"
@@ -86,6 +102,7 @@ __asm__(
 // A handler that uses vector registers as code it calls may (glibc's string functions do).
 void clobbering_handler(agent::PtRegs* regs, void* data) {
   __asm__ volatile("pcmpeqd %%xmm0, %%xmm0\n pcmpeqd %%xmm1, %%xmm1\n pcmpeqd %%xmm8, %%xmm8" ::: "xmm0", "xmm1", "xmm8");
+  if (__builtin_cpu_supports("avx")) __asm__ volatile("vpcmpeqd %%xmm8, %%xmm8, %%xmm8\n vinsertf128 $1, %%xmm8, %%ymm8, %%ymm8" ::: "xmm8");
   handler(regs, data);
 }
 
@@ -164,7 +181,7 @@ TEST(AgentSyscalls, ForkAndThreadsThroughHookedSites) {
 // The slow path saves the vector state a site's code may still read: the whole of it where a vector
 // register is read after the syscall (keep_xmm8), only xmm0-7 (the call-boundary form) where the code
 // returns before any is read (keep_xmm0); the plan says which. A handler that clobbers vectors changes
-// neither function's result.
+// no function's result, an upper half live after the site included (keep_ymm8_high).
 TEST(AgentSyscalls, VectorStateLiveAfterASiteSurvivesTheHandler) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("bpfvm-vsites-" + std::to_string(getpid()));
@@ -177,7 +194,11 @@ TEST(AgentSyscalls, VectorStateLiveAfterASiteSurvivesTheHandler) {
     agent::syscall_table()[SYS_getppid] = 1;
     if (keep_xmm8(0x1234567890abcdefL) != 0x1234567890abcdefL) return 2;
     if (keep_xmm0(2.5) != 2.5) return 3;
-    if (g_enter.load() != 2) return 4;
+    const bool avx = __builtin_cpu_supports("avx");
+    // The whole register, upper half included, though the trampoline clears upper halves for the
+    // handler (vzeroupper, after saving them).
+    if (avx && keep_ymm8_high(0x0fedcba987654321L) != 0x0fedcba987654321L) return 5;
+    if (g_enter.load() != (avx ? 3 : 2)) return 4;
     return 0;
   }), 0);
   // The plan: keep_xmm8's site saves everything (0), keep_xmm0's only xmm0-7 (1).
