@@ -21,8 +21,7 @@ std::uint64_t ringbuf_output(std::uint64_t map_arg, std::uint64_t data, std::uin
                              std::uint64_t, CallContext* ctx) {
   maps::RingBuffer* rb = as_ringbuf(map_arg, ctx);
   if (!rb || (size && !readable(ctx, data, size))) return errno_result(EFAULT);
-  auto r = rb->output(reinterpret_cast<const void*>(data), size, flags);
-  if (!r) return errno_result(r.error().errno_value() == E2BIG ? EAGAIN : r.error().errno_value());
+  if (const int r = rb->output(reinterpret_cast<const void*>(data), size, flags); r != 0) return errno_result(-r);
   return 0;
 }
 

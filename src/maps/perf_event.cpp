@@ -113,13 +113,13 @@ void PerfEvent::read_at(std::uint64_t pos, void* bytes, std::size_t n) const {
   std::memcpy(static_cast<std::uint8_t*>(bytes) + first, data(), n - first);
 }
 
-Result<void> PerfEvent::output(std::span<const std::span<const std::uint8_t>> parts) {
+int PerfEvent::output(std::span<const std::span<const std::uint8_t>> parts) {
   std::uint64_t raw = 0;
   for (const auto& p : parts) raw += p.size();
   // The raw data is padded so that u32 size + data ends on an 8-byte boundary (perf_sample_save_raw_data).
   const std::uint64_t raw_size = round8(raw + 4) - 4;
   const std::uint64_t record = sizeof(perf_event_header) + 4 + raw_size;
-  if (record > UINT16_MAX) return make_error(Errc::kTooBig, "a perf sample of {} bytes is larger than a perf record", raw);
+  if (record > UINT16_MAX) return -E2BIG;  // larger than a perf record's u16 size
 
   State* s = state();
   SpinGuard guard(s->lock);
@@ -132,7 +132,7 @@ Result<void> PerfEvent::output(std::span<const std::span<const std::uint8_t>> pa
   if (head - tail + need >= data_size()) {
     s->lost_pending.fetch_add(1, std::memory_order_relaxed);
     s->lost_total.fetch_add(1, std::memory_order_relaxed);
-    return make_error(Errc::kNoSpace, "the perf buffer of CPU {} is full", s->cpu);
+    return -ENOSPC;
   }
   std::uint64_t pos = head;
   if (lost) {
@@ -153,7 +153,7 @@ Result<void> PerfEvent::output(std::span<const std::span<const std::uint8_t>> pa
   }
   write_at(at, nullptr, raw_size - raw);
   head_word.store(pos + record, std::memory_order_release);
-  return {};
+  return 0;
 }
 
 bool PerfEvent::has_data() const {

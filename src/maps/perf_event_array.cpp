@@ -168,8 +168,7 @@ int PerfEventArray::output(std::uint32_t index, std::uint32_t cpu,
   if (!ev) return -ENOENT;
   // The event must be the running CPU's (event->oncpu != smp_processor_id()).
   if (ev->cpu() != cpu) return -EOPNOTSUPP;
-  auto r = ev->output(parts);
-  if (!r) return -r.error().errno_value();
+  if (const int r = ev->output(parts); r != 0) return r;
   notify();
   return 0;
 }

@@ -172,15 +172,13 @@ void RingBuffer::commit(void* sample, std::uint64_t flags, bool discard) {
   if (wake) notify();
 }
 
-Result<void> RingBuffer::output(const void* data_in, std::uint64_t size_in, std::uint64_t flags) {
-  if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) {
-    return make_error(Errc::kInvalid, "ringbuf_output flags 0x{:x} are invalid", flags);
-  }
+int RingBuffer::output(const void* data_in, std::uint64_t size_in, std::uint64_t flags) {
+  if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) return -EINVAL;
   void* rec = reserve(size_in, 0);
-  if (!rec) return make_error(Errc::kTooBig, "no room in the ring buffer");
+  if (!rec) return -EAGAIN;
   std::memcpy(rec, data_in, size_in);
   commit(rec, flags, false);
-  return {};
+  return 0;
 }
 
 std::uint64_t RingBuffer::query(std::uint64_t flags) const {

@@ -414,7 +414,7 @@ TEST_F(ServerTest, KprobesRawSyscallTracepointsAndBccsFiles) {
   auto ring = server_->runtime().trace_pipe();
   ASSERT_TRUE(ring);
   const char line[] = "  wl-1 [000] d..31 1.000000: bpf_trace_printk: hello\n";
-  ASSERT_TRUE((*ring)->output(line, sizeof line - 1, 0));
+  ASSERT_EQ(0, (*ring)->output(line, sizeof line - 1, 0));
   std::string got;
   pollfd p{static_cast<int>(pipe), POLLIN, 0};
   while (got.size() < sizeof line - 1 && ::poll(&p, 1, 5000) > 0) {

@@ -55,7 +55,7 @@ TEST_F(WakeupFd, RingBufferNotifiesAnotherProcessThroughAnEventfd) {
       if (!other) return 1;
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
       const std::uint64_t record = 7;
-      return static_cast<RingBuffer&>(**other).output(&record, sizeof record, 0) ? 0 : 2;
+      return static_cast<RingBuffer&>(**other).output(&record, sizeof record, 0) == 0 ? 0 : 2;
     };
     ::_exit(child());
   }
@@ -75,7 +75,7 @@ TEST_F(WakeupFd, RingBufferWithWaitingRecordsStartsReadable) {
   ASSERT_TRUE(map);
   auto& rb = static_cast<RingBuffer&>(**map);
   const std::uint64_t record = 1;
-  ASSERT_TRUE(rb.output(&record, sizeof record, 0));
+  ASSERT_EQ(0, rb.output(&record, sizeof record, 0));
   auto fd = rb.wakeup_fd();
   ASSERT_TRUE(fd);
   EXPECT_TRUE(readable(*fd, 0));
@@ -117,7 +117,7 @@ TEST_F(WakeupFd, RingBufferConsumerIsNeverLeftAsleepWhileRecordsCome) {
   std::thread producer([&] {
     const std::uint64_t record[2] = {1, 2};
     for (; made < kRecords && !stop; ++made) {
-      while (!rb.output(record, sizeof record, 0) && !stop) std::this_thread::yield();
+      while (rb.output(record, sizeof record, 0) != 0 && !stop) std::this_thread::yield();
     }
     done = true;
   });
@@ -167,7 +167,7 @@ TEST_F(WakeupFd, SharedConsumersGetEachRecordOnce) {
   };
   std::thread a(reader), b(reader);
   for (std::uint64_t i = 0; i < kRecords && !late(); ++i) {
-    while (!rb.output(&i, sizeof i, 0) && !late()) std::this_thread::yield();
+    while (rb.output(&i, sizeof i, 0) != 0 && !late()) std::this_thread::yield();
   }
   a.join();
   b.join();

@@ -41,9 +41,10 @@ class PerfEvent {
   const std::string& path() const { return memory_.path(); }
 
   // Producer (bpf_perf_event_output): one PERF_RECORD_SAMPLE whose raw data is `parts` one after the
-  // other. ENOSPC (and one more lost sample) when the buffer has no room; E2BIG for a sample larger
-  // than a perf record can be (64 KiB).
-  Result<void> output(std::span<const std::span<const std::uint8_t>> parts);
+  // other. 0, or -ENOSPC (and one more lost sample) when the buffer has no room, -E2BIG for a sample
+  // larger than a perf record can be (64 KiB). An errno, not an Error: a consumer slower than its
+  // producers makes the full buffer the common case, and a program's output must stay cheap then.
+  int output(std::span<const std::span<const std::uint8_t>> parts);
 
   // Consumer: the kernel's mmap view.
   const perf_event_mmap_page* mmap_page() const;

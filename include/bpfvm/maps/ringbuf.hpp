@@ -37,8 +37,9 @@ class RingBuffer final : public Map {
   // The live ring buffer whose data holds this reserved record, or null (for helpers that receive a
   // record pointer from a program no verifier vouched for).
   static RingBuffer* owner_of(const void* sample);
-  // bpf_ringbuf_output: reserve, copy, submit; -ENOSPC style errors as Result.
-  Result<void> output(const void* data, std::uint64_t size, std::uint64_t flags);
+  // bpf_ringbuf_output: reserve, copy, submit. 0, -EINVAL for bad flags, -EAGAIN when the ring has no
+  // room (the kernel's answer; an errno, not an Error, since a full ring is a consumer falling behind).
+  int output(const void* data, std::uint64_t size, std::uint64_t flags);
   // bpf_ringbuf_query: BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS.
   std::uint64_t query(std::uint64_t flags) const;
 
