@@ -166,7 +166,7 @@ TEST_F(SharedMapTest, RingBufferAcrossProcesses) {
       std::uint8_t record[100];
       std::memset(record, static_cast<int>(i), sizeof record);
       std::memcpy(record, &i, 4);
-      while (!out->output(record, sizeof record, 0)) ::usleep(100);  // full: wait for the consumer
+      while (out->output(record, sizeof record, 0) != 0) ::usleep(100);  // full: wait for the consumer
     }
     ::_exit(0);
   }
