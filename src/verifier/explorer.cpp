@@ -189,6 +189,16 @@ void Explorer::finish(std::int32_t cp) {
   }
 }
 
+void Explorer::clear_singular_ids(State& st) {
+  std::unordered_map<std::uint32_t, std::uint32_t> uses;
+  for_each_reg(st, [&](RegState& r) {
+    if (r.type == RegType::kScalar && r.id != 0) ++uses[r.id];
+  });
+  for_each_reg(st, [&](RegState& r) {
+    if (r.type == RegType::kScalar && r.id != 0 && uses[r.id] == 1) r.id = 0;
+  });
+}
+
 Result<bool> Explorer::visit(Path& path, bool callback_site) {
   std::vector<std::uint32_t>& here = at_pc_[path.pc];
   // The kernel's heuristic: a new state is worth keeping after 2 jumps and 8 instructions since the
@@ -284,6 +294,7 @@ Result<bool> Explorer::visit(Path& path, bool callback_site) {
   if (!add_new_state) return false;
   jumps_since_ = insns_since_ = 0;
   Checkpoint kept{path.state, path.pc, path.checkpoint, 1, 0, 0, 0, {}};
+  clear_singular_ids(kept.state);
   for (std::size_t r = 0; r < now.regs.size(); ++r) {
     if (now.regs[r].type == RegType::kScalar && now.regs[r].value.is_const()) {
       kept.const_mask = static_cast<std::uint16_t>(kept.const_mask | (1u << r));

@@ -133,6 +133,10 @@ class Explorer {
   }
   // After a branch refined `reg`, its copies (same scalar id) learn the same.
   static void sync_copies(State& s, const RegState& reg);
+  // A scalar id no other number of the state shares links nothing: a kept state forgets it, so that
+  // pruning does not ask a new state to mirror it (the kernel's clear_singular_ids on the state it
+  // keeps). A copy made after that point is linked in either state alike.
+  static void clear_singular_ids(State& s);
   // A null check decided: the copies of pointer `id` are null (0) or not.
   void mark_null_checked(State& s, std::uint32_t id, bool is_null);
   Result<void> load_imm64(Frame& f, std::uint32_t pc, const isa::LoadImm64& l);
