@@ -206,7 +206,7 @@ Result<void> Explorer::pointer_alu(RegState& dst, std::uint32_t pc, const isa::A
   // is demanded for every path.
   if (ptr_dst ? a.src.is_reg : true) {
     const auto reg = static_cast<std::uint16_t>(1u << (ptr_dst ? a.src.reg : a.dst));
-    if (!per_path_precision_ || !current_ || !mark_precise(*current_, reg, 0, true)) liveness_.demand(pc, reg);
+    precise_here(current_, pc, reg);
   }
   BPFVM_TRY(sane(num, true));
   RegState r = ptr;

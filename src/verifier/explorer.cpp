@@ -762,6 +762,10 @@ void Explorer::record_stack_access(Path& path, std::uint32_t pc, const isa::Insn
   path.trail.push_back(kStackMark | static_cast<std::uint32_t>(stack_marks_.size() - 1));
 }
 
+void Explorer::precise_here(const Path* path, std::uint32_t pc, std::uint16_t regs) {
+  if (!per_path_precision_ || !path || !mark_precise(*path, regs, 0, true)) liveness_.demand(pc, regs);
+}
+
 bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last) {
   regs &= 0x3ff;  // r10 is always the frame pointer
   auto walk = [&](const std::vector<std::uint32_t>& trail, std::size_t end) {

@@ -89,6 +89,9 @@ class Explorer {
   // False when the walk meets what it cannot follow (calls, exits, stack accesses at unknown offsets):
   // the caller then demands them statically, for every path.
   bool mark_precise(const Path& path, std::uint16_t regs, std::uint64_t slots, bool skip_last);
+  // Registers whose values decide the instruction at `pc` (the last of `path`'s trail): marked back
+  // along the path, or demanded statically for every path where the walk cannot follow.
+  void precise_here(const Path* path, std::uint32_t pc, std::uint16_t regs);
   // `touched`: the slots a stack mark says this access touched, else what the static analysis knows.
   bool backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots,
                       std::optional<std::uint64_t> touched = std::nullopt) const;

@@ -183,7 +183,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       const RegState& v = s.cur().regs[i + 1];
       if (sig->args[i] != ArgType::kAnything && v.type == RegType::kScalar) numbers |= static_cast<std::uint16_t>(1u << (i + 1));
     }
-    if (numbers && (!per_path_precision_ || !mark_precise(path, numbers, 0, true))) liveness_.demand(pc, numbers);
+    if (numbers) precise_here(&path, pc, numbers);
   }
   for (std::size_t i = 0; i < sig->args.size(); ++i) {
     const ArgType t = sig->args[i];
