@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "bpfvm/isa/assembler.hpp"
@@ -246,6 +247,21 @@ TEST(VerifierCallMaps, RecordsTheMapEachCallPasses) {
   EXPECT_EQ(record(various)[9], kVariousMaps);
 }
 
+// The statistics of verifying `text` (kernel assembly) for `platform`; what fails is the test's failure.
+std::optional<VerifierStats> stats_of(const std::string& text, const Platform& platform) {
+  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
+  if (!insns) {
+    ADD_FAILURE() << insns.error().to_string();
+    return std::nullopt;
+  }
+  auto stats = verify(*insns, platform, {});
+  if (!stats) {
+    ADD_FAILURE() << stats.error().to_string();
+    return std::nullopt;
+  }
+  return *stats;
+}
+
 // A helper reads the bytes a pointer argument gives it, but their values decide nothing the verifier
 // checks (the kernel marks only registers precise at a call): paths that differ only in a key prune
 // into one another before the call. A function called with the same stack is verified code, whose
@@ -263,10 +279,8 @@ TEST(VerifierPruning, KeysThatDifferDoNotKeepPathsApart) {
   }
   text += "r2 = r10\nr2 += -64\nr1 = map[idx:0]\ncall bpf_map_lookup_elem\nif r0 == 0 goto out\n"
           "r1 = *(u64 *)(r0 +0)\nout:\nr0 = 0\nexit";
-  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
-  ASSERT_TRUE(insns) << insns.error().to_string();
-  auto stats = verify(*insns, platform, {});
-  ASSERT_TRUE(stats) << stats.error().to_string();
+  const auto stats = stats_of(text, platform);
+  ASSERT_TRUE(stats);
   EXPECT_LT(stats->insns_processed, 400u);  // each choice joins its other side (4601 when keys kept paths apart)
   EXPECT_GT(stats->pruned, 6u);
 }
@@ -289,10 +303,8 @@ TEST(VerifierPruning, AnIdNoOtherNumberSharesDoesNotKeepPathsApart) {
   }
   text += "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:0]\ncall bpf_map_lookup_elem\n"
           "if r0 == 0 goto out\nif r8 > 8 goto out\nr0 += r8\nr1 = *(u64 *)(r0 +0)\nout:\nr0 = 0\nexit";
-  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
-  ASSERT_TRUE(insns) << insns.error().to_string();
-  auto stats = verify(*insns, platform, {});
-  ASSERT_TRUE(stats) << stats.error().to_string();
+  const auto stats = stats_of(text, platform);
+  ASSERT_TRUE(stats);
   EXPECT_LT(stats->insns_processed, 180u);  // 119; 247 when kept states kept singular ids (each join failed)
   EXPECT_GT(stats->pruned, 6u);
 }
@@ -315,13 +327,13 @@ TEST(VerifierPruning, WhatAHelperCannotReadDoesNotKeepPathsApart) {
   }
   text += "r2 = r10\nr2 += -8\nr1 = map[idx:0]\ncall bpf_map_lookup_elem\nif r0 == 0 goto out\n"
           "r1 = *(u64 *)(r0 +0)\nout:\nr0 = 0\nexit";
-  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
-  ASSERT_TRUE(insns) << insns.error().to_string();
-  auto stats = verify(*insns, platform, {});
-  ASSERT_TRUE(stats) << stats.error().to_string();
+  const auto stats = stats_of(text, platform);
+  ASSERT_TRUE(stats);
   EXPECT_LT(stats->insns_processed, 400u);  // every path apart when every slot and r1-r5 were live at each call
   EXPECT_GT(stats->pruned, 6u);
   // The same, statically: at the call, r1 and r2 are read, r3 is not; the key's slot is, fp-200 is not.
+  const auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
+  ASSERT_TRUE(insns) << insns.error().to_string();
   const auto cfg = build_cfg(*insns);
   ASSERT_TRUE(cfg) << cfg.error().to_string();
   const Liveness l = compute_liveness(*cfg, &platform);
@@ -355,10 +367,8 @@ TEST(VerifierPruning, NumbersOnlyComparedBothWaysDoNotKeepPathsApart) {
                         8 * (i + 1));
   }
   text += "r0 = 0\nexit";
-  auto insns = isa::assemble(text, isa::AsmSyntax::kKernel);
-  ASSERT_TRUE(insns) << insns.error().to_string();
-  auto stats = verify(*insns, platform, {});
-  ASSERT_TRUE(stats) << stats.error().to_string();
+  const auto stats = stats_of(text, platform);
+  ASSERT_TRUE(stats);
   EXPECT_LT(stats->insns_processed, 1000u);
   EXPECT_GT(stats->pruned, 6u);
 }
