@@ -34,6 +34,8 @@ section "Interpreter" "$BUILD/bin/interpreter_bench" --benchmark_counters_tabula
 section "Maps against std::unordered_map and the kernel's maps" "$BUILD/bin/maps_bench"
 section "Verifier against the kernel's" "$ROOT/bench/verifier.sh" "$BUILD"
 section "bpfvm trace against strace" "$ROOT/bench/trace_overhead.sh" "$BUILD"
+section "Issue 18's target: a ring-buffer program on openat, 2 threads, a fork every 1000 rounds (kernel and bpfvm)" \
+  "$ROOT/bench/openat_overhead.sh" "$BUILD"
 section "Debian's libbpf-tools on the kernel and on bpfvm (bpfvm run -- TOOL)" "$ROOT/bench/libbpf_tools_overhead.sh" "$BUILD"
 section "Uprobes: bpfvm's in-process agent against the kernel's uprobes (ns per hit)" \
   "$ROOT/bench/uprobe_overhead.sh" "$BUILD"
