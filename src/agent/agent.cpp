@@ -141,6 +141,12 @@ std::atomic<pid_t> g_watcher_tid{0};  // the watcher thread's id (0: none yet)
 std::atomic<std::uintptr_t> g_watcher_stack{0};
 constexpr std::size_t kWatcherStack = std::size_t{8} << 20;
 std::atomic<std::uint32_t> g_fork_generation{0};
+// A forked child's watcher waits for the child's first syscall that is not on its way to exit or exec
+// (see after_fork_child): until then, those numbers come to the handler marked by this bit in the table.
+std::atomic<bool> g_watcher_deferred{false};
+std::uint32_t g_deferred_generation = 0;  // the links generation the child was forked at
+pid_t g_deferred_pid = 0;                  // the child's pid
+constexpr std::uint8_t kStartsWatcher = 2;
 
 void report(const std::string& what) {
   if (g_state && g_state->options.verbose) std::fprintf(stderr, "bpfvm agent[%d]: %s\n", ::getpid(), what.c_str());
@@ -791,6 +797,27 @@ void after_setxid() {  // (in the SIGSETXID handler, after glibc's)
   sys(SYS_prctl, PR_SET_KEEPCAPS, 0);
 }
 
+// Syscalls a forked child makes on its way to exit or to exec (glibc's fork and exit, a shell's
+// redirections and signal set-up), and those made where malloc's locks may be held, which the watcher's
+// start (pthread_create allocates) would wait for forever: malloc's own, glibc's fork (clone, with every
+// arena locked), and the message and abort of a corrupted heap. They leave a forked child's watcher
+// unstarted (after_fork_child).
+bool on_the_way_out(std::uint64_t nr) {
+  switch (nr) {
+    case SYS_exit: case SYS_exit_group: case SYS_execve: case SYS_execveat:
+    case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork: case SYS_writev: case SYS_tgkill: case SYS_kill:
+    case SYS_set_robust_list: case SYS_rseq: case SYS_rt_sigprocmask: case SYS_rt_sigaction: case SYS_rt_sigreturn:
+    case SYS_sigaltstack: case SYS_getpid: case SYS_gettid: case SYS_getppid: case SYS_close: case SYS_close_range:
+    case SYS_dup2: case SYS_dup3: case SYS_fcntl: case SYS_setpgid: case SYS_setsid: case SYS_umask:
+    case SYS_brk: case SYS_mmap: case SYS_munmap: case SYS_mprotect: case SYS_madvise: case SYS_mremap: case SYS_futex:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void start_deferred_watcher();
+
 // The syscall as it goes on: served, or a memory syscall through the writer, or the instruction.
 void perform(PtRegs* regs) {
   if (!serve(regs)) memory_syscall(regs);
@@ -799,6 +826,9 @@ void perform(PtRegs* regs) {
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
+  if (g_watcher_deferred.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!t_agent_thread && !t_in_syscall_handler && nr < kMaxSyscall && !on_the_way_out(nr)) start_deferred_watcher();
+  }
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
   if (nr == SYS_rt_sigaction && (detail::signals_interposed() || detail::trap_action(nullptr, nullptr))) [[unlikely]] {
     // The process's signal actions stay its own (signals.hpp), whoever asks; programs on rt_sigaction
@@ -1425,6 +1455,19 @@ void start_watcher(void* arg = nullptr) {
   pthread_attr_destroy(&attr);
 }
 
+// A forked child's first other syscall: its watcher starts (waiting, as before, for a change of links
+// since the fork), and its syscalls go back to the table the links make.
+void start_deferred_watcher() {
+  // (not from a vfork child, which runs on its parent's memory: the watcher is its parent's to start)
+  if (static_cast<pid_t>(sys(SYS_getpid)) != g_deferred_pid) return;
+  if (!g_watcher_deferred.exchange(false, std::memory_order_acq_rel)) return;
+  std::uint8_t* table = syscall_table();
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) table[nr] &= static_cast<std::uint8_t>(~kStartsWatcher);
+  if (!g_state || g_state->stopped || !g_state->options.watch) return;
+  AgentWork own;  // the watcher's clone is not the process's
+  start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(g_deferred_generation) + 1));
+}
+
 void before_fork() {
   if (g_state) g_state->mutex.lock();
 }
@@ -1442,9 +1485,22 @@ void after_fork_child() {
   detail::signals_forked();
   forget_held();
   g_state->mutex.unlock();
-  // The probes came with the memory; the watching thread did not.
-  // The child's record and its first sync wait for a change of links (or a second): see watch().
-  if (g_state->options.watch && !g_state->stopped) {
+  // The probes came with the memory; the watching thread did not. It starts at the child's first
+  // syscall that is not on its way to exit or exec (on_the_way_out): a child that exits or execs at once
+  // (a fork per thousand rounds of a workload, a shell's commands) makes no thread. A thread at fork
+  // cost such a child about 300 us more to be waited for on a busy machine: exit_group waits for the
+  // watcher, which must first be scheduled. Until it starts, links made after the fork reach the child
+  // at that syscall; the child's record and its first sync wait for a change of links (or a second),
+  // as before: see watch().
+  if (g_state->options.watch && !g_state->stopped && g_state->sites_hooked && detail::fast_reads()) {
+    g_deferred_generation = g_state->registry->links_generation();
+    g_deferred_pid = static_cast<pid_t>(sys(SYS_getpid));
+    g_watcher_deferred.store(true, std::memory_order_release);
+    std::uint8_t* table = syscall_table();
+    for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+      if (!on_the_way_out(nr)) table[nr] |= kStartsWatcher;
+    }
+  } else if (g_state->options.watch && !g_state->stopped) {
     AgentWork own;  // the watcher's clone is not the process's fork
     const std::uint32_t generation = g_state->registry->links_generation();
     start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(generation) + 1));
@@ -1608,6 +1664,7 @@ void stop() {
   while (!g_state->applied.empty()) unapply(*g_state, g_state->applied.begin()->first);
   g_state->failed.clear();
   g_state->stopped = true;
+  start_deferred_watcher();  // (stopped: the table only)
   g_state->registry->withdraw(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(::getpid()));
 }
 

@@ -260,6 +260,11 @@ SEC("tracepoint/syscalls/sys_enter_close") int in(struct enter* e) { if ((int)e-
 SEC("tracepoint/syscalls/sys_exit_close") int out(struct exit* e) { if (e->ret == -9) bump(2); return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
+# A forked child starts the agent's watcher thread at its first syscall that is not on its way to exit
+# or exec: none while it waits on a futex, one once it has forked (not there: glibc's fork holds
+# malloc's locks, which starting a thread takes) and waited (a fork that exits at once makes no thread).
+out=$("$BPFVM" run -- "$TMP/target" forkthreads 1 2>&1); rc=$?
+check "a forked child's watcher starts at its first other syscall" $rc "$out" 0 "threads before 1" "threads after 2"
 out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?

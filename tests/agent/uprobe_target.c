@@ -2,6 +2,7 @@
  * waits for a file, crashes, calls lib_add of a library it loads with dlopen, makes failing
  * syscalls, or opens paths in memory it unmaps, as asked. */
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 __attribute__((noinline)) int add_one(int x) { __asm__ volatile(""); return x + 1; }
@@ -232,9 +234,75 @@ static void brks(const char* file) {
   }
 }
 
+/* The threads of a forked child, seen by its parent: while the child waits on a futex (on its way out,
+ * as far as the agent knows), then once it has forked a child of its own (glibc's fork holds malloc's
+ * locks at its clone) and waited for it. A child that does not come back within 10 s is reported stuck
+ * and killed. */
+static int task_count(pid_t pid) {
+  char path[64];
+  int n = 0;
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE* f = fopen(path, "r");
+  char line[256];
+  while (f && fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "Threads:", 8)) n = atoi(line + 8);
+  }
+  if (f) fclose(f);
+  return n;
+}
+
+static int futex_until(volatile int* word, int value, int tries) {
+  const struct timespec tick = {0, 100000000};
+  for (int i = 0; __atomic_load_n(word, __ATOMIC_ACQUIRE) < value; i++) {
+    if (tries && i >= tries) return 0;
+    syscall(SYS_futex, word, FUTEX_WAIT, __atomic_load_n(word, __ATOMIC_ACQUIRE), tries ? &tick : NULL, NULL, 0);
+  }
+  return 1;
+}
+
+static void futex_set(volatile int* word, int value) {
+  __atomic_store_n(word, value, __ATOMIC_RELEASE);
+  syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static int fork_threads(void) {
+  volatile int* w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (w == MAP_FAILED) return 1;
+  const pid_t child = fork();
+  if (child == 0) {
+    futex_until(&w[0], 1, 0);
+    const pid_t grandchild = fork();
+    if (grandchild == 0) _exit(0);
+    if (grandchild < 0 || waitpid(grandchild, NULL, 0) != grandchild) _exit(3);
+    futex_set(&w[1], 1);
+    futex_until(&w[0], 2, 0);
+    _exit(0);
+  }
+  struct timespec pause = {0, 300000000};
+  nanosleep(&pause, NULL);
+  printf("threads before %d\n", task_count(child));
+  futex_set(&w[0], 1);
+  if (!futex_until(&w[1], 1, 100)) {
+    printf("child stuck\n");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    return 1;
+  }
+  int after = 0;
+  for (int i = 0; i < 200 && (after = task_count(child)) < 2; i++) {
+    struct timespec ms = {0, 5000000};
+    nanosleep(&ms, NULL);
+  }
+  printf("threads after %d\n", after);
+  futex_set(&w[0], 2);
+  int st = 0;
+  waitpid(child, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | forkthreads 1 | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -258,6 +326,8 @@ int main(int argc, char** argv) {
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     printf("done\n");
+  } else if (!strcmp(argv[1], "forkthreads")) {
+    return fork_threads();
   } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
     pid_t c = fork();
     calls(n);
