@@ -373,6 +373,7 @@ Result<void> Explorer::explore(Path path) {
     if (per_path_precision_) {
       path.trail.push_back(pc);
       record_stack_access(path, pc, insn);
+      record_zeros_kept(path, insn);
     }
     Frame& f = path.state.cur();
     // The kernel counts every instruction of the jump classes toward its heuristic: calls and exits
@@ -762,6 +763,21 @@ void Explorer::record_stack_access(Path& path, std::uint32_t pc, const isa::Insn
   path.trail.push_back(kStackMark | static_cast<std::uint32_t>(stack_marks_.size() - 1));
 }
 
+void Explorer::record_zeros_kept(Path& path, const isa::Insn& insn) {
+  const auto* st = std::get_if<isa::Store>(&insn);
+  if (!st || st->base != 10 || st->off % 8 != 0 || st->off >= 0 || st->size == isa::Size::kDW) return;
+  const Frame& f = path.state.cur();
+  const auto index = static_cast<std::size_t>((-st->off - 1) / 8);
+  if (index >= f.stack.size()) return;
+  const StackSlot& slot = f.stack[index];
+  for (auto i = static_cast<std::size_t>(isa::bytes_of(st->size)); i < 8; ++i) {
+    if (slot.bytes[i] == ByteType::kZero) {
+      path.trail.push_back(kZerosKept);
+      return;
+    }
+  }
+}
+
 void Explorer::precise_here(const Path* path, std::uint32_t pc, std::uint16_t regs) {
   if (!per_path_precision_ || !path || !mark_precise(*path, regs, 0, true)) liveness_.demand(pc, regs);
 }
@@ -770,7 +786,12 @@ bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t 
   regs &= 0x3ff;  // r10 is always the frame pointer
   auto walk = [&](const std::vector<std::uint32_t>& trail, std::size_t end) {
     std::optional<std::uint64_t> touched;  // from the stack mark after the entry walked next
+    bool zeros_kept = false;               // from a kZerosKept mark after it
     for (std::size_t i = end; i-- > 0;) {
+      if (trail[i] == kZerosKept) {
+        zeros_kept = true;
+        continue;
+      }
       if (trail[i] & kStackMark) {
         touched = stack_marks_[trail[i] & ~kStackMark];
         continue;
@@ -783,7 +804,9 @@ bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t 
         }
         continue;
       }
-      if (!backtrack_insn(trail[i], regs, slots, std::exchange(touched, std::nullopt))) return false;
+      if (!backtrack_insn(trail[i], regs, slots, std::exchange(touched, std::nullopt), std::exchange(zeros_kept, false))) {
+        return false;
+      }
       if (!regs && !slots) break;
     }
     return true;
@@ -806,7 +829,7 @@ bool Explorer::mark_precise(const Path& path, std::uint16_t regs, std::uint64_t 
 }
 
 bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots,
-                              std::optional<std::uint64_t> marked) const {
+                              std::optional<std::uint64_t> marked, bool zeros_kept) const {
   const auto bit = [](std::uint8_t r) { return static_cast<std::uint16_t>(1u << r); };
   const isa::Insn& insn = cfg_.insns[pc];
   const auto slots_through = [&](std::uint8_t base, std::int16_t off, isa::Size size) -> std::optional<std::uint64_t> {
@@ -841,7 +864,12 @@ bool Explorer::backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64
             if (!touched) return slots == 0;
             if (!(*touched & slots)) return true;
             if (st.src.is_reg) regs |= bit(st.src.reg);
-            if (st.base == 10 && st.size == isa::Size::kDW && st.off % 8 == 0) slots &= ~*touched;  // all of it
+            // A store at a slot's start is a spill whatever its size (a number's low bytes: stack_write,
+            // as the kernel's save_register_state since it tracks narrow spills): the slot's value is the
+            // register's from here on, its other bytes plain or unwritten (or zero bytes of an older
+            // write, which a kZerosKept mark says). The mark moves to the register, as the kernel's
+            // backtrack_insn moves it for a spill.
+            if (st.base == 10 && st.off % 8 == 0 && !zeros_kept) slots &= ~*touched;
             return true;
           },
           [&](const isa::Atomic& a) {

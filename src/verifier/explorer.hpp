@@ -94,7 +94,7 @@ class Explorer {
   void precise_here(const Path* path, std::uint32_t pc, std::uint16_t regs);
   // `touched`: the slots a stack mark says this access touched, else what the static analysis knows.
   bool backtrack_insn(std::uint32_t pc, std::uint16_t& regs, std::uint64_t& slots,
-                      std::optional<std::uint64_t> touched = std::nullopt) const;
+                      std::optional<std::uint64_t> touched = std::nullopt, bool zeros_kept = false) const;
   // A jump that refined copies of a number (registers and slots of the current frame sharing an
   // operand's scalar id) leaves a mark in the trail after its own entry: its index in links_ with
   // kLinkMark set. Walking back, a precise member makes all of them precise (the kernel's linked
@@ -112,7 +112,12 @@ class Explorer {
   // kStackMark set (the kernel's stack access flags in the jump history), or kOtherFrame when it
   // touched a caller's stack.
   void record_stack_access(Path& path, std::uint32_t pc, const isa::Insn& insn);
+  void record_zeros_kept(Path& path, const isa::Insn& insn);
   static constexpr std::uint32_t kStackMark = 0x40000000u;
+  // A narrow spill at a slot's start that leaves zero bytes of an older write in the slot leaves this
+  // mark after its entry: walking back, the slot's mark goes on past it (the zero bytes may be what was
+  // read), where a spill otherwise ends it.
+  static constexpr std::uint32_t kZerosKept = 0x20000000u;
   static constexpr std::uint64_t kOtherFrame = ~0ull;
   std::vector<std::uint64_t> stack_marks_;
   bool branch_on_pointers(Path& path, const isa::CondJump& j, const RegState& a, const RegState& b);

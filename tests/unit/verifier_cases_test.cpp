@@ -309,6 +309,34 @@ TEST(VerifierPruning, AnIdNoOtherNumberSharesDoesNotKeepPathsApart) {
   EXPECT_GT(stats->pruned, 6u);
 }
 
+// A spill of fewer than 8 bytes at a slot's start is a spill as much as an 8-byte one: what the slot
+// held before it decides nothing read after it, so a decision on the value read back marks the spilled
+// register, not the older writes (the kernel's backtrack_insn moves a spilled slot's mark to the
+// register whatever the spill's size).
+TEST(VerifierPruning, WhatANarrowSpillOverwroteDoesNotKeepPathsApart) {
+  const runtime::VerifierPlatform platform(BPF_PROG_TYPE_SOCKET_FILTER, {});
+  std::string text = "r9 = r1\n";
+  // Eight choices, each leaving a different number in a slot of its own (unknown or 5).
+  for (int i = 0; i < 8; ++i) {
+    text += fmt::format("r6 = *(u32 *)(r9 +0)\nr7 = 1\nr7 += 1\nr7 += 1\nr7 += 1\nr7 += 1\nr7 += 1\n"
+                        "*(u64 *)(r10 -{0}) = r6\nif r6 > {1} goto k{1}\n*(u64 *)(r10 -{0}) = 5\nk{1}:\n",
+                        8 + 8 * i, i);
+  }
+  // Then, on one side, a 4-byte spill over each slot, read back and decided on; on the other, the
+  // slots read whole (so that they stay live), deciding nothing.
+  text += "r4 = *(u32 *)(r9 +8)\nif r4 > 5 goto other\nr5 = 3\n";
+  for (int i = 0; i < 8; ++i) {
+    text += fmt::format("*(u32 *)(r10 -{0}) = r5\nr2 = *(u32 *)(r10 -{0})\nif r2 != 3 goto bad\n", 8 + 8 * i);
+  }
+  text += "goto out\nbad:\nr0 = *(u64 *)(r2 +0)\nother:\n";
+  for (int i = 0; i < 8; ++i) text += fmt::format("r3 = *(u64 *)(r10 -{0})\n", 8 + 8 * i);
+  text += "out:\nr0 = 0\nexit";
+  const auto stats = stats_of(text, platform);
+  ASSERT_TRUE(stats);
+  EXPECT_LT(stats->insns_processed, 600u);  // 173; 5,239 when the marks went on past the narrow spills
+  EXPECT_GT(stats->pruned, 6u);
+}
+
 // A helper reads only its own argument registers, and of the stack only what its pointer arguments
 // may reach (from where they point to the frame's top): slots below the key and registers the
 // prototype has no argument in are dead at the call, so paths that differ only there prune into one
