@@ -46,6 +46,7 @@ bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
       req.def.key_size = 8;
       req.def.map_flags = BPF_F_NO_PREALLOC;
       break;
+    case BPF_MAP_TYPE_STACK_TRACE: req.def.value_size = 8; break;  // one frame (a multiple of 8, as the kernel asks)
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS: req.inner = maps::MapDef{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "inner"}; break;
     default: break;

@@ -132,6 +132,7 @@ expect "feature probe" 0 "eBPF program_type xdp is available" -- "$BPFVM" featur
 expect "feature probe helpers" 0 "	- bpf_probe_read_user_str" -- "$BPFVM" feature probe
 json_ok "feature probe -j" "$BPFVM" feature probe -j
 expect "feature probe cgroup types" 0 "eBPF program_type cgroup_sock_addr is available" -- "$BPFVM" feature probe
+expect "feature probe stack_trace maps" 0 "eBPF map_type stack_trace is available" -- "$BPFVM" feature probe
 # Against the running kernel: at least 90% of the program types its bpftool finds, bpfvm finds.
 if command -v bpftool >/dev/null && [ "$(id -u)" -eq 0 ]; then
   kernel_types=$(bpftool feature probe 2>/dev/null | grep -c "program_type .* is available")
