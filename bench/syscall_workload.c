@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "workload_time.h"
+
 int main(int argc, char** argv) {
   const long rounds = argc > 1 ? atol(argv[1]) : 20000;
   const char* path = argc > 2 ? argv[2] : "/etc/hostname";
@@ -30,13 +32,6 @@ int main(int argc, char** argv) {
     }
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  const char* out = getenv("WORKLOAD_TIME_FILE");
-  if (out) {
-    FILE* f = fopen(out, "w");
-    if (f) {
-      fprintf(f, "%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
-      fclose(f);
-    }
-  }
+  write_loop_time(&t0, &t1);
   return 0;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../workload_time.h"
+
 static long rounds = 20000;
 static const char* path = "/etc/hostname";
 static pthread_barrier_t start;
@@ -58,13 +60,6 @@ int main(int argc, char** argv) {
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("opens %ld\n", total);
-  const char* out = getenv("WORKLOAD_TIME_FILE");
-  if (out) {
-    FILE* f = fopen(out, "w");
-    if (f) {
-      fprintf(f, "%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
-      fclose(f);
-    }
-  }
+  write_loop_time(&t0, &t1);
   return total == rounds * threads ? 0 : 1;
 }
