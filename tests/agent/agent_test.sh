@@ -263,8 +263,14 @@ C
 # A forked child starts the agent's watcher thread at its first syscall that is not on its way to exit
 # or exec: none while it waits on a futex, one once it has forked (not there: glibc's fork holds
 # malloc's locks, which starting a thread takes) and waited (a fork that exits at once makes no thread).
+# (Not with a sanitized bpfvm: its runtimes' own syscalls do not come through the agent, which then
+# starts a child's watcher at the fork, as it does wherever some syscall instruction is not patched.)
 out=$("$BPFVM" run -- "$TMP/target" forkthreads 1 2>&1); rc=$?
-check "a forked child's watcher starts at its first other syscall" $rc "$out" 0 "threads before 1" "threads after 2"
+if ldd "$BPFVM" | grep -q libasan; then
+  check "a forked child's watcher (sanitized: started at the fork)" $rc "$out" 0 "threads before 2" "threads after 2"
+else
+  check "a forked child's watcher starts at its first other syscall" $rc "$out" 0 "threads before 1" "threads after 2"
+fi
 out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
