@@ -2,12 +2,17 @@
 // kernel: by loading a minimal program of each type and creating a small map of each type (in a
 // private pin root, so nothing is left behind), and by each type's helper list.
 #include <linux/bpf.h>
+#include <linux/btf.h>
 
 #include <fmt/format.h>
+
+#include <cstring>
+#include <vector>
 
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/map.hpp"
+#include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "command.hpp"
@@ -24,6 +29,29 @@ bool probe_prog(runtime::Runtime& rt, std::uint32_t type) {
   req.name = "probe";
   req.insns = {isa::RawInsn{0xb7, 0, 0, 0, 0}, isa::RawInsn{0x95, 0, 0, 0, 0}};  // r0 = 0; exit
   return static_cast<bool>(rt.load_program(std::move(req)));
+}
+
+// The BTF a local storage needs for its key and value, as libbpf's probe loads it: [1] int,
+// [2] struct val { int cnt; int pad; } (8 bytes).
+std::shared_ptr<runtime::BtfObject> storage_btf(runtime::Runtime& rt) {
+  static constexpr std::uint32_t kTypes[] = {
+      1, BTF_KIND_INT << 24, 4, (BTF_INT_SIGNED << 24) | 32,  // [1] int
+      5, (BTF_KIND_STRUCT << 24) | 2, 8, 9, 1, 0, 13, 1, 32,  // [2] struct val: cnt at bit 0, pad at bit 32
+  };
+  static constexpr char kStrings[] = "\0int\0val\0cnt\0pad";
+  btf_header h{};
+  h.magic = BTF_MAGIC;
+  h.version = BTF_VERSION;
+  h.hdr_len = sizeof h;
+  h.type_len = sizeof kTypes;
+  h.str_off = sizeof kTypes;
+  h.str_len = sizeof kStrings;
+  std::vector<std::uint8_t> blob(sizeof h + sizeof kTypes + sizeof kStrings);
+  std::memcpy(blob.data(), &h, sizeof h);
+  std::memcpy(blob.data() + sizeof h, kTypes, sizeof kTypes);
+  std::memcpy(blob.data() + sizeof h + sizeof kTypes, kStrings, sizeof kStrings);
+  auto btf = rt.load_btf(blob);
+  return btf ? *btf : nullptr;
 }
 
 bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
@@ -49,7 +77,21 @@ bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
     case BPF_MAP_TYPE_STACK_TRACE: req.def.value_size = 8; break;  // one frame (a multiple of 8, as the kernel asks)
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS: req.inner = maps::MapDef{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "inner"}; break;
-    default: break;
+    case BPF_MAP_TYPE_CGROUP_STORAGE:
+    case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+      req.def.key_size = sizeof(bpf_cgroup_storage_key);
+      req.def.max_entries = 0;
+      break;
+    default:
+      if (maps::ObjectMap::is_local_storage(type)) {  // BTF for key and value, no preallocation, no max
+        req.btf = storage_btf(rt);
+        req.btf_key_type_id = 1;
+        req.btf_value_type_id = 2;
+        req.def.value_size = 8;
+        req.def.max_entries = 0;
+        req.def.map_flags = BPF_F_NO_PREALLOC;
+      }
+      break;
   }
   return static_cast<bool>(rt.create_map(req));
 }

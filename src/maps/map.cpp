@@ -26,6 +26,7 @@
 #include "bpfvm/maps/stack_trace.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
+#include "bpfvm/maps/object_map.hpp"
 
 namespace bpfvm::maps {
 
@@ -191,7 +192,7 @@ Result<void> Map::peek(void*) const {
 }
 std::size_t Map::user_value_size() const {
   if (def_.type == BPF_MAP_TYPE_PERCPU_ARRAY || def_.type == BPF_MAP_TYPE_PERCPU_HASH ||
-      def_.type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+      def_.type == BPF_MAP_TYPE_LRU_PERCPU_HASH || def_.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE) {
     return (std::size_t{def_.value_size} + 7) / 8 * 8 * possible_cpus();
   }
   return def_.value_size;
@@ -230,6 +231,8 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
 }
 
 Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, const std::string& storage_dir) {
+  // Maps of kernel objects and local storages check their own definitions (some need max_entries 0).
+  if (ObjectMap::handles(def.type)) return ObjectMap::create(def, storage_dir);
   if (def.max_entries == 0) return make_error(Errc::kInvalid, "max_entries must be at least 1");
   if (def.spin_lock_off >= 0) {
     // The kernel allows a bpf_spin_lock in hash, array and (cgroup/sk/task) storage values only.
@@ -314,7 +317,9 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     case BPF_MAP_TYPE_STACK_TRACE: return StackTraceMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS: return MapOfMaps::attach(def, std::move(memory));
-    default: return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
+    default:
+      if (ObjectMap::handles(def.type)) return ObjectMap::attach(def, std::move(memory));
+      return make_error(Errc::kInvalid, "'{}': map type {} cannot be shared", storage_path, def.type);
   }
 }
 

@@ -1,6 +1,11 @@
 // Runtime::bpf: the kernel's bpf(2) commands over `union bpf_attr`, with the kernel's errno values.
 // Pointers in attr (__aligned_u64) are addresses in this process.
 #include <linux/bpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -8,6 +13,8 @@
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/maps/cgroup_array.hpp"
+#include "bpfvm/maps/cpu.hpp"
+#include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
 #include "bpfvm/runtime/runtime.hpp"
@@ -34,6 +41,235 @@ Result<std::shared_ptr<T>> fd_as(const Runtime& rt, int fd) {
   auto obj = BPFVM_TRY(rt.object_for_fd(fd));
   if (auto* p = std::get_if<std::shared_ptr<T>>(&obj)) return *p;
   return make_error(Errc::kInvalid, "fd {} is not the right kind of object", fd);
+}
+
+// The descriptor in a map value: u32, or u64 for 8-byte values (above S32_MAX: EINVAL).
+Result<int> value_fd(const maps::Map& m, const void* value) {
+  std::uint64_t fd = 0;
+  std::memcpy(&fd, value, m.def().value_size == 8 ? 8 : 4);
+  if (fd > 0x7fffffff) return make_error(Errc::kInvalid, "fd {} is out of range", fd);
+  return static_cast<int>(fd);
+}
+
+// A socket bpfvm may put into a sockmap or sockhash (sock_map_sk_is_suitable and
+// sock_map_sk_state_allowed): TCP established or listening, UDP bound, unix streams connected, unix
+// datagrams; EOPNOTSUPP for others.
+Result<void> check_sockmap_socket(int fd) {
+  int domain = 0, type = 0, protocol = 0;
+  socklen_t len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len);
+  auto unsupported = [&](std::string_view why) { return make_error(Errc::kNotSupported, "socket fd {} {}", fd, why); };
+  if (domain == AF_INET || domain == AF_INET6) {
+    if (protocol == IPPROTO_TCP) {
+      tcp_info info{};
+      len = sizeof info;
+      if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+          (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_LISTEN)) {
+        return unsupported("is a TCP socket neither established nor listening");
+      }
+      return {};
+    }
+    if (protocol == IPPROTO_UDP) {
+      sockaddr_storage addr{};
+      len = sizeof addr;
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+      const std::uint16_t port = domain == AF_INET ? reinterpret_cast<sockaddr_in&>(addr).sin_port
+                                                   : reinterpret_cast<sockaddr_in6&>(addr).sin6_port;
+      if (port == 0) return unsupported("is an unbound UDP socket");
+      return {};
+    }
+    return unsupported("is neither TCP nor UDP");
+  }
+  if (domain == AF_UNIX) {
+    if (type == SOCK_STREAM) {
+      sockaddr_storage addr{};
+      len = sizeof addr;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return unsupported("is an unconnected unix stream");
+    }
+    return {};
+  }
+  return unsupported("is of a family a sockmap cannot hold");
+}
+
+// A socket for a reuseport_sockarray (reuseport_array_update_check): TCP or UDP over IPv4/6 (ENOTSUPP
+// otherwise), listening or bound with SO_REUSEPORT (EINVAL otherwise).
+Result<void> check_reuseport_socket(int fd) {
+  int domain = 0, type = 0, protocol = 0, reuse = 0;
+  socklen_t len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len);
+  len = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &len);
+  if ((protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || (domain != AF_INET && domain != AF_INET6) ||
+      (type != SOCK_STREAM && type != SOCK_DGRAM)) {
+    return make_error(Errc::kKernelNotSupported, "socket fd {} is not a TCP or UDP socket over IPv4 or IPv6", fd);
+  }
+  bool hashed = false;
+  if (protocol == IPPROTO_TCP) {
+    tcp_info info{};
+    len = sizeof info;
+    hashed = ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_LISTEN;
+  } else {
+    sockaddr_storage addr{};
+    len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    hashed = (domain == AF_INET ? reinterpret_cast<sockaddr_in&>(addr).sin_port : reinterpret_cast<sockaddr_in6&>(addr).sin6_port) != 0;
+  }
+  if (!hashed || !reuse) return make_error(Errc::kInvalid, "socket fd {} is not listening (TCP) or bound (UDP) with SO_REUSEPORT", fd);
+  return {};
+}
+
+// A local storage's owner, named by the descriptor in the key (an int): a pidfd's task (EBADF for
+// another file), a socket (ENOTSOCK), any file's inode, a cgroup directory (EBADF for another).
+Result<maps::ObjectMap::OwnerKey> storage_owner(const maps::ObjectMap& m, const void* key) {
+  std::int32_t fd;
+  std::memcpy(&fd, key, 4);
+  maps::ObjectMap::OwnerKey owner;
+  switch (m.def().type) {
+    case BPF_MAP_TYPE_SK_STORAGE: owner.a = BPFVM_TRY(os::socket_cookie(fd)); break;
+    case BPF_MAP_TYPE_INODE_STORAGE: {
+      struct stat st{};
+      if (::fstat(fd, &st) != 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+      owner.a = st.st_dev;
+      owner.b = st.st_ino;
+      break;
+    }
+    case maps::ObjectMap::kTaskStorage: {
+      const std::uint32_t pid = BPFVM_TRY(os::pid_of_pidfd(fd));
+      owner = BPFVM_TRY(maps::ObjectMap::task_owner(pid));
+      break;
+    }
+    default: {  // cgrp_storage
+      auto cgroup = os::cgroup_of_fd(fd);
+      if (!cgroup) return make_error(Errc::kBadFd, "fd {} is not a cgroup directory", fd);
+      owner.a = cgroup->second;
+      break;
+    }
+  }
+  return owner;
+}
+
+// bpf()'s element commands on the maps of kernel objects and local storages.
+long object_map_command(const Runtime& rt, int cmd, const union bpf_attr& a, maps::ObjectMap& m) {
+  const void* key = user_ptr(a.key);
+  void* value = user_ptr(a.value);
+  const std::uint32_t type = m.def().type;
+  const auto flags = a.flags;
+  Result<void> r;
+  // Pointers the command reads or writes (the kernel's copy_from_user / copy_to_user fail: EFAULT).
+  const bool needs_value = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+  if ((!key && cmd != BPF_MAP_GET_NEXT_KEY) || (needs_value && !value) || (cmd == BPF_MAP_GET_NEXT_KEY && !a.next_key)) {
+    return fail(EFAULT);
+  }
+  if (m.kind() == maps::ObjectMap::Kind::kOwner) {
+    // Lookups take BPF_F_LOCK only, updates BPF_ANY / BPF_NOEXIST / BPF_EXIST (and BPF_F_LOCK, for a
+    // value with a lock: bpfvm's storages have none); no walk, no lookup-and-delete.
+    if (cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM) return fail(kEnotsupp);
+    if (cmd == BPF_MAP_LOOKUP_ELEM && (flags & ~static_cast<std::uint64_t>(BPF_F_LOCK))) return fail(EINVAL);
+    if (cmd == BPF_MAP_UPDATE_ELEM && (flags & ~static_cast<std::uint64_t>(BPF_F_LOCK)) > BPF_EXIST) return fail(EINVAL);
+    if ((flags & BPF_F_LOCK) && m.def().spin_lock_off < 0) return fail(EINVAL);
+    auto owner = storage_owner(m, key);
+    if (!owner) return fail(owner.error());
+    if (cmd == BPF_MAP_LOOKUP_ELEM) r = m.fetch(&*owner, value);
+    else if (cmd == BPF_MAP_UPDATE_ELEM && m.frozen()) return fail(EPERM);
+    else if (cmd == BPF_MAP_UPDATE_ELEM) r = m.install(&*owner, value, flags);
+    else r = m.remove(&*owner);
+    return r ? 0 : fail(r.error());
+  }
+  switch (cmd) {
+    case BPF_MAP_LOOKUP_ELEM:
+      if (flags) return fail(EINVAL);
+      r = m.lookup(key, value);
+      break;
+    case BPF_MAP_DELETE_ELEM: r = m.erase(key); break;
+    case BPF_MAP_GET_NEXT_KEY: r = m.next_key(a.key ? key : nullptr, user_ptr(a.next_key)); break;
+    case BPF_MAP_LOOKUP_AND_DELETE_ELEM: return fail(kEnotsupp);
+    case BPF_MAP_UPDATE_ELEM: {
+      if (m.frozen()) return fail(EPERM);
+      if (m.kind() == maps::ObjectMap::Kind::kCgroupStorage) {
+        // Only the entries of attached cgroups exist (cgroup_storage_update_elem).
+        if (flags & ~static_cast<std::uint64_t>(BPF_EXIST | BPF_F_LOCK) || flags == BPF_NOEXIST) return fail(EINVAL);
+        return fail(ENOENT);
+      }
+      std::uint32_t index;
+      std::memcpy(&index, key, 4);
+      const bool array = m.kind() == maps::ObjectMap::Kind::kArray;
+      if (type == BPF_MAP_TYPE_DEVMAP || type == BPF_MAP_TYPE_DEVMAP_HASH || type == BPF_MAP_TYPE_CPUMAP) {
+        // A device (ifindex) or a CPU's queue size, and an XDP program to run there (fd > 0).
+        if (flags > BPF_EXIST) return fail(EINVAL);
+        if (array && index >= m.def().max_entries) return fail(E2BIG);
+        if (array && flags == BPF_NOEXIST) return fail(EEXIST);  // arrays are never "not there" (dev_map_update_elem)
+        std::uint32_t v[2] = {0, 0};
+        std::memcpy(v, value, m.def().value_size);
+        const auto prog_fd = static_cast<std::int32_t>(v[1]);
+        if (type == BPF_MAP_TYPE_CPUMAP) {
+          if (v[0] > 16384) return fail(EOVERFLOW);  // the kernel's largest queue
+          if (index >= maps::possible_cpus()) return fail(ENODEV);
+          if (v[0] == 0) {
+            (void)m.remove(key);  // a queue size of 0 empties the slot
+            return 0;
+          }
+        } else if (type == BPF_MAP_TYPE_DEVMAP && v[0] == 0) {
+          if (prog_fd > 0) return fail(EINVAL);
+          (void)m.remove(key);  // ifindex 0 empties a devmap's slot
+          return 0;
+        } else {
+          char name[IF_NAMESIZE];
+          if (!::if_indextoname(v[0], name)) return fail(EINVAL);  // no such device (dev_get_by_index)
+        }
+        v[1] = 0;
+        if (m.def().value_size == 8 && prog_fd > 0) {
+          // The program runs on the device's or CPU's packets in the kernel; here its id is kept, as
+          // lookups report it. It must be XDP for this map (expected_attach_type BPF_XDP_DEVMAP/CPUMAP).
+          auto prog = fd_as<Program>(rt, prog_fd);
+          const std::uint32_t want = type == BPF_MAP_TYPE_CPUMAP ? BPF_XDP_CPUMAP : BPF_XDP_DEVMAP;
+          if (!prog || (*prog)->type() != BPF_PROG_TYPE_XDP || (*prog)->expected_attach_type() != want) {
+            return fail(type == BPF_MAP_TYPE_CPUMAP ? ENOMEM : EINVAL);
+          }
+          v[1] = (*prog)->id();
+        }
+        // An array's slot is always there; a devmap_hash creates the key under BPF_EXIST too
+        // (__dev_map_hash_update_elem refuses only BPF_NOEXIST on a present key).
+        r = m.install(key, v, flags == BPF_NOEXIST && !array ? flags : std::uint64_t{BPF_ANY});
+        break;
+      }
+      // Sockets: stored by their cookie.
+      const bool reuseport = type == BPF_MAP_TYPE_REUSEPORT_SOCKARRAY;
+      if (reuseport || type == BPF_MAP_TYPE_XSKMAP) {
+        if (flags > BPF_EXIST) return fail(EINVAL);
+        if (index >= m.def().max_entries) return fail(E2BIG);
+      }
+      auto fd = value_fd(m, value);
+      if (!fd) return fail(fd.error());
+      auto cookie = os::socket_cookie(*fd);
+      if (!cookie) return fail(cookie.error());
+      if (type == BPF_MAP_TYPE_XSKMAP) {
+        int domain = 0;
+        socklen_t len = sizeof domain;
+        ::getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+        if (domain != AF_XDP) return fail(EOPNOTSUPP);
+      } else if (reuseport) {
+        std::uint64_t old;
+        const bool present = static_cast<bool>(m.fetch(key, &old));
+        if (present && flags == BPF_NOEXIST) return fail(EEXIST);
+        if (!present && flags == BPF_EXIST) return fail(ENOENT);
+        if (auto ok = check_reuseport_socket(*fd); !ok) return fail(ok.error());
+      } else if (auto ok = check_sockmap_socket(*fd); !ok) {
+        return fail(ok.error());
+      }
+      r = m.install(key, &*cookie, flags);
+      break;
+    }
+    default: return fail(EINVAL);
+  }
+  return r ? 0 : fail(r.error());
 }
 
 // Copies an info struct out: at most the user's info_len bytes; bytes the user passes beyond what bpfvm
@@ -118,6 +354,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       Result<void> r;
       // A map without keys takes no key pointer (the kernel's __bpf_copy_key).
       if (m.def().key_size == 0 && a.key) return fail(EINVAL);
+      if (auto* om = dynamic_cast<maps::ObjectMap*>(&m)) return object_map_command(*this, cmd, a, *om);
       if (m.is_keyless()) {
         // Queues, stacks and bloom filters: no key; lookup peeks, update pushes, lookup-and-delete pops.
         if (cmd == BPF_MAP_LOOKUP_ELEM) {

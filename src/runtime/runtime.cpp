@@ -1,4 +1,6 @@
 #include "bpfvm/runtime/runtime.hpp"
+
+#include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/runtime/kernel_tasks.hpp"
 #include "bpfvm/isa/helper_names.hpp"
 
@@ -326,11 +328,28 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   const std::string storage = pin_root_ + "/.maps";
   BPFVM_TRY(os::make_directories(storage));
   maps::MapDef def = request.def;
+  // Local storages need BTF for their key and value (bpf_local_storage_map_alloc_check: user space
+  // dumps them by it), of the sizes the map says (map_check_btf).
+  if (maps::ObjectMap::is_local_storage(def.type)) {
+    if (!request.btf || !request.btf_key_type_id || !request.btf_value_type_id) {
+      return make_error(Errc::kInvalid, "a {} map needs BTF for its key and value (btf_fd, btf_key_type_id, btf_value_type_id)",
+                        maps::map_type_name(def.type));
+    }
+  }
   // A struct bpf_spin_lock in the value (found through BTF, as the kernel finds it).
   if (request.btf && request.btf_value_type_id) {
     def.spin_lock_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_spin_lock"));
   }
+  // (BTF that does not fit the map is checked after the map's own rules, which come first in the kernel.)
   auto impl = BPFVM_TRY(maps::create_map(def, request.inner ? &*request.inner : nullptr, storage));
+  if (maps::ObjectMap::handles(def.type) && request.btf && request.btf_value_type_id) {
+    const obj::Btf& btf = request.btf->btf();
+    if (request.btf_value_type_id >= btf.type_count() || request.btf_key_type_id >= btf.type_count() ||
+        btf.type_size(request.btf_value_type_id) != def.value_size ||
+        (request.btf_key_type_id && btf.type_size(request.btf_key_type_id) != def.key_size)) {
+      return make_error(Errc::kInvalid, "the BTF key and value types are not of the map's key_size and value_size");
+    }
+  }
   return register_map(std::move(impl), request);
 }
 

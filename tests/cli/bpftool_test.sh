@@ -139,7 +139,14 @@ if command -v bpftool >/dev/null && [ "$(id -u)" -eq 0 ]; then
   ours=$("$BPFVM" feature probe | grep -c "program_type .* is available")
   if [ "$kernel_types" -gt 0 ] && [ $((ours * 100)) -ge $((kernel_types * 90)) ]; then pass=$((pass + 1)); else
     echo "FAIL feature probe: bpfvm finds $ours program types, the kernel $kernel_types"; fail=$((fail + 1)); fi
+  # And of the map types (which bpftool probes by creating each, local storages with BTF).
+  kernel_maps=$(bpftool feature probe 2>/dev/null | grep -c "map_type .* is available")
+  ours=$("$BPFVM" feature probe | grep -c "map_type .* is available")
+  if [ "$kernel_maps" -gt 0 ] && [ $((ours * 100)) -ge $((kernel_maps * 90)) ]; then pass=$((pass + 1)); else
+    echo "FAIL feature probe: bpfvm finds $ours map types, the kernel $kernel_maps"; fail=$((fail + 1)); fi
 fi
+expect "feature probe maps of kernel objects" 0 "eBPF map_type sockhash is available" -- "$BPFVM" feature probe
+expect "feature probe local storages" 0 "eBPF map_type task_storage is available" -- "$BPFVM" feature probe
 
 # Wrong command lines and failures: bpftool's usage text and exit code (255, its -1).
 expect "unknown prog command" 255 "Usage: bpfvm prog" -- "$BPFVM" prog frob

@@ -36,6 +36,9 @@ enum class Errc : int {
   kNoSpace = ENOSPC,         // an output buffer is too small
   kBusy = EBUSY,
   kNoDevice = ENODEV,
+  kNotSocket = ENOTSOCK,
+  kOverflow = EOVERFLOW,
+  kKernelNotSupported = 524,  // the kernel's internal ENOTSUPP, which bpf() returns for some commands
 };
 
 // Where in the input an error was found. Every field is optional; to_string() prints those that are set.

@@ -100,4 +100,9 @@ bool read_task_facts(std::uint32_t tid, TaskFacts& out);
 // bounds, exit code): one file read, for callers that need no more.
 bool read_task_stat(std::uint32_t tid, TaskFacts& out);
 
+// The kernel's cookie of the socket `fd` is open on (SO_COOKIE): EBADF, or ENOTSOCK for another file.
+Result<std::uint64_t> socket_cookie(int fd);
+// The process a pidfd refers to: EBADF for another file (as the kernel's pidfd_get_pid).
+Result<std::uint32_t> pid_of_pidfd(int fd);
+
 }  // namespace bpfvm::os

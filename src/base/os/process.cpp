@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -414,6 +415,33 @@ bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) {
   if (::stat(full, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   id = static_cast<std::uint64_t>(st.st_ino);
   return true;
+}
+
+Result<std::uint64_t> socket_cookie(int fd) {
+  std::uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
+    const int err = errno;
+    return make_error(err == EBADF ? Errc::kBadFd : Errc::kNotSocket, "fd {} is not a socket", fd);
+  }
+  return cookie;
+}
+
+Result<std::uint32_t> pid_of_pidfd(int fd) {
+  if (::fcntl(fd, F_GETFD) < 0) return make_error(Errc::kBadFd, "fd {} is not open", fd);
+  // A pidfd's /proc/self/fdinfo has a "Pid:" line (-1 once its process is reaped).
+  char path[64], text[1024];
+  std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  const int f = ::open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = f < 0 ? -1 : ::read(f, text, sizeof text - 1);
+  if (f >= 0) ::close(f);
+  if (n <= 0) return make_error(Errc::kBadFd, "fd {}'s fdinfo cannot be read", fd);
+  text[n] = 0;
+  const char* line = std::strstr(text, "\nPid:");
+  long pid = 0;
+  if (!line || std::sscanf(line + 5, "%ld", &pid) != 1) return make_error(Errc::kBadFd, "fd {} is not a pidfd", fd);
+  if (pid <= 0) return make_error(Errc::kNotFound, "pidfd {}'s process is gone", fd);
+  return static_cast<std::uint32_t>(pid);
 }
 
 }  // namespace bpfvm::os
