@@ -196,9 +196,27 @@ std::uint64_t redirect(std::uint64_t, std::uint64_t flags, std::uint64_t, std::u
   return 7;  // TC_ACT_REDIRECT
 }
 
+// bpf_redirect_map (51), XDP: XDP_REDIRECT when the map's slot `key` holds a device, CPU or socket
+// (or with BPF_F_BROADCAST, a devmap's every device), else the action in the flags' low two bits; bad
+// flags abort (__bpf_xdp_redirect_map). Where the packet would go is the kernel's business: bpfvm's
+// test runs report the verdict.
+std::uint64_t redirect_map(std::uint64_t map_arg, std::uint64_t key, std::uint64_t flags, std::uint64_t,
+                           std::uint64_t, CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map) return XDP_ABORTED;
+  constexpr std::uint64_t kActions = 3;  // XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX
+  const bool devmap = map->def().type == BPF_MAP_TYPE_DEVMAP || map->def().type == BPF_MAP_TYPE_DEVMAP_HASH;
+  const std::uint64_t allowed = kActions | (devmap ? (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) : 0);
+  if (flags & ~allowed) return XDP_ABORTED;
+  if (flags & BPF_F_BROADCAST) return XDP_REDIRECT;
+  const auto index = static_cast<std::uint32_t>(key);
+  return map->lookup_in_place(&index) ? std::uint64_t{XDP_REDIRECT} : flags & kActions;
+}
+
 }  // namespace
 
 void install_packet_helpers(Registry& table) {
+  table.set(BPF_FUNC_redirect_map, redirect_map);
   table.set(BPF_FUNC_skb_store_bytes, skb_store_bytes);
   table.set(BPF_FUNC_l3_csum_replace, l3_csum_replace);
   table.set(BPF_FUNC_l4_csum_replace, l4_csum_replace);

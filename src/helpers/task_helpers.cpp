@@ -10,10 +10,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/cgroup_array.hpp"
+#include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/maps/stack_trace.hpp"
 #include "helper_args.hpp"
 
@@ -340,7 +343,62 @@ std::uint64_t get_current_cgroup_id(std::uint64_t, std::uint64_t, std::uint64_t,
   return os::cgroup_id_of_task(env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid()), id) ? id : 0;
 }
 
+namespace {
+
+// The task storage owner a task pointer names (bpf_get_current_task_btf's address), or none.
+std::optional<maps::ObjectMap::OwnerKey> task_storage_owner(maps::Map* map, std::uint64_t task, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_TASK_STORAGE || !env.kernel || task == 0) return std::nullopt;
+  const std::uint32_t tid = env.kernel->task_at(task);
+  if (tid == 0) return std::nullopt;
+  auto owner = maps::ObjectMap::task_owner(tid);
+  if (!owner) return std::nullopt;
+  return *owner;
+}
+
+// bpf_task_storage_get (156): the task's value in the map, created (from `value`, or zeroed) with
+// BPF_LOCAL_STORAGE_GET_F_CREATE when it has none; NULL otherwise, for a gone task or bad flags.
+std::uint64_t task_storage_get(std::uint64_t map_arg, std::uint64_t task, std::uint64_t value_arg, std::uint64_t flags,
+                               std::uint64_t, CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  if (flags & ~static_cast<std::uint64_t>(BPF_LOCAL_STORAGE_GET_F_CREATE)) return 0;
+  const auto owner = task_storage_owner(map, task, ctx);
+  if (!owner) return 0;
+  auto& storage = static_cast<maps::ObjectMap&>(*map);
+  void* found = storage.find(&*owner);
+  if (!found && (flags & BPF_LOCAL_STORAGE_GET_F_CREATE)) {
+    const std::uint32_t size = map->def().value_size;
+    if (value_arg && !readable(ctx, value_arg, size)) return 0;
+    std::vector<std::uint8_t> zeros;
+    const void* init = reinterpret_cast<const void*>(value_arg);
+    if (!init) {
+      zeros.assign(size, 0);
+      init = zeros.data();
+    }
+    (void)storage.install(&*owner, init, BPF_NOEXIST);  // (another thread may have made it meanwhile)
+    found = storage.find(&*owner);
+  }
+  if (found && ctx->checked()) {
+    ctx->allow_region({reinterpret_cast<std::uint64_t>(found), map->def().value_size, true, "task storage value"});
+  }
+  return reinterpret_cast<std::uint64_t>(found);
+}
+
+// bpf_task_storage_delete (157): 0, or -ENOENT when the task has no value (-EINVAL for no task).
+std::uint64_t task_storage_delete(std::uint64_t map_arg, std::uint64_t task, std::uint64_t, std::uint64_t,
+                                  std::uint64_t, CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  const auto owner = task_storage_owner(map, task, ctx);
+  if (!owner) return errno_result(EINVAL);
+  auto r = static_cast<maps::ObjectMap&>(*map).remove(&*owner);
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
+}  // namespace
+
 void install_task_helpers(Registry& table) {
+  table.set(BPF_FUNC_task_storage_get, task_storage_get);
+  table.set(BPF_FUNC_task_storage_delete, task_storage_delete);
   table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);
   table.set(BPF_FUNC_get_stackid, get_stackid);

@@ -201,6 +201,13 @@ std::int64_t KernelTasks::task_member_offset(const std::string& path) const {
   return -1;
 }
 
+std::uint32_t KernelTasks::task_at(std::uint64_t addr) const {
+  const std::uint64_t slot = slot_size_.load(std::memory_order_acquire);
+  if (slot == 0 || addr < kBase || (addr - kBase) % slot != 0) return 0;
+  const std::uint64_t tid = (addr - kBase) / slot;
+  return tid <= kMaxPid ? static_cast<std::uint32_t>(tid) : 0;
+}
+
 bool KernelTasks::contains(std::uint64_t addr) const {
   const std::uint64_t slot = slot_size_.load(std::memory_order_acquire);
   return slot != 0 && addr >= kBase && (addr - kBase) / slot <= kMaxPid;

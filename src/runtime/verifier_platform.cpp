@@ -45,6 +45,9 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kBtfIdSockCommon: return V::kBtfIdSockCommon;
     case A::kSockRelease: return V::kSockRelease;
     case A::kSocketOrNull: return V::kSocketOrNull;
+    case A::kMapValueOrNull: return V::kMapValueOrNull;
+    case A::kBtfIdTask: return V::kBtfIdTask;
+    case A::kBtfIdTaskOrNull: return V::kBtfIdTaskOrNull;
   }
   return V::kNone;
 }

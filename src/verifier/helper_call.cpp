@@ -56,6 +56,11 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
       ok = in(func, {BPF_FUNC_sk_select_reuseport, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem,
                      BPF_FUNC_map_delete_elem});
       break;
+    case BPF_MAP_TYPE_TASK_STORAGE: ok = in(func, {BPF_FUNC_task_storage_get, BPF_FUNC_task_storage_delete}); break;
+    case BPF_MAP_TYPE_SK_STORAGE: ok = in(func, {BPF_FUNC_sk_storage_get, BPF_FUNC_sk_storage_delete}); break;
+    case BPF_MAP_TYPE_INODE_STORAGE: ok = in(func, {BPF_FUNC_inode_storage_get, BPF_FUNC_inode_storage_delete}); break;
+    case BPF_MAP_TYPE_CGROUP_STORAGE:
+    case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: ok = func == BPF_FUNC_get_local_storage; break;
     default: break;
   }
   switch (func) {
@@ -80,6 +85,8 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
                   map_type == BPF_MAP_TYPE_SOCKHASH);
       break;
     case BPF_FUNC_perf_event_output: ok = ok && map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY; break;
+    case BPF_FUNC_task_storage_get:
+    case BPF_FUNC_task_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_TASK_STORAGE; break;
     case BPF_FUNC_ringbuf_output:
     case BPF_FUNC_ringbuf_reserve:
     case BPF_FUNC_ringbuf_query: ok = ok && map_type == BPF_MAP_TYPE_RINGBUF; break;
@@ -211,6 +218,9 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         }
         if (auto why = map_func_mismatch(map->type, c.imm, sig->name); !why.empty()) return error(pc, why);
         break;
+      case ArgType::kMapValueOrNull:
+        if (is_null_const(v)) break;
+        [[fallthrough]];
       case ArgType::kMapKey:
       case ArgType::kMapValue:
       case ArgType::kUninitMapValue: {
@@ -348,6 +358,25 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (is_null_const(v)) break;
         if (v.type != RegType::kSocket) return expected("sock");
         break;
+      case ArgType::kBtfIdTaskOrNull:
+        if (is_null_const(v)) break;
+        [[fallthrough]];
+      case ArgType::kBtfIdTask: {
+        // check_reg_type for ARG_PTR_TO_BTF_ID: a trusted pointer to the kernel's task_struct, at its start.
+        const std::uint32_t task = platform_.btf_struct_id("task_struct");
+        if (v.type != RegType::kBtfId || v.maybe_null || task == 0 || v.btf_id != task) {
+          return reject(pc,
+                        fmt::format("R{} type={} expected=ptr_ (struct task_struct): argument {} of bpf_{} must be a "
+                                    "task from bpf_get_current_task_btf()",
+                                    r, vtype, i + 1, sig->name),
+                        "pass bpf_get_current_task_btf() (bpf_get_current_task's number is not a trusted pointer)",
+                        v.maybe_null ? v.id : 0);
+        }
+        if (v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
+          return error(pc, fmt::format("R{} is ptr_task_struct with a nonzero offset: pass the task itself", r));
+        }
+        break;
+      }
     }
   }
   if (c.imm == BPF_FUNC_tail_call && !s.refs.empty()) {

@@ -344,6 +344,67 @@ void kernel_run_once(struct bpf_object* kobj, const char* prog, void* ctx, std::
   ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, map), &zero, sizeof zero, out, size, 0), 0);
 }
 
+// bpf_redirect_map's verdicts from a devmap and a cpumap that user space filled the same way on both
+// sides (lo's ifindex; a queue for CPU 0), and a task storage counter made, bumped and deleted by the
+// same thread, read back from user space by a pidfd.
+TEST_F(KernelOracle, ObjectMapsInPrograms) {
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "no /sys/kernel/btf/vmlinux";
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/object_maps.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  const std::uint32_t zero = 0, lo = 1, queue = 64;
+  ASSERT_EQ(bpf_map__update_elem(bpf_object__find_map_by_name(kobj, "devs"), &zero, 4, &lo, 4, 0), 0);
+  ASSERT_EQ(bpf_map__update_elem(bpf_object__find_map_by_name(kobj, "cpus"), &zero, 4, &queue, 4, 0), 0);
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(rt_->install_fd(AnyObject{ours->find_map("devs")}));
+  a.key = reinterpret_cast<std::uint64_t>(&zero);
+  a.value = reinterpret_cast<std::uint64_t>(&lo);
+  ASSERT_EQ(rt_->bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a), 0) << std::strerror(errno);
+  a.map_fd = static_cast<std::uint32_t>(rt_->install_fd(AnyObject{ours->find_map("cpus")}));
+  a.value = reinterpret_cast<std::uint64_t>(&queue);
+  ASSERT_EQ(rt_->bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a), 0) << std::strerror(errno);
+  // Map, key, flags: a filled slot, an empty one, an empty one with XDP_PASS / XDP_TX in the flags,
+  // broadcast, and flags a map type does not take.
+  const std::uint8_t cases[][3] = {{0, 0, 0}, {0, 1, 0}, {0, 1, XDP_PASS}, {0, 9, XDP_TX}, {0, 2, BPF_F_BROADCAST},
+                                   {0, 0, 0x40}, {1, 0, 0}, {1, 1, XDP_DROP}, {1, 0, BPF_F_BROADCAST}};
+  for (const auto& c : cases) {
+    std::vector<std::uint8_t> frame = ipv4_frame();
+    std::copy(c, c + 3, frame.begin());
+    std::vector<std::uint8_t> out(frame.size() + 256);
+    LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame.data(), .data_out = out.data(),
+                .data_size_in = static_cast<std::uint32_t>(frame.size()), .data_size_out = static_cast<std::uint32_t>(out.size()));
+    ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "redirect")), &run), 0);
+    auto r = ours->find_program("redirect")->test_run({frame, {}, 1});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->retval, run.retval) << "map " << int(c[0]) << " key " << int(c[1]) << " flags " << int(c[2]);
+  }
+  // The counter: 1, 2, 3, then deleted (0), deleted again (-ENOENT), then 1 again.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+  ASSERT_GE(pidfd, 0);
+  for (std::uint64_t op : {0, 0, 0, 1, 1, 0}) {
+    std::uint64_t args[1] = {op};
+    LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = args, .ctx_size_in = sizeof args);
+    ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "count_task")), &run), 0);
+    auto r = ours->find_program("count_task")->test_run({{}, bytes_of(args), 1});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->retval, run.retval) << "op " << op;
+  }
+  std::int64_t kernel_count = 0, my_count = 0;
+  ASSERT_EQ(bpf_map__lookup_elem(bpf_object__find_map_by_name(kobj, "counts"), &pidfd, 4, &kernel_count, 8, 0), 0);
+  a = {};
+  a.map_fd = static_cast<std::uint32_t>(rt_->install_fd(AnyObject{ours->find_map("counts")}));
+  a.key = reinterpret_cast<std::uint64_t>(&pidfd);
+  a.value = reinterpret_cast<std::uint64_t>(&my_count);
+  ASSERT_EQ(rt_->bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof a), 0) << std::strerror(errno);
+  EXPECT_EQ(my_count, kernel_count);
+  EXPECT_EQ(my_count, 1);
+  ::close(pidfd);
+  bpf_object__close(kobj);
+}
+
 // bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same
 // CO-RE program in the same thread (test_run runs a raw tracepoint in the caller's context), hold the
 // same ids, names, parents, credentials, namespaces, memory bounds and pid numbers.

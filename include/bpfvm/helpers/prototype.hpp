@@ -33,6 +33,9 @@ enum class Arg : std::uint8_t {
   kBtfIdSockCommon,      // ARG_PTR_TO_BTF_ID_SOCK_COMMON
   kSockRelease,          // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
   kSocketOrNull,         // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL
+  kMapValueOrNull,       // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
+  kBtfIdTask,            // ARG_PTR_TO_BTF_ID of struct task_struct (bpf_get_current_task_btf's)
+  kBtfIdTaskOrNull,      // ... | PTR_MAYBE_NULL
 };
 
 enum class Ret : std::uint8_t {

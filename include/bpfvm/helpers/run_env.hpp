@@ -41,6 +41,8 @@ class KernelMemory {
   virtual bool contains(std::uint64_t addr) const = 0;
   // Copies [addr, addr + size) of the objects: false (nothing copied) when any of it is outside them.
   virtual bool read(std::uint64_t addr, void* dst, std::size_t size) = 0;
+  // The tid whose task_struct starts at `addr` (what current_task gave), 0 when none does.
+  virtual std::uint32_t task_at(std::uint64_t addr) const = 0;
 
  protected:
   ~KernelMemory() = default;

@@ -60,6 +60,7 @@ class KernelTasks final : public helpers::KernelMemory {
   std::uint64_t current_task(const helpers::Task& current) override;
   bool contains(std::uint64_t addr) const override;
   bool read(std::uint64_t addr, void* dst, std::size_t size) override;
+  std::uint32_t task_at(std::uint64_t addr) const override;
 
   struct Layout;
 

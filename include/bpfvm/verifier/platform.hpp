@@ -40,6 +40,9 @@ enum class ArgType : std::uint8_t {
   kBtfIdSockCommon,       // ARG_PTR_TO_BTF_ID_SOCK_COMMON: the same (BTF socket types aside)
   kSockRelease,           // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE: a socket a lookup acquired
   kSocketOrNull,          // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL: a sock, or NULL
+  kMapValueOrNull,        // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
+  kBtfIdTask,             // ARG_PTR_TO_BTF_ID: a struct task_struct (bpf_get_current_task_btf's)
+  kBtfIdTaskOrNull,       // ... | PTR_MAYBE_NULL
 };
 
 enum class RetType : std::uint8_t {
