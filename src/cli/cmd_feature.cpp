@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -55,6 +56,16 @@ std::shared_ptr<runtime::BtfObject> storage_btf(runtime::Runtime& rt) {
 }
 
 bool probe_map(runtime::Runtime& rt, std::uint32_t type) {
+  if (type == BPF_MAP_TYPE_STRUCT_OPS) {
+    // libbpf's probe: a value type id that is no struct_ops type; the kernel that has struct_ops maps
+    // answers ENOTSUPP (524), and one that has none EINVAL.
+    union bpf_attr a {};
+    a.map_type = type;
+    a.key_size = a.value_size = 4;
+    a.max_entries = 1;
+    a.btf_vmlinux_value_type_id = 1;
+    return rt.bpf(BPF_MAP_CREATE, &a, sizeof a) < 0 && errno == 524;
+  }
   runtime::MapCreateRequest req;
   req.def.type = type;
   req.def.name = "probe";

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 
+#include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/map.hpp"
 #include "helper_args.hpp"
 
@@ -67,9 +68,27 @@ std::uint64_t map_peek_elem(std::uint64_t map_arg, std::uint64_t value_arg, std:
   return r ? 0 : errno_result(r.error().errno_value());
 }
 
+// bpf_get_local_storage (81): the program's cgroup storage of the map's type (this CPU's slot of a
+// per-CPU one); never NULL for a program the verifier passed.
+std::uint64_t get_local_storage(std::uint64_t map_arg, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  const auto* env = static_cast<const RunEnv*>(ctx->user());
+  if (!map || !env) return 0;
+  std::uint8_t* p = nullptr;
+  if (map->def().type == BPF_MAP_TYPE_CGROUP_STORAGE) {
+    p = env->cgroup_storage;
+  } else if (map->def().type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE && env->percpu_cgroup_storage) {
+    p = env->percpu_cgroup_storage + std::size_t{env->cpu} * env->percpu_stride;
+  }
+  if (p && ctx->checked()) ctx->allow_region({reinterpret_cast<std::uint64_t>(p), map->def().value_size, true, "cgroup storage"});
+  return reinterpret_cast<std::uint64_t>(p);
+}
+
 }  // namespace
 
 void install_map_helpers(Registry& table) {
+  table.set(BPF_FUNC_get_local_storage, get_local_storage);
   table.set(BPF_FUNC_map_push_elem, map_push_elem);
   table.set(BPF_FUNC_map_pop_elem, map_pop_elem);
   table.set(BPF_FUNC_map_peek_elem, map_peek_elem);

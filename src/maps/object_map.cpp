@@ -121,6 +121,10 @@ Result<void> check_def(const MapDef& d) {
       if (d.max_entries != 0) return invalid("needs max_entries 0 (its entries are per attached cgroup)");
       break;
     }
+    case BPF_MAP_TYPE_STRUCT_OPS:
+      // (bpf() checked the kernel's value type; a struct_ops map holds one value.)
+      if (d.key_size != 4 || d.max_entries != 1 || d.value_size == 0) return invalid("needs key_size 4 and max_entries 1");
+      break;
     default: return make_error(Errc::kInvalid, "map type {} is not an object map", d.type);
   }
   if (d.max_entries > kMaxEntries) return make_error(Errc::kTooBig, "a {} of {} entries is over bpfvm's {}", name, d.max_entries, kMaxEntries);
@@ -167,7 +171,8 @@ bool ObjectMap::handles(std::uint32_t t) {
     case kTaskStorage:
     case kCgrpStorage:
     case BPF_MAP_TYPE_CGROUP_STORAGE:
-    case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: return true;
+    case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+    case BPF_MAP_TYPE_STRUCT_OPS: return true;
     default: return false;
   }
 }

@@ -15,6 +15,7 @@
 #include "bpfvm/maps/cgroup_array.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/object_map.hpp"
+#include "bpfvm/obj/btf.hpp"
 #include "bpfvm/maps/perf_event_array.hpp"
 #include "bpfvm/maps/prog_array.hpp"
 #include "bpfvm/runtime/runtime.hpp"
@@ -168,6 +169,22 @@ long object_map_command(const Runtime& rt, int cmd, const union bpf_attr& a, map
   if ((!key && cmd != BPF_MAP_GET_NEXT_KEY) || (needs_value && !value) || (cmd == BPF_MAP_GET_NEXT_KEY && !a.next_key)) {
     return fail(EFAULT);
   }
+  if (type == BPF_MAP_TYPE_STRUCT_OPS) {
+    // Nothing is registered (the kernel's update registers the callbacks with a kernel subsystem, which
+    // user space does not have): the value reads as the kernel's unregistered one, zeroed.
+    std::uint32_t index;
+    std::memcpy(&index, key ? key : "\0\0\0", 4);
+    switch (cmd) {
+      case BPF_MAP_LOOKUP_ELEM:
+        if (index != 0) return fail(ENOENT);
+        std::memset(value, 0, m.def().value_size);
+        return 0;
+      case BPF_MAP_UPDATE_ELEM: return fail(EOPNOTSUPP);
+      case BPF_MAP_DELETE_ELEM: return fail(ENOENT);
+      case BPF_MAP_GET_NEXT_KEY: r = m.next_key(a.key ? key : nullptr, user_ptr(a.next_key)); return r ? 0 : fail(r.error());
+      default: return fail(kEnotsupp);
+    }
+  }
   if (m.kind() == maps::ObjectMap::Kind::kOwner) {
     // Lookups take BPF_F_LOCK only, updates BPF_ANY / BPF_NOEXIST / BPF_EXIST (and BPF_F_LOCK, for a
     // value with a lock: bpfvm's storages have none); no walk, no lookup-and-delete.
@@ -318,6 +335,24 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
 
   switch (cmd) {
     case BPF_MAP_CREATE: {
+      if (a.map_type == BPF_MAP_TYPE_STRUCT_OPS) {
+        // bpf_struct_ops_map_alloc_check, then the value type: one of the kernel's struct_ops value
+        // types (bpf_struct_ops_tcp_congestion_ops...) by its id in the kernel's BTF, ENOTSUPP for any
+        // other, and value_size its size.
+        constexpr std::uint32_t kLink = 1u << 13, kVtypeBtfObjFd = 1u << 15;  // BPF_F_LINK, BPF_F_VTYPE_BTF_OBJ_FD
+        if (a.key_size != 4 || a.max_entries != 1 || (a.map_flags & ~(kLink | kVtypeBtfObjFd)) || !a.btf_vmlinux_value_type_id) {
+          return fail(EINVAL);
+        }
+        auto kernel = obj::running_kernel_btf();
+        if (!kernel) return fail(kEnotsupp);
+        const std::string_view name = (*kernel)->type_name(a.btf_vmlinux_value_type_id);
+        if (!name.starts_with("bpf_struct_ops_") || (*kernel)->find_struct(name) != a.btf_vmlinux_value_type_id) {
+          return fail(kEnotsupp);
+        }
+        if (a.value_size != (*kernel)->type_size(a.btf_vmlinux_value_type_id)) return fail(EINVAL);
+        // map_create: the object's BTF too (its programs' types are how a loader matched the kernel's).
+        if (!fd_as<BtfObject>(*this, static_cast<int>(a.btf_fd))) return fail(EINVAL);
+      }
       MapCreateRequest req;
       req.def = {a.map_type, a.key_size, a.value_size, a.max_entries, a.map_flags,
                  std::string(a.map_name, strnlen(a.map_name, sizeof a.map_name)), a.map_extra};

@@ -193,6 +193,19 @@ Classified classify(std::uint32_t prog_type, std::uint32_t attach, std::int64_t 
     case BPF_PROG_TYPE_SCHED_CLS:
     case BPF_PROG_TYPE_SCHED_ACT: return classify_struct(sched_cls_fields(), off, size, store);
     case BPF_PROG_TYPE_XDP: return classify_struct(xdp_fields(), off, size, store);
+    case BPF_PROG_TYPE_CGROUP_SKB: {
+      // The kernel's rules (cg_skb_is_valid_access, probed), on the layout tc programs share: the
+      // pointers (data, data_end, sk) come from where SkbContext keeps them.
+      const ProbedRules* r = probed(prog_type, attach);
+      if (!r || r->accesses().empty()) return denied("the running kernel's cgroup_skb context rules are unknown");
+      Classified c = classify_probed(*r, off, size, store);
+      if (c.what.result == verifier::CtxField::Result::kDenied) return c;
+      c.field = classify_struct(sched_cls_fields(), off, size, store).field;
+      if (c.what.result != verifier::CtxField::Result::kScalar && (!c.field || c.field->pointer_at < 0)) {
+        return denied("bpfvm's skb context has no place for this pointer");
+      }
+      return c;
+    }
     // tp_prog_is_valid_access: the first 8 bytes (the common fields) are not readable.
     case BPF_PROG_TYPE_TRACEPOINT: return classify_raw(kTracepointRecordMax, 8, off, size, store);
     case BPF_PROG_TYPE_RAW_TRACEPOINT: return classify_raw(kRawTracepointArgsMax, 0, off, size, store);
@@ -212,7 +225,8 @@ std::size_t context_size(std::uint32_t prog_type) {
   switch (prog_type) {
     case BPF_PROG_TYPE_SOCKET_FILTER:
     case BPF_PROG_TYPE_SCHED_CLS:
-    case BPF_PROG_TYPE_SCHED_ACT: return sizeof(SkbContext);
+    case BPF_PROG_TYPE_SCHED_ACT:
+    case BPF_PROG_TYPE_CGROUP_SKB: return sizeof(SkbContext);
     case BPF_PROG_TYPE_XDP: return sizeof(XdpContext);
     default: return user_context_size(prog_type);
   }
@@ -230,7 +244,8 @@ std::size_t user_context_size(std::uint32_t prog_type) {
   switch (prog_type) {
     case BPF_PROG_TYPE_SOCKET_FILTER:
     case BPF_PROG_TYPE_SCHED_CLS:
-    case BPF_PROG_TYPE_SCHED_ACT: return sizeof(struct __sk_buff);
+    case BPF_PROG_TYPE_SCHED_ACT:
+    case BPF_PROG_TYPE_CGROUP_SKB: return sizeof(struct __sk_buff);
     case BPF_PROG_TYPE_XDP: return sizeof(struct xdp_md);
     case BPF_PROG_TYPE_TRACEPOINT: return kTracepointRecordMax;
     case BPF_PROG_TYPE_RAW_TRACEPOINT: return kRawTracepointArgsMax;

@@ -138,6 +138,20 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
   env_.tail_call_self = &frame_;
   env_.kernel = &KernelTasks::instance();
   env_.tail_calls = tail_calls;
+  // A program with cgroup storage gets it zeroed for these runs, as a test run's in the kernel (one
+  // storage of each type per program; the verifier proves the helper's pointer is never NULL).
+  for (const auto& m : p.maps) {
+    const maps::MapDef& d = m->def();
+    const std::size_t stride = (std::size_t{d.value_size} + 7) / 8 * 8;
+    if (d.type == BPF_MAP_TYPE_CGROUP_STORAGE && cgroup_storage_.empty()) {
+      cgroup_storage_.assign(stride, 0);
+      env_.cgroup_storage = cgroup_storage_.data();
+    } else if (d.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE && percpu_cgroup_storage_.empty()) {
+      percpu_cgroup_storage_.assign(stride * maps::possible_cpus(), 0);
+      env_.percpu_cgroup_storage = percpu_cgroup_storage_.data();
+      env_.percpu_stride = stride;
+    }
+  }
   rc_.r1 = reinterpret_cast<std::uint64_t>(ctx);
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).
   if (p.prog_type != BPF_PROG_TYPE_XDP) rc_.packet = packet;
@@ -202,9 +216,10 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
   switch (p_.prog_type) {
     case BPF_PROG_TYPE_SOCKET_FILTER:
     case BPF_PROG_TYPE_SCHED_CLS:
-    case BPF_PROG_TYPE_SCHED_ACT: {
+    case BPF_PROG_TYPE_SCHED_ACT:
+    case BPF_PROG_TYPE_CGROUP_SKB: {
       // bpf_prog_test_run_skb: the frame must hold an Ethernet header; tc programs (L2) see it, socket
-      // filters see the packet from the network header on.
+      // filters and cgroup_skb programs see the packet from the network header on.
       if (req.data_in.size() < ETH_HLEN) {
         return make_error(Errc::kInvalid, "data_in is {} bytes, shorter than an Ethernet header", req.data_in.size());
       }
@@ -218,7 +233,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       }
       const auto user = BPFVM_TRY(user_ctx<struct __sk_buff>(req.ctx_in));
       BPFVM_TRY(check_skb_ctx_in(user));
-      const bool l2 = p_.prog_type != BPF_PROG_TYPE_SOCKET_FILTER;
+      const bool l2 = p_.prog_type == BPF_PROG_TYPE_SCHED_CLS || p_.prog_type == BPF_PROG_TYPE_SCHED_ACT;
       const std::uint32_t hh = l2 ? 0 : ETH_HLEN;
       const auto frame_len = static_cast<std::uint32_t>(req.data_in.size());
       if (user.wire_len != 0 && (user.wire_len < frame_len - hh || user.wire_len > 65536)) {

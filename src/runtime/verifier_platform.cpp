@@ -57,6 +57,7 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kInteger: return verifier::RetType::kInteger;
     case helpers::Ret::kVoid: return verifier::RetType::kVoid;
     case helpers::Ret::kMapValueOrNull: return verifier::RetType::kMapValueOrNull;
+    case helpers::Ret::kMapValue: return verifier::RetType::kMapValue;
     case helpers::Ret::kRingbufRecordOrNull: return verifier::RetType::kRingbufRecordOrNull;
     case helpers::Ret::kSockCommonOrNull: return verifier::RetType::kSockCommonOrNull;
     case helpers::Ret::kSocketOrNull: return verifier::RetType::kSocketOrNull;

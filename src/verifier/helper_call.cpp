@@ -85,6 +85,9 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
                   map_type == BPF_MAP_TYPE_SOCKHASH);
       break;
     case BPF_FUNC_perf_event_output: ok = ok && map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY; break;
+    case BPF_FUNC_get_local_storage:
+      ok = ok && (map_type == BPF_MAP_TYPE_CGROUP_STORAGE || map_type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE);
+      break;
     case BPF_FUNC_task_storage_get:
     case BPF_FUNC_task_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_TASK_STORAGE; break;
     case BPF_FUNC_ringbuf_output:
@@ -385,6 +388,10 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                                  s.refs.front().insn));
   }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
+  // get_local_storage() cannot fail, so it has no flags to get wrong (check_helper_call).
+  if (c.imm == BPF_FUNC_get_local_storage && !is_null_const(s.cur().regs[2])) {
+    return error(pc, "get_local_storage() doesn't support non-zero flags");
+  }
 
   std::uint32_t returned_btf_id = 0;
   if (sig->ret == RetType::kBtfIdTask) {
@@ -417,6 +424,10 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.id = new_id();
         r0.map_index = map_handle;
         id_origin_[r0.id] = pc;
+        break;
+      case RetType::kMapValue:
+        r0 = RegState::pointer(RegType::kMapValue);
+        r0.map_index = map_handle;
         break;
       case RetType::kRingbufRecordOrNull:
         r0 = RegState::pointer(RegType::kMem);

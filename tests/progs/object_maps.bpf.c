@@ -1,7 +1,8 @@
 // Maps of kernel objects and local storage as programs use them: bpf_redirect_map on a devmap and a
-// cpumap (the packet's first bytes choose the map, the key and the flags), and a per-task counter in a
+// cpumap (the packet's first bytes choose the map, the key and the flags), a per-task counter in a
 // task storage, made on first use (bpf_task_storage_get with BPF_LOCAL_STORAGE_GET_F_CREATE) and
-// dropped by bpf_task_storage_delete. Run with test_run against the kernel's answers.
+// dropped by bpf_task_storage_delete, and packet counts in cgroup storages (bpf_get_local_storage).
+// Run with test_run against the kernel's answers.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -25,6 +26,31 @@ struct {
   __type(key, int);
   __type(value, long);
 } counts SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+  __type(key, struct bpf_cgroup_storage_key);
+  __type(value, __u64);
+} shared_count SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE);
+  __type(key, struct bpf_cgroup_storage_key);
+  __type(value, __u64);
+} cpu_count SEC(".maps");
+
+// Counts packets in both cgroup storages (which a test run gets zeroed) and shows the counts in the
+// context's cb[0] and cb[1].
+SEC("cgroup_skb/egress")
+int count_packets(struct __sk_buff *skb) {
+  __u64 *shared = bpf_get_local_storage(&shared_count, 0);
+  __u64 *mine = bpf_get_local_storage(&cpu_count, 0);
+  __sync_fetch_and_add(shared, 1);
+  *mine += 1;
+  skb->cb[0] = *shared;
+  skb->cb[1] = *mine;
+  return 1;
+}
 
 // Frame bytes: [0] 0 = devs, 1 = cpus; [1] the key; [2] the flags.
 SEC("xdp")

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <vector>
 
+#include "bpfvm/obj/btf.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::runtime {
@@ -103,7 +104,7 @@ class ObjectMapOracle : public ::testing::Test {
   // Creates the map on both sides; true when both did (the maps become the current pair), and an
   // EXPECT failure when only one did or their errnos differ.
   bool create(std::uint32_t type, std::uint32_t key, std::uint32_t value, std::uint32_t max, std::uint32_t flags,
-              bool btf, const std::string& what) {
+              bool btf, const std::string& what, std::uint32_t vmlinux_value_type = 0) {
     int fd[2];
     Outcome o[2];
     for (int side = 0; side < 2; ++side) {
@@ -113,10 +114,13 @@ class ObjectMapOracle : public ::testing::Test {
       a.value_size = value;
       a.max_entries = max;
       a.map_flags = flags;
+      a.btf_vmlinux_value_type_id = vmlinux_value_type;
       if (btf) {
         a.btf_fd = static_cast<std::uint32_t>(btf_[side]);
-        a.btf_key_type_id = 1;
-        a.btf_value_type_id = value == 4 ? 1 : 2;
+        if (!vmlinux_value_type) {  // (a struct_ops map takes the BTF of its object, for no type of it)
+          a.btf_key_type_id = 1;
+          a.btf_value_type_id = value == 4 ? 1 : 2;
+        }
       }
       errno = 0;
       fd[side] = static_cast<int>(side == 0 ? kernel_bpf(BPF_MAP_CREATE, &a) : rt_->bpf(BPF_MAP_CREATE, &a, sizeof a));
@@ -411,6 +415,37 @@ TEST_F(ObjectMapOracle, CgroupStoragesHaveNoEntriesWithoutAttachedPrograms) {
     compare(BPF_MAP_GET_NEXT_KEY, nullptr, nullptr, 0, "first key");
     compare(BPF_MAP_DELETE_ELEM, &key, nullptr, 0, "delete");
   }
+}
+
+// A struct_ops map holds one value of a kernel struct_ops type (found by its id in the kernel's BTF); it
+// is created and read as the kernel's, and its update, which registers the callbacks with the kernel,
+// fails: there is no kernel subsystem to register them with.
+TEST_F(ObjectMapOracle, StructOpsMapsTakeTheKernelsValueTypes) {
+  auto kernel = obj::running_kernel_btf();
+  if (!kernel) GTEST_SKIP() << "no kernel BTF: " << kernel.error().to_string();
+  const std::uint32_t tcp = (*kernel)->find_struct("bpf_struct_ops_tcp_congestion_ops");
+  if (tcp == 0) GTEST_SKIP() << "this kernel has no bpf_struct_ops_tcp_congestion_ops";
+  const std::uint32_t size = (*kernel)->type_size(tcp);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, 4, 1, 0, false, "a type that is not struct_ops", 1);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, size, 1, 0, false, "no value type", 0);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, size - 8, 1, 0, false, "the wrong value size", tcp);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 8, size, 1, 0, false, "key 8", tcp);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, size, 2, 0, false, "2 entries", tcp);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, size, 1, BPF_F_RDONLY, true, "BPF_F_RDONLY", tcp);
+  create(BPF_MAP_TYPE_STRUCT_OPS, 4, size, 1, 0, false, "without an object's BTF", tcp);
+  if (!create(BPF_MAP_TYPE_STRUCT_OPS, 4, size, 1, 0, true, "tcp_congestion_ops", tcp)) return;
+  lookup(0);
+  lookup(1);
+  walk();
+  erase(0);
+  std::vector<std::uint8_t> value(size, 0);
+  const std::uint32_t zero = 0;
+  union bpf_attr a {};
+  a.map_fd = static_cast<std::uint32_t>(map_[1]);
+  a.key = reinterpret_cast<std::uint64_t>(&zero);
+  a.value = reinterpret_cast<std::uint64_t>(value.data());
+  EXPECT_EQ(rt_->bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP) << "registering callbacks with the kernel";
 }
 
 }  // namespace

@@ -85,6 +85,11 @@ struct RunEnv {
   TailCall tail_call = nullptr;
   const void* tail_call_self = nullptr;
   std::uint32_t tail_calls = 0;
+  // bpf_get_local_storage: the program's cgroup storage (shared, and per-CPU with `percpu_stride` bytes
+  // per slot), which the kernel's test runs allocate zeroed for each run (bpf_cgroup_storages_alloc).
+  std::uint8_t* cgroup_storage = nullptr;
+  std::uint8_t* percpu_cgroup_storage = nullptr;
+  std::size_t percpu_stride = 0;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

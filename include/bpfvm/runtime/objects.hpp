@@ -186,6 +186,8 @@ class Program {
     } frame_;
     vm::RunContext rc_;
     std::optional<vm::JitProgram::Runner> jit_;
+    // The program's cgroup storages for this runner's runs (shared, per-CPU), zeroed at the start.
+    std::vector<std::uint8_t> cgroup_storage_, percpu_cgroup_storage_;
   };
 
   // Runs once with `ctx` (the type's context object, `ctx_size` bytes) in r1; LD_ABS / LD_IND read

@@ -49,6 +49,7 @@ enum class RetType : std::uint8_t {
   kInteger,              // RET_INTEGER
   kVoid,                 // RET_VOID
   kMapValueOrNull,       // RET_PTR_TO_MAP_VALUE_OR_NULL
+  kMapValue,             // RET_PTR_TO_MAP_VALUE: never NULL (bpf_get_local_storage)
   kRingbufRecordOrNull,  // RET_PTR_TO_RINGBUF_MEM_OR_NULL: acquires a reference
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
