@@ -49,9 +49,16 @@ finish() {
 # A running process started without bpfvm joins with `bpfvm attach PID` (the agent loaded into it
 # through ptrace) and a global trace fires there; `bpfvm detach PID` takes its probes out and it runs
 # on, untraced, to its normal end. Not with a sanitized bpfvm, whose agent needs its runtimes first.
+# Waits until process $1 runs $TMP/target: a job started with `&` is the shell's fork until it execs,
+# and an agent injected before the exec would go with the shell's image.
+running_target() {
+  for _ in $(seq 200); do [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$TMP/target" ] && return; sleep 0.01; done
+}
+
 if [ "$PART" = attach ]; then
   "$TMP/target" wait "$TMP/go-attach" 30 &
   attached=$!
+  running_target $attached
   out=$("$BPFVM" attach $attached 2>&1); arc=$?
   "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/attach.out" 2>&1 &
   tracer=$!
@@ -68,6 +75,7 @@ if [ "$PART" = attach ]; then
     "pid $attached  comm target" "@calls[1]: 30"
   "$TMP/target" wait "$TMP/go-detach" 20 &
   left=$!
+  running_target $left
   "$BPFVM" attach $left >/dev/null 2>&1
   "$BPFVM" trace "$TMP/named.bpf.c" > "$TMP/detach.out" 2>&1 &
   tracer=$!
@@ -105,6 +113,7 @@ char LICENSE[] SEC("license") = "GPL";
 C
   "$TMP/target" threadwait "$TMP/go-threads" 500 &
   threaded=$!
+  running_target $threaded
   sleep 0.1
   "$BPFVM" attach $threaded >/dev/null 2>&1
   "$BPFVM" trace "$TMP/closes_p.bpf.c" -p $threaded > "$TMP/threads.out" 2>&1 &
@@ -719,12 +728,14 @@ fi
 
 # `bpfvm prog profile` of a program the agent runs in the traced process (the loader made its profile
 # page; the agent's runs add to it).
-"$BPFVM" trace "$TMP/named.bpf.c" -- "$TMP/target" threadcalls 30000000 > "$TMP/profiled.out" 2>&1 &
+# (The target calls until the profile is taken, however long a loaded machine makes the wait.)
+"$BPFVM" trace "$TMP/named.bpf.c" -- "$TMP/target" threaduntil "$TMP/go-profiled" 0 > "$TMP/profiled.out" 2>&1 &
 tracer=$!
 for _ in $(seq 200); do grep -q Attached "$TMP/profiled.out" 2>/dev/null && break; sleep 0.05; done
 sleep 0.2
 id=$("$BPFVM" prog show | grep "name on_add " | tail -1 | cut -d: -f1)
 out=$("$BPFVM" prog profile id "$id" duration 1 cycles 2>&1); rc=$?
+touch "$TMP/go-profiled"
 wait $tracer
 runs=$(awk '/run_cnt/ { print ($1 > 0) ? "runs counted" : "no runs" }' <<<"$out")
 check "prog profile of a program run by the agent in another process" $rc "$out
