@@ -69,6 +69,8 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_skb_adjust_room, "skb_adjust_room", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
     {BPF_FUNC_get_local_storage, "get_local_storage", Ret::kMapValue, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_sk_storage_get, "sk_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdSockCommon, A::kMapValueOrNull, A::kAnything, _}, false},
+    {BPF_FUNC_sk_storage_delete, "sk_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfIdSockCommon, _, _, _}, false},
     {BPF_FUNC_task_storage_get, "task_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdTaskOrNull, A::kMapValueOrNull, A::kAnything, _}, false},
     {BPF_FUNC_task_storage_delete, "task_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfIdTask, _, _, _}, false},
     {BPF_FUNC_redirect_map, "redirect_map", Ret::kInteger, {A::kConstMapPtr, A::kAnything, A::kAnything, _, _}, false},

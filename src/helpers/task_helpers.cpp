@@ -356,6 +356,53 @@ std::optional<maps::ObjectMap::OwnerKey> task_storage_owner(maps::Map* map, std:
   return *owner;
 }
 
+// A local storage's value for `owner`: found, or made (from `value`, or zeroed) when `create`.
+void* storage_value(maps::Map& map, const maps::ObjectMap::OwnerKey& owner, std::uint64_t value_arg, bool create,
+                    CallContext* ctx) {
+  auto& storage = static_cast<maps::ObjectMap&>(map);
+  void* found = storage.find(&owner);
+  if (!found && create) {
+    const std::uint32_t size = map.def().value_size;
+    if (value_arg && !readable(ctx, value_arg, size)) return nullptr;
+    std::vector<std::uint8_t> zeros;
+    const void* init = reinterpret_cast<const void*>(value_arg);
+    if (!init) {
+      zeros.assign(size, 0);
+      init = zeros.data();
+    }
+    (void)storage.install(&owner, init, BPF_NOEXIST);  // (another thread may have made it meanwhile)
+    found = storage.find(&owner);
+  }
+  if (found && ctx->checked()) {
+    ctx->allow_region({reinterpret_cast<std::uint64_t>(found), map.def().value_size, true, "local storage value"});
+  }
+  return found;
+}
+
+// bpf_sk_storage_get (107) and bpf_sk_storage_delete (108): the one socket bpfvm's programs hold is a
+// test run's packet socket (see socket_helpers.cpp); its values last for the run.
+std::uint64_t sk_storage_get(std::uint64_t map_arg, std::uint64_t sk, std::uint64_t value_arg, std::uint64_t flags,
+                             std::uint64_t, CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  const RunEnv& env = env_of(ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_SK_STORAGE || sk == 0 || sk != env.test_socket ||
+      flags & ~static_cast<std::uint64_t>(BPF_LOCAL_STORAGE_GET_F_CREATE)) {
+    return 0;
+  }
+  const maps::ObjectMap::OwnerKey owner{env.test_socket_owner, 0};
+  return reinterpret_cast<std::uint64_t>(storage_value(*map, owner, value_arg, flags & BPF_LOCAL_STORAGE_GET_F_CREATE, ctx));
+}
+
+std::uint64_t sk_storage_delete(std::uint64_t map_arg, std::uint64_t sk, std::uint64_t, std::uint64_t, std::uint64_t,
+                                CallContext* ctx) {
+  maps::Map* map = as_map(map_arg, ctx);
+  const RunEnv& env = env_of(ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_SK_STORAGE || sk == 0 || sk != env.test_socket) return errno_result(ENOENT);
+  const maps::ObjectMap::OwnerKey owner{env.test_socket_owner, 0};
+  auto r = static_cast<maps::ObjectMap&>(*map).remove(&owner);
+  return r ? 0 : errno_result(r.error().errno_value());
+}
+
 // bpf_task_storage_get (156): the task's value in the map, created (from `value`, or zeroed) with
 // BPF_LOCAL_STORAGE_GET_F_CREATE when it has none; NULL otherwise, for a gone task or bad flags.
 std::uint64_t task_storage_get(std::uint64_t map_arg, std::uint64_t task, std::uint64_t value_arg, std::uint64_t flags,
@@ -364,24 +411,7 @@ std::uint64_t task_storage_get(std::uint64_t map_arg, std::uint64_t task, std::u
   if (flags & ~static_cast<std::uint64_t>(BPF_LOCAL_STORAGE_GET_F_CREATE)) return 0;
   const auto owner = task_storage_owner(map, task, ctx);
   if (!owner) return 0;
-  auto& storage = static_cast<maps::ObjectMap&>(*map);
-  void* found = storage.find(&*owner);
-  if (!found && (flags & BPF_LOCAL_STORAGE_GET_F_CREATE)) {
-    const std::uint32_t size = map->def().value_size;
-    if (value_arg && !readable(ctx, value_arg, size)) return 0;
-    std::vector<std::uint8_t> zeros;
-    const void* init = reinterpret_cast<const void*>(value_arg);
-    if (!init) {
-      zeros.assign(size, 0);
-      init = zeros.data();
-    }
-    (void)storage.install(&*owner, init, BPF_NOEXIST);  // (another thread may have made it meanwhile)
-    found = storage.find(&*owner);
-  }
-  if (found && ctx->checked()) {
-    ctx->allow_region({reinterpret_cast<std::uint64_t>(found), map->def().value_size, true, "task storage value"});
-  }
-  return reinterpret_cast<std::uint64_t>(found);
+  return reinterpret_cast<std::uint64_t>(storage_value(*map, *owner, value_arg, flags & BPF_LOCAL_STORAGE_GET_F_CREATE, ctx));
 }
 
 // bpf_task_storage_delete (157): 0, or -ENOENT when the task has no value (-EINVAL for no task).
@@ -398,6 +428,8 @@ std::uint64_t task_storage_delete(std::uint64_t map_arg, std::uint64_t task, std
 
 void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_task_storage_get, task_storage_get);
+  table.set(BPF_FUNC_sk_storage_get, sk_storage_get);
+  table.set(BPF_FUNC_sk_storage_delete, sk_storage_delete);
   table.set(BPF_FUNC_task_storage_delete, task_storage_delete);
   table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);

@@ -15,6 +15,7 @@
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/obj/section_name.hpp"
+#include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/objects.hpp"
 
@@ -199,6 +200,22 @@ Result<std::uint64_t> Program::Runner::finish(Result<std::uint64_t> r) {
   return r;
 }
 
+void Program::Runner::set_test_socket(const void* sk) {
+  // Owners of sk_storage are socket cookies; a test run's socket has none, so it takes a number no
+  // cookie has (the top bit set), new for each run.
+  static std::atomic<std::uint64_t> next{0};
+  env_.test_socket = reinterpret_cast<std::uint64_t>(sk);
+  env_.test_socket_owner = (1ULL << 63) | next.fetch_add(1, std::memory_order_relaxed);
+}
+
+Program::Runner::~Runner() {
+  if (!env_.test_socket_owner) return;
+  const maps::ObjectMap::OwnerKey owner{env_.test_socket_owner, 0};
+  for (const auto& m : program_.p_.maps) {
+    if (m->def().type == BPF_MAP_TYPE_SK_STORAGE) (void)static_cast<maps::ObjectMap&>(m->impl()).remove(&owner);
+  }
+}
+
 Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<const std::uint8_t> packet,
                                    const helpers::RunEnv* parent) const {
   Runner runner(*this, ctx, ctx_size, packet, parent ? *parent : this_thread_env(), parent ? parent->tail_calls + 1 : 0);
@@ -280,6 +297,7 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       };
       prepare();
       Runner runner(*this, &ctx, sizeof ctx, {packet.data() + hh, packet.size() - hh}, this_thread_env());
+      runner.set_test_socket(&ctx.sock);
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       out.data_out = packet;
       // Programs below L2 never see the link header; the kernel hands it back zeroed.

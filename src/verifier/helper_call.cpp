@@ -90,6 +90,8 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
       break;
     case BPF_FUNC_task_storage_get:
     case BPF_FUNC_task_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_TASK_STORAGE; break;
+    case BPF_FUNC_sk_storage_get:
+    case BPF_FUNC_sk_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_SK_STORAGE; break;
     case BPF_FUNC_ringbuf_output:
     case BPF_FUNC_ringbuf_reserve:
     case BPF_FUNC_ringbuf_query: ok = ok && map_type == BPF_MAP_TYPE_RINGBUF; break;

@@ -52,6 +52,30 @@ int count_packets(struct __sk_buff *skb) {
   return 1;
 }
 
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, __u64);
+} sk_counts SEC(".maps");
+
+// Counts runs on the packet's socket (a test run's dummy socket) in its sk_storage: cb[0] the count,
+// cb[1] what deleting it at 3 returned, cb[2] 99 when the socket had no storage to give.
+SEC("cgroup_skb/ingress")
+int count_socket(struct __sk_buff *skb) {
+  struct bpf_sock *sk = skb->sk;
+  if (!sk) return 1;
+  __u64 *n = bpf_sk_storage_get(&sk_counts, sk, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!n) {
+    skb->cb[2] = 99;
+    return 1;
+  }
+  *n += 1;
+  skb->cb[0] = *n;
+  if (*n == 3) skb->cb[1] = bpf_sk_storage_delete(&sk_counts, sk) + 7;
+  return 1;
+}
+
 // Frame bytes: [0] 0 = devs, 1 = cpus; [1] the key; [2] the flags.
 SEC("xdp")
 int redirect(struct xdp_md *ctx) {

@@ -405,7 +405,10 @@ TEST_F(KernelOracle, ObjectMapsInPrograms) {
   bpf_object__close(kobj);
   // Cgroup storages: zeroed for each test run, shared by its repeats.
   compare("object_maps.bpf.o", {{"count_packets", ipv4_frame(), bytes_of(__sk_buff{}), 5},
-                                {"count_packets", ipv4_frame(), bytes_of(__sk_buff{}), 1}});
+                                {"count_packets", ipv4_frame(), bytes_of(__sk_buff{}), 1},
+                                // sk_storage on the run's socket: counted 1, 2, 3 (deleted), 1, 2
+                                {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 5},
+                                {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 1}});
 }
 
 // bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same

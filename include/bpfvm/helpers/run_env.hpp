@@ -90,6 +90,10 @@ struct RunEnv {
   std::uint8_t* cgroup_storage = nullptr;
   std::uint8_t* percpu_cgroup_storage = nullptr;
   std::size_t percpu_stride = 0;
+  // bpf_sk_storage_get: the one socket a test run's program holds (its packet's dummy socket, as the
+  // kernel's bpf_prog_test_run_skb makes one) and its identity as a storage owner for that run.
+  std::uint64_t test_socket = 0;
+  std::uint64_t test_socket_owner = 0;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

@@ -167,6 +167,10 @@ class Program {
     // The task helpers see from now on (an event source whose thread changed identity: a vfork child
     // running on its parent's thread state).
     void set_user_regs(const void* regs) { env_.user_regs = regs; }
+    // A test run's packet socket (`sk` in its context), an owner of local storage until the runner goes
+    // (the kernel frees the dummy socket, and the storage hung on it, after the run).
+    void set_test_socket(const void* sk);
+    ~Runner();
     void set_task(const helpers::Task& task, pid_t memory_pid) {
       env_.task = task;
       env_.memory_pid = memory_pid;
