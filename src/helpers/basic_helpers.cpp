@@ -1,10 +1,12 @@
 // Time, randomness, the execution slot, strings: ktime_get_ns (5), get_prandom_u32 (7),
 // get_smp_processor_id (8), get_numa_node_id (42), jiffies64 (118), ktime_get_boot_ns (125),
-// ktime_get_coarse_ns (160), strncmp (182).
+// ktime_get_coarse_ns (160), strncmp (182), strtol (105), strtoul (106).
 #include <linux/bpf.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <random>
 
 #include "bpfvm/helpers/helpers.hpp"
@@ -69,9 +71,86 @@ std::uint64_t strncmp_helper(std::uint64_t s1, std::uint64_t size, std::uint64_t
   return 0;
 }
 
+// bpf_strtol (105) and bpf_strtoul (106), as the kernel parses (kernel/bpf/helpers.c, lib/kstrtox.c):
+// leading white space, a '-', then digits of base 8, 10 or 16 (flags' low 5 bits; 0: by prefix, "0x"
+// hex, "0" octal), at most 63 bytes of them; returns how many bytes were consumed, EINVAL when no digit,
+// ERANGE on overflow (and strtoul EINVAL for a negative number).
+constexpr std::uint64_t kStrtoxBaseMask = 0x1f;
+
+int digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 99;
+}
+
+// The unsigned parse: bytes consumed (> 0) or a negative errno; the value and its sign.
+std::int64_t parse_unsigned(const char* buf, std::size_t len, std::uint64_t flags, std::uint64_t& value, bool& negative) {
+  unsigned base = static_cast<unsigned>(flags & kStrtoxBaseMask);
+  if (len == 0 || (base != 0 && base != 8 && base != 10 && base != 16) || (flags & ~kStrtoxBaseMask)) return -EINVAL;
+  std::size_t i = 0;
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  while (i < len && space(buf[i])) ++i;
+  negative = i < len && buf[i] == '-';
+  if (negative) ++i;
+  if (i == len) return -EINVAL;
+  // The rest, as a NUL-terminated copy of at most 63 bytes.
+  char str[64];
+  const std::size_t n = std::min<std::size_t>(len - i, sizeof str - 1);
+  std::memcpy(str, buf + i, n);
+  str[n] = 0;
+  const char* s = str;
+  auto lower = [](char c) { return static_cast<char>(c | 0x20); };
+  if (base == 0) {
+    if (s[0] == '0') base = (lower(s[1]) == 'x' && digit_value(s[2]) < 16) ? 16 : 8;
+    else base = 10;
+  }
+  if (base == 16 && s[0] == '0' && lower(s[1]) == 'x') s += 2;
+  std::uint64_t v = 0;
+  bool overflow = false;
+  std::size_t digits = 0;
+  for (; s[digits]; ++digits) {
+    const int d = digit_value(s[digits]);
+    if (d >= static_cast<int>(base)) break;
+    if (v > (UINT64_MAX - static_cast<unsigned>(d)) / base) overflow = true;
+    v = v * base + static_cast<unsigned>(d);
+  }
+  if (overflow) return -ERANGE;
+  if (digits == 0) return -EINVAL;
+  value = v;
+  return static_cast<std::int64_t>(i + static_cast<std::size_t>(s + digits - str));
+}
+
+std::uint64_t strtol_helper(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res,
+                            std::uint64_t, CallContext* ctx) {
+  if (!ctx->may_access(buf, len, false) || !ctx->may_access(res, 8, true)) return errno_result(EFAULT);
+  std::uint64_t v = 0;
+  bool negative = false;
+  const std::int64_t n = parse_unsigned(reinterpret_cast<const char*>(buf), len, flags, v, negative);
+  if (n < 0) return static_cast<std::uint64_t>(n);
+  const auto sv = static_cast<std::int64_t>(negative ? 0 - v : v);
+  if (negative ? sv > 0 : sv < 0) return errno_result(ERANGE);
+  std::memcpy(reinterpret_cast<void*>(res), &sv, 8);
+  return static_cast<std::uint64_t>(n);
+}
+
+std::uint64_t strtoul_helper(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res,
+                             std::uint64_t, CallContext* ctx) {
+  if (!ctx->may_access(buf, len, false) || !ctx->may_access(res, 8, true)) return errno_result(EFAULT);
+  std::uint64_t v = 0;
+  bool negative = false;
+  const std::int64_t n = parse_unsigned(reinterpret_cast<const char*>(buf), len, flags, v, negative);
+  if (n < 0) return static_cast<std::uint64_t>(n);
+  if (negative) return errno_result(EINVAL);
+  std::memcpy(reinterpret_cast<void*>(res), &v, 8);
+  return static_cast<std::uint64_t>(n);
+}
+
 }  // namespace
 
 void install_basic_helpers(Registry& table) {
+  table.set(BPF_FUNC_strtol, strtol_helper);
+  table.set(BPF_FUNC_strtoul, strtoul_helper);
   table.set(BPF_FUNC_ktime_get_ns, ktime_get_ns);
   table.set(BPF_FUNC_ktime_get_boot_ns, ktime_get_boot_ns);
   table.set(BPF_FUNC_ktime_get_coarse_ns, ktime_get_coarse_ns);

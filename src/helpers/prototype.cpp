@@ -69,6 +69,8 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_skb_adjust_room, "skb_adjust_room", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
     {BPF_FUNC_get_local_storage, "get_local_storage", Ret::kMapValue, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_strtol, "strtol", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
+    {BPF_FUNC_strtoul, "strtoul", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_sk_storage_get, "sk_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdSockCommon, A::kMapValueOrNull, A::kAnything, _}, false},
     {BPF_FUNC_sk_storage_delete, "sk_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfIdSockCommon, _, _, _}, false},
     {BPF_FUNC_task_storage_get, "task_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdTaskOrNull, A::kMapValueOrNull, A::kAnything, _}, false},
@@ -186,6 +188,25 @@ std::span<const Prototype> prototypes() { return kPrototypes; }
 const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type) {
   if (id == BPF_FUNC_sk_assign && prog_type == BPF_PROG_TYPE_SK_LOOKUP) return &kSkLookupAssign;
   return find_prototype(id);
+}
+
+bool takes_packet_pointers(std::int64_t id) {
+  switch (id) {
+    case BPF_FUNC_map_lookup_elem:
+    case BPF_FUNC_map_update_elem:
+    case BPF_FUNC_map_delete_elem:
+    case BPF_FUNC_map_push_elem:
+    case BPF_FUNC_csum_diff:
+    case BPF_FUNC_sk_lookup_tcp:
+    case BPF_FUNC_sk_lookup_udp:
+    case BPF_FUNC_skc_lookup_tcp:
+    case BPF_FUNC_tcp_check_syncookie:
+    case BPF_FUNC_tcp_gen_syncookie:
+    case 195:  // map_lookup_percpu_elem
+    case 204: case 205: case 206: case 207:  // tcp_raw_gen/check_syncookie_ipv4/6
+      return true;
+    default: return false;
+  }
 }
 
 const Prototype* find_prototype(std::int64_t id) {

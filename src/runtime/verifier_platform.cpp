@@ -48,6 +48,7 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kMapValueOrNull: return V::kMapValueOrNull;
     case A::kBtfIdTask: return V::kBtfIdTask;
     case A::kBtfIdTaskOrNull: return V::kBtfIdTaskOrNull;
+    case A::kUninitLong: return V::kUninitLong;
   }
   return V::kNone;
 }
@@ -73,6 +74,7 @@ verifier::HelperSignature signature(const helpers::Prototype& p) {
   s.ret = ret_type(p.ret);
   s.gpl_only = p.gpl_only;
   s.changes_packet = p.changes_packet;
+  s.pkt_access = helpers::takes_packet_pointers(p.id);
   s.ref = p.ref == helpers::Ref::kAcquires ? verifier::RefEffect::kAcquires
           : p.ref == helpers::Ref::kCasts  ? verifier::RefEffect::kCasts
                                            : verifier::RefEffect::kNone;

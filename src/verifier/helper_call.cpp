@@ -210,6 +210,13 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                     fmt::format("pass bpf_{} what its prototype takes in r{} (see bpf_helper_defs.h)", sig->name, r),
                     v.maybe_null ? v.id : 0);
     };
+    // check_func_arg: a packet pointer goes only to helpers that read the packet in place
+    // (may_access_direct_pkt_data; a sockopt program's buffer is always allowed).
+    if (t != ArgType::kNone && t != ArgType::kAnything && (v.type == RegType::kPacket || v.type == RegType::kPacketMeta) &&
+        !sig->pkt_access && platform_.prog_type_name() != "cgroup_sockopt") {
+      return reject(pc, "helper access to the packet is not allowed",
+                    fmt::format("copy the bytes to the stack (bpf_{} reads memory the packet may move under)", sig->name));
+    }
     switch (t) {
       case ArgType::kNone:
       case ArgType::kAnything: break;
@@ -233,6 +240,16 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (!v.is_pointer() || v.maybe_null) return expected("fp, pkt, pkt_meta, map_key, map_value");
         const std::uint32_t size = t == ArgType::kMapKey ? map->key_size : map->value_size;
         BPFVM_TRY(helper_memory(s, pc, r, v, Scalar::constant(size), t == ArgType::kUninitMapValue, false));
+        break;
+      }
+      case ArgType::kUninitLong: {
+        // A result the helper writes (bpf_strtol's): 8 bytes, 8-aligned (MEM_ALIGNED's strict check).
+        if (!v.is_pointer() || v.maybe_null) return expected("fp, pkt, pkt_meta, map_key, map_value, mem");
+        if (v.value.is_const() && (v.off + static_cast<std::int64_t>(v.value.const_value())) % 8 != 0) {
+          return error(pc, fmt::format("misaligned access off {} size 8: argument {} of bpf_{} must be 8-aligned",
+                                       v.off + static_cast<std::int64_t>(v.value.const_value()), i + 1, sig->name));
+        }
+        BPFVM_TRY(helper_memory(s, pc, r, v, Scalar::constant(8), true, false));
         break;
       }
       case ArgType::kMem:

@@ -195,6 +195,26 @@ TEST_F(KernelOracle, RingBuffer) {
 }
 
 // bpf_trace_printk returns the length of what it formatted: the same on both sides.
+// bpf_strtol and bpf_strtoul: white space, signs, bases by flag and by prefix, lengths that cut the
+// digits short, overflow, and strings with no digits, parsed as the kernel parses them.
+TEST_F(KernelOracle, StringsToNumbers) {
+  const std::pair<const char*, std::uint8_t> cases[] = {
+      {"123", 0},       {"  -42", 0},      {"0x1F", 0},      {"0X1f", 16},     {"0777", 0},      {"0777", 10},
+      {"089", 0},       {"0x", 0},         {"0xg", 0},       {"-0x10", 0},     {"ff", 16},       {"ff", 10},
+      {"-", 0},         {"   ", 0},        {"", 0},          {"12abc", 10},    {"+5", 0},        {"\t\n 7", 8},
+      {"9223372036854775807", 0},          {"9223372036854775808", 0},         {"-9223372036854775808", 0},
+      {"18446744073709551615", 0},         {"18446744073709551616", 0},        {"-1", 0},        {"10", 7},
+      {"10", 32},       {"10", 2},         {"0000000000000009", 0},            {"1234567890123456", 16}};
+  std::vector<Input> inputs;
+  for (const auto& [text, flags] : cases) {
+    std::vector<std::uint8_t> frame(72, 0);
+    std::memcpy(frame.data(), text, std::min<std::size_t>(std::strlen(text), 16));
+    frame[16] = flags;
+    inputs.push_back({"parse", frame, {}});
+  }
+  compare("strtox.bpf.o", inputs);
+}
+
 TEST_F(KernelOracle, TracePrintk) {
   compare("printk.bpf.o", {{"hello", ipv4_frame(), {}}, {"conversions", ipv4_frame(), {}}, {"bad_formats", ipv4_frame(), {}}});
 }

@@ -36,6 +36,7 @@ enum class Arg : std::uint8_t {
   kMapValueOrNull,       // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
   kBtfIdTask,            // ARG_PTR_TO_BTF_ID of struct task_struct (bpf_get_current_task_btf's)
   kBtfIdTaskOrNull,      // ... | PTR_MAYBE_NULL
+  kUninitLong,           // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED: 8 writable, aligned bytes
 };
 
 enum class Ret : std::uint8_t {
@@ -63,6 +64,11 @@ struct Prototype {
   bool changes_packet = false;  // moves or resizes the packet: packet pointers are stale after it
   Ref ref = Ref::kNone;
 };
+
+// Whether a helper may take packet pointers as arguments (the kernel's bpf_func_proto.pkt_access: map
+// element helpers, csum_diff, socket lookups and syncookies); other helpers refuse them ("helper
+// access to the packet is not allowed"): the program copies the bytes to its stack first.
+bool takes_packet_pointers(std::int64_t id);
 
 // Every helper whose prototype bpfvm's verifier models, by id (the kernel's arguments and return types;
 // whether bpfvm can also run it is implemented(), in helpers.hpp).

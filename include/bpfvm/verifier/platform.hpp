@@ -43,6 +43,7 @@ enum class ArgType : std::uint8_t {
   kMapValueOrNull,        // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
   kBtfIdTask,             // ARG_PTR_TO_BTF_ID: a struct task_struct (bpf_get_current_task_btf's)
   kBtfIdTaskOrNull,       // ... | PTR_MAYBE_NULL
+  kUninitLong,            // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED: 8 writable, aligned bytes
 };
 
 enum class RetType : std::uint8_t {
@@ -71,6 +72,7 @@ struct HelperSignature {
   bool gpl_only = false;        // callable only from GPL-compatible programs
   bool changes_packet = false;  // moves or resizes the packet (bpf_helper_changes_pkt_data)
   RefEffect ref = RefEffect::kNone;
+  bool pkt_access = false;  // may take packet pointers (bpf_func_proto.pkt_access)
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
