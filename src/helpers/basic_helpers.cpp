@@ -121,29 +121,32 @@ std::int64_t parse_unsigned(const char* buf, std::size_t len, std::uint64_t flag
   return static_cast<std::int64_t>(i + static_cast<std::size_t>(s + digits - str));
 }
 
-std::uint64_t strtol_helper(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res,
-                            std::uint64_t, CallContext* ctx) {
+// The two helpers' shared part: the parse into *res as a signed (strtol) or unsigned (strtoul) number.
+std::uint64_t strtox(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res, bool is_signed,
+                     CallContext* ctx) {
   if (!ctx->may_access(buf, len, false) || !ctx->may_access(res, 8, true)) return errno_result(EFAULT);
   std::uint64_t v = 0;
   bool negative = false;
   const std::int64_t n = parse_unsigned(reinterpret_cast<const char*>(buf), len, flags, v, negative);
   if (n < 0) return static_cast<std::uint64_t>(n);
-  const auto sv = static_cast<std::int64_t>(negative ? 0 - v : v);
-  if (negative ? sv > 0 : sv < 0) return errno_result(ERANGE);
-  std::memcpy(reinterpret_cast<void*>(res), &sv, 8);
+  if (is_signed) {
+    const auto sv = static_cast<std::int64_t>(negative ? 0 - v : v);
+    if (negative ? sv > 0 : sv < 0) return errno_result(ERANGE);
+  } else if (negative) {
+    return errno_result(EINVAL);
+  }
+  if (negative) v = 0 - v;
+  std::memcpy(reinterpret_cast<void*>(res), &v, 8);
   return static_cast<std::uint64_t>(n);
 }
 
+std::uint64_t strtol_helper(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res,
+                            std::uint64_t, CallContext* ctx) {
+  return strtox(buf, len, flags, res, true, ctx);
+}
 std::uint64_t strtoul_helper(std::uint64_t buf, std::uint64_t len, std::uint64_t flags, std::uint64_t res,
                              std::uint64_t, CallContext* ctx) {
-  if (!ctx->may_access(buf, len, false) || !ctx->may_access(res, 8, true)) return errno_result(EFAULT);
-  std::uint64_t v = 0;
-  bool negative = false;
-  const std::int64_t n = parse_unsigned(reinterpret_cast<const char*>(buf), len, flags, v, negative);
-  if (n < 0) return static_cast<std::uint64_t>(n);
-  if (negative) return errno_result(EINVAL);
-  std::memcpy(reinterpret_cast<void*>(res), &v, 8);
-  return static_cast<std::uint64_t>(n);
+  return strtox(buf, len, flags, res, false, ctx);
 }
 
 }  // namespace

@@ -22,24 +22,14 @@
 
 #include "bpfvm/obj/btf.hpp"
 #include "bpfvm/runtime/runtime.hpp"
+#include "bpf_outcome.hpp"
 
 namespace bpfvm::runtime {
 namespace {
 
-long kernel_bpf(int cmd, union bpf_attr* attr) { return ::syscall(__NR_bpf, cmd, attr, sizeof *attr); }
-
-struct Outcome {
-  long rc;
-  int err;
-  std::vector<std::uint8_t> out;
-  bool operator==(const Outcome&) const = default;
-};
-
-std::string describe(const Outcome& o) {
-  std::string s = fmt::format("rc={} errno={} out=", o.rc, o.err);
-  for (auto b : o.out) s += fmt::format("{:02x}", b);
-  return s;
-}
+using test::describe;
+using test::kernel_bpf;
+using test::Outcome;
 
 // Raw BTF: [1] int, [2] struct val { int a; int b; } (8 bytes), as libbpf's probes build theirs.
 std::vector<std::uint8_t> storage_btf() {
