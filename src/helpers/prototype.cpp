@@ -69,6 +69,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_skb_adjust_room, "skb_adjust_room", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
     {BPF_FUNC_get_local_storage, "get_local_storage", Ret::kMapValue, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_get_task_stack, "get_task_stack", Ret::kInteger, {A::kBtfIdTask, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, false},
     {BPF_FUNC_strtol, "strtol", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_strtoul, "strtoul", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_sk_storage_get, "sk_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdSockCommon, A::kMapValueOrNull, A::kAnything, _}, false},

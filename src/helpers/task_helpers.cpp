@@ -1,5 +1,6 @@
 // The current task and memory: get_current_pid_tgid (14), get_current_uid_gid (15), get_current_comm
-// (16), get_current_task (35), probe_read* (4, 45, 112-115), send_signal (109), get_func_ip (173), get_attach_cookie (174).
+// (16), get_current_task (35), probe_read* (4, 45, 112-115), send_signal (109), get_func_ip (173), get_attach_cookie (174),
+// the stacks (27, 67, 141), the local storages of tasks and sockets (107, 108, 156, 157).
 #include <linux/bpf.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
@@ -293,6 +294,22 @@ std::uint64_t get_stack(std::uint64_t, std::uint64_t buf, std::uint64_t size, st
   return n * 8;
 }
 
+// bpf_get_task_stack (141): bpf_get_stack of `task` (bpf_get_current_task_btf's). The current task's
+// stack is the event's; another task's user stack is refused as the kernel refuses a cross-task user
+// walk (-EOPNOTSUPP, buf zeroed), and its kernel stack has no frames here.
+std::uint64_t get_task_stack(std::uint64_t task, std::uint64_t buf, std::uint64_t size, std::uint64_t flags,
+                             std::uint64_t, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  const std::uint32_t tid = env.kernel ? env.kernel->task_at(task) : 0;
+  const std::uint32_t current = env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid());
+  if (tid == current || !(flags & BPF_F_USER_STACK)) return get_stack(0, buf, size, flags, 0, ctx);
+  constexpr std::uint64_t kSkipMask = BPF_F_SKIP_FIELD_MASK;
+  if (flags & ~(kSkipMask | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID)) return errno_result(EINVAL);
+  if ((flags & BPF_F_USER_BUILD_ID) || size % 8 != 0) return errno_result(EINVAL);
+  if (size && ctx->may_access(buf, size, true)) std::memset(reinterpret_cast<void*>(buf), 0, size);
+  return errno_result(EOPNOTSUPP);
+}
+
 // bpf_get_stackid (27): the stack (the user's with BPF_F_USER_STACK, see user_stack; the kernel's has no
 // frames here) stored in a stack_trace map, its id returned (maps::StackTraceMap::store: -EEXIST, or the
 // same id for the same stack). -EINVAL for unknown flags, -EFAULT for a stack with no frames left after
@@ -433,6 +450,7 @@ void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_task_storage_delete, task_storage_delete);
   table.set(BPF_FUNC_current_task_under_cgroup, current_task_under_cgroup);
   table.set(BPF_FUNC_get_stack, get_stack);
+  table.set(BPF_FUNC_get_task_stack, get_task_stack);
   table.set(BPF_FUNC_get_stackid, get_stackid);
   table.set(BPF_FUNC_get_current_cgroup_id, get_current_cgroup_id);
   table.set(BPF_FUNC_get_current_task, get_current_task);

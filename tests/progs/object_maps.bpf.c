@@ -97,4 +97,13 @@ int count_task(unsigned long long *args) {
   return *n;
 }
 
+// bpf_get_task_stack of the current task (its kernel stack: frames in the kernel, none in bpfvm):
+// 0 when the call succeeds, 1 when it fails.
+SEC("raw_tracepoint/test")
+int task_stack(unsigned long long *args) {
+  __u64 frames[8];
+  long n = bpf_get_task_stack(bpf_get_current_task_btf(), frames, sizeof frames, 0);
+  return n >= 0 ? 0 : 1;
+}
+
 char LICENSE[] SEC("license") = "GPL";

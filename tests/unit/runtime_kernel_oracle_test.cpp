@@ -428,7 +428,8 @@ TEST_F(KernelOracle, ObjectMapsInPrograms) {
                                 {"count_packets", ipv4_frame(), bytes_of(__sk_buff{}), 1},
                                 // sk_storage on the run's socket: counted 1, 2, 3 (deleted), 1, 2
                                 {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 5},
-                                {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 1}});
+                                {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 1},
+                                {"task_stack", {}, bytes_of(std::uint64_t{0}), 1, true}});
 }
 
 // bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same
