@@ -69,6 +69,9 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false},
     {BPF_FUNC_skb_adjust_room, "skb_adjust_room", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
     {BPF_FUNC_get_local_storage, "get_local_storage", Ret::kMapValue, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_get_func_arg, "get_func_arg", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitLong, _, _}, false},
+    {BPF_FUNC_get_func_ret, "get_func_ret", Ret::kInteger, {A::kCtx, A::kUninitLong, _, _, _}, false},
+    {BPF_FUNC_get_func_arg_cnt, "get_func_arg_cnt", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_get_task_stack, "get_task_stack", Ret::kInteger, {A::kBtfIdTask, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, false},
     {BPF_FUNC_strtol, "strtol", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_strtoul, "strtoul", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
@@ -240,6 +243,10 @@ Allowed build_allowed() {
   // tracing_prog_func_proto/bpf_tracing_func_proto build theirs on it: fentry/fexit/iterators and
   // BPF_PROG_TYPE_EXT (tracing), LSM, struct_ops.
   for (std::uint32_t t : {26u, 27u, 28u, 29u}) out[t] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
+  // tracing_prog_func_proto's own for fentry/fexit and LSM: the trampoline's argument helpers.
+  for (std::uint32_t t : {26u, 29u}) {
+    for (std::size_t id : {BPF_FUNC_get_func_arg, BPF_FUNC_get_func_ret, BPF_FUNC_get_func_arg_cnt}) out[t].set(id);
+  }
   return out;
 }
 

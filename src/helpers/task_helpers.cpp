@@ -210,6 +210,31 @@ std::uint64_t get_current_task(std::uint64_t, std::uint64_t, std::uint64_t, std:
   return env.kernel->current_task(current);
 }
 
+// bpf_get_func_arg (183), bpf_get_func_ret (184), bpf_get_func_arg_cnt (185): a fentry/fexit program's
+// context is its target's arguments as u64 args[], fexit's return value after them (the kernel inlines
+// these from the trampoline's frame). -EINVAL for an argument past the last, -EOPNOTSUPP for the return
+// value of a function that has not returned.
+std::uint64_t get_func_arg(std::uint64_t ctx_arg, std::uint64_t n, std::uint64_t value, std::uint64_t, std::uint64_t,
+                           CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (n >= env.func_args) return errno_result(EINVAL);
+  std::uint64_t v = 0;
+  std::memcpy(&v, reinterpret_cast<const std::uint64_t*>(ctx_arg) + n, 8);
+  std::memcpy(reinterpret_cast<void*>(value), &v, 8);
+  return 0;
+}
+std::uint64_t get_func_ret(std::uint64_t ctx_arg, std::uint64_t value, std::uint64_t, std::uint64_t, std::uint64_t,
+                           CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (!env.func_returned) return errno_result(EOPNOTSUPP);
+  std::memcpy(reinterpret_cast<void*>(value), reinterpret_cast<const std::uint64_t*>(ctx_arg) + env.func_args, 8);
+  return 0;
+}
+std::uint64_t get_func_arg_cnt(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                               CallContext* ctx) {
+  return env_of(ctx).func_args;
+}
+
 std::uint64_t get_func_ip(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
                           CallContext* ctx) {
   return env_of(ctx).func_ip;
@@ -467,6 +492,9 @@ void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_probe_read_kernel, probe_read_kernel);
   table.set(BPF_FUNC_probe_read_kernel_str, probe_read_kernel_str);
   table.set(BPF_FUNC_get_func_ip, get_func_ip);
+  table.set(BPF_FUNC_get_func_arg, get_func_arg);
+  table.set(BPF_FUNC_get_func_ret, get_func_ret);
+  table.set(BPF_FUNC_get_func_arg_cnt, get_func_arg_cnt);
   table.set(BPF_FUNC_get_attach_cookie, get_attach_cookie);
   table.set(BPF_FUNC_send_signal, send_signal);
 }

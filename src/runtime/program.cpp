@@ -139,6 +139,10 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
   env_.tail_call_self = &frame_;
   env_.kernel = &KernelTasks::instance();
   env_.tail_calls = tail_calls;
+  if (p.prog_type == BPF_PROG_TYPE_TRACING) {
+    env_.func_args = p.attach_args;
+    env_.func_returned = p.expected_attach_type == BPF_TRACE_FEXIT || p.expected_attach_type == BPF_MODIFY_RETURN;
+  }
   // A program with cgroup storage gets it zeroed for these runs, as a test run's in the kernel (one
   // storage of each type per program; the verifier proves the helper's pointer is never NULL).
   for (const auto& m : p.maps) {

@@ -143,8 +143,12 @@ SEC("fentry/do_sys_openat2") int BPF_PROG(fe, int dfd, const char *filename, str
 }
 SEC("fexit/__x64_sys_openat") int BPF_PROG(fx, struct pt_regs *regs, long ret) {
   char name[64];
+  __u64 arg0 = 0, result = 0;
   bpf_probe_read_user_str(name, sizeof(name), (void *)regs->si);
   bpf_printk("fexit %s = %ld", name, ret);
+  long a = bpf_get_func_arg(ctx, 0, &arg0), b = bpf_get_func_arg(ctx, 1, &arg0), r = bpf_get_func_ret(ctx, &result);
+  bpf_printk("fexit of %llu args: %ld %ld", bpf_get_func_arg_cnt(ctx), a, b);
+  bpf_printk("fexit arg0 %d ret %ld = %ld", arg0 == (__u64)regs, r, (long)result);
   return 0;
 }
 SEC("tp_btf/sys_enter") int BPF_PROG(te, struct pt_regs *regs, long id) {
@@ -156,6 +160,7 @@ C
   XDG_CACHE_HOME="$TMP/cache" run "$BPFVM" trace "$TMP/fentry.bpf.c" -- env LC_ALL=C cat "$TMP/opened-file" "$TMP/no-such-file"
   check "fentry, fexit, tp_btf" $rc "$out" 1 "bpf_trace_printk: fentry $TMP/opened-file dfd -100 flags 8000" \
     "bpf_trace_printk: fexit $TMP/opened-file = " "bpf_trace_printk: fexit $TMP/no-such-file = -2" \
+    "bpf_trace_printk: fexit of 1 args: 0 -22" "bpf_trace_printk: fexit arg0 1 ret 0 = -2" \
     "bpf_trace_printk: tp_btf openat flags 0"
   # Under the ptrace tracer too (tp_btf: the registers live in the tracer, as kernel objects are the
   # runtime's own; fentry and fexit run in the agent only).

@@ -94,6 +94,10 @@ struct RunEnv {
   // kernel's bpf_prog_test_run_skb makes one) and its identity as a storage owner for that run.
   std::uint64_t test_socket = 0;
   std::uint64_t test_socket_owner = 0;
+  // fentry/fexit programs (bpf_get_func_arg, _ret, _arg_cnt): how many arguments their target has, and
+  // whether the context holds its return value after them (fexit).
+  std::uint32_t func_args = 0;
+  bool func_returned = false;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN
