@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bpfvm/base/process.hpp"
+#include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/maps/object_map.hpp"
@@ -159,7 +160,8 @@ int cmd_feature(Args& args) {
     ojson list = ojson::array();
     for (std::int64_t id = 1; id < 256; ++id) {
       const helpers::Prototype* proto = helpers::find_prototype(id);
-      if (!proto || !helpers::allowed(t, id)) continue;
+      // (as bpftool finds helpers, by loading a program that calls each: one bpfvm cannot run fails to load)
+      if (!proto || !helpers::allowed(t, id) || !helpers::implemented(id)) continue;
       text += fmt::format("\n\t- bpf_{}", proto->name);
       list.push_back(fmt::format("bpf_{}", proto->name));
     }
