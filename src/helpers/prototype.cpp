@@ -72,6 +72,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_get_func_arg, "get_func_arg", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitLong, _, _}, false},
     {BPF_FUNC_get_func_ret, "get_func_ret", Ret::kInteger, {A::kCtx, A::kUninitLong, _, _, _}, false},
     {BPF_FUNC_get_func_arg_cnt, "get_func_arg_cnt", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
+    {BPF_FUNC_copy_from_user_task, "copy_from_user_task", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, A::kBtfIdTask, A::kAnything}, true},
     {BPF_FUNC_get_task_stack, "get_task_stack", Ret::kInteger, {A::kBtfIdTask, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, false},
     {BPF_FUNC_strtol, "strtol", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_strtoul, "strtoul", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
@@ -211,6 +212,11 @@ bool takes_packet_pointers(std::int64_t id) {
       return true;
     default: return false;
   }
+}
+
+bool might_sleep(std::int64_t id) {
+  return id == BPF_FUNC_copy_from_user || id == BPF_FUNC_copy_from_user_task || id == BPF_FUNC_ima_inode_hash ||
+         id == BPF_FUNC_ima_file_hash;
 }
 
 const Prototype* find_prototype(std::int64_t id) {

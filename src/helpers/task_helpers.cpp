@@ -116,6 +116,26 @@ std::uint64_t probe_read_user(std::uint64_t dst, std::uint64_t size, std::uint64
                               CallContext* ctx) {
   return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
 }
+// bpf_copy_from_user (148), sleepable programs: probe_read_user's copy (0, or -EFAULT with dst zeroed).
+std::uint64_t copy_from_user(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t, std::uint64_t,
+                             CallContext* ctx) {
+  return read_mem(env_of(ctx).memory_pid, dst, size, src, ctx);
+}
+// bpf_copy_from_user_task (191): the same from `task`'s memory (bpf_get_current_task_btf's, or a task
+// reached from it); flags must be 0.
+std::uint64_t copy_from_user_task(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t task,
+                                  std::uint64_t flags, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (flags) return errno_result(EINVAL);
+  const std::uint32_t tid = env.kernel ? env.kernel->task_at(task) : 0;
+  const std::uint32_t current = env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid());
+  if (tid == current) return read_mem(env.memory_pid, dst, size, src, ctx);
+  if (tid == 0) {  // (no task bpfvm knows: nothing to read)
+    if (size && ctx->may_access(dst, size, true)) std::memset(reinterpret_cast<void*>(dst), 0, size);
+    return errno_result(EFAULT);
+  }
+  return read_mem(static_cast<pid_t>(tid), dst, size, src, ctx);  // (process_vm_readv takes a thread id)
+}
 std::uint64_t probe_read_user_str(std::uint64_t dst, std::uint64_t size, std::uint64_t src, std::uint64_t,
                                   std::uint64_t, CallContext* ctx) {
   return read_str(env_of(ctx).memory_pid, dst, size, src, ctx);
@@ -492,6 +512,8 @@ void install_task_helpers(Registry& table) {
   table.set(BPF_FUNC_probe_read_kernel, probe_read_kernel);
   table.set(BPF_FUNC_probe_read_kernel_str, probe_read_kernel_str);
   table.set(BPF_FUNC_get_func_ip, get_func_ip);
+  table.set(BPF_FUNC_copy_from_user, copy_from_user);
+  table.set(BPF_FUNC_copy_from_user_task, copy_from_user_task);
   table.set(BPF_FUNC_get_func_arg, get_func_arg);
   table.set(BPF_FUNC_get_func_ret, get_func_ret);
   table.set(BPF_FUNC_get_func_arg_cnt, get_func_arg_cnt);

@@ -545,6 +545,7 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       // A target in a module's BTF (attach_btf_obj_fd) is not one bpfvm has: the kernel's own only.
       if (a.attach_btf_obj_fd) return fail(EINVAL);
       req.attach_btf_id = a.attach_btf_id;
+      req.sleepable = a.prog_flags & BPF_F_SLEEPABLE;
       req.name = std::string(a.prog_name, strnlen(a.prog_name, sizeof a.prog_name));
       if (a.license) req.license = std::string(user_ptr<const char>(a.license), strnlen(user_ptr<const char>(a.license), 128));
       if (a.log_level || a.log_buf || a.log_size) {

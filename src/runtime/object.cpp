@@ -127,6 +127,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const 
     ProgramLoadRequest req;
     req.prog_type = p.kind.prog_type;
     req.expected_attach_type = p.kind.expected_attach_type;
+    req.sleepable = p.kind.sleepable;
     req.attach_target = p.kind.attach_target;
     req.name = p.name;
     req.license = spec.license;

@@ -26,6 +26,7 @@ void put_program_load(json& j, const Program& p) {
   j["type"] = p.type();
   j["expected_attach_type"] = p.expected_attach_type();
   if (p.attach_btf_id()) j["attach_btf_id"] = p.attach_btf_id();
+  if (p.sleepable()) j["sleepable"] = true;
   j["license"] = p.license();
   j["insns"] = hex(isa::to_wire(p.original()));
   j["func_info"] = json::array();
@@ -40,6 +41,7 @@ Result<ProgramLoadRequest> program_request(const json& j) {
   req.prog_type = j.at("type").get<std::uint32_t>();
   req.expected_attach_type = j.value("expected_attach_type", 0u);
   req.attach_btf_id = j.value("attach_btf_id", 0u);
+  req.sleepable = j.value("sleepable", false);
   req.license = j.value("license", "");
   req.insns = BPFVM_TRY(isa::from_wire(BPFVM_TRY(parse_hex_bytes(j.at("insns").get<std::string>()))));
   for (const json& f : j.at("func_info")) req.func_info.push_back({f.at(0).get<std::uint32_t>(), f.at(1).get<std::uint32_t>()});

@@ -412,6 +412,12 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   if (!runs && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
+  // bpf_prog_load_check_attach: sleepable programs are fentry/fexit/fmod_ret, lsm, iterators, uprobes,
+  // struct_ops and syscall programs.
+  if (request.sleepable && request.prog_type != BPF_PROG_TYPE_TRACING && request.prog_type != BPF_PROG_TYPE_KPROBE &&
+      request.prog_type != BPF_PROG_TYPE_STRUCT_OPS && request.prog_type != BPF_PROG_TYPE_SYSCALL) {
+    return fail(make_error(Errc::kInvalid, "Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable"));
+  }
   if (request.mode == ExecMode::kJit && !vm::JitProgram::available()) {
     return fail(make_error(Errc::kNotSupported, "the JIT needs an x86-64 host"));
   }
@@ -426,6 +432,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   Program::Parts parts;
   parts.prog_type = request.prog_type;
   parts.expected_attach_type = request.expected_attach_type;
+  parts.sleepable = request.sleepable;
   parts.name = request.name;
   parts.license = request.license;
   parts.original = request.insns;
@@ -511,6 +518,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   }
   VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
   platform.set_expected_attach_type(request.expected_attach_type);
+  platform.set_sleepable(request.sleepable);
   if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info);
   {
     obj::ProgramKind kind;

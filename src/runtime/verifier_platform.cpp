@@ -75,6 +75,7 @@ verifier::HelperSignature signature(const helpers::Prototype& p) {
   s.gpl_only = p.gpl_only;
   s.changes_packet = p.changes_packet;
   s.pkt_access = helpers::takes_packet_pointers(p.id);
+  s.might_sleep = helpers::might_sleep(p.id);
   s.ref = p.ref == helpers::Ref::kAcquires ? verifier::RefEffect::kAcquires
           : p.ref == helpers::Ref::kCasts  ? verifier::RefEffect::kCasts
                                            : verifier::RefEffect::kNone;

@@ -407,6 +407,10 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                                  s.refs.front().insn));
   }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
+  if (sig->might_sleep && !platform_.sleepable()) {
+    return reject(pc, "helper call might sleep in a non-sleepable prog",
+                  fmt::format("load the program sleepable (a \".s\" section: uprobe.s/, fentry.s/...) to call bpf_{}", sig->name));
+  }
   // get_local_storage() cannot fail, so it has no flags to get wrong (check_helper_call).
   if (c.imm == BPF_FUNC_get_local_storage && !is_null_const(s.cur().regs[2])) {
     return error(pc, "get_local_storage() doesn't support non-zero flags");

@@ -726,6 +726,26 @@ else
 $calls" 0 "malloc-done" "entries = returns"
 fi
 
+# A sleepable uprobe (libbpf's "uprobe.s/") may call bpf_copy_from_user; a plain one may not, as the
+# kernel's verifier says.
+cat > "$TMP/sleepable.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+SEC("uprobe.s/libc.so.6:getenv") int BPF_KPROBE(on_getenv, const char *name) {
+  char buf[8] = {};
+  if (bpf_copy_from_user(buf, 7, name) == 0 && buf[0] == 'L' && buf[1] == 'C') bpf_printk("getenv %s", buf);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/sleepable.bpf.c" -- env LC_ALL=C true 2>&1); rc=$?
+check "a sleepable uprobe reads user memory with bpf_copy_from_user" $rc "$out" 0 "bpf_trace_printk: getenv LC_ALL"
+sed -i 's|uprobe.s/|uprobe/|' "$TMP/sleepable.bpf.c"
+out=$("$BPFVM" trace "$TMP/sleepable.bpf.c" -- true 2>&1); rc=$?
+check "a uprobe that is not sleepable cannot call bpf_copy_from_user" $rc "$out" 125 "helper call might sleep in a non-sleepable prog"
+
 # `bpfvm prog profile` of a program the agent runs in the traced process (the loader made its profile
 # page; the agent's runs add to it).
 # (The target calls until the profile is taken, however long a loaded machine makes the wait.)

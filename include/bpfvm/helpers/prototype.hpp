@@ -69,6 +69,9 @@ struct Prototype {
 // element helpers, csum_diff, socket lookups and syncookies); other helpers refuse them ("helper
 // access to the packet is not allowed"): the program copies the bytes to its stack first.
 bool takes_packet_pointers(std::int64_t id);
+// Whether a helper may sleep (copy_from_user, copy_from_user_task, the IMA hashes): only sleepable
+// programs call it (bpf_func_proto.might_sleep).
+bool might_sleep(std::int64_t id);
 
 // Every helper whose prototype bpfvm's verifier models, by id (the kernel's arguments and return types;
 // whether bpfvm can also run it is implemented(), in helpers.hpp).

@@ -97,6 +97,7 @@ class Program {
     // it has (fexit's return value comes after them in the context).
     std::string attach_target;
     std::uint32_t attach_args = 0;
+    bool sleepable = false;  // loaded with BPF_F_SLEEPABLE
     std::string name, license;
     std::vector<isa::RawInsn> original;  // as loaded, map references as BPF_PSEUDO_MAP_IDX(_VALUE) into maps
     std::vector<isa::RawInsn> xlated;    // after rewriting, map references as map ids (what bpftool dumps)
@@ -120,6 +121,7 @@ class Program {
   std::uint32_t attach_btf_id() const { return p_.attach_btf_id; }
   const std::string& attach_target() const { return p_.attach_target; }
   std::uint32_t attach_args() const { return p_.attach_args; }
+  bool sleepable() const { return p_.sleepable; }
   const std::string& name() const { return p_.name; }
   const std::string& license() const { return p_.license; }
   std::span<const isa::RawInsn> xlated() const { return p_.xlated; }

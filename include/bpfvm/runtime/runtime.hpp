@@ -55,6 +55,8 @@ struct ProgramLoadRequest {
   ExecMode mode = default_exec_mode();
   bool jit_harden = default_jit_harden();
   std::uint32_t log_level = 0;  // 1, 2: the verifier's log in the kernel's style, on success too
+  // BPF_F_SLEEPABLE (".s" sections): the program may call helpers that sleep (bpf_copy_from_user).
+  bool sleepable = false;
   // Reopening an object another process loaded (a pin, an id): the id it has. 0: a new id.
   std::uint32_t id = 0;
 };

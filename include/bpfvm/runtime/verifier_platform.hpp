@@ -44,6 +44,9 @@ class VerifierPlatform final : public verifier::Platform {
   // The program's expected attach type: some types' context and return rules depend on it
   // (cgroup_sock_addr's connect4 against recvmsg6, cgroup_skb's egress...).
   void set_expected_attach_type(std::uint32_t attach) { attach_type_ = attach; }
+  // BPF_F_SLEEPABLE: helpers that may sleep are allowed.
+  void set_sleepable(bool on) { sleepable_ = on; }
+  bool sleepable() const override { return sleepable_; }
 
   // The program's global functions from its BTF and func_info (each FUNC with global linkage but the
   // entry): parameters by type (integers; a pointer to this type's context struct; a pointer to sized
@@ -69,6 +72,7 @@ class VerifierPlatform final : public verifier::Platform {
  private:
   std::uint32_t prog_type_;
   std::uint32_t attach_type_ = 0;
+  bool sleepable_ = false;
   std::vector<verifier::MapInfo> maps_;
   bool gpl_;
   std::map<std::uint32_t, verifier::GlobalFunction> globals_;  // by first instruction

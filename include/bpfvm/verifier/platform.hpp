@@ -73,6 +73,7 @@ struct HelperSignature {
   bool changes_packet = false;  // moves or resizes the packet (bpf_helper_changes_pkt_data)
   RefEffect ref = RefEffect::kNone;
   bool pkt_access = false;  // may take packet pointers (bpf_func_proto.pkt_access)
+  bool might_sleep = false; // only sleepable programs may call it (bpf_func_proto.might_sleep)
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
@@ -143,6 +144,8 @@ class Platform {
   // nowhere, and the privileged kernel accepts it (allow_ptr_leaks), as BCC's void kprobe functions
   // need. Elsewhere bpfvm refuses a returned pointer, stricter than the privileged kernel.
   virtual bool return_value_ignored() const { return false; }
+  // Whether the program was loaded sleepable (BPF_F_SLEEPABLE): it may call helpers that sleep.
+  virtual bool sleepable() const { return false; }
   // Kernel objects typed by BTF (PTR_TO_BTF_ID, what tracing programs get as arguments): a load of `size`
   // bytes at `off` in an object of type `type_id`, and the type's name for messages ("task_struct").
   virtual BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
