@@ -2,7 +2,9 @@
 // get_smp_processor_id (8), get_numa_node_id (42), jiffies64 (118), ktime_get_boot_ns (125),
 // ktime_get_coarse_ns (160), strncmp (182), strtol (105), strtoul (106).
 #include <linux/bpf.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,6 +36,26 @@ std::uint64_t ktime_get_boot_ns(std::uint64_t, std::uint64_t, std::uint64_t, std
 std::uint64_t ktime_get_coarse_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
                                   CallContext*) {
   return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+std::uint64_t ktime_get_tai_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                               CallContext*) {
+  return clock_ns(CLOCK_TAI);
+}
+// bpf_get_netns_cookie (122): the cookie of the network namespace the program runs in (the traced
+// process's, a test run's caller's), as SO_NETNS_COOKIE reads it; found once per process.
+std::uint64_t get_netns_cookie(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                               CallContext*) {
+  static const std::uint64_t cookie = [] {
+    std::uint64_t c = 0;
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof c;
+    if (fd >= 0) {
+      if (::getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) != 0) c = 0;
+      ::close(fd);
+    }
+    return c;
+  }();
+  return cookie;
 }
 // jiffies at Debian's CONFIG_HZ=250, counted from CLOCK_MONOTONIC (there is no kernel tick to read).
 std::uint64_t jiffies64(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext*) {
@@ -157,6 +179,8 @@ void install_basic_helpers(Registry& table) {
   table.set(BPF_FUNC_ktime_get_ns, ktime_get_ns);
   table.set(BPF_FUNC_ktime_get_boot_ns, ktime_get_boot_ns);
   table.set(BPF_FUNC_ktime_get_coarse_ns, ktime_get_coarse_ns);
+  table.set(BPF_FUNC_ktime_get_tai_ns, ktime_get_tai_ns);
+  table.set(BPF_FUNC_get_netns_cookie, get_netns_cookie);
   table.set(BPF_FUNC_jiffies64, jiffies64);
   table.set(BPF_FUNC_get_prandom_u32, get_prandom_u32);
   table.set(BPF_FUNC_get_smp_processor_id, get_smp_processor_id);

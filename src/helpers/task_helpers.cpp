@@ -3,6 +3,7 @@
 // the stacks (27, 67, 141), the local storages of tasks and sockets (107, 108, 156, 157).
 #include <linux/bpf.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -488,7 +490,49 @@ std::uint64_t task_storage_delete(std::uint64_t map_arg, std::uint64_t task, std
 
 }  // namespace
 
+// bpf_get_current_ancestor_cgroup_id (123): the id of the current task's cgroup (v2) ancestor at
+// `level` (0 the root); 0 past the task's own level.
+std::uint64_t get_current_ancestor_cgroup_id(std::uint64_t level, std::uint64_t, std::uint64_t, std::uint64_t,
+                                             std::uint64_t, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  std::uint64_t id = 0;
+  if (level > 4096) return 0;
+  return os::cgroup_ancestor_id_of_task(env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid()),
+                                        static_cast<int>(level), id) ? id : 0;
+}
+
+// bpf_get_ns_current_pid_tgid (120): the current task's pid and tgid as its pid namespace numbers them,
+// when (dev, ino) name that namespace (stat of /proc/self/ns/pid); -EINVAL otherwise (a wrong size, a
+// dev that does not fit a dev_t, another namespace), -ENOENT without the task; nsdata zeroed on error.
+std::uint64_t get_ns_current_pid_tgid(std::uint64_t dev, std::uint64_t ino, std::uint64_t nsdata, std::uint64_t size,
+                                      std::uint64_t, CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  if (!ctx->may_access(nsdata, size, true)) return errno_result(EFAULT);
+  auto fail = [&](int e) {
+    std::memset(reinterpret_cast<void*>(nsdata), 0, size);
+    return errno_result(e);
+  };
+  if (size != sizeof(struct bpf_pidns_info) || static_cast<std::uint64_t>(static_cast<dev_t>(dev)) != dev) return fail(EINVAL);
+  const std::uint32_t tid = env.task.pid ? env.task.pid : static_cast<std::uint32_t>(::gettid());
+  const std::uint32_t tgid = env.task.tgid ? env.task.tgid : static_cast<std::uint32_t>(::getpid());
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%u/ns/pid", tid);
+  struct stat st {};
+  if (::stat(path, &st) != 0) return fail(ENOENT);
+  if (st.st_ino != ino || st.st_dev != dev) return fail(EINVAL);
+  // The innermost of the task's ids (and its leader's), from /proc's NSpid lines.
+  os::TaskFacts task, leader;
+  if (!os::read_task_facts(tid, task) || !os::read_task_facts(tgid, leader) || !task.nspid_levels || !leader.nspid_levels) {
+    return fail(ENOENT);
+  }
+  const struct bpf_pidns_info info {task.nspid[task.nspid_levels - 1], leader.nspid[leader.nspid_levels - 1]};
+  std::memcpy(reinterpret_cast<void*>(nsdata), &info, sizeof info);
+  return 0;
+}
+
 void install_task_helpers(Registry& table) {
+  table.set(BPF_FUNC_get_current_ancestor_cgroup_id, get_current_ancestor_cgroup_id);
+  table.set(BPF_FUNC_get_ns_current_pid_tgid, get_ns_current_pid_tgid);
   table.set(BPF_FUNC_task_storage_get, task_storage_get);
   table.set(BPF_FUNC_sk_storage_get, sk_storage_get);
   table.set(BPF_FUNC_sk_storage_delete, sk_storage_delete);

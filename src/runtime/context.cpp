@@ -17,7 +17,9 @@ namespace bpfvm::runtime {
 
 namespace {
 
-enum Access : std::uint8_t { kRead = 1, kWrite = 2 };
+// kScratch: the program's own scratch (cb[]): any access of 1, 2, 4 or 8 bytes aligned to its size and
+// inside the array, as bpf_skb_is_valid_access allows.
+enum Access : std::uint8_t { kRead = 1, kWrite = 2, kScratch = 4 };
 
 struct Field {
   std::uint32_t off;
@@ -41,7 +43,7 @@ const std::vector<Field>& socket_filter_fields() {
   static const std::vector<Field> f = {
       {SKB(len)}, {SKB(pkt_type)}, {SKB(mark)}, {SKB(queue_mapping)}, {SKB(protocol)}, {SKB(vlan_present)},
       {SKB(vlan_tci)}, {SKB(vlan_proto)}, {SKB(priority)}, {SKB(ingress_ifindex)}, {SKB(ifindex)},
-      {SKB(tc_index)}, {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite}, {SKB(hash)}, {SKB(napi_id)},
+      {SKB(tc_index)}, {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite | kScratch}, {SKB(hash)}, {SKB(napi_id)},
       {SKB(gso_segs)}, {SKB(gso_size)},
   };
   return f;
@@ -53,7 +55,7 @@ const std::vector<Field>& sched_cls_fields() {
       {SKB(len)}, {SKB(pkt_type)}, {SKB(mark), 1, kRead | kWrite}, {SKB(queue_mapping), 1, kRead | kWrite},
       {SKB(protocol)}, {SKB(vlan_present)}, {SKB(vlan_tci)}, {SKB(vlan_proto)},
       {SKB(priority), 1, kRead | kWrite}, {SKB(ingress_ifindex)}, {SKB(ifindex)}, {SKB(tc_index), 1, kRead | kWrite},
-      {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite}, {SKB(hash)}, {SKB(tc_classid), 1, kRead | kWrite},
+      {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite | kScratch}, {SKB(hash)}, {SKB(tc_classid), 1, kRead | kWrite},
       SKB_PTR(data, data, kPacket), SKB_PTR(data_end, data_end, kPacketEnd), {SKB(napi_id)}, SKB_PTR(data_meta, data_meta, kPacketMeta),
       {SKB(tstamp), 1, kRead | kWrite}, {SKB(wire_len)}, {SKB(gso_segs)}, {SKB(gso_size)}, {SKB(hwtstamp)},
       // skb->sk: the socket that owns the packet, or NULL (bpf_skb_is_valid_access), read whole.
@@ -144,6 +146,11 @@ Classified classify_struct(const std::vector<Field>& fields, std::int64_t off, s
   for (const Field& f : fields) {
     const std::int64_t rel = off - static_cast<std::int64_t>(f.off);
     if (rel < 0 || rel >= static_cast<std::int64_t>(f.size * f.count)) continue;
+    if (f.access & kScratch) {
+      if (rel + size > static_cast<std::int64_t>(f.size * f.count)) return denied("the access runs past cb[]");
+      if (off % size != 0) return denied("the access is misaligned");
+      return {{verifier::CtxField::Result::kScalar, {}}, &f};
+    }
     const std::int64_t in_elem = rel % f.size;
     if (in_elem + size > f.size) return denied("the access straddles fields");
     if (store && !(f.access & kWrite)) return denied("the field is read-only");

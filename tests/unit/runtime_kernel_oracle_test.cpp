@@ -9,6 +9,7 @@
 #include <linux/perf_event.h>
 #include <linux/ptrace.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -430,6 +431,44 @@ TEST_F(KernelOracle, ObjectMapsInPrograms) {
                                 {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 5},
                                 {"count_socket", ipv4_frame(), bytes_of(__sk_buff{}), 1},
                                 {"task_stack", {}, bytes_of(std::uint64_t{0}), 1, true}});
+}
+
+// The task among namespaces and cgroups, as the kernel sees the same thread: cgroup ancestors by level
+// (and 0 past its own), its pid and tgid in its pid namespace (and -EINVAL, zeroed, for another), the
+// network namespace's cookie.
+TEST_F(KernelOracle, NamespacesAndCgroupAncestors) {
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/ns/pid", &st), 0);
+  const std::uint64_t args[2] = {st.st_dev, st.st_ino};
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/namespaces.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  struct Out {  // namespaces.bpf.c's struct out
+    std::uint64_t ancestors[4];
+    std::int64_t ns_ret, bad_ret;
+    std::uint32_t pid, tgid, bad_pid, pad;
+    bool operator==(const Out&) const = default;
+  } kernel{}, mine{};
+  kernel_run_once(kobj, "ids", const_cast<std::uint64_t*>(args), sizeof args, "ns_out", &kernel, sizeof kernel);
+  bpf_object__close(kobj);
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  auto r = ours->find_program("ids")->test_run({{}, bytes_of(args), 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  const std::uint32_t zero = 0;
+  ASSERT_TRUE(ours->find_map("ns_out")->impl().lookup(&zero, &mine));
+  EXPECT_EQ(mine.ancestors[0], kernel.ancestors[0]);
+  EXPECT_EQ(mine.ancestors[1], kernel.ancestors[1]);
+  EXPECT_EQ(mine.ancestors[2], kernel.ancestors[2]);
+  EXPECT_EQ(mine.ancestors[3], kernel.ancestors[3]);
+  EXPECT_EQ(mine.ns_ret, kernel.ns_ret);
+  EXPECT_EQ(mine.pid, kernel.pid);
+  EXPECT_EQ(mine.tgid, kernel.tgid);
+  EXPECT_EQ(mine.bad_ret, kernel.bad_ret);
+  EXPECT_EQ(mine.bad_pid, kernel.bad_pid);
+  EXPECT_EQ(mine.ns_ret, 0);
+  compare("namespaces.bpf.o", {{"netns", ipv4_frame(), bytes_of(__sk_buff{}), 1}});
 }
 
 // bpf_get_current_task's objects: the kernel's task_struct and bpfvm's emulated one, read by the same

@@ -70,6 +70,9 @@ Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd);
 // call them on the probed thread, which may be inside malloc.
 bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size);
 bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id);
+// The id of the task's cgroup ancestor at `level` (0: the root, 1: its child on the way to the task's
+// cgroup...), as bpf_get_current_ancestor_cgroup_id gives it; false past the task's own level.
+bool cgroup_ancestor_id_of_task(std::uint32_t tid, int level, std::uint64_t& id);
 
 // What /proc tells of a task (a thread id: /proc/TID answers for threads too), for the kernel objects
 // bpfvm shows programs (runtime/kernel_tasks). Fields stay 0 where /proc does not say (the memory

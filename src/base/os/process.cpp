@@ -378,7 +378,9 @@ bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size) {
   return false;
 }
 
-bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) {
+bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) { return cgroup_ancestor_id_of_task(tid, -1, id); }
+
+bool cgroup_ancestor_id_of_task(std::uint32_t tid, int level, std::uint64_t& id) {
   // The cgroup2 mount: where systemd and Debian put it (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside
   // v1 controllers), else the first in mountinfo; found once.
   static char mount[512];
@@ -406,6 +408,17 @@ bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) {
   if (found.load(std::memory_order_acquire) != 1) return false;
   char cgroup[3584];
   if (!read_task_cgroup(tid, cgroup, sizeof cgroup)) return false;
+  if (level >= 0) {
+    // The ancestor `level` components down from the root ("/a/b/c" at level 2: "/a/b"); none deeper
+    // than the task's own.
+    std::size_t at = 0;
+    for (int l = 0; l < level; ++l) {
+      if (cgroup[at] == 0 || cgroup[at + 1] == 0) return false;  // past the task's own cgroup
+      const char* next = std::strchr(cgroup + at + 1, '/');
+      at = next ? static_cast<std::size_t>(next - cgroup) : std::strlen(cgroup);
+    }
+    cgroup[at == 0 ? 1 : at] = 0;
+  }
   char full[sizeof mount + sizeof cgroup];
   const std::size_t m = std::strlen(mount);
   std::memcpy(full, mount, m);
