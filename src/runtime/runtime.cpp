@@ -454,7 +454,19 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
         return fail(make_error(Errc::kInvalid, "map index {} is out of range", index).at_insn(i));
       }
       const auto& map = request.maps[index];
-      if (seen.insert(map.get()).second) parts.maps.push_back(map);
+      if (seen.insert(map.get()).second) {
+        // A program has one cgroup storage of each type (bpf_cgroup_storage_assign): the storage
+        // bpf_get_local_storage returns.
+        const std::uint32_t t = map->def().type;
+        if (t == BPF_MAP_TYPE_CGROUP_STORAGE || t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE) {
+          for (const auto& other : parts.maps) {
+            if (other->def().type == t) {
+              return fail(make_error(Errc::kBusy, "only one cgroup storage of each type is allowed").at_insn(i));
+            }
+          }
+        }
+        parts.maps.push_back(map);
+      }
       std::uint64_t value = reinterpret_cast<std::uint64_t>(&map->impl());
       if (in.src == BPF_PSEUDO_MAP_IDX_VALUE) {
         const auto off = static_cast<std::uint32_t>(code[i + 1].imm);

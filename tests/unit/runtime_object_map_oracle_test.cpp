@@ -407,6 +407,46 @@ TEST_F(ObjectMapOracle, CgroupStoragesHaveNoEntriesWithoutAttachedPrograms) {
   }
 }
 
+// A program may use one cgroup storage of each type (the one bpf_get_local_storage gives): a second
+// is refused at load, EBUSY, and one of each type loads.
+TEST_F(ObjectMapOracle, AProgramHasOneCgroupStorageOfEachType) {
+  int maps[3][2];
+  const std::uint32_t types[3] = {BPF_MAP_TYPE_CGROUP_STORAGE, BPF_MAP_TYPE_CGROUP_STORAGE,
+                                  BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE};
+  for (int m = 0; m < 3; ++m) {
+    if (!create(types[m], 8, 8, 0, 0, false, "cgroup storage")) return;
+    maps[m][0] = map_[0];
+    maps[m][1] = map_[1];
+  }
+  // r1 = map a; r1 = map b; r0 = 1; exit (cgroup_skb)
+  auto load = [&](int side, int a, int b) {
+    struct bpf_insn insns[6] = {};
+    insns[0].code = BPF_LD | BPF_DW | BPF_IMM;
+    insns[0].dst_reg = 1;
+    insns[0].src_reg = BPF_PSEUDO_MAP_FD;
+    insns[0].imm = maps[a][side];
+    insns[2] = insns[0];
+    insns[2].imm = maps[b][side];
+    insns[4].code = BPF_ALU64 | BPF_MOV | BPF_K;
+    insns[4].imm = 1;
+    insns[5].code = BPF_JMP | BPF_EXIT;
+    union bpf_attr attr {};
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_SKB;
+    attr.insns = reinterpret_cast<std::uint64_t>(insns);
+    attr.insn_cnt = 6;
+    const char license[] = "GPL";
+    attr.license = reinterpret_cast<std::uint64_t>(license);
+    errno = 0;
+    const long fd = side == 0 ? kernel_bpf(BPF_PROG_LOAD, &attr) : rt_->bpf(BPF_PROG_LOAD, &attr, sizeof attr);
+    if (side == 0 && fd >= 0) kernel_fds_.push_back(static_cast<int>(fd));
+    return Outcome{fd < 0 ? -1 : 0, fd < 0 ? errno : 0, {}};
+  };
+  for (const auto& [a, b] : {std::pair{0, 1}, std::pair{0, 2}, std::pair{0, 0}}) {
+    const Outcome kernel = load(0, a, b), mine = load(1, a, b);
+    EXPECT_EQ(kernel, mine) << "maps " << a << " and " << b << ": kernel " << describe(kernel) << ", bpfvm " << describe(mine);
+  }
+}
+
 // A struct_ops map holds one value of a kernel struct_ops type (found by its id in the kernel's BTF); it
 // is created and read as the kernel's, and its update, which registers the callbacks with the kernel,
 // fails: there is no kernel subsystem to register them with.
