@@ -56,41 +56,18 @@ Result<int> value_fd(const maps::Map& m, const void* value) {
 // sock_map_sk_state_allowed): TCP established or listening, UDP bound, unix streams connected, unix
 // datagrams; EOPNOTSUPP for others.
 Result<void> check_sockmap_socket(int fd) {
-  int domain = 0, type = 0, protocol = 0;
-  socklen_t len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-  len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-  len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len);
+  const os::SocketFacts s = os::socket_facts(fd);
   auto unsupported = [&](std::string_view why) { return make_error(Errc::kNotSupported, "socket fd {} {}", fd, why); };
-  if (domain == AF_INET || domain == AF_INET6) {
-    if (protocol == IPPROTO_TCP) {
-      tcp_info info{};
-      len = sizeof info;
-      if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-          (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_LISTEN)) {
-        return unsupported("is a TCP socket neither established nor listening");
-      }
-      return {};
+  if (s.domain == AF_INET || s.domain == AF_INET6) {
+    if (s.protocol == IPPROTO_TCP && s.tcp_state != TCP_ESTABLISHED && s.tcp_state != TCP_LISTEN) {
+      return unsupported("is a TCP socket neither established nor listening");
     }
-    if (protocol == IPPROTO_UDP) {
-      sockaddr_storage addr{};
-      len = sizeof addr;
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-      const std::uint16_t port = domain == AF_INET ? reinterpret_cast<sockaddr_in&>(addr).sin_port
-                                                   : reinterpret_cast<sockaddr_in6&>(addr).sin6_port;
-      if (port == 0) return unsupported("is an unbound UDP socket");
-      return {};
-    }
-    return unsupported("is neither TCP nor UDP");
+    if (s.protocol == IPPROTO_UDP && !s.bound_port) return unsupported("is an unbound UDP socket");
+    if (s.protocol != IPPROTO_TCP && s.protocol != IPPROTO_UDP) return unsupported("is neither TCP nor UDP");
+    return {};
   }
-  if (domain == AF_UNIX) {
-    if (type == SOCK_STREAM) {
-      sockaddr_storage addr{};
-      len = sizeof addr;
-      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return unsupported("is an unconnected unix stream");
-    }
+  if (s.domain == AF_UNIX) {
+    if (s.type == SOCK_STREAM && !s.connected) return unsupported("is an unconnected unix stream");
     return {};
   }
   return unsupported("is of a family a sockmap cannot hold");
@@ -99,31 +76,13 @@ Result<void> check_sockmap_socket(int fd) {
 // A socket for a reuseport_sockarray (reuseport_array_update_check): TCP or UDP over IPv4/6 (ENOTSUPP
 // otherwise), listening or bound with SO_REUSEPORT (EINVAL otherwise).
 Result<void> check_reuseport_socket(int fd) {
-  int domain = 0, type = 0, protocol = 0, reuse = 0;
-  socklen_t len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-  len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-  len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len);
-  len = sizeof(int);
-  ::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &len);
-  if ((protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || (domain != AF_INET && domain != AF_INET6) ||
-      (type != SOCK_STREAM && type != SOCK_DGRAM)) {
+  const os::SocketFacts s = os::socket_facts(fd);
+  if ((s.protocol != IPPROTO_TCP && s.protocol != IPPROTO_UDP) || (s.domain != AF_INET && s.domain != AF_INET6) ||
+      (s.type != SOCK_STREAM && s.type != SOCK_DGRAM)) {
     return make_error(Errc::kKernelNotSupported, "socket fd {} is not a TCP or UDP socket over IPv4 or IPv6", fd);
   }
-  bool hashed = false;
-  if (protocol == IPPROTO_TCP) {
-    tcp_info info{};
-    len = sizeof info;
-    hashed = ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_LISTEN;
-  } else {
-    sockaddr_storage addr{};
-    len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    hashed = (domain == AF_INET ? reinterpret_cast<sockaddr_in&>(addr).sin_port : reinterpret_cast<sockaddr_in6&>(addr).sin6_port) != 0;
-  }
-  if (!hashed || !reuse) return make_error(Errc::kInvalid, "socket fd {} is not listening (TCP) or bound (UDP) with SO_REUSEPORT", fd);
+  const bool hashed = s.protocol == IPPROTO_TCP ? s.tcp_state == TCP_LISTEN : s.bound_port;
+  if (!hashed || !s.reuseport) return make_error(Errc::kInvalid, "socket fd {} is not listening (TCP) or bound (UDP) with SO_REUSEPORT", fd);
   return {};
 }
 
@@ -268,10 +227,7 @@ long object_map_command(const Runtime& rt, int cmd, const union bpf_attr& a, map
       auto cookie = os::socket_cookie(*fd);
       if (!cookie) return fail(cookie.error());
       if (type == BPF_MAP_TYPE_XSKMAP) {
-        int domain = 0;
-        socklen_t len = sizeof domain;
-        ::getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-        if (domain != AF_XDP) return fail(EOPNOTSUPP);
+        if (os::socket_facts(*fd).domain != AF_XDP) return fail(EOPNOTSUPP);
       } else if (reuseport) {
         std::uint64_t old;
         const bool present = static_cast<bool>(m.fetch(key, &old));

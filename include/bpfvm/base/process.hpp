@@ -105,6 +105,15 @@ bool read_task_stat(std::uint32_t tid, TaskFacts& out);
 
 // The kernel's cookie of the socket `fd` is open on (SO_COOKIE): EBADF, or ENOTSOCK for another file.
 Result<std::uint64_t> socket_cookie(int fd);
+// What a socket is, as the kernel's socket-map checks look at it: family, type and protocol
+// (SO_DOMAIN, SO_TYPE, SO_PROTOCOL), TCP's state (TCP_INFO; 0 for others), whether it is bound to a
+// port, has a peer, and SO_REUSEPORT.
+struct SocketFacts {
+  int domain = 0, type = 0, protocol = 0;
+  int tcp_state = 0;
+  bool bound_port = false, connected = false, reuseport = false;
+};
+SocketFacts socket_facts(int fd);
 // The process a pidfd refers to: EBADF for another file (as the kernel's pidfd_get_pid).
 Result<std::uint32_t> pid_of_pidfd(int fd);
 

@@ -21,6 +21,8 @@
 #include <sys/vfs.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <fmt/format.h>
 
@@ -438,6 +440,33 @@ Result<std::uint64_t> socket_cookie(int fd) {
     return make_error(err == EBADF ? Errc::kBadFd : Errc::kNotSocket, "fd {} is not a socket", fd);
   }
   return cookie;
+}
+
+SocketFacts socket_facts(int fd) {
+  SocketFacts f;
+  auto option = [fd](int level, int name) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(fd, level, name, &v, &len) == 0 ? v : 0;
+  };
+  f.domain = option(SOL_SOCKET, SO_DOMAIN);
+  f.type = option(SOL_SOCKET, SO_TYPE);
+  f.protocol = option(SOL_SOCKET, SO_PROTOCOL);
+  f.reuseport = option(SOL_SOCKET, SO_REUSEPORT) != 0;
+  if ((f.domain == AF_INET || f.domain == AF_INET6) && f.protocol == IPPROTO_TCP) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) f.tcp_state = info.tcpi_state;
+  }
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    if (f.domain == AF_INET) f.bound_port = reinterpret_cast<sockaddr_in&>(addr).sin_port != 0;
+    if (f.domain == AF_INET6) f.bound_port = reinterpret_cast<sockaddr_in6&>(addr).sin6_port != 0;
+  }
+  len = sizeof addr;
+  f.connected = ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  return f;
 }
 
 Result<std::uint32_t> pid_of_pidfd(int fd) {
