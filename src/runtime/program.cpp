@@ -145,17 +145,14 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
   }
   // A program with cgroup storage gets it zeroed for these runs, as a test run's in the kernel (one
   // storage of each type per program; the verifier proves the helper's pointer is never NULL).
-  for (const auto& m : p.maps) {
-    const maps::MapDef& d = m->def();
-    const std::size_t stride = (std::size_t{d.value_size} + 7) / 8 * 8;
-    if (d.type == BPF_MAP_TYPE_CGROUP_STORAGE && cgroup_storage_.empty()) {
-      cgroup_storage_.assign(stride, 0);
-      env_.cgroup_storage = cgroup_storage_.data();
-    } else if (d.type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE && percpu_cgroup_storage_.empty()) {
-      percpu_cgroup_storage_.assign(stride * maps::possible_cpus(), 0);
-      env_.percpu_cgroup_storage = percpu_cgroup_storage_.data();
-      env_.percpu_stride = stride;
-    }
+  if (p.cgroup_storage_size) {
+    cgroup_storage_.assign((std::size_t{p.cgroup_storage_size} + 7) / 8 * 8, 0);
+    env_.cgroup_storage = cgroup_storage_.data();
+  }
+  if (p.percpu_cgroup_storage_size) {
+    env_.percpu_stride = (std::size_t{p.percpu_cgroup_storage_size} + 7) / 8 * 8;
+    percpu_cgroup_storage_.assign(env_.percpu_stride * maps::possible_cpus(), 0);
+    env_.percpu_cgroup_storage = percpu_cgroup_storage_.data();
   }
   rc_.r1 = reinterpret_cast<std::uint64_t>(ctx);
   // LD_ABS / LD_IND read socket buffers only (the kernel refuses them in other program types).

@@ -464,6 +464,8 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
               return fail(make_error(Errc::kBusy, "only one cgroup storage of each type is allowed").at_insn(i));
             }
           }
+          (t == BPF_MAP_TYPE_CGROUP_STORAGE ? parts.cgroup_storage_size : parts.percpu_cgroup_storage_size) =
+              map->def().value_size;
         }
         parts.maps.push_back(map);
       }

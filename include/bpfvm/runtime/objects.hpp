@@ -98,6 +98,9 @@ class Program {
     std::string attach_target;
     std::uint32_t attach_args = 0;
     bool sleepable = false;  // loaded with BPF_F_SLEEPABLE
+    // Its cgroup storages' value sizes (0: none), found at load so that runs of other programs pay
+    // nothing for them.
+    std::uint32_t cgroup_storage_size = 0, percpu_cgroup_storage_size = 0;
     std::string name, license;
     std::vector<isa::RawInsn> original;  // as loaded, map references as BPF_PSEUDO_MAP_IDX(_VALUE) into maps
     std::vector<isa::RawInsn> xlated;    // after rewriting, map references as map ids (what bpftool dumps)
