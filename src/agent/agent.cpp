@@ -36,6 +36,7 @@
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
+#include "early.hpp"
 #include "signals.hpp"
 #include "user_memory.hpp"
 
@@ -1507,6 +1508,57 @@ void after_fork_child() {
   }
 }
 
+// The process's syscalls from before this agent started (early.hpp), taken over by the constructor.
+bpfvm_early_log* g_early = nullptr;
+
+// Reports them to the syscall links, as the kernel reported them as they were made: each one's entry
+// and exit programs, on this thread (the process's only one then), after its exec events. Its path
+// arguments point at the copies the early module kept. Syscalls it could not keep count as misses.
+void report_early_syscalls() {
+  bpfvm_early_log* log = std::exchange(g_early, nullptr);
+  if (!log) return;
+  const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
+  bool wanted = e && (!e->all_enter.empty() || !e->all_exit.empty());
+  for (std::size_t nr = 0; e && !wanted && nr < kMaxSyscall; ++nr) wanted = !e->enter[nr].empty() || !e->exit[nr].empty();
+  if (wanted) {
+    ThreadState& t = thread_state();
+    const int c = ::sched_getcpu();
+    const int cpu = c < 0 ? 0 : c;
+    if (log->dropped != 0) g_state->misses.fetch_add(log->dropped, std::memory_order_relaxed);
+    t.busy = true;
+    for (const detail::EarlySyscall& s : detail::process_syscalls(*log, detail::loaded_objects())) {
+      if (s.nr < 0 || static_cast<std::size_t>(s.nr) >= kMaxSyscall) continue;
+      const auto nr = static_cast<std::size_t>(s.nr);
+      PtRegs regs{};
+      regs.rax = regs.orig_rax = nr;
+      regs.rdi = s.args[0];
+      regs.rsi = s.args[1];
+      regs.rdx = s.args[2];
+      regs.r10 = s.args[3];
+      regs.r8 = s.args[4];
+      regs.r9 = s.args[5];
+      regs.rip = s.ip;
+      regs.cs = 0x33;
+      regs.ss = 0x2b;
+      attach::SyscallStop stop;
+      stop.task = &t.env.task;
+      stop.nr = s.nr;
+      stop.args = s.args;
+      stop.ip = s.ip;
+      stop.user_regs = &regs;
+      run_syscall_entries(e->all_enter, stop, t, cpu);
+      run_syscall_entries(e->enter[nr], stop, t, cpu);
+      stop.exit = true;
+      stop.ret = s.ret;
+      regs.rax = static_cast<std::uint64_t>(s.ret);
+      run_syscall_entries(e->all_exit, stop, t, cpu);
+      run_syscall_entries(e->exit[nr], stop, t, cpu);
+    }
+    t.busy = false;
+  }
+  detail::release_early_log(log);
+}
+
 }  // namespace
 
 Result<void> start(const AgentOptions& options) {
@@ -1576,6 +1628,7 @@ Result<void> start(const AgentOptions& options) {
       run_syscall_entries(e->exit[SYS_execve], stop, t, c < 0 ? 0 : c);
       t.busy = false;
     }
+    report_early_syscalls();
     release_held();
     if (options.watch) {
       // The links were just synced here, before the process runs on: the watcher waits for a change
@@ -1591,6 +1644,12 @@ Result<void> start(const AgentOptions& options) {
 }
 
 bool running() { return g_state && !g_state->stopped; }
+
+void take_early_syscalls() {
+  if (!g_early) g_early = detail::take_early_log();
+}
+
+void drop_early_syscalls() { detail::release_early_log(std::exchange(g_early, nullptr)); }
 
 void set_syscall_server(SyscallServer server) { g_server.store(server, std::memory_order_release); }
 

@@ -34,13 +34,23 @@ bool system_wide_root(char* out, std::size_t size) {
   return found;
 }
 
+// First of this library's initializers (priority 101; the C++ objects' come after): the record of the
+// syscalls made before this library ran is taken over before any of the agent's own could join it.
+__attribute__((constructor(101))) void bpfvm_agent_take_early() { bpfvm::agent::take_early_syscalls(); }
+
 __attribute__((constructor)) void bpfvm_agent_init() {
   // A loader (bpfvm itself) is never traced: its own agent stays idle.
-  if (dlsym(RTLD_DEFAULT, "bpfvm_loader")) return;
+  if (dlsym(RTLD_DEFAULT, "bpfvm_loader")) {
+    bpfvm::agent::drop_early_syscalls();
+    return;
+  }
   char conf_root[4096];
   const char* root = std::getenv("BPFVM_AGENT");
   if (!root && system_wide_root(conf_root, sizeof conf_root)) root = conf_root;
-  if (!root) return;
+  if (!root) {
+    bpfvm::agent::drop_early_syscalls();
+    return;
+  }
   const char* verbose = std::getenv("BPFVM_AGENT_VERBOSE");
   bpfvm::agent::AgentOptions options;
   options.pin_root = root;
@@ -51,6 +61,7 @@ __attribute__((constructor)) void bpfvm_agent_init() {
   const char* serve = std::getenv("BPFVM_SERVE");
   options.serve = serve && std::strcmp(serve, "1") == 0 && bpfvm_interpose_start;
   if (auto r = bpfvm::agent::start(options); !r) {
+    bpfvm::agent::drop_early_syscalls();
     if (options.verbose) std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
     return;
   }
@@ -76,6 +87,7 @@ extern "C" __attribute__((visibility("default"))) int bpfvm_agent_join(const cha
   options.verbose = verbose != 0;
   options.prepare_sites = prepare_sites != 0;
   if (auto r = bpfvm::agent::start(options); !r) {
+    bpfvm::agent::drop_early_syscalls();
     if (options.verbose) std::fprintf(stderr, "bpfvm agent: %s\n", r.error().to_string().c_str());
     return -1;
   }

@@ -77,6 +77,18 @@ Result<void> export_agent_environment(const std::string& pin_root, std::uint32_t
   if (old && *old && std::string_view(old).find(lib) == std::string_view::npos) preload += std::string(":") + old;
   else if (old && *old) preload = old;
   ::setenv("LD_PRELOAD", preload.c_str(), 1);
+  // The early module (src/agent/early_log.h) records what the process does before the agent starts: the
+  // dynamic loader's syscalls. Not with a sanitizer's runtime preloaded, whose start makes syscalls of
+  // its own that would be taken for the process's.
+  const std::string agent = BPFVM_TRY(agent_library());
+  const std::string early = agent.substr(0, agent.rfind('/') + 1) + "libbpfvm-early.so";
+  if (sanitizer_runtimes().empty() && ::access(early.c_str(), R_OK) == 0) {
+    const char* audit = std::getenv("LD_AUDIT");
+    std::string modules = early;
+    if (audit && *audit && std::string_view(audit).find(early) == std::string_view::npos) modules += std::string(":") + audit;
+    else if (audit && *audit) modules = audit;
+    ::setenv("LD_AUDIT", modules.c_str(), 1);
+  }
   ::setenv("BPFVM_AGENT", pin_root.c_str(), 1);
   ::setenv("BPFVM_AGENT_SCOPE", std::to_string(scope).c_str(), 1);
   if (verbose) ::setenv("BPFVM_AGENT_VERBOSE", "1", 1);

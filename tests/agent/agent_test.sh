@@ -380,6 +380,82 @@ check "probe_read_user of memory unmapped and protected by other threads: EFAULT
 out=$("$BPFVM" trace --ptrace "$TMP/paths.bpf.c" -- "$TMP/target" unmaps 300 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@r[0]: 600" "@r[1]: 1200"
 
+# The dynamic loader's syscalls, made before any preloaded library runs: libbpfvm-early.so (an LD_AUDIT
+# module) keeps them and the agent reports them when it starts, those of loading bpfvm's own libraries
+# aside. The same opens as the ptrace tracer sees (which loads nothing into the process), in the same
+# order: ld.so.cache and libc for a C program, libstdc++ and the rest for a C++ one (libraries the agent
+# needs too). (Not with a sanitized bpfvm, whose runtime's start would pass for the process's.)
+cat > "$TMP/opens.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct enter { __u64 common; long nr; long dfd; const char* path; };
+SEC("tracepoint/syscalls/sys_enter_openat") int in(struct enter* e) {
+  char name[96] = {};
+  bpf_probe_read_user_str(name, sizeof name, e->path);
+  bpf_printk("open %s", name);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+opens() { sed -n 's/.*bpf_trace_printk: open //p'; }
+if ldd "$BPFVM" | grep -q libasan; then
+  echo "skip the loader's syscalls: a sanitized build (no early module)"
+else
+  for cmd in /bin/true $([ -x "$TMP/exceptions" ] && echo "$TMP/exceptions"); do
+    agent=$("$BPFVM" trace "$TMP/opens.bpf.c" -- "$cmd" 2>&1 | opens)
+    traced=$("$BPFVM" trace --ptrace "$TMP/opens.bpf.c" -- "$cmd" 2>&1 | opens)
+    if [ -n "$agent" ] && [ "$agent" = "$traced" ] && grep -q '^/etc/ld.so.cache$' <<<"$agent" && ! grep -q bpfvm <<<"$agent"; then
+      check "the loader's opens, as the ptrace tracer sees them ($(basename "$cmd"))" 0 "$agent" 0 "libc.so.6"
+    else
+      check "the loader's opens ($(basename "$cmd"))" 1 "agent:
+$agent
+ptrace:
+$traced" 0
+    fi
+  done
+  # A library's constructor that runs before the agent's (the program's libraries start first) sets its
+  # own SIGSYS action and blocks SIGSYS while the early module's window is open: the process keeps both
+  # (the window's dispatch kept them aside), and its opens there are reported too.
+  cat > "$TMP/window.c" <<'C'
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+static volatile int raised;
+static void on_sys(int sig) { (void)sig; raised = 1; }
+__attribute__((constructor)) static void early(void) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_sys;
+  sigaction(SIGSYS, &sa, 0);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGSYS);
+  sigprocmask(SIG_BLOCK, &s, 0);
+  close(open("/etc/hostname", O_RDONLY));
+}
+int window_state(int* blocked) {
+  sigset_t now;
+  sigprocmask(SIG_BLOCK, 0, &now);
+  *blocked = sigismember(&now, SIGSYS);
+  struct sigaction sa;
+  sigaction(SIGSYS, 0, &sa);
+  return sa.sa_handler == on_sys;
+}
+int window_raise(void) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGSYS);
+  sigprocmask(SIG_UNBLOCK, &s, 0);
+  raise(SIGSYS);
+  return raised;
+}
+C
+  printf '#include <stdio.h>\nint window_state(int*);\nint window_raise(void);\nint main(void) { int b = 0, kept = window_state(&b); printf("kept %%d blocked %%d raised %%d\\n", kept, b, window_raise()); return 0; }\n' > "$TMP/window_main.c"
+  cc -O2 -shared -fPIC -o "$TMP/libwindow.so" "$TMP/window.c" && cc -O2 -o "$TMP/window" "$TMP/window_main.c" -L"$TMP" -lwindow -Wl,-rpath,"$TMP" || exit 1
+  out=$("$BPFVM" trace "$TMP/opens.bpf.c" -- "$TMP/window" 2>&1); rc=$?
+  check "a constructor's SIGSYS action and mask, and its opens, before the agent starts" $rc "$out" 0 \
+    "kept 1 blocked 1 raised 1" "open $TMP/libwindow.so" "open /etc/hostname"
+fi
+
 # Process events (sched/sched_process_exec, _fork, _exit) with the kernel's records: the command's own
 # exec and a posix_spawn's; a fork, a vfork, a posix_spawn and a thread (each reported by its parent,
 # as current); the exit of each thread and process, group_dead for the last of each process. The same

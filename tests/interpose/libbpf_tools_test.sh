@@ -357,6 +357,18 @@ if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_open
     if [ -n "$k" ] && [ "$k" = "$o" ]; then ok "opensnoop $opts: the kernel's rows"
     else bad "opensnoop $opts against the kernel" "kernel: $k" "bpfvm:  $o"; fi
   done
+  # Every open of the workload, its dynamic loader's first (ld.so.cache, libc): they come before any
+  # preloaded library runs, and the early module keeps them for the agent (src/agent/early_log.h).
+  if [ -n "$("$BPFVM" run -- printenv LD_AUDIT)" ]; then
+    KERNEL=1 run_tool "$TMP/kernel" opensnoop -n wl_open
+    run_tool "$TMP/ours" opensnoop -n wl_open
+    all_rows() { awk 'NR > 1 && $2 == "wl_open" { print $2, ($3 >= 0 ? "FD" : $3), $4, $5 }' "$1"; }
+    k=$(all_rows "$TMP/kernel") o=$(all_rows "$TMP/ours")
+    if [ -n "$k" ] && [ "$k" = "$o" ] && grep -q "/etc/ld.so.cache" <<<"$o"; then ok "opensnoop -n: all the kernel's rows, the loader's too"
+    else bad "opensnoop -n (all rows) against the kernel" "kernel: $k" "bpfvm:  $o"; fi
+  else
+    echo "skip the loader's opens against the kernel: bpfvm run adds no early module (a sanitized build)"
+  fi
   if command -v execsnoop >/dev/null; then
     run_process_tool "$TMP/kexec" 2 1 execsnoop -x
     k=$(exec_rows "$TMP/kexec") o=$(cat "$TMP/exec.rows")

@@ -46,6 +46,13 @@ struct LinkStatus {
 };
 
 // Starts the process's agent (once; later calls return the same one). Never throws.
+// A preloaded agent's first act, before anything of its own makes a syscall: takes over the record
+// libbpfvm-early.so (an LD_AUDIT module `bpfvm run` adds) kept of the process's syscalls until now, the
+// dynamic loader's among them; start() reports them to the syscall links, after the exec events, as the
+// kernel reported them. drop_early_syscalls(): the agent does not start here; the record goes.
+void take_early_syscalls();
+void drop_early_syscalls();
+
 Result<void> start(const AgentOptions& options);
 bool running();
 // Applies the registry's links now (the watching thread does this on every change).
