@@ -74,6 +74,11 @@ class Explorer {
   // A rejection with a fix hint and, when known, the pointer id whose origin explains it.
   Error reject(std::uint32_t pc, std::string message, std::string hint, std::uint32_t origin_id = 0,
                std::optional<std::uint32_t> origin_insn = {}) const;
+  // A call the kernel refuses with EINVAL rather than EACCES (check_helper_call: a helper number it does
+  // not know, or one the program type may not call).
+  Error invalid_call(std::uint32_t pc, std::string message, std::string hint) const {
+    return reject(pc, std::move(message), std::move(hint)).with_code(Errc::kInvalid);
+  }
   // Both sides of the branch at `pc` go on: each remembers which way it went.
   void record_fork(Path& fall, Path& taken, std::uint32_t pc);
   void log_insn(const Path& path, const Frame& before);

@@ -130,18 +130,18 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   if (!sig) {
     switch (isa::poison_of_call(c.imm)) {  // libbpf's (and bpfvm's) marks: refused only where reached
       case isa::Poison::kCoreRelocation:
-        return reject(pc, fmt::format("invalid func unknown#{}: a CO-RE relocation of this instruction failed: the "
+        return invalid_call(pc, fmt::format("invalid func unknown#{}: a CO-RE relocation of this instruction failed: the "
                                       "target kernel's types lack the field or type it needs",
                                       c.imm),
                       "guard the access with bpf_core_field_exists() or a ___flavour type, or give the BTF of a "
                       "kernel that has it (--btf FILE)");
       case isa::Poison::kMissingMap:
-        return reject(pc, fmt::format("invalid func unknown#{}: this instruction used map #{} of the object, which the "
+        return invalid_call(pc, fmt::format("invalid func unknown#{}: this instruction used map #{} of the object, which the "
                                       "loader did not create (libbpf's autocreate off)",
                                       c.imm, c.imm - isa::kPoisonMapBase),
                       "create the map, or make the code that uses it unreachable for this kernel");
       case isa::Poison::kMissingKfunc:
-        return reject(pc, fmt::format("invalid func unknown#{}: a call of a kfunc the kernel does not have (a __weak "
+        return invalid_call(pc, fmt::format("invalid func unknown#{}: a call of a kfunc the kernel does not have (a __weak "
                                       "extern libbpf could not resolve)",
                                       c.imm),
                       "guard the call with bpf_ksym_exists()");
@@ -150,17 +150,17 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
     if (const auto name = isa::helper_name(c.imm)) {
       // A helper of the kernel's whose arguments (sockets, BTF objects, dynptrs, timers...) bpfvm's
       // verifier cannot check yet: refused, and said so, rather than judged wrongly.
-      return reject(pc,
+      return invalid_call(pc,
                     fmt::format("invalid func unknown#{}: no prototype of {} is known here: bpfvm's verifier does not "
                                 "model its arguments yet",
                                 c.imm, *name),
                     "the kernel may accept this call; bpfvm cannot judge it");
     }
-    return reject(pc, fmt::format("invalid func unknown#{}: no helper has this number", c.imm),
+    return invalid_call(pc, fmt::format("invalid func unknown#{}: no helper has this number", c.imm),
                   "call a helper by its number in the kernel's enum bpf_func_id (bpf_helper_defs.h)");
   }
   if (!platform_.helper_allowed(c.imm)) {
-    return reject(pc,
+    return invalid_call(pc,
                   fmt::format("unknown func bpf_{}#{}: {} programs may not call it", sig->name, c.imm,
                               platform_.prog_type_name()),
                   "use a helper this program type has, or a program type (SEC name) that has this helper");

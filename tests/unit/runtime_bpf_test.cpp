@@ -328,6 +328,13 @@ TEST_F(BpfTest, ProgLoadFailuresFillTheLog) {
   EXPECT_EQ(errno, EBADF);
   EXPECT_EQ(load("r0 = 0\nexit", 9999), -1);
   EXPECT_EQ(errno, EINVAL);
+  // Calls the kernel refuses with EINVAL (check_helper_call), not EACCES: a helper number it does not
+  // know, and a helper the program type may not call (libbpf prints the errno: "-22" on the kernel).
+  EXPECT_EQ(load("call 999\nr0 = 0\nexit", BPF_PROG_TYPE_SOCKET_FILTER, &log), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(log.find("unknown func #999"), std::string::npos) << log;
+  EXPECT_EQ(load("call 36\nr0 = 0\nexit", BPF_PROG_TYPE_SOCKET_FILTER, &log), -1);  // probe_write_user
+  EXPECT_EQ(errno, EINVAL);
 }
 
 TEST_F(BpfTest, XdpContextPointersAreRewritten) {

@@ -80,6 +80,11 @@ class Error {
     d_->location = std::move(loc);
     return std::move(*this);
   }
+  // The same error under another code (a refusal the kernel answers with EINVAL rather than EACCES).
+  Error&& with_code(Errc code) && {
+    d_->code = code;
+    return std::move(*this);
+  }
   Error&& at_insn(std::size_t index) && {
     d_->location.insn = index;
     return std::move(*this);
