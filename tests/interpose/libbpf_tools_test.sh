@@ -329,6 +329,29 @@ openat 5"
     else bad "syscount -p -L against the kernel" "kernel: $k" "bpfvm:  $got"; fi
   fi
 fi
+# opensnoop -p PID: one process's opens (the same workload, waiting for its go), none of another
+# process in scope that opens the same file meanwhile.
+if [ -x "$PY" ]; then
+  printf 0 > "$TMP/go"
+  rm -f "$TMP/go.ready"
+  "$BPFVM" run -- "$PY" "$TMP/wl_count.py" "$TMP/go" "$TMP/present" & wl=$!
+  for _ in $(seq 200); do [ -e "$TMP/go.ready" ] && break; sleep 0.1; done
+  "$BPFVM" run -- opensnoop -p $wl > "$TMP/op" 2>&1 & tool=$!
+  wait_links 2
+  for _ in $(seq 200); do
+    [ "$("$BPFVM" agent show 2>/dev/null | awk -v p="pid $wl " 'index($0, p) == 1 { on = 1; next } /^pid / { on = 0 } on && /link/' | wc -l)" -ge 2 ] && break
+    sleep 0.1
+  done
+  "$BPFVM" run -- "$TMP/wl_open" "$TMP/present" > /dev/null 2>&1
+  printf 1 | dd of="$TMP/go" bs=1 count=1 conv=notrunc status=none
+  wait $wl
+  sleep 0.3
+  kill -INT $tool
+  wait $tool
+  got=$(awk -v wl=$wl 'NR > 1 { print ($1 == wl ? "wl" : $1), $NF }' "$TMP/op" | sort | uniq -c | awk '{ print $1, $2, $3 }')
+  if [ "$got" = "5 wl $TMP/present" ]; then ok "opensnoop -p: one process's opens only"
+  else bad "opensnoop -p" "want: 5 wl $TMP/present" "got: $got" "$(cat "$TMP/op")"; fi
+fi
 # funclatency: a uprobe and uretprobe on libc's getpid, which the tool (an agent process too) and the
 # agent call themselves; the workload's 100 calls are counted.
 libc=$(ldconfig -p 2>/dev/null | awk '/libc.so.6 .*x86-64/ { print $NF; exit }')
