@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "bpfvm/helpers/helpers.hpp"
+#include "bpfvm/helpers/run_env.hpp"
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/base/call_context.hpp"
 
@@ -19,6 +20,11 @@ inline maps::Map* as_map(std::uint64_t arg, CallContext* ctx) {
 
 inline bool readable(CallContext* ctx, std::uint64_t addr, std::uint64_t size) {
   return addr != 0 && ctx->may_access(addr, size, false);
+}
+
+// The run's environment: the runner's, else the thread's.
+inline const RunEnv& env_of(CallContext* ctx) {
+  return ctx->user() ? *static_cast<const RunEnv*>(ctx->user()) : current_thread_env();
 }
 
 inline std::uint64_t errno_result(int err) { return static_cast<std::uint64_t>(-static_cast<std::int64_t>(err)); }

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/helpers/helpers.hpp"
 #include "helper_args.hpp"
 
@@ -68,9 +69,29 @@ std::uint64_t sk_assign(std::uint64_t, std::uint64_t sk, std::uint64_t flags, st
   return err(EOPNOTSUPP);
 }
 
+// bpf_get_socket_cookie (46) on a packet: its socket's cookie (sock_gen_cookie), 0 when it has none. A
+// test run's packet has the run's dummy socket, whose identity bpfvm already draws for the run (the
+// owner of its sk_storage, a number no real socket's cookie has): the same value on every call of the
+// run, tail calls included, and another for the next run, as the kernel's dummy socket gets a cookie of
+// its own.
+std::uint64_t get_socket_cookie(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                CallContext* ctx) {
+  const RunEnv& env = env_of(ctx);
+  return env.test_socket != 0 ? env.test_socket_owner : 0;
+}
+
+// bpf_get_cgroup_classid (17): the class id of net_cls (cgroup v1) for the calling task; a test run
+// runs in process context, where the kernel's task_get_classid reads the task's, not its socket's.
+std::uint64_t get_cgroup_classid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                 CallContext* ctx) {
+  return os::net_cls_classid_of_task(env_of(ctx).task.pid);
+}
+
 }  // namespace
 
 void install_socket_helpers(Registry& table) {
+  table.set(BPF_FUNC_get_socket_cookie, get_socket_cookie);
+  table.set(BPF_FUNC_get_cgroup_classid, get_cgroup_classid);
   table.set(BPF_FUNC_sk_lookup_tcp, lookup);
   table.set(BPF_FUNC_sk_lookup_udp, lookup);
   table.set(BPF_FUNC_skc_lookup_tcp, lookup);

@@ -27,10 +27,6 @@ namespace bpfvm::helpers {
 
 namespace {
 
-const RunEnv& env_of(CallContext* ctx) {
-  return ctx->user() ? *static_cast<const RunEnv*>(ctx->user()) : current_thread_env();
-}
-
 std::uint64_t get_current_pid_tgid(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
                                    CallContext* ctx) {
   const Task& t = env_of(ctx).task;

@@ -216,6 +216,13 @@ TEST_F(KernelOracle, StringsToNumbers) {
   compare("strtox.bpf.o", inputs);
 }
 
+// A test run's packet has a dummy socket with a cookie of its own, the same for the repetitions of one
+// run and new for the next run; the class id is the caller's net_cls class (0 outside any).
+TEST_F(KernelOracle, SocketCookieAndClassId) {
+  compare("socket_cookie.bpf.o", {{"cookie", ipv4_frame(), {}}, {"cookie", ipv4_frame(), {}},
+                                  {"cookie", ipv4_frame(), {}, 3}});
+}
+
 TEST_F(KernelOracle, TracePrintk) {
   compare("printk.bpf.o", {{"hello", ipv4_frame(), {}}, {"conversions", ipv4_frame(), {}}, {"bad_formats", ipv4_frame(), {}}});
 }

@@ -70,6 +70,10 @@ Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd);
 // call them on the probed thread, which may be inside malloc.
 bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size);
 bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id);
+// The net_cls class id of task `tid` (cgroup v1's net_cls.classid of its net_cls cgroup), as the kernel's
+// task_get_classid reads it in process context: 0 where no net_cls hierarchy is mounted (every task is
+// then in its root, whose class is 0) or the task's cgroup cannot be read.
+std::uint32_t net_cls_classid_of_task(std::uint32_t tid);
 // The id of the task's cgroup ancestor at `level` (0: the root, 1: its child on the way to the task's
 // cgroup...), as bpf_get_current_ancestor_cgroup_id gives it; false past the task's own level.
 bool cgroup_ancestor_id_of_task(std::uint32_t tid, int level, std::uint64_t& id);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <linux/magic.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -381,6 +382,57 @@ bool read_task_cgroup(std::uint32_t tid, char* out, std::size_t size) {
 }
 
 bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) { return cgroup_ancestor_id_of_task(tid, -1, id); }
+std::uint32_t net_cls_classid_of_task(std::uint32_t tid) {
+  // Where the net_cls hierarchy is mounted (its mountinfo line: fstype cgroup, net_cls among the super
+  // options), found once; none when /proc/cgroups gives net_cls hierarchy 0.
+  static const std::string mount = [] {
+    std::string found;
+    const auto cgroups = read_text_file("/proc/cgroups");
+    if (!cgroups) return found;
+    std::istringstream lines(*cgroups);
+    std::string name;
+    int hierarchy = 0;
+    bool mounted = false;
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      if (fields >> name >> hierarchy && name == "net_cls") mounted = hierarchy != 0;
+    }
+    if (!mounted) return found;
+    const auto info = read_text_file("/proc/self/mountinfo");
+    if (!info) return found;
+    std::istringstream mounts(*info);
+    for (std::string line; std::getline(mounts, line);) {
+      // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
+      const std::size_t dash = line.find(" - ");
+      if (dash == std::string::npos) continue;
+      std::istringstream tail(line.substr(dash + 3));
+      std::string fstype, source, super;
+      tail >> fstype >> source >> super;
+      if (fstype != "cgroup" || ("," + super + ",").find(",net_cls,") == std::string::npos) continue;
+      std::istringstream head(line.substr(0, dash));
+      std::string id, parent, dev, root, point;
+      head >> id >> parent >> dev >> root >> point;
+      if (root == "/") {
+        found = point;
+        break;
+      }
+    }
+    return found;
+  }();
+  if (mount.empty()) return 0;
+  // The task's net_cls cgroup: its /proc/TID/cgroup line whose controllers include net_cls.
+  const auto cgroups = read_text_file(fmt::format("/proc/{}/cgroup", tid));
+  if (!cgroups) return 0;
+  std::istringstream lines(*cgroups);
+  for (std::string line; std::getline(lines, line);) {
+    const std::size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    if (("," + line.substr(a + 1, b - a - 1) + ",").find(",net_cls,") == std::string::npos) continue;
+    const auto value = read_text_file(mount + line.substr(b + 1) + "/net_cls.classid");
+    return value ? static_cast<std::uint32_t>(std::strtoul(value->c_str(), nullptr, 10)) : 0;
+  }
+  return 0;
+}
 
 bool cgroup_ancestor_id_of_task(std::uint32_t tid, int level, std::uint64_t& id) {
   // The cgroup2 mount: where systemd and Debian put it (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside
