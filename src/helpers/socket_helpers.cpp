@@ -1,7 +1,7 @@
 // Socket helpers (net/core/filter.c): bpf_sk_lookup_tcp (84), bpf_sk_lookup_udp (85),
 // bpf_sk_release (86), bpf_sk_fullsock (95), bpf_tcp_sock (96), bpf_get_listener_sock (98),
 // bpf_skc_lookup_tcp (99), bpf_tcp_check_syncookie (100), bpf_tcp_gen_syncookie (110),
-// bpf_sk_assign (124).
+// bpf_sk_assign (124), bpf_get_socket_cookie (46), bpf_get_cgroup_classid (17).
 //
 // The programs bpfvm runs that may call them (tc and XDP) run in test runs, on packets, not on the
 // host's network stack: no socket matches a lookup, so the lookups find none (NULL, as the kernel
