@@ -36,6 +36,7 @@
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
+#include "bpfvm/runtime/broker.hpp"
 #include "early.hpp"
 #include "signals.hpp"
 #include "user_memory.hpp"
@@ -224,6 +225,7 @@ class ThreadRunners {
 struct ThreadState {
   bool busy = false;
   bool ids_stale = false;  // a vfork child on its parent's thread-locals, or that parent after it
+  bool creds_stale = false;  // the thread changed its user or group ids (set*id): read them again
   std::uint32_t generation = ~0u;
   helpers::RunEnv env;
   ThreadRunners runners;
@@ -339,6 +341,14 @@ ThreadState& thread_state() {
     t.env.task.pid = static_cast<std::uint32_t>(raw_syscall(SYS_gettid, kNoArgs));
     t.env.task.tgid = static_cast<std::uint32_t>(raw_syscall(SYS_getpid, kNoArgs));
     t.env.memory_pid = static_cast<pid_t>(t.env.task.tgid);
+    for (auto& r : t.runners) r.runner->set_task(t.env.task, t.env.memory_pid);
+  }
+  if (t.creds_stale) [[unlikely]] {
+    // bpf_get_current_uid_gid answers the thread's credentials as they are now (current_cred()).
+    t.creds_stale = false;
+    static constexpr std::uint64_t kNoArgs[6] = {};
+    t.env.task.uid = static_cast<std::uint32_t>(raw_syscall(SYS_getuid, kNoArgs));
+    t.env.task.gid = static_cast<std::uint32_t>(raw_syscall(SYS_getgid, kNoArgs));
     for (auto& r : t.runners) r.runner->set_task(t.env.task, t.env.memory_pid);
   }
   if (t.generation != gen) [[unlikely]] {  // first use on this thread, or the first after a fork
@@ -819,14 +829,100 @@ bool on_the_way_out(std::uint64_t nr) {
 
 void start_deferred_watcher();
 
+// ---- the broker (runtime/broker.hpp): the agent's own file syscalls its pin root refuses ----------
+
+// On when this process cannot open its pin root (it became another user, then exec'd) and a broker of
+// that pin root listens; the pin root is set before.
+std::atomic<bool> g_brokered{false};
+char g_broker_root[1024];
+
+bool is_brokered_nr(std::uint64_t nr) {
+  switch (nr) {
+    case SYS_open: case SYS_openat: case SYS_stat: case SYS_lstat: case SYS_newfstatat: case SYS_access:
+    case SYS_faccessat: case SYS_faccessat2: case SYS_mkdir: case SYS_mkdirat: case SYS_rename: case SYS_renameat:
+    case SYS_renameat2: case SYS_unlink: case SYS_unlinkat:
+      return true;
+    default: return false;
+  }
+}
+
+bool under_broker_root(const char* path) {
+  const std::size_t n = std::strlen(g_broker_root);
+  return path && std::strncmp(path, g_broker_root, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+// One of the agent's own file syscalls, performed here; when the pin root refuses it (EACCES, EPERM),
+// asked of a broker instead.
+void brokered_syscall(std::uint64_t nr, PtRegs* regs) {
+  const std::uint64_t a[6] = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+  std::int64_t ret = raw_syscall(nr, a);
+  regs->rax = static_cast<std::uint64_t>(ret);
+  regs->rcx = 1;
+  if (ret != -EACCES && ret != -EPERM) return;
+  const char* path = nullptr;
+  const char* to = nullptr;
+  int flags = 0;
+  unsigned mode = 0;
+  struct stat* st = nullptr;
+  auto op = runtime::BrokerOp::kStat;
+  const auto at = [](std::uint64_t dirfd, std::uint64_t p) {
+    const char* s = reinterpret_cast<const char*>(p);
+    return (static_cast<int>(dirfd) == AT_FDCWD || (s && s[0] == '/')) ? s : nullptr;
+  };
+  switch (nr) {
+    case SYS_open: path = reinterpret_cast<const char*>(a[0]), flags = static_cast<int>(a[1]), mode = static_cast<unsigned>(a[2]), op = runtime::BrokerOp::kOpen; break;
+    case SYS_openat: path = at(a[0], a[1]), flags = static_cast<int>(a[2]), mode = static_cast<unsigned>(a[3]), op = runtime::BrokerOp::kOpen; break;
+    case SYS_stat: path = reinterpret_cast<const char*>(a[0]), st = reinterpret_cast<struct stat*>(a[1]); break;
+    case SYS_lstat: path = reinterpret_cast<const char*>(a[0]), st = reinterpret_cast<struct stat*>(a[1]), flags = AT_SYMLINK_NOFOLLOW; break;
+    case SYS_newfstatat:
+      if (a[3] & AT_EMPTY_PATH) return;
+      path = at(a[0], a[1]), st = reinterpret_cast<struct stat*>(a[2]), flags = static_cast<int>(a[3] & AT_SYMLINK_NOFOLLOW);
+      break;
+    case SYS_access: path = reinterpret_cast<const char*>(a[0]); break;
+    case SYS_faccessat: case SYS_faccessat2: path = at(a[0], a[1]); break;
+    case SYS_mkdir: path = reinterpret_cast<const char*>(a[0]), op = runtime::BrokerOp::kMkdir; break;
+    case SYS_mkdirat: path = at(a[0], a[1]), op = runtime::BrokerOp::kMkdir; break;
+    case SYS_rename: path = reinterpret_cast<const char*>(a[0]), to = reinterpret_cast<const char*>(a[1]), op = runtime::BrokerOp::kRename; break;
+    case SYS_renameat: case SYS_renameat2:
+      if (nr == SYS_renameat2 && a[4] != 0) return;
+      path = at(a[0], a[1]), to = at(a[2], a[3]), op = runtime::BrokerOp::kRename;
+      if (!to) return;
+      break;
+    case SYS_unlink: path = reinterpret_cast<const char*>(a[0]), op = runtime::BrokerOp::kUnlink; break;
+    case SYS_unlinkat:
+      if (a[2] != 0) return;
+      path = at(a[0], a[1]), op = runtime::BrokerOp::kUnlink;
+      break;
+    default: return;
+  }
+  if (!under_broker_root(path) || (to && !under_broker_root(to))) return;
+  struct stat got {};
+  const auto r = runtime::broker_request(g_broker_root, op, path, flags, mode, to, st ? &got : nullptr);
+  if (!r) return;
+  if (st && *r == 0) std::memcpy(st, &got, sizeof got);  // (the agent's own buffer)
+  regs->rax = static_cast<std::uint64_t>(*r);
+}
+
 // The syscall as it goes on: served, or a memory syscall through the writer, or the instruction.
 void perform(PtRegs* regs) {
   if (!serve(regs)) memory_syscall(regs);
 }
 
+// The syscalls that change a thread's user or group ids: they come to the handler (as the served ones
+// do), which has the thread read its credentials again before its next event.
+bool changes_ids(std::uint64_t nr) {
+  switch (nr) {
+    case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid: case SYS_setresuid:
+    case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:
+      return true;
+    default: return false;
+  }
+}
+
 void on_syscall(PtRegs* regs, void*) {
   regs->rcx = 0;  // the original instruction runs, unless performed here
   const std::uint64_t nr = regs->rax;
+  if (changes_ids(nr) && t_state) [[unlikely]] t_state->creds_stale = true;
   if (g_watcher_deferred.load(std::memory_order_relaxed)) [[unlikely]] {
     if (!t_agent_thread && !t_in_syscall_handler && nr < kMaxSyscall && !on_the_way_out(nr)) start_deferred_watcher();
   }
@@ -841,6 +937,10 @@ void on_syscall(PtRegs* regs, void*) {
     }
   }
   if (nr >= kMaxSyscall || t_agent_thread || t_in_syscall_handler) {
+    if (g_brokered.load(std::memory_order_relaxed) && is_brokered_nr(nr)) [[unlikely]] {
+      brokered_syscall(nr, regs);
+      return;
+    }
     memory_syscall(regs);
     return;
   }
@@ -1064,6 +1164,9 @@ void hook_sites(State& s) {
     return;
   }
   s.sites_hooked = true;
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    if (changes_ids(nr)) g_served[nr] = 1;  // (no server answers them: the handler notes them, see changes_ids)
+  }
   set_syscall_handler(on_syscall);
   set_after_fork_handler(after_fork);
   // The syscalls that change memory come to the handler first, then direct reads go on (unless
@@ -1085,6 +1188,9 @@ void hook_sites(State& s) {
 void prepare_sites(State& s) {
   if (s.sites_hooked || s.prepared_made || detail::other_threads() == 0) return;
   s.prepared_made = true;
+  for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+    if (changes_ids(nr)) g_served[nr] = 1;  // (see hook_sites)
+  }
   set_syscall_handler(on_syscall);
   set_after_fork_handler(after_fork);
   patch_new_code(s, false, &s.prepared);
@@ -1579,9 +1685,23 @@ Result<void> start(const AgentOptions& options) {
   }
   if (g_state) return {};
   try {
+    AgentWork own;  // its syscalls are the agent's (and come to a broker when the pin root refuses them)
     auto s = std::make_unique<State>();
     s->options = options;
     s->rt = std::make_unique<runtime::Runtime>(runtime::RuntimeOptions{options.pin_root});
+    // A process that joined as the pin root's user and became another (then exec'd: this image's agent
+    // is the new user's) cannot open it; a broker of the loaders opens what the agent needs. Its file
+    // syscalls come through the handler from now on: the syscall instructions are patched first.
+    if (const std::string& root = s->rt->pin_root();
+        !g_brokered.load() && root.size() < sizeof g_broker_root && ::access(root.c_str(), X_OK) != 0 && errno == EACCES &&
+        runtime::broker_listening(root)) {
+      std::memcpy(g_broker_root, root.c_str(), root.size() + 1);
+      g_brokered.store(true);
+      for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) {
+        if (is_brokered_nr(nr)) g_served[nr] = 1;
+      }
+      hook_sites(*s);
+    }
     s->registry = s->rt->registry();
     if (!s->registry) {
       const auto& why = s->rt->registry_error();
@@ -1633,8 +1753,7 @@ Result<void> start(const AgentOptions& options) {
     if (options.watch) {
       // The links were just synced here, before the process runs on: the watcher waits for a change
       // first. (Syncing again at once, it read the registry while the process opened its first files,
-      // and the process's descriptors came out one or two higher than without bpfvm.)
-      AgentWork own;
+      // and the process's descriptors came out one or two higher than without bpfvm.) (Agent work: `own`.)
       start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(synced) + 1));
     }
     return {};

@@ -390,6 +390,10 @@ Result<std::shared_ptr<Link>> Runtime::create_link(std::shared_ptr<Program> prog
   link->set_registration(publish(ObjectKind::kLink, link->id(), link_record(*link), true));
   std::lock_guard lock(mutex_);
   registry_[kLink][link->id()] = link;
+  // A loader run by root serves the agents of processes in its scope that became other users (broker.hpp).
+  if (!broker_ && ::geteuid() == 0 && system_) {
+    if (auto b = Broker::start(pin_root_, system_)) broker_ = std::move(*b);
+  }
   return link;
 }
 

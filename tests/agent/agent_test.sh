@@ -456,6 +456,16 @@ C
     "kept 1 blocked 1 raised 1" "open $TMP/libwindow.so" "open /etc/hostname"
 fi
 
+# A process in scope that becomes another user and then execs (setpriv here; su, sudo -u and services
+# dropping privileges do the same) stays in scope: its new image's agent, as that user, cannot open the
+# loader's pin root (private to root), and the loader's broker opens what it needs (runtime/broker.hpp).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1 && ! ldd "$BPFVM" | grep -q libasan; then
+  out=$("$BPFVM" trace "$TMP/opens.bpf.c" -- setpriv --reuid=nobody --regid=nogroup --clear-groups cat /etc/hostname 2>&1); rc=$?
+  check "a process that became another user and exec'd: its events" $rc "$out" 0 "cat-" "open /etc/hostname"
+else
+  echo "skip: a process that changes user (needs root, setpriv and the user nobody; not sanitized)"
+fi
+
 # Process events (sched/sched_process_exec, _fork, _exit) with the kernel's records: the command's own
 # exec and a posix_spawn's; a fork, a vfork, a posix_spawn and a thread (each reported by its parent,
 # as current); the exit of each thread and process, group_dead for the last of each process. The same

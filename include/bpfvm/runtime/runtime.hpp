@@ -24,6 +24,7 @@
 #include "bpfvm/maps/perf_event.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/objects.hpp"
+#include "bpfvm/runtime/broker.hpp"
 #include "bpfvm/runtime/registry.hpp"
 
 namespace bpfvm::runtime {
@@ -176,6 +177,7 @@ class Runtime {
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive
   std::shared_ptr<maps::RingBuffer> trace_pipe_;
   std::shared_ptr<Registry> system_;
+  std::unique_ptr<Broker> broker_;  // (a root loader's, from its first link: broker.hpp)
   std::optional<Error> system_error_;
   bool system_tried_ = false;
   bool default_root_ = false;  // pin_root_ is default_pin_root() without $BPFVM_PIN_ROOT: kept private
