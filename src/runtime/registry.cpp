@@ -30,12 +30,21 @@ struct Ids {
 };
 
 Result<os::SharedMemory> open_ids(const std::string& path) {
-  auto created = os::SharedMemory::create(path, 4096);
-  if (created) {
-    auto* ids = reinterpret_cast<Ids*>(created->data());
-    for (auto& n : ids->next) n.store(0);
-    std::atomic_ref<std::uint64_t>(ids->magic).store(kIdsMagic, std::memory_order_release);
-    return created;
+  // Made whole under a name of this process's, then linked in place (atomic): another process opening
+  // the registry at the same moment finds no file, or a sized and filled one (it found an empty one
+  // between the creator's open and its fallocate: "not a shared memory file"). The loser of two links
+  // opens the winner's.
+  if (!os::exists(path)) {
+    const std::string mine = fmt::format("{}.tmp.{}", path, ::getpid());
+    ::unlink(mine.c_str());
+    if (auto created = os::SharedMemory::create(mine, 4096)) {
+      auto* ids = reinterpret_cast<Ids*>(created->data());
+      for (auto& n : ids->next) n.store(0);
+      std::atomic_ref<std::uint64_t>(ids->magic).store(kIdsMagic, std::memory_order_release);
+      const bool linked = ::link(mine.c_str(), path.c_str()) == 0;
+      ::unlink(mine.c_str());
+      if (linked) return os::SharedMemory::open(path);
+    }
   }
   auto opened = BPFVM_TRY(os::SharedMemory::open(path));
   if (opened.size() < sizeof(Ids)) return make_error(Errc::kInvalid, "'{}' is not a bpfvm id file", path);
