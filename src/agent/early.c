@@ -220,7 +220,7 @@ static void on_sigsys(int sig, siginfo_t* info, void* context) {
   const long nr = g[REG_RAX];
   const uint64_t args[6] = {(uint64_t)g[REG_RDI], (uint64_t)g[REG_RSI], (uint64_t)g[REG_RDX],
                             (uint64_t)g[REG_R10], (uint64_t)g[REG_R8],  (uint64_t)g[REG_R9]};
-  if (nr == BPFVM_EARLY_HANDOVER_NR && args[0] == BPFVM_EARLY_HANDOVER_ARG) {
+  if (nr == BPFVM_EARLY_HANDOVER_NR && args[0] == BPFVM_EARLY_HANDOVER_ARG && args[1] == BPFVM_EARLY_HANDOVER_ARG2) {
     close_window(mask, BPFVM_EARLY_HANDED_OVER, nr);
     g[REG_RAX] = (greg_t)(uintptr_t)g_log;
     return;

@@ -19,9 +19,10 @@ bpfvm_early_log* take_early_log() {
   long ret;
   __asm__ volatile("syscall"
                    : "=a"(ret)
-                   : "a"(BPFVM_EARLY_HANDOVER_NR), "D"(BPFVM_EARLY_HANDOVER_ARG)
+                   : "a"(BPFVM_EARLY_HANDOVER_NR), "D"(BPFVM_EARLY_HANDOVER_ARG), "S"(BPFVM_EARLY_HANDOVER_ARG2)
                    : "rcx", "r11", "memory");
-  if (ret < 0 && ret > -4096) return nullptr;  // no window open (ENOSYS from the kernel)
+  // No window open: the kernel's getppid answered (a pid), or a sandbox's filter refused it (-errno).
+  if (static_cast<unsigned long>(ret) < (1UL << 32) || (ret < 0 && ret > -4096)) return nullptr;
   auto* log = reinterpret_cast<bpfvm_early_log*>(ret);
   if (log->magic != BPFVM_EARLY_MAGIC || log->version != BPFVM_EARLY_VERSION || log->size != BPFVM_EARLY_LOG_SIZE ||
       log->used > log->size - sizeof *log) {

@@ -12,8 +12,9 @@
 namespace bpfvm::agent::detail {
 
 // The hand-over: ends the early module's window and returns its log, or null when no early module runs
-// in this process ($LD_AUDIT does not name it; then no syscall is made). Makes no other syscall: it is
-// the agent's first act, before anything of the agent's could be recorded as the process's.
+// in this process ($LD_AUDIT does not name it; then no syscall is made) or its window is closed (then a
+// getppid is made, which changes nothing). Makes no other syscall: it is the agent's first act, before
+// anything of the agent's could be recorded as the process's.
 bpfvm_early_log* take_early_log();
 // Gives the log's memory back.
 void release_early_log(bpfvm_early_log* log);

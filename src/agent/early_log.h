@@ -18,10 +18,13 @@
 
 #define BPFVM_EARLY_MAGIC 0x62706676656172ULL /* the log's first word */
 #define BPFVM_EARLY_VERSION 1u
-/* The hand-over: a syscall number no kernel has (ENOSYS there, when no early module runs) with this
- * first argument. */
-#define BPFVM_EARLY_HANDOVER_NR 0x627066L
+/* The hand-over: getppid (SYS_getppid, 110), which every sandbox's seccomp filter lets through, with
+ * two arguments no caller passes (the kernel ignores them). With the window open the dispatch traps it
+ * and the early module answers the log's address; without (no early module, or a window another
+ * syscall ended) the kernel answers the parent's pid, which is below 2^32 where no user address is. */
+#define BPFVM_EARLY_HANDOVER_NR 110L
 #define BPFVM_EARLY_HANDOVER_ARG 0x6276656172687dULL
+#define BPFVM_EARLY_HANDOVER_ARG2 0x68616e646f766572ULL
 #define BPFVM_EARLY_LOG_SIZE (1u << 20)
 #define BPFVM_EARLY_STRING_MAX 256u /* a path argument is kept up to this many bytes, NUL included */
 
