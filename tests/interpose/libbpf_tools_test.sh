@@ -408,11 +408,23 @@ if [ "$(id -u)" = 0 ] && [ -r /sys/kernel/tracing/events/syscalls/sys_enter_open
   done
   # Every open of the workload, its dynamic loader's first (ld.so.cache, libc): they come before any
   # preloaded library runs, and the early module keeps them for the agent (src/agent/early_log.h).
+  # (The workload's own rows, by its pid: the kernel's tool sees every process of that name.)
   if [ -n "$("$BPFVM" run -- printenv LD_AUDIT)" ]; then
-    KERNEL=1 run_tool "$TMP/kernel" opensnoop -n wl_open
-    run_tool "$TMP/ours" opensnoop -n wl_open
-    all_rows() { awk 'NR > 1 && $2 == "wl_open" { print $2, ($3 >= 0 ? "FD" : $3), $4, $5 }' "$1"; }
-    k=$(all_rows "$TMP/kernel") o=$(all_rows "$TMP/ours")
+    cp /bin/cat "$TMP/wl_all"
+    all_run() {  # OUT KERNEL(0|1)
+      local pid
+      if [ "$2" = 1 ]; then opensnoop -n wl_all > "$1" 2>&1 & pid=$!; sleep 2
+      else "$BPFVM" run -- opensnoop -n wl_all > "$1" 2>&1 & pid=$!; wait_links 2; fi
+      if [ "$2" = 1 ]; then sh -c 'echo $$ > "$0.pid"; exec "$0" "$1"' "$TMP/wl_all" "$TMP/present" > /dev/null 2>&1
+      else "$BPFVM" run -- sh -c 'echo $$ > "$0.pid"; exec "$0" "$1"' "$TMP/wl_all" "$TMP/present" > /dev/null 2>&1; fi
+      sleep 0.5
+      kill -INT $pid
+      wait $pid
+      awk -v p="$(cat "$TMP/wl_all.pid")" 'NR > 1 && $1 == p { print $2, ($3 >= 0 ? "FD" : $3), $4, $5 }' "$1" > "$1.rows"
+    }
+    all_run "$TMP/kernel" 1
+    all_run "$TMP/ours" 0
+    k=$(cat "$TMP/kernel.rows") o=$(cat "$TMP/ours.rows")
     if [ -n "$k" ] && [ "$k" = "$o" ] && grep -q "/etc/ld.so.cache" <<<"$o"; then ok "opensnoop -n: all the kernel's rows, the loader's too"
     else bad "opensnoop -n (all rows) against the kernel" "kernel: $k" "bpfvm:  $o"; fi
   else
