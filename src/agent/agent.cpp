@@ -125,6 +125,7 @@ struct State {
   std::vector<std::string> sites_left;
   std::atomic<std::uint64_t> failures{0}, misses{0};
   bool stopped = false;
+  bool exiting = false;  // the process calls exit(): its static objects go, the watcher syncs no more
 };
 
 State* g_state = nullptr;  // made once, never destroyed: probes may fire during exit
@@ -1412,7 +1413,7 @@ void publish_record(State& s) {
 }
 
 void sync_locked(State& s) {
-  if (s.stopped) return;
+  if (s.stopped || s.exiting) return;
   AgentWork own;
   std::map<std::uint32_t, json> wanted;
   for (auto& r : s.registry->list(runtime::ObjectKind::kLink)) {
@@ -1499,7 +1500,7 @@ void* watch(void* arg) {
     const std::uint32_t seen = s.registry->links_generation();
     {
       std::lock_guard lock(s.mutex);
-      if (s.stopped) return nullptr;
+      if (s.stopped || s.exiting) return nullptr;
       sync_locked(s);
     }
     // Woken by a link's change; every second anyway, for links whose loader died without withdrawing.
@@ -1756,6 +1757,17 @@ Result<void> start(const AgentOptions& options) {
       // and the process's descriptors came out one or two higher than without bpfvm.) (Agent work: `own`.)
       start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(synced) + 1));
     }
+    // exit() destroys the static objects of the libraries (this one's included) after the handlers
+    // registered after them: from here on, the watcher stops syncing before any of those the agent
+    // used so far goes (it read freed memory when a process exited while its watcher synced).
+    static std::once_flag at_exit;
+    std::call_once(at_exit, [] {
+      std::atexit([] {
+        if (!g_state) return;
+        std::lock_guard lock(g_state->mutex);  // (a sync in progress ends first)
+        g_state->exiting = true;
+      });
+    });
     return {};
   } catch (const std::exception& e) {
     return make_error(Errc::kInvalid, "the agent could not start: {}", e.what());
