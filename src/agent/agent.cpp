@@ -1485,6 +1485,20 @@ void park(State& s, std::uint32_t seen) {
 // `arg`: null, sync first; else the links generation of the last sync + 1 (start's, or for a forked
 // child, which has its parent's links, the fork's): wait for a change first, so that a short-lived
 // child costs no registry work and the process's first files are not opened beside the watcher's.
+// exit() runs the handlers registered with atexit and the static objects' destructors in the reverse
+// order of their registration. A handler registered now runs before the destructors of every static
+// object made so far (those the agent used until now among them): it waits for a sync in progress and
+// marks the state exiting, after which the watcher syncs no more. Registered at the start and again
+// after each sync that applied or removed links (a sync may make static objects of its own, such as a
+// program's first load; the watcher read one that exit() had freed).
+void watch_exit() {
+  std::atexit([] {
+    if (!g_state) return;
+    std::lock_guard lock(g_state->mutex);  // (a sync in progress ends first)
+    g_state->exiting = true;
+  });
+}
+
 void* watch(void* arg) {
   t_agent_thread = true;
   t_own_thread = true;
@@ -1498,11 +1512,15 @@ void* watch(void* arg) {
   }
   for (;;) {
     const std::uint32_t seen = s.registry->links_generation();
+    bool changed = false;
     {
       std::lock_guard lock(s.mutex);
       if (s.stopped || s.exiting) return nullptr;
+      const std::size_t before = s.applied.size() + s.syscalls.size() + s.failed.size();
       sync_locked(s);
+      changed = before != s.applied.size() + s.syscalls.size() + s.failed.size();
     }
+    if (changed) watch_exit();
     // Woken by a link's change; every second anyway, for links whose loader died without withdrawing.
     park(s, seen);
     drop_what_the_leader_lacks();
@@ -1760,14 +1778,7 @@ Result<void> start(const AgentOptions& options) {
     // exit() destroys the static objects of the libraries (this one's included) after the handlers
     // registered after them: from here on, the watcher stops syncing before any of those the agent
     // used so far goes (it read freed memory when a process exited while its watcher synced).
-    static std::once_flag at_exit;
-    std::call_once(at_exit, [] {
-      std::atexit([] {
-        if (!g_state) return;
-        std::lock_guard lock(g_state->mutex);  // (a sync in progress ends first)
-        g_state->exiting = true;
-      });
-    });
+    watch_exit();
     return {};
   } catch (const std::exception& e) {
     return make_error(Errc::kInvalid, "the agent could not start: {}", e.what());

@@ -206,9 +206,11 @@ void install(Registry& table) {
 }  // namespace
 
 std::span<const Implementation> implementations() {
-  static const Registry registry = [] {
-    Registry r;
-    install(r);
+  // Never destroyed: an agent's watcher thread may load a program (and ask here) while the process's
+  // exit() runs the static destructors.
+  static const Registry& registry = *[] {
+    auto* r = new Registry;
+    install(*r);
     return r;
   }();
   return registry.entries();

@@ -70,7 +70,8 @@ for t in "${tools[@]}"; do
     krc=$(cat "$TMP/k_$name.rc")
     last=$(grep -v '^$' "$out" | tail -1) klast=$(grep -v '^$' "$TMP/k_$name.out" | tail -1)
     if [ "$krc" = "$rc" ] && [ "$klast" = "$last" ]; then ok "$name: stops as on the kernel ($last)"
-    else bad "$name: stops otherwise than on the kernel" "bpfvm rc=$rc: $last" "kernel rc=$krc: $klast"; fi
+    else bad "$name: stops otherwise than on the kernel" "bpfvm rc=$rc: $last" "kernel rc=$krc: $klast" \
+      "$(grep -A40 'ERROR: AddressSanitizer\|runtime error:' "$out" | head -60)"; fi
   elif ! ran "$rc"; then
     ok "$name: stops by itself ($(grep -v '^$' "$out" | tail -1))"
   else
