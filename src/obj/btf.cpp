@@ -248,10 +248,11 @@ std::string_view Btf::type_name(std::uint32_t id) const {
 }
 
 Result<std::shared_ptr<const Btf>> running_kernel_btf() {
-  static const Result<std::shared_ptr<const Btf>> once = []() -> Result<std::shared_ptr<const Btf>> {
+  // Never destroyed: an agent's watcher may read it while exit() runs the static destructors.
+  static const Result<std::shared_ptr<const Btf>>& once = *new Result<std::shared_ptr<const Btf>>([]() -> Result<std::shared_ptr<const Btf>> {
     const auto bytes = BPFVM_TRY_CTX(os::read_file("/sys/kernel/btf/vmlinux"), "the running kernel's types");
     return std::make_shared<const Btf>(BPFVM_TRY_CTX(Btf::parse(bytes), "/sys/kernel/btf/vmlinux"));
-  }();
+  }());
   return once;
 }
 

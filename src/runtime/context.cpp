@@ -40,7 +40,7 @@ struct Field {
 // The __sk_buff fields both socket filters and tc programs read (the kernel's bpf_skb_is_valid_access
 // minus what sk_filter_is_valid_access refuses).
 const std::vector<Field>& socket_filter_fields() {
-  static const std::vector<Field> f = {
+  static const std::vector<Field>& f = *new std::vector<Field>{  // (never destroyed: see verifier_platform.cpp)
       {SKB(len)}, {SKB(pkt_type)}, {SKB(mark)}, {SKB(queue_mapping)}, {SKB(protocol)}, {SKB(vlan_present)},
       {SKB(vlan_tci)}, {SKB(vlan_proto)}, {SKB(priority)}, {SKB(ingress_ifindex)}, {SKB(ifindex)},
       {SKB(tc_index)}, {offsetof(struct __sk_buff, cb), 4, 5, kRead | kWrite | kScratch}, {SKB(hash)}, {SKB(napi_id)},
@@ -51,7 +51,7 @@ const std::vector<Field>& socket_filter_fields() {
 
 // tc_cls_act_is_valid_access: more readable fields, direct packet access and more writable fields.
 const std::vector<Field>& sched_cls_fields() {
-  static const std::vector<Field> f = {
+  static const std::vector<Field>& f = *new std::vector<Field>{  // (never destroyed: see verifier_platform.cpp)
       {SKB(len)}, {SKB(pkt_type)}, {SKB(mark), 1, kRead | kWrite}, {SKB(queue_mapping), 1, kRead | kWrite},
       {SKB(protocol)}, {SKB(vlan_present)}, {SKB(vlan_tci)}, {SKB(vlan_proto)},
       {SKB(priority), 1, kRead | kWrite}, {SKB(ingress_ifindex)}, {SKB(ifindex)}, {SKB(tc_index), 1, kRead | kWrite},
@@ -71,7 +71,7 @@ const std::vector<Field>& sched_cls_fields() {
         verifier::CtxField::Result::kind                                                            \
   }
 const std::vector<Field>& xdp_fields() {
-  static const std::vector<Field> f = {
+  static const std::vector<Field>& f = *new std::vector<Field>{  // (never destroyed: see verifier_platform.cpp)
       XDP_PTR(data, data, kPacket), XDP_PTR(data_end, data_end, kPacketEnd), XDP_PTR(data_meta, data_meta, kPacketMeta),
       {offsetof(struct xdp_md, ingress_ifindex), 4}, {offsetof(struct xdp_md, rx_queue_index), 4},
       {offsetof(struct xdp_md, egress_ifindex), 4},

@@ -43,7 +43,7 @@ Result<std::shared_ptr<Map>> create_one(Runtime& rt, const obj::MapSpec& m, cons
 
 Result<std::vector<obj::CoreOutcome>> apply_core(obj::ObjectSpec& spec, const std::optional<std::string>& btf_path) {
   if (!spec.kconfig.empty() && !spec.kconfig_filled) {
-    static const std::map<std::string, std::string> config = obj::read_kernel_config();
+    static const std::map<std::string, std::string>& config = *new std::map<std::string, std::string>(obj::read_kernel_config());  // (never destroyed: see verifier_platform.cpp)
     BPFVM_TRY(obj::fill_kconfig(spec, config));
   }
   if (!spec.has_core_relocations) return std::vector<obj::CoreOutcome>{};

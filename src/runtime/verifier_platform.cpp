@@ -85,9 +85,10 @@ verifier::HelperSignature signature(const helpers::Prototype& p) {
 
 // The helper table in the verifier's terms, indexed like helpers::prototypes().
 const std::vector<verifier::HelperSignature>& signatures() {
-  static const std::vector<verifier::HelperSignature> table = [] {
-    std::vector<verifier::HelperSignature> t;
-    for (const helpers::Prototype& p : helpers::prototypes()) t.push_back(signature(p));
+  // Never destroyed (as every table an agent's watcher reads: it may load a program while exit() runs).
+  static const std::vector<verifier::HelperSignature>& table = *[] {
+    auto* t = new std::vector<verifier::HelperSignature>;
+    for (const helpers::Prototype& p : helpers::prototypes()) t->push_back(signature(p));
     return t;
   }();
   return table;

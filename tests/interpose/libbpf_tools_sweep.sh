@@ -53,7 +53,8 @@ for t in "${tools[@]}"; do
     continue
   fi
   if [[ $user_space == *" $name "* ]]; then
-    if ran "$rc" && [ -z "$why" ]; then ok "$name runs"; else bad "$name does not run" "rc=$rc" "$(tail -5 "$out")"; fi
+    if ran "$rc" && [ -z "$why" ]; then ok "$name runs"
+    else bad "$name does not run" "rc=$rc" "$(tail -5 "$out")" "$(grep -A40 'ERROR: AddressSanitizer\|runtime error:' "$out" | head -60)"; fi
     continue
   fi
   if [ -n "$why" ]; then

@@ -385,7 +385,7 @@ bool cgroup_id_of_task(std::uint32_t tid, std::uint64_t& id) { return cgroup_anc
 std::uint32_t net_cls_classid_of_task(std::uint32_t tid) {
   // Where the net_cls hierarchy is mounted (its mountinfo line: fstype cgroup, net_cls among the super
   // options), found once; none when /proc/cgroups gives net_cls hierarchy 0.
-  static const std::string mount = [] {
+  static const std::string& mount = *new std::string([] {
     std::string found;
     const auto cgroups = read_text_file("/proc/cgroups");
     if (!cgroups) return found;
@@ -418,7 +418,7 @@ std::uint32_t net_cls_classid_of_task(std::uint32_t tid) {
       }
     }
     return found;
-  }();
+  }());
   if (mount.empty()) return 0;
   // The task's net_cls cgroup: its /proc/TID/cgroup line whose controllers include net_cls.
   const auto cgroups = read_text_file(fmt::format("/proc/{}/cgroup", tid));
