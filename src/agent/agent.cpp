@@ -36,6 +36,7 @@
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
+#include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/runtime/broker.hpp"
 #include "early.hpp"
 #include "signals.hpp"
@@ -1655,16 +1656,7 @@ void report_early_syscalls() {
       if (s.nr < 0 || static_cast<std::size_t>(s.nr) >= kMaxSyscall) continue;
       const auto nr = static_cast<std::size_t>(s.nr);
       PtRegs regs{};
-      regs.rax = regs.orig_rax = nr;
-      regs.rdi = s.args[0];
-      regs.rsi = s.args[1];
-      regs.rdx = s.args[2];
-      regs.r10 = s.args[3];
-      regs.r8 = s.args[4];
-      regs.r9 = s.args[5];
-      regs.rip = s.ip;
-      regs.cs = 0x33;
-      regs.ss = 0x2b;
+      attach::syscall_regs(s.nr, s.args, false, 0, s.ip, 0, reinterpret_cast<std::uint8_t*>(&regs));
       attach::SyscallStop stop;
       stop.task = &t.env.task;
       stop.nr = s.nr;
@@ -1675,7 +1667,7 @@ void report_early_syscalls() {
       run_syscall_entries(e->enter[nr], stop, t, cpu);
       stop.exit = true;
       stop.ret = s.ret;
-      regs.rax = static_cast<std::uint64_t>(s.ret);
+      attach::syscall_regs(s.nr, s.args, true, s.ret, s.ip, 0, reinterpret_cast<std::uint8_t*>(&regs));
       run_syscall_entries(e->all_exit, stop, t, cpu);
       run_syscall_entries(e->exit[nr], stop, t, cpu);
     }
