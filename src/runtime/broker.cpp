@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -289,8 +290,25 @@ std::optional<std::int64_t> broker_request(const std::string& pin_root, BrokerOp
   if (std::strlen(path) >= sizeof req.path || (to && std::strlen(to) >= sizeof req.to)) return std::nullopt;
   std::strcpy(req.path, path);
   if (to) std::strcpy(req.to, to);
+  // The broker that answered last is asked first: listing /proc/net/unix for each of an agent's file
+  // syscalls would read every socket of the machine each time.
+  static std::mutex mutex;
+  static std::string* last = new std::string;  // (never destroyed: agents ask from their own threads)
+  std::string known;
+  {
+    std::lock_guard lock(mutex);
+    known = *last;
+  }
+  if (!known.empty() && known.starts_with(name_prefix(pin_root))) {
+    if (auto r = ask(known, req, st)) return r;
+  }
   for (const std::string& name : brokers(pin_root)) {
-    if (auto r = ask(name, req, st)) return r;
+    if (name == known) continue;
+    if (auto r = ask(name, req, st)) {
+      std::lock_guard lock(mutex);
+      *last = name;
+      return r;
+    }
   }
   return std::nullopt;
 }
