@@ -52,7 +52,7 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_skb_under_cgroup, "skb_under_cgroup", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, _, _}, false},
     {BPF_FUNC_get_hash_recalc, "get_hash_recalc", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
     {BPF_FUNC_get_current_task, "get_current_task", Ret::kInteger, {_, _, _, _, _}, true},
-    {BPF_FUNC_get_current_task_btf, "get_current_task_btf", Ret::kBtfIdTask, {_, _, _, _, _}, true},
+    {BPF_FUNC_get_current_task_btf, "get_current_task_btf", Ret::kBtfIdTrusted, {_, _, _, _, _}, true, false, Ref::kNone, {}, "task_struct"},
     {BPF_FUNC_probe_write_user, "probe_write_user", Ret::kInteger, {A::kAnything, A::kMem, A::kConstSize, _, _}, true},
     {BPF_FUNC_current_task_under_cgroup, "current_task_under_cgroup", Ret::kInteger, {A::kConstMapPtr, A::kAnything, _, _, _}, false},
     {BPF_FUNC_skb_change_tail, "skb_change_tail", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false, true},
@@ -72,14 +72,14 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_get_func_arg, "get_func_arg", Ret::kInteger, {A::kCtx, A::kAnything, A::kUninitLong, _, _}, false},
     {BPF_FUNC_get_func_ret, "get_func_ret", Ret::kInteger, {A::kCtx, A::kUninitLong, _, _, _}, false},
     {BPF_FUNC_get_func_arg_cnt, "get_func_arg_cnt", Ret::kInteger, {A::kCtx, _, _, _, _}, false},
-    {BPF_FUNC_copy_from_user_task, "copy_from_user_task", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, A::kBtfIdTask, A::kAnything}, true},
-    {BPF_FUNC_get_task_stack, "get_task_stack", Ret::kInteger, {A::kBtfIdTask, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, false},
+    {BPF_FUNC_copy_from_user_task, "copy_from_user_task", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, A::kBtfId, A::kAnything}, true, false, Ref::kNone, "task_struct"},
+    {BPF_FUNC_get_task_stack, "get_task_stack", Ret::kInteger, {A::kBtfId, A::kUninitMem, A::kConstSizeOrZero, A::kAnything, _}, false, false, Ref::kNone, "task_struct"},
     {BPF_FUNC_strtol, "strtol", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_strtoul, "strtoul", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     {BPF_FUNC_sk_storage_get, "sk_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdSockCommon, A::kMapValueOrNull, A::kAnything, _}, false},
     {BPF_FUNC_sk_storage_delete, "sk_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfIdSockCommon, _, _, _}, false},
-    {BPF_FUNC_task_storage_get, "task_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdTaskOrNull, A::kMapValueOrNull, A::kAnything, _}, false},
-    {BPF_FUNC_task_storage_delete, "task_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfIdTask, _, _, _}, false},
+    {BPF_FUNC_task_storage_get, "task_storage_get", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kBtfIdOrNull, A::kMapValueOrNull, A::kAnything, _}, false, false, Ref::kNone, "task_struct"},
+    {BPF_FUNC_task_storage_delete, "task_storage_delete", Ret::kInteger, {A::kConstMapPtr, A::kBtfId, _, _, _}, false, false, Ref::kNone, "task_struct"},
     {BPF_FUNC_redirect_map, "redirect_map", Ret::kInteger, {A::kConstMapPtr, A::kAnything, A::kAnything, _, _}, false},
     {BPF_FUNC_sk_redirect_map, "sk_redirect_map", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kAnything, A::kAnything, _}, false},
     {BPF_FUNC_sock_map_update, "sock_map_update", Ret::kInteger, {A::kCtx, A::kConstMapPtr, A::kMapKey, A::kAnything, _}, false},
@@ -180,6 +180,45 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_skb_set_tstamp, "skb_set_tstamp", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, _, _}, false},
     {BPF_FUNC_map_lookup_percpu_elem, "map_lookup_percpu_elem", Ret::kMapValueOrNull, {A::kConstMapPtr, A::kMapKey, A::kAnything, _, _}, false},
     {BPF_FUNC_ktime_get_tai_ns, "ktime_get_tai_ns", Ret::kInteger, {_, _, _, _, _}, false},
+    // sk_msg's data (net/core/filter.c): both may move the message's pages.
+    {BPF_FUNC_msg_push_data, "msg_push_data", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
+    {BPF_FUNC_msg_pop_data, "msg_pop_data", Ret::kInteger, {A::kCtx, A::kAnything, A::kAnything, A::kAnything, _}, false, true},
+    // Kernel objects by their BTF type (ARG_PTR_TO_BTF_ID and RET_PTR_TO_BTF_ID*): tracing, LSM and
+    // iterator programs' arguments, and the casts of a socket to its protocol's struct.
+    {.id = BPF_FUNC_skb_output, .name = "skb_output", .ret = Ret::kInteger, .args = {A::kBtfId, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, .gpl_only = true, .btf_struct = "sk_buff"},
+    {.id = BPF_FUNC_tcp_send_ack, .name = "tcp_send_ack", .ret = Ret::kInteger, .args = {A::kBtfId, A::kAnything, _, _, _}, .gpl_only = false, .btf_struct = "tcp_sock"},
+    {.id = BPF_FUNC_xdp_output, .name = "xdp_output", .ret = Ret::kInteger, .args = {A::kBtfId, A::kConstMapPtr, A::kAnything, A::kMem, A::kConstSizeOrZero}, .gpl_only = true, .btf_struct = "xdp_buff"},
+    {.id = BPF_FUNC_seq_printf, .name = "seq_printf", .ret = Ret::kInteger, .args = {A::kBtfId, A::kMem, A::kConstSize, A::kMemOrNull, A::kConstSizeOrZero}, .gpl_only = true, .btf_struct = "seq_file"},
+    {.id = BPF_FUNC_seq_write, .name = "seq_write", .ret = Ret::kInteger, .args = {A::kBtfId, A::kMem, A::kConstSizeOrZero, _, _}, .gpl_only = true, .btf_struct = "seq_file"},
+    {.id = BPF_FUNC_skc_to_tcp6_sock, .name = "skc_to_tcp6_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "tcp6_sock"},
+    {.id = BPF_FUNC_skc_to_tcp_sock, .name = "skc_to_tcp_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "tcp_sock"},
+    {.id = BPF_FUNC_skc_to_tcp_timewait_sock, .name = "skc_to_tcp_timewait_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "tcp_timewait_sock"},
+    {.id = BPF_FUNC_skc_to_tcp_request_sock, .name = "skc_to_tcp_request_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "tcp_request_sock"},
+    {.id = BPF_FUNC_skc_to_udp6_sock, .name = "skc_to_udp6_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "udp6_sock"},
+    {.id = BPF_FUNC_skc_to_unix_sock, .name = "skc_to_unix_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "unix_sock"},
+    {.id = BPF_FUNC_skc_to_mptcp_sock, .name = "skc_to_mptcp_sock", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfIdSockCommon, _, _, _, _}, .gpl_only = false, .ret_struct = "mptcp_sock"},
+    {.id = BPF_FUNC_inode_storage_get, .name = "inode_storage_get", .ret = Ret::kMapValueOrNull, .args = {A::kConstMapPtr, A::kBtfIdOrNull, A::kMapValueOrNull, A::kAnything, _}, .gpl_only = false, .btf_struct = "inode"},
+    {.id = BPF_FUNC_inode_storage_delete, .name = "inode_storage_delete", .ret = Ret::kInteger, .args = {A::kConstMapPtr, A::kBtfIdOrNull, _, _, _}, .gpl_only = false, .btf_struct = "inode"},
+    {.id = BPF_FUNC_d_path, .name = "d_path", .ret = Ret::kInteger, .args = {A::kBtfId, A::kUninitMem, A::kConstSizeOrZero, _, _}, .gpl_only = false, .btf_struct = "path"},
+    {.id = BPF_FUNC_snprintf_btf, .name = "snprintf_btf", .ret = Ret::kInteger, .args = {A::kUninitMem, A::kConstSize, A::kMem, A::kConstSize, A::kAnything}, .gpl_only = false},
+    {.id = BPF_FUNC_seq_printf_btf, .name = "seq_printf_btf", .ret = Ret::kInteger, .args = {A::kBtfId, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, .gpl_only = true, .btf_struct = "seq_file"},
+    {.id = BPF_FUNC_bprm_opts_set, .name = "bprm_opts_set", .ret = Ret::kInteger, .args = {A::kBtfId, A::kAnything, _, _, _}, .gpl_only = false, .btf_struct = "linux_binprm"},
+    {.id = BPF_FUNC_sock_from_file, .name = "sock_from_file", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfId, _, _, _, _}, .gpl_only = false, .btf_struct = "file", .ret_struct = "socket"},
+    {.id = BPF_FUNC_check_mtu, .name = "check_mtu", .ret = Ret::kInteger, .args = {A::kCtx, A::kAnything, A::kFixedMemWrite, A::kAnything, A::kAnything}, .gpl_only = false, .arg_size = {0, 0, 4, 0, 0}},
+    // syscall programs (kernel/bpf/syscall.c): commands of bpf() from a program.
+    {BPF_FUNC_sys_bpf, "sys_bpf", Ret::kInteger, {A::kAnything, A::kMem, A::kConstSize, _, _}, false},
+    {BPF_FUNC_btf_find_by_name_kind, "btf_find_by_name_kind", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kAnything, _}, false},
+    {BPF_FUNC_sys_close, "sys_close", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
+    {.id = BPF_FUNC_task_pt_regs, .name = "task_pt_regs", .ret = Ret::kBtfIdTrusted, .args = {A::kBtfId, _, _, _, _}, .gpl_only = false, .btf_struct = "task_struct", .ret_struct = "pt_regs"},
+    {BPF_FUNC_kallsyms_lookup_name, "kallsyms_lookup_name", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
+    // SYN cookies on raw headers (net/core/filter.c): the IP header and the TCP header at fixed sizes.
+    {.id = BPF_FUNC_tcp_raw_gen_syncookie_ipv4, .name = "tcp_raw_gen_syncookie_ipv4", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kMem, A::kConstSizeOrZero, _, _}, .gpl_only = true, .arg_size = {20, 0, 0, 0, 0}},
+    {.id = BPF_FUNC_tcp_raw_gen_syncookie_ipv6, .name = "tcp_raw_gen_syncookie_ipv6", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kMem, A::kConstSizeOrZero, _, _}, .gpl_only = true, .arg_size = {40, 0, 0, 0, 0}},
+    {.id = BPF_FUNC_tcp_raw_check_syncookie_ipv4, .name = "tcp_raw_check_syncookie_ipv4", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kFixedMem, _, _, _}, .gpl_only = true, .arg_size = {20, 20, 0, 0, 0}},
+    {.id = BPF_FUNC_tcp_raw_check_syncookie_ipv6, .name = "tcp_raw_check_syncookie_ipv6", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kFixedMem, _, _, _}, .gpl_only = true, .arg_size = {40, 20, 0, 0, 0}},
+    // Cgroup local storage (Linux 6.2; the uapi headers bpfvm builds with may predate it).
+    {.id = 210, .name = "cgrp_storage_get", .ret = Ret::kMapValueOrNull, .args = {A::kConstMapPtr, A::kBtfIdOrNull, A::kMapValueOrNull, A::kAnything, _}, .gpl_only = false, .btf_struct = "cgroup"},
+    {.id = 211, .name = "cgrp_storage_delete", .ret = Ret::kInteger, .args = {A::kConstMapPtr, A::kBtfIdOrNull, _, _, _}, .gpl_only = false, .btf_struct = "cgroup"},
 };
 
 // bpf_sk_lookup_assign_proto: an sk_lookup program assigns the socket its context or a lookup gave, or
@@ -245,23 +284,55 @@ Allowed build_allowed() {
   for (const TypeHelpers& t : kAllowedByType) {
     for (std::uint8_t id : t.ids) out[t.prog_type].set(id);
   }
-  // Types the probe cannot load without an attach target take the tracing set, as the kernel's
-  // tracing_prog_func_proto/bpf_tracing_func_proto build theirs on it: fentry/fexit/iterators and
-  // BPF_PROG_TYPE_EXT (tracing), LSM, struct_ops.
-  for (std::uint32_t t : {26u, 27u, 28u, 29u}) out[t] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
-  // tracing_prog_func_proto's own for fentry/fexit and LSM: the trampoline's argument helpers.
+  // Types the probe cannot load without an attach target build theirs as the kernel does. fentry/fexit,
+  // tp_btf and iterators (tracing) and LSM programs get tracing_prog_func_proto, which a syscall
+  // program's set also ends in (so take that set without syscall_prog_func_proto's own: sys_bpf,
+  // btf_find_by_name_kind, sys_close, kallsyms_lookup_name); struct_ops and BPF_PROG_TYPE_EXT the
+  // raw tracepoint's.
   for (std::uint32_t t : {26u, 29u}) {
+    out[t] = out[BPF_PROG_TYPE_SYSCALL];
+    for (std::size_t id : {BPF_FUNC_sys_bpf, BPF_FUNC_btf_find_by_name_kind, BPF_FUNC_sys_close, BPF_FUNC_kallsyms_lookup_name}) {
+      out[t].reset(id);
+    }
+    // The trampoline's argument helpers (fentry/fexit/fmod_ret and LSM; allowed() narrows by attach type).
     for (std::size_t id : {BPF_FUNC_get_func_arg, BPF_FUNC_get_func_ret, BPF_FUNC_get_func_arg_cnt}) out[t].set(id);
   }
+  // Iterators write into their seq_file (bpf_iter_get_func_proto).
+  for (std::size_t id : {BPF_FUNC_seq_printf, BPF_FUNC_seq_write, BPF_FUNC_seq_printf_btf}) out[26].set(id);
+  // bpf_lsm_func_proto's own: storage on inodes, exec options, the IMA hashes.
+  for (std::size_t id : {BPF_FUNC_inode_storage_get, BPF_FUNC_inode_storage_delete, BPF_FUNC_bprm_opts_set,
+                         BPF_FUNC_ima_inode_hash, BPF_FUNC_ima_file_hash}) {
+    out[29].set(id);
+  }
+  for (std::uint32_t t : {27u, 28u}) out[t] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
+  // A TCP congestion control in struct_ops may ack (bpf_tcp_ca_get_func_proto).
+  out[27].set(BPF_FUNC_tcp_send_ack);
   return out;
 }
 
 }  // namespace
 
-bool allowed(std::uint32_t prog_type, std::int64_t id) {
+bool allowed(std::uint32_t prog_type, std::int64_t id, std::uint32_t attach_type) {
   static const Allowed table = build_allowed();
   if (!find_prototype(id) || id < 0 || id > 255 || prog_type >= table.size()) return false;
-  return table[prog_type].test(static_cast<std::size_t>(id));
+  if (!table[prog_type].test(static_cast<std::size_t>(id))) return false;
+  if (prog_type == BPF_PROG_TYPE_TRACING && attach_type != 0) {
+    // What the kernel gives by attach type: the seq_file helpers to iterators only, the argument
+    // helpers to trampolines only (tracing_prog_func_proto, bpf_iter_get_func_proto).
+    const bool iter = attach_type == BPF_TRACE_ITER;
+    const bool trampoline = attach_type == BPF_TRACE_FENTRY || attach_type == BPF_TRACE_FEXIT ||
+                            attach_type == BPF_MODIFY_RETURN;
+    switch (id) {
+      case BPF_FUNC_seq_printf:
+      case BPF_FUNC_seq_write:
+      case BPF_FUNC_seq_printf_btf: return iter;
+      case BPF_FUNC_get_func_arg:
+      case BPF_FUNC_get_func_arg_cnt: return trampoline;
+      case BPF_FUNC_get_func_ret: return attach_type == BPF_TRACE_FEXIT || attach_type == BPF_MODIFY_RETURN;
+      default: break;
+    }
+  }
+  return true;
 }
 
 }  // namespace bpfvm::helpers

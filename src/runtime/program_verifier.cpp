@@ -4,6 +4,7 @@
 
 #include <linux/bpf.h>
 
+#include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/runtime/object.hpp"
 #include "bpfvm/runtime/objects.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
@@ -44,8 +45,11 @@ Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t p
 }
 
 void kernel_types_for_helpers(VerifierPlatform& platform, std::span<const isa::RawInsn> insns) {
+  // Helpers that take or return kernel objects by BTF type (bpf_get_current_task_btf, bpf_skc_to_*...).
   const bool calls = std::any_of(insns.begin(), insns.end(), [](const isa::RawInsn& in) {
-    return in.opcode == 0x85 && in.src == 0 && in.imm == BPF_FUNC_get_current_task_btf;
+    if (in.opcode != 0x85 || in.src != 0) return false;
+    const helpers::Prototype* p = helpers::find_prototype(in.imm);
+    return p && (!p->btf_struct.empty() || !p->ret_struct.empty());
   });
   if (!calls) return;
   if (auto btf = obj::running_kernel_btf()) platform.use_kernel_types(*btf);

@@ -103,7 +103,7 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
     if (isa::poison_of_call(in.imm) != isa::Poison::kNone) continue;
     const helpers::Prototype* proto = helpers::find_prototype(in.imm);
     if (!proto) return make_error(Errc::kInvalid, "unknown func #{}: bpfvm has no such helper", in.imm).at_insn(i);
-    if (!helpers::allowed(r.prog_type, in.imm)) {
+    if (!helpers::allowed(r.prog_type, in.imm, r.expected_attach_type)) {
       return make_error(Errc::kInvalid, "unknown func bpf_{}#{}: {} programs may not call it", proto->name, in.imm,
                         obj::prog_type_name(r.prog_type)).at_insn(i);
     }

@@ -46,9 +46,11 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kSockRelease: return V::kSockRelease;
     case A::kSocketOrNull: return V::kSocketOrNull;
     case A::kMapValueOrNull: return V::kMapValueOrNull;
-    case A::kBtfIdTask: return V::kBtfIdTask;
-    case A::kBtfIdTaskOrNull: return V::kBtfIdTaskOrNull;
+    case A::kBtfId: return V::kBtfId;
+    case A::kBtfIdOrNull: return V::kBtfIdOrNull;
     case A::kUninitLong: return V::kUninitLong;
+    case A::kFixedMem: return V::kFixedMem;
+    case A::kFixedMemWrite: return V::kFixedMemWrite;
   }
   return V::kNone;
 }
@@ -63,7 +65,8 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kSockCommonOrNull: return verifier::RetType::kSockCommonOrNull;
     case helpers::Ret::kSocketOrNull: return verifier::RetType::kSocketOrNull;
     case helpers::Ret::kTcpSockOrNull: return verifier::RetType::kTcpSockOrNull;
-    case helpers::Ret::kBtfIdTask: return verifier::RetType::kBtfIdTask;
+    case helpers::Ret::kBtfIdTrusted: return verifier::RetType::kBtfIdTrusted;
+    case helpers::Ret::kBtfIdOrNull: return verifier::RetType::kBtfIdOrNull;
   }
   return verifier::RetType::kInteger;
 }
@@ -80,6 +83,9 @@ verifier::HelperSignature signature(const helpers::Prototype& p) {
           : p.ref == helpers::Ref::kCasts  ? verifier::RefEffect::kCasts
                                            : verifier::RefEffect::kNone;
   for (std::size_t i = 0; i < p.args.size(); ++i) s.args[i] = arg_type(p.args[i]);
+  s.arg_struct = p.btf_struct;
+  s.ret_struct = p.ret_struct;
+  s.arg_size = p.arg_size;
   return s;
 }
 
@@ -128,7 +134,9 @@ const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const
   return &own.try_emplace(p, signature(*p)).first->second;
 }
 
-bool VerifierPlatform::helper_allowed(std::int32_t id) const { return helpers::allowed(prog_type_, id); }
+bool VerifierPlatform::helper_allowed(std::int32_t id) const {
+  return helpers::allowed(prog_type_, id, attach_type_);
+}
 
 const verifier::MapInfo* VerifierPlatform::map(std::int64_t handle) const {
   if (handle < 0 || static_cast<std::uint64_t>(handle) >= maps_.size()) return nullptr;
@@ -271,6 +279,36 @@ std::uint32_t VerifierPlatform::btf_struct_id(std::string_view name) const {
   if (!target_btf_) return 0;
   const int id = btf__find_by_name_kind(target_btf_->get(), std::string(name).c_str(), BTF_KIND_STRUCT);
   return id > 0 ? static_cast<std::uint32_t>(id) : 0;
+}
+
+bool VerifierPlatform::btf_struct_at(std::uint32_t have, std::int64_t off, std::uint32_t want) const {
+  if (!target_btf_) return off == 0 && have == want;
+  const struct btf* b = target_btf_->get();
+  // Down through the members that start at or contain `off` and are structs themselves, as the
+  // kernel's btf_struct_ids_match dives into nested structs until the types are the same.
+  for (int depth = 0; depth < 32; ++depth) {
+    have = skip_mods(b, have);
+    if (off == 0 && have == want) return true;
+    const btf_type* t = btf__type_by_id(b, have);
+    if (!t || !btf_is_composite(t)) return false;
+    const btf_member* m = btf_members(t);
+    bool found = false;
+    for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+      const std::int64_t moff = btf_member_bit_offset(t, i) / 8;
+      const std::uint32_t mt = skip_mods(b, m->type);
+      const btf_type* mtt = btf__type_by_id(b, mt);
+      if (!mtt || !btf_is_composite(mtt)) continue;
+      const std::int64_t msize = btf__resolve_size(b, mt);
+      if (off >= moff && off < moff + std::max<std::int64_t>(msize, 1)) {
+        have = mt;
+        off -= moff;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return false;
 }
 
 void VerifierPlatform::use_kernel_types(std::shared_ptr<const obj::Btf> btf) {

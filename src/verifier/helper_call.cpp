@@ -16,6 +16,11 @@ namespace bpfvm::verifier {
 
 namespace {
 
+// Linux 6.2's numbers (BPF_MAP_TYPE_CGRP_STORAGE, BPF_FUNC_cgrp_storage_get/delete), newer than the
+// uapi headers bpfvm may be built with.
+constexpr std::uint32_t kCgrpStorage = 32;
+constexpr std::int32_t kCgrpStorageGet = 210, kCgrpStorageDelete = 211;
+
 // Which helpers a map type may go to, and which map types a helper takes
 // (check_map_func_compatibility). Empty: the call is fine.
 std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::string_view name) {
@@ -59,6 +64,7 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
     case BPF_MAP_TYPE_TASK_STORAGE: ok = in(func, {BPF_FUNC_task_storage_get, BPF_FUNC_task_storage_delete}); break;
     case BPF_MAP_TYPE_SK_STORAGE: ok = in(func, {BPF_FUNC_sk_storage_get, BPF_FUNC_sk_storage_delete}); break;
     case BPF_MAP_TYPE_INODE_STORAGE: ok = in(func, {BPF_FUNC_inode_storage_get, BPF_FUNC_inode_storage_delete}); break;
+    case kCgrpStorage: ok = in(func, {kCgrpStorageGet, kCgrpStorageDelete}); break;
     case BPF_MAP_TYPE_CGROUP_STORAGE:
     case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: ok = func == BPF_FUNC_get_local_storage; break;
     default: break;
@@ -92,6 +98,10 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
     case BPF_FUNC_task_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_TASK_STORAGE; break;
     case BPF_FUNC_sk_storage_get:
     case BPF_FUNC_sk_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_SK_STORAGE; break;
+    case BPF_FUNC_inode_storage_get:
+    case BPF_FUNC_inode_storage_delete: ok = ok && map_type == BPF_MAP_TYPE_INODE_STORAGE; break;
+    case kCgrpStorageGet:
+    case kCgrpStorageDelete: ok = ok && map_type == kCgrpStorage; break;
     case BPF_FUNC_ringbuf_output:
     case BPF_FUNC_ringbuf_reserve:
     case BPF_FUNC_ringbuf_query: ok = ok && map_type == BPF_MAP_TYPE_RINGBUF; break;
@@ -358,6 +368,20 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       case ArgType::kSockRelease:
         // compatible_reg_types: sock_common_types and btf_id_sock_common_types (the BTF socket types
         // come only from kfuncs and iterators, which bpfvm's programs do not have).
+        if (t == ArgType::kBtfIdSockCommon && v.type == RegType::kBtfId && !v.maybe_null) {
+          // A kernel socket by its BTF type (a tracing program's struct sock *): any struct that begins
+          // with a sock_common (btf_id_sock_common_types, checked against struct sock_common).
+          const std::uint32_t common = platform_.btf_struct_id("sock_common");
+          if (!v.value.is_const() || v.value.const_value() != 0 || v.off < 0 || common == 0 ||
+              !platform_.btf_struct_at(v.btf_id, v.off, common)) {
+            return reject(pc,
+                          fmt::format("R{} is of type {} but sock_common is expected", r, platform_.btf_type_name(v.btf_id)),
+                          fmt::format("argument {} of bpf_{} is a socket (struct sock, sock_common or a protocol's "
+                                      "sock)",
+                                      i + 1, sig->name));
+          }
+          break;
+        }
         if (!is_socket_type(v.type) || v.maybe_null) {
           return reject(pc,
                         fmt::format("R{} type={} expected=sock_common, sock, tcp_sock: argument {} of bpf_{} must be a "
@@ -380,23 +404,54 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (is_null_const(v)) break;
         if (v.type != RegType::kSocket) return expected("sock");
         break;
-      case ArgType::kBtfIdTaskOrNull:
+      case ArgType::kBtfIdOrNull:
         if (is_null_const(v)) break;
         [[fallthrough]];
-      case ArgType::kBtfIdTask: {
-        // check_reg_type for ARG_PTR_TO_BTF_ID: a trusted pointer to the kernel's task_struct, at its start.
-        const std::uint32_t task = platform_.btf_struct_id("task_struct");
-        if (v.type != RegType::kBtfId || v.maybe_null || task == 0 || v.btf_id != task) {
+      case ArgType::kBtfId: {
+        // check_reg_type for ARG_PTR_TO_BTF_ID: a kernel object whose type is the prototype's struct, or
+        // begins with one at the pointer's offset (btf_struct_ids_match), at a fixed offset.
+        const std::uint32_t want = platform_.btf_struct_id(sig->arg_struct);
+        if (want == 0) {
+          return reject(pc, fmt::format("bpf_{}: the kernel's BTF has no struct {}", sig->name, sig->arg_struct),
+                        "this helper needs the kernel's types (/sys/kernel/btf/vmlinux, or --btf FILE)");
+        }
+        if (v.type != RegType::kBtfId || v.maybe_null) {
           return reject(pc,
-                        fmt::format("R{} type={} expected=ptr_ (struct task_struct): argument {} of bpf_{} must be a "
-                                    "task from bpf_get_current_task_btf()",
-                                    r, vtype, i + 1, sig->name),
-                        "pass bpf_get_current_task_btf() (bpf_get_current_task's number is not a trusted pointer)",
+                        fmt::format("R{} type={} expected=ptr_, trusted_ptr_, rcu_ptr_: argument {} of bpf_{} must be "
+                                    "a struct {}{}",
+                                    r, vtype, i + 1, sig->name, sig->arg_struct,
+                                    v.maybe_null ? " checked for NULL" : ""),
+                        sig->arg_struct == "task_struct"
+                            ? "pass bpf_get_current_task_btf() (bpf_get_current_task's number is not a trusted pointer)"
+                            : fmt::format("pass a struct {} the program was given (an argument, a context field) or "
+                                          "a helper returned",
+                                          sig->arg_struct),
                         v.maybe_null ? v.id : 0);
         }
-        if (v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
-          return error(pc, fmt::format("R{} is ptr_task_struct with a nonzero offset: pass the task itself", r));
+        if (!v.value.is_const() || v.value.const_value() != 0) {
+          return error(pc, fmt::format("R{} is {} with a variable offset: pass the object itself", r, vtype));
         }
+        if (v.off < 0) return error(pc, fmt::format("negative offset {} ptr R{} off={} disallowed", vtype, r, v.off));
+        if (!platform_.btf_struct_at(v.btf_id, v.off, want)) {
+          return reject(pc,
+                        fmt::format("R{} is of type {} but {} is expected", r, platform_.btf_type_name(v.btf_id),
+                                    sig->arg_struct),
+                        fmt::format("argument {} of bpf_{} is a struct {}", i + 1, sig->name, sig->arg_struct));
+        }
+        break;
+      }
+      case ArgType::kFixedMem:
+      case ArgType::kFixedMemWrite: {
+        // ARG_PTR_TO_FIXED_SIZE_MEM: arg_size bytes (MEM_ALIGNED: at their natural alignment).
+        const std::uint32_t size = sig->arg_size[i];
+        if (!v.is_pointer() || v.maybe_null) return expected("fp, pkt, pkt_meta, map_key, map_value, mem");
+        if (t == ArgType::kFixedMemWrite && v.value.is_const() &&
+            (v.off + static_cast<std::int64_t>(v.value.const_value())) % size != 0) {
+          return error(pc, fmt::format("misaligned access off {} size {}: argument {} of bpf_{} must be {}-aligned",
+                                       v.off + static_cast<std::int64_t>(v.value.const_value()), size, i + 1, sig->name,
+                                       size));
+        }
+        BPFVM_TRY(helper_memory(s, pc, r, v, Scalar::constant(size), t == ArgType::kFixedMemWrite, false));
         break;
       }
     }
@@ -417,12 +472,14 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   }
 
   std::uint32_t returned_btf_id = 0;
-  if (sig->ret == RetType::kBtfIdTask) {
-    returned_btf_id = platform_.btf_struct_id("task_struct");
+  if (sig->ret == RetType::kBtfIdTrusted || sig->ret == RetType::kBtfIdOrNull) {
+    returned_btf_id = platform_.btf_struct_id(sig->ret_struct);
     if (returned_btf_id == 0) {
-      return reject(pc, fmt::format("bpf_{}: the kernel's BTF has no struct task_struct", sig->name),
-                    "bpf_get_current_task_btf needs the kernel's types (/sys/kernel/btf/vmlinux); "
-                    "bpf_get_current_task with BPF_CORE_READ works without");
+      return reject(pc, fmt::format("bpf_{}: the kernel's BTF has no struct {}", sig->name, sig->ret_struct),
+                    sig->ret_struct == "task_struct"
+                        ? "bpf_get_current_task_btf needs the kernel's types (/sys/kernel/btf/vmlinux); "
+                          "bpf_get_current_task with BPF_CORE_READ works without"
+                        : "this helper needs the kernel's types (/sys/kernel/btf/vmlinux, or --btf FILE)");
     }
   }
   // After the call: r1-r5 hold nothing, r0 the result; a helper that moved the packet leaves every
@@ -459,13 +516,18 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       case RetType::kSockCommonOrNull: r0 = RegState::pointer(RegType::kSockCommon); break;
       case RetType::kSocketOrNull: r0 = RegState::pointer(RegType::kSocket); break;
       case RetType::kTcpSockOrNull: r0 = RegState::pointer(RegType::kTcpSock); break;
-      case RetType::kBtfIdTask:
-        // A trusted pointer that is never NULL (the current task), of the kernel's task_struct.
+      case RetType::kBtfIdTrusted:
+        // A trusted pointer that is never NULL (the current task, its registers), of a kernel struct.
         r0 = RegState::pointer(RegType::kBtfId);
         r0.btf_id = returned_btf_id;
         break;
+      case RetType::kBtfIdOrNull:
+        r0 = RegState::pointer(RegType::kBtfId);
+        r0.btf_id = returned_btf_id;
+        r0.maybe_null = true;
+        break;
     }
-    if (r0.is_pointer() && r0.type != RegType::kMapValue && r0.type != RegType::kBtfId) {
+    if (r0.is_pointer() && r0.type != RegType::kMapValue && (r0.type != RegType::kBtfId || r0.maybe_null)) {
       // check_helper_call: a pointer that may be NULL gets an id for its null check; an acquired one
       // takes the new reference's id as both (so the NULL side of its check holds nothing to release);
       // a cast keeps its argument's reference.

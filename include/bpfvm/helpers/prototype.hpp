@@ -34,9 +34,12 @@ enum class Arg : std::uint8_t {
   kSockRelease,          // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE
   kSocketOrNull,         // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL
   kMapValueOrNull,       // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
-  kBtfIdTask,            // ARG_PTR_TO_BTF_ID of struct task_struct (bpf_get_current_task_btf's)
-  kBtfIdTaskOrNull,      // ... | PTR_MAYBE_NULL
+  kBtfId,                // ARG_PTR_TO_BTF_ID: a kernel object of the struct Prototype::btf_struct names
+  kBtfIdOrNull,          // ... | PTR_MAYBE_NULL
   kUninitLong,           // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED: 8 writable, aligned bytes
+  kFixedMem,             // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_RDONLY: Prototype::arg_size readable bytes
+  kFixedMemWrite,        // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED (the old ARG_PTR_TO_INT/LONG):
+                         // arg_size initialised, aligned bytes the helper reads and rewrites
 };
 
 enum class Ret : std::uint8_t {
@@ -48,7 +51,8 @@ enum class Ret : std::uint8_t {
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
-  kBtfIdTask,            // RET_PTR_TO_BTF_ID_TRUSTED to the kernel's struct task_struct
+  kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, to the struct Prototype::ret_struct names
+  kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL: the same, or NULL
 };
 
 // References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and
@@ -63,6 +67,9 @@ struct Prototype {
   bool gpl_only;
   bool changes_packet = false;  // moves or resizes the packet: packet pointers are stale after it
   Ref ref = Ref::kNone;
+  std::string_view btf_struct = {};          // kBtfId/kBtfIdOrNull: the kernel struct the argument points to
+  std::string_view ret_struct = {};          // kBtfIdTrusted/kBtfIdOrNull returns: the struct r0 points to
+  std::array<std::uint8_t, 5> arg_size = {};  // kFixedMem/kFixedMemWrite: the bytes (bpf_func_proto.argN_size)
 };
 
 // Whether a helper may take packet pointers as arguments (the kernel's bpf_func_proto.pkt_access: map
@@ -82,7 +89,8 @@ const Prototype* find_prototype(std::int64_t id);
 // (bpf_sk_assign takes a socket or NULL in sk_lookup programs, a referenced socket in tc).
 const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type);
 // Whether a program of this type may call the helper (the kernel's get_func_proto per type, as the
-// running kernel answered scripts/probe_helpers).
-bool allowed(std::uint32_t prog_type, std::int64_t id);
+// running kernel answered scripts/probe_helpers); `attach_type` (expected_attach_type) narrows the
+// types whose helpers depend on it (a tracing program: iterator, trampoline or raw tracepoint).
+bool allowed(std::uint32_t prog_type, std::int64_t id, std::uint32_t attach_type = 0);
 
 }  // namespace bpfvm::helpers

@@ -37,6 +37,7 @@ class VerifierPlatform final : public verifier::Platform {
   verifier::BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const override;
   std::string btf_type_name(std::uint32_t type_id) const override;
   std::uint32_t btf_struct_id(std::string_view name) const override;
+  bool btf_struct_at(std::uint32_t have, std::int64_t off, std::uint32_t want) const override;
   // The kernel's types for a program that is not a tracing program but reaches kernel objects
   // (bpf_get_current_task_btf): btf_access walks them. A tracing target's BTF, when set, stays.
   void use_kernel_types(std::shared_ptr<const obj::Btf> btf);

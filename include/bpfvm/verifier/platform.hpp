@@ -41,9 +41,11 @@ enum class ArgType : std::uint8_t {
   kSockRelease,           // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE: a socket a lookup acquired
   kSocketOrNull,          // ARG_PTR_TO_SOCKET | PTR_MAYBE_NULL: a sock, or NULL
   kMapValueOrNull,        // ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL: value_size readable bytes, or NULL
-  kBtfIdTask,             // ARG_PTR_TO_BTF_ID: a struct task_struct (bpf_get_current_task_btf's)
-  kBtfIdTaskOrNull,       // ... | PTR_MAYBE_NULL
+  kBtfId,                 // ARG_PTR_TO_BTF_ID: a kernel object of the struct HelperSignature::arg_struct
+  kBtfIdOrNull,           // ... | PTR_MAYBE_NULL
   kUninitLong,            // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED: 8 writable, aligned bytes
+  kFixedMem,              // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_RDONLY: HelperSignature::arg_size readable bytes
+  kFixedMemWrite,         // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED: arg_size bytes, read and rewritten
 };
 
 enum class RetType : std::uint8_t {
@@ -55,7 +57,8 @@ enum class RetType : std::uint8_t {
   kSockCommonOrNull,     // RET_PTR_TO_SOCK_COMMON_OR_NULL
   kSocketOrNull,         // RET_PTR_TO_SOCKET_OR_NULL
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
-  kBtfIdTask,            // RET_PTR_TO_BTF_ID_TRUSTED, a struct task_struct (bpf_get_current_task_btf)
+  kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, a struct HelperSignature::ret_struct
+  kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL
 };
 
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
@@ -74,6 +77,9 @@ struct HelperSignature {
   RefEffect ref = RefEffect::kNone;
   bool pkt_access = false;  // may take packet pointers (bpf_func_proto.pkt_access)
   bool might_sleep = false; // only sleepable programs may call it (bpf_func_proto.might_sleep)
+  std::string_view arg_struct{};          // kBtfId(OrNull): the kernel struct the argument points to
+  std::string_view ret_struct{};          // kBtfIdTrusted/kBtfIdOrNull: the kernel struct r0 points to
+  std::array<std::uint8_t, 5> arg_size{};  // kFixedMem(Write): the argument's bytes
 };
 
 // A map the program refers to. Map types are the kernel's numbers (enum bpf_map_type).
@@ -151,6 +157,11 @@ class Platform {
   virtual BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
     (void)type_id, (void)off, (void)size;
     return {BtfField::Result::kDenied, 0, "this program has no kernel types"};
+  }
+  // Whether an object of type `have`, `off` bytes in, is (or begins with, as a first member nested at
+  // that offset) a `want` (the kernel's btf_struct_ids_match, not strict).
+  virtual bool btf_struct_at(std::uint32_t have, std::int64_t off, std::uint32_t want) const {
+    return off == 0 && have == want;
   }
   // The id of the kernel's struct `name` in the BTF btf_access walks; 0 when there is none.
   virtual std::uint32_t btf_struct_id(std::string_view name) const {
