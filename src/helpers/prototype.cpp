@@ -210,12 +210,25 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_btf_find_by_name_kind, "btf_find_by_name_kind", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kAnything, _}, false},
     {BPF_FUNC_sys_close, "sys_close", Ret::kInteger, {A::kAnything, _, _, _, _}, false},
     {.id = BPF_FUNC_task_pt_regs, .name = "task_pt_regs", .ret = Ret::kBtfIdTrusted, .args = {A::kBtfId, _, _, _, _}, .gpl_only = false, .btf_struct = "task_struct", .ret_struct = "pt_regs"},
+    // The traced task's mapping that holds an address, to a callback (kernel/bpf/task_iter.c).
+    {.id = BPF_FUNC_find_vma, .name = "find_vma", .ret = Ret::kInteger, .args = {A::kBtfId, A::kAnything, A::kFunc, A::kStackOrNull, A::kAnything}, .gpl_only = false, .btf_struct = "task_struct"},
     {BPF_FUNC_kallsyms_lookup_name, "kallsyms_lookup_name", Ret::kInteger, {A::kMem, A::kConstSize, A::kAnything, A::kUninitLong, _}, false},
     // SYN cookies on raw headers (net/core/filter.c): the IP header and the TCP header at fixed sizes.
     {.id = BPF_FUNC_tcp_raw_gen_syncookie_ipv4, .name = "tcp_raw_gen_syncookie_ipv4", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kMem, A::kConstSizeOrZero, _, _}, .gpl_only = true, .arg_size = {20, 0, 0, 0, 0}},
     {.id = BPF_FUNC_tcp_raw_gen_syncookie_ipv6, .name = "tcp_raw_gen_syncookie_ipv6", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kMem, A::kConstSizeOrZero, _, _}, .gpl_only = true, .arg_size = {40, 0, 0, 0, 0}},
     {.id = BPF_FUNC_tcp_raw_check_syncookie_ipv4, .name = "tcp_raw_check_syncookie_ipv4", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kFixedMem, _, _, _}, .gpl_only = true, .arg_size = {20, 20, 0, 0, 0}},
     {.id = BPF_FUNC_tcp_raw_check_syncookie_ipv6, .name = "tcp_raw_check_syncookie_ipv6", .ret = Ret::kInteger, .args = {A::kFixedMem, A::kFixedMem, _, _, _}, .gpl_only = true, .arg_size = {40, 20, 0, 0, 0}},
+    // Dynptrs (kernel/bpf/helpers.c, ringbuf.c): a struct bpf_dynptr on the stack over a map value or a
+    // ring buffer record, read, written and sliced by offset; the ring buffer's holds its reservation.
+    {BPF_FUNC_dynptr_from_mem, "dynptr_from_mem", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kAnything, A::kDynptrUninitLocal, _}, false},
+    {BPF_FUNC_ringbuf_reserve_dynptr, "ringbuf_reserve_dynptr", Ret::kInteger, {A::kConstMapPtr, A::kAnything, A::kAnything, A::kDynptrUninitRingbuf, _}, false},
+    {BPF_FUNC_ringbuf_submit_dynptr, "ringbuf_submit_dynptr", Ret::kVoid, {A::kDynptrRingbufRelease, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_ringbuf_discard_dynptr, "ringbuf_discard_dynptr", Ret::kVoid, {A::kDynptrRingbufRelease, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_dynptr_read, "dynptr_read", Ret::kInteger, {A::kUninitMem, A::kConstSizeOrZero, A::kDynptr, A::kAnything, A::kAnything}, false},
+    {BPF_FUNC_dynptr_write, "dynptr_write", Ret::kInteger, {A::kDynptr, A::kAnything, A::kMem, A::kConstSizeOrZero, A::kAnything}, false},
+    {BPF_FUNC_dynptr_data, "dynptr_data", Ret::kDynptrMemOrNull, {A::kDynptr, A::kAnything, A::kConstAllocSizeOrZero, _, _}, false},
+    // A ring buffer user space fills (BPF_MAP_TYPE_USER_RINGBUF): each sample to a callback, as a dynptr.
+    {BPF_FUNC_user_ringbuf_drain, "user_ringbuf_drain", Ret::kInteger, {A::kConstMapPtr, A::kFunc, A::kStackOrNull, A::kAnything, _}, false},
     // Cgroup local storage (Linux 6.2; the uapi headers bpfvm builds with may predate it).
     {.id = 210, .name = "cgrp_storage_get", .ret = Ret::kMapValueOrNull, .args = {A::kConstMapPtr, A::kBtfIdOrNull, A::kMapValueOrNull, A::kAnything, _}, .gpl_only = false, .btf_struct = "cgroup"},
     {.id = 211, .name = "cgrp_storage_delete", .ret = Ret::kInteger, .args = {A::kConstMapPtr, A::kBtfIdOrNull, _, _, _}, .gpl_only = false, .btf_struct = "cgroup"},

@@ -51,6 +51,10 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kUninitLong: return V::kUninitLong;
     case A::kFixedMem: return V::kFixedMem;
     case A::kFixedMemWrite: return V::kFixedMemWrite;
+    case A::kDynptr: return V::kDynptr;
+    case A::kDynptrUninitLocal: return V::kDynptrUninitLocal;
+    case A::kDynptrUninitRingbuf: return V::kDynptrUninitRingbuf;
+    case A::kDynptrRingbufRelease: return V::kDynptrRingbufRelease;
   }
   return V::kNone;
 }
@@ -67,6 +71,7 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kTcpSockOrNull: return verifier::RetType::kTcpSockOrNull;
     case helpers::Ret::kBtfIdTrusted: return verifier::RetType::kBtfIdTrusted;
     case helpers::Ret::kBtfIdOrNull: return verifier::RetType::kBtfIdOrNull;
+    case helpers::Ret::kDynptrMemOrNull: return verifier::RetType::kDynptrMemOrNull;
   }
   return verifier::RetType::kInteger;
 }

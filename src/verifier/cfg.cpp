@@ -136,7 +136,9 @@ Result<Cfg> build_cfg(std::span<const isa::RawInsn> program) {
 
 bool calls_callback(const isa::Insn& insn) {
   const auto* c = std::get_if<isa::Call>(&insn);
-  return c && c->kind == isa::Call::Kind::kHelper && (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem);
+  return c && c->kind == isa::Call::Kind::kHelper &&
+         (c->imm == BPF_FUNC_loop || c->imm == BPF_FUNC_for_each_map_elem || c->imm == BPF_FUNC_find_vma ||
+          c->imm == BPF_FUNC_user_ringbuf_drain);
 }
 
 }  // namespace bpfvm::verifier

@@ -501,6 +501,15 @@ Result<bool> Explorer::exit(Path& path) {
                     "included",
                     0, ref.insn);
     }
+    if (ref.dynptr) {
+      return reject(pc,
+                    fmt::format("Unreleased reference id={} alloc_insn={}: the dynptr's record reserved there is "
+                                "neither submitted nor discarded on this path",
+                                ref.id, ref.insn),
+                    "call bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr on every path, even when the "
+                    "reservation failed",
+                    0, ref.insn);
+    }
     return reject(pc,
                   fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
                               "submitted nor discarded on this path",

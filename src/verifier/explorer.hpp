@@ -169,10 +169,18 @@ class Explorer {
   Result<std::pair<std::int32_t, std::int32_t>> var_stack_range(std::uint32_t pc, const RegState& base, std::uint8_t reg,
                                                                 std::int64_t insn_off, int size, bool write,
                                                                 bool aligned) const;
-  Result<void> stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
+  Result<void> stack_write(State& s, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                            int size, const RegState& value);
   Result<RegState> stack_read(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int16_t insn_off,
                               int size, bool sign_extend_load);
+  // Dynptrs on the stack (struct bpf_dynptr: two slots). Bytes [lo, hi) of the frame `base` points
+  // into are about to be stored to: a dynptr there is destroyed (its slots unwritten, its slices stale),
+  // or the store refused when the dynptr holds a reference (destroy_if_dynptr_stack_slot).
+  Result<void> overwrite_dynptrs(State& s, std::uint32_t pc, const RegState& base, std::int32_t lo, std::int32_t hi);
+  // Whether bytes [lo, hi) of the frame hold part of a dynptr (which only dynptr helpers may use).
+  static bool touches_dynptr(const Frame& f, std::int32_t lo, std::int32_t hi);
+  // The dynptr whose first slot is at `off` (r10-relative, 8-aligned) in the frame, or nullptr.
+  static const StackSlot* dynptr_at(const Frame& f, std::int64_t off);
   // A region of `limit` bytes that `reg` points into, accessed at the pointer's offsets plus `off`.
   Result<void> region_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off, std::int64_t size,
                             std::int64_t limit, std::string_view what) const;

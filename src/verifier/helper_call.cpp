@@ -42,6 +42,7 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
     case BPF_MAP_TYPE_ARRAY_OF_MAPS:
     case BPF_MAP_TYPE_HASH_OF_MAPS: ok = func == BPF_FUNC_map_lookup_elem; break;
     case BPF_MAP_TYPE_STACK_TRACE: ok = func == BPF_FUNC_get_stackid; break;
+    case BPF_MAP_TYPE_USER_RINGBUF: ok = func == BPF_FUNC_user_ringbuf_drain; break;
     case BPF_MAP_TYPE_CGROUP_ARRAY: ok = in(func, {BPF_FUNC_skb_under_cgroup, BPF_FUNC_current_task_under_cgroup}); break;
     case BPF_MAP_TYPE_DEVMAP:
     case BPF_MAP_TYPE_DEVMAP_HASH:
@@ -104,7 +105,9 @@ std::string map_func_mismatch(std::uint32_t map_type, std::int32_t func, std::st
     case kCgrpStorageDelete: ok = ok && map_type == kCgrpStorage; break;
     case BPF_FUNC_ringbuf_output:
     case BPF_FUNC_ringbuf_reserve:
+    case BPF_FUNC_ringbuf_reserve_dynptr:
     case BPF_FUNC_ringbuf_query: ok = ok && map_type == BPF_MAP_TYPE_RINGBUF; break;
+    case BPF_FUNC_user_ringbuf_drain: ok = ok && map_type == BPF_MAP_TYPE_USER_RINGBUF; break;
     case BPF_FUNC_map_pop_elem: ok = ok && (map_type == BPF_MAP_TYPE_QUEUE || map_type == BPF_MAP_TYPE_STACK); break;
     case BPF_FUNC_map_peek_elem:
     case BPF_FUNC_map_push_elem:
@@ -195,6 +198,28 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   std::uint32_t callback = 0;
   bool has_callback = false;
   RegState callback_ctx;
+  // Dynptrs: the one a helper makes (where, what kind), the one a release gives back, and the one a
+  // slice is taken from.
+  struct DynptrPlace {
+    bool on = false;
+    DynptrKind kind = DynptrKind::kNone;
+    std::int64_t off = 0;
+    std::uint32_t frame = 0;
+  } dynptr_made, dynptr_released;
+  std::uint32_t dynptr_parent_id = 0, dynptr_parent_ref = 0;
+  // A dynptr argument's place on the stack: a constant, 8-aligned offset with room for 16 bytes.
+  auto dynptr_place = [&](std::uint8_t r, const RegState& v) -> Result<std::int64_t> {
+    if (!v.value.is_const()) {
+      return reject(pc, fmt::format("R{} dynptr has to be at a constant offset", r),
+                    "pass the address of a struct bpf_dynptr variable (&d)");
+    }
+    const std::int64_t off = v.off + static_cast<std::int64_t>(v.value.const_value());
+    if (off % 8 != 0 || off < -kStackSize || off > -16) {
+      return reject(pc, fmt::format("cannot pass in dynptr at an offset={}", off),
+                    "a struct bpf_dynptr is 16 bytes, 8-aligned, on the stack");
+    }
+    return off;
+  };
   {
     // A number in an argument register decides the call's safety (a size, a NULL where a pointer may
     // be): its value matters back along this path, as the kernel marks size arguments precise
@@ -440,6 +465,52 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         }
         break;
       }
+      case ArgType::kDynptrUninitLocal:
+      case ArgType::kDynptrUninitRingbuf: {
+        // MEM_UNINIT: the helper makes a dynptr here. A dynptr already there is destroyed first, unless
+        // it holds a reference (is_dynptr_reg_valid_uninit).
+        if (v.type != RegType::kStack) return expected("fp");
+        const std::int64_t off = BPFVM_TRY(dynptr_place(r, v));
+        BPFVM_TRY(overwrite_dynptrs(s, pc, v, static_cast<std::int32_t>(off), static_cast<std::int32_t>(off + 16)));
+        if (c.imm == BPF_FUNC_dynptr_from_mem && s.cur().regs[1].type != RegType::kMapValue) {
+          // bpf_dynptr_from_mem takes a map value's memory only (check_helper_call).
+          return reject(pc,
+                        fmt::format("Unsupported reg type {} for bpf_dynptr_from_mem data",
+                                    reg_type_name(s.cur().regs[1].type, s.cur().regs[1].maybe_null)),
+                        "make the dynptr over a map value (a lookup's result, or global data)");
+        }
+        dynptr_made = {true, t == ArgType::kDynptrUninitLocal ? DynptrKind::kLocal : DynptrKind::kRingbuf, off, v.frame};
+        break;
+      }
+      case ArgType::kDynptr:
+      case ArgType::kDynptrRingbufRelease: {
+        // An initialised dynptr: at its first slot on the stack, or the one a callback was handed.
+        if (v.type == RegType::kConstDynptr) {
+          if (t == ArgType::kDynptr) break;
+          return reject(pc, "cannot release unowned const bpf_dynptr",
+                        "a sample a callback is handed belongs to the helper that calls it; only read it");
+        }
+        if (v.type != RegType::kStack) return expected("fp or dynptr_ptr");
+        const std::int64_t off = BPFVM_TRY(dynptr_place(r, v));
+        const StackSlot* d = dynptr_at(s.frames[v.frame], off);
+        if (!d) {
+          return reject(pc, fmt::format("Expected an initialized dynptr as arg #{}", i),
+                        fmt::format("pass bpf_{} a struct bpf_dynptr that bpf_dynptr_from_mem or "
+                                    "bpf_ringbuf_reserve_dynptr made, and not since overwritten or released",
+                                    sig->name));
+        }
+        if (t == ArgType::kDynptrRingbufRelease) {
+          if (d->dynptr != DynptrKind::kRingbuf || d->dynptr_ref == 0) {
+            return reject(pc, fmt::format("arg {} is an unacquired reference", r),
+                          "only a dynptr bpf_ringbuf_reserve_dynptr made holds a record to submit or discard");
+          }
+          dynptr_released = {true, d->dynptr, off, v.frame};
+          release = d->dynptr_ref;
+        }
+        dynptr_parent_id = d->dynptr_id;
+        dynptr_parent_ref = d->dynptr_ref;
+        break;
+      }
       case ArgType::kFixedMem:
       case ArgType::kFixedMemWrite: {
         // ARG_PTR_TO_FIXED_SIZE_MEM: arg_size bytes (MEM_ALIGNED: at their natural alignment).
@@ -461,7 +532,32 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                                  s.refs.front().socket ? "socket (bpf_sk_release)" : "ring buffer record",
                                  s.refs.front().insn));
   }
+  if (dynptr_released.on) {
+    // The released dynptr's slots are unwritten from now on (its slices go with the reference).
+    Frame& f = s.frames[dynptr_released.frame];
+    const auto k = static_cast<std::size_t>((-dynptr_released.off - 1) / 8);
+    f.slot(k) = StackSlot{};
+    f.slot(k - 1) = StackSlot{};
+  }
   if (release) BPFVM_TRY(release_reference(s, pc, release));
+  if (dynptr_made.on) {
+    // mark_stack_slots_dynptr: both slots are the dynptr's; a ring buffer's holds a new reference, which
+    // bpf_ringbuf_submit_dynptr or _discard_dynptr gives back (even when the reservation failed).
+    Frame& f = s.frames[dynptr_made.frame];
+    const auto k = static_cast<std::size_t>((-dynptr_made.off - 1) / 8);
+    StackSlot made;
+    made.bytes.fill(ByteType::kDynptr);
+    made.dynptr = dynptr_made.kind;
+    made.dynptr_id = new_id();
+    if (dynptr_made.kind == DynptrKind::kRingbuf) {
+      made.dynptr_ref = new_id();
+      s.refs.push_back({made.dynptr_ref, pc, false, true});
+    }
+    f.slot(k) = made;
+    f.slot(k).dynptr_first = true;
+    f.slot(k - 1) = made;
+    note_depth(f, static_cast<std::int32_t>(dynptr_made.off));
+  }
   if (sig->might_sleep && !platform_.sleepable()) {
     return reject(pc, "helper call might sleep in a non-sleepable prog",
                   fmt::format("load the program sleepable (a \".s\" section: uprobe.s/, fentry.s/...) to call bpf_{}", sig->name));
@@ -526,6 +622,14 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.btf_id = returned_btf_id;
         r0.maybe_null = true;
         break;
+      case RetType::kDynptrMemOrNull:
+        // A slice of the dynptr's data: stale when the dynptr is destroyed, and with a ring buffer's,
+        // when its record is submitted or discarded (it carries the reference).
+        r0 = RegState::pointer(RegType::kMem);
+        r0.mem_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(alloc_size, UINT32_MAX));
+        r0.dynptr_id = dynptr_parent_id;
+        r0.ref_id = dynptr_parent_ref;
+        break;
     }
     if (r0.is_pointer() && r0.type != RegType::kMapValue && (r0.type != RegType::kBtfId || r0.maybe_null)) {
       // check_helper_call: a pointer that may be NULL gets an id for its null check; an acquired one
@@ -564,6 +668,15 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   if (c.imm == BPF_FUNC_loop) {
     cb.regs[1] = RegState::unknown_scalar();  // the iteration's index
     cb.regs[2] = callback_ctx;
+  } else if (c.imm == BPF_FUNC_user_ringbuf_drain) {  // a sample as a dynptr, the context
+    cb.regs[1] = RegState::pointer(RegType::kConstDynptr);
+    cb.regs[2] = callback_ctx;
+  } else if (c.imm == BPF_FUNC_find_vma) {  // the task, the vm_area_struct found, the context
+    cb.regs[1] = RegState::pointer(RegType::kBtfId);
+    cb.regs[1].btf_id = platform_.btf_struct_id("task_struct");
+    cb.regs[2] = RegState::pointer(RegType::kBtfId);
+    cb.regs[2].btf_id = platform_.btf_struct_id("vm_area_struct");
+    cb.regs[3] = callback_ctx;
   } else {  // bpf_for_each_map_elem: the map, a key, its value, the context
     cb.regs[1] = RegState::pointer(RegType::kMapPtr);
     cb.regs[1].map_index = map_handle;

@@ -91,7 +91,7 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
   switch (base.type) {
     case RegType::kStack:
       if (write) {
-        BPFVM_TRY(stack_write(frame_of(s, base), pc, base, reg, off, size, *value));
+        BPFVM_TRY(stack_write(s, pc, base, reg, off, size, *value));
         return RegState{};
       }
       return stack_read(frame_of(s, base), pc, base, reg, off, size, sign_extend_load);
@@ -353,13 +353,55 @@ Result<std::pair<std::int32_t, std::int32_t>> Explorer::var_stack_range(std::uin
   return std::pair{static_cast<std::int32_t>(lo), static_cast<std::int32_t>(hi)};
 }
 
-Result<void> Explorer::stack_write(Frame& f, std::uint32_t pc, const RegState& base, std::uint8_t reg,
+bool Explorer::touches_dynptr(const Frame& f, std::int32_t lo, std::int32_t hi) {
+  for (std::int32_t b = lo; b < hi; ++b) {
+    const auto k = static_cast<std::size_t>((-b - 1) / 8);
+    if (k < f.stack.size() && f.stack[k].bytes[index_in_slot(b)] == ByteType::kDynptr) return true;
+  }
+  return false;
+}
+
+const StackSlot* Explorer::dynptr_at(const Frame& f, std::int64_t off) {
+  if (off % 8 != 0 || off < -kStackSize || off > -16) return nullptr;
+  const auto k = static_cast<std::size_t>((-off - 1) / 8);
+  if (k >= f.stack.size()) return nullptr;
+  const StackSlot& first = f.stack[k];
+  return first.bytes[0] == ByteType::kDynptr && first.dynptr_first ? &first : nullptr;
+}
+
+Result<void> Explorer::overwrite_dynptrs(State& s, std::uint32_t pc, const RegState& base, std::int32_t lo,
+                                         std::int32_t hi) {
+  Frame& f = frame_of(s, base);
+  for (std::int32_t b = lo; b < hi; ++b) {
+    const auto k = static_cast<std::size_t>((-b - 1) / 8);
+    if (k >= f.stack.size() || f.stack[k].bytes[0] != ByteType::kDynptr) continue;
+    const StackSlot& hit = f.stack[k];
+    if (hit.dynptr_ref) {
+      return reject(pc, "cannot overwrite referenced dynptr",
+                    "submit or discard the ring buffer record the dynptr holds (bpf_ringbuf_submit_dynptr, "
+                    "bpf_ringbuf_discard_dynptr) before reusing its stack");
+    }
+    // Both slots become unwritten; slices taken from the dynptr are numbers from now on.
+    const std::size_t first = hit.dynptr_first ? k : k + 1;
+    const std::uint32_t id = hit.dynptr_id;
+    f.stack[first] = StackSlot{};
+    f.stack[first - 1] = StackSlot{};
+    for_each_reg(s, [&](RegState& r) {
+      if (r.type == RegType::kMem && r.dynptr_id == id) r = RegState::unknown_scalar();
+    });
+  }
+  return {};
+}
+
+Result<void> Explorer::stack_write(State& s, std::uint32_t pc, const RegState& base, std::uint8_t reg,
                                    std::int16_t insn_off, int size, const RegState& value) {
+  Frame& f = frame_of(s, base);
   if (!base.value.is_const()) {
     if (value.is_pointer()) {
       return error(pc, fmt::format("R{} variable-offset stack write of a pointer is not allowed", reg));
     }
     const auto [lo, hi] = BPFVM_TRY(var_stack_range(pc, base, reg, insn_off, size, true, true));
+    BPFVM_TRY(overwrite_dynptrs(s, pc, base, lo, hi));
     note_depth(f, lo);
     // Which byte is written is unknown: every byte it may be loses its spilled register and is some
     // number from now on (check_stack_write_var_off).
@@ -373,6 +415,7 @@ Result<void> Explorer::stack_write(Frame& f, std::uint32_t pc, const RegState& b
     return {};
   }
   const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, true));
+  BPFVM_TRY(overwrite_dynptrs(s, pc, base, off, off + size));
   note_depth(f, off);
   StackSlot& first = slot_of(f, off);
   if (off % 8 == 0 && (size == 8 || value.type == RegType::kScalar)) {
@@ -400,6 +443,11 @@ Result<RegState> Explorer::stack_read(Frame& f, std::uint32_t pc, const RegState
   if (!base.value.is_const()) {
     const auto [lo, hi] = BPFVM_TRY(var_stack_range(pc, base, reg, insn_off, size, false, true));
     note_depth(f, lo);
+    if (touches_dynptr(f, lo, hi)) {
+      return reject(pc, fmt::format("invalid read from stack var_off {} size {}: it may read a struct bpf_dynptr",
+                                    base.value.to_string(), size),
+                    "a dynptr's bytes are only for the dynptr helpers; read its data with bpf_dynptr_read");
+    }
     for (std::int32_t b = lo; b < hi; ++b) {
       const StackSlot& slot = slot_of(f, b);
       if (slot.bytes[index_in_slot(b)] == ByteType::kSpill && slot.spilled.is_pointer()) {
@@ -410,6 +458,10 @@ Result<RegState> Explorer::stack_read(Frame& f, std::uint32_t pc, const RegState
   }
   const std::int32_t off = BPFVM_TRY(stack_offset(pc, base, reg, insn_off, size, false));
   note_depth(f, off);
+  if (touches_dynptr(f, off, off + size)) {
+    return reject(pc, fmt::format("invalid read from stack off {}+0 size {}: the bytes are a struct bpf_dynptr's", off, size),
+                  "a dynptr's bytes are only for the dynptr helpers; read its data with bpf_dynptr_read");
+  }
   StackSlot& slot = slot_of(f, off);
   const int spilled = spill_size(slot);
   if (spilled > 0) {
@@ -456,6 +508,21 @@ Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t re
       }
       Frame& f = frame_of(s, ptr);
       note_depth(f, off);
+      if (touches_dynptr(f, off, end)) {
+        // check_stack_range_initialized: a helper neither reads a dynptr's bytes as memory nor writes them.
+        if (write) {
+          for (std::int32_t b = off; b < end; ++b) {
+            if (touches_dynptr(f, b, b + 1)) {
+              return reject(pc, fmt::format("potential write to dynptr at off={} disallowed", b),
+                            "give the helper a buffer apart from the dynptr");
+            }
+          }
+        }
+        return reject(pc, fmt::format("invalid indirect read from stack R{} off {}+0 size {}: the bytes are a struct "
+                                      "bpf_dynptr's",
+                                      reg, off, end - off),
+                      "pass the dynptr to the dynptr helpers (bpf_dynptr_read...), not as memory");
+      }
       for (std::int32_t b = off; b < end; ++b) {
         StackSlot& slot = slot_of(f, b);
         const std::size_t i = index_in_slot(b);

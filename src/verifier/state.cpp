@@ -25,6 +25,7 @@ std::string_view reg_type_name(RegType type, bool maybe_null) {
     case RegType::kSockCommon: return maybe_null ? "sock_common_or_null" : "sock_common";
     case RegType::kSocket: return maybe_null ? "sock_or_null" : "sock";
     case RegType::kTcpSock: return maybe_null ? "tcp_sock_or_null" : "tcp_sock";
+    case RegType::kConstDynptr: return "dynptr_ptr";
   }
   return "?";
 }
@@ -100,6 +101,7 @@ bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
       old.mem_size != cur.mem_size || old.btf_id != cur.btf_id) {
     return false;
   }
+  if (!ids.check(old.dynptr_id, cur.dynptr_id)) return false;
   // A packet pointer needs at least the range the explored one had proven.
   if (cur.range < old.range) return false;
   if (!old.value.includes(cur.value)) return false;
@@ -109,6 +111,13 @@ bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
 namespace {
 
 bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
+  // A dynptr covers only the same kind of dynptr, the same slot of it, with the same ids (its slices,
+  // its reference); nothing else covers a dynptr (stacksafe's STACK_DYNPTR case).
+  const bool old_dynptr = old.bytes[0] == ByteType::kDynptr, cur_dynptr = cur.bytes[0] == ByteType::kDynptr;
+  if (old_dynptr || cur_dynptr) {
+    return old_dynptr == cur_dynptr && old.dynptr == cur.dynptr && old.dynptr_first == cur.dynptr_first &&
+           ids.check(old.dynptr_id, cur.dynptr_id) && ids.check(old.dynptr_ref, cur.dynptr_ref);
+  }
   for (std::size_t i = 0; i < 8; ++i) {
     switch (old.bytes[i]) {
       case ByteType::kInvalid:
@@ -125,6 +134,7 @@ bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
           break;
         }
         return false;
+      case ByteType::kDynptr: return false;  // (above)
       case ByteType::kSpill:
         if (cur.bytes[i] != ByteType::kSpill) {
           // A spilled scalar the program may read back as anything is covered by any initialised bytes
@@ -144,7 +154,7 @@ bool slot_includes(const StackSlot& old, const StackSlot& cur, IdMap& ids) {
 
 // Only numbers (or nothing) in the slot: no spilled pointer.
 bool holds_number(const StackSlot& s) {
-  return !(s.bytes[0] == ByteType::kSpill && s.spilled.is_pointer());
+  return !(s.bytes[0] == ByteType::kSpill && s.spilled.is_pointer()) && s.bytes[0] != ByteType::kDynptr;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "bpfvm/helpers/prototype.hpp"
+#include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
 
 namespace bpfvm::runtime {
@@ -64,6 +65,47 @@ TEST_F(HelpersTest, TaskMemoryClocksAndStrings) {
   EXPECT_EQ(out.clocks_ok, 1u);
   EXPECT_EQ(out.numa, 0u);
   EXPECT_EQ(out.cpu, 1u);
+}
+
+TEST_F(HelpersTest, DynptrsOverMapValuesAndRingBufferRecords) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/dynptr_run.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  auto r = obj->find_program("dynptrs")->test_run({{}, {}, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, 0u);
+  struct DynptrOut {
+    std::int64_t from_mem, write, read, read_oob, write_oob, bad_flags, data_oob_null, reserve, too_big, big_discarded;
+    char copied[8];
+    char sliced;
+  } out{};  // struct out in dynptr_run.bpf.c
+  const std::uint32_t zero = 0;
+  ASSERT_TRUE(obj->find_map("results")->impl().lookup(&zero, &out));
+  EXPECT_EQ(out.from_mem, 0);
+  EXPECT_EQ(out.write, 0);
+  EXPECT_EQ(out.read, 0);
+  EXPECT_STREQ(out.copied, "dynptr!");
+  EXPECT_EQ(out.read_oob, -E2BIG);
+  EXPECT_EQ(out.write_oob, -E2BIG);
+  EXPECT_EQ(out.bad_flags, -EINVAL);
+  EXPECT_EQ(out.sliced, 'p');  // "dynp"[3]
+  EXPECT_EQ(out.data_oob_null, 1);
+  EXPECT_EQ(out.reserve, 0);
+  EXPECT_EQ(out.too_big, -EINVAL);  // larger than the ring buffer: no room (the kernel's -EINVAL)
+  EXPECT_EQ(out.big_discarded, -EINVAL);
+  char buffer[32] = {};
+  ASSERT_TRUE(obj->find_map("buffers")->impl().lookup(&zero, buffer));
+  EXPECT_STREQ(buffer + 4, "dynptr!");
+  // The submitted record, filled through the slice; the failed reservation left nothing.
+  auto* rb = dynamic_cast<maps::RingBuffer*>(&obj->find_map("events")->impl());
+  ASSERT_TRUE(rb);
+  std::vector<std::uint64_t> seen;
+  rb->consume([&](std::span<const std::uint8_t> rec) {
+    std::uint64_t v[2];
+    std::memcpy(v, rec.data(), sizeof v);
+    seen.insert(seen.end(), v, v + 2);
+    return 0;
+  });
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{0x1122334455667788, 42}));
 }
 
 TEST_F(HelpersTest, TracePrintkWritesTheTracePipe) {

@@ -704,6 +704,42 @@ TEST_F(KernelOracle, TaskHelpers) {
   }
 }
 
+// Dynptrs over a map value and a ring buffer record (tests/progs/dynptr_run.bpf.c): the same errors
+// (bounds, flags, a reservation larger than the ring, a null dynptr), the same bytes written and read.
+TEST_F(KernelOracle, Dynptrs) {
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/dynptr_run.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  LIBBPF_OPTS(bpf_test_run_opts, run);
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, "dynptrs")), &run), 0);
+  const std::uint32_t zero = 0;
+  auto kernel_value = [&](const char* map, std::size_t size) {
+    std::vector<std::uint8_t> v(size);
+    EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(bpf_object__find_map_by_name(kobj, map)), &zero, v.data()), 0);
+    return v;
+  };
+  const auto kernel_out = kernel_value("results", bpf_map__value_size(bpf_object__find_map_by_name(kobj, "results")));
+  const auto kernel_buffer = kernel_value("buffers", 32);
+  bpf_object__close(kobj);
+
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  auto r = ours->find_program("dynptrs")->test_run({{}, {}, 1});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->retval, run.retval);
+  std::vector<std::uint8_t> our_out(kernel_out.size()), our_buffer(32);
+  ASSERT_TRUE(ours->find_map("results")->impl().lookup(&zero, our_out.data()));
+  ASSERT_TRUE(ours->find_map("buffers")->impl().lookup(&zero, our_buffer.data()));
+  for (std::size_t i = 0; i < kernel_out.size(); ++i) {
+    if (our_out[i] != kernel_out[i]) {
+      ADD_FAILURE() << "struct out differs at byte " << i << ": bpfvm " << int{our_out[i]} << ", kernel " << int{kernel_out[i]};
+      break;
+    }
+  }
+  EXPECT_EQ(our_buffer, kernel_buffer);
+}
+
 // bpf_perf_event_output: the same runs give the same return values (0, ENOSPC once the one-page buffer
 // is full, each error) and a reader sees the same records: samples byte for byte, padding and appended
 // packet bytes included, and the same lost counts. The thread stays on one CPU so that the kernel's

@@ -40,6 +40,10 @@ enum class Arg : std::uint8_t {
   kFixedMem,             // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_RDONLY: Prototype::arg_size readable bytes
   kFixedMemWrite,        // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED (the old ARG_PTR_TO_INT/LONG):
                          // arg_size initialised, aligned bytes the helper reads and rewrites
+  kDynptr,               // ARG_PTR_TO_DYNPTR | MEM_RDONLY: an initialised struct bpf_dynptr of any kind
+  kDynptrUninitLocal,    // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_LOCAL | MEM_UNINIT: the helper makes one here
+  kDynptrUninitRingbuf,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT (it holds a reference)
+  kDynptrRingbufRelease, // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: gives the reference back
 };
 
 enum class Ret : std::uint8_t {
@@ -53,6 +57,7 @@ enum class Ret : std::uint8_t {
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
   kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, to the struct Prototype::ret_struct names
   kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL: the same, or NULL
+  kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL: a slice of the dynptr argument's data, or NULL
 };
 
 // References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and

@@ -46,6 +46,10 @@ enum class ArgType : std::uint8_t {
   kUninitLong,            // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_ALIGNED: 8 writable, aligned bytes
   kFixedMem,              // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_RDONLY: HelperSignature::arg_size readable bytes
   kFixedMemWrite,         // ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED: arg_size bytes, read and rewritten
+  kDynptr,                // ARG_PTR_TO_DYNPTR | MEM_RDONLY: an initialised struct bpf_dynptr
+  kDynptrUninitLocal,     // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_LOCAL | MEM_UNINIT: made here by the helper
+  kDynptrUninitRingbuf,   // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT: made here, with a reference
+  kDynptrRingbufRelease,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE
 };
 
 enum class RetType : std::uint8_t {
@@ -59,6 +63,7 @@ enum class RetType : std::uint8_t {
   kTcpSockOrNull,        // RET_PTR_TO_TCP_SOCK_OR_NULL
   kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, a struct HelperSignature::ret_struct
   kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL
+  kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL
 };
 
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).

@@ -36,6 +36,7 @@ enum class RegType : std::uint8_t {
   kSockCommon,  // PTR_TO_SOCK_COMMON
   kSocket,      // PTR_TO_SOCKET
   kTcpSock,     // PTR_TO_TCP_SOCK
+  kConstDynptr, // CONST_PTR_TO_DYNPTR: a struct bpf_dynptr a helper hands its callback (user_ringbuf_drain)
 };
 // One of the socket pointer types (the kernel's type_is_sk_pointer).
 constexpr bool is_socket_type(RegType t) {
@@ -59,6 +60,7 @@ struct RegState {
   std::uint32_t frame = 0;       // kStack: whose frame
   std::uint32_t subprog = 0;     // kFunc: which subprogram
   std::uint32_t btf_id = 0;      // kBtfId: the object's type in the attach target's BTF
+  std::uint32_t dynptr_id = 0;   // kMem: the dynptr (StackSlot::dynptr_id) this slice was taken from
 
   static RegState scalar(const Scalar& s);
   static RegState unknown_scalar() { return scalar(Scalar::unknown()); }
@@ -69,11 +71,19 @@ struct RegState {
   friend bool operator==(const RegState&, const RegState&) = default;
 };
 
-// One 8-byte stack slot: what each byte holds, and the register spilled there when the slot holds one.
-enum class ByteType : std::uint8_t { kInvalid, kMisc, kZero, kSpill };
+// One 8-byte stack slot: what each byte holds, and the register spilled there when the slot holds one,
+// or which struct bpf_dynptr it is part of (STACK_DYNPTR: two slots a dynptr helper initialised; only
+// dynptr helpers use them, a store destroys them).
+enum class ByteType : std::uint8_t { kInvalid, kMisc, kZero, kSpill, kDynptr };
+enum class DynptrKind : std::uint8_t { kNone, kLocal, kRingbuf };  // BPF_DYNPTR_TYPE_LOCAL, _RINGBUF
 struct StackSlot {
   std::array<ByteType, 8> bytes{};  // all kInvalid: never written
   RegState spilled;                 // valid when the bytes are kSpill
+  // Valid when the bytes are kDynptr: the kind, whether this is the dynptr's first slot (its start, the
+  // lower address), the dynptr's id (its slices carry it) and the reference it holds (ring buffer).
+  DynptrKind dynptr = DynptrKind::kNone;
+  bool dynptr_first = false;
+  std::uint32_t dynptr_id = 0, dynptr_ref = 0;
   friend bool operator==(const StackSlot&, const StackSlot&) = default;
 };
 
@@ -101,6 +111,7 @@ struct Reference {
   std::uint32_t id = 0;
   std::uint32_t insn = 0;  // where it was acquired
   bool socket = false;     // a socket from a lookup (bpf_sk_release) rather than a ring buffer record
+  bool dynptr = false;     // a ring buffer record held by a dynptr (bpf_ringbuf_reserve_dynptr)
   friend bool operator==(const Reference&, const Reference&) = default;
 };
 
