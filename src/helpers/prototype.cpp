@@ -229,6 +229,11 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_dynptr_data, "dynptr_data", Ret::kDynptrMemOrNull, {A::kDynptr, A::kAnything, A::kConstAllocSizeOrZero, _, _}, false},
     // A ring buffer user space fills (BPF_MAP_TYPE_USER_RINGBUF): each sample to a callback, as a dynptr.
     {BPF_FUNC_user_ringbuf_drain, "user_ringbuf_drain", Ret::kInteger, {A::kConstMapPtr, A::kFunc, A::kStackOrNull, A::kAnything, _}, false},
+    // Timers in map values (kernel/bpf/helpers.c): a callback the kernel runs later, on its own.
+    {BPF_FUNC_timer_init, "timer_init", Ret::kInteger, {A::kTimer, A::kConstMapPtr, A::kAnything, _, _}, false},
+    {BPF_FUNC_timer_set_callback, "timer_set_callback", Ret::kInteger, {A::kTimer, A::kFunc, _, _, _}, false},
+    {BPF_FUNC_timer_start, "timer_start", Ret::kInteger, {A::kTimer, A::kAnything, A::kAnything, _, _}, false},
+    {BPF_FUNC_timer_cancel, "timer_cancel", Ret::kInteger, {A::kTimer, _, _, _, _}, false},
     // Cgroup local storage (Linux 6.2; the uapi headers bpfvm builds with may predate it).
     {.id = 210, .name = "cgrp_storage_get", .ret = Ret::kMapValueOrNull, .args = {A::kConstMapPtr, A::kBtfIdOrNull, A::kMapValueOrNull, A::kAnything, _}, .gpl_only = false, .btf_struct = "cgroup"},
     {.id = 211, .name = "cgrp_storage_delete", .ret = Ret::kInteger, .args = {A::kConstMapPtr, A::kBtfIdOrNull, _, _, _}, .gpl_only = false, .btf_struct = "cgroup"},

@@ -219,6 +219,7 @@ void init_map_header(os::SharedMemory& memory, const MapDef& def) {
   h->total_size = memory.size();
   h->map_extra = def.map_extra;
   h->spin_lock_off = def.spin_lock_off;
+  h->timer_off_plus1 = def.timer_off + 1;
 }
 
 Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
@@ -294,7 +295,12 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     return make_error(Errc::kInvalid, "'{}' is not a bpfvm map (or one of another layout version)", storage_path);
   }
   MapDef def{h->type, h->key_size, h->value_size, h->max_entries, h->map_flags,
-             std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra, h->spin_lock_off};
+             std::string(h->name, strnlen(h->name, sizeof h->name)), h->map_extra, h->spin_lock_off,
+             h->timer_off_plus1 - 1};
+  if (def.timer_off < -1 ||
+      (def.timer_off >= 0 && (def.timer_off % 8 != 0 || static_cast<std::uint64_t>(def.timer_off) + 16 > def.value_size))) {
+    return make_error(Errc::kInvalid, "'{}': the timer offset is corrupt", storage_path);
+  }
   if (def.spin_lock_off < -1 ||
       (def.spin_lock_off >= 0 &&
        (def.spin_lock_off % 4 != 0 || static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size))) {

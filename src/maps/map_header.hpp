@@ -31,6 +31,8 @@ struct alignas(64) MapHeader {
   // The system-wide id the first registering process gave it (0: none yet), so that every process
   // that opens the map calls it by the same id. (In what older files had as zero padding.)
   std::atomic<std::uint32_t> id;
+  // The value's struct bpf_timer: its offset + 1 (0: none, as older files have zero padding here).
+  std::int32_t timer_off_plus1;
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
 

@@ -17,6 +17,7 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
   maps::MapDef def = map_def(m);
   if (spec.btf && m.btf_value_type_id) {
     if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_spin_lock")) def.spin_lock_off = *off;
+    if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_timer")) def.timer_off = *off;
   }
   verifier::MapInfo info = VerifierPlatform::map_info(def);
   // .rodata is frozen with its initial values before programs load (as libbpf does).

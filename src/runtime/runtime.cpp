@@ -339,6 +339,7 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   // A struct bpf_spin_lock in the value (found through BTF, as the kernel finds it).
   if (request.btf && request.btf_value_type_id) {
     def.spin_lock_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_spin_lock"));
+    def.timer_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_timer"));
   }
   // (BTF that does not fit the map is checked after the map's own rules, which come first in the kernel.)
   auto impl = BPFVM_TRY(maps::create_map(def, request.inner ? &*request.inner : nullptr, storage));
@@ -502,18 +503,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     ++i;
   }
   if (auto r = check_btf_info(request, code.size()); !r) return fail(std::move(r).error());
-  // check_map_prog_compatibility: socket filters and tracing programs may not use spin-locked maps.
-  for (const auto& m : parts.maps) {
-    if (m->def().spin_lock_off < 0) continue;
-    const auto t = request.prog_type;
-    if (t == BPF_PROG_TYPE_SOCKET_FILTER) {
-      return fail(make_error(Errc::kInvalid, "socket filter progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
-    }
-    if (t == BPF_PROG_TYPE_KPROBE || t == BPF_PROG_TYPE_TRACEPOINT || t == BPF_PROG_TYPE_PERF_EVENT ||
-        t == BPF_PROG_TYPE_RAW_TRACEPOINT) {
-      return fail(make_error(Errc::kInvalid, "tracing progs cannot use bpf_spin_lock yet (map '{}')", m->name()));
-    }
-  }
+  // (Which maps a program type may use, check_map_prog_compatibility, is the verifier's first check.)
   // The verifier: a program it proves safe runs unchecked; no other is loaded.
   std::vector<verifier::MapInfo> map_infos;
   for (const auto& m : request.maps) {

@@ -55,6 +55,7 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kDynptrUninitLocal: return V::kDynptrUninitLocal;
     case A::kDynptrUninitRingbuf: return V::kDynptrUninitRingbuf;
     case A::kDynptrRingbufRelease: return V::kDynptrRingbufRelease;
+    case A::kTimer: return V::kTimer;
   }
   return V::kNone;
 }
@@ -119,6 +120,8 @@ verifier::MapInfo VerifierPlatform::map_info(const maps::MapDef& def) {
   m.max_entries = def.max_entries;
   m.read_only = (def.map_flags & BPF_F_RDONLY_PROG) != 0;
   m.spin_lock_off = def.spin_lock_off;
+  m.timer_off = def.timer_off;
+  m.name = def.name;
   // map_direct_value_addr: arrays of one entry (global data sections).
   m.direct_value = def.type == BPF_MAP_TYPE_ARRAY && def.max_entries == 1;
   return m;

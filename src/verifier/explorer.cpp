@@ -109,8 +109,39 @@ Explorer::Explorer(std::span<const isa::RawInsn> program, const Cfg& cfg, const 
   }
 }
 
+Result<void> Explorer::check_map_compatibility() {
+  // check_map_prog_compatibility: every map the program names, reached or not. Programs that run in
+  // any context (tracing) may not take a spin lock or own a timer; socket filters may not lock.
+  const std::string_view type = platform_.prog_type_name();
+  const bool tracing = type == "kprobe" || type == "tracepoint" || type == "perf_event" || type == "raw_tracepoint" ||
+                       type == "raw_tracepoint_writable";
+  for (std::size_t i = 0; i + 1 < program_.size(); ++i) {
+    const isa::RawInsn& in = program_[i];
+    if (!in.is_lddw()) continue;
+    const auto pseudo = static_cast<isa::Pseudo>(in.src);
+    if (pseudo == isa::Pseudo::kMapFd || pseudo == isa::Pseudo::kMapValue || pseudo == isa::Pseudo::kMapIdx ||
+        pseudo == isa::Pseudo::kMapIdxValue) {
+      const auto pc = static_cast<std::uint32_t>(i);
+      if (const MapInfo* m = platform_.map(in.imm)) {
+        if (m->spin_lock_off >= 0 && (tracing || type == "socket_filter")) {
+          return reject(pc, fmt::format("{} progs cannot use bpf_spin_lock yet (map '{}')",
+                                        tracing ? "tracing" : "socket filter", m->name),
+                        "use the map from another program type, or keep the value without a lock");
+        }
+        if (m->timer_off >= 0 && tracing) {
+          return reject(pc, fmt::format("tracing progs cannot use bpf_timer yet (map '{}')", m->name),
+                        "a map with a struct bpf_timer is for networking, fentry/tp_btf and syscall programs");
+        }
+      }
+    }
+    ++i;
+  }
+  return {};
+}
+
 Result<VerifierStats> Explorer::run() {
   BPFVM_TRY(check_no_recursion());
+  BPFVM_TRY(check_map_compatibility());
   State entry = State::entry();
   if (options_.memory_arg) {
     // bpfvm exec's convention: r1 points at N bytes the program may read and write, r2 = N.
@@ -470,6 +501,15 @@ Result<bool> Explorer::exit(Path& path) {
     for (int r = 1; r <= 5; ++r) caller.regs[static_cast<std::size_t>(r)] = RegState{};
     path.pc = callsite + 1;
     return true;
+  }
+  if (f.callback) {
+    // An async callback's own exit (a timer's): it must return 0 (check_return_code).
+    if (r0.type != RegType::kScalar || r0.value.umax != 0) {
+      return reject(pc,
+                    fmt::format("At async callback return the register R0 has {} should have been in [0, 0]",
+                                r0.to_string()),
+                    "return 0 from every path of the timer callback");
+    }
   }
   if (r0.is_pointer() && !(platform_.return_value_ignored() && f.subprog == 0)) {
     return reject(pc, "R0 leaks addr as return value", "return a number, not a pointer");

@@ -197,6 +197,8 @@ class Explorer {
   Result<void> global_call(Path& path, std::uint32_t pc, std::uint32_t sub);
   Result<void> verify_global(std::uint32_t sub);
 
+  Result<void> check_map_compatibility();
+
   // --- helper_call.cpp
   Result<void> helper_call(Path& path, std::uint32_t pc, const isa::Call& c);
   Result<void> release_reference(State& s, std::uint32_t pc, std::uint32_t ref_id);

@@ -207,6 +207,8 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
     std::uint32_t frame = 0;
   } dynptr_made, dynptr_released;
   std::uint32_t dynptr_parent_id = 0, dynptr_parent_ref = 0;
+  // A timer argument: the map whose value holds it (a timer helper's map argument must be that map).
+  std::int64_t timer_map = -1;
   // A dynptr argument's place on the stack: a constant, 8-aligned offset with room for 16 bytes.
   auto dynptr_place = [&](std::uint8_t r, const RegState& v) -> Result<std::int64_t> {
     if (!v.value.is_const()) {
@@ -259,6 +261,11 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         if (v.type != RegType::kMapPtr) return expected("map_ptr");
         map = platform_.map(v.map_index);
         map_handle = v.map_index;
+        if (timer_map >= 0 && static_cast<std::int64_t>(v.map_index) != timer_map) {
+          return reject(pc, fmt::format("timer pointer in R1 map_uid={} doesn't match map pointer in R{} map_uid={}",
+                                        timer_map, r, v.map_index),
+                        "initialise a timer with the map its value belongs to");
+        }
         if (options_.call_maps && pc < options_.call_maps->size()) {
           std::int64_t& seen = (*options_.call_maps)[pc];
           seen = seen == kNoMap || seen == static_cast<std::int64_t>(map_handle) ? map_handle : kVariousMaps;
@@ -511,6 +518,26 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         dynptr_parent_ref = d->dynptr_ref;
         break;
       }
+      case ArgType::kTimer: {
+        // process_timer_func: a map value's struct bpf_timer, at the constant offset BTF says.
+        if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
+        if (!v.value.is_const()) {
+          return reject(pc, fmt::format("R{} doesn't have constant offset. bpf_timer has to be at the constant offset", r),
+                        "pass &value->timer, the field itself");
+        }
+        const MapInfo& m = map_of(v);
+        if (m.timer_off < 0) {
+          return reject(pc, fmt::format("map '{}' has no valid bpf_timer", m.name),
+                        "declare the value's struct bpf_timer with BTF (a __type(value, ...) with the field)");
+        }
+        const std::int64_t off = v.off + static_cast<std::int64_t>(v.value.const_value());
+        if (off != m.timer_off) {
+          return reject(pc, fmt::format("off {} doesn't point to 'struct bpf_timer' that is at {}", off, m.timer_off),
+                        "pass &value->timer, the field itself");
+        }
+        timer_map = v.map_index;
+        break;
+      }
       case ArgType::kFixedMem:
       case ArgType::kFixedMemWrite: {
         // ARG_PTR_TO_FIXED_SIZE_MEM: arg_size bytes (MEM_ALIGNED: at their natural alignment).
@@ -650,6 +677,28 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   if (!has_callback) {
     returned(s);
     path.pc = pc + 1;
+    return {};
+  }
+  if (c.imm == BPF_FUNC_timer_set_callback) {
+    // An async callback (push_async_cb): the kernel runs it later on its own, so it is verified as a
+    // program of its own, one frame with nothing of the caller's (no stack, no references, no lock),
+    // with the timer's map, key and value; the caller goes on at once.
+    returned(s);
+    path.pc = pc + 1;
+    State async;
+    Frame cb;
+    cb.callsite = pc;
+    cb.subprog = callback;
+    cb.callback = true;
+    cb.regs[1] = RegState::pointer(RegType::kMapPtr);
+    cb.regs[1].map_index = static_cast<std::uint32_t>(timer_map);
+    cb.regs[2] = RegState::pointer(RegType::kMapKey);
+    cb.regs[2].map_index = static_cast<std::uint32_t>(timer_map);
+    cb.regs[3] = RegState::pointer(RegType::kMapValue);
+    cb.regs[3].map_index = static_cast<std::uint32_t>(timer_map);
+    cb.regs[10] = RegState::pointer(RegType::kStack);
+    async.frames.push_back(std::move(cb));
+    push(Path{std::move(async), cfg_.subprogs[callback].start, -1});
     return {};
   }
   // A helper that calls back: the path where it returns (no more calls) goes on after the call, and

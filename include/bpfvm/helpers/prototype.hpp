@@ -44,6 +44,7 @@ enum class Arg : std::uint8_t {
   kDynptrUninitLocal,    // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_LOCAL | MEM_UNINIT: the helper makes one here
   kDynptrUninitRingbuf,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT (it holds a reference)
   kDynptrRingbufRelease, // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: gives the reference back
+  kTimer,                // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value
 };
 
 enum class Ret : std::uint8_t {

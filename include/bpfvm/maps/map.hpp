@@ -28,6 +28,7 @@ struct MapDef {
   std::string name;
   std::uint64_t map_extra = 0;  // bloom_filter: the number of hash functions (0 = 5)
   std::int32_t spin_lock_off = -1;  // offset of the value's struct bpf_spin_lock (from BTF), -1: none
+  std::int32_t timer_off = -1;      // offset of the value's struct bpf_timer (from BTF), -1: none
 };
 
 class Map {

@@ -50,6 +50,7 @@ enum class ArgType : std::uint8_t {
   kDynptrUninitLocal,     // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_LOCAL | MEM_UNINIT: made here by the helper
   kDynptrUninitRingbuf,   // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT: made here, with a reference
   kDynptrRingbufRelease,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE
+  kTimer,                 // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value, at its offset
 };
 
 enum class RetType : std::uint8_t {
@@ -99,6 +100,8 @@ struct MapInfo {
   // at a known offset read as constants (the kernel's bpf_map_direct_read), so that code a `const
   // volatile` setting rules out is never explored, as in the kernel. Empty otherwise.
   std::vector<std::uint8_t> frozen_value;
+  std::int32_t timer_off = -1;  // where the value's struct bpf_timer is, -1: none
+  std::string name{};           // for messages
 };
 
 // What a context access gives, when the program type allows it.
