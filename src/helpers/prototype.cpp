@@ -229,6 +229,11 @@ constexpr Prototype kPrototypes[] = {
     {BPF_FUNC_dynptr_data, "dynptr_data", Ret::kDynptrMemOrNull, {A::kDynptr, A::kAnything, A::kConstAllocSizeOrZero, _, _}, false},
     // A ring buffer user space fills (BPF_MAP_TYPE_USER_RINGBUF): each sample to a callback, as a dynptr.
     {BPF_FUNC_user_ringbuf_drain, "user_ringbuf_drain", Ret::kInteger, {A::kConstMapPtr, A::kFunc, A::kStackOrNull, A::kAnything, _}, false},
+    // A per-CPU kernel variable's copy for a CPU (a typed __ksym in .data..percpu, which bpfvm cannot
+    // resolve in user space: no register is ever such a pointer here, so every call is refused, as the
+    // kernel refuses one with any other argument).
+    {BPF_FUNC_per_cpu_ptr, "per_cpu_ptr", Ret::kPercpuMemOrNull, {A::kPercpuBtfId, A::kAnything, _, _, _}, false},
+    {BPF_FUNC_this_cpu_ptr, "this_cpu_ptr", Ret::kPercpuMem, {A::kPercpuBtfId, _, _, _, _}, false},
     // Timers in map values (kernel/bpf/helpers.c): a callback the kernel runs later, on its own.
     {BPF_FUNC_timer_init, "timer_init", Ret::kInteger, {A::kTimer, A::kConstMapPtr, A::kAnything, _, _}, false},
     {BPF_FUNC_timer_set_callback, "timer_set_callback", Ret::kInteger, {A::kTimer, A::kFunc, _, _, _}, false},

@@ -167,7 +167,6 @@ bool Server::serve(std::uint64_t nr, const std::uint64_t* args, std::int64_t* ra
     case SYS_perf_event_open: {
       std::lock_guard lock(mutex_);
       const std::int64_t r = perf_event_open(args);
-      if (r == INT64_MIN) return false;  // an event of the kernel's own (hardware counters...)
       *rax = r;
       return true;
     }
@@ -569,7 +568,20 @@ std::int64_t Server::perf_event_open(const std::uint64_t* args) {
     point.where.name = *fn;
     if (pid > 0) point.where.pid = static_cast<std::uint32_t>(pid);
   } else {
-    return INT64_MIN;  // the kernel's
+    // A counting or sampling event of the kernel's own (a CPU clock, a hardware counter): the kernel
+    // makes it, and bpfvm notes where it counts, for a perf_event_array a program reads it from
+    // (bpf_perf_event_read).
+    const long fd = ::syscall(SYS_perf_event_open, args[0], args[1], args[2], args[3], args[4]);
+    if (fd < 0) return neg_errno();
+    runtime::Runtime::KernelCounter counter;
+    counter.cpu = cpu;
+    counter.tid = pid == 0 ? static_cast<std::int32_t>(::gettid()) : pid > 0 ? pid : 0;
+    counter.read_format = attr.read_format;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    counter.opened_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(now.tv_nsec);
+    rt_.note_kernel_counter(static_cast<int>(fd), counter);
+    return fd;
   }
   // Fires in every process in scope, the application's own too (as the kernel's would).
   point.where.in_process = true;

@@ -1,6 +1,9 @@
 #include "bpfvm/maps/perf_event_array.hpp"
 
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -42,6 +45,97 @@ Result<std::size_t> PerfEventArray::payload_size(const MapDef& def) {
 
 PerfEventArray::PerfEventArray(const MapDef& def, os::SharedMemory memory)
     : Map(def, std::move(memory)), local_(new Local[def.max_entries]) {}
+
+PerfEventArray::~PerfEventArray() {
+  std::lock_guard lock(mutex_);
+  for (std::uint32_t i = 0; i < def().max_entries; ++i) drop_counter(local_[i]);
+}
+
+void PerfEventArray::drop_counter(Local& local) {
+  if (local.counter_fd >= 0) ::close(local.counter_fd);
+  local.counter_fd = -1;
+  local.counter_seq = 0;
+}
+
+Result<void> PerfEventArray::set_counter(const void* key, const Counter& counter, std::uint64_t flags) {
+  static_assert(sizeof(Counter) <= sizeof(Slot::path));
+  if (flags != BPF_ANY) return make_error(Errc::kInvalid, "a perf_event_array takes BPF_ANY updates only");
+  BPFVM_TRY(check_user_write());
+  const std::uint32_t i = BPFVM_TRY(index_of(key));
+  std::lock_guard lock(mutex_);
+  SpinGuard guard(header()->lock);
+  Slot* s = slot(i);
+  std::memset(s->path, 0, sizeof s->path);
+  std::memcpy(s->path, &counter, sizeof counter);
+  s->present = 2;
+  const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
+  s->seq.store(seq, std::memory_order_release);
+  set_local(i, seq, nullptr);
+  Local& local = local_[i];
+  drop_counter(local);
+  local.counter_fd = counter.fd;
+  local.counter_seq = seq;
+  return {};
+}
+
+int PerfEventArray::read(std::uint32_t index, std::uint32_t cpu, std::uint32_t tid, CounterValue* out) {
+  *out = {};
+  if (index == BPF_F_CURRENT_CPU) index = cpu;
+  if (index >= def().max_entries) return -E2BIG;
+  Slot* s = slot(index);
+  std::uint32_t present, seq;
+  Counter c;
+  {
+    SpinGuard guard(header()->lock);
+    present = s->present;
+    seq = s->seq.load(std::memory_order_relaxed);
+    std::memcpy(&c, s->path, sizeof c);
+  }
+  if (present == 0) return -ENOENT;
+  if (present == 1) {
+    // A BPF output event counts nothing; read only on its own CPU, as any per-CPU event.
+    std::shared_ptr<PerfEvent> ev = event(index);
+    if (!ev) return -ENOENT;
+    return ev->cpu() == cpu ? 0 : -EINVAL;
+  }
+  // perf_event_read_local: a per-CPU event of this CPU, or a per-thread one of this thread.
+  if (c.cpu >= 0 ? static_cast<std::uint32_t>(c.cpu) != cpu : static_cast<std::uint32_t>(c.tid) != tid) return -EINVAL;
+  std::lock_guard lock(mutex_);
+  Local& local = local_[index];
+  if (local.counter_seq != seq) {
+    drop_counter(local);
+    // Another process's descriptor: taken with pidfd_getfd (Linux 5.6; the holder must be one this
+    // process may ptrace).
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0));
+    if (pidfd < 0) return -EOPNOTSUPP;
+    local.counter_fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, c.fd, 0));
+    ::close(pidfd);
+    if (local.counter_fd < 0) return -EOPNOTSUPP;
+    local.counter_seq = seq;
+  }
+  std::uint64_t buf[8] = {};
+  if (::read(local.counter_fd, buf, sizeof buf) < static_cast<ssize_t>(sizeof buf[0])) return -EINVAL;
+  // read(2)'s layout by read_format: [nr,] [time_enabled,] [time_running,] value...
+  std::size_t at = (c.read_format & PERF_FORMAT_GROUP) ? 1 : 0;
+  const bool has_enabled = c.read_format & PERF_FORMAT_TOTAL_TIME_ENABLED;
+  const bool has_running = c.read_format & PERF_FORMAT_TOTAL_TIME_RUNNING;
+  const std::uint64_t enabled = has_enabled ? buf[at++] : 0;
+  const std::uint64_t running = has_running ? buf[at++] : 0;
+  if (c.read_format & PERF_FORMAT_GROUP) {
+    out->counter = buf[at];
+  } else {
+    out->counter = buf[0];
+  }
+  // Times the event's read_format does not ask for: the time since it was opened, as for an event that
+  // was never multiplexed (software events never are).
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::uint64_t since = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
+                              static_cast<std::uint64_t>(now.tv_nsec) - c.opened_ns;
+  out->enabled = has_enabled ? enabled : since;
+  out->running = has_running ? running : since;
+  return 0;
+}
 
 void PerfEventArray::set_local(std::uint32_t index, std::uint32_t seq, std::shared_ptr<PerfEvent> event) {
   Local& local = local_[index];
@@ -106,6 +200,7 @@ Result<void> PerfEventArray::set_event(const void* key, std::shared_ptr<PerfEven
   const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
   s->seq.store(seq, std::memory_order_release);
   set_local(i, seq, std::move(event));
+  drop_counter(local_[i]);
   return {};
 }
 
@@ -121,6 +216,7 @@ Result<void> PerfEventArray::erase(const void* key) {
   const std::uint32_t seq = s->seq.load(std::memory_order_relaxed) + 1;
   s->seq.store(seq, std::memory_order_release);
   set_local(i, seq, nullptr);
+  drop_counter(local_[i]);
   return {};
 }
 
@@ -136,7 +232,7 @@ std::shared_ptr<PerfEvent> PerfEventArray::event(std::uint32_t index) {
   bool present;
   {
     SpinGuard guard(header()->lock);
-    present = s->present != 0;
+    present = s->present == 1;  // (2: a counter, no event file)
     path.assign(s->path, strnlen(s->path, sizeof s->path));
   }
   std::shared_ptr<PerfEvent> event;
@@ -165,7 +261,10 @@ int PerfEventArray::output(std::uint32_t index, std::uint32_t cpu,
     opened = event(index);
     ev = opened.get();
   }
-  if (!ev) return -ENOENT;
+  if (!ev) {
+    // A counting event of the kernel's takes no samples (bpf_perf_event_output: EINVAL).
+    return slot(index)->present == 2 ? -EINVAL : -ENOENT;
+  }
   // The event must be the running CPU's (event->oncpu != smp_processor_id()).
   if (ev->cpu() != cpu) return -EOPNOTSUPP;
   if (const int r = ev->output(parts); r != 0) return r;

@@ -1,11 +1,13 @@
 // Runtime::bpf: the kernel's bpf(2) commands over `union bpf_attr`, with the kernel's errno values.
 // Pointers in attr (__aligned_u64) are addresses in this process.
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -391,11 +393,28 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
             r = static_cast<maps::ProgArray&>(m).set_program(key, *prog, (*prog)->id(), (*prog)->type(), a.flags);
           } else if (m.def().type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
             auto event = fd_as<maps::PerfEvent>(*this, fd);
-            if (!event) return fail(EBADF);
-            // An application's BPF output event gets its buffer at mmap (interpose): until then bpfvm
-            // has nowhere to put samples (the kernel would drop them).
-            if (!*event) return fail(EINVAL);
-            r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
+            if (!event) {
+              // A counting event of the kernel's, for bpf_perf_event_read: the map keeps a descriptor of
+              // its own (as the kernel's map holds the event), closed when the slot changes.
+              const auto counter = kernel_counter(fd);
+              if (!counter) return fail(EBADF);
+              const int kept = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+              if (kept < 0) return fail(errno);
+              maps::PerfEventArray::Counter c;
+              c.pid = static_cast<std::int32_t>(::getpid());
+              c.fd = kept;
+              c.cpu = counter->cpu;
+              c.tid = counter->tid;
+              c.read_format = counter->read_format;
+              c.opened_ns = counter->opened_ns;
+              r = static_cast<maps::PerfEventArray&>(m).set_counter(key, c, a.flags);
+              if (!r) ::close(kept);
+            } else {
+              // An application's BPF output event gets its buffer at mmap (interpose): until then bpfvm
+              // has nowhere to put samples (the kernel would drop them).
+              if (!*event) return fail(EINVAL);
+              r = static_cast<maps::PerfEventArray&>(m).set_event(key, *event, a.flags);
+            }
           } else {
             auto inner = fd_as<Map>(*this, fd);
             if (!inner) return fail(EBADF);

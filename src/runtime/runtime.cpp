@@ -749,6 +749,26 @@ void Runtime::alias_fd(int from, int to) {
   fds_[to] = std::move(object);
 }
 
+void Runtime::note_kernel_counter(int fd, const KernelCounter& counter) {
+  std::lock_guard lock(mutex_);
+  kernel_counters_[fd] = counter;
+}
+
+std::optional<Runtime::KernelCounter> Runtime::kernel_counter(int fd) const {
+  std::optional<KernelCounter> found;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = kernel_counters_.find(fd); it != kernel_counters_.end()) found = it->second;
+  }
+  // The number may since name another file (the application closed the event): only a perf event's.
+  char link[64] = {};
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  if (!found || ::readlink(path.c_str(), link, sizeof link - 1) < 0 || std::string_view(link) != "anon_inode:[perf_event]") {
+    return std::nullopt;
+  }
+  return found;
+}
+
 bool Runtime::owns_fd(int fd) const {
   std::lock_guard lock(mutex_);
   return fds_.count(fd) != 0;

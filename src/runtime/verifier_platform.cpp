@@ -56,6 +56,7 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kDynptrUninitRingbuf: return V::kDynptrUninitRingbuf;
     case A::kDynptrRingbufRelease: return V::kDynptrRingbufRelease;
     case A::kTimer: return V::kTimer;
+    case A::kPercpuBtfId: return V::kPercpuBtfId;
   }
   return V::kNone;
 }
@@ -73,6 +74,8 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kBtfIdTrusted: return verifier::RetType::kBtfIdTrusted;
     case helpers::Ret::kBtfIdOrNull: return verifier::RetType::kBtfIdOrNull;
     case helpers::Ret::kDynptrMemOrNull: return verifier::RetType::kDynptrMemOrNull;
+    case helpers::Ret::kPercpuMemOrNull: return verifier::RetType::kPercpuMemOrNull;
+    case helpers::Ret::kPercpuMem: return verifier::RetType::kPercpuMem;
   }
   return verifier::RetType::kInteger;
 }

@@ -538,6 +538,13 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         timer_map = v.map_index;
         break;
       }
+      case ArgType::kPercpuBtfId:
+        // Only a typed per-CPU __ksym is one (check_pseudo_btf_id); bpfvm resolves no kernel symbols.
+        return reject(pc,
+                      fmt::format("R{} type={} expected=percpu_ptr_, percpu_rcu_ptr_, percpu_trusted_ptr_: bpf_{} takes a per-CPU kernel variable (a typed "
+                                  "__ksym), which has no address in user space",
+                                  r, vtype, sig->name),
+                      "read per-CPU data from a per-CPU map (BPF_MAP_TYPE_PERCPU_ARRAY) instead");
       case ArgType::kFixedMem:
       case ArgType::kFixedMemWrite: {
         // ARG_PTR_TO_FIXED_SIZE_MEM: arg_size bytes (MEM_ALIGNED: at their natural alignment).
@@ -649,6 +656,8 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.btf_id = returned_btf_id;
         r0.maybe_null = true;
         break;
+      case RetType::kPercpuMemOrNull:
+      case RetType::kPercpuMem: break;  // (never reached: no argument is a per-CPU variable)
       case RetType::kDynptrMemOrNull:
         // A slice of the dynptr's data: stale when the dynptr is destroyed, and with a ring buffer's,
         // when its record is submitted or discarded (it carries the reference).

@@ -47,5 +47,26 @@ if [ "$(id -u)" = 0 ]; then
     echo "note: the kernel could not run the application (rc=$rc): $(head -2 "$TMP/kernel")"
   fi
 fi
+# Perf counters read by a program (bpf_perf_event_read/_value): CPU clocks of this CPU and another, the
+# thread's task clock, a BPF output event, bad indexes, flags and sizes. The same classes of results
+# (errno, zero, a count) under bpfvm run as on the kernel. Needs a second CPU.
+if [ "$(nproc)" -ge 2 ]; then
+  if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/app/perf_counters.bpf.c" \
+       -o "$TMP/perf_counters.bpf.o" 2>"$TMP/cc.err" && cc -O1 -o "$TMP/perf_counters" "$HERE/app/perf_counters.c" -lbpf 2>>"$TMP/cc.err"; then
+    "$BPFVM" run -- "$TMP/perf_counters" "$TMP/perf_counters.bpf.o" > "$TMP/pc.ours" 2>&1
+    rc=$?
+    if [ $rc = 0 ] && grep -qx "0: count" "$TMP/pc.ours" && grep -qx "2: errno 22" "$TMP/pc.ours" && grep -qx "3: count" "$TMP/pc.ours"; then
+      ok "bpf_perf_event_read(_value) of CPU clocks and a task clock under bpfvm run"
+    else bad "perf counters under bpfvm run" "rc=$rc" "$(cat "$TMP/pc.ours")"; fi
+    if [ "$(id -u)" = 0 ] && "$TMP/perf_counters" "$TMP/perf_counters.bpf.o" > "$TMP/pc.kernel" 2>&1; then
+      if cmp -s "$TMP/pc.kernel" "$TMP/pc.ours"; then ok "the kernel reads the same classes of results"
+      else bad "perf counter results differ from the kernel's" "kernel: $(tr '\n' ' ' < "$TMP/pc.kernel")" "bpfvm: $(tr '\n' ' ' < "$TMP/pc.ours")"; fi
+    fi
+  else
+    bad "cannot build the perf counter application" "$(head -3 "$TMP/cc.err")"
+  fi
+else
+  echo "note: one CPU: the perf counter application (which reads another CPU's counter) is not run"
+fi
 echo "libbpf app: $pass passed, $fail failed"
 [ $fail -eq 0 ]

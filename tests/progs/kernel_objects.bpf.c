@@ -269,4 +269,28 @@ int BPF_PROG(snprintf_btf_ro, int preempt, struct task_struct *prev) {
   return bpf_snprintf_btf((char *)out, sizeof out, &p, sizeof p, 0);
 }
 
+
+
+// bpf_per_cpu_ptr/bpf_this_cpu_ptr take only a per-CPU kernel variable (a typed __ksym): anything else
+// is refused, by the kernel and by bpfvm.
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, int);
+  __type(value, long);
+} per_cpu_values SEC(".maps");
+
+SEC("raw_tp/sys_enter")
+int per_cpu_of_map_value(void *ctx) {
+  int zero = 0;
+  long *v = bpf_map_lookup_elem(&per_cpu_values, &zero);
+  if (!v) return 0;
+  long *other = bpf_per_cpu_ptr(v, 1);
+  return other != 0;
+}
+
+SEC("raw_tp/sys_enter")
+int this_cpu_of_number(void *ctx) {
+  return bpf_this_cpu_ptr((void *)8) != 0;
+}
 char LICENSE[] SEC("license") = "GPL";

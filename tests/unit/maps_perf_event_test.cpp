@@ -2,6 +2,8 @@
 // kernel's errnos, and a map whose events another process writes to.
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,6 +321,76 @@ TEST_F(PerfFiles, AnotherProcessWritesIntoThisReadersBuffers) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   ASSERT_EQ(got.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], "child " + std::to_string(i));
+}
+
+// Counting events of the kernel's (what bpf_perf_event_read reads): this thread's task clock counts, a
+// per-CPU clock reads only on its CPU, empty slots and indexes past the end have the kernel's errors, an
+// output event counts nothing, and another process reads the same counter (taken with pidfd_getfd).
+TEST_F(PerfFiles, CountersReadAsTheKernelsPerfEventRead) {
+  perf_event_attr a{};
+  a.size = sizeof a;
+  a.type = PERF_TYPE_SOFTWARE;
+  a.config = PERF_COUNT_SW_TASK_CLOCK;
+  const int task_clock = static_cast<int>(::syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+  if (task_clock < 0) GTEST_SKIP() << "perf_event_open: " << std::strerror(errno);
+  a.config = PERF_COUNT_SW_CPU_CLOCK;
+  const int cpu_clock = static_cast<int>(::syscall(SYS_perf_event_open, &a, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  auto map = create_map(perf_array_def(4), nullptr, dir_.string());
+  ASSERT_TRUE(map);
+  auto& array = static_cast<PerfEventArray&>(**map);
+  const auto tid = static_cast<std::int32_t>(::gettid());
+  PerfEventArray::Counter c;
+  c.pid = ::getpid();
+  c.fd = task_clock;  // the map owns it now
+  c.tid = tid;
+  std::uint32_t key = 0;
+  ASSERT_TRUE(array.set_counter(&key, c, BPF_ANY));
+  if (cpu_clock >= 0) {
+    c.fd = cpu_clock;
+    c.cpu = 0;
+    key = 1;
+    ASSERT_TRUE(array.set_counter(&key, c, BPF_ANY));
+  }
+  std::atomic<std::uint64_t> spin{0};  // the task clock counts this thread's time
+  while (spin.fetch_add(1, std::memory_order_relaxed) < 1000000) {
+  }
+  PerfEventArray::CounterValue v;
+  EXPECT_EQ(array.read(0, 0, static_cast<std::uint32_t>(tid), &v), 0);
+  EXPECT_GT(v.counter, 0u);
+  EXPECT_GT(v.enabled, 0u);
+  EXPECT_EQ(v.enabled, v.running);
+  EXPECT_EQ(array.read(0, 0, static_cast<std::uint32_t>(tid) + 1, &v), -EINVAL);  // another thread's
+  if (cpu_clock >= 0) {
+    EXPECT_EQ(array.read(1, 0, 0, &v), 0);
+    EXPECT_GT(v.counter, 0u);
+    EXPECT_EQ(array.read(1, 1, 0, &v), -EINVAL);  // CPU 0's clock read on CPU 1
+    EXPECT_EQ(array.read(BPF_F_CURRENT_CPU, 1, 0, &v), -EINVAL);  // slot 1 from CPU 1: still CPU 0's clock
+  }
+  EXPECT_EQ(array.read(2, 0, 0, &v), -ENOENT);
+  EXPECT_EQ(array.read(4, 0, 0, &v), -E2BIG);
+  // An output event: nothing to count; samples cannot go to a counter.
+  auto ev = PerfEvent::create(0, 1, dir_.string());
+  ASSERT_TRUE(ev);
+  key = 2;
+  ASSERT_TRUE(array.set_event(&key, *ev, BPF_ANY));
+  EXPECT_EQ(array.read(2, 0, 0, &v), 0);
+  EXPECT_EQ(v.counter, 0u);
+  const std::span<const std::uint8_t> parts[1] = {bytes("x")};
+  EXPECT_EQ(array.output(0, 0, parts), -EINVAL);
+  // Another process, with the map's file: the same counter, through its own descriptor.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto child = open_shared_map((*map)->storage_path());
+    if (!child) ::_exit(1);
+    PerfEventArray::CounterValue cv;
+    const int r = static_cast<PerfEventArray&>(**child).read(0, 0, static_cast<std::uint32_t>(tid), &cv);
+    // (An ordinary user's process may not take its parent's descriptor under Yama: EOPNOTSUPP then.)
+    ::_exit((r == 0 && cv.counter > 0) || (r == -EOPNOTSUPP && ::geteuid() != 0) ? 0 : 2);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ enum class Arg : std::uint8_t {
   kDynptrUninitRingbuf,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT (it holds a reference)
   kDynptrRingbufRelease, // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: gives the reference back
   kTimer,                // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value
+  kPercpuBtfId,          // ARG_PTR_TO_PERCPU_BTF_ID: a per-CPU kernel variable (a typed __ksym)
 };
 
 enum class Ret : std::uint8_t {
@@ -59,6 +60,8 @@ enum class Ret : std::uint8_t {
   kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, to the struct Prototype::ret_struct names
   kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL: the same, or NULL
   kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL: a slice of the dynptr argument's data, or NULL
+  kPercpuMemOrNull,      // RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL | MEM_RDONLY: a CPU's copy of it
+  kPercpuMem,            // RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY: this CPU's copy
 };
 
 // References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and

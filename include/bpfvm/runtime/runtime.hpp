@@ -130,6 +130,16 @@ class Runtime {
   void alias_fd(int from, int to);
   void set_fd(int fd, AnyObject object);  // `fd` now names `object`
   bool owns_fd(int fd) const;
+  // A counting perf event the application opened from the kernel (perf_event_open(2) of a CPU clock
+  // or a hardware counter, which interposition passes on and notes here): where it counts, so that
+  // bpf() may put it in a perf_event_array for bpf_perf_event_read. An fd noted again is another event.
+  struct KernelCounter {
+    std::int32_t cpu = -1, tid = 0;  // a CPU, or -1 and the thread it counts
+    std::uint64_t read_format = 0, opened_ns = 0;
+  };
+  void note_kernel_counter(int fd, const KernelCounter& counter);
+  // The counter `fd` is, while it is still a perf event's descriptor.
+  std::optional<KernelCounter> kernel_counter(int fd) const;
 
   // A program attached to a perf event (BPF_LINK_CREATE with BPF_PERF_EVENT, PERF_EVENT_IOC_SET_BPF):
   // a link to the event's target, with `cookie` (bpf_get_attach_cookie). EINVAL when the program's
@@ -172,6 +182,7 @@ class Runtime {
   std::uint32_t next_ids_[4] = {1, 1, 1, 1};
   std::map<std::uint32_t, std::weak_ptr<void>> registry_[4];
   std::map<int, AnyObject> fds_;
+  std::map<int, KernelCounter> kernel_counters_;
   int next_fd_ = 3;
   bool real_fds_ = false;
   std::map<std::string, AnyObject> pinned_;  // pins made by this process keep their objects alive

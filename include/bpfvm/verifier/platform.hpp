@@ -51,6 +51,7 @@ enum class ArgType : std::uint8_t {
   kDynptrUninitRingbuf,   // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | MEM_UNINIT: made here, with a reference
   kDynptrRingbufRelease,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE
   kTimer,                 // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value, at its offset
+  kPercpuBtfId,           // ARG_PTR_TO_PERCPU_BTF_ID: a per-CPU kernel variable (a typed __ksym)
 };
 
 enum class RetType : std::uint8_t {
@@ -65,6 +66,8 @@ enum class RetType : std::uint8_t {
   kBtfIdTrusted,         // RET_PTR_TO_BTF_ID_TRUSTED: never NULL, a struct HelperSignature::ret_struct
   kBtfIdOrNull,          // RET_PTR_TO_BTF_ID_OR_NULL
   kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL
+  kPercpuMemOrNull,      // RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL | MEM_RDONLY
+  kPercpuMem,            // RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY
 };
 
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
