@@ -1,5 +1,6 @@
 // Dynptr helpers: dynptr_from_mem (197), ringbuf_reserve_dynptr (198), ringbuf_submit_dynptr (199),
-// ringbuf_discard_dynptr (200), dynptr_read (201), dynptr_write (202), dynptr_data (203).
+// ringbuf_discard_dynptr (200), dynptr_read (201), dynptr_write (202), dynptr_data (203), and
+// user_ringbuf_drain (209), whose callback gets each sample as a dynptr.
 //
 // A struct bpf_dynptr is 16 opaque bytes on the program's stack. bpfvm lays it out as the kernel's
 // struct bpf_dynptr_kern does (include/linux/bpf.h): the data's address, then a word with the size in
@@ -133,9 +134,37 @@ std::uint64_t dynptr_data(std::uint64_t p, std::uint64_t offset, std::uint64_t l
   return d.data + d.offset + offset;
 }
 
+// bpf_user_ringbuf_drain(map, callback, ctx, flags): callback(&dynptr, ctx) for each sample user space
+// committed, the dynptr a local one over the sample; the number of samples, or the drain's error.
+std::uint64_t user_ringbuf_drain(std::uint64_t map_arg, std::uint64_t callback, std::uint64_t callback_ctx,
+                                 std::uint64_t flags, std::uint64_t, CallContext* ctx) {
+  if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) return errno_result(EINVAL);
+  maps::Map* map = as_map(map_arg, ctx);
+  if (!map || map->def().type != BPF_MAP_TYPE_USER_RINGBUF) return errno_result(EINVAL);
+  bool failed = false;
+  const long r = static_cast<maps::RingBuffer*>(map)->drain([&](std::uint8_t* sample, std::uint32_t size) -> long {
+    Dynptr d;
+    make(d, reinterpret_cast<std::uint64_t>(sample), size, kLocal);
+    if (ctx->checked()) {
+      ctx->allow_region({reinterpret_cast<std::uint64_t>(&d), sizeof d, false, "user ring buffer sample dynptr"});
+      ctx->allow_region({reinterpret_cast<std::uint64_t>(sample), size, false, "user ring buffer sample"});
+    }
+    auto ret = ctx->call_function(callback, {reinterpret_cast<std::uint64_t>(&d), callback_ctx, 0, 0, 0});
+    if (!ret) {
+      ctx->fail(std::move(ret).error().with_context("bpf_user_ringbuf_drain callback"));
+      failed = true;
+      return 1;
+    }
+    return static_cast<long>(*ret);
+  });
+  if (failed) return 0;
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
+}
+
 }  // namespace
 
 void install_dynptr_helpers(Registry& table) {
+  table.set(BPF_FUNC_user_ringbuf_drain, user_ringbuf_drain);
   table.set(BPF_FUNC_dynptr_from_mem, dynptr_from_mem);
   table.set(BPF_FUNC_ringbuf_reserve_dynptr, ringbuf_reserve_dynptr);
   table.set(BPF_FUNC_ringbuf_submit_dynptr, ringbuf_commit_dynptr<false>);

@@ -672,11 +672,15 @@ std::optional<std::int64_t> Server::mmap(const std::uint64_t* args) {
   const maps::Map& map = (*m)->impl();
   const std::string& path = map.storage_path();
   if (path.empty()) return -ENODEV;
-  if (map.def().type == BPF_MAP_TYPE_RINGBUF) {
+  const bool user_ring = map.def().type == BPF_MAP_TYPE_USER_RINGBUF;
+  if (map.def().type == BPF_MAP_TYPE_RINGBUF || user_ring) {
     // ringbuf_map_mmap: the consumer page (offset 0) is writable; the producer page and the data,
-    // mapped twice in a row, are read-only. The file holds them from its second page.
+    // mapped twice in a row, are read-only. A user ring buffer (user_ringbuf_map_mmap) the other way
+    // round: user space produces. The file holds them from its second page.
     const std::size_t data = map.def().max_entries;
-    if (offset == 0) {
+    if (user_ring) {
+      if (offset == 0 && ((prot & PROT_WRITE) || len > kPage)) return -EPERM;
+    } else if (offset == 0) {
       if (len > kPage) return -EPERM;
     } else if (prot & PROT_WRITE) {
       return -EPERM;
@@ -703,7 +707,7 @@ std::optional<std::int64_t> Server::mmap(const std::uint64_t* args) {
       }
       mapped = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(at));
     }
-    if (mapped >= 0 && offset == 0) {
+    if (mapped >= 0 && offset == 0 && !user_ring) {
       // A consumer: the descriptor's readiness is the ring's.
       bool known = false;
       for (const auto& p : pollables_) known = known || (p->ringbuf == *m);

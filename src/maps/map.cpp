@@ -254,7 +254,8 @@ Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, 
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::create(def, storage_dir);
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::create(def, storage_dir);
-    case BPF_MAP_TYPE_RINGBUF: return RingBuffer::create(def, storage_dir);
+    case BPF_MAP_TYPE_RINGBUF:
+    case BPF_MAP_TYPE_USER_RINGBUF: return RingBuffer::create(def, storage_dir);
     case BPF_MAP_TYPE_LPM_TRIE: return LpmTrie::create(def, storage_dir);
     case BPF_MAP_TYPE_PROG_ARRAY: return ProgArray::create(def);
     case BPF_MAP_TYPE_PERF_EVENT_ARRAY: return PerfEventArray::create(def, storage_dir);
@@ -316,7 +317,8 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK: return QueueMap::attach(def, std::move(memory));
     case BPF_MAP_TYPE_BLOOM_FILTER: return BloomFilter::attach(def, std::move(memory));
-    case BPF_MAP_TYPE_RINGBUF: return RingBuffer::attach(def, std::move(memory));
+    case BPF_MAP_TYPE_RINGBUF:
+    case BPF_MAP_TYPE_USER_RINGBUF: return RingBuffer::attach(def, std::move(memory));
     case BPF_MAP_TYPE_LPM_TRIE: return LpmTrie::attach(def, std::move(memory));
     case BPF_MAP_TYPE_PERF_EVENT_ARRAY: return PerfEventArray::attach(def, std::move(memory));
     case BPF_MAP_TYPE_CGROUP_ARRAY: return CgroupArray::attach(def, std::move(memory));

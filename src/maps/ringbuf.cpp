@@ -28,6 +28,8 @@ constexpr std::size_t kNotifyOffset = 256;  // in page 0, after the header
 // How many consumers sleep on the notify counter: producers make the futex call only when one does.
 constexpr std::size_t kWaitersOffset = kNotifyOffset + 4;
 constexpr std::uint32_t kHeaderSize = BPF_RINGBUF_HDR_SZ;
+// A user ring buffer's drain in progress (rb->busy), in page 0 where user space does not map it.
+constexpr std::size_t kDrainBusyOffset = kNotifyOffset + 8;
 
 std::atomic<std::uint64_t>& atomic64(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint64_t>*>(p); }
 std::atomic<std::uint32_t>& atomic32(std::uint8_t* p) { return *reinterpret_cast<std::atomic<std::uint32_t>*>(p); }
@@ -225,6 +227,48 @@ std::size_t RingBuffer::consume(const std::function<int(std::span<const std::uin
     if (stop || blocked) break;
   }
   return count;
+}
+
+long RingBuffer::drain(const std::function<long(std::uint8_t* sample, std::uint32_t size)>& fn) {
+  constexpr long kMaxSamples = 128 * 1024;  // BPF_MAX_USER_RINGBUF_SAMPLES
+  auto& busy = atomic32(base() + kDrainBusyOffset);
+  std::uint32_t idle = 0;
+  if (!busy.compare_exchange_strong(idle, 1, std::memory_order_acquire)) return -EBUSY;
+  auto& cons = atomic64(base() + kConsumerPage);
+  const auto& prod = atomic64(base() + kProducerPage);
+  long samples = 0, discarded = 0, result = 0;
+  for (long ret = 0; samples < kMaxSamples && ret == 0; ++samples) {
+    const std::uint64_t c = cons.load(std::memory_order_acquire);
+    const std::uint64_t p = prod.load(std::memory_order_acquire);
+    if (c % 8 || p % 8) {
+      result = -EINVAL;
+      break;
+    }
+    if (c == p) break;  // no data
+    std::uint8_t* hdr = data_mut() + (c & (size() - 1));
+    const std::uint32_t len = atomic32(hdr).load(std::memory_order_acquire);
+    const std::uint32_t n = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    const std::uint64_t total = round8(static_cast<std::uint64_t>(n) + kHeaderSize);
+    if (total > p - c) {
+      result = -EINVAL;  // past what the producer published
+      break;
+    }
+    if (total > size() || n > (1u << 24) - 1) {
+      result = -E2BIG;
+      break;
+    }
+    if (len & BPF_RINGBUF_DISCARD_BIT) {
+      cons.store(c + total, std::memory_order_release);
+      ++discarded;
+      continue;
+    }
+    if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written
+    ret = fn(data_mut() + ((c + kHeaderSize) & (size() - 1)), n);
+    cons.store(c + total, std::memory_order_release);
+  }
+  busy.store(0, std::memory_order_release);
+  notify();  // a producer waiting for room
+  return result ? result : samples - discarded;
 }
 
 std::size_t RingBuffer::consume_shared(const std::function<int(std::span<const std::uint8_t>)>& fn) {

@@ -40,6 +40,14 @@ class RingBuffer final : public Map {
   // bpf_ringbuf_output: reserve, copy, submit. 0, -EINVAL for bad flags, -EAGAIN when the ring has no
   // room (the kernel's answer; an errno, not an Error, since a full ring is a consumer falling behind).
   int output(const void* data, std::uint64_t size, std::uint64_t flags);
+  // BPF_MAP_TYPE_USER_RINGBUF, the same layout with user space the producer (libbpf's user_ring_buffer:
+  // it reserves at producer_pos, writes, clears BUSY or sets DISCARD) and a program the consumer:
+  // bpf_user_ringbuf_drain passes each committed sample to `fn` (which returns non-zero to stop),
+  // skipping discarded ones, up to 128Ki samples; consumer_pos moves past each. Returns the samples
+  // given to fn, or -EBUSY while another drain runs, -EINVAL/-E2BIG for corrupt positions or lengths
+  // (__bpf_user_ringbuf_peek's checks).
+  long drain(const std::function<long(std::uint8_t* sample, std::uint32_t size)>& fn);
+
   // bpf_ringbuf_query: BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS.
   std::uint64_t query(std::uint64_t flags) const;
 
