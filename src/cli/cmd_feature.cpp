@@ -30,6 +30,7 @@ bool probe_prog(runtime::Runtime& rt, std::uint32_t type) {
   req.license = "GPL";
   req.name = "probe";
   req.insns = {isa::RawInsn{0xb7, 0, 0, 0, 0}, isa::RawInsn{0x95, 0, 0, 0, 0}};  // r0 = 0; exit
+  req.sleepable = type == BPF_PROG_TYPE_SYSCALL;  // (libbpf's probe too: syscall programs must be)
   return static_cast<bool>(rt.load_program(std::move(req)));
 }
 

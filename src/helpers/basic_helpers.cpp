@@ -196,6 +196,7 @@ void install(Registry& table) {
   install_callback_helpers(table);
   install_ringbuf_helpers(table);
   install_dynptr_helpers(table);
+  install_syscall_helpers(table);
   install_trace_helpers(table);
   install_lock_helpers(table);
   install_tail_call_helper(table);

@@ -35,6 +35,7 @@ void install_task_helpers(Registry& table);
 void install_callback_helpers(Registry& table);
 void install_ringbuf_helpers(Registry& table);
 void install_dynptr_helpers(Registry& table);
+void install_syscall_helpers(Registry& table);
 void install_trace_helpers(Registry& table);
 void install_lock_helpers(Registry& table);
 void install_tail_call_helper(Registry& table);

@@ -94,7 +94,7 @@ constexpr SectionRule kRules[] = {
     {"lsm_cgroup", Form::kExactOrTarget, BPF_PROG_TYPE_LSM, BPF_LSM_CGROUP, 0},
     {"iter", Form::kExactOrTarget, BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, 0},
     {"iter.s", Form::kExactOrTarget, BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, kSleepable},
-    {"syscall", Form::kExact, BPF_PROG_TYPE_SYSCALL, kNone, kSleepable},
+    {"syscall", Form::kExact, BPF_PROG_TYPE_SYSCALL, kNone, kRuns | kSleepable},
     {"xdp.frags/devmap", Form::kExact, BPF_PROG_TYPE_XDP, BPF_XDP_DEVMAP, kRuns},
     {"xdp/devmap", Form::kExact, BPF_PROG_TYPE_XDP, BPF_XDP_DEVMAP, kRuns},
     {"xdp_devmap", Form::kExactOrTarget, BPF_PROG_TYPE_XDP, BPF_XDP_DEVMAP, kRuns},

@@ -609,8 +609,25 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       req.data_in = {user_ptr<const std::uint8_t>(a.test.data_in), a.test.data_size_in};
       req.ctx_in = {user_ptr<const std::uint8_t>(a.test.ctx_in), a.test.ctx_size_in};
       req.repeat = a.test.repeat;
+      const bool syscall_prog = (*prog)->type() == BPF_PROG_TYPE_SYSCALL;
+      if (syscall_prog) {
+        // bpf_prog_test_run_syscall: ctx_in and nothing else; the context is written back there.
+        if (a.test.data_in || a.test.data_out || a.test.ctx_out || a.test.duration || a.test.repeat || a.test.flags ||
+            a.test.batch_size) {
+          return fail(EINVAL);
+        }
+        req.runtime = this;
+      }
       auto result = (*prog)->test_run(req);
       if (!result) return fail(result.error());
+      if (syscall_prog) {
+        if (a.test.ctx_in && !result->ctx_out.empty()) {
+          std::memcpy(user_ptr(a.test.ctx_in), result->ctx_out.data(), result->ctx_out.size());
+        }
+        a.test.retval = result->retval;
+        write_back();
+        return 0;
+      }
       int err = 0;
       // bpf_test_finish: data_size_out 0 means "no limit" (the old interface).
       const auto data_size = static_cast<std::uint32_t>(result->data_out.size());

@@ -258,6 +258,7 @@ std::size_t user_context_size(std::uint32_t prog_type) {
     case BPF_PROG_TYPE_RAW_TRACEPOINT: return kRawTracepointArgsMax;
     case BPF_PROG_TYPE_KPROBE: return sizeof(struct pt_regs);
     case BPF_PROG_TYPE_PERF_EVENT: return sizeof(struct bpf_perf_event_data);
+    case BPF_PROG_TYPE_SYSCALL: return kSyscallContextMax;
     default: return 0;
   }
 }
@@ -281,6 +282,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> return_range(std::uint32_t 
 }
 
 Result<void> rewrite_context_accesses(std::uint32_t prog_type, std::vector<isa::RawInsn>& insns) {
+  if (prog_type == BPF_PROG_TYPE_SYSCALL) return {};  // its context is the caller's bytes as they are
   const auto accesses = BPFVM_TRY(verifier::find_ctx_accesses(insns));
   for (const verifier::CtxAccess& a : accesses) {
     if (user_context_size(prog_type) == 0) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 
 #include "bpfvm/helpers/run_env.hpp"
@@ -18,6 +19,7 @@
 #include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/objects.hpp"
+#include "bpfvm/runtime/runtime.hpp"
 
 namespace bpfvm::runtime {
 
@@ -380,6 +382,34 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       if (p_.prog_type == BPF_PROG_TYPE_KPROBE) runner.set_user_regs(ctx.data());
       out.duration_ns = BPFVM_TRY(timed_runs(req.repeat, retval, runner));
       out.ctx_out.assign(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(req.ctx_in.size()));
+      break;
+    }
+    case BPF_PROG_TYPE_SYSCALL: {
+      // bpf_prog_test_run_syscall: ctx_in alone, at least as large as what the program touches and
+      // below 64 KiB; one run, in the calling thread; the context goes back to ctx_in.
+      if (!req.data_in.empty() || req.repeat > 1) {
+        return make_error(Errc::kInvalid, "syscall programs take ctx_in only (no data_in, no repeat)");
+      }
+      if (req.ctx_in.size() > kSyscallContextMax || req.ctx_in.size() < p_.max_ctx_offset) {
+        return make_error(Errc::kInvalid, "ctx_in is {} bytes; the program uses {} (and at most {} are taken)",
+                          req.ctx_in.size(), p_.max_ctx_offset, kSyscallContextMax);
+      }
+      std::vector<std::uint8_t> ctx(req.ctx_in.begin(), req.ctx_in.end());
+      helpers::RunEnv env = this_thread_env();
+      if (req.runtime) {
+        env.sys_self = req.runtime;
+        env.sys_bpf = [](void* self, int cmd, void* attr, std::uint32_t size) -> long {
+          const long r = static_cast<Runtime*>(self)->bpf(cmd, static_cast<union bpf_attr*>(attr), size);
+          return r < 0 ? -errno : r;
+        };
+        env.sys_close = [](void* self, int fd) -> long {
+          auto r = static_cast<Runtime*>(self)->close_fd(fd);
+          return r ? 0 : -static_cast<long>(r.error().errno_value());
+        };
+      }
+      Runner runner(*this, ctx.empty() ? nullptr : ctx.data(), ctx.size(), {}, env);
+      out.duration_ns = BPFVM_TRY(timed_runs(1, retval, runner));
+      out.ctx_out = std::move(ctx);
       break;
     }
     default:

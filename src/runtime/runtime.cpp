@@ -23,6 +23,7 @@
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
 #include "bpfvm/runtime/context.hpp"
+#include "bpfvm/verifier/ctx_access.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
 #include "bpfvm/base/hex.hpp"
@@ -423,6 +424,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       request.prog_type != BPF_PROG_TYPE_STRUCT_OPS && request.prog_type != BPF_PROG_TYPE_SYSCALL) {
     return fail(make_error(Errc::kInvalid, "Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable"));
   }
+  if (request.prog_type == BPF_PROG_TYPE_SYSCALL && !request.sleepable) {
+    return fail(make_error(Errc::kInvalid, "Syscall programs can only be sleepable (BPF_F_SLEEPABLE)"));
+  }
   if (request.mode == ExecMode::kJit && !vm::JitProgram::available()) {
     return fail(make_error(Errc::kNotSupported, "the JIT needs an x86-64 host"));
   }
@@ -587,6 +591,14 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   // (A tracing program's context is its target's arguments as they are.)
   if (runs && request.prog_type != BPF_PROG_TYPE_TRACING) {
     if (auto r = rewrite_context_accesses(request.prog_type, code); !r) return fail(std::move(r).error());
+  }
+  if (request.prog_type == BPF_PROG_TYPE_SYSCALL) {
+    // The furthest context bytes it touches (the kernel's max_ctx_offset): a test run's ctx_in holds them.
+    auto accesses = verifier::find_ctx_accesses(code);
+    if (!accesses) return fail(std::move(accesses).error());
+    for (const verifier::CtxAccess& a : *accesses) {
+      parts.max_ctx_offset = std::max(parts.max_ctx_offset, static_cast<std::uint32_t>(a.offset + a.size));
+    }
   }
   // Loads through pointers to kernel objects are fault-tolerant in both engines, as the kernel's
   // BPF_PROBE_MEM loads are.

@@ -335,6 +335,15 @@ std::string VerifierPlatform::btf_type_name(std::uint32_t type_id) const {
 
 verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t size, bool write) const {
   using R = verifier::CtxField::Result;
+  if (prog_type_ == BPF_PROG_TYPE_SYSCALL) {
+    // syscall_prog_is_valid_access: the caller's bytes, read or written, below U16_MAX, each access at
+    // its own alignment.
+    (void)write;
+    if (off < 0 || off >= static_cast<std::int32_t>(kSyscallContextMax) || off % static_cast<std::int32_t>(size) != 0) {
+      return {R::kDenied, "a syscall program's context is ctx_in's bytes below 64 KiB, each access aligned to its size"};
+    }
+    return {R::kScalar, {}};
+  }
   if (prog_type_ == BPF_PROG_TYPE_TRACING) {
     // The context is the target's arguments, a u64 each (bpf_tracing_btf_ctx_access, btf_ctx_access).
     if (!target_btf_) {

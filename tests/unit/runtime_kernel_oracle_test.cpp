@@ -740,6 +740,77 @@ TEST_F(KernelOracle, Dynptrs) {
   EXPECT_EQ(our_buffer, kernel_buffer);
 }
 
+// Syscall programs run by BPF_PROG_RUN (tests/progs/syscall_prog.bpf.c): bpf() from the program makes
+// and updates a map in the caller's descriptor table, refuses a command a program may not make, close()
+// once and twice, the running kernel's BTF id of task_struct, no kernel symbol; the context comes back in
+// ctx_in. ctx_in smaller than what the program reads, or any other test_run field, is EINVAL.
+TEST_F(KernelOracle, SyscallPrograms) {
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/syscall_prog.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  struct Args {
+    std::int32_t value_in;
+    std::int32_t map_fd, update, bad_cmd, closed, close_again;
+    std::int64_t btf_id, missing_btf, bad_name, ksym;
+    std::uint64_t ksym_addr;
+  };
+  auto run = [](int prog_fd, Args& args, std::uint32_t size, std::uint32_t repeat = 0) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts);
+    opts.ctx_in = &args;
+    opts.ctx_size_in = size;
+    opts.repeat = static_cast<int>(repeat);
+    const int r = bpf_prog_test_run_opts(prog_fd, &opts);
+    return std::pair{r < 0 ? -errno : r, opts.retval};
+  };
+  Args kernel{};
+  kernel.value_in = 42;
+  const int kfd = bpf_program__fd(bpf_object__find_program_by_name(kobj, "make_map"));
+  const auto kr = run(kfd, kernel, sizeof kernel);
+  Args small{};
+  const auto k_small = run(bpf_program__fd(bpf_object__find_program_by_name(kobj, "read_past_ctx")), small, 64);
+  const auto k_repeat = run(kfd, small, sizeof small, 2);
+  bpf_object__close(kobj);
+
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  const int fd = rt_->install_fd(AnyObject{ours->find_program("make_map")});
+  const int past = rt_->install_fd(AnyObject{ours->find_program("read_past_ctx")});
+  ASSERT_GE(fd, 0);
+  auto ours_run = [&](int prog_fd, Args& args, std::uint32_t size, std::uint32_t repeat = 0) {
+    union bpf_attr a {};
+    a.test.prog_fd = static_cast<std::uint32_t>(prog_fd);
+    a.test.ctx_in = reinterpret_cast<std::uint64_t>(&args);
+    a.test.ctx_size_in = size;
+    a.test.repeat = repeat;
+    const long r = rt_->bpf(BPF_PROG_TEST_RUN, &a, sizeof a);
+    return std::pair{r < 0 ? -errno : static_cast<int>(r), a.test.retval};
+  };
+  Args mine{};
+  mine.value_in = 42;
+  EXPECT_EQ(ours_run(fd, mine, sizeof mine), kr);
+  EXPECT_EQ(ours_run(past, small, 64), k_small);
+  EXPECT_EQ(ours_run(fd, small, sizeof small, 2), k_repeat);
+  // Descriptors are each side's own numbers: both made one.
+  EXPECT_GE(kernel.map_fd, 0);
+  EXPECT_GE(mine.map_fd, 0);
+  EXPECT_EQ(mine.update, kernel.update);
+  EXPECT_EQ(mine.bad_cmd, kernel.bad_cmd);
+  EXPECT_EQ(mine.closed, kernel.closed);
+  EXPECT_EQ(mine.close_again, kernel.close_again);
+  EXPECT_EQ(mine.btf_id, kernel.btf_id);
+  EXPECT_GT(mine.btf_id, 0);
+  EXPECT_EQ(mine.missing_btf, kernel.missing_btf);
+  EXPECT_EQ(mine.bad_name, kernel.bad_name);
+  EXPECT_EQ(mine.ksym, kernel.ksym);
+  EXPECT_EQ(mine.ksym_addr, kernel.ksym_addr);
+  EXPECT_EQ(mine.update, 0);
+  EXPECT_EQ(mine.bad_cmd, -EINVAL);
+  EXPECT_EQ(mine.closed, 0);
+  EXPECT_EQ(mine.close_again, -EBADF);
+  EXPECT_EQ(mine.missing_btf, -ENOENT);
+}
+
 // bpf_perf_event_output: the same runs give the same return values (0, ENOSPC once the one-page buffer
 // is full, each error) and a reader sees the same records: samples byte for byte, padding and appended
 // packet bytes included, and the same lost counts. The thread stays on one CPU so that the kernel's

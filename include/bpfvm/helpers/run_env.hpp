@@ -56,6 +56,11 @@ struct RunEnv {
   // is memory_pid (which a vfork child must not take from its parent).
   bool (*read_user)(pid_t pid, void* dst, std::uint64_t src, std::size_t size) = nullptr;
   std::uint32_t cpu = 0;
+  // A syscall program's bpf() and close() (bpf_sys_bpf, bpf_sys_close), which its caller's runtime
+  // serves; unset elsewhere.
+  long (*sys_bpf)(void* self, int cmd, void* attr, std::uint32_t size) = nullptr;  // 0 or -errno
+  long (*sys_close)(void* self, int fd) = nullptr;
+  void* sys_self = nullptr;
   KernelMemory* kernel = nullptr;  // null: no kernel objects (bpf_get_current_task returns 0)
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;

@@ -47,6 +47,8 @@ struct XdpContext {
 // Their largest sizes:
 inline constexpr std::size_t kTracepointRecordMax = 8192;  // PERF_MAX_TRACE_SIZE
 inline constexpr std::size_t kRawTracepointArgsMax = 12 * 8;  // MAX_BPF_FUNC_ARGS u64s
+// A syscall program's context is the caller's ctx_in, any bytes below U16_MAX.
+inline constexpr std::size_t kSyscallContextMax = 65535;
 
 // The size of the context object bpfvm passes to a program of this type, and of the user-visible
 // struct (what ctx_in / ctx_out hold). 0 for types bpfvm does not run.

@@ -26,6 +26,8 @@
 
 namespace bpfvm::runtime {
 
+class Runtime;
+
 class BtfObject {
  public:
   BtfObject(std::uint32_t id, obj::Btf btf) : id_(id), btf_(std::move(btf)) {}
@@ -76,6 +78,9 @@ struct TestRunRequest {
   std::span<const std::uint8_t> data_in;
   std::span<const std::uint8_t> ctx_in;
   std::uint32_t repeat = 1;  // 0 counts as 1
+  // A syscall program's bpf() and close() (bpf_sys_bpf, bpf_sys_close): the caller's runtime, whose
+  // descriptors the program's commands make and use.
+  Runtime* runtime = nullptr;
 };
 
 struct TestRunResult {
@@ -98,6 +103,8 @@ class Program {
     std::string attach_target;
     std::uint32_t attach_args = 0;
     bool sleepable = false;  // loaded with BPF_F_SLEEPABLE
+    // A syscall program: the end of the furthest context bytes it reads or writes (ctx_in must hold them).
+    std::uint32_t max_ctx_offset = 0;
     // Its cgroup storages' value sizes (0: none), found at load so that runs of other programs pay
     // nothing for them.
     std::uint32_t cgroup_storage_size = 0, percpu_cgroup_storage_size = 0;
