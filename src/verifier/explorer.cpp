@@ -531,30 +531,18 @@ Result<bool> Explorer::exit(Path& path) {
                   "call bpf_spin_unlock on every path out of the locked region", 0, path.state.lock_insn);
   }
   if (!path.state.refs.empty()) {
+    // What the reference holds, and what gives it back.
     const Reference& ref = path.state.refs.front();
-    if (ref.socket) {
-      return reject(pc,
-                    fmt::format("Unreleased reference id={} alloc_insn={}: the socket looked up there is not "
-                                "released on this path",
-                                ref.id, ref.insn),
-                    "call bpf_sk_release on the socket on every path where the lookup found one, early returns "
-                    "included",
-                    0, ref.insn);
-    }
-    if (ref.dynptr) {
-      return reject(pc,
-                    fmt::format("Unreleased reference id={} alloc_insn={}: the dynptr's record reserved there is "
-                                "neither submitted nor discarded on this path",
-                                ref.id, ref.insn),
-                    "call bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr on every path, even when the "
-                    "reservation failed",
-                    0, ref.insn);
-    }
-    return reject(pc,
-                  fmt::format("Unreleased reference id={} alloc_insn={}: the record reserved there is neither "
-                              "submitted nor discarded on this path",
-                              ref.id, ref.insn),
-                  "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path, early returns included", 0, ref.insn);
+    const char* what = ref.socket   ? "the socket looked up there is not released on this path"
+                       : ref.dynptr ? "the dynptr's record reserved there is neither submitted nor discarded on this path"
+                                    : "the record reserved there is neither submitted nor discarded on this path";
+    const char* hint =
+        ref.socket   ? "call bpf_sk_release on the socket on every path where the lookup found one, early returns included"
+        : ref.dynptr ? "call bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr on every path, even when the "
+                       "reservation failed"
+                     : "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path, early returns included";
+    return reject(pc, fmt::format("Unreleased reference id={} alloc_insn={}: {}", ref.id, ref.insn, what), hint, 0,
+                  ref.insn);
   }
   return false;
 }

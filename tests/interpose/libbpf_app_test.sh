@@ -47,42 +47,42 @@ if [ "$(id -u)" = 0 ]; then
     echo "note: the kernel could not run the application (rc=$rc): $(head -2 "$TMP/kernel")"
   fi
 fi
-# Perf counters read by a program (bpf_perf_event_read/_value): CPU clocks of this CPU and another, the
-# thread's task clock, a BPF output event, bad indexes, flags and sizes. The same classes of results
-# (errno, zero, a count) under bpfvm run as on the kernel. Needs a second CPU.
-if [ "$(nproc)" -ge 2 ]; then
-  if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/app/perf_counters.bpf.c" \
-       -o "$TMP/perf_counters.bpf.o" 2>"$TMP/cc.err" && cc -O1 -o "$TMP/perf_counters" "$HERE/app/perf_counters.c" -lbpf 2>>"$TMP/cc.err"; then
-    "$BPFVM" run -- "$TMP/perf_counters" "$TMP/perf_counters.bpf.o" > "$TMP/pc.ours" 2>&1
-    rc=$?
-    if [ $rc = 0 ] && grep -qx "0: count" "$TMP/pc.ours" && grep -qx "2: errno 22" "$TMP/pc.ours" && grep -qx "3: count" "$TMP/pc.ours"; then
-      ok "bpf_perf_event_read(_value) of CPU clocks and a task clock under bpfvm run"
-    else bad "perf counters under bpfvm run" "rc=$rc" "$(cat "$TMP/pc.ours")"; fi
-    if [ "$(id -u)" = 0 ] && "$TMP/perf_counters" "$TMP/perf_counters.bpf.o" > "$TMP/pc.kernel" 2>&1; then
-      if cmp -s "$TMP/pc.kernel" "$TMP/pc.ours"; then ok "the kernel reads the same classes of results"
-      else bad "perf counter results differ from the kernel's" "kernel: $(tr '\n' ' ' < "$TMP/pc.kernel")" "bpfvm: $(tr '\n' ' ' < "$TMP/pc.ours")"; fi
-    fi
-  else
-    bad "cannot build the perf counter application" "$(head -3 "$TMP/cc.err")"
+# app_vs_kernel NAME WHAT LINE...: builds app/NAME.bpf.c and app/NAME.c, runs the application under
+# bpfvm run (each LINE must be in its output) and, as root, on the kernel (the same output).
+app_vs_kernel() {
+  local name=$1 what=$2 line
+  shift 2
+  if ! clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/app/$name.bpf.c" -o "$TMP/$name.bpf.o" \
+         2>"$TMP/cc.err" || ! cc -O1 -o "$TMP/$name" "$HERE/app/$name.c" -lbpf 2>>"$TMP/cc.err"; then
+    bad "cannot build the $name application" "$(head -3 "$TMP/cc.err")"
+    return
   fi
+  "$BPFVM" run -- "$TMP/$name" "$TMP/$name.bpf.o" > "$TMP/$name.ours" 2>&1
+  local rc=$?
+  for line in "$@"; do
+    if [ $rc != 0 ] || ! grep -qx "$line" "$TMP/$name.ours"; then
+      bad "$what under bpfvm run" "rc=$rc" "$(cat "$TMP/$name.ours")"
+      return
+    fi
+  done
+  ok "$what under bpfvm run"
+  if [ "$(id -u)" = 0 ] && "$TMP/$name" "$TMP/$name.bpf.o" > "$TMP/$name.kernel" 2>&1; then
+    if cmp -s "$TMP/$name.kernel" "$TMP/$name.ours"; then ok "$what: the kernel prints the same"
+    else bad "$what: the kernel's output differs" "kernel: $(tr '\n' ' ' < "$TMP/$name.kernel")" "bpfvm: $(tr '\n' ' ' < "$TMP/$name.ours")"; fi
+  fi
+}
+
+# Perf counters read by a program (bpf_perf_event_read/_value): CPU clocks of this CPU and another, the
+# thread's task clock, a BPF output event, bad indexes, flags and sizes; the same classes of results
+# (errno, zero, a count) as on the kernel. Needs a second CPU.
+if [ "$(nproc)" -ge 2 ]; then
+  app_vs_kernel perf_counters "bpf_perf_event_read(_value) of CPU clocks and a task clock" "0: count" "2: errno 22" "3: count"
 else
   echo "note: one CPU: the perf counter application (which reads another CPU's counter) is not run"
 fi
 # A user ring buffer (libbpf's user_ring_buffer: reserve, submit, discard, a full ring) drained by a
 # program through dynptrs: the same drains, sums and counts as on the kernel.
-if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/app/user_ringbuf.bpf.c" \
-     -o "$TMP/user_ringbuf.bpf.o" 2>"$TMP/cc.err" && cc -O1 -o "$TMP/user_ringbuf" "$HERE/app/user_ringbuf.c" -lbpf 2>>"$TMP/cc.err"; then
-  "$BPFVM" run -- "$TMP/user_ringbuf" "$TMP/user_ringbuf.bpf.o" > "$TMP/urb.ours" 2>&1
-  rc=$?
-  if [ $rc = 0 ] && grep -qx "drained 3 sum 6 seen 3" "$TMP/urb.ours" && grep -qx "room again: yes" "$TMP/urb.ours"; then
-    ok "a user ring buffer produced by libbpf and drained by a program under bpfvm run"
-  else bad "user ring buffer under bpfvm run" "rc=$rc" "$(cat "$TMP/urb.ours")"; fi
-  if [ "$(id -u)" = 0 ] && "$TMP/user_ringbuf" "$TMP/user_ringbuf.bpf.o" > "$TMP/urb.kernel" 2>&1; then
-    if cmp -s "$TMP/urb.kernel" "$TMP/urb.ours"; then ok "the kernel drains the same samples"
-    else bad "user ring buffer results differ from the kernel's" "kernel: $(tr '\n' ' ' < "$TMP/urb.kernel")" "bpfvm: $(tr '\n' ' ' < "$TMP/urb.ours")"; fi
-  fi
-else
-  bad "cannot build the user ring buffer application" "$(head -3 "$TMP/cc.err")"
-fi
+app_vs_kernel user_ringbuf "a user ring buffer produced by libbpf and drained by a program" \
+  "drained 3 sum 6 seen 3" "room again: yes"
 echo "libbpf app: $pass passed, $fail failed"
 [ $fail -eq 0 ]
