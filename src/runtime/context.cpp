@@ -269,6 +269,8 @@ verifier::CtxField context_field(std::uint32_t prog_type, std::int32_t off, std:
 }
 
 bool verified_only_type(std::uint32_t prog_type) {
+  // Writable raw tracepoints attach to kernel tracepoints with a buffer (nbd's, bpf_test_finish).
+  if (prog_type == BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE) return true;
   if (context_size(prog_type) != 0) return false;
   const ProbedRules* r = probed(prog_type, 0);
   return r && r->accesses().size() > 0;

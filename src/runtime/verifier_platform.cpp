@@ -335,6 +335,12 @@ std::string VerifierPlatform::btf_type_name(std::uint32_t type_id) const {
 
 verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t size, bool write) const {
   using R = verifier::CtxField::Result;
+  if (prog_type_ == BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE) {
+    // raw_tp_writable_prog_is_valid_access: args[0] is the tracepoint's writable buffer; the rest are a
+    // raw tracepoint's arguments.
+    if (off == 0 && size == 8 && !write) return {R::kTpBuffer, {}};
+    return runtime::context_field(BPF_PROG_TYPE_RAW_TRACEPOINT, off, size, write);
+  }
   if (prog_type_ == BPF_PROG_TYPE_SYSCALL) {
     // syscall_prog_is_valid_access: the caller's bytes, read or written, below U16_MAX, each access at
     // its own alignment.

@@ -152,6 +152,7 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
           return r;
         }
         case CtxField::Result::kSocket: return RegState::pointer(RegType::kSocket);
+        case CtxField::Result::kTpBuffer: return RegState::pointer(RegType::kTpBuffer);
         case CtxField::Result::kSockCommonOrNull:
         case CtxField::Result::kSocketOrNull: {
           // A pointer that may be NULL gets its own id, for its null check (check_mem_access).
@@ -189,6 +190,21 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       BPFVM_TRY(packet_check(pc, reg, base, off, size));
       if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into packet", reg), "store numbers there; a pointer stays in registers and on the stack");
       return loaded_unknown(size, sign_extend_load);
+    case RegType::kTpBuffer: {
+      // check_tp_buffer_access: at a fixed, non-negative offset; how far the program reaches is checked
+      // against the tracepoint's writable size when it attaches (max_tp_access).
+      if (!base.value.is_const()) {
+        return reject(pc, fmt::format("R{} invalid variable buffer offset: off={}, var_off={}", reg, base.off + off,
+                                      base.value.to_string()),
+                      "access the tracepoint's buffer at constant offsets");
+      }
+      const std::int64_t at = static_cast<std::int64_t>(base.off) + off + static_cast<std::int64_t>(base.value.const_value());
+      if (at < 0) {
+        return reject(pc, fmt::format("R{} invalid tracepoint buffer access: off={}, size={}", reg, at, size),
+                      "the buffer starts at the pointer the context gives (ctx->args[0])");
+      }
+      return write ? RegState{} : loaded_unknown(size, sign_extend_load);
+    }
     case RegType::kBtfId: {
       // The kernel's check_ptr_to_btf_access: reads only, at a fixed offset, of what the type has there.
       // (Loads through these pointers are PROBE_MEM in the kernel: a fault reads 0. So in bpfvm's

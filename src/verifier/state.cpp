@@ -26,6 +26,7 @@ std::string_view reg_type_name(RegType type, bool maybe_null) {
     case RegType::kSocket: return maybe_null ? "sock_or_null" : "sock";
     case RegType::kTcpSock: return maybe_null ? "tcp_sock_or_null" : "tcp_sock";
     case RegType::kConstDynptr: return "dynptr_ptr";
+    case RegType::kTpBuffer: return "tp_buffer";
   }
   return "?";
 }

@@ -112,6 +112,7 @@ struct CtxField {
   enum class Result : std::uint8_t {
     kDenied, kScalar, kPacket, kPacketEnd, kPacketMeta, kBtfPointer,
     kSockCommonOrNull, kSocket, kSocketOrNull,  // a context's socket (__sk_buff->sk, bpf_sock_addr->sk...)
+    kTpBuffer,  // a writable raw tracepoint's buffer (PTR_TO_TP_BUFFER)
   } result = Result::kDenied;
   std::string why;  // kDenied: the reason, in plain words
   std::uint32_t btf_id = 0;  // kBtfPointer: the pointed-to object's type (a tracing program's argument)

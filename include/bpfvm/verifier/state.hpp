@@ -37,6 +37,7 @@ enum class RegType : std::uint8_t {
   kSocket,      // PTR_TO_SOCKET
   kTcpSock,     // PTR_TO_TCP_SOCK
   kConstDynptr, // CONST_PTR_TO_DYNPTR: a struct bpf_dynptr a helper hands its callback (user_ringbuf_drain)
+  kTpBuffer,    // PTR_TO_TP_BUFFER: a writable raw tracepoint's buffer (its size is checked at attach)
 };
 // One of the socket pointer types (the kernel's type_is_sk_pointer).
 constexpr bool is_socket_type(RegType t) {
