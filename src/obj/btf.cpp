@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <charconv>
+#include <mutex>
+#include <unordered_map>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -82,11 +84,33 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
   return found;
 }
 
-std::uint32_t Btf::find_struct(std::string_view name) const {
-  const std::string n(name);
-  std::int32_t id = btf__find_by_name_kind(btf_.get(), n.c_str(), BTF_KIND_STRUCT);
-  if (id <= 0) id = btf__find_by_name_kind(btf_.get(), n.c_str(), BTF_KIND_UNION);
-  return id > 0 ? static_cast<std::uint32_t>(id) : 0;
+struct Btf::NameIndex {
+  std::unordered_map<std::string_view, std::uint32_t> structs, unions;  // views into the BTF's strings
+};
+
+std::uint32_t Btf::find_struct(std::string_view name, bool unions) const {
+  std::shared_ptr<const NameIndex> index;
+  {
+    static std::mutex* mu = new std::mutex;  // (never destroyed: lookups may run while exit() does)
+    const std::lock_guard lock(*mu);
+    if (!names_) {
+      auto made = std::make_shared<NameIndex>();
+      const std::uint32_t n = type_count();
+      for (std::uint32_t id = 1; id < n; ++id) {
+        const btf_type* t = btf__type_by_id(btf_.get(), id);
+        if (!t || !btf_is_composite(t) || t->name_off == 0) continue;
+        const char* s = btf__name_by_offset(btf_.get(), t->name_off);
+        if (!s || !*s) continue;
+        (btf_is_struct(t) ? made->structs : made->unions).emplace(s, id);  // the first of a name stays
+      }
+      names_ = std::move(made);
+    }
+    index = names_;
+  }
+  if (auto it = index->structs.find(name); it != index->structs.end()) return it->second;
+  if (!unions) return 0;
+  auto it = index->unions.find(name);
+  return it == index->unions.end() ? 0 : it->second;
 }
 
 std::uint32_t Btf::type_size(std::uint32_t type_id) const {

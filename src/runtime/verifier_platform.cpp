@@ -287,9 +287,7 @@ verifier::BtfField VerifierPlatform::btf_access(std::uint32_t type_id, std::int6
 }
 
 std::uint32_t VerifierPlatform::btf_struct_id(std::string_view name) const {
-  if (!target_btf_) return 0;
-  const int id = btf__find_by_name_kind(target_btf_->get(), std::string(name).c_str(), BTF_KIND_STRUCT);
-  return id > 0 ? static_cast<std::uint32_t>(id) : 0;
+  return target_btf_ ? target_btf_->find_struct(name, false) : 0;
 }
 
 bool VerifierPlatform::btf_struct_at(std::uint32_t have, std::int64_t off, std::uint32_t want) const {

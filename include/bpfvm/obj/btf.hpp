@@ -45,8 +45,9 @@ class Btf {
   // The byte offset of the one top-level member of struct `type_id` whose type is struct `member_type`
   // (after typedefs and modifiers): -1 when there is none, an error when there are several.
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;
-  // A struct (or union) named `name`; 0 when there is none.
-  std::uint32_t find_struct(std::string_view name) const;
+  // A struct (or, with `unions`, a union) named `name`, the first of that name; 0 when there is none.
+  // (An index of the names, made at the first call: the kernel's BTF has some 100,000 types.)
+  std::uint32_t find_struct(std::string_view name, bool unions = true) const;
   // Where member `path` of struct or union `type_id` lies: "real_parent", "ns.inum" (a member of a
   // member), "numbers[2].nr" (an array element), found through anonymous members as C finds them.
   // nullopt when a name is not there, or the member is a bitfield.
@@ -67,8 +68,10 @@ class Btf {
   Result<std::string> c_declarations() const;
 
  private:
+  struct NameIndex;
   std::shared_ptr<const std::vector<std::uint8_t>> bytes_;
   std::shared_ptr<struct btf> btf_;
+  mutable std::shared_ptr<const NameIndex> names_;  // made by find_struct, under a lock
 };
 
 // The running kernel's types (/sys/kernel/btf/vmlinux), read and parsed once per process; later calls
