@@ -1,13 +1,11 @@
 // Helpers of syscall programs (BPF_PROG_TYPE_SYSCALL, run by BPF_PROG_RUN from user space): sys_bpf
 // (166), btf_find_by_name_kind (167), sys_close (168), kallsyms_lookup_name (179).
-#include <bpf/btf.h>
 #include <linux/bpf.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
-#include "bpfvm/obj/btf.hpp"
 #include "helper_args.hpp"
 
 namespace bpfvm::helpers {
@@ -52,12 +50,12 @@ std::uint64_t sys_close(std::uint64_t fd, std::uint64_t, std::uint64_t, std::uin
 // The id of the running kernel's type of that name and kind (the BTF object's fd in the upper half: 0,
 // vmlinux's); -ENOENT when it has none.
 std::uint64_t btf_find_by_name_kind(std::uint64_t name, std::uint64_t size, std::uint64_t kind, std::uint64_t flags,
-                                    std::uint64_t, CallContext*) {
+                                    std::uint64_t, CallContext* ctx) {
   if (flags != 0 || !valid_name(name, size)) return errno_result(EINVAL);
-  auto btf = obj::running_kernel_btf();
-  if (!btf) return errno_result(ENOENT);
-  const int id = btf__find_by_name_kind((*btf)->get(), reinterpret_cast<const char*>(name), static_cast<std::uint32_t>(kind));
-  return id > 0 ? static_cast<std::uint64_t>(id) : errno_result(ENOENT);
+  const RunEnv& env = env_of(ctx);
+  if (!env.find_kernel_type) return errno_result(ENOENT);
+  const long id = env.find_kernel_type(reinterpret_cast<const char*>(name), static_cast<std::uint32_t>(kind));
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(id));
 }
 
 // Kernel symbols have no addresses in user space: every name is unknown (-ENOENT), *res 0.

@@ -1,6 +1,7 @@
 // Running a loaded program, and BPF_PROG_TEST_RUN for each program type with the kernel's semantics
 // (net/bpf/test_run.c): how data_in becomes a packet, which context fields ctx_in may set, what
 // data_out and ctx_out hold afterwards.
+#include <bpf/btf.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "bpfvm/runtime/kernel_tasks.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
+#include "bpfvm/obj/btf.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -396,6 +398,12 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
       }
       std::vector<std::uint8_t> ctx(req.ctx_in.begin(), req.ctx_in.end());
       helpers::RunEnv env = this_thread_env();
+      env.find_kernel_type = [](const char* name, std::uint32_t kind) -> long {
+        auto btf = obj::running_kernel_btf();
+        if (!btf) return -ENOENT;
+        const int id = btf__find_by_name_kind((*btf)->get(), name, kind);
+        return id > 0 ? id : -ENOENT;
+      };
       if (req.runtime) {
         env.sys_self = req.runtime;
         env.sys_bpf = [](void* self, int cmd, void* attr, std::uint32_t size) -> long {

@@ -61,6 +61,8 @@ struct RunEnv {
   long (*sys_bpf)(void* self, int cmd, void* attr, std::uint32_t size) = nullptr;  // 0 or -errno
   long (*sys_close)(void* self, int fd) = nullptr;
   void* sys_self = nullptr;
+  // The running kernel's type `name` of BTF kind `kind` (bpf_btf_find_by_name_kind): its id, or -errno.
+  long (*find_kernel_type)(const char* name, std::uint32_t kind) = nullptr;
   KernelMemory* kernel = nullptr;  // null: no kernel objects (bpf_get_current_task returns 0)
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;
