@@ -10,6 +10,8 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <string>
+#include <string_view>
 
 #include "array_keys.hpp"
 #include "bpfvm/base/wakeup.hpp"
@@ -111,6 +113,13 @@ int PerfEventArray::read(std::uint32_t index, std::uint32_t cpu, std::uint32_t t
     local.counter_fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, c.fd, 0));
     ::close(pidfd);
     if (local.counter_fd < 0) return -EOPNOTSUPP;
+    // The slot comes from a shared file: read only what is a perf event (a pipe's read would block).
+    char link[64] = {};
+    const std::string path = "/proc/self/fd/" + std::to_string(local.counter_fd);
+    if (::readlink(path.c_str(), link, sizeof link - 1) < 0 || std::string_view(link) != "anon_inode:[perf_event]") {
+      drop_counter(local);
+      return -EINVAL;
+    }
     local.counter_seq = seq;
   }
   std::uint64_t buf[8] = {};
