@@ -13,17 +13,14 @@
 
 #include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/helpers/run_env.hpp"
+#include "bpfvm/base/process.hpp"
 #include "helper_args.hpp"
 
 namespace bpfvm::helpers {
 
 namespace {
 
-std::uint64_t clock_ns(clockid_t clock) {
-  struct timespec ts {};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using os::clock_ns;
 
 std::uint64_t ktime_get_ns(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
                            CallContext*) {

@@ -34,17 +34,16 @@ std::uint64_t sys_bpf(std::uint64_t cmd, std::uint64_t attr, std::uint64_t size,
     case BPF_RAW_TRACEPOINT_OPEN: break;
     default: return errno_result(EINVAL);
   }
-  const RunEnv& env = env_of(ctx);
-  if (!env.sys_bpf) return errno_result(EOPNOTSUPP);
-  const long r = env.sys_bpf(env.sys_self, static_cast<int>(cmd), reinterpret_cast<void*>(attr),
-                             static_cast<std::uint32_t>(size));
+  const SyscallServices* sys = env_of(ctx).syscall;
+  if (!sys) return errno_result(EOPNOTSUPP);
+  const long r = sys->bpf(sys->self, static_cast<int>(cmd), reinterpret_cast<void*>(attr), static_cast<std::uint32_t>(size));
   return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
 }
 
 std::uint64_t sys_close(std::uint64_t fd, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, CallContext* ctx) {
-  const RunEnv& env = env_of(ctx);
-  if (!env.sys_close) return errno_result(EBADF);
-  return static_cast<std::uint64_t>(static_cast<std::int64_t>(env.sys_close(env.sys_self, static_cast<int>(fd))));
+  const SyscallServices* sys = env_of(ctx).syscall;
+  if (!sys) return errno_result(EBADF);
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(sys->close(sys->self, static_cast<int>(fd))));
 }
 
 // The id of the running kernel's type of that name and kind (the BTF object's fd in the upper half: 0,
@@ -52,9 +51,9 @@ std::uint64_t sys_close(std::uint64_t fd, std::uint64_t, std::uint64_t, std::uin
 std::uint64_t btf_find_by_name_kind(std::uint64_t name, std::uint64_t size, std::uint64_t kind, std::uint64_t flags,
                                     std::uint64_t, CallContext* ctx) {
   if (flags != 0 || !valid_name(name, size)) return errno_result(EINVAL);
-  const RunEnv& env = env_of(ctx);
-  if (!env.find_kernel_type) return errno_result(ENOENT);
-  const long id = env.find_kernel_type(reinterpret_cast<const char*>(name), static_cast<std::uint32_t>(kind));
+  const SyscallServices* sys = env_of(ctx).syscall;
+  if (!sys) return errno_result(ENOENT);
+  const long id = sys->find_kernel_type(reinterpret_cast<const char*>(name), static_cast<std::uint32_t>(kind));
   return static_cast<std::uint64_t>(static_cast<std::int64_t>(id));
 }
 

@@ -577,9 +577,7 @@ std::int64_t Server::perf_event_open(const std::uint64_t* args) {
     counter.cpu = cpu;
     counter.tid = pid == 0 ? static_cast<std::int32_t>(::gettid()) : pid > 0 ? pid : 0;
     counter.read_format = attr.read_format;
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    counter.opened_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(now.tv_nsec);
+    counter.opened_ns = os::clock_ns(CLOCK_MONOTONIC);
     rt_.note_kernel_counter(static_cast<int>(fd), counter);
     return fd;
   }

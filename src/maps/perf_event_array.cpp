@@ -11,9 +11,9 @@
 #include <cstring>
 #include <ctime>
 #include <string>
-#include <string_view>
 
 #include "array_keys.hpp"
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
 #include "map_header.hpp"
 
@@ -114,9 +114,7 @@ int PerfEventArray::read(std::uint32_t index, std::uint32_t cpu, std::uint32_t t
     ::close(pidfd);
     if (local.counter_fd < 0) return -EOPNOTSUPP;
     // The slot comes from a shared file: read only what is a perf event (a pipe's read would block).
-    char link[64] = {};
-    const std::string path = "/proc/self/fd/" + std::to_string(local.counter_fd);
-    if (::readlink(path.c_str(), link, sizeof link - 1) < 0 || std::string_view(link) != "anon_inode:[perf_event]") {
+    if (!os::is_perf_event_fd(local.counter_fd)) {
       drop_counter(local);
       return -EINVAL;
     }
@@ -137,10 +135,7 @@ int PerfEventArray::read(std::uint32_t index, std::uint32_t cpu, std::uint32_t t
   }
   // Times the event's read_format does not ask for: the time since it was opened, as for an event that
   // was never multiplexed (software events never are).
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  const std::uint64_t since = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
-                              static_cast<std::uint64_t>(now.tv_nsec) - c.opened_ns;
+  const std::uint64_t since = os::clock_ns(CLOCK_MONOTONIC) - c.opened_ns;
   out->enabled = has_enabled ? enabled : since;
   out->running = has_running ? running : since;
   return 0;

@@ -85,11 +85,7 @@ constexpr std::uint32_t kTaskInterruptible = 1, kTaskUninterruptible = 2, kTaskS
 constexpr std::uint64_t kRefreshNs = 1000000000;  // a slot's /proc facts are read again after a second
 constexpr std::size_t kEntries = 64;               // slots kept
 
-std::uint64_t clock_ns(clockid_t clock) {
-  struct timespec ts {};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using os::clock_ns;
 
 }  // namespace
 

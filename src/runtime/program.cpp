@@ -397,24 +397,26 @@ Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {
                           req.ctx_in.size(), p_.max_ctx_offset, kSyscallContextMax);
       }
       std::vector<std::uint8_t> ctx(req.ctx_in.begin(), req.ctx_in.end());
-      helpers::RunEnv env = this_thread_env();
-      env.find_kernel_type = [](const char* name, std::uint32_t kind) -> long {
+      helpers::SyscallServices services;
+      services.self = req.runtime;
+      services.bpf = [](void* self, int cmd, void* attr, std::uint32_t size) -> long {
+        if (!self) return -EOPNOTSUPP;
+        const long r = static_cast<Runtime*>(self)->bpf(cmd, static_cast<union bpf_attr*>(attr), size);
+        return r < 0 ? -errno : r;
+      };
+      services.close = [](void* self, int fd) -> long {
+        if (!self) return -EBADF;
+        auto r = static_cast<Runtime*>(self)->close_fd(fd);
+        return r ? 0 : -static_cast<long>(r.error().errno_value());
+      };
+      services.find_kernel_type = [](const char* name, std::uint32_t kind) -> long {
         auto btf = obj::running_kernel_btf();
         if (!btf) return -ENOENT;
         const int id = btf__find_by_name_kind((*btf)->get(), name, kind);
         return id > 0 ? id : -ENOENT;
       };
-      if (req.runtime) {
-        env.sys_self = req.runtime;
-        env.sys_bpf = [](void* self, int cmd, void* attr, std::uint32_t size) -> long {
-          const long r = static_cast<Runtime*>(self)->bpf(cmd, static_cast<union bpf_attr*>(attr), size);
-          return r < 0 ? -errno : r;
-        };
-        env.sys_close = [](void* self, int fd) -> long {
-          auto r = static_cast<Runtime*>(self)->close_fd(fd);
-          return r ? 0 : -static_cast<long>(r.error().errno_value());
-        };
-      }
+      helpers::RunEnv env = this_thread_env();
+      env.syscall = &services;
       Runner runner(*this, ctx.empty() ? nullptr : ctx.data(), ctx.size(), {}, env);
       out.duration_ns = BPFVM_TRY(timed_runs(1, retval, runner));
       out.ctx_out = std::move(ctx);

@@ -22,6 +22,7 @@
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/obj/section_name.hpp"
 #include "bpfvm/isa/codec.hpp"
+#include "bpfvm/base/process.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/verifier/ctx_access.hpp"
 #include "bpfvm/runtime/program_verifier.hpp"
@@ -773,11 +774,7 @@ std::optional<Runtime::KernelCounter> Runtime::kernel_counter(int fd) const {
     if (auto it = kernel_counters_.find(fd); it != kernel_counters_.end()) found = it->second;
   }
   // The number may since name another file (the application closed the event): only a perf event's.
-  char link[64] = {};
-  const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  if (!found || ::readlink(path.c_str(), link, sizeof link - 1) < 0 || std::string_view(link) != "anon_inode:[perf_event]") {
-    return std::nullopt;
-  }
+  if (!found || !os::is_perf_event_fd(fd)) return std::nullopt;
   return found;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -60,6 +61,11 @@ bool copy_own_memory(void* dst, const void* src, std::size_t n);
 bool own_memory_accessible(const void* p, std::size_t n, bool write);
 // The NUL-terminated string at `src` (at most `max` bytes), or nothing when it is not readable or longer.
 std::optional<std::string> read_own_string(const char* src, std::size_t max);
+
+// A clock's time in nanoseconds (clock_gettime: CLOCK_MONOTONIC, _COARSE, CLOCK_BOOTTIME...).
+std::uint64_t clock_ns(clockid_t clock);
+// Whether `fd` is open on a perf event (perf_event_open(2)'s anon inode).
+bool is_perf_event_fd(int fd);
 
 // Cgroups (v2): the path below the cgroup2 mount ("/a/b", "/" for the root) of the directory `fd` is
 // open on, and its id (the directory's inode); an error when it is not a cgroup2 directory.

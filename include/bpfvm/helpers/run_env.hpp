@@ -48,6 +48,15 @@ class KernelMemory {
   ~KernelMemory() = default;
 };
 
+// A syscall program's bpf() and close() (bpf_sys_bpf, bpf_sys_close: the caller's runtime, `self`) and
+// the running kernel's types (bpf_btf_find_by_name_kind). Each gives a result or -errno.
+struct SyscallServices {
+  void* self = nullptr;
+  long (*bpf)(void* self, int cmd, void* attr, std::uint32_t size) = nullptr;
+  long (*close)(void* self, int fd) = nullptr;
+  long (*find_kernel_type)(const char* name, std::uint32_t kind) = nullptr;
+};
+
 struct RunEnv {
   Task task;
   pid_t memory_pid = 0;  // whose user memory probe_read_user reads; 0 = this process
@@ -56,13 +65,8 @@ struct RunEnv {
   // is memory_pid (which a vfork child must not take from its parent).
   bool (*read_user)(pid_t pid, void* dst, std::uint64_t src, std::size_t size) = nullptr;
   std::uint32_t cpu = 0;
-  // A syscall program's bpf() and close() (bpf_sys_bpf, bpf_sys_close), which its caller's runtime
-  // serves; unset elsewhere.
-  long (*sys_bpf)(void* self, int cmd, void* attr, std::uint32_t size) = nullptr;  // 0 or -errno
-  long (*sys_close)(void* self, int fd) = nullptr;
-  void* sys_self = nullptr;
-  // The running kernel's type `name` of BTF kind `kind` (bpf_btf_find_by_name_kind): its id, or -errno.
-  long (*find_kernel_type)(const char* name, std::uint32_t kind) = nullptr;
+  // What a syscall program's helpers ask of the runtime that runs it; null elsewhere.
+  const SyscallServices* syscall = nullptr;
   KernelMemory* kernel = nullptr;  // null: no kernel objects (bpf_get_current_task returns 0)
   std::uint64_t func_ip = 0;
   std::uint64_t attach_cookie = 0;

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <linux/magic.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -190,6 +191,18 @@ std::vector<std::string> cgroup2_mounts() {
   return points;
 }
 }  // namespace
+
+std::uint64_t clock_ns(clockid_t clock) {
+  struct timespec ts {};
+  ::clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+bool is_perf_event_fd(int fd) {
+  char link[64] = {};
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  return ::readlink(path.c_str(), link, sizeof link - 1) > 0 && std::string_view(link) == "anon_inode:[perf_event]";
+}
 
 Result<std::pair<std::string, std::uint64_t>> cgroup_of_fd(int fd) {
   struct statfs fs {};
