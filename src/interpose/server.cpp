@@ -947,22 +947,47 @@ void Server::watch(std::shared_ptr<runtime::Map> map) {
     std::uint32_t seen = count();
     std::uint64_t position = produced();
     std::uint64_t last_wake = 0;
+    bool streaming = false;
+    const auto now = [] {
+      return static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+    };
+    // Events in a stream (the last one less than a millisecond after the one before) are gathered for
+    // 200 us before the application is woken, and the application's own waits do not wake it again
+    // while the stream lasts (refresh): this thread tells it every 200 us instead, so it reads a batch a
+    // time. Meanwhile no one waits on the map and its producers make no futex call. The kernel wakes a
+    // consumer for each record that finds it caught up, and its epoll answers at once whenever a record
+    // is there: a consumer of a steady stream then takes one record per wake-up, on a CPU the producers
+    // need (bench/openat_overhead.sh). A first event after a quiet spell is told at once.
     while (!self->stop_.load(std::memory_order_acquire)) {
       self->refresh(false);
+      if (streaming) {
+        ::usleep(200);
+        const bool more = count() != seen || produced() != position;
+        seen = count();
+        position = produced();
+        if (more) last_wake = now();
+        if (more || now() - last_wake < 1'000'000) continue;
+        // The stream ends: the application's waits tell it again, and the refresh above (next round,
+        // after this) covers a wait that came before.
+        std::lock_guard lock(self->mutex_);
+        --self->streaming_;
+        streaming = false;
+        continue;
+      }
       // Sleeps until a program writes (the map's futex, or a producer position past what refresh saw);
       // the timeout only lets a server that goes (a test's) stop the thread.
       if (ring) static_cast<maps::RingBuffer*>(impl)->wait_notify(seen, position, 500);
       else static_cast<maps::PerfEventArray*>(impl)->wait(seen, 500);
-      // Events in a stream (the last wake-up less than a millisecond ago) are gathered for 200 us before
-      // the application is woken: meanwhile no one waits on the map, so its producers make no futex
-      // call, and the application reads them in one go (the kernel wakes it for each record that finds
-      // it caught up: bench/openat_overhead.sh, 2.03-2.10x untraced without this, 1.65-1.90x with). A
-      // first event after a quiet spell is told at once.
       if (count() != seen || produced() != position) {
-        const auto now = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-        if (now - last_wake < 1'000'000) ::usleep(200);
-        last_wake = now;
+        const auto t = now();
+        if (t - last_wake < 1'000'000) {
+          ::usleep(200);
+          std::lock_guard lock(self->mutex_);
+          ++self->streaming_;
+          streaming = true;
+        }
+        last_wake = t;
       }
       seen = count();
       position = produced();
@@ -978,7 +1003,8 @@ void Server::refresh(bool clear) {
     const int fd = *p->fds.begin();
     if (clear) os::EventFd::eventfd_drain(fd);
     // The eventfd's counter stays below its limit: one signal while it is already readable is enough.
-    if (p->ready()) os::EventFd::eventfd_signal(fd);
+    // An application's own wait leaves the signal to the map's thread while a stream lasts (watch).
+    if ((!clear || streaming_ == 0) && p->ready()) os::EventFd::eventfd_signal(fd);
   }
 }
 

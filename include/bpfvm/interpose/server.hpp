@@ -94,7 +94,8 @@ class Server {
   void route_descriptors();
   void watch(std::shared_ptr<runtime::Map> map);
   void watch_output(std::shared_ptr<Output> output);
-  // Clears the eventfds of descriptors with nothing to read and signals those with records.
+  // Signals the eventfds of descriptors with records; `clear` (an application's wait) first clears them,
+  // and leaves the signal to the maps' threads while a stream of events lasts (watch).
   void refresh(bool clear);
   std::optional<std::string> tracepoint_for_open(const std::string& path) const;
   // "CAT/NAME" of a tracepoint's directory or one of its files under tracefs (either mount point).
@@ -113,6 +114,7 @@ class Server {
   std::set<const void*> watched_;
   bool routed_descriptors_ = false, routed_waits_ = false;
   std::atomic<bool> stop_{false};
+  int streaming_ = 0;  // maps whose thread (watch) tells the application of a stream of events
   std::uint32_t uprobe_type_ = 0, kprobe_type_ = 0;
 };
 
