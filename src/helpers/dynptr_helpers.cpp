@@ -92,7 +92,7 @@ std::uint64_t ringbuf_commit_dynptr(std::uint64_t p, std::uint64_t flags, std::u
                                     CallContext* ctx) {
   Dynptr& d = *as_dynptr(p);
   if (d.data == 0) return 0;
-  maps::RingBuffer* owner = maps::RingBuffer::owner_of(reinterpret_cast<const void*>(d.data));
+  maps::RingBuffer* owner = maps::RingBuffer::owner_of(reinterpret_cast<const void*>(d.data), !ctx->checked());
   if (!owner) {
     ctx->fail(make_error(Errc::kFault, "bpf_ringbuf_{}_dynptr of a dynptr whose data 0x{:x} is no reserved record",
                          kDiscard ? "discard" : "submit", d.data));

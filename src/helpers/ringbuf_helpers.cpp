@@ -40,7 +40,7 @@ template <bool kDiscard>
 std::uint64_t ringbuf_commit(std::uint64_t sample, std::uint64_t flags, std::uint64_t, std::uint64_t, std::uint64_t,
                              CallContext* ctx) {
   if (flags & ~static_cast<std::uint64_t>(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) return 0;
-  maps::RingBuffer* owner = maps::RingBuffer::owner_of(reinterpret_cast<const void*>(sample));
+  maps::RingBuffer* owner = maps::RingBuffer::owner_of(reinterpret_cast<const void*>(sample), !ctx->checked());
   if (!owner) {
     ctx->fail(make_error(Errc::kFault, "bpf_ringbuf_{} of 0x{:x}, which is not a reserved record",
                          kDiscard ? "discard" : "submit", sample));

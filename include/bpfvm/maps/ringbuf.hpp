@@ -34,9 +34,10 @@ class RingBuffer final : public Map {
   // bpf_ringbuf_submit / bpf_ringbuf_discard. `sample` must come from reserve (is_reserved checks).
   void commit(void* sample, std::uint64_t flags, bool discard);
   bool is_reserved(const void* sample) const;
-  // The live ring buffer whose data holds this reserved record, or null (for helpers that receive a
-  // record pointer from a program no verifier vouched for).
-  static RingBuffer* owner_of(const void* sample);
+  // The live ring buffer whose data holds this reserved record, or null (a program no verifier vouched
+  // for may give any pointer). `verified`: the pointer came from a reservation of a map the program holds
+  // (the verifier's proof), which lets the thread's last answer stand without the registry's lock.
+  static RingBuffer* owner_of(const void* sample, bool verified);
   // bpf_ringbuf_output: reserve, copy, submit. 0, -EINVAL for bad flags, -EAGAIN when the ring has no
   // room (the kernel's answer; an errno, not an Error, since a full ring is a consumer falling behind).
   int output(const void* data, std::uint64_t size, std::uint64_t flags);
