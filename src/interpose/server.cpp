@@ -629,7 +629,7 @@ std::optional<std::int64_t> Server::mmap(const std::uint64_t* args) {
   void* addr = reinterpret_cast<void*>(args[0]);
   const std::size_t len = args[1];
   const int prot = static_cast<int>(args[2]);
-  const int flags = static_cast<int>(args[3]);
+  int flags = static_cast<int>(args[3]);
   const int fd = static_cast<int>(args[4]);
   const std::uint64_t offset = args[5];
   auto object = rt_.object_for_fd(fd);
@@ -684,6 +684,9 @@ std::optional<std::int64_t> Server::mmap(const std::uint64_t* args) {
       return -EPERM;
     }
     if (offset % kPage || offset + len > 2 * kPage + 2 * data) return -EINVAL;
+    // All pages at once, as the kernel maps them (remap_vmalloc_range): no fault per page as the
+    // application reads the ring (SharedMemory::map_file does the same for the programs' side).
+    flags |= MAP_POPULATE;
     std::int64_t mapped = 0;
     const std::uint64_t first_end = 2 * kPage + data;  // consumer, producer, data once
     if (offset + len <= first_end) {

@@ -100,9 +100,12 @@ Result<SharedMemory> SharedMemory::map_file(int fd, std::size_t size, std::size_
   void* base = ::mmap(nullptr, size + mirror, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return os_error("reserve", path, errno);
   auto* b = static_cast<std::uint8_t*>(base);
-  if (::mmap(b, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
-      ::mmap(b + size, mirror, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, static_cast<off_t>(mirror_from)) ==
-          MAP_FAILED) {
+  // Populated: a ring's writers go through every page of it in turn, and a page's first touch costs a
+  // fault each (tens of microseconds on a virtual machine) in every process that maps it; the kernel's
+  // ring buffer pages are all there from the map's creation (and in its mmap, remap_vmalloc_range).
+  constexpr int kFlags = MAP_SHARED | MAP_FIXED | MAP_POPULATE;
+  if (::mmap(b, size, PROT_READ | PROT_WRITE, kFlags, fd, 0) == MAP_FAILED ||
+      ::mmap(b + size, mirror, PROT_READ | PROT_WRITE, kFlags, fd, static_cast<off_t>(mirror_from)) == MAP_FAILED) {
     const int err = errno;
     ::munmap(base, size + mirror);
     return os_error("map", path, err);
