@@ -829,7 +829,7 @@ bool on_the_way_out(std::uint64_t nr) {
   }
 }
 
-void start_deferred_watcher();
+void start_deferred_watcher(std::uint64_t sp);
 
 // ---- the broker (runtime/broker.hpp): the agent's own file syscalls its pin root refuses ----------
 
@@ -926,7 +926,7 @@ void on_syscall(PtRegs* regs, void*) {
   const std::uint64_t nr = regs->rax;
   if (changes_ids(nr) && t_state) [[unlikely]] t_state->creds_stale = true;
   if (g_watcher_deferred.load(std::memory_order_relaxed)) [[unlikely]] {
-    if (!t_agent_thread && !t_in_syscall_handler && nr < kMaxSyscall && !on_the_way_out(nr)) start_deferred_watcher();
+    if (!t_agent_thread && !t_in_syscall_handler && nr < kMaxSyscall && !on_the_way_out(nr)) start_deferred_watcher(regs->rsp);
   }
   const SyscallEntries* e = g_syscalls.load(std::memory_order_acquire);
   if (nr == SYS_rt_sigaction && (detail::signals_interposed() || detail::trap_action(nullptr, nullptr))) [[unlikely]] {
@@ -1582,16 +1582,26 @@ void start_watcher(void* arg = nullptr) {
   pthread_attr_destroy(&attr);
 }
 
-// A forked child's first other syscall: its watcher starts (waiting, as before, for a change of links
-// since the fork), and its syscalls go back to the table the links make.
-void start_deferred_watcher() {
-  // (not from a vfork child, which runs on its parent's memory: the watcher is its parent's to start)
-  if (static_cast<pid_t>(sys(SYS_getpid)) != g_deferred_pid) return;
-  if (!g_watcher_deferred.exchange(false, std::memory_order_acq_rel)) return;
+// Ends a forked child's deferral (after_fork_child): its syscalls go back to the table the links make.
+// False when it had ended already, or this is a vfork child, which runs on its parent's memory (the
+// watcher is its parent's to start).
+bool end_deferral() {
+  if (static_cast<pid_t>(sys(SYS_getpid)) != g_deferred_pid) return false;
+  if (!g_watcher_deferred.exchange(false, std::memory_order_acq_rel)) return false;
   std::uint8_t* table = syscall_table();
   for (std::size_t nr = 0; nr < kMaxSyscall; ++nr) table[nr] &= static_cast<std::uint8_t>(~kStartsWatcher);
+  return true;
+}
+
+// A forked child's first other syscall: its watcher starts (waiting, as before, for a change of links
+// since the fork). Not from a signal handler (`sp`, the syscall's stack pointer, below a signal frame):
+// the handler may have interrupted malloc, whose lock pthread_create would then wait for forever; a
+// later syscall starts it.
+void start_deferred_watcher(std::uint64_t sp) {
+  if (static_cast<pid_t>(sys(SYS_getpid)) != g_deferred_pid || !g_watcher_deferred.load(std::memory_order_acquire)) return;
+  AgentWork own;  // (its reads of the stack and the watcher's clone are not the process's syscalls)
+  if (detail::in_signal_handler(sp) || !end_deferral()) return;
   if (!g_state || g_state->stopped || !g_state->options.watch) return;
-  AgentWork own;  // the watcher's clone is not the process's
   start_watcher(reinterpret_cast<void*>(static_cast<std::uintptr_t>(g_deferred_generation) + 1));
 }
 
@@ -1857,7 +1867,7 @@ void stop() {
   while (!g_state->applied.empty()) unapply(*g_state, g_state->applied.begin()->first);
   g_state->failed.clear();
   g_state->stopped = true;
-  start_deferred_watcher();  // (stopped: the table only)
+  end_deferral();
   g_state->registry->withdraw(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(::getpid()));
 }
 

@@ -203,6 +203,43 @@ bool chain_setxid(void (*before)(), void (*after)()) {
   return sys(SYS_rt_sigaction, kSetxid, reinterpret_cast<std::uint64_t>(&chained), 0, 8) == 0;
 }
 
+bool in_signal_handler(std::uint64_t sp) {
+  // x86-64's struct rt_sigframe (arch/x86/include/asm/sigframe.h), by byte offset: pretcode 0, then
+  // struct ucontext: uc_flags 8, uc_link 16, uc_stack 24 (24 bytes), uc_mcontext 48 (struct sigcontext:
+  // r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags, then cs gs fs ss as u16 at 192-199,
+  // err, trapno, oldmask, cr2, fpstate at 232). The frame starts 8 bytes past a 16-byte boundary (the
+  // handler's entry alignment; get_sigframe).
+  constexpr std::size_t kSpan = 64 * 1024, kChunk = 2048, kFrame = 240;
+  constexpr std::uint64_t kUcSigcontextSs = 0x2, kUserCs = 0x33, kUserDs = 0x2b;
+  const auto pid = static_cast<pid_t>(sys(SYS_getpid));
+  // Candidates 8 bytes past a 16-byte boundary, a chunk at a time (on the caller's stack, which may be
+  // small), each chunk with the frame's length past its end.
+  std::uint64_t at = ((sp + 15) & ~std::uint64_t{15}) - 8;
+  if (at < sp) at += 16;
+  const auto is_frame = [](const std::uint8_t* p, std::uint64_t addr) {
+    std::uint64_t w[30];  // pretcode, uc_flags, uc_link, ..., fpstate (232)
+    std::memcpy(w, p, sizeof w);
+    std::uint16_t cs, ss;
+    std::memcpy(&cs, p + 192, 2);
+    std::memcpy(&ss, p + 198, 2);
+    return w[0] != 0 && w[1] <= 7 && (w[1] & kUcSigcontextSs) && w[2] == 0 && cs == kUserCs && ss == kUserDs &&
+           w[29] > addr && w[29] - addr < kSpan;
+  };
+  std::uint8_t window[kChunk + kFrame];
+  for (const std::uint64_t end = sp + kSpan; at < end; at += kChunk) {
+    std::size_t n = sizeof window;
+    if (!read(pid, window, at, n)) {  // the stack ends within reach: what there is before its end
+      n = 0;
+      while (n + 16 <= sizeof window && read(pid, window + n, at + n, 16)) n += 16;
+    }
+    for (std::size_t off = 0; off < kChunk && off + kFrame <= n; off += 16) {
+      if (is_frame(window + off, at + off)) return true;
+    }
+    if (n < sizeof window) return false;
+  }
+  return false;
+}
+
 bool signals_interposed() { return g_interposed.load(std::memory_order_acquire); }
 
 void signals_forked() {

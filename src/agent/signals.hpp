@@ -64,6 +64,14 @@ void process_action(int sig, std::uint64_t (&words)[4]);
 // agent's own syscall, never the process's: the kernel's previous action in `old`. 0 or -errno.
 std::int64_t set_kernel_action(int sig, std::uint64_t handler, std::uint64_t flags, std::uint64_t (&old)[4]);
 
+// Whether the thread whose stack pointer is `sp` runs a signal handler: a signal frame as the kernel
+// builds it (struct rt_sigframe: the restorer's address, then a ucontext whose uc_link is 0, whose
+// flags have UC_SIGCONTEXT_SS, whose saved segments are the user's (cs 0x33, ss 0x2b) and whose fp state
+// lies right above it) within 64 KiB above `sp`, read without faulting. A handler that longjmp'd out
+// leaves its frame below the stack pointer, where it is not seen; a stale frame inside a live one's
+// unwritten locals would be (and only make the caller wait for another syscall).
+bool in_signal_handler(std::uint64_t sp);
+
 // glibc's SIGSETXID (33; its set*id broadcast to every thread it made): `before` runs in each receiving
 // thread, then glibc's own handler, then `after`. Installed once, by the agent's own rt_sigaction; false
 // (nothing done) where glibc has no handler for it yet.

@@ -300,9 +300,36 @@ static int fork_threads(void) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+/* A forked child whose first syscalls other than those on the way out come from a signal handler: the
+ * agent's watcher must not start there (the handler may have interrupted malloc, whose lock starting a
+ * thread takes), and starts at the next syscall after it. */
+static volatile int in_handler_threads;
+static void count_in_handler(int sig) {
+  (void)sig;
+  (void)getuid();
+  in_handler_threads = task_count(getpid());
+}
+static int fork_signal(void) {
+  const pid_t child = fork();
+  if (child == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_in_handler;
+    sigaction(SIGUSR1, &sa, NULL);
+    raise(SIGUSR1);
+    (void)getuid();
+    printf("in handler threads %d\nafter handler threads %d\n", in_handler_threads, task_count(getpid()));
+    fflush(stdout);
+    _exit(0);
+  }
+  int st = 0;
+  if (child < 0 || waitpid(child, &st, 0) != child) return 1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | forkthreads 1 | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | forkthreads 1 | forksignal 1 | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -328,6 +355,8 @@ int main(int argc, char** argv) {
     printf("done\n");
   } else if (!strcmp(argv[1], "forkthreads")) {
     return fork_threads();
+  } else if (!strcmp(argv[1], "forksignal")) {
+    return fork_signal();
   } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
     pid_t c = fork();
     calls(n);
