@@ -31,6 +31,13 @@ bool probe_prog(runtime::Runtime& rt, std::uint32_t type) {
   req.name = "probe";
   req.insns = {isa::RawInsn{0xb7, 0, 0, 0, 0}, isa::RawInsn{0x95, 0, 0, 0, 0}};  // r0 = 0; exit
   req.sleepable = type == BPF_PROG_TYPE_SYSCALL;  // (libbpf's probe too: syscall programs must be)
+  if (type == BPF_PROG_TYPE_STRUCT_OPS) {
+    // libbpf's probe: a struct_ops program needs a kernel struct_ops type; asked to attach to type 1,
+    // which is none, a kernel that has the program type says exactly that.
+    req.attach_btf_id = 1;
+    auto r = rt.load_program(std::move(req));
+    return !r && r.error().message().find("is not a supported struct") != std::string::npos;
+  }
   return static_cast<bool>(rt.load_program(std::move(req)));
 }
 

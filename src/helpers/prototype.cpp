@@ -247,6 +247,10 @@ constexpr Prototype kPrototypes[] = {
 // bpf_sk_lookup_assign_proto: an sk_lookup program assigns the socket its context or a lookup gave, or
 // NULL to drop the assignment.
 constexpr Prototype kSkLookupAssign = {BPF_FUNC_sk_assign, "sk_assign", Ret::kInteger, {A::kCtx, A::kSocketOrNull, A::kAnything, _, _}, false};
+// A struct_ops program's socket options take its socket, not a context (bpf_sk_setsockopt_proto,
+// bpf_sk_getsockopt_proto).
+constexpr Prototype kSkSetsockopt = {BPF_FUNC_setsockopt, "setsockopt", Ret::kInteger, {A::kBtfIdSockCommon, A::kAnything, A::kAnything, A::kMem, A::kConstSize}, false};
+constexpr Prototype kSkGetsockopt = {BPF_FUNC_getsockopt, "getsockopt", Ret::kInteger, {A::kBtfIdSockCommon, A::kAnything, A::kAnything, A::kUninitMem, A::kConstSize}, false};
 
 }  // namespace
 
@@ -254,6 +258,8 @@ std::span<const Prototype> prototypes() { return kPrototypes; }
 
 const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type) {
   if (id == BPF_FUNC_sk_assign && prog_type == BPF_PROG_TYPE_SK_LOOKUP) return &kSkLookupAssign;
+  if (id == BPF_FUNC_setsockopt && prog_type == BPF_PROG_TYPE_STRUCT_OPS) return &kSkSetsockopt;
+  if (id == BPF_FUNC_getsockopt && prog_type == BPF_PROG_TYPE_STRUCT_OPS) return &kSkGetsockopt;
   return find_prototype(id);
 }
 
@@ -327,9 +333,7 @@ Allowed build_allowed() {
                          BPF_FUNC_ima_inode_hash, BPF_FUNC_ima_file_hash}) {
     out[29].set(id);
   }
-  for (std::uint32_t t : {27u, 28u}) out[t] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
-  // A TCP congestion control in struct_ops may ack (bpf_tcp_ca_get_func_proto).
-  out[27].set(BPF_FUNC_tcp_send_ack);
+  out[28] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
   return out;
 }
 
@@ -356,6 +360,39 @@ bool allowed(std::uint32_t prog_type, std::int64_t id, std::uint32_t attach_type
     }
   }
   return true;
+}
+
+bool allowed_struct_ops(std::string_view type, std::string_view member, std::int64_t id) {
+  if (!find_prototype(id) || id < 0 || id > 255) return false;
+  // What Linux 6.18 answered a privileged loader of a program at tcp_congestion_ops' ssthresh
+  // (bpf_tcp_ca_get_func_proto: bpf_base_func_proto's, the socket storage, the socket options but in
+  // release, tcp_send_ack); its bpf_dummy_ops offers none. KernelOracle.StructOpsHelpers asks again.
+  static const std::bitset<256> tcp_ca = [] {
+    std::bitset<256> b;
+    for (int h : {1,   2,   3,   5,   6,   7,   8,   12,  14,  15,  16,  17,  22,  35,  37,  42,  49,  55,  57,  80,
+                  87,  88,  89,  93,  94,  105, 106, 107, 108, 109, 112, 113, 114, 115, 116, 117, 118, 120, 123, 125,
+                  130, 131, 132, 133, 134, 141, 148, 149, 153, 154, 156, 157, 158, 160, 164, 165, 169, 170, 171, 172,
+                  175, 176, 177, 180, 181, 182, 191, 194, 195, 197, 198, 199, 200, 201, 202, 203, 208, 209, 210, 211}) {
+      b.set(static_cast<std::size_t>(h));
+    }
+    return b;
+  }();
+  const auto h = static_cast<std::size_t>(id);
+  if (type == "bpf_dummy_ops") return false;
+  if (type == "tcp_congestion_ops") {
+    if (member == "release" && (id == BPF_FUNC_setsockopt || id == BPF_FUNC_getsockopt)) return false;
+    return tcp_ca.test(h);
+  }
+  // Another kernel's type (sched_ext_ops, hid_bpf_ops...), which this one does not have to ask: what every
+  // get_func_proto ends in (bpf_base_func_proto), taken as tcp_congestion_ops' without its socket helpers.
+  switch (id) {
+    case BPF_FUNC_setsockopt:
+    case BPF_FUNC_getsockopt:
+    case BPF_FUNC_sk_storage_get:
+    case BPF_FUNC_sk_storage_delete:
+    case BPF_FUNC_tcp_send_ack: return false;
+    default: return tcp_ca.test(h);
+  }
 }
 
 }  // namespace bpfvm::helpers

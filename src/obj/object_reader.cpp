@@ -358,6 +358,61 @@ std::optional<std::vector<std::uint8_t>> hidden_functions_static(const ElfFile& 
   return out;
 }
 
+// The programs an object's struct_ops variables point to (SEC(".struct_ops") and ".struct_ops.link":
+// a struct of the kernel's type whose function pointer members are relocated to programs): each such
+// program's attach target is "TYPE:MEMBER", which libbpf turns into attach_btf_id and the member's index
+// in the kernel's type (bpf_object__collect_st_ops_relos, then the member matched by name). A local type
+// named with a flavor ("tcp_congestion_ops___v2") is the kernel's type without it.
+void struct_ops_targets(const ElfFile& elf, const Btf* btf, std::vector<ProgramSpec>& programs) {
+  if (!btf) return;
+  const struct btf* b = btf->get();
+  for (std::size_t si = 1;; ++si) {
+    const ElfSection* sec = elf.section(si);
+    if (!sec) break;
+    if (sec->name != ".struct_ops" && !sec->name.starts_with(".struct_ops.")) continue;
+    const int ds = btf__find_by_name_kind(b, sec->name.c_str(), BTF_KIND_DATASEC);
+    if (ds <= 0) continue;
+    const btf_type* dt = btf__type_by_id(b, static_cast<std::uint32_t>(ds));
+    const btf_var_secinfo* vars = btf_var_secinfos(dt);
+    for (std::uint16_t v = 0; v < btf_vlen(dt); ++v) {
+      const btf_type* var = btf__type_by_id(b, vars[v].type);
+      if (!var || !btf_is_var(var)) continue;
+      std::uint32_t tid = var->type;
+      const btf_type* t = btf__type_by_id(b, tid);
+      while (t && (btf_is_mod(t) || btf_is_typedef(t))) t = btf__type_by_id(b, t->type);
+      if (!t || !btf_is_struct(t)) continue;
+      std::string type = btf__name_by_offset(b, t->name_off) ? btf__name_by_offset(b, t->name_off) : "";
+      if (const auto flavor = type.find("___"); flavor != std::string::npos) type.resize(flavor);
+      // Where the variable lies: its symbol's (clang leaves the DATASEC's offsets for libbpf to fill).
+      const char* vname = btf__name_by_offset(b, var->name_off);
+      std::uint64_t start = vars[v].offset, size = vars[v].size;
+      for (const ElfSymbol& sym : elf.symbols()) {
+        if (vname && sym.name == vname && sym.section == sec->index) {
+          start = sym.value;
+          size = static_cast<std::uint64_t>(std::max<long long>(btf__resolve_size(b, var->type), 0));
+        }
+      }
+      for (const ElfRelocation& r : elf.relocations_for(sec->index)) {
+        if (r.offset < start || r.offset >= start + size) continue;
+        const std::uint64_t moff = (r.offset - start) * 8;
+        const btf_member* m = btf_members(t);
+        const char* member = nullptr;
+        for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+          if (btf_member_bit_offset(t, i) == moff) member = btf__name_by_offset(b, m->name_off);
+        }
+        if (!member || r.symbol >= elf.symbols().size()) continue;
+        const ElfSymbol& sym = elf.symbols()[r.symbol];
+        const ElfSection* code = elf.section(sym.section);
+        for (ProgramSpec& p : programs) {
+          if (p.name == sym.name && code && p.section == code->name && p.kind.prog_type == BPF_PROG_TYPE_STRUCT_OPS) {
+            p.kind.attach_target = type + ":" + member;
+          }
+        }
+      }
+    }
+  }
+}
+
 Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view file_name) {
   const ElfFile elf = BPFVM_TRY(ElfFile::parse(file));
   ObjectSpec out;
@@ -411,6 +466,7 @@ Result<ObjectSpec> read(std::span<const std::uint8_t> file, std::string_view fil
     }
   }
   if (maps.iproute2) apply_iproute2_conventions(maps, out.programs);
+  struct_ops_targets(elf, btf, out.programs);
   out.maps = std::move(maps.maps);
   return out;
 }

@@ -120,7 +120,7 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const 
       return make_error(Errc::kInvalid, "{}: program '{}': section '{}' does not say which program type it is",
                         spec.name, p.name, p.section);
     }
-    if (!p.kind.supported && !verified_only_type(p.kind.prog_type)) {
+    if (!p.kind.supported && !verified_only_type(p.kind.prog_type) && p.kind.prog_type != BPF_PROG_TYPE_STRUCT_OPS) {
       return make_error(Errc::kNotSupported, "{}: program '{}': section '{}' programs are not supported by bpfvm",
                         spec.name, p.name, p.section);
     }

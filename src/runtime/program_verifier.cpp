@@ -1,6 +1,7 @@
 #include "bpfvm/runtime/program_verifier.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include <linux/bpf.h>
 
@@ -32,6 +33,16 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
 
 Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
                                      std::uint32_t attach_btf_id) {
+  if (prog_type == BPF_PROG_TYPE_STRUCT_OPS) {
+    // The struct_ops type by attach_btf_id and the member by the expected attach type (a loader's
+    // BPF_PROG_LOAD), or both from the object's struct_ops variable (kind.attach_target "TYPE:MEMBER").
+    auto btf = BPFVM_TRY(obj::running_kernel_btf());
+    std::uint32_t member = kind.expected_attach_type;
+    if (attach_btf_id == 0) std::tie(attach_btf_id, member) = BPFVM_TRY(VerifierPlatform::find_struct_ops_target(*btf, kind.attach_target));
+    platform.set_expected_attach_type(member);
+    BPFVM_TRY(platform.set_struct_ops_target(std::move(btf), attach_btf_id, member));
+    return attach_btf_id;
+  }
   if (prog_type != BPF_PROG_TYPE_TRACING) return 0u;
   auto btf = BPFVM_TRY(obj::running_kernel_btf());
   if (attach_btf_id == 0) {

@@ -105,7 +105,8 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
     if (isa::poison_of_call(in.imm) != isa::Poison::kNone) continue;
     const helpers::Prototype* proto = helpers::find_prototype(in.imm);
     if (!proto) return make_error(Errc::kInvalid, "unknown func #{}: bpfvm has no such helper", in.imm).at_insn(i);
-    if (!helpers::allowed(r.prog_type, in.imm, r.expected_attach_type)) {
+    // (a struct_ops program's helpers depend on its member: the verifier asks, VerifierPlatform)
+    if (r.prog_type != BPF_PROG_TYPE_STRUCT_OPS && !helpers::allowed(r.prog_type, in.imm, r.expected_attach_type)) {
       return make_error(Errc::kInvalid, "unknown func bpf_{}#{}: {} programs may not call it", proto->name, in.imm,
                         obj::prog_type_name(r.prog_type)).at_insn(i);
     }
@@ -416,7 +417,8 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
                            "user space: bpfvm runs programs on syscall, process and signal tracepoints and uprobes",
                            request.prog_type));
   }
-  if (!runs && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING) {
+  if (!runs && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING &&
+      request.prog_type != BPF_PROG_TYPE_STRUCT_OPS) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
   // bpf_prog_load_check_attach: sleepable programs are fentry/fexit/fmod_ret, lsm, iterators, uprobes,

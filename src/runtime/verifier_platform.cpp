@@ -146,6 +146,7 @@ const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const
 }
 
 bool VerifierPlatform::helper_allowed(std::int32_t id) const {
+  if (prog_type_ == BPF_PROG_TYPE_STRUCT_OPS) return helpers::allowed_struct_ops(struct_ops_, struct_ops_member_, id);
   return helpers::allowed(prog_type_, id, attach_type_);
 }
 
@@ -164,6 +165,13 @@ std::uint32_t skip_mods(const btf* b, std::uint32_t id) {
     id = t->type;
   }
   return id;
+}
+
+// A parameter the kernel takes as possibly NULL: its name ends in "__nullable" (btf_param_match_suffix).
+bool nullable(const btf* b, std::uint32_t name_off) {
+  const char* n = btf__name_by_offset(b, name_off);
+  const std::string_view name = n ? n : "";
+  return name.size() > 10 && name.ends_with("__nullable");
 }
 
 bool is_composite(const btf* b, std::uint32_t id) {
@@ -268,17 +276,163 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
                       attach_btf_id, target_name_);
   }
   if (!t || !btf_is_func_proto(t)) return make_error(Errc::kInvalid, "'{}' has no prototype", target_name_);
+  // A tracepoint's arguments that may be NULL: its typedef's prototype has no names, the function that
+  // calls its programs (__bpf_trace_NAME, or __probestub_NAME) names them "..__nullable", as the
+  // kernel's btf_ctx_access finds them (tcp_send_reset's skb).
+  const btf_type* named = t;
+  if (skip_first && target_name_.starts_with("btf_trace_")) {
+    const std::string tp = target_name_.substr(10);
+    for (const std::string& f : {"__bpf_trace_" + tp, "__probestub_" + tp}) {
+      const int id = btf__find_by_name_kind(b, f.c_str(), BTF_KIND_FUNC);
+      const btf_type* fp = id > 0 ? btf__type_by_id(b, btf__type_by_id(b, static_cast<std::uint32_t>(id))->type) : nullptr;
+      if (fp && btf_is_func_proto(fp) && btf_vlen(fp) == btf_vlen(t)) {
+        named = fp;
+        break;
+      }
+    }
+  }
   target_args_.clear();
+  nullable_args_.clear();
   const btf_param* p = btf_params(t);
   for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++p) {
     if (skip_first && i == 0) continue;
     target_args_.push_back(p->type);
+    nullable_args_.push_back(nullable(b, btf_params(named)[i].name_off));
   }
   target_params_ = static_cast<std::uint32_t>(target_args_.size());
   // fexit also sees the return value, after the arguments.
   if (attach_type_ == BPF_TRACE_FEXIT && t->type != 0) target_args_.push_back(t->type);
   target_btf_ = std::move(btf);
   return {};
+}
+
+Result<std::pair<std::uint32_t, std::uint32_t>> VerifierPlatform::find_struct_ops_target(const obj::Btf& btf,
+                                                                                     std::string_view name) {
+  const auto colon = name.find(':');
+  if (colon == std::string_view::npos) {
+    return make_error(Errc::kInvalid,
+                      "a struct_ops program runs as a member of a struct_ops variable (SEC(\".struct_ops\")); no "
+                      "member of one points to this program");
+  }
+  const std::string type(name.substr(0, colon));
+  const std::string_view member = name.substr(colon + 1);
+  const std::uint32_t id = btf.find_struct(type, false);
+  if (id == 0) return make_error(Errc::kNotFound, "the kernel's BTF has no struct_ops type 'struct {}'", type);
+  const btf_type* t = btf__type_by_id(btf.get(), id);
+  const btf_member* m = btf_members(t);
+  for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+    const char* n = btf__name_by_offset(btf.get(), m->name_off);
+    if (n && member == n) return std::pair<std::uint32_t, std::uint32_t>{id, i};
+  }
+  return make_error(Errc::kNotFound, "the kernel's struct {} has no member '{}'", type, member);
+}
+
+Result<void> VerifierPlatform::set_struct_ops_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t struct_id,
+                                                     std::uint32_t member) {
+  // check_struct_ops_btf_id, in its order.
+  if (!gpl_) return make_error(Errc::kInvalid, "struct ops programs must have a GPL compatible license");
+  const struct btf* b = btf->get();
+  const btf_type* t = btf__type_by_id(b, struct_id);
+  const char* tn = t && btf_is_struct(t) ? btf__name_by_offset(b, t->name_off) : nullptr;
+  // The kernel's struct_ops types are those it registered, each with a bpf_struct_ops_NAME value type.
+  if (!tn || !*tn || btf->find_struct(std::string("bpf_struct_ops_") + tn, false) == 0) {
+    return make_error(Errc::kNotSupported, "attach_btf_id {} is not a supported struct", struct_id);
+  }
+  const std::string type = tn;
+  if (member >= btf_vlen(t)) return make_error(Errc::kInvalid, "attach to invalid member idx {} of struct {}", member, type);
+  const btf_member* m = btf_members(t) + member;
+  const std::string mname = btf__name_by_offset(b, m->name_off) ? btf__name_by_offset(b, m->name_off) : "";
+  const btf_type* ptr = btf__type_by_id(b, skip_mods(b, m->type));
+  const btf_type* proto = ptr && btf_is_ptr(ptr) ? btf__type_by_id(b, skip_mods(b, ptr->type)) : nullptr;
+  if (!proto || !btf_is_func_proto(proto)) {
+    return make_error(Errc::kInvalid, "attach to invalid member {}(@idx {}) of struct {}", mname, member, type);
+  }
+  // A member the type's cfi stubs leave out (bpf_struct_ops_supported): tcp_congestion_ops' get_info.
+  if (type == "tcp_congestion_ops" && mname == "get_info") {
+    return make_error(Errc::kNotSupported, "attach to unsupported member {} of struct {}", mname, type);
+  }
+  target_args_.clear();
+  nullable_args_.clear();
+  const btf_param* p = btf_params(proto);
+  for (std::uint16_t i = 0; i < btf_vlen(proto); ++i, ++p) target_args_.push_back(p->type);
+  // Which arguments may be NULL: the member's stub function (TYPE__MEMBER, the kernel's cfi_stubs) names
+  // them "..__nullable" (bpf_struct_ops_desc_init).
+  const int stub = btf__find_by_name_kind(b, (type + "__" + mname).c_str(), BTF_KIND_FUNC);
+  const btf_type* stub_proto = stub > 0 ? btf__type_by_id(b, btf__type_by_id(b, static_cast<std::uint32_t>(stub))->type) : nullptr;
+  for (std::uint16_t i = 0; i < btf_vlen(proto); ++i) {
+    const bool named = stub_proto && btf_is_func_proto(stub_proto) && i < btf_vlen(stub_proto);
+    nullable_args_.push_back(named && nullable(b, btf_params(stub_proto)[i].name_off));
+  }
+  target_params_ = static_cast<std::uint32_t>(target_args_.size());
+  target_name_ = mname;  // (the kernel's attach_func_name)
+  struct_ops_ = type;
+  struct_ops_member_ = mname;
+  struct_ops_void_ = proto->type == 0;
+  if (type == "tcp_congestion_ops") {
+    sock_id_ = btf->find_struct("sock", false);
+    tcp_sock_id_ = btf->find_struct("tcp_sock", false);
+  }
+  target_btf_ = std::move(btf);
+  return {};
+}
+
+verifier::BtfField VerifierPlatform::btf_write(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
+  using R = verifier::BtfField::Result;
+  // bpf_tcp_ca_btf_struct_access: a TCP congestion control writes its own state in the tcp_sock, and
+  // nothing else; other types' programs (and tracing programs) write no kernel object.
+  if (struct_ops_ != "tcp_congestion_ops" || !target_btf_ || type_id != tcp_sock_id_ || tcp_sock_id_ == 0) {
+    return {R::kDenied, 0, "only read is supported"};
+  }
+  const struct btf* b = target_btf_->get();
+  // A member's offset and size, by its path from the tcp_sock (its sock and inet_connection_sock are
+  // nested at offset 0, as the kernel's offsetof(struct sock, ...) takes them).
+  auto field = [&](std::initializer_list<std::string_view> path) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+    std::uint32_t id = tcp_sock_id_;
+    std::int64_t at = 0, size_of = 0;
+    for (std::string_view want : path) {
+      // Down through nested first members and anonymous ones until `want` is a member.
+      std::optional<std::pair<std::uint32_t, std::int64_t>> hit;
+      std::vector<std::pair<std::uint32_t, std::int64_t>> todo{{id, 0}};
+      while (!todo.empty() && !hit) {
+        const auto [tid, base] = todo.back();
+        todo.pop_back();
+        const btf_type* t = btf__type_by_id(b, skip_mods(b, tid));
+        if (!t || !btf_is_composite(t)) continue;
+        const btf_member* m = btf_members(t);
+        for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+          const char* n = btf__name_by_offset(b, m->name_off);
+          const std::int64_t moff = base + static_cast<std::int64_t>(btf_member_bit_offset(t, i) / 8);
+          if (n && want == n) {
+            hit = std::pair<std::uint32_t, std::int64_t>{m->type, moff};
+            break;
+          }
+          if ((!n || !*n || moff == base) && is_composite(b, skip_mods(b, m->type))) todo.push_back({m->type, moff});
+        }
+      }
+      if (!hit) return std::nullopt;
+      id = hit->first;
+      at += hit->second;
+      size_of = btf__resolve_size(b, id);
+    }
+    return std::pair<std::int64_t, std::int64_t>{at, size_of};
+  };
+  const std::initializer_list<std::string_view> writable[] = {
+      {"sk_pacing_rate"}, {"sk_pacing_status"}, {"icsk_ca_priv"}, {"icsk_ack", "pending"}, {"snd_cwnd"},
+      {"snd_cwnd_cnt"},   {"snd_ssthresh"},     {"ecn_flags"},    {"app_limited"},
+  };
+  for (const auto& path : writable) {
+    const auto f = field(path);
+    if (!f) continue;
+    const bool range = *path.begin() == "icsk_ca_priv";  // anywhere inside it; the others at their start
+    if (range ? (off < f->first || off >= f->first + f->second) : off != f->first) continue;
+    if (off + size > f->first + f->second) {
+      return {R::kDenied, 0,
+              fmt::format("write access at off {} with size {} beyond the member of tcp_sock ended at {}", off, size,
+                          f->first + f->second)};
+    }
+    return {R::kScalar, 0, {}};
+  }
+  return {R::kDenied, 0, fmt::format("no write support to tcp_sock at off {}", off)};
 }
 
 verifier::BtfField VerifierPlatform::btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
@@ -348,8 +502,12 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
     }
     return {R::kScalar, {}};
   }
-  if (prog_type_ == BPF_PROG_TYPE_TRACING) {
-    // The context is the target's arguments, a u64 each (bpf_tracing_btf_ctx_access, btf_ctx_access).
+  if (prog_type_ == BPF_PROG_TYPE_TRACING || prog_type_ == BPF_PROG_TYPE_STRUCT_OPS) {
+    // The context is the target's arguments, a u64 each (bpf_tracing_btf_ctx_access, btf_ctx_access; a
+    // struct_ops member's: the type's is_valid_access, the same).
+    if (prog_type_ == BPF_PROG_TYPE_STRUCT_OPS && struct_ops_.empty()) {
+      return {R::kDenied, "a struct_ops program's context is its member's arguments, and no member was named"};
+    }
     if (!target_btf_) {
       return {R::kDenied, "a tracing program's context is its target's arguments, and no target was named (attach_btf_id)"};
     }
@@ -365,7 +523,10 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
       const std::uint32_t to = skip_mods(b, t->type);
       if (is_composite(b, to)) {
         if (size != 8) return {R::kDenied, "a pointer argument is read whole (8 bytes)"};
-        return {R::kBtfPointer, {}, to};
+        // A TCP congestion control's socket is a tcp_sock (bpf_tcp_ca_is_valid_access).
+        const bool maybe_null = arg < nullable_args_.size() && nullable_args_[arg];
+        if (to == sock_id_ && tcp_sock_id_ != 0) return {R::kBtfPointer, {}, tcp_sock_id_, maybe_null};
+        return {R::kBtfPointer, {}, to, maybe_null};
       }
     }
     return {R::kScalar, {}};
@@ -384,7 +545,8 @@ std::optional<std::pair<std::int64_t, std::int64_t>> VerifierPlatform::return_ra
 }
 
 bool VerifierPlatform::return_value_ignored() const {
-  return prog_type_ == BPF_PROG_TYPE_KPROBE || prog_type_ == BPF_PROG_TYPE_TRACEPOINT ||
+  // (struct_ops: the privileged kernel lets a member return any value it set, check_return_code)
+  return prog_type_ == BPF_PROG_TYPE_KPROBE || prog_type_ == BPF_PROG_TYPE_TRACEPOINT || prog_type_ == BPF_PROG_TYPE_STRUCT_OPS ||
          prog_type_ == BPF_PROG_TYPE_RAW_TRACEPOINT || prog_type_ == BPF_PROG_TYPE_PERF_EVENT ||
          (prog_type_ == BPF_PROG_TYPE_TRACING && (attach_type_ == BPF_TRACE_RAW_TP || attach_type_ == BPF_MODIFY_RETURN));
 }

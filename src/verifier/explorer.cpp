@@ -468,6 +468,9 @@ Result<bool> Explorer::exit(Path& path) {
   const std::uint32_t pc = path.pc;
   Frame& f = path.state.cur();
   const RegState& r0 = f.regs[0];
+  if (path.state.frames.size() == 1 && f.subprog == 0 && !f.callback && platform_.return_unread()) {
+    return leave_program(path);  // (a void struct_ops member or LSM hook: r0 is nobody's)
+  }
   // A static function may return nothing: the caller gets r0 as it is, unset included, and only
   // reading it there is an error (prepare_func_exit). The program's own exit, a global function's and
   // a callback's must set r0 (check_return_code).
@@ -524,6 +527,11 @@ Result<bool> Explorer::exit(Path& path) {
                                 range->first, range->second));
     }
   }
+  return leave_program(path);
+}
+
+Result<bool> Explorer::leave_program(const Path& path) {
+  const std::uint32_t pc = path.pc;
   if (path.state.active_lock) {
     return reject(pc,
                   fmt::format("bpf_spin_unlock is missing: the lock taken at insn {} is still held at exit",

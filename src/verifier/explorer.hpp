@@ -87,6 +87,8 @@ class Explorer {
   Result<bool> visit(Path& path, bool callback_site);
   Result<void> explore(Path path);
   Result<bool> exit(Path& path);
+  // The program's end: no lock held, no reference left (check_reference_leak). False (the path ends).
+  Result<bool> leave_program(const Path& path);
   Result<bool> branch(Path& path, const isa::CondJump& j);
   // Registers (and slots) of the current frame whose values decided something at the end of `path`'s
   // trail (the last instruction's own operands when skip_last): marked in the checkpoints back along

@@ -149,6 +149,11 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
         case CtxField::Result::kBtfPointer: {
           RegState r = RegState::pointer(RegType::kBtfId);
           r.btf_id = a.btf_id;
+          if (a.maybe_null) {  // (checked for NULL before use, as the sockets below)
+            r.maybe_null = true;
+            r.id = new_id();
+            id_origin_[r.id] = pc;
+          }
           return r;
         }
         case CtxField::Result::kSocket: return RegState::pointer(RegType::kSocket);
@@ -211,15 +216,23 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       // engines, which are told where they are.)
       if (!write && options_.probe_loads && pc < options_.probe_loads->size()) (*options_.probe_loads)[pc] = true;
       const std::string name = "ptr_" + platform_.btf_type_name(base.btf_id);
-      if (write) {
-        return reject(pc, fmt::format("only read is supported: R{} is {}, a kernel object", reg, name),
-                      "kernel objects are read-only to tracing programs; copy what you need to the stack or a map");
-      }
       if (!base.value.is_const()) {
         return error(pc, fmt::format("R{} is {} invalid variable offset: off={}, var_off={}", reg, name, base.off + off,
                                      base.value.to_string()));
       }
       const std::int64_t at = static_cast<std::int64_t>(base.off) + off + static_cast<std::int64_t>(base.value.const_value());
+      if (write) {
+        // Only the fields the program type's btf_struct_access lets it write (a TCP congestion
+        // control's own state in its socket), numbers only.
+        const BtfField w = platform_.btf_write(base.btf_id, at, static_cast<std::uint32_t>(size));
+        if (w.result == BtfField::Result::kDenied) {
+          return reject(pc, fmt::format("R{} is {}, a kernel object: {}", reg, name, w.why),
+                        "kernel objects are read-only to this program but for the fields its type owns; copy what "
+                        "you need to the stack or a map");
+        }
+        if (stores_pointer) return reject(pc, fmt::format("R{} leaks addr into {}", reg, name), "store numbers there");
+        return RegState{};
+      }
       const BtfField f = platform_.btf_access(base.btf_id, at, static_cast<std::uint32_t>(size));
       switch (f.result) {
         case BtfField::Result::kDenied:

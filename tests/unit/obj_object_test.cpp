@@ -235,6 +235,25 @@ TEST(ObjectSpec, MalformedObjectsAreRejectedNotCrashed) {
     (void)read_object(copy, "flipped.o");
   }
 }
+// struct_ops programs are attached by the object's struct_ops variables: each member that points to a
+// program names its target, "TYPE:MEMBER" (the variables' places come from their symbols).
+TEST(ObjectSpec, StructOpsVariablesNameTheirProgramsTargets) {
+  ObjectSpec o = open("struct_ops.bpf.o");
+  auto target = [&](std::string_view name) {
+    const ProgramSpec* p = o.find_program(name);
+    EXPECT_TRUE(p) << name;
+    return p ? p->kind.attach_target : std::string("(none)");
+  };
+  EXPECT_EQ(target("ssthresh_reads"), "tcp_congestion_ops:ssthresh");
+  EXPECT_EQ(target("cong_avoid_writes"), "tcp_congestion_ops:cong_avoid");
+  EXPECT_EQ(target("release_plain"), "tcp_congestion_ops:release");
+  EXPECT_EQ(target("cong_avoid_reads_4th"), "tcp_congestion_ops:cong_avoid");  // in the fifth variable
+  EXPECT_EQ(target("dummy_checked"), "bpf_dummy_ops:test_1");
+  EXPECT_EQ(target("dummy_helper"), "bpf_dummy_ops:test_2");
+  EXPECT_EQ(target("dummy_unreferenced"), "test_2");  // (the section's own: no variable points to it)
+  EXPECT_EQ(o.find_program("undo_cwnd")->kind.prog_type, BPF_PROG_TYPE_STRUCT_OPS);
+}
+
 #endif
 
 TEST(SectionNames, FollowLibbpf) {

@@ -3,6 +3,7 @@
 // BPF_PROG_TEST_RUN, and retval, data_out and ctx_out must match. Skips where the kernel does not
 // allow it (no root, no bpf(), no bpffs).
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
@@ -1153,6 +1154,59 @@ TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
     }
   }
   EXPECT_GT(compared, 100);
+}
+
+// A struct_ops program's helpers, by its type and member: for each struct_ops type of the running
+// kernel bpfvm knows (tcp_congestion_ops, bpf_dummy_ops) and a member or two, every helper bpfvm has,
+// offered or refused as the kernel's verifier does (`call <helper>; r0 = 0; exit` at that member).
+TEST_F(KernelOracle, StructOpsHelpers) {
+  auto btf = btf__load_vmlinux_btf();
+  if (!btf) GTEST_SKIP() << "no kernel BTF here";
+  struct Case {
+    const char* type;
+    const char* member;
+  };
+  const Case cases[] = {{"tcp_congestion_ops", "ssthresh"}, {"tcp_congestion_ops", "release"}, {"bpf_dummy_ops", "test_1"}};
+  std::vector<char> log(1 << 16);
+  int compared = 0;
+  for (const Case& c : cases) {
+    const int id = btf__find_by_name_kind(btf, c.type, BTF_KIND_STRUCT);
+    if (id <= 0) continue;
+    const btf_type* t = btf__type_by_id(btf, static_cast<std::uint32_t>(id));
+    std::uint32_t member = 0;
+    while (member < btf_vlen(t) && std::string_view(btf__name_by_offset(btf, btf_members(t)[member].name_off)) != c.member) {
+      ++member;
+    }
+    for (const helpers::Prototype& proto : helpers::prototypes()) {
+      const std::vector<bpf_insn> insns = {{BPF_JMP | BPF_CALL, 0, 0, 0, static_cast<std::int32_t>(proto.id)},
+                                           {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                           {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+      union bpf_attr a {};
+      a.prog_type = BPF_PROG_TYPE_STRUCT_OPS;
+      a.expected_attach_type = member;
+      a.attach_btf_id = static_cast<std::uint32_t>(id);
+      a.insns = reinterpret_cast<std::uint64_t>(insns.data());
+      a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+      a.license = reinterpret_cast<std::uint64_t>("GPL");
+      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+      a.log_size = static_cast<std::uint32_t>(log.size());
+      a.log_level = 1;
+      log[0] = 0;
+      errno = 0;
+      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
+      if (fd >= 0) ::close(static_cast<int>(fd));
+      const std::string said(log.data());
+      const bool kernel_allows = fd >= 0 || (said.find("unknown func") == std::string::npos &&
+                                             said.find("cannot use helper") == std::string::npos &&
+                                             said.find("not supported for program type") == std::string::npos);
+      EXPECT_EQ(helpers::allowed_struct_ops(c.type, c.member, proto.id), kernel_allows)
+          << "bpf_" << proto.name << " at " << c.type << "." << c.member << "; the kernel says: " << said;
+      ++compared;
+    }
+  }
+  btf__free(btf);
+  if (compared == 0) GTEST_SKIP() << "the running kernel has none of these struct_ops types";
 }
 
 // The helpers a kernel's build may withhold (above): offered as upstream offers them where the running

@@ -101,5 +101,8 @@ const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type);
 // running kernel answered scripts/probe_helpers); `attach_type` (expected_attach_type) narrows the
 // types whose helpers depend on it (a tracing program: iterator, trampoline or raw tracepoint).
 bool allowed(std::uint32_t prog_type, std::int64_t id, std::uint32_t attach_type = 0);
+// The same for a struct_ops program of the kernel's struct `type` (tcp_congestion_ops...) at `member`
+// (each type has its own get_func_proto).
+bool allowed_struct_ops(std::string_view type, std::string_view member, std::int64_t id);
 
 }  // namespace bpfvm::helpers

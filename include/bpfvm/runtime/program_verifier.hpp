@@ -35,8 +35,9 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
 class VerifierPlatform;
 // A tracing program's target for `platform` (nothing to do for other types): the kernel function or raw
 // tracepoint attach_btf_id names in the running kernel's BTF, else the one its SEC name names
-// (kind.attach_target). The id it took (0 for other types); an error when there is neither, or the
-// kernel has no such target.
+// (kind.attach_target). A struct_ops program's type and member: attach_btf_id and the expected attach
+// type, else kind.attach_target ("TYPE:MEMBER", from the object's struct_ops variable). The id it took
+// (0 for other types); an error when there is neither, or the kernel has no such target.
 Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
                             std::uint32_t attach_btf_id = 0);
 // A program of another type that reaches kernel objects by a helper (bpf_get_current_task_btf) gets

@@ -69,6 +69,17 @@ class VerifierPlatform final : public verifier::Platform {
   std::uint32_t target_params() const { return target_params_; }
   static Result<std::uint32_t> find_btf_target(const obj::Btf& btf, std::uint32_t expected_attach_type,
                                                std::string_view name);
+  // A struct_ops program's member (BPF_PROG_TYPE_STRUCT_OPS): attach_btf_id names one of the kernel's
+  // struct_ops types in `btf` (tcp_congestion_ops...), the expected attach type the member's index. The
+  // member's prototype gives the context (its arguments, as a tracing program's) and the return rule
+  // (none when it returns void); the type its helpers and the fields its programs may write. An error
+  // as check_struct_ops_btf_id gives one.
+  Result<void> set_struct_ops_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t struct_id, std::uint32_t member);
+  // "TYPE:MEMBER", as an object's struct_ops variable points to a program: the type's id in `btf` and the
+  // member's index there (libbpf matches the member by name).
+  static Result<std::pair<std::uint32_t, std::uint32_t>> find_struct_ops_target(const obj::Btf& btf, std::string_view name);
+  bool return_unread() const override { return struct_ops_void_; }
+  verifier::BtfField btf_write(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const override;
 
  private:
   std::uint32_t prog_type_;
@@ -80,7 +91,11 @@ class VerifierPlatform final : public verifier::Platform {
   std::shared_ptr<const obj::Btf> target_btf_;
   std::string target_name_;
   std::vector<std::uint32_t> target_args_;  // argument types (fexit: then the return type)
+  std::vector<bool> nullable_args_;         // which may be NULL (a parameter named "..__nullable")
   std::uint32_t target_params_ = 0;
+  std::string struct_ops_, struct_ops_member_;  // a struct_ops program's type and member
+  bool struct_ops_void_ = false;                // ... which returns void
+  std::uint32_t sock_id_ = 0, tcp_sock_id_ = 0;  // tcp_congestion_ops: its socket is a tcp_sock
 };
 
 }  // namespace bpfvm::runtime

@@ -116,6 +116,7 @@ struct CtxField {
   } result = Result::kDenied;
   std::string why;  // kDenied: the reason, in plain words
   std::uint32_t btf_id = 0;  // kBtfPointer: the pointed-to object's type (a tracing program's argument)
+  bool maybe_null = false;   // kBtfPointer: an argument that may be NULL ("__nullable")
 };
 
 // What a load from a kernel object of a BTF type gives (the kernel's btf_struct_access): a number, a
@@ -162,6 +163,9 @@ class Platform {
   // nowhere, and the privileged kernel accepts it (allow_ptr_leaks), as BCC's void kprobe functions
   // need. Elsewhere bpfvm refuses a returned pointer, stricter than the privileged kernel.
   virtual bool return_value_ignored() const { return false; }
+  // Whether the program's exit leaves r0 unread altogether, set or not (struct_ops members and LSM hooks
+  // that return void: check_return_code).
+  virtual bool return_unread() const { return false; }
   // Whether the program was loaded sleepable (BPF_F_SLEEPABLE): it may call helpers that sleep.
   virtual bool sleepable() const { return false; }
   // Kernel objects typed by BTF (PTR_TO_BTF_ID, what tracing programs get as arguments): a load of `size`
@@ -169,6 +173,12 @@ class Platform {
   virtual BtfField btf_access(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
     (void)type_id, (void)off, (void)size;
     return {BtfField::Result::kDenied, 0, "this program has no kernel types"};
+  }
+  // A store of `size` bytes at `off` in a kernel object of type `type_id` (the program type's
+  // btf_struct_access: only struct_ops' own fields): kScalar where a number may be written.
+  virtual BtfField btf_write(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
+    (void)type_id, (void)off, (void)size;
+    return {BtfField::Result::kDenied, 0, "only read is supported"};
   }
   // Whether an object of type `have`, `off` bytes in, is (or begins with, as a first member nested at
   // that offset) a `want` (the kernel's btf_struct_ids_match, not strict).
