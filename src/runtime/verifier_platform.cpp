@@ -167,6 +167,58 @@ std::uint32_t skip_mods(const btf* b, std::uint32_t id) {
   return id;
 }
 
+// The kernel's list of BTF tracepoints whose arguments may be NULL though their names do not say so
+// (kernel/bpf/btf.c, raw_tp_null_args): bit N set for the N-th argument (1-based), as Linux 6.18
+// answers (KernelOracle.BtfTracepointArgumentsThatMayBeNull asks it for every tracepoint).
+std::uint32_t tracepoint_null_args(std::string_view typedef_name) {
+  static const std::pair<std::string_view, std::uint32_t> kList[] = {
+      {"sched_pi_setprio", 1u << 2}, {"sched_stick_numa", 1u << 3}, {"sched_swap_numa", 1u << 3},
+      {"afs_make_fs_call", 1u << 2}, {"afs_make_fs_calli", 1u << 2}, {"afs_make_fs_call1", 1u << 2},
+      {"afs_make_fs_call2", 1u << 2}, {"afs_protocol_error", 1u << 1}, {"afs_flock_ev", 1u << 2},
+      {"cachefiles_lookup", 1u << 1}, {"cachefiles_unlink", 1u << 1}, {"cachefiles_rename", 1u << 1},
+      {"cachefiles_prep_read", 1u << 1}, {"cachefiles_mark_active", 1u << 1}, {"cachefiles_mark_failed", 1u << 1},
+      {"cachefiles_mark_inactive", 1u << 1}, {"cachefiles_vfs_error", 1u << 1}, {"cachefiles_io_error", 1u << 1},
+      {"cachefiles_ondemand_open", 1u << 1}, {"cachefiles_ondemand_copen", 1u << 1},
+      {"cachefiles_ondemand_close", 1u << 1}, {"cachefiles_ondemand_read", 1u << 1},
+      {"cachefiles_ondemand_cread", 1u << 1}, {"cachefiles_ondemand_fd_write", 1u << 1},
+      {"cachefiles_ondemand_fd_release", 1u << 1}, {"ext4_mballoc_discard", 1u << 2}, {"ext4_mballoc_free", 1u << 2},
+      {"fib_table_lookup", 1u << 3}, {"posix_lock_inode", 1u << 2}, {"fcntl_setlk", 1u << 2},
+      {"locks_remove_posix", 1u << 2}, {"flock_lock_inode", 1u << 2}, {"break_lease_noblock", 1u << 2},
+      {"break_lease_block", 1u << 2}, {"break_lease_unblock", 1u << 2}, {"generic_delete_lease", 1u << 2},
+      {"time_out_leases", 1u << 2}, {"host1x_cdma_push_gather", 1u << 5}, {"mm_khugepaged_scan_pmd", 1u << 2},
+      {"mm_collapse_huge_page_isolate", 1u << 1}, {"mm_khugepaged_scan_file", 1u << 2},
+      {"mm_khugepaged_collapse_file", 1u << 2}, {"mm_page_alloc", 1u << 1}, {"mm_page_pcpu_drain", 1u << 1},
+      {"mm_page_alloc_zone_locked", 1u << 1}, {"netfs_failure", 1u << 2}, {"device_pm_callback_start", 1u << 2},
+      {"qdisc_dequeue", 1u << 4}, {"rxrpc_recvdata", 1u << 1}, {"rxrpc_resend", 1u << 2},
+      {"xs_stream_read_data", 1u << 1}, {"tcp_send_reset", 1u << 1 | 1u << 2}, {"tegra_dma_tx_status", 1u << 3},
+      {"tmigr_update_events", 1u << 1}, {"writeback_dirty_folio", 1u << 2}, {"folio_wait_writeback", 1u << 2},
+      {"kfree_skb", 1u << 4}, {"sched_process_wait", 1u << 1}, {"hugetlbfs_alloc_inode", 1u << 2},
+      {"tcp_sendmsg_locked", 1u << 3}, {"xfs_inodegc_flush", 1u << 1}, {"xfs_inodegc_push", 1u << 1},
+      {"xfs_inodegc_start", 1u << 1}, {"xfs_inodegc_stop", 1u << 1}, {"xfs_inodegc_queue", 1u << 1},
+      {"xfs_inodegc_throttle", 1u << 1}, {"xfs_fs_sync_fs", 1u << 1}, {"xfs_blockgc_start", 1u << 1},
+      {"xfs_blockgc_stop", 1u << 1}, {"xfs_blockgc_worker", 1u << 1}, {"xfs_blockgc_flush_all", 1u << 1},
+      {"xfs_map_blocks_found", 1u << 5}, {"xfs_map_blocks_alloc", 1u << 5}, {"xfs_defer_create_intent", 1u << 1},
+      {"xfs_defer_cancel_list", 1u << 1}, {"xfs_defer_pending_finish", 1u << 1}, {"xfs_defer_pending_abort", 1u << 1},
+      {"xfs_defer_relog_intent", 1u << 1}, {"xfs_defer_isolate_paused", 1u << 1}, {"xfs_defer_item_pause", 1u << 1},
+      {"xfs_defer_item_unpause", 1u << 1}, {"xfs_defer_add_item", 1u << 1}, {"xfs_defer_cancel_item", 1u << 1},
+      {"xfs_defer_finish_item", 1u << 1}, {"xfs_ioc_free_eofblocks", 1u << 2}, {"xfs_blockgc_free_space", 1u << 2},
+  };
+  if (!typedef_name.starts_with("btf_trace_")) return 0;
+  const std::string_view tp = typedef_name.substr(10);
+  for (const auto& [name, mask] : kList) {
+    if (name == tp) return mask;
+  }
+  return 0;
+}
+
+// The BTF tracepoint arguments that may hold a pointer that is none (an ERR_PTR, SEND_SIG_PRIV), which
+// the kernel gives as numbers (btf_ctx_access): mr_integ_alloc's 4th, cachefiles_lookup's 3rd, the
+// siginfo of signal_generate and signal_deliver. `arg` is 0-based.
+bool tracepoint_error_arg(std::string_view typedef_name, std::size_t arg) {
+  return (typedef_name == "btf_trace_mr_integ_alloc" && arg == 3) || (typedef_name == "btf_trace_cachefiles_lookup" && arg == 2) ||
+         (typedef_name == "btf_trace_signal_generate" && arg == 1) || (typedef_name == "btf_trace_signal_deliver" && arg == 1);
+}
+
 // A parameter the kernel takes as possibly NULL: its name ends in "__nullable" (btf_param_match_suffix).
 bool nullable(const btf* b, std::uint32_t name_off) {
   const char* n = btf__name_by_offset(b, name_off);
@@ -293,11 +345,15 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
   }
   target_args_.clear();
   nullable_args_.clear();
+  error_args_.clear();
   const btf_param* p = btf_params(t);
+  const std::uint32_t listed = skip_first ? tracepoint_null_args(target_name_) : 0;
   for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++p) {
     if (skip_first && i == 0) continue;
+    const std::size_t arg = target_args_.size();  // (0-based, without __data)
     target_args_.push_back(p->type);
-    nullable_args_.push_back(nullable(b, btf_params(named)[i].name_off));
+    nullable_args_.push_back(nullable(b, btf_params(named)[i].name_off) || (listed >> (arg + 1) & 1));
+    error_args_.push_back(skip_first && tracepoint_error_arg(target_name_, arg));
   }
   target_params_ = static_cast<std::uint32_t>(target_args_.size());
   // fexit also sees the return value, after the arguments.
@@ -353,6 +409,7 @@ Result<void> VerifierPlatform::set_struct_ops_target(std::shared_ptr<const obj::
   }
   target_args_.clear();
   nullable_args_.clear();
+  error_args_.clear();
   const btf_param* p = btf_params(proto);
   for (std::uint16_t i = 0; i < btf_vlen(proto); ++i, ++p) target_args_.push_back(p->type);
   // Which arguments may be NULL: the member's stub function (TYPE__MEMBER, the kernel's cfi_stubs) names
@@ -519,6 +576,7 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
     }
     const struct btf* b = target_btf_->get();
     const btf_type* t = btf__type_by_id(b, skip_mods(b, target_args_[arg]));
+    if (arg < error_args_.size() && error_args_[arg]) return {R::kScalar, {}};
     if (t && btf_is_ptr(t)) {
       const std::uint32_t to = skip_mods(b, t->type);
       if (is_composite(b, to)) {

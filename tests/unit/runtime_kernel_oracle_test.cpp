@@ -29,6 +29,9 @@
 #include "bpfvm/maps/stack_trace.hpp"
 #include "bpfvm/runtime/context.hpp"
 #include "bpfvm/runtime/object.hpp"
+#include "bpfvm/obj/btf.hpp"
+#include "bpfvm/verifier/verifier.hpp"
+#include "bpfvm/runtime/verifier_platform.hpp"
 
 namespace bpfvm::runtime {
 namespace {
@@ -1207,6 +1210,76 @@ TEST_F(KernelOracle, StructOpsHelpers) {
   }
   btf__free(btf);
   if (compared == 0) GTEST_SKIP() << "the running kernel has none of these struct_ops types";
+}
+
+// Which arguments of the kernel's BTF tracepoints may be NULL (their names say "__nullable", or the
+// kernel's own list says so) or an error pointer (read as numbers): for every tracepoint of the running
+// kernel and every argument that points to a struct, a tp_btf program that reads through it unchecked is
+// accepted or refused by bpfvm as by the kernel.
+TEST_F(KernelOracle, BtfTracepointArgumentsThatMayBeNull) {
+  auto kernel = obj::running_kernel_btf();
+  if (!kernel) GTEST_SKIP() << "no kernel BTF here";
+  const struct btf* b = (*kernel)->get();
+  std::vector<char> log(1 << 16);
+  int compared = 0, nullable = 0;
+  std::string differ;
+  for (std::uint32_t id = 1; id < btf__type_cnt(b); ++id) {
+    const btf_type* t = btf__type_by_id(b, id);
+    const char* name = btf__name_by_offset(b, t->name_off);
+    if (!btf_is_typedef(t) || !name || !std::string_view(name).starts_with("btf_trace_")) continue;
+    const btf_type* ptr = btf__type_by_id(b, t->type);
+    const btf_type* proto = ptr && btf_is_ptr(ptr) ? btf__type_by_id(b, ptr->type) : nullptr;
+    if (!proto || !btf_is_func_proto(proto)) continue;
+    for (std::uint16_t i = 1; i < btf_vlen(proto); ++i) {
+      const btf_type* at = btf__type_by_id(b, btf_params(proto)[i].type);
+      while (at && (btf_is_mod(at) || btf_is_typedef(at))) at = btf__type_by_id(b, at->type);
+      if (!at || !btf_is_ptr(at)) continue;
+      const btf_type* to = btf__type_by_id(b, at->type);
+      while (to && (btf_is_mod(to) || btf_is_typedef(to))) to = btf__type_by_id(b, to->type);
+      if (!to || !btf_is_struct(to) || to->size == 0) continue;
+      // r1 = ctx[i - 1]; r0 = *(u8 *)(r1 + 0); r0 = 0; exit
+      const std::vector<bpf_insn> insns = {{BPF_LDX | BPF_MEM | BPF_DW, 1, 1, static_cast<std::int16_t>(8 * (i - 1)), 0},
+                                           {BPF_LDX | BPF_MEM | BPF_B, 0, 1, 0, 0},
+                                           {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                           {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+      union bpf_attr a {};
+      a.prog_type = BPF_PROG_TYPE_TRACING;
+      a.expected_attach_type = BPF_TRACE_RAW_TP;
+      a.attach_btf_id = id;
+      a.insns = reinterpret_cast<std::uint64_t>(insns.data());
+      a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+      a.license = reinterpret_cast<std::uint64_t>("GPL");
+      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+      a.log_size = static_cast<std::uint32_t>(log.size());
+      a.log_level = 1;
+      log[0] = 0;
+      errno = 0;
+      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
+      if (fd >= 0) ::close(static_cast<int>(fd));
+      const std::string said(log.data());
+      // (judged only where the kernel's verifier ran: not a tracepoint its loader refuses outright)
+      if (fd < 0 && said.find("invalid mem access") == std::string::npos) continue;
+      runtime::VerifierPlatform platform(BPF_PROG_TYPE_TRACING, {}, true);
+      platform.set_expected_attach_type(BPF_TRACE_RAW_TP);
+      ASSERT_TRUE(platform.set_btf_target(*kernel, id));
+      std::vector<isa::RawInsn> raw;
+      for (const bpf_insn& in : insns) {
+        raw.push_back({static_cast<std::uint8_t>(in.code), in.dst_reg, in.src_reg, in.off, in.imm});
+      }
+      const bool ours = static_cast<bool>(verifier::verify(raw, platform));
+      if (ours != (fd >= 0)) {
+        const auto where = said.find("invalid mem access");
+        differ += fmt::format(" {}#{}(kernel: {})", name + 10, i, fd >= 0 ? "accepts" : said.substr(where, said.find('\n', where) - where));
+      }
+      nullable += fd < 0;
+      ++compared;
+    }
+  }
+  EXPECT_TRUE(differ.empty()) << "bpfvm differs at:" << differ;
+  EXPECT_GT(compared, 100);
+  RecordProperty("compared", compared);
+  RecordProperty("refused", nullable);
 }
 
 // The helpers a kernel's build may withhold (above): offered as upstream offers them where the running

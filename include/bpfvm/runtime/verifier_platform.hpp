@@ -91,7 +91,8 @@ class VerifierPlatform final : public verifier::Platform {
   std::shared_ptr<const obj::Btf> target_btf_;
   std::string target_name_;
   std::vector<std::uint32_t> target_args_;  // argument types (fexit: then the return type)
-  std::vector<bool> nullable_args_;         // which may be NULL (a parameter named "..__nullable")
+  std::vector<bool> nullable_args_;         // which may be NULL (a parameter named "..__nullable", or listed)
+  std::vector<bool> error_args_;            // which may hold an error pointer: numbers
   std::uint32_t target_params_ = 0;
   std::string struct_ops_, struct_ops_member_;  // a struct_ops program's type and member
   bool struct_ops_void_ = false;                // ... which returns void
