@@ -430,62 +430,73 @@ Result<void> VerifierPlatform::set_struct_ops_target(std::shared_ptr<const obj::
     tcp_sock_id_ = btf->find_struct("tcp_sock", false);
   }
   target_btf_ = std::move(btf);
+  find_writable_fields();
   return {};
+}
+
+namespace {
+
+// A member's offset and size, by its path from the struct `id` (nested first members and anonymous
+// ones are looked through: a tcp_sock's sock and inet_connection_sock, at offset 0, as the kernel's
+// offsetof(struct sock, ...) takes them).
+std::optional<std::pair<std::int64_t, std::int64_t>> member_at(const btf* b, std::uint32_t id,
+                                                               std::initializer_list<std::string_view> path) {
+  std::int64_t at = 0, size_of = 0;
+  for (std::string_view want : path) {
+    std::optional<std::pair<std::uint32_t, std::int64_t>> hit;
+    std::vector<std::pair<std::uint32_t, std::int64_t>> todo{{id, 0}};
+    while (!todo.empty() && !hit) {
+      const auto [tid, base] = todo.back();
+      todo.pop_back();
+      const btf_type* t = btf__type_by_id(b, skip_mods(b, tid));
+      if (!t || !btf_is_composite(t)) continue;
+      const btf_member* m = btf_members(t);
+      for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+        const char* n = btf__name_by_offset(b, m->name_off);
+        const std::int64_t moff = base + static_cast<std::int64_t>(btf_member_bit_offset(t, i) / 8);
+        if (n && want == n) {
+          hit = std::pair<std::uint32_t, std::int64_t>{m->type, moff};
+          break;
+        }
+        if ((!n || !*n || moff == base) && is_composite(b, skip_mods(b, m->type))) todo.push_back({m->type, moff});
+      }
+    }
+    if (!hit) return std::nullopt;
+    id = hit->first;
+    at += hit->second;
+    size_of = btf__resolve_size(b, id);
+  }
+  return std::pair<std::int64_t, std::int64_t>{at, size_of};
+}
+
+}  // namespace
+
+void VerifierPlatform::find_writable_fields() {
+  // bpf_tcp_ca_btf_struct_access, as Linux 6.18 answers (KernelOracle.StructOpsContextsAndWrites stores
+  // at every offset): a congestion control's own state in its tcp_sock, each field from its start, its
+  // private area (icsk_ca_priv) anywhere.
+  writable_.clear();
+  if (struct_ops_ != "tcp_congestion_ops" || tcp_sock_id_ == 0) return;
+  const struct btf* b = target_btf_->get();
+  const std::initializer_list<std::string_view> fields[] = {
+      {"sk_pacing_rate"}, {"sk_pacing_status"}, {"icsk_ca_priv"}, {"icsk_ack", "pending"}, {"snd_cwnd"},
+      {"snd_cwnd_cnt"},   {"snd_ssthresh"},     {"ecn_flags"},    {"app_limited"},         {"snd_cwnd_stamp"},
+  };
+  for (const auto& path : fields) {
+    if (const auto f = member_at(b, tcp_sock_id_, path)) writable_.push_back({f->first, f->second, *path.begin() == "icsk_ca_priv"});
+  }
 }
 
 verifier::BtfField VerifierPlatform::btf_write(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const {
   using R = verifier::BtfField::Result;
-  // bpf_tcp_ca_btf_struct_access: a TCP congestion control writes its own state in the tcp_sock, and
-  // nothing else; other types' programs (and tracing programs) write no kernel object.
-  if (struct_ops_ != "tcp_congestion_ops" || !target_btf_ || type_id != tcp_sock_id_ || tcp_sock_id_ == 0) {
-    return {R::kDenied, 0, "only read is supported"};
-  }
-  const struct btf* b = target_btf_->get();
-  // A member's offset and size, by its path from the tcp_sock (its sock and inet_connection_sock are
-  // nested at offset 0, as the kernel's offsetof(struct sock, ...) takes them).
-  auto field = [&](std::initializer_list<std::string_view> path) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
-    std::uint32_t id = tcp_sock_id_;
-    std::int64_t at = 0, size_of = 0;
-    for (std::string_view want : path) {
-      // Down through nested first members and anonymous ones until `want` is a member.
-      std::optional<std::pair<std::uint32_t, std::int64_t>> hit;
-      std::vector<std::pair<std::uint32_t, std::int64_t>> todo{{id, 0}};
-      while (!todo.empty() && !hit) {
-        const auto [tid, base] = todo.back();
-        todo.pop_back();
-        const btf_type* t = btf__type_by_id(b, skip_mods(b, tid));
-        if (!t || !btf_is_composite(t)) continue;
-        const btf_member* m = btf_members(t);
-        for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
-          const char* n = btf__name_by_offset(b, m->name_off);
-          const std::int64_t moff = base + static_cast<std::int64_t>(btf_member_bit_offset(t, i) / 8);
-          if (n && want == n) {
-            hit = std::pair<std::uint32_t, std::int64_t>{m->type, moff};
-            break;
-          }
-          if ((!n || !*n || moff == base) && is_composite(b, skip_mods(b, m->type))) todo.push_back({m->type, moff});
-        }
-      }
-      if (!hit) return std::nullopt;
-      id = hit->first;
-      at += hit->second;
-      size_of = btf__resolve_size(b, id);
-    }
-    return std::pair<std::int64_t, std::int64_t>{at, size_of};
-  };
-  const std::initializer_list<std::string_view> writable[] = {
-      {"sk_pacing_rate"}, {"sk_pacing_status"}, {"icsk_ca_priv"}, {"icsk_ack", "pending"}, {"snd_cwnd"},
-      {"snd_cwnd_cnt"},   {"snd_ssthresh"},     {"ecn_flags"},    {"app_limited"},
-  };
-  for (const auto& path : writable) {
-    const auto f = field(path);
-    if (!f) continue;
-    const bool range = *path.begin() == "icsk_ca_priv";  // anywhere inside it; the others at their start
-    if (range ? (off < f->first || off >= f->first + f->second) : off != f->first) continue;
-    if (off + size > f->first + f->second) {
+  // Other types' programs (and tracing programs) write no kernel object.
+  if (writable_.empty() || type_id != tcp_sock_id_) return {R::kDenied, 0, "only read is supported"};
+  for (const Writable& w : writable_) {
+    if (w.anywhere ? (off < w.off || off >= w.off + w.size) : off != w.off) continue;
+    if (off + size > w.off + w.size) {
       return {R::kDenied, 0,
               fmt::format("write access at off {} with size {} beyond the member of tcp_sock ended at {}", off, size,
-                          f->first + f->second)};
+                          w.off + w.size)};
     }
     return {R::kScalar, 0, {}};
   }

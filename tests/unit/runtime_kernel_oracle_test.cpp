@@ -1282,6 +1282,88 @@ TEST_F(KernelOracle, BtfTracepointArgumentsThatMayBeNull) {
   RecordProperty("refused", nullable);
 }
 
+// A struct_ops program's context and the kernel objects it may write: for every member of the running
+// kernel's tcp_congestion_ops and bpf_dummy_ops, a read through each struct pointer argument unchecked;
+// for a congestion control, a store of 1, 2, 4 and 8 bytes at every offset of the first 2 KiB of its
+// tcp_sock. bpfvm accepts and refuses each program as the kernel does.
+TEST_F(KernelOracle, StructOpsContextsAndWrites) {
+  auto kernel = obj::running_kernel_btf();
+  if (!kernel) GTEST_SKIP() << "no kernel BTF here";
+  const struct btf* b = (*kernel)->get();
+  std::vector<char> log(1 << 16);
+  int compared = 0;
+  std::string differ;
+  auto judge = [&](std::uint32_t type_id, std::uint32_t member, const std::vector<bpf_insn>& insns, const std::string& what) {
+    union bpf_attr a {};
+    a.prog_type = BPF_PROG_TYPE_STRUCT_OPS;
+    a.expected_attach_type = member;
+    a.attach_btf_id = type_id;
+    a.insns = reinterpret_cast<std::uint64_t>(insns.data());
+    a.insn_cnt = static_cast<std::uint32_t>(insns.size());
+    a.license = reinterpret_cast<std::uint64_t>("GPL");
+    a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
+    a.log_size = static_cast<std::uint32_t>(log.size());
+    a.log_level = 1;
+    log[0] = 0;
+    errno = 0;
+    const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
+    if (fd < 0 && errno == EPERM) return false;
+    if (fd >= 0) ::close(static_cast<int>(fd));
+    // (one platform per member: finding the member's stub scans the kernel's BTF)
+    static std::map<std::pair<std::uint32_t, std::uint32_t>, std::unique_ptr<runtime::VerifierPlatform>> platforms;
+    auto& made = platforms[{type_id, member}];
+    if (!made) {
+      made = std::make_unique<runtime::VerifierPlatform>(BPF_PROG_TYPE_STRUCT_OPS, std::vector<verifier::MapInfo>{}, true);
+      if (!made->set_struct_ops_target(*kernel, type_id, member)) made.reset();
+    }
+    if (!made) return fd >= 0 ? (differ += " " + what, true) : true;
+    runtime::VerifierPlatform& platform = *made;
+    std::vector<isa::RawInsn> raw;
+    for (const bpf_insn& in : insns) raw.push_back({static_cast<std::uint8_t>(in.code), in.dst_reg, in.src_reg, in.off, in.imm});
+    const bool ours = static_cast<bool>(verifier::verify(raw, platform));
+    if (ours != (fd >= 0)) differ += fmt::format(" {}(kernel {})", what, fd >= 0 ? "accepts" : log.data());
+    ++compared;
+    return true;
+  };
+  for (const char* type : {"tcp_congestion_ops", "bpf_dummy_ops"}) {
+    const int id = btf__find_by_name_kind(b, type, BTF_KIND_STRUCT);
+    if (id <= 0) continue;
+    const btf_type* t = btf__type_by_id(b, static_cast<std::uint32_t>(id));
+    for (std::uint32_t m = 0; m < btf_vlen(t); ++m) {
+      const char* mname = btf__name_by_offset(b, btf_members(t)[m].name_off);
+      const btf_type* ptr = btf__type_by_id(b, btf_members(t)[m].type);
+      const btf_type* proto = ptr && btf_is_ptr(ptr) ? btf__type_by_id(b, ptr->type) : nullptr;
+      // (not a function: the kernel refuses the member, and so does bpfvm)
+      const std::vector<bpf_insn> plain = {{BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+      if (!judge(static_cast<std::uint32_t>(id), m, plain, fmt::format("{}.{}", type, mname))) GTEST_SKIP() << "the kernel refuses bpf() here";
+      if (!proto || !btf_is_func_proto(proto)) continue;
+      for (std::uint16_t i = 0; i < btf_vlen(proto); ++i) {
+        const btf_type* at = btf__type_by_id(b, btf_params(proto)[i].type);
+        while (at && (btf_is_mod(at) || btf_is_typedef(at))) at = btf__type_by_id(b, at->type);
+        if (!at || !btf_is_ptr(at)) continue;
+        const std::vector<bpf_insn> read = {{BPF_LDX | BPF_MEM | BPF_DW, 1, 1, static_cast<std::int16_t>(8 * i), 0},
+                                            {BPF_LDX | BPF_MEM | BPF_B, 0, 1, 0, 0},
+                                            {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                            {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+        judge(static_cast<std::uint32_t>(id), m, read, fmt::format("{}.{} arg{}", type, mname, i));
+      }
+    }
+    if (std::string_view(type) != "tcp_congestion_ops") continue;
+    // Stores into the socket from cong_avoid (member 1): r1 = ctx[0]; *(uN *)(r1 + off) = 0.
+    for (std::int16_t off = 0; off < 2048; ++off) {
+      for (const std::uint8_t size : {BPF_B, BPF_H, BPF_W, BPF_DW}) {
+        const std::vector<bpf_insn> store = {{BPF_LDX | BPF_MEM | BPF_DW, 1, 1, 0, 0},
+                                             {static_cast<std::uint8_t>(BPF_ST | BPF_MEM | size), 1, 0, off, 0},
+                                             {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
+                                             {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+        judge(static_cast<std::uint32_t>(id), 1, store, fmt::format("store{} at {}", size, off));
+      }
+    }
+  }
+  EXPECT_TRUE(differ.empty()) << "bpfvm differs at:" << differ;
+  if (compared == 0) GTEST_SKIP() << "the running kernel has none of these struct_ops types";
+}
+
 // The helpers a kernel's build may withhold (above): offered as upstream offers them where the running
 // kernel does; skipped, saying which, where it does not.
 TEST_F(KernelOracle, HelpersSomeBuildsWithhold) {

@@ -97,6 +97,12 @@ class VerifierPlatform final : public verifier::Platform {
   std::string struct_ops_, struct_ops_member_;  // a struct_ops program's type and member
   bool struct_ops_void_ = false;                // ... which returns void
   std::uint32_t sock_id_ = 0, tcp_sock_id_ = 0;  // tcp_congestion_ops: its socket is a tcp_sock
+  struct Writable {
+    std::int64_t off, size;
+    bool anywhere;  // from any offset inside it, not only its start
+  };
+  std::vector<Writable> writable_;  // ... the fields of it a program may write (btf_write)
+  void find_writable_fields();
 };
 
 }  // namespace bpfvm::runtime
