@@ -85,10 +85,24 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
 }
 
 struct Btf::NameIndex {
-  std::unordered_map<std::string_view, std::uint32_t> structs, unions;  // views into the BTF's strings
+  std::unordered_map<std::string_view, std::uint32_t> structs, unions, funcs;  // views into the BTF's strings
 };
 
 std::uint32_t Btf::find_struct(std::string_view name, bool unions) const {
+  const NameIndex& index = names();
+  if (auto it = index.structs.find(name); it != index.structs.end()) return it->second;
+  if (!unions) return 0;
+  auto it = index.unions.find(name);
+  return it == index.unions.end() ? 0 : it->second;
+}
+
+std::uint32_t Btf::find_func(std::string_view name) const {
+  const NameIndex& index = names();
+  auto it = index.funcs.find(name);
+  return it == index.funcs.end() ? 0 : it->second;
+}
+
+const Btf::NameIndex& Btf::names() const {
   std::shared_ptr<const NameIndex> index;
   {
     static std::mutex* mu = new std::mutex;  // (never destroyed: lookups may run while exit() does)
@@ -98,19 +112,17 @@ std::uint32_t Btf::find_struct(std::string_view name, bool unions) const {
       const std::uint32_t n = type_count();
       for (std::uint32_t id = 1; id < n; ++id) {
         const btf_type* t = btf__type_by_id(btf_.get(), id);
-        if (!t || !btf_is_composite(t) || t->name_off == 0) continue;
+        if (!t || !(btf_is_composite(t) || btf_is_func(t)) || t->name_off == 0) continue;
         const char* s = btf__name_by_offset(btf_.get(), t->name_off);
         if (!s || !*s) continue;
-        (btf_is_struct(t) ? made->structs : made->unions).emplace(s, id);  // the first of a name stays
+        // (the first of a name stays)
+        (btf_is_func(t) ? made->funcs : btf_is_struct(t) ? made->structs : made->unions).emplace(s, id);
       }
       names_ = std::move(made);
     }
     index = names_;
   }
-  if (auto it = index->structs.find(name); it != index->structs.end()) return it->second;
-  if (!unions) return 0;
-  auto it = index->unions.find(name);
-  return it == index->unions.end() ? 0 : it->second;
+  return *index;  // (kept by names_ as long as this Btf)
 }
 
 std::uint32_t Btf::type_size(std::uint32_t type_id) const {

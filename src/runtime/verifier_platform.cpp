@@ -335,8 +335,8 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
   if (skip_first && target_name_.starts_with("btf_trace_")) {
     const std::string tp = target_name_.substr(10);
     for (const std::string& f : {"__bpf_trace_" + tp, "__probestub_" + tp}) {
-      const int id = btf__find_by_name_kind(b, f.c_str(), BTF_KIND_FUNC);
-      const btf_type* fp = id > 0 ? btf__type_by_id(b, btf__type_by_id(b, static_cast<std::uint32_t>(id))->type) : nullptr;
+      const std::uint32_t id = btf->find_func(f);
+      const btf_type* fp = id > 0 ? btf__type_by_id(b, btf__type_by_id(b, id)->type) : nullptr;
       if (fp && btf_is_func_proto(fp) && btf_vlen(fp) == btf_vlen(t)) {
         named = fp;
         break;
@@ -414,8 +414,8 @@ Result<void> VerifierPlatform::set_struct_ops_target(std::shared_ptr<const obj::
   for (std::uint16_t i = 0; i < btf_vlen(proto); ++i, ++p) target_args_.push_back(p->type);
   // Which arguments may be NULL: the member's stub function (TYPE__MEMBER, the kernel's cfi_stubs) names
   // them "..__nullable" (bpf_struct_ops_desc_init).
-  const int stub = btf__find_by_name_kind(b, (type + "__" + mname).c_str(), BTF_KIND_FUNC);
-  const btf_type* stub_proto = stub > 0 ? btf__type_by_id(b, btf__type_by_id(b, static_cast<std::uint32_t>(stub))->type) : nullptr;
+  const std::uint32_t stub = btf->find_func(type + "__" + mname);
+  const btf_type* stub_proto = stub > 0 ? btf__type_by_id(b, btf__type_by_id(b, stub)->type) : nullptr;
   for (std::uint16_t i = 0; i < btf_vlen(proto); ++i) {
     const bool named = stub_proto && btf_is_func_proto(stub_proto) && i < btf_vlen(stub_proto);
     nullable_args_.push_back(named && nullable(b, btf_params(stub_proto)[i].name_off));

@@ -48,6 +48,8 @@ class Btf {
   // A struct (or, with `unions`, a union) named `name`, the first of that name; 0 when there is none.
   // (An index of the names, made at the first call: the kernel's BTF has some 100,000 types.)
   std::uint32_t find_struct(std::string_view name, bool unions = true) const;
+  // A function (BTF_KIND_FUNC) named `name`, the first of that name; 0 when there is none (same index).
+  std::uint32_t find_func(std::string_view name) const;
   // Where member `path` of struct or union `type_id` lies: "real_parent", "ns.inum" (a member of a
   // member), "numbers[2].nr" (an array element), found through anonymous members as C finds them.
   // nullopt when a name is not there, or the member is a bitfield.
@@ -69,9 +71,10 @@ class Btf {
 
  private:
   struct NameIndex;
+  const NameIndex& names() const;  // made at the first call, under a lock
   std::shared_ptr<const std::vector<std::uint8_t>> bytes_;
   std::shared_ptr<struct btf> btf_;
-  mutable std::shared_ptr<const NameIndex> names_;  // made by find_struct, under a lock
+  mutable std::shared_ptr<const NameIndex> names_;  // made by names()
 };
 
 // The running kernel's types (/sys/kernel/btf/vmlinux), read and parsed once per process; later calls
