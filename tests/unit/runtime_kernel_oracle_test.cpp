@@ -1078,10 +1078,12 @@ TEST_F(KernelOracle, FdMapCommands) {
 
 // BPF_PROG_LOAD of `insns` as a privileged loader, the verifier's log (level 1) in `log`; whether the
 // kernel loaded it. errno says why not.
-bool kernel_loads(std::uint32_t type, std::uint32_t attach, const std::vector<bpf_insn>& insns, std::vector<char>& log) {
+bool kernel_loads(std::uint32_t type, std::uint32_t attach, const std::vector<bpf_insn>& insns, std::vector<char>& log,
+                  std::uint32_t attach_btf_id = 0) {
   union bpf_attr a {};
   a.prog_type = type;
   a.expected_attach_type = attach;
+  a.attach_btf_id = attach_btf_id;
   a.prog_flags = type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0;  // syscall programs sleep
   a.insns = reinterpret_cast<std::uint64_t>(insns.data());
   a.insn_cnt = static_cast<std::uint32_t>(insns.size());
@@ -1159,6 +1161,13 @@ TEST_F(KernelOracle, HelpersAllowedPerProgramType) {
   EXPECT_GT(compared, 100);
 }
 
+// bpfvm's verdict on `insns` (the kernel's instruction struct) for a platform set up as the kernel's load.
+bool bpfvm_accepts(const runtime::VerifierPlatform& platform, const std::vector<bpf_insn>& insns) {
+  std::vector<isa::RawInsn> raw;
+  for (const bpf_insn& in : insns) raw.push_back({static_cast<std::uint8_t>(in.code), in.dst_reg, in.src_reg, in.off, in.imm});
+  return static_cast<bool>(verifier::verify(raw, platform));
+}
+
 // A struct_ops program's helpers, by its type and member: for each struct_ops type of the running
 // kernel bpfvm knows (tcp_congestion_ops, bpf_dummy_ops) and a member or two, every helper bpfvm has,
 // offered or refused as the kernel's verifier does (`call <helper>; r0 = 0; exit` at that member).
@@ -1184,23 +1193,11 @@ TEST_F(KernelOracle, StructOpsHelpers) {
       const std::vector<bpf_insn> insns = {{BPF_JMP | BPF_CALL, 0, 0, 0, static_cast<std::int32_t>(proto.id)},
                                            {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
                                            {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-      union bpf_attr a {};
-      a.prog_type = BPF_PROG_TYPE_STRUCT_OPS;
-      a.expected_attach_type = member;
-      a.attach_btf_id = static_cast<std::uint32_t>(id);
-      a.insns = reinterpret_cast<std::uint64_t>(insns.data());
-      a.insn_cnt = static_cast<std::uint32_t>(insns.size());
-      a.license = reinterpret_cast<std::uint64_t>("GPL");
-      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
-      a.log_size = static_cast<std::uint32_t>(log.size());
-      a.log_level = 1;
-      log[0] = 0;
       errno = 0;
-      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
-      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
-      if (fd >= 0) ::close(static_cast<int>(fd));
+      const bool loaded = kernel_loads(BPF_PROG_TYPE_STRUCT_OPS, member, insns, log, static_cast<std::uint32_t>(id));
+      if (!loaded && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
       const std::string said(log.data());
-      const bool kernel_allows = fd >= 0 || (said.find("unknown func") == std::string::npos &&
+      const bool kernel_allows = loaded || (said.find("unknown func") == std::string::npos &&
                                              said.find("cannot use helper") == std::string::npos &&
                                              said.find("not supported for program type") == std::string::npos);
       EXPECT_EQ(helpers::allowed_struct_ops(c.type, c.member, proto.id), kernel_allows)
@@ -1242,37 +1239,20 @@ TEST_F(KernelOracle, BtfTracepointArgumentsThatMayBeNull) {
                                            {BPF_LDX | BPF_MEM | BPF_B, 0, 1, 0, 0},
                                            {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},
                                            {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-      union bpf_attr a {};
-      a.prog_type = BPF_PROG_TYPE_TRACING;
-      a.expected_attach_type = BPF_TRACE_RAW_TP;
-      a.attach_btf_id = id;
-      a.insns = reinterpret_cast<std::uint64_t>(insns.data());
-      a.insn_cnt = static_cast<std::uint32_t>(insns.size());
-      a.license = reinterpret_cast<std::uint64_t>("GPL");
-      a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
-      a.log_size = static_cast<std::uint32_t>(log.size());
-      a.log_level = 1;
-      log[0] = 0;
       errno = 0;
-      const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
-      if (fd < 0 && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
-      if (fd >= 0) ::close(static_cast<int>(fd));
+      const bool loaded = kernel_loads(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, insns, log, id);
+      if (!loaded && errno == EPERM) GTEST_SKIP() << "the kernel refuses bpf() here";
       const std::string said(log.data());
       // (judged only where the kernel's verifier ran: not a tracepoint its loader refuses outright)
-      if (fd < 0 && said.find("invalid mem access") == std::string::npos) continue;
+      if (!loaded && said.find("invalid mem access") == std::string::npos) continue;
       runtime::VerifierPlatform platform(BPF_PROG_TYPE_TRACING, {}, true);
       platform.set_expected_attach_type(BPF_TRACE_RAW_TP);
       ASSERT_TRUE(platform.set_btf_target(*kernel, id));
-      std::vector<isa::RawInsn> raw;
-      for (const bpf_insn& in : insns) {
-        raw.push_back({static_cast<std::uint8_t>(in.code), in.dst_reg, in.src_reg, in.off, in.imm});
-      }
-      const bool ours = static_cast<bool>(verifier::verify(raw, platform));
-      if (ours != (fd >= 0)) {
+      if (bpfvm_accepts(platform, insns) != loaded) {
         const auto where = said.find("invalid mem access");
-        differ += fmt::format(" {}#{}(kernel: {})", name + 10, i, fd >= 0 ? "accepts" : said.substr(where, said.find('\n', where) - where));
+        differ += fmt::format(" {}#{}(kernel: {})", name + 10, i, loaded ? "accepts" : said.substr(where, said.find('\n', where) - where));
       }
-      nullable += fd < 0;
+      nullable += !loaded;
       ++compared;
     }
   }
@@ -1294,21 +1274,9 @@ TEST_F(KernelOracle, StructOpsContextsAndWrites) {
   int compared = 0;
   std::string differ;
   auto judge = [&](std::uint32_t type_id, std::uint32_t member, const std::vector<bpf_insn>& insns, const std::string& what) {
-    union bpf_attr a {};
-    a.prog_type = BPF_PROG_TYPE_STRUCT_OPS;
-    a.expected_attach_type = member;
-    a.attach_btf_id = type_id;
-    a.insns = reinterpret_cast<std::uint64_t>(insns.data());
-    a.insn_cnt = static_cast<std::uint32_t>(insns.size());
-    a.license = reinterpret_cast<std::uint64_t>("GPL");
-    a.log_buf = reinterpret_cast<std::uint64_t>(log.data());
-    a.log_size = static_cast<std::uint32_t>(log.size());
-    a.log_level = 1;
-    log[0] = 0;
     errno = 0;
-    const long fd = ::syscall(__NR_bpf, BPF_PROG_LOAD, &a, sizeof a);
-    if (fd < 0 && errno == EPERM) return false;
-    if (fd >= 0) ::close(static_cast<int>(fd));
+    const bool loaded = kernel_loads(BPF_PROG_TYPE_STRUCT_OPS, member, insns, log, type_id);
+    if (!loaded && errno == EPERM) return false;
     // (one platform per member: finding the member's stub scans the kernel's BTF)
     static std::map<std::pair<std::uint32_t, std::uint32_t>, std::unique_ptr<runtime::VerifierPlatform>> platforms;
     auto& made = platforms[{type_id, member}];
@@ -1316,12 +1284,8 @@ TEST_F(KernelOracle, StructOpsContextsAndWrites) {
       made = std::make_unique<runtime::VerifierPlatform>(BPF_PROG_TYPE_STRUCT_OPS, std::vector<verifier::MapInfo>{}, true);
       if (!made->set_struct_ops_target(*kernel, type_id, member)) made.reset();
     }
-    if (!made) return fd >= 0 ? (differ += " " + what, true) : true;
-    runtime::VerifierPlatform& platform = *made;
-    std::vector<isa::RawInsn> raw;
-    for (const bpf_insn& in : insns) raw.push_back({static_cast<std::uint8_t>(in.code), in.dst_reg, in.src_reg, in.off, in.imm});
-    const bool ours = static_cast<bool>(verifier::verify(raw, platform));
-    if (ours != (fd >= 0)) differ += fmt::format(" {}(kernel {})", what, fd >= 0 ? "accepts" : log.data());
+    if (!made) return loaded ? (differ += " " + what, true) : true;
+    if (bpfvm_accepts(*made, insns) != loaded) differ += fmt::format(" {}(kernel {})", what, loaded ? "accepts" : log.data());
     ++compared;
     return true;
   };
