@@ -424,6 +424,18 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
   union bpf_attr before = attr;
   const long r = rt_.bpf(cmd, &attr, static_cast<unsigned>(n));
   const std::int64_t result = r < 0 ? neg_errno() : r;
+  if (cmd == BPF_MAP_UPDATE_ELEM && result == -EOPNOTSUPP) {
+    // A struct_ops map's update registers its programs with a kernel subsystem (a TCP congestion
+    // control with the TCP stack): the application learns why it fails, as for events bpfvm cannot make.
+    auto object = rt_.object_for_fd(static_cast<int>(attr.map_fd));
+    auto* m = object ? std::get_if<std::shared_ptr<runtime::Map>>(&*object) : nullptr;
+    if (m && (*m)->impl().def().type == BPF_MAP_TYPE_STRUCT_OPS) {
+      std::fprintf(stderr, "bpfvm: struct_ops map '%s' cannot be registered: its programs are verified as the kernel "
+                           "verifies them, but they act on the kernel's own objects (sockets, the scheduler), which "
+                           "user space does not have\n",
+                   (*m)->impl().def().name.c_str());
+    }
+  }
   if (size > sizeof attr) {
     // Bytes past the attr bpfvm knows must be zero (E2BIG), as bpf_check_uarg_tail_zero.
     std::vector<std::uint8_t> tail(size - sizeof attr);

@@ -84,5 +84,24 @@ fi
 # program through dynptrs: the same drains, sums and counts as on the kernel.
 app_vs_kernel user_ringbuf "a user ring buffer produced by libbpf and drained by a program" \
   "drained 3 sum 6 seen 3" "room again: yes"
+# A TCP congestion control (struct_ops): its programs load, verified as the kernel verifies them; its
+# registration, which the kernel does, fails with EOPNOTSUPP and a message that says why.
+if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/app/tcp_ca.bpf.c" -o "$TMP/tcp_ca.bpf.o" \
+     2>"$TMP/cc.err" && cc -O1 -o "$TMP/tcp_ca" "$HERE/app/tcp_ca.c" -lbpf 2>>"$TMP/cc.err"; then
+  "$BPFVM" run -- "$TMP/tcp_ca" "$TMP/tcp_ca.bpf.o" > "$TMP/tcp_ca.ours" 2>&1
+  rc=$?
+  if [ $rc = 0 ] && grep -qx "load: 0, 3 programs" "$TMP/tcp_ca.ours" && grep -qx "register: -95" "$TMP/tcp_ca.ours" &&
+     grep -q "struct_ops map 'bpfvm_test_ca' cannot be registered" "$TMP/tcp_ca.ours"; then
+    ok "a TCP congestion control's struct_ops programs load, and its registration says why it cannot be"
+  else
+    bad "a TCP congestion control under bpfvm run" "rc=$rc" "$(cat "$TMP/tcp_ca.ours")"
+  fi
+  if [ "$(id -u)" = 0 ] && "$TMP/tcp_ca" "$TMP/tcp_ca.bpf.o" > "$TMP/tcp_ca.kernel" 2>&1; then
+    if grep -qx "load: 0, 3 programs" "$TMP/tcp_ca.kernel"; then ok "the kernel loads the same programs"
+    else bad "the kernel's load differs" "$(cat "$TMP/tcp_ca.kernel")"; fi
+  fi
+else
+  bad "cannot build the tcp_ca application" "$(head -3 "$TMP/cc.err")"
+fi
 echo "libbpf app: $pass passed, $fail failed"
 [ $fail -eq 0 ]
