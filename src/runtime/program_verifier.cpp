@@ -43,6 +43,18 @@ Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t p
     BPFVM_TRY(platform.set_struct_ops_target(std::move(btf), attach_btf_id, member));
     return attach_btf_id;
   }
+  if (prog_type == BPF_PROG_TYPE_LSM) {
+    // The hook's function bpf_lsm_NAME by attach_btf_id, or by the SEC name (lsm/NAME), as libbpf finds
+    // it (bpf_lsm_verify_prog: GPL only, a bpf_lsm_ function).
+    auto btf = BPFVM_TRY(obj::running_kernel_btf());
+    if (attach_btf_id == 0) {
+      if (kind.attach_target.empty()) return make_error(Errc::kInvalid, "an LSM program needs a hook: SEC(\"lsm/HOOK\")");
+      attach_btf_id = btf->find_func("bpf_lsm_" + kind.attach_target);
+      if (attach_btf_id == 0) return make_error(Errc::kNotFound, "the kernel's BTF has no LSM hook '{}'", kind.attach_target);
+    }
+    BPFVM_TRY(platform.set_lsm_target(std::move(btf), attach_btf_id));
+    return attach_btf_id;
+  }
   if (prog_type != BPF_PROG_TYPE_TRACING) return 0u;
   auto btf = BPFVM_TRY(obj::running_kernel_btf());
   if (attach_btf_id == 0) {

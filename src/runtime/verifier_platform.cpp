@@ -362,6 +362,25 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
   return {};
 }
 
+Result<void> VerifierPlatform::set_lsm_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id) {
+  if (!gpl_) return make_error(Errc::kInvalid, "LSM programs must have a GPL compatible license");
+  const std::string name(btf->type_name(attach_btf_id));
+  const btf_type* t = btf__type_by_id(btf->get(), attach_btf_id);
+  if (!t || !btf_is_func(t) || !name.starts_with("bpf_lsm_")) {
+    return make_error(Errc::kInvalid, "attach_btf_id {} points to wrong type name {}", attach_btf_id, name);
+  }
+  const btf_type* proto = btf__type_by_id(btf->get(), t->type);
+  const bool returns = proto && btf_is_func_proto(proto) && proto->type != 0;
+  BPFVM_TRY(set_btf_target(std::move(btf), attach_btf_id));
+  // bpf_lsm_get_retval_range: the hooks that answer yes or no, and those that answer 0 or -errno.
+  const bool boolean = name == "bpf_lsm_xfrm_state_pol_flow_match" || name == "bpf_lsm_audit_rule_known" ||
+                       name == "bpf_lsm_inode_xattr_skipcap";
+  lsm_ret_ = !returns ? LsmReturn::kVoid : boolean ? LsmReturn::kBool : LsmReturn::kErrno;
+  // A cgroup LSM program (BPF_LSM_CGROUP) answers allow (1) or deny (0), 1 at a void hook; r0 is read.
+  if (attach_type_ == BPF_LSM_CGROUP && lsm_ret_ == LsmReturn::kVoid) lsm_ret_ = LsmReturn::kCgroupVoid;
+  return {};
+}
+
 Result<std::pair<std::uint32_t, std::uint32_t>> VerifierPlatform::find_struct_ops_target(const obj::Btf& btf,
                                                                                      std::string_view name) {
   const auto colon = name.find(':');
@@ -570,7 +589,8 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
     }
     return {R::kScalar, {}};
   }
-  if (prog_type_ == BPF_PROG_TYPE_TRACING || prog_type_ == BPF_PROG_TYPE_STRUCT_OPS) {
+  if (prog_type_ == BPF_PROG_TYPE_TRACING || prog_type_ == BPF_PROG_TYPE_STRUCT_OPS ||
+      (prog_type_ == BPF_PROG_TYPE_LSM && lsm_ret_ != LsmReturn::kNone)) {
     // The context is the target's arguments, a u64 each (bpf_tracing_btf_ctx_access, btf_ctx_access; a
     // struct_ops member's: the type's is_valid_access, the same).
     if (prog_type_ == BPF_PROG_TYPE_STRUCT_OPS && struct_ops_.empty()) {
@@ -604,6 +624,14 @@ verifier::CtxField VerifierPlatform::ctx_access(std::int32_t off, std::uint32_t 
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> VerifierPlatform::return_range() const {
+  if (prog_type_ == BPF_PROG_TYPE_LSM && lsm_ret_ != LsmReturn::kNone) {
+    // check_return_code: the hook's range (bpf_lsm_get_retval_range), or a cgroup LSM's verdict.
+    using Range = std::pair<std::int64_t, std::int64_t>;
+    if (attach_type_ == BPF_LSM_CGROUP) return lsm_ret_ == LsmReturn::kCgroupVoid ? Range{1, 1} : Range{0, 1};
+    if (lsm_ret_ == LsmReturn::kBool) return Range{0, 1};
+    if (lsm_ret_ == LsmReturn::kErrno) return Range{-4095, 0};  // -MAX_ERRNO
+    return std::nullopt;
+  }
   if (prog_type_ == BPF_PROG_TYPE_TRACING) {
     // check_return_code: fentry and fexit return 0; raw tracepoints and fmod_ret anything; iterators 0 or 1.
     if (attach_type_ == BPF_TRACE_FENTRY || attach_type_ == BPF_TRACE_FEXIT) return std::pair<std::int64_t, std::int64_t>{0, 0};

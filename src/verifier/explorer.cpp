@@ -519,7 +519,9 @@ Result<bool> Explorer::exit(Path& path) {
   }
   // The program's own exit (not a global function's): the type's return range (check_return_code).
   if (const auto range = platform_.return_range(); range && f.subprog == 0) {
-    if (r0.value.smin < range->first || r0.value.smax > range->second) {
+    const bool low = platform_.return_range_32bit();
+    const std::int64_t lo = low ? r0.value.s32_min : r0.value.smin, hi = low ? r0.value.s32_max : r0.value.smax;
+    if (lo < range->first || hi > range->second) {
       return reject(pc,
                     fmt::format("At program exit the register R0 has {} should have been in [{}, {}]", r0.to_string(),
                                 range->first, range->second),

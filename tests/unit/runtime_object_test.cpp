@@ -1,6 +1,8 @@
 // Objects compiled from tests/progs/*.bpf.c, loaded into a Runtime and run with test_run: every
 // feature of the object reader and the runtime with asserted results.
 #include <gtest/gtest.h>
+
+#include <map>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <sys/utsname.h>
@@ -161,6 +163,24 @@ TEST_F(ObjectTest, CgroupAndSocketTypesFollowTheKernelsContextAndReturnRules) {
       EXPECT_TRUE(v.accepted) << v.program << ": " << v.explanation;
     }
   }
+}
+
+// LSM programs against their hook in the running kernel's BTF: the hook's arguments read only, and its
+// return rule (0 or -errno on r0's lower half, 0 or 1 for a yes-or-no hook, anything for a void hook).
+TEST_F(ObjectTest, LsmProgramsFollowTheirHooksReturnRules) {
+  if (!obj::running_kernel_btf()) GTEST_SKIP() << "no kernel BTF here";
+  auto spec = obj::open_object(prog_path("lsm.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  std::map<std::string, std::string> refused;
+  for (const ProgramVerdict& v : verify_object(*spec)) {
+    if (!v.accepted) refused[v.program] = v.message;
+  }
+  EXPECT_EQ(refused.size(), 4u);
+  for (const char* ok : {"allow_or_deny", "returns_u32_errno", "void_hook"}) EXPECT_FALSE(refused.count(ok)) << ok << ": " << refused[ok];
+  EXPECT_NE(refused["returns_5"].find("should have been in [-4095, 0]"), std::string::npos) << refused["returns_5"];
+  EXPECT_NE(refused["yes_or_no_hook_returns_2"].find("should have been in [0, 1]"), std::string::npos);
+  EXPECT_NE(refused["writes_its_argument"].find("only read is supported"), std::string::npos);
+  EXPECT_NE(refused["no_such_hook"].find("no LSM hook 'no_such_hook'"), std::string::npos) << refused["no_such_hook"];
 }
 
 // __kconfig externs read the running kernel's values once loaded.

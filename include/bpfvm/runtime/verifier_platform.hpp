@@ -3,6 +3,8 @@
 // LDDW handle it uses) and the context rules of its program type.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,7 +80,14 @@ class VerifierPlatform final : public verifier::Platform {
   // "TYPE:MEMBER", as an object's struct_ops variable points to a program: the type's id in `btf` and the
   // member's index there (libbpf matches the member by name).
   static Result<std::pair<std::uint32_t, std::uint32_t>> find_struct_ops_target(const obj::Btf& btf, std::string_view name);
-  bool return_unread() const override { return struct_ops_void_; }
+  // An LSM program's hook (attach_btf_id: the kernel's bpf_lsm_HOOK function): its arguments are the
+  // context, as a tracing program's; it returns 0 or a negative errno (bool hooks 0 or 1, void hooks
+  // anything; under BPF_LSM_CGROUP 0 or 1, and 1 at a void hook). An error as bpf_lsm_verify_prog gives.
+  Result<void> set_lsm_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id);
+  bool return_unread() const override { return struct_ops_void_ || lsm_ret_ == LsmReturn::kVoid; }
+  bool return_range_32bit() const override {
+    return attach_type_ != BPF_LSM_CGROUP && (lsm_ret_ == LsmReturn::kBool || lsm_ret_ == LsmReturn::kErrno);
+  }
   verifier::BtfField btf_write(std::uint32_t type_id, std::int64_t off, std::uint32_t size) const override;
 
  private:
@@ -96,6 +105,8 @@ class VerifierPlatform final : public verifier::Platform {
   std::uint32_t target_params_ = 0;
   std::string struct_ops_, struct_ops_member_;  // a struct_ops program's type and member
   bool struct_ops_void_ = false;                // ... which returns void
+  // An LSM hook's result: none set, void, yes or no, 0 or -errno; a cgroup LSM program's at a void hook.
+  enum class LsmReturn : std::uint8_t { kNone, kVoid, kBool, kErrno, kCgroupVoid } lsm_ret_ = LsmReturn::kNone;
   std::uint32_t sock_id_ = 0, tcp_sock_id_ = 0;  // tcp_congestion_ops: its socket is a tcp_sock
   struct Writable {
     std::int64_t off, size;

@@ -166,6 +166,9 @@ class Platform {
   // Whether the program's exit leaves r0 unread altogether, set or not (struct_ops members and LSM hooks
   // that return void: check_return_code).
   virtual bool return_unread() const { return false; }
+  // Whether return_range holds for r0's lower 32 bits (an LSM hook's int result: check_return_code's
+  // return_32bit), not the whole register.
+  virtual bool return_range_32bit() const { return false; }
   // Whether the program was loaded sleepable (BPF_F_SLEEPABLE): it may call helpers that sleep.
   virtual bool sleepable() const { return false; }
   // Kernel objects typed by BTF (PTR_TO_BTF_ID, what tracing programs get as arguments): a load of `size`
