@@ -453,56 +453,22 @@ Result<void> VerifierPlatform::set_struct_ops_target(std::shared_ptr<const obj::
   return {};
 }
 
-namespace {
-
-// A member's offset and size, by its path from the struct `id` (nested first members and anonymous
-// ones are looked through: a tcp_sock's sock and inet_connection_sock, at offset 0, as the kernel's
-// offsetof(struct sock, ...) takes them).
-std::optional<std::pair<std::int64_t, std::int64_t>> member_at(const btf* b, std::uint32_t id,
-                                                               std::initializer_list<std::string_view> path) {
-  std::int64_t at = 0, size_of = 0;
-  for (std::string_view want : path) {
-    std::optional<std::pair<std::uint32_t, std::int64_t>> hit;
-    std::vector<std::pair<std::uint32_t, std::int64_t>> todo{{id, 0}};
-    while (!todo.empty() && !hit) {
-      const auto [tid, base] = todo.back();
-      todo.pop_back();
-      const btf_type* t = btf__type_by_id(b, skip_mods(b, tid));
-      if (!t || !btf_is_composite(t)) continue;
-      const btf_member* m = btf_members(t);
-      for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
-        const char* n = btf__name_by_offset(b, m->name_off);
-        const std::int64_t moff = base + static_cast<std::int64_t>(btf_member_bit_offset(t, i) / 8);
-        if (n && want == n) {
-          hit = std::pair<std::uint32_t, std::int64_t>{m->type, moff};
-          break;
-        }
-        if ((!n || !*n || moff == base) && is_composite(b, skip_mods(b, m->type))) todo.push_back({m->type, moff});
-      }
-    }
-    if (!hit) return std::nullopt;
-    id = hit->first;
-    at += hit->second;
-    size_of = btf__resolve_size(b, id);
-  }
-  return std::pair<std::int64_t, std::int64_t>{at, size_of};
-}
-
-}  // namespace
-
 void VerifierPlatform::find_writable_fields() {
   // bpf_tcp_ca_btf_struct_access, as Linux 6.18 answers (KernelOracle.StructOpsContextsAndWrites stores
   // at every offset): a congestion control's own state in its tcp_sock, each field from its start, its
   // private area (icsk_ca_priv) anywhere.
   writable_.clear();
   if (struct_ops_ != "tcp_congestion_ops" || tcp_sock_id_ == 0) return;
-  const struct btf* b = target_btf_->get();
-  const std::initializer_list<std::string_view> fields[] = {
-      {"sk_pacing_rate"}, {"sk_pacing_status"}, {"icsk_ca_priv"}, {"icsk_ack", "pending"}, {"snd_cwnd"},
-      {"snd_cwnd_cnt"},   {"snd_ssthresh"},     {"ecn_flags"},    {"app_limited"},         {"snd_cwnd_stamp"},
+  // (paths from the tcp_sock through its first members: inet_connection_sock, inet_sock, sock)
+  static constexpr std::string_view kFields[] = {
+      "inet_conn.icsk_inet.sk.sk_pacing_rate", "inet_conn.icsk_inet.sk.sk_pacing_status", "inet_conn.icsk_ca_priv",
+      "inet_conn.icsk_ack.pending", "snd_cwnd", "snd_cwnd_cnt", "snd_ssthresh", "ecn_flags", "app_limited",
+      "snd_cwnd_stamp",
   };
-  for (const auto& path : fields) {
-    if (const auto f = member_at(b, tcp_sock_id_, path)) writable_.push_back({f->first, f->second, *path.begin() == "icsk_ca_priv"});
+  for (const std::string_view path : kFields) {
+    if (const auto f = target_btf_->member_place(tcp_sock_id_, path)) {
+      writable_.push_back({f->offset, f->size, path.ends_with("icsk_ca_priv")});
+    }
   }
 }
 
