@@ -328,8 +328,7 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   // Maps live in shared memory under the pin root, so that a pin can hand the same map to another
   // process (see pin.cpp).
   BPFVM_TRY(prepare_pin_root());
-  const std::string storage = pin_root_ + "/.maps";
-  BPFVM_TRY(os::make_directories(storage));
+  const std::string storage = BPFVM_TRY(map_storage_dir(pin_root_));
   maps::MapDef def = request.def;
   // Local storages need BTF for their key and value (bpf_local_storage_map_alloc_check: user space
   // dumps them by it), of the sizes the map says (map_check_btf).
@@ -704,7 +703,8 @@ Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
   std::lock_guard lock(mutex_);
   if (!trace_pipe_) {
     BPFVM_TRY(prepare_pin_root());
-    trace_pipe_ = BPFVM_TRY(maps::RingBuffer::open_or_create(pin_root_ + "/.trace_pipe", 1u << 20, "trace_pipe"));
+    const std::string storage = BPFVM_TRY(map_storage_dir(pin_root_));
+    trace_pipe_ = BPFVM_TRY(maps::RingBuffer::open_or_create(storage + "/.trace_pipe", 1u << 20, "trace_pipe"));
   }
   return trace_pipe_;
 }
@@ -712,8 +712,7 @@ Result<std::shared_ptr<maps::RingBuffer>> Runtime::trace_pipe() {
 Result<std::shared_ptr<maps::PerfEvent>> Runtime::make_perf_event(std::uint32_t cpu, std::size_t data_pages) {
   if (cpu >= maps::possible_cpus()) return make_error(Errc::kInvalid, "CPU {} does not exist", cpu);
   BPFVM_TRY(prepare_pin_root());
-  const std::string dir = pin_root_ + "/.maps";
-  BPFVM_TRY(os::make_directories(dir));
+  const std::string dir = BPFVM_TRY(map_storage_dir(pin_root_));
   return maps::PerfEvent::create(cpu, data_pages, dir);
 }
 

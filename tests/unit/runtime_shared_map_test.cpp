@@ -1,11 +1,15 @@
 // Maps in shared memory: a pinned map is one map for every process that opens it.
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
@@ -230,6 +234,153 @@ TEST_F(SharedMapTest, CorruptStorageIsRefused) {
   std::uint32_t k = 1, v = 1;
   auto r = (*map)->impl().update(&k, &v, BPF_ANY);  // this process's view: refuses rather than crashes
   EXPECT_FALSE(r);
+}
+
+// The filesystem type of `path`'s filesystem (statfs), 0 when it cannot be read.
+unsigned long filesystem_of(const std::string& path) {
+  struct statfs fs {};
+  return ::statfs(path.c_str(), &fs) == 0 ? static_cast<unsigned long>(fs.f_type) : 0;
+}
+bool in_memory(const std::string& path) {
+  const unsigned long type = filesystem_of(path);
+  return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
+}
+
+// A directory on a filesystem that keeps files on disk, for a pin root there: the build tree's, else
+// /var/tmp's, else none.
+std::string directory_on_disk() {
+  for (const std::string& dir : {std::filesystem::current_path().string(), std::string("/var/tmp")}) {
+    if (filesystem_of(dir) != 0 && !in_memory(dir) && ::access(dir.c_str(), W_OK) == 0) return dir;
+  }
+  return {};
+}
+
+class MapStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string disk = directory_on_disk();
+    if (disk.empty()) GTEST_SKIP() << "no writable directory on a disk filesystem here";
+    if (!in_memory("/dev/shm")) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+    root_ = std::filesystem::path(disk) / ("bpfvm-storage-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override {
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+    remove_unclaimed_storage();
+  }
+  std::filesystem::path root_;
+};
+
+TEST_F(MapStorageTest, MapsOfAPinRootOnDiskLiveInMemory) {
+  // The kernel's maps are memory: a ring buffer's producer must not go through the disk filesystem's
+  // page_mkwrite on each page (ext4: block allocation, the journal).
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_RINGBUF, 0, 0, 1u << 16, 0, "events"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map) << map.error().to_string();
+  const std::string path = (*map)->impl().storage_path();
+  EXPECT_TRUE(path.starts_with(root_.string() + "/.maps/")) << path;  // named under the pin root, as before
+  EXPECT_TRUE(in_memory(path)) << path << " is on filesystem " << std::hex << filesystem_of(path);
+  EXPECT_TRUE(std::filesystem::is_symlink(root_ / ".maps"));
+  const std::string target = std::filesystem::read_symlink(root_ / ".maps").string();
+  EXPECT_TRUE(target.starts_with("/dev/shm/bpfvm-" + std::to_string(::geteuid()) + "-")) << target;
+  struct stat st {};
+  ASSERT_EQ(::lstat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);  // /dev/shm is everyone's: the directory is its user's alone
+  // The trace pipe lives there too.
+  auto pipe = rt.trace_pipe();
+  ASSERT_TRUE(pipe) << pipe.error().to_string();
+  EXPECT_TRUE(in_memory((root_ / ".maps" / ".trace_pipe").string()));
+  // Another process of the pin root finds the same memory.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    Runtime other(RuntimeOptions{root_.string()});
+    auto m = other.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "other"}, std::nullopt, nullptr, 0, 0});
+    ::_exit(m && (*m)->impl().storage_path().starts_with(root_.string() + "/.maps/") ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_F(MapStorageTest, TheMemoryOfARemovedPinRootGoes) {
+  std::string first_target;
+  {
+    Runtime rt(RuntimeOptions{root_.string()});
+    auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0, "kept"}, std::nullopt, nullptr, 0, 0});
+    ASSERT_TRUE(map) << map.error().to_string();
+    ASSERT_TRUE(rt.pin((root_ / "kept").string(), *map));  // a pinned map's file stays while its pin root does
+    first_target = std::filesystem::read_symlink(root_ / ".maps").string();
+  }
+  EXPECT_TRUE(std::filesystem::exists(first_target));
+  EXPECT_EQ(remove_unclaimed_storage(), 0u);  // its pin root is there
+  EXPECT_TRUE(std::filesystem::exists(first_target));
+  std::filesystem::remove_all(root_);  // (as `rm -rf` of a pin root: its memory is no one's now)
+  {
+    // The next pin root that gets memory removes it.
+    Runtime rt(RuntimeOptions{root_.string()});
+    auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0, "next"}, std::nullopt, nullptr, 0, 0});
+    ASSERT_TRUE(map) << map.error().to_string();
+    // (made again at the same path: a new inode, a new directory, as a new bpffs starts empty)
+    EXPECT_NE(std::filesystem::read_symlink(root_ / ".maps").string(), first_target);
+  }
+  EXPECT_FALSE(std::filesystem::exists(first_target));
+}
+
+TEST_F(MapStorageTest, AMemoryDirectoryEmptiedByARebootIsMadeAgain) {
+  std::string target;
+  {
+    Runtime rt(RuntimeOptions{root_.string()});
+    ASSERT_TRUE(rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "a"}, std::nullopt, nullptr, 0, 0}));
+    target = std::filesystem::read_symlink(root_ / ".maps").string();
+  }
+  std::filesystem::remove_all(target);  // what a reboot does to /dev/shm, the pin root on disk staying
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "b"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map) << map.error().to_string();
+  EXPECT_TRUE(in_memory((*map)->impl().storage_path()));
+  // It names its pin root again, so no sweep takes it for another's.
+  EXPECT_TRUE(std::filesystem::exists(target + "/.pin-root"));
+  remove_unclaimed_storage();
+  EXPECT_TRUE(std::filesystem::exists((*map)->impl().storage_path()));
+}
+
+TEST_F(MapStorageTest, ALinkBpfvmDidNotMakeIsRefused) {
+  std::filesystem::create_directories(root_);
+  std::filesystem::create_directory_symlink("/var/tmp", root_ / ".maps");
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "a"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_FALSE(map);
+  EXPECT_NE(map.error().to_string().find("which bpfvm did not make"), std::string::npos) << map.error().to_string();
+}
+
+TEST_F(MapStorageTest, AnOldDirectoryOnDiskIsKeptWhileItHoldsMapsAndReplacedOnceEmpty) {
+  std::filesystem::create_directories(root_ / ".maps");
+  {
+    std::ofstream(root_ / ".maps" / "someone-elses") << "x";
+    Runtime rt(RuntimeOptions{root_.string()});
+    auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "a"}, std::nullopt, nullptr, 0, 0});
+    ASSERT_TRUE(map) << map.error().to_string();
+    EXPECT_FALSE(std::filesystem::is_symlink(root_ / ".maps"));  // (its files are named by pins, say)
+  }
+  std::filesystem::remove(root_ / ".maps" / "someone-elses");
+  Runtime rt(RuntimeOptions{root_.string()});
+  auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "a"}, std::nullopt, nullptr, 0, 0});
+  ASSERT_TRUE(map) << map.error().to_string();
+  EXPECT_TRUE(std::filesystem::is_symlink(root_ / ".maps"));
+  EXPECT_TRUE(in_memory((*map)->impl().storage_path()));
+}
+
+TEST_F(MapStorageTest, APinRootInMemoryKeepsItsOwnDirectory) {
+  const std::filesystem::path root = std::filesystem::path("/dev/shm") / ("bpfvm-test-root-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(root);
+  {
+    Runtime rt(RuntimeOptions{root.string()});
+    auto map = rt.create_map({{BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0, "a"}, std::nullopt, nullptr, 0, 0});
+    ASSERT_TRUE(map) << map.error().to_string();
+    EXPECT_TRUE(std::filesystem::is_directory(root / ".maps"));
+    EXPECT_FALSE(std::filesystem::is_symlink(root / ".maps"));
+  }
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace

@@ -69,6 +69,18 @@ struct ProgramLoadRequest {
 std::string default_pin_root();
 inline constexpr std::string_view kRootPinRoot = "/run/bpfvm";  // root's default
 
+// The directory of the pin root where the memory of its maps, perf buffers and trace pipe lives
+// (<pin root>/.maps), made if needed. The kernel's maps are memory: on a pin root whose filesystem
+// keeps files on disk (/run where no tmpfs is mounted there, /tmp/bpfvm-<uid> on Debian), the first
+// store to each page of a shared file mapping goes through the filesystem (ext4: block allocation
+// and its journal) and again after each writeback, which a ring buffer's producers paid on every
+// page of every pass. There .maps is a link to a private directory of the user in /dev/shm, named by
+// the pin root's path and inode, which names its pin root in a file so that it goes once its pin
+// root has gone (remove_unclaimed_storage, run when such a directory is made).
+Result<std::string> map_storage_dir(const std::string& pin_root);
+// Removes this user's directories in /dev/shm whose pin roots are gone; returns how many.
+std::size_t remove_unclaimed_storage();
+
 struct RuntimeOptions {
   std::string pin_root;  // empty: default_pin_root()
   // The fd table's numbers are file descriptors of this process (an eventfd each, close-on-exec, as the
@@ -154,7 +166,7 @@ class Runtime {
   // The same event, not in the fd table.
   Result<std::shared_ptr<maps::PerfEvent>> make_perf_event(std::uint32_t cpu, std::size_t data_pages);
 
-  // The trace pipe (<pin root>/.trace_pipe): a ring buffer of bpf_trace_printk lines in the kernel's
+  // The trace pipe (<pin root>/.maps/.trace_pipe): a ring buffer of bpf_trace_printk lines in the kernel's
   // trace_pipe format, shared by every process on this pin root; `bpfvm prog tracelog` reads it.
   Result<std::shared_ptr<maps::RingBuffer>> trace_pipe();
 
