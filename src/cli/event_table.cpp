@@ -45,13 +45,18 @@ std::uint32_t record_struct(const obj::Btf& btf) {
   return 0;
 }
 
-// Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on `" " + std::string&&` at -O3.
-std::string EventTable::cell_text(const Column& c, const std::string& text, bool last) {
-  std::string out(1, ' ');
-  if (last) out += text;
-  else if (c.left) fmt::format_to(std::back_inserter(out), "{:<{}}", text, c.width);
-  else fmt::format_to(std::back_inserter(out), "{:>{}}", text, c.width);
-  return out;
+void EventTable::append_cell(std::string& row, const Column& c, std::string_view text, bool last) {
+  row += ' ';
+  if (!last && std::any_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; })) {
+    // (UTF-8: fmt pads by the text's display width)
+    if (c.left) fmt::format_to(std::back_inserter(row), "{:<{}}", text, c.width);
+    else fmt::format_to(std::back_inserter(row), "{:>{}}", text, c.width);
+    return;
+  }
+  const std::size_t pad = last || text.size() >= c.width ? 0 : c.width - text.size();
+  if (!c.left) row.append(pad, ' ');
+  row += text;
+  if (c.left) row.append(pad, ' ');
 }
 
 EventTable::EventTable(const obj::Btf* btf, std::string object, std::FILE* out)
@@ -92,6 +97,7 @@ bool EventTable::choose_layout(std::size_t record_size) {
     const bool text = mt && btf_is_array(mt);
     c.left = text || c.syscall_name;
     c.width = std::max<std::size_t>(c.header.size(), text ? std::min<std::size_t>(c.size, 16) : c.syscall_name ? 12 : 7);
+    c.format.emplace(*btf_, c.type_id);
     columns_.push_back(std::move(c));
   }
   return !columns_.empty();
@@ -110,30 +116,27 @@ void EventTable::print(std::span<const std::uint8_t> record) {
   if (!header_printed_) {
     header_printed_ = true;
     std::string h = fmt::format("{:<10}", "TIME(s)");
-    for (std::size_t i = 0; i < columns_.size(); ++i) {
-      const Column& c = columns_[i];
-      const bool last = i + 1 == columns_.size();
-      h += cell_text(c, c.header, last);
-    }
+    for (std::size_t i = 0; i < columns_.size(); ++i) append_cell(h, columns_[i], columns_[i].header, i + 1 == columns_.size());
     fmt::print(out_, "{}\n", h);
   }
-  std::string row = fmt::format("{:<10.6f}", secs);
+  row_.clear();
+  fmt::format_to(std::back_inserter(row_), "{:<10.6f}", secs);
   for (std::size_t i = 0; i < columns_.size(); ++i) {
     const Column& c = columns_[i];
-    std::string cell;
+    cell_.clear();
     if (c.offset + c.size > record.size()) {
-      cell = "?";
+      cell_ = "?";
     } else if (c.syscall_name) {
       std::uint64_t nr = 0;
       std::memcpy(&nr, record.data() + c.offset, std::min<std::size_t>(c.size, 8));
-      cell = syscall_name_or_number(nr);
+      cell_ = syscall_name_or_number(nr);
     } else {
-      cell = obj::btf_cell(*btf_, c.type_id, record.subspan(c.offset, c.size));
+      c.format->append(record.subspan(c.offset, c.size), cell_);
     }
-    const bool last = i + 1 == columns_.size();
-    row += cell_text(c, cell, last);
+    append_cell(row_, c, cell_, i + 1 == columns_.size());
   }
-  fmt::print(out_, "{}\n", row);
+  row_ += '\n';
+  std::fwrite(row_.data(), 1, row_.size(), out_);
 }
 
 void EventTable::print_lost(std::uint64_t count) {

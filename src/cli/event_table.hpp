@@ -13,9 +13,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpfvm/obj/btf.hpp"
+#include "bpfvm/obj/btf_value.hpp"
 
 namespace bpfvm::cli {
 
@@ -32,9 +34,10 @@ class EventTable {
     std::uint32_t type_id, offset, size;
     bool syscall_name, left;
     std::size_t width;
+    std::optional<obj::BtfCellFormat> format;  // how its cells are written, decided with the layout
   };
-  // " text", padded to the column's width (the last column is not padded).
-  static std::string cell_text(const Column& c, const std::string& text, bool last);
+  // Appends " text" to `row`, padded to the column's width (the last column is not padded).
+  static void append_cell(std::string& row, const Column& c, std::string_view text, bool last);
   bool choose_layout(std::size_t record_size);
 
   const obj::Btf* btf_;
@@ -45,6 +48,7 @@ class EventTable {
   std::uint32_t struct_id_ = 0;
   bool decided_ = false, header_printed_ = false;
   std::vector<Column> columns_;
+  std::string row_, cell_;  // (kept: a row per record allocates nothing once they have grown)
 };
 
 // A member's type name is `bpfvm_syscall_nr_t` (include/bpf/bpfvm_trace.h): its values print as names.

@@ -153,6 +153,87 @@ std::string btf_cell(const Btf& btf, std::uint32_t type_id, std::span<const std:
   return v.dump();
 }
 
+BtfCellFormat::BtfCellFormat(const Btf& btf, std::uint32_t type_id) : btf_(&btf), type_id_(type_id) {
+  const struct btf* b = btf.get();
+  const int resolved = btf__resolve_type(b, type_id);
+  const btf_type* t = resolved > 0 ? btf__type_by_id(b, static_cast<std::uint32_t>(resolved)) : nullptr;
+  if (!t) return;
+  switch (btf_kind(t)) {
+    case BTF_KIND_INT:
+      bits_ = btf_int_bits(t);
+      bit_offset_ = btf_int_offset(t);
+      if (bits_ == 0 || bits_ > 64) return;
+      kind_ = (btf_int_encoding(t) & BTF_INT_BOOL)     ? Kind::kBool
+              : (btf_int_encoding(t) & BTF_INT_SIGNED) ? Kind::kSigned
+                                                       : Kind::kUnsigned;
+      return;
+    case BTF_KIND_PTR: kind_ = Kind::kPointer; return;
+    case BTF_KIND_ARRAY: {
+      const struct btf_array* a = btf_array(t);
+      if (btf__resolve_size(b, a->type) > 0 && is_char(b, a->type)) {
+        kind_ = Kind::kChars;
+        size_ = a->nelems;
+      }
+      return;
+    }
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64: {
+      kind_ = Kind::kEnum;
+      size_ = t->size;
+      enum_signed_ = btf_kflag(t);
+      const std::uint64_t mask = t->size < 8 ? (1ull << (8 * t->size)) - 1 : ~0ull;
+      for (std::uint16_t i = 0; i < btf_vlen(t); ++i) {
+        if (btf_kind(t) == BTF_KIND_ENUM) {
+          const struct btf_enum* e = btf_enum(t) + i;
+          enumerators_.emplace_back(static_cast<std::uint32_t>(e->val) & mask, btf__name_by_offset(b, e->name_off));
+        } else {
+          const struct btf_enum64* e = btf_enum64(t) + i;
+          enumerators_.emplace_back(btf_enum64_value(e), btf__name_by_offset(b, e->name_off));
+        }
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+void BtfCellFormat::append(std::span<const std::uint8_t> data, std::string& out) const {
+  auto to = std::back_inserter(out);
+  switch (kind_) {
+    case Kind::kSigned: {
+      std::uint64_t raw = load_bits(data, bit_offset_, bits_);
+      if (bits_ < 64 && (raw >> (bits_ - 1) & 1)) raw |= ~0ull << bits_;  // (as integer(): sign-extended)
+      fmt::format_to(to, "{}", static_cast<std::int64_t>(raw));
+      return;
+    }
+    case Kind::kUnsigned: fmt::format_to(to, "{}", load_bits(data, bit_offset_, bits_)); return;
+    case Kind::kBool: out += load_bits(data, bit_offset_, bits_) != 0 ? "true" : "false"; return;
+    case Kind::kPointer: fmt::format_to(to, "{:#x}", load_le(data, 8)); return;
+    case Kind::kChars: {
+      const auto* p = reinterpret_cast<const char*>(data.data());
+      out.append(p, strnlen(p, std::min<std::size_t>(size_, data.size())));
+      return;
+    }
+    case Kind::kEnum: {
+      const std::uint64_t raw = load_le(data, size_);
+      const std::uint64_t v = size_ < 8 ? raw & ((1ull << (8 * size_)) - 1) : raw;
+      for (const auto& [value, name] : enumerators_) {
+        if (value == v) {
+          out += name;
+          return;
+        }
+      }
+      std::uint64_t n = v;
+      const std::uint32_t bits = 8 * size_;
+      if (enum_signed_ && bits < 64 && bits > 0 && (n >> (bits - 1) & 1)) n |= ~0ull << bits;
+      if (enum_signed_) fmt::format_to(to, "{}", static_cast<std::int64_t>(n));
+      else fmt::format_to(to, "{}", n);
+      return;
+    }
+    case Kind::kOther: out += btf_cell(*btf_, type_id_, data); return;
+  }
+}
+
 std::uint32_t btf_find_struct(const Btf& btf, std::string_view name, std::int64_t size) {
   std::uint32_t found = 0;
   const std::uint32_t n = btf.type_count();

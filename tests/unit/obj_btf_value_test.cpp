@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "bpfvm/obj/btf_value.hpp"
 
@@ -60,6 +63,65 @@ TEST(BtfValue, PrintsAStructAsBpftoolDoes) {
   EXPECT_EQ(btf_cell(b.btf, b.event, data).substr(0, 9), R"({"comm":")");
   const std::int32_t unknown = 9;
   EXPECT_EQ(btf_cell(b.btf, b.color, {reinterpret_cast<const std::uint8_t*>(&unknown), 4}), "9");
+}
+
+// A table's cells decided once per type (BtfCellFormat) are btf_cell's text, for every kind of type a
+// record's member may have, on random bytes.
+TEST(BtfValue, ACellFormatDecidedOnceWritesWhatBtfCellWrites) {
+  struct btf* b = btf__new_empty();
+  std::vector<int> types;
+  for (const int size : {1, 2, 4, 8}) {
+    types.push_back(btf__add_int(b, fmt::format("u{}", size * 8).c_str(), size, 0));
+    types.push_back(btf__add_int(b, fmt::format("s{}", size * 8).c_str(), size, BTF_INT_SIGNED));
+  }
+  const int s32 = types[5];
+  types.push_back(btf__add_int(b, "_Bool", 1, BTF_INT_BOOL));
+  types.push_back(btf__add_int(b, "__int128", 16, BTF_INT_SIGNED));  // (wider than 64 bits: btf_cell's)
+  const int ch = btf__add_int(b, "char", 1, BTF_INT_SIGNED);
+  types.push_back(btf__add_array(b, types[4], ch, 16));
+  types.push_back(btf__add_array(b, types[4], s32, 3));
+  types.push_back(btf__add_ptr(b, s32));
+  types.push_back(btf__add_typedef(b, "pid_t", s32));
+  types.push_back(btf__add_const(b, types.back()));
+  for (const auto& [size, is_signed] : std::vector<std::pair<int, bool>>{{4, false}, {4, true}, {1, false}, {2, true}}) {
+    types.push_back(btf__add_enum(b, fmt::format("e{}{}", size, is_signed).c_str(), size));
+    if (is_signed) btf__add_enum_value(b, "NEG", -1);
+    btf__add_enum_value(b, "ZERO", 0);
+    btf__add_enum_value(b, "SEVEN", 7);
+  }
+  types.push_back(btf__add_enum64(b, "e64", 8, false));
+  btf__add_enum64_value(b, "BIG", 0x8000000000000001ull);
+  types.push_back(btf__add_enum64(b, "e64s", 8, true));
+  btf__add_enum64_value(b, "MINUS", static_cast<std::uint64_t>(-2));
+  const int st = btf__add_struct(b, "pair", 8);
+  btf__add_field(b, "a", s32, 0, 0);
+  btf__add_field(b, "b", s32, 32, 0);
+  types.push_back(st);
+  std::uint32_t raw_size = 0;
+  const auto* raw = static_cast<const std::uint8_t*>(btf__raw_data(b, &raw_size));
+  auto parsed = Btf::parse({raw, raw_size});
+  btf__free(b);
+  ASSERT_TRUE(parsed);
+  std::uint32_t seed = 12345;
+  const auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+  for (const int type : types) {
+    const auto id = static_cast<std::uint32_t>(type);
+    const std::int64_t size = btf_size(*parsed, id);
+    ASSERT_GT(size, 0) << type;
+    const BtfCellFormat format(*parsed, id);
+    for (int round = 0; round < 300; ++round) {
+      std::vector<std::uint8_t> data(static_cast<std::size_t>(size));
+      for (auto& byte : data) {
+        // Small values (enumerators, short strings) as often as any.
+        const std::uint32_t r = next() >> 16;
+        byte = round % 3 == 0 ? static_cast<std::uint8_t>(r % 8) : static_cast<std::uint8_t>(r);
+      }
+      if (round % 5 == 0) std::fill(data.begin(), data.end(), 0xff);
+      std::string got = "|";
+      format.append(data, got);
+      EXPECT_EQ(got, "|" + btf_cell(*parsed, id, data)) << "type " << type << " (" << parsed->type_name(id) << ")";
+    }
+  }
 }
 
 TEST(BtfValue, FindsTheRecordStruct) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bpfvm/obj/btf.hpp"
 
@@ -18,6 +20,26 @@ nlohmann::ordered_json btf_value(const Btf& btf, std::uint32_t type_id, std::spa
 
 // A scalar or string cell of a table: the value as btf_value gives it, strings without quotes.
 std::string btf_cell(const Btf& btf, std::uint32_t type_id, std::span<const std::uint8_t> data);
+
+// btf_cell for one type, decided once: a table prints a cell per member of every record (`bpfvm trace`
+// at tens of thousands of records a second), which btf_cell would build as JSON each time. Integers
+// (up to 64 bits), booleans, pointers, char arrays and enums are written directly; other types go
+// through btf_cell. The text is btf_cell's.
+class BtfCellFormat {
+ public:
+  BtfCellFormat(const Btf& btf, std::uint32_t type_id);
+  // Appends the cell of `data` (the value's bytes) to `out`.
+  void append(std::span<const std::uint8_t> data, std::string& out) const;
+
+ private:
+  enum class Kind : std::uint8_t { kSigned, kUnsigned, kBool, kPointer, kChars, kEnum, kOther };
+  const Btf* btf_;
+  std::uint32_t type_id_;
+  Kind kind_ = Kind::kOther;
+  std::uint32_t bits_ = 0, bit_offset_ = 0, size_ = 0;
+  std::vector<std::pair<std::uint64_t, std::string>> enumerators_;
+  bool enum_signed_ = false;
+};
 
 // The type after typedefs and modifiers (const, volatile, restrict, type tags).
 std::uint32_t btf_skip_qualifiers(const Btf& btf, std::uint32_t type_id);
