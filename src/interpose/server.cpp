@@ -436,6 +436,16 @@ std::int64_t Server::do_bpf(const std::uint64_t* args) {
                    (*m)->impl().def().name.c_str());
     }
   }
+  if (cmd == BPF_LINK_CREATE && result == -EOPNOTSUPP) {
+    auto object = rt_.object_for_fd(static_cast<int>(attr.link_create.prog_fd));
+    auto* p = object ? std::get_if<std::shared_ptr<runtime::Program>>(&*object) : nullptr;
+    if (p && (*p)->type() == BPF_PROG_TYPE_EXT) {
+      std::fprintf(stderr, "bpfvm: extension program '%s' cannot replace %s(): it is verified as the kernel verifies "
+                           "it, against the program it extends, but bpfvm does not replace functions of loaded "
+                           "programs\n",
+                   (*p)->name().c_str(), (*p)->attach_target().c_str());
+    }
+  }
   if (size > sizeof attr) {
     // Bytes past the attr bpfvm knows must be zero (E2BIG), as bpf_check_uarg_tail_zero.
     std::vector<std::uint8_t> tail(size - sizeof attr);

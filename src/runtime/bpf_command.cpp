@@ -517,8 +517,13 @@ long Runtime::bpf(int cmd, union bpf_attr* attr, unsigned int size) {
       ProgramLoadRequest req;
       req.prog_type = a.prog_type;
       req.expected_attach_type = a.expected_attach_type;
-      // A target in a module's BTF (attach_btf_obj_fd) is not one bpfvm has: the kernel's own only.
-      if (a.attach_btf_obj_fd) return fail(EINVAL);
+      // attach_prog_fd (the same field as attach_btf_obj_fd): a program, for an extension (freplace); a
+      // target in a module's BTF is not one bpfvm has: the kernel's own only.
+      if (a.attach_prog_fd) {
+        auto target = fd_as<Program>(*this, static_cast<int>(a.attach_prog_fd));
+        if (!target) return fail(EINVAL);
+        req.attach_program = *target;
+      }
       req.attach_btf_id = a.attach_btf_id;
       req.sleepable = a.prog_flags & BPF_F_SLEEPABLE;
       req.name = std::string(a.prog_name, strnlen(a.prog_name, sizeof a.prog_name));

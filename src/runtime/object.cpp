@@ -1,5 +1,7 @@
 #include "bpfvm/runtime/object.hpp"
 
+#include <bpf/btf.h>
+
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -120,7 +122,8 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const 
       return make_error(Errc::kInvalid, "{}: program '{}': section '{}' does not say which program type it is",
                         spec.name, p.name, p.section);
     }
-    if (!p.kind.supported && !verified_only_type(p.kind.prog_type) && p.kind.prog_type != BPF_PROG_TYPE_STRUCT_OPS) {
+    if (!p.kind.supported && !verified_only_type(p.kind.prog_type) && p.kind.prog_type != BPF_PROG_TYPE_STRUCT_OPS &&
+        p.kind.prog_type != BPF_PROG_TYPE_EXT) {
       return make_error(Errc::kNotSupported, "{}: program '{}': section '{}' programs are not supported by bpfvm",
                         spec.name, p.name, p.section);
     }
@@ -129,6 +132,18 @@ Result<Object> Object::load(Runtime& rt, const obj::ObjectSpec& original, const 
     req.expected_attach_type = p.kind.expected_attach_type;
     req.sleepable = p.kind.sleepable;
     req.attach_target = p.kind.attach_target;
+    if (p.kind.prog_type == BPF_PROG_TYPE_EXT && options.extension_target) {
+      // (the function by name, as libbpf finds it: a FUNC of the target program's BTF)
+      const BtfObject* tb = options.extension_target->btf();
+      const int id = tb ? btf__find_by_name_kind(tb->btf().get(), p.kind.attach_target.c_str(), BTF_KIND_FUNC) : -1;
+      if (id <= 0) {
+        return make_error(Errc::kNotFound, "{}: program '{}': the program it extends, '{}', has no function '{}'{}",
+                          spec.name, p.name, options.extension_target->name(), p.kind.attach_target,
+                          tb ? "" : " (it has no BTF)");
+      }
+      req.attach_program = options.extension_target;
+      req.attach_btf_id = static_cast<std::uint32_t>(id);
+    }
     req.name = p.name;
     req.license = spec.license;
     req.insns = map_references_by_index(p.insns);

@@ -124,6 +124,16 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     v.program = p.name;
     v.section = p.section;
     v.prog_type = prog_type.value_or(p.kind.prog_type);
+    if (v.prog_type == BPF_PROG_TYPE_EXT && !p.link_error) {
+      // (as the kernel's veristat: libbpf cannot prepare an extension without the program it extends)
+      v.message = fmt::format("an extension program ({}) is judged against the program whose function it replaces, "
+                              "which its loader names (bpf() BPF_PROG_LOAD's attach_prog_fd; libbpf: "
+                              "bpf_program__set_attach_target): load it with that program",
+                              p.section);
+      v.explanation = v.message;
+      out.push_back(std::move(v));
+      continue;
+    }
     if (p.link_error || v.prog_type == 0) {
       // Nothing to verify: say why, as the kernel's veristat reports a program libbpf could not prepare.
       v.message = p.link_error ? p.link_error->to_string()

@@ -4,6 +4,7 @@
 #include "bpfvm/runtime/kernel_tasks.hpp"
 #include "bpfvm/isa/helper_names.hpp"
 
+#include <bpf/btf.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,6 +89,97 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
     }
   }
   return {};
+}
+
+// The kernel's words for a BTF kind in its messages (btf_type_str).
+std::string_view kind_word(const btf_type* t) {
+  static constexpr std::string_view kNames[] = {"UNKN",    "INT",   "PTR",     "ARRAY",   "STRUCT", "UNION",
+                                                "ENUM",    "FWD",   "TYPEDEF", "VOLATILE", "CONST", "RESTRICT",
+                                                "FUNC",    "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG",
+                                                "TYPE_TAG", "ENUM64"};
+  const unsigned k = btf_kind(t);
+  return k < std::size(kNames) ? kNames[k] : "UNKN";
+}
+
+const btf_type* skip_modifiers(const struct btf* b, std::uint32_t id) {
+  const btf_type* t = btf__type_by_id(b, id);
+  for (int depth = 0; t && depth < 32 && (btf_is_mod(t) || btf_is_typedef(t)); ++depth) t = btf__type_by_id(b, t->type);
+  return t;
+}
+
+// An extension (freplace) and the function of a loaded program it replaces, as the kernel checks them
+// before it verifies (bpf_check_attach_target, btf_check_type_match): the target is a function of the
+// program's func_info, global, not of an extension or an fentry/fexit program, with the extension's own
+// entry function's prototype: as many arguments, the same kinds and sizes, pointers to structs of the
+// same names. Returns the function's name.
+Result<std::string> check_extension_target(const ProgramLoadRequest& r) {
+  const Program* target = r.attach_program.get();
+  if (!target) {
+    return make_error(Errc::kInvalid, "an extension program (freplace) replaces a function of a loaded program: "
+                                      "attach_prog_fd names none (libbpf: bpf_program__set_attach_target)");
+  }
+  if (r.attach_btf_id == 0) return make_error(Errc::kInvalid, "Tracing programs must provide btf_id");
+  if (!target->btf()) {
+    return make_error(Errc::kInvalid, "FENTRY/FEXIT program can only be attached to another program annotated with BTF");
+  }
+  const struct btf* tb = target->btf()->btf().get();
+  const btf_type* tf = btf__type_by_id(tb, r.attach_btf_id);
+  if (!tf || r.attach_btf_id >= target->btf()->btf().type_count()) {
+    return make_error(Errc::kInvalid, "attach_btf_id {} is invalid", r.attach_btf_id);
+  }
+  const std::string name(target->btf()->btf().type_name(r.attach_btf_id));
+  if (name.empty()) return make_error(Errc::kInvalid, "attach_btf_id {} doesn't have a name", r.attach_btf_id);
+  const auto infos = target->func_info();
+  if (std::none_of(infos.begin(), infos.end(), [&](const obj::FuncInfo& f) { return f.type_id == r.attach_btf_id; })) {
+    return make_error(Errc::kInvalid, "Subprog {} doesn't exist", name);
+  }
+  if (target->type() == BPF_PROG_TYPE_EXT) return make_error(Errc::kInvalid, "Cannot recursively attach");
+  if (target->type() == BPF_PROG_TYPE_TRACING &&
+      (target->expected_attach_type() == BPF_TRACE_FENTRY || target->expected_attach_type() == BPF_TRACE_FEXIT)) {
+    return make_error(Errc::kInvalid, "Cannot extend fentry/fexit");
+  }
+  if (!r.btf || r.func_info.empty()) return make_error(Errc::kInvalid, "Program extension requires BTF");
+  const struct btf* eb = r.btf->btf().get();
+  const btf_type* ef = btf__type_by_id(eb, r.func_info[0].type_id);
+  if (!ef || !btf_is_func(ef) || !btf_is_func(tf)) return make_error(Errc::kInvalid, "attach_btf_id {} is not a function", r.attach_btf_id);
+  const std::string own(r.btf->btf().type_name(r.func_info[0].type_id));
+  // (a FUNC's linkage is its vlen)
+  if (btf_vlen(ef) != BTF_FUNC_GLOBAL) return make_error(Errc::kInvalid, "{}() is not a global function", own);
+  if (btf_vlen(tf) != BTF_FUNC_GLOBAL) return make_error(Errc::kInvalid, "{}() is not a global function", name);
+  const btf_type* ep = btf__type_by_id(eb, ef->type);
+  const btf_type* tp = btf__type_by_id(tb, tf->type);
+  if (!ep || !tp || !btf_is_func_proto(ep) || !btf_is_func_proto(tp)) return make_error(Errc::kInvalid, "a function without a prototype");
+  if (btf_vlen(ep) != btf_vlen(tp)) {
+    return make_error(Errc::kInvalid, "{}() has {} args while {}() has {} args", own, btf_vlen(ep), name, btf_vlen(tp));
+  }
+  const btf_type* er = skip_modifiers(eb, ep->type);
+  const btf_type* tr = skip_modifiers(tb, tp->type);
+  // (void: type 0, which libbpf gives as a type of kind UNKN and info 0 on both sides)
+  if ((er ? er->info : 0) != (tr ? tr->info : 0)) {
+    return make_error(Errc::kInvalid, "Return type {} of {}() doesn't match type {} of {}()", er ? kind_word(er) : "UNKN", own,
+                      tr ? kind_word(tr) : "UNKN", name);
+  }
+  for (std::uint16_t i = 0; i < btf_vlen(ep); ++i) {
+    const btf_type* e = skip_modifiers(eb, btf_params(ep)[i].type);
+    const btf_type* t = skip_modifiers(tb, btf_params(tp)[i].type);
+    if (!e || !t) return make_error(Errc::kInvalid, "arg{} in {}() has unrecognized type", i, own);
+    if (e->info != t->info) {
+      return make_error(Errc::kInvalid, "arg{} in {}() is {} while {}() has {}", i, own, kind_word(e), name, kind_word(t));
+    }
+    const bool sized = btf_is_int(e) || btf_is_any_enum(e) || btf_is_composite(e) || btf_kind(e) == BTF_KIND_FLOAT;
+    if (sized && e->size != t->size) {
+      return make_error(Errc::kInvalid, "arg{} in {}() has size {} while {}() has {}", i, own, e->size, name, t->size);
+    }
+    if (btf_is_int(e) || btf_is_any_enum(e)) continue;
+    if (!btf_is_ptr(e)) return make_error(Errc::kInvalid, "arg{} in {}() has unrecognized type", i, own);
+    const btf_type* es = skip_modifiers(eb, e->type);
+    const btf_type* ts = skip_modifiers(tb, t->type);
+    if (!es || !btf_is_composite(es) || btf_is_union(es)) return make_error(Errc::kInvalid, "arg{} in {}() is not a pointer to context", i, own);
+    if (!ts || !btf_is_composite(ts) || btf_is_union(ts)) return make_error(Errc::kInvalid, "arg{} in {}() is not a pointer to context", i, name);
+    const std::string_view sn = btf__name_by_offset(eb, es->name_off), tn = btf__name_by_offset(tb, ts->name_off);
+    if (sn != tn) return make_error(Errc::kInvalid, "arg{} {}(struct {} *) doesn't match {}(struct {} *)", i, own, sn, name, tn);
+  }
+  return name;
 }
 
 // Every helper call must name a helper bpfvm has, that this program type may call, and, for GPL-only
@@ -389,6 +481,14 @@ Result<std::shared_ptr<BtfObject>> Runtime::load_btf_as(std::span<const std::uin
 Result<std::shared_ptr<Link>> Runtime::create_link(std::shared_ptr<Program> prog, std::uint32_t attach_type,
                                                    std::uint32_t target, LinkTarget where) {
   if (!prog) return make_error(Errc::kInvalid, "no program to link");
+  if (prog->type() == BPF_PROG_TYPE_EXT) {
+    // (its link would put it in place of the function in the running program: bpfvm's engines call
+    // their subprograms directly, and do not redirect a call while the program runs)
+    return make_error(Errc::kNotSupported,
+                      "extension program '{}' is verified against {}() of its target, but bpfvm does not replace "
+                      "functions of loaded programs",
+                      prog->name(), prog->attach_target());
+  }
   auto link = std::make_shared<Link>(new_id(kLink), std::move(prog), attach_type, target, std::move(where));
   link->set_registration(publish(ObjectKind::kLink, link->id(), link_record(*link), true));
   std::lock_guard lock(mutex_);
@@ -405,10 +505,33 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     if (log) *log = e.to_string();
     return e;
   };
+  // An extension (freplace) is verified as the program it extends is, from the entry of the function
+  // it replaces: its type's context, helpers and return rule (the kernel's resolve_prog_type), its
+  // arguments from its own BTF. It is loaded verified; replacing the function (its link) is not done.
+  const bool extension = request.prog_type == BPF_PROG_TYPE_EXT;
+  std::string replaced;
+  if (extension) {
+    auto name = check_extension_target(request);
+    if (!name) {
+      if (log) *log = name.error().to_string() + "\n";
+      return std::move(name).error();
+    }
+    replaced = std::move(*name);
+    const Program& target = *request.attach_program;
+    request.prog_type = target.type();
+    request.expected_attach_type = target.expected_attach_type();
+    request.attach_target = target.attach_target();
+  } else if (request.attach_program) {
+    return fail(make_error(Errc::kNotSupported, "a program (attach_prog_fd) as the target of a {} program: bpfvm "
+                                                "takes programs as targets of extensions (freplace) only",
+                           request.prog_type));
+  }
+  const std::uint32_t replaced_btf_id = request.attach_btf_id;
+  if (extension) request.attach_btf_id = request.attach_program->attach_btf_id();
   // Types bpfvm runs have a context of its own; the others it knows the kernel's rules for (cgroup and
   // socket hooks, lwt, flow dissector...) are verified and loaded, as the kernel loads programs that
   // only run once attached, but never run: their hooks are kernel objects.
-  const bool runs = runs_in_user_space(request.prog_type, request.expected_attach_type);
+  const bool runs = !extension && runs_in_user_space(request.prog_type, request.expected_attach_type);
   if (request.prog_type == BPF_PROG_TYPE_LSM) {
     // (lsm: its hooks are kernel functions)
     return fail(make_error(Errc::kNotSupported,
@@ -416,7 +539,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
                            "user space: bpfvm runs programs on syscall, process and signal tracepoints and uprobes",
                            request.prog_type));
   }
-  if (!runs && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING &&
+  if (!runs && !extension && !verified_only_type(request.prog_type) && request.prog_type != BPF_PROG_TYPE_TRACING &&
       request.prog_type != BPF_PROG_TYPE_STRUCT_OPS) {
     return fail(make_error(Errc::kInvalid, "program type {} is not supported by bpfvm", request.prog_type));
   }
@@ -533,7 +656,7 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   VerifierPlatform platform(request.prog_type, std::move(map_infos), gpl_compatible(request.license));
   platform.set_expected_attach_type(request.expected_attach_type);
   platform.set_sleepable(request.sleepable);
-  if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info);
+  if (request.btf) platform.set_global_functions(request.btf->btf(), request.func_info, extension);
   {
     obj::ProgramKind kind;
     kind.expected_attach_type = request.expected_attach_type;
@@ -562,9 +685,15 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
   vopts.call_maps = &call_maps;
   std::vector<bool> probe_loads;
   vopts.probe_loads = &probe_loads;
+  vopts.entry_is_global = extension;
   auto verdict = verifier::verify(request.insns, platform, vopts);
   if (log) *log = trace;
-  if (verdict && !runs && request.prog_type == BPF_PROG_TYPE_TRACING) {
+  if (extension) {
+    parts.prog_type = BPF_PROG_TYPE_EXT;
+    parts.attach_btf_id = replaced_btf_id;
+    parts.attach_target = replaced;
+  }
+  if (verdict && !runs && !extension && request.prog_type == BPF_PROG_TYPE_TRACING) {
     // Judged as the kernel judges it, then refused: fmod_ret and iterators work on kernel objects.
     Error e = make_error(Errc::kNotSupported,
                          "the program is safe (verified against the kernel's '{}'), but fmod_ret and iterator "

@@ -623,7 +623,7 @@ const verifier::GlobalFunction* VerifierPlatform::global_function(std::uint32_t 
   return it == globals_.end() ? nullptr : &it->second;
 }
 
-void VerifierPlatform::set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info) {
+void VerifierPlatform::set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info, bool entry) {
   // The struct a context pointer points to, by program type (the kernel's btf_get_prog_ctx_type).
   std::string_view ctx;
   switch (prog_type_) {
@@ -653,7 +653,7 @@ void VerifierPlatform::set_global_functions(const obj::Btf& btf, std::span<const
     default: break;
   }
   for (const obj::FuncInfo& fi : func_info) {
-    if (fi.insn == 0) continue;  // the entry function is verified as the program
+    if (fi.insn == 0 && !entry) continue;  // the entry function is verified as the program (but an extension's)
     auto sig = btf.function(fi.type_id);
     if (!sig || !sig->global) continue;
     verifier::GlobalFunction g;

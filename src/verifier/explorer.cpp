@@ -143,6 +143,26 @@ Result<VerifierStats> Explorer::run() {
   BPFVM_TRY(check_no_recursion());
   BPFVM_TRY(check_map_compatibility());
   State entry = State::entry();
+  if (options_.entry_is_global) {
+    const GlobalFunction* g = platform_.global_function(0);
+    if (!g) return error(0, "an extension program needs BTF for its function (Program extension requires BTF)");
+    if (!g->error.empty()) return error(0, fmt::format("global function {}: {}", g->name, g->error));
+    Frame& f = entry.cur();
+    for (std::size_t i = 1; i <= 5; ++i) f.regs[i] = RegState{};
+    for (std::size_t i = 0; i < g->params.size() && i < 5; ++i) {
+      RegState& r = f.regs[i + 1];
+      switch (g->params[i].kind) {
+        case GlobalFunction::Arg::kScalar: r = RegState::unknown_scalar(); break;
+        case GlobalFunction::Arg::kCtx: r = RegState::pointer(RegType::kCtx); break;
+        case GlobalFunction::Arg::kMem:
+          r = RegState::pointer(RegType::kMem);
+          r.maybe_null = true;
+          r.id = new_id();
+          r.mem_size = g->params[i].size;
+          break;
+      }
+    }
+  }
   if (options_.memory_arg) {
     // bpfvm exec's convention: r1 points at N bytes the program may read and write, r2 = N.
     Frame& f = entry.cur();

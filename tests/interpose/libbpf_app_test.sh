@@ -6,6 +6,7 @@
 set -u
 BPFVM=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
+PROGS_SRC="$HERE/../progs"
 command -v clang >/dev/null && command -v cc >/dev/null || { echo "SKIP: no clang or cc"; exit 77; }
 [ -r /sys/kernel/btf/vmlinux ] || { echo "SKIP: no /sys/kernel/btf/vmlinux"; exit 77; }
 TMP=$(mktemp -d)
@@ -102,6 +103,28 @@ if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$HERE/ap
   fi
 else
   bad "cannot build the tcp_ca application" "$(head -3 "$TMP/cc.err")"
+fi
+# Extensions (freplace) of a tc program's function, loaded by libbpf with their target
+# (bpf_program__set_attach_target): judged against it, as the kernel judges them; replacing the function
+# (bpf_program__attach_freplace) fails with EOPNOTSUPP and says why. (The kernel here refuses every
+# extension before verifying it, as it does fentry: no oracle.)
+if clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$PROGS_SRC/freplace_target.bpf.c" -o "$TMP/fr_target.bpf.o" \
+     2>"$TMP/cc.err" &&
+   clang -O2 -g -target bpf -I/usr/include/"$(cc -print-multiarch)" -c "$PROGS_SRC/freplace.bpf.c" -o "$TMP/fr.bpf.o" 2>>"$TMP/cc.err" &&
+   cc -O1 -o "$TMP/freplace" "$HERE/app/freplace.c" -lbpf 2>>"$TMP/cc.err"; then
+  "$BPFVM" run -- "$TMP/freplace" "$TMP/fr_target.bpf.o" "$TMP/fr.bpf.o" good_handle handle_long_arg handle_writes_len \
+    > "$TMP/freplace.ours" 2>&1
+  rc=$?
+  if [ $rc = 0 ] && grep -qx "good_handle: 0" "$TMP/freplace.ours" && grep -qx "attach: -95" "$TMP/freplace.ours" &&
+     grep -q "extension program 'good_handle' cannot replace handle()" "$TMP/freplace.ours" &&
+     grep -q "^handle_long_arg: -22 arg1 in handle_long_arg() has size 8 while handle() has 4" "$TMP/freplace.ours" &&
+     grep -q "^handle_writes_len: -13 .*invalid bpf_context access" "$TMP/freplace.ours"; then
+    ok "extensions loaded by libbpf are judged against the program they extend; replacing says why it cannot be"
+  else
+    bad "extensions (freplace) under bpfvm run" "rc=$rc" "$(cat "$TMP/freplace.ours")"
+  fi
+else
+  bad "cannot build the freplace application" "$(head -3 "$TMP/cc.err")"
 fi
 echo "libbpf app: $pass passed, $fail failed"
 [ $fail -eq 0 ]

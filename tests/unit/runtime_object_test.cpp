@@ -183,6 +183,73 @@ TEST_F(ObjectTest, LsmProgramsFollowTheirHooksReturnRules) {
   EXPECT_NE(refused["no_such_hook"].find("no LSM hook 'no_such_hook'"), std::string::npos) << refused["no_such_hook"];
 }
 
+// Extensions (freplace) are judged against the program they extend, as the kernel judges them:
+// the replaced function (global, in the target's BTF) and its prototype first, then the program from
+// that function's entry with the target type's context, helpers and return rule.
+TEST_F(ObjectTest, ExtensionsAreJudgedAgainstTheProgramTheyExtend) {
+  Object target = load("freplace_target.bpf.o");
+  ASSERT_TRUE(target.find_program("classify") && target.find_program("connect4"));
+  auto spec = obj::open_object(prog_path("freplace.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  std::map<std::string, std::string> refused;
+  std::map<std::string, std::shared_ptr<Program>> loaded;
+  for (const obj::ProgramSpec& p : spec->programs) {
+    EXPECT_EQ(p.kind.prog_type, static_cast<std::uint32_t>(BPF_PROG_TYPE_EXT)) << p.name;
+    obj::ObjectSpec one = *spec;
+    std::erase_if(one.programs, [&](const obj::ProgramSpec& q) { return q.name != p.name; });
+    ObjectOptions options;
+    options.extension_target = target.find_program(p.kind.attach_target == "connect4" ? "connect4" : "classify");
+    auto o = Object::load(*rt_, one, options);
+    if (o) loaded[p.name] = o->find_program(p.name);
+    else refused[p.name] = o.error().to_string();
+  }
+  for (const char* ok : {"good_handle", "handle_calls_tc_helper", "pair_checked", "connect4_returns_1"}) {
+    EXPECT_TRUE(loaded.count(ok)) << ok << ": " << refused[ok];
+  }
+  const std::map<std::string, std::string> why = {
+      {"handle_writes_len", "invalid bpf_context access"},
+      {"handle_calls_kprobe_helper", "bpf_override_return"},
+      {"connect4_returns_255", "should have been in [0, 1]"},
+      {"pair_unchecked", "mem_or_null"},
+      {"pair_past_end", "invalid access to memory"},
+      {"handle_three_args", "handle_three_args() has 3 args while handle() has 2 args"},
+      {"handle_long_arg", "arg1 in handle_long_arg() has size 8 while handle() has 4"},
+      {"handle_pointer_arg", "arg1 in handle_pointer_arg() is PTR while handle() has INT"},
+      {"handle_other_struct", "arg0 handle_other_struct(struct xdp_md *) doesn't match handle(struct __sk_buff *)"},
+      {"replaces_static", "hidden() is not a global function"},
+      {"no_target", "has no function 'no_such_function'"},
+  };
+  EXPECT_EQ(refused.size(), why.size());
+  for (const auto& [name, text] : why) {
+    ASSERT_TRUE(refused.count(name)) << name << " was accepted";
+    EXPECT_NE(refused[name].find(text), std::string::npos) << name << ": " << refused[name];
+  }
+  // It shows as an extension of that function; it does not replace it (no link), and it cannot be
+  // extended in turn.
+  const auto& ext = loaded["good_handle"];
+  ASSERT_TRUE(ext);
+  EXPECT_EQ(ext->type(), static_cast<std::uint32_t>(BPF_PROG_TYPE_EXT));
+  EXPECT_EQ(ext->attach_target(), "handle");
+  auto link = rt_->create_link(ext, 0, 0);
+  ASSERT_FALSE(link);
+  EXPECT_EQ(link.error().code(), Errc::kNotSupported);
+  EXPECT_NE(link.error().to_string().find("does not replace functions of loaded programs"), std::string::npos);
+  obj::ObjectSpec again = *spec;
+  std::erase_if(again.programs, [](const obj::ProgramSpec& q) { return q.name != "good_handle"; });
+  again.programs[0].kind.attach_target = "good_handle";
+  ObjectOptions options;
+  options.extension_target = ext;
+  auto o = Object::load(*rt_, again, options);
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().to_string().find("Cannot recursively attach"), std::string::npos) << o.error().to_string();
+  // Without the program it extends, it is not loaded, and says why.
+  obj::ObjectSpec alone = *spec;
+  std::erase_if(alone.programs, [](const obj::ProgramSpec& q) { return q.name != "good_handle"; });
+  auto lone = Object::load(*rt_, alone, {});
+  ASSERT_FALSE(lone);
+  EXPECT_NE(lone.error().to_string().find("attach_prog_fd names none"), std::string::npos) << lone.error().to_string();
+}
+
 // __kconfig externs read the running kernel's values once loaded.
 TEST_F(ObjectTest, KconfigExternsReadTheRunningKernel) {
   Object o = load("kconfig.bpf.o");

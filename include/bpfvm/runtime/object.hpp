@@ -27,6 +27,9 @@ struct ObjectOptions {
   bool skip_unsupported = false;
   // The target of CO-RE relocations (libbpf's btf_custom_path); the running kernel's BTF when unset.
   std::optional<std::string> core_btf;
+  // The loaded program the object's extensions (freplace/FUNC) replace a function of, by FUNC's name
+  // in its BTF (libbpf's bpf_program__set_attach_target).
+  std::shared_ptr<const Program> extension_target;
 };
 
 // Applies an object's CO-RE relocations against `btf_path`, else the running kernel's BTF (each target

@@ -45,6 +45,9 @@ struct ProgramLoadRequest {
   // it) or by name as the SEC name gives it ("do_unlinkat", "sched_switch").
   std::uint32_t attach_btf_id = 0;
   std::string attach_target;
+  // An extension (BPF_PROG_TYPE_EXT, freplace): the loaded program one of whose global functions it
+  // replaces (the kernel's attach_prog_fd), that function by attach_btf_id in the program's BTF.
+  std::shared_ptr<const Program> attach_program;
   std::string name, license;
   // Map references as BPF_PSEUDO_MAP_IDX / BPF_PSEUDO_MAP_IDX_VALUE: indexes into `maps` (the kernel's
   // fd_array). bpf() turns BPF_PSEUDO_MAP_FD references into these.

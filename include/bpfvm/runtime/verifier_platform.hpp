@@ -54,7 +54,9 @@ class VerifierPlatform final : public verifier::Platform {
   // The program's global functions from its BTF and func_info (each FUNC with global linkage but the
   // entry): parameters by type (integers; a pointer to this type's context struct; a pointer to sized
   // memory), or why the kernel would refuse the signature.
-  void set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info);
+  // `entry`: the entry function's signature too (an extension program's entry is verified as a global
+  // function: VerifierOptions::entry_is_global).
+  void set_global_functions(const obj::Btf& btf, std::span<const obj::FuncInfo> func_info, bool entry = false);
 
   // The verifier's description of a map.
   static verifier::MapInfo map_info(const maps::MapDef& def);

@@ -61,6 +61,10 @@ struct VerifierOptions {
   // makes those loads fault-tolerant (BPF_PROBE_MEM, a load that faults reads 0), and so do bpfvm's
   // engines (vm::ProbeLoads).
   std::vector<bool>* probe_loads = nullptr;
+  // An extension program (freplace): its entry is verified as the global function it replaces is, its
+  // arguments from its BTF (the platform's global_function(0): the context, numbers, memory that may be
+  // NULL), not r1 = the context (the kernel's do_check_common for BPF_PROG_TYPE_EXT).
+  bool entry_is_global = false;
 };
 inline constexpr std::int64_t kNoMap = -1;
 inline constexpr std::int64_t kVariousMaps = -2;
