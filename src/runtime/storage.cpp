@@ -12,8 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <mutex>
-#include <set>
+#include <atomic>
 #include <string>
 
 #include <fmt/format.h>
@@ -153,12 +152,11 @@ std::size_t remove_unclaimed_storage() {
 Result<std::string> map_storage_dir(const std::string& pin_root) {
   auto dir = BPFVM_TRY(prepare_storage_dir(pin_root));
   // What processes that ended without removing their maps left (a traced process keeps its maps open
-  // to its end, so the loader's last close does not remove them), once a process: as the kernel frees
-  // maps whose last reference went with a process, memory is not left to fill up.
-  static std::mutex mutex;
-  static std::set<std::string> swept;
-  std::lock_guard lock(mutex);
-  if (swept.insert(dir).second) maps::remove_orphaned_storage(dir);
+  // to its end, so the loader's last close does not remove them), once a process, in the first pin root
+  // it makes a map in: as the kernel frees maps whose last reference went with a process, memory is not
+  // left to fill up. (No lock: a forked child of a process whose other thread held one would wait forever.)
+  static std::atomic_flag swept = ATOMIC_FLAG_INIT;
+  if (!swept.test_and_set()) maps::remove_orphaned_storage(dir);
   return dir;
 }
 

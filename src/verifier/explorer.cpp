@@ -149,19 +149,7 @@ Result<VerifierStats> Explorer::run() {
     if (!g->error.empty()) return error(0, fmt::format("global function {}: {}", g->name, g->error));
     Frame& f = entry.cur();
     for (std::size_t i = 1; i <= 5; ++i) f.regs[i] = RegState{};
-    for (std::size_t i = 0; i < g->params.size() && i < 5; ++i) {
-      RegState& r = f.regs[i + 1];
-      switch (g->params[i].kind) {
-        case GlobalFunction::Arg::kScalar: r = RegState::unknown_scalar(); break;
-        case GlobalFunction::Arg::kCtx: r = RegState::pointer(RegType::kCtx); break;
-        case GlobalFunction::Arg::kMem:
-          r = RegState::pointer(RegType::kMem);
-          r.maybe_null = true;
-          r.id = new_id();
-          r.mem_size = g->params[i].size;
-          break;
-      }
-    }
+    set_global_arguments(f, *g);
   }
   if (options_.memory_arg) {
     // bpfvm exec's convention: r1 points at N bytes the program may read and write, r2 = N.
@@ -1104,6 +1092,12 @@ Result<void> Explorer::verify_global(std::uint32_t sub) {
   Frame& f = st.cur();
   f.subprog = sub;
   f.regs[10] = RegState::pointer(RegType::kStack);
+  set_global_arguments(f, g);
+  work_.push_back({std::move(st), start, -1});
+  return {};
+}
+
+void Explorer::set_global_arguments(Frame& f, const GlobalFunction& g) {
   for (std::size_t i = 0; i < g.params.size() && i < 5; ++i) {
     RegState& r = f.regs[i + 1];
     switch (g.params[i].kind) {
@@ -1117,8 +1111,6 @@ Result<void> Explorer::verify_global(std::uint32_t sub) {
         break;
     }
   }
-  work_.push_back({std::move(st), start, -1});
-  return {};
 }
 
 // A function may not call itself, directly or not: the kernel refuses recursion before it explores.

@@ -198,6 +198,8 @@ class Explorer {
   // Global functions: checked at each call against their signature, verified once on their own.
   Result<void> global_call(Path& path, std::uint32_t pc, std::uint32_t sub);
   Result<void> verify_global(std::uint32_t sub);
+  // r1-r5 as a global function's arguments arrive (verify_global; an extension's entry).
+  void set_global_arguments(Frame& f, const GlobalFunction& g);
 
   Result<void> check_map_compatibility();
 
