@@ -38,10 +38,13 @@ namespace {
 constexpr int kProg = 0, kMap = 1, kBtf = 2, kLink = 3;
 constexpr std::size_t kMaxInsns = 1'000'000;  // BPF_COMPLEXITY_LIMIT_INSNS
 
+// Never destroyed (as helpers::implementations): an agent's watcher thread may load a program, and read
+// this table, while the process's exit() runs the static destructors (ASan saw it free the table under
+// a watcher in the libbpf-tools sweep).
 const vm::HelperTable& helper_table() {
-  static const vm::HelperTable table = [] {
-    vm::HelperTable t;
-    for (const helpers::Implementation& h : helpers::implementations()) t.set(h.id, h.fn);
+  static const vm::HelperTable& table = *[] {
+    auto* t = new vm::HelperTable;
+    for (const helpers::Implementation& h : helpers::implementations()) t->set(h.id, h.fn);
     return t;
   }();
   return table;

@@ -139,8 +139,9 @@ const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const
   const auto protos = helpers::prototypes();
   if (p >= protos.data() && p < protos.data() + protos.size()) return &signatures()[static_cast<std::size_t>(p - protos.data())];
   // A type's own prototype of a helper (bpf_sk_assign in sk_lookup programs): few, kept once each.
-  static std::mutex mu;
-  static std::map<const helpers::Prototype*, verifier::HelperSignature> own;
+  // (never destroyed, as the tables above: a watcher thread may verify while exit() runs)
+  static std::mutex& mu = *new std::mutex;
+  static auto& own = *new std::map<const helpers::Prototype*, verifier::HelperSignature>;
   const std::lock_guard lock(mu);
   return &own.try_emplace(p, signature(*p)).first->second;
 }
