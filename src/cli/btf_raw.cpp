@@ -9,15 +9,6 @@ namespace bpfvm::cli {
 
 namespace {
 
-constexpr const char* kKinds[] = {"UNKNOWN", "INT",      "PTR",     "ARRAY",   "STRUCT",   "UNION", "ENUM",
-                                  "FWD",     "TYPEDEF",  "VOLATILE", "CONST",  "RESTRICT", "FUNC",  "FUNC_PROTO",
-                                  "VAR",     "DATASEC",  "FLOAT",   "DECL_TAG", "TYPE_TAG", "ENUM64"};
-
-std::string kind_of(const btf_type* t) {
-  const unsigned k = btf_kind(t);
-  return k < std::size(kKinds) ? kKinds[k] : "UNKNOWN";
-}
-
 std::string name_of(const struct btf* b, std::uint32_t off) {
   const char* n = btf__name_by_offset(b, off);
   return n && *n ? n : "(anon)";
@@ -47,7 +38,7 @@ std::string btf_raw(const obj::Btf& btf) {
   for (std::uint32_t id = 1; id < btf.type_count(); ++id) {
     const btf_type* t = btf__type_by_id(b, id);
     if (!t) break;
-    out += fmt::format("[{}] {} '{}'", id, kind_of(t), name_of(b, t->name_off));
+    out += fmt::format("[{}] {} '{}'", id, btf.kind_name(id), name_of(b, t->name_off));
     switch (btf_kind(t)) {
       case BTF_KIND_INT:
         out += fmt::format(" size={} bits_offset={} nr_bits={} encoding={}", t->size, btf_int_offset(t), btf_int_bits(t),
@@ -110,7 +101,7 @@ std::string btf_raw(const obj::Btf& btf) {
         for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++v) {
           const btf_type* var = btf__type_by_id(b, v->type);
           out += fmt::format("\n\ttype_id={} offset={} size={} ({} '{}')", v->type, v->offset, v->size,
-                             var ? kind_of(var) : "UNKNOWN", var ? name_of(b, var->name_off) : "(anon)");
+                             btf.kind_name(v->type), var ? name_of(b, var->name_off) : "(anon)");
         }
         break;
       }
@@ -133,7 +124,7 @@ ojson btf_raw_json(const obj::Btf& btf) {
     if (!t) break;
     ojson j;
     j["id"] = id;
-    j["kind"] = kind_of(t);
+    j["kind"] = btf.kind_name(id);
     j["name"] = name_of(b, t->name_off);
     switch (btf_kind(t)) {
       case BTF_KIND_INT:

@@ -277,6 +277,16 @@ Result<FuncSignature> Btf::function(std::uint32_t type_id) const {
   return sig;
 }
 
+std::string_view Btf::kind_name(std::uint32_t id) const {
+  static constexpr std::string_view kKinds[] = {"UNKNOWN", "INT",      "PTR",      "ARRAY",    "STRUCT",   "UNION",
+                                                "ENUM",    "FWD",      "TYPEDEF",  "VOLATILE", "CONST",    "RESTRICT",
+                                                "FUNC",    "FUNC_PROTO", "VAR",    "DATASEC",  "FLOAT",    "DECL_TAG",
+                                                "TYPE_TAG", "ENUM64"};
+  const btf_type* t = id < type_count() ? btf__type_by_id(get(), id) : nullptr;
+  const unsigned k = t ? btf_kind(t) : 0;
+  return k < std::size(kKinds) ? kKinds[k] : kKinds[0];
+}
+
 std::string_view Btf::type_name(std::uint32_t id) const {
   if (id >= type_count()) return "";
   const struct btf_type* t = btf__type_by_id(btf_.get(), id);

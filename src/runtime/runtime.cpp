@@ -1,6 +1,7 @@
 #include "bpfvm/runtime/runtime.hpp"
 
 #include "bpfvm/maps/object_map.hpp"
+#include "bpfvm/obj/btf_value.hpp"
 #include "bpfvm/runtime/kernel_tasks.hpp"
 #include "bpfvm/isa/helper_names.hpp"
 
@@ -94,22 +95,6 @@ Result<void> check_btf_info(const ProgramLoadRequest& r, std::size_t len) {
   return {};
 }
 
-// The kernel's words for a BTF kind in its messages (btf_type_str).
-std::string_view kind_word(const btf_type* t) {
-  static constexpr std::string_view kNames[] = {"UNKN",    "INT",   "PTR",     "ARRAY",   "STRUCT", "UNION",
-                                                "ENUM",    "FWD",   "TYPEDEF", "VOLATILE", "CONST", "RESTRICT",
-                                                "FUNC",    "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG",
-                                                "TYPE_TAG", "ENUM64"};
-  const unsigned k = btf_kind(t);
-  return k < std::size(kNames) ? kNames[k] : "UNKN";
-}
-
-const btf_type* skip_modifiers(const struct btf* b, std::uint32_t id) {
-  const btf_type* t = btf__type_by_id(b, id);
-  for (int depth = 0; t && depth < 32 && (btf_is_mod(t) || btf_is_typedef(t)); ++depth) t = btf__type_by_id(b, t->type);
-  return t;
-}
-
 // An extension (freplace) and the function of a loaded program it replaces, as the kernel checks them
 // before it verifies (bpf_check_attach_target, btf_check_type_match): the target is a function of the
 // program's func_info, global, not of an extension or an fentry/fexit program, with the extension's own
@@ -155,19 +140,23 @@ Result<std::string> check_extension_target(const ProgramLoadRequest& r) {
   if (btf_vlen(ep) != btf_vlen(tp)) {
     return make_error(Errc::kInvalid, "{}() has {} args while {}() has {} args", own, btf_vlen(ep), name, btf_vlen(tp));
   }
-  const btf_type* er = skip_modifiers(eb, ep->type);
-  const btf_type* tr = skip_modifiers(tb, tp->type);
-  // (void: type 0, which libbpf gives as a type of kind UNKN and info 0 on both sides)
-  if ((er ? er->info : 0) != (tr ? tr->info : 0)) {
-    return make_error(Errc::kInvalid, "Return type {} of {}() doesn't match type {} of {}()", er ? kind_word(er) : "UNKN", own,
-                      tr ? kind_word(tr) : "UNKN", name);
+  // (types through typedefs and modifiers, as the kernel's btf_type_skip_modifiers; void is type 0)
+  const obj::Btf& ebtf = r.btf->btf();
+  const obj::Btf& tbtf = target->btf()->btf();
+  const auto plain = [](const obj::Btf& btf, std::uint32_t id) { return obj::btf_skip_qualifiers(btf, id); };
+  const std::uint32_t er = plain(ebtf, ep->type), tr = plain(tbtf, tp->type);
+  if (btf__type_by_id(eb, er)->info != btf__type_by_id(tb, tr)->info) {
+    return make_error(Errc::kInvalid, "Return type {} of {}() doesn't match type {} of {}()", ebtf.kind_name(er), own,
+                      tbtf.kind_name(tr), name);
   }
   for (std::uint16_t i = 0; i < btf_vlen(ep); ++i) {
-    const btf_type* e = skip_modifiers(eb, btf_params(ep)[i].type);
-    const btf_type* t = skip_modifiers(tb, btf_params(tp)[i].type);
+    const std::uint32_t ei = plain(ebtf, btf_params(ep)[i].type), ti = plain(tbtf, btf_params(tp)[i].type);
+    const btf_type* e = btf__type_by_id(eb, ei);
+    const btf_type* t = btf__type_by_id(tb, ti);
     if (!e || !t) return make_error(Errc::kInvalid, "arg{} in {}() has unrecognized type", i, own);
     if (e->info != t->info) {
-      return make_error(Errc::kInvalid, "arg{} in {}() is {} while {}() has {}", i, own, kind_word(e), name, kind_word(t));
+      return make_error(Errc::kInvalid, "arg{} in {}() is {} while {}() has {}", i, own, ebtf.kind_name(ei), name,
+                        tbtf.kind_name(ti));
     }
     const bool sized = btf_is_int(e) || btf_is_any_enum(e) || btf_is_composite(e) || btf_kind(e) == BTF_KIND_FLOAT;
     if (sized && e->size != t->size) {
@@ -175,8 +164,8 @@ Result<std::string> check_extension_target(const ProgramLoadRequest& r) {
     }
     if (btf_is_int(e) || btf_is_any_enum(e)) continue;
     if (!btf_is_ptr(e)) return make_error(Errc::kInvalid, "arg{} in {}() has unrecognized type", i, own);
-    const btf_type* es = skip_modifiers(eb, e->type);
-    const btf_type* ts = skip_modifiers(tb, t->type);
+    const btf_type* es = btf__type_by_id(eb, plain(ebtf, e->type));
+    const btf_type* ts = btf__type_by_id(tb, plain(tbtf, t->type));
     if (!es || !btf_is_composite(es) || btf_is_union(es)) return make_error(Errc::kInvalid, "arg{} in {}() is not a pointer to context", i, own);
     if (!ts || !btf_is_composite(ts) || btf_is_union(ts)) return make_error(Errc::kInvalid, "arg{} in {}() is not a pointer to context", i, name);
     const std::string_view sn = btf__name_by_offset(eb, es->name_off), tn = btf__name_by_offset(tb, ts->name_off);

@@ -29,11 +29,6 @@ constexpr const char* kMemoryDir = "/dev/shm";
 constexpr const char* kOwnerFile = ".pin-root";  // in a directory of kMemoryDir: "IDENTITY PATH" of its pin root
 constexpr std::time_t kUnclaimedAge = 60;       // a directory made but not yet claimed by its pin root
 
-Error fail(std::string_view verb, const std::string& path, int err) {
-  return Error(err == EACCES ? Errc::kAccess : err == EPERM ? Errc::kPermission : Errc::kIo,
-               fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
-}
-
 bool on_memory_filesystem(const std::string& path) {
   struct statfs fs {};
   if (::statfs(path.c_str(), &fs) != 0) return false;
@@ -178,7 +173,7 @@ Result<std::string> prepare_storage_dir(const std::string& pin_root) {
       // is after a reboot.
       char target[4096];
       const ssize_t n = ::readlink(dir.c_str(), target, sizeof target - 1);
-      if (n <= 0) return fail("read the link", dir, errno);
+      if (n <= 0) return os::errno_error("read the link", dir, errno);
       const std::string to(target, static_cast<std::size_t>(n));
       const std::string kind = std::string(kMemoryDir) + "/" + user_prefix();
       if (!to.starts_with(kind) || to.find('/', kind.size()) != std::string::npos || to.find("..") != std::string::npos) {
@@ -189,7 +184,7 @@ Result<std::string> prepare_storage_dir(const std::string& pin_root) {
       }
       return dir;
     }
-    if (!S_ISDIR(st.st_mode)) return fail("use as a directory", dir, ENOTDIR);
+    if (!S_ISDIR(st.st_mode)) return os::errno_error("use as a directory", dir, ENOTDIR);
     // A directory on disk from before: replaced once nothing is in it (but what the processes that
     // made it, gone, left behind: maps::remove_orphaned_storage).
     if (on_memory_filesystem(dir) || !on_memory_filesystem(kMemoryDir)) return dir;
@@ -206,18 +201,18 @@ Result<std::string> prepare_storage_dir(const std::string& pin_root) {
   }
   // (its absolute path: the owner file is read from anywhere)
   char real[PATH_MAX];
-  if (!::realpath(pin_root.c_str(), real)) return fail("resolve", pin_root, errno);
+  if (!::realpath(pin_root.c_str(), real)) return os::errno_error("resolve", pin_root, errno);
   const std::string absolute = real;
   const std::string identity = identity_of(absolute);
-  if (identity.empty()) return fail("stat", pin_root, errno);
+  if (identity.empty()) return os::errno_error("stat", pin_root, errno);
   const std::string memory = memory_dir_for(absolute, identity);
   if (!make_memory_dir(memory, pin_root)) {
     // (someone else holds the name: the pin root's own directory then, on disk)
     BPFVM_TRY(os::make_directories(dir));
     return dir;
   }
-  if (::symlink(memory.c_str(), dir.c_str()) != 0 && errno != EEXIST) return fail("create the link", dir, errno);
-  if (!os::is_directory(dir)) return fail("use as a directory", dir, ENOTDIR);
+  if (::symlink(memory.c_str(), dir.c_str()) != 0 && errno != EEXIST) return os::errno_error("create the link", dir, errno);
+  if (!os::is_directory(dir)) return os::errno_error("use as a directory", dir, ENOTDIR);
   return dir;
 }
 

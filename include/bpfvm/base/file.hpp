@@ -4,11 +4,16 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpfvm/base/result.hpp"
 
 namespace bpfvm::os {
+
+// The error of a failed system call `verb` on `path` ("create directory '/x': Permission denied"), with
+// errno `err`'s code (ENOENT: kNotFound, EACCES: kAccess, ENOMEM/ENOSPC: kNoMemory...).
+Error errno_error(std::string_view verb, const std::string& path, int err);
 
 // Reads a whole regular file. Errors name the path and carry errno's code.
 Result<std::vector<std::uint8_t>> read_file(const std::string& path);

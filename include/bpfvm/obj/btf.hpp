@@ -42,6 +42,9 @@ class Btf {
   std::uint32_t type_count() const;  // including type 0 (void)
   // The name of a type ("" when anonymous or out of range).
   std::string_view type_name(std::uint32_t id) const;
+  // The name of a type's kind as the kernel and bpftool write it ("STRUCT", "FUNC_PROTO"; "UNKNOWN"
+  // for void, an unknown kind, or an id out of range).
+  std::string_view kind_name(std::uint32_t id) const;
   // The byte offset of the one top-level member of struct `type_id` whose type is struct `member_type`
   // (after typedefs and modifiers): -1 when there is none, an error when there are several.
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;

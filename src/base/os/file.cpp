@@ -9,7 +9,6 @@
 
 namespace bpfvm::os {
 
-namespace {
 Error errno_error(std::string_view verb, const std::string& path, int err) {
   Errc code = Errc::kIo;
   if (err == ENOENT) code = Errc::kNotFound;
@@ -17,8 +16,11 @@ Error errno_error(std::string_view verb, const std::string& path, int err) {
   if (err == EPERM) code = Errc::kPermission;
   if (err == EISDIR || err == EINVAL || err == ENOTDIR) code = Errc::kInvalid;
   if (err == EEXIST) code = Errc::kExists;
+  if (err == ENOMEM || err == ENOSPC) code = Errc::kNoMemory;
   return Error(code, fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
 }
+
+namespace {
 
 class Fd {
  public:

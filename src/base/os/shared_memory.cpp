@@ -1,4 +1,5 @@
 #include "bpfvm/base/shared_memory.hpp"
+#include "bpfvm/base/file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,19 +17,10 @@
 namespace bpfvm::os {
 
 namespace {
-Error os_error(std::string_view verb, const std::string& path, int err) {
-  Errc code = Errc::kIo;
-  if (err == ENOENT) code = Errc::kNotFound;
-  if (err == EEXIST) code = Errc::kExists;
-  if (err == EACCES) code = Errc::kAccess;
-  if (err == ENOMEM || err == ENOSPC) code = Errc::kNoMemory;
-  if (err == EINVAL) code = Errc::kInvalid;
-  return Error(code, fmt::format("{} '{}': {}", verb, path, std::strerror(err)));
-}
 
 Result<std::uint8_t*> map_fd(int fd, std::size_t size, const std::string& path) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return os_error("map", path, errno);
+  if (p == MAP_FAILED) return errno_error("map", path, errno);
   return static_cast<std::uint8_t*>(p);
 }
 
@@ -37,11 +29,11 @@ Result<std::uint8_t*> map_fd(int fd, std::size_t size, const std::string& path) 
 Result<int> create_sized(const std::string& path, std::size_t size) {
   if (size == 0) return make_error(Errc::kInvalid, "shared memory of 0 bytes");
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return os_error("create", path, errno);
+  if (fd < 0) return errno_error("create", path, errno);
   if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
     ::close(fd);
     ::unlink(path.c_str());
-    return os_error("allocate", path, err);
+    return errno_error("allocate", path, err);
   }
   return fd;
 }
@@ -64,7 +56,7 @@ Result<SharedMemory> SharedMemory::create(const std::string& path, std::size_t s
 
 Result<SharedMemory> SharedMemory::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return os_error("open", path, errno);
+  if (fd < 0) return errno_error("open", path, errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
     ::close(fd);
@@ -83,7 +75,7 @@ Result<SharedMemory> SharedMemory::open(const std::string& path) {
 Result<SharedMemory> SharedMemory::anonymous(std::size_t size) {
   if (size == 0) return make_error(Errc::kInvalid, "shared memory of 0 bytes");
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return os_error("map", "(anonymous)", errno);
+  if (p == MAP_FAILED) return errno_error("map", "(anonymous)", errno);
   SharedMemory out;
   out.data_ = static_cast<std::uint8_t*>(p);
   out.size_ = size;
@@ -98,7 +90,7 @@ Result<SharedMemory> SharedMemory::map_file(int fd, std::size_t size, std::size_
   const std::size_t mirror = size - mirror_from;
   // Reserve the whole range, then place the file and the mirror in it.
   void* base = ::mmap(nullptr, size + mirror, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return os_error("reserve", path, errno);
+  if (base == MAP_FAILED) return errno_error("reserve", path, errno);
   auto* b = static_cast<std::uint8_t*>(base);
   // Populated: a ring's writers go through every page of it in turn, and a page's first touch costs a
   // fault each (tens of microseconds on a virtual machine) in every process that maps it; the kernel's
@@ -108,7 +100,7 @@ Result<SharedMemory> SharedMemory::map_file(int fd, std::size_t size, std::size_
       ::mmap(b + size, mirror, PROT_READ | PROT_WRITE, kFlags, fd, static_cast<off_t>(mirror_from)) == MAP_FAILED) {
     const int err = errno;
     ::munmap(base, size + mirror);
-    return os_error("map", path, err);
+    return errno_error("map", path, err);
   }
   SharedMemory out;
   out.data_ = b;
@@ -128,7 +120,7 @@ Result<SharedMemory> SharedMemory::create_mirrored(const std::string& path, std:
 
 Result<SharedMemory> SharedMemory::open_mirrored(const std::string& path, std::size_t mirror_from) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return os_error("open", path, errno);
+  if (fd < 0) return errno_error("open", path, errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
     ::close(fd);
@@ -141,11 +133,11 @@ Result<SharedMemory> SharedMemory::open_mirrored(const std::string& path, std::s
 
 Result<SharedMemory> SharedMemory::anonymous_mirrored(std::size_t size, std::size_t mirror_from) {
   const int fd = ::memfd_create("bpfvm", MFD_CLOEXEC);
-  if (fd < 0) return os_error("create", "(memfd)", errno);
+  if (fd < 0) return errno_error("create", "(memfd)", errno);
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
     const int err = errno;
     ::close(fd);
-    return os_error("size", "(memfd)", err);
+    return errno_error("size", "(memfd)", err);
   }
   auto out = map_file(fd, size, mirror_from, "(memfd)");
   ::close(fd);
