@@ -80,3 +80,9 @@ read -r t n < <(counted 0)
 row "bpfvm: the same application under bpfvm run" "$t" "$n"
 row "bpfvm trace PROGRAM -- workload (rows dropped)" \
   "$(loop_time "$BPFVM" trace "$TMP/openat_ringbuf.bpf.o" -- "$WORK" "$ROUNDS" "$THREADS" "$FILE")"
+# The idle agent's cost on this workload is in its forks: fork+exit+wait, untraced and in scope.
+FORKS="${FORKS:-300}"
+fu=$(loop_time "$BUILD/bin/fork_latency" "$FORKS")
+fa=$(loop_time "$BPFVM" run -- "$BUILD/bin/fork_latency" "$FORKS")
+printf "%-52s %7.2fx   %s us untraced, %s us in scope\n" "fork+exit+wait (another thread idle), the agent idle" \
+  "$(ratio "$fa" "$fu")" "$((fu / FORKS / 1000))" "$((fa / FORKS / 1000))"

@@ -39,6 +39,7 @@
 #include "bpfvm/attach/kernel_functions.hpp"
 #include "bpfvm/runtime/broker.hpp"
 #include "early.hpp"
+#include "forked.hpp"
 #include "signals.hpp"
 #include "user_memory.hpp"
 
@@ -107,7 +108,6 @@ struct State {
   AgentOptions options;
   std::unique_ptr<runtime::Runtime> rt;
   std::shared_ptr<runtime::Registry> registry;
-  std::mutex mutex;
   std::map<std::uintptr_t, std::unique_ptr<Site>> sites;
   std::map<std::uint32_t, Applied> applied;               // by link id
   std::map<std::uint32_t, std::string> failed;            // by link id
@@ -130,6 +130,8 @@ struct State {
 };
 
 State* g_state = nullptr;  // made once, never destroyed: probes may fire during exit
+// The state's lock, which the atfork handlers hold across a fork (on the forked page: forked.hpp).
+BPFVM_AGENT_FORKED std::mutex g_state_mutex;
 std::atomic<const SyscallEntries*> g_syscalls{nullptr};
 std::atomic<SyscallServer> g_server{nullptr};
 std::uint8_t g_served[kMaxSyscall] = {};  // the numbers the server answers
@@ -144,12 +146,12 @@ std::atomic<pid_t> g_watcher_tid{0};  // the watcher thread's id (0: none yet)
 // thread start, before it can mark itself as the agent's) on.
 std::atomic<std::uintptr_t> g_watcher_stack{0};
 constexpr std::size_t kWatcherStack = std::size_t{8} << 20;
-std::atomic<std::uint32_t> g_fork_generation{0};
+BPFVM_AGENT_FORKED std::atomic<std::uint32_t> g_fork_generation{0};
 // A forked child's watcher waits for the child's first syscall that is not on its way to exit or exec
 // (see after_fork_child): until then, those numbers come to the handler marked by this bit in the table.
-std::atomic<bool> g_watcher_deferred{false};
-std::uint32_t g_deferred_generation = 0;  // the links generation the child was forked at
-pid_t g_deferred_pid = 0;                  // the child's pid
+BPFVM_AGENT_FORKED std::atomic<bool> g_watcher_deferred{false};
+BPFVM_AGENT_FORKED std::uint32_t g_deferred_generation = 0;  // the links generation the child was forked at
+BPFVM_AGENT_FORKED pid_t g_deferred_pid = 0;                  // the child's pid
 constexpr std::uint8_t kStartsWatcher = 2;
 
 void report(const std::string& what) {
@@ -316,8 +318,8 @@ bool is_watcher(long tid, const char* comm) {
 // A forked child: signals held for its parent's threads are not its own (the kernel's child starts with
 // none pending).
 void forget_held() {
-  t_held = 0;
-  for (HeldSignal& h : g_held) h.tid.store(0, std::memory_order_relaxed);
+  detail::store_if_changed(t_held, 0);  // (each of these usually holds 0 already: forked.hpp)
+  for (HeldSignal& h : g_held) detail::store_if_changed(h.tid, 0, std::memory_order_relaxed);
 }
 
 ThreadState& thread_state() {
@@ -1495,7 +1497,7 @@ void park(State& s, std::uint32_t seen) {
 void watch_exit() {
   std::atexit([] {
     if (!g_state) return;
-    std::lock_guard lock(g_state->mutex);  // (a sync in progress ends first)
+    std::lock_guard lock(g_state_mutex);  // (a sync in progress ends first)
     g_state->exiting = true;
   });
 }
@@ -1515,7 +1517,7 @@ void* watch(void* arg) {
     const std::uint32_t seen = s.registry->links_generation();
     bool changed = false;
     {
-      std::lock_guard lock(s.mutex);
+      std::lock_guard lock(g_state_mutex);
       if (s.stopped || s.exiting) return nullptr;
       const std::size_t before = s.applied.size() + s.syscalls.size() + s.failed.size();
       sync_locked(s);
@@ -1606,22 +1608,22 @@ void start_deferred_watcher(std::uint64_t sp) {
 }
 
 void before_fork() {
-  if (g_state) g_state->mutex.lock();
+  if (g_state) g_state_mutex.lock();
 }
 void after_fork_parent() {
-  if (g_state) g_state->mutex.unlock();
+  if (g_state) g_state_mutex.unlock();
   report_pending_fork();
 }
 void after_fork_child() {
   if (!g_state) return;
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);  // threads' task ids are stale
   // Only this thread came along: no gate it did not close, no watcher, no copies in flight elsewhere.
-  detail::g_gate.store(0);
-  detail::g_watcher_parked.store(false);
+  detail::store_if_changed(detail::g_gate, 0);
+  detail::store_if_changed(detail::g_watcher_parked, false);
   detail::forked();
   detail::signals_forked();
   forget_held();
-  g_state->mutex.unlock();
+  g_state_mutex.unlock();
   // The probes came with the memory; the watching thread did not. It starts at the child's first
   // syscall that is not on its way to exit or exec (on_the_way_out): a child that exits or execs at once
   // (a fork per thousand rounds of a workload, a shell's commands) makes no thread. A thread at fork
@@ -1692,7 +1694,7 @@ Result<void> start(const AgentOptions& options) {
   if (g_state && g_state->stopped) {  // joined again after stop() (bpfvm attach after detach)
     std::uint32_t synced = 0;
     {
-      std::lock_guard lock(g_state->mutex);
+      std::lock_guard lock(g_state_mutex);
       g_state->stopped = false;
       synced = g_state->registry->links_generation();
       sync_locked(*g_state);
@@ -1734,7 +1736,7 @@ Result<void> start(const AgentOptions& options) {
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
     std::uint32_t synced = 0;
     {
-      std::lock_guard lock(g_state->mutex);
+      std::lock_guard lock(g_state_mutex);
       if (options.prepare_sites) prepare_sites(*g_state);
       if (options.serve) hook_sites(*g_state);
       synced = g_state->registry->links_generation();
@@ -1828,7 +1830,7 @@ std::size_t commit_sites(const std::uint64_t* positions, std::size_t count) {
 void sites_ready() {
   State* s = g_state;
   if (!s || !s->prepared_made || s->sites_hooked) return;
-  std::lock_guard lock(s->mutex);
+  std::lock_guard lock(g_state_mutex);
   const std::size_t skipped = s->prepared.size() - s->committed;
   s->syscall_sites += s->committed;
   if (skipped) s->sites_left.push_back(fmt::format("{} sites where stopped threads were to resume", skipped));
@@ -1850,7 +1852,7 @@ void sync() {
   if (!g_state) return;
   detail::close_gate();  // the watcher, if parked, stays so while this thread may patch
   try {
-    std::lock_guard lock(g_state->mutex);
+    std::lock_guard lock(g_state_mutex);
     // Code mapped since the syscall instructions were patched (a dlopen): patched too while no other
     // thread runs; else its syscalls are not seen, and reads go back to process_vm_readv.
     if (g_state->sites_hooked) patch_new_code(*g_state, detail::other_threads() == 0);
@@ -1863,7 +1865,7 @@ void sync() {
 
 void stop() {
   if (!g_state) return;
-  std::lock_guard lock(g_state->mutex);
+  std::lock_guard lock(g_state_mutex);
   while (!g_state->applied.empty()) unapply(*g_state, g_state->applied.begin()->first);
   g_state->failed.clear();
   g_state->stopped = true;
@@ -1874,7 +1876,7 @@ void stop() {
 std::vector<LinkStatus> status() {
   std::vector<LinkStatus> out;
   if (!g_state) return out;
-  std::lock_guard lock(g_state->mutex);
+  std::lock_guard lock(g_state_mutex);
   for (const auto& [id, a] : g_state->applied) out.push_back({id, a.address, ""});
   for (const auto& [id, why] : g_state->failed) out.push_back({id, 0, why});
   return out;

@@ -7,6 +7,7 @@
 #include "patching.hpp"
 #include "user_memory.hpp"
 #include "signals.hpp"
+#include "forked.hpp"
 
 #include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
@@ -541,7 +542,7 @@ std::uintptr_t return_trampoline() {
 
 // Threads of this process other than the caller and the agent's own ("bpfvm-agent"): threads that may be
 // executing the code being patched.
-std::atomic<bool> g_watcher_parked{false};
+BPFVM_AGENT_FORKED std::atomic<bool> g_watcher_parked{false};  // (a fork clears it: forked.hpp)
 std::atomic<std::uint32_t> g_gate{0};
 
 void close_gate() { g_gate.fetch_add(1, std::memory_order_seq_cst); }

@@ -12,6 +12,7 @@
 #include "bpfvm/agent/syscall_sites.hpp"
 #include "bpfvm/attach/syscall_tracer.hpp"
 #include "user_memory.hpp"
+#include "forked.hpp"
 
 // The restorer the dispatcher's frames return through where the process set none (a default action):
 // rt_sigreturn, encoded as glibc's __restore_rt (`mov $15, %rax; syscall`), the bytes unwinders and
@@ -46,7 +47,7 @@ struct Entry {
 Entry g_actions[65];
 std::atomic<bool> g_interposed{false};
 std::atomic<DeliverFn> g_deliver{nullptr};
-std::atomic<pid_t> g_owner{0};         // the process whose table this is (a vfork child's is not)
+BPFVM_AGENT_FORKED std::atomic<pid_t> g_owner{0};       // the process whose table this is (a vfork child's is not)
 std::atomic<pid_t> g_writer{0};        // the thread changing the table (writers take turns)
 
 
@@ -244,7 +245,7 @@ bool signals_interposed() { return g_interposed.load(std::memory_order_acquire);
 
 void signals_forked() {
   g_owner.store(static_cast<pid_t>(sys(SYS_getpid)), std::memory_order_release);
-  g_writer.store(0, std::memory_order_release);  // a writer of the parent's did not come along
+  store_if_changed(g_writer, 0, std::memory_order_release);  // a writer of the parent's did not come along
 }
 
 void process_action(int sig, std::uint64_t (&words)[4]) {

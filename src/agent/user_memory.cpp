@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "bpfvm/agent/syscall_sites.hpp"
+#include "forked.hpp"
 
 namespace bpfvm::agent::detail {
 
@@ -17,7 +18,7 @@ namespace {
 
 constinit std::atomic<bool> g_fast{false};
 constinit std::atomic<bool> g_disabled{false};
-constinit std::atomic<std::uint64_t> g_generation{2};
+BPFVM_AGENT_FORKED constinit std::atomic<std::uint64_t> g_generation{2};
 constinit std::atomic<std::uint32_t> g_writers{0};
 constinit std::atomic<std::int64_t> g_in_flight{0};
 
@@ -107,8 +108,8 @@ bool read(pid_t pid, void* dst, std::uint64_t src, std::size_t size) {
 
 void forked() {
   // The child's only thread is the one that forked: copies in flight in other threads did not come.
-  g_in_flight.store(t_copying ? 1 : 0);
-  g_writers.store(0);
+  store_if_changed(g_in_flight, t_copying ? 1 : 0);
+  store_if_changed(g_writers, 0);
   g_generation.fetch_add(2);
 }
 

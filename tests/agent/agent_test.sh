@@ -910,11 +910,25 @@ if [ -x "$TMP/usdt" ]; then
 fi
 
 # The preloaded agent starts from its library's constructor, before any other initializer of that
-# library would run: the library must have none (namespace-scope objects made at load time).
+# library would run: bpfvm's code in it must have none (namespace-scope objects made at load time).
+# libstdc++'s, linked in (src/agent/CMakeLists.txt), run after the agent has started and touch nothing
+# it uses: the emergency exception pool (used when malloc fails), facet ids' guards, the error
+# categories' exit-time destructors.
 if command -v nm >/dev/null; then
   lib=$(dirname "$BPFVM")/../lib/libbpfvm-agent.so
-  inits=$(nm -C "$lib" | grep -c '_GLOBAL__sub_I')
-  check "the agent library has no load-time initializers" 0 "$inits" 0 "0"
+  inits=$(nm -C "$lib" | grep '_GLOBAL__sub_I' | grep -cv -E '_GLOBAL__sub_I_(cxx11_)?(w?locale_inst|eh_alloc|system_error|ios_failure)\.cc$')
+  check "the agent library has no load-time initializers of its own" 0 "$inits" 0 "0"
+fi
+# Each shared library the agent brings is mappings that every fork of a process in scope copies and
+# every exit tears down: it brings only those that have no PIC archive (src/agent/CMakeLists.txt).
+if command -v readelf >/dev/null && ! ldd "$BPFVM" | grep -q libasan; then
+  needed=$(readelf -dW "$(dirname "$BPFVM")/../lib/libbpfvm-agent.so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+  check "the agent library needs only libc, libelf, zlib and Zydis: $needed" 0 "$needed" 0 "libZydis.so.4.0 libc.so.6 libelf.so.1 libz.so.1 "
+  # The words a fork rewrites share a page (src/agent/forked.hpp): a child that exits at once copies one.
+  read -r at size < <(readelf -SW "$(dirname "$BPFVM")/../lib/libbpfvm-agent.so" | sed 's/^ *\[ *[0-9]*\]//' | awk '$1 == "bpfvm_forked" { print $3, $5 }')
+  page=none
+  [ -n "${at:-}" ] && page=$([ $((0x$at / 4096)) -eq $(((0x$at + 0x$size - 1) / 4096)) ] && echo "one page" || echo "two pages")
+  check "the agent's fork-written words are on one page" 0 "$page" 0 "one page"
 fi
 # Its thread-locals are in the static TLS of every thread every traced process creates: buffers belong
 # on the heap (a fork's child, which starts the watcher thread, paid for 21 KiB of them).
