@@ -202,6 +202,9 @@ constexpr Prototype kPrototypes[] = {
     {.id = BPF_FUNC_d_path, .name = "d_path", .ret = Ret::kInteger, .args = {A::kBtfId, A::kUninitMem, A::kConstSizeOrZero, _, _}, .gpl_only = false, .btf_struct = "path"},
     {.id = BPF_FUNC_snprintf_btf, .name = "snprintf_btf", .ret = Ret::kInteger, .args = {A::kUninitMem, A::kConstSize, A::kMem, A::kConstSize, A::kAnything}, .gpl_only = false},
     {.id = BPF_FUNC_seq_printf_btf, .name = "seq_printf_btf", .ret = Ret::kInteger, .args = {A::kBtfId, A::kMem, A::kConstSizeOrZero, A::kAnything, _}, .gpl_only = true, .btf_struct = "seq_file"},
+    // The IMA measurement of an inode or a file into a buffer (bpf_lsm.c; at sleepable hooks only).
+    {.id = BPF_FUNC_ima_inode_hash, .name = "ima_inode_hash", .ret = Ret::kInteger, .args = {A::kBtfId, A::kUninitMem, A::kConstSize, _, _}, .gpl_only = false, .btf_struct = "inode"},
+    {.id = BPF_FUNC_ima_file_hash, .name = "ima_file_hash", .ret = Ret::kInteger, .args = {A::kBtfId, A::kUninitMem, A::kConstSize, _, _}, .gpl_only = false, .btf_struct = "file"},
     {.id = BPF_FUNC_bprm_opts_set, .name = "bprm_opts_set", .ret = Ret::kInteger, .args = {A::kBtfId, A::kAnything, _, _, _}, .gpl_only = false, .btf_struct = "linux_binprm"},
     {.id = BPF_FUNC_sock_from_file, .name = "sock_from_file", .ret = Ret::kBtfIdOrNull, .args = {A::kBtfId, _, _, _, _}, .gpl_only = false, .btf_struct = "file", .ret_struct = "socket"},
     {.id = BPF_FUNC_check_mtu, .name = "check_mtu", .ret = Ret::kInteger, .args = {A::kCtx, A::kAnything, A::kFixedMemWrite, A::kAnything, A::kAnything}, .gpl_only = false, .arg_size = {0, 0, 4, 0, 0}},
@@ -258,8 +261,10 @@ std::span<const Prototype> prototypes() { return kPrototypes; }
 
 const Prototype* find_prototype(std::int64_t id, std::uint32_t prog_type) {
   if (id == BPF_FUNC_sk_assign && prog_type == BPF_PROG_TYPE_SK_LOOKUP) return &kSkLookupAssign;
-  if (id == BPF_FUNC_setsockopt && prog_type == BPF_PROG_TYPE_STRUCT_OPS) return &kSkSetsockopt;
-  if (id == BPF_FUNC_getsockopt && prog_type == BPF_PROG_TYPE_STRUCT_OPS) return &kSkGetsockopt;
+  // (and a cgroup LSM program's, at the socket hooks that offer them: bpf_lsm_func_proto)
+  const bool on_sock = prog_type == BPF_PROG_TYPE_STRUCT_OPS || prog_type == BPF_PROG_TYPE_LSM;
+  if (id == BPF_FUNC_setsockopt && on_sock) return &kSkSetsockopt;
+  if (id == BPF_FUNC_getsockopt && on_sock) return &kSkGetsockopt;
   return find_prototype(id);
 }
 
@@ -328,11 +333,17 @@ Allowed build_allowed() {
   }
   // Iterators write into their seq_file (bpf_iter_get_func_proto).
   for (std::size_t id : {BPF_FUNC_seq_printf, BPF_FUNC_seq_write, BPF_FUNC_seq_printf_btf}) out[26].set(id);
-  // bpf_lsm_func_proto's own: storage on inodes, exec options, the IMA hashes.
+  // bpf_lsm_func_proto's own: storage on inodes, exec options, the IMA hashes; a cgroup LSM program's
+  // cgroup helpers (cgroup_common_func_proto) and socket options (allowed() and the platform narrow
+  // these by attach type and hook).
   for (std::size_t id : {BPF_FUNC_inode_storage_get, BPF_FUNC_inode_storage_delete, BPF_FUNC_bprm_opts_set,
-                         BPF_FUNC_ima_inode_hash, BPF_FUNC_ima_file_hash}) {
+                         BPF_FUNC_ima_inode_hash, BPF_FUNC_ima_file_hash, BPF_FUNC_get_local_storage,
+                         BPF_FUNC_get_retval, BPF_FUNC_set_retval, BPF_FUNC_setsockopt, BPF_FUNC_getsockopt}) {
     out[29].set(id);
   }
+  // A trampoline's cookie (fentry/fexit/fmod_ret, tp_btf, LSM): allowed() narrows by attach type.
+  out[26].set(BPF_FUNC_get_attach_cookie);
+  out[29].set(BPF_FUNC_get_attach_cookie);
   out[28] = out[BPF_PROG_TYPE_RAW_TRACEPOINT];
   return out;
 }
@@ -356,6 +367,26 @@ bool allowed(std::uint32_t prog_type, std::int64_t id, std::uint32_t attach_type
       case BPF_FUNC_get_func_arg:
       case BPF_FUNC_get_func_arg_cnt: return trampoline;
       case BPF_FUNC_get_func_ret: return attach_type == BPF_TRACE_FEXIT || attach_type == BPF_MODIFY_RETURN;
+      // (tracing_prog_func_proto: a BTF tracepoint's link has a cookie too since Linux 6.10)
+      case BPF_FUNC_get_attach_cookie: return trampoline || attach_type == BPF_TRACE_RAW_TP;
+      default: break;
+    }
+  }
+  if (prog_type == BPF_PROG_TYPE_LSM) {
+    // bpf_lsm_func_proto: a cgroup LSM program (BPF_LSM_CGROUP) runs from the cgroup's shim, not a
+    // trampoline of its own (bpf_prog_has_trampoline), and gets the cgroup helpers first; the socket
+    // options are a cgroup program's only (at which hooks: the platform, which knows the hook).
+    const bool cgroup = attach_type == BPF_LSM_CGROUP;
+    switch (id) {
+      case BPF_FUNC_get_attach_cookie:
+      case BPF_FUNC_get_func_arg:
+      case BPF_FUNC_get_func_arg_cnt:
+      case BPF_FUNC_get_func_ret: return !cgroup;
+      case BPF_FUNC_get_local_storage:
+      case BPF_FUNC_get_retval:
+      case BPF_FUNC_set_retval:
+      case BPF_FUNC_setsockopt:
+      case BPF_FUNC_getsockopt: return cgroup;
       default: break;
     }
   }

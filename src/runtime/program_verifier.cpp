@@ -148,6 +148,7 @@ std::vector<ProgramVerdict> verify_object(const obj::ObjectSpec& spec, std::opti
     VerifierPlatform platform(v.prog_type, infos, gpl_compatible(spec.license));
     // An overriding type (-t) keeps the section's attach type only when the section named that type.
     platform.set_expected_attach_type(v.prog_type == p.kind.prog_type ? p.kind.expected_attach_type : 0);
+    platform.set_sleepable(v.prog_type == p.kind.prog_type && p.kind.sleepable);  // (a ".s" section: lsm.s/, fentry.s/...)
     if (spec.btf) platform.set_global_functions(*spec.btf, p.func_info);
     kernel_types_for_helpers(platform, insns);
     if (auto target = tracing_target(platform, v.prog_type, p.kind); !target) {

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 
@@ -146,9 +148,87 @@ const verifier::HelperSignature* VerifierPlatform::helper(std::int32_t id) const
   return &own.try_emplace(p, signature(*p)).first->second;
 }
 
+namespace {
+
+// The kernel's lists of LSM hooks (kernel/bpf/bpf_lsm.c), by name without bpf_lsm_.
+bool in_list(std::string_view hook, std::initializer_list<std::string_view> list) {
+  return std::find(list.begin(), list.end(), hook) != list.end();
+}
+
+// bpf_lsm_disabled_hooks: hooks whose calling convention a program cannot keep (a result through a
+// pointer argument, a count to add to): refused by bpf_lsm_verify_prog.
+bool lsm_hook_disabled(std::string_view hook) {
+  return in_list(hook, {"vm_enough_memory", "inode_need_killpriv", "inode_getsecurity", "inode_listsecurity",
+                        "inode_copy_up_xattr", "getselfattr", "getprocattr", "setprocattr", "key_getsecurity",
+                        "audit_rule_match", "ismaclabel", "file_alloc_security"});
+}
+
+// sleepable_lsm_hooks: the hooks called where a program may sleep (lsm.s/HOOK; bpf_ima_*_hash).
+bool lsm_hook_sleepable(std::string_view hook) {
+  return in_list(hook, {"bpf", "bpf_map", "bpf_map_create", "bpf_map_free", "bpf_prog", "bpf_prog_load", "bpf_prog_free",
+                        "bpf_token_create", "bpf_token_free", "bpf_token_cmd", "bpf_token_capable", "bprm_check_security",
+                        "bprm_committed_creds", "bprm_committing_creds", "bprm_creds_for_exec", "bprm_creds_from_file",
+                        "capget", "capset", "cred_prepare", "file_ioctl", "file_lock", "file_open", "file_post_open",
+                        "file_receive", "inode_create", "inode_free_security", "inode_getattr", "inode_getxattr",
+                        "inode_mknod", "inode_need_killpriv", "inode_post_setxattr", "inode_post_removexattr",
+                        "inode_readlink", "inode_removexattr", "inode_rename", "inode_rmdir", "inode_setattr",
+                        "inode_setxattr", "inode_symlink", "inode_unlink", "kernel_module_request", "kernel_read_file",
+                        "kernfs_init_security", "path_unlink", "path_mkdir", "path_rmdir", "path_truncate",
+                        "path_symlink", "path_link", "path_rename", "path_chmod", "path_chown", "mmap_file",
+                        "netlink_send", "path_notify", "release_secctx", "sb_alloc_security", "sb_eat_lsm_opts",
+                        "sb_kern_mount", "sb_mount", "sb_remount", "sb_set_mnt_opts", "sb_show_options", "sb_statfs",
+                        "sb_umount", "settime", "inet_conn_established", "socket_accept", "socket_bind",
+                        "socket_connect", "socket_create", "socket_getpeername", "socket_getpeersec_dgram",
+                        "socket_getsockname", "socket_getsockopt", "socket_listen", "socket_post_create",
+                        "socket_recvmsg", "socket_sendmsg", "socket_shutdown", "socket_socketpair", "syslog",
+                        "task_alloc", "task_prctl", "task_setscheduler", "task_to_inode", "userns_create"});
+}
+
+// bpf_lsm_locked_sockopt_hooks and bpf_lsm_unlocked_sockopt_hooks: where a cgroup LSM program may set and
+// read socket options (the socket locked, or not yet shared).
+bool lsm_hook_has_sockopt(std::string_view hook) {
+  return in_list(hook, {"sock_graft", "inet_csk_clone", "inet_conn_established", "socket_post_create", "socket_socketpair"});
+}
+
+// Whether `hook` is one of the kernel's LSM hooks (bpf_lsm_hooks, made from lsm_hook_defs.h): a member
+// of its table of hooks, struct lsm_static_calls_table (Linux 6.8 on) or struct security_hook_heads
+// (before). Other bpf_lsm_ functions (bpf_lsm_verify_prog...) are not. True when the BTF has neither.
+bool is_lsm_hook(const obj::Btf& btf, std::string_view hook) {
+  for (const char* table : {"lsm_static_calls_table", "security_hook_heads"}) {
+    const std::uint32_t id = btf.find_struct(table, false);
+    if (id == 0) continue;
+    const btf_type* t = btf__type_by_id(btf.get(), id);
+    const btf_member* m = btf_members(t);
+    for (std::uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+      const char* n = btf__name_by_offset(btf.get(), m->name_off);
+      if (n && hook == n) return true;
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool VerifierPlatform::helper_allowed(std::int32_t id) const {
   if (prog_type_ == BPF_PROG_TYPE_STRUCT_OPS) return helpers::allowed_struct_ops(struct_ops_, struct_ops_member_, id);
-  return helpers::allowed(prog_type_, id, attach_type_);
+  if (!helpers::allowed(prog_type_, id, attach_type_)) return false;
+  // A cgroup LSM program's socket options, at the hooks that have a socket to set them on.
+  if (prog_type_ == BPF_PROG_TYPE_LSM && (id == BPF_FUNC_setsockopt || id == BPF_FUNC_getsockopt)) {
+    return lsm_hook_has_sockopt(lsm_hook_);
+  }
+  return true;
+}
+
+std::string VerifierPlatform::helper_refused_here(std::int32_t id) const {
+  // bpf_ima_inode_hash_allowed: the IMA hashes at sleepable hooks only.
+  if (prog_type_ == BPF_PROG_TYPE_LSM && (id == BPF_FUNC_ima_inode_hash || id == BPF_FUNC_ima_file_hash) &&
+      !lsm_hook_sleepable(lsm_hook_)) {
+    return fmt::format("the IMA hashes are computed where a program may sleep: at a sleepable LSM hook (lsm.s/HOOK), and "
+                       "{} is not one (file_open, bprm_check_security, mmap_file... are)",
+                       lsm_hook_);
+  }
+  return {};
 }
 
 const verifier::MapInfo* VerifierPlatform::map(std::int64_t handle) const {
@@ -364,12 +444,23 @@ Result<void> VerifierPlatform::set_btf_target(std::shared_ptr<const obj::Btf> bt
 }
 
 Result<void> VerifierPlatform::set_lsm_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id) {
-  if (!gpl_) return make_error(Errc::kInvalid, "LSM programs must have a GPL compatible license");
   const std::string name(btf->type_name(attach_btf_id));
   const btf_type* t = btf__type_by_id(btf->get(), attach_btf_id);
-  if (!t || !btf_is_func(t) || !name.starts_with("bpf_lsm_")) {
+  const std::string hook = name.starts_with("bpf_lsm_") ? name.substr(8) : "";
+  // In the kernel's order: bpf_check_attach_target (a sleepable program's hook), then bpf_lsm_verify_prog.
+  if (t && btf_is_func(t) && sleepable_ && !lsm_hook_sleepable(hook)) {
+    return make_error(Errc::kInvalid, "{} is not sleepable: only the LSM hooks called where a program may sleep take a "
+                                      "sleepable program (lsm.s/); load it as lsm/{}", name, hook.empty() ? name : hook);
+  }
+  if (!gpl_) return make_error(Errc::kInvalid, "LSM programs must have a GPL compatible license");
+  if (t && btf_is_func(t) && lsm_hook_disabled(hook)) {
+    return make_error(Errc::kInvalid, "attach_btf_id {} points to disabled hook {}: the kernel lets no BPF program "
+                                      "implement this hook", attach_btf_id, name);
+  }
+  if (!t || !btf_is_func(t) || hook.empty() || !is_lsm_hook(*btf, hook)) {
     return make_error(Errc::kInvalid, "attach_btf_id {} points to wrong type name {}", attach_btf_id, name);
   }
+  lsm_hook_ = hook;
   const btf_type* proto = btf__type_by_id(btf->get(), t->type);
   const bool returns = proto && btf_is_func_proto(proto) && proto->type != 0;
   BPFVM_TRY(set_btf_target(std::move(btf), attach_btf_id));

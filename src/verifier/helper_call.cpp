@@ -183,6 +183,9 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                                   sig->name, c.imm),
                   "declare a GPL-compatible license: char LICENSE[] SEC(\"license\") = \"GPL\";");
   }
+  if (const std::string why = platform_.helper_refused_here(c.imm); !why.empty()) {
+    return reject(pc, fmt::format("helper call is not allowed in probe: bpf_{}#{}", sig->name, c.imm), why);
+  }
   if (s.active_lock && c.imm != BPF_FUNC_spin_unlock) {
     return error(pc, fmt::format("function calls are not allowed while holding a lock: release the lock taken at insn "
                                  "{} before calling bpf_{}",

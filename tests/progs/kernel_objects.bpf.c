@@ -294,3 +294,15 @@ int this_cpu_of_number(void *ctx) {
   return bpf_this_cpu_ptr((void *)8) != 0;
 }
 char LICENSE[] SEC("license") = "GPL";
+
+// The link's cookie: a BTF tracepoint's link has one (since Linux 6.10), an iterator's has none
+// (tracing_prog_func_proto: trampolines and raw_tp only).
+SEC("tp_btf/sched_switch")
+int tp_btf_cookie(void *ctx) {
+  return bpf_get_attach_cookie(ctx) != 0;
+}
+
+SEC("iter/task")
+int iter_cookie(void *ctx) {
+  return bpf_get_attach_cookie(ctx) != 0;
+}

@@ -9,6 +9,11 @@
 struct file {
   unsigned int f_flags;
 } __attribute__((preserve_access_index));
+struct inode;
+struct sock;
+struct socket {
+  struct sock *sk;
+} __attribute__((preserve_access_index));
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -47,5 +52,83 @@ int writes_its_argument(unsigned long long *ctx) {
 
 SEC("lsm/no_such_hook")
 int no_such_hook(unsigned long long *ctx) {
+  return 0;
+}
+
+// What the kernel's bpf_lsm.c decides by hook (LsmHooksDecideWhatAProgramMay):
+// a hook it disabled (bpf_lsm_disabled_hooks), a bpf_lsm_ function that is no hook,
+SEC("lsm/vm_enough_memory")
+int disabled_hook(unsigned long long *ctx) {
+  return 0;
+}
+
+SEC("lsm/verify_prog")
+int not_a_hook(unsigned long long *ctx) {
+  return 0;
+}
+
+// a sleepable program at a hook that may not sleep (sleepable_lsm_hooks), and at one that may,
+SEC("lsm.s/task_free")
+void sleepable_at_task_free(unsigned long long *ctx) {
+}
+
+// the IMA hashes: at a sleepable hook from a sleepable program only,
+SEC("lsm.s/file_open")
+int ima_hash_sleepable(unsigned long long *ctx) {
+  char digest[32];
+  bpf_ima_file_hash((struct file *)ctx[0], digest, sizeof digest);
+  return 0;
+}
+
+SEC("lsm/file_open")
+int ima_hash_not_sleepable(unsigned long long *ctx) {
+  char digest[32];
+  bpf_ima_file_hash((struct file *)ctx[0], digest, sizeof digest);
+  return 0;
+}
+
+SEC("lsm/inode_permission")
+int ima_hash_at_hook_that_cannot_sleep(unsigned long long *ctx) {
+  char digest[32];
+  bpf_ima_inode_hash((struct inode *)ctx[0], digest, sizeof digest);
+  return 0;
+}
+
+// the link's cookie (a trampoline's: not a cgroup LSM program's),
+SEC("lsm/file_open")
+int cookie(unsigned long long *ctx) {
+  return bpf_get_attach_cookie(ctx) == 7 ? -1 : 0;
+}
+
+SEC("lsm_cgroup/file_open")
+int cgroup_cookie(unsigned long long *ctx) {
+  return bpf_get_attach_cookie(ctx) == 7 ? 0 : 1;
+}
+
+// and a cgroup LSM program's socket options, at the socket hooks that offer them.
+SEC("lsm_cgroup/socket_post_create")
+int cgroup_sockopt(unsigned long long *ctx) {
+  struct socket *sock = (void *)ctx[0];
+  int mark = 7;
+  struct sock *sk = sock->sk;
+  if (!sk) return 1;
+  bpf_setsockopt(sk, 1 /* SOL_SOCKET */, 36 /* SO_MARK */, &mark, sizeof mark);
+  return 1;
+}
+
+SEC("lsm_cgroup/file_open")
+int cgroup_sockopt_at_file_open(unsigned long long *ctx) {
+  int mark = 7;
+  bpf_setsockopt((void *)ctx[0], 1, 36, &mark, sizeof mark);
+  return 1;
+}
+
+SEC("lsm/socket_post_create")
+int sockopt_not_cgroup(unsigned long long *ctx) {
+  struct socket *sock = (void *)ctx[0];
+  int mark = 7;
+  struct sock *sk = sock->sk;
+  if (!sk) return 0;
+  bpf_setsockopt(sk, 1, 36, &mark, sizeof mark);
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <sys/utsname.h>
@@ -175,12 +176,44 @@ TEST_F(ObjectTest, LsmProgramsFollowTheirHooksReturnRules) {
   for (const ProgramVerdict& v : verify_object(*spec)) {
     if (!v.accepted) refused[v.program] = v.message;
   }
-  EXPECT_EQ(refused.size(), 4u);
   for (const char* ok : {"allow_or_deny", "returns_u32_errno", "void_hook"}) EXPECT_FALSE(refused.count(ok)) << ok << ": " << refused[ok];
   EXPECT_NE(refused["returns_5"].find("should have been in [-4095, 0]"), std::string::npos) << refused["returns_5"];
   EXPECT_NE(refused["yes_or_no_hook_returns_2"].find("should have been in [0, 1]"), std::string::npos);
   EXPECT_NE(refused["writes_its_argument"].find("only read is supported"), std::string::npos);
   EXPECT_NE(refused["no_such_hook"].find("no LSM hook 'no_such_hook'"), std::string::npos) << refused["no_such_hook"];
+}
+
+// What kernel/bpf/bpf_lsm.c decides by hook, read there (this kernel refuses LSM loads before its
+// verifier): the hooks it disabled, bpf_lsm_ functions that are no hook, sleepable programs and the IMA
+// hashes at the hooks that may sleep, the link's cookie for trampoline programs, and a cgroup LSM
+// program's socket options at the socket hooks (bpf_lsm_func_proto, sleepable_lsm_hooks).
+TEST_F(ObjectTest, LsmHooksDecideWhatAProgramMay) {
+  if (!obj::running_kernel_btf()) GTEST_SKIP() << "no kernel BTF here";
+  auto spec = obj::open_object(prog_path("lsm.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  ASSERT_TRUE(apply_core(*spec, std::nullopt)) << "CO-RE against the running kernel (struct socket's sk)";
+  std::map<std::string, std::string> refused;
+  std::set<std::string> accepted;
+  for (const ProgramVerdict& v : verify_object(*spec)) {
+    if (v.accepted) accepted.insert(v.program);
+    else refused[v.program] = v.message;
+  }
+  for (const char* ok : {"ima_hash_sleepable", "cookie", "cgroup_sockopt"}) EXPECT_TRUE(accepted.count(ok)) << ok << ": " << refused[ok];
+  const std::map<std::string, std::string> why = {
+      {"disabled_hook", "points to disabled hook bpf_lsm_vm_enough_memory"},
+      {"not_a_hook", "points to wrong type name bpf_lsm_verify_prog"},
+      {"sleepable_at_task_free", "bpf_lsm_task_free is not sleepable"},
+      {"ima_hash_not_sleepable", "helper call might sleep in a non-sleepable prog"},
+      {"ima_hash_at_hook_that_cannot_sleep", "helper call is not allowed in probe"},
+      {"cgroup_cookie", "bpf_get_attach_cookie#174"},
+      {"cgroup_sockopt_at_file_open", "bpf_setsockopt#49"},
+      {"sockopt_not_cgroup", "bpf_setsockopt#49"},
+  };
+  for (const auto& [program, message] : why) {
+    ASSERT_TRUE(refused.count(program)) << program << " was accepted";
+    EXPECT_NE(refused[program].find(message), std::string::npos) << program << ": " << refused[program];
+  }
+  EXPECT_EQ(refused.size(), 4u + why.size());
 }
 
 // Extensions (freplace) are judged against the program they extend, as the kernel judges them:

@@ -26,7 +26,6 @@ class VerifierPlatform final : public verifier::Platform {
   VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps, bool gpl_compatible = true);
 
   const verifier::HelperSignature* helper(std::int32_t id) const override;
-  bool helper_allowed(std::int32_t id) const override;
   const verifier::MapInfo* map(std::int64_t handle) const override;
   verifier::CtxField ctx_access(std::int32_t off, std::uint32_t size, bool write) const override;
   std::string_view prog_type_name() const override;
@@ -84,8 +83,12 @@ class VerifierPlatform final : public verifier::Platform {
   static Result<std::pair<std::uint32_t, std::uint32_t>> find_struct_ops_target(const obj::Btf& btf, std::string_view name);
   // An LSM program's hook (attach_btf_id: the kernel's bpf_lsm_HOOK function): its arguments are the
   // context, as a tracing program's; it returns 0 or a negative errno (bool hooks 0 or 1, void hooks
-  // anything; under BPF_LSM_CGROUP 0 or 1, and 1 at a void hook). An error as bpf_lsm_verify_prog gives.
+  // anything; under BPF_LSM_CGROUP 0 or 1, and 1 at a void hook). An error as bpf_check_attach_target
+  // and bpf_lsm_verify_prog give: a sleepable program at a hook that may not sleep, a hook the kernel
+  // disabled, a bpf_lsm_ function that is no hook. Set sleepable (set_sleepable) first.
   Result<void> set_lsm_target(std::shared_ptr<const obj::Btf> btf, std::uint32_t attach_btf_id);
+  bool helper_allowed(std::int32_t id) const override;
+  std::string helper_refused_here(std::int32_t id) const override;
   bool return_unread() const override { return struct_ops_void_ || lsm_ret_ == LsmReturn::kVoid; }
   bool return_range_32bit() const override {
     return attach_type_ != BPF_LSM_CGROUP && (lsm_ret_ == LsmReturn::kBool || lsm_ret_ == LsmReturn::kErrno);
@@ -109,6 +112,7 @@ class VerifierPlatform final : public verifier::Platform {
   bool struct_ops_void_ = false;                // ... which returns void
   // An LSM hook's result: none set, void, yes or no, 0 or -errno; a cgroup LSM program's at a void hook.
   enum class LsmReturn : std::uint8_t { kNone, kVoid, kBool, kErrno, kCgroupVoid } lsm_ret_ = LsmReturn::kNone;
+  std::string lsm_hook_;  // an LSM program's hook, without bpf_lsm_
   std::uint32_t sock_id_ = 0, tcp_sock_id_ = 0;  // tcp_congestion_ops: its socket is a tcp_sock
   struct Writable {
     std::int64_t off, size;

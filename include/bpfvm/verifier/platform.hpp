@@ -147,6 +147,12 @@ class Platform {
   virtual const HelperSignature* helper(std::int32_t id) const = 0;
   // Whether this program type may call the helper (known to exist).
   virtual bool helper_allowed(std::int32_t id) const = 0;
+  // Why this program, though of a type that has the helper, may not call it where it attaches (the
+  // kernel's bpf_func_proto.allowed: the IMA hashes at an LSM hook that may not sleep); empty when it may.
+  virtual std::string helper_refused_here(std::int32_t id) const {
+    (void)id;
+    return {};
+  }
   // The map behind a handle: an LDDW's map index or fd (BPF_PSEUDO_MAP_IDX/_FD) or an inner template.
   virtual const MapInfo* map(std::int64_t handle) const = 0;
   // A load (write = false) or store of `size` bytes at `off` in the context.
