@@ -280,6 +280,16 @@ if ldd "$BPFVM" | grep -q libasan; then
 else
   check "a forked child's watcher starts at its first other syscall" $rc "$out" 0 "threads before 1" "threads after 2"
 fi
+# Without the syscall instructions patched (no syscall link, no bpf() server: BPFVM_SERVE=0) a child
+# cannot wait: its watcher starts at the fork. A process patches them before its 16th fork (src/agent:
+# kPatchAtFork), when forks have cost it about what patching costs; its children wait from then on.
+if ! ldd "$BPFVM" | grep -q libasan; then
+  out=$(BPFVM_SERVE=0 "$BPFVM" run -- "$TMP/target" forkthreads 15 2>&1); rc=$?
+  check "unpatched, a forked child's watcher starts at the fork (the 15th)" $rc "$out" 0 "threads before 2" "threads after 2"
+  out=$(BPFVM_SERVE=0 BPFVM_AGENT_VERBOSE=1 "$BPFVM" run -- "$TMP/target" forkthreads 16 2>&1); rc=$?
+  check "a process that forks a 16th time patches its syscall instructions first: that child waits" $rc "$out" 0 \
+    "syscall sites patched, 0 left" "threads before 1" "threads after 2"
+fi
 # ... but not from a signal handler (which may have interrupted malloc): at the next syscall after it.
 out=$("$BPFVM" run -- "$TMP/target" forksignal 1 2>&1); rc=$?
 if ldd "$BPFVM" | grep -q libasan; then

@@ -265,7 +265,14 @@ static void futex_set(volatile int* word, int value) {
   syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-static int fork_threads(void) {
+/* `forks` - 1 forks whose children exit at once first (a process's fork count decides when the agent
+ * patches its syscall instructions, if nothing did before: see the agent's kPatchAtFork). */
+static int fork_threads(int forks) {
+  for (int i = 1; i < forks; i++) {
+    const pid_t c = fork();
+    if (c == 0) _exit(0);
+    if (c < 0 || waitpid(c, NULL, 0) != c) return 1;
+  }
   volatile int* w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (w == MAP_FAILED) return 1;
   const pid_t child = fork();
@@ -329,7 +336,7 @@ static int fork_signal(void) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | forkthreads 1 | forksignal 1 | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
+    fprintf(stderr, "usage: %s { calls N | brks FILE 0 | threadcalls N | threaduntil FILE 0 | fork N | forkthreads N | forksignal 1 | wait FILE N | threadwait FILE N | crash N | int3 N | dlopen LIB N | closes N | unmaps N | spawns 1 | signals 1 | signalprobe 1 | threadexit 1 }\n", argv[0]);
     return 2;
   }
   const int n = atoi(argv[argc - 1]);
@@ -354,7 +361,7 @@ int main(int argc, char** argv) {
     pthread_join(b, NULL);
     printf("done\n");
   } else if (!strcmp(argv[1], "forkthreads")) {
-    return fork_threads();
+    return fork_threads(n);
   } else if (!strcmp(argv[1], "forksignal")) {
     return fork_signal();
   } else if (!strcmp(argv[1], "fork")) {  /* n calls here and n in a child */
