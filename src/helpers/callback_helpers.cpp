@@ -1,4 +1,4 @@
-// Helpers that call back into the program: loop (181) and for_each_map_elem (164).
+// Helpers that call back into the program: loop (181), for_each_map_elem (164) and find_vma (180).
 #include <linux/bpf.h>
 
 #include <cerrno>
@@ -70,11 +70,27 @@ std::uint64_t for_each_map_elem(std::uint64_t map_arg, std::uint64_t callback, s
   return visited;
 }
 
+// bpf_find_vma(task, addr, callback, ctx, flags): callback(task, vma, ctx) with the task's memory area
+// that holds addr (kernel/bpf/task_iter.c): 0; -ENOENT when no area holds it or the task has no memory
+// (a kernel thread), -EINVAL for flags. The callback's result is not looked at. The area is one of the
+// emulated kernel objects (KernelMemory::find_vma: the task's /proc/PID/smaps).
+std::uint64_t find_vma(std::uint64_t task, std::uint64_t addr, std::uint64_t callback, std::uint64_t callback_ctx,
+                       std::uint64_t flags, CallContext* ctx) {
+  if (flags != 0) return errno_result(EINVAL);
+  KernelMemory* kernel = env_of(ctx).kernel;
+  const std::uint64_t vma = kernel ? kernel->find_vma(task, addr) : 0;
+  if (vma == 0) return errno_result(ENOENT);
+  auto r = ctx->call_function(callback, {task, vma, callback_ctx, 0, 0});
+  if (!r) ctx->fail(std::move(r).error().with_context("bpf_find_vma callback"));
+  return 0;
+}
+
 }  // namespace
 
 void install_callback_helpers(Registry& table) {
   table.set(BPF_FUNC_loop, loop);
   table.set(BPF_FUNC_for_each_map_elem, for_each_map_elem);
+  table.set(BPF_FUNC_find_vma, find_vma);
 }
 
 }  // namespace bpfvm::helpers

@@ -23,8 +23,11 @@ namespace {
 enum Obj : std::uint8_t {
   kTask, kCred, kNsproxy, kMm, kPid,
   kUtsNs, kIpcNs, kMntNs, kPidNs, kPidNsChildren, kNetNs, kTimeNs, kTimeNsChildren, kCgroupNs,
+  // the memory area bpf_find_vma last found for the task, its file, the file's dentry and inode
+  kVma, kFile, kDentry, kInode,
   kObjCount
 };
+constexpr std::uint32_t kDentryNameRoom = 256;  // a dentry's name (NAME_MAX + 1), after the struct
 struct ObjSpec {
   const char* type;
   std::uint32_t extra;  // room after the struct (struct pid's numbers[], one per pid namespace level)
@@ -33,6 +36,7 @@ constexpr ObjSpec kObjs[kObjCount] = {
     {"task_struct", 0}, {"cred", 0}, {"nsproxy", 0}, {"mm_struct", 0}, {"pid", 8 * 16},
     {"uts_namespace", 0}, {"ipc_namespace", 0}, {"mnt_namespace", 0}, {"pid_namespace", 0}, {"pid_namespace", 0},
     {"net", 0}, {"time_namespace", 0}, {"time_namespace", 0}, {"cgroup_namespace", 0},
+    {"vm_area_struct", 0}, {"file", 0}, {"dentry", kDentryNameRoom}, {"inode", 0},
 };
 
 // The members written, each with the names kernels have given it ('|': older names after).
@@ -52,6 +56,9 @@ enum Field : std::uint8_t {
   // each namespace's ns.inum; pid namespaces' level
   kUtsInum, kIpcInum, kMntInum, kPidInum, kPidChildrenInum, kNetInum, kTimeInum, kTimeChildrenInum, kCgroupInum,
   kPidNsLevel, kPidNsChildrenLevel,
+  // vm_area_struct, file, dentry, inode
+  kVmStart, kVmEnd, kVmMm, kVmFlags, kVmPgoff, kVmFile, kFileDentry, kFileInode, kDentryName, kDentryLen,
+  kDentryParent, kDentryInode, kDentryShortName, kInodeIno,
   kFieldCount
 };
 struct FieldSpec {
@@ -75,6 +82,9 @@ constexpr FieldSpec kFields[kFieldCount] = {
     {kUtsNs, "ns.inum"}, {kIpcNs, "ns.inum"}, {kMntNs, "ns.inum"}, {kPidNs, "ns.inum"}, {kPidNsChildren, "ns.inum"},
     {kNetNs, "ns.inum"}, {kTimeNs, "ns.inum"}, {kTimeNsChildren, "ns.inum"}, {kCgroupNs, "ns.inum"},
     {kPidNs, "level"}, {kPidNsChildren, "level"},
+    {kVma, "vm_start"}, {kVma, "vm_end"}, {kVma, "vm_mm"}, {kVma, "vm_flags"}, {kVma, "vm_pgoff"}, {kVma, "vm_file"},
+    {kFile, "f_path.dentry"}, {kFile, "f_inode"}, {kDentry, "d_name.name"}, {kDentry, "d_name.len"},
+    {kDentry, "d_parent"}, {kDentry, "d_inode"}, {kDentry, "d_shortname.string|d_iname"}, {kInode, "i_ino"},
 };
 
 // PF_* and the kernel's task states (include/linux/sched.h).
@@ -95,6 +105,7 @@ struct KernelTasks::Layout {
     std::uint32_t size = 0;
   };
   std::int64_t obj_at[kObjCount] = {};  // -1 when the kernel has no such struct
+  std::uint32_t obj_size[kObjCount] = {};  // its size, with the room after it
   Place field[kFieldCount];
   Place pid_numbers;                   // struct pid's numbers[0]
   std::uint32_t upid_size = 0;         // sizeof(struct upid)
@@ -140,6 +151,7 @@ Result<void> KernelTasks::prepare(const obj::Btf& btf) {
       continue;
     }
     layout->obj_at[o] = static_cast<std::int64_t>(at);
+    layout->obj_size[o] = size + kObjs[o].extra;
     at = (at + size + kObjs[o].extra + 63) & ~std::uint64_t{63};
   }
   if (layout->obj_at[kTask] < 0) return make_error(Errc::kNotSupported, "the kernel's BTF has no struct task_struct");
@@ -397,6 +409,75 @@ std::uint64_t KernelTasks::current_task(const helpers::Task& current) {
   apply_current(images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed), current);
   unlock();
   return task_address(current.pid);
+}
+
+namespace {
+
+// vm_pgoff: a file's offset in pages. Private anonymous memory is numbered by its start page when made
+// (mm/vma.c), which it keeps as it grows up (the heap). The stack was made as the page under
+// STACK_TOP_MAX (fs/exec.c, __bprm_mm_init), moved down to its randomized top without renumbering, and
+// grows down one number a page: its start page as if its top had stayed at STACK_TOP_MAX (x86-64 with
+// four-level page tables). An anonymous area moved by mremap keeps its old numbers, which /proc does
+// not show.
+std::uint64_t area_pgoff(const os::TaskArea& area) {
+  constexpr std::uint64_t kStackTopMax = 0x7ffffffff000;  // DEFAULT_MAP_WINDOW
+  if (area.file) return area.offset / 4096;
+  if (area.stack && area.end <= kStackTopMax) return (kStackTopMax - (area.end - area.start)) / 4096;
+  return area.start / 4096;
+}
+
+}  // namespace
+
+// The area, written into the task's slot: vm_start, vm_end, vm_flags (smaps' VmFlags), vm_pgoff (the
+// file offset in pages; an anonymous area's start page, as the kernel numbers private anonymous memory),
+// vm_mm (the task's mm_struct), vm_file; a file's f_path.dentry and f_inode, the dentry's name (d_name,
+// and inline when it fits) and inode, its parent itself (the path above the name is not known here:
+// a walk up ends at once), the inode's number. A later find_vma of the same task replaces them.
+std::uint64_t KernelTasks::find_vma(std::uint64_t task, std::uint64_t addr) {
+  if (!prepared() || !contains(task)) return 0;
+  const std::uint32_t tid = task_at(task);
+  if (tid == 0 || task != task_address(tid)) return 0;  // init_task (a kernel thread: no memory) or no task
+  os::TaskArea area;
+  if (!os::find_task_area(tid, addr, area)) return 0;
+  if (!lock()) return 0;
+  const std::uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
+  Entry* e = slot_of(tid, now);
+  // A slot is made again from /proc a second after it was made, zeroing these: the callback reads
+  // them in the coming microseconds, so make it now if it is half that old.
+  if (now - e->built > kRefreshNs / 2) {
+    e->valid = false;
+    e = slot_of(tid, now);
+  }
+  const Layout& l = *layout_;
+  const std::uint64_t base = task_address(tid);
+  std::uint8_t* image = images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed);
+  for (const Obj o : {kVma, kFile, kDentry, kInode}) {
+    if (l.obj_at[o] >= 0) std::memset(image + l.obj_at[o], 0, l.obj_size[o]);
+  }
+  put(image, l, kVmStart, area.start);
+  put(image, l, kVmEnd, area.end);
+  put(image, l, kVmMm, object_address(l, base, kMm));
+  put(image, l, kVmFlags, area.vm_flags);
+  put(image, l, kVmPgoff, area_pgoff(area));
+  if (area.file && l.obj_at[kFile] >= 0 && l.obj_at[kDentry] >= 0) {
+    const std::uint64_t dentry = object_address(l, base, kDentry), inode = object_address(l, base, kInode);
+    put(image, l, kVmFile, object_address(l, base, kFile));
+    put(image, l, kFileDentry, dentry);
+    put(image, l, kFileInode, inode);
+    const std::size_t len = std::strlen(area.name);
+    const std::uint64_t name_at = static_cast<std::uint64_t>(l.obj_at[kDentry]) + l.obj_size[kDentry] - kDentryNameRoom;
+    std::memcpy(image + name_at, area.name, len + 1);
+    put(image, l, kDentryName, base + name_at);
+    put(image, l, kDentryLen, len);
+    put(image, l, kDentryParent, dentry);
+    put(image, l, kDentryInode, inode);
+    if (const auto& inline_name = l.field[kDentryShortName]; inline_name.at >= 0 && len < inline_name.size) {
+      std::memcpy(image + inline_name.at, area.name, len + 1);
+    }
+    put(image, l, kInodeIno, area.inode);
+  }
+  unlock();
+  return object_address(l, base, kVma);
 }
 
 bool KernelTasks::read(std::uint64_t addr, void* dst, std::size_t size) {

@@ -207,7 +207,7 @@ Result<void> check_helper_calls(const ProgramLoadRequest& r) {
     }
     // Its kernel objects are laid out now, so that runs (in a signal handler too) allocate nothing. A
     // kernel without BTF leaves the program loadable: the helper then returns 0, as its reads fail.
-    if (in.imm == BPF_FUNC_get_current_task || in.imm == BPF_FUNC_get_current_task_btf) {
+    if (in.imm == BPF_FUNC_get_current_task || in.imm == BPF_FUNC_get_current_task_btf || in.imm == BPF_FUNC_find_vma) {
       (void)KernelTasks::instance().prepare();
     }
   }

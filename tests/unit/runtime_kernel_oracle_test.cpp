@@ -11,10 +11,13 @@
 #include <linux/ptrace.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -539,6 +542,64 @@ TEST_F(KernelOracle, CurrentTaskObjects) {
   EXPECT_EQ(mine.user_read, kernel.user_read);
   EXPECT_EQ(mine.root_pid, kernel.root_pid);
   EXPECT_EQ(mine.root_parent_pid, kernel.root_parent_pid);
+}
+
+// bpf_find_vma on the test's own thread: the kernel's vm_area_struct and bpfvm's, found for the same
+// addresses (the test's code, libc's, its stack, an anonymous mapping, a file mapped at an offset,
+// nothing, bad flags) by the same program, hold the same bounds, flags, page offset and file name.
+TEST_F(KernelOracle, FindVma) {
+  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) GTEST_SKIP() << "no /sys/kernel/btf/vmlinux";
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/find_vma.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  struct Out {  // find_vma.bpf.c's struct out
+    std::int64_t ret;
+    std::uint64_t start, end, flags, pgoff;
+    std::uint32_t found, has_file, name_len, pad;
+    char name[64];
+  };
+  void* anon = ::mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(anon, MAP_FAILED);
+  static_cast<char*>(anon)[0] = 1;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  void* file = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, fd, 4096);  // its second page
+  ::close(fd);
+  ASSERT_NE(file, MAP_FAILED);
+  int on_stack = 0;
+  const std::pair<const char*, std::vector<std::uint64_t>> cases[] = {
+      {"the test's code", {reinterpret_cast<std::uint64_t>(&kernel_run_once), 0}},
+      {"libc's code", {reinterpret_cast<std::uint64_t>(&::getpid), 0}},
+      {"the stack", {reinterpret_cast<std::uint64_t>(&on_stack), 0}},
+      {"an anonymous mapping", {reinterpret_cast<std::uint64_t>(anon) + 4096, 0}},
+      {"a file at an offset", {reinterpret_cast<std::uint64_t>(file) + 8, 0}},
+      {"nothing there", {8, 0}},
+      {"bad flags", {reinterpret_cast<std::uint64_t>(&on_stack), 1}},
+  };
+  const std::uint32_t zero = 0;
+  for (const auto& [what, args] : cases) {
+    SCOPED_TRACE(what);
+    Out kernel{}, mine{};
+    kernel_run_once(kobj, "find_vma", const_cast<std::uint64_t*>(args.data()), 16, "vma_out", &kernel, sizeof kernel);
+    auto r = ours->find_program("find_vma")->test_run({{}, bytes_of(std::array<std::uint64_t, 2>{args[0], args[1]}), 1});
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_TRUE(ours->find_map("vma_out")->impl().lookup(&zero, &mine));
+    EXPECT_EQ(mine.ret, kernel.ret);
+    EXPECT_EQ(mine.found, kernel.found);
+    EXPECT_EQ(mine.start, kernel.start);
+    EXPECT_EQ(mine.end, kernel.end);
+    EXPECT_EQ(mine.flags, kernel.flags) << std::hex << (mine.flags ^ kernel.flags);
+    EXPECT_EQ(mine.pgoff, kernel.pgoff);
+    EXPECT_EQ(mine.has_file, kernel.has_file);
+    EXPECT_EQ(mine.name_len, kernel.name_len);
+    EXPECT_STREQ(mine.name, kernel.name);
+  }
+  bpf_object__close(kobj);
+  ::munmap(anon, 3 * 4096);
+  ::munmap(file, 4096);
 }
 
 // bpf_get_current_task_btf: the same objects through a trusted BTF pointer, read by plain loads (the

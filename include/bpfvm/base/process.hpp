@@ -113,6 +113,20 @@ bool read_task_facts(std::uint32_t tid, TaskFacts& out);
 // bounds, exit code): one file read, for callers that need no more.
 bool read_task_stat(std::uint32_t tid, TaskFacts& out);
 
+// A task's memory area as /proc/TID/smaps tells it (the kernel's vm_area_struct: bpf_find_vma).
+struct TaskArea {
+  std::uint64_t start = 0, end = 0;
+  std::uint64_t offset = 0;  // in the file, bytes (0 for anonymous memory)
+  std::uint64_t dev = 0, inode = 0;
+  std::uint64_t vm_flags = 0;  // the kernel's VM_* bits, from its VmFlags line
+  bool file = false;           // a file's pages (a path, not "[heap]", "[stack]"... or none)
+  bool stack = false;          // the main thread's stack ("[stack]")
+  char name[256] = {};         // the file's name (its last path component; " (deleted)" taken off)
+};
+// The area of task `tid` that holds `addr`; false when none does or /proc cannot tell. Reads smaps
+// only up to that area, into fixed buffers: nothing allocated.
+bool find_task_area(std::uint32_t tid, std::uint64_t addr, TaskArea& out);
+
 // The kernel's cookie of the socket `fd` is open on (SO_COOKIE): EBADF, or ENOTSOCK for another file.
 Result<std::uint64_t> socket_cookie(int fd);
 // What a socket is, as the kernel's socket-map checks look at it: family, type and protocol

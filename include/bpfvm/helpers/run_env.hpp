@@ -43,6 +43,12 @@ class KernelMemory {
   virtual bool read(std::uint64_t addr, void* dst, std::size_t size) = 0;
   // The tid whose task_struct starts at `addr` (what current_task gave), 0 when none does.
   virtual std::uint32_t task_at(std::uint64_t addr) const = 0;
+  // The vm_area_struct of the memory area of task `task` (a task_struct's address) that holds `addr`,
+  // as the kernel's find_vma finds it; 0 when none does, or the task has no memory (bpf_find_vma).
+  virtual std::uint64_t find_vma(std::uint64_t task, std::uint64_t addr) {
+    (void)task, (void)addr;
+    return 0;
+  }
 
  protected:
   ~KernelMemory() = default;

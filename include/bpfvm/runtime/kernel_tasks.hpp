@@ -2,7 +2,8 @@
 // "slot" in the kernel's half of the address space (kBase + tid * slot size) holding its task_struct
 // and the objects it points to: cred (real_cred and cred), nsproxy and the namespaces it names (each with
 // its ns.inum), mm_struct (the code, data, heap, stack, argument and environment bounds), the pid
-// (thread_pid: level, numbers[].nr and .ns). Pointers between tasks are slots too: real_parent and
+// (thread_pid: level, numbers[].nr and .ns), and the memory area bpf_find_vma last found for the task
+// (vm_area_struct, with its file, the file's dentry and inode). Pointers between tasks are slots too: real_parent and
 // parent are the parent's slot, group_leader the process's; so BPF_CORE_READ(task, real_parent, tgid)
 // reads the parent's tgid, and a chain of parents goes on up to pid 0 (the kernel's init_task, swapper/0).
 //
@@ -61,6 +62,9 @@ class KernelTasks final : public helpers::KernelMemory {
   bool contains(std::uint64_t addr) const override;
   bool read(std::uint64_t addr, void* dst, std::size_t size) override;
   std::uint32_t task_at(std::uint64_t addr) const override;
+  // bpf_find_vma: the task's memory area holding `addr` (os::find_task_area), as a vm_area_struct
+  // with its file, dentry and inode, in the task's slot; 0 when none holds it.
+  std::uint64_t find_vma(std::uint64_t task, std::uint64_t addr) override;
 
   struct Layout;
 

@@ -336,6 +336,127 @@ bool read_task_stat(std::uint32_t tid, TaskFacts& out) {
   return true;
 }
 
+namespace {
+
+// The kernel's VM_* bits (include/linux/mm.h, Linux 6.18) by the names /proc/PID/smaps gives them in
+// VmFlags (fs/proc/task_mmu.c, show_smap_vma_flags).
+std::uint64_t vm_flag(const char* two) {
+  struct Name {
+    char name[3];
+    std::uint64_t bit;
+  };
+  static constexpr Name kNames[] = {
+      {"rd", 0x1},        {"wr", 0x2},        {"ex", 0x4},         {"sh", 0x8},         {"mr", 0x10},
+      {"mw", 0x20},       {"me", 0x40},       {"ms", 0x80},        {"gd", 0x100},       {"um", 0x200},
+      {"pf", 0x400},      {"uw", 0x1000},     {"lo", 0x2000},      {"io", 0x4000},      {"sr", 0x8000},
+      {"rr", 0x10000},    {"dc", 0x20000},    {"de", 0x40000},     {"lf", 0x80000},     {"ac", 0x100000},
+      {"nr", 0x200000},   {"ht", 0x400000},   {"sf", 0x800000},    {"ar", 0x1000000},   {"wf", 0x2000000},
+      {"dd", 0x4000000},  {"sd", 0x8000000},  {"mm", 0x10000000},  {"hg", 0x20000000},  {"nh", 0x40000000},
+      {"mg", 0x80000000},
+  };
+  for (const Name& n : kNames) {
+    if (n.name[0] == two[0] && n.name[1] == two[1]) return n.bit;
+  }
+  return 0;
+}
+
+std::uint64_t hex_number(const char*& p) {
+  std::uint64_t v = 0;
+  for (;; ++p) {
+    const char c = *p;
+    if (c >= '0' && c <= '9') v = v * 16 + static_cast<std::uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<std::uint64_t>(c - 'a' + 10);
+    else return v;
+  }
+}
+
+// An smaps header ("START-END PERMS OFFSET MAJ:MIN INODE   PATH"): false for another line.
+bool area_header(const char* line, TaskArea& a) {
+  const char* p = line;
+  const char* first = p;
+  a = TaskArea{};
+  a.start = hex_number(p);
+  if (p == first || *p != '-') return false;
+  ++p;
+  a.end = hex_number(p);
+  if (*p != ' ') return false;
+  p += 6;  // " rwxp "
+  if (p[-1] != ' ') return false;
+  a.offset = hex_number(p);
+  if (*p++ != ' ') return false;
+  const std::uint64_t major = hex_number(p);
+  if (*p++ != ':') return false;
+  const std::uint64_t minor = hex_number(p);
+  a.dev = (major << 8) | minor;  // (as the kernel's old_encode_dev for small numbers)
+  if (*p++ != ' ') return false;
+  while (*p >= '0' && *p <= '9') a.inode = a.inode * 10 + static_cast<std::uint64_t>(*p++ - '0');
+  while (*p == ' ') ++p;
+  if (*p != '/') {  // anonymous, or "[heap]", "[stack]", "[vdso]"...
+    a.stack = std::strncmp(p, "[stack]", 7) == 0;
+    return true;
+  }
+  a.file = true;
+  const char* end = p + std::strlen(p);
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (static_cast<std::size_t>(end - p) > kDeleted.size() && std::string_view(end - kDeleted.size(), kDeleted.size()) == kDeleted) {
+    end -= kDeleted.size();
+  }
+  const char* base = end;
+  while (base > p && base[-1] != '/') --base;
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(end - base), sizeof a.name - 1);
+  std::memcpy(a.name, base, n);
+  a.name[n] = '\0';
+  return true;
+}
+
+}  // namespace
+
+bool find_task_area(std::uint32_t tid, std::uint64_t addr, TaskArea& out) {
+  char path[64];
+  proc_path(path, sizeof path, tid, "/smaps");
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  std::size_t have = 0;
+  bool found = false, done = false, eof = false;
+  while (!done) {
+    // One line from buf (lines longer than it, a path of thousands of bytes, are cut).
+    char* nl = static_cast<char*>(std::memchr(buf, '\n', have));
+    if (!nl && !eof && have < sizeof buf - 1) {
+      const ssize_t got = ::read(fd, buf + have, sizeof buf - 1 - have);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) eof = true;
+      else have += static_cast<std::size_t>(got);
+      continue;
+    }
+    const std::size_t len = nl ? static_cast<std::size_t>(nl - buf) : have;
+    if (len == 0 && !nl) break;  // the end
+    buf[len] = '\0';
+    if (!found) {
+      TaskArea a;
+      if (area_header(buf, a) && addr >= a.start && addr < a.end) {
+        out = a;
+        found = true;
+      }
+    } else if (std::strncmp(buf, "VmFlags:", 8) == 0) {  // the area's last line
+      for (const char* p = buf + 8; *p;) {
+        while (*p == ' ') ++p;
+        if (p[0] && p[1] && (p[2] == ' ' || p[2] == '\0')) out.vm_flags |= vm_flag(p);
+        while (*p && *p != ' ') ++p;
+      }
+      done = true;
+    } else {
+      TaskArea next;
+      if (area_header(buf, next)) done = true;  // (a kernel without VmFlags)
+    }
+    const std::size_t used = nl ? len + 1 : len;
+    std::memmove(buf, buf + used, have - used);
+    have -= used;
+  }
+  ::close(fd);
+  return found;
+}
+
 bool read_task_facts(std::uint32_t tid, TaskFacts& out) {
   if (!read_task_stat(tid, out)) return false;
   char path[64];
