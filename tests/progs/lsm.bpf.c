@@ -50,22 +50,16 @@ int writes_its_argument(unsigned long long *ctx) {
   return 0;
 }
 
-SEC("lsm/no_such_hook")
-int no_such_hook(unsigned long long *ctx) {
-  return 0;
-}
+// A program that allows everything, at the hook its section names: judged by the hook alone.
+#define ALLOWS_ALL(section, name) \
+  SEC(section) int name(unsigned long long *ctx) { return 0; }
+
+ALLOWS_ALL("lsm/no_such_hook", no_such_hook)
 
 // What the kernel's bpf_lsm.c decides by hook (LsmHooksDecideWhatAProgramMay):
 // a hook it disabled (bpf_lsm_disabled_hooks), a bpf_lsm_ function that is no hook,
-SEC("lsm/vm_enough_memory")
-int disabled_hook(unsigned long long *ctx) {
-  return 0;
-}
-
-SEC("lsm/verify_prog")
-int not_a_hook(unsigned long long *ctx) {
-  return 0;
-}
+ALLOWS_ALL("lsm/vm_enough_memory", disabled_hook)
+ALLOWS_ALL("lsm/verify_prog", not_a_hook)
 
 // a sleepable program at a hook that may not sleep (sleepable_lsm_hooks), and at one that may,
 SEC("lsm.s/task_free")
@@ -73,26 +67,16 @@ void sleepable_at_task_free(unsigned long long *ctx) {
 }
 
 // the IMA hashes: at a sleepable hook from a sleepable program only,
-SEC("lsm.s/file_open")
-int ima_hash_sleepable(unsigned long long *ctx) {
-  char digest[32];
-  bpf_ima_file_hash((struct file *)ctx[0], digest, sizeof digest);
-  return 0;
-}
+#define HASHES(section, name, helper, type)                     \
+  SEC(section) int name(unsigned long long *ctx) {              \
+    char digest[32];                                            \
+    helper((struct type *)ctx[0], digest, sizeof digest);       \
+    return 0;                                                   \
+  }
 
-SEC("lsm/file_open")
-int ima_hash_not_sleepable(unsigned long long *ctx) {
-  char digest[32];
-  bpf_ima_file_hash((struct file *)ctx[0], digest, sizeof digest);
-  return 0;
-}
-
-SEC("lsm/inode_permission")
-int ima_hash_at_hook_that_cannot_sleep(unsigned long long *ctx) {
-  char digest[32];
-  bpf_ima_inode_hash((struct inode *)ctx[0], digest, sizeof digest);
-  return 0;
-}
+HASHES("lsm.s/file_open", ima_hash_sleepable, bpf_ima_file_hash, file)
+HASHES("lsm/file_open", ima_hash_not_sleepable, bpf_ima_file_hash, file)
+HASHES("lsm/inode_permission", ima_hash_at_hook_that_cannot_sleep, bpf_ima_inode_hash, inode)
 
 // the link's cookie (a trampoline's: not a cgroup LSM program's),
 SEC("lsm/file_open")
