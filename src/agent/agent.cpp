@@ -1493,12 +1493,17 @@ void park(State& s, std::uint32_t seen) {
 // object made so far (those the agent used until now among them): it waits for a sync in progress and
 // marks the state exiting, after which the watcher syncs no more. Registered at the start and again
 // after each sync that applied or removed links (a sync may make static objects of its own, such as a
-// program's first load; the watcher read one that exit() had freed).
+// program's first load; the watcher read one that exit() had freed). The first of them to run also
+// takes the process's record out of the registry (a process that ends otherwise leaves it, for the
+// registry's listings to remove: Registry::list).
 void watch_exit() {
   std::atexit([] {
     if (!g_state) return;
     std::lock_guard lock(g_state_mutex);  // (a sync in progress ends first)
+    if (g_state->exiting) return;
     g_state->exiting = true;
+    AgentWork own;  // (its syscalls are not the process's)
+    g_state->registry->withdraw(runtime::ObjectKind::kAgent, static_cast<std::uint32_t>(::getpid()));
   });
 }
 

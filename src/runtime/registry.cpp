@@ -208,8 +208,28 @@ std::vector<json> Registry::list(ObjectKind kind) {
   const std::string prefix = fmt::format("{}-", kind_name(kind));
   DIR* d = ::opendir(dir_.c_str());
   if (!d) return {};
+  // Agents' records of processes that ended without exit() (killed, _exit) stay until agents are listed,
+  // and every agent's start and sync lists the links of this directory: kAgentProbes of them, drawn at
+  // random (a reservoir sample of the agents' records seen on the way), are looked at by the pid their
+  // name holds, and removed when no such process runs. (A pid reused since is taken as alive: listing
+  // the agents, which reads each record's start time, removes that one.)
+  constexpr std::size_t kAgentProbes = 8;
+  const bool probe_agents = kind != ObjectKind::kAgent;
+  long sample[kAgentProbes] = {};
+  std::size_t agents = 0;
+  std::uint64_t random = os::clock_ns(CLOCK_MONOTONIC) ^ (static_cast<std::uint64_t>(::getpid()) << 32);
   while (const dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
+    if (probe_agents && name.starts_with("agent-")) {
+      char* end = nullptr;
+      const long pid = std::strtol(e->d_name + 6, &end, 10);
+      if (*end != '\0' || pid <= 0) continue;
+      random = random * 6364136223846793005ULL + 1442695040888963407ULL;
+      const std::size_t slot = agents < kAgentProbes ? agents : static_cast<std::size_t>((random >> 33) % (agents + 1));
+      if (slot < kAgentProbes) sample[slot] = pid;
+      ++agents;
+      continue;
+    }
     if (!name.starts_with(prefix)) continue;
     char* end = nullptr;
     const unsigned long id = std::strtoul(e->d_name + prefix.size(), &end, 10);
@@ -221,6 +241,11 @@ std::vector<json> Registry::list(ObjectKind kind) {
       continue;
     }
     found.emplace_back(static_cast<std::uint32_t>(id), std::move(*record));
+  }
+  for (std::size_t i = 0; i < std::min(agents, kAgentProbes); ++i) {
+    if (::kill(static_cast<pid_t>(sample[i]), 0) != 0 && errno == ESRCH) {
+      ::unlinkat(::dirfd(d), fmt::format("agent-{}", sample[i]).c_str(), 0);
+    }
   }
   ::closedir(d);
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -280,6 +280,18 @@ if ldd "$BPFVM" | grep -q libasan; then
 else
   check "a forked child's watcher starts at its first other syscall" $rc "$out" 0 "threads before 1" "threads after 2"
 fi
+# A process in scope takes its record out of the registry when it exits; the records of processes that
+# ended otherwise (killed, _exit) go a few at a time (8, drawn at random) as agents list the links.
+regroot="$TMP/regroot"
+mkdir -p "$regroot/.registry"
+pid_max=$(cat /proc/sys/kernel/pid_max)
+for i in $(seq 40); do echo '{}' > "$regroot/.registry/agent-$((pid_max + i))"; done  # no such processes
+agentlib=$(dirname "$BPFVM")/../lib/libbpfvm-agent.so
+if ! ldd "$BPFVM" | grep -q libasan; then  # (a sanitized agent needs its runtimes loaded first)
+  for _ in $(seq 3); do BPFVM_AGENT="$regroot" LD_PRELOAD="$agentlib" /bin/true; done
+  left=$(find "$regroot/.registry" -name 'agent-*' | wc -l)
+  check "three processes in scope leave no record and remove 8 stale ones each ($left of 40 left)" 0 "$left" 0 "16"
+fi
 # Without the syscall instructions patched (no syscall link, no bpf() server: BPFVM_SERVE=0) a child
 # cannot wait: its watcher starts at the fork. A process patches them before its 16th fork (src/agent:
 # kPatchAtFork), when forks have cost it about what patching costs; its children wait from then on.
