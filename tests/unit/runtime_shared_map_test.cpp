@@ -312,7 +312,9 @@ TEST_F(MapStorageTest, TheMemoryOfARemovedPinRootGoes) {
     first_target = std::filesystem::read_symlink(root_ / ".maps").string();
   }
   EXPECT_TRUE(std::filesystem::exists(first_target));
-  EXPECT_EQ(remove_unclaimed_storage(), 0u);  // its pin root is there
+  // Its pin root is there: a sweep leaves it. (How many it removes is not this test's: other tests'
+  // pin roots, removed while ctest -j2 runs them beside this one, may be unclaimed.)
+  (void)remove_unclaimed_storage();
   EXPECT_TRUE(std::filesystem::exists(first_target));
   std::filesystem::remove_all(root_);  // (as `rm -rf` of a pin root: its memory is no one's now)
   {
