@@ -1623,14 +1623,14 @@ void start_deferred_watcher(std::uint64_t sp) {
 // script) pays at most twice what knowing its future would have cost. Only while it has no other thread
 // (hook_sites): a process with threads keeps starting its children's watchers at once.
 constexpr std::uint32_t kPatchAtFork = 16;
-std::uint32_t g_unpatched_forks = 0;  // (under g_state_mutex)
+std::atomic<std::uint32_t> g_unpatched_forks{0};  // (counted under g_state_mutex)
 
 void patch_before_fork(State& s) {
   AgentWork own;  // (the syscalls the patching makes are the agent's)
   detail::close_gate();  // the watcher, if parked, stays so while this thread patches (other_threads)
   try {
     std::lock_guard lock(g_state_mutex);
-    if (!s.sites_hooked && !s.prepared_made && !s.stopped && s.options.watch && ++g_unpatched_forks == kPatchAtFork) {
+    if (!s.sites_hooked && !s.prepared_made && !s.stopped && s.options.watch && g_unpatched_forks.fetch_add(1, std::memory_order_relaxed) + 1 == kPatchAtFork) {
       hook_sites(s);
     }
   } catch (const std::exception& e) {
@@ -1641,7 +1641,7 @@ void patch_before_fork(State& s) {
 
 void before_fork() {
   if (!g_state) return;
-  if (!g_state->sites_hooked && g_unpatched_forks < kPatchAtFork) patch_before_fork(*g_state);
+  if (!g_state->sites_hooked && g_unpatched_forks.load(std::memory_order_relaxed) < kPatchAtFork) patch_before_fork(*g_state);
   g_state_mutex.lock();
 }
 void after_fork_parent() {

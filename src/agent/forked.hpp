@@ -6,7 +6,7 @@
 //
 // So the process-wide words that a fork must rewrite (the child's pid and generation, the deferral of
 // its watcher, the lock the atfork handlers hold) are placed in one section, `bpfvm_forked`, that fits in
-// a page (tests/agent/forked_page_test.sh checks libbpfvm-agent.so), and words that usually hold their
+// a page (tests/agent/agent_test.sh checks it in libbpfvm-agent.so), and words that usually hold their
 // reset value already are written only when they do not (store_if_changed): a store of the same value
 // copies the page all the same.
 #include <atomic>

@@ -356,6 +356,10 @@ void KernelTasks::fill(std::uint8_t* image, std::uint32_t tid, const os::TaskFac
   }
 }
 
+std::uint8_t* KernelTasks::image_of(const Entry* e) const {
+  return images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed);
+}
+
 KernelTasks::Entry* KernelTasks::slot_of(std::uint32_t tid, std::uint64_t now) {
   Entry* fresh = nullptr;
   Entry* reuse = nullptr;
@@ -384,7 +388,7 @@ KernelTasks::Entry* KernelTasks::slot_of(std::uint32_t tid, std::uint64_t now) {
   e->tid = tid;
   e->valid = true;
   e->built = now;
-  fill(images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed), tid, facts);
+  fill(image_of(e), tid, facts);
   return e;
 }
 
@@ -406,7 +410,7 @@ std::uint64_t KernelTasks::current_task(const helpers::Task& current) {
   if (!prepared() && !prepare()) return 0;
   if (current.pid > kMaxPid || !lock()) return 0;
   Entry* e = slot_of(current.pid, clock_ns(CLOCK_MONOTONIC_COARSE));
-  apply_current(images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed), current);
+  apply_current(image_of(e), current);
   unlock();
   return task_address(current.pid);
 }
@@ -450,7 +454,7 @@ std::uint64_t KernelTasks::find_vma(std::uint64_t task, std::uint64_t addr) {
   }
   const Layout& l = *layout_;
   const std::uint64_t base = task_address(tid);
-  std::uint8_t* image = images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot_size_.load(std::memory_order_relaxed);
+  std::uint8_t* image = image_of(e);
   for (const Obj o : {kVma, kFile, kDentry, kInode}) {
     if (l.obj_at[o] >= 0) std::memset(image + l.obj_at[o], 0, l.obj_size[o]);
   }
@@ -488,7 +492,7 @@ bool KernelTasks::read(std::uint64_t addr, void* dst, std::size_t size) {
   if (size > slot - offset) return false;
   if (!lock()) return false;
   Entry* e = slot_of(tid, clock_ns(CLOCK_MONOTONIC_COARSE));
-  std::memcpy(dst, images_.get() + static_cast<std::size_t>(e - entries_.get()) * slot + offset, size);
+  std::memcpy(dst, image_of(e) + offset, size);
   unlock();
   return true;
 }

@@ -243,7 +243,7 @@ std::vector<json> Registry::list(ObjectKind kind) {
     found.emplace_back(static_cast<std::uint32_t>(id), std::move(*record));
   }
   for (std::size_t i = 0; i < std::min(agents, kAgentProbes); ++i) {
-    if (::kill(static_cast<pid_t>(sample[i]), 0) != 0 && errno == ESRCH) {
+    if (!process_alive(static_cast<int>(sample[i]), 0)) {
       ::unlinkat(::dirfd(d), fmt::format("agent-{}", sample[i]).c_str(), 0);
     }
   }

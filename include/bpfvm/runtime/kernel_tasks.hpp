@@ -72,6 +72,7 @@ class KernelTasks final : public helpers::KernelMemory {
   KernelTasks();
   struct Entry;
   Entry* slot_of(std::uint32_t tid, std::uint64_t now);  // with the lock held
+  std::uint8_t* image_of(const Entry* e) const;           // the bytes of its slot
   void fill(std::uint8_t* image, std::uint32_t tid, const os::TaskFacts& facts) const;
   void apply_current(std::uint8_t* image, const helpers::Task& current) const;
   bool lock();

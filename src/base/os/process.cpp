@@ -100,6 +100,49 @@ Result<std::string> find_command(const std::string& name) {
 }
 
 
+namespace {
+
+std::uint64_t hex_number(const char*& p) {
+  std::uint64_t v = 0;
+  for (;; ++p) {
+    const char c = *p;
+    if (c >= '0' && c <= '9') v = v * 16 + static_cast<std::uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<std::uint64_t>(c - 'a' + 10);
+    else return v;
+  }
+}
+
+// One line of /proc/PID/maps (an area's first line in smaps): "START-END PERMS OFFSET MAJ:MIN INODE
+// PATH", parsed by hand (no allocation, no formatting functions) into `m`, but for its path: `path`
+// points at it in `line` (at the line's end when there is none). False for another line.
+bool parse_mapping_line(const char* line, Mapping& m, const char*& path) {
+  const char* p = line;
+  m.start = hex_number(p);
+  if (p == line || *p != '-') return false;
+  ++p;
+  m.end = hex_number(p);
+  if (*p++ != ' ') return false;
+  for (int i = 0; i < 4; ++i) {
+    if (!*p || *p == ' ') return false;
+    m.perms[i] = *p++;
+  }
+  if (*p++ != ' ') return false;
+  m.offset = hex_number(p);
+  if (*p++ != ' ') return false;
+  const auto major = static_cast<unsigned>(hex_number(p));
+  if (*p++ != ':') return false;
+  const auto minor = static_cast<unsigned>(hex_number(p));
+  m.dev = makedev(major, minor);
+  if (*p++ != ' ') return false;
+  m.inode = 0;
+  while (*p >= '0' && *p <= '9') m.inode = m.inode * 10 + static_cast<std::uint64_t>(*p++ - '0');
+  while (*p == ' ') ++p;
+  path = p;
+  return true;
+}
+
+}  // namespace
+
 std::vector<Mapping> read_mappings(pid_t pid) {
   std::vector<Mapping> out;
   const std::string file = pid ? "/proc/" + std::to_string(pid) + "/maps" : "/proc/self/maps";
@@ -107,18 +150,10 @@ std::vector<Mapping> read_mappings(pid_t pid) {
   if (!f) return out;
   char line[4096 + 128];
   while (std::fgets(line, sizeof line, f)) {
-    unsigned long start, end, off, inode;
-    unsigned major, minor;
-    char perms[8], path[4096] = {};
-    const int n = std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %4095s", &start, &end, perms, &off, &major, &minor,
-                              &inode, path);
-    if (n < 7) continue;
     Mapping m;
-    m.start = start, m.end = end, m.offset = off;
-    m.dev = makedev(major, minor);
-    m.inode = inode;
-    std::memcpy(m.perms, perms, 4);
-    m.path = path;
+    const char* path = nullptr;
+    if (!parse_mapping_line(line, m, path)) continue;
+    m.path.assign(path, std::strcspn(path, " \t\n"));  // (up to a space: " (deleted)" is not the path's)
     out.push_back(std::move(m));
   }
   std::fclose(f);
@@ -360,37 +395,13 @@ std::uint64_t vm_flag(const char* two) {
   return 0;
 }
 
-std::uint64_t hex_number(const char*& p) {
-  std::uint64_t v = 0;
-  for (;; ++p) {
-    const char c = *p;
-    if (c >= '0' && c <= '9') v = v * 16 + static_cast<std::uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<std::uint64_t>(c - 'a' + 10);
-    else return v;
-  }
-}
-
-// An smaps header ("START-END PERMS OFFSET MAJ:MIN INODE   PATH"): false for another line.
+// An smaps header (a maps line): false for another line.
 bool area_header(const char* line, TaskArea& a) {
-  const char* p = line;
-  const char* first = p;
   a = TaskArea{};
-  a.start = hex_number(p);
-  if (p == first || *p != '-') return false;
-  ++p;
-  a.end = hex_number(p);
-  if (*p != ' ') return false;
-  p += 6;  // " rwxp "
-  if (p[-1] != ' ') return false;
-  a.offset = hex_number(p);
-  if (*p++ != ' ') return false;
-  const std::uint64_t major = hex_number(p);
-  if (*p++ != ':') return false;
-  const std::uint64_t minor = hex_number(p);
-  a.dev = (major << 8) | minor;  // (as the kernel's old_encode_dev for small numbers)
-  if (*p++ != ' ') return false;
-  while (*p >= '0' && *p <= '9') a.inode = a.inode * 10 + static_cast<std::uint64_t>(*p++ - '0');
-  while (*p == ' ') ++p;
+  Mapping m;
+  const char* p = nullptr;
+  if (!parse_mapping_line(line, m, p)) return false;
+  a.start = m.start, a.end = m.end, a.offset = m.offset, a.dev = m.dev, a.inode = m.inode;
   if (*p != '/') {  // anonymous, or "[heap]", "[stack]", "[vdso]"...
     a.stack = std::strncmp(p, "[stack]", 7) == 0;
     return true;
