@@ -33,6 +33,7 @@
 #include "bpfvm/base/file.hpp"
 #include "bpfvm/base/process.hpp"
 #include "bpfvm/base/wakeup.hpp"
+#include "bpfvm/helpers/timers.hpp"
 #include "bpfvm/attach/syscall_probes.hpp"
 #include "bpfvm/runtime/runtime.hpp"
 #include "patching.hpp"
@@ -1768,6 +1769,8 @@ Result<void> start(const AgentOptions& options) {
     g_state = s.release();
     static std::once_flag atfork;
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+    // A thread that fires bpf_timer callbacks here is the agent's (its syscalls are not the process's).
+    helpers::on_timer_thread_start(&mark_own_thread);
     std::uint32_t synced = 0;
     {
       std::lock_guard lock(g_state_mutex);

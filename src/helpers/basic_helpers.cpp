@@ -201,6 +201,7 @@ void install(Registry& table) {
   install_perf_event_helpers(table);
   install_packet_helpers(table);
   install_socket_helpers(table);
+  install_timer_helpers(table);
 }
 }  // namespace
 

@@ -43,5 +43,6 @@ void install_snprintf_helper(Registry& table);
 void install_perf_event_helpers(Registry& table);
 void install_packet_helpers(Registry& table);
 void install_socket_helpers(Registry& table);
+void install_timer_helpers(Registry& table);
 
 }  // namespace bpfvm::helpers

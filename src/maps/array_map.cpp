@@ -52,6 +52,7 @@ Result<std::uint32_t> ArrayMap::index_of(const void* key) const {
 Result<void> ArrayMap::lookup(const void* key, void* value) const {
   const std::uint32_t i = BPFVM_TRY(index_of(key));
   std::memcpy(value, slot(i), def().value_size);
+  clear_special_fields(value);
   return {};
 }
 
@@ -64,7 +65,9 @@ Result<void> ArrayMap::write(const void* key, const void* value, std::uint64_t f
   }
   // Every element of an array exists: BPF_NOEXIST always fails.
   BPFVM_TRY(check_existence(flags, true));
-  std::memcpy(slot(index), value, def().value_size);
+  // Around the lock and the timer, which then is freed (array_map_update_elem).
+  copy_value_in(slot(index), value, false);
+  free_timer(slot(index));
   return {};
 }
 

@@ -143,6 +143,7 @@ bool HashMap::evict() {
   auto* h = reinterpret_cast<ElementHead*>(element(victim));
   *link = h->next;
   lru_unlink(victim);
+  if (layout_.cpus == 1) free_timer(values_of(victim));
   h->next = m.free_head;
   m.free_head = victim;
   --m.count;
@@ -283,6 +284,7 @@ Result<void> HashMap::lookup(const void* key, void* value) const {
     copy();
   }
   if (!i) return make_error(Errc::kNotFound, "no such key");
+  clear_special_fields(value);
   return {};
 }
 
@@ -315,7 +317,11 @@ Result<void> HashMap::write(const void* key, const void* value, std::uint64_t fl
   }
   std::uint8_t* values = values_of(i);
   if (layout_.cpus == 1) {
-    std::memcpy(values, value, def().value_size);
+    // Not the lock word or the timer: a new element's are zero; the kernel replaces an existing element
+    // with a new one, whose timer is a new one (the old element's is freed), and bpfvm writes in place,
+    // keeping the lock word a program may hold.
+    copy_value_in(values, value, !existed);
+    if (existed) free_timer(values);
   } else if (from_program) {
     // A program writes its CPU's value; a new element starts with the other CPUs' values zeroed.
     if (!existed) std::memset(values, 0, layout_.value_stride * layout_.cpus);
@@ -343,6 +349,7 @@ Result<void> HashMap::remove(const void* key) {
   auto* head = reinterpret_cast<ElementHead*>(element(i));
   *link = head->next;
   if (layout_.lru) lru_unlink(i);
+  if (layout_.cpus == 1) free_timer(values_of(i));
   Meta& m = meta();
   head->next = m.free_head;
   m.free_head = i;

@@ -149,6 +149,46 @@ void copy_around_lock(std::uint8_t* dst, const std::uint8_t* src, std::size_t si
 }
 }  // namespace
 
+bool Map::holds(const void* p, std::size_t size) const {
+  const auto a = reinterpret_cast<std::uintptr_t>(p), lo = reinterpret_cast<std::uintptr_t>(memory_.data());
+  return memory_.data() && a >= lo && size <= memory_.size() && a - lo <= memory_.size() - size;
+}
+
+void Map::free_timer(std::uint8_t* element_value) const {
+  if (def_.timer_off < 0) return;
+  // Both words of the timer (helpers/timers.hpp): its state, then the start a pending expiry must
+  // still match to fire.
+  auto* words = reinterpret_cast<std::uint64_t*>(element_value + def_.timer_off);
+  std::atomic_ref<std::uint64_t>(words[1]).store(0, std::memory_order_release);
+  std::atomic_ref<std::uint64_t>(words[0]).store(0, std::memory_order_release);
+}
+
+void Map::copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const {
+  const auto* src = static_cast<const std::uint8_t*>(value);
+  const std::size_t size = def_.value_size;
+  // The special fields in offset order, each [off, off + len).
+  std::array<std::pair<std::size_t, std::size_t>, 2> fields{};
+  std::size_t n = 0;
+  if (def_.spin_lock_off >= 0) fields[n++] = {static_cast<std::size_t>(def_.spin_lock_off), 4};
+  if (def_.timer_off >= 0) fields[n++] = {static_cast<std::size_t>(def_.timer_off), 16};
+  if (n == 2 && fields[1].first < fields[0].first) std::swap(fields[0], fields[1]);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::memcpy(element_value + at, src + at, fields[i].first - at);
+    at = fields[i].first + fields[i].second;
+  }
+  std::memcpy(element_value + at, src + at, size - at);
+  if (!fresh) return;
+  if (def_.spin_lock_off >= 0) std::memset(element_value + def_.spin_lock_off, 0, 4);
+  free_timer(element_value);
+}
+
+void Map::clear_special_fields(void* value) const {
+  auto* v = static_cast<std::uint8_t*>(value);
+  if (def_.spin_lock_off >= 0) std::memset(v + def_.spin_lock_off, 0, 4);
+  if (def_.timer_off >= 0) std::memset(v + def_.timer_off, 0, 16);
+}
+
 Result<void> Map::lookup_locked(const void* key, void* value) {
   if (def_.spin_lock_off < 0) return make_error(Errc::kInvalid, "BPF_F_LOCK: values of map '{}' have no bpf_spin_lock", def_.name);
   auto* v = static_cast<std::uint8_t*>(lookup_in_place(key));
@@ -158,7 +198,7 @@ Result<void> Map::lookup_locked(const void* key, void* value) {
   lock_word(v + off);
   copy_around_lock(out, v, def_.value_size, off);
   unlock_word(v + off);
-  std::memset(out + off, 0, 4);
+  clear_special_fields(out);
   return {};
 }
 
@@ -171,14 +211,15 @@ Result<void> Map::update_locked(const void* key, const void* value, std::uint64_
   if (auto* v = static_cast<std::uint8_t*>(lookup_in_place(key))) {
     if (mode == BPF_NOEXIST) return make_error(Errc::kExists, "the key exists (BPF_NOEXIST)");
     lock_word(v + off);
-    copy_around_lock(v, static_cast<const std::uint8_t*>(value), def_.value_size, off);
+    copy_value_in(v, value, false);
+    // An array's timer is freed after the copy; a hash element updated in place under its lock keeps
+    // its timer (array_map_update_elem and htab_map_update_elem differ there).
+    if (def_.type == BPF_MAP_TYPE_ARRAY) free_timer(v);
     unlock_word(v + off);
     return {};
   }
-  // A new element starts with its lock released.
-  std::vector<std::uint8_t> fresh(static_cast<const std::uint8_t*>(value), static_cast<const std::uint8_t*>(value) + def_.value_size);
-  std::memset(fresh.data() + off, 0, 4);
-  return update(key, fresh.data(), mode);
+  // A new element starts with its lock released (update() copies no special field in).
+  return update(key, value, mode);
 }
 
 Result<void> Map::push(const void*, std::uint64_t) {
@@ -232,6 +273,15 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
 }
 
 Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, const std::string& storage_dir) {
+  if (def.timer_off >= 0) {
+    // A struct bpf_timer: in hash, LRU hash and array values only (map_check_btf), 8-byte aligned.
+    if (def.type != BPF_MAP_TYPE_HASH && def.type != BPF_MAP_TYPE_ARRAY && def.type != BPF_MAP_TYPE_LRU_HASH) {
+      return make_error(Errc::kNotSupported, "a {} cannot hold a bpf_timer", map_type_name(def.type));
+    }
+    if (def.timer_off % 8 != 0 || static_cast<std::uint64_t>(def.timer_off) + 16 > def.value_size) {
+      return make_error(Errc::kInvalid, "the bpf_timer at offset {} is not inside the value", def.timer_off);
+    }
+  }
   // Maps of kernel objects and local storages check their own definitions (some need max_entries 0).
   if (ObjectMap::handles(def.type)) return ObjectMap::create(def, storage_dir);
   if (def.max_entries == 0) return make_error(Errc::kInvalid, "max_entries must be at least 1");

@@ -142,6 +142,7 @@ Program::Runner::Runner(const Program& program, void* ctx, std::size_t ctx_size,
   };
   env_.tail_call_self = &frame_;
   env_.kernel = &KernelTasks::instance();
+  env_.program = &program;
   env_.tail_calls = tail_calls;
   if (p.prog_type == BPF_PROG_TYPE_TRACING) {
     env_.func_args = p.attach_args;
@@ -205,6 +206,17 @@ Result<std::uint64_t> Program::Runner::finish(Result<std::uint64_t> r) {
   return r;
 }
 
+Result<std::uint64_t> Program::Runner::run_function(std::uint32_t pc, const std::uint64_t (&args)[5]) {
+  vm::RunContext rc = rc_;
+  rc.entry = pc;
+  rc.r1 = args[0], rc.r2 = args[1], rc.r3 = args[2], rc.r4 = args[3], rc.r5 = args[4];
+  env_.held_lock = nullptr;
+  const Parts& p = program_.p_;
+  if (p.jit) return finish(p.jit->run(rc));
+  if (p.interpreter) return finish(p.interpreter->run(rc));
+  return make_error(Errc::kNotSupported, "{} programs do not run in bpfvm", obj::prog_type_name(p.prog_type));
+}
+
 void Program::Runner::set_test_socket(const void* sk) {
   // Owners of sk_storage are socket cookies; a test run's socket has none, so it takes a number no
   // cookie has (the top bit set), new for each run.
@@ -230,6 +242,28 @@ Result<std::uint64_t> Program::run(void* ctx, std::size_t ctx_size, std::span<co
 Result<std::uint64_t> Program::run_for(const helpers::RunEnv& origin, void* ctx, std::size_t ctx_size) const {
   Runner runner(*this, ctx, ctx_size, {}, origin);
   return runner.run();
+}
+
+maps::Map* Program::timer_map(const void* addr, std::size_t size) const {
+  for (const auto& m : p_.maps) {
+    if (m->def().timer_off >= 0 && m->impl().holds(addr, size)) return &m->impl();
+  }
+  return nullptr;
+}
+
+Result<std::uint64_t> Program::run_timer_callback(std::uint32_t pc, const std::uint64_t (&args)[5]) const {
+  // Only a function the program names as a callback (what the verifier verified as one): the timer's
+  // word is in shared memory, and a word that names anything else is refused rather than run.
+  bool named = false;
+  for (std::size_t i = 0; i + 1 < p_.xlated.size() && !named; ++i) {
+    const isa::RawInsn& in = p_.xlated[i];
+    if (!in.is_lddw()) continue;
+    named = in.src == BPF_PSEUDO_FUNC && static_cast<std::int64_t>(i) + 1 + in.imm == static_cast<std::int64_t>(pc);
+    ++i;
+  }
+  if (!named) return make_error(Errc::kInvalid, "instruction {} of program '{}' is no callback", pc, p_.name);
+  Runner runner(*this, reinterpret_cast<void*>(args[0]), 0, {}, this_thread_env());
+  return runner.run_function(pc, args);
 }
 
 Result<TestRunResult> Program::test_run(const TestRunRequest& req) const {

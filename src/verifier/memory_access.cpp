@@ -299,12 +299,15 @@ Result<void> Explorer::map_value_check(std::uint32_t pc, std::uint8_t reg, const
                                  m.value_size, base.off + off, size));
   }
   BPFVM_TRY(region_check(pc, reg, base, off, size, m.value_size, "map value"));
-  if (m.spin_lock_off >= 0) {
-    const std::int64_t lo = base.off + off + base.value.smin;
-    const std::int64_t hi = base.off + off + static_cast<std::int64_t>(base.value.umax) + size;
-    if (lo < m.spin_lock_off + 4 && hi > m.spin_lock_off) {
-      return error(pc, "bpf_spin_lock cannot be accessed directly by load/store: use bpf_spin_lock/bpf_spin_unlock");
-    }
+  // The value's special fields (check_map_access): no load or store may touch them, at any offset the
+  // access may have.
+  const std::int64_t lo = base.off + off + base.value.smin;
+  const std::int64_t hi = base.off + off + static_cast<std::int64_t>(base.value.umax) + size;
+  if (m.spin_lock_off >= 0 && lo < m.spin_lock_off + 4 && hi > m.spin_lock_off) {
+    return error(pc, "bpf_spin_lock cannot be accessed directly by load/store: use bpf_spin_lock/bpf_spin_unlock");
+  }
+  if (m.timer_off >= 0 && lo < m.timer_off + 16 && hi > m.timer_off) {
+    return error(pc, "bpf_timer cannot be accessed directly by load/store: use the bpf_timer_* helpers");
   }
   return {};
 }

@@ -315,6 +315,34 @@ out=$("$BPFVM" trace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=
 check "syscalls in the process: threads and a fork, none lost" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
 out=$("$BPFVM" trace --ptrace "$TMP/closes.bpf.c" -- "$TMP/target" closes 2000 2>&1); rc=$?
 check "the same through the ptrace tracer" $rc "$out" 0 "@c[1]: 6000" "@c[2]: 6000"
+# A timer a program starts in the traced process fires there, on the agent's timer thread, after the
+# run that started it (an fentry program, which may use bpf_timer).
+cat > "$TMP/timer.bpf.c" <<'C'
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+struct elem { long fired; long same_process; long starter; struct bpf_timer t; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, struct elem); } tm SEC(".maps");
+static int expired(void *map, int *key, struct elem *e) {
+  e->fired++;
+  e->same_process = e->starter == bpf_get_current_pid_tgid() >> 32;
+  return 0;
+}
+SEC("fentry/do_sys_openat2")
+int BPF_PROG(on_open) {
+  int k = 0;
+  struct elem *e = bpf_map_lookup_elem(&tm, &k);
+  if (!e || e->starter) return 0;
+  e->starter = bpf_get_current_pid_tgid() >> 32;
+  bpf_timer_init(&e->t, &tm, 1);
+  bpf_timer_set_callback(&e->t, expired);
+  bpf_timer_start(&e->t, 1000000, 0);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+C
+out=$("$BPFVM" trace "$TMP/timer.bpf.c" -- sh -c 'exec 3</etc/hostname; sleep 0.3' 2>&1); rc=$?
+check "a timer started in the process fires there" $rc "$out" 0 '"fired":1,"same_process":1'
 # bpf_get_stackid on a uprobe in the process: the same call site's user stack gets one id (all 50 calls
 # under one key of the program's hash).
 cat > "$TMP/stackid.bpf.c" <<'C'

@@ -1,7 +1,7 @@
 // Timers in map values (struct bpf_timer): initialised with their own map, given a callback that the
 // kernel runs later on its own (verified as a program of its own that returns 0), started, cancelled;
 // refused at the wrong offset, in a map without one, through another map, from the stack, at a
-// variable offset, and in tracing programs. Judged by the kernel too (corpus_kernel_oracle).
+// variable offset, in tracing programs, and by loads and stores. Judged by the kernel too (corpus_kernel_oracle).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #define CLOCK_MONOTONIC 1
@@ -118,6 +118,24 @@ int cancel_only(struct xdp_md *ctx) {
   struct elem *e = bpf_map_lookup_elem(&htimers, &k);
   if (e) bpf_timer_cancel(&e->t);
   return XDP_PASS;
+}
+
+// The timer's bytes are the helpers' alone: no load or store reaches them.
+SEC("tc")
+int touch_timer(struct __sk_buff *skb) {
+  int k = 0;
+  struct elem *e = bpf_map_lookup_elem(&timers, &k);
+  if (!e) return 0;
+  *(volatile long *)&e->t = 0;
+  return 0;
+}
+
+SEC("tc")
+int read_timer(struct __sk_buff *skb) {
+  int k = 0;
+  struct elem *e = bpf_map_lookup_elem(&timers, &k);
+  if (!e) return 0;
+  return ((volatile int *)&e->t)[3];
 }
 
 char LICENSE[] SEC("license") = "GPL";

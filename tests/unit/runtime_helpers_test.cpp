@@ -12,6 +12,7 @@
 #include "bpfvm/helpers/prototype.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/object.hpp"
+#include "timer_scenario.hpp"
 
 namespace bpfvm::runtime {
 namespace {
@@ -38,6 +39,38 @@ class HelpersTest : public ::testing::Test {
   std::filesystem::path root_;
   std::unique_ptr<Runtime> rt_;
 };
+
+// Timers fire after the run that started them, in this process (KernelOracle.TimersFire compares the
+// same scenario with the kernel's; this one needs no kernel).
+TEST_F(HelpersTest, TimersFireAfterTheRun) {
+  auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/timer_runs.bpf.o");
+  ASSERT_TRUE(obj) << obj.error().to_string();
+  std::vector<std::uint8_t> frame(14 + 20, 0);
+  frame[12] = 0x08, frame[14] = 0x45;
+  const testing::TimerSide side{
+      [&](const char* name) {
+        auto r = obj->find_program(name)->test_run({frame, {}, 1});
+        ASSERT_TRUE(r) << name << ": " << r.error().to_string();
+        EXPECT_EQ(r->retval, 0u) << name;
+      },
+      [&](const char* map, const void* key, void* value) { return bool(obj->find_map(map)->impl().lookup(key, value)); },
+      [&](const char* map, const void* key, const void* value) { EXPECT_TRUE(obj->find_map(map)->impl().update(key, value, 0)); },
+      [&](const char* map, const void* key) { EXPECT_TRUE(obj->find_map(map)->impl().erase(key)); }};
+  const testing::TimerOutcome out = testing::run_timer_scenario(side);
+  const std::int64_t codes[16] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0, -EBUSY, -EINVAL,
+                                  0,       -EINVAL, 0,       1,       0,       -EINVAL, 0, 0};
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(out.results[i], codes[i]) << "results[" << i << "]";
+  EXPECT_EQ(out.array[0].fired, 100);  // as user space wrote it: the pending timer was freed
+  for (std::uint32_t k = 1; k <= 3; ++k) {
+    EXPECT_EQ(out.array[k].fired, 1) << k;
+    EXPECT_EQ(out.array[k].key_seen, k == 2 ? 0 : k) << k;  // (element 2's callback records no key)
+  }
+  EXPECT_EQ(out.array[2].cancelled, -EDEADLK);
+  EXPECT_EQ(out.hash77.fired, 4);
+  EXPECT_EQ(out.hash77.key_seen, 77);
+  EXPECT_FALSE(out.hash88);
+  for (const auto& e : out.array) EXPECT_EQ(e.timer[0] | e.timer[1], 0u) << "user space reads a timer as zeros";
+}
 
 TEST_F(HelpersTest, TaskMemoryClocksAndStrings) {
   auto obj = Object::open_file(*rt_, std::string(BPFVM_PROGS_DIR) + "/helpers.bpf.o");

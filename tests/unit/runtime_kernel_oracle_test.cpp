@@ -35,6 +35,7 @@
 #include "bpfvm/obj/btf.hpp"
 #include "bpfvm/verifier/verifier.hpp"
 #include "bpfvm/runtime/verifier_platform.hpp"
+#include "timer_scenario.hpp"
 
 namespace bpfvm::runtime {
 namespace {
@@ -1408,6 +1409,54 @@ TEST_F(KernelOracle, HelpersSomeBuildsWithhold) {
 // The context rules and return ranges of the types bpfvm verifies from the kernel's answers
 // (scripts/probe_contexts): every load and store of 1-8 bytes in the first 128 context bytes, and a
 // spread of return values, accepted by the running kernel exactly when bpfvm's verifier accepts them.
+// Timers expire after the runs that started them, and their callbacks change the maps as the kernel's
+// do: what the helpers return at each step, the callbacks' keys, a callback that starts its timer again
+// and one that cancels its own, an absolute expiry, and user space's writes and deletes freeing pending
+// timers (tests/progs/timer_runs.bpf.c, tests/support/timer_scenario.hpp).
+TEST_F(KernelOracle, TimersFire) {
+  const std::string path = std::string(BPFVM_PROGS_DIR) + "/timer_runs.bpf.o";
+  std::string refused;
+  struct bpf_object* kobj = kernel_load(path, refused);
+  if (!kobj) GTEST_SKIP() << refused;
+  auto ours = Object::open_file(*rt_, path);
+  ASSERT_TRUE(ours) << ours.error().to_string();
+  const auto frame = ipv4_frame();
+  const auto kmap = [&](const char* name) { return bpf_object__find_map_fd_by_name(kobj, name); };
+  const testing::TimerSide kernel{
+      [&](const char* name) {
+        std::vector<std::uint8_t> out(frame.size() + 256);
+        LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame.data(), .data_out = out.data(),
+                    .data_size_in = static_cast<std::uint32_t>(frame.size()),
+                    .data_size_out = static_cast<std::uint32_t>(out.size()));
+        ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(bpf_object__find_program_by_name(kobj, name)), &run), 0) << name;
+        EXPECT_EQ(run.retval, 0u) << name;
+      },
+      [&](const char* map, const void* key, void* value) { return bpf_map_lookup_elem(kmap(map), key, value) == 0; },
+      [&](const char* map, const void* key, const void* value) { EXPECT_EQ(bpf_map_update_elem(kmap(map), key, value, 0), 0); },
+      [&](const char* map, const void* key) { EXPECT_EQ(bpf_map_delete_elem(kmap(map), key), 0); }};
+  const testing::TimerSide mine{
+      [&](const char* name) {
+        auto r = ours->find_program(name)->test_run({frame, {}, 1});
+        ASSERT_TRUE(r) << name << ": " << r.error().to_string();
+        EXPECT_EQ(r->retval, 0u) << name;
+      },
+      [&](const char* map, const void* key, void* value) { return bool(ours->find_map(map)->impl().lookup(key, value)); },
+      [&](const char* map, const void* key, const void* value) { EXPECT_TRUE(ours->find_map(map)->impl().update(key, value, 0)); },
+      [&](const char* map, const void* key) { EXPECT_TRUE(ours->find_map(map)->impl().erase(key)); }};
+  const testing::TimerOutcome k = testing::run_timer_scenario(kernel);
+  const testing::TimerOutcome m = testing::run_timer_scenario(mine);
+  bpf_object__close(kobj);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(m.results[i], k.results[i]) << "results[" << i << "]";
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE("atimers[" + std::to_string(i) + "]");
+    EXPECT_EQ(std::memcmp(&m.array[i], &k.array[i], sizeof k.array[i]), 0)
+        << "fired " << m.array[i].fired << " (kernel " << k.array[i].fired << "), key " << m.array[i].key_seen << " ("
+        << k.array[i].key_seen << "), cancelled " << m.array[i].cancelled << " (" << k.array[i].cancelled << ")";
+  }
+  EXPECT_EQ(std::memcmp(&m.hash77, &k.hash77, sizeof k.hash77), 0) << "fired " << m.hash77.fired << " (kernel " << k.hash77.fired << ")";
+  EXPECT_EQ(m.hash88, k.hash88);
+}
+
 TEST_F(KernelOracle, ContextRulesPerProgramType) {
   const std::pair<std::uint32_t, std::uint32_t> variants[] = {
       {BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS},       {BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET4_POST_BIND},

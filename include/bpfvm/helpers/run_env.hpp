@@ -63,6 +63,8 @@ struct SyscallServices {
   long (*find_kernel_type)(const char* name, std::uint32_t kind) = nullptr;
 };
 
+class TimerProgram;
+
 struct RunEnv {
   Task task;
   pid_t memory_pid = 0;  // whose user memory probe_read_user reads; 0 = this process
@@ -115,6 +117,9 @@ struct RunEnv {
   // whether the context holds its return value after them (fexit).
   std::uint32_t func_args = 0;
   bool func_returned = false;
+  // The program that runs (a tail call's, after the call): whose functions bpf_timer_set_callback
+  // names. Null where no runtime program runs (a bare interpreter): the timer helpers then fail.
+  const TimerProgram* program = nullptr;
 };
 
 // The calling thread as the task: what a program sees when this process runs it (as BPF_PROG_TEST_RUN

@@ -115,6 +115,20 @@ class Map {
   // Whether `p` is a live map (for checked-mode helpers that receive a map pointer from a program
   // that no verifier vouched for).
   static bool is_live(const void* p);
+  // Whether [p, p + size) lies in this map's shared memory (a timer's map is the one whose values hold
+  // it). False for a map with private storage.
+  bool holds(const void* p, std::size_t size) const;
+
+  // The fields of a value that no copy of the value writes (the kernel's special fields: struct
+  // bpf_spin_lock and struct bpf_timer, found through BTF). A value written over an element's keeps its
+  // lock word and frees its timer (copy_map_value, then bpf_obj_free_fields: a timer pending there
+  // never fires, and may be initialised again); a new element's are zero; a value copied out to user
+  // space has them zero (check_and_init_map_value).
+  void copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const;
+  void clear_special_fields(void* value) const;
+  // An element that goes (deleted, evicted, written over): its timer is freed, so that one pending
+  // there never fires and the timer may be initialised again.
+  void free_timer(std::uint8_t* element_value) const;
 
  protected:
   explicit Map(MapDef def);                         // private storage (map-in-map)

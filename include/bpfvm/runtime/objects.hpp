@@ -14,6 +14,7 @@
 
 #include "bpfvm/base/result.hpp"
 #include "bpfvm/helpers/run_env.hpp"
+#include "bpfvm/helpers/timers.hpp"
 #include "bpfvm/isa/insn.hpp"
 #include "bpfvm/maps/map.hpp"
 #include "bpfvm/obj/btf.hpp"
@@ -93,7 +94,7 @@ struct TestRunResult {
 // The kernel's license_is_gpl_compatible.
 bool gpl_compatible(std::string_view license);
 
-class Program {
+class Program final : public helpers::TimerProgram, public std::enable_shared_from_this<Program> {
  public:
   struct Parts {  // what the runtime hands over when a load succeeds
     std::uint32_t id = 0;
@@ -187,6 +188,9 @@ class Program {
       env_.task = task;
       env_.memory_pid = memory_pid;
     }
+    // A run of the program's function at instruction `pc` with r1-r5 (a timer's callback, which starts
+    // outside any run of the program).
+    Result<std::uint64_t> run_function(std::uint32_t pc, const std::uint64_t (&args)[5]);
 
    private:
     Result<std::uint64_t> enter();
@@ -216,6 +220,13 @@ class Program {
 
   // BPF_PROG_TEST_RUN with the kernel's semantics for the program's type (see test_run.cpp).
   Result<TestRunResult> test_run(const TestRunRequest& request) const;
+
+  // What a timer asks of the program (helpers/timers.hpp): its callbacks run on the timer's thread,
+  // which is then the task; `pc` must be a function the program passes to a helper (BPF_PSEUDO_FUNC).
+  std::uint32_t timer_program_id() const override { return id(); }
+  maps::Map* timer_map(const void* addr, std::size_t size) const override;
+  Result<std::uint64_t> run_timer_callback(std::uint32_t pc, const std::uint64_t (&args)[5]) const override;
+  std::shared_ptr<const helpers::TimerProgram> keep_for_timer() const override { return weak_from_this().lock(); }
 
  private:
   std::shared_ptr<void> registration_;

@@ -1,0 +1,49 @@
+// bpf_timer (kernel/bpf/helpers.c): a struct bpf_timer in a map value, which a program initialises
+// (bpf_timer_init), gives a callback of its own (bpf_timer_set_callback) and starts (bpf_timer_start);
+// when it expires, the callback runs with the map, the element's key and its value, outside any run of
+// the program (the kernel runs it from an hrtimer, in softirq context).
+//
+// In bpfvm the timer's state is in the value itself, in the map's shared memory, so that every process
+// that maps the map sees it: bpf_timer_cancel in one process stops a timer another started, and an
+// update of the element frees it (maps::Map::free_timer). Its 16 bytes:
+//   word 0: 0 while not initialised; else the clock (bits 4-7), whether a callback is set (bit 1) and
+//           which one: its instruction (bits 8-31) in the program with the id in bits 32-63;
+//   word 1: which start is pending (the starting process's pid in bits 32-63, a number of its own
+//           below), 0 when none is: a pending expiry fires only if it is still the one there.
+// An expiry fires in a thread of the process that started the timer ("bpfvm-timers", made at the
+// process's first start), while that process runs: the kernel keeps a timer as long as its map has
+// users, bpfvm as long as the process that started it does.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "bpfvm/base/result.hpp"
+
+namespace bpfvm::maps {
+class Map;
+}
+
+namespace bpfvm::helpers {
+
+// What a timer needs of the program that runs (the runtime's Program, through RunEnv::program).
+class TimerProgram {
+ public:
+  virtual std::uint32_t timer_program_id() const = 0;
+  // The map of this program's whose values hold [addr, addr + size) (a struct bpf_timer); null when none.
+  virtual maps::Map* timer_map(const void* addr, std::size_t size) const = 0;
+  // Runs the program's function at instruction `pc` with r1-r5 on the calling thread, as the task.
+  virtual Result<std::uint64_t> run_timer_callback(std::uint32_t pc, const std::uint64_t (&args)[5]) const = 0;
+  // The program, kept alive while a timer may call it (the kernel's timer holds a reference to its
+  // callback's program); null when it is not shared.
+  virtual std::shared_ptr<const TimerProgram> keep_for_timer() const = 0;
+
+ protected:
+  ~TimerProgram() = default;
+};
+
+// Called first on the timer thread of each process (the agent marks it as its own: its syscalls are not
+// the traced process's).
+void on_timer_thread_start(void (*hook)());
+
+}  // namespace bpfvm::helpers
