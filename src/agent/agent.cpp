@@ -1770,7 +1770,7 @@ Result<void> start(const AgentOptions& options) {
     static std::once_flag atfork;
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
     // A thread that fires bpf_timer callbacks here is the agent's (its syscalls are not the process's).
-    helpers::on_timer_thread_start(&mark_own_thread);
+    helpers::set_timer_hooks({&mark_own_thread, &report});
     std::uint32_t synced = 0;
     {
       std::lock_guard lock(g_state_mutex);

@@ -60,6 +60,7 @@ struct Later {
 
 struct Hooks {
   std::atomic<void (*)()> thread_start{nullptr};
+  std::atomic<void (*)(const std::string&)> report{nullptr};
 };
 Hooks& hooks() {
   static Hooks h;
@@ -101,6 +102,7 @@ Service& service() {
 void report(Service& s, const std::string& what) {
   if (s.reported) return;  // once per process: a timer that fails every millisecond would flood stderr
   s.reported = true;
+  if (auto hook = hooks().report.load(std::memory_order_acquire)) return hook(what);
   std::fprintf(stderr, "bpfvm: %s\n", what.c_str());
 }
 
@@ -286,7 +288,10 @@ std::uint64_t timer_cancel(std::uint64_t timer, std::uint64_t, std::uint64_t, st
 
 }  // namespace
 
-void on_timer_thread_start(void (*hook)()) { hooks().thread_start.store(hook, std::memory_order_release); }
+void set_timer_hooks(const TimerHooks& h) {
+  hooks().thread_start.store(h.thread_start, std::memory_order_release);
+  hooks().report.store(h.report, std::memory_order_release);
+}
 
 void install_timer_helpers(Registry& table) {
   table.set(BPF_FUNC_timer_init, timer_init);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "bpfvm/base/result.hpp"
 
@@ -42,8 +43,14 @@ class TimerProgram {
   ~TimerProgram() = default;
 };
 
-// Called first on the timer thread of each process (the agent marks it as its own: its syscalls are not
-// the traced process's).
-void on_timer_thread_start(void (*hook)());
+// What an embedder changes in this process's timers (the agent, inside a traced process): what the timer
+// thread calls first (the agent marks it as its own: its syscalls are not the process's), and where a
+// callback's failure is reported (stderr when not set; the agent's report, which a traced process's
+// stderr sees only when asked for).
+struct TimerHooks {
+  void (*thread_start)() = nullptr;
+  void (*report)(const std::string& what) = nullptr;
+};
+void set_timer_hooks(const TimerHooks& hooks);
 
 }  // namespace bpfvm::helpers
