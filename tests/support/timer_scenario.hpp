@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace bpfvm::testing {
 
 // struct elem of timer_runs.bpf.c.
@@ -25,6 +27,23 @@ struct TimerSide {
   std::function<void(const char* map, const void* key, const void* value)> update;
   std::function<void(const char* map, const void* key)> erase;
 };
+
+// bpfvm's side: the programs of `object` (a runtime::Object) test-run on `frame`, its maps through their
+// user-space face.
+template <typename Object>
+TimerSide bpfvm_timer_side(Object& object, std::vector<std::uint8_t> frame) {
+  return TimerSide{
+      [&object, frame](const char* name) {
+        auto r = object.find_program(name)->test_run({frame, {}, 1});
+        ASSERT_TRUE(r) << name << ": " << r.error().to_string();
+        EXPECT_EQ(r->retval, 0u) << name;
+      },
+      [&object](const char* map, const void* key, void* value) { return bool(object.find_map(map)->impl().lookup(key, value)); },
+      [&object](const char* map, const void* key, const void* value) {
+        EXPECT_TRUE(object.find_map(map)->impl().update(key, value, 0));
+      },
+      [&object](const char* map, const void* key) { EXPECT_TRUE(object.find_map(map)->impl().erase(key)); }};
+}
 
 struct TimerOutcome {
   std::int64_t results[16] = {};

@@ -47,15 +47,7 @@ TEST_F(HelpersTest, TimersFireAfterTheRun) {
   ASSERT_TRUE(obj) << obj.error().to_string();
   std::vector<std::uint8_t> frame(14 + 20, 0);
   frame[12] = 0x08, frame[14] = 0x45;
-  const testing::TimerSide side{
-      [&](const char* name) {
-        auto r = obj->find_program(name)->test_run({frame, {}, 1});
-        ASSERT_TRUE(r) << name << ": " << r.error().to_string();
-        EXPECT_EQ(r->retval, 0u) << name;
-      },
-      [&](const char* map, const void* key, void* value) { return bool(obj->find_map(map)->impl().lookup(key, value)); },
-      [&](const char* map, const void* key, const void* value) { EXPECT_TRUE(obj->find_map(map)->impl().update(key, value, 0)); },
-      [&](const char* map, const void* key) { EXPECT_TRUE(obj->find_map(map)->impl().erase(key)); }};
+  const testing::TimerSide side = testing::bpfvm_timer_side(*obj, frame);
   const testing::TimerOutcome out = testing::run_timer_scenario(side);
   const std::int64_t codes[16] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0, -EBUSY, -EINVAL,
                                   0,       -EINVAL, 0,       1,       0,       -EINVAL, 0, 0};

@@ -1434,15 +1434,7 @@ TEST_F(KernelOracle, TimersFire) {
       [&](const char* map, const void* key, void* value) { return bpf_map_lookup_elem(kmap(map), key, value) == 0; },
       [&](const char* map, const void* key, const void* value) { EXPECT_EQ(bpf_map_update_elem(kmap(map), key, value, 0), 0); },
       [&](const char* map, const void* key) { EXPECT_EQ(bpf_map_delete_elem(kmap(map), key), 0); }};
-  const testing::TimerSide mine{
-      [&](const char* name) {
-        auto r = ours->find_program(name)->test_run({frame, {}, 1});
-        ASSERT_TRUE(r) << name << ": " << r.error().to_string();
-        EXPECT_EQ(r->retval, 0u) << name;
-      },
-      [&](const char* map, const void* key, void* value) { return bool(ours->find_map(map)->impl().lookup(key, value)); },
-      [&](const char* map, const void* key, const void* value) { EXPECT_TRUE(ours->find_map(map)->impl().update(key, value, 0)); },
-      [&](const char* map, const void* key) { EXPECT_TRUE(ours->find_map(map)->impl().erase(key)); }};
+  const testing::TimerSide mine = testing::bpfvm_timer_side(*ours, frame);
   const testing::TimerOutcome k = testing::run_timer_scenario(kernel);
   const testing::TimerOutcome m = testing::run_timer_scenario(mine);
   bpf_object__close(kobj);
