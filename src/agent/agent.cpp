@@ -1517,6 +1517,7 @@ void* watch(void* arg) {
   State& s = *g_state;
   if (arg) {
     const auto at_fork = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(arg) - 1);
+    helpers::start_timer_thread();  // for the links applied before this thread (the start's, a parent's)
     park(s, at_fork);
   }
   for (;;) {
@@ -1530,6 +1531,7 @@ void* watch(void* arg) {
       changed = before != s.applied.size() + s.syscalls.size() + s.failed.size();
     }
     if (changed) watch_exit();
+    helpers::start_timer_thread();  // (when a program applied here uses timers)
     // Woken by a link's change; every second anyway, for links whose loader died without withdrawing.
     park(s, seen);
     drop_what_the_leader_lacks();
@@ -1770,7 +1772,9 @@ Result<void> start(const AgentOptions& options) {
     static std::once_flag atfork;
     std::call_once(atfork, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
     // A thread that fires bpf_timer callbacks here is the agent's (its syscalls are not the process's).
-    helpers::set_timer_hooks({&mark_own_thread, &report});
+    // Made by the watcher (below), after the links' patching, which needs the process to have no other
+    // thread, and never in a run, which may be at a syscall of malloc's.
+    helpers::set_timer_hooks({&mark_own_thread, &report, true});
     std::uint32_t synced = 0;
     {
       std::lock_guard lock(g_state_mutex);

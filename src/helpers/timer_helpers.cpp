@@ -61,6 +61,7 @@ struct Later {
 struct Hooks {
   std::atomic<void (*)()> thread_start{nullptr};
   std::atomic<void (*)(const std::string&)> report{nullptr};
+  std::atomic<bool> embedder_starts_thread{false};
 };
 Hooks& hooks() {
   static Hooks h;
@@ -68,8 +69,10 @@ Hooks& hooks() {
 }
 
 // This process's timers: what is pending, the programs callbacks belong to, the thread that fires them.
+constexpr std::size_t kQueueRoom = 4096;
+
 struct Service {
-  explicit Service(pid_t p) : pid(p) {}
+  explicit Service(pid_t p) : pid(p) { queue.reserve(kQueueRoom); }
   const pid_t pid;
   std::mutex mutex;
   std::condition_variable changed;  // a new earliest expiry; a callback finished
@@ -79,6 +82,7 @@ struct Service {
   std::unordered_map<std::uint32_t, std::weak_ptr<const TimerProgram>> programs;
   const std::uint64_t* running = nullptr;  // the timer whose callback runs now
   bool thread = false;
+  bool wanted = false;  // a program that uses timers was loaded here
   std::uint32_t tickets = 0;
   bool reported = false;
 };
@@ -90,8 +94,17 @@ __attribute__((tls_model("initial-exec"))) thread_local const std::uint64_t* t_r
 
 Service& service() {
   if (Service* s = g_service.load(std::memory_order_acquire)) [[likely]] return *s;
+  // A child of a process with timers gets its service at the fork (malloc is usable in an atfork child
+  // handler), so that its runs do not make one; its thread is made as the parent's was.
   static std::once_flag atfork;
-  std::call_once(atfork, [] { ::pthread_atfork(nullptr, nullptr, [] { g_service.store(nullptr, std::memory_order_relaxed); }); });
+  std::call_once(atfork, [] {
+    ::pthread_atfork(nullptr, nullptr, [] {
+      Service* parent = g_service.load(std::memory_order_relaxed);
+      Service* child = parent ? new Service(::getpid()) : nullptr;
+      if (child) child->wanted = parent->wanted;
+      g_service.store(child, std::memory_order_relaxed);
+    });
+  });
   auto* fresh = new Service(::getpid());
   Service* none = nullptr;
   if (g_service.compare_exchange_strong(none, fresh, std::memory_order_acq_rel)) return *fresh;
@@ -188,6 +201,14 @@ bool start_thread(Service& s) {
   return s.thread;
 }
 
+// Knows `program` by id (without allocating when it is known already).
+void remember(Service& s, const TimerProgram& program) {
+  std::lock_guard lock(s.mutex);
+  const auto it = s.programs.find(program.timer_program_id());
+  if (it != s.programs.end() && !it->second.expired()) return;
+  s.programs[program.timer_program_id()] = program.keep_for_timer();
+}
+
 // The timer's words, when `addr` may be one (checked mode: memory the program may write).
 std::uint64_t* timer_at(std::uint64_t addr, CallContext* ctx) {
   if (addr == 0 || addr % 8 != 0 || !ctx->may_access(addr, 16, true)) return nullptr;
@@ -223,10 +244,7 @@ std::uint64_t timer_set_callback(std::uint64_t timer, std::uint64_t callback, st
     next = (state & (kInitialised | 0xf << kClockShift)) | kHasCallback | callback << kPcShift |
            std::uint64_t{program->timer_program_id()} << kProgShift;
   } while (!word(w, 0).compare_exchange_weak(state, next, std::memory_order_acq_rel));
-  Service& s = service();
-  std::lock_guard lock(s.mutex);
-  auto& known = s.programs[program->timer_program_id()];
-  if (known.expired()) known = program->keep_for_timer();
+  remember(service(), *program);
   return 0;
 }
 
@@ -252,7 +270,8 @@ std::uint64_t timer_start(std::uint64_t timer, std::uint64_t nsecs, std::uint64_
   const std::uint64_t due = wait > UINT64_MAX - now ? UINT64_MAX : now + wait;
   Service& s = service();
   std::lock_guard lock(s.mutex);
-  if (!start_thread(s)) return errno_result(ENOMEM);
+  s.wanted = true;
+  if (!hooks().embedder_starts_thread.load(std::memory_order_relaxed) && !start_thread(s)) return errno_result(ENOMEM);
   if (++s.tickets == 0) ++s.tickets;
   const std::uint64_t ticket = std::uint64_t{static_cast<std::uint32_t>(s.pid)} << 32 | s.tickets;
   word(w, 1).store(ticket, std::memory_order_release);
@@ -288,9 +307,32 @@ std::uint64_t timer_cancel(std::uint64_t timer, std::uint64_t, std::uint64_t, st
 
 }  // namespace
 
+void prepare_timers(const TimerProgram& program) {
+  Service& s = service();
+  remember(s, program);
+  {
+    std::lock_guard lock(s.mutex);
+    s.wanted = true;
+  }
+  if (!hooks().embedder_starts_thread.load(std::memory_order_acquire)) start_timer_thread();
+}
+
+void start_timer_thread() {
+  Service* s = g_service.load(std::memory_order_acquire);
+  if (!s) return;
+  std::lock_guard lock(s->mutex);
+  if (!s->wanted || s->thread) return;
+  if (start_thread(*s)) {
+    s->changed.notify_all();
+  } else if (auto hook = hooks().report.load(std::memory_order_acquire)) {
+    hook("cannot start the timers' thread: timers started here do not fire");
+  }
+}
+
 void set_timer_hooks(const TimerHooks& h) {
   hooks().thread_start.store(h.thread_start, std::memory_order_release);
   hooks().report.store(h.report, std::memory_order_release);
+  hooks().embedder_starts_thread.store(h.embedder_starts_thread, std::memory_order_release);
 }
 
 void install_timer_helpers(Registry& table) {

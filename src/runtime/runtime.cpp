@@ -1,5 +1,7 @@
 #include "bpfvm/runtime/runtime.hpp"
 
+#include "bpfvm/helpers/timers.hpp"
+
 #include "bpfvm/maps/object_map.hpp"
 #include "bpfvm/obj/btf_value.hpp"
 #include "bpfvm/runtime/kernel_tasks.hpp"
@@ -804,9 +806,14 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
       break;
     }
   }
+  const bool timers = std::any_of(parts.original.begin(), parts.original.end(), [](const isa::RawInsn& in) {
+    return in.opcode == 0x85 && in.src == 0 && (in.imm == BPF_FUNC_timer_set_callback || in.imm == BPF_FUNC_timer_start);
+  });
   parts.id = request.id ? request.id : new_id(kProg);
   auto prog = std::make_shared<Program>(std::move(parts));
   prog->set_registration(publish(ObjectKind::kProg, prog->id(), program_record(*prog), request.id == 0));
+  // Its timers' thread and queue are made now, not in a run (helpers/timers.hpp).
+  if (timers) helpers::prepare_timers(*prog);
   if (const auto& r = registry()) {
     // The loader makes the profile page; a process that opens the program by id (an agent running it
     // in a traced process) adds its runs to the same page, so `bpfvm prog profile` sees them all.

@@ -43,14 +43,27 @@ class TimerProgram {
   ~TimerProgram() = default;
 };
 
+// Made when a program that sets or starts timers is loaded: this process's timer thread, room in its
+// queue, and the program known by id. A start inside a run then allocates nothing (unless more timers are
+// pending than there is room for), as a run may be on a thread that holds malloc's lock (the agent runs
+// programs at the process's own syscalls, malloc's mmap and brk among them).
+void prepare_timers(const TimerProgram& program);
+
 // What an embedder changes in this process's timers (the agent, inside a traced process): what the timer
 // thread calls first (the agent marks it as its own: its syscalls are not the process's), and where a
 // callback's failure is reported (stderr when not set; the agent's report, which a traced process's
 // stderr sees only when asked for).
+// With `embedder_starts_thread`, neither a load nor a start makes the timer thread: the embedder calls
+// start_timer_thread() where a new thread harms nothing (the agent: its watcher, after patching the
+// process's syscall instructions, which needs the process to have no other thread); expiries wait
+// in the queue until then.
 struct TimerHooks {
   void (*thread_start)() = nullptr;
   void (*report)(const std::string& what) = nullptr;
+  bool embedder_starts_thread = false;
 };
 void set_timer_hooks(const TimerHooks& hooks);
+// Makes this process's timer thread if a program that sets or starts timers was loaded and it has none.
+void start_timer_thread();
 
 }  // namespace bpfvm::helpers
