@@ -10,8 +10,8 @@
 //           which one: its instruction (bits 8-31) in the program with the id in bits 32-63;
 //   word 1: which start is pending (the starting process's pid in bits 32-63, a number of its own
 //           below), 0 when none is: a pending expiry fires only if it is still the one there.
-// An expiry fires in a thread of the process that started the timer ("bpfvm-timers", made at the
-// process's first start), while that process runs: the kernel keeps a timer as long as its map has
+// An expiry fires in a thread of the process that started the timer ("bpfvm-timers", made when a
+// program that uses timers is loaded: prepare_timers), while that process runs: the kernel keeps a timer as long as its map has
 // users, bpfvm as long as the process that started it does.
 #pragma once
 
