@@ -237,6 +237,9 @@ constexpr Prototype kPrototypes[] = {
     // kernel refuses one with any other argument).
     {BPF_FUNC_per_cpu_ptr, "per_cpu_ptr", Ret::kPercpuMemOrNull, {A::kPercpuBtfId, A::kAnything, _, _, _}, false},
     {BPF_FUNC_this_cpu_ptr, "this_cpu_ptr", Ret::kPercpuMem, {A::kPercpuBtfId, _, _, _, _}, false},
+    // A referenced kptr of a map value swapped with a pointer the program holds (its reference goes into
+    // the map) or NULL; the old one comes out with a reference the program must release.
+    {.id = BPF_FUNC_kptr_xchg, .name = "kptr_xchg", .ret = Ret::kKptrOrNull, .args = {A::kKptrXchgDest, A::kKptrRelease, _, _, _}, .gpl_only = false, .ref = Ref::kAcquires},
     // Timers in map values (kernel/bpf/helpers.c): a callback the kernel runs later, on its own.
     {BPF_FUNC_timer_init, "timer_init", Ret::kInteger, {A::kTimer, A::kConstMapPtr, A::kAnything, _, _}, false},
     {BPF_FUNC_timer_set_callback, "timer_set_callback", Ret::kInteger, {A::kTimer, A::kFunc, _, _, _}, false},

@@ -1,5 +1,5 @@
 // bpf_timer_init (169), bpf_timer_set_callback (170), bpf_timer_start (171) and bpf_timer_cancel (172):
-// timers in map values, with the kernel's results (kernel/bpf/helpers.c: __bpf_async_init,
+// timers in map values; and bpf_kptr_xchg (194), the other helper of a map value's special fields, with the kernel's results (kernel/bpf/helpers.c: __bpf_async_init,
 // __bpf_async_set_callback, bpf_timer_start, bpf_timer_cancel). include/bpfvm/helpers/timers.hpp says
 // where a timer's state is kept and where it fires.
 #include "bpfvm/helpers/timers.hpp"
@@ -305,6 +305,14 @@ std::uint64_t timer_cancel(std::uint64_t timer, std::uint64_t, std::uint64_t, st
   return pending ? 1 : 0;
 }
 
+// bpf_kptr_xchg (194): the kptr field's old pointer for the new one (or NULL), atomically. (The verifier
+// proved the field a referenced kptr of a map value and the pointer one of its struct, or NULL.)
+std::uint64_t kptr_xchg(std::uint64_t field, std::uint64_t ptr, std::uint64_t, std::uint64_t, std::uint64_t,
+                        CallContext* ctx) {
+  if (field % 8 != 0 || !ctx->may_access(field, 8, true)) return 0;
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(field)).exchange(ptr, std::memory_order_acq_rel);
+}
+
 }  // namespace
 
 void prepare_timers(const TimerProgram& program) {
@@ -340,6 +348,7 @@ void install_timer_helpers(Registry& table) {
   table.set(BPF_FUNC_timer_set_callback, timer_set_callback);
   table.set(BPF_FUNC_timer_start, timer_start);
   table.set(BPF_FUNC_timer_cancel, timer_cancel);
+  table.set(BPF_FUNC_kptr_xchg, kptr_xchg);
 }
 
 }  // namespace bpfvm::helpers

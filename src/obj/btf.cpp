@@ -1,6 +1,8 @@
 #include "bpfvm/obj/btf.hpp"
 
 #include <bpf/btf.h>
+
+#include <functional>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -82,6 +84,81 @@ Result<std::int32_t> Btf::find_struct_member(std::uint32_t type_id, std::string_
     found = static_cast<std::int32_t>(bits / 8);
   }
   return found;
+}
+
+Result<std::vector<Btf::KptrField>> Btf::kptr_fields(std::uint32_t type_id) const {
+  std::vector<KptrField> out;
+  if (type_id == 0 || type_id >= type_count()) return out;
+  const struct btf* b = btf_.get();
+  const auto skip_mods = [&](std::uint32_t id) {
+    const struct btf_type* t = btf__type_by_id(b, id);
+    for (int guard = 0; t && (btf_is_mod(t) || btf_is_typedef(t)) && guard < 32; ++guard) {
+      id = t->type;
+      t = btf__type_by_id(b, id);
+    }
+    return std::pair{t, id};
+  };
+  // A member of type `id` at byte `base`: a kptr, or a struct or array holding some (depth-limited).
+  std::function<Result<void>(std::uint32_t, std::uint32_t, int)> visit = [&](std::uint32_t id, std::uint32_t base,
+                                                                                int depth) -> Result<void> {
+    if (depth > 8) return {};
+    const struct btf_type* t = btf__type_by_id(b, id);
+    for (int guard = 0; t && btf_is_typedef(t) && guard < 32; ++guard) t = btf__type_by_id(b, t->type);
+    if (t && btf_is_volatile(t)) t = btf__type_by_id(b, t->type);  // (the pointer itself may be volatile)
+    if (!t) return {};
+    if (btf_is_ptr(t)) {
+      const struct btf_type* tag = btf__type_by_id(b, t->type);
+      if (!tag || !btf_is_type_tag(tag) || btf_kflag(tag)) return {};
+      const std::string_view name = string_at(tag->name_off);
+      KptrField f;
+      f.offset = base;
+      if (name == "kptr_untrusted") {
+        f.kind = KptrField::Kind::kUntrusted;
+      } else if (name == "kptr") {
+        f.kind = KptrField::Kind::kReferenced;
+      } else if (name == "percpu_kptr") {
+        f.kind = KptrField::Kind::kPercpu;
+      } else if (name == "uptr") {
+        f.kind = KptrField::Kind::kUser;
+      } else {
+        return make_error(Errc::kInvalid, "a pointer at offset {} of the value has type tag '{}', which the kernel "
+                                          "does not know (kptr, kptr_untrusted, percpu_kptr, uptr)", base, name);
+      }
+      const struct btf_type* next = btf__type_by_id(b, tag->type);
+      if (next && btf_is_type_tag(next)) {
+        return make_error(Errc::kInvalid, "the kptr at offset {} of the value has more than one type tag", base);
+      }
+      const auto [pointee, pointee_id] = skip_mods(tag->type);
+      if (!pointee || !btf_is_struct(pointee)) {
+        return make_error(Errc::kInvalid, "the kptr at offset {} of the value does not point to a struct", base);
+      }
+      f.pointee = std::string(string_at(pointee->name_off));
+      out.push_back(std::move(f));
+      return {};
+    }
+    if (btf_is_array(t)) {
+      const struct btf_array* a = btf_array(t);
+      const std::uint32_t size = type_size(a->type);
+      for (std::uint32_t i = 0; size && i < a->nelems && i < 1024; ++i) BPFVM_TRY(visit(a->type, base + i * size, depth + 1));
+      return {};
+    }
+    if (btf_is_struct(t) && depth > 0) {
+      const struct btf_member* m = btf_members(t);
+      for (unsigned i = 0; i < btf_vlen(t); ++i) {
+        if (btf_member_bitfield_size(t, i)) continue;
+        BPFVM_TRY(visit(m[i].type, base + btf_member_bit_offset(t, i) / 8, depth + 1));
+      }
+    }
+    return {};
+  };
+  const auto [t, id] = skip_mods(type_id);
+  if (!t || !btf_is_struct(t)) return out;
+  const struct btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i) {
+    if (btf_member_bitfield_size(t, i)) continue;
+    BPFVM_TRY(visit(m[i].type, btf_member_bit_offset(t, i) / 8, 1));
+  }
+  return out;
 }
 
 struct Btf::NameIndex {

@@ -21,6 +21,8 @@ verifier::MapInfo map_info(const obj::ObjectSpec& spec, const obj::MapSpec& m) {
     if (auto off = spec.btf->find_struct_member(m.btf_value_type_id, "bpf_timer")) def.timer_off = *off;
   }
   verifier::MapInfo info = VerifierPlatform::map_info(def);
+  // (A value whose kptr tags the kernel refuses fails the map's creation, not the programs' verification.)
+  if (spec.btf && m.btf_value_type_id) (void)VerifierPlatform::add_kptrs(info, *spec.btf, m.btf_value_type_id);
   // .rodata is frozen with its initial values before programs load (as libbpf does).
   if (m.origin == obj::MapOrigin::kRodata && info.read_only && info.direct_value && !m.initial_value.empty()) {
     info.frozen_value = m.initial_value;
@@ -75,7 +77,7 @@ void kernel_types_for_helpers(VerifierPlatform& platform, std::span<const isa::R
     const helpers::Prototype* p = helpers::find_prototype(in.imm);
     return p && (!p->btf_struct.empty() || !p->ret_struct.empty());
   });
-  if (!calls) return;
+  if (!calls && !platform.has_kptrs()) return;
   if (auto btf = obj::running_kernel_btf()) platform.use_kernel_types(*btf);
 }
 

@@ -428,6 +428,8 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
   if (request.btf && request.btf_value_type_id) {
     def.spin_lock_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_spin_lock"));
     def.timer_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_timer"));
+    // kptr fields the kernel does not know fail the map's creation (btf_parse_fields: EINVAL).
+    BPFVM_TRY(request.btf->btf().kptr_fields(request.btf_value_type_id));
   }
   // (BTF that does not fit the map is checked after the map's own rules, which come first in the kernel.)
   auto impl = BPFVM_TRY(maps::create_map(def, request.inner ? &*request.inner : nullptr, storage));
@@ -633,6 +635,9 @@ Result<std::shared_ptr<Program>> Runtime::load_program(ProgramLoadRequest reques
     map_infos.push_back(m ? VerifierPlatform::map_info(m->def()) : verifier::MapInfo{});
     // A frozen read-only global (.rodata after BPF_MAP_FREEZE): the verifier reads its constants.
     verifier::MapInfo& info = map_infos.back();
+    if (m && m->btf() && m->btf_value_type_id()) {
+      if (auto r = VerifierPlatform::add_kptrs(info, m->btf()->btf(), m->btf_value_type_id()); !r) return fail(std::move(r).error());
+    }
     if (m && info.read_only && info.direct_value && m->impl().frozen()) {
       const std::uint32_t zero = 0;
       if (const auto* v = static_cast<const std::uint8_t*>(m->impl().lookup_in_place(&zero))) {

@@ -59,6 +59,8 @@ verifier::ArgType arg_type(helpers::Arg a) {
     case A::kDynptrRingbufRelease: return V::kDynptrRingbufRelease;
     case A::kTimer: return V::kTimer;
     case A::kPercpuBtfId: return V::kPercpuBtfId;
+    case A::kKptrXchgDest: return V::kKptrXchgDest;
+    case A::kKptrRelease: return V::kKptrRelease;
   }
   return V::kNone;
 }
@@ -78,6 +80,7 @@ verifier::RetType ret_type(helpers::Ret r) {
     case helpers::Ret::kDynptrMemOrNull: return verifier::RetType::kDynptrMemOrNull;
     case helpers::Ret::kPercpuMemOrNull: return verifier::RetType::kPercpuMemOrNull;
     case helpers::Ret::kPercpuMem: return verifier::RetType::kPercpuMem;
+    case helpers::Ret::kKptrOrNull: return verifier::RetType::kKptrOrNull;
   }
   return verifier::RetType::kInteger;
 }
@@ -130,6 +133,14 @@ verifier::MapInfo VerifierPlatform::map_info(const maps::MapDef& def) {
   // map_direct_value_addr: arrays of one entry (global data sections).
   m.direct_value = def.type == BPF_MAP_TYPE_ARRAY && def.max_entries == 1;
   return m;
+}
+
+Result<void> VerifierPlatform::add_kptrs(verifier::MapInfo& info, const obj::Btf& btf, std::uint32_t value_type_id) {
+  for (obj::Btf::KptrField& f : BPFVM_TRY(btf.kptr_fields(value_type_id))) {
+    info.kptrs.push_back({static_cast<std::int32_t>(f.offset), static_cast<verifier::MapInfo::Kptr::Kind>(f.kind),
+                          std::move(f.pointee)});
+  }
+  return {};
 }
 
 VerifierPlatform::VerifierPlatform(std::uint32_t prog_type, std::vector<verifier::MapInfo> maps, bool gpl_compatible)

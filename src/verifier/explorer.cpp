@@ -552,10 +552,13 @@ Result<bool> Explorer::leave_program(const Path& path) {
     // What the reference holds, and what gives it back.
     const Reference& ref = path.state.refs.front();
     const char* what = ref.socket   ? "the socket looked up there is not released on this path"
+                       : ref.kptr   ? "the object bpf_kptr_xchg took out of the map there is not released on this path"
                        : ref.dynptr ? "the dynptr's record reserved there is neither submitted nor discarded on this path"
                                     : "the record reserved there is neither submitted nor discarded on this path";
     const char* hint =
         ref.socket   ? "call bpf_sk_release on the socket on every path where the lookup found one, early returns included"
+        : ref.kptr   ? "put it back into a map's kptr with bpf_kptr_xchg (whose own result must then be released), or "
+                       "release it with the struct's release kfunc (bpf_task_release...), which bpfvm does not have"
         : ref.dynptr ? "call bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr on every path, even when the "
                        "reservation failed"
                      : "call bpf_ringbuf_submit or bpf_ringbuf_discard on every path, early returns included";
@@ -1022,7 +1025,8 @@ Result<void> Explorer::step(State& s, std::uint32_t pc, const isa::Insn& insn) {
             const RegState value = st.src.is_reg ? *BPFVM_TRY(read(f, pc, st.src.reg))
                                                  : RegState::scalar(Scalar::constant(
                                                        sign_extend(static_cast<std::uint32_t>(st.src.imm), 32)));
-            BPFVM_TRY(access(s, pc, st.base, st.off, isa::bytes_of(st.size), true, &value, false));
+            BPFVM_TRY(access(s, pc, st.base, st.off, isa::bytes_of(st.size), true, &value, false,
+                             st.src.is_reg ? MemInsn::kStore : MemInsn::kStoreImm));
             return {};
           },
           [&](const isa::Atomic& a) -> Result<void> { return atomic(s, pc, a); },

@@ -161,8 +161,13 @@ class Explorer {
   Result<void> pointer_alu(RegState& dst, std::uint32_t pc, const isa::Alu& a, const RegState& d, const RegState& src);
 
   // --- memory_access.cpp: loads and stores by region
+  // Which instruction accesses memory (the kernel's checks of kptr fields differ by class and mode).
+  enum class MemInsn : std::uint8_t { kLoad, kStore, kStoreImm, kAtomic };
   Result<RegState> access(State& s, std::uint32_t pc, std::uint8_t reg, std::int16_t off, int size, bool write,
-                          const RegState* value, bool sign_extend_load);
+                          const RegState* value, bool sign_extend_load, MemInsn insn = MemInsn::kLoad);
+  // A load or store of the kptr field `k` of a map value (check_map_kptr_access).
+  Result<RegState> kptr_access(std::uint32_t pc, const MapInfo::Kptr& k, bool write, const RegState* value,
+                               MemInsn insn);
   Result<void> atomic(State& s, std::uint32_t pc, const isa::Atomic& a);
   Result<void> packet_load(State& s, std::uint32_t pc, const isa::PacketLoad& p);
   Result<std::int32_t> stack_offset(std::uint32_t pc, const RegState& base, std::uint8_t reg, std::int64_t insn_off,
@@ -186,8 +191,9 @@ class Explorer {
   // A region of `limit` bytes that `reg` points into, accessed at the pointer's offsets plus `off`.
   Result<void> region_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off, std::int64_t size,
                             std::int64_t limit, std::string_view what) const;
+  // `direct`: a load or store (a helper's access may not reach a kptr field).
   Result<void> map_value_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
-                               std::int64_t size, bool write) const;
+                               std::int64_t size, bool write, bool direct = true) const;
   Result<void> packet_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
                             std::int64_t size) const;
   // Memory a helper reads (or, `write`, fills) through `reg`: `size` bytes, any of [umin, umax].

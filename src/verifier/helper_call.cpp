@@ -212,6 +212,8 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   std::uint32_t dynptr_parent_id = 0, dynptr_parent_ref = 0;
   // A timer argument: the map whose value holds it (a timer helper's map argument must be that map).
   std::int64_t timer_map = -1;
+  // bpf_kptr_xchg's field (process_kptr_func), which types its pointer argument and r0.
+  const MapInfo::Kptr* kptr = nullptr;
   // A dynptr argument's place on the stack: a constant, 8-aligned offset with room for 16 bytes.
   auto dynptr_place = [&](std::uint8_t r, const RegState& v) -> Result<std::int64_t> {
     if (!v.value.is_const()) {
@@ -463,6 +465,13 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
                                           sig->arg_struct),
                         v.maybe_null ? v.id : 0);
         }
+        if (v.untrusted) {
+          return reject(pc,
+                        fmt::format("R{} type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_: argument {} of bpf_{} "
+                                    "must be a trusted struct {}, and one read from a __kptr_untrusted field is not",
+                                    r, i + 1, sig->name, sig->arg_struct),
+                        "pass a pointer the program was given or a helper returned");
+        }
         if (!v.value.is_const() || v.value.const_value() != 0) {
           return error(pc, fmt::format("R{} is {} with a variable offset: pass the object itself", r, vtype));
         }
@@ -519,6 +528,42 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         }
         dynptr_parent_id = d->dynptr_id;
         dynptr_parent_ref = d->dynptr_ref;
+        break;
+      }
+      case ArgType::kKptrXchgDest: {
+        // process_kptr_func: a map value's referenced kptr field, at the constant offset BTF says.
+        if (v.type != RegType::kMapValue || v.maybe_null) return expected("map_value");
+        if (!v.value.is_const()) {
+          return reject(pc, fmt::format("R{} doesn't have constant offset. kptr has to be at the constant offset", r),
+                        "pass &value->field, the kptr field itself");
+        }
+        const std::int64_t off = v.off + static_cast<std::int64_t>(v.value.const_value());
+        kptr = map_of(v).kptr_at(off);
+        if (!kptr) {
+          return reject(pc, fmt::format("off={} doesn't point to kptr", off),
+                        "pass the address of a field declared `struct NAME __kptr *` in the map's value");
+        }
+        if (kptr->kind != MapInfo::Kptr::Kind::kReferenced && kptr->kind != MapInfo::Kptr::Kind::kPercpu) {
+          return reject(pc, fmt::format("off={} kptr isn't referenced kptr", off),
+                        "bpf_kptr_xchg moves referenced kptrs (__kptr); a __kptr_untrusted field is stored to directly");
+        }
+        break;
+      }
+      case ArgType::kKptrRelease: {
+        // NULL, or a referenced pointer of the field's struct at offset 0 (the reference goes into the map).
+        if (is_null_const(v) || !kptr) break;
+        const std::uint32_t want = platform_.btf_struct_id(kptr->pointee);
+        if (v.type != RegType::kBtfId || v.maybe_null) return expected("ptr_" + kptr->pointee);
+        if (v.ref_id == 0) {
+          return reject(pc, fmt::format("R{} must be referenced when passed to release function", r),
+                        "only a pointer the program holds a reference to (one bpf_kptr_xchg or an acquiring kfunc "
+                        "returned) may go into a referenced kptr");
+        }
+        if (v.btf_id != want || v.off != 0 || !v.value.is_const() || v.value.const_value() != 0) {
+          return reject(pc, fmt::format("R{} is of type {} but {} is expected", r, platform_.btf_type_name(v.btf_id), kptr->pointee),
+                        fmt::format("pass a struct {} itself, as the field declares", kptr->pointee));
+        }
+        release = v.ref_id;
         break;
       }
       case ArgType::kTimer: {
@@ -605,6 +650,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
   }
 
   std::uint32_t returned_btf_id = 0;
+  if (sig->ret == RetType::kKptrOrNull && kptr) returned_btf_id = platform_.btf_struct_id(kptr->pointee);
   if (sig->ret == RetType::kBtfIdTrusted || sig->ret == RetType::kBtfIdOrNull) {
     returned_btf_id = platform_.btf_struct_id(sig->ret_struct);
     if (returned_btf_id == 0) {
@@ -655,6 +701,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
         r0.btf_id = returned_btf_id;
         break;
       case RetType::kBtfIdOrNull:
+      case RetType::kKptrOrNull:
         r0 = RegState::pointer(RegType::kBtfId);
         r0.btf_id = returned_btf_id;
         r0.maybe_null = true;
@@ -678,7 +725,7 @@ Result<void> Explorer::helper_call(Path& path, std::uint32_t pc, const isa::Call
       r0.id = new_id();
       if (sig->ref == RefEffect::kAcquires) {
         r0.ref_id = r0.id = new_id();
-        st.refs.push_back({r0.ref_id, pc, is_socket_type(r0.type)});
+        st.refs.push_back({r0.ref_id, pc, is_socket_type(r0.type), false, r0.type == RegType::kBtfId});
       } else if (sig->ref == RefEffect::kCasts) {
         r0.ref_id = cast_ref;
       }

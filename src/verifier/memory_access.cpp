@@ -79,8 +79,58 @@ const MapInfo& Explorer::map_of(const RegState& r) const {
   return m ? *m : none;
 }
 
+Result<RegState> Explorer::kptr_access(std::uint32_t pc, const MapInfo::Kptr& k, bool write, const RegState* value,
+                                       MemInsn insn) {
+  using Kind = MapInfo::Kptr::Kind;
+  if (insn == MemInsn::kAtomic) return error(pc, "kptr in map can only be accessed using BPF_MEM instruction mode");
+  if (write && (k.kind == Kind::kReferenced || k.kind == Kind::kPercpu)) {
+    return reject(pc, "store to referenced kptr disallowed", "move a referenced kptr with bpf_kptr_xchg");
+  }
+  if (write && k.kind == Kind::kUser) return error(pc, "store to uptr disallowed");
+  if (k.kind == Kind::kUser) {
+    return reject(pc, fmt::format("the __uptr at off={} is user memory a task storage maps, which bpfvm does not map", k.off),
+                  "keep the data in the map value itself");
+  }
+  const std::uint32_t want = platform_.btf_struct_id(k.pointee);
+  if (want == 0) {
+    return reject(pc, fmt::format("the kptr at off={} points to struct {}, which the kernel's BTF does not have", k.off, k.pointee),
+                  "a kptr points to a kernel struct (/sys/kernel/btf/vmlinux, or --btf FILE)");
+  }
+  if (!write) {
+    // A per-CPU kptr is no object to read; a referenced one is an RCU pointer (a non-sleepable program
+    // runs in an RCU read section), an unreferenced one untrusted (btf_ld_kptr_type). Either may be NULL.
+    if (k.kind == Kind::kPercpu) return RegState::unknown_scalar();
+    RegState r = RegState::pointer(RegType::kBtfId);
+    r.btf_id = want;
+    r.untrusted = k.kind == Kind::kUntrusted || platform_.sleepable();
+    r.maybe_null = true;
+    r.id = new_id();
+    id_origin_[r.id] = pc;
+    return r;
+  }
+  if (insn == MemInsn::kStoreImm) {
+    if (!value->value.is_const() || value->value.const_value() != 0) {
+      return error(pc, fmt::format("BPF_ST imm must be 0 when storing to kptr at off={}", k.off));
+    }
+    return RegState{};
+  }
+  // NULL, or a pointer to that struct (or to an object that starts with one) at a fixed offset
+  // (map_kptr_match_type).
+  if (is_null_const(*value)) return RegState{};
+  const std::string expected = fmt::format("expected=ptr_{} or untrusted_ptr_{}", k.pointee, k.pointee);
+  if (value->type != RegType::kBtfId) {
+    return reject(pc, fmt::format("invalid kptr access, type={} {}", reg_type_name(value->type, value->maybe_null), expected),
+                  fmt::format("store a pointer to a struct {} there, or 0", k.pointee));
+  }
+  if (!value->value.is_const() || value->value.const_value() != 0 || !platform_.btf_struct_at(value->btf_id, value->off, want)) {
+    return reject(pc, fmt::format("invalid kptr access, type=ptr_{} {}", platform_.btf_type_name(value->btf_id), expected),
+                  fmt::format("store a pointer to a struct {} there, or 0", k.pointee));
+  }
+  return RegState{};
+}
+
 Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, std::int16_t off, int size, bool write,
-                                  const RegState* value, bool sign_extend_load) {
+                                  const RegState* value, bool sign_extend_load, MemInsn insn) {
   const RegState base = s.cur().regs[reg];
   const std::string_view type = reg_type_name(base.type, base.maybe_null);
   const bool stores_pointer = write && value && value->is_pointer();
@@ -97,6 +147,11 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
       return stack_read(frame_of(s, base), pc, base, reg, off, size, sign_extend_load);
     case RegType::kMapValue:
       BPFVM_TRY(map_value_check(pc, reg, base, off, size, write));
+      if (base.value.is_const()) {
+        if (const MapInfo::Kptr* k = map_of(base).kptr_at(base.off + off + static_cast<std::int64_t>(base.value.const_value()))) {
+          return kptr_access(pc, *k, write, value, insn);
+        }
+      }
       // A pointer kept in a map outlives the program run that knew what it pointed to; the
       // privileged kernel allows it, bpfvm does not (a map is shared with other processes).
       if (stores_pointer) {
@@ -242,6 +297,7 @@ Result<RegState> Explorer::access(State& s, std::uint32_t pc, std::uint8_t reg, 
         case BtfField::Result::kPointer: {
           RegState r = RegState::pointer(RegType::kBtfId);
           r.btf_id = f.btf_id;
+          r.untrusted = base.untrusted;  // (what an untrusted pointer leads to is untrusted too)
           return r;
         }
       }
@@ -291,7 +347,7 @@ Result<void> Explorer::region_check(std::uint32_t pc, std::uint8_t reg, const Re
 }
 
 Result<void> Explorer::map_value_check(std::uint32_t pc, std::uint8_t reg, const RegState& base, std::int64_t off,
-                                       std::int64_t size, bool write) const {
+                                       std::int64_t size, bool write, bool direct) const {
   const MapInfo& m = map_of(base);
   if (write && m.read_only) {
     return error(pc, fmt::format("write into map forbidden, value_size={} off={} size={}: the map is read-only for "
@@ -308,6 +364,16 @@ Result<void> Explorer::map_value_check(std::uint32_t pc, std::uint8_t reg, const
   }
   if (m.timer_off >= 0 && lo < m.timer_off + 16 && hi > m.timer_off) {
     return error(pc, "bpf_timer cannot be accessed directly by load/store: use the bpf_timer_* helpers");
+  }
+  // A kptr field only by a load or store of all its 8 bytes, at its offset (check_map_access).
+  for (const MapInfo::Kptr& k : m.kptrs) {
+    if (!(lo < k.off + 8 && hi > k.off)) continue;
+    const std::string_view what = k.kind == MapInfo::Kptr::Kind::kUser ? "uptr" : "kptr";
+    if (!direct) return error(pc, fmt::format("{} cannot be accessed indirectly by helper", what));
+    if (!base.value.is_const()) return error(pc, fmt::format("{} access cannot have variable offset", what));
+    const std::int64_t at = base.off + off + static_cast<std::int64_t>(base.value.const_value());
+    if (at != k.off) return error(pc, fmt::format("{} access misaligned expected={} off={}", what, k.off, at));
+    if (size != 8) return error(pc, fmt::format("{} access size must be BPF_DW", what));
   }
   return {};
 }
@@ -566,7 +632,7 @@ Result<void> Explorer::helper_memory(State& s, std::uint32_t pc, std::uint8_t re
       }
       return {};
     }
-    case RegType::kMapValue: return map_value_check(pc, reg, ptr, 0, n, write);
+    case RegType::kMapValue: return map_value_check(pc, reg, ptr, 0, n, write, false);
     case RegType::kMapKey:
       if (write) return error(pc, fmt::format("R{} cannot write into map_key", reg));
       return region_check(pc, reg, ptr, 0, n, map_of(ptr).key_size, "map key");
@@ -595,9 +661,9 @@ Result<void> Explorer::atomic(State& s, std::uint32_t pc, const isa::Atomic& a) 
                                  reg_type_name(base.type, base.maybe_null)));
   }
   const int size = isa::bytes_of(a.size);
-  const RegState old = BPFVM_TRY(access(s, pc, a.base, a.off, size, false, nullptr, false));
+  const RegState old = BPFVM_TRY(access(s, pc, a.base, a.off, size, false, nullptr, false, MemInsn::kAtomic));
   const RegState unknown = RegState::unknown_scalar();
-  BPFVM_TRY(access(s, pc, a.base, a.off, size, true, &unknown, false));
+  BPFVM_TRY(access(s, pc, a.base, a.off, size, true, &unknown, false, MemInsn::kAtomic));
   if (a.fetch) {
     const std::uint8_t dst = a.op == isa::AtomicOp::kCmpxchg ? 0 : a.src;
     BPFVM_TRY(write_check(pc, dst));

@@ -67,6 +67,7 @@ std::string RegState::to_string() const {
   if (type == RegType::kPacket || type == RegType::kPacketMeta) add(fmt::format("r={}", range));
   if (type == RegType::kMem) add(fmt::format("sz={}", mem_size));
   if (type == RegType::kBtfId) add(fmt::format("btf_id={}", btf_id));
+  if (untrusted) add("untrusted");
   if (!(value.is_const() && value.const_value() == 0)) add(value.to_string());
   return out + ")";
 }
@@ -99,7 +100,7 @@ bool reg_includes(const RegState& old, const RegState& cur, IdMap& ids) {
     return old.value.includes(cur.value) && (old.id == 0 || ids.check(old.id, cur.id));
   }
   if (old.off != cur.off || old.map_index != cur.map_index || old.frame != cur.frame || old.subprog != cur.subprog ||
-      old.mem_size != cur.mem_size || old.btf_id != cur.btf_id) {
+      old.mem_size != cur.mem_size || old.btf_id != cur.btf_id || old.untrusted != cur.untrusted) {
     return false;
   }
   if (!ids.check(old.dynptr_id, cur.dynptr_id)) return false;

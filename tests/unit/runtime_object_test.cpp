@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bpfvm/helpers/helpers.hpp"
 #include "bpfvm/maps/cpu.hpp"
 #include "bpfvm/maps/ringbuf.hpp"
 #include "bpfvm/runtime/context.hpp"
@@ -214,6 +215,52 @@ TEST_F(ObjectTest, LsmHooksDecideWhatAProgramMay) {
     EXPECT_NE(refused[program].find(message), std::string::npos) << program << ": " << refused[program];
   }
   EXPECT_EQ(refused.size(), 4u + why.size());
+}
+
+// kptr fields of map values, as the kernel judges them (check_map_kptr_access, map_kptr_match_type,
+// process_kptr_func): tests/progs/kptrs.bpf.c built by clang 19, which emits the BTF type tags.
+TEST_F(ObjectTest, KptrFieldsAndBpfKptrXchg) {
+  if (!obj::running_kernel_btf()) GTEST_SKIP() << "no kernel BTF here";
+  if (!std::filesystem::exists(prog_path("kptrs_tagged.bpf.o"))) GTEST_SKIP() << "no clang-19: no BTF type tags";
+  auto spec = obj::open_object(prog_path("kptrs_tagged.bpf.o"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  ASSERT_TRUE(apply_core(*spec, std::nullopt)) << "CO-RE against the running kernel (task_struct)";
+  std::map<std::string, std::string> refused;
+  std::set<std::string> accepted;
+  for (const ProgramVerdict& v : verify_object(*spec)) {
+    if (v.accepted) accepted.insert(v.program);
+    else refused[v.program] = v.message;
+  }
+  for (const char* ok : {"store_current", "load_unref", "load_unref_tc", "load_ref", "store_zero", "rcu_to_helper"}) {
+    EXPECT_TRUE(accepted.count(ok)) << ok << ": " << refused[ok];
+  }
+  const std::map<std::string, std::string> why = {
+      {"store_ref", "store to referenced kptr disallowed"},
+      {"store_number", "invalid kptr access, type=scalar expected=ptr_task_struct"},
+      {"narrow_load", "kptr access size must be BPF_DW"},
+      {"unaligned_load", "kptr access misaligned expected=8 off=12"},
+      {"atomic_add", "kptr in map can only be accessed using BPF_MEM instruction mode"},
+      {"through_a_helper", "kptr cannot be accessed indirectly by helper"},
+      {"untrusted_to_helper", "type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_"},
+      {"xchg_keeps_reference", "the object bpf_kptr_xchg took out of the map there is not released"},
+      {"xchg_untrusted_field", "off=8 kptr isn't referenced kptr"},
+      {"xchg_not_a_kptr", "off=0 doesn't point to kptr"},
+      {"xchg_unreferenced_pointer", "R2 must be referenced when passed to release function"},
+  };
+  for (const auto& [program, message] : why) {
+    ASSERT_TRUE(refused.count(program)) << program << " was accepted";
+    EXPECT_NE(refused[program].find(message), std::string::npos) << program << ": " << refused[program];
+  }
+  EXPECT_EQ(refused.size(), why.size());
+  // bpf_kptr_xchg itself: the field's old pointer for the new one. (No program can call it and be
+  // accepted without a kfunc to release what it returns, so it is called here directly.)
+  const auto impls = helpers::implementations();
+  const auto it = std::find_if(impls.begin(), impls.end(), [](const helpers::Implementation& i) { return i.id == BPF_FUNC_kptr_xchg; });
+  ASSERT_NE(it, impls.end());
+  std::uint64_t field = 0x1111;
+  CallContext call(nullptr);
+  EXPECT_EQ(it->fn(reinterpret_cast<std::uint64_t>(&field), 0x2222, 0, 0, 0, &call), 0x1111u);
+  EXPECT_EQ(field, 0x2222u);
 }
 
 // Extensions (freplace) are judged against the program they extend, as the kernel judges them:

@@ -289,9 +289,14 @@ void compare_xdp_programs(std::string (*generate)(std::mt19937&), unsigned defau
                           make_map(BPF_MAP_TYPE_RINGBUF, 0, 0)};
   if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) GTEST_SKIP() << "cannot create kernel maps";
   std::vector<MapInfo> infos(3);
-  infos[2] = {BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, false, -1, false, -1, {}};
-  infos[0] = {BPF_MAP_TYPE_ARRAY, 4, 64, 1, false, -1, true, -1, {}};
-  infos[1] = {BPF_MAP_TYPE_HASH, 4, 16, 16, false, -1, false, -1, {}};
+  const auto info = [](std::uint32_t type, std::uint32_t key, std::uint32_t value, std::uint32_t entries, bool direct) {
+    MapInfo m;
+    m.type = type, m.key_size = key, m.value_size = value, m.max_entries = entries, m.direct_value = direct;
+    return m;
+  };
+  infos[2] = info(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, false);
+  infos[0] = info(BPF_MAP_TYPE_ARRAY, 4, 64, 1, true);
+  infos[1] = info(BPF_MAP_TYPE_HASH, 4, 16, 16, false);
   struct TestPlatform final : Platform {
     std::vector<MapInfo> maps;
     const HelperSignature* helper(std::int32_t id) const override {

@@ -46,6 +46,9 @@ enum class Arg : std::uint8_t {
   kDynptrRingbufRelease, // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: gives the reference back
   kTimer,                // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value
   kPercpuBtfId,          // ARG_PTR_TO_PERCPU_BTF_ID: a per-CPU kernel variable (a typed __ksym)
+  kKptrXchgDest,         // ARG_KPTR_XCHG_DEST: a referenced kptr field of a map value, at its offset
+  kKptrRelease,          // ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE: NULL, or a referenced pointer of the
+                         // kptr's struct, whose reference goes into the field
 };
 
 enum class Ret : std::uint8_t {
@@ -62,6 +65,7 @@ enum class Ret : std::uint8_t {
   kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL: a slice of the dynptr argument's data, or NULL
   kPercpuMemOrNull,      // RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL | MEM_RDONLY: a CPU's copy of it
   kPercpuMem,            // RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY: this CPU's copy
+  kKptrOrNull,           // RET_PTR_TO_BTF_ID_OR_NULL of the kptr argument's struct (bpf_kptr_xchg)
 };
 
 // References: ring buffer reservations and the socket lookups acquire one; bpf_sk_fullsock and

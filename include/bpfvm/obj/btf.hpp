@@ -48,6 +48,17 @@ class Btf {
   // The byte offset of the one top-level member of struct `type_id` whose type is struct `member_type`
   // (after typedefs and modifiers): -1 when there is none, an error when there are several.
   Result<std::int32_t> find_struct_member(std::uint32_t type_id, std::string_view member_type) const;
+  // The kptr fields of struct `type_id` (a map value), as the kernel's btf_find_kptr finds them: members
+  // that are pointers (volatile allowed) to a type tagged kptr_untrusted, kptr, percpu_kptr or uptr, and
+  // through to a struct; in nested structs and arrays too. An error for another tag there (the kernel's
+  // map creation fails with EINVAL), or a tagged pointer to something other than a struct.
+  struct KptrField {
+    enum class Kind : std::uint8_t { kUntrusted, kReferenced, kPercpu, kUser };
+    std::uint32_t offset = 0;
+    Kind kind = Kind::kUntrusted;
+    std::string pointee;  // the struct's name
+  };
+  Result<std::vector<KptrField>> kptr_fields(std::uint32_t type_id) const;
   // A struct (or, with `unions`, a union) named `name`, the first of that name; 0 when there is none.
   // (An index of the names, made at the first call: the kernel's BTF has some 100,000 types.)
   std::uint32_t find_struct(std::string_view name, bool unions = true) const;

@@ -40,8 +40,9 @@ class VerifierPlatform;
 // (0 for other types); an error when there is neither, or the kernel has no such target.
 Result<std::uint32_t> tracing_target(VerifierPlatform& platform, std::uint32_t prog_type, const obj::ProgramKind& kind,
                             std::uint32_t attach_btf_id = 0);
-// A program of another type that reaches kernel objects by a helper (bpf_get_current_task_btf) gets
-// the running kernel's types to walk them (where there are none, the verifier says so at the call).
+// A program of another type that reaches kernel objects by a helper (bpf_get_current_task_btf) or
+// through a map's kptr fields gets the running kernel's types to walk them (where there are none, the
+// verifier says so at the call or the load).
 void kernel_types_for_helpers(VerifierPlatform& platform, std::span<const isa::RawInsn> insns);
 
 // An object's program with its map references (BPF_PSEUDO_MAP_FD/_VALUE, whose imm is an index into

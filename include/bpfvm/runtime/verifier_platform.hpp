@@ -59,6 +59,15 @@ class VerifierPlatform final : public verifier::Platform {
 
   // The verifier's description of a map.
   static verifier::MapInfo map_info(const maps::MapDef& def);
+  // Whether a map of the program has kptr fields (whose structs are the kernel's).
+  bool has_kptrs() const {
+    for (const auto& m : maps_) {
+      if (!m.kptrs.empty()) return true;
+    }
+    return false;
+  }
+  // The kptr fields of a value of BTF type `value_type_id` (obj::Btf::kptr_fields), added to `info`.
+  static Result<void> add_kptrs(verifier::MapInfo& info, const obj::Btf& btf, std::uint32_t value_type_id);
 
   // A tracing program's target (BPF_PROG_TYPE_TRACING: fentry/fexit/fmod_ret on a kernel function,
   // tp_btf on a raw tracepoint), as attach_btf_id names it in `btf` (the kernel's types): its arguments

@@ -52,6 +52,8 @@ enum class ArgType : std::uint8_t {
   kDynptrRingbufRelease,  // ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE
   kTimer,                 // ARG_PTR_TO_TIMER: the struct bpf_timer of a map value, at its offset
   kPercpuBtfId,           // ARG_PTR_TO_PERCPU_BTF_ID: a per-CPU kernel variable (a typed __ksym)
+  kKptrXchgDest,          // ARG_KPTR_XCHG_DEST: a referenced kptr field of a map value, at its offset
+  kKptrRelease,           // ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE: NULL or a referenced pointer of that struct
 };
 
 enum class RetType : std::uint8_t {
@@ -68,6 +70,7 @@ enum class RetType : std::uint8_t {
   kDynptrMemOrNull,      // RET_PTR_TO_DYNPTR_MEM_OR_NULL
   kPercpuMemOrNull,      // RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL | MEM_RDONLY
   kPercpuMem,            // RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY
+  kKptrOrNull,           // RET_PTR_TO_BTF_ID_OR_NULL of the kptr argument's struct (bpf_kptr_xchg)
 };
 
 // What a helper does with references (the kernel's is_acquire_function / is_ptr_cast_function).
@@ -105,6 +108,22 @@ struct MapInfo {
   std::vector<std::uint8_t> frozen_value;
   std::int32_t timer_off = -1;  // where the value's struct bpf_timer is, -1: none
   std::string name{};           // for messages
+  // The value's kptr fields (a pointer to a kernel struct, tagged in BTF): __kptr_untrusted (a program
+  // may store a pointer of that type or NULL; loads give an untrusted pointer), __kptr (referenced:
+  // moved only by bpf_kptr_xchg; loads give an RCU pointer), __percpu_kptr, __uptr.
+  struct Kptr {
+    enum class Kind : std::uint8_t { kUntrusted, kReferenced, kPercpu, kUser };
+    std::int32_t off = 0;
+    Kind kind = Kind::kUntrusted;
+    std::string pointee;  // the struct's name, found in the kernel's BTF
+  };
+  std::vector<Kptr> kptrs;
+  const Kptr* kptr_at(std::int64_t off) const {
+    for (const Kptr& k : kptrs) {
+      if (k.off == off) return &k;
+    }
+    return nullptr;
+  }
 };
 
 // What a context access gives, when the program type allows it.

@@ -61,6 +61,7 @@ struct RegState {
   std::uint32_t frame = 0;       // kStack: whose frame
   std::uint32_t subprog = 0;     // kFunc: which subprogram
   std::uint32_t btf_id = 0;      // kBtfId: the object's type in the attach target's BTF
+  bool untrusted = false;        // kBtfId: PTR_UNTRUSTED (read from a __kptr_untrusted field): no helper takes it
   std::uint32_t dynptr_id = 0;   // kMem: the dynptr (StackSlot::dynptr_id) this slice was taken from
 
   static RegState scalar(const Scalar& s);
@@ -113,6 +114,7 @@ struct Reference {
   std::uint32_t insn = 0;  // where it was acquired
   bool socket = false;     // a socket from a lookup (bpf_sk_release) rather than a ring buffer record
   bool dynptr = false;     // a ring buffer record held by a dynptr (bpf_ringbuf_reserve_dynptr)
+  bool kptr = false;       // a kernel object bpf_kptr_xchg took out of a map
   friend bool operator==(const Reference&, const Reference&) = default;
 };
 
