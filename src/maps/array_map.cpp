@@ -67,7 +67,7 @@ Result<void> ArrayMap::write(const void* key, const void* value, std::uint64_t f
   BPFVM_TRY(check_existence(flags, true));
   // Around the lock and the timer, which then is freed (array_map_update_elem).
   copy_value_in(slot(index), value, false);
-  free_timer(slot(index));
+  free_special_fields(slot(index));
   return {};
 }
 

@@ -143,7 +143,7 @@ bool HashMap::evict() {
   auto* h = reinterpret_cast<ElementHead*>(element(victim));
   *link = h->next;
   lru_unlink(victim);
-  if (layout_.cpus == 1) free_timer(values_of(victim));
+  if (layout_.cpus == 1) free_special_fields(values_of(victim));
   h->next = m.free_head;
   m.free_head = victim;
   --m.count;
@@ -321,7 +321,7 @@ Result<void> HashMap::write(const void* key, const void* value, std::uint64_t fl
     // with a new one, whose timer is a new one (the old element's is freed), and bpfvm writes in place,
     // keeping the lock word a program may hold.
     copy_value_in(values, value, !existed);
-    if (existed) free_timer(values);
+    if (existed) free_special_fields(values);
   } else if (from_program) {
     // A program writes its CPU's value; a new element starts with the other CPUs' values zeroed.
     if (!existed) std::memset(values, 0, layout_.value_stride * layout_.cpus);
@@ -349,7 +349,7 @@ Result<void> HashMap::remove(const void* key) {
   auto* head = reinterpret_cast<ElementHead*>(element(i));
   *link = head->next;
   if (layout_.lru) lru_unlink(i);
-  if (layout_.cpus == 1) free_timer(values_of(i));
+  if (layout_.cpus == 1) free_special_fields(values_of(i));
   Meta& m = meta();
   head->next = m.free_head;
   m.free_head = i;

@@ -2,6 +2,7 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <array>
 #include <shared_mutex>
 #include <unordered_set>
@@ -154,7 +155,10 @@ bool Map::holds(const void* p, std::size_t size) const {
   return memory_.data() && a >= lo && size <= memory_.size() && a - lo <= memory_.size() - size;
 }
 
-void Map::free_timer(std::uint8_t* element_value) const {
+void Map::free_special_fields(std::uint8_t* element_value) const {
+  for (const std::uint32_t off : def_.kptr_offs) {
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(element_value + off)).store(0, std::memory_order_release);
+  }
   if (def_.timer_off < 0) return;
   // Both words of the timer (helpers/timers.hpp): its state, then the start a pending expiry must
   // still match to fire.
@@ -167,11 +171,14 @@ void Map::copy_value_in(std::uint8_t* element_value, const void* value, bool fre
   const auto* src = static_cast<const std::uint8_t*>(value);
   const std::size_t size = def_.value_size;
   // The special fields in offset order, each [off, off + len).
-  std::array<std::pair<std::size_t, std::size_t>, 2> fields{};
+  std::array<std::pair<std::size_t, std::size_t>, 2 + MapDef::kMaxKptrs> fields{};
   std::size_t n = 0;
   if (def_.spin_lock_off >= 0) fields[n++] = {static_cast<std::size_t>(def_.spin_lock_off), 4};
   if (def_.timer_off >= 0) fields[n++] = {static_cast<std::size_t>(def_.timer_off), 16};
-  if (n == 2 && fields[1].first < fields[0].first) std::swap(fields[0], fields[1]);
+  for (const std::uint32_t off : def_.kptr_offs) {
+    if (n < fields.size()) fields[n++] = {off, 8};
+  }
+  std::sort(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(n));
   std::size_t at = 0;
   for (std::size_t i = 0; i < n; ++i) {
     std::memcpy(element_value + at, src + at, fields[i].first - at);
@@ -180,13 +187,14 @@ void Map::copy_value_in(std::uint8_t* element_value, const void* value, bool fre
   std::memcpy(element_value + at, src + at, size - at);
   if (!fresh) return;
   if (def_.spin_lock_off >= 0) std::memset(element_value + def_.spin_lock_off, 0, 4);
-  free_timer(element_value);
+  free_special_fields(element_value);
 }
 
 void Map::clear_special_fields(void* value) const {
   auto* v = static_cast<std::uint8_t*>(value);
   if (def_.spin_lock_off >= 0) std::memset(v + def_.spin_lock_off, 0, 4);
   if (def_.timer_off >= 0) std::memset(v + def_.timer_off, 0, 16);
+  for (const std::uint32_t off : def_.kptr_offs) std::memset(v + off, 0, 8);
 }
 
 Result<void> Map::lookup_locked(const void* key, void* value) {
@@ -214,7 +222,7 @@ Result<void> Map::update_locked(const void* key, const void* value, std::uint64_
     copy_value_in(v, value, false);
     // An array's timer is freed after the copy; a hash element updated in place under its lock keeps
     // its timer (array_map_update_elem and htab_map_update_elem differ there).
-    if (def_.type == BPF_MAP_TYPE_ARRAY) free_timer(v);
+    if (def_.type == BPF_MAP_TYPE_ARRAY) free_special_fields(v);
     unlock_word(v + off);
     return {};
   }
@@ -261,6 +269,8 @@ void init_map_header(os::SharedMemory& memory, const MapDef& def) {
   h->map_extra = def.map_extra;
   h->spin_lock_off = def.spin_lock_off;
   h->timer_off_plus1 = def.timer_off + 1;
+  h->kptr_count = static_cast<std::uint32_t>(std::min(def.kptr_offs.size(), MapDef::kMaxKptrs));
+  for (std::size_t i = 0; i < h->kptr_count; ++i) h->kptr_offs[i] = def.kptr_offs[i];
 }
 
 Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payload, const std::string& storage_dir) {
@@ -273,6 +283,23 @@ Result<os::SharedMemory> allocate_map_memory(const MapDef& def, std::size_t payl
 }
 
 Result<std::shared_ptr<Map>> create_map(const MapDef& def, const MapDef* inner, const std::string& storage_dir) {
+  if (!def.kptr_offs.empty()) {
+    // kptrs: bpfvm keeps them out of copies in hash, LRU hash and array values (the kernel also allows
+    // them in per-CPU maps and local storages).
+    if (def.type != BPF_MAP_TYPE_HASH && def.type != BPF_MAP_TYPE_ARRAY && def.type != BPF_MAP_TYPE_LRU_HASH) {
+      return make_error(Errc::kNotSupported, "kptr fields in a {}: bpfvm keeps them only in hash and array values",
+                        map_type_name(def.type));
+    }
+    if (def.kptr_offs.size() > MapDef::kMaxKptrs) {
+      return make_error(Errc::kNotSupported, "{} kptr fields in a value: bpfvm keeps at most {}", def.kptr_offs.size(),
+                        MapDef::kMaxKptrs);
+    }
+    for (const std::uint32_t off : def.kptr_offs) {
+      if (off % 8 != 0 || std::uint64_t{off} + 8 > def.value_size) {
+        return make_error(Errc::kInvalid, "the kptr at offset {} is not inside the value", off);
+      }
+    }
+  }
   if (def.timer_off >= 0) {
     // A struct bpf_timer: in hash, LRU hash and array values only (map_check_btf), 8-byte aligned.
     if (def.type != BPF_MAP_TYPE_HASH && def.type != BPF_MAP_TYPE_ARRAY && def.type != BPF_MAP_TYPE_LRU_HASH) {
@@ -356,6 +383,13 @@ Result<std::shared_ptr<Map>> open_shared_map(const std::string& storage_path) {
       (def.spin_lock_off >= 0 &&
        (def.spin_lock_off % 4 != 0 || static_cast<std::uint64_t>(def.spin_lock_off) + 4 > def.value_size))) {
     return make_error(Errc::kInvalid, "'{}': the spin lock offset is corrupt", storage_path);
+  }
+  if (h->kptr_count > MapDef::kMaxKptrs) return make_error(Errc::kInvalid, "'{}': the kptr count is corrupt", storage_path);
+  for (std::uint32_t i = 0; i < h->kptr_count; ++i) {
+    if (h->kptr_offs[i] % 8 != 0 || std::uint64_t{h->kptr_offs[i]} + 8 > def.value_size) {
+      return make_error(Errc::kInvalid, "'{}': a kptr offset is corrupt", storage_path);
+    }
+    def.kptr_offs.push_back(h->kptr_offs[i]);
   }
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY: return ArrayMap::attach(def, std::move(memory));

@@ -33,6 +33,9 @@ struct alignas(64) MapHeader {
   std::atomic<std::uint32_t> id;
   // The value's struct bpf_timer: its offset + 1 (0: none, as older files have zero padding here).
   std::int32_t timer_off_plus1;
+  // The value's kptr fields (MapDef::kptr_offs; zero padding in older files: none).
+  std::uint32_t kptr_count;
+  std::uint32_t kptr_offs[MapDef::kMaxKptrs];
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "shared atomics must be lock-free");
 

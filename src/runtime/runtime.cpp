@@ -429,7 +429,7 @@ Result<std::shared_ptr<Map>> Runtime::create_map(const MapCreateRequest& request
     def.spin_lock_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_spin_lock"));
     def.timer_off = BPFVM_TRY(request.btf->btf().find_struct_member(request.btf_value_type_id, "bpf_timer"));
     // kptr fields the kernel does not know fail the map's creation (btf_parse_fields: EINVAL).
-    BPFVM_TRY(request.btf->btf().kptr_fields(request.btf_value_type_id));
+    for (const auto& k : BPFVM_TRY(request.btf->btf().kptr_fields(request.btf_value_type_id))) def.kptr_offs.push_back(k.offset);
   }
   // (BTF that does not fit the map is checked after the map's own rules, which come first in the kernel.)
   auto impl = BPFVM_TRY(maps::create_map(def, request.inner ? &*request.inner : nullptr, storage));

@@ -6,6 +6,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -67,6 +71,46 @@ TEST_P(SpecialFields, AreNeitherWrittenNorRead) {
     ASSERT_TRUE(m.erase(&key));
     EXPECT_EQ(in_place->timer[0] | in_place->timer[1], 0u) << "a deleted element's timer goes";
   }
+}
+
+// A kptr field: a write never sets it (a program would read through a pointer user space forged), a
+// read sees 0, and a write over the element or its deletion clears it.
+TEST_P(SpecialFields, KptrsAreTheProgramsAlone) {
+  MapDef d = def_of(GetParam());
+  d.spin_lock_off = -1, d.timer_off = -1;
+  d.kptr_offs = {8, 24};
+  const auto dir = std::filesystem::temp_directory_path() / ("bpfvm-kptrs-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto map = create_map(d, nullptr, dir.string());
+  ASSERT_TRUE(map) << map.error().to_string();
+  Map& m = **map;
+  const std::uint32_t key = 2;
+  const Value forged{.lock = 3, .n = 7, .timer = {0x1234, 5}, .tail = 0x5678};
+  ASSERT_TRUE(m.update(&key, &forged, BPF_ANY));
+  auto* v = static_cast<Value*>(m.lookup_in_place(&key));
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->timer[0], 0u);
+  EXPECT_EQ(v->tail, 0u);
+  EXPECT_EQ(v->timer[1], 5u) << "the bytes around the kptrs are copied";
+  v->timer[0] = 0xabc, v->tail = 0xdef;  // as a program's stores put them
+  Value out{};
+  ASSERT_TRUE(m.lookup(&key, &out));
+  EXPECT_EQ(out.timer[0] | out.tail, 0u);
+  ASSERT_TRUE(m.update(&key, &forged, BPF_ANY));
+  EXPECT_EQ(v->timer[0] | v->tail, 0u) << "a write over the element clears its kptrs";
+  if (GetParam() != BPF_MAP_TYPE_ARRAY) {
+    v->tail = 0xdef;
+    ASSERT_TRUE(m.erase(&key));
+    EXPECT_EQ(v->tail, 0u);
+  }
+  // Another process's view of the map has the same kptrs (they are in the file's header).
+  ASSERT_FALSE(m.storage_path().empty());
+  auto again = open_shared_map(m.storage_path());
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ((*again)->def().kptr_offs, d.kptr_offs);
+  again->reset();
+  map->reset();
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, SpecialFields,

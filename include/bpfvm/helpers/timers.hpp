@@ -5,7 +5,7 @@
 //
 // In bpfvm the timer's state is in the value itself, in the map's shared memory, so that every process
 // that maps the map sees it: bpf_timer_cancel in one process stops a timer another started, and an
-// update of the element frees it (maps::Map::free_timer). Its 16 bytes:
+// update of the element frees it (maps::Map::free_special_fields). Its 16 bytes:
 //   word 0: 0 while not initialised; else the clock (bits 4-7), whether a callback is set (bit 1) and
 //           which one: its instruction (bits 8-31) in the program with the id in bits 32-63;
 //   word 1: which start is pending (the starting process's pid in bits 32-63, a number of its own

@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "bpfvm/base/result.hpp"
 #include "bpfvm/base/shared_memory.hpp"
@@ -29,6 +30,9 @@ struct MapDef {
   std::uint64_t map_extra = 0;  // bloom_filter: the number of hash functions (0 = 5)
   std::int32_t spin_lock_off = -1;  // offset of the value's struct bpf_spin_lock (from BTF), -1: none
   std::int32_t timer_off = -1;      // offset of the value's struct bpf_timer (from BTF), -1: none
+  // Offsets of the value's kptr fields (pointers to kernel structs tagged in BTF; at most kMaxKptrs).
+  static constexpr std::size_t kMaxKptrs = 7;
+  std::vector<std::uint32_t> kptr_offs{};
 };
 
 class Map {
@@ -120,15 +124,16 @@ class Map {
   bool holds(const void* p, std::size_t size) const;
 
   // The fields of a value that no copy of the value writes (the kernel's special fields: struct
-  // bpf_spin_lock and struct bpf_timer, found through BTF). A value written over an element's keeps its
+  // bpf_spin_lock, struct bpf_timer and kptrs, found through BTF; in hash, LRU hash and array values). A value written over an element's keeps its
   // lock word and frees its timer (copy_map_value, then bpf_obj_free_fields: a timer pending there
   // never fires, and may be initialised again); a new element's are zero; a value copied out to user
   // space has them zero (check_and_init_map_value).
   void copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const;
   void clear_special_fields(void* value) const;
   // An element that goes (deleted, evicted, written over): its timer is freed, so that one pending
-  // there never fires and the timer may be initialised again.
-  void free_timer(std::uint8_t* element_value) const;
+  // there never fires and the timer may be initialised again, and its kptrs are cleared (the kernel
+  // releases the objects they hold).
+  void free_special_fields(std::uint8_t* element_value) const;
 
  protected:
   explicit Map(MapDef def);                         // private storage (map-in-map)

@@ -117,7 +117,7 @@ struct MapInfo {
     Kind kind = Kind::kUntrusted;
     std::string pointee;  // the struct's name, found in the kernel's BTF
   };
-  std::vector<Kptr> kptrs;
+  std::vector<Kptr> kptrs{};
   const Kptr* kptr_at(std::int64_t off) const {
     for (const Kptr& k : kptrs) {
       if (k.off == off) return &k;
