@@ -184,21 +184,29 @@ TEST_F(ObjectTest, LsmProgramsFollowTheirHooksReturnRules) {
   EXPECT_NE(refused["no_such_hook"].find("no LSM hook 'no_such_hook'"), std::string::npos) << refused["no_such_hook"];
 }
 
+// The verdicts on each program of a test object, prepared for the running kernel (CO-RE) as libbpf
+// prepares it: the accepted, and the refused with the verifier's message.
+std::pair<std::set<std::string>, std::map<std::string, std::string>> judge_after_core(const char* file) {
+  std::set<std::string> accepted;
+  std::map<std::string, std::string> refused;
+  auto spec = obj::open_object(prog_path(file));
+  EXPECT_TRUE(spec) << (spec ? "" : spec.error().to_string());
+  if (!spec) return {};
+  EXPECT_TRUE(apply_core(*spec, std::nullopt)) << "CO-RE against the running kernel";
+  for (const ProgramVerdict& v : verify_object(*spec)) {
+    if (v.accepted) accepted.insert(v.program);
+    else refused[v.program] = v.message;
+  }
+  return {accepted, refused};
+}
+
 // What kernel/bpf/bpf_lsm.c decides by hook, read there (this kernel refuses LSM loads before its
 // verifier): the hooks it disabled, bpf_lsm_ functions that are no hook, sleepable programs and the IMA
 // hashes at the hooks that may sleep, the link's cookie for trampoline programs, and a cgroup LSM
 // program's socket options at the socket hooks (bpf_lsm_func_proto, sleepable_lsm_hooks).
 TEST_F(ObjectTest, LsmHooksDecideWhatAProgramMay) {
   if (!obj::running_kernel_btf()) GTEST_SKIP() << "no kernel BTF here";
-  auto spec = obj::open_object(prog_path("lsm.bpf.o"));
-  ASSERT_TRUE(spec) << spec.error().to_string();
-  ASSERT_TRUE(apply_core(*spec, std::nullopt)) << "CO-RE against the running kernel (struct socket's sk)";
-  std::map<std::string, std::string> refused;
-  std::set<std::string> accepted;
-  for (const ProgramVerdict& v : verify_object(*spec)) {
-    if (v.accepted) accepted.insert(v.program);
-    else refused[v.program] = v.message;
-  }
+  auto [accepted, refused] = judge_after_core("lsm.bpf.o");  // (CO-RE: struct socket's sk)
   for (const char* ok : {"ima_hash_sleepable", "cookie", "cgroup_sockopt"}) EXPECT_TRUE(accepted.count(ok)) << ok << ": " << refused[ok];
   const std::map<std::string, std::string> why = {
       {"disabled_hook", "points to disabled hook bpf_lsm_vm_enough_memory"},
@@ -222,15 +230,7 @@ TEST_F(ObjectTest, LsmHooksDecideWhatAProgramMay) {
 TEST_F(ObjectTest, KptrFieldsAndBpfKptrXchg) {
   if (!obj::running_kernel_btf()) GTEST_SKIP() << "no kernel BTF here";
   if (!std::filesystem::exists(prog_path("kptrs_tagged.bpf.o"))) GTEST_SKIP() << "no clang-19: no BTF type tags";
-  auto spec = obj::open_object(prog_path("kptrs_tagged.bpf.o"));
-  ASSERT_TRUE(spec) << spec.error().to_string();
-  ASSERT_TRUE(apply_core(*spec, std::nullopt)) << "CO-RE against the running kernel (task_struct)";
-  std::map<std::string, std::string> refused;
-  std::set<std::string> accepted;
-  for (const ProgramVerdict& v : verify_object(*spec)) {
-    if (v.accepted) accepted.insert(v.program);
-    else refused[v.program] = v.message;
-  }
+  auto [accepted, refused] = judge_after_core("kptrs_tagged.bpf.o");  // (CO-RE: task_struct)
   for (const char* ok : {"store_current", "load_unref", "load_unref_tc", "load_ref", "store_zero", "rcu_to_helper"}) {
     EXPECT_TRUE(accepted.count(ok)) << ok << ": " << refused[ok];
   }
