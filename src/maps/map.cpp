@@ -48,13 +48,15 @@ LiveMaps& live() {
 }
 }  // namespace
 
-Map::Map(MapDef def) : def_(std::move(def)) {
+Map::Map(MapDef def)
+    : def_(std::move(def)), has_special_fields_(def_.spin_lock_off >= 0 || def_.timer_off >= 0 || !def_.kptr_offs.empty()) {
   std::unique_lock lock(live().mutex);
   live().maps.insert(this);
 }
 
 Map::Map(MapDef def, os::SharedMemory memory)
     : def_(std::move(def)),
+      has_special_fields_(def_.spin_lock_off >= 0 || def_.timer_off >= 0 || !def_.kptr_offs.empty()),
       memory_(std::move(memory)),
       header_(reinterpret_cast<MapHeader*>(memory_.data())),
       payload_(memory_.data() + payload_offset(def_)) {
@@ -155,7 +157,7 @@ bool Map::holds(const void* p, std::size_t size) const {
   return memory_.data() && a >= lo && size <= memory_.size() && a - lo <= memory_.size() - size;
 }
 
-void Map::free_special_fields(std::uint8_t* element_value) const {
+void Map::free_special_fields_slow(std::uint8_t* element_value) const {
   for (const std::uint32_t off : def_.kptr_offs) {
     std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(element_value + off)).store(0, std::memory_order_release);
   }
@@ -167,7 +169,7 @@ void Map::free_special_fields(std::uint8_t* element_value) const {
   std::atomic_ref<std::uint64_t>(words[0]).store(0, std::memory_order_release);
 }
 
-void Map::copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const {
+void Map::copy_around_special_fields(std::uint8_t* element_value, const void* value, bool fresh) const {
   const auto* src = static_cast<const std::uint8_t*>(value);
   const std::size_t size = def_.value_size;
   // The special fields in offset order, each [off, off + len).
@@ -190,7 +192,7 @@ void Map::copy_value_in(std::uint8_t* element_value, const void* value, bool fre
   free_special_fields(element_value);
 }
 
-void Map::clear_special_fields(void* value) const {
+void Map::clear_special_fields_slow(void* value) const {
   auto* v = static_cast<std::uint8_t*>(value);
   if (def_.spin_lock_off >= 0) std::memset(v + def_.spin_lock_off, 0, 4);
   if (def_.timer_off >= 0) std::memset(v + def_.timer_off, 0, 16);

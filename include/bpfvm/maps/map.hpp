@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -128,12 +129,23 @@ class Map {
   // lock word and frees its timer (copy_map_value, then bpf_obj_free_fields: a timer pending there
   // never fires, and may be initialised again); a new element's are zero; a value copied out to user
   // space has them zero (check_and_init_map_value).
-  void copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const;
-  void clear_special_fields(void* value) const;
+  // (Inline for the values that have none, as most do: a copy is then one memcpy.)
+  void copy_value_in(std::uint8_t* element_value, const void* value, bool fresh) const {
+    if (!has_special_fields_) [[likely]] {
+      std::memcpy(element_value, value, def_.value_size);
+      return;
+    }
+    copy_around_special_fields(element_value, value, fresh);
+  }
+  void clear_special_fields(void* value) const {
+    if (has_special_fields_) [[unlikely]] clear_special_fields_slow(value);
+  }
   // An element that goes (deleted, evicted, written over): its timer is freed, so that one pending
   // there never fires and the timer may be initialised again, and its kptrs are cleared (the kernel
   // releases the objects they hold).
-  void free_special_fields(std::uint8_t* element_value) const;
+  void free_special_fields(std::uint8_t* element_value) const {
+    if (has_special_fields_) [[unlikely]] free_special_fields_slow(element_value);
+  }
 
  protected:
   explicit Map(MapDef def);                         // private storage (map-in-map)
@@ -143,7 +155,11 @@ class Map {
   std::uint8_t* payload() const { return payload_; }  // the type's data, after the header
 
  private:
+  void copy_around_special_fields(std::uint8_t* element_value, const void* value, bool fresh) const;
+  void clear_special_fields_slow(void* value) const;
+  void free_special_fields_slow(std::uint8_t* element_value) const;
   MapDef def_;
+  bool has_special_fields_ = false;  // a lock, a timer or kptrs
   std::uint32_t id_ = 0;
   std::atomic<std::uint32_t> local_frozen_{0};
   std::atomic<bool> pinned_{false};
