@@ -274,12 +274,18 @@ std::uint64_t timer_start(std::uint64_t timer, std::uint64_t nsecs, std::uint64_
   if (!hooks().embedder_starts_thread.load(std::memory_order_relaxed) && !start_thread(s)) return errno_result(ENOMEM);
   if (++s.tickets == 0) ++s.tickets;
   const std::uint64_t ticket = std::uint64_t{static_cast<std::uint32_t>(s.pid)} << 32 | s.tickets;
-  word(w, 1).store(ticket, std::memory_order_release);
+  const std::uint64_t before = word(w, 1).exchange(ticket, std::memory_order_acq_rel);
   // What was pending for this timer here will not fire (its ticket is gone): out of the queue with it,
-  // and with it the program it kept.
-  std::erase_if(s.queue, [&](const Pending& p) { return p.words == w; });
-  s.queue.push_back({due, ticket, w, map, std::move(starter)});
-  std::make_heap(s.queue.begin(), s.queue.end(), Later{});
+  // and with it the program it kept. A timer that was not pending here (the usual start) is only
+  // pushed onto the heap.
+  if (before >> 32 == static_cast<std::uint32_t>(s.pid)) {
+    std::erase_if(s.queue, [&](const Pending& p) { return p.words == w; });
+    s.queue.push_back({due, ticket, w, map, std::move(starter)});
+    std::make_heap(s.queue.begin(), s.queue.end(), Later{});
+  } else {
+    s.queue.push_back({due, ticket, w, map, std::move(starter)});
+    std::push_heap(s.queue.begin(), s.queue.end(), Later{});
+  }
   if (s.queue.front().words == w) s.changed.notify_all();
   return 0;
 }

@@ -32,6 +32,8 @@
 namespace bpfvm::maps {
 
 namespace {
+bool has_special_fields(const MapDef& def) { return def.spin_lock_off >= 0 || def.timer_off >= 0 || !def.kptr_offs.empty(); }
+
 struct LiveMaps {
   std::shared_mutex mutex;
   std::unordered_set<const void*> maps;
@@ -49,14 +51,14 @@ LiveMaps& live() {
 }  // namespace
 
 Map::Map(MapDef def)
-    : def_(std::move(def)), has_special_fields_(def_.spin_lock_off >= 0 || def_.timer_off >= 0 || !def_.kptr_offs.empty()) {
+    : def_(std::move(def)), has_special_fields_(has_special_fields(def_)) {
   std::unique_lock lock(live().mutex);
   live().maps.insert(this);
 }
 
 Map::Map(MapDef def, os::SharedMemory memory)
     : def_(std::move(def)),
-      has_special_fields_(def_.spin_lock_off >= 0 || def_.timer_off >= 0 || !def_.kptr_offs.empty()),
+      has_special_fields_(has_special_fields(def_)),
       memory_(std::move(memory)),
       header_(reinterpret_cast<MapHeader*>(memory_.data())),
       payload_(memory_.data() + payload_offset(def_)) {
